@@ -1,0 +1,56 @@
+package hub
+
+import "time"
+
+// SourceRecordRef names one source record that contributes to a golden customer.
+type SourceRecordRef struct {
+	System       string    `json:"system"`
+	SourceEntity string    `json:"source_entity"`
+	SourceID     string    `json:"source_id"`
+	UpdatedAt    time.Time `json:"updated_at,omitzero"`
+	Customer     Customer  `json:"record"`
+}
+
+// GoldenCustomer is one real customer as the hub resolved it: a stable id,
+// the surviving field values, and the source records behind it.
+type GoldenCustomer struct {
+	ID         string            `json:"id"`
+	Customer   Customer          `json:"customer"`
+	Sources    []SourceRecordRef `json:"sources"`
+	MergedFrom []string          `json:"merged_from,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+}
+
+// CustomerView is a golden customer with everything linked to it: the
+// customer 360 the API serves.
+type CustomerView struct {
+	GoldenCustomer
+	Orders      []Order       `json:"orders"`
+	Payments    []Payment     `json:"payments"`
+	Cases       []ServiceCase `json:"service_cases"`
+	OpenBalance []Money       `json:"open_balance,omitempty"` // one per currency
+}
+
+// CustomerFilter selects golden customers; empty fields do not filter.
+type CustomerFilter struct {
+	Email    string
+	Phone    string // any format; normalized before the lookup
+	Name     string // prefix of a name, case-insensitive
+	TaxID    string
+	System   string // with SourceID: the customer holding that source record
+	SourceID string
+	Limit    int
+	After    string // cursor: golden id to continue after
+}
+
+// Counts reports the store's sizes.
+type Counts struct {
+	GoldenCustomers int64 `json:"golden_customers"`
+	SourceRecords   int64 `json:"source_records"` // source customer records
+	Orders          int64 `json:"orders"`
+	Payments        int64 `json:"payments"`
+	Cases           int64 `json:"service_cases"`
+	Parked          int64 `json:"parked"` // linked records whose customer has not arrived
+	AppliedEvents   int64 `json:"applied_events"`
+}

@@ -1,0 +1,47 @@
+package sdk
+
+// ParamType is the type of a connector parameter value.
+type ParamType string
+
+const (
+	TypeString   ParamType = "string"
+	TypeInt      ParamType = "int"
+	TypeBool     ParamType = "bool"
+	TypeDuration ParamType = "duration" // Go duration string: "5s", "1m30s"
+	TypeList     ParamType = "list"     // a YAML list
+	TypeObject   ParamType = "object"   // a YAML mapping; the connector decodes its inner shape
+)
+
+// Param declares one connector parameter. It is the single source for
+// validation, `crmhub connectors describe` and the connector README table.
+type Param struct {
+	Name        string
+	Type        ParamType
+	Required    bool
+	Default     string // as it would be written in YAML; empty means none
+	Description string
+	Secret      bool // never logged, masked in describe output
+	Example     string
+}
+
+// Kind says what a connector can do.
+type Kind string
+
+const (
+	KindSource      Kind = "source"
+	KindDestination Kind = "destination"
+)
+
+// Spec declares a connector.
+type Spec struct {
+	Name    string // the registered name, same as its folder: "sql", "file", "rest"
+	Summary string
+	Version string
+	Author  string
+	Kinds   []Kind
+	Params  []Param
+}
+
+// Config is an instance's settings as decoded from YAML: string keys, values
+// of the declared types (string, int, bool, []any, map[string]any).
+type Config map[string]any
