@@ -55,8 +55,6 @@ var ErrNotSupported = errors.New("not supported by this connector")
 // goroutine, while Ack may be called concurrently from another goroutine.
 // Teardown is called last, also after a failed Open.
 type Source interface {
-	// Spec declares the connector: name, summary and parameters.
-	Spec() Spec
 	// Configure receives the instance's settings after the host applied
 	// defaults and validated them against Spec().Params. It should check
 	// what the declaration cannot express and return every problem at once
@@ -91,7 +89,6 @@ type WriteResult struct {
 // Destination writes records into a back-office system (write-back).
 // Calls are sequential from one goroutine.
 type Destination interface {
-	Spec() Spec
 	Configure(ctx context.Context, cfg Config) error
 	Open(ctx context.Context) error
 	// Write writes a batch and returns one result per record, in order. A
@@ -112,3 +109,11 @@ func (UnimplementedSource) Teardown(context.Context) error      { return nil }
 type UnimplementedDestination struct{}
 
 func (UnimplementedDestination) Teardown(context.Context) error { return nil }
+
+// Connector is what a connector package exports: its declaration and
+// constructors. A connector that only reads leaves NewDestination nil.
+type Connector struct {
+	Spec           Spec
+	NewSource      func() Source
+	NewDestination func() Destination
+}
