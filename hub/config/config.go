@@ -1,0 +1,417 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is crmhub.yaml.
+type Config struct {
+	// File is the path the config was read from.
+	File string `yaml:"-"`
+
+	DataDir    string      `yaml:"data_dir"`
+	HTTP       HTTP        `yaml:"http"`
+	Kafka      Kafka       `yaml:"kafka"`
+	Store      Store       `yaml:"store"`
+	Mappings   Mappings    `yaml:"mappings"`
+	Plugins    Plugins     `yaml:"plugins"`
+	Hub        Hub         `yaml:"hub"`
+	Log        Log         `yaml:"log"`
+	Connectors []Connector `yaml:"connectors"`
+}
+
+// HTTP configures the API listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Kafka configures the bus. No brokers means the embedded broker.
+type Kafka struct {
+	Brokers        []string   `yaml:"brokers"`
+	EmbeddedListen string     `yaml:"embedded_listen"`
+	TopicPrefix    string     `yaml:"topic_prefix"`
+	Partitions     int        `yaml:"partitions"`
+	ClientID       string     `yaml:"client_id"`
+	TLS            *KafkaTLS  `yaml:"tls"`
+	SASL           *KafkaSASL `yaml:"sasl"`
+}
+
+// KafkaTLS configures TLS to an external cluster.
+type KafkaTLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// KafkaSASL configures SASL to an external cluster.
+type KafkaSASL struct {
+	Mechanism string `yaml:"mechanism"` // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// Store selects the database.
+type Store struct {
+	Driver string `yaml:"driver"` // sqlite | postgres
+	DSN    string `yaml:"dsn"`    // empty with sqlite: <data_dir>/crmhub.db
+}
+
+// Mappings says where the mapping files are.
+type Mappings struct {
+	Dir string `yaml:"dir"`
+}
+
+// Plugins configures the plugin host.
+type Plugins struct {
+	Dir         string   `yaml:"dir"`
+	MaxRestarts int      `yaml:"max_restarts"`
+	InProcess   bool     `yaml:"in_process"` // run built-in connectors in the hub process (development)
+	BackoffMax  Duration `yaml:"backoff_max"`
+}
+
+// Hub configures the consuming side.
+type Hub struct {
+	ConsumerGroup string   `yaml:"consumer_group"`
+	BatchSize     int      `yaml:"batch_size"`
+	BatchWait     Duration `yaml:"batch_wait"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Connector is one configured connector instance.
+type Connector struct {
+	Name         string   `yaml:"name"`
+	Plugin       string   `yaml:"plugin"`
+	System       string   `yaml:"system"`
+	PollInterval Duration `yaml:"poll_interval"`
+	BatchSize    int      `yaml:"batch_size"`
+	Disabled     bool     `yaml:"disabled"`
+	// Settings are the connector's own parameters, validated against its
+	// declaration by the plugin host.
+	Settings map[string]any `yaml:"settings"`
+
+	// Line is where the instance starts in the file; SettingLines gives the
+	// line of each settings key, so parameter errors can point at them.
+	Line         int            `yaml:"-"`
+	SettingLines map[string]int `yaml:"-"`
+}
+
+// Where names a settings key's place in the file for error messages.
+func (c Connector) Where(file, key string) string {
+	if l, ok := c.SettingLines[key]; ok {
+		return fmt.Sprintf("%s:%d: connectors[%s].settings.%s", file, l, c.Name, key)
+	}
+	return fmt.Sprintf("%s:%d: connectors[%s]", file, c.Line, c.Name)
+}
+
+// Duration is a time.Duration written as "5s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads "5s"-style durations.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: want a duration like 5s or 1m, got %q", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ErrInvalid marks configuration errors.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Load reads and checks a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, b, os.LookupEnv)
+}
+
+// Parse reads a config from bytes; lookup resolves ${VAR}.
+func Parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("%w: %s: empty file", ErrInvalid, path)
+	}
+	var errs []error
+	expandNode(path, &root, lookup, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	cfg := &Config{File: path}
+	// Decoding the expanded tree keeps the file's own line numbers in
+	// yaml.v3's type errors; unknown keys are found by walking the tree
+	// against the struct tags, because Node.Decode has no KnownFields.
+	checkKnown(path, root.Content[0], reflect.TypeOf(*cfg), "", &errs)
+	if err := root.Decode(cfg); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	recordLines(&root, cfg)
+	cfg.defaults()
+	cfg.resolvePaths(filepath.Dir(path))
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkKnown reports mapping keys that no yaml tag of t accepts.
+func checkKnown(path string, n *yaml.Node, t reflect.Type, prefix string, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = t.Field(i).Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("%w: %s:%d: unknown key %q", ErrInvalid, path, k.Line, prefix+k.Value))
+				continue
+			}
+			checkKnown(path, n.Content[i+1], ft, prefix+k.Value+".", errs)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			checkKnown(path, c, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(prefix, "."), i), errs)
+		}
+	}
+}
+
+var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandNode replaces ${VAR} in scalar values (never in keys).
+func expandNode(path string, n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		n.Value = envRe.ReplaceAllStringFunc(n.Value, func(s string) string {
+			m := envRe.FindStringSubmatch(s)
+			if v, ok := lookup(m[1]); ok && v != "" {
+				return v
+			}
+			if m[2] != "" {
+				return m[3]
+			}
+			*errs = append(*errs, fmt.Errorf("%w: %s:%d: environment variable %s is not set (use ${%s:-default} for a default)", ErrInvalid, path, n.Line, m[1], m[1]))
+			return ""
+		})
+		// A plain ${PORT} is re-resolved after expansion, so it can fill an
+		// int or bool field; a quoted one stays a string.
+		if n.Style == 0 {
+			n.Tag = ""
+		}
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 1; i < len(n.Content); i += 2 {
+			expandNode(path, n.Content[i], lookup, errs)
+		}
+		return
+	}
+	for _, c := range n.Content {
+		expandNode(path, c, lookup, errs)
+	}
+}
+
+// recordLines notes where each connector and each of its settings keys is.
+func recordLines(root *yaml.Node, cfg *Config) {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	conns := mapValue(doc, "connectors")
+	if conns == nil || conns.Kind != yaml.SequenceNode {
+		return
+	}
+	for i, item := range conns.Content {
+		if i >= len(cfg.Connectors) {
+			break
+		}
+		c := &cfg.Connectors[i]
+		c.Line = item.Line
+		c.SettingLines = map[string]int{}
+		if s := mapValue(item, "settings"); s != nil && s.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(s.Content); j += 2 {
+				c.SettingLines[s.Content[j].Value] = s.Content[j].Line
+			}
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.Kafka.EmbeddedListen == "" {
+		c.Kafka.EmbeddedListen = "127.0.0.1:9092"
+	}
+	if c.Kafka.TopicPrefix == "" {
+		c.Kafka.TopicPrefix = "crmhub"
+	}
+	if c.Kafka.Partitions == 0 {
+		c.Kafka.Partitions = 3
+	}
+	if c.Kafka.ClientID == "" {
+		c.Kafka.ClientID = "crmhub"
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Mappings.Dir == "" {
+		c.Mappings.Dir = "mappings"
+	}
+	if c.Plugins.Dir == "" {
+		c.Plugins.Dir = "plugins"
+	}
+	if c.Plugins.MaxRestarts == 0 {
+		c.Plugins.MaxRestarts = 5
+	}
+	if c.Plugins.BackoffMax == 0 {
+		c.Plugins.BackoffMax = Duration(30 * time.Second)
+	}
+	if c.Hub.ConsumerGroup == "" {
+		c.Hub.ConsumerGroup = "crmhub-hub"
+	}
+	if c.Hub.BatchSize == 0 {
+		c.Hub.BatchSize = 500
+	}
+	if c.Hub.BatchWait == 0 {
+		c.Hub.BatchWait = Duration(50 * time.Millisecond)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for i := range c.Connectors {
+		k := &c.Connectors[i]
+		if k.System == "" {
+			k.System = k.Name
+		}
+		if k.PollInterval == 0 {
+			k.PollInterval = Duration(5 * time.Second)
+		}
+		if k.BatchSize == 0 {
+			k.BatchSize = 500
+		}
+		if k.Settings == nil {
+			k.Settings = map[string]any{}
+		}
+	}
+}
+
+func (c *Config) resolvePaths(base string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.DataDir = abs(c.DataDir)
+	c.Mappings.Dir = abs(c.Mappings.Dir)
+	c.Plugins.Dir = abs(c.Plugins.Dir)
+	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
+		c.Store.DSN = filepath.Join(c.DataDir, "crmhub.db")
+	}
+	if c.Kafka.TLS != nil {
+		c.Kafka.TLS.CAFile = abs(c.Kafka.TLS.CAFile)
+		c.Kafka.TLS.CertFile = abs(c.Kafka.TLS.CertFile)
+		c.Kafka.TLS.KeyFile = abs(c.Kafka.TLS.KeyFile)
+	}
+}
+
+func (c *Config) check() error {
+	var errs []error
+	bad := func(line int, key, format string, args ...any) {
+		where := c.File
+		if line > 0 {
+			where = fmt.Sprintf("%s:%d", c.File, line)
+		}
+		errs = append(errs, fmt.Errorf("%w: %s: %s: %s", ErrInvalid, where, key, fmt.Sprintf(format, args...)))
+	}
+	switch c.Store.Driver {
+	case "sqlite", "postgres":
+	default:
+		bad(0, "store.driver", "want sqlite or postgres, got %q", c.Store.Driver)
+	}
+	if c.Store.Driver == "postgres" && c.Store.DSN == "" {
+		bad(0, "store.dsn", "required with the postgres driver")
+	}
+	if c.Kafka.SASL != nil {
+		switch c.Kafka.SASL.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			bad(0, "kafka.sasl.mechanism", "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASL.Mechanism)
+		}
+	}
+	seen := map[string]int{}
+	for i, k := range c.Connectors {
+		key := fmt.Sprintf("connectors[%d]", i)
+		if k.Name == "" {
+			bad(k.Line, key+".name", "required")
+		} else if prev, dup := seen[k.Name]; dup {
+			bad(k.Line, key+".name", "%q is already used at line %d", k.Name, prev)
+		} else {
+			seen[k.Name] = k.Line
+		}
+		if k.Plugin == "" {
+			bad(k.Line, key+".plugin", "required (a built-in connector such as sql, file, rest, or an installed plugin)")
+		}
+		if k.BatchSize < 0 {
+			bad(k.Line, key+".batch_size", "must be positive")
+		}
+	}
+	return errors.Join(errs...)
+}

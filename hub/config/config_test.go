@@ -1,0 +1,84 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseGood(t *testing.T) {
+	b, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("/etc/crmhub/good.yaml", b, env(map[string]string{"PARTS": "6", "DEMO": "/srv/demo"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != filepath.Clean("/etc/crmhub/data") {
+		t.Errorf("data_dir %q: want default resolved against the file", c.DataDir)
+	}
+	if c.Kafka.Partitions != 6 {
+		t.Errorf("partitions %d: want 6 from ${PARTS}", c.Kafka.Partitions)
+	}
+	if c.Store.DSN != "/etc/crmhub/data/crmhub.db" {
+		t.Errorf("dsn %q", c.Store.DSN)
+	}
+	k := c.Connectors[0]
+	if k.System != "erp" || k.PollInterval.D() != 2*time.Second || k.Settings["dsn"] != "file:/srv/demo/erp.db" || k.Settings["batch_size"] != 100 {
+		t.Errorf("connector %+v", k)
+	}
+	if k.Line != 9 || k.SettingLines["dsn"] != 14 {
+		t.Errorf("lines: connector %d, dsn %d", k.Line, k.SettingLines["dsn"])
+	}
+	if w := k.Where(c.File, "dsn"); w != "/etc/crmhub/good.yaml:14: connectors[erp].settings.dsn" {
+		t.Errorf("where %q", w)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		env       map[string]string
+		want      []string // every fragment must appear
+	}{
+		{"unknown key", "http:\n  listen: x\n  lisen: y\n", nil, []string{"f.yaml:3", `unknown key "http.lisen"`}},
+		{"unknown connector key", "connectors:\n  - name: a\n    plugin: sql\n    pluginn: x\n", nil, []string{"f.yaml:4", `connectors[0].pluginn`}},
+		{"wrong type", "kafka:\n  partitions: many\n", nil, []string{"f.yaml", "line 2", "many"}},
+		{"bad duration", "connectors:\n  - name: a\n    plugin: sql\n    poll_interval: soon\n", nil, []string{"line 4", "soon"}},
+		{"missing env", "store:\n  dsn: ${PGDSN}\n", nil, []string{"f.yaml:2", "PGDSN is not set"}},
+		{"duplicate names", "connectors:\n  - {name: a, plugin: sql}\n  - {name: a, plugin: rest}\n", nil, []string{"f.yaml:3", "already used at line 2"}},
+		{"missing plugin", "connectors:\n  - name: a\n", nil, []string{"f.yaml:2", "connectors[0].plugin", "required"}},
+		{"bad driver", "store:\n  driver: oracle\n", nil, []string{"store.driver", "oracle"}},
+		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{`"http.x"`, `"kafka.y"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.doc), env(tt.env))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestQuotedEnvStaysString(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("kafka:\n  client_id: \"${ID}\"\n"), env(map[string]string{"ID": "123"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.ClientID != "123" {
+		t.Errorf("client_id %q", c.Kafka.ClientID)
+	}
+}
