@@ -1,0 +1,19 @@
+// Package identity decides which source customer records are the same real
+// customer and what the golden record says. It is pure Go, without SQL, so
+// the store (hub/store) can call it inside its transaction and tests can
+// exercise it directly.
+//
+// Matching is deterministic: each source record yields match keys
+// (normalized e-mail, E.164 phone, tax id, cross references), records that
+// share a key are candidates, and Cluster groups a set of records by a rule
+// set that depends only on the set, never on arrival order: keys are
+// processed in a fixed order, a person never joins an organization, and
+// records with different non-empty tax ids never join. The golden id is
+// derived from the smallest source-record key of a cluster, so replaying a
+// stream from the start rebuilds the same ids.
+//
+// Survive computes the golden record: per field, a configured source
+// priority or else the most recent non-empty value; e-mails, phones,
+// addresses and external ids are unioned. Lineage records which source
+// record and rule produced each golden field.
+package identity
