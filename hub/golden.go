@@ -18,8 +18,11 @@ type GoldenCustomer struct {
 	Customer   Customer          `json:"customer"`
 	Sources    []SourceRecordRef `json:"sources"`
 	MergedFrom []string          `json:"merged_from,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
+	// Lineage says, per golden field (JSON name), which source record(s)
+	// and which survivorship rule produced it.
+	Lineage   map[string]FieldLineage `json:"lineage,omitempty"`
+	CreatedAt time.Time               `json:"created_at"`
+	UpdatedAt time.Time               `json:"updated_at"`
 }
 
 // CustomerView is a golden customer with everything linked to it: the
@@ -53,4 +56,11 @@ type Counts struct {
 	Cases           int64 `json:"service_cases"`
 	Parked          int64 `json:"parked"` // linked records whose customer has not arrived
 	AppliedEvents   int64 `json:"applied_events"`
+}
+
+// FieldLineage is the origin of one golden field.
+type FieldLineage struct {
+	Rule    string   `json:"rule"`              // source_priority, most_recent, union, earliest
+	Source  string   `json:"source,omitempty"`  // record key system/entity/id, single-valued fields
+	Sources []string `json:"sources,omitempty"` // record keys, unioned fields
 }

@@ -3,13 +3,39 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Sentinel errors callers test for.
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
+	// ErrInvalid marks bad input: an event that cannot be applied, a
+	// search filter that cannot be read.
+	ErrInvalid = errors.New("invalid input")
 )
+
+// ApplyError names the event an Apply failed on (the whole batch was
+// rolled back), so the caller can dead-letter that one and retry the rest.
+type ApplyError struct {
+	Index        int // position in the batch
+	EventID      string
+	System       string
+	SourceEntity string
+	SourceID     string
+	Field        string // JSON path of the offending field, if known
+	Err          error
+}
+
+func (e *ApplyError) Error() string {
+	s := fmt.Sprintf("apply event %d (%s) %s/%s/%s", e.Index, e.EventID, e.System, e.SourceEntity, e.SourceID)
+	if e.Field != "" {
+		s += " field " + e.Field
+	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
 
 // ApplyStats counts what one Apply did.
 type ApplyStats struct {

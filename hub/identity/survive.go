@@ -18,14 +18,10 @@ const (
 )
 
 // FieldSource says where one golden field came from.
-type FieldSource struct {
-	Rule    string   `json:"rule"`
-	Source  string   `json:"source,omitempty"`  // record key, for single-valued fields
-	Sources []string `json:"sources,omitempty"` // record keys, for unioned fields
-}
+type FieldSource = hub.FieldLineage
 
 // Lineage maps each golden field (JSON name) to its origin.
-type Lineage map[string]FieldSource
+type Lineage = map[string]hub.FieldLineage
 
 // scalar is one single-valued field: how to see whether a record has it
 // and how to copy it into the golden record.
