@@ -1,0 +1,131 @@
+package sdk
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// ProtocolVersion is the plugin protocol this SDK speaks (the proto package
+// crmhub.plugin.v1). A host refuses a plugin that speaks no version it knows,
+// with an error naming both, instead of hanging.
+const ProtocolVersion = 1
+
+// Handshake is shared by host and plugins. The cookie is not a secret: it
+// only stops a user from running a plugin binary by hand and getting gRPC
+// noise instead of a hint.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "CRMHUB_PLUGIN_COOKIE",
+	MagicCookieValue: "8b1f5c0e7d2a4e6f9c3b1a0d5e7f2c4b-crmhub-connector",
+}
+
+// ClientPlugins is the plugin set a host passes to go-plugin's
+// ClientConfig.VersionedPlugins.
+func ClientPlugins() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Connector{})}
+}
+
+// GRPCServerOptions and GRPCDialOptions raise gRPC's 4 MB message limit so
+// that large batches fit; host and plugin must agree.
+func GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage)}
+}
+
+// GRPCDialOptions: see GRPCServerOptions.
+func GRPCDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))}
+}
+
+// Serve runs c as a plugin process and returns when the host tells it to
+// stop. Call it from main:
+//
+//	func main() { sdk.Serve(myconnector.Connector) }
+//
+// Serve sets the default slog logger to one the host understands, so
+// slog.Info and friends in the connector reach the hub's log tagged with the
+// connector name. The process exits by itself when its parent dies, so a
+// killed hub leaves no plugin behind.
+func Serve(c Connector) {
+	slog.SetDefault(slog.New(NewPluginLogHandler(os.Stderr, slog.LevelDebug)))
+	go exitWithParent(context.Background(), os.Getppid(), time.Second)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(c)},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
+		},
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Name:       c.Spec.Name,
+			Output:     os.Stderr,
+			JSONFormat: true,
+			Level:      hclog.Info,
+		}),
+	})
+}
+
+// exitWithParent polls the parent pid: when the hub dies the plugin is
+// re-parented and the pid changes. Polling also covers platforms without
+// Pdeathsig and a parent thread that exits.
+func exitWithParent(ctx context.Context, ppid int, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if os.Getppid() != ppid {
+				slog.Warn("host process gone, exiting", "parent_pid", ppid)
+				os.Exit(2)
+			}
+		}
+	}
+}
+
+// NewPluginLogHandler writes slog records as the JSON lines go-plugin parses
+// on the host side (@level, @message; other attributes become fields).
+func NewPluginLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.TimeKey:
+				// The host stamps lines itself; go-plugin's parser wants a
+				// fixed layout we need not match.
+				return slog.Attr{}
+			case slog.LevelKey:
+				return slog.String("@level", hclogLevel(a.Value.Any()))
+			case slog.MessageKey:
+				return slog.Attr{Key: "@message", Value: a.Value}
+			}
+			return a
+		},
+	})
+}
+
+func hclogLevel(v any) string {
+	l, ok := v.(slog.Level)
+	if !ok {
+		return "info"
+	}
+	switch {
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	default:
+		return "error"
+	}
+}
