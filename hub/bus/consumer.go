@@ -1,0 +1,208 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Consumer is one member of a consumer group reading a set of topics. A
+// new group starts at the earliest offset; offsets move only on Commit.
+// Fetch and Commit may be called from different goroutines, but Fetch is
+// not meant to be called concurrently with itself.
+type Consumer struct {
+	b     *Bus
+	group string
+	r     *kafka.Reader
+	err   error // configuration error, returned by Fetch
+
+	mu     sync.Mutex
+	seen   map[topicPartition]struct{} // lag series this member set
+	closed bool
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// NewConsumer joins group for topics. Joining happens on the first Fetch.
+func (b *Bus) NewConsumer(group string, topics []string) *Consumer {
+	c := &Consumer{b: b, group: group, seen: map[topicPartition]struct{}{}}
+	switch {
+	case group == "":
+		c.err = fmt.Errorf("%w: consumer group name is empty", ErrConfig)
+	case len(topics) == 0:
+		c.err = fmt.Errorf("%w: consumer group %s: no topics", ErrConfig, group)
+	}
+	if c.err != nil {
+		return c
+	}
+	log := b.log.With("group", group)
+	c.r = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     b.brokers,
+		GroupID:     group,
+		GroupTopics: topics,
+		Dialer:      b.dialer,
+		StartOffset: kafka.FirstOffset,
+		// Commits are explicit and synchronous: the hub commits only after
+		// its store committed.
+		CommitInterval: 0,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        500 * time.Millisecond,
+		// Short group timings so that a member joining or leaving (scale
+		// out, restart) rebalances in seconds, not half a minute.
+		HeartbeatInterval:     time.Second,
+		SessionTimeout:        10 * time.Second,
+		RebalanceTimeout:      10 * time.Second,
+		JoinGroupBackoff:      500 * time.Millisecond,
+		ReadBackoffMin:        50 * time.Millisecond,
+		ReadBackoffMax:        time.Second,
+		WatchPartitionChanges: true,
+		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
+			log.Warn("kafka consumer", "detail", fmt.Sprintf(f, a...))
+		}),
+	})
+	b.mu.Lock()
+	if b.closed {
+		c.err = ErrClosed
+	} else {
+		b.consumers[c] = struct{}{}
+	}
+	b.mu.Unlock()
+	return c
+}
+
+// Group is the consumer group's name.
+func (c *Consumer) Group() string { return c.group }
+
+// Fetch blocks until a first message arrives (or ctx ends), then gathers
+// more for at most wait, returning up to max messages in partition order.
+// A ctx ending after the first message returns what was gathered.
+func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if max < 1 {
+		max = 1
+	}
+	first, err := c.r.FetchMessage(ctx)
+	if err != nil {
+		return nil, c.fetchErr(err)
+	}
+	out := make([]Message, 0, min(max, 1024))
+	out = append(out, fromKafka(first))
+	if len(out) < max && wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		for len(out) < max {
+			m, err := c.r.FetchMessage(wctx)
+			if err != nil {
+				if wctx.Err() != nil {
+					break // wait elapsed or ctx ended: return what we have
+				}
+				cancel()
+				return nil, c.fetchErr(err)
+			}
+			out = append(out, fromKafka(m))
+		}
+		cancel()
+	}
+	c.observe(out)
+	return out, nil
+}
+
+func (c *Consumer) fetchErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return ErrClosed
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return c.b.brokerErr("fetch for consumer group "+c.group, err)
+}
+
+// observe counts fetched messages and updates the lag per partition from
+// the high watermark the broker reported with the last message.
+func (c *Consumer) observe(msgs []Message) {
+	last := map[topicPartition]Message{}
+	perTopic := map[string]int{}
+	for _, m := range msgs {
+		last[topicPartition{m.Topic, m.Partition}] = m
+		perTopic[m.Topic]++
+	}
+	for t, n := range perTopic {
+		c.b.metrics.consumed.WithLabelValues(c.group, t).Add(float64(n))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, m := range last {
+		lag := max(m.hwm-(m.Offset+1), 0)
+		c.b.metrics.lag.WithLabelValues(c.group, tp.topic, strconv.Itoa(tp.partition)).Set(float64(lag))
+		c.seen[tp] = struct{}{}
+	}
+}
+
+// Commit commits the offsets after msgs (per partition, the highest one
+// wins) and returns once the group coordinator stored them.
+func (c *Consumer) Commit(ctx context.Context, msgs []Message) error {
+	if c.err != nil {
+		return c.err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	kms := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		kms[i] = kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	}
+	if err := c.r.CommitMessages(ctx, kms...); err != nil {
+		if errors.Is(err, io.ErrClosedPipe) {
+			return ErrClosed
+		}
+		return c.b.brokerErr(fmt.Sprintf("commit %d messages for consumer group %s", len(msgs), c.group), err)
+	}
+	return nil
+}
+
+// Close leaves the group (its partitions go to the other members) and
+// removes this member's lag series.
+func (c *Consumer) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	for tp := range c.seen {
+		c.b.metrics.lag.DeleteLabelValues(c.group, tp.topic, strconv.Itoa(tp.partition))
+	}
+	c.mu.Unlock()
+	c.b.mu.Lock()
+	delete(c.b.consumers, c)
+	c.b.mu.Unlock()
+	if c.r == nil {
+		return nil
+	}
+	if err := c.r.Close(); err != nil {
+		return fmt.Errorf("close consumer group %s: %w", c.group, err)
+	}
+	return nil
+}
+
+func fromKafka(m kafka.Message) Message {
+	out := Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time, hwm: m.HighWaterMark}
+	if len(m.Headers) > 0 {
+		out.Headers = make(map[string]string, len(m.Headers))
+		for _, h := range m.Headers {
+			out.Headers[h.Key] = string(h.Value)
+		}
+	}
+	return out
+}

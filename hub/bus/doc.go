@@ -1,0 +1,16 @@
+// Package bus is crmhub's Kafka bus: every message the hub publishes or
+// consumes goes through it, over the Kafka protocol with
+// github.com/segmentio/kafka-go.
+//
+// With no brokers configured, Open starts an embedded Kafka-protocol broker
+// (github.com/twmb/franz-go/pkg/kfake) that persists to a data directory and
+// listens on a local TCP address; the bus then talks to it exactly like to an
+// external cluster, so kcat and other Kafka tools can read the same topics.
+// With brokers configured it connects to that cluster, optionally with TLS
+// and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+//
+// Publish is synchronous and waits for acks=all, so a caller may checkpoint a
+// source position once Publish returned nil. Consumers are group members
+// that start at the earliest offset for a new group and commit explicitly,
+// so the hub commits only what its store has committed (at-least-once).
+package bus
