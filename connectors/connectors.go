@@ -1,0 +1,16 @@
+package connectors
+
+import (
+	sqlconn "github.com/crmhub/crmhub/connectors/sql"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Builtins returns the built-in connectors by their registered name.
+func Builtins() map[string]sdk.Connector {
+	all := []sdk.Connector{sqlconn.Connector}
+	m := make(map[string]sdk.Connector, len(all))
+	for _, c := range all {
+		m[c.Spec.Name] = c
+	}
+	return m
+}

@@ -1,0 +1,76 @@
+package sqlconn
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crmhub/crmhub/connectors/internal/conf"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Config is the typed form of the "sql" parameters.
+type Config struct {
+	Driver    string         `json:"driver"`
+	DSN       string         `json:"dsn"`
+	BatchSize int            `json:"batch_size"`
+	Timezone  string         `json:"timezone"`
+	Entities  []EntityConfig `json:"entities"`
+}
+
+// EntityConfig is one item of `entities`.
+type EntityConfig struct {
+	Name            string       `json:"name"`
+	Table           string       `json:"table"`
+	Query           string       `json:"query"`
+	Key             string       `json:"key"`
+	Cursor          string       `json:"cursor"`
+	Deleted         string       `json:"deleted"`
+	KeyScanInterval sdk.Duration `json:"key_scan_interval"`
+}
+
+// parseConfig validates cfg against the declaration and checks what the
+// declaration cannot express, reporting every problem at once.
+func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
+	var c Config
+	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+		return c, nil, err
+	}
+	var errs []error
+	if _, ok := dialects[c.Driver]; !ok {
+		errs = append(errs, fmt.Errorf("sql: driver %q: want postgres, mysql or sqlite", c.Driver))
+	}
+	if c.BatchSize <= 0 {
+		errs = append(errs, fmt.Errorf("sql: batch_size must be positive, got %d", c.BatchSize))
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("sql: timezone %q: %w", c.Timezone, err))
+	}
+	if len(c.Entities) == 0 {
+		errs = append(errs, errors.New("sql: entities: at least one entity is required"))
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Entities {
+		where := fmt.Sprintf("sql: entities[%d]", i)
+		if e.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: name is required", where))
+		} else {
+			where = fmt.Sprintf("sql: entity %q", e.Name)
+		}
+		if seen[e.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate name", where))
+		}
+		seen[e.Name] = true
+		if (e.Table == "") == (e.Query == "") {
+			errs = append(errs, fmt.Errorf("%s: set exactly one of table or query", where))
+		}
+		if e.Key == "" {
+			errs = append(errs, fmt.Errorf("%s: key is required", where))
+		}
+		if e.KeyScanInterval < 0 {
+			errs = append(errs, fmt.Errorf("%s: key_scan_interval must not be negative", where))
+		}
+	}
+	return c, loc, errors.Join(errs...)
+}
