@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
@@ -232,6 +234,37 @@ func (b *Bus) brokerErr(op string, err error) error {
 	return fmt.Errorf("%s on kafka brokers %s: %w", op, strings.Join(b.brokers, ","), err)
 }
 
+// diagnoseAuth tells a rejected SASL login from other connection failures.
+// Brokers answer a failed authentication by closing the connection, which
+// kafka-go reports as an unexpected EOF (some send error 58 first); so when
+// a connection with TLS but without SASL succeeds and the one with SASL
+// does not, the credentials are the problem. It returns nil otherwise.
+func (b *Bus) diagnoseAuth(ctx context.Context) error {
+	if b.cfg.SASL == nil || len(b.brokers) == 0 {
+		return nil
+	}
+	addr := b.brokers[0]
+	conn, err := b.dialer.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		conn.Close()
+		return nil
+	}
+	saslErr := err
+	noSASL := *b.dialer
+	noSASL.SASLMechanism = nil
+	conn, err = noSASL.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil // the broker is not reachable at all: not an auth problem
+	}
+	conn.Close()
+	if errors.Is(saslErr, io.EOF) || errors.Is(saslErr, io.ErrUnexpectedEOF) || errors.Is(saslErr, syscall.ECONNRESET) ||
+		errors.Is(saslErr, kafka.SASLAuthenticationFailed) || errors.Is(saslErr, kafka.UnsupportedSASLMechanism) || errors.Is(saslErr, kafka.IllegalSASLState) {
+		return fmt.Errorf("connect to kafka broker %s: %w: user %q with %s was rejected (wrong username or password, or mechanism not enabled on the broker): %w",
+			addr, ErrAuth, b.cfg.SASL.Username, strings.ToUpper(b.cfg.SASL.Mechanism), saslErr)
+	}
+	return nil
+}
+
 // Ping checks that the brokers answer a metadata request (for /readyz).
 func (b *Bus) Ping(ctx context.Context) error {
 	if b.isClosed() {
@@ -241,6 +274,9 @@ func (b *Bus) Ping(ctx context.Context) error {
 	defer cancel()
 	res, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
 	if err != nil {
+		if aerr := b.diagnoseAuth(ctx); aerr != nil {
+			return aerr
+		}
 		err = b.brokerErr("metadata", err)
 		if !errors.Is(err, ErrAuth) {
 			err = fmt.Errorf("%w: %w", ErrUnreachable, err)
