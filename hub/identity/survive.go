@@ -108,10 +108,13 @@ func (r *Resolver) Survive(recs []Record) (hub.Customer, Lineage) {
 	for _, rec := range ordered {
 		c := rec.Customer
 		for _, e := range c.Emails {
-			if k := "e" + NormalizeEmail(e); !seen[k] && e != "" {
+			if e == "" {
+				continue
+			}
+			emailSrc = appendOnce(emailSrc, rec.Key())
+			if k := "e" + NormalizeEmail(e); !seen[k] {
 				seen[k] = true
 				g.Emails = append(g.Emails, NormalizeEmail(e))
-				emailSrc = appendOnce(emailSrc, rec.Key())
 			}
 		}
 		for _, p := range c.Phones {
@@ -119,25 +122,28 @@ func (r *Resolver) Survive(recs []Record) (hub.Customer, Lineage) {
 			if err != nil {
 				n = p
 			}
-			if k := "p" + n; !seen[k] && n != "" {
+			if n == "" {
+				continue
+			}
+			phoneSrc = appendOnce(phoneSrc, rec.Key())
+			if k := "p" + n; !seen[k] {
 				seen[k] = true
 				g.Phones = append(g.Phones, n)
-				phoneSrc = appendOnce(phoneSrc, rec.Key())
 			}
 		}
 		for _, a := range c.Addresses {
 			k := "a" + NormalizeName(a.Type+"|"+a.Street+"|"+a.PostalCode+"|"+a.City+"|"+a.Region+"|"+a.Country)
+			addrSrc = appendOnce(addrSrc, rec.Key())
 			if !seen[k] {
 				seen[k] = true
 				g.Addresses = append(g.Addresses, a)
-				addrSrc = appendOnce(addrSrc, rec.Key())
 			}
 		}
 		for _, x := range append([]hub.Ref{{System: rec.System, ID: rec.SourceID}}, c.ExternalIDs...) {
+			xSrc = appendOnce(xSrc, rec.Key())
 			if k := "x" + x.System + "\x00" + x.ID; !seen[k] {
 				seen[k] = true
 				g.ExternalIDs = append(g.ExternalIDs, x)
-				xSrc = appendOnce(xSrc, rec.Key())
 			}
 		}
 	}

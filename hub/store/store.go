@@ -1,0 +1,318 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite" // driver "sqlite"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "pgx"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Identity configures matching and survivorship.
+	Identity identity.Config
+	// Registerer receives the store's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// MaxComponent caps how many records one re-clustering loads; a match
+	// key shared by more records (a shared switchboard number, a generic
+	// info@ address) stops being followed beyond it. Default 10000.
+	MaxComponent int
+}
+
+// Store is the SQL implementation of hub.Store.
+type Store struct {
+	db     *sql.DB // writes (SQLite: one connection, the single writer)
+	rdb    *sql.DB // reads
+	pg     bool
+	res    *identity.Resolver
+	log    *slog.Logger
+	m      *metrics
+	maxCmp int
+
+	mu       sync.Mutex
+	rebinded map[string]string
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// Open connects, applies pending migrations and returns the store. For
+// SQLite, dsn is a file path (or a file: URI); WAL, a busy timeout and
+// immediate transactions are set here.
+func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error) {
+	s := &Store{
+		res:      identity.New(opts.Identity),
+		log:      opts.Logger,
+		maxCmp:   opts.MaxComponent,
+		rebinded: map[string]string{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxCmp <= 0 {
+		s.maxCmp = 10000
+	}
+	var dir string
+	switch driver {
+	case DriverSQLite:
+		dir = "migrations/sqlite"
+		w, err := sql.Open(driver, sqliteDSN(dsn, true))
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
+		}
+		w.SetMaxOpenConns(1) // SQLite has one writer; queue here, not on SQLITE_BUSY
+		r, err := sql.Open(driver, sqliteDSN(dsn, false))
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
+		}
+		r.SetMaxOpenConns(4)
+		s.db, s.rdb = w, r
+	case DriverPostgres:
+		dir = "migrations/postgres"
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(8)
+		s.db, s.rdb, s.pg = db, db, true
+	default:
+		return nil, fmt.Errorf("open store: unknown driver %q (want %q or %q)", driver, DriverSQLite, DriverPostgres)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store (%s): %w", driver, err)
+	}
+	if err := s.migrate(ctx, dir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registerer, s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.m = m
+	return s, nil
+}
+
+func sqliteDSN(dsn string, writer bool) string {
+	if !strings.HasPrefix(dsn, "file:") {
+		dsn = "file:" + dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	if writer {
+		// Take the write lock at BEGIN, so a transaction never fails
+		// half-way on an upgrade from read to write.
+		dsn += "&_txlock=immediate"
+	}
+	return dsn
+}
+
+func (s *Store) migrate(ctx context.Context, dir string) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number: %w", name, err)
+		}
+		body, err := fs.ReadFile(migrations, dir+"/"+name)
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", name, err)
+		}
+		if err := s.inTx(ctx, func(tx *sql.Tx) error {
+			if s.pg {
+				// Two hubs starting at once must not both migrate.
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7347001)`); err != nil {
+					return err
+				}
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			for _, stmt := range splitSQL(string(body)) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%q: %w", firstLine(stmt), err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, time.Now().UnixNano())
+			return err
+		}); err != nil {
+			return fmt.Errorf("apply migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// splitSQL splits a migration into statements on ";" at line ends; the
+// migrations hold no semicolons inside literals.
+func splitSQL(body string) []string {
+	var out []string
+	for _, part := range strings.Split(body, ";\n") {
+		var lines []string
+		for _, l := range strings.Split(part, "\n") {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+				lines = append(lines, l)
+			}
+		}
+		if stmt := strings.TrimSuffix(strings.TrimSpace(strings.Join(lines, "\n")), ";"); stmt != "" {
+			out = append(out, stmt)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// q rewrites "?" placeholders to "$n" for PostgreSQL. The SQL of this
+// package holds no "?" inside literals.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.rebinded[query]; ok {
+		return r
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	s.rebinded[query] = b.String()
+	return b.String()
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error {
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	if s.rdb != nil && s.rdb != s.db {
+		errs = append(errs, s.rdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Position returns the saved position of a connector instance, nil if none.
+func (s *Store) Position(ctx context.Context, connector string) ([]byte, error) {
+	var pos []byte
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT pos FROM positions WHERE connector = ?`), connector).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("position of %s: %w", connector, err)
+	}
+	return pos, nil
+}
+
+// SavePosition records a connector instance's position.
+func (s *Store) SavePosition(ctx context.Context, connector string, pos []byte) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO positions (connector, pos) VALUES (?, ?)
+ON CONFLICT (connector) DO UPDATE SET pos = excluded.pos`), connector, pos)
+	if err != nil {
+		return fmt.Errorf("save position of %s: %w", connector, err)
+	}
+	return nil
+}
+
+// Counts reports the store's sizes.
+func (s *Store) Counts(ctx context.Context) (hub.Counts, error) {
+	var c hub.Counts
+	for _, x := range []struct {
+		dst   *int64
+		query string
+	}{
+		{&c.GoldenCustomers, `SELECT COUNT(*) FROM goldens WHERE status = 'active'`},
+		{&c.SourceRecords, `SELECT COUNT(*) FROM records WHERE entity = 'customer' AND deleted = 0`},
+		{&c.Orders, `SELECT COUNT(*) FROM records WHERE entity = 'order' AND deleted = 0`},
+		{&c.Payments, `SELECT COUNT(*) FROM records WHERE entity = 'payment' AND deleted = 0`},
+		{&c.Cases, `SELECT COUNT(*) FROM records WHERE entity = 'service_case' AND deleted = 0`},
+		{&c.Parked, `SELECT COUNT(*) FROM records l WHERE l.entity <> 'customer' AND l.deleted = 0 AND NOT EXISTS (
+  SELECT 1 FROM records c WHERE c.entity = 'customer' AND c.deleted = 0 AND c.system = l.ref_system AND c.source_id = l.ref_id)`},
+		{&c.AppliedEvents, `SELECT COUNT(*) FROM applied_events`},
+	} {
+		if err := s.rdb.QueryRowContext(ctx, x.query).Scan(x.dst); err != nil {
+			return c, fmt.Errorf("counts: %w", err)
+		}
+	}
+	return c, nil
+}

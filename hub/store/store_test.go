@@ -1,0 +1,415 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// opener runs each behaviour test on SQLite and, as an Integration test,
+// on PostgreSQL.
+type opener func(tb testing.TB, opts Options) *Store
+
+func TestStoreSQLite(t *testing.T)              { runStoreSuite(t, MustOpenSQLite) }
+func TestStorePostgresIntegration(t *testing.T) { runStoreSuite(t, MustOpenPostgres) }
+
+func runStoreSuite(t *testing.T, open opener) {
+	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
+	t.Run("Idempotent", func(t *testing.T) { testIdempotent(t, open) })
+	t.Run("OrderIndependent", func(t *testing.T) { testOrderIndependent(t, open) })
+	t.Run("ParkThenAttach", func(t *testing.T) { testParkThenAttach(t, open) })
+	t.Run("MergeRedirectsAndDeletes", func(t *testing.T) { testMergeAndDelete(t, open) })
+	t.Run("Search", func(t *testing.T) { testSearch(t, open) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, open) })
+	t.Run("Positions", func(t *testing.T) { testPositions(t, open) })
+}
+
+func testIdentity(t *testing.T, open opener) {
+	org := func(name, tax, email string) hub.Customer {
+		c := hub.Customer{Kind: "organization", OrganizationName: name, TaxID: tax}
+		if email != "" {
+			c.Emails = []string{email}
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		events []hub.Envelope
+		golden int64
+	}{
+		{"email case", []hub.Envelope{
+			cust("crm", "1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"Anna.Schmidt@Example.de"}}),
+			cust("erp", "K1", 2, hub.Customer{FamilyName: "Schmidt", Emails: []string{"anna.schmidt@example.de"}}),
+		}, 1},
+		{"phone formats", []hub.Envelope{
+			cust("crm", "1", 1, hub.Customer{FamilyName: "Meier", Phones: []string{"+49301234567"}}),
+			cust("svc", "7", 2, hub.Customer{FamilyName: "Meier", Phones: []string{"030/1234567"}}),
+		}, 1},
+		{"tax id", []hub.Envelope{
+			cust("erp", "K1", 1, org("ACME GmbH", "DE 123.456.789", "")),
+			cust("fin", "D1", 2, org("Acme", "de123456789", "")),
+		}, 1},
+		{"cross reference", []hub.Envelope{
+			cust("erp", "K100", 1, hub.Customer{FamilyName: "Meyer"}),
+			cust("crm", "c-9", 2, hub.Customer{FamilyName: "Meier", ExternalIDs: []hub.Ref{{System: "erp", ID: "K100"}}}),
+		}, 1},
+		{"person and organization", []hub.Envelope{
+			cust("crm", "1", 1, hub.Customer{FamilyName: "Acme", Emails: []string{"info@acme.de"}}),
+			cust("erp", "K1", 2, org("Acme", "", "info@acme.de")),
+		}, 2},
+		{"conflicting tax ids", []hub.Envelope{
+			cust("erp", "K1", 1, org("Acme", "DE111111111", "info@acme.de")),
+			cust("erp", "K2", 2, org("Acme Bau", "DE222222222", "info@acme.de")),
+		}, 2},
+		{"unrelated", []hub.Envelope{
+			cust("crm", "1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}}),
+			cust("crm", "2", 2, hub.Customer{FamilyName: "Schmidt", Emails: []string{"b@example.de"}}),
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, Options{})
+			mustApply(t, s, tc.events...)
+			n, err := s.Counts(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.GoldenCustomers != tc.golden || n.SourceRecords != int64(len(tc.events)) {
+				t.Fatalf("counts %+v, want %d golden customers", n, tc.golden)
+			}
+			// Each source record is found through its own system id, in
+			// a golden customer that lists it as a source.
+			for _, e := range tc.events {
+				vs, err := s.FindCustomers(context.Background(), hub.CustomerFilter{System: e.System, SourceID: e.SourceID})
+				if err != nil || len(vs) != 1 {
+					t.Fatalf("find %s/%s: %d results, %v", e.System, e.SourceID, len(vs), err)
+				}
+				if !hasSource(vs[0], e.System, e.SourceID) {
+					t.Errorf("golden %s does not list source %s/%s", vs[0].ID, e.System, e.SourceID)
+				}
+			}
+		})
+	}
+}
+
+func hasSource(v hub.CustomerView, system, id string) bool {
+	for _, s := range v.Sources {
+		if s.System == system && s.SourceID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func testIdempotent(t *testing.T, open opener) {
+	s := open(t, Options{})
+	evs := stream(rand.New(rand.NewPCG(7, 7)), 20)
+	first := mustApply(t, s, evs...)
+	before := snapshot(t, s)
+	countsBefore, _ := s.Counts(context.Background())
+	again := mustApply(t, s, evs...)
+	if again.Applied != 0 || again.Skipped != len(evs) || again.GoldenCreated != 0 || again.GoldenMerged != 0 {
+		t.Fatalf("second apply: %+v (first %+v), want everything skipped", again, first)
+	}
+	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
+		t.Fatal("re-applying the same events changed the golden state")
+	}
+	if countsAfter, _ := s.Counts(context.Background()); countsAfter != countsBefore {
+		t.Fatalf("counts changed: %+v -> %+v", countsBefore, countsAfter)
+	}
+}
+
+// stream generates a noisy event stream: n people across three systems
+// with e-mail case, phone formats, cross references, several versions per
+// record, a few deletes, and orders and payments that may arrive before
+// their customer.
+func stream(rng *rand.Rand, n int) []hub.Envelope {
+	var out []hub.Envelope
+	for i := range n {
+		email := fmt.Sprintf("person%d@example.de", i)
+		phone := fmt.Sprintf("+4930%07d", 1000000+i)
+		family := fmt.Sprintf("Family%d", i%7) // shared names must not merge anyone
+		erpID := fmt.Sprintf("K%04d", i)
+		for v := range 1 + rng.IntN(3) {
+			out = append(out, cust("erp", erpID, 10*v+rng.IntN(5), hub.Customer{FamilyName: family,
+				GivenName: fmt.Sprintf("G%d-v%d", i, v), Emails: []string{email}}))
+		}
+		if rng.IntN(3) > 0 {
+			out = append(out, cust("crm", fmt.Sprintf("c%d", i), rng.IntN(40), hub.Customer{FullName: family,
+				Emails: []string{"  " + upperFirst(email)}, Phones: []string{phone},
+				ExternalIDs: []hub.Ref{{System: "erp", ID: erpID}}}))
+		}
+		if rng.IntN(2) == 0 {
+			// Service desk: only the phone, in national format.
+			out = append(out, cust("svc", fmt.Sprintf("s%d", i), rng.IntN(40), hub.Customer{FamilyName: family,
+				Phones: []string{fmt.Sprintf("030 %07d", 1000000+i)}}))
+		}
+		if i%5 == 0 {
+			out = append(out, cust("svc", fmt.Sprintf("x%d", i), 1, hub.Customer{FamilyName: "gone", Phones: []string{phone}}),
+				del(hub.EntityCustomer, "svc", "customers", fmt.Sprintf("x%d", i), 2))
+		}
+		if i%3 == 0 { // an org sharing the e-mail never joins the person
+			out = append(out, cust("fin", fmt.Sprintf("o%d", i), 5, hub.Customer{Kind: "organization",
+				OrganizationName: family + " GmbH", TaxID: fmt.Sprintf("DE%09d", i), Emails: []string{email}}))
+		}
+		out = append(out, ev(hub.EntityOrder, "erp", "orders", fmt.Sprintf("A%d", i), rng.IntN(30),
+			hub.Order{OrderNumber: fmt.Sprintf("A%d", i), CustomerRef: hub.Ref{System: "erp", ID: erpID},
+				Total: &hub.Money{Amount: "10.50", Currency: "EUR"}}))
+		out = append(out, ev(hub.EntityPayment, "fin", "invoices", fmt.Sprintf("R%d", i), rng.IntN(30),
+			hub.Payment{DocumentNumber: fmt.Sprintf("R%d", i), Type: "invoice", CustomerRef: hub.Ref{System: "erp", ID: erpID},
+				Amount: hub.Money{Amount: "100.10", Currency: "EUR"}}))
+	}
+	return out
+}
+
+func upperFirst(s string) string { return string(s[0]-32) + s[1:] }
+
+func testOrderIndependent(t *testing.T, open opener) {
+	rng := rand.New(rand.NewPCG(1, 99))
+	evs := stream(rng, 25)
+	ref := open(t, Options{})
+	mustApply(t, ref, evs...)
+	want := snapshot(t, ref)
+	if len(want) < 25 {
+		t.Fatalf("reference has %d golden customers, want at least 25", len(want))
+	}
+	rounds := 8
+	if testing.Short() {
+		rounds = 3
+	}
+	for r := range rounds {
+		sh := append([]hub.Envelope(nil), evs...)
+		for range len(evs) / 3 { // duplicates
+			sh = append(sh, evs[rng.IntN(len(evs))])
+		}
+		rng.Shuffle(len(sh), func(i, j int) { sh[i], sh[j] = sh[j], sh[i] })
+		s := open(t, Options{})
+		for len(sh) > 0 { // random batch sizes, one event to many
+			k := min(len(sh), 1+rng.IntN(40))
+			mustApply(t, s, sh[:k]...)
+			sh = sh[k:]
+		}
+		if got := snapshot(t, s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d: final golden state differs from in-order application:\n got %s\nwant %s", r, mustJSON(t, got), mustJSON(t, want))
+		}
+	}
+}
+
+func testParkThenAttach(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	mustApply(t, s,
+		ev(hub.EntityOrder, "erp", "orders", "A1", 1, hub.Order{OrderNumber: "A1", CustomerRef: hub.Ref{System: "erp", ID: "K1"}}),
+		ev(hub.EntityPayment, "fin", "invoices", "R1", 1, hub.Payment{DocumentNumber: "R1", Type: "invoice",
+			CustomerRef: hub.Ref{System: "erp", ID: "K1"}, Amount: hub.Money{Amount: "100.00", Currency: "EUR"}}),
+		ev(hub.EntityPayment, "fin", "payments", "Z1", 2, hub.Payment{DocumentNumber: "Z1", Type: "payment",
+			CustomerRef: hub.Ref{System: "erp", ID: "K1"}, Amount: hub.Money{Amount: "30.5", Currency: "EUR"}}),
+		ev(hub.EntityServiceCase, "svc", "tickets", "T1", 1, hub.ServiceCase{CaseNumber: "T1", Status: "open",
+			CustomerRef: hub.Ref{System: "crm", ID: "c1"}}),
+	)
+	n, _ := s.Counts(ctx)
+	if n.Parked != 4 || n.GoldenCustomers != 0 {
+		t.Fatalf("before the customer arrives: %+v, want 4 parked", n)
+	}
+	mustApply(t, s, cust("erp", "K1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}}))
+	if n, _ = s.Counts(ctx); n.Parked != 1 {
+		t.Fatalf("after the ERP customer: %d parked, want 1 (the case names the CRM contact)", n.Parked)
+	}
+	// The CRM contact arrives, matches by e-mail: the case attaches to the same golden customer.
+	mustApply(t, s, cust("crm", "c1", 2, hub.Customer{FamilyName: "Schmidt", Emails: []string{"A@Example.de"}}))
+	if n, _ = s.Counts(ctx); n.Parked != 0 || n.GoldenCustomers != 1 {
+		t.Fatalf("after the CRM contact: %+v", n)
+	}
+	vs, err := s.FindCustomers(ctx, hub.CustomerFilter{Email: "a@example.de"})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("find: %v %v", vs, err)
+	}
+	golden(t, "park_then_attach.json", mustJSON(t, vs[0]))
+	v := vs[0]
+	if len(v.Orders) != 1 || len(v.Payments) != 2 || len(v.Cases) != 1 {
+		t.Fatalf("linked: %d orders, %d payments, %d cases", len(v.Orders), len(v.Payments), len(v.Cases))
+	}
+	if !reflect.DeepEqual(v.OpenBalance, []hub.Money{{Amount: "69.50", Currency: "EUR"}}) {
+		t.Errorf("open balance %+v, want 69.50 EUR", v.OpenBalance)
+	}
+	// Deleting the customer parks its records again.
+	mustApply(t, s, del(hub.EntityCustomer, "erp", "customers", "K1", 5))
+	if n, _ = s.Counts(ctx); n.Parked != 3 || n.GoldenCustomers != 1 {
+		t.Fatalf("after deleting the ERP customer: %+v", n)
+	}
+}
+
+func testMergeAndDelete(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	// Two customers that look unrelated ...
+	mustApply(t, s, cust("erp", "K1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}}))
+	mustApply(t, s, cust("crm", "c1", 1, hub.Customer{FamilyName: "Schmidt", Phones: []string{"+49301234567"}}))
+	a, _ := s.FindCustomers(ctx, hub.CustomerFilter{System: "erp", SourceID: "K1"})
+	c, _ := s.FindCustomers(ctx, hub.CustomerFilter{System: "crm", SourceID: "c1"})
+	if len(a) != 1 || len(c) != 1 || a[0].ID == c[0].ID {
+		t.Fatalf("before the bridge: %d, %d", len(a), len(c))
+	}
+	// ... until a record links them: one survives, the other redirects.
+	st := mustApply(t, s, cust("svc", "s1", 2, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}, Phones: []string{"030 1234567"}}))
+	if st.GoldenMerged != 1 {
+		t.Fatalf("bridge: %+v, want one merge", st)
+	}
+	// The survivor is the cluster holding the smallest record key (crm/customers/c1).
+	surv, loser := c[0].ID, a[0].ID
+	v, err := s.FindCustomerByID(ctx, loser)
+	if err != nil || v.ID != surv {
+		t.Fatalf("merged id %s: got %v, %v; want the survivor %s", loser, v, err, surv)
+	}
+	if len(v.Sources) != 3 || !reflect.DeepEqual(v.MergedFrom, []string{loser}) {
+		t.Fatalf("survivor: %d sources, merged_from %v", len(v.Sources), v.MergedFrom)
+	}
+	if l := v.Lineage["emails"]; l.Rule != "union" || !reflect.DeepEqual(l.Sources, []string{"erp/customers/K1", "svc/customers/s1"}) || v.Lineage["family_name"].Source != "svc/customers/s1" {
+		t.Errorf("lineage: %+v", v.Lineage)
+	}
+	// Deleting the bridge splits them again; deleting all sources retires.
+	mustApply(t, s, del(hub.EntityCustomer, "svc", "customers", "s1", 3))
+	if n, _ := s.Counts(ctx); n.GoldenCustomers != 2 {
+		t.Fatalf("after deleting the bridge: %d golden customers", n.GoldenCustomers)
+	}
+	if v, err := s.FindCustomerByID(ctx, loser); err != nil || v.ID != loser {
+		t.Fatalf("split: %s should be active again: %v %v", loser, v, err)
+	}
+	mustApply(t, s, del(hub.EntityCustomer, "erp", "customers", "K1", 3), del(hub.EntityCustomer, "crm", "customers", "c1", 3))
+	if n, _ := s.Counts(ctx); n.GoldenCustomers != 0 || n.SourceRecords != 0 {
+		t.Fatalf("after deleting all: %+v", n)
+	}
+	if _, err := s.FindCustomerByID(ctx, surv); !errors.Is(err, hub.ErrNotFound) {
+		t.Fatalf("retired customer: %v, want ErrNotFound", err)
+	}
+	// An older version arriving after the delete changes nothing.
+	mustApply(t, s, cust("erp", "K1", 2, hub.Customer{FamilyName: "Late", Emails: []string{"a@example.de"}}))
+	if n, _ := s.Counts(ctx); n.GoldenCustomers != 0 {
+		t.Fatalf("an older version resurrected the customer: %+v", n)
+	}
+}
+
+func testSearch(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	mustApply(t, s,
+		cust("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Schmidt", Emails: []string{"anna@example.de"}, Phones: []string{"+49301234567"}}),
+		cust("crm", "2", 1, hub.Customer{GivenName: "Bernd", FamilyName: "Schmitz", Emails: []string{"bernd@example.de"}}),
+		cust("erp", "3", 1, hub.Customer{Kind: "organization", OrganizationName: "Schmidt & Söhne KG", TaxID: "DE 999.888.777"}),
+	)
+	for _, tc := range []struct {
+		name string
+		f    hub.CustomerFilter
+		want int
+	}{
+		{"email any case", hub.CustomerFilter{Email: " ANNA@example.DE"}, 1},
+		{"phone national", hub.CustomerFilter{Phone: "030/1234567"}, 1},
+		{"phone international", hub.CustomerFilter{Phone: "+49 30 1234567"}, 1},
+		{"name prefix", hub.CustomerFilter{Name: "schm"}, 3},
+		{"name prefix narrower", hub.CustomerFilter{Name: "SCHMID"}, 2},
+		{"given and family", hub.CustomerFilter{Name: "anna schm"}, 1},
+		{"tax id any spelling", hub.CustomerFilter{TaxID: "de999888777"}, 1},
+		{"source id", hub.CustomerFilter{System: "crm", SourceID: "2"}, 1},
+		{"combined, no match", hub.CustomerFilter{Name: "bernd", Email: "anna@example.de"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.FindCustomers(ctx, tc.f)
+			if err != nil || len(got) != tc.want {
+				t.Fatalf("%+v: %d results, %v; want %d", tc.f, len(got), err, tc.want)
+			}
+		})
+	}
+	// Pagination visits each customer once.
+	seen := map[string]bool{}
+	f := hub.CustomerFilter{Name: "s", Limit: 1}
+	for range 10 {
+		page, err := s.FindCustomers(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if seen[page[0].ID] {
+			t.Fatalf("page repeats %s", page[0].ID)
+		}
+		seen[page[0].ID] = true
+		f.After = page[0].ID
+	}
+	if len(seen) != 3 {
+		t.Fatalf("pagination saw %d customers, want 3", len(seen))
+	}
+	if _, err := s.FindCustomers(ctx, hub.CustomerFilter{Phone: "not a phone"}); !errors.Is(err, hub.ErrInvalid) {
+		t.Fatalf("bad phone: %v, want ErrInvalid", err)
+	}
+}
+
+func testBadInput(t *testing.T, open opener) {
+	s := open(t, Options{})
+	good := cust("crm", "1", 1, hub.Customer{FamilyName: "Ok"})
+	for _, tc := range []struct {
+		name, data, field string
+	}{
+		{"bad kind", `{"kind":"robot","family_name":"X"}`, "kind"},
+		{"wrong type", `{"kind":"person","emails":"a@b.de"}`, "emails"},
+		{"unknown field", `{"kind":"person","nickname":"X"}`, "nickname"},
+		{"bad money", `{"kind":"person","family_name":"X","credit_limit":{"amount":"1,5","currency":"EUR"}}`, "credit_limit.amount"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := cust("crm", "2", 1, hub.Customer{FamilyName: "x"})
+			bad.Data = []byte(tc.data)
+			_, err := s.Apply(context.Background(), []hub.Envelope{good, bad})
+			var ae *hub.ApplyError
+			if !errors.As(err, &ae) || ae.Index != 1 || ae.Field != tc.field || ae.SourceID != "2" || !errors.Is(err, hub.ErrInvalid) {
+				t.Fatalf("err = %v (%+v), want ApplyError at index 1 naming field %s", err, ae, tc.field)
+			}
+			// The batch rolled back: the good event was not applied either.
+			if n, _ := s.Counts(context.Background()); n.AppliedEvents != 0 {
+				t.Fatalf("batch was not rolled back: %+v", n)
+			}
+		})
+	}
+	order := ev(hub.EntityOrder, "erp", "orders", "A1", 1, hub.Order{OrderNumber: "A1"})
+	if _, err := s.Apply(context.Background(), []hub.Envelope{order}); err == nil || !errors.Is(err, hub.ErrInvalid) {
+		t.Fatalf("order without customer_ref: %v", err)
+	}
+}
+
+func testPositions(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	if p, err := s.Position(ctx, "erp"); p != nil || err != nil {
+		t.Fatalf("fresh: %q %v", p, err)
+	}
+	for _, want := range []string{"pos-1", "pos-2"} {
+		if err := s.SavePosition(ctx, "erp", []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Position(ctx, "erp"); string(p) != want || err != nil {
+			t.Fatalf("got %q %v, want %q", p, err, want)
+		}
+	}
+}
+
+func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, DriverSQLite, dir+"/hub.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, cust("crm", "1", 1, hub.Customer{FamilyName: "A"}))
+	s.Close()
+	s, err = Open(ctx, DriverSQLite, dir+"/hub.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, _ := s.Counts(ctx); n.GoldenCustomers != 1 {
+		t.Fatalf("after reopen: %+v", n)
+	}
+}
