@@ -1,0 +1,147 @@
+// Package testconn is a connector for the host's tests: it produces numbered
+// records and can be told to crash (os.Exit) in the middle of a batch, the
+// way a real plugin dies on a segfault or an OOM kill.
+package testconn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Connector is registered as "crashy".
+var Connector = sdk.Connector{
+	Spec: sdk.Spec{
+		Name:    "crashy",
+		Summary: "Numbered test records; crashes on demand.",
+		Version: "0.1.0",
+		Kinds:   []sdk.Kind{sdk.KindSource, sdk.KindDestination},
+		Params: []sdk.Param{
+			{Name: "total", Type: sdk.TypeInt, Default: "100", Description: "Records to produce; 0 means endless."},
+			{Name: "crash_at", Type: sdk.TypeInt, Default: "-1", Description: "Exit the process when about to emit this record index."},
+			{Name: "crash_marker", Type: sdk.TypeString, Description: "If set, crash only while this file does not exist (it is created before crashing)."},
+			{Name: "payload_bytes", Type: sdk.TypeInt, Default: "32", Description: "Filler bytes per payload."},
+			{Name: "ack_file", Type: sdk.TypeString, Description: "If set, every acked position is appended to this file."},
+			{Name: "password", Type: sdk.TypeString, Secret: true, Description: "Never logged."},
+		},
+	},
+	NewSource:      func() sdk.Source { return &source{} },
+	NewDestination: func() sdk.Destination { return &destination{} },
+}
+
+type config struct {
+	Total        int    `json:"total"`
+	CrashAt      int    `json:"crash_at"`
+	CrashMarker  string `json:"crash_marker"`
+	PayloadBytes int    `json:"payload_bytes"`
+	AckFile      string `json:"ack_file"`
+}
+
+type source struct {
+	sdk.UnimplementedSource
+	cfg     config
+	next    int
+	payload string
+}
+
+func (s *source) Configure(_ context.Context, cfg sdk.Config) error {
+	if err := sdk.Decode(cfg, &s.cfg); err != nil {
+		return err
+	}
+	if s.cfg.PayloadBytes < 0 {
+		return errors.New("crashy: payload_bytes must not be negative")
+	}
+	s.payload = strings.Repeat("x", s.cfg.PayloadBytes)
+	return nil
+}
+
+func (s *source) Open(_ context.Context, pos sdk.Position) error {
+	s.next = 0
+	if len(pos) > 0 {
+		n, err := strconv.Atoi(string(pos))
+		if err != nil {
+			return fmt.Errorf("crashy: bad position %q", pos)
+		}
+		s.next = n
+	}
+	slog.Info("crashy opened", "position", string(pos))
+	return nil
+}
+
+type payload struct {
+	N      int    `json:"n"`
+	Filler string `json:"filler"`
+}
+
+var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (s *source) Read(_ context.Context, max int) ([]sdk.Record, error) {
+	var out []sdk.Record
+	for len(out) < max && (s.cfg.Total == 0 || s.next < s.cfg.Total) {
+		if s.next == s.cfg.CrashAt && s.shouldCrash() {
+			os.Exit(3)
+		}
+		b, _ := json.Marshal(payload{N: s.next, Filler: s.payload})
+		s.next++
+		out = append(out, sdk.Record{
+			Entity:    "customers",
+			ID:        strconv.Itoa(s.next - 1),
+			UpdatedAt: epoch.Add(time.Duration(s.next) * time.Second),
+			Op:        sdk.OpUpsert,
+			Payload:   b,
+			Position:  sdk.Position(strconv.Itoa(s.next)),
+		})
+	}
+	return out, nil
+}
+
+func (s *source) shouldCrash() bool {
+	if s.cfg.CrashMarker == "" {
+		return true
+	}
+	if _, err := os.Stat(s.cfg.CrashMarker); err == nil {
+		return false
+	}
+	_ = os.WriteFile(s.cfg.CrashMarker, []byte("crashed\n"), 0o644)
+	return true
+}
+
+func (s *source) Ack(_ context.Context, pos sdk.Position) error {
+	if s.cfg.AckFile == "" {
+		return nil
+	}
+	f, err := os.OpenFile(s.cfg.AckFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%s\n", pos)
+	return err
+}
+
+// destination echoes ids; a record with id "crash" kills the process.
+type destination struct{ sdk.UnimplementedDestination }
+
+func (d *destination) Configure(context.Context, sdk.Config) error { return nil }
+func (d *destination) Open(context.Context) error                  { return nil }
+func (d *destination) Write(_ context.Context, recs []sdk.Record) ([]sdk.WriteResult, error) {
+	out := make([]sdk.WriteResult, len(recs))
+	for i, r := range recs {
+		if r.ID == "crash" {
+			os.Exit(3)
+		}
+		out[i] = sdk.WriteResult{ID: "t-" + r.ID}
+		if r.Op == sdk.OpDelete {
+			out[i].Error = "deletes not allowed"
+		}
+	}
+	return out, nil
+}
