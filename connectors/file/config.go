@@ -1,0 +1,146 @@
+package file
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/crmhub/crmhub/connectors/internal/conf"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Config is the typed form of the "file" parameters.
+type Config struct {
+	Dir           string       `json:"dir"`
+	ArchiveDir    string       `json:"archive_dir"`
+	QuarantineDir string       `json:"quarantine_dir"`
+	StableFor     sdk.Duration `json:"stable_for"`
+	DoneMarker    bool         `json:"done_marker"`
+	Files         []FileConfig `json:"files"`
+}
+
+// FileConfig is one item of `files`.
+type FileConfig struct {
+	Pattern         string   `json:"pattern"`
+	Entity          string   `json:"entity"`
+	Format          string   `json:"format"`
+	Encoding        string   `json:"encoding"`
+	Delimiter       string   `json:"delimiter"`
+	Quote           string   `json:"quote"`
+	Comment         string   `json:"comment"`
+	Header          *bool    `json:"header"`
+	Columns         []string `json:"columns"`
+	Key             string   `json:"key"`
+	UpdatedAt       string   `json:"updated_at"`
+	UpdatedAtFormat string   `json:"updated_at_format"`
+	Layout          []Field  `json:"layout"`
+
+	enc   encoding.Encoding // nil for UTF-8
+	delim rune
+	quote rune
+}
+
+// Field is one column of a fixed-width layout; Start is 1-based, in
+// characters after decoding.
+type Field struct {
+	Name   string `json:"name"`
+	Start  int    `json:"start"`
+	Length int    `json:"length"`
+}
+
+var encodings = map[string]encoding.Encoding{
+	"utf-8": nil, "utf8": nil,
+	"windows-1252": charmap.Windows1252, "cp1252": charmap.Windows1252,
+	"iso-8859-1": charmap.ISO8859_1, "latin-1": charmap.ISO8859_1, "latin1": charmap.ISO8859_1,
+	"iso-8859-15": charmap.ISO8859_15,
+	"gb18030":     simplifiedchinese.GB18030,
+	"shift-jis":   japanese.ShiftJIS, "shift_jis": japanese.ShiftJIS, "sjis": japanese.ShiftJIS,
+}
+
+func parseConfig(cfg sdk.Config) (Config, error) {
+	var c Config
+	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+		return c, err
+	}
+	if c.ArchiveDir == "" {
+		c.ArchiveDir = filepath.Join(c.Dir, "archive")
+	}
+	if c.QuarantineDir == "" {
+		c.QuarantineDir = filepath.Join(c.Dir, "quarantine")
+	}
+	var errs []error
+	if len(c.Files) == 0 {
+		errs = append(errs, errors.New("file: files: at least one file kind is required"))
+	}
+	for i := range c.Files {
+		f := &c.Files[i]
+		where := fmt.Sprintf("file: files[%d] (%s)", i, f.Pattern)
+		if f.Pattern == "" {
+			errs = append(errs, fmt.Errorf("%s: pattern is required", where))
+		} else if _, err := filepath.Match(f.Pattern, ""); err != nil {
+			errs = append(errs, fmt.Errorf("%s: pattern: %w", where, err))
+		}
+		if f.Entity == "" {
+			errs = append(errs, fmt.Errorf("%s: entity is required", where))
+		}
+		if f.Key == "" {
+			errs = append(errs, fmt.Errorf("%s: key is required", where))
+		}
+		if f.Encoding == "" {
+			f.Encoding = "utf-8"
+		}
+		enc, ok := encodings[strings.ToLower(f.Encoding)]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: encoding %q: want utf-8, windows-1252, iso-8859-1, gb18030 or shift-jis", where, f.Encoding))
+		}
+		f.enc = enc
+		switch f.Format {
+		case "csv":
+			if f.Delimiter == "" {
+				f.Delimiter = ","
+			}
+			if f.Delimiter == `\t` {
+				f.Delimiter = "\t"
+			}
+			if f.Quote == "" {
+				f.Quote = `"`
+			}
+			if utf8.RuneCountInString(f.Delimiter) != 1 || utf8.RuneCountInString(f.Quote) != 1 {
+				errs = append(errs, fmt.Errorf("%s: delimiter and quote must be one character each", where))
+			}
+			f.delim, _ = utf8.DecodeRuneInString(f.Delimiter)
+			f.quote, _ = utf8.DecodeRuneInString(f.Quote)
+			if f.Header == nil {
+				h := len(f.Columns) == 0
+				f.Header = &h
+			}
+		case "fixed":
+			if len(f.Layout) == 0 {
+				errs = append(errs, fmt.Errorf("%s: fixed format needs a layout", where))
+			}
+			for j, l := range f.Layout {
+				if l.Name == "" || l.Start < 1 || l.Length < 1 {
+					errs = append(errs, fmt.Errorf("%s: layout[%d]: want name, start >= 1 and length >= 1", where, j))
+				}
+			}
+			no := false
+			f.Header = &no
+		case "jsonl":
+			no := false
+			f.Header = &no
+		default:
+			errs = append(errs, fmt.Errorf("%s: format %q: want csv, fixed or jsonl", where, f.Format))
+		}
+		if f.UpdatedAtFormat == "" {
+			f.UpdatedAtFormat = "2006-01-02T15:04:05Z07:00"
+		}
+	}
+	return c, errors.Join(errs...)
+}
