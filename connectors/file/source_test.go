@@ -122,7 +122,12 @@ func TestEncodings(t *testing.T) {
 			if got := field(t, recs[0], "amount"); got != "1.234,50" {
 				t.Errorf("amount %q", got)
 			}
-			if _, ok := func() (any, bool) { var m map[string]any; json.Unmarshal(recs[0].Payload, &m); v, ok := m["id"]; return v, ok }(); !ok {
+			if _, ok := func() (any, bool) {
+				var m map[string]any
+				json.Unmarshal(recs[0].Payload, &m)
+				v, ok := m["id"]
+				return v, ok
+			}(); !ok {
 				t.Errorf("BOM leaked into the first column name: %s", recs[0].Payload)
 			}
 		})
