@@ -1,0 +1,234 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// Stable error codes.
+const (
+	CodeNotFound        = "not_found"
+	CodeInvalidArgument = "invalid_argument"
+	CodeInternal        = "internal"
+	CodeUnavailable     = "unavailable"
+)
+
+// Page sizes of list endpoints.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// Options configure the handler.
+type Options struct {
+	// Gatherer is served on /metrics; nil serves 404 there.
+	Gatherer prometheus.Gatherer
+	// Ready returns named readiness checks, nil error meaning ready. The
+	// store's Ping is always checked as "store".
+	Ready func(ctx context.Context) map[string]error
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+type api struct {
+	store hub.Store
+	opts  Options
+	log   *slog.Logger
+}
+
+// New returns the hub's HTTP handler.
+func New(store hub.Store, opts Options) http.Handler {
+	a := &api{store: store, opts: opts, log: opts.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/customers/{id}", a.getCustomer)
+	mux.HandleFunc("GET /v1/customers/{id}/explain", a.explainCustomer)
+	mux.HandleFunc("GET /v1/customers", a.listCustomers)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	if opts.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
+	})
+	return a.recoverer(mux)
+}
+
+// recoverer turns a panic into a JSON 500 and logs the route, never the
+// query (it holds e-mails and phone numbers).
+func (a *api) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				a.log.ErrorContext(r.Context(), "panic in handler", "method", r.Method, "pattern", r.Pattern, "panic", v)
+				writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+// storeError maps a store error to a status and code.
+func (a *api) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, hub.ErrInvalid):
+		writeError(w, http.StatusBadRequest, CodeInvalidArgument, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request cancelled or timed out")
+	default:
+		a.log.ErrorContext(r.Context(), "store error", "pattern", r.Pattern, "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+}
+
+func (a *api) find(w http.ResponseWriter, r *http.Request) (*hub.CustomerView, bool) {
+	id := r.PathValue("id")
+	v, err := a.store.FindCustomerByID(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, err)
+		return nil, false
+	}
+	if v.ID != id {
+		// A merged id: send the client to the survivor, permanently.
+		loc := "/v1/customers/" + url.PathEscape(v.ID)
+		if r.Pattern == "GET /v1/customers/{id}/explain" {
+			loc += "/explain"
+		}
+		http.Redirect(w, r, loc, http.StatusMovedPermanently)
+		return nil, false
+	}
+	return v, true
+}
+
+func (a *api) getCustomer(w http.ResponseWriter, r *http.Request) {
+	if v, ok := a.find(w, r); ok {
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// explanation answers "why does the golden record say this": each field's
+// source record and rule, and the source records themselves.
+type explanation struct {
+	ID         string                      `json:"id"`
+	Lineage    map[string]hub.FieldLineage `json:"lineage"`
+	Sources    []hub.SourceRecordRef       `json:"sources"`
+	MergedFrom []string                    `json:"merged_from,omitempty"`
+}
+
+func (a *api) explainCustomer(w http.ResponseWriter, r *http.Request) {
+	if v, ok := a.find(w, r); ok {
+		writeJSON(w, http.StatusOK, explanation{ID: v.ID, Lineage: v.Lineage, Sources: v.Sources, MergedFrom: v.MergedFrom})
+	}
+}
+
+type customerPage struct {
+	Items      []hub.CustomerView `json:"items"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := hub.CustomerFilter{
+		Email: q.Get("email"), Phone: q.Get("phone"), Name: q.Get("name"), TaxID: q.Get("tax_id"),
+		System: q.Get("system"), SourceID: q.Get("source_id"),
+	}
+	limit := DefaultLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			writeError(w, http.StatusBadRequest, CodeInvalidArgument, "limit must be an integer from 1 to "+strconv.Itoa(MaxLimit))
+			return
+		}
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		after, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(after) == 0 {
+			writeError(w, http.StatusBadRequest, CodeInvalidArgument, "cursor is not one this API returned")
+			return
+		}
+		f.After = string(after)
+	}
+	f.Limit = limit + 1 // one more tells whether a next page exists
+	items, err := a.store.FindCustomers(r.Context(), f)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	page := customerPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(items[limit-1].ID))
+	}
+	if page.Items == nil {
+		page.Items = []hub.CustomerView{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]error{"store": a.store.Ping(ctx)}
+	if a.opts.Ready != nil {
+		for name, err := range a.opts.Ready(ctx) {
+			checks[name] = err
+		}
+	}
+	out := readiness{Status: "ready", Checks: map[string]string{}}
+	status := http.StatusOK
+	for name, err := range checks {
+		if err != nil {
+			out.Checks[name] = err.Error()
+			out.Status, status = "unavailable", http.StatusServiceUnavailable
+			continue
+		}
+		out.Checks[name] = "ok"
+	}
+	writeJSON(w, status, out)
+}
