@@ -1,0 +1,143 @@
+package rest
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/crmhub/crmhub/connectors/internal/conf"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Config is the typed form of the "rest" parameters.
+type Config struct {
+	BaseURL    string       `json:"base_url"`
+	Auth       Auth         `json:"auth"`
+	RateLimit  string       `json:"rate_limit"`
+	Timeout    sdk.Duration `json:"timeout"`
+	MaxRetries int          `json:"max_retries"`
+	Entities   []Entity     `json:"entities"`
+
+	rps  float64
+	base *url.URL
+}
+
+// Auth is the `auth` object.
+type Auth struct {
+	Type         string   `json:"type"`
+	Header       string   `json:"header"`
+	Key          string   `json:"key"`
+	Username     string   `json:"username"`
+	Password     string   `json:"password"`
+	Token        string   `json:"token"`
+	TokenURL     string   `json:"token_url"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	Scopes       []string `json:"scopes"`
+}
+
+// Entity is one item of `entities`.
+type Entity struct {
+	Name       string        `json:"name"`
+	Path       string        `json:"path"`
+	Records    string        `json:"records"`
+	ID         string        `json:"id"`
+	UpdatedAt  string        `json:"updated_at"`
+	SinceParam string        `json:"since_param"`
+	Overlap    *sdk.Duration `json:"overlap"`
+	Pagination Pagination    `json:"pagination"`
+}
+
+// Pagination is an entity's `pagination` object.
+type Pagination struct {
+	Type           string `json:"type"`
+	Param          string `json:"param"`
+	SizeParam      string `json:"size_param"`
+	Size           int    `json:"size"`
+	CursorPath     string `json:"cursor_path"`
+	TotalPagesPath string `json:"total_pages_path"`
+}
+
+func parseConfig(cfg sdk.Config) (Config, error) {
+	var c Config
+	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+		return c, err
+	}
+	var errs []error
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("rest: base_url %q: want an http(s) URL", c.BaseURL))
+	}
+	c.base = u
+	if c.rps, err = strconv.ParseFloat(c.RateLimit, 64); err != nil || c.rps <= 0 {
+		errs = append(errs, fmt.Errorf("rest: rate_limit %q: want a positive number of requests per second", c.RateLimit))
+	}
+	if c.MaxRetries < 0 {
+		errs = append(errs, errors.New("rest: max_retries must not be negative"))
+	}
+	a := &c.Auth
+	switch a.Type {
+	case "", "none":
+	case "api_key":
+		if a.Header == "" {
+			a.Header = "X-API-Key"
+		}
+		if a.Key == "" {
+			errs = append(errs, errors.New("rest: auth api_key needs key"))
+		}
+	case "basic":
+		if a.Username == "" {
+			errs = append(errs, errors.New("rest: auth basic needs username"))
+		}
+	case "bearer":
+		if a.Token == "" {
+			errs = append(errs, errors.New("rest: auth bearer needs token"))
+		}
+	case "oauth2":
+		if a.TokenURL == "" || a.ClientID == "" {
+			errs = append(errs, errors.New("rest: auth oauth2 needs token_url and client_id"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("rest: auth type %q: want none, api_key, basic, bearer or oauth2", a.Type))
+	}
+	if len(c.Entities) == 0 {
+		errs = append(errs, errors.New("rest: entities: at least one entity is required"))
+	}
+	for i := range c.Entities {
+		e := &c.Entities[i]
+		where := fmt.Sprintf("rest: entities[%d] (%s)", i, e.Name)
+		if e.Name == "" || e.Path == "" || e.ID == "" {
+			errs = append(errs, fmt.Errorf("%s: name, path and id are required", where))
+		}
+		if e.Overlap == nil {
+			d := sdk.Duration(time.Minute)
+			e.Overlap = &d
+		}
+		p := &e.Pagination
+		switch p.Type {
+		case "", "none":
+			p.Type = "none"
+		case "page":
+			if p.Param == "" {
+				p.Param = "page"
+			}
+		case "offset":
+			if p.Param == "" {
+				p.Param = "offset"
+			}
+		case "cursor":
+			if p.Param == "" {
+				p.Param = "cursor"
+			}
+			if p.CursorPath == "" {
+				errs = append(errs, fmt.Errorf("%s: cursor pagination needs cursor_path", where))
+			}
+		case "link":
+		default:
+			errs = append(errs, fmt.Errorf("%s: pagination type %q: want page, offset, cursor, link or none", where, p.Type))
+		}
+	}
+	return c, errors.Join(errs...)
+}

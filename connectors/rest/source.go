@@ -1,0 +1,475 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/time/rate"
+
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// ErrHTTP is wrapped by errors for responses that retrying cannot fix (a
+// 4xx other than 429, or retries exhausted).
+var ErrHTTP = errors.New("http request failed")
+
+// Source pulls the configured entities. Read runs on one goroutine; Ack is
+// a no-op (the position says everything).
+type Source struct {
+	sdk.UnimplementedSource
+	cfg     Config
+	client  *http.Client
+	limiter *rate.Limiter
+	log     *slog.Logger
+	// backoff is the first retry delay; tests shorten it.
+	backoff time.Duration
+
+	tokMu sync.Mutex
+	cc    *clientcredentials.Config
+	ts    oauth2.TokenSource
+
+	entities []*entity
+	next     int
+	pos      position
+}
+
+var _ sdk.Source = (*Source)(nil)
+
+type position struct {
+	Entities map[string]entityPos `json:"entities"`
+}
+
+type entityPos struct {
+	// Since is the newest updated_at of the last complete pass.
+	Since time.Time `json:"since,omitzero"`
+	// Max is the newest updated_at of the running pass so far.
+	Max time.Time `json:"max,omitzero"`
+	// Full says a full pass has completed.
+	Full bool `json:"full,omitempty"`
+}
+
+type entity struct {
+	cfg     Entity
+	inPass  bool
+	nextURL string // next page; empty when the pass is done
+	page    int
+	offset  int
+	// seen holds the fingerprint (updated_at or content hash) of records
+	// emitted, so overlapping passes do not emit an unchanged record again.
+	seen map[string]string
+}
+
+// Configure checks the settings without touching the network.
+func (s *Source) Configure(_ context.Context, cfg sdk.Config) error {
+	c, err := parseConfig(cfg)
+	if err != nil {
+		return err
+	}
+	s.cfg = c
+	s.log = slog.Default().With("connector", "rest")
+	if s.backoff == 0 {
+		s.backoff = 500 * time.Millisecond
+	}
+	return nil
+}
+
+// Open restores the per-entity since values.
+func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
+	s.pos = position{Entities: map[string]entityPos{}}
+	if len(pos) > 0 {
+		if err := json.Unmarshal(pos, &s.pos); err != nil {
+			return fmt.Errorf("rest: decode position: %w", err)
+		}
+		if s.pos.Entities == nil {
+			s.pos.Entities = map[string]entityPos{}
+		}
+	}
+	s.client = &http.Client{Timeout: time.Duration(s.cfg.Timeout)}
+	burst := max(1, int(s.cfg.rps))
+	s.limiter = rate.NewLimiter(rate.Limit(s.cfg.rps), burst)
+	if s.cfg.Auth.Type == "oauth2" {
+		a := s.cfg.Auth
+		s.cc = &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret, TokenURL: a.TokenURL, Scopes: a.Scopes}
+		s.ts = s.cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, s.client))
+	}
+	s.entities = nil
+	for _, e := range s.cfg.Entities {
+		s.entities = append(s.entities, &entity{cfg: e, seen: map[string]string{}})
+	}
+	return nil
+}
+
+// Read returns the new records of the next page that has any. A pass over
+// an entity's pages ends at its last page; when every entity finished a
+// pass without new records, Read returns an empty batch and the next Read
+// starts new passes.
+func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
+	if s.client == nil {
+		return nil, errors.New("rest: Read before Open")
+	}
+	idle := 0
+	for idle < len(s.entities) {
+		e := s.entities[s.next]
+		if !e.inPass {
+			s.startPass(e)
+		}
+		recs, err := s.fetchPage(ctx, e)
+		if err != nil {
+			// The pass restarts at the next Read; records already handed
+			// out are deduplicated by seen.
+			e.inPass = false
+			return nil, err
+		}
+		if !e.inPass {
+			s.next = (s.next + 1) % len(s.entities)
+			if len(recs) == 0 {
+				idle++
+			}
+		}
+		if len(recs) > 0 {
+			return recs, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Source) startPass(e *entity) {
+	e.inPass = true
+	e.page, e.offset = 1, 0
+	ref, _ := url.Parse(e.cfg.Path)
+	full := s.cfg.base.JoinPath(ref.Path)
+	full.RawQuery = ref.RawQuery
+	q := full.Query()
+	p := e.cfg.Pagination
+	if p.SizeParam != "" && p.Size > 0 {
+		q.Set(p.SizeParam, strconv.Itoa(p.Size))
+	}
+	switch p.Type {
+	case "page":
+		q.Set(p.Param, "1")
+	case "offset":
+		q.Set(p.Param, "0")
+	}
+	ep := s.pos.Entities[e.cfg.Name]
+	if e.cfg.SinceParam != "" && !ep.Since.IsZero() {
+		q.Set(e.cfg.SinceParam, ep.Since.Add(-time.Duration(*e.cfg.Overlap)).UTC().Format(time.RFC3339))
+	}
+	full.RawQuery = q.Encode()
+	e.nextURL = full.String()
+	// Forget fingerprints older than the window this pass can return again.
+	if !ep.Since.IsZero() && e.cfg.UpdatedAt != "" {
+		cut := ep.Since.Add(-2 * time.Duration(*e.cfg.Overlap))
+		for id, fp := range e.seen {
+			if t, err := time.Parse(time.RFC3339Nano, fp); err == nil && t.Before(cut) {
+				delete(e.seen, id)
+			}
+		}
+	}
+}
+
+// fetchPage gets e.nextURL, advances the pagination and returns the records
+// not emitted before. At the end of the pass it sets e.inPass false and
+// moves the entity's since forward.
+func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error) {
+	pageURL := e.nextURL
+	body, hdr, err := s.get(ctx, pageURL)
+	if err != nil {
+		return nil, err
+	}
+	name := e.cfg.Name
+	var top json.RawMessage = body
+	items, err := recordsAt(top, e.cfg.Records)
+	if err != nil {
+		return nil, fmt.Errorf("rest: entity %s: %s: %w", name, redact(pageURL), err)
+	}
+	ep := s.pos.Entities[name]
+	recs := make([]sdk.Record, 0, len(items))
+	for i, raw := range items {
+		r := sdk.Record{Entity: name, Op: sdk.OpUpsert, Meta: map[string]string{"url": redact(pageURL), "index": strconv.Itoa(i)}}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d is not a JSON object", name, redact(pageURL), i)
+			r.Payload = rawPayload(raw)
+			r.ID = redact(pageURL) + "#" + strconv.Itoa(i)
+			recs = append(recs, r)
+			continue
+		}
+		id, ok := field(obj, e.cfg.ID)
+		if !ok || id == "" {
+			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d has no id field %q", name, redact(pageURL), i, e.cfg.ID)
+			r.Payload = rawPayload(raw)
+			r.ID = redact(pageURL) + "#" + strconv.Itoa(i)
+			recs = append(recs, r)
+			continue
+		}
+		r.ID = id
+		r.Payload = bytes.TrimSpace(raw)
+		fp := ""
+		if e.cfg.UpdatedAt != "" {
+			v, _ := field(obj, e.cfg.UpdatedAt)
+			t, err := parseTime(v)
+			if err != nil {
+				r.Error = fmt.Sprintf("rest: entity %s: record %s: field %s: %v", name, id, e.cfg.UpdatedAt, err)
+				r.Payload = rawPayload(raw)
+				recs = append(recs, r)
+				continue
+			}
+			r.UpdatedAt = t
+			if t.After(ep.Max) {
+				ep.Max = t
+			}
+			fp = t.Format(time.RFC3339Nano)
+		} else {
+			fp = strconv.FormatUint(fnv64(r.Payload), 16)
+		}
+		if old, ok := e.seen[id]; ok && old == fp {
+			continue
+		}
+		e.seen[id] = fp
+		recs = append(recs, r)
+	}
+	e.nextURL = s.nextPage(e, pageURL, top, hdr, len(items))
+	if e.nextURL == "" {
+		e.inPass = false
+		if ep.Max.After(ep.Since) {
+			ep.Since = ep.Max
+		}
+		ep.Max = time.Time{}
+		ep.Full = true
+	}
+	s.pos.Entities[name] = ep
+	p, err := json.Marshal(s.pos)
+	if err != nil {
+		return nil, fmt.Errorf("rest: encode position: %w", err)
+	}
+	for i := range recs {
+		recs[i].Position = p
+	}
+	return recs, nil
+}
+
+// nextPage works out the URL of the page after cur, or "" at the end.
+func (s *Source) nextPage(e *entity, cur string, top json.RawMessage, hdr http.Header, n int) string {
+	p := e.cfg.Pagination
+	u, err := url.Parse(cur)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	switch p.Type {
+	case "page":
+		if n == 0 {
+			return ""
+		}
+		if p.TotalPagesPath != "" {
+			if v, ok := pathValue(top, p.TotalPagesPath); ok {
+				if total, err := strconv.Atoi(v); err == nil && e.page >= total {
+					return ""
+				}
+			}
+		}
+		e.page++
+		q.Set(p.Param, strconv.Itoa(e.page))
+	case "offset":
+		if n == 0 {
+			return ""
+		}
+		e.offset += n
+		q.Set(p.Param, strconv.Itoa(e.offset))
+	case "cursor":
+		c, ok := pathValue(top, p.CursorPath)
+		if !ok || c == "" {
+			return ""
+		}
+		q.Set(p.Param, c)
+	case "link":
+		next := linkNext(hdr.Values("Link"))
+		if next == "" {
+			return ""
+		}
+		ref, err := url.Parse(next)
+		if err != nil {
+			return ""
+		}
+		return u.ResolveReference(ref).String()
+	default:
+		return ""
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// get performs one GET with rate limit, auth, retries and backoff.
+func (s *Source) get(ctx context.Context, u string) ([]byte, http.Header, error) {
+	var lastErr error
+	refreshed := false
+	for attempt := 0; attempt <= s.cfg.MaxRetries; attempt++ {
+		if err := s.limiter.Wait(ctx); err != nil {
+			return nil, nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rest: %s: %w", redact(u), err)
+		}
+		req.Header.Set("Accept", "application/json")
+		if err := s.authorize(req); err != nil {
+			return nil, nil, err
+		}
+		resp, err := s.client.Do(req)
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			lastErr = fmt.Errorf("rest: GET %s: %w", redact(u), stripURLError(err))
+		case resp.StatusCode == http.StatusOK || (resp.StatusCode >= 200 && resp.StatusCode < 300):
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				lastErr = fmt.Errorf("rest: GET %s: read body: %w", redact(u), err)
+				break
+			}
+			return body, resp.Header, nil
+		case resp.StatusCode == http.StatusUnauthorized && s.cc != nil && !refreshed:
+			// The token may have been revoked or expired early: get a new
+			// one and try again once.
+			discard(resp)
+			s.tokMu.Lock()
+			s.ts = s.cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, s.client))
+			s.tokMu.Unlock()
+			refreshed = true
+			attempt--
+			continue
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+			wait = retryAfter(resp.Header.Get("Retry-After"))
+			discard(resp)
+			lastErr = fmt.Errorf("%w: rest: GET %s: %s", ErrHTTP, redact(u), resp.Status)
+		default:
+			discard(resp)
+			return nil, nil, fmt.Errorf("%w: rest: GET %s: %s", ErrHTTP, redact(u), resp.Status)
+		}
+		if attempt == s.cfg.MaxRetries {
+			break
+		}
+		if wait == 0 {
+			wait = min(s.backoff<<attempt, 30*time.Second)
+		}
+		s.log.Warn("rest request failed, retrying", "url", redact(u), "attempt", attempt+1, "wait", wait, "err", lastErr)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil, nil, fmt.Errorf("after %d retries: %w", s.cfg.MaxRetries, lastErr)
+}
+
+func (s *Source) authorize(req *http.Request) error {
+	a := s.cfg.Auth
+	switch a.Type {
+	case "api_key":
+		req.Header.Set(a.Header, a.Key)
+	case "basic":
+		req.SetBasicAuth(a.Username, a.Password)
+	case "bearer":
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	case "oauth2":
+		s.tokMu.Lock()
+		ts := s.ts
+		s.tokMu.Unlock()
+		tok, err := ts.Token()
+		if err != nil {
+			return fmt.Errorf("rest: oauth2 token from %s: %w", redact(a.TokenURL), stripURLError(err))
+		}
+		tok.SetAuthHeader(req)
+	}
+	return nil
+}
+
+// stripURLError drops the URL a *url.Error carries, which may hold query
+// secrets; callers name the redacted URL themselves.
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// retryAfter parses Retry-After as seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return min(time.Duration(n)*time.Second, 5*time.Minute)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(time.Until(t), 0), 5*time.Minute)
+	}
+	return 0
+}
+
+var secretParams = []string{"key", "token", "secret", "password", "signature", "auth", "sig"}
+
+// redact removes user info and secret-looking query values from a URL so it
+// can appear in errors and logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid url>"
+	}
+	u.User = nil
+	q := u.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		for _, s := range secretParams {
+			if strings.Contains(lk, s) {
+				q.Set(k, "REDACTED")
+			}
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Teardown releases idle connections.
+func (s *Source) Teardown(context.Context) error {
+	if s.client != nil {
+		s.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+func rawPayload(raw []byte) []byte {
+	return []byte(`{"raw":"` + base64.StdEncoding.EncodeToString(raw) + `"}`)
+}
+
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
