@@ -1,0 +1,13 @@
+// Package mapping turns source records into canonical crmhub records.
+//
+// A mapping is a YAML file (see SPEC.md) naming its source system and
+// entity, its canonical target and an ordered list of target paths with
+// expr-lang expressions over the source record. LoadFile and LoadDir compile
+// every expression once and report all load problems as "file:line: field:
+// message"; (*Mapping).Apply maps one record, validates the result against
+// the canonical JSON Schema and returns a *RecordError naming the record and
+// field when it cannot. The function library is a registry (Functions) from
+// which `crmhub mapping docs` prints the reference and whose examples are run
+// by the tests, so the docs cannot drift. RunTest, Suggest and Lint back the
+// data engineer's CLI.
+package mapping

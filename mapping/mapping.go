@@ -1,0 +1,893 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/schemas"
+)
+
+// Input is one source record as a connector delivered it.
+type Input struct {
+	System, Entity, SourceID string
+	UpdatedAt                time.Time
+	Op                       string // hub.OpUpsert (default) or hub.OpDelete
+	Payload                  []byte // a JSON object
+}
+
+// Output is the canonical record. Skip means drop_if matched: the record
+// is left out on purpose (count it, do not dead-letter it). A delete has
+// no Data.
+type Output struct {
+	Skip          bool
+	Op            string
+	Entity        string
+	SchemaVersion string
+	Data          []byte   // canonical JSON, valid against the schema
+	Warnings      []string // values a cleaner could not read and left out (no values, only fields)
+}
+
+// RecordError is why one record could not be mapped; the pipeline sends the
+// record to the dead-letter topic with it. Reasons never carry field values.
+type RecordError struct {
+	Mapping     string
+	Version     int
+	SourceID    string
+	Field       string // target path, or drop_if / delete_if / payload
+	ReasonClass string // hub.ReasonMapping or hub.ReasonValidation
+	Reason      string
+	Violations  []schemas.Violation // every schema violation, for validation errors
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("mapping %s v%d: record %q: %s: %s", e.Mapping, e.Version, e.SourceID, e.Field, e.Reason)
+}
+
+// LoadError is one problem in a mapping file, at the YAML line of the key.
+type LoadError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *LoadError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+// ErrLoad marks every load problem: errors.Is(err, mapping.ErrLoad).
+var ErrLoad = errors.New("mapping load error")
+
+func (e *LoadError) Is(target error) bool { return target == ErrLoad }
+
+// Mapping is a compiled mapping file. It is immutable and safe for
+// concurrent use.
+type Mapping struct {
+	file          string
+	name          string
+	version       int
+	system        string
+	entity        string
+	target        string
+	schemaVersion string
+	carryCustom   bool
+	sourceFields  []string
+	dropIf        *program
+	deleteIf      *program
+	fields        []*field
+	tables        map[string]map[string]any
+	used          map[string]bool // source fields the expressions read
+	shape         *shape
+	opts          []expr.Option
+}
+
+type program struct {
+	src  string
+	prog *vm.Program
+}
+
+type field struct {
+	target  string
+	line    int
+	path    []segment
+	expr    *program
+	def     *program
+	warnArg string // source field whose non-empty value a nil result loses
+	warnFn  string
+}
+
+// Name is the mapping's unique name.
+func (m *Mapping) Name() string { return m.name }
+
+// Version travels in the envelope as mapping_version.
+func (m *Mapping) Version() int { return m.version }
+
+// Source is the system and entity the mapping reads.
+func (m *Mapping) Source() (system, entity string) { return m.system, m.entity }
+
+// Target is the canonical entity and schema version the mapping writes.
+func (m *Mapping) Target() (entity, schemaVersion string) { return m.target, m.schemaVersion }
+
+// File is the path the mapping was loaded from.
+func (m *Mapping) File() string { return m.file }
+
+// LoadFile reads and compiles one mapping file.
+func LoadFile(path string) (*Mapping, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read mapping: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse compiles a mapping from its YAML text; name is the file path used
+// in errors and to find table files next to it. Every problem in the file
+// is reported (errors.Join of *LoadError).
+func Parse(name string, data []byte) (*Mapping, error) {
+	l := &loader{file: name, m: &Mapping{file: name, schemaVersion: hub.SchemaVersion, tables: map[string]map[string]any{}, used: map[string]bool{}}}
+	l.load(data)
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	return l.m, nil
+}
+
+type loader struct {
+	file string
+	m    *Mapping
+	errs []error
+}
+
+func (l *loader) errorf(line int, field, format string, args ...any) {
+	l.errs = append(l.errs, &LoadError{File: l.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+type kv struct {
+	key  string
+	line int
+	val  *yaml.Node
+}
+
+func (l *loader) pairs(n *yaml.Node, where string) []kv {
+	if n.Kind != yaml.MappingNode {
+		l.errorf(n.Line, where, "want a map")
+		return nil
+	}
+	out := make([]kv, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			l.errorf(k.Line, where, "keys must be plain text")
+			continue
+		}
+		out = append(out, kv{k.Value, k.Line, n.Content[i+1]})
+	}
+	return out
+}
+
+func (l *loader) scalar(p kv, field string) (string, bool) {
+	if p.val.Kind != yaml.ScalarNode {
+		l.errorf(p.line, field, "want a single value")
+		return "", false
+	}
+	return p.val.Value, true
+}
+
+func (l *loader) load(data []byte) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line := 1
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			if _, after, ok := strings.Cut(err.Error(), "line "); ok {
+				fmt.Sscanf(after, "%d", &line)
+			}
+		}
+		l.errorf(line, "", "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return
+	}
+	if len(doc.Content) == 0 {
+		l.errorf(1, "", "empty mapping file")
+		return
+	}
+	m := l.m
+	var fieldsNode, defaultsNode, tablesNode *yaml.Node
+	var fieldsLine, sourceLine, targetLine int
+	var dropIf, deleteIf *kv
+	seen := map[string]bool{}
+	for _, p := range l.pairs(doc.Content[0], "") {
+		seen[p.key] = true
+		switch p.key {
+		case "mapping":
+			if s, ok := l.scalar(p, "mapping"); ok {
+				if !validKey(strings.ReplaceAll(s, "-", "_")) {
+					l.errorf(p.line, "mapping", "name %q must be letters, digits, _ or -", s)
+				}
+				m.name = s
+			}
+		case "version":
+			if err := p.val.Decode(&m.version); err != nil || m.version < 1 {
+				l.errorf(p.line, "version", "want an integer >= 1")
+			}
+		case "source":
+			sourceLine = p.line
+			for _, q := range l.pairs(p.val, "source") {
+				switch q.key {
+				case "system":
+					m.system, _ = l.scalar(q, "source.system")
+				case "entity":
+					m.entity, _ = l.scalar(q, "source.entity")
+				case "fields":
+					if err := q.val.Decode(&m.sourceFields); err != nil {
+						l.errorf(q.line, "source.fields", "want a list of source field names")
+					}
+				default:
+					l.errorf(q.line, "source."+q.key, "unknown key (want system, entity, fields)")
+				}
+			}
+		case "target":
+			targetLine = p.line
+			for _, q := range l.pairs(p.val, "target") {
+				switch q.key {
+				case "entity":
+					m.target, _ = l.scalar(q, "target.entity")
+				case "schema":
+					m.schemaVersion, _ = l.scalar(q, "target.schema")
+				default:
+					l.errorf(q.line, "target."+q.key, "unknown key (want entity, schema)")
+				}
+			}
+			if m.target != "" {
+				s, err := targetShape(m.target, m.schemaVersion)
+				if err != nil {
+					l.errorf(p.line, "target", "%v", err)
+				}
+				m.shape = s
+			}
+		case "unknown_fields":
+			s, _ := l.scalar(p, "unknown_fields")
+			switch s {
+			case "ignore":
+			case "custom":
+				m.carryCustom = true
+			default:
+				l.errorf(p.line, "unknown_fields", "want ignore or custom, not %q", s)
+			}
+		case "drop_if":
+			dropIf = &kv{p.key, p.line, p.val}
+		case "delete_if":
+			deleteIf = &kv{p.key, p.line, p.val}
+		case "fields":
+			fieldsNode, fieldsLine = p.val, p.line
+		case "defaults":
+			defaultsNode = p.val
+		case "tables":
+			tablesNode = p.val
+		case "description", "doc":
+		default:
+			l.errorf(p.line, p.key, "unknown key (want mapping, version, source, target, unknown_fields, drop_if, delete_if, fields, defaults, tables, description)")
+		}
+	}
+	for _, req := range []string{"mapping", "version", "source", "target", "fields"} {
+		if !seen[req] {
+			l.errorf(1, req, "missing")
+		}
+	}
+	if seen["source"] && (m.system == "" || m.entity == "") {
+		l.errorf(sourceLine, "source", "want system and entity")
+	}
+	if seen["target"] && m.target == "" {
+		l.errorf(targetLine, "target", "want entity")
+	}
+	if tablesNode != nil {
+		l.loadTables(tablesNode)
+	}
+	l.buildOptions()
+	if dropIf != nil {
+		m.dropIf = l.compileScalar(*dropIf, "drop_if")
+	}
+	if deleteIf != nil {
+		m.deleteIf = l.compileScalar(*deleteIf, "delete_if")
+	}
+	defaults := map[string]kv{}
+	if defaultsNode != nil {
+		for _, p := range l.pairs(defaultsNode, "defaults") {
+			defaults[p.key] = p
+		}
+	}
+	if fieldsNode != nil {
+		ps := l.pairs(fieldsNode, "fields")
+		if len(ps) == 0 {
+			l.errorf(fieldsLine, "fields", "no fields")
+		}
+		for _, p := range ps {
+			f := l.compileField(p)
+			if d, ok := defaults[p.key]; ok {
+				f.def = l.compileScalar(d, "defaults."+d.key)
+				delete(defaults, p.key)
+			}
+			m.fields = append(m.fields, f)
+		}
+	}
+	// A default for a target with no field expression is a constant field.
+	if defaultsNode != nil {
+		for _, p := range l.pairs(defaultsNode, "defaults") {
+			if _, left := defaults[p.key]; left {
+				f := l.compileField(kv{p.key, p.line, &yaml.Node{Kind: yaml.ScalarNode, Value: "nil"}})
+				f.def = l.compileScalar(p, "defaults."+p.key)
+				m.fields = append(m.fields, f)
+			}
+		}
+	}
+}
+
+func (l *loader) loadTables(n *yaml.Node) {
+	for _, p := range l.pairs(n, "tables") {
+		where := "tables." + p.key
+		t := map[string]any{}
+		var fileRef struct {
+			File string `yaml:"file"`
+		}
+		if p.val.Kind == yaml.MappingNode && len(p.val.Content) == 2 && p.val.Content[0].Value == "file" {
+			_ = p.val.Decode(&fileRef)
+			path := fileRef.File
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(filepath.Dir(l.file), path)
+			}
+			if err := readTableCSV(path, t); err != nil {
+				l.errorf(p.line, where, "%v", err)
+				continue
+			}
+		} else if p.val.Kind == yaml.MappingNode {
+			for _, q := range l.pairs(p.val, where) {
+				var v any
+				if err := q.val.Decode(&v); err != nil {
+					l.errorf(q.line, where+"."+q.key, "bad value: %v", err)
+				}
+				t[q.key] = v
+			}
+		} else {
+			l.errorf(p.line, where, "want a map of key: value or {file: name.csv}")
+			continue
+		}
+		l.m.tables[p.key] = t
+	}
+}
+
+func readTableCSV(path string, t map[string]any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("table file: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.Comment = '#'
+	header := true
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("table file %s: %w", filepath.Base(path), err)
+		}
+		if header {
+			header = false
+			continue
+		}
+		if len(rec) < 2 {
+			line, _ := r.FieldPos(0)
+			return fmt.Errorf("table file %s:%d: want two columns key,value", filepath.Base(path), line)
+		}
+		t[strings.TrimSpace(rec[0])] = strings.TrimSpace(rec[1])
+	}
+}
+
+// builtinNames are expr's own functions, which stay available.
+var builtinNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range builtin.Builtins {
+		m[f.Name] = true
+	}
+	return m
+}()
+
+func (l *loader) buildOptions() {
+	m := l.m
+	env := map[string]any{"record": map[string]any{}, "meta": map[string]any{}}
+	for _, f := range m.sourceFields {
+		if _, reserved := env[f]; !reserved {
+			env[f] = nil
+		}
+	}
+	// expr.Env makes the env strict; undeclared source fields are allowed
+	// (as nil) unless the mapping lists its source fields.
+	opts := []expr.Option{expr.Env(env)}
+	if len(m.sourceFields) == 0 {
+		opts = append(opts, expr.AllowUndefinedVariables())
+	}
+	for _, f := range registry {
+		switch {
+		case f.Name == "lookup":
+			tables := m.tables
+			opts = append(opts, expr.Function("lookup", func(args ...any) (any, error) {
+				t := tables[args[0].(string)]
+				if args[1] == nil {
+					return nil, nil
+				}
+				k, _, err := text(args[1])
+				if err != nil {
+					return nil, fmt.Errorf("lookup key: %w", err)
+				}
+				if v, ok := t[strings.TrimSpace(k)]; ok {
+					return v, nil
+				}
+				if len(args) > 2 {
+					return args[2], nil
+				}
+				return nil, fmt.Errorf("lookup: key is not in table %s", args[0])
+			}, f.types...))
+		case f.fn != nil:
+			opts = append(opts, expr.Function(f.Name, f.fn, f.types...))
+		}
+	}
+	m.opts = opts
+}
+
+// compileScalar compiles a YAML scalar as an expression. YAML numbers and
+// booleans are expressions too (line_no: 1).
+func (l *loader) compileScalar(p kv, where string) *program {
+	src, ok := l.scalar(p, where)
+	if !ok {
+		return nil
+	}
+	if p.val.Tag == "!!null" {
+		src = "nil"
+	}
+	prog, err := l.compile(src, p.line, where)
+	if err != nil {
+		return nil
+	}
+	return prog
+}
+
+func (l *loader) compileField(p kv) *field {
+	f := &field{target: p.key, line: p.line}
+	segs, err := parsePath(p.key)
+	if err != nil {
+		l.errorf(p.line, "fields."+p.key, "%v", err)
+	} else {
+		f.path = segs
+		if l.m.shape != nil {
+			if err := l.m.shape.checkPath(segs); err != nil {
+				l.errorf(p.line, "fields."+p.key, "%v", err)
+			}
+		}
+	}
+	f.expr = l.compileScalar(p, "fields."+p.key)
+	if f.expr != nil {
+		if tree, err := parser.Parse(rewriteMapLines(f.expr.src)); err == nil {
+			if c, ok := tree.Node.(*ast.CallNode); ok {
+				if id, ok := c.Callee.(*ast.IdentifierNode); ok {
+					if fn := registry[id.Value]; fn != nil && fn.nilOnInvalid && len(c.Arguments) > 0 {
+						if a, ok := c.Arguments[0].(*ast.IdentifierNode); ok {
+							f.warnArg, f.warnFn = a.Value, fn.Name
+						}
+					}
+				}
+			}
+		}
+	}
+	return f
+}
+
+// compile checks and compiles one expression: expr's own checks (syntax,
+// arity, literal types), then unknown functions and the registry's
+// literal-argument checks, which expr cannot see.
+func (l *loader) compile(src string, line int, where string) (*program, error) {
+	code := rewriteMapLines(src)
+	tree, err := parser.Parse(code)
+	if err != nil {
+		l.errorf(line, where, "%s", exprMsg(err))
+		return nil, err
+	}
+	v := &checker{l: l, line: line, where: where, idents: map[string]int{}}
+	ast.Walk(&tree.Node, v)
+	for name, n := range v.idents {
+		if n > v.calls[name] {
+			l.m.used[name] = true
+		}
+	}
+	if v.failed {
+		return nil, errors.New("check failed")
+	}
+	opts := l.m.opts
+	if v.shadowed {
+		opts = append(opts[:len(opts):len(opts)], expr.Patch(&shadowPatcher{replaced: map[ast.Node]*ast.IdentifierNode{}}))
+	}
+	prog, err := expr.Compile(code, opts...)
+	if err != nil {
+		l.errorf(line, where, "%s", exprMsg(err))
+		return nil, err
+	}
+	return &program{src: src, prog: prog}, nil
+}
+
+func exprMsg(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("%s (column %d)", fe.Message, fe.Column+1)
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
+}
+
+type checker struct {
+	l      *loader
+	line   int
+	where  string
+	failed bool
+	idents map[string]int // identifiers seen, including function names
+	calls  map[string]int // identifiers seen as the callee of a call
+	// shadowed: an identifier has a function's name (a source field
+	// "type", "date" or "email"); see shadowPatcher.
+	shadowed bool
+}
+
+// shadowPatcher makes identifiers that share a name with a function read
+// the source field: `email(email)`, `type == "B2B"`. expr would resolve
+// them to the function, so each becomes $env["name"]; the walk is
+// post-order, so a call's callee is replaced first and restored when its
+// call node is visited.
+type shadowPatcher struct {
+	replaced map[ast.Node]*ast.IdentifierNode
+}
+
+func (p *shadowPatcher) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if registry[n.Value] != nil || builtinNames[n.Value] {
+			r := &ast.MemberNode{Node: &ast.IdentifierNode{Value: "$env"}, Property: &ast.StringNode{Value: n.Value}}
+			ast.Patch(node, r)
+			p.replaced[r] = n
+		}
+	case *ast.CallNode:
+		if orig, ok := p.replaced[n.Callee]; ok {
+			n.Callee = orig
+		}
+	}
+}
+
+func (c *checker) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		c.idents[n.Value]++
+		if registry[n.Value] != nil || builtinNames[n.Value] {
+			c.shadowed = true
+		}
+	case *ast.MemberNode:
+		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "record" {
+			if s, ok := n.Property.(*ast.StringNode); ok {
+				c.l.m.used[s.Value] = true
+			}
+		}
+	case *ast.BuiltinNode:
+		// Our functions that share a name with an expr built-in (date,
+		// trim, join …) parse as built-ins; expr.Function still wins at
+		// compile time, so check them here as well.
+		if f := registry[n.Name]; f != nil && f.check != nil {
+			if err := f.check(c.l.m, n.Arguments); err != nil {
+				c.failed = true
+				c.l.errorf(c.line, c.where, "%v", err)
+			}
+		}
+	case *ast.CallNode:
+		id, ok := n.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		if c.calls == nil {
+			c.calls = map[string]int{}
+		}
+		c.calls[id.Value]++
+		f := registry[id.Value]
+		if f == nil {
+			if !builtinNames[id.Value] {
+				c.failed = true
+				c.l.errorf(c.line, c.where, "unknown function %s (see `crmhub mapping docs`)", id.Value)
+			}
+			return
+		}
+		if f.check != nil {
+			if err := f.check(c.l.m, n.Arguments); err != nil {
+				c.failed = true
+				c.l.errorf(c.line, c.where, "%v", err)
+			}
+		}
+	}
+}
+
+// rewriteMapLines turns map_lines(list, {...}) into expr's map(list, ({...})):
+// in expr a bare {...} as second argument of map is a closure, so the
+// object literal has to be wrapped.
+func rewriteMapLines(src string) string {
+	const name = "map_lines("
+	for {
+		i := indexOutsideStrings(src, name)
+		if i < 0 {
+			return src
+		}
+		if i > 0 && (validKey(src[i-1:i]) || src[i-1] == '.') {
+			return src // part of a longer name; leave it to the checker
+		}
+		start := i + len(name)
+		depth, comma, end := 0, -1, -1
+		var quote byte
+	scan:
+		for j := start; j < len(src); j++ {
+			ch := src[j]
+			switch {
+			case quote != 0:
+				if ch == '\\' {
+					j++
+				} else if ch == quote {
+					quote = 0
+				}
+			case ch == '"' || ch == '\'' || ch == '`':
+				quote = ch
+			case ch == '(' || ch == '[' || ch == '{':
+				depth++
+			case ch == ')' || ch == ']' || ch == '}':
+				if depth == 0 {
+					end = j
+					break scan
+				}
+				depth--
+			case ch == ',' && depth == 0 && comma < 0:
+				comma = j
+			}
+		}
+		if end < 0 || comma < 0 {
+			return src[:i] + "map(" + src[start:] // let expr report the syntax
+		}
+		src = src[:i] + "map(" + src[start:comma] + ", (" + strings.TrimSpace(src[comma+1:end]) + "))" + src[end+1:]
+	}
+}
+
+func indexOutsideStrings(s, sub string) int {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote != 0:
+			if ch == '\\' {
+				i++
+			} else if ch == quote {
+				quote = 0
+			}
+		case ch == '"' || ch == '\'' || ch == '`':
+			quote = ch
+		case strings.HasPrefix(s[i:], sub):
+			return i
+		}
+	}
+	return -1
+}
+
+var vmPool = sync.Pool{New: func() any { return &vm.VM{} }}
+
+func run(p *program, env map[string]any) (any, error) {
+	v := vmPool.Get().(*vm.VM)
+	out, err := v.Run(p.prog, env)
+	vmPool.Put(v)
+	return out, err
+}
+
+// Apply maps one source record. It returns a *RecordError when the record
+// cannot be mapped or breaks the canonical schema.
+func (m *Mapping) Apply(in Input) (Output, error) {
+	out := Output{Op: in.Op, Entity: m.target, SchemaVersion: m.schemaVersion}
+	if out.Op == "" {
+		out.Op = hub.OpUpsert
+	}
+	if out.Op == hub.OpDelete {
+		return out, nil
+	}
+	if out.Op != hub.OpUpsert {
+		return out, m.recErr(in, "op", hub.ReasonMapping, fmt.Sprintf("unknown op %q", in.Op))
+	}
+	rec, err := decodeRecord(in.Payload)
+	if err != nil {
+		return out, m.recErr(in, "payload", hub.ReasonMapping, err.Error())
+	}
+	env := make(map[string]any, len(rec)+2)
+	for k, v := range rec {
+		env[k] = v
+	}
+	meta := map[string]any{"system": in.System, "entity": in.Entity, "source_id": in.SourceID, "updated_at": nil}
+	if !in.UpdatedAt.IsZero() {
+		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	env["record"], env["meta"] = rec, meta
+
+	if m.dropIf != nil {
+		v, err := run(m.dropIf, env)
+		if err != nil {
+			return out, m.recErr(in, "drop_if", hub.ReasonMapping, runMsg(err))
+		}
+		if b, _ := v.(bool); b {
+			out.Skip = true
+			return out, nil
+		}
+	}
+	if m.deleteIf != nil {
+		v, err := run(m.deleteIf, env)
+		if err != nil {
+			return out, m.recErr(in, "delete_if", hub.ReasonMapping, runMsg(err))
+		}
+		if b, _ := v.(bool); b {
+			out.Op = hub.OpDelete
+			return out, nil
+		}
+	}
+	doc := make(map[string]any, len(m.fields)+1)
+	for _, f := range m.fields {
+		v, err := run(f.expr, env)
+		if err != nil {
+			return out, m.recErr(in, f.target, hub.ReasonMapping, runMsg(err))
+		}
+		if isNil(v) && f.warnArg != "" && !isEmpty(env[f.warnArg]) {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s could not read %s, left out", f.target, f.warnFn, f.warnArg))
+		}
+		if isNil(v) && f.def != nil {
+			if v, err = run(f.def, env); err != nil {
+				return out, m.recErr(in, f.target, hub.ReasonMapping, "default: "+runMsg(err))
+			}
+		}
+		if isNil(v) {
+			continue
+		}
+		if err := setPath(doc, f.path, v); err != nil {
+			return out, m.recErr(in, f.target, hub.ReasonMapping, err.Error())
+		}
+	}
+	if m.carryCustom {
+		custom, _ := doc["custom"].(map[string]any)
+		for k, v := range rec {
+			if m.used[k] {
+				continue
+			}
+			if custom == nil {
+				custom = map[string]any{}
+			}
+			if _, set := custom[k]; !set {
+				custom[k] = v
+			}
+		}
+		if custom != nil {
+			doc["custom"] = custom
+		}
+	}
+	prune(doc)
+	viol, err := schemas.ValidateValue(m.target, m.schemaVersion, doc)
+	if err != nil {
+		return out, m.recErr(in, "", hub.ReasonValidation, err.Error())
+	}
+	if len(viol) > 0 {
+		msgs := make([]string, 0, len(viol))
+		field := ""
+		for _, v := range viol {
+			if strings.HasPrefix(v.Message, "Must validate \"") {
+				continue // if/then/else summary of the violations beside it
+			}
+			msgs = append(msgs, v.String())
+			if field == "" && v.Path != "(root)" {
+				field = v.Path
+			}
+		}
+		if field == "" {
+			field = viol[0].Path
+		}
+		re := m.recErr(in, field, hub.ReasonValidation, strings.Join(msgs, "; "))
+		re.Violations = viol
+		return out, re
+	}
+	out.Data, err = json.Marshal(doc)
+	if err != nil {
+		return out, m.recErr(in, "", hub.ReasonMapping, fmt.Sprintf("encode: %v", err))
+	}
+	return out, nil
+}
+
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	s, ok := v.(string)
+	return ok && s == ""
+}
+
+func (m *Mapping) recErr(in Input, field, class, reason string) *RecordError {
+	return &RecordError{Mapping: m.name, Version: m.version, SourceID: in.SourceID, Field: field, ReasonClass: class, Reason: reason}
+}
+
+// runMsg keeps expr's message and position, not its multi-line snippet
+// (which would repeat the expression, and with it no data, but noise).
+func runMsg(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
+}
+
+func decodeRecord(b []byte) (map[string]any, error) {
+	v, err := decodeJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("payload is not JSON: %w", err)
+	}
+	rec, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("payload is not a JSON object")
+	}
+	return rec, nil
+}
+
+// decodeJSON decodes with integers as int (what expr computes with) and
+// other numbers as float64; money and decimals should arrive as text, and
+// decimal()/money() read floats through their shortest exact form.
+func decodeJSON(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil && i == int64(int(i)) {
+			return int(i)
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
+}
