@@ -3,8 +3,8 @@ package connectors
 import (
 	"github.com/crmhub/crmhub/connectors/file"
 	"github.com/crmhub/crmhub/connectors/rest"
-	"github.com/crmhub/crmhub/connectors/webhook"
 	sqlconn "github.com/crmhub/crmhub/connectors/sql"
+	"github.com/crmhub/crmhub/connectors/webhook"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
