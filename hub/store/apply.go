@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -31,6 +32,22 @@ type batch struct {
 func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStats, error) {
 	start := time.Now()
 	b := &batch{dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{}}
+	// Validate everything before touching the database: a bad event fails
+	// fast and names itself.
+	items := make([]item, len(events))
+	for i := range events {
+		it, err := prepare(&events[i])
+		if err != nil {
+			ae := &hub.ApplyError{Index: i, EventID: events[i].EventID, System: events[i].System,
+				SourceEntity: events[i].SourceEntity, SourceID: events[i].SourceID, Err: err}
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				ae.Field, ae.Err = fe.field, fe.err
+			}
+			return hub.ApplyStats{}, ae
+		}
+		items[i] = it
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		b.tx = tx
 		if s.pg {
@@ -40,16 +57,8 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 				return fmt.Errorf("lock: %w", err)
 			}
 		}
-		for i := range events {
-			if err := s.applyOne(ctx, b, &events[i]); err != nil {
-				ae := &hub.ApplyError{Index: i, EventID: events[i].EventID, System: events[i].System,
-					SourceEntity: events[i].SourceEntity, SourceID: events[i].SourceID, Err: err}
-				var fe *fieldError
-				if errors.As(err, &fe) {
-					ae.Field, ae.Err = fe.field, fe.err
-				}
-				return ae
-			}
+		if err := s.write(ctx, b, items); err != nil {
+			return err
 		}
 		return s.resolve(ctx, b)
 	})
@@ -58,6 +67,217 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 	}
 	s.m.observe(b, time.Since(start))
 	return b.stats, nil
+}
+
+// item is one validated event.
+type item struct {
+	ev   *hub.Envelope
+	rkey string
+	at   int64
+	del  bool
+	cust *hub.Customer
+	ref  hub.Ref
+}
+
+func prepare(ev *hub.Envelope) (item, error) {
+	if ev.EventID == "" {
+		return item{}, invalid("event_id", "empty")
+	}
+	if ev.System == "" || ev.SourceEntity == "" || ev.SourceID == "" {
+		return item{}, invalid("source_system", "source system, entity and id are required")
+	}
+	if ev.Op != hub.OpUpsert && ev.Op != hub.OpDelete {
+		return item{}, invalid("op", "want upsert or delete, got %q", ev.Op)
+	}
+	switch ev.Entity {
+	case hub.EntityCustomer, hub.EntityOrder, hub.EntityPayment, hub.EntityServiceCase:
+	default:
+		return item{}, invalid("entity", "unknown entity %q", ev.Entity)
+	}
+	it := item{ev: ev, rkey: identity.RecordKey(ev.System, ev.SourceEntity, ev.SourceID), del: ev.Op == hub.OpDelete}
+	if !ev.SourceUpdatedAt.IsZero() {
+		it.at = ev.SourceUpdatedAt.UnixNano()
+	}
+	if !it.del {
+		var err error
+		if it.cust, it.ref, err = parse(ev); err != nil {
+			return item{}, err
+		}
+	}
+	return it, nil
+}
+
+// version is what decides which state of a source record wins.
+type version struct {
+	at     int64
+	del    bool
+	event  string
+	entity string
+	golden string // golden id before the batch (customers)
+	item   *item  // the winning event of this batch, nil if the stored one
+}
+
+// write records the batch's events and the winning versions of their
+// source records, in a few multi-row statements.
+func (s *Store) write(ctx context.Context, b *batch, items []item) error {
+	tx := b.tx
+	eventIDs := make([]string, 0, len(items))
+	rkeys := make([]string, 0, len(items))
+	for _, it := range items {
+		eventIDs = append(eventIDs, it.ev.EventID)
+		rkeys = append(rkeys, it.rkey)
+	}
+	seen := map[string]bool{}
+	if err := s.eachChunk(ctx, tx, `SELECT event_id FROM applied_events WHERE event_id IN (%s)`, uniq(eventIDs), func(rows *sql.Rows) error {
+		var id string
+		err := rows.Scan(&id)
+		seen[id] = true
+		return err
+	}); err != nil {
+		return fmt.Errorf("read applied events: %w", err)
+	}
+	cur := map[string]*version{}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+		var (
+			rkey string
+			v    version
+			del  int
+			g    sql.NullString
+		)
+		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity); err != nil {
+			return err
+		}
+		v.del, v.golden = del == 1, g.String
+		cur[rkey] = &v
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read records: %w", err)
+	}
+
+	var newEvents [][]any
+	for i := range items {
+		it := &items[i]
+		ev := it.ev
+		if seen[ev.EventID] {
+			b.stats.Skipped++
+			b.skipped[ev.Entity]++
+			continue
+		}
+		seen[ev.EventID] = true
+		newEvents = append(newEvents, []any{ev.EventID})
+		v := cur[it.rkey]
+		if v != nil {
+			if v.entity != ev.Entity {
+				return &hub.ApplyError{Index: i, EventID: ev.EventID, System: ev.System, SourceEntity: ev.SourceEntity,
+					SourceID: ev.SourceID, Field: "entity", Err: fmt.Errorf("%w: record was %s before, now %s", hub.ErrInvalid, v.entity, ev.Entity)}
+			}
+			if !newer(it.at, it.del, ev.EventID, v.at, v.del, v.event) {
+				b.stats.Skipped++
+				b.skipped[ev.Entity]++
+				continue
+			}
+		} else {
+			v = &version{entity: ev.Entity}
+			cur[it.rkey] = v
+		}
+		v.at, v.del, v.event, v.item = it.at, it.del, ev.EventID, it
+		b.stats.Applied++
+		b.applied[ev.Entity]++
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO applied_events (event_id) VALUES `, 1, ``, newEvents); err != nil {
+		return fmt.Errorf("record events: %w", err)
+	}
+
+	var recRows, keyRows [][]any
+	var custKeys []string
+	for _, rkey := range sortedVersionKeys(cur) {
+		v := cur[rkey]
+		it := v.item
+		if it == nil {
+			continue
+		}
+		ev := it.ev
+		var data, refSys, refID any
+		if !it.del {
+			data = string(ev.Data)
+		}
+		if it.ref.System != "" {
+			refSys, refID = it.ref.System, it.ref.ID
+		}
+		recRows = append(recRows, []any{rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, it.at, b2i(it.del), ev.EventID, data, refSys, refID})
+		if ev.Entity != hub.EntityCustomer {
+			continue
+		}
+		custKeys = append(custKeys, rkey)
+		b.dirty[rkey] = true
+		if v.golden != "" {
+			b.seedsG[v.golden] = true
+		}
+		if !it.del {
+			rec := identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID, Customer: *it.cust}
+			for _, k := range s.res.MatchKeys(rec) {
+				keyRows = append(keyRows, []any{k, rkey})
+			}
+		}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO records
+  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id) VALUES `, 11,
+		` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
+  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id`, recRows); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	if err := s.execChunk(ctx, tx, `DELETE FROM match_keys WHERE rkey IN (%s)`, nil, custKeys); err != nil {
+		return fmt.Errorf("clear match keys: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) VALUES `, 2, ``, keyRows); err != nil {
+		return fmt.Errorf("write match keys: %w", err)
+	}
+	return nil
+}
+
+func sortedVersionKeys(m map[string]*version) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func uniq(ss []string) []string {
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		m[s] = true
+	}
+	return sortedKeys(m)
+}
+
+// maxParams bounds the parameters of one statement (SQLite allows 32766,
+// PostgreSQL 65535).
+const maxParams = 8000
+
+// insertRows runs head + "(?,..),(?,..)" + tail over rows, in chunks.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, rows [][]any) error {
+	per := maxParams / cols
+	tuple := "(" + placeholders(cols) + ")"
+	for i := 0; i < len(rows); i += per {
+		part := rows[i:min(i+per, len(rows))]
+		args := make([]any, 0, len(part)*cols)
+		var q strings.Builder
+		q.WriteString(head)
+		for j, r := range part {
+			if j > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(tuple)
+			args = append(args, r...)
+		}
+		q.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fieldError is bad input in one field of an event.
@@ -180,109 +400,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func (s *Store) applyOne(ctx context.Context, b *batch, ev *hub.Envelope) error {
-	if ev.EventID == "" {
-		return invalid("event_id", "empty")
-	}
-	if ev.System == "" || ev.SourceEntity == "" || ev.SourceID == "" {
-		return invalid("source_system", "source system, entity and id are required")
-	}
-	if ev.Op != hub.OpUpsert && ev.Op != hub.OpDelete {
-		return invalid("op", "want upsert or delete, got %q", ev.Op)
-	}
-	switch ev.Entity {
-	case hub.EntityCustomer, hub.EntityOrder, hub.EntityPayment, hub.EntityServiceCase:
-	default:
-		return invalid("entity", "unknown entity %q", ev.Entity)
-	}
-	del := ev.Op == hub.OpDelete
-	var cust *hub.Customer
-	var ref hub.Ref
-	if !del {
-		var err error
-		if cust, ref, err = parse(ev); err != nil {
-			return err
-		}
-	}
-
-	res, err := b.tx.ExecContext(ctx, s.q(`INSERT INTO applied_events (event_id) VALUES (?) ON CONFLICT (event_id) DO NOTHING`), ev.EventID)
-	if err != nil {
-		return fmt.Errorf("record event: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		b.stats.Skipped++
-		b.skipped[ev.Entity]++
-		return nil
-	}
-
-	rkey := identity.RecordKey(ev.System, ev.SourceEntity, ev.SourceID)
-	at := ev.SourceUpdatedAt.UnixNano()
-	if ev.SourceUpdatedAt.IsZero() {
-		at = 0
-	}
-	var (
-		oldAt    int64
-		oldDel   int
-		oldEvent string
-		oldG     sql.NullString
-		oldEnt   string
-	)
-	err = b.tx.QueryRowContext(ctx, s.q(`SELECT updated_at, deleted, event_id, golden_id, entity FROM records WHERE rkey = ?`), rkey).
-		Scan(&oldAt, &oldDel, &oldEvent, &oldG, &oldEnt)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("read record: %w", err)
-	default:
-		if oldEnt != ev.Entity {
-			return invalid("entity", "record was %s before, now %s", oldEnt, ev.Entity)
-		}
-		if !newer(at, del, ev.EventID, oldAt, oldDel == 1, oldEvent) {
-			b.stats.Skipped++
-			b.skipped[ev.Entity]++
-			return nil
-		}
-	}
-
-	var data any
-	if !del {
-		data = string(ev.Data)
-	}
-	var refSys, refID any
-	if ref.System != "" {
-		refSys, refID = ref.System, ref.ID
-	}
-	if _, err := b.tx.ExecContext(ctx, s.q(`INSERT INTO records
-  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
-  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id`),
-		rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, at, b2i(del), ev.EventID, data, refSys, refID); err != nil {
-		return fmt.Errorf("write record: %w", err)
-	}
-	b.stats.Applied++
-	b.applied[ev.Entity]++
-
-	if ev.Entity != hub.EntityCustomer {
-		return nil
-	}
-	b.dirty[rkey] = true
-	if oldG.Valid {
-		b.seedsG[oldG.String] = true
-	}
-	if _, err := b.tx.ExecContext(ctx, s.q(`DELETE FROM match_keys WHERE rkey = ?`), rkey); err != nil {
-		return fmt.Errorf("clear match keys: %w", err)
-	}
-	if del {
-		return nil
-	}
-	rec := identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID, Customer: *cust}
-	for _, k := range s.res.MatchKeys(rec) {
-		if _, err := b.tx.ExecContext(ctx, s.q(`INSERT INTO match_keys (mkey, rkey) VALUES (?, ?)`), k, rkey); err != nil {
-			return fmt.Errorf("write match key: %w", err)
-		}
-	}
-	return nil
 }

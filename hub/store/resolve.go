@@ -201,9 +201,9 @@ FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, sorted
 		for _, r := range c.Records {
 			clusterOf[r.Key()] = c.ID
 		}
-		if err := s.writeGolden(ctx, b, c, prev); err != nil {
-			return fmt.Errorf("resolve: golden %s: %w", c.ID, err)
-		}
+	}
+	if err := s.writeGoldens(ctx, b, clusters, prev); err != nil {
+		return fmt.Errorf("resolve: %w", err)
 	}
 
 	// Golden ids that no cluster carries any more: merged into the cluster
@@ -258,64 +258,113 @@ func (s *Store) execChunk(ctx context.Context, tx *sql.Tx, query string, lead []
 	return nil
 }
 
-// writeGolden stores one cluster's golden customer if it changed, and
-// points its records at it.
-func (s *Store) writeGolden(ctx context.Context, b *batch, c identity.Cluster, prev map[string]string) error {
+type storedGolden struct {
+	status, data, lineage string
+}
+
+// writeGoldens stores the golden customers of clusters that changed, and
+// points records at their cluster, in a few multi-row statements.
+func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.Cluster, prev map[string]string) error {
 	tx := b.tx
-	cust, lin := s.res.Survive(c.Records)
-	data, err := json.Marshal(cust)
-	if err != nil {
-		return err
+	ids := make([]string, len(clusters))
+	for i, c := range clusters {
+		ids[i] = c.ID
 	}
-	linJSON, err := json.Marshal(lin)
-	if err != nil {
-		return err
-	}
-	var created, updated int64
-	for i, r := range c.Records {
-		at := nanos(r.UpdatedAt)
-		if i == 0 || at < created {
-			created = at
-		}
-		if at > updated {
-			updated = at
-		}
-	}
-	var (
-		status         string
-		oldData, oldLn sql.NullString
-	)
-	err = tx.QueryRowContext(ctx, s.q(`SELECT status, data, lineage FROM goldens WHERE id = ?`), c.ID).Scan(&status, &oldData, &oldLn)
-	if err != nil && err != sql.ErrNoRows {
-		return err
-	}
-	if status != "active" {
-		b.stats.GoldenCreated++
-	}
-	if status != "active" || oldData.String != string(data) || oldLn.String != string(linJSON) {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO goldens (id, status, merged_into, kind, data, lineage, created_at, updated_at)
-VALUES (?, 'active', NULL, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
-  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at`),
-			c.ID, cust.Kind, string(data), string(linJSON), created, updated); err != nil {
+	stored := map[string]storedGolden{}
+	if err := s.eachChunk(ctx, tx, `SELECT id, status, data, lineage FROM goldens WHERE id IN (%s)`, ids, func(rows *sql.Rows) error {
+		var (
+			id           string
+			g            storedGolden
+			data, lineag sql.NullString
+		)
+		if err := rows.Scan(&id, &g.status, &data, &lineag); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM golden_attrs WHERE golden_id = ?`), c.ID); err != nil {
+		g.data, g.lineage = data.String, lineag.String
+		stored[id] = g
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read goldens: %w", err)
+	}
+	var goldenRows, attrRows, moveRows [][]any
+	var changed []string
+	for _, c := range clusters {
+		cust, lin := s.res.Survive(c.Records)
+		data, err := json.Marshal(cust)
+		if err != nil {
 			return err
 		}
-		for _, a := range searchAttrs(cust, s.res.Config().DefaultRegion) {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO golden_attrs (attr, value, golden_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`), a[0], a[1], c.ID); err != nil {
-				return err
+		linJSON, err := json.Marshal(lin)
+		if err != nil {
+			return err
+		}
+		var created, updated int64
+		for i, r := range c.Records {
+			at := nanos(r.UpdatedAt)
+			if i == 0 || at < created {
+				created = at
+			}
+			updated = max(updated, at)
+		}
+		old, ok := stored[c.ID]
+		if !ok || old.status != "active" {
+			b.stats.GoldenCreated++
+		}
+		if !ok || old.status != "active" || old.data != string(data) || old.lineage != string(linJSON) {
+			changed = append(changed, c.ID)
+			goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
+			for _, a := range searchAttrs(cust, s.res.Config().DefaultRegion) {
+				attrRows = append(attrRows, []any{a[0], a[1], c.ID})
+			}
+		}
+		for _, r := range c.Records {
+			if prev[r.Key()] != c.ID {
+				moveRows = append(moveRows, []any{r.Key(), c.ID})
 			}
 		}
 	}
-	var move []string
-	for _, r := range c.Records {
-		if prev[r.Key()] != c.ID {
-			move = append(move, r.Key())
+	if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, kind, data, lineage, created_at, updated_at, status) VALUES `, 7,
+		`ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
+  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at`, withActive(goldenRows)); err != nil {
+		return fmt.Errorf("write goldens: %w", err)
+	}
+	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, nil, changed); err != nil {
+		return fmt.Errorf("clear search values: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) VALUES `, 3, ` ON CONFLICT DO NOTHING`, dedupeRows(attrRows)); err != nil {
+		return fmt.Errorf("write search values: %w", err)
+	}
+	// UPDATE ... FROM (VALUES ...): the VALUES columns are column1,
+	// column2 in both SQLite and PostgreSQL.
+	if err := s.insertRows(ctx, tx, `UPDATE records SET golden_id = v.column2 FROM (VALUES `, 2,
+		`) AS v WHERE records.rkey = v.column1`, moveRows); err != nil {
+		return fmt.Errorf("link records: %w", err)
+	}
+	return nil
+}
+
+// withActive appends the status placeholder value: insertRows gives every
+// column a parameter.
+func withActive(rows [][]any) [][]any {
+	for i := range rows {
+		rows[i] = append(rows[i], "active")
+	}
+	return rows
+}
+
+// dedupeRows drops repeated rows: one statement may not insert the same
+// key twice in PostgreSQL's ON CONFLICT.
+func dedupeRows(rows [][]any) [][]any {
+	seen := map[string]bool{}
+	out := rows[:0]
+	for _, r := range rows {
+		k := fmt.Sprintf("%q", r)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
 		}
 	}
-	return s.execChunk(ctx, tx, `UPDATE records SET golden_id = ? WHERE rkey IN (%s)`, []any{c.ID}, move)
+	return out
 }
 
 // searchAttrs lists the (attr, value) pairs a golden customer is found by.

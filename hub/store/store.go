@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -54,9 +53,6 @@ type Store struct {
 	log    *slog.Logger
 	m      *metrics
 	maxCmp int
-
-	mu       sync.Mutex
-	rebinded map[string]string
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -66,10 +62,9 @@ var _ hub.Store = (*Store)(nil)
 // immediate transactions are set here.
 func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error) {
 	s := &Store{
-		res:      identity.New(opts.Identity),
-		log:      opts.Logger,
-		maxCmp:   opts.MaxComponent,
-		rebinded: map[string]string{},
+		res:    identity.New(opts.Identity),
+		log:    opts.Logger,
+		maxCmp: opts.MaxComponent,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -129,7 +124,7 @@ func sqliteDSN(dsn string, writer bool) string {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)"
 	if writer {
 		// Take the write lock at BEGIN, so a transaction never fails
 		// half-way on an upgrade from read to write.
@@ -214,25 +209,21 @@ func firstLine(s string) string {
 // q rewrites "?" placeholders to "$n" for PostgreSQL. The SQL of this
 // package holds no "?" inside literals.
 func (s *Store) q(query string) string {
-	if !s.pg {
+	if !s.pg || !strings.Contains(query, "?") {
 		return query
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.rebinded[query]; ok {
-		return r
-	}
 	var b strings.Builder
+	b.Grow(len(query) + 16)
 	n := 0
-	for _, c := range query {
-		if c == '?' {
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
 			n++
-			b.WriteString("$" + strconv.Itoa(n))
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
 			continue
 		}
-		b.WriteRune(c)
+		b.WriteByte(query[i])
 	}
-	s.rebinded[query] = b.String()
 	return b.String()
 }
 

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// benchEvents makes n canonical records: three of every four are customers
+// (an ERP record, a CRM contact matching it by e-mail and cross reference,
+// a service-desk record matching by phone), the fourth an order.
+func benchEvents(n int) []hub.Envelope {
+	out := make([]hub.Envelope, 0, n)
+	for i := 0; len(out) < n; i++ {
+		email := fmt.Sprintf("p%d@example.de", i)
+		phone := fmt.Sprintf("+4930%07d", i%10000000)
+		erp := fmt.Sprintf("K%d", i)
+		out = append(out,
+			cust("erp", erp, 1, hub.Customer{FamilyName: "Name", GivenName: "G", Emails: []string{email}, TaxID: ""}),
+			cust("crm", fmt.Sprintf("c%d", i), 2, hub.Customer{FullName: "G Name", Emails: []string{email}, Phones: []string{phone},
+				ExternalIDs: []hub.Ref{{System: "erp", ID: erp}}}),
+			cust("svc", fmt.Sprintf("s%d", i), 3, hub.Customer{FamilyName: "Name", Phones: []string{phone}}),
+			ev(hub.EntityOrder, "erp", "orders", fmt.Sprintf("A%d", i), 1, hub.Order{OrderNumber: fmt.Sprintf("A%d", i),
+				CustomerRef: hub.Ref{System: "erp", ID: erp}, Total: &hub.Money{Amount: "10.00", Currency: "EUR"}}),
+		)
+	}
+	return out[:n]
+}
+
+func benchApply(b *testing.B, open opener) {
+	const batch = 500
+	s := open(b, Options{})
+	evs := benchEvents(b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < len(evs); i += batch {
+		if _, err := s.Apply(ctx, evs[i:min(i+batch, len(evs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+func BenchmarkApplySQLite(b *testing.B)   { benchApply(b, MustOpenSQLite) }
+func BenchmarkApplyPostgres(b *testing.B) { benchApply(b, MustOpenPostgres) }
