@@ -21,7 +21,7 @@ type Options struct {
 	Seed int64
 	// People is the number of real customers (firms and private persons),
 	// default 300. Firms' employees come on top. 30000 people write about
-	// 100k customer records, about 220k source records in all.
+	// 71k customer records and 154k source records in all (about 3 s of CPU).
 	People int
 }
 
