@@ -20,12 +20,15 @@ type dialect struct {
 	// back the stored value (text or integer) instead of a parsed time that
 	// would compare differently when bound as a parameter.
 	rawPrefix string
+	// rowCompare: the database plans (c, k) > (?, ?) as an index range
+	// scan; MariaDB does not, so it gets the equivalent OR form.
+	rowCompare bool
 }
 
 var dialects = map[string]dialect{
-	"postgres": {driverName: "pgx", quoteChar: `"`, dollar: true},
+	"postgres": {driverName: "pgx", quoteChar: `"`, dollar: true, rowCompare: true},
 	"mysql":    {driverName: "mysql", quoteChar: "`"},
-	"sqlite":   {driverName: "sqlite", quoteChar: `"`, rawPrefix: "+"},
+	"sqlite":   {driverName: "sqlite", quoteChar: `"`, rawPrefix: "+", rowCompare: true},
 }
 
 // ident quotes one identifier; the quote character is doubled inside, so no
@@ -94,7 +97,11 @@ func buildQueries(d dialect, e EntityConfig) queries {
 	p = &placeholders{d: d}
 	if e.Cursor != "" {
 		c := "t." + d.ident(e.Cursor)
-		q.next = sel + from + " WHERE " + c + " > " + p.next() + " OR (" + c + " = " + p.next() + " AND " + k + " > " + p.next() + ")" + order + " LIMIT " + p.next()
+		if d.rowCompare {
+			q.next = sel + from + " WHERE (" + c + ", " + k + ") > (" + p.next() + ", " + p.next() + ")" + order + " LIMIT " + p.next()
+		} else {
+			q.next = sel + from + " WHERE " + c + " > " + p.next() + " OR (" + c + " = " + p.next() + " AND " + k + " > " + p.next() + ")" + order + " LIMIT " + p.next()
+		}
 	} else {
 		q.next = sel + from + " WHERE " + k + " > " + p.next() + order + " LIMIT " + p.next()
 	}

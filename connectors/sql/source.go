@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -44,6 +45,50 @@ type position struct {
 type entityPos struct {
 	Cursor *pval `json:"c,omitempty"`
 	Key    *pval `json:"k,omitempty"`
+}
+
+// encode renders the position by hand: it is built for every record, and
+// encoding/json would dominate a snapshot's cost. Entity order is sorted
+// so equal positions encode equally.
+func (p position) encode() []byte {
+	names := make([]string, 0, len(p.Entities))
+	for n := range p.Entities {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	b := make([]byte, 0, 96)
+	b = append(b, `{"entities":{`...)
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		e := p.Entities[n]
+		b = appendString(b, n)
+		b = append(b, ":{"...)
+		if e.Cursor != nil {
+			b = append(b, `"c":`...)
+			b = e.Cursor.append(b)
+			b = append(b, ',')
+		}
+		if e.Key != nil {
+			b = append(b, `"k":`...)
+			b = e.Key.append(b)
+		} else if e.Cursor != nil {
+			b = b[:len(b)-1]
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
+}
+
+func (v *pval) append(b []byte) []byte {
+	b = append(b, `{"t":`...)
+	b = appendString(b, v.T)
+	if v.V != "" {
+		b = append(b, `,"v":`...)
+		b = appendString(b, v.V)
+	}
+	return append(b, '}')
 }
 
 // Configure checks the settings without touching the database.
@@ -132,7 +177,11 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 		if err != nil {
 			return nil, fmt.Errorf("sql: entity %s: position: %w", name, err)
 		}
-		rows, err = s.db.QueryContext(ctx, e.q.next, c, c, k, n)
+		if s.d.rowCompare {
+			rows, err = s.db.QueryContext(ctx, e.q.next, c, k, n)
+		} else {
+			rows, err = s.db.QueryContext(ctx, e.q.next, c, c, k, n)
+		}
 	default:
 		var k any
 		if k, err = ep.Key.value(); err != nil {
@@ -216,11 +265,7 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 			r.Op = sdk.OpDelete
 		}
 		s.pos.Entities[name] = ep
-		p, err := json.Marshal(s.pos)
-		if err != nil {
-			return nil, fmt.Errorf("sql: entity %s: encode position: %w", name, err)
-		}
-		r.Position = p
+		r.Position = s.pos.encode()
 		if e.known != nil {
 			if r.Op == sdk.OpDelete {
 				delete(e.known, r.ID)
@@ -271,10 +316,7 @@ func (s *Source) keyScan(ctx context.Context, e *entity) ([]sdk.Record, error) {
 	e.lastScan = time.Now()
 	var recs []sdk.Record
 	if e.known != nil {
-		p, err := json.Marshal(s.pos)
-		if err != nil {
-			return nil, fmt.Errorf("sql: entity %s: encode position: %w", name, err)
-		}
+		p := s.pos.encode()
 		for id := range e.known {
 			if _, ok := now[id]; !ok {
 				recs = append(recs, sdk.Record{Entity: name, ID: id, Op: sdk.OpDelete, Payload: []byte("{}"), Position: p, Meta: map[string]string{"reason": "key scan"}})
