@@ -487,3 +487,65 @@ func TestKilledHostLeavesNoPlugin(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestExampleJSONLPlugin builds the third-party example in its own module,
+// installs it with a manifest and reads it through the host.
+func TestExampleJSONLPlugin(t *testing.T) {
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "jsonl")
+	bin := filepath.Join(pdir, "jsonl")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join("..", "examples", "jsonl")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build example: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	manifest := fmt.Sprintf("name: jsonl\nversion: 0.1.0\nprotocol_version: 1\nsha256: %x\nbinary: jsonl\n", sum)
+	if err := os.WriteFile(filepath.Join(pdir, host.ManifestFile), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := filepath.Abs(filepath.Join("..", "examples", "jsonl", "testdata", "customers.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f := newHost(t, func(o *host.Options) { o.PluginDir = dir })
+	spec, err := f.host.Spec("jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sdk.DescribeText(spec), "path") || len(f.host.Catalog()) != 2 {
+		t.Errorf("describe/catalog: %s %+v", sdk.DescribeText(spec), f.host.Catalog())
+	}
+	src := openSource(t, f.host, "erp-file", "jsonl", sdk.Config{"path": data})
+	var got []string
+	for {
+		recs, err := src.Read(context.Background(), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			if r.Error != "" {
+				t.Errorf("record %s: %s", r.ID, r.Error)
+			}
+			got = append(got, fmt.Sprintf("%s:%s:%s", r.Op, r.ID, r.UpdatedAt.Format("01-02")))
+		}
+		if err := src.Ack(context.Background(), recs[len(recs)-1].Position); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "upsert:C-1001:03-01 upsert:C-1002:03-02 upsert:1003:03-03 upsert:C-1004:03-04 delete:C-1002:03-05"
+	if strings.Join(got, " ") != want {
+		t.Errorf("read %v\nwant %s", got, want)
+	}
+	if !strings.Contains(f.logs.String(), `"msg":"jsonl opened"`) {
+		t.Error("the plugin's log did not reach the host log")
+	}
+}
