@@ -21,6 +21,9 @@ type Config struct {
 	// wins whenever it has a non-empty value; systems not listed fall back
 	// to the default rule, most recent non-empty.
 	FieldPriority map[string][]string
+	// Fuzzy, when set, adds blocking keys and fuzzy scoring; nil matches
+	// on deterministic keys only.
+	Fuzzy *FuzzyConfig
 }
 
 // Record is one source customer record as the resolver sees it.
@@ -47,7 +50,7 @@ const (
 	ClassPhone = "phone"
 )
 
-var classRank = map[string]int{ClassRef: 0, ClassTax: 1, ClassEmail: 2, ClassPhone: 3}
+var classRank = map[string]int{ClassRef: 0, ClassTax: 1, ClassEmail: 2, ClassPhone: 3, ClassBlock: 4}
 
 // Resolver matches records and builds golden records. It holds no state
 // besides its configuration and is safe for concurrent use.
@@ -59,6 +62,11 @@ type Resolver struct {
 func New(cfg Config) *Resolver {
 	if cfg.DefaultRegion == "" {
 		cfg.DefaultRegion = "DE"
+	}
+	if cfg.Fuzzy != nil {
+		f := *cfg.Fuzzy
+		f.defaults()
+		cfg.Fuzzy = &f
 	}
 	return &Resolver{cfg: cfg}
 }
@@ -98,6 +106,11 @@ func (r *Resolver) MatchKeys(rec Record) []string {
 			add(ClassPhone, n)
 		}
 	}
+	if r.cfg.Fuzzy != nil {
+		for _, b := range blockKeys(c) {
+			add(ClassBlock, b)
+		}
+	}
 	sort.Strings(keys)
 	return slices.Compact(keys)
 }
@@ -123,30 +136,85 @@ type Cluster struct {
 	Records []Record // sorted by Key
 }
 
-// Cluster groups records into real customers. The result depends only on
-// the set of records: keys are visited in a fixed order (class strength,
-// then key), each key joins the records holding it, and a join is refused
-// when it would put different kinds or different non-empty tax ids into
-// one cluster. Clusters come back sorted by ID.
-func (r *Resolver) Cluster(recs []Record) []Cluster {
+// Steward rules: they override matching and survive re-processing.
+const (
+	RuleForceMerge = "force_merge" // A and B are the same customer
+	RuleNeverMerge = "never_merge" // A and B are never in one cluster
+)
+
+// Rule is a steward's decision about two source records (record keys).
+type Rule struct {
+	Kind string
+	A, B string
+}
+
+// Candidate is a pair of records the fuzzy scorer found similar but not
+// similar enough to merge: the review queue. A < B.
+type Candidate struct {
+	A, B  string
+	Score float64
+}
+
+// Result is the outcome of resolving a set of records.
+type Result struct {
+	Clusters []Cluster   // sorted by ID
+	Reviews  []Candidate // sorted by A, B
+}
+
+// Cluster groups records into real customers; see Resolve.
+func (r *Resolver) Cluster(recs []Record) []Cluster { return r.Resolve(recs, nil).Clusters }
+
+// Resolve groups records into real customers. The result depends only on
+// the set of records and rules, never on their order:
+//
+//  1. force-merge rules join their records first;
+//  2. deterministic keys are visited in a fixed order (class strength,
+//     then key) and join the records holding them;
+//  3. with fuzzy matching on, record pairs sharing a blocking key are
+//     scored, and pairs above the auto-merge threshold join, best first;
+//     pairs between the thresholds that stay apart become review candidates.
+//
+// A join is refused when it would put different kinds, different non-empty
+// tax ids (except by force), or a never-merge pair into one cluster.
+func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 	recs = slices.Clone(recs)
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Key() < recs[j].Key() })
 	recs = slices.CompactFunc(recs, func(a, b Record) bool { return a.Key() == b.Key() })
 
 	n := len(recs)
+	index := make(map[string]int, n)
 	parent := make([]int, n)
 	kind := make([]string, n)
 	taxes := make([]map[string]bool, n)
+	members := make([][]int, n)
 	byKey := map[string][]int{}
 	for i, rec := range recs {
+		index[rec.Key()] = i
 		parent[i] = i
 		kind[i] = rec.Customer.Kind
+		members[i] = []int{i}
 		taxes[i] = map[string]bool{}
 		if t := NormalizeTaxID(rec.Customer.TaxID); t != "" {
 			taxes[i][t] = true
 		}
 		for _, k := range r.MatchKeys(rec) {
 			byKey[k] = append(byKey[k], i)
+		}
+	}
+	never := map[int][]int{}
+	var force [][2]int
+	for _, ru := range rules {
+		a, okA := index[ru.A]
+		b, okB := index[ru.B]
+		if !okA || !okB || a == b {
+			continue
+		}
+		switch ru.Kind {
+		case RuleNeverMerge:
+			never[a] = append(never[a], b)
+			never[b] = append(never[b], a)
+		case RuleForceMerge:
+			force = append(force, [2]int{min(a, b), max(a, b)})
 		}
 	}
 	var find func(int) int
@@ -157,23 +225,44 @@ func (r *Resolver) Cluster(recs []Record) []Cluster {
 		}
 		return i
 	}
-	union := func(a, b int) {
+	union := func(a, b int, forced bool) bool {
 		ra, rb := find(a), find(b)
-		if ra == rb || kind[ra] != kind[rb] {
-			return
+		if ra == rb {
+			return true
 		}
-		if len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !maps2Equal(taxes[ra], taxes[rb]) {
-			return
+		if kind[ra] != kind[rb] {
+			return false
+		}
+		if !forced && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !maps2Equal(taxes[ra], taxes[rb]) {
+			return false
+		}
+		for _, x := range members[ra] {
+			for _, y := range never[x] {
+				if find(y) == rb {
+					return false
+				}
+			}
 		}
 		// The smaller index (smaller key) stays the root.
 		if rb < ra {
 			ra, rb = rb, ra
 		}
 		parent[rb] = ra
+		members[ra] = append(members[ra], members[rb]...)
+		members[rb] = nil
 		for t := range taxes[rb] {
 			taxes[ra][t] = true
 		}
+		return true
 	}
+
+	sort.Slice(force, func(i, j int) bool {
+		return force[i][0] < force[j][0] || force[i][0] == force[j][0] && force[i][1] < force[j][1]
+	})
+	for _, p := range force {
+		union(p[0], p[1], true)
+	}
+
 	keys := make([]string, 0, len(byKey))
 	for k, idx := range byKey {
 		if len(idx) > 1 {
@@ -187,24 +276,82 @@ func (r *Resolver) Cluster(recs []Record) []Cluster {
 		}
 		return keys[i] < keys[j]
 	})
+	var blocks []string
 	for _, k := range keys {
+		if keyClass(k) == ClassBlock {
+			blocks = append(blocks, k)
+			continue
+		}
 		idx := byKey[k]
 		for _, j := range idx[1:] {
-			union(idx[0], j)
+			union(idx[0], j, false)
 		}
 	}
+
+	var res Result
+	if f := r.cfg.Fuzzy; f != nil {
+		type scored struct {
+			a, b      int
+			score     float64
+			mergeable bool
+		}
+		seen := map[[2]int]bool{}
+		var cands []scored
+		for _, k := range blocks {
+			idx := byKey[k]
+			if len(idx) > f.MaxBlock {
+				continue
+			}
+			for x := 0; x < len(idx); x++ {
+				for y := x + 1; y < len(idx); y++ {
+					a, b := idx[x], idx[y]
+					if seen[[2]int{a, b}] || find(a) == find(b) {
+						continue
+					}
+					seen[[2]int{a, b}] = true
+					s, ok := f.Score(recs[a].Customer, recs[b].Customer)
+					if s >= f.Review {
+						cands = append(cands, scored{a, b, s, ok})
+					}
+				}
+			}
+		}
+		sort.Slice(cands, func(i, j int) bool {
+			if cands[i].score != cands[j].score {
+				return cands[i].score > cands[j].score
+			}
+			return cands[i].a < cands[j].a || cands[i].a == cands[j].a && cands[i].b < cands[j].b
+		})
+		for _, c := range cands {
+			if c.mergeable && c.score >= f.AutoMerge {
+				union(c.a, c.b, false)
+			}
+		}
+		for _, c := range cands {
+			if find(c.a) != find(c.b) && (c.score < f.AutoMerge || !c.mergeable) {
+				res.Reviews = append(res.Reviews, Candidate{A: recs[c.a].Key(), B: recs[c.b].Key(), Score: round3(c.score)})
+			}
+		}
+		sort.Slice(res.Reviews, func(i, j int) bool {
+			x, y := res.Reviews[i], res.Reviews[j]
+			return x.A < y.A || x.A == y.A && x.B < y.B
+		})
+	}
+
 	groups := map[int][]Record{}
 	for i := range recs {
 		root := find(i)
 		groups[root] = append(groups[root], recs[i])
 	}
-	out := make([]Cluster, 0, len(groups))
+	res.Clusters = make([]Cluster, 0, len(groups))
 	for root, g := range groups {
-		out = append(out, Cluster{ID: GoldenID(recs[root].Key()), Records: g})
+		res.Clusters = append(res.Clusters, Cluster{ID: GoldenID(recs[root].Key()), Records: g})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	sort.Slice(res.Clusters, func(i, j int) bool { return res.Clusters[i].ID < res.Clusters[j].ID })
+	return res
 }
+
+func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
 
 func maps2Equal(a, b map[string]bool) bool {
 	if len(a) != len(b) {

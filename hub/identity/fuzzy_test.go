@@ -1,0 +1,106 @@
+package identity
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+func TestColognePhonetic(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"Meier", "Meyer"}, {"Meier", "Maier"}, {"Schmidt", "Schmitt"}, {"Müller", "Mueller"}, {"Wikipedia", "Wikipedia"},
+	} {
+		if ca, cb := ColognePhonetic(tc.a), ColognePhonetic(tc.b); ca != cb || ca == "" {
+			t.Errorf("%s=%q %s=%q, want equal codes", tc.a, ca, tc.b, cb)
+		}
+	}
+	if got := ColognePhonetic("Wikipedia"); got != "3412" {
+		t.Errorf("Wikipedia = %q, want 3412 (the reference example)", got)
+	}
+	if ColognePhonetic("Meier") == ColognePhonetic("Schulz") {
+		t.Error("different names share a code")
+	}
+}
+
+func addr(street, postal string) []hub.Address {
+	return []hub.Address{{Street: street, PostalCode: postal, City: "Berlin", Country: "DE"}}
+}
+
+func TestFuzzy(t *testing.T) {
+	r := New(Config{Fuzzy: DefaultFuzzy()})
+	for _, tc := range []struct {
+		name     string
+		recs     []Record
+		clusters int
+		reviews  int
+	}{
+		{"spelling variant, same address: merge", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meyer", Addresses: addr("Hauptstr. 5", "10115")}),
+		}, 1, 0},
+		{"same name, other street: review", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Gartenweg 19", "10115")}),
+		}, 2, 1},
+		{"name alone never merges", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna@firma.de"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"a.meier@firma.de"}}),
+		}, 2, 1},
+		{"different people in one block", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Klaus", FamilyName: "Mayr", Addresses: addr("Lindenallee 80", "10115")}),
+		}, 2, 0},
+		{"organizations with legal forms", []Record{
+			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Müller Bau GmbH", Addresses: addr("Industriestr. 3", "12345")}),
+			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Mueller Bau", Addresses: addr("Industriestraße 3", "12345")}),
+		}, 1, 0},
+		{"fuzzy never crosses tax ids", []Record{
+			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Müller Bau GmbH", TaxID: "DE1", Addresses: addr("Industriestr. 3", "12345")}),
+			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Mueller Bau", TaxID: "DE2", Addresses: addr("Industriestraße 3", "12345")}),
+		}, 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := r.Resolve(tc.recs, nil)
+			if len(res.Clusters) != tc.clusters || len(res.Reviews) != tc.reviews {
+				t.Fatalf("%d clusters, reviews %+v; want %d clusters, %d reviews", len(res.Clusters), res.Reviews, tc.clusters, tc.reviews)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			for range 10 {
+				sh := append([]Record(nil), tc.recs...)
+				rng.Shuffle(len(sh), func(i, j int) { sh[i], sh[j] = sh[j], sh[i] })
+				if again := r.Resolve(sh, nil); !reflect.DeepEqual(clusterKeys(again.Clusters), clusterKeys(res.Clusters)) || !reflect.DeepEqual(again.Reviews, res.Reviews) {
+					t.Fatal("result depends on order")
+				}
+			}
+		})
+	}
+	// Without fuzzy matching the spelling variant stays apart.
+	plain := New(Config{})
+	if got := plain.Cluster([]Record{
+		rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")}),
+		rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meyer", Addresses: addr("Hauptstr. 5", "10115")}),
+	}); len(got) != 2 {
+		t.Fatalf("deterministic only: %d clusters", len(got))
+	}
+}
+
+func TestRules(t *testing.T) {
+	r := New(Config{})
+	a := rec("crm", "1", 1, hub.Customer{FamilyName: "A", Emails: []string{"x@x.de"}})
+	b := rec("erp", "2", 2, hub.Customer{FamilyName: "B", Emails: []string{"x@x.de"}})
+	c := rec("svc", "3", 3, hub.Customer{FamilyName: "C", Phones: []string{"+49301111111"}})
+	if got := r.Resolve([]Record{a, b, c}, []Rule{{Kind: RuleNeverMerge, A: a.Key(), B: b.Key()}}); len(got.Clusters) != 3 {
+		t.Fatalf("never-merge: %v", clusterKeys(got.Clusters))
+	}
+	got := r.Resolve([]Record{a, b, c}, []Rule{{Kind: RuleForceMerge, A: c.Key(), B: a.Key()}})
+	if len(got.Clusters) != 1 {
+		t.Fatalf("force-merge: %v", clusterKeys(got.Clusters))
+	}
+	// Never-merge holds against a bridge through a third record.
+	got = r.Resolve([]Record{a, b, c}, []Rule{{Kind: RuleNeverMerge, A: b.Key(), B: c.Key()}, {Kind: RuleForceMerge, A: a.Key(), B: c.Key()}})
+	if len(got.Clusters) != 2 {
+		t.Fatalf("force + never: %v", clusterKeys(got.Clusters))
+	}
+}
