@@ -549,3 +549,10 @@ func TestExampleJSONLPlugin(t *testing.T) {
 		t.Error("the plugin's log did not reach the host log")
 	}
 }
+
+func TestMissingPluginDirMeansBuiltinsOnly(t *testing.T) {
+	f := newHost(t, func(o *host.Options) { o.PluginDir = filepath.Join(t.TempDir(), "absent") })
+	if cat := f.host.Catalog(); len(cat) != 1 || cat[0].Name != "crashy" {
+		t.Fatalf("catalog = %+v", cat)
+	}
+}

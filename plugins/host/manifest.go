@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,6 +77,9 @@ func readManifest(dir string) (*external, error) {
 // discover lists plugin folders (those holding a manifest) in dir, sorted.
 func discover(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no external plugins installed: built-ins only
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read plugin dir: %w", err)
 	}
