@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crmhub/crmhub/connectors"
+	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/server"
+)
+
+func init() { register(newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the hub with a config file",
+		Long: `Run the hub: connectors pull from the configured systems, mappings turn their records into
+canonical records on Kafka, and the hub resolves them into golden customers served over HTTP.
+SIGHUP reloads the mappings (a broken new version is refused, the running one kept).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			return runHub(cmd.Context(), cfg, newLogger(cfg.Log), nil)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
+	return cmd
+}
+
+// runHub starts a server and serves until SIGINT/SIGTERM. started, when
+// set, is called once the hub is up (the demo prints where to look).
+func runHub(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(*server.Server)) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: log})
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	if started != nil {
+		started(srv)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			_ = srv.ReloadMappings() // logged; the running mappings stay
+		case err := <-srv.Err():
+			runErr = err
+			break loop
+		}
+	}
+	log.Info("shutting down")
+	if err := srv.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("shutdown: %w", err)
+	}
+	return runErr
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

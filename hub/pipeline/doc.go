@@ -1,0 +1,8 @@
+// Package pipeline is crmhub's runtime between the stages: a Source runner
+// per connector instance (read a batch, map it, publish canonical records and
+// dead letters to Kafka, then checkpoint the position and ack the source) and
+// an Applier (consume the canonical topics in a group, apply them to the
+// store, commit offsets only after the store committed). Both are written
+// against small interfaces, so each stage can be tested with the real thing
+// on either side.
+package pipeline

@@ -1,0 +1,289 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Publisher puts messages on Kafka and returns once the broker acknowledged
+// all of them.
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...bus.Message) error
+}
+
+// Positions is where connector positions are checkpointed.
+type Positions interface {
+	Position(ctx context.Context, connector string) ([]byte, error)
+	SavePosition(ctx context.Context, connector string, pos []byte) error
+}
+
+// Mappings finds the mapping for a source system and entity. It is asked on
+// every batch, so a reloaded mapping set takes effect without restarting
+// connectors.
+type Mappings interface {
+	Lookup(system, entity string) (*mapping.Mapping, bool)
+}
+
+// ErrPermanent marks a source error the runner must not retry (the plugin
+// host gave up on the connector). Sources signal it by wrapping an error for
+// which IsPermanent reports true.
+var ErrPermanent = errors.New("connector failed permanently")
+
+// Source runs one connector instance: read, map, publish, checkpoint, ack.
+type Source struct {
+	Name         string // instance name
+	System       string // system name put in envelopes
+	Source       sdk.Source
+	Config       sdk.Config // validated settings
+	Mappings     Mappings
+	Publisher    Publisher
+	Positions    Positions
+	Topics       hub.Topics
+	BatchSize    int
+	PollInterval time.Duration
+	// IsPermanent reports whether a Read error means the connector is gone
+	// for good (for example host.ErrFailed); nil means every error is retried.
+	IsPermanent func(error) bool
+	Metrics     *Metrics
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Run syncs until ctx is done or the connector fails permanently. Records
+// are never lost: a batch's position is saved and acked only after Kafka
+// acknowledged every canonical record and dead letter built from it; a
+// Publish failure is retried with backoff, never skipped.
+func (s *Source) Run(ctx context.Context) error {
+	log := s.Logger.With("connector", s.Name)
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.Source.Teardown(tctx); err != nil {
+			log.Warn("teardown", "err", err)
+		}
+	}()
+	if err := s.Source.Configure(ctx, s.Config); err != nil {
+		return fmt.Errorf("configure connector %s: %w", s.Name, err)
+	}
+	pos, err := s.Positions.Position(ctx, s.Name)
+	if err != nil {
+		return fmt.Errorf("load position of %s: %w", s.Name, err)
+	}
+	if err := s.Source.Open(ctx, pos); err != nil {
+		return fmt.Errorf("open connector %s: %w", s.Name, err)
+	}
+	log.Info("source open", "resumed", pos != nil)
+	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		start := s.Now()
+		recs, err := s.Source.Read(ctx, s.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if s.IsPermanent != nil && s.IsPermanent(err) {
+				return fmt.Errorf("connector %s: %w: %w", s.Name, ErrPermanent, err)
+			}
+			log.Warn("read failed, retrying", "err", err)
+			if !sleep(ctx, backoff.next()) {
+				return nil
+			}
+			continue
+		}
+		backoff.reset()
+		if len(recs) == 0 {
+			if !sleep(ctx, s.PollInterval) {
+				return nil
+			}
+			continue
+		}
+		if err := s.handle(ctx, recs, start); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// handle maps a batch, publishes it, then checkpoints and acks.
+func (s *Source) handle(ctx context.Context, recs []sdk.Record, start time.Time) error {
+	msgs := make([]bus.Message, 0, len(recs))
+	var last sdk.Position
+	published := map[string]int{}
+	dead := map[string]int{}
+	newest := map[string]time.Time{}
+	now := s.Now().UTC()
+	for i := range recs {
+		r := &recs[i]
+		if r.Position != nil {
+			last = r.Position
+		}
+		s.Metrics.Read.WithLabelValues(s.Name, r.Entity).Inc()
+		if r.UpdatedAt.After(newest[r.Entity]) {
+			newest[r.Entity] = r.UpdatedAt
+		}
+		env, dl := s.mapRecord(r, now)
+		if dl != nil {
+			b, err := json.Marshal(dl)
+			if err != nil {
+				return fmt.Errorf("encode dead letter: %w", err)
+			}
+			msgs = append(msgs, bus.Message{Topic: s.Topics.DeadLetter(), Key: dl.Key(), Value: b,
+				Headers: map[string]string{"reason_class": dl.ReasonClass, "connector": s.Name}})
+			dead[dl.ReasonClass]++
+			continue
+		}
+		if env == nil {
+			continue // dropped on purpose by the mapping
+		}
+		b, err := json.Marshal(env)
+		if err != nil {
+			return fmt.Errorf("encode envelope: %w", err)
+		}
+		msgs = append(msgs, bus.Message{Topic: s.Topics.Canonical(env.Entity), Key: env.Key(), Value: b,
+			Headers: map[string]string{"event_id": env.EventID, "mapping": env.Mapping}})
+		published[env.Entity]++
+	}
+	if err := s.publish(ctx, msgs); err != nil {
+		return err
+	}
+	for e, n := range published {
+		s.Metrics.Published.WithLabelValues(s.Name, e).Add(float64(n))
+	}
+	for c, n := range dead {
+		s.Metrics.DeadLetters.WithLabelValues(s.Name, c).Add(float64(n))
+	}
+	for e, t := range newest {
+		if !t.IsZero() {
+			s.Metrics.SourceLag.WithLabelValues(s.Name, e).Set(now.Sub(t).Seconds())
+		}
+	}
+	if last != nil {
+		if err := s.Positions.SavePosition(ctx, s.Name, last); err != nil {
+			return fmt.Errorf("save position of %s: %w", s.Name, err)
+		}
+		if err := s.Source.Ack(ctx, last); err != nil {
+			// The position is durable in the hub; a failed ack only delays
+			// the source's own clean-up (archiving a file), so go on.
+			s.Logger.Warn("ack failed", "connector", s.Name, "err", err)
+		}
+	}
+	s.Metrics.BatchTime.WithLabelValues(s.Name).Observe(s.Now().Sub(start).Seconds())
+	return nil
+}
+
+// publish retries until Kafka takes the batch or ctx ends: dropping it
+// would lose records, and moving on would checkpoint past them.
+func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	for {
+		err := s.Publisher.Publish(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.Logger.Warn("publish failed, retrying", "connector", s.Name, "records", len(msgs), "err", err)
+		if !sleep(ctx, b.next()) {
+			return ctx.Err()
+		}
+	}
+}
+
+// mapRecord turns a source record into an envelope, or into a dead letter
+// saying why it cannot go on. Both nil means the mapping dropped it.
+func (s *Source) mapRecord(r *sdk.Record, now time.Time) (*hub.Envelope, *hub.DeadLetter) {
+	dead := func(class, reason, field string, m *mapping.Mapping) *hub.DeadLetter {
+		d := &hub.DeadLetter{Connector: s.Name, System: s.System, SourceEntity: r.Entity, SourceID: r.ID,
+			Field: field, ReasonClass: class, Reason: reason, Meta: r.Meta, At: now}
+		if m != nil {
+			d.Mapping, d.MappingVersion = m.Name(), m.Version()
+		}
+		if json.Valid(r.Payload) {
+			d.Payload = r.Payload
+		} else {
+			d.Raw = r.Payload
+		}
+		return d
+	}
+	if r.Error != "" {
+		return nil, dead(hub.ReasonSource, fmt.Sprintf("%s: %s", s.where(r), r.Error), "", nil)
+	}
+	m, ok := s.Mappings.Lookup(s.System, r.Entity)
+	if !ok {
+		return nil, dead(hub.ReasonNoMapping, fmt.Sprintf("no mapping for system %q entity %q", s.System, r.Entity), "", nil)
+	}
+	if r.ID == "" {
+		return nil, dead(hub.ReasonSource, fmt.Sprintf("%s: record has no source id", s.where(r)), "", m)
+	}
+	entity, schemaVersion := m.Target()
+	env := &hub.Envelope{
+		System: s.System, SourceEntity: r.Entity, SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt.UTC(),
+		Entity: entity, SchemaVersion: schemaVersion, Op: hub.OpDelete,
+		Mapping: m.Name(), MappingVersion: m.Version(), Connector: s.Name, ReadAt: now,
+	}
+	if r.Op != sdk.OpDelete {
+		out, err := m.Apply(mapping.Input{System: s.System, Entity: r.Entity, SourceID: r.ID,
+			UpdatedAt: r.UpdatedAt, Op: string(r.Op), Payload: r.Payload})
+		if err != nil {
+			var re *mapping.RecordError
+			if errors.As(err, &re) {
+				return nil, dead(re.ReasonClass, fmt.Sprintf("%s: %s", s.where(r), err.Error()), re.Field, m)
+			}
+			return nil, dead(hub.ReasonMapping, fmt.Sprintf("%s: %s", s.where(r), err.Error()), "", m)
+		}
+		if out.Skip {
+			s.Metrics.Dropped.WithLabelValues(s.Name, m.Name()).Inc()
+			return nil, nil
+		}
+		env.Op, env.Data = out.Op, out.Data
+		if out.Entity != "" {
+			env.Entity, env.SchemaVersion = out.Entity, out.SchemaVersion
+		}
+		if env.Op == "" {
+			env.Op = hub.OpUpsert
+		}
+		if env.Op == hub.OpDelete {
+			env.Data = nil
+		}
+	}
+	env.ComputeEventID()
+	s.Metrics.Mapped.WithLabelValues(s.Name, m.Name()).Inc()
+	return env, nil
+}
+
+// where names a record for error messages: connector, entity, id and the
+// source location the connector reported (file and line), never values.
+func (s *Source) where(r *sdk.Record) string {
+	w := fmt.Sprintf("%s/%s", s.Name, r.Entity)
+	if r.ID != "" {
+		w += " id " + r.ID
+	}
+	if f, ok := r.Meta["file"]; ok {
+		w += " file " + f
+	}
+	if l, ok := r.Meta["line"]; ok {
+		w += " line " + l
+	}
+	return w
+}

@@ -1,0 +1,340 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/httpapi"
+	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/plugins/host"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// Options configure a Server.
+type Options struct {
+	Config   *config.Config
+	Builtins map[string]sdk.Connector
+	// SelfCmd re-executes this binary as a plugin (default: the host's).
+	SelfCmd []string
+	Logger  *slog.Logger
+}
+
+// Server is one running hub.
+type Server struct {
+	opts     Options
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *pipeline.Metrics
+
+	store *store.Store
+	bus   *bus.Bus
+	host  *host.Host
+	maps  atomic.Pointer[mapping.Set]
+
+	listener net.Listener
+	http     *http.Server
+
+	mu     sync.Mutex
+	states map[string]RunnerState
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errc   chan error
+}
+
+// RunnerState is how a connector instance is doing.
+type RunnerState struct {
+	State string `json:"state"` // starting | running | failed | stopped
+	Error string `json:"error,omitempty"`
+}
+
+// New prepares a server; Start opens everything.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{opts: opts, cfg: opts.Config, log: log, states: map[string]RunnerState{}, errc: make(chan error, 1)}
+}
+
+// Start opens the store, the bus, the mappings and the plugin host, checks
+// every connector's settings against its declaration (all problems at once,
+// each naming file, line and key), then starts the runners and the API.
+func (s *Server) Start(ctx context.Context) (err error) {
+	cfg := s.cfg
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = pipeline.NewMetrics(s.registry)
+
+	set, err := mapping.LoadDir(cfg.Mappings.Dir)
+	if err != nil {
+		return fmt.Errorf("load mappings: %w", err)
+	}
+	s.maps.Store(set)
+
+	s.host, err = host.New(host.Options{
+		Builtins:    s.opts.Builtins,
+		SelfCmd:     s.opts.SelfCmd,
+		PluginDir:   cfg.Plugins.Dir,
+		InProcess:   cfg.Plugins.InProcess,
+		MaxRestarts: cfg.Plugins.MaxRestarts,
+		BackoffMax:  cfg.Plugins.BackoffMax.D(),
+		Registerer:  s.registry,
+		Logger:      s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("plugin host: %w", err)
+	}
+	validated, err := s.checkConnectors()
+	if err != nil {
+		return err
+	}
+
+	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Registerer: s.registry, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.bus, err = bus.Open(ctx, busConfig(cfg), s.registry, s.log)
+	if err != nil {
+		return fmt.Errorf("open kafka bus: %w", err)
+	}
+
+	s.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	s.http = &http.Server{
+		Handler:           httpapi.New(s.store, httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("http: %w", err))
+		}
+	}()
+
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	topics := hub.Topics{Prefix: cfg.Kafka.TopicPrefix}
+	consumer := s.bus.NewConsumer(cfg.Hub.ConsumerGroup, topics.AllCanonical())
+	applier := &pipeline.Apply{
+		Consumer: consumer, Store: s.store, Publisher: s.bus, Topics: topics,
+		BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer consumer.Close()
+		if err := applier.Run(rctx); err != nil {
+			s.fail(fmt.Errorf("applier: %w", err))
+		}
+	}()
+	for i, c := range cfg.Connectors {
+		if c.Disabled {
+			continue
+		}
+		s.startRunner(rctx, c, validated[i], topics)
+	}
+	s.log.Info("crmhub started", "http", s.HTTPAddr(), "kafka", s.bus.Brokers(), "store", cfg.Store.Driver,
+		"connectors", len(cfg.Connectors), "mappings", len(set.All()))
+	return nil
+}
+
+// checkConnectors validates every instance's settings against its
+// connector's declaration and reports every problem at once.
+func (s *Server) checkConnectors() ([]sdk.Config, error) {
+	out := make([]sdk.Config, len(s.cfg.Connectors))
+	var errs []error
+	for i, c := range s.cfg.Connectors {
+		spec, err := s.host.Spec(c.Plugin)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: connectors[%s].plugin: %w", s.cfg.File, c.Line, c.Name, err))
+			continue
+		}
+		v, err := spec.Validate(sdk.Config(c.Settings))
+		if err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("%s: %w", c.Where(s.cfg.File, paramName(e.Error())), e))
+			}
+			continue
+		}
+		out[i] = v
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+func (s *Server) startRunner(ctx context.Context, c config.Connector, settings sdk.Config, topics hub.Topics) {
+	s.setState(c.Name, RunnerState{State: "starting"})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		src, err := s.host.Source(ctx, c.Name, c.Plugin)
+		if err != nil {
+			s.log.Error("connector failed to start", "connector", c.Name, "err", err)
+			s.setState(c.Name, RunnerState{State: "failed", Error: err.Error()})
+			return
+		}
+		s.setState(c.Name, RunnerState{State: "running"})
+		r := &pipeline.Source{
+			Name: c.Name, System: c.System, Source: src, Config: settings, Mappings: s, Publisher: s.bus,
+			Positions: s.store, Topics: topics, BatchSize: c.BatchSize, PollInterval: c.PollInterval.D(),
+			IsPermanent: func(err error) bool { return errors.Is(err, host.ErrFailed) },
+			Metrics:     s.metrics, Logger: s.log,
+		}
+		if err := r.Run(ctx); err != nil {
+			// One connector failing never stops the others.
+			s.log.Error("connector stopped", "connector", c.Name, "err", err)
+			s.setState(c.Name, RunnerState{State: "failed", Error: err.Error()})
+			return
+		}
+		s.setState(c.Name, RunnerState{State: "stopped"})
+	}()
+}
+
+// Lookup serves the current mapping set to the runners; a reload swaps it
+// atomically, so runners pick it up on their next record.
+func (s *Server) Lookup(system, entity string) (*mapping.Mapping, bool) {
+	return s.maps.Load().Lookup(system, entity)
+}
+
+// ReloadMappings loads the mapping directory again. A broken new version is
+// refused and the running set is kept.
+func (s *Server) ReloadMappings() error {
+	set, err := mapping.LoadDir(s.cfg.Mappings.Dir)
+	if err != nil {
+		s.log.Error("mapping reload refused, keeping the running mappings", "err", err)
+		return fmt.Errorf("reload mappings: %w", err)
+	}
+	s.maps.Store(set)
+	s.log.Info("mappings reloaded", "mappings", len(set.All()))
+	return nil
+}
+
+func (s *Server) setState(name string, st RunnerState) {
+	s.mu.Lock()
+	s.states[name] = st
+	s.mu.Unlock()
+}
+
+// States reports every connector instance's runner state.
+func (s *Server) States() map[string]RunnerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]RunnerState, len(s.states))
+	for k, v := range s.states {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) ready(ctx context.Context) map[string]error {
+	out := map[string]error{"store": s.store.Ping(ctx), "kafka": s.bus.Ping(ctx)}
+	for name, st := range s.States() {
+		var err error
+		if st.State == "failed" {
+			err = fmt.Errorf("connector failed: %s", st.Error)
+		}
+		out["connector:"+name] = err
+	}
+	return out
+}
+
+func (s *Server) fail(err error) {
+	select {
+	case s.errc <- err:
+	default:
+	}
+}
+
+// Err delivers a fatal error of a background part (the HTTP listener, the applier).
+func (s *Server) Err() <-chan error { return s.errc }
+
+// HTTPAddr is where the API listens (useful with port 0).
+func (s *Server) HTTPAddr() string {
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Store gives tests and commands the running store.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Bus gives tests and commands the running bus.
+func (s *Server) Bus() *bus.Bus { return s.bus }
+
+// Registry is the server's metrics registry.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Close stops the runners (which checkpoint what is durable), the API, the
+// plugins, the bus and the store, in that order.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var errs []error
+	if s.http != nil {
+		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	if s.host != nil {
+		errs = append(errs, s.host.Close(ctx))
+	}
+	if s.bus != nil {
+		errs = append(errs, s.bus.Close())
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func busConfig(cfg *config.Config) bus.Config {
+	b := bus.Config{
+		Brokers:        cfg.Kafka.Brokers,
+		EmbeddedListen: cfg.Kafka.EmbeddedListen,
+		DataDir:        filepath.Join(cfg.DataDir, "kafka"),
+		TopicPrefix:    cfg.Kafka.TopicPrefix,
+		Partitions:     cfg.Kafka.Partitions,
+		ClientID:       cfg.Kafka.ClientID,
+	}
+	if t := cfg.Kafka.TLS; t != nil {
+		b.TLS = &bus.TLSConfig{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+			InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName}
+	}
+	if s := cfg.Kafka.SASL; s != nil {
+		b.SASL = &bus.SASLConfig{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password}
+	}
+	return b
+}
