@@ -556,3 +556,42 @@ func TestMissingPluginDirMeansBuiltinsOnly(t *testing.T) {
 		t.Fatalf("catalog = %+v", cat)
 	}
 }
+
+// TestPluginExitsWhenParentDiesWithoutPdeathsig covers sdk.Serve's own
+// parent watch: the plugin is started by a shell (no Pdeathsig), the shell
+// is killed, and the plugin must notice and exit.
+func TestPluginExitsWhenParentDiesWithoutPdeathsig(t *testing.T) {
+	sh := exec.Command("/bin/sh", "-c", `"$0" plugin serve crashy >/dev/null 2>&1 & echo $!; wait`, pluginBin)
+	sh.Env = append(os.Environ(), sdk.Handshake.MagicCookieKey+"="+sdk.Handshake.MagicCookieValue)
+	out, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Skipf("no /bin/sh: %v", err)
+	}
+	defer sh.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	time.Sleep(300 * time.Millisecond) // let the plugin reach Serve
+	if _, state, ok := procStat(pid); !ok || state == "Z" {
+		t.Fatalf("plugin %d did not start", pid)
+	}
+	_ = sh.Process.Signal(syscall.SIGKILL)
+	_ = sh.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, state, ok := procStat(pid)
+		if !ok || state == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("plugin %d still running 5s after its parent died", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
