@@ -3,10 +3,12 @@ package rest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/crmhub/crmhub/connectors/internal/apiclient"
 	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -24,19 +26,8 @@ type Config struct {
 	base *url.URL
 }
 
-// Auth is the `auth` object.
-type Auth struct {
-	Type         string   `json:"type"`
-	Header       string   `json:"header"`
-	Key          string   `json:"key"`
-	Username     string   `json:"username"`
-	Password     string   `json:"password"`
-	Token        string   `json:"token"`
-	TokenURL     string   `json:"token_url"`
-	ClientID     string   `json:"client_id"`
-	ClientSecret string   `json:"client_secret"`
-	Scopes       []string `json:"scopes"`
-}
+// Auth is the `auth` object, shared with the destination.
+type Auth = apiclient.Auth
 
 // Entity is one item of `entities`.
 type Entity struct {
@@ -77,31 +68,7 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 	if c.MaxRetries < 0 {
 		errs = append(errs, errors.New("rest: max_retries must not be negative"))
 	}
-	a := &c.Auth
-	switch a.Type {
-	case "", "none":
-	case "api_key":
-		if a.Header == "" {
-			a.Header = "X-API-Key"
-		}
-		if a.Key == "" {
-			errs = append(errs, errors.New("rest: auth api_key needs key"))
-		}
-	case "basic":
-		if a.Username == "" {
-			errs = append(errs, errors.New("rest: auth basic needs username"))
-		}
-	case "bearer":
-		if a.Token == "" {
-			errs = append(errs, errors.New("rest: auth bearer needs token"))
-		}
-	case "oauth2":
-		if a.TokenURL == "" || a.ClientID == "" {
-			errs = append(errs, errors.New("rest: auth oauth2 needs token_url and client_id"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("rest: auth type %q: want none, api_key, basic, bearer or oauth2", a.Type))
-	}
+	errs = append(errs, c.Auth.Check("rest")...)
 	if len(c.Entities) == 0 {
 		errs = append(errs, errors.New("rest: entities: at least one entity is required"))
 	}
@@ -140,4 +107,9 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// newClient builds the HTTP client the source and destination share.
+func (c Config) newClient(backoff time.Duration, log *slog.Logger) *apiclient.Client {
+	return apiclient.New(apiclient.Options{Auth: c.Auth, RPS: c.rps, Timeout: time.Duration(c.Timeout), MaxRetries: c.MaxRetries, Backoff: backoff, Log: log})
 }

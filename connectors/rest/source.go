@@ -7,40 +7,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
-	"golang.org/x/time/rate"
-
+	"github.com/crmhub/crmhub/connectors/internal/apiclient"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
 // ErrHTTP is wrapped by errors for responses that retrying cannot fix (a
 // 4xx other than 429, or retries exhausted).
-var ErrHTTP = errors.New("http request failed")
+var ErrHTTP = apiclient.ErrHTTP
 
 // Source pulls the configured entities. Read runs on one goroutine; Ack is
 // a no-op (the position says everything).
 type Source struct {
 	sdk.UnimplementedSource
-	cfg     Config
-	client  *http.Client
-	limiter *rate.Limiter
-	log     *slog.Logger
+	cfg    Config
+	client *apiclient.Client
+	log    *slog.Logger
 	// backoff is the first retry delay; tests shorten it.
 	backoff time.Duration
-
-	tokMu sync.Mutex
-	cc    *clientcredentials.Config
-	ts    oauth2.TokenSource
 
 	entities []*entity
 	next     int
@@ -98,14 +87,7 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 			s.pos.Entities = map[string]entityPos{}
 		}
 	}
-	s.client = &http.Client{Timeout: time.Duration(s.cfg.Timeout)}
-	burst := max(1, int(s.cfg.rps))
-	s.limiter = rate.NewLimiter(rate.Limit(s.cfg.rps), burst)
-	if s.cfg.Auth.Type == "oauth2" {
-		a := s.cfg.Auth
-		s.cc = &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret, TokenURL: a.TokenURL, Scopes: a.Scopes}
-		s.ts = s.cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, s.client))
-	}
+	s.client = s.cfg.newClient(s.backoff, s.log)
 	s.entities = nil
 	for _, e := range s.cfg.Entities {
 		s.entities = append(s.entities, &entity{cfg: e, seen: map[string]string{}})
@@ -315,143 +297,18 @@ func (s *Source) nextPage(e *entity, cur string, top json.RawMessage, hdr http.H
 
 // get performs one GET with rate limit, auth, retries and backoff.
 func (s *Source) get(ctx context.Context, u string) ([]byte, http.Header, error) {
-	var lastErr error
-	refreshed := false
-	for attempt := 0; attempt <= s.cfg.MaxRetries; attempt++ {
-		if err := s.limiter.Wait(ctx); err != nil {
-			return nil, nil, err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("rest: %s: %w", redact(u), err)
-		}
-		req.Header.Set("Accept", "application/json")
-		if err := s.authorize(req); err != nil {
-			return nil, nil, err
-		}
-		resp, err := s.client.Do(req)
-		var wait time.Duration
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			lastErr = fmt.Errorf("rest: GET %s: %w", redact(u), stripURLError(err))
-		case resp.StatusCode == http.StatusOK || (resp.StatusCode >= 200 && resp.StatusCode < 300):
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				lastErr = fmt.Errorf("rest: GET %s: read body: %w", redact(u), err)
-				break
-			}
-			return body, resp.Header, nil
-		case resp.StatusCode == http.StatusUnauthorized && s.cc != nil && !refreshed:
-			// The token may have been revoked or expired early: get a new
-			// one and try again once.
-			discard(resp)
-			s.tokMu.Lock()
-			s.ts = s.cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, s.client))
-			s.tokMu.Unlock()
-			refreshed = true
-			attempt--
-			continue
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			wait = retryAfter(resp.Header.Get("Retry-After"))
-			discard(resp)
-			lastErr = fmt.Errorf("%w: rest: GET %s: %s", ErrHTTP, redact(u), resp.Status)
-		default:
-			discard(resp)
-			return nil, nil, fmt.Errorf("%w: rest: GET %s: %s", ErrHTTP, redact(u), resp.Status)
-		}
-		if attempt == s.cfg.MaxRetries {
-			break
-		}
-		if wait == 0 {
-			wait = min(s.backoff<<attempt, 30*time.Second)
-		}
-		s.log.Warn("rest request failed, retrying", "url", redact(u), "attempt", attempt+1, "wait", wait, "err", lastErr)
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-	return nil, nil, fmt.Errorf("after %d retries: %w", s.cfg.MaxRetries, lastErr)
-}
-
-func (s *Source) authorize(req *http.Request) error {
-	a := s.cfg.Auth
-	switch a.Type {
-	case "api_key":
-		req.Header.Set(a.Header, a.Key)
-	case "basic":
-		req.SetBasicAuth(a.Username, a.Password)
-	case "bearer":
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	case "oauth2":
-		s.tokMu.Lock()
-		ts := s.ts
-		s.tokMu.Unlock()
-		tok, err := ts.Token()
-		if err != nil {
-			return fmt.Errorf("rest: oauth2 token from %s: %w", redact(a.TokenURL), stripURLError(err))
-		}
-		tok.SetAuthHeader(req)
-	}
-	return nil
-}
-
-// stripURLError drops the URL a *url.Error carries, which may hold query
-// secrets; callers name the redacted URL themselves.
-func stripURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func discard(resp *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, 5*time.Minute)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(time.Until(t), 0), 5*time.Minute)
-	}
-	return 0
-}
-
-var secretParams = []string{"key", "token", "secret", "password", "signature", "auth", "sig"}
-
-// redact removes user info and secret-looking query values from a URL so it
-// can appear in errors and logs.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
+	resp, err := s.client.Do(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "<invalid url>"
-	}
-	u.User = nil
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		for _, s := range secretParams {
-			if strings.Contains(lk, s) {
-				q.Set(k, "REDACTED")
-			}
+		if ctx.Err() != nil {
+			return nil, nil, err
 		}
+		return nil, nil, fmt.Errorf("rest: %w", err)
 	}
-	u.RawQuery = q.Encode()
-	return u.String()
+	return resp.Body, resp.Header, nil
 }
+
+// redact removes secrets from a URL for errors and logs.
+func redact(raw string) string { return apiclient.Redact(raw) }
 
 // Teardown releases idle connections.
 func (s *Source) Teardown(context.Context) error {
