@@ -104,3 +104,33 @@ func TestRules(t *testing.T) {
 		t.Fatalf("force + never: %v", clusterKeys(got.Clusters))
 	}
 }
+
+func TestRejectedReviewLeavesQueue(t *testing.T) {
+	r := New(Config{Fuzzy: DefaultFuzzy()})
+	a := rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")})
+	b := rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Gartenweg 19", "10115")})
+	if got := r.Resolve([]Record{a, b}, nil); len(got.Reviews) != 1 {
+		t.Fatalf("reviews %+v", got.Reviews)
+	}
+	if got := r.Resolve([]Record{a, b}, []Rule{{Kind: RuleNeverMerge, A: a.Key(), B: b.Key()}}); len(got.Reviews) != 0 || len(got.Clusters) != 2 {
+		t.Fatalf("after reject: %+v", got)
+	}
+	if got := r.Resolve([]Record{a, b}, []Rule{{Kind: RuleForceMerge, A: a.Key(), B: b.Key()}}); len(got.Reviews) != 0 || len(got.Clusters) != 1 {
+		t.Fatalf("after accept: %+v", got)
+	}
+}
+
+func TestForceMergeAcrossTaxIDsKeepsEveryMember(t *testing.T) {
+	r := New(Config{})
+	org := func(tax, email string) hub.Customer {
+		return hub.Customer{Kind: "organization", OrganizationName: "X", TaxID: tax, Emails: []string{email}}
+	}
+	a1 := rec("erp", "1", 1, org("DE1", "a@x.de"))
+	a2 := rec("fin", "1", 1, org("DE1", "a@x.de"))
+	b1 := rec("erp", "2", 1, org("DE2", "b@x.de"))
+	b2 := rec("fin", "2", 1, org("DE2", "b@x.de"))
+	got := r.Resolve([]Record{a1, a2, b1, b2}, []Rule{{Kind: RuleForceMerge, A: a1.Key(), B: b1.Key()}})
+	if len(got.Clusters) != 1 {
+		t.Fatalf("force-merge across tax ids: %v", clusterKeys(got.Clusters))
+	}
+}

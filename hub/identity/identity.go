@@ -233,7 +233,7 @@ func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 		if kind[ra] != kind[rb] {
 			return false
 		}
-		if !forced && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !maps2Equal(taxes[ra], taxes[rb]) {
+		if !forced && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !intersects(taxes[ra], taxes[rb]) {
 			return false
 		}
 		for _, x := range members[ra] {
@@ -328,7 +328,7 @@ func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 			}
 		}
 		for _, c := range cands {
-			if find(c.a) != find(c.b) && (c.score < f.AutoMerge || !c.mergeable) {
+			if find(c.a) != find(c.b) && (c.score < f.AutoMerge || !c.mergeable) && !slices.Contains(never[c.a], c.b) {
 				res.Reviews = append(res.Reviews, Candidate{A: recs[c.a].Key(), B: recs[c.b].Key(), Score: round3(c.score)})
 			}
 		}
@@ -353,14 +353,13 @@ func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
 
-func maps2Equal(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
+// intersects reports whether two tax-id sets share one. A cluster holds
+// more than one tax id only by a steward's force-merge.
+func intersects(a, b map[string]bool) bool {
 	for k := range a {
-		if !b[k] {
-			return false
+		if b[k] {
+			return true
 		}
 	}
-	return true
+	return false
 }

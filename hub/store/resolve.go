@@ -117,6 +117,18 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 		}); err != nil {
 			return nil, nil, fmt.Errorf("record keys: %w", err)
 		}
+		for _, q := range []string{`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`, `SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`} {
+			if err := s.eachChunk(ctx, tx, q, fr, func(rows *sql.Rows) error {
+				var r string
+				if err := rows.Scan(&r); err != nil {
+					return err
+				}
+				addR(r)
+				return nil
+			}); err != nil {
+				return nil, nil, fmt.Errorf("rules: %w", err)
+			}
+		}
 		if err := s.eachChunk(ctx, tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, sortedKeys(newK), func(rows *sql.Rows) error {
 			var r string
 			if err := rows.Scan(&r); err != nil {
@@ -193,7 +205,15 @@ FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, sorted
 		recs[i] = l.rec
 		prev[l.rec.Key()] = l.prev
 	}
-	clusters := s.res.Cluster(recs)
+	rules, err := s.rulesFor(ctx, tx, sortedKeys(recKeys))
+	if err != nil {
+		return fmt.Errorf("resolve: %w", err)
+	}
+	result := s.res.Resolve(recs, rules)
+	clusters := result.Clusters
+	if err := s.writeReviews(ctx, tx, sortedKeys(recKeys), result.Reviews); err != nil {
+		return fmt.Errorf("resolve: %w", err)
+	}
 	clusterOf := map[string]string{}
 	newIDs := map[string]bool{}
 	for _, c := range clusters {
@@ -387,4 +407,44 @@ func searchAttrs(c hub.Customer, region string) [][2]string {
 		}
 	}
 	return out
+}
+
+// rulesFor loads the steward rules touching any of the records.
+func (s *Store) rulesFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]identity.Rule, error) {
+	seen := map[[2]string]bool{}
+	var out []identity.Rule
+	for _, q := range []string{`SELECT a, b, kind FROM identity_rules WHERE a IN (%s)`, `SELECT a, b, kind FROM identity_rules WHERE b IN (%s)`} {
+		if err := s.eachChunk(ctx, tx, q, rkeys, func(rows *sql.Rows) error {
+			var r identity.Rule
+			if err := rows.Scan(&r.A, &r.B, &r.Kind); err != nil {
+				return err
+			}
+			if !seen[[2]string{r.A, r.B}] {
+				seen[[2]string{r.A, r.B}] = true
+				out = append(out, r)
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("load rules: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// writeReviews replaces the review candidates of the records with the
+// ones the latest resolution found.
+func (s *Store) writeReviews(ctx context.Context, tx *sql.Tx, rkeys []string, reviews []identity.Candidate) error {
+	for _, q := range []string{`DELETE FROM review_candidates WHERE a IN (%s)`, `DELETE FROM review_candidates WHERE b IN (%s)`} {
+		if err := s.execChunk(ctx, tx, q, nil, rkeys); err != nil {
+			return fmt.Errorf("clear reviews: %w", err)
+		}
+	}
+	rows := make([][]any, len(reviews))
+	for i, r := range reviews {
+		rows[i] = []any{r.A, r.B, r.Score}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO review_candidates (a, b, score) VALUES `, 3, ``, rows); err != nil {
+		return fmt.Errorf("write reviews: %w", err)
+	}
+	return nil
 }

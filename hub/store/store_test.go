@@ -6,27 +6,34 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
 )
 
 // opener runs each behaviour test on SQLite and, as an Integration test,
 // on PostgreSQL.
 type opener func(tb testing.TB, opts Options) *Store
 
-func TestStoreSQLite(t *testing.T)              { runStoreSuite(t, MustOpenSQLite) }
-func TestStorePostgresIntegration(t *testing.T) { runStoreSuite(t, MustOpenPostgres) }
+func TestStoreSQLite(t *testing.T) { runStoreSuite(t, MustOpenSQLite, 6) }
 
-func runStoreSuite(t *testing.T, open opener) {
+// PostgreSQL runs fewer shuffled rounds: each costs a schema and many round trips.
+func TestStorePostgresIntegration(t *testing.T) { runStoreSuite(t, MustOpenPostgres, 2) }
+
+func runStoreSuite(t *testing.T, open opener, rounds int) {
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
 	t.Run("Idempotent", func(t *testing.T) { testIdempotent(t, open) })
-	t.Run("OrderIndependent", func(t *testing.T) { testOrderIndependent(t, open) })
+	t.Run("OrderIndependent", func(t *testing.T) { testOrderIndependent(t, open, rounds) })
 	t.Run("ParkThenAttach", func(t *testing.T) { testParkThenAttach(t, open) })
 	t.Run("MergeRedirectsAndDeletes", func(t *testing.T) { testMergeAndDelete(t, open) })
 	t.Run("Search", func(t *testing.T) { testSearch(t, open) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, open) })
 	t.Run("Positions", func(t *testing.T) { testPositions(t, open) })
+	t.Run("OrderIndependentFuzzy", func(t *testing.T) { testOrderIndependentFuzzy(t, open, rounds) })
+	t.Run("Steward", func(t *testing.T) { testSteward(t, open) })
+	t.Run("ReviewQueue", func(t *testing.T) { testReviewQueue(t, open) })
 }
 
 func testIdentity(t *testing.T, open opener) {
@@ -143,6 +150,14 @@ func stream(rng *rand.Rand, n int) []hub.Envelope {
 				Emails: []string{"  " + upperFirst(email)}, Phones: []string{phone},
 				ExternalIDs: []hub.Ref{{System: "erp", ID: erpID}}}))
 		}
+		if i%4 == 1 {
+			// A web-shop account: a spelling variant at the same address,
+			// no shared key; only fuzzy matching can find it.
+			out = append(out, cust("shop", fmt.Sprintf("w%d", i), rng.IntN(40), hub.Customer{GivenName: fmt.Sprintf("G%d", i),
+				FamilyName: family + "e", Addresses: []hub.Address{{Street: fmt.Sprintf("Hauptstr. %d", i), PostalCode: "10115", Country: "DE"}}}))
+			out = append(out, cust("erp", erpID+"-addr", 3, hub.Customer{GivenName: fmt.Sprintf("G%d", i),
+				FamilyName: family, Addresses: []hub.Address{{Street: fmt.Sprintf("Hauptstraße %d", i), PostalCode: "10115", Country: "DE"}}}))
+		}
 		if rng.IntN(2) == 0 {
 			// Service desk: only the phone, in national format.
 			out = append(out, cust("svc", fmt.Sprintf("s%d", i), rng.IntN(40), hub.Customer{FamilyName: family,
@@ -168,16 +183,33 @@ func stream(rng *rand.Rand, n int) []hub.Envelope {
 
 func upperFirst(s string) string { return string(s[0]-32) + s[1:] }
 
-func testOrderIndependent(t *testing.T, open opener) {
+func testOrderIndependent(t *testing.T, open opener, rounds int) {
+	orderIndependent(t, open, Options{}, rounds)
+}
+
+func testOrderIndependentFuzzy(t *testing.T, open opener, rounds int) {
+	want := orderIndependent(t, open, Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}}, rounds)
+	// The spelling variant at the same address joined through fuzzy matching.
+	for _, v := range want {
+		if hasSource(v, "shop", "w1") {
+			if !hasSource(v, "erp", "K0001-addr") {
+				t.Fatalf("shop/w1 did not join erp/K0001-addr: %+v", v.Sources)
+			}
+			return
+		}
+	}
+	t.Fatal("shop/w1 not found")
+}
+
+func orderIndependent(t *testing.T, open opener, opts Options, rounds int) []hub.CustomerView {
 	rng := rand.New(rand.NewPCG(1, 99))
 	evs := stream(rng, 25)
-	ref := open(t, Options{})
+	ref := open(t, opts)
 	mustApply(t, ref, evs...)
 	want := snapshot(t, ref)
 	if len(want) < 25 {
 		t.Fatalf("reference has %d golden customers, want at least 25", len(want))
 	}
-	rounds := 8
 	if testing.Short() {
 		rounds = 3
 	}
@@ -187,7 +219,7 @@ func testOrderIndependent(t *testing.T, open opener) {
 			sh = append(sh, evs[rng.IntN(len(evs))])
 		}
 		rng.Shuffle(len(sh), func(i, j int) { sh[i], sh[j] = sh[j], sh[i] })
-		s := open(t, Options{})
+		s := open(t, opts)
 		for len(sh) > 0 { // random batch sizes, one event to many
 			k := min(len(sh), 1+rng.IntN(40))
 			mustApply(t, s, sh[:k]...)
@@ -197,6 +229,7 @@ func testOrderIndependent(t *testing.T, open opener) {
 			t.Fatalf("round %d: final golden state differs from in-order application:\n got %s\nwant %s", r, mustJSON(t, got), mustJSON(t, want))
 		}
 	}
+	return want
 }
 
 func testParkThenAttach(t *testing.T, open opener) {
@@ -411,5 +444,122 @@ func TestReopenKeepsStateAndMigratesOnce(t *testing.T) {
 	defer s.Close()
 	if n, _ := s.Counts(ctx); n.GoldenCustomers != 1 {
 		t.Fatalf("after reopen: %+v", n)
+	}
+}
+
+func testSteward(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	mustApply(t, s,
+		cust("crm", "c1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}}),
+		cust("erp", "K1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}}),
+		cust("svc", "s1", 1, hub.Customer{FamilyName: "Schmidt", Phones: []string{"+49301234567"}}),
+		cust("erp", "K9", 1, hub.Customer{Kind: "organization", OrganizationName: "Schmidt GmbH"}),
+	)
+	find := func(system, id string) string {
+		vs, err := s.FindCustomers(ctx, hub.CustomerFilter{System: system, SourceID: id})
+		if err != nil || len(vs) != 1 {
+			t.Fatalf("find %s/%s: %v %v", system, id, vs, err)
+		}
+		return vs[0].ID
+	}
+	g, svc := find("crm", "c1"), find("svc", "s1")
+	if find("erp", "K1") != g || svc == g {
+		t.Fatal("setup: c1 and K1 should be one customer, s1 another")
+	}
+	if _, err := s.ForceMerge(ctx, g, svc, "", "why"); !errors.Is(err, hub.ErrInvalid) {
+		t.Fatalf("merge without actor: %v", err)
+	}
+	if _, err := s.ForceMerge(ctx, g, find("erp", "K9"), "steward@x", "same"); !errors.Is(err, hub.ErrConflict) {
+		t.Fatalf("person into organization: %v, want ErrConflict", err)
+	}
+	surv, err := s.ForceMerge(ctx, svc, g, "steward@x", "same phone in the call notes")
+	if err != nil || surv != g {
+		t.Fatalf("force merge: %s %v, want survivor %s", surv, err, g)
+	}
+	if v, err := s.FindCustomerByID(ctx, svc); err != nil || v.ID != g || len(v.Sources) != 3 {
+		t.Fatalf("after force merge: %v %v", v, err)
+	}
+	// The decision survives a new version of the record.
+	mustApply(t, s, cust("svc", "s1", 2, hub.Customer{FamilyName: "Schmidt", Phones: []string{"+49301234568"}}))
+	if find("svc", "s1") != g {
+		t.Fatal("force merge did not survive an update")
+	}
+	// Unmerge the ERP record: it gets its own customer and stays apart even
+	// though it shares the e-mail.
+	split, err := s.Unmerge(ctx, g, "erp/customers/K1", "steward@x", "different person, shared mailbox")
+	if err != nil || split == g {
+		t.Fatalf("unmerge: %s %v", split, err)
+	}
+	mustApply(t, s, cust("erp", "K1", 3, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}, GivenName: "Bernd"}))
+	if find("erp", "K1") == g || find("crm", "c1") != g || find("svc", "s1") != g {
+		t.Fatal("unmerge did not hold after an update")
+	}
+	if _, err := s.Unmerge(ctx, g, "erp/customers/K1", "steward@x", "again"); !errors.Is(err, hub.ErrInvalid) {
+		t.Fatalf("unmerge of a record that is not a source: %v", err)
+	}
+	entries, err := s.Audit(ctx, g)
+	if err != nil || len(entries) != 2 || entries[0].Action != ActionForceMerge || entries[1].Action != ActionUnmerge || entries[1].Actor != "steward@x" {
+		t.Fatalf("audit: %+v %v", entries, err)
+	}
+}
+
+func testReviewQueue(t *testing.T, open opener) {
+	s := open(t, Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}})
+	ctx := context.Background()
+	at := func(street string) []hub.Address {
+		return []hub.Address{{Street: street, PostalCode: "10115", City: "Berlin", Country: "DE"}}
+	}
+	mustApply(t, s,
+		cust("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: at("Hauptstraße 5")}),
+		cust("erp", "2", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meyer", Addresses: at("Hauptstr. 5")}),
+		cust("shop", "3", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: at("Gartenweg 19")}),
+		cust("shop", "4", 1, hub.Customer{GivenName: "Anna", FamilyName: "Maier", Addresses: at("Lindenallee 2")}),
+	)
+	if n, _ := s.Counts(ctx); n.GoldenCustomers != 3 {
+		t.Fatalf("fuzzy auto-merge: %d golden customers, want 3", n.GoldenCustomers)
+	}
+	reviews, err := s.Reviews(ctx, "", "", 10)
+	if err != nil || len(reviews) == 0 {
+		t.Fatalf("reviews: %v %v", reviews, err)
+	}
+	for _, r := range reviews {
+		if r.GoldenA == r.GoldenB || r.Score < 0.85 || r.Score >= 0.93 {
+			t.Errorf("review %+v: must join two customers with a score between the thresholds", r)
+		}
+	}
+	first := reviews[0]
+	if err := s.DecideReview(ctx, first.A, first.B, true, "steward@x", "same person, moved"); err != nil {
+		t.Fatal(err)
+	}
+	var ga, gb string
+	for _, k := range []struct {
+		dst *string
+		key string
+	}{{&ga, first.A}, {&gb, first.B}} {
+		parts := strings.SplitN(k.key, "/", 3)
+		vs, _ := s.FindCustomers(ctx, hub.CustomerFilter{System: parts[0], SourceID: parts[2]})
+		*k.dst = vs[0].ID
+	}
+	if ga != gb {
+		t.Fatalf("accepted review did not merge: %s vs %s", ga, gb)
+	}
+	after, _ := s.Reviews(ctx, "", "", 10)
+	for _, r := range after {
+		if r.A == first.A && r.B == first.B {
+			t.Fatal("accepted review is still queued")
+		}
+	}
+	if len(after) > 0 {
+		if err := s.DecideReview(ctx, after[0].A, after[0].B, false, "steward@x", "not the same"); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s.Reviews(ctx, "", "", 10)
+		if len(again) >= len(after) {
+			t.Fatalf("rejected review still queued: %+v", again)
+		}
+	}
+	if err := s.DecideReview(ctx, "x/y/z", "x/y/w", true, "steward@x", "r"); !errors.Is(err, hub.ErrNotFound) {
+		t.Fatalf("unknown review: %v", err)
 	}
 }
