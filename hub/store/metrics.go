@@ -19,12 +19,14 @@ type countsCollector struct {
 	s              *Store
 	golden, parked *prometheus.Desc
 	sources        *prometheus.Desc
+	parkedAge      *prometheus.Desc
 }
 
 func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.golden
 	ch <- c.parked
 	ch <- c.sources
+	ch <- c.parkedAge
 }
 
 func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -38,6 +40,16 @@ func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.golden, prometheus.GaugeValue, float64(n.GoldenCustomers))
 	ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(n.Parked))
 	ch <- prometheus.MustNewConstMetric(c.sources, prometheus.GaugeValue, float64(n.SourceRecords))
+	oldest, err := c.s.OldestParked(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.parkedAge, err)
+		return
+	}
+	var age float64
+	if !oldest.IsZero() {
+		age = time.Since(oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(c.parkedAge, prometheus.GaugeValue, age)
 }
 
 func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
@@ -60,6 +72,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		golden:  prometheus.NewDesc("crmhub_hub_golden_customers", "Active golden customers.", nil, nil),
 		parked:  prometheus.NewDesc("crmhub_hub_parked_records", "Orders, payments and cases whose customer has not arrived.", nil, nil),
 		sources: prometheus.NewDesc("crmhub_hub_source_customers", "Live source customer records.", nil, nil),
+		parkedAge: prometheus.NewDesc("crmhub_hub_parked_oldest_age_seconds",
+			"Age of the oldest parked record, by its source timestamp; 0 when none is parked.", nil, nil),
 	}
 	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.created, m.merged, m.duration, cc} {
 		if err := reg.Register(c); err != nil {

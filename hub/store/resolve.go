@@ -251,14 +251,23 @@ FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, sorted
 			}
 			if n, _ := res.RowsAffected(); n > 0 {
 				b.stats.GoldenMerged++
+				if err := s.recordChanges(ctx, tx, []string{g}, hub.ChangeMerged, surv); err != nil {
+					return err
+				}
 				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO merges (loser, survivor, at) VALUES (?, ?, ?)`), g, surv, now); err != nil {
 					return fmt.Errorf("resolve: record merge: %w", err)
 				}
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id = ? AND status = 'active'`), g); err != nil {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id = ? AND status = 'active'`), g)
+		if err != nil {
 			return fmt.Errorf("resolve: retire %s: %w", g, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := s.recordChanges(ctx, tx, []string{g}, hub.ChangeRetired, ""); err != nil {
+				return err
+			}
 		}
 	}
 	// Deleted records belong to no golden customer.
@@ -347,6 +356,9 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		`ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
   lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at`, withActive(goldenRows)); err != nil {
 		return fmt.Errorf("write goldens: %w", err)
+	}
+	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
+		return err
 	}
 	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, nil, changed); err != nil {
 		return fmt.Errorf("clear search values: %w", err)
@@ -447,4 +459,47 @@ func (s *Store) writeReviews(ctx context.Context, tx *sql.Tx, rkeys []string, re
 		return fmt.Errorf("write reviews: %w", err)
 	}
 	return nil
+}
+
+// recordChanges appends to the golden change feed.
+func (s *Store) recordChanges(ctx context.Context, tx *sql.Tx, ids []string, op, survivor string) error {
+	now := time.Now().UnixNano()
+	var surv any
+	if survivor != "" {
+		surv = survivor
+	}
+	rows := make([][]any, len(ids))
+	for i, id := range ids {
+		rows[i] = []any{id, op, surv, now}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) VALUES `, 4, ``, rows); err != nil {
+		return fmt.Errorf("record golden changes: %w", err)
+	}
+	return nil
+}
+
+// Changes returns up to limit golden changes with seq > after, in order.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]hub.GoldenChange, error) {
+	if limit <= 0 || limit > MaxLimit {
+		limit = DefaultLimit
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT seq, golden_id, op, COALESCE(survivor, ''), at FROM golden_changes
+WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("golden changes: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.GoldenChange
+	for rows.Next() {
+		var (
+			c  hub.GoldenChange
+			at int64
+		)
+		if err := rows.Scan(&c.Seq, &c.GoldenID, &c.Op, &c.Survivor, &at); err != nil {
+			return nil, fmt.Errorf("golden changes: %w", err)
+		}
+		c.At = fromNanos(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

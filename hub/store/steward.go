@@ -26,24 +26,10 @@ const (
 	ActionReviewReject = "review_reject"
 )
 
-// Review is a candidate match waiting for a steward.
-type Review struct {
-	A       string  `json:"a"` // record key system/entity/id
-	B       string  `json:"b"`
-	GoldenA string  `json:"golden_a"`
-	GoldenB string  `json:"golden_b"`
-	Score   float64 `json:"score"`
-}
-
-// AuditEntry is one steward action on a golden customer.
-type AuditEntry struct {
-	ID     string          `json:"id"`
-	At     time.Time       `json:"at"`
-	Actor  string          `json:"actor"`
-	Action string          `json:"action"`
-	Reason string          `json:"reason"`
-	Detail json.RawMessage `json:"detail"`
-}
+var (
+	_ hub.Steward    = (*Store)(nil)
+	_ hub.ChangeFeed = (*Store)(nil)
+)
 
 func checkActor(actor, reason string) error {
 	if actor == "" {
@@ -312,7 +298,7 @@ func (s *Store) Unmerge(ctx context.Context, golden, recordKey, actor, reason st
 
 // Reviews lists candidate matches waiting for a decision, ordered by
 // record keys; after is the last review's "a\x00b" cursor ("" first).
-func (s *Store) Reviews(ctx context.Context, afterA, afterB string, limit int) ([]Review, error) {
+func (s *Store) Reviews(ctx context.Context, afterA, afterB string, limit int) ([]hub.Review, error) {
 	if limit <= 0 || limit > MaxLimit {
 		limit = DefaultLimit
 	}
@@ -326,9 +312,9 @@ ORDER BY r.a, r.b LIMIT ?`), afterA, afterA, afterB, limit)
 		return nil, fmt.Errorf("reviews: %w", err)
 	}
 	defer rows.Close()
-	var out []Review
+	var out []hub.Review
 	for rows.Next() {
-		var r Review
+		var r hub.Review
 		if err := rows.Scan(&r.A, &r.B, &r.Score, &r.GoldenA, &r.GoldenB); err != nil {
 			return nil, fmt.Errorf("reviews: %w", err)
 		}
@@ -387,16 +373,16 @@ func (s *Store) DecideReview(ctx context.Context, a, b string, accept bool, acto
 }
 
 // Audit lists the steward actions that touched a golden customer, oldest first.
-func (s *Store) Audit(ctx context.Context, golden string) ([]AuditEntry, error) {
+func (s *Store) Audit(ctx context.Context, golden string) ([]hub.AuditEntry, error) {
 	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT id, at, actor, action, reason, detail FROM audit_log WHERE subject = ? ORDER BY at, id`), golden)
 	if err != nil {
 		return nil, fmt.Errorf("audit of %s: %w", golden, err)
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []hub.AuditEntry
 	for rows.Next() {
 		var (
-			e      AuditEntry
+			e      hub.AuditEntry
 			at     int64
 			detail string
 		)

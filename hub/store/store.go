@@ -297,8 +297,7 @@ func (s *Store) Counts(ctx context.Context) (hub.Counts, error) {
 		{&c.Orders, `SELECT COUNT(*) FROM records WHERE entity = 'order' AND deleted = 0`},
 		{&c.Payments, `SELECT COUNT(*) FROM records WHERE entity = 'payment' AND deleted = 0`},
 		{&c.Cases, `SELECT COUNT(*) FROM records WHERE entity = 'service_case' AND deleted = 0`},
-		{&c.Parked, `SELECT COUNT(*) FROM records l WHERE l.entity <> 'customer' AND l.deleted = 0 AND NOT EXISTS (
-  SELECT 1 FROM records c WHERE c.entity = 'customer' AND c.deleted = 0 AND c.system = l.ref_system AND c.source_id = l.ref_id)`},
+		{&c.Parked, `SELECT COUNT(*) FROM records l WHERE ` + parkedWhere},
 		{&c.AppliedEvents, `SELECT COUNT(*) FROM applied_events`},
 	} {
 		if err := s.rdb.QueryRowContext(ctx, x.query).Scan(x.dst); err != nil {
@@ -306,4 +305,18 @@ func (s *Store) Counts(ctx context.Context) (hub.Counts, error) {
 		}
 	}
 	return c, nil
+}
+
+// parkedWhere selects linked records whose customer has not arrived.
+const parkedWhere = `l.entity <> 'customer' AND l.deleted = 0 AND NOT EXISTS (
+  SELECT 1 FROM records c WHERE c.entity = 'customer' AND c.deleted = 0 AND c.system = l.ref_system AND c.source_id = l.ref_id)`
+
+// OldestParked returns the source timestamp of the oldest parked record,
+// zero if none is parked.
+func (s *Store) OldestParked(ctx context.Context) (time.Time, error) {
+	var n sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT MIN(l.updated_at) FROM records l WHERE `+parkedWhere).Scan(&n); err != nil {
+		return time.Time{}, fmt.Errorf("oldest parked: %w", err)
+	}
+	return fromNanos(n.Int64), nil
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
@@ -118,12 +119,17 @@ func testIdempotent(t *testing.T, open opener) {
 	first := mustApply(t, s, evs...)
 	before := snapshot(t, s)
 	countsBefore, _ := s.Counts(context.Background())
+	ch, _ := s.Changes(context.Background(), 0, 500)
+	changesBefore := len(ch)
 	again := mustApply(t, s, evs...)
 	if again.Applied != 0 || again.Skipped != len(evs) || again.GoldenCreated != 0 || again.GoldenMerged != 0 {
 		t.Fatalf("second apply: %+v (first %+v), want everything skipped", again, first)
 	}
 	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatal("re-applying the same events changed the golden state")
+	}
+	if ch, _ := s.Changes(context.Background(), 0, 500); len(ch) != changesBefore {
+		t.Fatalf("replay wrote %d golden changes, want none", len(ch)-changesBefore)
 	}
 	if countsAfter, _ := s.Counts(context.Background()); countsAfter != countsBefore {
 		t.Fatalf("counts changed: %+v -> %+v", countsBefore, countsAfter)
@@ -248,6 +254,9 @@ func testParkThenAttach(t *testing.T, open opener) {
 	if n.Parked != 4 || n.GoldenCustomers != 0 {
 		t.Fatalf("before the customer arrives: %+v, want 4 parked", n)
 	}
+	if oldest, err := s.OldestParked(ctx); err != nil || !oldest.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("oldest parked: %v %v, want %v", oldest, err, t0.Add(time.Minute))
+	}
 	mustApply(t, s, cust("erp", "K1", 1, hub.Customer{FamilyName: "Schmidt", Emails: []string{"a@example.de"}}))
 	if n, _ = s.Counts(ctx); n.Parked != 1 {
 		t.Fatalf("after the ERP customer: %d parked, want 1 (the case names the CRM contact)", n.Parked)
@@ -318,6 +327,31 @@ func testMergeAndDelete(t *testing.T, open opener) {
 	}
 	if _, err := s.FindCustomerByID(ctx, surv); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("retired customer: %v, want ErrNotFound", err)
+	}
+	// The change feed tells the story in order.
+	changes, err := s.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var story []string
+	for i, c := range changes {
+		if i > 0 && c.Seq <= changes[i-1].Seq {
+			t.Fatalf("feed out of order: %+v", changes)
+		}
+		who := map[string]string{surv: "S", loser: "L"}[c.GoldenID]
+		story = append(story, c.Op+":"+who+map[string]string{surv: ">S", loser: ">L", "": ""}[c.Survivor])
+	}
+	// Retirements of one batch come in golden id order.
+	retired := []string{"retired:S", "retired:L"}
+	if loser < surv {
+		retired = []string{"retired:L", "retired:S"}
+	}
+	want := append([]string{"upsert:L", "upsert:S", "upsert:S", "merged:L>S", "upsert:L", "upsert:S"}, retired...)
+	if !reflect.DeepEqual(story, want) {
+		t.Errorf("change feed %v, want %v", story, want)
+	}
+	if rest, _ := s.Changes(ctx, changes[len(changes)-1].Seq, 10); len(rest) != 0 {
+		t.Errorf("changes after the last seq: %+v", rest)
 	}
 	// An older version arriving after the delete changes nothing.
 	mustApply(t, s, cust("erp", "K1", 2, hub.Customer{FamilyName: "Late", Emails: []string{"a@example.de"}}))

@@ -1,0 +1,69 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Review is a candidate match waiting for a data steward: two source
+// records (keys system/entity/id) the fuzzy matcher found similar, but not
+// similar enough to merge on its own.
+type Review struct {
+	A       string  `json:"a"`
+	B       string  `json:"b"`
+	GoldenA string  `json:"golden_a"`
+	GoldenB string  `json:"golden_b"`
+	Score   float64 `json:"score"`
+}
+
+// AuditEntry is one steward action on a golden customer.
+type AuditEntry struct {
+	ID     string          `json:"id"`
+	At     time.Time       `json:"at"`
+	Actor  string          `json:"actor"`
+	Action string          `json:"action"` // force_merge, unmerge, review_accept, review_reject
+	Reason string          `json:"reason"`
+	Detail json.RawMessage `json:"detail"`
+}
+
+// Steward is what a data steward may do to identity resolution. Every
+// action is stored as a rule on source records, so it survives
+// re-processing, and is audited. Implementations: hub/store.
+type Steward interface {
+	// ForceMerge makes two golden customers one and returns the survivor.
+	ForceMerge(ctx context.Context, a, b, actor, reason string) (string, error)
+	// Unmerge splits one source record out of a golden customer and
+	// returns the record's new golden id.
+	Unmerge(ctx context.Context, golden, recordKey, actor, reason string) (string, error)
+	// Reviews lists candidate matches after the cursor pair (afterA, afterB).
+	Reviews(ctx context.Context, afterA, afterB string, limit int) ([]Review, error)
+	// DecideReview accepts (merge) or rejects (never merge) a candidate.
+	DecideReview(ctx context.Context, a, b string, accept bool, actor, reason string) error
+	// Audit lists the actions that touched a golden customer, oldest first.
+	Audit(ctx context.Context, golden string) ([]AuditEntry, error)
+}
+
+// Golden change operations.
+const (
+	ChangeUpsert  = "upsert"  // the golden customer's state changed; fetch it by id
+	ChangeMerged  = "merged"  // the id was merged into Survivor
+	ChangeRetired = "retired" // no source records are left
+)
+
+// GoldenChange is one entry of the durable, ordered feed of golden-customer
+// changes, written in the same transaction as the change itself (an
+// outbox): a poller or the Kafka publisher reads it by Seq.
+type GoldenChange struct {
+	Seq      int64     `json:"seq"`
+	GoldenID string    `json:"id"`
+	Op       string    `json:"op"`
+	Survivor string    `json:"survivor,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ChangeFeed reads the golden change feed. Implementations: hub/store.
+type ChangeFeed interface {
+	// Changes returns up to limit changes with Seq > after, in Seq order.
+	Changes(ctx context.Context, after int64, limit int) ([]GoldenChange, error)
+}
