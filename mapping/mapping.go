@@ -793,7 +793,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	}
 	prune(doc)
 	if m.noValidate {
-		out.Data, err = json.Marshal(doc)
+		out.Data, err = marshal(doc)
 		return out, err
 	}
 	viol, err := schemas.ValidateValue(m.target, m.schemaVersion, doc)
@@ -819,7 +819,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		re.Violations = viol
 		return out, re
 	}
-	out.Data, err = json.Marshal(doc)
+	out.Data, err = marshal(doc)
 	if err != nil {
 		return out, m.recErr(in, "", hub.ReasonMapping, fmt.Sprintf("encode: %v", err))
 	}
@@ -895,4 +895,16 @@ func numbers(v any) any {
 		}
 	}
 	return v
+}
+
+// marshal is json.Marshal without HTML escaping: canonical data keeps
+// "&" and "<" as they are.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

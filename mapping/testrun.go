@@ -203,7 +203,7 @@ func Result(in Input, out Output, err error) json.RawMessage {
 	default:
 		l.Op, l.Data, l.Warnings = out.Op, out.Data, out.Warnings
 	}
-	b, _ := json.Marshal(l)
+	b, _ := marshal(l)
 	return b
 }
 
