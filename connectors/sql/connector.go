@@ -2,21 +2,22 @@ package sqlconn
 
 import "github.com/crmhub/crmhub/plugins/sdk"
 
-// Connector is the declaration of the "sql" source.
+// Connector is the declaration of the "sql" source and destination.
 var Connector = sdk.Connector{
 	Spec: sdk.Spec{
 		Name:    "sql",
-		Summary: "Reads tables or queries from PostgreSQL, MySQL/MariaDB and SQLite, incrementally by a cursor column.",
+		Summary: "Reads tables or queries from PostgreSQL, MySQL/MariaDB and SQLite, incrementally by a cursor column; writes back by upsert.",
 		Version: "v0.1.0",
 		Author:  "crmhub",
-		Kinds:   []sdk.Kind{sdk.KindSource},
+		Kinds:   []sdk.Kind{sdk.KindSource, sdk.KindDestination},
 		Params: []sdk.Param{
 			{Name: "driver", Type: sdk.TypeString, Required: true, Description: "Database kind: `postgres`, `mysql` (also MariaDB) or `sqlite`.", Example: "postgres"},
 			{Name: "dsn", Type: sdk.TypeString, Required: true, Secret: true, Description: "Data source name in the driver's syntax.", Example: "postgres://crmhub@db.local/erp"},
-			{Name: "batch_size", Type: sdk.TypeInt, Default: "1000", Description: "Rows per query page."},
+			{Name: "batch_size", Type: sdk.TypeInt, Default: "1000", Description: "Rows per query page (source)."},
 			{Name: "timezone", Type: sdk.TypeString, Default: "UTC", Description: "IANA time zone of timestamp columns stored without a zone.", Example: "Europe/Berlin"},
-			{Name: "entities", Type: sdk.TypeList, Required: true, Description: "Entities to read; each an object with `name`, `table` or `query` (a SELECT, wrapped as a subquery), `key` (unique column: record ID and tie-breaker), optional `cursor` (updated-at or row-version column), `deleted` (soft-delete column; a truthy value emits a delete) and `key_scan_interval` (duration; a periodic key scan emits deletes for keys gone from the source)."},
+			{Name: "entities", Type: sdk.TypeList, Required: true, Description: "Entities to read; each an object with `name`, `table` or `query` (a SELECT, wrapped as a subquery), `key` (unique column: record ID and tie-breaker), optional `cursor` (updated-at or row-version column), `deleted` (soft-delete column; a truthy value emits a delete) and `key_scan_interval` (duration; a periodic key scan emits deletes for keys gone from the source). As a destination: `name`, `table`, `key` (the upsert conflict column), `columns` (allow-list of the columns crmhub may write; a record with any other field is refused) and optional `deleted` (a delete sets this column to true instead of deleting the row)."},
 		},
 	},
-	NewSource: func() sdk.Source { return &Source{} },
+	NewSource:      func() sdk.Source { return &Source{} },
+	NewDestination: func() sdk.Destination { return &Destination{} },
 }
