@@ -23,6 +23,8 @@ const (
 	CodeInvalidArgument = "invalid_argument"
 	CodeInternal        = "internal"
 	CodeUnavailable     = "unavailable"
+	CodeConflict        = "conflict"
+	CodeForbidden       = "forbidden"
 )
 
 // Page sizes of list endpoints.
@@ -40,6 +42,16 @@ type Options struct {
 	Ready func(ctx context.Context) map[string]error
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Changes serves GET /v1/changes; nil leaves the route out.
+	Changes hub.ChangeFeed
+	// Steward serves the review queue, merge, unmerge and audit routes;
+	// nil leaves them out. Wrap the handler with authentication: these
+	// routes change identity resolution.
+	Steward hub.Steward
+	// Actor names who makes a steward request (from the authenticated
+	// token). Without it, steward actions answer 403: every action must be
+	// attributable.
+	Actor func(r *http.Request) (string, bool)
 }
 
 type api struct {
@@ -58,6 +70,16 @@ func New(store hub.Store, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/customers/{id}", a.getCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}/explain", a.explainCustomer)
 	mux.HandleFunc("GET /v1/customers", a.listCustomers)
+	if opts.Changes != nil {
+		mux.HandleFunc("GET /v1/changes", a.listChanges)
+	}
+	if opts.Steward != nil {
+		mux.HandleFunc("GET /v1/reviews", a.listReviews)
+		mux.HandleFunc("POST /v1/reviews/decision", a.decideReview)
+		mux.HandleFunc("POST /v1/customers/{id}/merge", a.merge)
+		mux.HandleFunc("POST /v1/customers/{id}/unmerge", a.unmerge)
+		mux.HandleFunc("GET /v1/customers/{id}/audit", a.auditLog)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -113,6 +135,8 @@ func (a *api) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	case errors.Is(err, hub.ErrInvalid):
 		writeError(w, http.StatusBadRequest, CodeInvalidArgument, err.Error())
+	case errors.Is(err, hub.ErrConflict):
+		writeError(w, http.StatusConflict, CodeConflict, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request cancelled or timed out")
 	default:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/httpapi"
+	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/store"
 )
 
@@ -38,7 +39,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := store.Open(context.Background(), store.DriverSQLite, filepath.Join(t.TempDir(), "hub.db"), store.Options{Registerer: reg})
+	s, err := store.Open(context.Background(), store.DriverSQLite, filepath.Join(t.TempDir(), "hub.db"),
+		store.Options{Registerer: reg, Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +49,13 @@ func newFixture(t *testing.T) *fixture {
 	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{
 		Gatherer: reg,
 		Ready:    func(context.Context) map[string]error { return f.ready },
+		Changes:  s,
+		Steward:  s,
+		// Tests name the actor in a header; production takes it from the token.
+		Actor: func(r *http.Request) (string, bool) {
+			a := r.Header.Get("X-Test-Actor")
+			return a, a != ""
+		},
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -209,6 +218,7 @@ func TestProbesAndMetrics(t *testing.T) {
 		"crmhub_hub_parked_records 0",
 		"crmhub_hub_golden_created_total 1",
 		"crmhub_hub_apply_duration_seconds_count 1",
+		"crmhub_hub_parked_oldest_age_seconds 0",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
