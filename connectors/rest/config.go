@@ -15,12 +15,18 @@ import (
 
 // Config is the typed form of the "rest" parameters.
 type Config struct {
+	Common
+	Entities []Entity `json:"entities"`
+}
+
+// Common holds the parameters source and destination share: where the API
+// is and how to talk to it.
+type Common struct {
 	BaseURL    string       `json:"base_url"`
 	Auth       Auth         `json:"auth"`
 	RateLimit  string       `json:"rate_limit"`
 	Timeout    sdk.Duration `json:"timeout"`
 	MaxRetries int          `json:"max_retries"`
-	Entities   []Entity     `json:"entities"`
 
 	rps  float64
 	base *url.URL
@@ -56,19 +62,7 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
 		return c, err
 	}
-	var errs []error
-	u, err := url.Parse(c.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("rest: base_url %q: want an http(s) URL", c.BaseURL))
-	}
-	c.base = u
-	if c.rps, err = strconv.ParseFloat(c.RateLimit, 64); err != nil || c.rps <= 0 {
-		errs = append(errs, fmt.Errorf("rest: rate_limit %q: want a positive number of requests per second", c.RateLimit))
-	}
-	if c.MaxRetries < 0 {
-		errs = append(errs, errors.New("rest: max_retries must not be negative"))
-	}
-	errs = append(errs, c.Auth.Check("rest")...)
+	errs := c.checkCommon()
 	if len(c.Entities) == 0 {
 		errs = append(errs, errors.New("rest: entities: at least one entity is required"))
 	}
@@ -110,6 +104,24 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 }
 
 // newClient builds the HTTP client the source and destination share.
-func (c Config) newClient(backoff time.Duration, log *slog.Logger) *apiclient.Client {
+func (c Common) newClient(backoff time.Duration, log *slog.Logger) *apiclient.Client {
 	return apiclient.New(apiclient.Options{Auth: c.Auth, RPS: c.rps, Timeout: time.Duration(c.Timeout), MaxRetries: c.MaxRetries, Backoff: backoff, Log: log})
+}
+
+// checkCommon validates what source and destination share: base_url,
+// rate_limit, max_retries and auth.
+func (c *Common) checkCommon() []error {
+	var errs []error
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("rest: base_url %q: want an http(s) URL", c.BaseURL))
+	}
+	c.base = u
+	if c.rps, err = strconv.ParseFloat(c.RateLimit, 64); err != nil || c.rps <= 0 {
+		errs = append(errs, fmt.Errorf("rest: rate_limit %q: want a positive number of requests per second", c.RateLimit))
+	}
+	if c.MaxRetries < 0 {
+		errs = append(errs, errors.New("rest: max_retries must not be negative"))
+	}
+	return append(errs, c.Auth.Check("rest")...)
 }

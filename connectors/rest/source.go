@@ -297,7 +297,7 @@ func (s *Source) nextPage(e *entity, cur string, top json.RawMessage, hdr http.H
 
 // get performs one GET with rate limit, auth, retries and backoff.
 func (s *Source) get(ctx context.Context, u string) ([]byte, http.Header, error) {
-	resp, err := s.client.Do(ctx, http.MethodGet, u, nil)
+	resp, err := s.client.Do(ctx, http.MethodGet, u, nil, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, err

@@ -133,7 +133,9 @@ type Response struct {
 // fresh token once. Any other status is an error wrapping ErrHTTP that
 // names the method, the redacted URL and the status. The response body is
 // left out: APIs echo the refused values there, and errors end up in logs.
-func (c *Client) Do(ctx context.Context, method, u string, body []byte) (*Response, error) {
+//
+// hdr, when not nil, adds request headers (an Idempotency-Key).
+func (c *Client) Do(ctx context.Context, method, u string, body []byte, hdr http.Header) (*Response, error) {
 	var lastErr error
 	refreshed := false
 	for attempt := 0; attempt <= c.opt.MaxRetries; attempt++ {
@@ -151,6 +153,9 @@ func (c *Client) Do(ctx context.Context, method, u string, body []byte) (*Respon
 		req.Header.Set("Accept", "application/json")
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
 		}
 		if err := c.authorize(req); err != nil {
 			return nil, err
