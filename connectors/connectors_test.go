@@ -1,6 +1,11 @@
 package connectors
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
 
 func TestBuiltins(t *testing.T) {
 	for name, c := range Builtins() {
@@ -9,6 +14,13 @@ func TestBuiltins(t *testing.T) {
 		}
 		if c.NewSource() == nil {
 			t.Errorf("%s: NewSource returned nil", name)
+		}
+		// The declared kinds and the constructors must agree: the host
+		// offers write-back from Kinds and calls NewDestination.
+		if dest := slices.Contains(c.Spec.Kinds, sdk.KindDestination); dest != (c.NewDestination != nil) {
+			t.Errorf("%s: declares destination %v but NewDestination set %v", name, dest, c.NewDestination != nil)
+		} else if dest && c.NewDestination() == nil {
+			t.Errorf("%s: NewDestination returned nil", name)
 		}
 	}
 }
