@@ -26,6 +26,11 @@ func NormalizePhone(s, region string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
+	if isE164(s) {
+		// The mappings already write E.164; parsing it again is the
+		// costliest step of matching.
+		return s, nil
+	}
 	n, err := phonenumbers.Parse(s, strings.ToUpper(region))
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalidPhone, err)
@@ -53,4 +58,17 @@ func NormalizeTaxID(s string) string {
 // NormalizeName lower-cases and collapses white space, for name search.
 func NormalizeName(s string) string {
 	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+}
+
+// isE164 reports whether s is already "+" and 7 to 15 digits, the first not 0.
+func isE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -31,7 +33,7 @@ func benchEvents(n int) []hub.Envelope {
 }
 
 func benchApply(b *testing.B, open opener) {
-	const batch = 500
+	batch := benchBatch()
 	s := open(b, Options{})
 	evs := benchEvents(b.N)
 	ctx := context.Background()
@@ -47,3 +49,11 @@ func benchApply(b *testing.B, open opener) {
 
 func BenchmarkApplySQLite(b *testing.B)   { benchApply(b, MustOpenSQLite) }
 func BenchmarkApplyPostgres(b *testing.B) { benchApply(b, MustOpenPostgres) }
+
+// benchBatch is the Apply batch size, CRMHUB_BENCH_BATCH or 500.
+func benchBatch() int {
+	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_BATCH")); err == nil && n > 0 {
+		return n
+	}
+	return 500
+}

@@ -124,7 +124,7 @@ func sqliteDSN(dsn string, writer bool) string {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)"
+	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-131072)&_pragma=mmap_size(1073741824)&_pragma=temp_store(MEMORY)"
 	if writer {
 		// Take the write lock at BEGIN, so a transaction never fails
 		// half-way on an upgrade from read to write.
