@@ -134,7 +134,16 @@ func sqliteDSN(dsn string, writer bool) string {
 }
 
 func (s *Store) migrate(ctx context.Context, dir string) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.pg {
+			// Two hubs starting at once must not both create it.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7347001)`); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	entries, err := fs.ReadDir(migrations, dir)
