@@ -33,7 +33,9 @@ import (
 type runningHub struct {
 	srv  *server.Server
 	addr string // host:port of the API, /metrics included
-	err  error
+	// demoDir holds the simulated systems the connectors read.
+	demoDir string
+	err     error
 }
 
 var (
@@ -111,7 +113,7 @@ func launchHub() error {
 		return fmt.Errorf("start: %w", err)
 	}
 	hubClean = append(hubClean, func() { _ = srv.Close() })
-	theHub.srv, theHub.addr = srv, srv.HTTPAddr()
+	theHub.srv, theHub.addr, theHub.demoDir = srv, srv.HTTPAddr(), demoDir
 
 	// Wait for golden customers: by then every part (connectors, bus,
 	// applier, store) has produced series.
