@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -66,7 +67,11 @@ func New(store hub.Store, opts Options) http.Handler {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
+	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiDoc)
+	})
 	mux.HandleFunc("GET /v1/customers/{id}", a.getCustomer)
 	mux.HandleFunc("GET /v1/customers/{id}/explain", a.explainCustomer)
 	mux.HandleFunc("GET /v1/customers", a.listCustomers)
@@ -87,10 +92,43 @@ func New(store hub.Store, opts Options) http.Handler {
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.ServeMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
 	})
-	return a.recoverer(mux)
+	return &handler{Handler: a.recoverer(mux), routes: mux.routes}
+}
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+// routeMux remembers the patterns it serves, so a test can hold the
+// OpenAPI document against the routes that really exist.
+type routeMux struct {
+	*http.ServeMux
+	routes []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.routes = append(m.routes, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.routes = append(m.routes, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+type handler struct {
+	http.Handler
+	routes []string
+}
+
+// Routes lists the "METHOD /path" patterns a handler from New serves.
+func Routes(h http.Handler) []string {
+	if hh, ok := h.(*handler); ok {
+		return append([]string(nil), hh.routes...)
+	}
+	return nil
 }
 
 // recoverer turns a panic into a JSON 500 and logs the route, never the
