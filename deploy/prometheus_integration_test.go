@@ -159,7 +159,7 @@ scrape_configs:
 		{panel: "Read by entity/A"},
 		{panel: "Published/s/A"},
 		{panel: "Consumed by topic/B"},
-		{panel: "End-to-end freshness p95/A"},
+		{panel: "Pipeline latency p95 (read to applied)/A"},
 		{panel: "Applied/s/A"},
 		{panel: "Consumer lag/A"},
 		{panel: "Produce latency/B"},

@@ -158,7 +158,10 @@ func (a *Apply) applied(events []hub.Envelope, stats hub.ApplyStats) {
 	for _, e := range events {
 		a.Metrics.Consumed.WithLabelValues(e.Entity).Inc()
 		if !e.ReadAt.IsZero() {
-			a.Metrics.Freshness.WithLabelValues(e.Entity).Observe(now.Sub(e.ReadAt).Seconds())
+			a.Metrics.Latency.WithLabelValues(e.Entity).Observe(now.Sub(e.ReadAt).Seconds())
+		}
+		if !e.SourceUpdatedAt.IsZero() {
+			a.Metrics.Freshness.WithLabelValues(e.Entity).Observe(now.Sub(e.SourceUpdatedAt).Seconds())
 		}
 	}
 	if a.OnApplied != nil {
@@ -178,7 +181,11 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 		}
 		msgs = append(msgs, bus.Message{Topic: a.Topics.DeadLetter(), Key: d.Key(), Value: b,
 			Headers: map[string]string{"reason_class": d.ReasonClass}})
-		a.Metrics.DeadLetters.WithLabelValues(d.Connector, d.ReasonClass).Inc()
+		conn := d.Connector
+		if conn == "" {
+			conn = "unknown" // a message that was not an envelope names no connector
+		}
+		a.Metrics.DeadLetters.WithLabelValues(conn, d.ReasonClass).Inc()
 	}
 	b := newBackoff(100*time.Millisecond, 10*time.Second)
 	for {

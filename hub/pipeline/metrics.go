@@ -16,6 +16,7 @@ type Metrics struct {
 	Consumed   *prometheus.CounterVec
 	ApplyError *prometheus.CounterVec
 	Freshness  *prometheus.HistogramVec
+	Latency    *prometheus.HistogramVec
 }
 
 // NewMetrics registers the pipeline metrics on reg.
@@ -50,11 +51,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crmhub_hub_apply_errors_total", Help: "Apply failures: retried (store unavailable) or dead-lettered (bad record).",
 		}, []string{"kind"}),
 		Freshness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "crmhub_hub_freshness_seconds", Help: "End-to-end freshness: applied time minus the source read time.",
+			Name: "crmhub_hub_freshness_seconds", Help: "End-to-end freshness: applied time minus the source's own updated-at (large for a first snapshot of old data).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 14),
+		}, []string{"entity"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "crmhub_hub_pipeline_latency_seconds", Help: "Applied time minus the time the connector read the record.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 		}, []string{"entity"}),
 	}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
-		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness)
+		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency)
 	return m
 }

@@ -155,6 +155,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			s.fail(fmt.Errorf("applier: %w", err))
 		}
 	}()
+	stream := &pipeline.GoldenStream{Feed: s.store, Customers: s.store, Positions: s.store, Publisher: s.bus,
+		Topics: topics, Logger: s.log.With("component", "golden-stream")}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := stream.Run(rctx); err != nil {
+			s.fail(fmt.Errorf("golden change stream: %w", err))
+		}
+	}()
 	for i, c := range cfg.Connectors {
 		if c.Disabled {
 			continue

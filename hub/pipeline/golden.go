@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+)
+
+// GoldenFinder reads a golden customer's current state.
+type GoldenFinder interface {
+	FindCustomerByID(ctx context.Context, id string) (*hub.CustomerView, error)
+}
+
+// goldenStreamPosition is the Positions key of the stream's outbox cursor.
+const goldenStreamPosition = "_golden_stream"
+
+// GoldenState is the value of a message on the golden changes topic: the
+// full state of one golden customer, not a diff, so a compacted topic holds
+// the current state of every customer.
+type GoldenState struct {
+	ID        string                `json:"id"`
+	Customer  hub.Customer          `json:"customer"`
+	Sources   []hub.SourceRecordRef `json:"sources"`
+	Merged    []string              `json:"merged_from,omitempty"`
+	UpdatedAt time.Time             `json:"updated_at"`
+	Seq       int64                 `json:"seq"`
+}
+
+// GoldenStream publishes golden-customer changes from the store's outbox
+// (written in the same transaction as the change) to the compacted topic
+// keyed by golden id. A merged or retired id gets a tombstone; a merge's
+// tombstone carries the survivor in its merged_into header.
+type GoldenStream struct {
+	Feed      hub.ChangeFeed
+	Customers GoldenFinder
+	Positions Positions
+	Publisher Publisher
+	Topics    hub.Topics
+	Interval  time.Duration
+	Logger    *slog.Logger
+}
+
+// Run publishes until ctx is done. The outbox cursor is saved only after
+// Kafka acknowledged, so a restart republishes at most the last batch, which
+// a compacted topic absorbs (same key, same state).
+func (g *GoldenStream) Run(ctx context.Context) error {
+	if g.Interval == 0 {
+		g.Interval = 200 * time.Millisecond
+	}
+	b, err := g.Positions.Position(ctx, goldenStreamPosition)
+	if err != nil {
+		return fmt.Errorf("golden stream position: %w", err)
+	}
+	var after int64
+	if len(b) > 0 {
+		if after, err = strconv.ParseInt(string(b), 10, 64); err != nil {
+			return fmt.Errorf("golden stream position %q: %w", b, err)
+		}
+	}
+	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		changes, err := g.Feed.Changes(ctx, after, 500)
+		if err == nil && len(changes) > 0 {
+			err = g.publish(ctx, changes)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g.Logger.Warn("golden stream: retrying", "err", err)
+			if !sleep(ctx, backoff.next()) {
+				return nil
+			}
+			continue
+		}
+		backoff.reset()
+		if len(changes) == 0 {
+			if !sleep(ctx, g.Interval) {
+				return nil
+			}
+			continue
+		}
+		after = changes[len(changes)-1].Seq
+		if err := g.Positions.SavePosition(ctx, goldenStreamPosition, []byte(strconv.FormatInt(after, 10))); err != nil {
+			return fmt.Errorf("golden stream position: %w", err)
+		}
+	}
+}
+
+func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) error {
+	// Only the last change of an id in a batch matters: the value is the
+	// full current state anyway.
+	last := map[string]int{}
+	for i, c := range changes {
+		last[c.GoldenID] = i
+	}
+	msgs := make([]bus.Message, 0, len(last))
+	topic := g.Topics.GoldenChanges()
+	for i, c := range changes {
+		if last[c.GoldenID] != i {
+			continue
+		}
+		key := []byte(c.GoldenID)
+		seq := strconv.FormatInt(c.Seq, 10)
+		switch c.Op {
+		case hub.ChangeMerged:
+			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "merged_into": c.Survivor, "seq": seq}})
+			continue
+		case hub.ChangeRetired:
+			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "seq": seq}})
+			continue
+		}
+		v, err := g.Customers.FindCustomerByID(ctx, c.GoldenID)
+		if err != nil {
+			return fmt.Errorf("golden %s: %w", c.GoldenID, err)
+		}
+		if v.ID != c.GoldenID {
+			// Merged since this change was written: the merge entry later
+			// in the feed (or already published) says where it went.
+			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": hub.ChangeMerged, "merged_into": v.ID, "seq": seq}})
+			continue
+		}
+		st := GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
+		b, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encode golden %s: %w", c.GoldenID, err)
+		}
+		msgs = append(msgs, bus.Message{Topic: topic, Key: key, Value: b, Headers: map[string]string{"op": c.Op, "seq": seq}})
+	}
+	return g.Publisher.Publish(ctx, msgs...)
+}
