@@ -129,11 +129,13 @@ func init() {
 	}
 }
 
+var countryFold = strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss", ".", "", "-", " ", "'", "", "’", "")
+
 // countryKey folds case, accents, dots and spacing so "Österreich",
 // "oesterreich" and "U.S.A." find their rows.
 func countryKey(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss", ".", "", "-", " ", "'", "", "’", "").Replace(s)
+	s = countryFold.Replace(s)
 	var b strings.Builder
 	for _, r := range norm.NFD.String(s) {
 		if r >= 0x300 && r <= 0x36f { // combining accents
@@ -146,6 +148,21 @@ func countryKey(s string) string {
 
 // countryCode resolves a code or a name to ISO 3166-1 alpha-2, or "".
 func countryCode(s string) string {
+	// Sources repeat a handful of spellings; folding them (NFD, replacer)
+	// costs more than a cache lookup.
+	if c, ok := countryCache.get([]byte(s)); ok {
+		return c
+	}
+	c := countryCodeUncached(s)
+	if len(s) <= 64 {
+		countryCache.put([]byte(s), c)
+	}
+	return c
+}
+
+var countryCache = newLRUCache(4, 1024)
+
+func countryCodeUncached(s string) string {
 	k := countryKey(s)
 	if c, ok := countryKeys[k]; ok {
 		return c

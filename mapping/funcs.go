@@ -873,11 +873,26 @@ func phoneFn(args ...any) (any, error) {
 			return nil, errors.New("phone: unknown region")
 		}
 	}
+	if phoneCacheOff.Load() {
+		return nilIfEmpty(parsePhone(s, region)), nil
+	}
+	var buf [64]byte
+	key := append(append(append(buf[:0], region...), 0), s...)
+	e164, ok := phoneCache.get(key)
+	if !ok {
+		e164 = parsePhone(s, region)
+		phoneCache.put(key, e164)
+	}
+	return nilIfEmpty(e164), nil
+}
+
+// parsePhone is E.164 for a valid number, "" otherwise.
+func parsePhone(s, region string) string {
 	n, err := phonenumbers.Parse(s, region)
 	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return nil, nil
+		return ""
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
+	return phonenumbers.Format(n, phonenumbers.E164)
 }
 
 var emailRe = regexp.MustCompile(`^[^@\s<>(),;:"\[\]]+@[^@\s<>(),;:"\[\]]+\.[a-z]{2,}$`)

@@ -99,6 +99,7 @@ type Mapping struct {
 	tables        map[string]map[string]any
 	used          map[string]bool // source fields the expressions read
 	shape         *shape
+	fast          *vnode // compiled schema check, nil: gojsonschema only
 	opts          []expr.Option
 	noValidate    bool // benchmarks only: measure the engine without gojsonschema
 }
@@ -116,6 +117,7 @@ type field struct {
 	def     *program
 	warnArg string // source field whose non-empty value a nil result loses
 	warnFn  string
+	warning string // the warning text, built once
 }
 
 // Name is the mapping's unique name.
@@ -265,6 +267,7 @@ func (l *loader) load(data []byte) {
 					l.errorf(p.line, "target", "%v", err)
 				}
 				m.shape = s
+				m.fast = fastSchema(m.target, m.schemaVersion)
 			}
 		case "unknown_fields":
 			s, _ := l.scalar(p, "unknown_fields")
@@ -495,6 +498,7 @@ func (l *loader) compileField(p kv) *field {
 					if fn := registry[id.Value]; fn != nil && fn.nilOnInvalid && len(c.Arguments) > 0 {
 						if a, ok := c.Arguments[0].(*ast.IdentifierNode); ok {
 							f.warnArg, f.warnFn = a.Value, fn.Name
+							f.warning = fmt.Sprintf("%s: %s could not read %s, left out", f.target, f.warnFn, f.warnArg)
 						}
 					}
 				}
@@ -697,13 +701,28 @@ func indexOutsideStrings(s, sub string) int {
 	return -1
 }
 
-var vmPool = sync.Pool{New: func() any { return &vm.VM{} }}
-
+// run evaluates one program outside Apply (examples, tests).
 func run(p *program, env map[string]any) (any, error) {
-	v := vmPool.Get().(*vm.VM)
-	out, err := v.Run(p.prog, env)
-	vmPool.Put(v)
-	return out, err
+	return expr.Run(p.prog, env)
+}
+
+// applyState is what one Apply needs besides the record and the document,
+// reused through a pool: the expression environment, meta, a VM and the
+// encoding buffer. Nothing of it outlives Apply: the document is encoded
+// before Apply returns and Output holds only the encoded bytes.
+type applyState struct {
+	env  map[string]any
+	meta map[string]any
+	vm   vm.VM
+	buf  []byte
+}
+
+var statePool = sync.Pool{New: func() any {
+	return &applyState{env: make(map[string]any, 32), meta: make(map[string]any, 4), buf: make([]byte, 0, 1024)}
+}}
+
+func (st *applyState) run(p *program) (any, error) {
+	return st.vm.Run(p.prog, st.env)
 }
 
 // Apply maps one source record. It returns a *RecordError when the record
@@ -719,22 +738,33 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	if out.Op != hub.OpUpsert {
 		return out, m.recErr(in, "op", hub.ReasonMapping, fmt.Sprintf("unknown op %q", in.Op))
 	}
-	rec, err := decodeRecord(in.Payload)
-	if err != nil {
-		return out, m.recErr(in, "payload", hub.ReasonMapping, err.Error())
+	rec, ok := decodeObjectFast(in.Payload)
+	if !ok {
+		var err error
+		if rec, err = decodeRecord(in.Payload); err != nil {
+			return out, m.recErr(in, "payload", hub.ReasonMapping, err.Error())
+		}
 	}
-	env := make(map[string]any, len(rec)+2)
+	st := statePool.Get().(*applyState)
+	defer func() {
+		clear(st.env)
+		clear(st.meta)
+		if cap(st.buf) <= 64<<10 {
+			statePool.Put(st)
+		}
+	}()
+	env, meta := st.env, st.meta
 	for k, v := range rec {
 		env[k] = v
 	}
-	meta := map[string]any{"system": in.System, "entity": in.Entity, "source_id": in.SourceID, "updated_at": nil}
+	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = in.System, in.Entity, in.SourceID, nil
 	if !in.UpdatedAt.IsZero() {
 		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	env["record"], env["meta"] = rec, meta
 
 	if m.dropIf != nil {
-		v, err := run(m.dropIf, env)
+		v, err := st.run(m.dropIf)
 		if err != nil {
 			return out, m.recErr(in, "drop_if", hub.ReasonMapping, runMsg(err))
 		}
@@ -744,7 +774,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 	}
 	if m.deleteIf != nil {
-		v, err := run(m.deleteIf, env)
+		v, err := st.run(m.deleteIf)
 		if err != nil {
 			return out, m.recErr(in, "delete_if", hub.ReasonMapping, runMsg(err))
 		}
@@ -755,15 +785,15 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	}
 	doc := make(map[string]any, len(m.fields)+1)
 	for _, f := range m.fields {
-		v, err := run(f.expr, env)
+		v, err := st.run(f.expr)
 		if err != nil {
 			return out, m.recErr(in, f.target, hub.ReasonMapping, runMsg(err))
 		}
 		if isNil(v) && f.warnArg != "" && !isEmpty(env[f.warnArg]) {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s could not read %s, left out", f.target, f.warnFn, f.warnArg))
+			out.Warnings = append(out.Warnings, f.warning)
 		}
 		if isNil(v) && f.def != nil {
-			if v, err = run(f.def, env); err != nil {
+			if v, err = st.run(f.def); err != nil {
 				return out, m.recErr(in, f.target, hub.ReasonMapping, "default: "+runMsg(err))
 			}
 		}
@@ -792,6 +822,34 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 	}
 	prune(doc)
+	data, ok := appendJSON(st.buf[:0], doc)
+	st.buf = data[:0]
+	if !ok {
+		// A value the fast encoder does not handle (NaN, a Go type from
+		// an expr built-in): the reflective path decides, as before.
+		return m.finishSlow(in, out, doc)
+	}
+	if m.noValidate || (m.fast != nil && m.fast.check(doc) == vValid) {
+		out.Data = bytes.Clone(data)
+		return out, nil
+	}
+	// Invalid, or not provably valid: gojsonschema, the validator of
+	// record, judges the very bytes that would be published.
+	viol, err := schemas.Validate(m.target, m.schemaVersion, data)
+	if err != nil {
+		return out, m.recErr(in, "", hub.ReasonValidation, err.Error())
+	}
+	if len(viol) > 0 {
+		return out, m.violations(in, viol)
+	}
+	out.Data = bytes.Clone(data)
+	return out, nil
+}
+
+// finishSlow validates and encodes doc through reflection: gojsonschema's
+// Go loader, then encoding/json.
+func (m *Mapping) finishSlow(in Input, out Output, doc map[string]any) (Output, error) {
+	var err error
 	if m.noValidate {
 		out.Data, err = marshal(doc)
 		return out, err
@@ -801,29 +859,33 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		return out, m.recErr(in, "", hub.ReasonValidation, err.Error())
 	}
 	if len(viol) > 0 {
-		msgs := make([]string, 0, len(viol))
-		field := ""
-		for _, v := range viol {
-			if strings.HasPrefix(v.Message, "Must validate \"") {
-				continue // if/then/else summary of the violations beside it
-			}
-			msgs = append(msgs, v.String())
-			if field == "" && v.Path != "(root)" {
-				field = v.Path
-			}
-		}
-		if field == "" {
-			field = viol[0].Path
-		}
-		re := m.recErr(in, field, hub.ReasonValidation, strings.Join(msgs, "; "))
-		re.Violations = viol
-		return out, re
+		return out, m.violations(in, viol)
 	}
 	out.Data, err = marshal(doc)
 	if err != nil {
 		return out, m.recErr(in, "", hub.ReasonMapping, fmt.Sprintf("encode: %v", err))
 	}
 	return out, nil
+}
+
+func (m *Mapping) violations(in Input, viol []schemas.Violation) *RecordError {
+	msgs := make([]string, 0, len(viol))
+	field := ""
+	for _, v := range viol {
+		if strings.HasPrefix(v.Message, "Must validate \"") {
+			continue // if/then/else summary of the violations beside it
+		}
+		msgs = append(msgs, v.String())
+		if field == "" && v.Path != "(root)" {
+			field = v.Path
+		}
+	}
+	if field == "" {
+		field = viol[0].Path
+	}
+	re := m.recErr(in, field, hub.ReasonValidation, strings.Join(msgs, "; "))
+	re.Violations = viol
+	return re
 }
 
 func isNil(v any) bool {

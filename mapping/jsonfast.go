@@ -1,0 +1,387 @@
+package mapping
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The engine decodes one payload and encodes one document per record, and
+// encoding/json's reflection was a fifth of the engine's time. The fast
+// paths below handle the common, well-formed case; whenever they meet
+// something they are not sure to treat exactly as encoding/json does
+// (escapes, invalid UTF-8, odd Go types, NaN, bad syntax) they give up and
+// the caller runs encoding/json, which then decides the value or the error
+// message. TestFastJSONEquivalence and FuzzFastJSON hold them to that.
+
+// maxFastDepth bounds the recursion of the fast decoder; deeper documents
+// go to encoding/json, which has its own limit and message.
+const maxFastDepth = 256
+
+// decodeObjectFast decodes a payload that is one JSON object followed only
+// by white space into what decodeRecord returns. ok is false when the
+// caller must use decodeRecord instead.
+func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
+	d := fastDec{b: b}
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return nil, false
+	}
+	v, ok := d.value(0)
+	if !ok {
+		return nil, false
+	}
+	d.ws()
+	if d.i != len(d.b) {
+		return nil, false
+	}
+	rec, ok = v.(map[string]any)
+	return rec, ok
+}
+
+type fastDec struct {
+	b []byte
+	i int
+}
+
+func (d *fastDec) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *fastDec) value(depth int) (any, bool) {
+	if depth > maxFastDepth || d.i >= len(d.b) {
+		return nil, false
+	}
+	switch c := d.b[d.i]; {
+	case c == '{':
+		d.i++
+		m := make(map[string]any, 8)
+		d.ws()
+		if d.i < len(d.b) && d.b[d.i] == '}' {
+			d.i++
+			return m, true
+		}
+		for {
+			d.ws()
+			if d.i >= len(d.b) || d.b[d.i] != '"' {
+				return nil, false
+			}
+			k, ok := d.str()
+			if !ok {
+				return nil, false
+			}
+			d.ws()
+			if d.i >= len(d.b) || d.b[d.i] != ':' {
+				return nil, false
+			}
+			d.i++
+			d.ws()
+			v, ok := d.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			m[k] = v // a repeated key: the last wins, as in encoding/json
+			d.ws()
+			if d.i >= len(d.b) {
+				return nil, false
+			}
+			switch d.b[d.i] {
+			case ',':
+				d.i++
+			case '}':
+				d.i++
+				return m, true
+			default:
+				return nil, false
+			}
+		}
+	case c == '[':
+		d.i++
+		l := []any{}
+		d.ws()
+		if d.i < len(d.b) && d.b[d.i] == ']' {
+			d.i++
+			return l, true
+		}
+		for {
+			d.ws()
+			v, ok := d.value(depth + 1)
+			if !ok {
+				return nil, false
+			}
+			l = append(l, v)
+			d.ws()
+			if d.i >= len(d.b) {
+				return nil, false
+			}
+			switch d.b[d.i] {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				return l, true
+			default:
+				return nil, false
+			}
+		}
+	case c == '"':
+		s, ok := d.str()
+		return s, ok
+	case c == 't':
+		return true, d.lit("true")
+	case c == 'f':
+		return false, d.lit("false")
+	case c == 'n':
+		return nil, d.lit("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return d.num()
+	}
+	return nil, false
+}
+
+func (d *fastDec) lit(w string) bool {
+	if len(d.b)-d.i < len(w) || string(d.b[d.i:d.i+len(w)]) != w {
+		return false
+	}
+	d.i += len(w)
+	return true
+}
+
+// str reads a string without escapes in valid UTF-8; anything else is
+// handed to encoding/json for that one token.
+func (d *fastDec) str() (string, bool) {
+	start := d.i + 1
+	ascii := true
+	for j := start; j < len(d.b); j++ {
+		c := d.b[j]
+		switch {
+		case c == '"':
+			raw := d.b[start:j]
+			d.i = j + 1
+			if !ascii && !utf8.Valid(raw) {
+				return d.strSlow(start-1, j+1)
+			}
+			return string(raw), true
+		case c == '\\':
+			return d.strEscaped(start - 1)
+		case c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
+}
+
+// strEscaped finds the end of a string with escapes and lets
+// encoding/json unquote it.
+func (d *fastDec) strEscaped(open int) (string, bool) {
+	for j := open + 1; j < len(d.b); j++ {
+		switch d.b[j] {
+		case '\\':
+			j++
+		case '"':
+			d.i = j + 1
+			return d.strSlow(open, j+1)
+		}
+	}
+	return "", false
+}
+
+func (d *fastDec) strSlow(from, to int) (string, bool) {
+	var s string
+	if err := json.Unmarshal(d.b[from:to], &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// num reads a number with JSON's grammar and converts it as numbers() does.
+func (d *fastDec) num() (any, bool) {
+	b, start, j := d.b, d.i, d.i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+	default:
+		return nil, false
+	}
+	if j < len(b) && b[j] == '.' {
+		j++
+		if j >= len(b) || b[j] < '0' || b[j] > '9' {
+			return nil, false
+		}
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		if j >= len(b) || b[j] < '0' || b[j] > '9' {
+			return nil, false
+		}
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+	}
+	d.i = j
+	return numbers(json.Number(b[start:j])), true
+}
+
+// appendJSON appends v encoded as marshal would (sorted keys, no HTML
+// escaping). ok is false for a value it does not handle: the caller then
+// uses marshal for the whole document.
+func appendJSON(b []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), true
+	case string:
+		return appendJSONString(b, x), true
+	case bool:
+		return strconv.AppendBool(b, x), true
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), true
+	case int64:
+		return strconv.AppendInt(b, x, 10), true
+	case float64:
+		return appendJSONFloat(b, x)
+	case map[string]any:
+		if x == nil {
+			return append(b, "null"...), true
+		}
+		if len(x) == 0 {
+			return append(b, "{}"...), true
+		}
+		var arr [24]string
+		keys := arr[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			var ok bool
+			if b, ok = appendJSON(b, x[k]); !ok {
+				return b, false
+			}
+		}
+		return append(b, '}'), true
+	case []any:
+		if x == nil {
+			return append(b, "null"...), true
+		}
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var ok bool
+			if b, ok = appendJSON(b, e); !ok {
+				return b, false
+			}
+		}
+		return append(b, ']'), true
+	}
+	return b, false
+}
+
+// appendJSONFloat is encoding/json's float64 encoding.
+func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, false
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString is encoding/json's string encoding with HTML escaping
+// off: control characters, quote and backslash escaped, invalid UTF-8 as
+// U+FFFD, U+2028 and U+2029 escaped for JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

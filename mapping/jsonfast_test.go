@@ -1,0 +1,140 @@
+package mapping
+
+import (
+	"bufio"
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// jsonCases are payloads that probe where the fast decoder must agree with
+// encoding/json or give up: escapes, invalid UTF-8, number forms, repeated
+// keys, trailing data, deep nesting.
+var jsonCases = []string{
+	`{}`, ` {"a":1} `, `{"a":1,"a":2}`, `{"a":"x\"y","b":"\u00fc\ud83d\ude00","c":"\ud800x"}`,
+	`{"n":[0,-0,1.0,1e2,1E+2,-1.5e-7,9223372036854775807,9223372036854775808,1e400,-1e400,0.1]}`,
+	`{"s":"` + "\xff\xfe" + `ok","t":"é","u":"\u2028"}`, `{"ctl":"a` + "\x01" + `"}`, `{"a":tru}`, `{"a":nul}`, `{"a":01}`,
+	`{"a":1.}`, `{"a":-}`, `{"a":1e}`, `{"a":[1,2,]}`, `{"a":1,}`, `{"a" 1}`, `{"a":1} x`, `{"a":1}}`, `{"a":1}]`,
+	`[1]`, `"x"`, `{"a":{"b":{"c":[{"d":null,"e":true,"f":false}]}}}`, `{"emoji":"😀","nbsp":"a b"}`,
+	`{"a":"\/\b\f\n\r\t\\"}`, "{\"a\":1}\n", `{"a":"` + "\x7f" + `"}`, `{"k` + "\xc3" + `":1}`, `{"a":[]}`, `{"a":{}}`,
+	`{"a":"<b>&amp;</b>"}`, `{"a":123456789012345678901234567890}`, `{"big":1.7976931348623157e308,"tiny":5e-324}`,
+}
+
+func goldenPayloads(t testing.TB) [][]byte {
+	files, _ := filepath.Glob("testdata/*/input.jsonl")
+	var out [][]byte
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			out = append(out, bytes.Clone(sc.Bytes()))
+		}
+		fh.Close()
+	}
+	for _, in := range benchInputs(8) {
+		out = append(out, in.Payload)
+	}
+	return out
+}
+
+// checkFastJSON: whenever the fast decoder answers, its value is the one
+// decodeRecord gives; whenever the fast encoder answers, its bytes are
+// marshal's.
+func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
+	t.Helper()
+	fast, ok := decodeObjectFast(payload)
+	want, err := decodeRecord(payload)
+	if ok {
+		if err != nil {
+			t.Fatalf("fast decoder accepted %q, encoding/json says %v", payload, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("decode %q:\nfast %#v\nstd  %#v", payload, fast, want)
+		}
+	}
+	if err != nil {
+		return ok
+	}
+	wantB, merr := marshal(want)
+	gotB, eok := appendJSON(nil, want)
+	if eok && (merr != nil || !bytes.Equal(gotB, wantB)) {
+		t.Fatalf("encode %q:\nfast %s\nstd  %s (%v)", payload, gotB, wantB, merr)
+	}
+	if !eok && merr == nil && !hasNonFinite(want) {
+		t.Fatalf("fast encoder gave up on %q, which encoding/json encodes", payload)
+	}
+	return ok
+}
+
+func hasNonFinite(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return math.IsInf(x, 0) || math.IsNaN(x)
+	case map[string]any:
+		for _, e := range x {
+			if hasNonFinite(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNonFinite(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestFastJSONEquivalence(t *testing.T) {
+	fastCount := 0
+	for _, c := range jsonCases {
+		if checkFastJSON(t, []byte(c)) {
+			fastCount++
+		}
+	}
+	for _, p := range goldenPayloads(t) {
+		if !checkFastJSON(t, p) {
+			t.Errorf("fast decoder gave up on a golden payload %s", p)
+		}
+	}
+	if fastCount < len(jsonCases)/3 {
+		t.Errorf("fast decoder handled only %d of %d cases", fastCount, len(jsonCases))
+	}
+	// Values the engine builds but JSON never decodes to.
+	for _, v := range []any{
+		map[string]any{"a": int64(-3), "b": nil, "c": []any(nil), "d": map[string]any(nil), "e": 1e21, "f": 1e-7, "g": -0.0, "h": 123456.789},
+		map[string]any{"ctl": "\x00\x1f\u2029<>&", "bad": "a\xffb"},
+	} {
+		got, ok := appendJSON(nil, v)
+		want, err := marshal(v)
+		if !ok || err != nil || !bytes.Equal(got, want) {
+			t.Errorf("encode %#v:\nfast %s (%v)\nstd  %s (%v)", v, got, ok, want, err)
+		}
+	}
+	if _, ok := appendJSON(nil, map[string]any{"x": math.NaN()}); ok {
+		t.Error("NaN must go to encoding/json for its error")
+	}
+	if _, ok := appendJSON(nil, map[string]any{"x": []string{"a"}}); ok {
+		t.Error("a Go type the fast encoder does not know must go to encoding/json")
+	}
+}
+
+func FuzzFastJSON(f *testing.F) {
+	for _, c := range jsonCases {
+		f.Add([]byte(c))
+	}
+	for _, p := range goldenPayloads(f) {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		checkFastJSON(t, payload)
+	})
+}
