@@ -14,8 +14,8 @@ import (
 const ClassBlock = "blk"
 
 // FuzzyConfig turns on fuzzy matching: records sharing a blocking key
-// (postal code + phonetic family name, e-mail domain + initials, postal
-// code + organization name stem) are scored by name and address
+// (postal code + phonetic family name, phonetic family name + initial,
+// e-mail domain + initials, postal code + organization name stem) are scored by name and address
 // similarity; above AutoMerge they merge, between Review and AutoMerge
 // the pair goes to the review queue.
 type FuzzyConfig struct {
@@ -134,6 +134,8 @@ func blockKeys(c hub.Customer) []string {
 		}
 	}
 	if given != "" {
+		// Name alone: such pairs can reach review, never merge by themselves.
+		keys = append(keys, "nm:"+ph+"|"+given[:1])
 		for _, e := range c.Emails {
 			if _, dom, ok := strings.Cut(NormalizeEmail(e), "@"); ok {
 				keys = append(keys, "ed:"+dom+"|"+given[:1]+fam[:1])
@@ -279,4 +281,81 @@ func ColognePhonetic(s string) string {
 		out = append(out, c)
 	}
 	return string(out)
+}
+
+// Link is a scored pair of records that share a blocking key, A < B. Auto
+// says the pair merges on its own (score above AutoMerge with more than
+// the name to go on); other links are review candidates.
+type Link struct {
+	A, B  string
+	Score float64
+	Auto  bool
+}
+
+// ScorePair scores two records; ok is false when fuzzy matching is off,
+// the kinds differ, or the score is below the review threshold.
+func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
+	f := r.cfg.Fuzzy
+	if f == nil || a.Customer.Kind != b.Customer.Kind || a.Key() == b.Key() {
+		return Link{}, false
+	}
+	if b.Key() < a.Key() {
+		a, b = b, a
+	}
+	s, mergeable := f.Score(a.Customer, b.Customer)
+	if s < f.Review {
+		return Link{}, false
+	}
+	s = round3(s)
+	return Link{A: a.Key(), B: b.Key(), Score: s, Auto: mergeable && s >= f.AutoMerge}, true
+}
+
+// BlockingKeys returns the record's blocking keys (a subset of MatchKeys).
+func (r *Resolver) BlockingKeys(rec Record) []string {
+	var out []string
+	for _, k := range r.MatchKeys(rec) {
+		if keyClass(k) == ClassBlock {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// MaxBlock is the configured block size cap, 0 when fuzzy matching is off.
+func (r *Resolver) MaxBlock() int {
+	if r.cfg.Fuzzy == nil {
+		return 0
+	}
+	return r.cfg.Fuzzy.MaxBlock
+}
+
+// Links scores every pair of records sharing a blocking key, skipping
+// blocks larger than MaxBlock.
+func (r *Resolver) Links(recs []Record) []Link {
+	if r.cfg.Fuzzy == nil {
+		return nil
+	}
+	byKey := map[string][]int{}
+	for i, rec := range recs {
+		for _, k := range r.BlockingKeys(rec) {
+			byKey[k] = append(byKey[k], i)
+		}
+	}
+	seen := map[[2]string]bool{}
+	var out []Link
+	for _, idx := range byKey {
+		if len(idx) > r.cfg.Fuzzy.MaxBlock {
+			continue
+		}
+		for x := 0; x < len(idx); x++ {
+			for y := x + 1; y < len(idx); y++ {
+				l, ok := r.ScorePair(recs[idx[x]], recs[idx[y]])
+				if ok && !seen[[2]string{l.A, l.B}] {
+					seen[[2]string{l.A, l.B}] = true
+					out = append(out, l)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -171,12 +171,19 @@ func (r *Resolver) Cluster(recs []Record) []Cluster { return r.Resolve(recs, nil
 //  2. deterministic keys are visited in a fixed order (class strength,
 //     then key) and join the records holding them;
 //  3. with fuzzy matching on, record pairs sharing a blocking key are
-//     scored, and pairs above the auto-merge threshold join, best first;
-//     pairs between the thresholds that stay apart become review candidates.
+//     scored (Links), and pairs above the auto-merge threshold join, best
+//     first; pairs between the thresholds that stay apart become review
+//     candidates.
 //
 // A join is refused when it would put different kinds, different non-empty
 // tax ids (except by force), or a never-merge pair into one cluster.
 func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
+	return r.ResolveLinks(recs, rules, nil)
+}
+
+// ResolveLinks is Resolve with the fuzzy links given, as a store keeps
+// them (see Links and ScorePair); nil computes them from the records.
+func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Result {
 	recs = slices.Clone(recs)
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Key() < recs[j].Key() })
 	recs = slices.CompactFunc(recs, func(a, b Record) bool { return a.Key() == b.Key() })
@@ -276,10 +283,8 @@ func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 		}
 		return keys[i] < keys[j]
 	})
-	var blocks []string
 	for _, k := range keys {
 		if keyClass(k) == ClassBlock {
-			blocks = append(blocks, k)
 			continue
 		}
 		idx := byKey[k]
@@ -290,46 +295,29 @@ func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 
 	var res Result
 	if f := r.cfg.Fuzzy; f != nil {
-		type scored struct {
-			a, b      int
-			score     float64
-			mergeable bool
+		if links == nil {
+			links = r.Links(recs)
 		}
-		seen := map[[2]int]bool{}
-		var cands []scored
-		for _, k := range blocks {
-			idx := byKey[k]
-			if len(idx) > f.MaxBlock {
-				continue
+		links = slices.Clone(links)
+		sort.Slice(links, func(i, j int) bool {
+			x, y := links[i], links[j]
+			if x.Score != y.Score {
+				return x.Score > y.Score
 			}
-			for x := 0; x < len(idx); x++ {
-				for y := x + 1; y < len(idx); y++ {
-					a, b := idx[x], idx[y]
-					if seen[[2]int{a, b}] || find(a) == find(b) {
-						continue
-					}
-					seen[[2]int{a, b}] = true
-					s, ok := f.Score(recs[a].Customer, recs[b].Customer)
-					if s >= f.Review {
-						cands = append(cands, scored{a, b, s, ok})
-					}
-				}
-			}
-		}
-		sort.Slice(cands, func(i, j int) bool {
-			if cands[i].score != cands[j].score {
-				return cands[i].score > cands[j].score
-			}
-			return cands[i].a < cands[j].a || cands[i].a == cands[j].a && cands[i].b < cands[j].b
+			return x.A < y.A || x.A == y.A && x.B < y.B
 		})
-		for _, c := range cands {
-			if c.mergeable && c.score >= f.AutoMerge {
-				union(c.a, c.b, false)
+		for _, l := range links {
+			a, okA := index[l.A]
+			b, okB := index[l.B]
+			if okA && okB && l.Auto {
+				union(a, b, false)
 			}
 		}
-		for _, c := range cands {
-			if find(c.a) != find(c.b) && (c.score < f.AutoMerge || !c.mergeable) && !slices.Contains(never[c.a], c.b) {
-				res.Reviews = append(res.Reviews, Candidate{A: recs[c.a].Key(), B: recs[c.b].Key(), Score: round3(c.score)})
+		for _, l := range links {
+			a, okA := index[l.A]
+			b, okB := index[l.B]
+			if okA && okB && !l.Auto && find(a) != find(b) && !slices.Contains(never[a], b) {
+				res.Reviews = append(res.Reviews, Candidate{A: l.A, B: l.B, Score: l.Score})
 			}
 		}
 		sort.Slice(res.Reviews, func(i, j int) bool {

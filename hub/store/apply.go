@@ -232,7 +232,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) VALUES `, 2, ``, keyRows); err != nil {
 		return fmt.Errorf("write match keys: %w", err)
 	}
-	return nil
+	return s.relink(ctx, tx, custKeys)
 }
 
 func sortedVersionKeys(m map[string]*version) []string {

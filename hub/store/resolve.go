@@ -110,6 +110,9 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 			if err := rows.Scan(&k); err != nil {
 				return err
 			}
+			if isBlockKey(k) {
+				return nil // compared through fuzzy_links, never followed
+			}
 			if !keys[k] {
 				keys[k], newK[k] = true, true
 			}
@@ -117,7 +120,12 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 		}); err != nil {
 			return nil, nil, fmt.Errorf("record keys: %w", err)
 		}
-		for _, q := range []string{`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`, `SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`} {
+		for _, q := range []string{
+			`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
+			`SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`,
+			`SELECT b FROM fuzzy_links WHERE auto = 1 AND a IN (%s)`,
+			`SELECT a FROM fuzzy_links WHERE auto = 1 AND b IN (%s)`,
+		} {
 			if err := s.eachChunk(ctx, tx, q, fr, func(rows *sql.Rows) error {
 				var r string
 				if err := rows.Scan(&r); err != nil {
@@ -209,7 +217,11 @@ FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, sorted
 	if err != nil {
 		return fmt.Errorf("resolve: %w", err)
 	}
-	result := s.res.Resolve(recs, rules)
+	links, err := s.linksFor(ctx, tx, sortedKeys(recKeys))
+	if err != nil {
+		return fmt.Errorf("resolve: %w", err)
+	}
+	result := s.res.ResolveLinks(recs, rules, links)
 	clusters := result.Clusters
 	if err := s.writeReviews(ctx, tx, sortedKeys(recKeys), result.Reviews); err != nil {
 		return fmt.Errorf("resolve: %w", err)
@@ -502,4 +514,155 @@ WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+func isBlockKey(k string) bool {
+	_, rest, _ := strings.Cut(k, "|")
+	return strings.HasPrefix(rest, identity.ClassBlock+":")
+}
+
+// linksFor loads the fuzzy links touching any of the records.
+func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]identity.Link, error) {
+	if s.res.MaxBlock() == 0 {
+		return []identity.Link{}, nil
+	}
+	seen := map[[2]string]bool{}
+	out := []identity.Link{}
+	for _, q := range []string{`SELECT a, b, score, auto FROM fuzzy_links WHERE a IN (%s)`, `SELECT a, b, score, auto FROM fuzzy_links WHERE b IN (%s)`} {
+		if err := s.eachChunk(ctx, tx, q, rkeys, func(rows *sql.Rows) error {
+			var (
+				l    identity.Link
+				auto int
+			)
+			if err := rows.Scan(&l.A, &l.B, &l.Score, &auto); err != nil {
+				return err
+			}
+			l.Auto = auto == 1
+			if !seen[[2]string{l.A, l.B}] {
+				seen[[2]string{l.A, l.B}] = true
+				out = append(out, l)
+			}
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("load fuzzy links: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// relink recomputes the fuzzy links of the customer records just written:
+// each is scored against the records sharing one of its blocking keys
+// (blocks over the size cap are skipped). A link depends on both records,
+// and is rewritten whenever either changes, so the links are a function of
+// the records, whatever their arrival order.
+func (s *Store) relink(ctx context.Context, tx *sql.Tx, rkeys []string) error {
+	max := s.res.MaxBlock()
+	if max == 0 || len(rkeys) == 0 {
+		return nil
+	}
+	for _, q := range []string{`DELETE FROM fuzzy_links WHERE a IN (%s)`, `DELETE FROM fuzzy_links WHERE b IN (%s)`} {
+		if err := s.execChunk(ctx, tx, q, nil, rkeys); err != nil {
+			return fmt.Errorf("clear fuzzy links: %w", err)
+		}
+	}
+	// The blocking keys of the written records, and every member of those blocks.
+	blocksOf := map[string][]string{}
+	blockKeys := map[string]bool{}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, mkey FROM match_keys WHERE rkey IN (%s)`, rkeys, func(rows *sql.Rows) error {
+		var r, k string
+		if err := rows.Scan(&r, &k); err != nil {
+			return err
+		}
+		if isBlockKey(k) {
+			blocksOf[r] = append(blocksOf[r], k)
+			blockKeys[k] = true
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("blocking keys: %w", err)
+	}
+	members := map[string][]string{}
+	if err := s.eachChunk(ctx, tx, `SELECT mkey, rkey FROM match_keys WHERE mkey IN (%s)`, sortedKeys(blockKeys), func(rows *sql.Rows) error {
+		var k, r string
+		if err := rows.Scan(&k, &r); err != nil {
+			return err
+		}
+		members[k] = append(members[k], r)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("block members: %w", err)
+	}
+	need := map[string]bool{}
+	for _, r := range rkeys {
+		for _, k := range blocksOf[r] {
+			if len(members[k]) > max {
+				continue
+			}
+			for _, m := range members[k] {
+				need[m] = true
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	recs, err := s.loadRecords(ctx, tx, sortedKeys(need))
+	if err != nil {
+		return err
+	}
+	seen := map[[2]string]bool{}
+	var rows [][]any
+	for _, r := range rkeys {
+		a, ok := recs[r]
+		if !ok {
+			continue
+		}
+		for _, k := range blocksOf[r] {
+			if len(members[k]) > max {
+				continue
+			}
+			for _, m := range members[k] {
+				b, ok := recs[m]
+				if !ok || m == r {
+					continue
+				}
+				l, ok := s.res.ScorePair(a, b)
+				if !ok || seen[[2]string{l.A, l.B}] {
+					continue
+				}
+				seen[[2]string{l.A, l.B}] = true
+				rows = append(rows, []any{l.A, l.B, l.Score, b2i(l.Auto)})
+			}
+		}
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO fuzzy_links (a, b, score, auto) VALUES `, 4, ``, rows); err != nil {
+		return fmt.Errorf("write fuzzy links: %w", err)
+	}
+	return nil
+}
+
+// loadRecords reads live customer records by key.
+func (s *Store) loadRecords(ctx context.Context, tx *sql.Tx, rkeys []string) (map[string]identity.Record, error) {
+	out := make(map[string]identity.Record, len(rkeys))
+	err := s.eachChunk(ctx, tx, `SELECT rkey, system, source_entity, source_id, updated_at, data
+FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, rkeys, func(rows *sql.Rows) error {
+		var (
+			rkey, data string
+			at         int64
+			r          identity.Record
+		)
+		if err := rows.Scan(&rkey, &r.System, &r.SourceEntity, &r.SourceID, &at, &data); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(data), &r.Customer); err != nil {
+			return fmt.Errorf("stored record %s: %w", rkey, err)
+		}
+		r.UpdatedAt = fromNanos(at)
+		out[rkey] = r
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load records: %w", err)
+	}
+	return out, nil
 }
