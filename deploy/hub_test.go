@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/crmhub/crmhub/connectors"
-	"github.com/crmhub/crmhub/deploy"
-	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/server"
 )
@@ -72,59 +67,28 @@ func launchHub() error {
 		return err
 	}
 	hubClean = append(hubClean, func() { os.RemoveAll(dir) })
-	demoDir := filepath.Join(dir, "demo")
-	ctx := context.Background()
-	if _, err := demo.Generate(ctx, demo.Options{Dir: demoDir, Seed: 8, People: 40}); err != nil {
-		return fmt.Errorf("generate demo data: %w", err)
-	}
-	apis, err := demo.NewServer(demoDir)
-	if err != nil {
-		return fmt.Errorf("demo server: %w", err)
-	}
-	ts := httptest.NewServer(apis)
-	hubClean = append(hubClean, ts.Close)
-
-	cfgDir := filepath.Join(dir, "quickstart")
-	if err := os.CopyFS(cfgDir, deploy.Quickstart()); err != nil {
-		return fmt.Errorf("write quickstart: %w", err)
-	}
-	cfgPath := filepath.Join(cfgDir, "crmhub.yaml")
-	data, err := fs.ReadFile(deploy.Quickstart(), "crmhub.yaml")
-	if err != nil {
-		return err
-	}
-	env := deploy.QuickstartEnv(filepath.Join(dir, "hub"), demoDir, ts.URL)
-	cfg, err := config.Parse(cfgPath, data, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		return fmt.Errorf("quickstart config: %w", err)
-	}
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Kafka.EmbeddedListen = "127.0.0.1:0"
-	cfg.Plugins.InProcess = true
-
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: log})
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 	defer cancel()
-	if err := srv.Start(sctx); err != nil {
+	r, err := demo.Start(ctx, demo.RunOptions{Dir: filepath.Join(dir, "demo"), Seed: 8, People: 40, InProcess: true, Logger: log})
+	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	hubClean = append(hubClean, func() { _ = srv.Close() })
-	theHub.srv, theHub.addr, theHub.demoDir = srv, srv.HTTPAddr(), demoDir
+	hubClean = append(hubClean, func() { _ = r.Close() })
+	theHub.srv, theHub.addr, theHub.demoDir = r.Server, r.Server.HTTPAddr(), r.Dir
 
 	// Wait for golden customers: by then every part (connectors, bus,
 	// applier, store) has produced series.
-	deadline := time.Now().Add(45 * time.Second)
 	for {
-		c, err := srv.Store().Counts(ctx)
+		c, err := r.Server.Store().Counts(ctx)
 		if err == nil && c.GoldenCustomers > 0 && c.AppliedEvents > 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no golden customer within 45s (counts %+v, err %v)", c, err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("no golden customer in time (counts %+v, err %v)", c, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -1,4 +1,4 @@
-package deploy
+package deploy_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/crmhub/crmhub/connectors/file"
 	"github.com/crmhub/crmhub/connectors/rest"
 	sqlconn "github.com/crmhub/crmhub/connectors/sql"
+	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
@@ -39,10 +40,10 @@ func TestQuickstartSyncsDemo(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 
-	if err := os.CopyFS(cfgDir, Quickstart()); err != nil {
+	if err := os.CopyFS(cfgDir, deploy.Quickstart()); err != nil {
 		t.Fatal(err)
 	}
-	env := QuickstartEnv(t.TempDir(), demoDir, ts.URL)
+	env := deploy.QuickstartEnv(t.TempDir(), demoDir, ts.URL)
 	path := filepath.Join(cfgDir, "crmhub.yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -6,18 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 
-	"github.com/crmhub/crmhub/connectors"
-	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
-	"github.com/crmhub/crmhub/hub/server"
 )
 
 func init() { register(newBenchCmd) }
@@ -107,65 +102,29 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	if err != nil {
 		return nil, err
 	}
-	cfgPath, err := writeQuickstart(filepath.Join(dir, "quickstart"))
-	if err != nil {
-		return nil, err
-	}
-	apiURL, stopAPI, err := serveSimulatedAPIs(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer stopAPI()
-	env := deploy.QuickstartEnv(filepath.Join(dir, "hub"), dir, apiURL)
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.Parse(cfgPath, b, func(k string) (string, bool) {
-		if v, ok := env[k]; ok {
-			return v, true
-		}
-		return os.LookupEnv(k)
-	})
-	if err != nil {
-		return nil, err
-	}
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Kafka.EmbeddedListen = "127.0.0.1:0"
-	cfg.Plugins.InProcess = o.inProcess
-	if o.store == "postgres" {
-		cfg.Store.Driver, cfg.Store.DSN = "postgres", o.dsn
-	}
-	total, dead := man.Total(), man.TotalDeadLetters()
-	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: newLogger(config.Log{Level: "warn"})})
 	start := time.Now()
-	if err := srv.Start(ctx); err != nil {
+	r, err := demo.Start(ctx, demo.RunOptions{Dir: dir, InProcess: o.inProcess,
+		Logger: newLogger(config.Log{Level: "warn"}),
+		Configure: func(c *config.Config) {
+			if o.store == "postgres" {
+				c.Store.Driver, c.Store.DSN = "postgres", o.dsn
+			}
+		}})
+	if err != nil {
 		return nil, err
 	}
-	defer srv.Close()
-	for {
-		got, err := syncedRecords(srv)
-		if err != nil {
-			return nil, err
-		}
-		if got >= float64(total) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("bench: %d of %d records synced before %s: %w", int(got), total, o.timeout, ctx.Err())
-		case err := <-srv.Err():
-			return nil, err
-		case <-time.After(50 * time.Millisecond):
-		}
+	defer r.Close()
+	if err := r.WaitSynced(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	elapsed := time.Since(start)
-	res := &syncBenchResult{People: o.people, Records: total, DeadLetters: dead, Seconds: elapsed.Seconds(),
-		RecordsPerSec: float64(total) / elapsed.Seconds(), Store: cfg.Store.Driver, Plugins: "plugin processes"}
+	total := man.Total()
+	res := &syncBenchResult{People: o.people, Records: total, DeadLetters: man.TotalDeadLetters(), Seconds: elapsed.Seconds(),
+		RecordsPerSec: float64(total) / elapsed.Seconds(), Store: r.Config.Store.Driver, Plugins: "plugin processes"}
 	if o.inProcess {
 		res.Plugins = "in-process"
 	}
-	counts, err := srv.Store().Counts(ctx)
+	counts, err := r.Server.Store().Counts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +133,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	if err != nil {
 		return nil, err
 	}
-	assign, err := assignments(ctx, srv, tr)
+	assign, err := assignments(ctx, r.Server.Store(), tr)
 	if err != nil {
 		return nil, err
 	}
@@ -183,45 +142,22 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	return res, nil
 }
 
-// syncedRecords counts records that reached their end: applied by the hub
-// (or recognised as already applied) or dead-lettered with a reason.
-func syncedRecords(srv *server.Server) (float64, error) {
-	// A collector that cannot answer in time (the store's gauges during a
-	// long write) fails Gather but still returns the other families.
-	mfs, err := srv.Registry().Gather()
-	if err != nil && len(mfs) == 0 {
-		return 0, err
-	}
-	var n float64
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "crmhub_hub_consumed_total", "crmhub_pipeline_dead_letters_total":
-			for _, m := range mf.GetMetric() {
-				n += counterValue(m)
-			}
-		}
-	}
-	return n, nil
-}
-
-func counterValue(m *dto.Metric) float64 {
-	if c := m.GetCounter(); c != nil {
-		return c.GetValue()
-	}
-	return 0
+// customerFinder is the store's search.
+type customerFinder interface {
+	FindCustomers(ctx context.Context, f hub.CustomerFilter) ([]hub.CustomerView, error)
 }
 
 // assignments finds each truth record's golden customer through the
 // store's own search by source id.
-func assignments(ctx context.Context, srv *server.Server, tr *demo.Truth) (map[string]string, error) {
+func assignments(ctx context.Context, st customerFinder, tr *demo.Truth) (map[string]string, error) {
 	out := make(map[string]string, len(tr.Records))
-	for _, r := range tr.Records {
-		vs, err := srv.Store().FindCustomers(ctx, hub.CustomerFilter{System: r.System, SourceID: r.SourceID, Limit: 2})
+	for _, rec := range tr.Records {
+		vs, err := st.FindCustomers(ctx, hub.CustomerFilter{System: rec.System, SourceID: rec.SourceID, Limit: 2})
 		if err != nil {
 			return nil, err
 		}
 		if len(vs) == 1 {
-			out[r.Key()] = vs[0].ID
+			out[rec.Key()] = vs[0].ID
 		}
 	}
 	return out, nil

@@ -2,22 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
-	"github.com/crmhub/crmhub/hub/server"
 )
 
 func init() { register(newDemoCmd) }
@@ -50,88 +43,23 @@ editable quickstart config stay in --dir; running the demo again resumes where i
 }
 
 func runDemo(ctx context.Context, f demoFlags) error {
-	dir, err := filepath.Abs(f.dir)
+	log := newLogger(config.Log{Level: "info"})
+	if _, err := demo.LoadManifest(f.dir); err != nil {
+		log.Info("generating sample systems", "dir", f.dir, "people", f.people)
+	}
+	r, err := demo.Start(ctx, demo.RunOptions{Dir: f.dir, Seed: f.seed, People: f.people,
+		HTTPListen: f.http, KafkaListen: f.kafka, Logger: log})
 	if err != nil {
 		return err
 	}
-	if _, err := demo.LoadManifest(dir); err != nil {
-		fmt.Fprintf(os.Stderr, "generating sample systems in %s ...\n", dir)
-		if _, err := demo.Generate(ctx, demo.Options{Dir: dir, Seed: f.seed, People: f.people}); err != nil {
-			return fmt.Errorf("generate demo data: %w", err)
-		}
-	}
-	cfgPath, err := writeQuickstart(filepath.Join(dir, "quickstart"))
-	if err != nil {
-		return err
-	}
-	apiURL, stopAPI, err := serveSimulatedAPIs(dir)
-	if err != nil {
-		return err
-	}
-	defer stopAPI()
-	for k, v := range deploy.QuickstartEnv(filepath.Join(dir, "hub"), dir, apiURL) {
-		os.Setenv(k, v)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
-	cfg.HTTP.Listen = f.http
-	cfg.Kafka.EmbeddedListen = f.kafka
-	log := newLogger(cfg.Log)
-	return runHub(ctx, cfg, log, func(srv *server.Server) { go printWhereToLook(ctx, srv, dir, cfgPath) })
+	defer r.Close()
+	go printWhereToLook(ctx, r)
+	return serve(ctx, r.Server, log)
 }
 
-// writeQuickstart copies the embedded quickstart config and mappings into
-// dir once; after that they are the user's to edit.
-func writeQuickstart(dir string) (string, error) {
-	cfgPath := filepath.Join(dir, "crmhub.yaml")
-	if _, err := os.Stat(cfgPath); err == nil {
-		return cfgPath, nil
-	}
-	qs := deploy.Quickstart()
-	err := fs.WalkDir(qs, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, p)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := fs.ReadFile(qs, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		return "", fmt.Errorf("write quickstart config: %w", err)
-	}
-	return cfgPath, nil
-}
-
-// serveSimulatedAPIs serves the demo CRM and service desk on a free local port.
-func serveSimulatedAPIs(dir string) (string, func(), error) {
-	h, err := demo.NewServer(dir)
-	if err != nil {
-		return "", nil, fmt.Errorf("simulated APIs: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintln(os.Stderr, "simulated APIs:", err)
-		}
-	}()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-// printWhereToLook waits until the applied count stops growing, then tells
-// the user what to try.
-func printWhereToLook(ctx context.Context, srv *server.Server, dir, cfgPath string) {
+// printWhereToLook waits until the store stops changing, then tells the
+// user what to try.
+func printWhereToLook(ctx context.Context, r *demo.Running) {
 	var last hub.Counts
 	stable := 0
 	for stable < 3 {
@@ -140,7 +68,7 @@ func printWhereToLook(ctx context.Context, srv *server.Server, dir, cfgPath stri
 			return
 		case <-time.After(time.Second):
 		}
-		c, err := srv.Store().Counts(ctx)
+		c, err := r.Server.Store().Counts(ctx)
 		if err != nil {
 			continue
 		}
@@ -152,10 +80,10 @@ func printWhereToLook(ctx context.Context, srv *server.Server, dir, cfgPath stri
 		last = c
 	}
 	email := "someone@example.com"
-	if man, err := demo.LoadManifest(dir); err == nil && len(man.SampleEmails) > 0 {
-		email = man.SampleEmails[0]
+	if len(r.Manifest.SampleEmails) > 0 {
+		email = r.Manifest.SampleEmails[0]
 	}
-	base := "http://" + srv.HTTPAddr()
+	base := "http://" + r.Server.HTTPAddr()
 	fmt.Printf(`
 crmhub demo is synced: %d golden customers from %d source customer records,
 %d orders, %d invoices/payments, %d service cases (%d parked: customer not seen yet).
@@ -169,5 +97,5 @@ crmhub demo is synced: %d golden customers from %d source customer records,
 
 Edit a mapping and send SIGHUP to reload it; Ctrl-C stops, running again resumes.
 `, last.GoldenCustomers, last.SourceRecords, last.Orders, last.Payments, last.Cases, last.Parked,
-		base, email, base, base, srv.Bus().Brokers()[0], filepath.Dir(cfgPath), dir)
+		base, email, base, base, r.Server.Bus().Brokers()[0], filepath.Dir(r.ConfigPath), r.Dir)
 }

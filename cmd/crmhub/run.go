@@ -30,25 +30,27 @@ SIGHUP reloads the mappings (a broken new version is refused, the running one ke
 			if err != nil {
 				return err
 			}
-			return runHub(cmd.Context(), cfg, newLogger(cfg.Log), nil)
+			return runHub(cmd.Context(), cfg, newLogger(cfg.Log))
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
 	return cmd
 }
 
-// runHub starts a server and serves until SIGINT/SIGTERM. started, when
-// set, is called once the hub is up (the demo prints where to look).
-func runHub(ctx context.Context, cfg *config.Config, log *slog.Logger, started func(*server.Server)) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// runHub starts a server and serves until SIGINT/SIGTERM.
+func runHub(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: log})
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	if started != nil {
-		started(srv)
-	}
+	return serve(ctx, srv, log)
+}
+
+// serve runs a started server until SIGINT/SIGTERM or a fatal error, then
+// closes it; SIGHUP reloads the mappings.
+func serve(ctx context.Context, srv *server.Server, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
