@@ -92,12 +92,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = pipeline.NewMetrics(s.registry)
 
-	set, err := mapping.LoadDir(cfg.Mappings.Dir)
-	if err != nil {
-		return fmt.Errorf("load mappings: %w", err)
-	}
-	s.maps.Store(set)
-
 	s.host, err = host.New(host.Options{
 		Builtins:    s.opts.Builtins,
 		SelfCmd:     s.opts.SelfCmd,
@@ -115,6 +109,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	set, err := mapping.LoadDir(cfg.Mappings.Dir)
+	if err != nil {
+		return fmt.Errorf("load mappings: %w", err)
+	}
+	s.maps.Store(set)
 
 	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Registerer: s.registry, Logger: s.log})
 	if err != nil {

@@ -1,0 +1,188 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/crmhub/crmhub/connectors"
+	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/hub/server"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestGoldenChangeStream syncs a small generated demo and reads the
+// compacted golden topic back: every active golden customer's latest
+// message is its full state, every merged id's latest message is a
+// tombstone pointing at a live survivor.
+func TestGoldenChangeStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub on demo data")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := demo.Start(ctx, demo.RunOptions{Dir: t.TempDir(), Seed: 3, People: 40, InProcess: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := r.Server.Store().Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream trails the store by its poll interval: wait until the
+	// topic holds a state for every golden customer.
+	var live map[string]pipeline.GoldenState
+	var merged map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		live, merged = readGolden(t, ctx, r.Server.Bus().Brokers()[0], r.Server.Bus().Topics().GoldenChanges())
+		if int64(len(live)) == counts.GoldenCustomers || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if int64(len(live)) != counts.GoldenCustomers {
+		t.Fatalf("golden topic holds %d live customers, store %d", len(live), counts.GoldenCustomers)
+	}
+	for id, st := range live {
+		v, err := r.Server.Store().FindCustomerByID(ctx, id)
+		if err != nil {
+			t.Fatalf("topic has %s, store: %v", id, err)
+		}
+		if v.ID != id || len(st.Sources) != len(v.Sources) || st.Customer.Kind != v.Customer.Kind {
+			t.Errorf("%s: topic state differs from the store: %d vs %d sources", id, len(st.Sources), len(v.Sources))
+		}
+	}
+	for loser, survivor := range merged {
+		if _, ok := live[survivor]; !ok {
+			t.Errorf("merged %s points at %q, which is not a live golden customer", loser, survivor)
+		}
+	}
+}
+
+// readGolden reads the whole topic and keeps the latest message per key.
+func readGolden(t *testing.T, ctx context.Context, broker, topic string) (map[string]pipeline.GoldenState, map[string]string) {
+	t.Helper()
+	conn, err := kafka.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]pipeline.GoldenState{}
+	merged := map[string]string{}
+	for _, p := range parts {
+		lc, err := kafka.DialLeader(ctx, "tcp", broker, topic, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := lc.ReadLastOffset()
+		lc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last == 0 {
+			continue
+		}
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := rd.ReadMessage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := string(m.Key)
+			if m.Value == nil {
+				delete(live, key)
+				for _, h := range m.Headers {
+					if h.Key == "merged_into" {
+						merged[key] = string(h.Value)
+					}
+				}
+			} else {
+				var st pipeline.GoldenState
+				if err := jsonUnmarshal(m.Value, &st); err != nil {
+					t.Fatalf("golden state of %s: %v", key, err)
+				}
+				live[key] = st
+				delete(merged, key)
+			}
+			if m.Offset+1 >= last {
+				break
+			}
+		}
+		rd.Close()
+	}
+	return live, merged
+}
+
+// TestConnectorSettingErrorsNameFileLineKey checks that a parameter the
+// connector does not declare is refused at start with the file, the line
+// and the key, together with every other problem.
+func TestConnectorSettingErrorsNameFileLineKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crmhub.yaml")
+	doc := `data_dir: data
+http: {listen: "127.0.0.1:0"}
+kafka: {embedded_listen: "127.0.0.1:0"}
+mappings: {dir: maps}
+connectors:
+  - name: erp
+    plugin: sql
+    settings:
+      driver: sqlite
+      dsn: "file:x.db"
+      entitys: []
+  - name: crm
+    plugin: nosuch
+`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Plugins.InProcess = true
+	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: quiet()})
+	err = srv.Start(context.Background())
+	if err == nil {
+		srv.Close()
+		t.Fatal("want a configuration error")
+	}
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("error does not wrap config.ErrInvalid: %v", err)
+	}
+	for _, want := range []string{
+		path + ":11: connectors[erp].settings.entitys", // unknown key, with its line
+		`"entities" is required`,                       // missing required parameter
+		path + ":12: connectors[crm].plugin",           // unknown connector
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
