@@ -11,4 +11,19 @@
 // Orders, payments and service cases are stored with their customer
 // reference and attach to a golden customer at read time through the
 // customer source record they name; until it arrives they are parked.
+//
+// With fuzzy matching on (Options.Identity.Fuzzy), each customer record is
+// scored against the records sharing one of its blocking keys and the
+// scored pairs are kept in fuzzy_links; re-clustering follows exact keys,
+// auto-merge links and steward rules, never blocking keys, so the work per
+// record stays bounded however large the store grows.
+//
+// A data steward's decisions (ForceMerge, Unmerge, DecideReview) are rules
+// on source records that every later resolution obeys, and are audited.
+// Every golden change is appended to golden_changes in the same
+// transaction: a durable, ordered feed (Changes) for pollers and for the
+// publisher of the golden topic.
+//
+// SQLite needs a file (the writer and the readers use separate connection
+// pools, which an in-memory database would not share).
 package store

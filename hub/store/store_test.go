@@ -390,6 +390,11 @@ func testSearch(t *testing.T, open opener) {
 			}
 		})
 	}
+	all, err := s.FindCustomers(ctx, hub.CustomerFilter{Name: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "search_name_s.json", mustJSON(t, all))
 	// Pagination visits each customer once.
 	seen := map[string]bool{}
 	f := hub.CustomerFilter{Name: "s", Limit: 1}
