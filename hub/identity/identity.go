@@ -21,6 +21,11 @@ type Config struct {
 	// wins whenever it has a non-empty value; systems not listed fall back
 	// to the default rule, most recent non-empty.
 	FieldPriority map[string][]string
+	// FieldRule sets, per golden field, the rule among the records that
+	// priority does not decide: "most_recent" (default), "most_complete"
+	// (the longest value) or "earliest" (the oldest record's value, e.g.
+	// the first source that knew the customer).
+	FieldRule map[string]string
 	// Fuzzy, when set, adds blocking keys and fuzzy scoring; nil matches
 	// on deterministic keys only.
 	Fuzzy *FuzzyConfig

@@ -157,3 +157,22 @@ func TestSurvive(t *testing.T) {
 		t.Error("survivorship depends on input order")
 	}
 }
+
+func TestSurviveFieldRules(t *testing.T) {
+	recs := []Record{
+		rec("erp", "1", 1, hub.Customer{GivenName: "Anna-Lena", Segment: "A"}),
+		rec("crm", "2", 5, hub.Customer{GivenName: "Anna", Segment: "B"}),
+		rec("svc", "3", 9, hub.Customer{Segment: "C"}),
+	}
+	r := New(Config{FieldRule: map[string]string{"given_name": RuleComplete, "segment": RuleEarliest}})
+	g, lin := r.Survive(recs)
+	if g.GivenName != "Anna-Lena" || lin["given_name"].Rule != RuleComplete {
+		t.Errorf("most complete given_name: %q %+v", g.GivenName, lin["given_name"])
+	}
+	if g.Segment != "A" || lin["segment"].Rule != RuleEarliest || lin["segment"].Source != "erp/customers/1" {
+		t.Errorf("earliest segment: %q %+v", g.Segment, lin["segment"])
+	}
+	if d, _ := New(Config{}).Survive(recs); d.GivenName != "Anna" || d.Segment != "C" {
+		t.Errorf("default most recent: %q %q", d.GivenName, d.Segment)
+	}
+}

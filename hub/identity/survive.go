@@ -14,7 +14,8 @@ const (
 	RulePriority   = "source_priority" // a configured system won
 	RuleMostRecent = "most_recent"     // the most recently updated non-empty value
 	RuleUnion      = "union"           // multi-valued: all sources, de-duplicated
-	RuleEarliest   = "earliest"        // created_at: the earliest
+	RuleEarliest   = "earliest"        // the oldest record's non-empty value; created_at: the earliest
+	RuleComplete   = "most_complete"   // the longest non-empty value
 )
 
 // FieldSource says where one golden field came from.
@@ -29,6 +30,7 @@ type scalar struct {
 	name  string
 	has   func(c *hub.Customer) bool
 	copyf func(dst, src *hub.Customer)
+	size  func(c *hub.Customer) int // for most_complete; nil counts 1
 }
 
 func str(name string, f func(c *hub.Customer) *string) scalar {
@@ -36,6 +38,7 @@ func str(name string, f func(c *hub.Customer) *string) scalar {
 		name:  name,
 		has:   func(c *hub.Customer) bool { return *f(c) != "" },
 		copyf: func(dst, src *hub.Customer) { *f(dst) = *f(src) },
+		size:  func(c *hub.Customer) int { return len([]rune(*f(c))) },
 	}
 }
 
@@ -57,6 +60,7 @@ var scalars = []scalar{
 	{
 		name: "consent",
 		has:  func(c *hub.Customer) bool { return len(c.Consent) > 0 },
+		size: func(c *hub.Customer) int { return len(c.Consent) },
 		copyf: func(dst, src *hub.Customer) {
 			dst.Consent = make(map[string]bool, len(src.Consent))
 			for k, v := range src.Consent {
@@ -189,6 +193,34 @@ func (r *Resolver) pick(f scalar, ordered []Record) (Record, string, bool) {
 				return rec, RulePriority, true
 			}
 		}
+	}
+	switch r.cfg.FieldRule[f.name] {
+	case RuleEarliest:
+		// ordered is newest first; ties already broken by key.
+		for i := len(ordered) - 1; i >= 0; i-- {
+			if f.has(&ordered[i].Customer) {
+				return ordered[i], RuleEarliest, true
+			}
+		}
+		return Record{}, "", false
+	case RuleComplete:
+		best, bestSize := -1, -1
+		for i, rec := range ordered {
+			if !f.has(&rec.Customer) {
+				continue
+			}
+			n := 1
+			if f.size != nil {
+				n = f.size(&rec.Customer)
+			}
+			if n > bestSize { // strict: among equals the most recent wins
+				best, bestSize = i, n
+			}
+		}
+		if best < 0 {
+			return Record{}, "", false
+		}
+		return ordered[best], RuleComplete, true
 	}
 	for _, rec := range ordered {
 		if f.has(&rec.Customer) {
