@@ -91,7 +91,11 @@ type vnode struct {
 
 // check validates v (a decoded document: maps, []any, strings, bool, nil,
 // int, int64, float64).
-func (n *vnode) check(v any) vres {
+func (n *vnode) check(v any) vres { return n.checkUTF8(v, false) }
+
+// checkUTF8 is check; utf8OK says every string and key in v is known to
+// be valid UTF-8 (the encoder saw them all), which spares checking again.
+func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 	for n.ref != nil {
 		n = n.ref
 	}
@@ -102,7 +106,7 @@ func (n *vnode) check(v any) vres {
 	case bool:
 		kind = tBool
 	case string:
-		if !utf8.ValidString(x) {
+		if !utf8OK && !utf8.ValidString(x) {
 			return vUnknown // gojsonschema sees it with U+FFFD replacements
 		}
 		kind = tString
@@ -179,16 +183,16 @@ func (n *vnode) check(v any) vres {
 			}
 		}
 		for k, e := range x {
-			if !utf8.ValidString(k) {
+			if !utf8OK && !utf8.ValidString(k) {
 				res = and(res, vUnknown)
 				continue
 			}
 			if p, ok := n.props[k]; ok {
-				res = and(res, p.check(e))
+				res = and(res, p.checkUTF8(e, utf8OK))
 			} else if n.noAddl {
 				return vInvalid
 			} else if n.addl != nil {
-				res = and(res, n.addl.check(e))
+				res = and(res, n.addl.checkUTF8(e, utf8OK))
 			}
 			if res == vInvalid {
 				return res
@@ -197,7 +201,7 @@ func (n *vnode) check(v any) vres {
 	case []any:
 		if n.items != nil {
 			for _, e := range x {
-				if res = and(res, n.items.check(e)); res == vInvalid {
+				if res = and(res, n.items.checkUTF8(e, utf8OK)); res == vInvalid {
 					return res
 				}
 			}
@@ -210,14 +214,14 @@ func (n *vnode) check(v any) vres {
 		return res
 	}
 	for _, s := range n.allOf {
-		if res = and(res, s.check(v)); res == vInvalid {
+		if res = and(res, s.checkUTF8(v, utf8OK)); res == vInvalid {
 			return res
 		}
 	}
 	if len(n.anyOf) > 0 {
 		any := vInvalid
 		for _, s := range n.anyOf {
-			switch s.check(v) {
+			switch s.checkUTF8(v, utf8OK) {
 			case vValid:
 				any = vValid
 			case vUnknown:
@@ -234,14 +238,14 @@ func (n *vnode) check(v any) vres {
 		}
 	}
 	if n.ifS != nil {
-		switch n.ifS.check(v) {
+		switch n.ifS.checkUTF8(v, utf8OK) {
 		case vValid:
 			if n.thenS != nil {
-				res = and(res, n.thenS.check(v))
+				res = and(res, n.thenS.checkUTF8(v, utf8OK))
 			}
 		case vInvalid:
 			if n.elseS != nil {
-				res = and(res, n.elseS.check(v))
+				res = and(res, n.elseS.checkUTF8(v, utf8OK))
 			}
 		default:
 			res = and(res, vUnknown)

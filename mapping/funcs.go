@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/nyaruka/phonenumbers"
@@ -153,7 +154,29 @@ var (
 	anyVariadc = new(func(...any) any)
 )
 
-func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }
+func collapse(s string) string {
+	if collapsed(s) {
+		return s // already clean: spare Fields and Join
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// collapsed tells whether collapse(s) == s: no white space at either end,
+// and every inner run of white space is a single ' '.
+func collapsed(s string) bool {
+	prevSpace := true // a space at the start is not clean
+	for _, r := range s {
+		if r == ' ' || (r >= utf8.RuneSelf || r < 0x20) && unicode.IsSpace(r) {
+			if r != ' ' || prevSpace {
+				return false
+			}
+			prevSpace = true
+			continue
+		}
+		prevSpace = false
+	}
+	return !prevSpace || s == ""
+}
 
 func init() {
 	register(&Func{Name: "trim", Signature: "trim(s) → string|nil",
@@ -772,6 +795,16 @@ var currencySymbols = []struct{ sym, code string }{{"€", "EUR"}, {"£", "GBP"}
 
 var codeInText = regexp.MustCompile(`^([A-Z]{3})\s*(.*)$|^(.*?)\s*([A-Z]{3})$`)
 
+// mayHaveCode is false when codeInText cannot match (it needs three
+// capital letters at the start or at the end), which spares the regexp
+// for the usual plain amount.
+func mayHaveCode(s string) bool {
+	upper3 := func(t string) bool {
+		return len(t) == 3 && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' && t[2] >= 'A' && t[2] <= 'Z'
+	}
+	return len(s) >= 3 && (upper3(s[:3]) || upper3(s[len(s)-3:]))
+}
+
 func moneyFn(args ...any) (any, error) {
 	amount := args[0]
 	if amount == nil {
@@ -801,7 +834,7 @@ func moneyFn(args ...any) (any, error) {
 				break
 			}
 		}
-		if found == "" {
+		if found == "" && mayHaveCode(s) {
 			if m := codeInText.FindStringSubmatch(s); m != nil {
 				if m[1] != "" {
 					found, s = strings.ToUpper(m[1]), m[2]

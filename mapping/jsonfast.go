@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"slices"
@@ -29,6 +30,9 @@ func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, false
 	}
+	// Size the record's map for its fields at once (each ':' outside a
+	// string is a key; inside strings they only make the hint generous).
+	d.hint = min(bytes.Count(b, []byte{':'}), 64)
 	v, ok := d.value(0)
 	if !ok {
 		return nil, false
@@ -42,8 +46,9 @@ func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
 }
 
 type fastDec struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	hint int // size of the top-level map
 }
 
 func (d *fastDec) ws() {
@@ -64,7 +69,11 @@ func (d *fastDec) value(depth int) (any, bool) {
 	switch c := d.b[d.i]; {
 	case c == '{':
 		d.i++
-		m := make(map[string]any, 8)
+		size := 8
+		if depth == 0 {
+			size = d.hint
+		}
+		m := make(map[string]any, size)
 		d.ws()
 		if d.i < len(d.b) && d.b[d.i] == '}' {
 			d.i++
@@ -250,25 +259,42 @@ func (d *fastDec) num() (any, bool) {
 // escaping). ok is false for a value it does not handle: the caller then
 // uses marshal for the whole document.
 func appendJSON(b []byte, v any) ([]byte, bool) {
+	e := jsonEnc{b: b}
+	ok := e.value(v)
+	return e.b, ok
+}
+
+// jsonEnc also notes whether it met invalid UTF-8 (written as U+FFFD), so
+// that the schema check knows whether it can trust the strings as they are.
+type jsonEnc struct {
+	b       []byte
+	badUTF8 bool
+}
+
+func (e *jsonEnc) value(v any) bool {
 	switch x := v.(type) {
 	case nil:
-		return append(b, "null"...), true
+		e.b = append(e.b, "null"...)
 	case string:
-		return appendJSONString(b, x), true
+		e.str(x)
 	case bool:
-		return strconv.AppendBool(b, x), true
+		e.b = strconv.AppendBool(e.b, x)
 	case int:
-		return strconv.AppendInt(b, int64(x), 10), true
+		e.b = strconv.AppendInt(e.b, int64(x), 10)
 	case int64:
-		return strconv.AppendInt(b, x, 10), true
+		e.b = strconv.AppendInt(e.b, x, 10)
 	case float64:
-		return appendJSONFloat(b, x)
+		var ok bool
+		e.b, ok = appendJSONFloat(e.b, x)
+		return ok
 	case map[string]any:
 		if x == nil {
-			return append(b, "null"...), true
+			e.b = append(e.b, "null"...)
+			return true
 		}
 		if len(x) == 0 {
-			return append(b, "{}"...), true
+			e.b = append(e.b, "{}"...)
+			return true
 		}
 		var arr [24]string
 		keys := arr[:0]
@@ -276,36 +302,45 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		b = append(b, '{')
+		e.b = append(e.b, '{')
 		for i, k := range keys {
 			if i > 0 {
-				b = append(b, ',')
+				e.b = append(e.b, ',')
 			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			var ok bool
-			if b, ok = appendJSON(b, x[k]); !ok {
-				return b, false
+			e.str(k)
+			e.b = append(e.b, ':')
+			if !e.value(x[k]) {
+				return false
 			}
 		}
-		return append(b, '}'), true
+		e.b = append(e.b, '}')
 	case []any:
 		if x == nil {
-			return append(b, "null"...), true
+			e.b = append(e.b, "null"...)
+			return true
 		}
-		b = append(b, '[')
-		for i, e := range x {
+		e.b = append(e.b, '[')
+		for i, el := range x {
 			if i > 0 {
-				b = append(b, ',')
+				e.b = append(e.b, ',')
 			}
-			var ok bool
-			if b, ok = appendJSON(b, e); !ok {
-				return b, false
+			if !e.value(el) {
+				return false
 			}
 		}
-		return append(b, ']'), true
+		e.b = append(e.b, ']')
+	default:
+		return false
 	}
-	return b, false
+	return true
+}
+
+func (e *jsonEnc) str(s string) {
+	var valid bool
+	e.b, valid = appendJSONString(e.b, s)
+	if !valid {
+		e.badUTF8 = true
+	}
 }
 
 // appendJSONFloat is encoding/json's float64 encoding.
@@ -335,7 +370,8 @@ const hexDigits = "0123456789abcdef"
 // appendJSONString is encoding/json's string encoding with HTML escaping
 // off: control characters, quote and backslash escaped, invalid UTF-8 as
 // U+FFFD, U+2028 and U+2029 escaped for JavaScript.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString(b []byte, s string) (_ []byte, validUTF8 bool) {
+	validUTF8 = true
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -367,6 +403,7 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			validUTF8 = false
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
 			i += size
@@ -383,5 +420,5 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, '"'), validUTF8
 }

@@ -822,14 +822,16 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 	}
 	prune(doc)
-	data, ok := appendJSON(st.buf[:0], doc)
+	enc := jsonEnc{b: st.buf[:0]}
+	ok = enc.value(doc)
+	data := enc.b
 	st.buf = data[:0]
 	if !ok {
 		// A value the fast encoder does not handle (NaN, a Go type from
 		// an expr built-in): the reflective path decides, as before.
 		return m.finishSlow(in, out, doc)
 	}
-	if m.noValidate || (m.fast != nil && m.fast.check(doc) == vValid) {
+	if m.noValidate || (m.fast != nil && m.fast.checkUTF8(doc, !enc.badUTF8) == vValid) {
 		out.Data = bytes.Clone(data)
 		return out, nil
 	}

@@ -161,6 +161,18 @@ func prune(v any) (any, bool) {
 		return x, x == ""
 	case map[string]any:
 		for k, e := range x {
+			switch ev := e.(type) {
+			case string: // the common case: no write back needed
+				if ev == "" {
+					delete(x, k)
+				}
+				continue
+			case map[string]any: // pruned in place
+				if _, empty := prune(ev); empty {
+					delete(x, k)
+				}
+				continue
+			}
 			pe, empty := prune(e)
 			if empty {
 				delete(x, k)
