@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
 )
 
 // benchEvents makes n canonical records: three of every four are customers
@@ -21,7 +22,8 @@ func benchEvents(n int) []hub.Envelope {
 		phone := fmt.Sprintf("+4930%07d", i%10000000)
 		erp := fmt.Sprintf("K%d", i)
 		out = append(out,
-			cust("erp", erp, 1, hub.Customer{FamilyName: "Name", GivenName: "G", Emails: []string{email}, TaxID: ""}),
+			cust("erp", erp, 1, hub.Customer{FamilyName: fmt.Sprintf("Name%c%c", 'a'+i%26, 'a'+i/26%26), GivenName: "G", Emails: []string{email},
+				Addresses: []hub.Address{{Street: fmt.Sprintf("Hauptstr. %d", i%200), PostalCode: fmt.Sprintf("%05d", 10000+i%5000), Country: "DE"}}}),
 			cust("crm", fmt.Sprintf("c%d", i), 2, hub.Customer{FullName: "G Name", Emails: []string{email}, Phones: []string{phone},
 				ExternalIDs: []hub.Ref{{System: "erp", ID: erp}}}),
 			cust("svc", fmt.Sprintf("s%d", i), 3, hub.Customer{FamilyName: "Name", Phones: []string{phone}}),
@@ -32,9 +34,9 @@ func benchEvents(n int) []hub.Envelope {
 	return out[:n]
 }
 
-func benchApply(b *testing.B, open opener) {
+func benchApply(b *testing.B, open opener, opts Options) {
 	batch := benchBatch()
-	s := open(b, Options{})
+	s := open(b, opts)
 	evs := benchEvents(b.N)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -47,8 +49,13 @@ func benchApply(b *testing.B, open opener) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
 
-func BenchmarkApplySQLite(b *testing.B)   { benchApply(b, MustOpenSQLite) }
-func BenchmarkApplyPostgres(b *testing.B) { benchApply(b, MustOpenPostgres) }
+func BenchmarkApplySQLite(b *testing.B)   { benchApply(b, MustOpenSQLite, Options{}) }
+func BenchmarkApplyPostgres(b *testing.B) { benchApply(b, MustOpenPostgres, Options{}) }
+
+var fuzzyOpts = Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}}
+
+func BenchmarkApplySQLiteFuzzy(b *testing.B)   { benchApply(b, MustOpenSQLite, fuzzyOpts) }
+func BenchmarkApplyPostgresFuzzy(b *testing.B) { benchApply(b, MustOpenPostgres, fuzzyOpts) }
 
 // benchBatch is the Apply batch size, CRMHUB_BENCH_BATCH or 500.
 func benchBatch() int {
