@@ -6,7 +6,10 @@
 // every expression once and report all load problems as "file:line: field:
 // message"; (*Mapping).Apply maps one record, validates the result against
 // the canonical JSON Schema and returns a *RecordError naming the record and
-// field when it cannot. The function library is a registry (Functions) from
+// field when it cannot. A compiled check of the schema files proves the
+// common valid document valid; gojsonschema, the validator of record,
+// judges every other one and names the violations (PERF.md has the
+// figures and how the fast paths are held to the slow ones). The function library is a registry (Functions) from
 // which `crmhub mapping docs` prints the reference and whose examples are run
 // by the tests, so the docs cannot drift. RunTest, Suggest and Lint back the
 // data engineer's CLI.
