@@ -25,6 +25,7 @@ type Config struct {
 	Mappings   Mappings    `yaml:"mappings"`
 	Plugins    Plugins     `yaml:"plugins"`
 	Hub        Hub         `yaml:"hub"`
+	Identity   Identity    `yaml:"identity"`
 	Log        Log         `yaml:"log"`
 	Connectors []Connector `yaml:"connectors"`
 }
@@ -85,6 +86,29 @@ type Hub struct {
 	ConsumerGroup string   `yaml:"consumer_group"`
 	BatchSize     int      `yaml:"batch_size"`
 	BatchWait     Duration `yaml:"batch_wait"`
+}
+
+// Identity configures identity resolution and survivorship.
+type Identity struct {
+	// DefaultRegion reads phone numbers written without a country code.
+	DefaultRegion string `yaml:"default_region"`
+	// FieldPriority: per golden field, source systems in order of trust
+	// (e.g. credit_limit: [finance, erp]).
+	FieldPriority map[string][]string `yaml:"field_priority"`
+	// FieldRule: per golden field, most_recent (default), most_complete or earliest.
+	FieldRule map[string]string `yaml:"field_rule"`
+	Fuzzy     Fuzzy             `yaml:"fuzzy"`
+}
+
+// Fuzzy configures fuzzy matching: auto-merge above AutoMerge, review queue
+// between Review and AutoMerge, a new golden customer below.
+type Fuzzy struct {
+	Enabled       bool    `yaml:"enabled"`
+	AutoMerge     float64 `yaml:"auto_merge"`
+	Review        float64 `yaml:"review"`
+	NameWeight    float64 `yaml:"name_weight"`
+	AddressWeight float64 `yaml:"address_weight"`
+	MaxBlock      int     `yaml:"max_block"`
 }
 
 // Log configures logging.
@@ -329,6 +353,9 @@ func (c *Config) defaults() {
 	if c.Hub.BatchWait == 0 {
 		c.Hub.BatchWait = Duration(50 * time.Millisecond)
 	}
+	if c.Identity.DefaultRegion == "" {
+		c.Identity.DefaultRegion = "DE"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -394,6 +421,16 @@ func (c *Config) check() error {
 		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		default:
 			bad(0, "kafka.sasl.mechanism", "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASL.Mechanism)
+		}
+	}
+	if f := c.Identity.Fuzzy; f.Enabled && f.AutoMerge != 0 && f.Review != 0 && f.Review > f.AutoMerge {
+		bad(0, "identity.fuzzy.review", "%.2f is above auto_merge %.2f: the review band would be empty", f.Review, f.AutoMerge)
+	}
+	for field, rule := range c.Identity.FieldRule {
+		switch rule {
+		case "most_recent", "most_complete", "earliest":
+		default:
+			bad(0, "identity.field_rule."+field, "want most_recent, most_complete or earliest, got %q", rule)
 		}
 	}
 	seen := map[string]int{}

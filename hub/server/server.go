@@ -20,6 +20,7 @@ import (
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/httpapi"
+	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/mapping"
@@ -33,7 +34,10 @@ type Options struct {
 	Builtins map[string]sdk.Connector
 	// SelfCmd re-executes this binary as a plugin (default: the host's).
 	SelfCmd []string
-	Logger  *slog.Logger
+	// Actor names who makes a steward request (merge, unmerge, review
+	// decisions); without it those routes answer 403.
+	Actor  func(*http.Request) (string, bool)
+	Logger *slog.Logger
 }
 
 // Server is one running hub.
@@ -115,7 +119,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.maps.Store(set)
 
-	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Registerer: s.registry, Logger: s.log})
+	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: identityConfig(cfg.Identity), Registerer: s.registry, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -129,7 +133,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	s.http = &http.Server{
-		Handler:           httpapi.New(s.store, httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log}),
+		Handler: httpapi.New(s.store, httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
+			Changes: s.store, Steward: s.store, Actor: s.opts.Actor}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -326,6 +331,15 @@ func (s *Server) Close() error {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+func identityConfig(c config.Identity) identity.Config {
+	out := identity.Config{DefaultRegion: c.DefaultRegion, FieldPriority: c.FieldPriority, FieldRule: c.FieldRule}
+	if c.Fuzzy.Enabled {
+		out.Fuzzy = &identity.FuzzyConfig{AutoMerge: c.Fuzzy.AutoMerge, Review: c.Fuzzy.Review,
+			NameWeight: c.Fuzzy.NameWeight, AddressWeight: c.Fuzzy.AddressWeight, MaxBlock: c.Fuzzy.MaxBlock}
+	}
+	return out
 }
 
 func busConfig(cfg *config.Config) bus.Config {
