@@ -9,8 +9,9 @@
 // field when it cannot. A compiled check of the schema files proves the
 // common valid document valid; gojsonschema, the validator of record,
 // judges every other one and names the violations (PERF.md has the
-// figures and how the fast paths are held to the slow ones). The function library is a registry (Functions) from
-// which `crmhub mapping docs` prints the reference and whose examples are run
-// by the tests, so the docs cannot drift. RunTest, Suggest and Lint back the
+// figures and how the fast paths are held to the slow ones). The function
+// library is a registry (Functions) from which `crmhub mapping docs` prints
+// the reference and whose examples are run by the tests, so the docs cannot
+// drift. RunTest, Suggest and Lint back the
 // data engineer's CLI.
 package mapping
