@@ -346,6 +346,27 @@ func init() {
 			}
 			return t.UTC().Format(time.RFC3339Nano), nil
 		}})
+	register(&Func{Name: "format_time", Signature: "format_time(t, layout[, tz]) → string|nil",
+		Doc: "Formats an RFC 3339 timestamp (a canonical updated_at) with a layout, as wall clock in tz (default UTC): the reverse of timestamp, " +
+			"for reverse mappings writing a system's own time format. Layouts as in date (Go layouts or YYYY/MM/DD/HH/mm/ss tokens).",
+		Examples: []Example{{`format_time("2024-07-01T12:30:00Z", "YYYY-MM-DD HH:mm:ss", "Europe/Berlin")`, `"2024-07-01 14:30:00"`}, {`format_time(nil, "YYYY-MM-DD")`, `null`}},
+		types:    []any{new(func(any, string) any), new(func(any, string, string) any)},
+		check:    checkTZ(2),
+		fn: func(args ...any) (any, error) {
+			t, ok, err := parseTime(args[0], time.RFC3339Nano)
+			if err != nil || !ok {
+				return nil, err
+			}
+			loc := time.UTC
+			if len(args) > 2 {
+				tz, _ := args[2].(string)
+				if loc, err = location(tz); err != nil {
+					return nil, err
+				}
+			}
+			layout, _ := args[1].(string)
+			return t.In(loc).Format(goLayout(layout)), nil
+		}})
 	register(&Func{Name: "decimal", Signature: "decimal(s[, locale]) → decimal string|nil",
 		Doc: "Reads a decimal number exactly (never through a float). locale \"en\" reads 1,234.56, \"de\" reads 1.234,56, \"fr\" 1 234,56, \"ch\" 1'234.56; " +
 			"without a locale the format is detected and an ambiguous value (1,234) is a record error; group separators must group by three; a trailing minus (SAP style 12,50-) is accepted. Numbers pass through.",

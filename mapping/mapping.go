@@ -84,12 +84,15 @@ func (e *LoadError) Is(target error) bool { return target == ErrLoad }
 // Mapping is a compiled mapping file. It is immutable and safe for
 // concurrent use.
 type Mapping struct {
-	file          string
-	name          string
-	version       int
-	system        string
-	entity        string
-	target        string
+	file    string
+	name    string
+	version int
+	system  string
+	entity  string
+	target  string
+	// targetSystem is set on a reverse mapping: it reads the canonical
+	// entity (a golden customer) and writes that system's entity.
+	targetSystem  string
 	schemaVersion string
 	carryCustom   bool
 	sourceFields  []string
@@ -131,6 +134,13 @@ func (m *Mapping) Source() (system, entity string) { return m.system, m.entity }
 
 // Target is the canonical entity and schema version the mapping writes.
 func (m *Mapping) Target() (entity, schemaVersion string) { return m.target, m.schemaVersion }
+
+// Reverse reports a reverse mapping (canonical entity -> system entity),
+// used by write-back; its output is not validated against a schema.
+func (m *Mapping) Reverse() bool { return m.targetSystem != "" }
+
+// TargetSystem is the system a reverse mapping writes; empty otherwise.
+func (m *Mapping) TargetSystem() string { return m.targetSystem }
 
 // File is the path the mapping was loaded from.
 func (m *Mapping) File() string { return m.file }
@@ -257,17 +267,11 @@ func (l *loader) load(data []byte) {
 					m.target, _ = l.scalar(q, "target.entity")
 				case "schema":
 					m.schemaVersion, _ = l.scalar(q, "target.schema")
+				case "system":
+					m.targetSystem, _ = l.scalar(q, "target.system")
 				default:
-					l.errorf(q.line, "target."+q.key, "unknown key (want entity, schema)")
+					l.errorf(q.line, "target."+q.key, "unknown key (want entity, schema; system for a reverse mapping)")
 				}
-			}
-			if m.target != "" {
-				s, err := targetShape(m.target, m.schemaVersion)
-				if err != nil {
-					l.errorf(p.line, "target", "%v", err)
-				}
-				m.shape = s
-				m.fast = fastSchema(m.target, m.schemaVersion)
 			}
 		case "unknown_fields":
 			s, _ := l.scalar(p, "unknown_fields")
@@ -298,8 +302,20 @@ func (l *loader) load(data []byte) {
 			l.errorf(1, req, "missing")
 		}
 	}
-	if seen["source"] && (m.system == "" || m.entity == "") {
-		l.errorf(sourceLine, "source", "want system and entity")
+	if m.targetSystem != "" {
+		l.checkReverse(sourceLine)
+	} else {
+		if seen["source"] && (m.system == "" || m.entity == "") {
+			l.errorf(sourceLine, "source", "want system and entity")
+		}
+		if m.target != "" {
+			s, err := targetShape(m.target, m.schemaVersion)
+			if err != nil {
+				l.errorf(targetLine, "target", "%v", err)
+			}
+			m.shape = s
+			m.fast = fastSchema(m.target, m.schemaVersion)
+		}
 	}
 	if seen["target"] && m.target == "" {
 		l.errorf(targetLine, "target", "want entity")
@@ -343,6 +359,21 @@ func (l *loader) load(data []byte) {
 				m.fields = append(m.fields, f)
 			}
 		}
+	}
+}
+
+// checkReverse checks what a reverse mapping needs: it reads a canonical
+// entity (source has no system) and writes a system's entity.
+func (l *loader) checkReverse(sourceLine int) {
+	m := l.m
+	if m.system != "" {
+		l.errorf(sourceLine, "source.system", "a reverse mapping (target.system is set) reads the canonical entity: leave source.system out")
+	}
+	if m.entity != hub.EntityCustomer {
+		l.errorf(sourceLine, "source.entity", "a reverse mapping reads the canonical %s, not %q", hub.EntityCustomer, m.entity)
+	}
+	if m.carryCustom {
+		l.errorf(sourceLine, "unknown_fields", "a reverse mapping writes only the columns it names: want ignore")
 	}
 }
 
@@ -421,6 +452,9 @@ var builtinNames = func() map[string]bool {
 func (l *loader) buildOptions() {
 	m := l.m
 	env := map[string]any{"record": map[string]any{}, "meta": map[string]any{}}
+	if m.targetSystem != "" {
+		env["golden_id"] = ""
+	}
 	for _, f := range m.sourceFields {
 		if _, reserved := env[f]; !reserved {
 			env[f] = nil
@@ -484,6 +518,9 @@ func (l *loader) compileField(p kv) *field {
 		l.errorf(p.line, "fields."+p.key, "%v", err)
 	} else {
 		f.path = segs
+		if l.m.targetSystem != "" && (len(segs) != 1 || segs[0].index != -1 || segs[0].append) {
+			l.errorf(p.line, "fields."+p.key, "a reverse mapping writes plain column names, not paths")
+		}
 		if l.m.shape != nil {
 			if err := l.m.shape.checkPath(segs); err != nil {
 				l.errorf(p.line, "fields."+p.key, "%v", err)
@@ -762,6 +799,10 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	env["record"], env["meta"] = rec, meta
+	if m.targetSystem != "" {
+		// A reverse mapping reads a golden customer: SourceID is its id.
+		env["golden_id"] = in.SourceID
+	}
 
 	if m.dropIf != nil {
 		v, err := st.run(m.dropIf)
@@ -803,6 +844,16 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		if err := setPath(doc, f.path, v); err != nil {
 			return out, m.recErr(in, f.target, hub.ReasonMapping, err.Error())
 		}
+	}
+	if m.targetSystem != "" {
+		// System columns: no canonical schema, no pruning of nested
+		// values (a JSON column may want them as they are).
+		data, err := marshal(doc)
+		if err != nil {
+			return out, m.recErr(in, "", hub.ReasonMapping, fmt.Sprintf("encode: %v", err))
+		}
+		out.Data = data
+		return out, nil
 	}
 	if m.carryCustom {
 		custom, _ := doc["custom"].(map[string]any)

@@ -41,6 +41,19 @@ func (s *Set) Lookup(system, entity string) (*Mapping, bool) {
 	return m, ok
 }
 
+// ByName finds a mapping by its name (write-back targets name their
+// reverse mapping).
+func (s *Set) ByName(name string) (*Mapping, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.all {
+		if m.name == name {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
 // All returns the mappings sorted by name.
 func (s *Set) All() []*Mapping {
 	s.mu.RLock()
@@ -59,7 +72,9 @@ func (s *Set) Reload(dir string) error {
 	}
 	by := make(map[string]*Mapping, len(all))
 	for _, m := range all {
-		by[m.system+"\x00"+m.entity] = m
+		if !m.Reverse() {
+			by[m.system+"\x00"+m.entity] = m
+		}
 	}
 	s.mu.Lock()
 	s.bySrc, s.all, s.digest = by, all, digest
@@ -102,6 +117,11 @@ func loadAll(dir string) ([]*Mapping, [32]byte, error) {
 			continue
 		}
 		src := m.system + "/" + m.entity
+		if m.Reverse() {
+			// Reverse mappings are found by name (a write-back target
+			// names its own); many may read the canonical customer.
+			src = "reverse:" + m.name
+		}
 		if other, dup := sources[src]; dup {
 			errs = append(errs, &LoadError{File: f, Line: 1, Field: "source", Msg: fmt.Sprintf("source %s is also mapped by %s", src, other)})
 			continue
