@@ -28,6 +28,7 @@ type Config struct {
 	Identity   Identity    `yaml:"identity"`
 	Log        Log         `yaml:"log"`
 	Connectors []Connector `yaml:"connectors"`
+	Targets    []Target    `yaml:"targets"` // write-back; see targets.go
 }
 
 // HTTP configures the API listener.
