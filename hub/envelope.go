@@ -90,6 +90,9 @@ type DeadLetter struct {
 	Payload        json.RawMessage   `json:"payload,omitempty"`
 	Raw            []byte            `json:"raw,omitempty"`
 	At             time.Time         `json:"at"`
+	// SourceUpdatedAt is the record's own updated-at, so a replay orders
+	// against newer versions of the record as the first attempt would.
+	SourceUpdatedAt time.Time `json:"source_updated_at,omitzero"`
 }
 
 // Key keeps dead letters of one source record on one partition.

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// Dead letters: the indexer stores every message of the dead-letter topic
+// here, so operations can list them by reason and replay or resolve them.
+// An entry is changed only while it is open, so two stewards (or two hubs)
+// acting on the same entry cannot both close it.
+
+const deadLetterCols = `seq, id, connector, system, source_entity, source_id, mapping, version, field, reason_class, reason,
+  meta, payload, raw, source_updated_at, at, status, attempts, replayed_at, closed_at, actor, note`
+
+// IndexDeadLetters stores entries that are not stored yet (by id) and
+// returns how many were new. It is idempotent: the indexer may deliver a
+// message again after a crash before its offset commit.
+func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEntry) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO dead_letters
+  (id, connector, system, source_entity, source_id, mapping, version, field, reason_class, reason,
+   meta, payload, raw, source_updated_at, at, status)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range entries {
+			e := &entries[i]
+			if e.ID == "" {
+				return fmt.Errorf("dead letter %d of %d: %w: empty id", i, len(entries), hub.ErrInvalid)
+			}
+			var meta any
+			if len(e.Meta) > 0 {
+				b, err := json.Marshal(e.Meta)
+				if err != nil {
+					return fmt.Errorf("dead letter %s: meta: %w", e.ID, err)
+				}
+				meta = string(b)
+			}
+			status := e.Status
+			if status == "" {
+				status = hub.DeadLetterOpen
+			}
+			res, err := stmt.ExecContext(ctx, e.ID, e.Connector, e.System, e.SourceEntity, e.SourceID, e.Mapping,
+				e.MappingVersion, e.Field, e.ReasonClass, e.Reason, meta, nullBytes(e.Payload), nullBytes(e.Raw),
+				nanos(e.SourceUpdatedAt), nanos(e.At), status)
+			if err != nil {
+				return fmt.Errorf("dead letter %s: %w", e.ID, err)
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("dead letter %s: %w", e.ID, err)
+			}
+			n += int(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index %d dead letters: %w", len(entries), err)
+	}
+	return n, nil
+}
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// ListDeadLetters lists entries in arrival order after f.After.
+func (s *Store) ListDeadLetters(ctx context.Context, f hub.DeadLetterFilter) ([]hub.DeadLetterEntry, error) {
+	where := []string{"seq > ?"}
+	args := []any{f.After}
+	for _, c := range []struct{ col, v string }{
+		{"reason_class", f.ReasonClass}, {"connector", f.Connector}, {"status", f.Status},
+		{"mapping", f.Mapping}, {"source_entity", f.SourceEntity},
+	} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?") // column names are the constants above
+			args = append(args, c.v)
+		}
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+deadLetterCols+` FROM dead_letters WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.DeadLetterEntry
+	for rows.Next() {
+		e, err := scanDeadLetter(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", err)
+		}
+		out = append(out, *e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// FindDeadLetter returns one entry; hub.ErrNotFound if none.
+func (s *Store) FindDeadLetter(ctx context.Context, id string) (*hub.DeadLetterEntry, error) {
+	e, err := scanDeadLetter(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+deadLetterCols+` FROM dead_letters WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("dead letter %s: %w", id, hub.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dead letter %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// UpdateDeadLetter writes the outcome of a replay or resolve: status,
+// reason, field, mapping version, attempts, times, actor and note. Only an
+// open entry changes; hub.ErrConflict if it is no longer open.
+func (s *Store) UpdateDeadLetter(ctx context.Context, e *hub.DeadLetterEntry) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE dead_letters SET status = ?, reason_class = ?, reason = ?, field = ?,
+  mapping = ?, version = ?, attempts = ?, replayed_at = ?, closed_at = ?, actor = ?, note = ?
+  WHERE id = ? AND status = ?`),
+		e.Status, e.ReasonClass, e.Reason, e.Field, e.Mapping, e.MappingVersion, e.Attempts,
+		nanos(e.ReplayedAt), nanos(e.ClosedAt), e.Actor, e.Note, e.ID, hub.DeadLetterOpen)
+	if err != nil {
+		return fmt.Errorf("update dead letter %s: %w", e.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update dead letter %s: %w", e.ID, err)
+	}
+	if n == 0 {
+		cur, err := s.FindDeadLetter(ctx, e.ID)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("dead letter %s is %s, not open: %w", e.ID, cur.Status, hub.ErrConflict)
+	}
+	return nil
+}
+
+// OpenDeadLetters counts open entries per reason class.
+func (s *Store) OpenDeadLetters(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT reason_class, COUNT(*) FROM dead_letters WHERE status = ? GROUP BY reason_class`), hub.DeadLetterOpen)
+	if err != nil {
+		return nil, fmt.Errorf("count open dead letters: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var c string
+		var n int64
+		if err := rows.Scan(&c, &n); err != nil {
+			return nil, fmt.Errorf("count open dead letters: %w", err)
+		}
+		out[c] = n
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDeadLetter(r scanner) (*hub.DeadLetterEntry, error) {
+	var (
+		e                                   hub.DeadLetterEntry
+		meta                                sql.NullString
+		payload, raw                        []byte
+		updatedAt, at, replayedAt, closedAt int64
+	)
+	if err := r.Scan(&e.Seq, &e.ID, &e.Connector, &e.System, &e.SourceEntity, &e.SourceID, &e.Mapping, &e.MappingVersion,
+		&e.Field, &e.ReasonClass, &e.Reason, &meta, &payload, &raw, &updatedAt, &at, &e.Status, &e.Attempts,
+		&replayedAt, &closedAt, &e.Actor, &e.Note); err != nil {
+		return nil, err
+	}
+	if meta.Valid && meta.String != "" {
+		if err := json.Unmarshal([]byte(meta.String), &e.Meta); err != nil {
+			return nil, fmt.Errorf("dead letter %s: meta: %w", e.ID, err)
+		}
+	}
+	if len(payload) > 0 {
+		e.Payload = payload
+	}
+	if len(raw) > 0 {
+		e.Raw = raw
+	}
+	e.SourceUpdatedAt, e.At = fromNanos(updatedAt), fromNanos(at)
+	e.ReplayedAt, e.ClosedAt = fromNanos(replayedAt), fromNanos(closedAt)
+	return &e, nil
+}
