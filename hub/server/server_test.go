@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -46,28 +47,33 @@ func TestGoldenChangeStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The stream trails the store by its poll interval: wait until the
-	// topic holds a state for every golden customer.
+	// topic holds the store's current state of every golden customer.
 	var live map[string]pipeline.GoldenState
 	var merged map[string]string
+	var diffs []string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		live, merged = readGolden(t, ctx, r.Server.Bus().Brokers()[0], r.Server.Bus().Topics().GoldenChanges())
-		if int64(len(live)) == counts.GoldenCustomers || time.Now().After(deadline) {
+		diffs = diffs[:0]
+		if int64(len(live)) != counts.GoldenCustomers {
+			diffs = append(diffs, fmt.Sprintf("topic holds %d live customers, store %d", len(live), counts.GoldenCustomers))
+		}
+		for id, st := range live {
+			v, err := r.Server.Store().FindCustomerByID(ctx, id)
+			switch {
+			case err != nil:
+				diffs = append(diffs, fmt.Sprintf("topic has %s, store: %v", id, err))
+			case v.ID != id || len(st.Sources) != len(v.Sources) || st.Customer.Kind != v.Customer.Kind:
+				diffs = append(diffs, fmt.Sprintf("%s: topic state differs from the store: %d vs %d sources", id, len(st.Sources), len(v.Sources)))
+			}
+		}
+		if len(diffs) == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	if int64(len(live)) != counts.GoldenCustomers {
-		t.Fatalf("golden topic holds %d live customers, store %d", len(live), counts.GoldenCustomers)
-	}
-	for id, st := range live {
-		v, err := r.Server.Store().FindCustomerByID(ctx, id)
-		if err != nil {
-			t.Fatalf("topic has %s, store: %v", id, err)
-		}
-		if v.ID != id || len(st.Sources) != len(v.Sources) || st.Customer.Kind != v.Customer.Kind {
-			t.Errorf("%s: topic state differs from the store: %d vs %d sources", id, len(st.Sources), len(v.Sources))
-		}
+	for _, d := range diffs {
+		t.Error(d)
 	}
 	for loser, survivor := range merged {
 		if _, ok := live[survivor]; !ok {

@@ -582,7 +582,9 @@ func TestPluginExitsWhenParentDiesWithoutPdeathsig(t *testing.T) {
 	}
 	_ = sh.Process.Signal(syscall.SIGKILL)
 	_ = sh.Wait()
-	deadline := time.Now().Add(5 * time.Second)
+	// Generous: the plugin polls every second, and a loaded CI machine may
+	// not schedule it for a while; what matters is that it does exit.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, state, ok := procStat(pid)
 		if !ok || state == "Z" {
@@ -590,7 +592,7 @@ func TestPluginExitsWhenParentDiesWithoutPdeathsig(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("plugin %d still running 5s after its parent died", pid)
+			t.Fatalf("plugin %d still running 30s after its parent died", pid)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -92,7 +92,9 @@ func exitWithParent(ctx context.Context, ppid int, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if os.Getppid() != ppid {
+			// A parent that died before this goroutine first looked has
+			// already handed the process to init (pid 1).
+			if p := os.Getppid(); p != ppid || p == 1 {
 				slog.Warn("host process gone, exiting", "parent_pid", ppid)
 				os.Exit(2)
 			}
