@@ -1,0 +1,31 @@
+package writeback
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics of write-back; labels are bounded (target names, fixed results
+// and reasons).
+type Metrics struct {
+	Records *prometheus.CounterVec // target, result: written | failed
+	Skipped *prometheus.CounterVec // target, reason
+}
+
+// Skip reasons.
+const (
+	SkipUnchanged   = "unchanged"     // the ledger's hash equals: crmhub wrote these values already
+	SkipSystemHas   = "system_has"    // the system's own record already holds the values
+	SkipNotInTarget = "not_in_target" // the golden customer has no record in the system and create is off
+	SkipNoFields    = "no_fields"     // the reverse mapping produced no allow-listed field
+	SkipMapping     = "mapping_error" // the reverse mapping failed (dead-lettered)
+)
+
+// NewMetrics registers the write-back metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_writeback_records_total",
+			Help: "Records written back to target systems, by target and result (written, failed)."}, []string{"target", "result"}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_writeback_skipped_total",
+			Help: "Golden states not written to a target record, by target and reason (unchanged, system_has, not_in_target, no_fields, mapping_error)."}, []string{"target", "reason"}),
+	}
+	reg.MustRegister(m.Records, m.Skipped)
+	return m
+}

@@ -1,0 +1,361 @@
+package writeback
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// ReasonWriteback is the dead-letter reason class of a golden state that
+// could not be written to a target record.
+const ReasonWriteback = "writeback_error"
+
+// Target is what one write-back target writes.
+type Target struct {
+	Name   string
+	System string // the records written are the golden customer's source records in System/Entity
+	Entity string
+	// Mapping is the reverse mapping (golden customer -> system fields).
+	Mapping *mapping.Mapping
+	// Fields is the allow-list of fields the system owns: only they are
+	// written, hashed and compared.
+	Fields []string
+	// Touch are written along with a write, never compared (a change
+	// timestamp the system's incremental reader needs).
+	Touch []string
+	// Create writes golden customers the system does not have, with the
+	// golden id as record id; off, only existing records are updated.
+	Create bool
+}
+
+// Consumer is a Kafka consumer-group member on the golden changes topic.
+type Consumer interface {
+	Fetch(ctx context.Context, max int, wait time.Duration) ([]bus.Message, error)
+	Commit(ctx context.Context, msgs []bus.Message) error
+}
+
+// Publisher sends dead letters.
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...bus.Message) error
+}
+
+// Writer runs one target.
+type Writer struct {
+	Target      Target
+	Destination sdk.Destination // configured and opened
+	Consumer    Consumer
+	Ledger      Ledger
+	Publisher   Publisher
+	Topics      hub.Topics
+	BatchSize   int
+	BatchWait   time.Duration
+	Metrics     *Metrics
+	Logger      *slog.Logger
+	// OnBatch, when set, is told what each batch wrote (tests).
+	OnBatch func(written []sdk.Record)
+}
+
+// Run writes until ctx is done. Offsets are committed after the batch was
+// written and its per-record results recorded (ledger or dead letter), so a
+// crash replays at most one batch, which the ledger recognises.
+func (w *Writer) Run(ctx context.Context) error {
+	if w.BatchSize == 0 {
+		w.BatchSize = 200
+	}
+	if w.BatchWait == 0 {
+		w.BatchWait = 100 * time.Millisecond
+	}
+	log := w.Logger.With("target", w.Target.Name)
+	for {
+		msgs, err := w.Consumer.Fetch(ctx, w.BatchSize, w.BatchWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("write-back: fetch failed, retrying", "err", err)
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		for attempt := 0; ; attempt++ {
+			err = w.batch(ctx, msgs)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The destination failed as a whole (unreachable, plugin
+			// restarting): nothing is committed, the batch is retried.
+			log.Warn("write-back: batch failed, retrying", "err", err, "attempt", attempt+1)
+			if !sleep(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 10*time.Second)) {
+				return nil
+			}
+		}
+		if err := w.Consumer.Commit(ctx, msgs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("write-back: commit failed; the batch will be seen again and skipped by the ledger", "err", err)
+		}
+	}
+}
+
+// pending is one target record to write.
+type pending struct {
+	golden string
+	hash   string
+	rec    sdk.Record
+}
+
+func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
+	t := w.Target
+	// Only the last state of a golden id in the batch matters: each is the
+	// full state.
+	last := map[string]int{}
+	for i, m := range msgs {
+		last[string(m.Key)] = i
+	}
+	var todo []pending
+	var dls []*hub.DeadLetter
+	for i, m := range msgs {
+		if last[string(m.Key)] != i || len(m.Value) == 0 {
+			continue // superseded, or a tombstone (merged/retired id): the survivor's state follows
+		}
+		var st pipeline.GoldenState
+		if err := json.Unmarshal(m.Value, &st); err != nil {
+			dls = append(dls, w.deadLetter(string(m.Key), "", "", fmt.Sprintf("golden state is not JSON: %v", err), m.Value))
+			continue
+		}
+		want, err := w.fields(st.ID, st.Customer, false)
+		if err != nil {
+			w.Metrics.Skipped.WithLabelValues(t.Name, SkipMapping).Inc()
+			dls = append(dls, w.mappingDeadLetter(st.ID, err))
+			continue
+		}
+		owned := pick(want, t.Fields)
+		if len(owned) == 0 {
+			w.Metrics.Skipped.WithLabelValues(t.Name, SkipNoFields).Inc()
+			continue
+		}
+		hash := hashOf(owned)
+		var ids []string
+		own := map[string]hub.Customer{}
+		for _, s := range st.Sources {
+			if s.System == t.System && s.SourceEntity == t.Entity {
+				ids = append(ids, s.SourceID)
+				own[s.SourceID] = s.Customer
+			}
+		}
+		if len(ids) == 0 {
+			if !t.Create {
+				w.Metrics.Skipped.WithLabelValues(t.Name, SkipNotInTarget).Inc()
+				continue
+			}
+			ids = []string{st.ID}
+		}
+		for _, id := range ids {
+			todo = append(todo, pending{golden: st.ID, hash: hash, rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert,
+				Payload: payload(owned, pick(want, t.Touch)), UpdatedAt: st.UpdatedAt}})
+			if c, ok := own[id]; ok {
+				todo[len(todo)-1].rec.Meta = map[string]string{"own": "1"}
+				if has, err := w.fields(st.ID, c, true); err == nil && hashOf(pick(has, t.Fields)) == hash {
+					todo[len(todo)-1].rec.Meta["has"] = "1"
+				}
+			}
+		}
+	}
+	written, err := w.write(ctx, todo, &dls)
+	if err != nil {
+		return err
+	}
+	if err := w.publishDeadLetters(ctx, dls); err != nil {
+		return err
+	}
+	if w.OnBatch != nil && len(written) > 0 {
+		w.OnBatch(written)
+	}
+	return nil
+}
+
+func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLetter) ([]sdk.Record, error) {
+	t := w.Target
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, 0, len(todo))
+	for _, p := range todo {
+		ids = append(ids, p.rec.ID)
+	}
+	known, err := w.Ledger.Hashes(ctx, t.Name, ids)
+	if err != nil {
+		return nil, err
+	}
+	record := map[string]string{}
+	var recs []sdk.Record
+	var sent []pending
+	for _, p := range todo {
+		switch {
+		case known[p.rec.ID] == p.hash:
+			w.Metrics.Skipped.WithLabelValues(t.Name, SkipUnchanged).Inc()
+		case p.rec.Meta["has"] == "1":
+			// The system holds these values already (it made the edit
+			// itself): nothing to write, but remember them, so the next
+			// state with the same values is recognised without a look.
+			w.Metrics.Skipped.WithLabelValues(t.Name, SkipSystemHas).Inc()
+			record[p.rec.ID] = p.hash
+		default:
+			r := p.rec
+			r.Meta = nil
+			recs = append(recs, r)
+			sent = append(sent, p)
+		}
+	}
+	if len(recs) > 0 {
+		res, err := w.Destination.Write(ctx, recs)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: write: %w", t.Name, err)
+		}
+		if len(res) != len(recs) {
+			return nil, fmt.Errorf("target %s: destination returned %d results for %d records", t.Name, len(res), len(recs))
+		}
+		for i, r := range res {
+			if r.Error != "" {
+				w.Metrics.Records.WithLabelValues(t.Name, "failed").Inc()
+				d := w.deadLetter(sent[i].golden, recs[i].ID, "", r.Error, recs[i].Payload)
+				*dls = append(*dls, d)
+				continue
+			}
+			w.Metrics.Records.WithLabelValues(t.Name, "written").Inc()
+			record[recs[i].ID] = sent[i].hash
+		}
+	}
+	if err := w.Ledger.Record(ctx, t.Name, record); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// fields reverse-maps a customer. system marks the system's own record
+// (for comparison only).
+func (w *Writer) fields(goldenID string, c hub.Customer, system bool) (map[string]any, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode golden %s: %w", goldenID, err)
+	}
+	out, err := w.Target.Mapping.Apply(mapping.Input{Entity: hub.EntityCustomer, SourceID: goldenID, Payload: b})
+	if err != nil {
+		return nil, err
+	}
+	if out.Skip || len(out.Data) == 0 {
+		return map[string]any{}, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out.Data, &m); err != nil {
+		return nil, fmt.Errorf("reverse mapping %s: output: %w", w.Target.Mapping.Name(), err)
+	}
+	return m, nil
+}
+
+func pick(m map[string]any, keys []string) map[string]any {
+	out := map[string]any{}
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// hashOf hashes fields in key order: encoding/json sorts map keys.
+func hashOf(m map[string]any) string {
+	b, _ := json.Marshal(m)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func payload(owned, touch map[string]any) []byte {
+	all := make(map[string]any, len(owned)+len(touch))
+	for k, v := range touch {
+		all[k] = v
+	}
+	for k, v := range owned {
+		all[k] = v
+	}
+	b, _ := json.Marshal(all)
+	return b
+}
+
+func (w *Writer) mappingDeadLetter(golden string, err error) *hub.DeadLetter {
+	var re *mapping.RecordError
+	field := ""
+	if errors.As(err, &re) {
+		field = re.Field
+	}
+	d := w.deadLetter(golden, "", field, err.Error(), nil)
+	d.Mapping, d.MappingVersion = w.Target.Mapping.Name(), w.Target.Mapping.Version()
+	return d
+}
+
+func (w *Writer) deadLetter(golden, id, field, reason string, payload []byte) *hub.DeadLetter {
+	t := w.Target
+	if id == "" {
+		id = golden
+	}
+	return &hub.DeadLetter{Connector: t.Name, System: t.System, SourceEntity: t.Entity, SourceID: id, Field: field,
+		ReasonClass: ReasonWriteback, Reason: reason, Meta: map[string]string{"golden_id": golden, "target": t.Name},
+		Payload: validJSON(payload), At: time.Now().UTC()}
+}
+
+func validJSON(b []byte) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return nil
+	}
+	return b
+}
+
+func (w *Writer) publishDeadLetters(ctx context.Context, dls []*hub.DeadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	msgs := make([]bus.Message, 0, len(dls))
+	for _, d := range dls {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("encode dead letter: %w", err)
+		}
+		msgs = append(msgs, bus.Message{Topic: w.Topics.DeadLetter(), Key: d.Key(), Value: b,
+			Headers: map[string]string{"reason_class": d.ReasonClass}})
+		w.Logger.Warn("write-back: record dead-lettered", "target", w.Target.Name, "field", d.Field)
+	}
+	if err := w.Publisher.Publish(ctx, msgs...); err != nil {
+		return fmt.Errorf("target %s: dead letters: %w", w.Target.Name, err)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
