@@ -1,9 +1,11 @@
 package demo
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 //	GET /api/v1/contacts?page=N&per_page=M[&updated_since=RFC3339]
 //	    -> {"data": [...], "page": N, "per_page": M, "total_pages": T}
 //	GET /api/v1/contacts/{id}
+//	PATCH /api/v1/contacts/{id}  (JSON object of fields to set; bumps updated_at)
 //	GET /api/tickets?limit=M[&cursor=C][&updated_since=RFC3339]
 //	    -> {"tickets": [...], "next_cursor": "..."} (empty at the end)
 //	GET /api/tickets/{id}
@@ -53,6 +56,7 @@ func NewServer(dir string) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /api/v1/contacts", s.listContacts)
 	s.mux.HandleFunc("GET /api/v1/contacts/{id}", s.getContact)
+	s.mux.HandleFunc("PATCH /api/v1/contacts/{id}", s.patchContact)
 	s.mux.HandleFunc("GET /api/tickets", s.listTickets)
 	s.mux.HandleFunc("GET /api/tickets/{id}", s.getTicket)
 	return s, nil
@@ -212,4 +216,61 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no ticket " + id})
+}
+
+// patchContact edits a contact as a CRM user would: the JSON body sets
+// fields (null clears one), updated_at moves to now (whole seconds, always
+// later than before, so an incremental reader sees the edit).
+func (s *Server) patchContact(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		badRequest(w, "read body: %v", err)
+		return
+	}
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(body, &patch); err != nil {
+		badRequest(w, "body: want a JSON object of fields: %v", err)
+		return
+	}
+	for _, k := range []string{"id", "updated_at"} {
+		if _, ok := patch[k]; ok {
+			badRequest(w, "field %s cannot be set", k)
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range s.contacts {
+		if c.ID != id {
+			continue
+		}
+		cur, _ := json.Marshal(c)
+		var fields map[string]json.RawMessage
+		_ = json.Unmarshal(cur, &fields)
+		for k, v := range patch {
+			if _, known := fields[k]; !known {
+				badRequest(w, "contact has no field %q", k)
+				return
+			}
+			fields[k] = v
+		}
+		merged, _ := json.Marshal(fields)
+		var next Contact
+		dec := json.NewDecoder(bytes.NewReader(merged))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&next); err != nil {
+			badRequest(w, "contact %s: %v", id, err)
+			return
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		if !now.After(c.UpdatedAt) {
+			now = c.UpdatedAt.Add(time.Second).Truncate(time.Second)
+		}
+		next.UpdatedAt = now
+		s.contacts[i] = next
+		writeJSON(w, http.StatusOK, next)
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no contact " + id})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -184,5 +185,60 @@ func TestServerPagination(t *testing.T) {
 		if code := getJSON(t, ts.URL+c.path, &v); code != c.want {
 			t.Errorf("GET %s: status %d, want %d", c.path, code, c.want)
 		}
+	}
+}
+
+func TestServerPatchContact(t *testing.T) {
+	dir, _ := mustGenerate(t, 7, 50)
+	srv, err := NewServer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := readContacts(t, dir)[3]
+	patch := func(id, body string) (int, Contact) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPatch, ts.URL+"/api/v1/contacts/"+id, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got Contact
+		json.NewDecoder(resp.Body).Decode(&got)
+		return resp.StatusCode, got
+	}
+	tests := []struct {
+		name, id, body string
+		status         int
+	}{
+		{"unknown field", c.ID, `{"fax": "1"}`, http.StatusBadRequest},
+		{"id is fixed", c.ID, `{"id": "x"}`, http.StatusBadRequest},
+		{"wrong type", c.ID, `{"opt_in_email": "yes"}`, http.StatusBadRequest},
+		{"no such contact", "nope", `{"phone": "1"}`, http.StatusNotFound},
+		{"not an object", c.ID, `[1]`, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		if st, _ := patch(tt.id, tt.body); st != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.name, st, tt.status)
+		}
+	}
+	st, got := patch(c.ID, `{"phone": "+49 30 5550001", "mobile": null}`)
+	if st != http.StatusOK || got.Phone == nil || *got.Phone != "+49 30 5550001" || got.Mobile != nil || !got.UpdatedAt.After(c.UpdatedAt) {
+		t.Fatalf("patch: %d %+v", st, got)
+	}
+	if got.FirstName == nil || c.FirstName == nil || *got.FirstName != *c.FirstName {
+		t.Errorf("untouched field changed: %v", got.FirstName)
+	}
+	// The edit is served and found by an incremental reader.
+	var again Contact
+	getJSON(t, ts.URL+"/api/v1/contacts/"+c.ID, &again)
+	if again.Phone == nil || *again.Phone != "+49 30 5550001" {
+		t.Errorf("GET after PATCH: %+v", again)
+	}
+	ids := allContacts(t, ts.URL, 10, got.UpdatedAt.Format(time.RFC3339))
+	if !slices.Contains(ids, c.ID) {
+		t.Errorf("updated_since %s does not list the edited contact: %v", got.UpdatedAt, ids)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/writeback"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/host"
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -58,6 +60,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	states map[string]RunnerState
+
+	ledger *writeback.SQLiteLedger // write-back's hashes of what it wrote
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -173,6 +177,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			continue
 		}
 		s.startRunner(rctx, c, validated[i], topics)
+	}
+	if err := s.startWriteback(ctx, rctx, set, topics); err != nil {
+		return err
 	}
 	s.log.Info("crmhub started", "http", s.HTTPAddr(), "kafka", s.bus.Brokers(), "store", cfg.Store.Driver,
 		"connectors", len(cfg.Connectors), "mappings", len(set.All()))
@@ -330,6 +337,9 @@ func (s *Server) Close() error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 	}
+	if s.ledger != nil {
+		errs = append(errs, s.ledger.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -359,4 +369,100 @@ func busConfig(cfg *config.Config) bus.Config {
 		b.SASL = &bus.SASLConfig{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password}
 	}
 	return b
+}
+
+// startWriteback checks the write-back targets (settings against the
+// destination's declaration, each error with file, line and key; the reverse
+// mapping by name) and starts one writer per target, each its own consumer
+// group crmhub-writeback-<name> on the golden changes topic.
+func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, topics hub.Topics) error {
+	cfg := s.cfg
+	if err := config.CheckTargets(cfg); err != nil {
+		return err
+	}
+	var errs []error
+	type ready struct {
+		t        config.Target
+		m        *mapping.Mapping
+		settings sdk.Config
+	}
+	var run []ready
+	for i, t := range cfg.Targets {
+		if t.Disabled {
+			continue
+		}
+		where := fmt.Sprintf("%s:%d: targets[%d]", cfg.File, t.Line, i)
+		m, ok := set.ByName(t.Mapping)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s.mapping: no mapping named %q in %s", where, t.Mapping, cfg.Mappings.Dir))
+		case !m.Reverse():
+			errs = append(errs, fmt.Errorf("%s.mapping: %q is not a reverse mapping (want source: {entity: customer}, target: {system, entity})", where, t.Mapping))
+		}
+		spec, err := s.host.Spec(t.Plugin)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.plugin: %w", where, err))
+			continue
+		}
+		if !slices.Contains(spec.Kinds, sdk.KindDestination) {
+			errs = append(errs, fmt.Errorf("%s.plugin: connector %s cannot write (not a destination)", where, t.Plugin))
+			continue
+		}
+		v, err := spec.Validate(sdk.Config(t.Settings))
+		if err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("%s: %w", t.Where(cfg.File, paramName(e.Error())), e))
+			}
+			continue
+		}
+		run = append(run, ready{t, m, v})
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", config.ErrInvalid, errors.Join(errs...))
+	}
+	if len(run) == 0 {
+		return nil
+	}
+	var err error
+	if s.ledger, err = writeback.OpenLedger(ctx, filepath.Join(cfg.DataDir, "writeback.db")); err != nil {
+		return err
+	}
+	metrics := writeback.NewMetrics(s.registry)
+	for _, r := range run {
+		name := "writeback:" + r.t.Name
+		s.setState(name, RunnerState{State: "starting"})
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			log := s.log.With("component", "writeback", "target", r.t.Name)
+			dest, err := s.host.Destination(rctx, name, r.t.Plugin)
+			if err == nil {
+				if err = dest.Configure(rctx, r.settings); err == nil {
+					err = dest.Open(rctx)
+				}
+				defer dest.Teardown(context.WithoutCancel(rctx))
+			}
+			if err != nil {
+				log.Error("write-back target failed to start", "err", err)
+				s.setState(name, RunnerState{State: "failed", Error: err.Error()})
+				return
+			}
+			consumer := s.bus.NewConsumer("crmhub-writeback-"+r.t.Name, []string{topics.GoldenChanges()})
+			defer consumer.Close()
+			s.setState(name, RunnerState{State: "running"})
+			w := &writeback.Writer{
+				Target: writeback.Target{Name: r.t.Name, System: r.t.System, Entity: r.t.Entity, Mapping: r.m,
+					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create},
+				Destination: dest, Consumer: consumer, Ledger: s.ledger, Publisher: s.bus, Topics: topics,
+				BatchSize: r.t.BatchSize, BatchWait: r.t.BatchWait.D(), Metrics: metrics, Logger: log,
+			}
+			if err := w.Run(rctx); err != nil {
+				log.Error("write-back stopped", "err", err)
+				s.setState(name, RunnerState{State: "failed", Error: err.Error()})
+				return
+			}
+			s.setState(name, RunnerState{State: "stopped"})
+		}()
+	}
+	return nil
 }
