@@ -66,6 +66,7 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 		return hub.ApplyStats{}, err
 	}
 	s.m.observe(b, time.Since(start))
+	s.countsCache.wrote()
 	return b.stats, nil
 }
 

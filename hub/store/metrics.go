@@ -3,9 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmhub/crmhub/hub"
 )
 
 type metrics struct {
@@ -14,12 +17,16 @@ type metrics struct {
 	duration         prometheus.Histogram
 }
 
-// countsCollector reads Counts at scrape time, so the gauges are never stale.
+// countsCollector serves the store's size gauges from a cached snapshot.
+// Counting at every scrape scanned the records table on each one, and
+// during a large sync those scans competed with the writer for CPU and
+// timed out; a snapshot at most countsMaxAge old is plenty for gauges.
 type countsCollector struct {
 	s              *Store
 	golden, parked *prometheus.Desc
 	sources        *prometheus.Desc
 	parkedAge      *prometheus.Desc
+	cache          *countsCache
 }
 
 func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -30,26 +37,112 @@ func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	n, err := c.s.Counts(ctx)
+	snap, err := c.cache.get()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.golden, err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(c.golden, prometheus.GaugeValue, float64(n.GoldenCustomers))
-	ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(n.Parked))
-	ch <- prometheus.MustNewConstMetric(c.sources, prometheus.GaugeValue, float64(n.SourceRecords))
-	oldest, err := c.s.OldestParked(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.parkedAge, err)
-		return
-	}
+	ch <- prometheus.MustNewConstMetric(c.golden, prometheus.GaugeValue, float64(snap.counts.GoldenCustomers))
+	ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(snap.counts.Parked))
+	ch <- prometheus.MustNewConstMetric(c.sources, prometheus.GaugeValue, float64(snap.counts.SourceRecords))
 	var age float64
-	if !oldest.IsZero() {
-		age = time.Since(oldest).Seconds()
+	if !snap.oldest.IsZero() {
+		age = time.Since(snap.oldest).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(c.parkedAge, prometheus.GaugeValue, age)
+}
+
+// Cache timings: a snapshot younger than countsMaxAge is served as is,
+// unless the store was written since and it is older than countsMinAge;
+// otherwise it is refreshed in the background, and a scrape waits at most
+// countsWait for that refresh before serving the previous snapshot.
+const (
+	countsMaxAge  = 5 * time.Second
+	countsMinAge  = 2 * time.Second
+	countsWait    = time.Second
+	countsTimeout = 30 * time.Second
+)
+
+type countsSnapshot struct {
+	counts hub.Counts
+	oldest time.Time // source timestamp of the oldest parked record
+	at     time.Time // when it was taken
+}
+
+// countsCache holds the last snapshot and runs at most one refresh at a
+// time. A snapshot taken before the last write is refreshed even when
+// young, so a scrape right after a quiet Apply sees it.
+type countsCache struct {
+	load func(ctx context.Context) (countsSnapshot, error)
+
+	mu      sync.Mutex
+	snap    *countsSnapshot
+	err     error         // of the last refresh
+	written time.Time     // last write the snapshot may miss
+	running chan struct{} // closed when the refresh under way ends
+}
+
+// wrote records that this store instance changed the data; steward
+// actions and other instances are seen within countsMaxAge.
+func (c *countsCache) wrote() {
+	c.mu.Lock()
+	c.written = time.Now()
+	c.mu.Unlock()
+}
+
+func (c *countsCache) get() (countsSnapshot, error) {
+	c.mu.Lock()
+	var fresh bool
+	if c.snap != nil {
+		age := time.Since(c.snap.at)
+		fresh = age < countsMinAge || age < countsMaxAge && c.snap.at.After(c.written)
+	}
+	if fresh {
+		s := *c.snap
+		c.mu.Unlock()
+		return s, nil
+	}
+	done := c.running
+	if done == nil {
+		done = make(chan struct{})
+		c.running = done
+		go c.refresh(done)
+	}
+	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(countsWait):
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap == nil {
+		if c.err != nil {
+			return countsSnapshot{}, c.err
+		}
+		return countsSnapshot{}, fmt.Errorf("store counts: not ready after %s", countsWait)
+	}
+	return *c.snap, nil
+}
+
+func (c *countsCache) refresh(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), countsTimeout)
+	defer cancel()
+	start := time.Now()
+	snap, err := c.load(ctx)
+	c.mu.Lock()
+	if err == nil {
+		snap.at = start // writes after start may be missing from it
+		c.snap = &snap
+	}
+	c.err = err
+	c.running = nil
+	c.mu.Unlock()
+	close(done)
+}
+
+func (s *Store) countsSnapshot(ctx context.Context) (countsSnapshot, error) {
+	n, oldest, err := s.counts(ctx)
+	return countsSnapshot{counts: n, oldest: oldest}, err
 }
 
 func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
@@ -68,7 +161,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cc := &countsCollector{s: s,
+	cc := &countsCollector{s: s, cache: s.countsCache,
 		golden:  prometheus.NewDesc("crmhub_hub_golden_customers", "Active golden customers.", nil, nil),
 		parked:  prometheus.NewDesc("crmhub_hub_parked_records", "Orders, payments and cases whose customer has not arrived.", nil, nil),
 		sources: prometheus.NewDesc("crmhub_hub_source_customers", "Live source customer records.", nil, nil),

@@ -53,6 +53,8 @@ type Store struct {
 	log    *slog.Logger
 	m      *metrics
 	maxCmp int
+	// countsCache serves the size gauges; see countsCollector.
+	countsCache *countsCache
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -72,6 +74,7 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 	if s.maxCmp <= 0 {
 		s.maxCmp = 10000
 	}
+	s.countsCache = &countsCache{load: s.countsSnapshot}
 	var dir string
 	switch driver {
 	case DriverSQLite:
@@ -296,24 +299,52 @@ ON CONFLICT (connector) DO UPDATE SET pos = excluded.pos`), connector, pos)
 
 // Counts reports the store's sizes.
 func (s *Store) Counts(ctx context.Context) (hub.Counts, error) {
+	c, _, err := s.counts(ctx)
+	return c, err
+}
+
+// counts reads the sizes and the oldest parked timestamp in four queries:
+// one pass over records per question, not one per entity.
+func (s *Store) counts(ctx context.Context) (hub.Counts, time.Time, error) {
 	var c hub.Counts
-	for _, x := range []struct {
-		dst   *int64
-		query string
-	}{
-		{&c.GoldenCustomers, `SELECT COUNT(*) FROM goldens WHERE status = 'active'`},
-		{&c.SourceRecords, `SELECT COUNT(*) FROM records WHERE entity = 'customer' AND deleted = 0`},
-		{&c.Orders, `SELECT COUNT(*) FROM records WHERE entity = 'order' AND deleted = 0`},
-		{&c.Payments, `SELECT COUNT(*) FROM records WHERE entity = 'payment' AND deleted = 0`},
-		{&c.Cases, `SELECT COUNT(*) FROM records WHERE entity = 'service_case' AND deleted = 0`},
-		{&c.Parked, `SELECT COUNT(*) FROM records l WHERE ` + parkedWhere},
-		{&c.AppliedEvents, `SELECT COUNT(*) FROM applied_events`},
-	} {
-		if err := s.rdb.QueryRowContext(ctx, x.query).Scan(x.dst); err != nil {
-			return c, fmt.Errorf("counts: %w", err)
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM goldens WHERE status = 'active'`).Scan(&c.GoldenCustomers); err != nil {
+		return c, time.Time{}, fmt.Errorf("counts: goldens: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT entity, COUNT(*) FROM records WHERE deleted = 0 GROUP BY entity`)
+	if err != nil {
+		return c, time.Time{}, fmt.Errorf("counts: records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			entity string
+			n      int64
+		)
+		if err := rows.Scan(&entity, &n); err != nil {
+			return c, time.Time{}, fmt.Errorf("counts: records: %w", err)
+		}
+		switch entity {
+		case hub.EntityCustomer:
+			c.SourceRecords = n
+		case hub.EntityOrder:
+			c.Orders = n
+		case hub.EntityPayment:
+			c.Payments = n
+		case hub.EntityServiceCase:
+			c.Cases = n
 		}
 	}
-	return c, nil
+	if err := rows.Err(); err != nil {
+		return c, time.Time{}, fmt.Errorf("counts: records: %w", err)
+	}
+	var oldest sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), MIN(l.updated_at) FROM records l WHERE `+parkedWhere).Scan(&c.Parked, &oldest); err != nil {
+		return c, time.Time{}, fmt.Errorf("counts: parked: %w", err)
+	}
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM applied_events`).Scan(&c.AppliedEvents); err != nil {
+		return c, time.Time{}, fmt.Errorf("counts: applied events: %w", err)
+	}
+	return c, fromNanos(oldest.Int64), nil
 }
 
 // parkedWhere selects linked records whose customer has not arrived.
