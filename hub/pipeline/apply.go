@@ -40,68 +40,168 @@ type Apply struct {
 	OnApplied func(events []hub.Envelope, stats hub.ApplyStats)
 }
 
+// MaxCoalesce bounds how many fetched batches the applier joins into one
+// store transaction when a backlog has built up: under load one larger
+// transaction costs far less per record than several small ones (fewer
+// commits, shared lookups, pages written once), while a quiet stream keeps
+// BatchSize and BatchWait latency.
+const MaxCoalesce = 8
+
+// fetched is one Fetch, decoded.
+type fetched struct {
+	msgs   []bus.Message
+	events []hub.Envelope
+	bad    []*hub.DeadLetter // not envelopes
+}
+
 // Run applies until ctx is done. Offsets are committed only after the store
 // committed the batch, so a crash re-delivers at most what the store will
 // recognise by event id and skip.
+//
+// Three stages overlap: one goroutine fetches and decodes the next batch,
+// this one applies, and another commits the offsets of the batches the
+// store has committed, in order.
 func (a *Apply) Run(ctx context.Context) error {
 	if a.Now == nil {
 		a.Now = time.Now
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	in := make(chan fetched, MaxCoalesce)
+	fetchDone := make(chan struct{})
+	go func() {
+		defer close(fetchDone)
+		a.fetchLoop(ctx, in)
+	}()
+	commits := make(chan []bus.Message, 2*MaxCoalesce)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		a.commitLoop(ctx, commits)
+	}()
+	// On the way out, the offsets of what the store committed are committed
+	// first, then fetching stops: no goroutine outlives Run.
+	defer func() {
+		close(commits)
+		<-committed
+		cancel()
+		<-fetchDone
+	}()
+	for {
+		var f fetched
+		select {
+		case <-ctx.Done():
+			return nil
+		case f = <-in:
+		}
+		// Join what is already waiting, up to MaxCoalesce fetches.
+	join:
+		for n := 1; n < MaxCoalesce; n++ {
+			select {
+			case g := <-in:
+				f.msgs = append(f.msgs, g.msgs...)
+				f.events = append(f.events, g.events...)
+				f.bad = append(f.bad, g.bad...)
+			default:
+				break join
+			}
+		}
+		if err := a.applyFetched(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case commits <- f.msgs:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// fetchLoop fetches and decodes batches until ctx ends; a full in channel
+// holds it back, so at most MaxCoalesce batches wait in memory.
+func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched) {
 	for {
 		msgs, err := a.Consumer.Fetch(ctx, a.BatchSize, a.BatchWait)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			a.Logger.Warn("fetch failed, retrying", "err", err)
 			if !sleep(ctx, time.Second) {
-				return nil
+				return
 			}
 			continue
 		}
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := a.applyBatch(ctx, msgs); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if err := a.commit(ctx, msgs); err != nil {
-			return err
+		select {
+		case in <- a.decode(msgs):
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
-func (a *Apply) commit(ctx context.Context, msgs []bus.Message) error {
+// commitLoop commits offsets in the order the store committed the batches;
+// batches queued meanwhile go in one commit (per partition the highest
+// offset wins). It returns when commits is closed and drained, or ctx ends.
+func (a *Apply) commitLoop(ctx context.Context, commits <-chan []bus.Message) {
+	for msgs := range commits {
+	more:
+		for {
+			select {
+			case m, ok := <-commits:
+				if !ok {
+					break more
+				}
+				msgs = append(msgs, m...)
+			default:
+				break more
+			}
+		}
+		a.commit(ctx, msgs)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// commit retries until the offsets are committed or ctx ends.
+func (a *Apply) commit(ctx context.Context, msgs []bus.Message) {
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		err := a.Consumer.Commit(ctx, msgs)
 		if err == nil || ctx.Err() != nil {
-			return nil
+			return
 		}
 		a.Logger.Warn("offset commit failed, retrying", "err", err)
 		if !sleep(ctx, b.next()) {
-			return nil
+			return
 		}
 	}
 }
 
-func (a *Apply) applyBatch(ctx context.Context, msgs []bus.Message) error {
-	events := make([]hub.Envelope, 0, len(msgs))
-	var bad []*hub.DeadLetter
+func (a *Apply) decode(msgs []bus.Message) fetched {
+	f := fetched{msgs: msgs, events: make([]hub.Envelope, 0, len(msgs))}
 	for _, m := range msgs {
 		var e hub.Envelope
 		if err := json.Unmarshal(m.Value, &e); err != nil || e.EventID == "" {
-			bad = append(bad, &hub.DeadLetter{ReasonClass: hub.ReasonApply, At: a.Now().UTC(), Raw: m.Value,
+			f.bad = append(f.bad, &hub.DeadLetter{ReasonClass: hub.ReasonApply, At: a.Now().UTC(), Raw: m.Value,
 				Reason: fmt.Sprintf("topic %s partition %d offset %d: not a canonical envelope: %v", m.Topic, m.Partition, m.Offset, err)})
 			continue
 		}
-		events = append(events, e)
+		f.events = append(f.events, e)
 	}
-	if len(events) > 0 {
-		refused, err := a.applyEvents(ctx, events)
+	return f
+}
+
+func (a *Apply) applyFetched(ctx context.Context, f fetched) error {
+	bad := f.bad
+	if len(f.events) > 0 {
+		refused, err := a.applyEvents(ctx, f.events)
 		if err != nil {
 			return err
 		}
