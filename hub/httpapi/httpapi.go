@@ -53,6 +53,9 @@ type Options struct {
 	// token). Without it, steward actions answer 403: every action must be
 	// attributable.
 	Actor func(r *http.Request) (string, bool)
+	// DeadLetters serves the dead-letter list, replay and resolve routes;
+	// nil leaves them out.
+	DeadLetters hub.DeadLetters
 }
 
 type api struct {
@@ -84,6 +87,9 @@ func New(store hub.Store, opts Options) http.Handler {
 		mux.HandleFunc("POST /v1/customers/{id}/merge", a.merge)
 		mux.HandleFunc("POST /v1/customers/{id}/unmerge", a.unmerge)
 		mux.HandleFunc("GET /v1/customers/{id}/audit", a.auditLog)
+	}
+	if opts.DeadLetters != nil {
+		a.deadLetterRoutes(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -51,6 +51,8 @@ func newFixture(t *testing.T) *fixture {
 		Ready:    func(context.Context) map[string]error { return f.ready },
 		Changes:  s,
 		Steward:  s,
+		// A real dead-letter service (embedded Kafka), so every route is on.
+		DeadLetters: dlService(t, s),
 		// Tests name the actor in a header; production takes it from the token.
 		Actor: func(r *http.Request) (string, bool) {
 			a := r.Header.Get("X-Test-Actor")

@@ -101,6 +101,9 @@ func (a *api) listReviews(w http.ResponseWriter, r *http.Request) {
 
 // actor returns who makes the request, answering 403 itself if unknown.
 func (a *api) actor(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if tok, ok := TokenFrom(r.Context()); ok {
+		return tok.Name, true
+	}
 	if a.opts.Actor != nil {
 		if who, ok := a.opts.Actor(r); ok && who != "" {
 			return who, true
