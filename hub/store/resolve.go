@@ -351,9 +351,15 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		if !ok || old.status != "active" {
 			b.stats.GoldenCreated++
 		}
-		if !ok || old.status != "active" || old.data != string(data) || old.lineage != string(linJSON) {
-			changed = append(changed, c.ID)
+		valueChanged := !ok || old.status != "active" || old.data != string(data)
+		if valueChanged || old.lineage != string(linJSON) {
 			goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
+		}
+		// Only a change of the golden customer's values is a change for
+		// the feed: a source reporting values the golden already has (a
+		// system echoing a write-back) moves lineage, not the customer.
+		if valueChanged {
+			changed = append(changed, c.ID)
 			for _, a := range searchAttrs(cust, s.res.Config().DefaultRegion) {
 				attrRows = append(attrRows, []any{a[0], a[1], c.ID})
 			}
