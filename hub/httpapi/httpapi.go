@@ -56,6 +56,10 @@ type Options struct {
 	// DeadLetters serves the dead-letter list, replay and resolve routes;
 	// nil leaves them out.
 	DeadLetters hub.DeadLetters
+	// Auth turns on token authentication (auth.go) and the scope policy
+	// (scopes.go); the token's name is then the steward actor. nil leaves
+	// every route open.
+	Auth TokenVerifier
 }
 
 type api struct {
@@ -70,7 +74,7 @@ func New(store hub.Store, opts Options) http.Handler {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	mux := &routeMux{ServeMux: http.NewServeMux()}
+	mux := &routeMux{ServeMux: http.NewServeMux(), wrap: a.guard}
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiDoc)
@@ -109,19 +113,21 @@ var openapiDoc []byte
 
 // routeMux remembers the patterns it serves, so a test can hold the
 // OpenAPI document against the routes that really exist.
+// It also puts every route behind its access check, so no route can be
+// registered without one.
 type routeMux struct {
 	*http.ServeMux
 	routes []string
+	wrap   func(pattern string, h http.Handler) http.Handler
 }
 
 func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
-	m.routes = append(m.routes, pattern)
-	m.ServeMux.HandleFunc(pattern, h)
+	m.Handle(pattern, http.HandlerFunc(h))
 }
 
 func (m *routeMux) Handle(pattern string, h http.Handler) {
 	m.routes = append(m.routes, pattern)
-	m.ServeMux.Handle(pattern, h)
+	m.ServeMux.Handle(pattern, m.wrap(pattern, h))
 }
 
 type handler struct {
@@ -209,8 +215,13 @@ func (a *api) find(w http.ResponseWriter, r *http.Request) (*hub.CustomerView, b
 }
 
 func (a *api) getCustomer(w http.ResponseWriter, r *http.Request) {
+	vis := a.visibility(r)
+	pages, ok := linkPages(w, r, vis, true)
+	if !ok {
+		return
+	}
 	if v, ok := a.find(w, r); ok {
-		writeJSON(w, http.StatusOK, v)
+		writeJSON(w, http.StatusOK, shape(v, vis, pages))
 	}
 }
 
@@ -225,16 +236,22 @@ type explanation struct {
 
 func (a *api) explainCustomer(w http.ResponseWriter, r *http.Request) {
 	if v, ok := a.find(w, r); ok {
+		a.visibility(r).redactGolden(&v.GoldenCustomer)
 		writeJSON(w, http.StatusOK, explanation{ID: v.ID, Lineage: v.Lineage, Sources: v.Sources, MergedFrom: v.MergedFrom})
 	}
 }
 
 type customerPage struct {
-	Items      []hub.CustomerView `json:"items"`
+	Items      []customerResponse `json:"items"`
 	NextCursor string             `json:"next_cursor,omitempty"`
 }
 
 func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
+	vis := a.visibility(r)
+	pages, ok := linkPages(w, r, vis, false)
+	if !ok {
+		return
+	}
 	q := r.URL.Query()
 	f := hub.CustomerFilter{
 		Email: q.Get("email"), Phone: q.Get("phone"), Name: q.Get("name"), TaxID: q.Get("tax_id"),
@@ -263,13 +280,13 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	page := customerPage{Items: items}
+	page := customerPage{Items: []customerResponse{}}
 	if len(items) > limit {
-		page.Items = items[:limit]
+		items = items[:limit]
 		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(items[limit-1].ID))
 	}
-	if page.Items == nil {
-		page.Items = []hub.CustomerView{}
+	for i := range items {
+		page.Items = append(page.Items, shape(&items[i], vis, pages))
 	}
 	writeJSON(w, http.StatusOK, page)
 }
