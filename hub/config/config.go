@@ -29,7 +29,18 @@ type Config struct {
 	Log        Log         `yaml:"log"`
 	Connectors []Connector `yaml:"connectors"`
 	Targets    []Target    `yaml:"targets"` // write-back; see targets.go
+	Auth       Auth        `yaml:"auth"`
 }
+
+// Auth configures API token authentication (hub/auth, crmhub tokens).
+type Auth struct {
+	// Enabled requires a bearer token on every API route but the probes,
+	// /metrics and the OpenAPI document. Unset means on.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// On reports whether the API requires tokens: true unless enabled: false.
+func (a Auth) On() bool { return a.Enabled == nil || *a.Enabled }
 
 // HTTP configures the API listener.
 type HTTP struct {
