@@ -247,44 +247,73 @@ FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, sorted
 			former[l.prev] = k
 		}
 	}
-	now := time.Now().UnixNano()
-	for _, g := range sortedKeys(oldGoldens) {
-		if newIDs[g] {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM golden_attrs WHERE golden_id = ?`), g); err != nil {
-			return fmt.Errorf("resolve: clear attrs of %s: %w", g, err)
-		}
-		if f, ok := former[g]; ok {
-			surv := clusterOf[f]
-			res, err := tx.ExecContext(ctx, s.q(`UPDATE goldens SET status = 'merged', merged_into = ? WHERE id = ? AND status = 'active'`), surv, g)
-			if err != nil {
-				return fmt.Errorf("resolve: merge %s: %w", g, err)
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				b.stats.GoldenMerged++
-				if err := s.recordChanges(ctx, tx, []string{g}, hub.ChangeMerged, surv); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO merges (loser, survivor, at) VALUES (?, ?, ?)`), g, surv, now); err != nil {
-					return fmt.Errorf("resolve: record merge: %w", err)
-				}
-			}
-			continue
-		}
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id = ? AND status = 'active'`), g)
-		if err != nil {
-			return fmt.Errorf("resolve: retire %s: %w", g, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if err := s.recordChanges(ctx, tx, []string{g}, hub.ChangeRetired, ""); err != nil {
-				return err
-			}
-		}
+	if err := s.retireGoldens(ctx, b, sortedKeys(oldGoldens), newIDs, former, clusterOf); err != nil {
+		return fmt.Errorf("resolve: %w", err)
 	}
 	// Deleted records belong to no golden customer.
 	if err := s.execChunk(ctx, tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, nil, sortedKeys(b.dirty)); err != nil {
 		return fmt.Errorf("resolve: detach deleted: %w", err)
+	}
+	return nil
+}
+
+// retireGoldens merges or retires the old golden ids that no cluster
+// carries any more, in a few set-based statements: during a sync most
+// batches merge goldens, and one statement per merge cost more than the
+// rest of the batch.
+func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newIDs map[string]bool, former, clusterOf map[string]string) error {
+	tx := b.tx
+	var gone []string
+	for _, g := range old {
+		if !newIDs[g] {
+			gone = append(gone, g)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, nil, gone); err != nil {
+		return fmt.Errorf("clear search values: %w", err)
+	}
+	active := map[string]bool{}
+	if err := s.eachChunk(ctx, tx, `SELECT id FROM goldens WHERE status = 'active' AND id IN (%s)`, gone, func(rows *sql.Rows) error {
+		var id string
+		err := rows.Scan(&id)
+		active[id] = true
+		return err
+	}); err != nil {
+		return fmt.Errorf("read goldens: %w", err)
+	}
+	now := time.Now().UnixNano()
+	var mergeRows, mergeLog, changeRows [][]any
+	var retired []string
+	for _, g := range gone {
+		if !active[g] {
+			continue
+		}
+		if f, ok := former[g]; ok {
+			surv := clusterOf[f]
+			b.stats.GoldenMerged++
+			mergeRows = append(mergeRows, []any{g, surv})
+			mergeLog = append(mergeLog, []any{g, surv, now})
+			changeRows = append(changeRows, []any{g, hub.ChangeMerged, surv, now})
+			continue
+		}
+		retired = append(retired, g)
+		changeRows = append(changeRows, []any{g, hub.ChangeRetired, nil, now})
+	}
+	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2 FROM (VALUES `, 2,
+		`) AS v WHERE goldens.id = v.column1`, mergeRows); err != nil {
+		return fmt.Errorf("merge goldens: %w", err)
+	}
+	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id IN (%s)`, nil, retired); err != nil {
+		return fmt.Errorf("retire goldens: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) VALUES `, 4, ``, changeRows); err != nil {
+		return fmt.Errorf("record golden changes: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO merges (loser, survivor, at) VALUES `, 3, ``, mergeLog); err != nil {
+		return fmt.Errorf("record merges: %w", err)
 	}
 	return nil
 }
@@ -378,17 +407,56 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
 		return err
 	}
-	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, nil, changed); err != nil {
-		return fmt.Errorf("clear search values: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) VALUES `, 3, ` ON CONFLICT DO NOTHING`, dedupeRows(attrRows)); err != nil {
-		return fmt.Errorf("write search values: %w", err)
+	if err := s.writeAttrs(ctx, tx, changed, attrRows); err != nil {
+		return err
 	}
 	// UPDATE ... FROM (VALUES ...): the VALUES columns are column1,
 	// column2 in both SQLite and PostgreSQL.
 	if err := s.insertRows(ctx, tx, `UPDATE records SET golden_id = v.column2 FROM (VALUES `, 2,
 		`) AS v WHERE records.rkey = v.column1`, moveRows); err != nil {
 		return fmt.Errorf("link records: %w", err)
+	}
+	return nil
+}
+
+// writeAttrs makes the search values of the changed goldens equal to want
+// (attr, value, golden_id rows), touching only the rows that differ: a
+// golden gaining a member keeps most of its values, and rewriting them
+// all cost two index writes per value.
+func (s *Store) writeAttrs(ctx context.Context, tx *sql.Tx, changed []string, want [][]any) error {
+	type attr struct{ a, v, g string }
+	have := map[attr]bool{}
+	if err := s.eachChunk(ctx, tx, `SELECT attr, value, golden_id FROM golden_attrs WHERE golden_id IN (%s)`, changed, func(rows *sql.Rows) error {
+		var x attr
+		err := rows.Scan(&x.a, &x.v, &x.g)
+		have[x] = true
+		return err
+	}); err != nil {
+		return fmt.Errorf("read search values: %w", err)
+	}
+	keep := map[attr]bool{}
+	var add [][]any
+	for _, r := range want {
+		x := attr{r[0].(string), r[1].(string), r[2].(string)}
+		if keep[x] {
+			continue
+		}
+		keep[x] = true
+		if !have[x] {
+			add = append(add, r)
+		}
+	}
+	var drop [][]any
+	for x := range have {
+		if !keep[x] {
+			drop = append(drop, []any{x.a, x.v, x.g})
+		}
+	}
+	if err := s.insertRows(ctx, tx, `DELETE FROM golden_attrs WHERE (attr, value, golden_id) IN (VALUES `, 3, `)`, drop); err != nil {
+		return fmt.Errorf("clear search values: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) VALUES `, 3, ` ON CONFLICT DO NOTHING`, add); err != nil {
+		return fmt.Errorf("write search values: %w", err)
 	}
 	return nil
 }
@@ -400,21 +468,6 @@ func withActive(rows [][]any) [][]any {
 		rows[i] = append(rows[i], "active")
 	}
 	return rows
-}
-
-// dedupeRows drops repeated rows: one statement may not insert the same
-// key twice in PostgreSQL's ON CONFLICT.
-func dedupeRows(rows [][]any) [][]any {
-	seen := map[string]bool{}
-	out := rows[:0]
-	for _, r := range rows {
-		k := fmt.Sprintf("%q", r)
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // searchAttrs lists the (attr, value) pairs a golden customer is found by.
