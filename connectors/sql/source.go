@@ -1,6 +1,7 @@
 package sqlconn
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -79,6 +80,26 @@ func (p position) encode() []byte {
 		b = append(b, '}')
 	}
 	return append(b, "}}"...)
+}
+
+// encodeAround returns what encode gives before and after the inner part
+// of entity name's entry (`"c":...,"k":...`), the other entities as they
+// stand.
+func (p position) encodeAround(name string) (prefix, suffix []byte) {
+	saved, had := p.Entities[name]
+	p.Entities[name] = entityPos{}
+	full := p.encode()
+	if had {
+		p.Entities[name] = saved
+	} else {
+		delete(p.Entities, name)
+	}
+	// The entry of name encodes as `"name":{}`; split inside its braces.
+	entry := appendString(nil, name)
+	entry = append(entry, ":{}"...)
+	i := bytes.Index(full, entry)
+	cut := i + len(entry) - 1
+	return full[:cut:cut], full[cut:]
 }
 
 func (v *pval) append(b []byte) []byte {
@@ -227,13 +248,32 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	// The position of a record differs from the next one's only in this
+	// entity's (cursor, key), so the rest is encoded once per page. Each
+	// record is built in a reused scratch buffer and copied into a 64 KiB
+	// slab shared by many records: two allocations per record fewer, and
+	// no growing arena that copies itself. A record's slices are capped so
+	// an append by a consumer cannot run into its neighbour.
+	prefix, suffix := s.pos.encodeAround(name)
 	recs := make([]sdk.Record, 0, n)
+	var (
+		scratch  = make([]byte, 0, 512)
+		slab     []byte
+		lastVals = vals
+	)
+	carve := func(b []byte) []byte {
+		if cap(slab)-len(slab) < len(b) {
+			slab = make([]byte, 0, max(64<<10, len(b)))
+		}
+		i := len(slab)
+		slab = append(slab, b...)
+		return slab[i:len(slab):len(slab)]
+	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("sql: entity %s: scan row: %w", name, err)
 		}
-		buf := make([]byte, 0, 256)
-		buf = append(buf, '{')
+		buf := append(scratch[:0], '{')
 		for i := 0; i < np; i++ {
 			if i > 0 {
 				buf = append(buf, ',')
@@ -243,12 +283,19 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 			buf = appendValue(buf, vals[i], kinds[i], s.loc)
 		}
 		buf = append(buf, '}')
-		kp := toPval(vals[keyIdx], kinds[keyIdx])
-		ep = entityPos{Key: &kp}
-		r := sdk.Record{Entity: name, ID: idString(vals[keyIdx], kinds[keyIdx]), Op: sdk.OpUpsert, Payload: buf}
+		r := sdk.Record{Entity: name, ID: idString(vals[keyIdx], kinds[keyIdx]), Op: sdk.OpUpsert, Payload: carve(buf)}
+		buf = append(buf[:0], prefix...)
 		if curIdx >= 0 {
-			cp := toPval(vals[curIdx], kinds[curIdx])
-			ep.Cursor = &cp
+			buf = append(buf, `"c":`...)
+			buf = appendPval(buf, vals[curIdx], kinds[curIdx])
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `"k":`...)
+		buf = appendPval(buf, vals[keyIdx], kinds[keyIdx])
+		buf = append(buf, suffix...)
+		r.Position = carve(buf)
+		scratch = buf
+		if curIdx >= 0 {
 			ti := curIdx
 			if curPayloadIdx >= 0 {
 				ti = curPayloadIdx
@@ -264,8 +311,6 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 		if delIdx >= 0 && truthy(vals[delIdx]) {
 			r.Op = sdk.OpDelete
 		}
-		s.pos.Entities[name] = ep
-		r.Position = s.pos.encode()
 		if e.known != nil {
 			if r.Op == sdk.OpDelete {
 				delete(e.known, r.ID)
@@ -274,6 +319,15 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 			}
 		}
 		recs = append(recs, r)
+	}
+	if len(recs) > 0 {
+		kp := toPval(lastVals[keyIdx], kinds[keyIdx])
+		ep := entityPos{Key: &kp}
+		if curIdx >= 0 {
+			cp := toPval(lastVals[curIdx], kinds[curIdx])
+			ep.Cursor = &cp
+		}
+		s.pos.Entities[name] = ep
 	}
 	if err := rows.Err(); err != nil {
 		// Records scanned before the failure are still good and their

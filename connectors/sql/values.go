@@ -92,7 +92,7 @@ func appendValue(b []byte, v any, k colKind, loc *time.Location) []byte {
 			return appendString(b, x.Format(time.DateOnly))
 		}
 		t, _ := toTime(x, k, loc)
-		return appendString(b, t.Format(time.RFC3339Nano))
+		return appendTime(b, t)
 	case []byte:
 		if k == kindBinary {
 			b = append(b, '"')
@@ -101,7 +101,7 @@ func appendValue(b []byte, v any, k colKind, loc *time.Location) []byte {
 		}
 		if k == kindTimeNoTZ || k == kindTimeTZ {
 			if t, ok := toTime(x, k, loc); ok {
-				return appendString(b, t.Format(time.RFC3339Nano))
+				return appendTime(b, t)
 			}
 		}
 		if !utf8.Valid(x) {
@@ -115,7 +115,7 @@ func appendValue(b []byte, v any, k colKind, loc *time.Location) []byte {
 	case string:
 		if k == kindTimeNoTZ || k == kindTimeTZ {
 			if t, ok := toTime(x, k, loc); ok {
-				return appendString(b, t.Format(time.RFC3339Nano))
+				return appendTime(b, t)
 			}
 		}
 		return appendString(b, x)
@@ -126,6 +126,15 @@ func appendValue(b []byte, v any, k colKind, loc *time.Location) []byte {
 		}
 		return append(b, j...)
 	}
+}
+
+// appendTime appends t as an RFC 3339 JSON string without an intermediate
+// string: the layout yields only digits, letters and punctuation that JSON
+// needs no escape for.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // appendString appends s as a JSON string; plain ASCII takes a fast path.
@@ -224,6 +233,24 @@ func toPval(v any, k colKind) pval {
 		return pval{T: "str", V: x}
 	}
 	return pval{T: "str", V: fmt.Sprint(v)}
+}
+
+// appendPval appends the position encoding of v, byte for byte what
+// toPval(v, k).append(b) gives, without the intermediate strings for the
+// common integer and timestamp keys and cursors: it runs once per record.
+func appendPval(b []byte, v any, k colKind) []byte {
+	switch x := v.(type) {
+	case int64:
+		b = append(b, `{"t":"int","v":"`...)
+		b = strconv.AppendInt(b, x, 10)
+		return append(b, `"}`...)
+	case time.Time:
+		b = append(b, `{"t":"time","v":`...)
+		b = appendTime(b, x)
+		return append(b, '}')
+	}
+	p := toPval(v, k)
+	return p.append(b)
 }
 
 func (p pval) value() (any, error) {
