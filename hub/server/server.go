@@ -132,13 +132,22 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("open kafka bus: %w", err)
 	}
 
+	topics := hub.Topics{Prefix: cfg.Kafka.TopicPrefix}
+	dlMetrics, err := pipeline.NewDeadLetterMetrics(s.registry, s.store)
+	if err != nil {
+		return fmt.Errorf("dead-letter metrics: %w", err)
+	}
+	// Mappings: s, so a SIGHUP reload applies to replays too.
+	deadLetters := &pipeline.DeadLetterService{Store: s.store, Mappings: s, Publisher: s.bus, Topics: topics,
+		Metrics: dlMetrics, Logger: s.log.With("component", "deadletters")}
+
 	s.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	s.http = &http.Server{
 		Handler: httpapi.New(s.store, httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
-			Changes: s.store, Steward: s.store, Actor: s.opts.Actor}),
+			Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -149,29 +158,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	topics := hub.Topics{Prefix: cfg.Kafka.TopicPrefix}
 	consumer := s.bus.NewConsumer(cfg.Hub.ConsumerGroup, topics.AllCanonical())
-	applier := &pipeline.Apply{
+	s.background(rctx, "applier", consumer.Close, (&pipeline.Apply{
 		Consumer: consumer, Store: s.store, Publisher: s.bus, Topics: topics,
 		BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer consumer.Close()
-		if err := applier.Run(rctx); err != nil {
-			s.fail(fmt.Errorf("applier: %w", err))
-		}
-	}()
-	stream := &pipeline.GoldenStream{Feed: s.store, Customers: s.store, Positions: s.store, Publisher: s.bus,
-		Topics: topics, Logger: s.log.With("component", "golden-stream")}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := stream.Run(rctx); err != nil {
-			s.fail(fmt.Errorf("golden change stream: %w", err))
-		}
-	}()
+	}).Run)
+	s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
+		Positions: s.store, Publisher: s.bus, Topics: topics, Logger: s.log.With("component", "golden-stream")}).Run)
+	dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
+	s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.store,
+		Logger: s.log.With("component", "deadletter-indexer")}).Run)
 	for i, c := range cfg.Connectors {
 		if c.Disabled {
 			continue
@@ -184,6 +180,22 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.log.Info("crmhub started", "http", s.HTTPAddr(), "kafka", s.bus.Brokers(), "store", cfg.Store.Driver,
 		"connectors", len(cfg.Connectors), "mappings", len(set.All()))
 	return nil
+}
+
+// background runs one of the hub's loops until the server closes; a loop
+// that ends with an error stops the hub, because without it records would
+// pile up unseen. done, when set, runs after the loop (closing its consumer).
+func (s *Server) background(ctx context.Context, what string, done func() error, run func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if done != nil {
+			defer done()
+		}
+		if err := run(ctx); err != nil {
+			s.fail(fmt.Errorf("%s: %w", what, err))
+		}
+	}()
 }
 
 // checkConnectors validates every instance's settings against its
@@ -420,6 +432,8 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, errors.Join(errs...))
 	}
+	// Registered without targets too: the metrics catalog lists them.
+	metrics := writeback.NewMetrics(s.registry)
 	if len(run) == 0 {
 		return nil
 	}
@@ -427,7 +441,6 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 	if s.ledger, err = writeback.OpenLedger(ctx, filepath.Join(cfg.DataDir, "writeback.db")); err != nil {
 		return err
 	}
-	metrics := writeback.NewMetrics(s.registry)
 	for _, r := range run {
 		name := "writeback:" + r.t.Name
 		s.setState(name, RunnerState{State: "starting"})
