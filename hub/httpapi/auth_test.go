@@ -56,7 +56,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 		t.Fatal(err)
 	}
 	f.secret["multi"] = f.create(t, "tok-multi", auth.ScopeService, auth.ScopeFinance)
-	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{Gatherer: reg, Changes: s, Steward: s, Auth: tokens}))
+	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{Gatherer: reg, Changes: s, Steward: s, DeadLetters: dlService(t, s), Auth: tokens}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -178,6 +178,11 @@ func TestScopesByRoute(t *testing.T) {
 		// Mutations name records that do not exist: refused after the scope check, so no caller changes state for the next.
 		{"POST /v1/customers/{id}/merge", "/v1/customers/" + id + "/merge", map[string]string{"with": "g_nope", "reason": "t"}, steward, 404},
 		{"POST /v1/customers/{id}/unmerge", "/v1/customers/" + other + "/unmerge", map[string]string{"record": "crm/customers/nope", "reason": "t"}, steward, 400},
+		{"GET /v1/deadletters", "/v1/deadletters", nil, steward, 200},
+		{"GET /v1/deadletters/{id}", "/v1/deadletters/nope", nil, steward, 404},
+		{"POST /v1/deadletters/{id}/replay", "/v1/deadletters/nope/replay", nil, steward, 404},
+		{"POST /v1/deadletters/{id}/resolve", "/v1/deadletters/nope/resolve", map[string]string{"note": "t"}, steward, 404},
+		{"POST /v1/deadletters/replay", "/v1/deadletters/replay", map[string]string{"reason_class": "mapping_error", "connector": "nope"}, steward, 200},
 	}
 	served := httpapi.Routes(f.srv.Config.Handler)
 	for _, p := range served {
