@@ -215,7 +215,7 @@ func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
 func (s *Source) mapRecord(r *sdk.Record, now time.Time) (*hub.Envelope, *hub.DeadLetter) {
 	dead := func(class, reason, field string, m *mapping.Mapping) *hub.DeadLetter {
 		d := &hub.DeadLetter{Connector: s.Name, System: s.System, SourceEntity: r.Entity, SourceID: r.ID,
-			Field: field, ReasonClass: class, Reason: reason, Meta: r.Meta, At: now}
+			SourceUpdatedAt: r.UpdatedAt.UTC(), Field: field, ReasonClass: class, Reason: reason, Meta: r.Meta, At: now}
 		if m != nil {
 			d.Mapping, d.MappingVersion = m.Name(), m.Version()
 		}
