@@ -275,6 +275,14 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 		if err != nil {
 			return key, fmt.Errorf("%s: field %s: %v", where, c, err)
 		}
+		if d.d.textParams {
+			switch x := v.(type) {
+			case int64:
+				v = strconv.FormatInt(x, 10)
+			case bool:
+				v = strconv.FormatBool(x)
+			}
+		}
 		args[i] = v
 	}
 	sig := strings.Join(cols, "\x00")

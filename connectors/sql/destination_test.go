@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crmhub/crmhub/hub/testenv"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -197,5 +198,54 @@ func TestDestinationDatabaseGone(t *testing.T) {
 	res, err := d.Write(context.Background(), []sdk.Record{rec("customers", "1", sdk.OpUpsert, `{"name": "x", "updated_at": "2024-01-01T00:00:00Z"}`)})
 	if err == nil || res != nil {
 		t.Fatalf("want a batch error, got %v %+v", err, res)
+	}
+}
+
+// TestDestinationValueTypes writes JSON values into columns of other types,
+// as reverse mappings produce them (a postcode as a number into a text
+// column, a decimal as a string into a float column, an object into JSON),
+// and reads them back as text.
+func TestDestinationValueTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		be   func(*testing.T) backend
+		ddl  string
+		text string // selects the columns as text
+	}{
+		{"postgres", func(t *testing.T) backend { return backend{driver: "postgres", dsn: testenv.Postgres(t)} },
+			`CREATE TABLE p (id text PRIMARY KEY, t text, n numeric(10,2), f float8, b boolean, j jsonb, i int)`,
+			`SELECT t, n::text, f::text, b::text, j::text, i::text FROM p WHERE id = 'a'`},
+		{"mariadb", func(t *testing.T) backend { return backend{driver: "mysql", dsn: testenv.MariaDB(t)} },
+			`CREATE TABLE p (id varchar(20) PRIMARY KEY, t text, n decimal(10,2), f double, b boolean, j json, i int)`,
+			`SELECT t, CAST(n AS CHAR), CAST(f AS CHAR), CAST(b AS CHAR), j, CAST(i AS CHAR) FROM p WHERE id = 'a'`},
+		{"sqlite", func(t *testing.T) backend {
+			return backend{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "v.db")}
+		}, `CREATE TABLE p (id TEXT PRIMARY KEY, t TEXT, n NUMERIC, f REAL, b BOOLEAN, j TEXT, i INTEGER)`,
+			`SELECT t, CAST(n AS TEXT), CAST(f AS TEXT), CAST(b AS TEXT), j, CAST(i AS TEXT) FROM p WHERE id = 'a'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.be(t)
+			b.ddl = tc.ddl
+			b = openBackend(t, b)
+			d := newDest(t, b, map[string]any{"name": "p", "table": "p", "key": "id", "columns": []any{"t", "n", "f", "b", "j", "i"}})
+			res, err := d.Write(context.Background(), []sdk.Record{
+				rec("p", "a", sdk.OpUpsert, `{"t": 10115, "n": "12.50", "f": "1.25", "b": true, "j": {"x": [1, 2]}, "i": "42"}`),
+				rec("p", "b", sdk.OpUpsert, `{"i": "forty-two"}`),
+			})
+			if err != nil || res[0].Error != "" {
+				t.Fatalf("%v %+v", err, res)
+			}
+			if tc.name != "sqlite" && !strings.Contains(res[1].Error, "record b") {
+				t.Errorf("a word into an int column: %+v", res[1])
+			}
+			var got [6]string
+			if err := b.db.QueryRow(tc.text).Scan(&got[0], &got[1], &got[2], &got[3], &got[4], &got[5]); err != nil {
+				t.Fatal(err)
+			}
+			j := strings.ReplaceAll(got[4], " ", "")
+			if got[0] != "10115" || got[1] != "12.50" && got[1] != "12.5" || got[2] != "1.25" || (got[3] != "true" && got[3] != "1") || j != `{"x":[1,2]}` || got[5] != "42" {
+				t.Errorf("read back %q", got)
+			}
+		})
 	}
 }

@@ -23,10 +23,15 @@ type dialect struct {
 	// rowCompare: the database plans (c, k) > (?, ?) as an index range
 	// scan; MariaDB does not, so it gets the equivalent OR form.
 	rowCompare bool
+	// textParams: bind written values as text and let the server parse
+	// them by the column's type. pgx finds no plan for an int64 into a
+	// text column or a bool into varchar, while PostgreSQL reads "10115"
+	// and "true" into any column type that can hold them.
+	textParams bool
 }
 
 var dialects = map[string]dialect{
-	"postgres": {driverName: "pgx", quoteChar: `"`, dollar: true, rowCompare: true},
+	"postgres": {driverName: "pgx", quoteChar: `"`, dollar: true, rowCompare: true, textParams: true},
 	"mysql":    {driverName: "mysql", quoteChar: "`"},
 	"sqlite":   {driverName: "sqlite", quoteChar: `"`, rawPrefix: "+", rowCompare: true},
 }
