@@ -1,7 +1,9 @@
 package connectors
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -19,8 +21,22 @@ func TestBuiltins(t *testing.T) {
 		// offers write-back from Kinds and calls NewDestination.
 		if dest := slices.Contains(c.Spec.Kinds, sdk.KindDestination); dest != (c.NewDestination != nil) {
 			t.Errorf("%s: declares destination %v but NewDestination set %v", name, dest, c.NewDestination != nil)
-		} else if dest && c.NewDestination() == nil {
-			t.Errorf("%s: NewDestination returned nil", name)
+		} else if dest {
+			d := c.NewDestination()
+			if d == nil {
+				t.Fatalf("%s: NewDestination returned nil", name)
+			}
+			// An empty config is refused by Configure, naming what is
+			// missing, and Teardown is safe before Open.
+			if err := d.Configure(context.Background(), sdk.Config{}); err == nil || !strings.Contains(err.Error(), "required") {
+				t.Errorf("%s: empty destination config: %v", name, err)
+			}
+			if err := d.Teardown(context.Background()); err != nil {
+				t.Errorf("%s: Teardown before Open: %v", name, err)
+			}
+			if _, err := d.Write(context.Background(), nil); err == nil {
+				t.Errorf("%s: Write before Open must fail", name)
+			}
 		}
 	}
 }
