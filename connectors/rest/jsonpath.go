@@ -9,14 +9,50 @@ import (
 	"time"
 )
 
-// recordsAt returns the elements of the array at the dot path in body.
-func recordsAt(body json.RawMessage, path string) ([]json.RawMessage, error) {
-	v := body
-	if path != "" {
-		var ok bool
-		if v, ok = rawAt(body, path); !ok {
-			return nil, fmt.Errorf("response has no %q", path)
-		}
+// page is a response body whose top-level object is decoded at most once:
+// the record array, the total-pages field and the next cursor are all
+// looked up in it, and each lookup from the raw body would scan all of it.
+type page struct {
+	body json.RawMessage
+	obj  map[string]json.RawMessage
+	err  error
+	done bool
+}
+
+// at returns the value at a dot path; the whole body for "".
+func (p *page) at(path string) (json.RawMessage, bool) {
+	if path == "" {
+		return p.body, true
+	}
+	if !p.done {
+		p.done = true
+		p.err = json.Unmarshal(p.body, &p.obj)
+	}
+	if p.err != nil {
+		return nil, false
+	}
+	first, rest, nested := strings.Cut(path, ".")
+	v, ok := p.obj[first]
+	if !ok || !nested {
+		return v, ok
+	}
+	return rawAt(v, rest)
+}
+
+// value returns the scalar at a dot path as text; false when absent or null.
+func (p *page) value(path string) (string, bool) {
+	raw, ok := p.at(path)
+	if !ok {
+		return "", false
+	}
+	return scalar(raw)
+}
+
+// recordsAt returns the elements of the array at the dot path in the page.
+func recordsAt(p *page, path string) ([]json.RawMessage, error) {
+	v, ok := p.at(path)
+	if !ok {
+		return nil, fmt.Errorf("response has no %q", path)
 	}
 	if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 		return nil, nil

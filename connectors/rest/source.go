@@ -174,27 +174,30 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 	}
 	name := e.cfg.Name
 	var top json.RawMessage = body
-	items, err := recordsAt(top, e.cfg.Records)
+	pg := &page{body: top}
+	// Redacting parses the URL; do it once per page, not per record.
+	shownURL := redact(pageURL)
+	items, err := recordsAt(pg, e.cfg.Records)
 	if err != nil {
-		return nil, fmt.Errorf("rest: entity %s: %s: %w", name, redact(pageURL), err)
+		return nil, fmt.Errorf("rest: entity %s: %s: %w", name, shownURL, err)
 	}
 	ep := s.pos.Entities[name]
 	recs := make([]sdk.Record, 0, len(items))
 	for i, raw := range items {
-		r := sdk.Record{Entity: name, Op: sdk.OpUpsert, Meta: map[string]string{"url": redact(pageURL), "index": strconv.Itoa(i)}}
+		r := sdk.Record{Entity: name, Op: sdk.OpUpsert, Meta: map[string]string{"url": shownURL, "index": strconv.Itoa(i)}}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &obj); err != nil {
-			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d is not a JSON object", name, redact(pageURL), i)
+			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d is not a JSON object", name, shownURL, i)
 			r.Payload = rawPayload(raw)
-			r.ID = redact(pageURL) + "#" + strconv.Itoa(i)
+			r.ID = shownURL + "#" + strconv.Itoa(i)
 			recs = append(recs, r)
 			continue
 		}
 		id, ok := field(obj, e.cfg.ID)
 		if !ok || id == "" {
-			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d has no id field %q", name, redact(pageURL), i, e.cfg.ID)
+			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d has no id field %q", name, shownURL, i, e.cfg.ID)
 			r.Payload = rawPayload(raw)
-			r.ID = redact(pageURL) + "#" + strconv.Itoa(i)
+			r.ID = shownURL + "#" + strconv.Itoa(i)
 			recs = append(recs, r)
 			continue
 		}
@@ -224,7 +227,7 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		e.seen[id] = fp
 		recs = append(recs, r)
 	}
-	e.nextURL = s.nextPage(e, pageURL, top, hdr, len(items))
+	e.nextURL = s.nextPage(e, pageURL, pg, hdr, len(items))
 	if e.nextURL == "" {
 		e.inPass = false
 		if ep.Max.After(ep.Since) {
@@ -245,7 +248,7 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 }
 
 // nextPage works out the URL of the page after cur, or "" at the end.
-func (s *Source) nextPage(e *entity, cur string, top json.RawMessage, hdr http.Header, n int) string {
+func (s *Source) nextPage(e *entity, cur string, top *page, hdr http.Header, n int) string {
 	p := e.cfg.Pagination
 	u, err := url.Parse(cur)
 	if err != nil {
@@ -258,7 +261,7 @@ func (s *Source) nextPage(e *entity, cur string, top json.RawMessage, hdr http.H
 			return ""
 		}
 		if p.TotalPagesPath != "" {
-			if v, ok := pathValue(top, p.TotalPagesPath); ok {
+			if v, ok := top.value(p.TotalPagesPath); ok {
 				if total, err := strconv.Atoi(v); err == nil && e.page >= total {
 					return ""
 				}
@@ -273,7 +276,7 @@ func (s *Source) nextPage(e *entity, cur string, top json.RawMessage, hdr http.H
 		e.offset += n
 		q.Set(p.Param, strconv.Itoa(e.offset))
 	case "cursor":
-		c, ok := pathValue(top, p.CursorPath)
+		c, ok := top.value(p.CursorPath)
 		if !ok || c == "" {
 			return ""
 		}
