@@ -143,6 +143,28 @@ func (s *sourceServer) Teardown(ctx context.Context, _ *pluginv1.TeardownRequest
 	return &pluginv1.TeardownResponse{}, toStatus(s.src.Teardown(ctx))
 }
 
+func (s *sourceServer) Count(ctx context.Context, req *pluginv1.CountRequest) (*pluginv1.CountResponse, error) {
+	if err := s.configured(); err != nil {
+		return nil, err
+	}
+	n, err := CountOf(ctx, s.src, req.GetEntity())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pluginv1.CountResponse{Count: n}, nil
+}
+
+func (s *sourceServer) Keys(ctx context.Context, req *pluginv1.KeysRequest) (*pluginv1.KeysResponse, error) {
+	if err := s.configured(); err != nil {
+		return nil, err
+	}
+	keys, err := KeysOf(ctx, s.src, req.GetEntity(), req.GetAfter(), int(req.GetLimit()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pluginv1.KeysResponse{Keys: keys}, nil
+}
+
 type destinationServer struct {
 	pluginv1.UnimplementedDestinationServer
 	conn Connector
@@ -280,8 +302,9 @@ func (e remoteError) Error() string { return e.msg }
 type sourceClient struct{ c pluginv1.SourceClient }
 
 var (
-	_ Source    = (*sourceClient)(nil)
-	_ Describer = (*sourceClient)(nil)
+	_ Source     = (*sourceClient)(nil)
+	_ Describer  = (*sourceClient)(nil)
+	_ Reconciler = (*sourceClient)(nil)
 )
 
 func (s *sourceClient) Spec(ctx context.Context) (Spec, error) {
@@ -330,6 +353,24 @@ func (s *sourceClient) Ack(ctx context.Context, pos Position) error {
 func (s *sourceClient) Teardown(ctx context.Context) error {
 	_, err := s.c.Teardown(ctx, &pluginv1.TeardownRequest{})
 	return fromStatus(ctx, "teardown", err)
+}
+
+// Count asks the plugin; one built before the RPC existed answers
+// Unimplemented, which comes back as ErrNotSupported.
+func (s *sourceClient) Count(ctx context.Context, entity string) (int64, error) {
+	resp, err := s.c.Count(ctx, &pluginv1.CountRequest{Entity: entity})
+	if err != nil {
+		return 0, fromStatus(ctx, "count", err)
+	}
+	return resp.GetCount(), nil
+}
+
+func (s *sourceClient) Keys(ctx context.Context, entity, after string, limit int) ([]string, error) {
+	resp, err := s.c.Keys(ctx, &pluginv1.KeysRequest{Entity: entity, After: after, Limit: int32(limit)})
+	if err != nil {
+		return nil, fromStatus(ctx, "keys", err)
+	}
+	return resp.GetKeys(), nil
 }
 
 type destinationClient struct{ c pluginv1.DestinationClient }

@@ -617,6 +617,203 @@ func (*TeardownResponse) Descriptor() ([]byte, []int) {
 	return file_v1_connector_proto_rawDescGZIP(), []int{12}
 }
 
+// Reconciliation (optional: a plugin that does not implement these answers
+// Unimplemented, which the host reads as sdk.ErrNotSupported).
+type CountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountRequest) Reset() {
+	*x = CountRequest{}
+	mi := &file_v1_connector_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountRequest) ProtoMessage() {}
+
+func (x *CountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountRequest.ProtoReflect.Descriptor instead.
+func (*CountRequest) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CountRequest) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+type CountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Live records of the entity in the source, soft-deleted ones excluded.
+	Count         int64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountResponse) Reset() {
+	*x = CountResponse{}
+	mi := &file_v1_connector_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountResponse) ProtoMessage() {}
+
+func (x *CountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountResponse.ProtoReflect.Descriptor instead.
+func (*CountResponse) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CountResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type KeysRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Entity string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	// Return keys after this one; empty starts at the first.
+	After         string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         int32  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeysRequest) Reset() {
+	*x = KeysRequest{}
+	mi := &file_v1_connector_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysRequest) ProtoMessage() {}
+
+func (x *KeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysRequest.ProtoReflect.Descriptor instead.
+func (*KeysRequest) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *KeysRequest) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *KeysRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *KeysRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type KeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the source's key order; fewer than limit means the end.
+	Keys          []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeysResponse) Reset() {
+	*x = KeysResponse{}
+	mi := &file_v1_connector_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysResponse) ProtoMessage() {}
+
+func (x *KeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysResponse.ProtoReflect.Descriptor instead.
+func (*KeysResponse) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *KeysResponse) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 type WriteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
@@ -626,7 +823,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_v1_connector_proto_msgTypes[13]
+	mi := &file_v1_connector_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +835,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_connector_proto_msgTypes[13]
+	mi := &file_v1_connector_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +848,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_v1_connector_proto_rawDescGZIP(), []int{13}
+	return file_v1_connector_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteRequest) GetRecords() []*Record {
@@ -671,7 +868,7 @@ type WriteResult struct {
 
 func (x *WriteResult) Reset() {
 	*x = WriteResult{}
-	mi := &file_v1_connector_proto_msgTypes[14]
+	mi := &file_v1_connector_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +880,7 @@ func (x *WriteResult) String() string {
 func (*WriteResult) ProtoMessage() {}
 
 func (x *WriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_connector_proto_msgTypes[14]
+	mi := &file_v1_connector_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +893,7 @@ func (x *WriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResult.ProtoReflect.Descriptor instead.
 func (*WriteResult) Descriptor() ([]byte, []int) {
-	return file_v1_connector_proto_rawDescGZIP(), []int{14}
+	return file_v1_connector_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WriteResult) GetId() string {
@@ -723,7 +920,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_v1_connector_proto_msgTypes[15]
+	mi := &file_v1_connector_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +932,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_connector_proto_msgTypes[15]
+	mi := &file_v1_connector_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +945,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_v1_connector_proto_rawDescGZIP(), []int{15}
+	return file_v1_connector_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WriteResponse) GetResults() []*WriteResult {
@@ -795,21 +992,33 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\bposition\x18\x01 \x01(\fR\bposition\"\r\n" +
 	"\vAckResponse\"\x11\n" +
 	"\x0fTeardownRequest\"\x12\n" +
-	"\x10TeardownResponse\"B\n" +
+	"\x10TeardownResponse\"&\n" +
+	"\fCountRequest\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\"%\n" +
+	"\rCountResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\"Q\n" +
+	"\vKeysRequest\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\"\n" +
+	"\fKeysResponse\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\"B\n" +
 	"\fWriteRequest\x122\n" +
 	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\"3\n" +
 	"\vWriteResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"H\n" +
 	"\rWriteResponse\x127\n" +
-	"\aresults\x18\x01 \x03(\v2\x1d.crmhub.plugin.v1.WriteResultR\aresults2\xca\x03\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.crmhub.plugin.v1.WriteResultR\aresults2\xdb\x04\n" +
 	"\x06Source\x12E\n" +
 	"\x04Spec\x12\x1d.crmhub.plugin.v1.SpecRequest\x1a\x1e.crmhub.plugin.v1.SpecResponse\x12T\n" +
 	"\tConfigure\x12\".crmhub.plugin.v1.ConfigureRequest\x1a#.crmhub.plugin.v1.ConfigureResponse\x12E\n" +
 	"\x04Open\x12\x1d.crmhub.plugin.v1.OpenRequest\x1a\x1e.crmhub.plugin.v1.OpenResponse\x12E\n" +
 	"\x04Read\x12\x1d.crmhub.plugin.v1.ReadRequest\x1a\x1e.crmhub.plugin.v1.ReadResponse\x12B\n" +
 	"\x03Ack\x12\x1c.crmhub.plugin.v1.AckRequest\x1a\x1d.crmhub.plugin.v1.AckResponse\x12Q\n" +
-	"\bTeardown\x12!.crmhub.plugin.v1.TeardownRequest\x1a\".crmhub.plugin.v1.TeardownResponse2\x8e\x03\n" +
+	"\bTeardown\x12!.crmhub.plugin.v1.TeardownRequest\x1a\".crmhub.plugin.v1.TeardownResponse\x12H\n" +
+	"\x05Count\x12\x1e.crmhub.plugin.v1.CountRequest\x1a\x1f.crmhub.plugin.v1.CountResponse\x12E\n" +
+	"\x04Keys\x12\x1d.crmhub.plugin.v1.KeysRequest\x1a\x1e.crmhub.plugin.v1.KeysResponse2\x8e\x03\n" +
 	"\vDestination\x12E\n" +
 	"\x04Spec\x12\x1d.crmhub.plugin.v1.SpecRequest\x1a\x1e.crmhub.plugin.v1.SpecResponse\x12T\n" +
 	"\tConfigure\x12\".crmhub.plugin.v1.ConfigureRequest\x1a#.crmhub.plugin.v1.ConfigureResponse\x12E\n" +
@@ -829,7 +1038,7 @@ func file_v1_connector_proto_rawDescGZIP() []byte {
 	return file_v1_connector_proto_rawDescData
 }
 
-var file_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_v1_connector_proto_goTypes = []any{
 	(*Record)(nil),                // 0: crmhub.plugin.v1.Record
 	(*SpecRequest)(nil),           // 1: crmhub.plugin.v1.SpecRequest
@@ -844,42 +1053,50 @@ var file_v1_connector_proto_goTypes = []any{
 	(*AckResponse)(nil),           // 10: crmhub.plugin.v1.AckResponse
 	(*TeardownRequest)(nil),       // 11: crmhub.plugin.v1.TeardownRequest
 	(*TeardownResponse)(nil),      // 12: crmhub.plugin.v1.TeardownResponse
-	(*WriteRequest)(nil),          // 13: crmhub.plugin.v1.WriteRequest
-	(*WriteResult)(nil),           // 14: crmhub.plugin.v1.WriteResult
-	(*WriteResponse)(nil),         // 15: crmhub.plugin.v1.WriteResponse
-	nil,                           // 16: crmhub.plugin.v1.Record.MetaEntry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*CountRequest)(nil),          // 13: crmhub.plugin.v1.CountRequest
+	(*CountResponse)(nil),         // 14: crmhub.plugin.v1.CountResponse
+	(*KeysRequest)(nil),           // 15: crmhub.plugin.v1.KeysRequest
+	(*KeysResponse)(nil),          // 16: crmhub.plugin.v1.KeysResponse
+	(*WriteRequest)(nil),          // 17: crmhub.plugin.v1.WriteRequest
+	(*WriteResult)(nil),           // 18: crmhub.plugin.v1.WriteResult
+	(*WriteResponse)(nil),         // 19: crmhub.plugin.v1.WriteResponse
+	nil,                           // 20: crmhub.plugin.v1.Record.MetaEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_v1_connector_proto_depIdxs = []int32{
-	17, // 0: crmhub.plugin.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
-	16, // 1: crmhub.plugin.v1.Record.meta:type_name -> crmhub.plugin.v1.Record.MetaEntry
+	21, // 0: crmhub.plugin.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 1: crmhub.plugin.v1.Record.meta:type_name -> crmhub.plugin.v1.Record.MetaEntry
 	0,  // 2: crmhub.plugin.v1.ReadResponse.records:type_name -> crmhub.plugin.v1.Record
 	0,  // 3: crmhub.plugin.v1.WriteRequest.records:type_name -> crmhub.plugin.v1.Record
-	14, // 4: crmhub.plugin.v1.WriteResponse.results:type_name -> crmhub.plugin.v1.WriteResult
+	18, // 4: crmhub.plugin.v1.WriteResponse.results:type_name -> crmhub.plugin.v1.WriteResult
 	1,  // 5: crmhub.plugin.v1.Source.Spec:input_type -> crmhub.plugin.v1.SpecRequest
 	3,  // 6: crmhub.plugin.v1.Source.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
 	5,  // 7: crmhub.plugin.v1.Source.Open:input_type -> crmhub.plugin.v1.OpenRequest
 	7,  // 8: crmhub.plugin.v1.Source.Read:input_type -> crmhub.plugin.v1.ReadRequest
 	9,  // 9: crmhub.plugin.v1.Source.Ack:input_type -> crmhub.plugin.v1.AckRequest
 	11, // 10: crmhub.plugin.v1.Source.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
-	1,  // 11: crmhub.plugin.v1.Destination.Spec:input_type -> crmhub.plugin.v1.SpecRequest
-	3,  // 12: crmhub.plugin.v1.Destination.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
-	5,  // 13: crmhub.plugin.v1.Destination.Open:input_type -> crmhub.plugin.v1.OpenRequest
-	13, // 14: crmhub.plugin.v1.Destination.Write:input_type -> crmhub.plugin.v1.WriteRequest
-	11, // 15: crmhub.plugin.v1.Destination.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
-	2,  // 16: crmhub.plugin.v1.Source.Spec:output_type -> crmhub.plugin.v1.SpecResponse
-	4,  // 17: crmhub.plugin.v1.Source.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
-	6,  // 18: crmhub.plugin.v1.Source.Open:output_type -> crmhub.plugin.v1.OpenResponse
-	8,  // 19: crmhub.plugin.v1.Source.Read:output_type -> crmhub.plugin.v1.ReadResponse
-	10, // 20: crmhub.plugin.v1.Source.Ack:output_type -> crmhub.plugin.v1.AckResponse
-	12, // 21: crmhub.plugin.v1.Source.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
-	2,  // 22: crmhub.plugin.v1.Destination.Spec:output_type -> crmhub.plugin.v1.SpecResponse
-	4,  // 23: crmhub.plugin.v1.Destination.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
-	6,  // 24: crmhub.plugin.v1.Destination.Open:output_type -> crmhub.plugin.v1.OpenResponse
-	15, // 25: crmhub.plugin.v1.Destination.Write:output_type -> crmhub.plugin.v1.WriteResponse
-	12, // 26: crmhub.plugin.v1.Destination.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
-	16, // [16:27] is the sub-list for method output_type
-	5,  // [5:16] is the sub-list for method input_type
+	13, // 11: crmhub.plugin.v1.Source.Count:input_type -> crmhub.plugin.v1.CountRequest
+	15, // 12: crmhub.plugin.v1.Source.Keys:input_type -> crmhub.plugin.v1.KeysRequest
+	1,  // 13: crmhub.plugin.v1.Destination.Spec:input_type -> crmhub.plugin.v1.SpecRequest
+	3,  // 14: crmhub.plugin.v1.Destination.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
+	5,  // 15: crmhub.plugin.v1.Destination.Open:input_type -> crmhub.plugin.v1.OpenRequest
+	17, // 16: crmhub.plugin.v1.Destination.Write:input_type -> crmhub.plugin.v1.WriteRequest
+	11, // 17: crmhub.plugin.v1.Destination.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
+	2,  // 18: crmhub.plugin.v1.Source.Spec:output_type -> crmhub.plugin.v1.SpecResponse
+	4,  // 19: crmhub.plugin.v1.Source.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
+	6,  // 20: crmhub.plugin.v1.Source.Open:output_type -> crmhub.plugin.v1.OpenResponse
+	8,  // 21: crmhub.plugin.v1.Source.Read:output_type -> crmhub.plugin.v1.ReadResponse
+	10, // 22: crmhub.plugin.v1.Source.Ack:output_type -> crmhub.plugin.v1.AckResponse
+	12, // 23: crmhub.plugin.v1.Source.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
+	14, // 24: crmhub.plugin.v1.Source.Count:output_type -> crmhub.plugin.v1.CountResponse
+	16, // 25: crmhub.plugin.v1.Source.Keys:output_type -> crmhub.plugin.v1.KeysResponse
+	2,  // 26: crmhub.plugin.v1.Destination.Spec:output_type -> crmhub.plugin.v1.SpecResponse
+	4,  // 27: crmhub.plugin.v1.Destination.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
+	6,  // 28: crmhub.plugin.v1.Destination.Open:output_type -> crmhub.plugin.v1.OpenResponse
+	19, // 29: crmhub.plugin.v1.Destination.Write:output_type -> crmhub.plugin.v1.WriteResponse
+	12, // 30: crmhub.plugin.v1.Destination.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
+	18, // [18:31] is the sub-list for method output_type
+	5,  // [5:18] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -896,7 +1113,7 @@ func file_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_v1_connector_proto_rawDesc), len(file_v1_connector_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -30,6 +30,8 @@ const (
 	Source_Read_FullMethodName      = "/crmhub.plugin.v1.Source/Read"
 	Source_Ack_FullMethodName       = "/crmhub.plugin.v1.Source/Ack"
 	Source_Teardown_FullMethodName  = "/crmhub.plugin.v1.Source/Teardown"
+	Source_Count_FullMethodName     = "/crmhub.plugin.v1.Source/Count"
+	Source_Keys_FullMethodName      = "/crmhub.plugin.v1.Source/Keys"
 )
 
 // SourceClient is the client API for Source service.
@@ -42,6 +44,10 @@ type SourceClient interface {
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 	Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error)
 	Teardown(ctx context.Context, in *TeardownRequest, opts ...grpc.CallOption) (*TeardownResponse, error)
+	// Added in version 1 without a version bump: older plugins answer
+	// Unimplemented.
+	Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (*CountResponse, error)
+	Keys(ctx context.Context, in *KeysRequest, opts ...grpc.CallOption) (*KeysResponse, error)
 }
 
 type sourceClient struct {
@@ -112,6 +118,26 @@ func (c *sourceClient) Teardown(ctx context.Context, in *TeardownRequest, opts .
 	return out, nil
 }
 
+func (c *sourceClient) Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (*CountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountResponse)
+	err := c.cc.Invoke(ctx, Source_Count_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sourceClient) Keys(ctx context.Context, in *KeysRequest, opts ...grpc.CallOption) (*KeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeysResponse)
+	err := c.cc.Invoke(ctx, Source_Keys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -122,6 +148,10 @@ type SourceServer interface {
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	Ack(context.Context, *AckRequest) (*AckResponse, error)
 	Teardown(context.Context, *TeardownRequest) (*TeardownResponse, error)
+	// Added in version 1 without a version bump: older plugins answer
+	// Unimplemented.
+	Count(context.Context, *CountRequest) (*CountResponse, error)
+	Keys(context.Context, *KeysRequest) (*KeysResponse, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -149,6 +179,12 @@ func (UnimplementedSourceServer) Ack(context.Context, *AckRequest) (*AckResponse
 }
 func (UnimplementedSourceServer) Teardown(context.Context, *TeardownRequest) (*TeardownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Teardown not implemented")
+}
+func (UnimplementedSourceServer) Count(context.Context, *CountRequest) (*CountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Count not implemented")
+}
+func (UnimplementedSourceServer) Keys(context.Context, *KeysRequest) (*KeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Keys not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -279,6 +315,42 @@ func _Source_Teardown_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_Count_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Count(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Count_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Count(ctx, req.(*CountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Source_Keys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Keys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Keys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Keys(ctx, req.(*KeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -309,6 +381,14 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Teardown",
 			Handler:    _Source_Teardown_Handler,
+		},
+		{
+			MethodName: "Count",
+			Handler:    _Source_Count_Handler,
+		},
+		{
+			MethodName: "Keys",
+			Handler:    _Source_Keys_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -145,3 +145,33 @@ func (d *destination) Write(_ context.Context, recs []sdk.Record) ([]sdk.WriteRe
 	}
 	return out, nil
 }
+
+// Count answers for "customers" when the total is finite: every record it
+// would produce is live in the "source".
+func (s *source) Count(_ context.Context, entity string) (int64, error) {
+	if entity != "customers" || s.cfg.Total == 0 {
+		return 0, sdk.ErrNotSupported
+	}
+	return int64(s.cfg.Total), nil
+}
+
+// Keys lists the ids in numeric order, the way a database orders an
+// integer key.
+func (s *source) Keys(_ context.Context, entity, after string, limit int) ([]string, error) {
+	if entity != "customers" || s.cfg.Total == 0 {
+		return nil, sdk.ErrNotSupported
+	}
+	from := 0
+	if after != "" {
+		n, err := strconv.Atoi(after)
+		if err != nil {
+			return nil, fmt.Errorf("crashy: key %q is not a number", after)
+		}
+		from = n + 1
+	}
+	var out []string
+	for i := from; i < s.cfg.Total && len(out) < limit; i++ {
+		out = append(out, strconv.Itoa(i))
+	}
+	return out, nil
+}

@@ -1,0 +1,50 @@
+package host
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+var _ sdk.Reconciler = (*source)(nil)
+
+// Count passes through to the plugin. It runs beside Read from another
+// goroutine, so like Ack it never restarts a crashed process (the reading
+// goroutine does that): while the plugin is down the answer is an error
+// wrapping sdk.ErrTransport, and the reconciler tries again next round.
+func (s *source) Count(ctx context.Context, entity string) (int64, error) {
+	var n int64
+	err := s.passThrough(ctx, "count", func(r sdk.Source) (err error) {
+		n, err = sdk.CountOf(ctx, r, entity)
+		return err
+	})
+	return n, err
+}
+
+// Keys passes through to the plugin; see Count.
+func (s *source) Keys(ctx context.Context, entity, after string, limit int) ([]string, error) {
+	var keys []string
+	err := s.passThrough(ctx, "keys", func(r sdk.Source) (err error) {
+		keys, err = sdk.KeysOf(ctx, r, entity, after, limit)
+		return err
+	})
+	return keys, err
+}
+
+func (s *source) passThrough(ctx context.Context, call string, fn func(sdk.Source) error) error {
+	s.mu.Lock()
+	p, state, failErr := s.p, s.state, s.failErr
+	s.mu.Unlock()
+	switch state {
+	case StateRunning:
+	case StateFailed:
+		return fmt.Errorf("%s %s: %w", call, s.name, failErr)
+	default:
+		return fmt.Errorf("%s %s: plugin %s: %w", call, s.name, state, sdk.ErrTransport)
+	}
+	if err := fn(p.raw.(sdk.Source)); err != nil {
+		return fmt.Errorf("%s %s: %w", call, s.name, err)
+	}
+	return nil
+}
