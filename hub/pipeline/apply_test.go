@@ -36,7 +36,7 @@ func TestApplyBacklogCoalescesAndCommitsAfterStore(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	topics := b.Topics()
 
-	const n = 1200
+	const n = 400
 	var msgs []bus.Message
 	for i := range n {
 		e := hub.Envelope{System: "erp", SourceEntity: "customers", SourceID: fmt.Sprintf("K%d", i), Entity: hub.EntityCustomer,
@@ -60,7 +60,7 @@ func TestApplyBacklogCoalescesAndCommitsAfterStore(t *testing.T) {
 	var mu sync.Mutex
 	var batches []int
 	applied := 0
-	const batchSize = 50
+	const batchSize = 20
 	a := &pipeline.Apply{Consumer: b.NewConsumer("applytest-hub", topics.AllCanonical()), Store: st, Publisher: b, Topics: topics,
 		BatchSize: batchSize, BatchWait: 20 * time.Millisecond, Metrics: pipeline.NewMetrics(prometheus.NewRegistry()),
 		Logger: slog.New(slog.DiscardHandler),
@@ -73,7 +73,7 @@ func TestApplyBacklogCoalescesAndCommitsAfterStore(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(rctx) }()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		c, err := st.Counts(ctx)
 		if err != nil {
