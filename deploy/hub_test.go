@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/server"
 )
@@ -73,7 +74,11 @@ func launchHub() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 	defer cancel()
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: filepath.Join(dir, "demo"), Seed: 8, People: 40, InProcess: true, Logger: log})
+	// Authentication on, as in production, so its metrics are exported
+	// (these tests read only /metrics, which stays open to Prometheus).
+	on := true
+	r, err := demo.Start(ctx, demo.RunOptions{Dir: filepath.Join(dir, "demo"), Seed: 8, People: 40, InProcess: true, Logger: log,
+		Configure: func(c *config.Config) { c.Auth.Enabled = &on }})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

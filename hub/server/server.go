@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/auth"
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/httpapi"
@@ -50,10 +51,11 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *pipeline.Metrics
 
-	store *store.Store
-	bus   *bus.Bus
-	host  *host.Host
-	maps  atomic.Pointer[mapping.Set]
+	store  *store.Store
+	tokens *auth.Store
+	bus    *bus.Bus
+	host   *host.Host
+	maps   atomic.Pointer[mapping.Set]
 
 	listener net.Listener
 	http     *http.Server
@@ -145,11 +147,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	s.http = &http.Server{
-		Handler: httpapi.New(s.store, httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
-			Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters}),
-		ReadHeaderTimeout: 10 * time.Second,
+	apiOpts := httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
+		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters}
+	if cfg.Auth.On() {
+		if s.tokens, err = auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{Registerer: s.registry, Logger: s.log}); err != nil {
+			return fmt.Errorf("open token store: %w", err)
+		}
+		apiOpts.Auth = s.tokens // only when set: a nil *auth.Store in the interface would not be nil
+	} else {
+		s.log.Warn("API authentication is off (auth.enabled: false): anyone who reaches the listener reads every customer")
 	}
+	s.http = &http.Server{Handler: httpapi.New(s.store, apiOpts), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.fail(fmt.Errorf("http: %w", err))
@@ -345,6 +353,9 @@ func (s *Server) Close() error {
 	}
 	if s.bus != nil {
 		errs = append(errs, s.bus.Close())
+	}
+	if s.tokens != nil {
+		errs = append(errs, s.tokens.Close())
 	}
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
