@@ -45,6 +45,9 @@ type Entity struct {
 	SinceParam string        `json:"since_param"`
 	Overlap    *sdk.Duration `json:"overlap"`
 	Pagination Pagination    `json:"pagination"`
+	// TotalPath is the dot path of the record total in a list response,
+	// for reconciliation (count.go); empty: the source cannot count.
+	TotalPath string `json:"total_path"`
 }
 
 // Pagination is an entity's `pagination` object.
