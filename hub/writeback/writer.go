@@ -62,8 +62,39 @@ type Writer struct {
 	BatchWait   time.Duration
 	Metrics     *Metrics
 	Logger      *slog.Logger
+	// Mappings, when set, is asked for the reverse mapping by name before
+	// each batch, so a mapping reload reaches a running writer (the server
+	// passes its current set's ByName). A name that is gone or no longer a
+	// reverse mapping keeps the mapping the writer has, like a refused
+	// reload keeps the running set.
+	Mappings func(name string) (*mapping.Mapping, bool)
 	// OnBatch, when set, is told what each batch wrote (tests).
 	OnBatch func(written []sdk.Record)
+
+	refused *mapping.Mapping // the last refused lookup, warned about once
+	missing bool             // the name was missing, warned about once
+}
+
+// refresh takes the current version of the target's reverse mapping.
+func (w *Writer) refresh() {
+	if w.Mappings == nil || w.Target.Mapping == nil {
+		return
+	}
+	m, ok := w.Mappings(w.Target.Mapping.Name())
+	switch {
+	case ok && m == w.Target.Mapping:
+	case ok && m.Reverse():
+		if m.Version() != w.Target.Mapping.Version() {
+			w.Logger.Info("write-back: reverse mapping reloaded", "target", w.Target.Name,
+				"mapping", m.Name(), "version", m.Version())
+		}
+		w.Target.Mapping, w.refused, w.missing = m, nil, false
+	case !ok && !w.missing || ok && m != w.refused:
+		// Warned once per refused version (or once while it is missing).
+		w.refused, w.missing = m, !ok
+		w.Logger.Warn("write-back: reloaded mapping set has no usable reverse mapping of this name; keeping the running one",
+			"target", w.Target.Name, "mapping", w.Target.Mapping.Name())
+	}
 }
 
 // Run writes until ctx is done. Offsets are committed after the batch was
@@ -124,6 +155,7 @@ type pending struct {
 }
 
 func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
+	w.refresh()
 	t := w.Target
 	// Only the last state of a golden id in the batch matters: each is the
 	// full state.
