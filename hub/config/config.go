@@ -137,6 +137,9 @@ type Connector struct {
 	PollInterval Duration `yaml:"poll_interval"`
 	BatchSize    int      `yaml:"batch_size"`
 	Disabled     bool     `yaml:"disabled"`
+	// ReconcileInterval is how often the source's record counts are
+	// compared with the hub's (default 10m; 0s turns reconciliation off).
+	ReconcileInterval *Duration `yaml:"reconcile_interval"`
 	// Settings are the connector's own parameters, validated against its
 	// declaration by the plugin host.
 	Settings map[string]any `yaml:"settings"`
@@ -145,6 +148,14 @@ type Connector struct {
 	// line of each settings key, so parameter errors can point at them.
 	Line         int            `yaml:"-"`
 	SettingLines map[string]int `yaml:"-"`
+}
+
+// Reconcile is the reconciliation interval, 0 when turned off.
+func (c Connector) Reconcile() time.Duration {
+	if c.ReconcileInterval == nil {
+		return 10 * time.Minute
+	}
+	return c.ReconcileInterval.D()
 }
 
 // Where names a settings key's place in the file for error messages.
@@ -385,6 +396,10 @@ func (c *Config) defaults() {
 		if k.BatchSize == 0 {
 			k.BatchSize = 500
 		}
+		if k.ReconcileInterval == nil {
+			d := Duration(10 * time.Minute)
+			k.ReconcileInterval = &d
+		}
 		if k.Settings == nil {
 			k.Settings = map[string]any{}
 		}
@@ -460,6 +475,9 @@ func (c *Config) check() error {
 		}
 		if k.BatchSize < 0 {
 			bad(k.Line, key+".batch_size", "must be positive")
+		}
+		if k.ReconcileInterval != nil && *k.ReconcileInterval < 0 {
+			bad(k.Line, key+".reconcile_interval", "must not be negative (0s turns reconciliation off)")
 		}
 	}
 	return errors.Join(errs...)

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+func testReconcileReads(t *testing.T, s *Store) {
+	ctx := context.Background()
+	// erp/customers: 1, 2, 10, 9, b, A live after 2 is deleted; crm/customers
+	// and erp/orders must not count.
+	var evs []hub.Envelope
+	for i, id := range []string{"1", "2", "10", "9", "b", "A"} {
+		evs = append(evs, cust("erp", id, i, hub.Customer{FamilyName: "N " + id}))
+	}
+	evs = append(evs, cust("crm", "1", 1, hub.Customer{FamilyName: "other system"}))
+	evs = append(evs, del(hub.EntityCustomer, "erp", "customers", "2", 20))
+	mustApply(t, s, evs...)
+
+	n, err := s.LiveRecordCount(ctx, "erp", "customers")
+	if err != nil || n != 5 {
+		t.Fatalf("live count = %d, %v; want 5 (6 records, one deleted)", n, err)
+	}
+	if n, err := s.LiveRecordCount(ctx, "erp", "invoices"); err != nil || n != 0 {
+		t.Fatalf("live count of an unknown entity = %d, %v; want 0", n, err)
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.LiveSourceIDs(ctx, "erp", "customers", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	// Byte order on both backends: digits, then upper case, then lower.
+	if want := []string{"1", "10", "9", "A", "b"}; !slices.Equal(got, want) {
+		t.Errorf("live ids = %v, want %v", got, want)
+	}
+
+	in := deadEntries(6) // erp: 1, 2, 4, 5; finance: 0, 3
+	if _, err := s.IndexDeadLetters(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.OpenDeadLettersOf(ctx, "erp", "customers"); err != nil || n != 4 {
+		t.Errorf("open dead letters of erp/customers = %d, %v; want 4", n, err)
+	}
+	// A resolved dead letter no longer explains anything.
+	if err := s.UpdateDeadLetter(ctx, &hub.DeadLetterEntry{ID: in[1].ID, DeadLetter: in[1].DeadLetter, Status: hub.DeadLetterResolved}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.OpenDeadLettersOf(ctx, "erp", "customers"); err != nil || n != 3 {
+		t.Errorf("open dead letters after resolving one = %d, %v; want 3", n, err)
+	}
+}
+
+func TestReconcileReadsSQLite(t *testing.T) { testReconcileReads(t, MustOpenSQLite(t, Options{})) }
+func TestReconcileReadsPostgresIntegration(t *testing.T) {
+	testReconcileReads(t, MustOpenPostgres(t, Options{}))
+}
