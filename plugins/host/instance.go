@@ -59,6 +59,9 @@ type instance struct {
 	configured bool
 	opened     bool
 	pos        sdk.Position // last acked (or opened-at) position
+	// openDone: the first Open returned without error, so calls from other
+	// goroutines (reconciliation) cannot race with it.
+	openDone bool
 }
 
 func (h *Host) newInstance(name string, e *entry, kind string) (*instance, error) {

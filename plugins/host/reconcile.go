@@ -2,12 +2,16 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
 var _ sdk.Reconciler = (*source)(nil)
+
+// ErrNotOpen: a reconciliation call came before the source was opened.
+var ErrNotOpen = errors.New("source not open yet")
 
 // Count passes through to the plugin. It runs beside Read from another
 // goroutine, so like Ack it never restarts a crashed process (the reading
@@ -34,8 +38,11 @@ func (s *source) Keys(ctx context.Context, entity, after string, limit int) ([]s
 
 func (s *source) passThrough(ctx context.Context, call string, fn func(sdk.Source) error) error {
 	s.mu.Lock()
-	p, state, failErr := s.p, s.state, s.failErr
+	p, state, failErr, open := s.p, s.state, s.failErr, s.openDone
 	s.mu.Unlock()
+	if !open && state == StateRunning {
+		return fmt.Errorf("%s %s: %w", call, s.name, ErrNotOpen)
+	}
 	switch state {
 	case StateRunning:
 	case StateFailed:

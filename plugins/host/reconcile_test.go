@@ -81,3 +81,24 @@ func TestReconcilerDuringPluginCrash(t *testing.T) {
 		t.Fatalf("count after restart = %d, %v; want 20", n, err)
 	}
 }
+
+func TestReconcilerBeforeOpen(t *testing.T) {
+	f := newHost(t, func(o *host.Options) { o.InProcess = true })
+	ctx := context.Background()
+	src, err := f.host.Source(ctx, "crm", "crashy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Configure(ctx, sdk.Config{"total": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdk.CountOf(ctx, src, "customers"); !errors.Is(err, host.ErrNotOpen) {
+		t.Fatalf("count before Open: want ErrNotOpen, got %v", err)
+	}
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sdk.CountOf(ctx, src, "customers"); err != nil || n != 3 {
+		t.Fatalf("count after Open = %d, %v; want 3", n, err)
+	}
+}

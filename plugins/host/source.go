@@ -61,6 +61,9 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 	if err := s.call(ctx, replayed, func(raw any) error { return raw.(sdk.Source).Open(ctx, pos) }); err != nil {
 		return fmt.Errorf("open %s: %w", s.name, err)
 	}
+	s.mu.Lock()
+	s.openDone = true
+	s.mu.Unlock()
 	return nil
 }
 
