@@ -56,7 +56,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 		t.Fatal(err)
 	}
 	f.secret["multi"] = f.create(t, "tok-multi", auth.ScopeService, auth.ScopeFinance)
-	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{Gatherer: reg, Changes: s, Steward: s, DeadLetters: dlService(t, s), Auth: tokens}))
+	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{Gatherer: reg, Changes: s, Steward: s, DeadLetters: dlService(t, s), Reconciliation: reconcilerFor(t, s), Auth: tokens}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -183,6 +183,8 @@ func TestScopesByRoute(t *testing.T) {
 		{"POST /v1/deadletters/{id}/replay", "/v1/deadletters/nope/replay", nil, steward, 404},
 		{"POST /v1/deadletters/{id}/resolve", "/v1/deadletters/nope/resolve", map[string]string{"note": "t"}, steward, 404},
 		{"POST /v1/deadletters/replay", "/v1/deadletters/replay", map[string]string{"reason_class": "mapping_error", "connector": "nope"}, steward, 200},
+		{"GET /v1/reconciliation", "/v1/reconciliation", nil, steward, 200},
+		{"GET /v1/reconciliation/{connector}/{entity}/missing", "/v1/reconciliation/erp/customers/missing", nil, steward, 200},
 	}
 	served := httpapi.Routes(f.srv.Config.Handler)
 	for _, p := range served {

@@ -56,6 +56,9 @@ type Options struct {
 	// DeadLetters serves the dead-letter list, replay and resolve routes;
 	// nil leaves them out.
 	DeadLetters hub.DeadLetters
+	// Reconciliation serves GET /v1/reconciliation and the missing-id
+	// listing; nil leaves them out.
+	Reconciliation hub.Reconciliation
 	// Auth turns on token authentication (auth.go) and the scope policy
 	// (scopes.go); the token's name is then the steward actor. nil leaves
 	// every route open.
@@ -94,6 +97,9 @@ func New(store hub.Store, opts Options) http.Handler {
 	}
 	if opts.DeadLetters != nil {
 		a.deadLetterRoutes(mux)
+	}
+	if opts.Reconciliation != nil {
+		a.reconcileRoutes(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -18,6 +18,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
 )
 
@@ -34,6 +35,7 @@ type fixture struct {
 	srv   *httptest.Server
 	store *store.Store
 	ready map[string]error
+	rec   *pipeline.Reconciler
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -45,14 +47,15 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	f := &fixture{store: s, ready: map[string]error{"kafka": nil}}
+	f := &fixture{store: s, ready: map[string]error{"kafka": nil}, rec: reconcilerFor(t, s)}
 	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{
 		Gatherer: reg,
 		Ready:    func(context.Context) map[string]error { return f.ready },
 		Changes:  s,
 		Steward:  s,
 		// A real dead-letter service (embedded Kafka), so every route is on.
-		DeadLetters: dlService(t, s),
+		DeadLetters:    dlService(t, s),
+		Reconciliation: f.rec,
 		// Tests name the actor in a header; production takes it from the token.
 		Actor: func(r *http.Request) (string, bool) {
 			a := r.Header.Get("X-Test-Actor")

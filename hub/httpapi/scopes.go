@@ -55,6 +55,9 @@ var routeAccess = map[string]access{
 	"POST /v1/reviews/decision":       accessSteward,
 	"POST /v1/customers/{id}/merge":   accessSteward,
 	"POST /v1/customers/{id}/unmerge": accessSteward,
+	// Reconciliation names source ids: the steward's work, like dead letters.
+	"GET /v1/reconciliation":                              accessSteward,
+	"GET /v1/reconciliation/{connector}/{entity}/missing": accessSteward,
 }
 
 // RouteAccess names the scopes a route pattern ("METHOD /path") needs, for
