@@ -272,3 +272,315 @@ func TestWritebackEndToEnd(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// twoWayConfig is a hub with two editable systems, erp and shop, each a
+// SQLite customers table read by the sql source and written back by the sql
+// destination: phone and segment are owned by both.
+const twoWayConfig = `data_dir: "{{dir}}/hub"
+http: {listen: "{{api}}"}
+kafka: {brokers: [], embedded_listen: "{{kafka}}", topic_prefix: crmhub, partitions: 1}
+store: {driver: sqlite, dsn: ""}
+mappings: {dir: mappings}
+auth: {enabled: false}
+identity: {default_region: DE}
+connectors:
+{{connectors}}
+targets:
+{{targets}}
+`
+
+const twoWaySource = `  - name: {{sys}}
+    plugin: sql
+    system: {{sys}}
+    poll_interval: 500ms
+    settings:
+      driver: sqlite
+      dsn: "file:{{dir}}/{{sys}}.db?mode=ro"
+      timezone: UTC
+      entities:
+        - {name: customers, table: customers, key: id, cursor: updated_at}
+`
+
+const twoWayTarget = `  - name: {{sys}}-writeback
+    plugin: sql
+    system: {{sys}}
+    entity: customers
+    mapping: {{sys}}_writeback
+    fields: [phone, segment]
+    touch: [updated_at]
+    settings:
+      driver: sqlite
+      dsn: "file:{{dir}}/{{sys}}.db?_pragma=busy_timeout(5000)"
+      timezone: UTC
+      entities:
+        - {name: customers, table: customers, key: id, columns: [phone, segment, updated_at]}
+`
+
+const twoWayForward = `mapping: {{sys}}_customers
+version: 1
+source: {system: {{sys}}, entity: customers}
+target: {entity: customer, schema: v1}
+unknown_fields: ignore
+fields:
+  kind: '"person"'
+  full_name: trim(name)
+  emails[]: email(email)
+  phones[]: phone(phone, "DE")
+  segment: trim(segment)
+  updated_at: timestamp(updated_at, "2006-01-02 15:04:05", "UTC")
+`
+
+const twoWayReverse = `mapping: {{sys}}_writeback
+version: 1
+source: {entity: customer}
+target: {system: {{sys}}, entity: customers}
+fields:
+  phone: 'phones != nil && len(phones) > 0 ? phones[0] : nil'
+  segment: segment
+  updated_at: format_time(updated_at, "YYYY-MM-DD HH:mm:ss", "UTC")
+`
+
+// twoWay is a running hub over two editable systems.
+type twoWay struct {
+	*hubProc
+	dbs map[string]*sql.DB
+}
+
+// startTwoWay writes both systems (the same three customers, matched by
+// e-mail) and the config, and runs `crmhub run` on them.
+func startTwoWay(t *testing.T, dir string) *twoWay {
+	t.Helper()
+	p := &hubProc{api: freeAddr(t), kafka: freeAddr(t)}
+	tw := &twoWay{hubProc: p, dbs: map[string]*sql.DB{}}
+	if err := os.MkdirAll(filepath.Join(dir, "mappings"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var sources, targets strings.Builder
+	for _, sys := range []string{"erp", "shop"} {
+		r := strings.NewReplacer("{{sys}}", sys, "{{dir}}", dir)
+		sources.WriteString(r.Replace(twoWaySource))
+		targets.WriteString(r.Replace(twoWayTarget))
+		for name, m := range map[string]string{sys + "_customers.yaml": twoWayForward, sys + "_writeback.yaml": twoWayReverse} {
+			if err := os.WriteFile(filepath.Join(dir, "mappings", name), []byte(r.Replace(m)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sys+".db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		// The same customers, each system with its own key.
+		if _, err := db.Exec(`CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, segment TEXT, updated_at TEXT NOT NULL);
+INSERT INTO customers VALUES
+ ('` + strings.ToUpper(sys) + `-1', 'Anna Berg', 'anna@example.com', '+4930100001', 'retail', '2024-01-01 10:00:00'),
+ ('` + strings.ToUpper(sys) + `-2', 'Bernd Ott', 'bernd@example.com', '+4930100002', 'retail', '2024-01-01 10:00:00'),
+ ('` + strings.ToUpper(sys) + `-3', 'Clara Voss', 'clara@example.com', '+4930100003', 'retail', '2024-01-01 10:00:00')`); err != nil {
+			t.Fatal(err)
+		}
+		tw.dbs[sys] = db
+	}
+	cfg := strings.NewReplacer("{{dir}}", dir, "{{api}}", p.api, "{{kafka}}", p.kafka,
+		"{{connectors}}\n", sources.String(), "{{targets}}\n", targets.String()).Replace(twoWayConfig)
+	cfgPath := filepath.Join(dir, "crmhub.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(binPath, "run", "--config", cfgPath)
+	pr, pw := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = pw, pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.output.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("crmhub output:\n%s", p.log())
+		}
+	})
+	return tw
+}
+
+// row reads one customer row of a system.
+func (tw *twoWay) row(t *testing.T, sys, id string) (phone, segment, updated string) {
+	t.Helper()
+	if err := tw.dbs[sys].QueryRow(`SELECT phone, segment, updated_at FROM customers WHERE id = ?`, id).Scan(&phone, &segment, &updated); err != nil {
+		t.Fatalf("%s row %s: %v", sys, id, err)
+	}
+	return phone, segment, updated
+}
+
+func (tw *twoWay) edit(t *testing.T, sys, id, set string, at time.Time, args ...any) {
+	t.Helper()
+	q := `UPDATE customers SET ` + set + `, updated_at = ? WHERE id = ?`
+	if _, err := tw.dbs[sys].Exec(q, append(args, at.UTC().Format(time.DateTime), id)...); err != nil {
+		t.Fatalf("edit %s %s: %v", sys, id, err)
+	}
+}
+
+// golden finds the golden customer of a system's record.
+func (tw *twoWay) golden(t *testing.T, sys, id string) (hub.CustomerView, bool) {
+	var res struct {
+		Items []hub.CustomerView `json:"items"`
+	}
+	if !getInto(t, fmt.Sprintf("http://%s/v1/customers?system=%s&source_id=%s", tw.api, sys, id), &res) || len(res.Items) != 1 {
+		return hub.CustomerView{}, false
+	}
+	return res.Items[0], true
+}
+
+func (tw *twoWay) written(t *testing.T) float64 {
+	return tw.metrics(t)["crmhub_writeback_records_total"]
+}
+
+// settle waits until the change feed has been quiet for a while and
+// returns its cursor.
+func (tw *twoWay) settle(t *testing.T, cursor string) string {
+	t.Helper()
+	waitFor(t, "the change stream to go quiet", time.Minute, func() bool {
+		time.Sleep(2 * time.Second)
+		more, next := changesSince(t, tw.api, cursor)
+		cursor = next
+		return len(more) == 0
+	})
+	return cursor
+}
+
+// TestWritebackTwoWay: two systems in sync both ways. An edit in one
+// reaches the other exactly once and the stream goes quiet; then a
+// conflict (both change the same field between syncs) is decided by
+// survivorship, the lineage names the winner, and both systems end with
+// the winner's value, written once.
+func TestWritebackTwoWay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: skipped with -short")
+	}
+	dir := t.TempDir()
+	tw := startTwoWay(t, dir)
+	waitFor(t, "the hub to answer", time.Minute, func() bool {
+		var page struct{}
+		return getInto(t, "http://"+tw.api+"/v1/changes", &page)
+	})
+	// The initial sync: each golden customer holds both records; both
+	// systems agree, so nothing is written.
+	waitFor(t, "three golden customers, each with both records", time.Minute, func() bool {
+		for _, id := range []string{"1", "2", "3"} {
+			g, ok := tw.golden(t, "erp", "ERP-"+id)
+			if !ok || len(g.Sources) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	cursor := tw.settle(t, "0")
+	if w := tw.written(t); w != 0 {
+		t.Errorf("write-back wrote %v records for systems that agree, want 0", w)
+	}
+	g1, _ := tw.golden(t, "erp", "ERP-1")
+
+	// 1. One edit in the shop: its new segment reaches the ERP exactly
+	// once, one golden change, and the ERP reporting the row crmhub wrote
+	// (same values, same updated_at) is no change at all.
+	edited := time.Now().Add(-time.Minute).Truncate(time.Second)
+	tw.edit(t, "shop", "SHOP-1", "segment = ?", edited, "premium")
+	waitFor(t, "the shop's new segment in the ERP", 30*time.Second, func() bool {
+		_, seg, _ := tw.row(t, "erp", "ERP-1")
+		return seg == "premium"
+	})
+	cursor2 := tw.settle(t, cursor)
+	changes, _ := changesSince(t, tw.api, cursor)
+	if n := countFor(changes, g1.ID); n != 1 || len(changes) != 1 {
+		t.Errorf("golden changes after one edit: %d for %s, %d in all, want 1 (%+v)", n, g1.ID, len(changes), changes)
+	}
+	if w := tw.written(t); w != 1 {
+		t.Errorf("write-back wrote %v records after one edit, want exactly 1 (the ERP row)", w)
+	}
+	// Quiet over several poll intervals: no change, no write.
+	time.Sleep(3 * time.Second)
+	if more, _ := changesSince(t, tw.api, cursor2); len(more) != 0 {
+		t.Errorf("the stream did not go quiet: %+v", more)
+	}
+	if w := tw.written(t); w != 1 {
+		t.Errorf("write-back kept writing: %v records", w)
+	}
+	if _, seg, _ := tw.row(t, "shop", "SHOP-1"); seg != "premium" {
+		t.Errorf("the shop's own edit was rewritten: segment %q", seg)
+	}
+
+	// A phone is multi-valued (the union of the sources' numbers): the
+	// shop's new number makes the golden phones [new, ERP's old]; the ERP
+	// adopting the new number drops the old one from the union, which is a
+	// second, real, change. Still one write, and then quiet.
+	g3, _ := tw.golden(t, "erp", "ERP-3")
+	tw.edit(t, "shop", "SHOP-3", "phone = ?", edited, "+49 30 7777777")
+	waitFor(t, "the shop's new phone in the ERP", 30*time.Second, func() bool {
+		phone, _, _ := tw.row(t, "erp", "ERP-3")
+		return phone == "+49307777777"
+	})
+	cursor3 := tw.settle(t, cursor2)
+	changes, _ = changesSince(t, tw.api, cursor2)
+	if n := countFor(changes, g3.ID); n != 2 || len(changes) != 2 {
+		t.Errorf("golden changes after a phone edit: %d for %s, %d in all, want 2 (%+v)", n, g3.ID, len(changes), changes)
+	}
+	var v3 hub.CustomerView
+	if !getInto(t, fmt.Sprintf("http://%s/v1/customers/%s", tw.api, g3.ID), &v3) || !slices.Equal(v3.Customer.Phones, []string{"+49307777777"}) {
+		t.Errorf("customer 3's phones = %v, want only the new number", v3.Customer.Phones)
+	}
+	if w := tw.written(t); w != 2 {
+		t.Errorf("write-back wrote %v records after two edits, want 2", w)
+	}
+	if phone, _, _ := tw.row(t, "shop", "SHOP-3"); phone != "+49 30 7777777" {
+		t.Errorf("the shop's own edit was rewritten: phone %q", phone)
+	}
+
+	// 2. A conflict: both systems change customer 2's segment between two
+	// syncs. Survivorship (most recent) picks the ERP's later edit. The ERP
+	// is the winner on purpose: once the shop holds the written value with
+	// the same updated_at, the tie goes to the smaller record key, so the
+	// lineage keeps naming the ERP after the echo too.
+	g2, _ := tw.golden(t, "erp", "ERP-2")
+	base := time.Now().Add(-30 * time.Second).Truncate(time.Second)
+	tw.edit(t, "shop", "SHOP-2", "segment = ?", base, "wholesale")
+	tw.edit(t, "erp", "ERP-2", "segment = ?", base.Add(5*time.Second), "key-account")
+	waitFor(t, "the winner's segment in both systems", 30*time.Second, func() bool {
+		_, a, _ := tw.row(t, "erp", "ERP-2")
+		_, b, _ := tw.row(t, "shop", "SHOP-2")
+		return a == "key-account" && b == "key-account"
+	})
+	tw.settle(t, cursor3)
+	var ex struct {
+		Lineage map[string]hub.FieldLineage `json:"lineage"`
+	}
+	if !getInto(t, fmt.Sprintf("http://%s/v1/customers/%s/explain", tw.api, g2.ID), &ex) {
+		t.Fatal("GET explain failed")
+	}
+	if l := ex.Lineage["segment"]; l.Source != "erp/customers/ERP-2" || l.Rule != "most_recent" {
+		t.Errorf("lineage of segment = %+v, want most_recent from erp/customers/ERP-2", l)
+	}
+	var v hub.CustomerView
+	if !getInto(t, fmt.Sprintf("http://%s/v1/customers/%s", tw.api, g2.ID), &v) || v.Customer.Segment != "key-account" {
+		t.Errorf("golden segment = %q, want key-account", v.Customer.Segment)
+	}
+	// The loser got the winner's value once; the winner nothing.
+	if w := tw.written(t); w != 3 {
+		t.Errorf("write-back wrote %v records in total after the conflict, want 3", w)
+	}
+	if _, _, upd := tw.row(t, "shop", "SHOP-2"); upd != base.Add(5*time.Second).UTC().Format(time.DateTime) {
+		t.Errorf("shop SHOP-2 updated_at = %s, want the winner's %s", upd, base.Add(5*time.Second).UTC().Format(time.DateTime))
+	}
+	if ps := v.Customer.Phones; !slices.Equal(ps, []string{"+4930100002"}) {
+		t.Errorf("customer 2's phones = %v, want the unchanged one", ps)
+	}
+	tw.stop(t)
+}
