@@ -56,7 +56,12 @@ func (b *Bus) NewConsumer(group string, topics []string) *Consumer {
 		CommitInterval: 0,
 		MinBytes:       1,
 		MaxBytes:       16 << 20,
-		MaxWait:        500 * time.Millisecond,
+		// The broker holds an idle fetch for MaxWait minus kafka-go's RTT
+		// allowance (1s, or a quarter of MaxWait below that). At 500ms the
+		// margin was 125ms, which a loaded machine overran: the fetch timed
+		// out and the connection was redialled. Data still returns at once
+		// (MinBytes 1), so a longer MaxWait costs no latency.
+		MaxWait: 3 * time.Second,
 		// Short group timings so that a member joining or leaving (scale
 		// out, restart) rebalances in seconds, not half a minute.
 		HeartbeatInterval:     time.Second,
