@@ -57,6 +57,7 @@ type Reconciler struct {
 	initErr error
 	m       reconcileMetrics
 	mu      sync.Mutex
+	targets []*ReconcileTarget                // Targets, then those added by Watch
 	results map[[2]string]hub.ReconcileResult // by connector, entity
 }
 
@@ -80,6 +81,9 @@ func (r *Reconciler) init() error {
 			r.MaxKeys = 5_000_000
 		}
 		r.results = map[[2]string]hub.ReconcileResult{}
+		for i := range r.Targets {
+			r.targets = append(r.targets, &r.Targets[i])
+		}
 		labels := []string{"connector", "entity"}
 		r.m = reconcileMetrics{
 			source: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crmhub_reconcile_source_records",
@@ -114,10 +118,10 @@ func (r *Reconciler) init() error {
 // listed (empty) from the start. Run calls it too.
 func (r *Reconciler) Init() error { return r.init() }
 
-// Run reconciles every target at its interval until ctx is done. The first
-// round of a target comes one interval after the start: the runner needs
-// that long to open the source, and a hub still taking its first snapshot
-// would only report the snapshot's progress.
+// Run reconciles every target of Targets at its interval until ctx is
+// done. The first round of a target comes one interval after the start:
+// the runner needs that long to open the source, and a hub still taking
+// its first snapshot would only report the snapshot's progress.
 func (r *Reconciler) Run(ctx context.Context) error {
 	if err := r.init(); err != nil {
 		return err
@@ -125,26 +129,46 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range r.Targets {
 		t := &r.Targets[i]
-		if t.Interval <= 0 || len(t.Entities) == 0 {
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tick := time.NewTicker(t.Interval)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-					r.reconcile(ctx, t)
-				}
-			}
+			r.loop(ctx, t)
 		}()
 	}
 	wg.Wait()
 	return nil
+}
+
+// Watch adds a target whose source was started later (the server starts
+// each connector in its own goroutine) and reconciles it at its interval
+// until ctx is done. Its results and missing-id listing are served from
+// the start.
+func (r *Reconciler) Watch(ctx context.Context, t ReconcileTarget) error {
+	if err := r.init(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.targets = append(r.targets, &t)
+	r.mu.Unlock()
+	r.m.errors.WithLabelValues(t.Name)
+	r.loop(ctx, &t)
+	return nil
+}
+
+func (r *Reconciler) loop(ctx context.Context, t *ReconcileTarget) {
+	if t.Interval <= 0 || len(t.Entities) == 0 {
+		return
+	}
+	tick := time.NewTicker(t.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			r.reconcile(ctx, t)
+		}
+	}
 }
 
 // RunOnce reconciles every target (including those with no interval) once,
@@ -153,10 +177,16 @@ func (r *Reconciler) RunOnce(ctx context.Context) error {
 	if err := r.init(); err != nil {
 		return err
 	}
-	for i := range r.Targets {
-		r.reconcile(ctx, &r.Targets[i])
+	for _, t := range r.targetList() {
+		r.reconcile(ctx, t)
 	}
 	return ctx.Err()
+}
+
+func (r *Reconciler) targetList() []*ReconcileTarget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.targets)
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, t *ReconcileTarget) {
@@ -250,9 +280,9 @@ func (r *Reconciler) MissingIDs(ctx context.Context, connector, entity string, l
 		return nil, err
 	}
 	var t *ReconcileTarget
-	for i := range r.Targets {
-		if r.Targets[i].Name == connector {
-			t = &r.Targets[i]
+	for _, x := range r.targetList() {
+		if x.Name == connector {
+			t = x
 		}
 	}
 	if t == nil || !slices.Contains(t.Entities, entity) {

@@ -111,15 +111,19 @@ func TestReconcileFindsSilentDrift(t *testing.T) {
 		t.Fatalf("entities from settings = %v", entities)
 	}
 	reg := prometheus.NewRegistry()
-	rec := &pipeline.Reconciler{Store: r.store, Registerer: reg, Logger: log, Targets: []pipeline.ReconcileTarget{
-		{Name: "erp", System: "erp", Source: src, Entities: append(entities, "orders"), Interval: time.Hour}}}
-	if err := rec.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rec := &pipeline.Reconciler{Store: r.store, Registerer: reg, Logger: log}
+	// Watched as the server does once the runner started the source; a
+	// short interval stands for the default 10m.
+	run(t, "reconciler", func(ctx context.Context) error {
+		return rec.Watch(ctx, pipeline.ReconcileTarget{Name: "erp", System: "erp", Source: src,
+			Entities: append(entities, "orders"), Interval: 100 * time.Millisecond})
+	})
 	labels := map[string]string{"connector": "erp", "entity": "customers"}
-	if s, hb, d := gauge(t, reg, "crmhub_reconcile_source_records", labels), gauge(t, reg, "crmhub_reconcile_hub_records", labels),
-		gauge(t, reg, "crmhub_reconcile_drift_records", labels); s != 11 || hb != 11 || d != 0 {
-		t.Fatalf("in sync: source %v, hub %v, drift %v; want 11, 11, 0", s, hb, d)
+	eventually(t, "a round in sync", func() bool {
+		return gauge(t, reg, "crmhub_reconcile_source_records", labels) == 11
+	})
+	if hb, d := gauge(t, reg, "crmhub_reconcile_hub_records", labels), gauge(t, reg, "crmhub_reconcile_drift_records", labels); hb != 11 || d != 0 {
+		t.Fatalf("in sync: hub %v, drift %v; want 11, 0", hb, d)
 	}
 
 	// Behind the hub's back.
@@ -130,9 +134,9 @@ func TestReconcileFindsSilentDrift(t *testing.T) {
 		v, err := r.store.FindCustomers(ctx, hub.CustomerFilter{Name: "Touched"})
 		return err == nil && len(v) == 1
 	})
-	if err := rec.RunOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, "a round that sees the drift", func() bool {
+		return gauge(t, reg, "crmhub_reconcile_drift_records", labels) == 1
+	})
 	if s, hb, d := gauge(t, reg, "crmhub_reconcile_source_records", labels), gauge(t, reg, "crmhub_reconcile_hub_records", labels),
 		gauge(t, reg, "crmhub_reconcile_drift_records", labels); s != 12 || hb != 11 || d != 1 {
 		t.Fatalf("after drift: source %v, hub %v, drift %v; want 12, 11, 1", s, hb, d)
