@@ -50,6 +50,8 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	metrics  *pipeline.Metrics
+	// reconciler compares each source's counts with the hub's (issue 8).
+	reconciler *pipeline.Reconciler
 
 	store  *store.Store
 	tokens *auth.Store
@@ -147,8 +149,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	s.reconciler = &pipeline.Reconciler{Store: s.store, Registerer: s.registry, Logger: s.log.With("component", "reconcile")}
+	if err := s.reconciler.Init(); err != nil {
+		return err
+	}
 	apiOpts := httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
-		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters}
+		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters, Reconciliation: s.reconciler}
 	if cfg.Auth.On() {
 		if s.tokens, err = auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{Registerer: s.registry, Logger: s.log}); err != nil {
 			return fmt.Errorf("open token store: %w", err)
@@ -244,6 +250,8 @@ func (s *Server) startRunner(ctx context.Context, c config.Connector, settings s
 			return
 		}
 		s.setState(c.Name, RunnerState{State: "running"})
+		go s.reconciler.Watch(ctx, pipeline.ReconcileTarget{Name: c.Name, System: c.System, Source: src,
+			Entities: pipeline.SettingsEntities(settings), Interval: c.Reconcile()})
 		r := &pipeline.Source{
 			Name: c.Name, System: c.System, Source: src, Config: settings, Mappings: s, Publisher: s.bus,
 			Positions: s.store, Topics: topics, BatchSize: c.BatchSize, PollInterval: c.PollInterval.D(),
