@@ -26,6 +26,7 @@ type batch struct {
 	seedsG  map[string]bool // golden ids of touched records before the batch
 	applied map[string]int  // per entity, for metrics
 	skipped map[string]int
+	cached  []string // record keys this transaction put in the cache
 }
 
 // Apply applies events in one transaction. See hub.Store.
@@ -63,6 +64,7 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 		return s.resolve(ctx, b)
 	})
 	if err != nil {
+		s.cache.drop(b.cached)
 		return hub.ApplyStats{}, err
 	}
 	s.m.observe(b, time.Since(start))
@@ -215,7 +217,11 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 			b.seedsG[v.golden] = true
 		}
 		if !it.del {
-			rec := identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID, Customer: *it.cust}
+			rec := identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID,
+				UpdatedAt: fromNanos(it.at), Customer: *it.cust}
+			// Relinking and re-clustering below read this version again.
+			s.cache.put(rkey, ev.EventID, rec)
+			b.cached = append(b.cached, rkey)
 			for _, k := range s.res.MatchKeys(rec) {
 				keyRows = append(keyRows, []any{k, rkey})
 			}

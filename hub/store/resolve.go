@@ -185,26 +185,15 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 	if err != nil {
 		return fmt.Errorf("resolve: %w", err)
 	}
-	var live []loaded
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, system, source_entity, source_id, updated_at, data, golden_id
-FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, sortedKeys(recKeys), func(rows *sql.Rows) error {
-		var (
-			l          loaded
-			rkey, data string
-			at         int64
-			g          sql.NullString
-		)
-		if err := rows.Scan(&rkey, &l.rec.System, &l.rec.SourceEntity, &l.rec.SourceID, &at, &data, &g); err != nil {
-			return err
+	loadedRecs, prevOf, err := s.loadRecords(ctx, tx, sortedKeys(recKeys))
+	if err != nil {
+		return fmt.Errorf("resolve: %w", err)
+	}
+	live := make([]loaded, 0, len(loadedRecs))
+	for _, k := range sortedKeys(recKeys) {
+		if r, ok := loadedRecs[k]; ok {
+			live = append(live, loaded{rec: r, prev: prevOf[k]})
 		}
-		if err := json.Unmarshal([]byte(data), &l.rec.Customer); err != nil {
-			return fmt.Errorf("stored record %s: %w", rkey, err)
-		}
-		l.rec.UpdatedAt, l.prev = fromNanos(at), g.String
-		live = append(live, l)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("resolve: load records: %w", err)
 	}
 
 	recs := make([]identity.Record, len(live))
@@ -665,7 +654,7 @@ func (s *Store) relink(ctx context.Context, tx *sql.Tx, rkeys []string) error {
 	if len(need) == 0 {
 		return nil
 	}
-	recs, err := s.loadRecords(ctx, tx, sortedKeys(need))
+	recs, _, err := s.loadRecords(ctx, tx, sortedKeys(need))
 	if err != nil {
 		return err
 	}
@@ -700,17 +689,41 @@ func (s *Store) relink(ctx context.Context, tx *sql.Tx, rkeys []string) error {
 	return nil
 }
 
-// loadRecords reads live customer records by key.
-func (s *Store) loadRecords(ctx context.Context, tx *sql.Tx, rkeys []string) (map[string]identity.Record, error) {
+// loadRecords reads live customer records by key, with the golden id
+// each belongs to. It reads the event id of every record first and parses
+// only those the cache does not hold in that version: during a sync most
+// records a batch reads were read or written by the batches before.
+func (s *Store) loadRecords(ctx context.Context, tx *sql.Tx, rkeys []string) (map[string]identity.Record, map[string]string, error) {
 	out := make(map[string]identity.Record, len(rkeys))
-	err := s.eachChunk(ctx, tx, `SELECT rkey, system, source_entity, source_id, updated_at, data
+	golden := make(map[string]string, len(rkeys))
+	var miss []string
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, event_id, golden_id
 FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, rkeys, func(rows *sql.Rows) error {
 		var (
-			rkey, data string
-			at         int64
-			r          identity.Record
+			rkey, event string
+			g           sql.NullString
 		)
-		if err := rows.Scan(&rkey, &r.System, &r.SourceEntity, &r.SourceID, &at, &data); err != nil {
+		if err := rows.Scan(&rkey, &event, &g); err != nil {
+			return err
+		}
+		golden[rkey] = g.String
+		if r, ok := s.cache.get(rkey, event); ok {
+			out[rkey] = r
+		} else {
+			miss = append(miss, rkey)
+		}
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("load records: %w", err)
+	}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, system, source_entity, source_id, updated_at, data, event_id
+FROM records WHERE rkey IN (%s)`, miss, func(rows *sql.Rows) error {
+		var (
+			rkey, data, event string
+			at                int64
+			r                 identity.Record
+		)
+		if err := rows.Scan(&rkey, &r.System, &r.SourceEntity, &r.SourceID, &at, &data, &event); err != nil {
 			return err
 		}
 		if err := json.Unmarshal([]byte(data), &r.Customer); err != nil {
@@ -718,10 +731,10 @@ FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, rkeys,
 		}
 		r.UpdatedAt = fromNanos(at)
 		out[rkey] = r
+		s.cache.put(rkey, event, r)
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load records: %w", err)
+	}); err != nil {
+		return nil, nil, fmt.Errorf("load records: %w", err)
 	}
-	return out, nil
+	return out, golden, nil
 }

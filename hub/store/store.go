@@ -42,6 +42,10 @@ type Options struct {
 	// key shared by more records (a shared switchboard number, a generic
 	// info@ address) stops being followed beyond it. Default 10000.
 	MaxComponent int
+	// RecordCache caps how many parsed customer records the store keeps
+	// for re-clustering (each a few hundred bytes to a few KB); 0 means
+	// DefaultRecordCache, negative turns the cache off.
+	RecordCache int
 }
 
 // Store is the SQL implementation of hub.Store.
@@ -55,6 +59,8 @@ type Store struct {
 	maxCmp int
 	// countsCache serves the size gauges; see countsCollector.
 	countsCache *countsCache
+	// cache holds parsed customer records; see recordCache.
+	cache *recordCache
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -75,6 +81,12 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		s.maxCmp = 10000
 	}
 	s.countsCache = &countsCache{load: s.countsSnapshot}
+	switch {
+	case opts.RecordCache == 0:
+		s.cache = newRecordCache(DefaultRecordCache)
+	case opts.RecordCache > 0:
+		s.cache = newRecordCache(opts.RecordCache)
+	}
 	var dir string
 	switch driver {
 	case DriverSQLite:
