@@ -13,7 +13,9 @@ import (
 
 func TestRecordCacheEvictsAndValidates(t *testing.T) {
 	c := newRecordCache(2)
-	rec := func(id string) identity.Record { return identity.Record{System: "crm", SourceEntity: "customers", SourceID: id} }
+	rec := func(id string) identity.Record {
+		return identity.Record{System: "crm", SourceEntity: "customers", SourceID: id}
+	}
 	c.put("a", "e1", rec("a"))
 	c.put("b", "e1", rec("b"))
 	if _, ok := c.get("a", "e1"); !ok { // a is now the most recent
