@@ -487,6 +487,8 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create},
 				Destination: dest, Consumer: consumer, Ledger: s.ledger, Publisher: s.bus, Topics: topics,
 				BatchSize: r.t.BatchSize, BatchWait: r.t.BatchWait.D(), Metrics: metrics, Logger: log,
+				// A SIGHUP reload reaches running writers too.
+				Mappings: func(name string) (*mapping.Mapping, bool) { return s.maps.Load().ByName(name) },
 			}
 			if err := w.Run(rctx); err != nil {
 				log.Error("write-back stopped", "err", err)
