@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -15,6 +16,14 @@ import (
 // GoldenFinder reads a golden customer's current state.
 type GoldenFinder interface {
 	FindCustomerByID(ctx context.Context, id string) (*hub.CustomerView, error)
+}
+
+// GoldenStateReader reads the published state of many golden customers at
+// once: active ids only, merged, retired and unknown ids absent. A
+// GoldenFinder that implements it (hub/store does) is read once per batch
+// of changes instead of once per change.
+type GoldenStateReader interface {
+	GoldenStates(ctx context.Context, ids []string) (map[string]*hub.GoldenCustomer, error)
 }
 
 // goldenStreamPosition is the Positions key of the stream's outbox cursor.
@@ -102,6 +111,19 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 	}
 	msgs := make([]bus.Message, 0, len(last))
 	topic := g.Topics.GoldenChanges()
+	var states map[string]*hub.GoldenCustomer
+	if r, ok := g.Customers.(GoldenStateReader); ok {
+		var ids []string
+		for i, c := range changes {
+			if last[c.GoldenID] == i && c.Op != hub.ChangeMerged && c.Op != hub.ChangeRetired {
+				ids = append(ids, c.GoldenID)
+			}
+		}
+		var err error
+		if states, err = r.GoldenStates(ctx, ids); err != nil {
+			return fmt.Errorf("golden states: %w", err)
+		}
+	}
 	for i, c := range changes {
 		if last[c.GoldenID] != i {
 			continue
@@ -116,17 +138,29 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "seq": seq}})
 			continue
 		}
-		v, err := g.Customers.FindCustomerByID(ctx, c.GoldenID)
-		if err != nil {
-			return fmt.Errorf("golden %s: %w", c.GoldenID, err)
+		var st GoldenState
+		if v, ok := states[c.GoldenID]; ok {
+			st = GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
+		} else {
+			// Not active any more (or no batch reader): find where it went.
+			v, err := g.Customers.FindCustomerByID(ctx, c.GoldenID)
+			if errors.Is(err, hub.ErrNotFound) {
+				// Retired since this change was written: its retirement,
+				// later in the feed, publishes the tombstone. Failing here
+				// would retry this batch for ever.
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("golden %s: %w", c.GoldenID, err)
+			}
+			if v.ID != c.GoldenID {
+				// Merged since this change was written: the merge entry later
+				// in the feed (or already published) says where it went.
+				msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": hub.ChangeMerged, "merged_into": v.ID, "seq": seq}})
+				continue
+			}
+			st = GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
 		}
-		if v.ID != c.GoldenID {
-			// Merged since this change was written: the merge entry later
-			// in the feed (or already published) says where it went.
-			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": hub.ChangeMerged, "merged_into": v.ID, "seq": seq}})
-			continue
-		}
-		st := GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
 		b, err := json.Marshal(st)
 		if err != nil {
 			return fmt.Errorf("encode golden %s: %w", c.GoldenID, err)

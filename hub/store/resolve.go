@@ -27,9 +27,14 @@ func anys(ss []string) []any {
 	return out
 }
 
+// queryer is a transaction or a connection pool.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // eachChunk runs query (with one "(%s)" IN-list) over keys in chunks and
 // calls scan for every row.
-func (s *Store) eachChunk(ctx context.Context, tx *sql.Tx, query string, keys []string, scan func(*sql.Rows) error) error {
+func (s *Store) eachChunk(ctx context.Context, tx queryer, query string, keys []string, scan func(*sql.Rows) error) error {
 	for i := 0; i < len(keys); i += chunk {
 		part := keys[i:min(i+chunk, len(keys))]
 		rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(query, placeholders(len(part)))), anys(part)...)
