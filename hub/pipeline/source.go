@@ -268,6 +268,13 @@ func (s *Source) mapRecord(r *sdk.Record, now time.Time) (*hub.Envelope, *hub.De
 		}
 	}
 	env.ComputeEventID()
+	if env.SourceUpdatedAt.IsZero() {
+		// A source that cannot tell when a record changed (a webhook, a
+		// REST API without a modified field): the version read later is
+		// the newer one. The event id is taken before, from the content
+		// alone, so re-reading an unchanged record is still recognised.
+		env.SourceUpdatedAt = now
+	}
 	s.Metrics.Mapped.WithLabelValues(s.Name, m.Name()).Inc()
 	return env, nil
 }

@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+const hookMapping = `mapping: hooks_customers
+version: 1
+source: {system: hooks, entity: customers}
+target: {entity: customer, schema: v1}
+fields:
+  kind: '"person"'
+  full_name: trim(name)
+  phones[]: phone(phone, "DE")
+`
+
+type oneMapping struct{ m *mapping.Mapping }
+
+func (o oneMapping) Lookup(system, entity string) (*mapping.Mapping, bool) { return o.m, true }
+
+// TestSourceWithoutTimestamps: a source that cannot tell when a record
+// changed (a webhook) must not lose updates: the later read wins in the
+// store whatever order the versions are applied in, and re-reading an
+// unchanged record is still recognised as the same event.
+func TestSourceWithoutTimestamps(t *testing.T) {
+	m, err := mapping.Parse("hooks_customers.yaml", []byte(hookMapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	src := &Source{Name: "hooks", System: "hooks", Mappings: oneMapping{m}, Topics: hub.Topics{Prefix: "crmhub"},
+		Metrics: NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return clock }}
+	read := func(phone string) *hub.Envelope {
+		t.Helper()
+		clock = clock.Add(time.Second)
+		env, dl := src.mapRecord(&sdk.Record{Entity: "customers", ID: "W-1", Op: sdk.OpUpsert,
+			Payload: []byte(`{"name":"Ada Muster","phone":"` + phone + `"}`)}, clock)
+		if dl != nil {
+			t.Fatalf("dead letter: %+v", dl)
+		}
+		return env
+	}
+	v1, v2, again := read("030 1234567"), read("030 7654321"), read("030 1234567")
+	if v1.SourceUpdatedAt.IsZero() || !v2.SourceUpdatedAt.After(v1.SourceUpdatedAt) {
+		t.Fatalf("versions not ordered by read time: %v, %v", v1.SourceUpdatedAt, v2.SourceUpdatedAt)
+	}
+	if again.EventID != v1.EventID {
+		t.Errorf("re-reading unchanged content gave a new event id")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The newer version first, the older after: the older must not win.
+	for _, e := range []hub.Envelope{*v2, *v1} {
+		if _, err := st.Apply(ctx, []hub.Envelope{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vs, err := st.FindCustomers(ctx, hub.CustomerFilter{System: "hooks", SourceID: "W-1"})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("find: %v %v", vs, err)
+	}
+	if got := vs[0].Customer.Phones; len(got) != 1 || got[0] != "+49307654321" {
+		t.Errorf("phones %v, want the later read's +49307654321", got)
+	}
+}
