@@ -106,8 +106,11 @@ func blockKeys(c hub.Customer) []string {
 	var keys []string
 	postals := map[string]bool{}
 	for _, a := range c.Addresses {
+		// The postal code alone, without the country: one system leaves
+		// the country empty where another fills it, and the scorer
+		// compares the street anyway.
 		if p := strings.ReplaceAll(strings.ToUpper(a.PostalCode), " ", ""); p != "" {
-			postals[a.Country+p] = true
+			postals[p] = true
 		}
 	}
 	if c.Kind == "organization" {
@@ -179,10 +182,11 @@ func sortWords(s string) string {
 // when only the name could be compared).
 func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 	var name float64
+	nameOK := true
 	if a.Kind == "organization" {
 		name = similarity(orgStem(a.OrganizationName), orgStem(b.OrganizationName))
 	} else {
-		name = similarity(personName(a), personName(b))
+		name, nameOK = personNameScore(a, b)
 	}
 	if len(a.Addresses) == 0 || len(b.Addresses) == 0 {
 		return name, false
@@ -197,7 +201,72 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 			addr = max(addr, s)
 		}
 	}
-	return (f.NameWeight*name + f.AddressWeight*addr) / (f.NameWeight + f.AddressWeight), true
+	return (f.NameWeight*name + f.AddressWeight*addr) / (f.NameWeight + f.AddressWeight), nameOK
+}
+
+// givenName is the folded given name of a person, or the first of several
+// words of the full name; "" when the record has none (an ERP row with an
+// empty first-name column).
+func givenName(c hub.Customer) string {
+	if c.GivenName != "" {
+		return foldName(c.GivenName)
+	}
+	if c.FamilyName != "" {
+		return ""
+	}
+	if f := strings.Fields(foldName(c.FullName)); len(f) > 1 {
+		return f[0]
+	}
+	return ""
+}
+
+// personNameScore compares two persons' names (0..1). ok is false when the
+// names alone cannot carry a merge: one or both records lack a given name
+// and no e-mail address of the given-less record spells the other's given
+// and family name (hans.mueller@… confirms "Hans" for a record that only
+// says "Müller"). A shared family name at one address is otherwise as
+// likely a relative as the same person.
+func personNameScore(a, b hub.Customer) (score float64, ok bool) {
+	ga, gb := givenName(a), givenName(b)
+	switch {
+	case ga != "" && gb != "":
+		return similarity(personName(a), personName(b)), true
+	case ga == "" && gb == "":
+		return similarity(familyName(a), familyName(b)), false
+	case ga == "":
+		return similarity(familyName(a), familyName(b)), emailsSpellName(a.Emails, gb, familyName(b))
+	default:
+		return similarity(familyName(a), familyName(b)), emailsSpellName(b.Emails, ga, familyName(a))
+	}
+}
+
+// emailsSpellName reports whether one of the addresses' local parts is
+// made of the folded given and family name, in either order, with or
+// without a separator (. _ -) and with an optional number appended:
+// hans.mueller, mueller_hans, hansmueller75. An initial alone (h.mueller)
+// does not count: it fits every relative with that initial.
+func emailsSpellName(emails []string, given, family string) bool {
+	given, family = strings.ReplaceAll(given, " ", ""), strings.ReplaceAll(family, " ", "")
+	if given == "" || family == "" {
+		return false
+	}
+	for _, e := range emails {
+		local, _, ok := strings.Cut(NormalizeEmail(e), "@")
+		if !ok {
+			continue
+		}
+		local = strings.TrimRight(fold.Replace(local), "0123456789")
+		var b strings.Builder
+		for _, r := range local {
+			if r != '.' && r != '_' && r != '-' && r != ' ' {
+				b.WriteRune(r)
+			}
+		}
+		if l := b.String(); l == given+family || l == family+given {
+			return true
+		}
+	}
+	return false
 }
 
 // ColognePhonetic encodes a (German) name by sound (Kölner Phonetik), so

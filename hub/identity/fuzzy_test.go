@@ -134,3 +134,106 @@ func TestForceMergeAcrossTaxIDsKeepsEveryMember(t *testing.T) {
 		t.Fatalf("force-merge across tax ids: %v", clusterKeys(got.Clusters))
 	}
 }
+
+func TestEmailsSpellName(t *testing.T) {
+	for _, tc := range []struct {
+		email, given, family string
+		want                 bool
+	}{
+		{"hans.mueller@gmx.de", "hans", "mueller", true},
+		{"Hans.Mueller@GMX.de", "hans", "mueller", true},
+		{"mueller_hans@web.de", "hans", "mueller", true},
+		{"hansmueller75@web.de", "hans", "mueller", true},
+		{"hans-mueller@web.de", "hans", "mueller", true},
+		{" hans.müller@web.de ", "hans", "mueller", true}, // umlaut in the address folds too
+		{"h.mueller@gmx.de", "hans", "mueller", false},    // an initial fits every relative
+		{"mueller@gmx.de", "hans", "mueller", false},
+		{"hans.meier@gmx.de", "hans", "mueller", false},
+		{"hannes.mueller@gmx.de", "hans", "mueller", false},
+		{"not-an-address", "hans", "mueller", false},
+		{"hans.mueller@gmx.de", "", "mueller", false},
+	} {
+		if got := emailsSpellName([]string{tc.email}, tc.given, tc.family); got != tc.want {
+			t.Errorf("emailsSpellName(%q, %q, %q) = %v, want %v", tc.email, tc.given, tc.family, got, tc.want)
+		}
+	}
+}
+
+func TestPersonNameScore(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		a, b     hub.Customer
+		min, max float64
+		ok       bool
+	}{
+		{"transliteration", hub.Customer{GivenName: "Jürgen", FamilyName: "Müller"}, hub.Customer{GivenName: "JUERGEN", FamilyName: "MUELLER"}, 1, 1, true},
+		{"word order of a full name", hub.Customer{FullName: "Müller, Hans"}, hub.Customer{GivenName: "Hans", FamilyName: "Müller"}, 0.99, 1, true},
+		{"given name missing, e-mail spells it", hub.Customer{FamilyName: "Stein", FullName: "Stein", Emails: []string{"stein.annika@gmail.com"}},
+			hub.Customer{GivenName: "Annika", FamilyName: "Stein"}, 1, 1, true},
+		{"given name missing, e-mail spells another", hub.Customer{FamilyName: "Stein", Emails: []string{"stein.peter@gmail.com"}},
+			hub.Customer{GivenName: "Annika", FamilyName: "Stein"}, 1, 1, false},
+		{"given name missing, no e-mail", hub.Customer{FamilyName: "Stein"}, hub.Customer{GivenName: "Annika", FamilyName: "Stein"}, 1, 1, false},
+		{"both without given name", hub.Customer{FamilyName: "Stein"}, hub.Customer{FamilyName: "Stein"}, 1, 1, false},
+		{"different family", hub.Customer{FamilyName: "Stein", Emails: []string{"annika.stein@gmx.de"}}, hub.Customer{GivenName: "Annika", FamilyName: "Berger"}, 0, 0.7, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, swap := range []bool{false, true} {
+				a, b := tc.a, tc.b
+				if swap {
+					a, b = b, a
+				}
+				s, ok := personNameScore(a, b)
+				if s < tc.min || s > tc.max || ok != tc.ok {
+					t.Errorf("swap %v: score %.3f ok %v, want %.2f..%.2f ok %v", swap, s, ok, tc.min, tc.max, tc.ok)
+				}
+			}
+		})
+	}
+}
+
+func TestFuzzyMissingFields(t *testing.T) {
+	r := New(Config{Fuzzy: DefaultFuzzy()})
+	noCountry := []hub.Address{{Street: "Bahnhofplatz 150", PostalCode: "21006", City: "Hamburg"}}
+	for _, tc := range []struct {
+		name     string
+		recs     []Record
+		clusters int
+	}{
+		{"organization without country meets one with", []Record{
+			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Kältetechnik Vogel OHG", TaxID: "DE177815322", Addresses: noCountry}),
+			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Kältetechnik Vogel OHG", Addresses: addr("Bahnhofplatz 150", "21006")}),
+		}, 1},
+		{"namesake organizations at different addresses", []Record{
+			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: noCountry}),
+			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: addr("Lindenstraße 3", "21006")}),
+		}, 2},
+		{"given name missing, e-mail spells it, same address", []Record{
+			rec("erp", "1", 1, hub.Customer{FamilyName: "Stein", FullName: "Stein", Emails: []string{"stein.annika@gmail.com"}, Addresses: addr("Grüner Weg 149", "90562")}),
+			rec("fin", "2", 2, hub.Customer{GivenName: "Annika", FamilyName: "Stein", Addresses: addr("Grüner Weg 149", "90562")}),
+		}, 1},
+		{"given name missing, no e-mail: a relative at the same address stays apart", []Record{
+			rec("erp", "1", 1, hub.Customer{FamilyName: "Stein", Addresses: addr("Grüner Weg 149", "90562")}),
+			rec("fin", "2", 2, hub.Customer{GivenName: "Annika", FamilyName: "Stein", Addresses: addr("Grüner Weg 149", "90562")}),
+		}, 2},
+		{"given name missing, e-mail spells it, other address", []Record{
+			rec("erp", "1", 1, hub.Customer{FamilyName: "Stein", Emails: []string{"annika.stein@gmail.com"}, Addresses: addr("Grüner Weg 149", "90562")}),
+			rec("fin", "2", 2, hub.Customer{GivenName: "Annika", FamilyName: "Stein", Addresses: addr("Hauptstraße 2", "10115")}),
+		}, 2},
+		{"namesakes at different addresses", []Record{
+			rec("erp", "1", 1, hub.Customer{GivenName: "Markus", FamilyName: "Wagner", Addresses: addr("Eichendorffstraße 82", "37078")}),
+			rec("fin", "2", 2, hub.Customer{GivenName: "Markus", FamilyName: "Wagner", Addresses: addr("Gartenweg 5", "37078")}),
+		}, 2},
+		{"same name, one without address: never merges on the name", []Record{
+			rec("fin", "1", 1, hub.Customer{GivenName: "Markus", FamilyName: "Wagner", Addresses: addr("Eichendorffstraße 82", "37078")}),
+			rec("crm", "2", 2, hub.Customer{GivenName: "Markus", FamilyName: "Wagner", Emails: []string{"markus_wagner@t-online.de"}}),
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, recs := range [][]Record{tc.recs, {tc.recs[1], tc.recs[0]}} {
+				if got := r.Resolve(recs, nil); len(got.Clusters) != tc.clusters {
+					t.Fatalf("%d clusters, want %d", len(got.Clusters), tc.clusters)
+				}
+			}
+		})
+	}
+}
