@@ -237,3 +237,36 @@ func TestFuzzyMissingFields(t *testing.T) {
 		})
 	}
 }
+
+func TestBlockKeys(t *testing.T) {
+	share := func(a, b hub.Customer) bool {
+		ka := map[string]bool{}
+		for _, k := range blockKeys(a) {
+			ka[k] = true
+		}
+		for _, k := range blockKeys(b) {
+			if ka[k] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		name string
+		a, b hub.Customer
+		want bool
+	}{
+		{"transliterated", hub.Customer{GivenName: "Jürgen", FamilyName: "Müller"}, hub.Customer{GivenName: "JUERGEN", FamilyName: "MUELLER"}, true},
+		{"same sound", hub.Customer{GivenName: "Anna", FamilyName: "Meier"}, hub.Customer{GivenName: "Anna", FamilyName: "Meyer"}, true},
+		{"organization without country", hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "21006"}}},
+			hub.Customer{Kind: "organization", OrganizationName: "Vogel GmbH", Addresses: []hub.Address{{PostalCode: "21006", Country: "DE"}}}, true},
+		{"other given name", hub.Customer{GivenName: "Reto", FamilyName: "Aigner"}, hub.Customer{GivenName: "Lea", FamilyName: "Aigner"}, false},
+		{"other family name", hub.Customer{GivenName: "Reto", FamilyName: "Aigner"}, hub.Customer{GivenName: "Reto", FamilyName: "Berger"}, false},
+		{"organization elsewhere", hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "21006"}}},
+			hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "80331"}}}, false},
+	} {
+		if got := share(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: share a block = %v, want %v (%v / %v)", tc.name, got, tc.want, blockKeys(tc.a), blockKeys(tc.b))
+		}
+	}
+}
