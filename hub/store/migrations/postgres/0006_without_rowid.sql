@@ -1,0 +1,2 @@
+-- Nothing to do on PostgreSQL: SQLite's 0006 makes tables WITHOUT ROWID.
+-- The file keeps the two databases' migration versions in step.
