@@ -78,8 +78,9 @@ func pluginSet(c Connector) plugin.PluginSet {
 
 type sourceServer struct {
 	pluginv1.UnimplementedSourceServer
-	conn Connector
-	src  Source
+	conn  Connector
+	src   Source
+	ahead readAhead
 }
 
 func (s *sourceServer) Spec(context.Context, *pluginv1.SpecRequest) (*pluginv1.SpecResponse, error) {
@@ -121,6 +122,9 @@ func (s *sourceServer) Read(ctx context.Context, req *pluginv1.ReadRequest) (*pl
 	recs, err := s.src.Read(ctx, int(req.GetMax()))
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if req.GetPacked() {
+		return &pluginv1.ReadResponse{Packed: packBatch(make([]byte, 0, packedSize(recs)), recs)}, nil
 	}
 	out := &pluginv1.ReadResponse{Records: make([]*pluginv1.Record, len(recs))}
 	for i := range recs {
@@ -299,7 +303,10 @@ type remoteError struct{ call, msg string }
 
 func (e remoteError) Error() string { return e.msg }
 
-type sourceClient struct{ c pluginv1.SourceClient }
+type sourceClient struct {
+	c     pluginv1.SourceClient
+	ahead readAhead
+}
 
 var (
 	_ Source     = (*sourceClient)(nil)
@@ -324,20 +331,46 @@ func (s *sourceClient) Configure(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
+	s.ahead.stop()
 	_, err = s.c.Configure(ctx, &pluginv1.ConfigureRequest{ConfigJson: b})
 	return fromStatus(ctx, "configure", err)
 }
 
 func (s *sourceClient) Open(ctx context.Context, pos Position) error {
+	// Records read ahead belong to the old position.
+	s.ahead.stop()
 	_, err := s.c.Open(ctx, &pluginv1.OpenRequest{Position: pos})
 	return fromStatus(ctx, "open", err)
 }
 
+// Read returns the batch read ahead, if any, and after a full batch asks the
+// plugin for the next one at once (see readAhead).
 func (s *sourceClient) Read(ctx context.Context, max int) ([]Record, error) {
-	resp, err := s.c.Read(ctx, &pluginv1.ReadRequest{Max: int32(max)})
+	recs, err := s.ahead.next(ctx, s.read, max)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == max {
+		s.ahead.start(s.read, max)
+	}
+	return recs, nil
+}
+
+// read is one Read call to the plugin.
+func (s *sourceClient) read(ctx context.Context, max int) ([]Record, error) {
+	resp, err := s.c.Read(ctx, &pluginv1.ReadRequest{Max: int32(max), Packed: true})
 	if err != nil {
 		return nil, fromStatus(ctx, "read", err)
 	}
+	if p := resp.GetPacked(); p != nil {
+		recs, err := unpackBatch(p)
+		if err != nil {
+			return nil, fmt.Errorf("plugin read: %w", err)
+		}
+		return recs, nil
+	}
+	// A plugin built before the packed layout answers with one message
+	// per record.
 	out := make([]Record, len(resp.GetRecords()))
 	for i, r := range resp.GetRecords() {
 		out[i] = recordFromWire(r)
@@ -351,6 +384,7 @@ func (s *sourceClient) Ack(ctx context.Context, pos Position) error {
 }
 
 func (s *sourceClient) Teardown(ctx context.Context) error {
+	s.ahead.stop()
 	_, err := s.c.Teardown(ctx, &pluginv1.TeardownRequest{})
 	return fromStatus(ctx, "teardown", err)
 }

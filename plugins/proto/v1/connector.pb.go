@@ -378,8 +378,12 @@ func (*OpenResponse) Descriptor() ([]byte, []int) {
 
 // The host asks for each next batch: that request is the backpressure.
 type ReadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Max           int32                  `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Max   int32                  `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	// The host can decode ReadResponse.packed. A plugin that knows the field
+	// answers with packed instead of records; an older plugin ignores the
+	// flag and answers with records.
+	Packed        bool `protobuf:"varint,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,9 +425,21 @@ func (x *ReadRequest) GetMax() int32 {
 	return 0
 }
 
+func (x *ReadRequest) GetPacked() bool {
+	if x != nil {
+		return x.Packed
+	}
+	return false
+}
+
 type ReadResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Records []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// The batch in the SDK's packed layout (see plugins/sdk/batch.go): one
+	// buffer instead of a message per record, so both sides encode and
+	// decode a batch with a handful of allocations. Set only when the
+	// request asked for it; records is then empty.
+	Packed        []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -461,6 +477,13 @@ func (*ReadResponse) Descriptor() ([]byte, []int) {
 func (x *ReadResponse) GetRecords() []*Record {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *ReadResponse) GetPacked() []byte {
+	if x != nil {
+		return x.Packed
 	}
 	return nil
 }
@@ -982,11 +1005,13 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\x11ConfigureResponse\")\n" +
 	"\vOpenRequest\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\fR\bposition\"\x0e\n" +
-	"\fOpenResponse\"\x1f\n" +
+	"\fOpenResponse\"7\n" +
 	"\vReadRequest\x12\x10\n" +
-	"\x03max\x18\x01 \x01(\x05R\x03max\"B\n" +
+	"\x03max\x18\x01 \x01(\x05R\x03max\x12\x16\n" +
+	"\x06packed\x18\x02 \x01(\bR\x06packed\"Z\n" +
 	"\fReadResponse\x122\n" +
-	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\"(\n" +
+	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\x12\x16\n" +
+	"\x06packed\x18\x02 \x01(\fR\x06packed\"(\n" +
 	"\n" +
 	"AckRequest\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\fR\bposition\"\r\n" +

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -24,7 +25,9 @@ func main() {
 	}
 	switch name {
 	case "crashy", "testplugin":
+		stop := profile()
 		sdk.Serve(testconn.Connector)
+		stop()
 	case "oldproto":
 		serveOldProtocol()
 	default:
@@ -48,4 +51,30 @@ type oldPlugin struct{ plugin.NetRPCUnsupportedPlugin }
 func (oldPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
 func (oldPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, nil
+}
+
+// profile writes a CPU profile of the plugin side to the file named by
+// CRMHUB_TEST_PLUGIN_CPUPROFILE (benchmarks only: the host's benchmark sets
+// it to see where the plugin half of the hop spends its time). The profile
+// is complete once Serve returns, i.e. when the host closed the plugin
+// cleanly.
+func profile() (stop func()) {
+	path := os.Getenv("CRMHUB_TEST_PLUGIN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testplugin: cpu profile: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "testplugin: cpu profile: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
