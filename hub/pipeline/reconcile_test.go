@@ -157,7 +157,9 @@ func TestReconcileFindsSilentDrift(t *testing.T) {
 	// Every round meets the unsupported entity; if it counted as an error,
 	// each round would raise errors_total. A loaded machine may fail one
 	// round for real (a plugin call timing out), so three must all rise.
-	errorsTotal := func() float64 { return gauge(t, reg, "crmhub_reconcile_errors_total", map[string]string{"connector": "erp"}) }
+	errorsTotal := func() float64 {
+		return gauge(t, reg, "crmhub_reconcile_errors_total", map[string]string{"connector": "erp"})
+	}
 	clean := false
 	for i := 0; i < 3 && !clean; i++ {
 		before := errorsTotal()
