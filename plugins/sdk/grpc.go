@@ -124,7 +124,8 @@ func (s *sourceServer) Read(ctx context.Context, req *pluginv1.ReadRequest) (*pl
 		return nil, toStatus(err)
 	}
 	if req.GetPacked() {
-		return &pluginv1.ReadResponse{Packed: packBatch(make([]byte, 0, packedSize(recs)), recs)}, nil
+		buf := batchPool.Get(packedSize(recs))
+		return &pluginv1.ReadResponse{Packed: packBatch((*buf)[:0], recs)}, nil
 	}
 	out := &pluginv1.ReadResponse{Records: make([]*pluginv1.Record, len(recs))}
 	for i := range recs {
@@ -358,7 +359,7 @@ func (s *sourceClient) Read(ctx context.Context, max int) ([]Record, error) {
 
 // read is one Read call to the plugin.
 func (s *sourceClient) read(ctx context.Context, max int) ([]Record, error) {
-	resp, err := s.c.Read(ctx, &pluginv1.ReadRequest{Max: int32(max), Packed: true})
+	resp, err := s.c.Read(ctx, &pluginv1.ReadRequest{Max: int32(max), Packed: true}, grpc.ForceCodecV2(wireCodec{}))
 	if err != nil {
 		return nil, fromStatus(ctx, "read", err)
 	}

@@ -43,12 +43,15 @@ const window = 16 << 20
 const buffer = 1 << 20
 
 // GRPCServerOptions and GRPCDialOptions raise gRPC's 4 MB message limit so
-// that large batches fit, and widen the flow-control window.
+// that large batches fit, widen the flow-control window and the transport
+// buffers; the server sends packed batches without re-encoding them (see
+// wireCodec).
 func GRPCServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage),
 		grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window),
 		grpc.WriteBufferSize(buffer), grpc.ReadBufferSize(buffer),
+		grpc.ForceServerCodecV2(wireCodec{}),
 	}
 }
 
