@@ -192,14 +192,31 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 		return name, false
 	}
 	var addr float64
+	sameHouse := false
 	for _, x := range a.Addresses {
 		for _, y := range b.Addresses {
 			s := 0.6 * similarity(normStreet(x.Street), normStreet(y.Street))
+			// Different house numbers are different addresses, however
+			// alike the street names ("Bergstr 154" / "Goethestr 172"):
+			// such a pair may reach review, never merge on its own.
+			hx, hy := houseNumber(x.Street), houseNumber(y.Street)
+			same := hx == "" || hy == "" || hx == hy
 			if x.PostalCode != "" && strings.EqualFold(strings.ReplaceAll(x.PostalCode, " ", ""), strings.ReplaceAll(y.PostalCode, " ", "")) {
 				s += 0.4
 			}
-			addr = max(addr, s)
+			if s > addr || s == addr && same {
+				addr, sameHouse = s, same
+			}
 		}
+	}
+	if !sameHouse {
+		nameOK = false
+	}
+	if a.Kind != "organization" && (givenName(a) == "" || givenName(b) == "") && addr < 0.99 {
+		// A family name confirmed by an e-mail merges only at the same
+		// street and house number: michael.walter95@… fits every Michael
+		// Walter in the postal code.
+		nameOK = false
 	}
 	return (f.NameWeight*name + f.AddressWeight*addr) / (f.NameWeight + f.AddressWeight), nameOK
 }
@@ -427,4 +444,14 @@ func (r *Resolver) Links(recs []Record) []Link {
 		}
 	}
 	return out
+}
+
+// houseNumber returns the last word of a street line if it starts with a
+// digit ("12a"), lower-cased; "" when there is none.
+func houseNumber(street string) string {
+	f := strings.Fields(strings.ToLower(street))
+	if len(f) == 0 || f[len(f)-1][0] < '0' || f[len(f)-1][0] > '9' {
+		return ""
+	}
+	return f[len(f)-1]
 }

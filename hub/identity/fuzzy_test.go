@@ -219,6 +219,14 @@ func TestFuzzyMissingFields(t *testing.T) {
 			rec("erp", "1", 1, hub.Customer{FamilyName: "Stein", Emails: []string{"annika.stein@gmail.com"}, Addresses: addr("Grüner Weg 149", "90562")}),
 			rec("fin", "2", 2, hub.Customer{GivenName: "Annika", FamilyName: "Stein", Addresses: addr("Hauptstraße 2", "10115")}),
 		}, 2},
+		{"given name missing, e-mail spells it, other street in the same postal code", []Record{
+			rec("erp", "1", 1, hub.Customer{FamilyName: "Walter", Emails: []string{"michael.walter95@icloud.com"}, Addresses: addr("Bergstraße 154", "90765")}),
+			rec("fin", "2", 2, hub.Customer{GivenName: "Michael", FamilyName: "Walter", Addresses: addr("Goethestraße 172", "90765")}),
+		}, 2},
+		{"namesakes in one postal code, alike streets, other house numbers", []Record{
+			rec("erp", "1", 1, hub.Customer{GivenName: "Michael", FamilyName: "Walter", Addresses: addr("Bergstraße 154", "90765")}),
+			rec("fin", "2", 2, hub.Customer{GivenName: "Michael", FamilyName: "Walter", Addresses: addr("Goethestraße 172", "90765")}),
+		}, 2},
 		{"namesakes at different addresses", []Record{
 			rec("erp", "1", 1, hub.Customer{GivenName: "Markus", FamilyName: "Wagner", Addresses: addr("Eichendorffstraße 82", "37078")}),
 			rec("fin", "2", 2, hub.Customer{GivenName: "Markus", FamilyName: "Wagner", Addresses: addr("Gartenweg 5", "37078")}),
@@ -267,6 +275,14 @@ func TestBlockKeys(t *testing.T) {
 	} {
 		if got := share(tc.a, tc.b); got != tc.want {
 			t.Errorf("%s: share a block = %v, want %v (%v / %v)", tc.name, got, tc.want, blockKeys(tc.a), blockKeys(tc.b))
+		}
+	}
+}
+
+func TestHouseNumber(t *testing.T) {
+	for in, want := range map[string]string{"Bergstraße 154": "154", "Lindenstr. 141a": "141a", "Am Markt": "", "": "", "Gewerbepark Süd 39": "39"} {
+		if got := houseNumber(in); got != want {
+			t.Errorf("houseNumber(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
