@@ -24,6 +24,11 @@
 // transaction: a durable, ordered feed (Changes) for pollers and for the
 // publisher of the golden topic.
 //
+// Parsed customer records are kept in a bounded LRU cache
+// (Options.RecordCache), each entry valid only for the event id it was
+// parsed from, so relinking, re-clustering and GoldenStates (the golden
+// stream's batch read) decode a record's JSON once, not once per batch.
+//
 // SQLite needs a file (the writer and the readers use separate connection
 // pools, which an in-memory database would not share).
 package store
