@@ -30,6 +30,11 @@ const hopBatch = 1000
 // the plugin process (written as /tmp/plugin.prof.PID when the host closes
 // it); -cpuprofile covers the host side.
 func BenchmarkPluginHop(b *testing.B) {
+	// The in-process connector logs through the default logger; keep the
+	// benchmark lines readable.
+	def := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer slog.SetDefault(def)
 	for _, mode := range []struct {
 		name      string
 		inProcess bool

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sync"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -88,25 +87,35 @@ func packedField(data mem.BufferSlice) (packed []byte, ok bool, err error) {
 }
 
 // batchPool holds the plugin's packed-batch buffers. One buffer is in use
-// per Read in flight, so the pool stays at a couple of buffers the size of
-// the largest batch.
-var batchPool = &bytesPool{}
+// per Read in flight, so a few buffers the size of the largest batch
+// suffice. A free list rather than a sync.Pool: the pool is emptied at
+// every other GC, and a plugin streaming batches collects often, so
+// sync.Pool would hand out a fresh megabyte (and page faults) per batch.
+var batchPool = &bytesPool{free: make(chan *[]byte, 4)}
 
-type bytesPool struct{ p sync.Pool }
+type bytesPool struct{ free chan *[]byte }
 
 var _ mem.BufferPool = (*bytesPool)(nil)
 
 // Get returns a buffer of length n.
 func (b *bytesPool) Get(n int) *[]byte {
-	if v, ok := b.p.Get().(*[]byte); ok && cap(*v) >= n {
-		*v = (*v)[:n]
-		return v
+	select {
+	case v := <-b.free:
+		if cap(*v) >= n {
+			*v = (*v)[:n]
+			return v
+		}
+	default:
 	}
 	buf := make([]byte, n)
 	return &buf
 }
 
+// Put keeps buf for reuse unless the free list is full.
 func (b *bytesPool) Put(buf *[]byte) {
 	*buf = (*buf)[:0]
-	b.p.Put(buf)
+	select {
+	case b.free <- buf:
+	default:
+	}
 }
