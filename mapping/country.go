@@ -14,7 +14,7 @@ AE|ARE|United Arab Emirates|Vereinigte Arabische Emirate|UAE;VAE
 AL|ALB|Albania|Albanien|
 AM|ARM|Armenia|Armenien|
 AR|ARG|Argentina|Argentinien|
-AT|AUT|Austria|Österreich|Oesterreich
+AT|AUT|Austria|Österreich|Oesterreich;A
 AU|AUS|Australia|Australien|
 AZ|AZE|Azerbaijan|Aserbaidschan|
 BA|BIH|Bosnia and Herzegovina|Bosnien und Herzegowina|Bosnia
@@ -29,7 +29,7 @@ CN|CHN|China|China|People's Republic of China;Volksrepublik China
 CO|COL|Colombia|Kolumbien|
 CY|CYP|Cyprus|Zypern|
 CZ|CZE|Czechia|Tschechien|Czech Republic;Tschechische Republik;Česko
-DE|DEU|Germany|Deutschland|Federal Republic of Germany;Bundesrepublik Deutschland;BRD
+DE|DEU|Germany|Deutschland|Federal Republic of Germany;Bundesrepublik Deutschland;BRD;D
 DK|DNK|Denmark|Dänemark|Danmark
 DZ|DZA|Algeria|Algerien|
 EE|EST|Estonia|Estland|

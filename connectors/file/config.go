@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
@@ -23,24 +24,28 @@ type Config struct {
 	QuarantineDir string       `json:"quarantine_dir"`
 	StableFor     sdk.Duration `json:"stable_for"`
 	DoneMarker    bool         `json:"done_marker"`
+	Timezone      string       `json:"timezone"`
 	Files         []FileConfig `json:"files"`
 }
 
 // FileConfig is one item of `files`.
 type FileConfig struct {
-	Pattern         string   `json:"pattern"`
-	Entity          string   `json:"entity"`
-	Format          string   `json:"format"`
-	Encoding        string   `json:"encoding"`
-	Delimiter       string   `json:"delimiter"`
-	Quote           string   `json:"quote"`
-	Comment         string   `json:"comment"`
-	Header          *bool    `json:"header"`
-	Columns         []string `json:"columns"`
-	Key             string   `json:"key"`
-	UpdatedAt       string   `json:"updated_at"`
-	UpdatedAtFormat string   `json:"updated_at_format"`
-	Layout          []Field  `json:"layout"`
+	Pattern   string   `json:"pattern"`
+	Entity    string   `json:"entity"`
+	Format    string   `json:"format"`
+	Encoding  string   `json:"encoding"`
+	Delimiter string   `json:"delimiter"`
+	Quote     string   `json:"quote"`
+	Comment   string   `json:"comment"`
+	Header    *bool    `json:"header"`
+	Columns   []string `json:"columns"`
+	Key       string   `json:"key"`
+	// loc reads updated_at values written without a zone (the source's
+	// local time, as exports from old systems are).
+	loc             *time.Location
+	UpdatedAt       string  `json:"updated_at"`
+	UpdatedAtFormat string  `json:"updated_at_format"`
+	Layout          []Field `json:"layout"`
 
 	enc   encoding.Encoding // nil for UTF-8
 	delim rune
@@ -76,11 +81,17 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 		c.QuarantineDir = filepath.Join(c.Dir, "quarantine")
 	}
 	var errs []error
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("file: timezone %q: %w", c.Timezone, err))
+		loc = time.UTC
+	}
 	if len(c.Files) == 0 {
 		errs = append(errs, errors.New("file: files: at least one file kind is required"))
 	}
 	for i := range c.Files {
 		f := &c.Files[i]
+		f.loc = loc
 		where := fmt.Sprintf("file: files[%d] (%s)", i, f.Pattern)
 		if f.Pattern == "" {
 			errs = append(errs, fmt.Errorf("%s: pattern is required", where))

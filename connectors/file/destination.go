@@ -30,7 +30,11 @@ type DestConfig struct {
 	QuarantineDir string       `json:"quarantine_dir"`
 	StableFor     sdk.Duration `json:"stable_for"`
 	DoneMarker    bool         `json:"done_marker"`
+	Timezone      string       `json:"timezone"`
 	Files         []ExportFile `json:"files"`
+
+	// loc decides the local day of `rotate: day` and the run id.
+	loc *time.Location
 }
 
 // ExportFile is one item of `files` for a destination: a CSV export of an
@@ -56,6 +60,11 @@ func parseDestConfig(cfg sdk.Config) (DestConfig, error) {
 		return c, err
 	}
 	var errs []error
+	var err error
+	if c.loc, err = time.LoadLocation(c.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("file: timezone %q: %w", c.Timezone, err))
+		c.loc = time.UTC
+	}
 	if c.ArchiveDir != "" || c.QuarantineDir != "" || c.DoneMarker {
 		errs = append(errs, errors.New("file: archive_dir, quarantine_dir and done_marker are source settings, not used by a destination"))
 	}
@@ -171,9 +180,9 @@ func (d *Destination) Open(context.Context) error {
 	if err := os.MkdirAll(d.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("file: output directory %s: %w", d.cfg.Dir, err)
 	}
-	d.runID = d.now().Format("20060102T150405")
+	d.runID = d.now().In(d.cfg.loc).Format("20060102T150405")
 	d.exports = map[string]*export{}
-	today := d.now().Format(time.DateOnly)
+	today := d.now().In(d.cfg.loc).Format(time.DateOnly)
 	var errs []error
 	for _, fc := range d.cfg.Files {
 		x := &export{cfg: fc, header: slices.Clone(fc.Columns)}
@@ -366,7 +375,7 @@ func (x *export) encodeLine(vals []string) ([]byte, error) {
 func (d *Destination) rotate(x *export) error {
 	period := d.runID
 	if x.cfg.Rotate == "day" {
-		period = d.now().Format(time.DateOnly)
+		period = d.now().In(d.cfg.loc).Format(time.DateOnly)
 	}
 	if x.f != nil && x.period == period {
 		return nil

@@ -551,7 +551,7 @@ func (r *reader) record(raw []byte, line int, vals []string, obj map[string]json
 		Meta:     r.meta(line),
 	}
 	if upd != "" {
-		t, err := time.Parse(r.fc.UpdatedAtFormat, upd)
+		t, err := time.ParseInLocation(r.fc.UpdatedAtFormat, upd, r.fc.loc)
 		if err != nil {
 			return r.bad(raw, line, fmt.Errorf("field %s: %q does not match layout %q", r.fc.UpdatedAt, upd, r.fc.UpdatedAtFormat)), nil
 		}
