@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/crmhub/crmhub/hub"
 )
@@ -67,5 +68,57 @@ func testGoldenStates(t *testing.T, s *Store) {
 	}
 	if active == 0 || len(got) != active {
 		t.Errorf("GoldenStates returned %d states for %d active ids", len(got), active)
+	}
+}
+
+// BenchmarkGoldenStates compares the golden stream's two ways of reading
+// changed customers: one GoldenStates call per 500 changes, or
+// FindCustomerByID per change. records/s is golden customers read per second.
+func BenchmarkGoldenStates(b *testing.B) {
+	s := MustOpenSQLite(b, Options{})
+	evs := benchEvents(4000)
+	for i := 0; i < len(evs); i += 500 {
+		mustApply(b, s, evs[i:min(i+500, len(evs))]...)
+	}
+	ctx := context.Background()
+	var ids []string
+	for f := (hub.CustomerFilter{Limit: MaxLimit}); ; {
+		page, err := s.FindCustomers(ctx, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range page {
+			ids = append(ids, v.ID)
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		f.After = page[len(page)-1].ID
+	}
+	read := map[string]func([]string) error{
+		"batch": func(part []string) error { _, err := s.GoldenStates(ctx, part); return err },
+		"per-id": func(part []string) error {
+			for _, id := range part {
+				if _, err := s.FindCustomerByID(ctx, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	for _, name := range []string{"batch", "per-id"} {
+		b.Run(name, func(b *testing.B) {
+			n := 0
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				part := ids[(i*500)%len(ids):]
+				part = part[:min(500, len(part))]
+				if err := read[name](part); err != nil {
+					b.Fatal(err)
+				}
+				n += len(part)
+			}
+			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "records/s")
+		})
 	}
 }
