@@ -43,7 +43,7 @@ identity resolution against the generator's ground truth.`,
 	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres)")
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
-	cmd.AddCommand(sync)
+	cmd.AddCommand(sync, newBenchLatencyCmd())
 	return cmd
 }
 
