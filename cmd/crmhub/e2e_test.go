@@ -70,6 +70,14 @@ func startDemo(t *testing.T, dir string) *hubProc {
 	t.Helper()
 	p := &hubProc{api: freeAddr(t), kafka: freeAddr(t)}
 	p.cmd = exec.Command(binPath, "demo", "--dir", dir, "--http", p.api, "--kafka", p.kafka)
+	p.start(t)
+	return p
+}
+
+// start runs p.cmd with its output collected, and kills it when the test
+// ends (printing the output if the test failed).
+func (p *hubProc) start(t *testing.T) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	go func() {
@@ -92,7 +100,6 @@ func startDemo(t *testing.T, dir string) *hubProc {
 			t.Logf("crmhub output:\n%s", p.log())
 		}
 	})
-	return p
 }
 
 func (p *hubProc) log() string {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,28 +44,7 @@ func startRun(t *testing.T, dir, crmURL string) *hubProc {
 	p.cmd = exec.Command(binPath, "run", "--config", cfgPath)
 	p.cmd.Env = append(os.Environ(), "CRMHUB_DATA_DIR="+filepath.Join(dir, "hub"), "CRMHUB_DEMO_DIR="+dir,
 		"CRMHUB_DEMO_CRM_URL="+crmURL, "CRMHUB_DEMO_SERVICEDESK_URL="+crmURL)
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.output.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("crmhub output:\n%s", p.log())
-		}
-	})
+	p.start(t)
 	return p
 }
 
@@ -387,28 +364,7 @@ INSERT INTO customers VALUES
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(binPath, "run", "--config", cfgPath)
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.output.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("crmhub output:\n%s", p.log())
-		}
-	})
+	p.start(t)
 	return tw
 }
 
