@@ -275,12 +275,11 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 	}
 	msgs := make([]bus.Message, 0, len(dls))
 	for _, d := range dls {
-		b, err := json.Marshal(d)
+		m, err := DeadLetterMessage(a.Topics, d)
 		if err != nil {
-			return fmt.Errorf("encode dead letter: %w", err)
+			return err
 		}
-		msgs = append(msgs, bus.Message{Topic: a.Topics.DeadLetter(), Key: d.Key(), Value: b,
-			Headers: map[string]string{"reason_class": d.ReasonClass}})
+		msgs = append(msgs, m)
 		conn := d.Connector
 		if conn == "" {
 			conn = "unknown" // a message that was not an envelope names no connector

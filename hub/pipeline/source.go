@@ -140,12 +140,11 @@ func (s *Source) handle(ctx context.Context, recs []sdk.Record, start time.Time)
 		}
 		env, dl := s.mapRecord(r, now)
 		if dl != nil {
-			b, err := json.Marshal(dl)
+			m, err := DeadLetterMessage(s.Topics, dl)
 			if err != nil {
-				return fmt.Errorf("encode dead letter: %w", err)
+				return err
 			}
-			msgs = append(msgs, bus.Message{Topic: s.Topics.DeadLetter(), Key: dl.Key(), Value: b,
-				Headers: map[string]string{"reason_class": dl.ReasonClass, "connector": s.Name}})
+			msgs = append(msgs, m)
 			dead[dl.ReasonClass]++
 			continue
 		}
@@ -186,6 +185,21 @@ func (s *Source) handle(ctx context.Context, recs []sdk.Record, start time.Time)
 	}
 	s.Metrics.BatchTime.WithLabelValues(s.Name).Observe(s.Now().Sub(start).Seconds())
 	return nil
+}
+
+// DeadLetterMessage is how a dead letter travels on the dead-letter topic:
+// keyed by its source record, with the reason class (and the connector,
+// when known) in headers so consumers can filter without decoding.
+func DeadLetterMessage(t hub.Topics, d *hub.DeadLetter) (bus.Message, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return bus.Message{}, fmt.Errorf("encode dead letter: %w", err)
+	}
+	h := map[string]string{"reason_class": d.ReasonClass}
+	if d.Connector != "" {
+		h["connector"] = d.Connector
+	}
+	return bus.Message{Topic: t.DeadLetter(), Key: d.Key(), Value: b, Headers: h}, nil
 }
 
 // publish retries until Kafka takes the batch or ctx ends: dropping it

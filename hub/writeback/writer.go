@@ -367,12 +367,11 @@ func (w *Writer) publishDeadLetters(ctx context.Context, dls []*hub.DeadLetter) 
 	}
 	msgs := make([]bus.Message, 0, len(dls))
 	for _, d := range dls {
-		b, err := json.Marshal(d)
+		m, err := pipeline.DeadLetterMessage(w.Topics, d)
 		if err != nil {
-			return fmt.Errorf("encode dead letter: %w", err)
+			return err
 		}
-		msgs = append(msgs, bus.Message{Topic: w.Topics.DeadLetter(), Key: d.Key(), Value: b,
-			Headers: map[string]string{"reason_class": d.ReasonClass}})
+		msgs = append(msgs, m)
 		w.Logger.Warn("write-back: record dead-lettered", "target", w.Target.Name, "field", d.Field)
 	}
 	if err := w.Publisher.Publish(ctx, msgs...); err != nil {
