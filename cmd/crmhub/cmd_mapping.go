@@ -119,7 +119,11 @@ func newMappingLintCmd() *cobra.Command {
 			for _, m := range all {
 				sys, ent := m.Source()
 				target, ver := m.Target()
-				fmt.Fprintf(cmd.OutOrStdout(), "ok  %-28s v%-3d %s/%s -> %s.%s (%s)\n", m.Name(), m.Version(), sys, ent, target, ver, filepath.Base(m.File()))
+				from, to := sys+"/"+ent, target+"."+ver
+				if m.Reverse() { // canonical entity into a system's own entity (write-back)
+					from, to = ent, m.TargetSystem()+"/"+target
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok  %-28s v%-3d %s -> %s (%s)\n", m.Name(), m.Version(), from, to, filepath.Base(m.File()))
 			}
 			return nil
 		},
