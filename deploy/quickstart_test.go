@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crmhub/crmhub/connectors/file"
-	"github.com/crmhub/crmhub/connectors/rest"
-	sqlconn "github.com/crmhub/crmhub/connectors/sql"
 	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
@@ -65,85 +62,48 @@ func TestQuickstartSyncsDemo(t *testing.T) {
 	for _, r := range truth.Records {
 		entityOf[r.Key()] = r.PersonID
 	}
-	builtins := map[string]sdk.Connector{"sql": sqlconn.Connector, "file": file.Connector, "rest": rest.Connector}
-
 	mapped, dead, deletes := map[string]int{}, map[string]int{}, map[string]int{}
 	var sample map[string]json.RawMessage // one mapped order, to look into
-	for _, c := range cfg.Connectors {
-		conn, ok := builtins[c.Plugin]
+	if err := demo.ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
+		key := c.System + "/" + r.Entity
+		if r.Error != "" {
+			dead[key]++
+			return
+		}
+		m, ok := set.Lookup(c.System, r.Entity)
 		if !ok {
-			t.Fatalf("connector %s: plugin %q is not built in", c.Name, c.Plugin)
+			t.Fatalf("no mapping for %s", key)
 		}
-		if c.Plugin == "file" {
-			c.Settings["stable_for"] = "0s" // the files are complete
-		}
-		settings, err := conn.Spec.Validate(sdk.Config(c.Settings))
-		if err != nil {
-			t.Fatalf("connector %s: %v", c.Name, err)
-		}
-		src := conn.NewSource()
-		if err := src.Configure(ctx, settings); err != nil {
-			t.Fatalf("connector %s: configure: %v", c.Name, err)
-		}
-		if err := src.Open(ctx, nil); err != nil {
-			t.Fatalf("connector %s: open: %v", c.Name, err)
-		}
-		for empty := 0; empty < 3; {
-			recs, err := src.Read(ctx, 500)
-			if err != nil {
-				t.Fatalf("connector %s: read: %v", c.Name, err)
-			}
-			if len(recs) == 0 {
-				empty++
-				continue
-			}
-			empty = 0
-			for _, r := range recs {
-				key := c.System + "/" + r.Entity
-				if r.Error != "" {
-					dead[key]++
-					continue
+		out, err := m.Apply(mapping.Input{System: c.System, Entity: r.Entity, SourceID: r.ID, UpdatedAt: r.UpdatedAt, Op: string(r.Op), Payload: r.Payload})
+		switch {
+		case err != nil:
+			dead[key]++
+			t.Logf("dead letter %s/%s: %v", key, r.ID, err)
+		case out.Op == hub.OpDelete:
+			deletes[key]++
+		case out.Skip:
+			t.Errorf("%s/%s skipped", key, r.ID)
+		default:
+			mapped[key]++
+			if out.Entity == hub.EntityCustomer {
+				var cust hub.Customer
+				if err := json.Unmarshal(out.Data, &cust); err != nil {
+					t.Fatal(err)
 				}
-				m, ok := set.Lookup(c.System, r.Entity)
-				if !ok {
-					t.Fatalf("no mapping for %s", key)
+				wantKind := "person"
+				if p := entityOf[demo.Key(c.System, r.Entity, r.ID)]; p != "" && p[0] == 'F' {
+					wantKind = "organization"
 				}
-				out, err := m.Apply(mapping.Input{System: c.System, Entity: r.Entity, SourceID: r.ID, UpdatedAt: r.UpdatedAt, Op: string(r.Op), Payload: r.Payload})
-				switch {
-				case err != nil:
-					dead[key]++
-					t.Logf("dead letter %s/%s: %v", key, r.ID, err)
-				case out.Op == hub.OpDelete:
-					deletes[key]++
-				case out.Skip:
-					t.Errorf("%s/%s skipped", key, r.ID)
-				default:
-					mapped[key]++
-					if out.Entity == hub.EntityCustomer {
-						var cust hub.Customer
-						if err := json.Unmarshal(out.Data, &cust); err != nil {
-							t.Fatal(err)
-						}
-						wantKind := "person"
-						if p := entityOf[demo.Key(c.System, r.Entity, r.ID)]; p != "" && p[0] == 'F' {
-							wantKind = "organization"
-						}
-						if cust.Kind != wantKind {
-							t.Errorf("%s/%s: kind %s, the truth says %s", key, r.ID, cust.Kind, wantKind)
-						}
-					}
-					if key == "erp/orders" && sample == nil {
-						json.Unmarshal(out.Data, &sample)
-					}
+				if cust.Kind != wantKind {
+					t.Errorf("%s/%s: kind %s, the truth says %s", key, r.ID, cust.Kind, wantKind)
 				}
 			}
-			if err := src.Ack(ctx, recs[len(recs)-1].Position); err != nil {
-				t.Fatalf("connector %s: ack: %v", c.Name, err)
+			if key == "erp/orders" && sample == nil {
+				json.Unmarshal(out.Data, &sample)
 			}
 		}
-		if err := src.Teardown(ctx); err != nil {
-			t.Errorf("connector %s: teardown: %v", c.Name, err)
-		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 	for key, n := range man.Counts {
 		want := n - man.ExpectedDeadLetters[key] - man.Deleted[key]

@@ -14,9 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/crmhub/crmhub/connectors/file"
-	"github.com/crmhub/crmhub/connectors/rest"
-	sqlconn "github.com/crmhub/crmhub/connectors/sql"
 	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
@@ -172,52 +169,16 @@ func readQuickstartDemo(t *testing.T) (map[string][]mapping.Input, *mapping.Set)
 	if err != nil {
 		t.Fatalf("quickstart mappings: %v", err)
 	}
-	builtins := map[string]sdk.Connector{"sql": sqlconn.Connector, "file": file.Connector, "rest": rest.Connector}
 	recs := map[string][]mapping.Input{}
-	for _, c := range cfg.Connectors {
-		conn, ok := builtins[c.Plugin]
-		if !ok {
-			t.Fatalf("connector %s: plugin %q is not built in", c.Name, c.Plugin)
+	if err := demo.ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
+		if r.Error != "" {
+			return // a line the connector could not read never reaches a mapping
 		}
-		if c.Plugin == "file" {
-			c.Settings["stable_for"] = "0s"
-		}
-		settings, err := conn.Spec.Validate(sdk.Config(c.Settings))
-		if err != nil {
-			t.Fatalf("connector %s: %v", c.Name, err)
-		}
-		src := conn.NewSource()
-		if err := src.Configure(ctx, settings); err != nil {
-			t.Fatalf("connector %s: configure: %v", c.Name, err)
-		}
-		if err := src.Open(ctx, nil); err != nil {
-			t.Fatalf("connector %s: open: %v", c.Name, err)
-		}
-		for empty := 0; empty < 3; {
-			rs, err := src.Read(ctx, 500)
-			if err != nil {
-				t.Fatalf("connector %s: read: %v", c.Name, err)
-			}
-			if len(rs) == 0 {
-				empty++
-				continue
-			}
-			empty = 0
-			for _, r := range rs {
-				if r.Error != "" {
-					continue // a line the connector could not read never reaches a mapping
-				}
-				key := c.System + "/" + r.Entity
-				recs[key] = append(recs[key], mapping.Input{System: c.System, Entity: r.Entity, SourceID: r.ID,
-					UpdatedAt: r.UpdatedAt, Op: string(r.Op), Payload: r.Payload})
-			}
-			if err := src.Ack(ctx, rs[len(rs)-1].Position); err != nil {
-				t.Fatalf("connector %s: ack: %v", c.Name, err)
-			}
-		}
-		if err := src.Teardown(ctx); err != nil {
-			t.Errorf("connector %s: teardown: %v", c.Name, err)
-		}
+		key := c.System + "/" + r.Entity
+		recs[key] = append(recs[key], mapping.Input{System: c.System, Entity: r.Entity, SourceID: r.ID,
+			UpdatedAt: r.UpdatedAt, Op: string(r.Op), Payload: r.Payload})
+	}); err != nil {
+		t.Fatal(err)
 	}
 	return recs, set
 }
