@@ -2,22 +2,17 @@ package writeback
 
 import (
 	"context"
-	"database/sql"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	sqlconn "github.com/crmhub/crmhub/connectors/sql"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/mapping"
-	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
 // TestWriterMappingReload: a writer asks Mappings for its reverse mapping
@@ -27,37 +22,8 @@ import (
 func TestWriterMappingReload(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	erpPath := filepath.Join(dir, "erp.db")
-	db, err := sql.Open("sqlite", erpPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL);
-INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-01 00:00:00')`); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := sqlconn.Connector.Spec.Validate(sdk.Config{"driver": "sqlite", "dsn": "file:" + erpPath, "timezone": "Europe/Berlin",
-		"entities": []any{map[string]any{"name": "customers", "table": "customers", "key": "custno", "columns": []any{"email", "phone", "updated_at"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dest := sqlconn.Connector.NewDestination()
-	if err := dest.Configure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := dest.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer dest.Teardown(context.Background())
-	reg := prometheus.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "wb", Partitions: 1}, reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	dir, db, dest, b, reg, log := newTestERP(ctx, t, "Europe/Berlin", `CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL);
+INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-01 00:00:00')`)
 	topics := hub.Topics{Prefix: "wb"}
 	parse := func(src string) *mapping.Mapping {
 		t.Helper()

@@ -42,43 +42,56 @@ func erpRef(id, phone, email string) hub.SourceRecordRef {
 	return hub.SourceRecordRef{System: "erp", SourceEntity: "customers", SourceID: id, Customer: hub.Customer{Phones: []string{phone}, Emails: []string{email}}}
 }
 
-// TestWriter runs a target against a real SQLite ERP table through the sql
-// destination, fed by the embedded Kafka broker.
-func TestWriter(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	dir := t.TempDir()
+// newTestERP gives a writer test a real SQLite ERP customers table (made by
+// schema) behind the sql destination, and an embedded Kafka broker; all are
+// closed when the test ends. tz is the destination's time zone ("" for the
+// default).
+func newTestERP(ctx context.Context, t *testing.T, tz, schema string) (dir string, db *sql.DB, dest sdk.Destination, b *bus.Bus, reg *prometheus.Registry, log *slog.Logger) {
+	t.Helper()
+	dir = t.TempDir()
 	erpPath := filepath.Join(dir, "erp.db")
 	db, err := sql.Open("sqlite", erpPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL);
-INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-01 00:00:00'), ('K2', 'P', '+4930222', 'g-2@example.com', '2020-01-01 00:00:00');`); err != nil {
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(schema); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := sqlconn.Connector.Spec.Validate(sdk.Config{"driver": "sqlite", "dsn": "file:" + erpPath, "timezone": "Europe/Berlin",
-		"entities": []any{map[string]any{"name": "customers", "table": "customers", "key": "custno", "columns": []any{"email", "phone", "updated_at"}}}})
+	settings := sdk.Config{"driver": "sqlite", "dsn": "file:" + erpPath,
+		"entities": []any{map[string]any{"name": "customers", "table": "customers", "key": "custno", "columns": []any{"email", "phone", "updated_at"}}}}
+	if tz != "" {
+		settings["timezone"] = tz
+	}
+	cfg, err := sqlconn.Connector.Spec.Validate(settings)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dest := sqlconn.Connector.NewDestination()
+	dest = sqlconn.Connector.NewDestination()
 	if err := dest.Configure(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := dest.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer dest.Teardown(context.Background())
-
-	reg := prometheus.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "wb", Partitions: 1}, reg, log)
+	t.Cleanup(func() { dest.Teardown(context.Background()) })
+	reg = prometheus.NewRegistry()
+	log = slog.New(slog.DiscardHandler)
+	b, err = bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "wb", Partitions: 1}, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
+	return dir, db, dest, b, reg, log
+}
+
+// TestWriter runs a target against a real SQLite ERP table through the sql
+// destination, fed by the embedded Kafka broker.
+func TestWriter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir, db, dest, b, reg, log := newTestERP(ctx, t, "Europe/Berlin", `CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL);
+INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-01 00:00:00'), ('K2', 'P', '+4930222', 'g-2@example.com', '2020-01-01 00:00:00');`)
 	topics := hub.Topics{Prefix: "wb"}
 	m, err := mapping.Parse("erp_wb.yaml", []byte(reverse))
 	if err != nil {
@@ -174,36 +187,7 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 func TestWriterDeadLetters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	erpPath := filepath.Join(dir, "erp.db")
-	db, err := sql.Open("sqlite", erpPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := sqlconn.Connector.Spec.Validate(sdk.Config{"driver": "sqlite", "dsn": "file:" + erpPath,
-		"entities": []any{map[string]any{"name": "customers", "table": "customers", "key": "custno", "columns": []any{"email", "phone", "updated_at"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dest := sqlconn.Connector.NewDestination()
-	if err := dest.Configure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := dest.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer dest.Teardown(context.Background())
-	reg := prometheus.NewRegistry()
-	log := slog.New(slog.DiscardHandler)
-	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "wb", Partitions: 1}, reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	dir, _, dest, b, reg, log := newTestERP(ctx, t, "", `CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL)`)
 	topics := hub.Topics{Prefix: "wb"}
 	m, _ := mapping.Parse("erp_wb.yaml", []byte(reverse))
 	ledger, err := OpenLedger(ctx, filepath.Join(dir, "ledger.db"))
