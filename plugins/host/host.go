@@ -179,7 +179,7 @@ func (h *Host) describe(ctx context.Context, e *entry) (sdk.Spec, error) {
 	if err != nil {
 		return sdk.Spec{}, err
 	}
-	defer p.client.Kill()
+	defer p.kill()
 	d, ok := p.raw.(sdk.Describer)
 	if !ok {
 		return sdk.Spec{}, fmt.Errorf("plugin %s: cannot describe itself", e.spec.Name)
@@ -228,6 +228,9 @@ type proc struct {
 	client *plugin.Client
 	raw    any
 	pid    int
+	// bulk carries a source's batches beside gRPC (sdk.BulkChannel); nil
+	// for destinations and where the platform has none.
+	bulk *sdk.BulkChannel
 }
 
 func (p *proc) exited() bool { return p != nil && p.client != nil && p.client.Exited() }
@@ -235,6 +238,9 @@ func (p *proc) exited() bool { return p != nil && p.client != nil && p.client.Ex
 func (p *proc) kill() {
 	if p != nil && p.client != nil {
 		p.client.Kill()
+	}
+	if p != nil && p.bulk != nil {
+		p.bulk.Close()
 	}
 }
 
@@ -259,6 +265,15 @@ func (h *Host) launch(e *entry, kind string, log *slog.Logger) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = os.Environ()
 	dieWithParent(cmd)
+	var bulk *sdk.BulkChannel
+	if kind == sdk.PluginSource {
+		var err error
+		if bulk, err = sdk.NewBulkChannel(); err != nil {
+			log.Debug("plugin batches go inline over gRPC", "err", err)
+		} else {
+			bulk.Prepare(cmd)
+		}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.ClientPlugins(),
@@ -272,21 +287,34 @@ func (h *Host) launch(e *entry, kind string, log *slog.Logger) (*proc, error) {
 		SyncStdout:       io.Discard,
 		SyncStderr:       io.Discard,
 	})
-	rpc, err := client.Client()
-	if err != nil {
+	fail := func() {
 		client.Kill()
+		if bulk != nil {
+			bulk.Close()
+		}
+	}
+	rpc, err := client.Client()
+	if bulk != nil {
+		bulk.Started()
+	}
+	if err != nil {
+		fail()
 		return nil, classifyStartError(e, argv[0], err)
 	}
 	raw, err := rpc.Dispense(kind)
 	if err != nil {
-		client.Kill()
+		fail()
 		return nil, fmt.Errorf("plugin %s: dispense %s: %w", e.spec.Name, kind, err)
+	}
+	if bulk != nil && !bulk.Attach(raw) {
+		bulk.Close()
+		bulk = nil
 	}
 	pid := 0
 	if rc := client.ReattachConfig(); rc != nil {
 		pid = rc.Pid
 	}
-	return &proc{client: client, raw: raw, pid: pid}, nil
+	return &proc{client: client, raw: raw, pid: pid, bulk: bulk}, nil
 }
 
 func verifyChecksum(ext *external) error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,10 +179,20 @@ func TestCrashMidBatchRestartsAndResumesAtAckedPosition(t *testing.T) {
 		t.Errorf("records_read_total = %v, want 50", got)
 	}
 	// The restarted plugin was opened at the last acked position, and its
-	// log line reached the host's log tagged with the instance.
+	// log line reached the host's log tagged with the instance. Which
+	// position that is depends on how far the plugin had read ahead when
+	// it crashed at record 23: none yet, 10, or 20 (the host acks whole
+	// batches of 10), never one past the crash.
 	logs := f.logs.String()
-	if !strings.Contains(logs, `"msg":"crashy opened"`) || !strings.Contains(logs, `"position":"20"`) || !strings.Contains(logs, `"connector":"crm"`) {
-		t.Errorf("host log lacks the plugin's re-open at position 20:\n%s", logs)
+	if !strings.Contains(logs, `"connector":"crm"`) {
+		t.Errorf("plugin log lines lack the instance tag:\n%s", logs)
+	}
+	opened := regexp.MustCompile(`"msg":"crashy opened".*"position":"(\d*)"`).FindAllStringSubmatch(logs, -1)
+	if len(opened) != 2 {
+		t.Fatalf("want the first open and one re-open in the host log, got %d:\n%s", len(opened), logs)
+	}
+	if p := opened[1][1]; p != "" && p != "10" && p != "20" {
+		t.Errorf("re-opened at position %q, want an acked one (\"\", 10 or 20)", p)
 	}
 }
 

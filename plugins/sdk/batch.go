@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -94,7 +95,13 @@ func appendBytes[T ~string | ~[]byte](buf []byte, v T) []byte {
 // are slices of b (capacity-limited, so appending to one never overwrites
 // the next): b must not be reused by the caller. Entity and Op strings are
 // shared between consecutive records that repeat them.
-func unpackBatch(b []byte) ([]Record, error) {
+func unpackBatch(b []byte) ([]Record, error) { return unpack(b, false) }
+
+// unpackBatchCopy decodes a packed batch into records that own their
+// payloads and positions, so b may be reused at once.
+func unpackBatchCopy(b []byte) ([]Record, error) { return unpack(b, true) }
+
+func unpack(b []byte, copied bool) ([]Record, error) {
 	d := unpacker{b: b}
 	n := d.uvarint()
 	// Every record takes at least 8 bytes; a count beyond that is corrupt
@@ -132,7 +139,14 @@ func unpackBatch(b []byte) ([]Record, error) {
 			r.UpdatedAt = time.Unix(sec, int64(nsec)).UTC()
 		}
 		r.Payload = d.bytes()
-		if p := d.bytes(); p != nil {
+		p := d.bytes()
+		if copied {
+			// Clone skips zeroing the copy: cheaper than the big fresh
+			// buffer it replaces.
+			r.Payload = bytes.Clone(r.Payload)
+			p = bytes.Clone(p)
+		}
+		if p != nil {
 			r.Position = Position(p)
 		}
 		r.Error = string(d.bytes())

@@ -156,16 +156,19 @@ func TestSourceClientReadsAhead(t *testing.T) {
 				}
 				return recs
 			}
-			read(10) // full: reads 10..19 ahead
-			waitFor(t, func() bool { return cs.readCalls() == 2 })
+			read(10) // full: the host reads 10..19 ahead, the plugin 20..24
+			waitFor(t, func() bool { return cs.readCalls() == 3 })
 			if got := read(4); len(got) != 4 || got[0].ID != "10" || string(got[0].Payload) != `{"n":10}` {
 				t.Fatalf("first records read ahead = %+v", got)
 			}
 			read(10) // the 6 left over, no new read
-			if cs.readCalls() != 2 {
-				t.Errorf("a short batch from what was read ahead made %d source reads, want 2", cs.readCalls())
+			if cs.readCalls() != 3 {
+				t.Errorf("a short batch from what was read ahead made %d source reads, want 3", cs.readCalls())
 			}
-			read(10) // 20..24: short, so nothing is read ahead after it
+			read(10) // 20..24, read ahead by the plugin: short, so nothing more is read ahead
+			if cs.readCalls() != 3 {
+				t.Errorf("after a short batch: %d source reads, want 3", cs.readCalls())
+			}
 			if got := read(10); len(got) != 0 {
 				t.Fatalf("read past the end = %+v", got)
 			}
@@ -177,13 +180,15 @@ func TestSourceClientReadsAhead(t *testing.T) {
 				t.Fatalf("records lost or duplicated: %v", ids)
 			}
 
-			// Re-open at 5 while a batch (10..19) is read ahead: the next Read
-			// starts at 5, not where the read ahead stood.
+			// Re-open at 5 while batches (10..19 on the host, 20..24 in the
+			// plugin) are read ahead: the next Read starts at 5, not where
+			// either read ahead stood.
 			if err := src.Open(ctx, Position("0")); err != nil {
 				t.Fatal(err)
 			}
+			before := cs.readCalls()
 			read(10)
-			waitFor(t, func() bool { return cs.readCalls() == 6 })
+			waitFor(t, func() bool { return cs.readCalls() == before+3 })
 			if err := src.Open(ctx, Position("5")); err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +211,7 @@ func serveSource(t *testing.T, conn Connector, opts ...grpc.ServerOption) Source
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(opts...)
-	pluginv1.RegisterSourceServer(srv, &sourceServer{conn: conn})
+	pluginv1.RegisterSourceServer(srv, newSourceServer(conn, nil))
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	cc, err := grpc.NewClient(lis.Addr().String(), append(GRPCDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)

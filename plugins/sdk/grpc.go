@@ -42,10 +42,12 @@ const (
 type sourcePlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	conn Connector
+	// bulk: see sourceServer.bulk.
+	bulk *bulkWriter
 }
 
 func (p *sourcePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pluginv1.RegisterSourceServer(s, &sourceServer{conn: p.conn})
+	pluginv1.RegisterSourceServer(s, newSourceServer(p.conn, p.bulk))
 	return nil
 }
 
@@ -81,6 +83,12 @@ type sourceServer struct {
 	conn  Connector
 	src   Source
 	ahead readAhead
+	// bulk is the channel the host handed this process, nil without one.
+	bulk *bulkWriter
+}
+
+func newSourceServer(conn Connector, bulk *bulkWriter) *sourceServer {
+	return &sourceServer{conn: conn, bulk: bulk, ahead: readAhead{depth: pluginReadAhead}}
 }
 
 func (s *sourceServer) Spec(context.Context, *pluginv1.SpecRequest) (*pluginv1.SpecResponse, error) {
@@ -95,6 +103,7 @@ func (s *sourceServer) Configure(ctx context.Context, req *pluginv1.ConfigureReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.ahead.stop()
 	if s.src == nil {
 		s.src = s.conn.NewSource()
 	}
@@ -112,6 +121,8 @@ func (s *sourceServer) Open(ctx context.Context, req *pluginv1.OpenRequest) (*pl
 	if err := s.configured(); err != nil {
 		return nil, err
 	}
+	// Records read ahead belong to the old position.
+	s.ahead.stop()
 	return &pluginv1.OpenResponse{}, toStatus(s.src.Open(ctx, Position(req.GetPosition())))
 }
 
@@ -119,13 +130,30 @@ func (s *sourceServer) Read(ctx context.Context, req *pluginv1.ReadRequest) (*pl
 	if err := s.configured(); err != nil {
 		return nil, err
 	}
-	recs, err := s.src.Read(ctx, int(req.GetMax()))
+	// The plugin reads its next batch while this one is packed, sent and
+	// decoded: with the host's own read-ahead the two processes then work
+	// at the same time instead of taking turns (see readAhead).
+	limit := int(req.GetMax())
+	recs, err := s.ahead.next(ctx, s.src.Read, limit)
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if len(recs) == limit {
+		s.ahead.start(s.src.Read, limit)
+	}
 	if req.GetPacked() {
 		buf := batchPool.Get(packedSize(recs))
-		return &pluginv1.ReadResponse{Packed: packBatch((*buf)[:0], recs)}, nil
+		packed := packBatch((*buf)[:0], recs)
+		if req.GetBulk() && s.bulk != nil {
+			seq, err := s.bulk.write(packed)
+			*buf = packed
+			batchPool.Put(buf)
+			if err != nil {
+				return nil, status.Errorf(codes.Unavailable, "%s: %v", s.conn.Spec.Name, err)
+			}
+			return &pluginv1.ReadResponse{BulkSeq: seq}, nil
+		}
+		return &pluginv1.ReadResponse{Packed: packed}, nil
 	}
 	out := &pluginv1.ReadResponse{Records: make([]*pluginv1.Record, len(recs))}
 	for i := range recs {
@@ -145,6 +173,7 @@ func (s *sourceServer) Teardown(ctx context.Context, _ *pluginv1.TeardownRequest
 	if s.src == nil {
 		return &pluginv1.TeardownResponse{}, nil
 	}
+	s.ahead.stop()
 	return &pluginv1.TeardownResponse{}, toStatus(s.src.Teardown(ctx))
 }
 
@@ -307,6 +336,9 @@ func (e remoteError) Error() string { return e.msg }
 type sourceClient struct {
 	c     pluginv1.SourceClient
 	ahead readAhead
+	// bulk reads batches from the plugin's bulk channel; nil reads them
+	// inline (see BulkChannel).
+	bulk *bulkReader
 }
 
 var (
@@ -359,11 +391,27 @@ func (s *sourceClient) Read(ctx context.Context, max int) ([]Record, error) {
 
 // read is one Read call to the plugin.
 func (s *sourceClient) read(ctx context.Context, max int) ([]Record, error) {
-	resp, err := s.c.Read(ctx, &pluginv1.ReadRequest{Max: int32(max), Packed: true}, grpc.ForceCodecV2(wireCodec{}))
+	resp, err := s.c.Read(ctx, &pluginv1.ReadRequest{Max: int32(max), Packed: true, Bulk: s.bulk != nil}, grpc.ForceCodecV2(wireCodec{}))
 	if err != nil {
 		return nil, fromStatus(ctx, "read", err)
 	}
-	if p := resp.GetPacked(); p != nil {
+	p := resp.GetPacked()
+	if seq := resp.GetBulkSeq(); seq != 0 {
+		if s.bulk == nil {
+			return nil, fmt.Errorf("plugin read: %w: bulk frame %d without a bulk channel", errPacked, seq)
+		}
+		frame, err := s.bulk.frame(ctx, seq)
+		if err != nil {
+			return nil, fmt.Errorf("plugin read: %w", err)
+		}
+		recs, err := unpackBatchCopy(frame)
+		s.bulk.release(frame)
+		if err != nil {
+			return nil, fmt.Errorf("plugin read: %w", err)
+		}
+		return recs, nil
+	}
+	if p != nil {
 		recs, err := unpackBatch(p)
 		if err != nil {
 			return nil, fmt.Errorf("plugin read: %w", err)

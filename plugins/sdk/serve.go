@@ -76,9 +76,15 @@ func GRPCDialOptions() []grpc.DialOption {
 func Serve(c Connector) {
 	slog.SetDefault(slog.New(NewPluginLogHandler(os.Stderr, slog.LevelDebug)))
 	go exitWithParent(context.Background(), os.Getppid(), time.Second)
+	set := pluginSet(c)
+	if bulk, err := openBulkWriter(); err != nil {
+		slog.Warn("no bulk channel, batches go inline over gRPC", "err", err)
+	} else {
+		set[PluginSource].(*sourcePlugin).bulk = bulk
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: pluginSet(c)},
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
 		},

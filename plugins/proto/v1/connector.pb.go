@@ -383,7 +383,11 @@ type ReadRequest struct {
 	// The host can decode ReadResponse.packed. A plugin that knows the field
 	// answers with packed instead of records; an older plugin ignores the
 	// flag and answers with records.
-	Packed        bool `protobuf:"varint,2,opt,name=packed,proto3" json:"packed,omitempty"`
+	Packed bool `protobuf:"varint,2,opt,name=packed,proto3" json:"packed,omitempty"`
+	// The host reads packed batches from the bulk channel (see
+	// plugins/sdk/bulk.go), a plain socket it handed the plugin at start.
+	// A plugin without one answers inline.
+	Bulk          bool `protobuf:"varint,3,opt,name=bulk,proto3" json:"bulk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -432,6 +436,13 @@ func (x *ReadRequest) GetPacked() bool {
 	return false
 }
 
+func (x *ReadRequest) GetBulk() bool {
+	if x != nil {
+		return x.Bulk
+	}
+	return false
+}
+
 type ReadResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Records []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
@@ -439,7 +450,10 @@ type ReadResponse struct {
 	// buffer instead of a message per record, so both sides encode and
 	// decode a batch with a handful of allocations. Set only when the
 	// request asked for it; records is then empty.
-	Packed        []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
+	Packed []byte `protobuf:"bytes,2,opt,name=packed,proto3" json:"packed,omitempty"`
+	// Non-zero: the batch, packed, went to the bulk channel as the frame
+	// with this sequence number; records and packed are then empty.
+	BulkSeq       uint64 `protobuf:"varint,3,opt,name=bulk_seq,json=bulkSeq,proto3" json:"bulk_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +500,13 @@ func (x *ReadResponse) GetPacked() []byte {
 		return x.Packed
 	}
 	return nil
+}
+
+func (x *ReadResponse) GetBulkSeq() uint64 {
+	if x != nil {
+		return x.BulkSeq
+	}
+	return 0
 }
 
 type AckRequest struct {
@@ -1005,13 +1026,15 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\x11ConfigureResponse\")\n" +
 	"\vOpenRequest\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\fR\bposition\"\x0e\n" +
-	"\fOpenResponse\"7\n" +
+	"\fOpenResponse\"K\n" +
 	"\vReadRequest\x12\x10\n" +
 	"\x03max\x18\x01 \x01(\x05R\x03max\x12\x16\n" +
-	"\x06packed\x18\x02 \x01(\bR\x06packed\"Z\n" +
+	"\x06packed\x18\x02 \x01(\bR\x06packed\x12\x12\n" +
+	"\x04bulk\x18\x03 \x01(\bR\x04bulk\"u\n" +
 	"\fReadResponse\x122\n" +
 	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\x12\x16\n" +
-	"\x06packed\x18\x02 \x01(\fR\x06packed\"(\n" +
+	"\x06packed\x18\x02 \x01(\fR\x06packed\x12\x19\n" +
+	"\bbulk_seq\x18\x03 \x01(\x04R\abulkSeq\"(\n" +
 	"\n" +
 	"AckRequest\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\fR\bposition\"\r\n" +
