@@ -67,6 +67,7 @@ type sourceRecord struct {
 	xref     string // key of the ERP record it names
 	company  string // CRM: employer
 	name     string
+	street   string // ERP and finance: the address line
 	rawCells map[string]string
 }
 
@@ -77,22 +78,22 @@ func readERP(t *testing.T, dir string) []sourceRecord {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT custno, kind, coalesce(name1,''), coalesce(name2,''), coalesce(vat_id,''), coalesce(phone,''), coalesce(email,''), deleted FROM customers ORDER BY custno`)
+	rows, err := db.Query(`SELECT custno, kind, coalesce(name1,''), coalesce(name2,''), coalesce(vat_id,''), coalesce(phone,''), coalesce(email,''), coalesce(street,''), deleted FROM customers ORDER BY custno`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []sourceRecord
 	for rows.Next() {
-		var no, kind, n1, n2, vat, phone, email string
+		var no, kind, n1, n2, vat, phone, email, street string
 		var del int
-		if err := rows.Scan(&no, &kind, &n1, &n2, &vat, &phone, &email, &del); err != nil {
+		if err := rows.Scan(&no, &kind, &n1, &n2, &vat, &phone, &email, &street, &del); err != nil {
 			t.Fatal(err)
 		}
 		if del == 1 {
 			continue
 		}
-		out = append(out, sourceRecord{key: Key("erp", "customers", no), emails: nonEmpty(email), phones: nonEmpty(phone), taxID: vat, name: n1 + " " + n2})
+		out = append(out, sourceRecord{key: Key("erp", "customers", no), emails: nonEmpty(email), phones: nonEmpty(phone), taxID: vat, name: n1 + " " + n2, street: street})
 	}
 	return out
 }
@@ -135,7 +136,7 @@ func readDebtors(t *testing.T, dir string) []sourceRecord {
 	for _, f := range files {
 		recs := readLatin1CSV(t, f)
 		for _, r := range recs[1:] {
-			s := sourceRecord{key: Key("finance", "debtors", r[0]), emails: nonEmpty(r[8]), phones: nonEmpty(r[9]), taxID: r[3], name: r[2]}
+			s := sourceRecord{key: Key("finance", "debtors", r[0]), emails: nonEmpty(r[8]), phones: nonEmpty(r[9]), taxID: r[3], name: r[2], street: r[4]}
 			if r[1] != "" {
 				s.xref = Key("erp", "customers", r[1])
 			}

@@ -16,9 +16,27 @@
 // the firm). A record is deterministic when it is linked by a chain of strong
 // keys (normalized e-mail, E.164 phone, tax id, explicit cross reference) to
 // the largest such group of records of its entity; the others can only be
-// found by fuzzy matching. Truth.Score scores a resolution against it.
+// found by fuzzy matching. Truth.Score scores a resolution against it, and
+// ReadCustomers reads the customer records as the quickstart maps them, for
+// scoring a resolver in-process.
+//
+// Rule of evidence: a record that is the same entity as another shares at
+// least one piece of evidence besides the name with an earlier record of
+// that entity, so each entity's records are connected by evidence. Evidence
+// is an address (the ERP and the finance export always carry one, each
+// written its own way: "Hauptstr. 5" / "Hauptstraße 5"), an e-mail address,
+// a phone number, a tax id or the ERP customer number. E-mail and phone may
+// be noisy: in another case or format (equal once normalized), or mistyped
+// by one letter of the e-mail's local part (dropped, doubled, swapped with
+// its neighbour) or one of the last five digits of the number (changed, or
+// two neighbours swapped). Fields stay missing as often as before; a CRM
+// contact (the CRM has no addresses) that the other draws left without a
+// shared piece gets one, drawn from a random stream of its own so that
+// every other record is what it was. A name alone is never evidence:
+// at 20,000 people namesakes are common.
 //
 // Invariant: different real entities never share a normalized e-mail, an
 // E.164 phone number or a tax id, so a deterministic matcher that merges on
-// those keys can never merge two real entities.
+// those keys can never merge two real entities. A mistyped e-mail or number
+// is never another entity's either.
 package demo

@@ -67,7 +67,7 @@ type entity struct {
 	emails  []string
 	phones  []phoneNum // [0] landline or switchboard, [1] mobile, [2] second mobile (fuzzy cases)
 	lang    string
-	fuzzy   bool // its CRM record shares no strong key with its other records
+	fuzzy   bool // its CRM record shares no strong key with its other records, only a mistyped one
 	created time.Time
 
 	employer *entity
@@ -132,7 +132,11 @@ type payment struct {
 }
 
 type world struct {
-	rng      *rand.Rand
+	rng *rand.Rand
+	// ev draws the corroborating evidence corroborate adds: a stream of its
+	// own, so adding it left every other draw, and so every other record,
+	// as it was.
+	ev       *rand.Rand
 	opts     Options
 	entities []*entity
 	erp      []*custRec
@@ -164,6 +168,7 @@ func Generate(ctx context.Context, opts Options) (*Manifest, error) {
 	}
 	w := &world{
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed_c0ffee)),
+		ev:         rand.New(rand.NewPCG(uint64(opts.Seed), 0xe71d_e0ce)),
 		opts:       opts,
 		usedEmail:  map[string]bool{},
 		usedPhone:  map[string]bool{},
@@ -338,8 +343,8 @@ func (w *world) newPerson(i int) *entity {
 	}
 	e.fuzzy = w.pct(7)
 	if e.fuzzy {
-		// the CRM record of a fuzzy case carries only identifiers the
-		// other systems never saw
+		// the CRM record of a fuzzy case carries identifiers the other
+		// systems never saw, and one they saw, mistyped (corroborate)
 		for len(e.emails) < 2 {
 			e.emails = append(e.emails, "")
 		}
@@ -817,6 +822,7 @@ func (w *world) contactRecord(e *entity, duplicate bool) {
 	}
 	r.updated = w.between(e.created, now)
 	w.contacts = append(w.contacts, r)
+	w.corroborate(e, r)
 }
 
 // --- ids

@@ -8,9 +8,15 @@
 // share a key are candidates, and Cluster groups a set of records by a rule
 // set that depends only on the set, never on arrival order: keys are
 // processed in a fixed order, a person never joins an organization, and
-// records with different non-empty tax ids never join. The golden id is
-// derived from the smallest source-record key of a cluster, so replaying a
-// stream from the start rebuilds the same ids.
+// records with different non-empty tax ids never join. With fuzzy matching
+// on (FuzzyConfig), records sharing a blocking key are scored by name and
+// corroborating evidence: the address, or where one record has none an
+// e-mail address or phone number one typo apart; a name alone neither
+// merges nor reaches the review queue. A fuzzy link never joins two
+// customers that each have addresses and share no postal code.
+//
+// The golden id is derived from the smallest source-record key of a
+// cluster, so replaying a stream from the start rebuilds the same ids.
 //
 // Survive computes the golden record: per field, a configured source
 // priority or else the most recent non-empty value; e-mails, phones,

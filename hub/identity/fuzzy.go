@@ -14,16 +14,25 @@ import (
 const ClassBlock = "blk"
 
 // FuzzyConfig turns on fuzzy matching: records sharing a blocking key
-// (postal code + phonetic family name, phonetic family name + initial,
-// e-mail domain + initials, postal code + organization name stem) are scored by name and address
-// similarity; above AutoMerge they merge, between Review and AutoMerge
-// the pair goes to the review queue.
+// (postal code + phonetic family name or organization name stem, e-mail
+// domain + phonetic name, phone number prefix + phonetic family name) are
+// scored by the similarity of their names and of the evidence that
+// corroborates them; above AutoMerge they merge, between Review and
+// AutoMerge the pair goes to the review queue.
+//
+// The corroborating evidence is the address when both records have one;
+// otherwise an e-mail address or phone number the two records nearly share:
+// one letter of the e-mail's local part or one digit of the number
+// dropped, added, changed or swapped with its neighbour, as people mistype
+// them (an exact one is a match key and merges by itself). A pair with
+// nothing but a name scores NameWeight at most, below any sensible Review
+// threshold: namesakes are too common for a name to go on.
 type FuzzyConfig struct {
 	AutoMerge float64 // default 0.93
 	Review    float64 // default 0.85
 	// NameWeight and AddressWeight combine the comparators; defaults 0.65
-	// and 0.35. A pair without addresses on both sides is scored on the
-	// name alone and can at most reach review: a name is not enough to merge.
+	// and 0.35. AddressWeight weighs the corroborating evidence: the
+	// address, or a nearly shared e-mail or phone number.
 	NameWeight, AddressWeight float64
 	// MaxBlock skips blocks with more records than this (a very common
 	// name in one postal code says little). Default 50.
@@ -102,7 +111,11 @@ func familyName(c hub.Customer) string {
 }
 
 // blockKeys returns the blocking keys of a record, without kind prefix.
-func blockKeys(c hub.Customer) []string {
+// Each pairs records that may hold corroborating evidence for each other
+// (see FuzzyConfig), so blocks stay small however common a name is: the
+// same postal code, the same e-mail domain or the same phone number prefix,
+// each with the (phonetic) name.
+func blockKeys(c hub.Customer, region string) []string {
 	var keys []string
 	postals := map[string]bool{}
 	for _, a := range c.Addresses {
@@ -130,23 +143,63 @@ func blockKeys(c hub.Customer) []string {
 	for p := range postals {
 		keys = append(keys, "pf:"+p+"|"+ph)
 	}
-	given := foldName(c.GivenName)
-	if given == "" {
-		if f := strings.Fields(foldName(c.FullName)); len(f) > 1 {
-			given = f[0]
+	given := givenName(c)
+	for _, p := range c.Phones {
+		// A mistyped digit near the end keeps the prefix; with the family
+		// name, or the given name's initial where the family name is the
+		// mistyped one.
+		if n, err := NormalizePhone(p, region); err == nil && len(n) > phoneTail+4 {
+			keys = append(keys, "pp:"+n[:len(n)-phoneTail]+"|"+ph)
+			if given != "" {
+				keys = append(keys, "pg:"+n[:len(n)-phoneTail]+"|"+given[:1])
+			}
 		}
 	}
-	if given != "" {
-		// Name alone: such pairs can reach review, never merge by themselves.
-		keys = append(keys, "nm:"+ph+"|"+given[:1])
-		for _, e := range c.Emails {
-			if _, dom, ok := strings.Cut(NormalizeEmail(e), "@"); ok {
-				keys = append(keys, "ed:"+dom+"|"+given[:1]+fam[:1])
-			}
+	// A mistyped e-mail confirms only the very same name (nearEmail). A
+	// record without a given name takes the initial its address spells
+	// (anna.stein@… for Stein).
+	for _, e := range c.Emails {
+		local, dom, ok := strings.Cut(NormalizeEmail(e), "@")
+		if !ok {
+			continue
+		}
+		g := given
+		if g == "" {
+			g = spelledGiven(local, fam)
+		}
+		if g != "" {
+			keys = append(keys, "ed:"+dom+"|"+ph+"|"+g[:1])
 		}
 	}
 	return keys
 }
+
+// spelledGiven returns the word beside the family name in an e-mail's
+// local part (anna.stein, stein_anna, annastein75 for "stein"), "" when
+// the local part is not made of the family name and one other word.
+func spelledGiven(local, family string) string {
+	family = strings.ReplaceAll(family, " ", "")
+	local = strings.TrimRight(fold.Replace(local), "0123456789")
+	var b strings.Builder
+	for _, r := range local {
+		if r != '.' && r != '_' && r != '-' && r != ' ' {
+			b.WriteRune(r)
+		}
+	}
+	l := b.String()
+	switch {
+	case family == "" || len(l) <= len(family):
+		return ""
+	case strings.HasSuffix(l, family):
+		return l[:len(l)-len(family)]
+	case strings.HasPrefix(l, family):
+		return l[len(family):]
+	}
+	return ""
+}
+
+// phoneTail is how many final digits the phone blocking key leaves out.
+const phoneTail = 5
 
 var jw = metrics.NewJaroWinkler()
 
@@ -179,8 +232,14 @@ func sortWords(s string) string {
 
 // Score compares two records of the same kind and says how likely they are
 // the same customer (0..1), and whether the score may auto-merge (false
-// when only the name could be compared).
+// when the name lacks the corroboration a merge needs). Phones are read
+// with region DE where they lack a country code; Resolver.ScorePair uses
+// the configured region.
 func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
+	return f.score(a, b, "DE")
+}
+
+func (f *FuzzyConfig) score(a, b hub.Customer, region string) (score float64, mergeable bool) {
 	var name float64
 	nameOK := true
 	if a.Kind == "organization" {
@@ -189,7 +248,35 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 		name, nameOK = personNameScore(a, b)
 	}
 	if len(a.Addresses) == 0 || len(b.Addresses) == 0 {
-		return name, false
+		// No address to compare: only a nearly shared e-mail or phone
+		// number corroborates the name.
+		var ev float64
+		switch {
+		case nearEmail(a.Emails, b.Emails):
+			ev = 1
+			// hans.meier@… and hans.meyer@… are one letter apart and
+			// belong to Hans Meier and Hans Meyer: a mistyped address
+			// confirms only the very same name (a missing given name
+			// spelled by the other address, as personNameScore checks);
+			// a similar one goes to review.
+			if ga, gb := givenName(a), givenName(b); a.Kind != "organization" &&
+				(familyName(a) != familyName(b) || ga != "" && gb != "" && ga != gb) {
+				nameOK = false
+			}
+		case nearPhone(a.Phones, b.Phones, region):
+			ev = 1
+			// Numbers one digit apart also belong to strangers where
+			// numbers are short (a six-digit town): the given names must
+			// agree and the family names be alike (a mistyped one, at
+			// most).
+			if ga, gb := givenName(a), givenName(b); a.Kind != "organization" &&
+				(ga != "" && gb != "" && ga != gb || similarity(familyName(a), familyName(b)) < 0.9) {
+				nameOK = false
+			}
+		default:
+			nameOK = false
+		}
+		return (f.NameWeight*name + f.AddressWeight*ev) / (f.NameWeight + f.AddressWeight), nameOK
 	}
 	var addr float64
 	sameHouse := false
@@ -209,8 +296,14 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 			}
 		}
 	}
-	if !sameHouse {
+	if !sameHouse || addr < 0.9 {
 		nameOK = false
+		// Another address in the same town is worth a steward's look only
+		// under the very same name (moved?); Laura and Lukas Brandt in
+		// one postal code are two people.
+		if !sameName(a, b) {
+			return 0, false
+		}
 	}
 	if a.Kind != "organization" && (givenName(a) == "" || givenName(b) == "") && addr < 0.99 {
 		// A family name confirmed by an e-mail merges only at the same
@@ -219,6 +312,85 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 		nameOK = false
 	}
 	return (f.NameWeight*name + f.AddressWeight*addr) / (f.NameWeight + f.AddressWeight), nameOK
+}
+
+// sameName reports whether two records carry the very same name, folded:
+// the organization name without legal form, or a person's given and
+// family name (both present).
+func sameName(a, b hub.Customer) bool {
+	if a.Kind == "organization" {
+		return orgStem(a.OrganizationName) == orgStem(b.OrganizationName)
+	}
+	return givenName(a) != "" && givenName(b) != "" && personName(a) == personName(b)
+}
+
+// nearEmail reports whether an address of a and one of b differ by one
+// mistyped letter of the local part: a letter dropped, added, changed or
+// swapped with its neighbour, the domain the same. Digits and separators
+// must agree: hans.mueller@…, hansmueller@… and hans.mueller2@… are how
+// namesakes' addresses differ, not typos.
+func nearEmail(a, b []string) bool {
+	for _, x := range a {
+		lx, dx, ok := strings.Cut(NormalizeEmail(x), "@")
+		if !ok {
+			continue
+		}
+		for _, y := range b {
+			ly, dy, ok := strings.Cut(NormalizeEmail(y), "@")
+			if ok && dx == dy && oneEditApart(lx, ly, isLetter) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nearPhone reports whether a number of a and one of b, in E.164, differ
+// by one mistyped digit: one changed, or two neighbours swapped.
+func nearPhone(a, b []string, region string) bool {
+	for _, x := range a {
+		nx, err := NormalizePhone(x, region)
+		if err != nil || nx == "" {
+			continue
+		}
+		for _, y := range b {
+			ny, err := NormalizePhone(y, region)
+			if err == nil && len(nx) == len(ny) && oneEditApart(nx, ny, isDigit) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+
+// oneEditApart reports whether x and y differ by exactly one edit of
+// characters ok accepts: one dropped or added, one changed, or two
+// neighbours swapped (optimal string alignment distance 1).
+func oneEditApart(x, y string, ok func(byte) bool) bool {
+	if x == y {
+		return false
+	}
+	if len(x) > len(y) {
+		x, y = y, x
+	}
+	i := 0
+	for i < len(x) && x[i] == y[i] {
+		i++
+	}
+	switch len(y) - len(x) {
+	case 0:
+		if x[i+1:] == y[i+1:] { // changed
+			return ok(x[i]) && ok(y[i])
+		}
+		// swapped with the next
+		return i+1 < len(x) && x[i] == y[i+1] && x[i+1] == y[i] && x[i+2:] == y[i+2:] && ok(x[i]) && ok(x[i+1])
+	case 1: // y has one more: skip it (equal runs make any of them the one)
+		return x[i:] == y[i+1:] && ok(y[i])
+	}
+	return false
 }
 
 // givenName is the folded given name of a person, or the first of several
@@ -388,7 +560,7 @@ func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
 	if b.Key() < a.Key() {
 		a, b = b, a
 	}
-	s, mergeable := f.Score(a.Customer, b.Customer)
+	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion)
 	if s < f.Review {
 		return Link{}, false
 	}

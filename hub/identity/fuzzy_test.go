@@ -44,9 +44,57 @@ func TestFuzzy(t *testing.T) {
 			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")}),
 			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Gartenweg 19", "10115")}),
 		}, 2, 1},
-		{"name alone never merges", []Record{
+		{"name alone neither merges nor reaches review", []Record{
 			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna@firma.de"}}),
 			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"a.meier@firma.de"}}),
+		}, 2, 0},
+		{"mistyped e-mail, same name, one address: merge", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "renate", FamilyName: "Öztürk", Emails: []string{"Renate.Oztuerk81@web.de"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Renate", FamilyName: "Oeztuerk", Emails: []string{"renate.oeztuerk81@web.de"}, Addresses: addr("Hauptstraße 5", "10115")}),
+		}, 1, 0},
+		{"mistyped e-mail, letters swapped: merge", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna.meier@gmx.de"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna.meeir@gmx.de"}}),
+		}, 1, 0},
+		{"namesakes' addresses differ in a digit or separator: apart", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Hans", FamilyName: "Müller", Emails: []string{"hans.mueller@gmx.de"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Hans", FamilyName: "Müller", Emails: []string{"hans.mueller2@gmx.de"}}),
+			rec("fin", "3", 3, hub.Customer{GivenName: "Hans", FamilyName: "Müller", Emails: []string{"hansmueller@gmx.de"}}),
+			rec("svc", "4", 4, hub.Customer{GivenName: "Hans", FamilyName: "Müller", Emails: []string{"hans.mueller@gmx.at"}}),
+		}, 4, 0},
+		{"one letter apart with names one letter apart (Meier, Meyer): review", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna.meier@gmx.de"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meyer", Emails: []string{"anna.meyer@gmx.de"}}),
+		}, 2, 1},
+		{"mistyped phone digit, same name: merge", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+4915112345678"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+4915112345687"}, Addresses: addr("Hauptstraße 5", "10115")}),
+		}, 1, 0},
+		{"mistyped phone and family name: merge", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Wagnern", Phones: []string{"+4930123456789"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Anna", FamilyName: "Wagner", Phones: []string{"+4930123456780"}}),
+		}, 1, 0},
+		{"phones one digit apart, other given name: review", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+49931863057"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Hanna", FamilyName: "Meier", Phones: []string{"+49931868057"}}),
+		}, 2, 1},
+		{"phones one digit apart, other family name: apart or review", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Katharina", FamilyName: "Wimmer", Phones: []string{"+49931863057"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Katharina", FamilyName: "Hoffmann", Phones: []string{"+49931868057"}}),
+		}, 2, 1},
+		{"given name missing, mistyped e-mail, the other address spells the name: merge", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Jörg", FamilyName: "Brändli", Emails: []string{"joerg.braendl@a1.net"}}),
+			rec("erp", "2", 2, hub.Customer{FamilyName: "Brändli", Emails: []string{"joerg.braendli@a1.net"}, Addresses: addr("Ringstraße 81", "4022")}),
+		}, 1, 0},
+		{"a mistyped-looking e-mail never joins customers at different addresses: review", []Record{
+			// the CRM contact is Sepp Schmidt, his name mistyped; Sepp Schmitt is someone else
+			rec("crm", "1", 1, hub.Customer{GivenName: "Sepp", FamilyName: "Schmitt", Emails: []string{"s.schmidt@icloud.com"}}),
+			rec("erp", "2", 2, hub.Customer{GivenName: "Sepp", FamilyName: "Schmidt", Emails: []string{"s.schmidt@icloud.com"}, Addresses: addr("Bergstraße 98", "80607")}),
+			rec("erp", "3", 3, hub.Customer{GivenName: "Sepp", FamilyName: "Schmitt", Emails: []string{"s.schmitt@icloud.com"}, Addresses: addr("Schulstr. 34c", "11258")}),
+		}, 2, 1},
+		{"given name missing, phone one digit apart: a relative's landline, review", []Record{
+			rec("crm", "1", 1, hub.Customer{GivenName: "Lena", FamilyName: "Schmid", Phones: []string{"+491795127968"}}),
+			rec("erp", "2", 2, hub.Customer{FamilyName: "Schmid", Phones: []string{"+491795129768"}, Addresses: addr("Goethestr. 54", "37074")}),
 		}, 2, 1},
 		{"different people in one block", []Record{
 			rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr("Hauptstraße 5", "10115")}),
@@ -249,10 +297,10 @@ func TestFuzzyMissingFields(t *testing.T) {
 func TestBlockKeys(t *testing.T) {
 	share := func(a, b hub.Customer) bool {
 		ka := map[string]bool{}
-		for _, k := range blockKeys(a) {
+		for _, k := range blockKeys(a, "DE") {
 			ka[k] = true
 		}
-		for _, k := range blockKeys(b) {
+		for _, k := range blockKeys(b, "DE") {
 			if ka[k] {
 				return true
 			}
@@ -264,17 +312,84 @@ func TestBlockKeys(t *testing.T) {
 		a, b hub.Customer
 		want bool
 	}{
-		{"transliterated", hub.Customer{GivenName: "Jürgen", FamilyName: "Müller"}, hub.Customer{GivenName: "JUERGEN", FamilyName: "MUELLER"}, true},
-		{"same sound", hub.Customer{GivenName: "Anna", FamilyName: "Meier"}, hub.Customer{GivenName: "Anna", FamilyName: "Meyer"}, true},
+		{"transliterated, same postal code", hub.Customer{GivenName: "Jürgen", FamilyName: "Müller", Addresses: addr("A 1", "10115")},
+			hub.Customer{GivenName: "JUERGEN", FamilyName: "MUELLER", Addresses: addr("B 2", "10115")}, true},
+		{"same sound, same e-mail domain", hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna.meier@gmx.de"}},
+			hub.Customer{GivenName: "Anna", FamilyName: "Meyer", Emails: []string{"a.m@GMX.de"}}, true},
+		{"given name spelled by the e-mail", hub.Customer{FamilyName: "Stein", Emails: []string{"stein_annika75@gmx.de"}},
+			hub.Customer{GivenName: "Annika", FamilyName: "Stein", Emails: []string{"annika.stien@gmx.de"}}, true},
+		{"phone prefix and family name", hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+4915112345678"}},
+			hub.Customer{GivenName: "A.", FamilyName: "Meyer", Phones: []string{"0151 1234 5687"}}, true},
+		{"phone prefix and given name, family name mistyped", hub.Customer{GivenName: "Anna", FamilyName: "Wagnern", Phones: []string{"+4930123456789"}},
+			hub.Customer{GivenName: "Anna", FamilyName: "Wagner", Phones: []string{"+4930123456780"}}, true},
+		{"same name, nothing else", hub.Customer{GivenName: "Anna", FamilyName: "Meier"}, hub.Customer{GivenName: "Anna", FamilyName: "Meier"}, false},
+		{"same name, other e-mail domain", hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna.meier@gmx.de"}},
+			hub.Customer{GivenName: "Anna", FamilyName: "Meier", Emails: []string{"anna.meier@web.de"}}, false},
 		{"organization without country", hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "21006"}}},
 			hub.Customer{Kind: "organization", OrganizationName: "Vogel GmbH", Addresses: []hub.Address{{PostalCode: "21006", Country: "DE"}}}, true},
-		{"other given name", hub.Customer{GivenName: "Reto", FamilyName: "Aigner"}, hub.Customer{GivenName: "Lea", FamilyName: "Aigner"}, false},
-		{"other family name", hub.Customer{GivenName: "Reto", FamilyName: "Aigner"}, hub.Customer{GivenName: "Reto", FamilyName: "Berger"}, false},
+		{"other given name", hub.Customer{GivenName: "Reto", FamilyName: "Aigner", Emails: []string{"r@gmx.de"}},
+			hub.Customer{GivenName: "Lea", FamilyName: "Aigner", Emails: []string{"l@gmx.de"}}, false},
+		{"other family name", hub.Customer{GivenName: "Reto", FamilyName: "Aigner", Addresses: addr("A 1", "10115")},
+			hub.Customer{GivenName: "Reto", FamilyName: "Berger", Addresses: addr("A 1", "10115")}, false},
 		{"organization elsewhere", hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "21006"}}},
 			hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "80331"}}}, false},
 	} {
 		if got := share(tc.a, tc.b); got != tc.want {
-			t.Errorf("%s: share a block = %v, want %v (%v / %v)", tc.name, got, tc.want, blockKeys(tc.a), blockKeys(tc.b))
+			t.Errorf("%s: share a block = %v, want %v (%v / %v)", tc.name, got, tc.want, blockKeys(tc.a, "DE"), blockKeys(tc.b, "DE"))
+		}
+	}
+}
+
+func TestOneEditApart(t *testing.T) {
+	for _, tc := range []struct {
+		x, y string
+		want bool
+	}{
+		{"oeztuerk", "oztuerk", true}, // dropped
+		{"anna", "annna", true},       // doubled
+		{"meier", "meeir", true},      // swapped
+		{"meier", "meyer", true},      // changed
+		{"meier", "meier", false},     // equal
+		{"hans.mueller", "hansmueller", false},
+		{"hans.mueller", "hans_mueller", false},
+		{"hans.mueller", "hans.mueller2", false},
+		{"mueller81", "mueller18", false}, // digits swapped: not a letter typo
+		{"meier", "maiar", false},         // two changes
+		{"ab", "ba", true},
+		{"", "a", true},
+	} {
+		for _, swap := range []bool{false, true} {
+			x, y := tc.x, tc.y
+			if swap {
+				x, y = y, x
+			}
+			if got := oneEditApart(x, y, isLetter); got != tc.want {
+				t.Errorf("oneEditApart(%q, %q, letters) = %v, want %v", x, y, got, tc.want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		x, y string
+		want bool
+	}{
+		{"+4930123456789", "+4930123456798", true},
+		{"+4930123456789", "+4930123456780", true},
+		{"+4930123456789", "+4930123456", false},
+		{"+4930123456789", "+4930123465798", false},
+	} {
+		if got := len(tc.x) == len(tc.y) && oneEditApart(tc.x, tc.y, isDigit); got != tc.want {
+			t.Errorf("phones %q, %q one digit apart = %v, want %v", tc.x, tc.y, got, tc.want)
+		}
+	}
+}
+
+func TestSpelledGiven(t *testing.T) {
+	for local, want := range map[string]string{
+		"stein.annika": "annika", "annika_stein75": "annika", "annikastein": "annika", "a.stein": "a",
+		"stein": "", "bergerannika": "", "annika.steiner": "",
+	} {
+		if got := spelledGiven(local, "stein"); got != want {
+			t.Errorf("spelledGiven(%q, stein) = %q, want %q", local, got, want)
 		}
 	}
 }

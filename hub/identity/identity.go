@@ -112,7 +112,7 @@ func (r *Resolver) MatchKeys(rec Record) []string {
 		}
 	}
 	if r.cfg.Fuzzy != nil {
-		for _, b := range blockKeys(c) {
+		for _, b := range blockKeys(c, r.cfg.DefaultRegion) {
 			add(ClassBlock, b)
 		}
 	}
@@ -181,7 +181,9 @@ func (r *Resolver) Cluster(recs []Record) []Cluster { return r.Resolve(recs, nil
 //     candidates.
 //
 // A join is refused when it would put different kinds, different non-empty
-// tax ids (except by force), or a never-merge pair into one cluster.
+// tax ids (except by force), or a never-merge pair into one cluster; a
+// fuzzy join also when both sides have addresses and share no postal code
+// (the pair then goes to review).
 func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 	return r.ResolveLinks(recs, rules, nil)
 }
@@ -198,6 +200,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 	parent := make([]int, n)
 	kind := make([]string, n)
 	taxes := make([]map[string]bool, n)
+	postals := make([]map[string]bool, n)
 	members := make([][]int, n)
 	byKey := map[string][]int{}
 	for i, rec := range recs {
@@ -208,6 +211,12 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		taxes[i] = map[string]bool{}
 		if t := NormalizeTaxID(rec.Customer.TaxID); t != "" {
 			taxes[i][t] = true
+		}
+		postals[i] = map[string]bool{}
+		for _, a := range rec.Customer.Addresses {
+			if p := normPostal(a.PostalCode); p != "" {
+				postals[i][p] = true
+			}
 		}
 		for _, k := range r.MatchKeys(rec) {
 			byKey[k] = append(byKey[k], i)
@@ -265,7 +274,18 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		for t := range taxes[rb] {
 			taxes[ra][t] = true
 		}
+		for p := range postals[rb] {
+			postals[ra][p] = true
+		}
 		return true
+	}
+	// A fuzzy link joins a record without an address to one with, or
+	// records at one address; it never joins two customers who each have
+	// addresses and share no postal code: the link is then more likely a
+	// namesake's mistyped-looking e-mail than the same person twice.
+	apart := func(a, b int) bool {
+		ra, rb := find(a), find(b)
+		return ra != rb && len(postals[ra]) > 0 && len(postals[rb]) > 0 && !intersects(postals[ra], postals[rb])
 	}
 
 	sort.Slice(force, func(i, j int) bool {
@@ -311,17 +331,23 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 			}
 			return x.A < y.A || x.A == y.A && x.B < y.B
 		})
+		held := map[[2]string]bool{} // auto links kept apart by their addresses: reviewed instead
 		for _, l := range links {
 			a, okA := index[l.A]
 			b, okB := index[l.B]
-			if okA && okB && l.Auto {
-				union(a, b, false)
+			if !okA || !okB || !l.Auto {
+				continue
 			}
+			if apart(a, b) {
+				held[[2]string{l.A, l.B}] = true
+				continue
+			}
+			union(a, b, false)
 		}
 		for _, l := range links {
 			a, okA := index[l.A]
 			b, okB := index[l.B]
-			if okA && okB && !l.Auto && find(a) != find(b) && !slices.Contains(never[a], b) {
+			if okA && okB && (!l.Auto || held[[2]string{l.A, l.B}]) && find(a) != find(b) && !slices.Contains(never[a], b) {
 				res.Reviews = append(res.Reviews, Candidate{A: l.A, B: l.B, Score: l.Score})
 			}
 		}
@@ -345,6 +371,8 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 }
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
+
+func normPostal(p string) string { return strings.ReplaceAll(strings.ToUpper(p), " ", "") }
 
 // intersects reports whether two tax-id sets share one. A cluster holds
 // more than one tax id only by a steward's force-merge.
