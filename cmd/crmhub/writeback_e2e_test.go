@@ -290,7 +290,7 @@ const twoWayTarget = `  - name: {{sys}}-writeback
       dsn: "file:{{dir}}/{{sys}}.db?_pragma=busy_timeout(5000)"
       timezone: UTC
       entities:
-        - {name: customers, table: customers, key: id, columns: [phone, segment, updated_at]}
+        - {name: customers, table: customers, key: id, columns: [phone, segment, updated_at], version_column: updated_at}
 `
 
 const twoWayForward = `mapping: {{sys}}_customers

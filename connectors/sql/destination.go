@@ -36,6 +36,9 @@ type DestEntity struct {
 	Key     string   `json:"key"`
 	Columns []string `json:"columns"`
 	Deleted string   `json:"deleted"`
+	// VersionColumn, when set, makes every upsert conditional on the row
+	// not having changed since the version the hub saw (see writeIfUnchanged).
+	VersionColumn string `json:"version_column"`
 }
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, *time.Location, error) {
@@ -85,7 +88,9 @@ func parseDestConfig(cfg sdk.Config) (DestConfig, *time.Location, error) {
 // object of column to value, written with INSERT ... ON CONFLICT (key) DO
 // UPDATE (PostgreSQL, SQLite) or ON DUPLICATE KEY UPDATE (MySQL/MariaDB).
 // Only the payload's columns are written, so columns crmhub does not own
-// keep their values. Write is called from one goroutine.
+// keep their values. With an entity's version_column, a write is
+// conditional on the row not having changed since the hub read it
+// (writeIfUnchanged). Write is called from one goroutine.
 type Destination struct {
 	sdk.UnimplementedDestination
 	cfg  DestConfig
@@ -102,7 +107,10 @@ type destEntity struct {
 	cfg     DestEntity
 	allowed map[string]bool
 	kinds   map[string]colKind // every column of the table
-	upserts map[string]string  // sorted column list -> statement
+	upserts map[string]string  // statement kind and sorted column list -> statement
+	// version is how the version column's values are read: text columns
+	// hold wall-clock timestamps, as the source reads a text cursor.
+	version colKind
 }
 
 // Configure checks the settings without touching the database.
@@ -143,11 +151,20 @@ func (d *Destination) Open(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("sql: entity %s: table %s: columns: %w", e.Name, e.Table, err))
 			continue
 		}
+		types := map[string]string{}
 		for _, c := range cols {
 			de.kinds[c.Name()] = classify(c.DatabaseTypeName())
+			types[c.Name()] = c.DatabaseTypeName()
+		}
+		if v := e.VersionColumn; v != "" {
+			if k, ok := de.kinds[v]; ok {
+				if err := versionKind(types[v], k, &de.version); err != nil {
+					errs = append(errs, fmt.Errorf("sql: entity %s: table %s: version_column %s %w", e.Name, e.Table, v, err))
+				}
+			}
 		}
 		var missing []string
-		for _, c := range append([]string{e.Key, e.Deleted}, e.Columns...) {
+		for _, c := range append([]string{e.Key, e.Deleted, e.VersionColumn}, e.Columns...) {
 			if _, ok := de.kinds[c]; c != "" && !ok {
 				missing = append(missing, c)
 			}
@@ -269,11 +286,42 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 	}
 	slices.Sort(cols)
 	cols = append([]string{e.cfg.Key}, cols...)
+	args, err := d.bindAll(fields, cols, e, where)
+	if err != nil {
+		return key, err
+	}
+	if e.cfg.VersionColumn != "" {
+		return key, d.writeIfUnchanged(ctx, e, r, where, cols, args)
+	}
+	sig := "upsert\x00" + strings.Join(cols, "\x00")
+	q, ok := e.upserts[sig]
+	if !ok {
+		q = d.d.upsert(e.cfg.Table, cols)
+		e.upserts[sig] = q
+	}
+	_, err = d.db.ExecContext(ctx, q, args...)
+	if err == nil {
+		return key, nil
+	}
+	// A record with only some columns cannot be inserted when a column it
+	// lacks is NOT NULL, and the databases check that before they see the
+	// conflict. For a row that exists, an UPDATE of the given columns is
+	// what the upsert would have done.
+	if len(cols) > 1 && d.exists(ctx, e, args[0]) {
+		if _, uerr := d.db.ExecContext(ctx, d.stmt(e, "update", cols), append(slices.Clone(args[1:]), args[0])...); uerr == nil {
+			return key, nil
+		}
+	}
+	return key, d.classify(ctx, where, "upsert", err)
+}
+
+// bindAll binds the values of cols (key first) for the statements.
+func (d *Destination) bindAll(fields map[string]any, cols []string, e *destEntity, where string) ([]any, error) {
 	args := make([]any, len(cols))
 	for i, c := range cols {
 		v, err := bindValue(fields[c], e.kinds[c], d.loc)
 		if err != nil {
-			return key, fmt.Errorf("%s: field %s: %v", where, c, err)
+			return nil, fmt.Errorf("%s: field %s: %v", where, c, err)
 		}
 		if d.d.textParams {
 			switch x := v.(type) {
@@ -285,33 +333,42 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 		}
 		args[i] = v
 	}
-	sig := strings.Join(cols, "\x00")
-	q, ok := e.upserts[sig]
-	if !ok {
-		q = d.d.upsert(e.cfg.Table, cols)
-		e.upserts[sig] = q
+	return args, nil
+}
+
+// stmt returns the cached statement of kind "insert" or "update" for cols
+// (key first). An update sets cols[1:] and takes the key last.
+func (d *Destination) stmt(e *destEntity, kind string, cols []string) string {
+	sig := kind + "\x00" + strings.Join(cols, "\x00")
+	if q, ok := e.upserts[sig]; ok {
+		return q
 	}
-	_, err := d.db.ExecContext(ctx, q, args...)
-	if err == nil {
-		return key, nil
-	}
-	// A record with only some columns cannot be inserted when a column it
-	// lacks is NOT NULL, and the databases check that before they see the
-	// conflict. For a row that exists, an UPDATE of the given columns is
-	// what the upsert would have done.
-	if len(cols) > 1 && d.exists(ctx, e, args[0]) {
-		p := &placeholders{d: d.d}
+	p := &placeholders{d: d.d}
+	var q string
+	switch kind {
+	case "insert":
+		names := make([]string, len(cols))
+		marks := make([]string, len(cols))
+		for i, c := range cols {
+			names[i], marks[i] = d.d.ident(c), p.next()
+		}
+		q = "INSERT INTO " + d.d.table(e.cfg.Table) + " (" + strings.Join(names, ", ") + ") VALUES (" + strings.Join(marks, ", ") + ")"
+	case "update":
 		sets := make([]string, 0, len(cols)-1)
 		for _, c := range cols[1:] {
 			sets = append(sets, d.d.ident(c)+" = "+p.next())
 		}
-		uq := "UPDATE " + d.d.table(e.cfg.Table) + " SET " + strings.Join(sets, ", ") + " WHERE " + d.d.ident(e.cfg.Key) + " = " + p.next()
-		uargs := append(slices.Clone(args[1:]), args[0])
-		if _, uerr := d.db.ExecContext(ctx, uq, uargs...); uerr == nil {
-			return key, nil
+		q = "UPDATE " + d.d.table(e.cfg.Table) + " SET " + strings.Join(sets, ", ") + " WHERE " + d.d.ident(e.cfg.Key) + " = " + p.next()
+	case "version":
+		q = "SELECT " + d.d.ident(e.cfg.VersionColumn) + " FROM " + d.d.table(e.cfg.Table) + " WHERE " + d.d.ident(e.cfg.Key) + " = " + p.next()
+		if d.d.driverName != "sqlite" {
+			// The row stays as read until the update: no edit slips in
+			// between the check and the write.
+			q += " FOR UPDATE"
 		}
 	}
-	return key, d.classify(ctx, where, "upsert", err)
+	e.upserts[sig] = q
+	return q
 }
 
 // exists reports whether the row with key k is in e's table.

@@ -65,8 +65,6 @@ type Server struct {
 	mu     sync.Mutex
 	states map[string]RunnerState
 
-	ledger *writeback.SQLiteLedger // write-back's hashes of what it wrote
-
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errc   chan error
@@ -368,9 +366,6 @@ func (s *Server) Close() error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 	}
-	if s.ledger != nil {
-		errs = append(errs, s.ledger.Close())
-	}
 	return errors.Join(errs...)
 }
 
@@ -456,10 +451,8 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 	if len(run) == 0 {
 		return nil
 	}
-	var err error
-	if s.ledger, err = writeback.OpenLedger(ctx, filepath.Join(cfg.DataDir, "writeback.db")); err != nil {
-		return err
-	}
+	// In the store, so hub instances sharing it know what the others wrote.
+	ledger := s.store.Ledger()
 	for _, r := range run {
 		name := "writeback:" + r.t.Name
 		s.setState(name, RunnerState{State: "starting"})
@@ -485,7 +478,7 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 			w := &writeback.Writer{
 				Target: writeback.Target{Name: r.t.Name, System: r.t.System, Entity: r.t.Entity, Mapping: r.m,
 					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create},
-				Destination: dest, Consumer: consumer, Ledger: s.ledger, Publisher: s.bus, Topics: topics,
+				Destination: dest, Consumer: consumer, Ledger: ledger, Publisher: s.bus, Topics: topics,
 				BatchSize: r.t.BatchSize, BatchWait: r.t.BatchWait.D(), Metrics: metrics, Logger: log,
 				// A SIGHUP reload reaches running writers too.
 				Mappings: func(name string) (*mapping.Mapping, bool) { return s.maps.Load().ByName(name) },

@@ -16,6 +16,11 @@ const (
 	SkipNotInTarget = "not_in_target" // the golden customer has no record in the system and create is off
 	SkipNoFields    = "no_fields"     // the reverse mapping produced no allow-listed field
 	SkipMapping     = "mapping_error" // the reverse mapping failed (dead-lettered)
+	// SkipConflict: the destination refused the write because the target
+	// record changed since the version crmhub saw (see sdk.ConflictPrefix);
+	// not recorded in the ledger, so the state that follows the system's
+	// edit is written.
+	SkipConflict = "conflict"
 )
 
 // NewMetrics registers the write-back metrics on reg.
@@ -24,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_writeback_records_total",
 			Help: "Records written back to target systems, by target and result (written, failed)."}, []string{"target", "result"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_writeback_skipped_total",
-			Help: "Golden states not written to a target record, by target and reason (unchanged, system_has, not_in_target, no_fields, mapping_error)."}, []string{"target", "reason"}),
+			Help: "Golden states not written to a target record, by target and reason (unchanged, system_has, not_in_target, no_fields, mapping_error, conflict)."}, []string{"target", "reason"}),
 	}
 	reg.MustRegister(m.Records, m.Skipped)
 	return m

@@ -2,7 +2,6 @@ package writeback
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,11 +47,7 @@ fields:
 `)
 	var current atomic.Pointer[mapping.Mapping]
 	current.Store(v1)
-	ledger, err := OpenLedger(ctx, filepath.Join(dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ledger.Close()
+	ledger := openLedger(ctx, t, dir)
 	metrics := NewMetrics(reg)
 	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
 	defer consumer.Close()

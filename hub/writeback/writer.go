@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
@@ -151,6 +152,9 @@ func (w *Writer) Run(ctx context.Context) error {
 type pending struct {
 	golden string
 	hash   string
+	touch  string // JSON of the touch fields the write sets, "" if none
+	seen   time.Time
+	has    bool // the system's own record holds these values already
 	rec    sdk.Record
 }
 
@@ -186,12 +190,18 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 			continue
 		}
 		hash := hashOf(owned)
+		touch := pick(want, t.Touch)
+		touchJSON := ""
+		if len(touch) > 0 {
+			b, _ := json.Marshal(touch)
+			touchJSON = string(b)
+		}
 		var ids []string
-		own := map[string]hub.Customer{}
+		own := map[string]hub.SourceRecordRef{}
 		for _, s := range st.Sources {
 			if s.System == t.System && s.SourceEntity == t.Entity {
 				ids = append(ids, s.SourceID)
-				own[s.SourceID] = s.Customer
+				own[s.SourceID] = s
 			}
 		}
 		if len(ids) == 0 {
@@ -202,14 +212,15 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 			ids = []string{st.ID}
 		}
 		for _, id := range ids {
-			todo = append(todo, pending{golden: st.ID, hash: hash, rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert,
-				Payload: payload(owned, pick(want, t.Touch)), UpdatedAt: st.UpdatedAt}})
-			if c, ok := own[id]; ok {
-				todo[len(todo)-1].rec.Meta = map[string]string{"own": "1"}
-				if has, err := w.fields(st.ID, c, true); err == nil && hashOf(pick(has, t.Fields)) == hash {
-					todo[len(todo)-1].rec.Meta["has"] = "1"
+			p := pending{golden: st.ID, hash: hash, touch: touchJSON, rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert,
+				Payload: payload(owned, touch), UpdatedAt: st.UpdatedAt}}
+			if s, ok := own[id]; ok {
+				p.seen = s.UpdatedAt
+				if has, err := w.fields(st.ID, s.Customer, true); err == nil && hashOf(pick(has, t.Fields)) == hash {
+					p.has = true
 				}
 			}
+			todo = append(todo, p)
 		}
 	}
 	written, err := w.write(ctx, todo, &dls)
@@ -234,30 +245,35 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	for _, p := range todo {
 		ids = append(ids, p.rec.ID)
 	}
-	known, err := w.Ledger.Hashes(ctx, t.Name, ids)
+	hashes, touches, err := w.Ledger.Written(ctx, t.Name, ids)
 	if err != nil {
 		return nil, err
 	}
-	record := map[string]string{}
+	record, recordTouch := map[string]string{}, map[string]string{}
 	var recs []sdk.Record
 	var sent []pending
 	for _, p := range todo {
 		switch {
-		case known[p.rec.ID] == p.hash:
+		case hashes[p.rec.ID] == p.hash:
 			w.Metrics.Skipped.WithLabelValues(t.Name, SkipUnchanged).Inc()
-		case p.rec.Meta["has"] == "1":
+		case p.has:
 			// The system holds these values already (it made the edit
 			// itself): nothing to write, but remember them, so the next
 			// state with the same values is recognised without a look.
+			// The touch fields of crmhub's last write stay known.
 			w.Metrics.Skipped.WithLabelValues(t.Name, SkipSystemHas).Inc()
 			record[p.rec.ID] = p.hash
+			if tj, ok := touches[p.rec.ID]; ok {
+				recordTouch[p.rec.ID] = tj
+			}
 		default:
 			r := p.rec
-			r.Meta = nil
+			r.Meta = writeMeta(p.seen, touches[p.rec.ID])
 			recs = append(recs, r)
 			sent = append(sent, p)
 		}
 	}
+	var written []sdk.Record
 	if len(recs) > 0 {
 		res, err := w.Destination.Write(ctx, recs)
 		if err != nil {
@@ -267,20 +283,51 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 			return nil, fmt.Errorf("target %s: destination returned %d results for %d records", t.Name, len(res), len(recs))
 		}
 		for i, r := range res {
-			if r.Error != "" {
+			switch {
+			case strings.HasPrefix(r.Error, sdk.ConflictPrefix):
+				// Someone changed the record in the system after the hub
+				// last read it: writing would overwrite an edit the hub
+				// has not seen. Nothing is recorded, so once the edit has
+				// come in through the source and survivorship ran, the
+				// state that follows is written (or found there).
+				w.Metrics.Skipped.WithLabelValues(t.Name, SkipConflict).Inc()
+				w.Logger.Info("write-back: target record changed in the system since the hub read it; not overwritten",
+					"target", t.Name, "system", t.System, "golden_id", sent[i].golden, "seen", sent[i].seen)
+			case r.Error != "":
 				w.Metrics.Records.WithLabelValues(t.Name, "failed").Inc()
 				d := w.deadLetter(sent[i].golden, recs[i].ID, "", r.Error, recs[i].Payload)
 				*dls = append(*dls, d)
-				continue
+			default:
+				w.Metrics.Records.WithLabelValues(t.Name, "written").Inc()
+				record[recs[i].ID] = sent[i].hash
+				if sent[i].touch != "" {
+					recordTouch[recs[i].ID] = sent[i].touch
+				}
+				written = append(written, recs[i])
 			}
-			w.Metrics.Records.WithLabelValues(t.Name, "written").Inc()
-			record[recs[i].ID] = sent[i].hash
 		}
 	}
-	if err := w.Ledger.Record(ctx, t.Name, record); err != nil {
+	if err := w.Ledger.Record(ctx, t.Name, record, recordTouch); err != nil {
 		return nil, err
 	}
-	return recs, nil
+	return written, nil
+}
+
+// writeMeta is what a record tells a conditional destination: the version
+// of the target record the hub last read, and what crmhub's own last write
+// set.
+func writeMeta(seen time.Time, lastWritten string) map[string]string {
+	if seen.IsZero() && lastWritten == "" {
+		return nil
+	}
+	m := make(map[string]string, 2)
+	if !seen.IsZero() {
+		m[sdk.MetaSeenVersion] = seen.UTC().Format(time.RFC3339Nano)
+	}
+	if lastWritten != "" {
+		m[sdk.MetaLastWritten] = lastWritten
+	}
+	return m
 }
 
 // fields reverse-maps a customer. system marks the system's own record

@@ -17,6 +17,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -85,6 +86,18 @@ func newTestERP(ctx context.Context, t *testing.T, tz, schema string) (dir strin
 	return dir, db, dest, b, reg, log
 }
 
+// openLedger gives a test the write-back ledger of a hub store on a fresh
+// SQLite file in dir, closed when the test ends.
+func openLedger(ctx context.Context, t *testing.T, dir string) Ledger {
+	t.Helper()
+	s, err := store.Open(ctx, store.DriverSQLite, filepath.Join(dir, "hub.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.Ledger()
+}
+
 // TestWriter runs a target against a real SQLite ERP table through the sql
 // destination, fed by the embedded Kafka broker.
 func TestWriter(t *testing.T) {
@@ -97,11 +110,7 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := OpenLedger(ctx, filepath.Join(dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ledger.Close()
+	ledger := openLedger(ctx, t, dir)
 	metrics := NewMetrics(reg)
 	var mu sync.Mutex
 	var writes []sdk.Record
@@ -190,11 +199,7 @@ func TestWriterDeadLetters(t *testing.T) {
 	dir, _, dest, b, reg, log := newTestERP(ctx, t, "", `CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL)`)
 	topics := hub.Topics{Prefix: "wb"}
 	m, _ := mapping.Parse("erp_wb.yaml", []byte(reverse))
-	ledger, err := OpenLedger(ctx, filepath.Join(dir, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ledger.Close()
+	ledger := openLedger(ctx, t, dir)
 	metrics := NewMetrics(reg)
 	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
 	defer consumer.Close()

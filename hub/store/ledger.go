@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Ledger is write-back's record of what it wrote, per target record, in the
+// store's own database (table writeback_ledger): every hub instance on one
+// PostgreSQL reads what the others wrote, so none writes a value back
+// because it did not know another instance had written it. It satisfies
+// writeback.Ledger.
+type Ledger struct{ s *Store }
+
+// Ledger returns the store's write-back ledger.
+func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
+
+// Sizes of one statement: an IN list of ids, and rows of a multi-row upsert
+// (5 parameters each), well below the parameter limits of both databases.
+const (
+	ledgerReadChunk  = 400
+	ledgerWriteChunk = 150
+)
+
+// Written returns, for each id the ledger knows in target, the hash of the
+// fields last written (or found) there and the touch fields of the last
+// write (a JSON object, "" when crmhub found the values and wrote nothing).
+// A batch of ids is one query (one per ledgerReadChunk ids).
+func (l *Ledger) Written(ctx context.Context, target string, ids []string) (hashes, touches map[string]string, err error) {
+	hashes, touches = make(map[string]string, len(ids)), make(map[string]string, len(ids))
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	for i := 0; i < len(ids); i += ledgerReadChunk {
+		part := ids[i:min(i+ledgerReadChunk, len(ids))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, target)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		q := `SELECT record_id, hash, touch FROM writeback_ledger WHERE target = ? AND record_id IN (` + ledgerParams(len(part)) + `)`
+		rows, err := l.s.rdb.QueryContext(ctx, l.s.q(q), args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("write-back ledger %s: read: %w", target, err)
+		}
+		for rows.Next() {
+			var id, h, t string
+			if err := rows.Scan(&id, &h, &t); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("write-back ledger %s: read: %w", target, err)
+			}
+			hashes[id] = h
+			if t != "" {
+				touches[id] = t
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("write-back ledger %s: read: %w", target, err)
+		}
+	}
+	return hashes, touches, nil
+}
+
+// Record stores the hash of each id in hashes, with its touch fields from
+// touches ("" for an id that has none), in one transaction of multi-row
+// upserts. Rows go in id order, so two instances recording overlapping
+// batches at once lock them in the same order and do not deadlock.
+func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[string]string) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(hashes))
+	for id := range hashes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	now := time.Now().UnixNano()
+	err := l.s.inTx(ctx, func(tx *sql.Tx) error {
+		for i := 0; i < len(ids); i += ledgerWriteChunk {
+			part := ids[i:min(i+ledgerWriteChunk, len(ids))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at) VALUES `)
+			args := make([]any, 0, len(part)*5)
+			for j, id := range part {
+				if j > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteString(`(?, ?, ?, ?, ?)`)
+				args = append(args, target, id, hashes[id], touches[id], now)
+			}
+			q.WriteString(` ON CONFLICT (target, record_id) DO UPDATE SET hash = excluded.hash, touch = excluded.touch, at = excluded.at`)
+			if _, err := tx.ExecContext(ctx, l.s.q(q.String()), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write-back ledger %s: record: %w", target, err)
+	}
+	return nil
+}
+
+// ledgerParams is n comma-separated placeholders.
+func ledgerParams(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}

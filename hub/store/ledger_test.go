@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub/testenv"
+	"github.com/crmhub/crmhub/hub/writeback"
+)
+
+var _ writeback.Ledger = (*Ledger)(nil)
+
+// testLedger runs the ledger through two store handles on one database, as
+// two hub instances share it: what one records, the other reads.
+func testLedger(t *testing.T, a, b *Store) {
+	ctx := context.Background()
+	la, lb := a.Ledger(), b.Ledger()
+
+	if h, tc, err := lb.Written(ctx, "erp", []string{"K1"}); err != nil || len(h) != 0 || len(tc) != 0 {
+		t.Fatalf("empty ledger: %v %v %v", h, tc, err)
+	}
+	if err := la.Record(ctx, "erp", map[string]string{"K1": "h1", "K2": "h2"}, map[string]string{"K1": `{"updated_at":"2024-07-01 14:30:00"}`}); err != nil {
+		t.Fatal(err)
+	}
+	h, tc, err := lb.Written(ctx, "erp", []string{"K1", "K2", "K3", "K1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h["K1"] != "h1" || h["K2"] != "h2" {
+		t.Errorf("hashes seen by the other instance = %v", h)
+	}
+	if len(tc) != 1 || tc["K1"] != `{"updated_at":"2024-07-01 14:30:00"}` {
+		t.Errorf("touches seen by the other instance = %v", tc)
+	}
+	// Targets are separate.
+	if h, _, err := lb.Written(ctx, "shop", []string{"K1"}); err != nil || len(h) != 0 {
+		t.Errorf("another target sees %v %v", h, err)
+	}
+	// The other instance overwrites: the first one sees it, touch cleared.
+	if err := lb.Record(ctx, "erp", map[string]string{"K1": "h1b"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if h, tc, err := la.Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != "h1b" || tc["K1"] != "" {
+		t.Errorf("after an overwrite: %v %v %v", h, tc, err)
+	}
+
+	// Batches larger than one statement, recorded by both instances at
+	// once over the same ids: no deadlock, every id ends with one of the
+	// two hashes, and one read returns them all.
+	ids := make([]string, 1000)
+	ha, hb := map[string]string{}, map[string]string{}
+	for i := range ids {
+		ids[i] = fmt.Sprintf("R%04d", i)
+		ha[ids[i]], hb[ids[i]] = "a"+ids[i], "b"+ids[i]
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, pair := range []struct {
+		l *Ledger
+		h map[string]string
+	}{{la, ha}, {lb, hb}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				if err := pair.l.Record(ctx, "bulk", pair.h, nil); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent record: %v", err)
+		}
+	}
+	h, _, err = la.Written(ctx, "bulk", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != len(ids) {
+		t.Fatalf("read %d of %d ids", len(h), len(ids))
+	}
+	for _, id := range ids {
+		if h[id] != ha[id] && h[id] != hb[id] {
+			t.Fatalf("%s = %q", id, h[id])
+		}
+	}
+}
+
+func TestLedgerSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	open := func() *Store {
+		s, err := Open(context.Background(), DriverSQLite, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	testLedger(t, open(), open())
+}
+
+func TestLedgerIntegration(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	open := func() *Store {
+		s, err := Open(context.Background(), DriverPostgres, dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	testLedger(t, open(), open())
+}

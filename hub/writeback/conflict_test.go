@@ -1,0 +1,421 @@
+package writeback
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	sqlconn "github.com/crmhub/crmhub/connectors/sql"
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/testenv"
+	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+const erpForward = `mapping: erp_customers
+version: 1
+source: {system: erp, entity: customers}
+target: {entity: customer, schema: v1}
+unknown_fields: ignore
+fields:
+  kind: '"person"'
+  full_name: trim(name)
+  emails[]: email(email)
+  segment: trim(segment)
+`
+
+const erpReverse = `mapping: erp_wb
+version: 1
+source: {entity: customer}
+target: {system: erp, entity: customers}
+fields:
+  segment: segment
+  updated_at: format_time(updated_at, "YYYY-MM-DD HH:mm:ss", "Europe/Berlin")
+`
+
+// erpDB is an ERP customers table in one of the databases the sql
+// connector supports.
+type erpDB struct {
+	driver, dsn string
+	ddl         string
+	db          *sql.DB
+}
+
+func (e *erpDB) exec(t *testing.T, q string) {
+	t.Helper()
+	if _, err := e.db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (e *erpDB) segment(t *testing.T) (seg, upd string) {
+	t.Helper()
+	var u any
+	if err := e.db.QueryRow(`SELECT segment, updated_at FROM customers WHERE custno = 'K1'`).Scan(&seg, &u); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := u.([]byte); ok {
+		u = string(b)
+	}
+	return seg, fmt.Sprint(u)
+}
+
+// loop is the hub around one write-back target: the ERP read by the sql
+// source and mapped into a SQLite store (survivorship: the CRM's segment
+// wins), the golden stream publishing changes to the embedded broker, and
+// a writer writing them back through the sql destination with
+// version_column.
+type loop struct {
+	t       *testing.T
+	erp     *erpDB
+	store   *store.Store
+	src     sdk.Source
+	forward *mapping.Mapping
+	metrics *Metrics
+	mu      sync.Mutex
+	writes  []sdk.Record
+}
+
+func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
+	t.Helper()
+	db, err := sql.Open(map[string]string{"sqlite": "sqlite", "postgres": "pgx", "mysql": "mysql"}[erp.driver], erp.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	erp.db = db
+	erp.exec(t, erp.ddl)
+	erp.exec(t, `INSERT INTO customers (custno, name, email, segment, updated_at) VALUES ('K1', 'Anna Berg', 'anna@example.com', 'retail', '2024-07-01 10:00:00')`)
+
+	l := &loop{t: t, erp: erp}
+	if l.forward, err = mapping.Parse("erp_customers.yaml", []byte(erpForward)); err != nil {
+		t.Fatal(err)
+	}
+	reverse, err := mapping.Parse("erp_wb.yaml", []byte(erpReverse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	l.store, err = store.Open(ctx, store.DriverSQLite, filepath.Join(dir, "hub.db"),
+		store.Options{Identity: identity.Config{FieldPriority: map[string][]string{"segment": {"crm"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.store.Close() })
+
+	settings := func(dest bool) sdk.Config {
+		ent := map[string]any{"name": "customers", "table": "customers", "key": "custno"}
+		cfg := sdk.Config{"driver": erp.driver, "dsn": erp.dsn, "timezone": "Europe/Berlin", "entities": []any{ent}}
+		if dest {
+			ent["columns"], ent["version_column"] = []any{"segment", "updated_at"}, "updated_at"
+		} else {
+			ent["cursor"] = "updated_at"
+		}
+		v, err := sqlconn.Connector.Spec.Validate(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	l.src = sqlconn.Connector.NewSource()
+	if err := l.src.Configure(ctx, settings(false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.src.Teardown(context.Background()) })
+	dest := sqlconn.Connector.NewDestination()
+	if err := dest.Configure(ctx, settings(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dest.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dest.Teardown(context.Background()) })
+
+	reg := prometheus.NewRegistry()
+	log := slog.New(slog.DiscardHandler)
+	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "wb", Partitions: 1}, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	topics := hub.Topics{Prefix: "wb"}
+	l.metrics = NewMetrics(reg)
+	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
+	t.Cleanup(func() { consumer.Close() })
+	w := &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: []string{"segment"}, Touch: []string{"updated_at"}},
+		Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
+		BatchWait: 20 * time.Millisecond,
+		OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
+	stream := &pipeline.GoldenStream{Feed: l.store, Customers: l.store, Positions: l.store, Publisher: b, Topics: topics,
+		Interval: 20 * time.Millisecond, Logger: log}
+	rctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{w.Run, stream.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = run(rctx) }()
+	}
+	t.Cleanup(func() { stop(); wg.Wait() })
+	return l
+}
+
+// readERP is the ERP's source connector delivering what changed.
+func (l *loop) readERP(ctx context.Context) int {
+	l.t.Helper()
+	var envs []hub.Envelope
+	for {
+		recs, err := l.src.Read(ctx, 100)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			out, err := l.forward.Apply(mapping.Input{System: "erp", Entity: r.Entity, SourceID: r.ID, UpdatedAt: r.UpdatedAt, Payload: r.Payload})
+			if err != nil {
+				l.t.Fatal(err)
+			}
+			entity, sv := l.forward.Target()
+			e := hub.Envelope{System: "erp", SourceEntity: r.Entity, SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt.UTC(), Entity: entity,
+				SchemaVersion: sv, Op: hub.OpUpsert, Mapping: l.forward.Name(), MappingVersion: l.forward.Version(), Connector: "erp", Data: out.Data}
+			e.ComputeEventID()
+			envs = append(envs, e)
+		}
+	}
+	l.apply(ctx, envs...)
+	return len(envs)
+}
+
+// crm is the CRM's contact C1 with a segment, changed at (Berlin) local.
+func (l *loop) crm(ctx context.Context, segment, local string) {
+	l.t.Helper()
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	at, err := time.ParseInLocation(time.DateTime, local, berlin)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	data, _ := json.Marshal(hub.Customer{Kind: "person", FullName: "Anna Berg", Emails: []string{"anna@example.com"}, Segment: segment})
+	e := hub.Envelope{System: "crm", SourceEntity: "contacts", SourceID: "C1", SourceUpdatedAt: at.UTC(), Entity: hub.EntityCustomer,
+		SchemaVersion: hub.SchemaVersion, Op: hub.OpUpsert, Mapping: "crm_contacts", MappingVersion: 1, Connector: "crm", Data: data}
+	e.ComputeEventID()
+	l.apply(ctx, e)
+}
+
+func (l *loop) apply(ctx context.Context, envs ...hub.Envelope) {
+	l.t.Helper()
+	if _, err := l.store.Apply(ctx, envs); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l *loop) count(result string) float64 {
+	if result == "written" || result == "failed" {
+		return testutil.ToFloat64(l.metrics.Records.WithLabelValues("erp", result))
+	}
+	return testutil.ToFloat64(l.metrics.Skipped.WithLabelValues("erp", result))
+}
+
+func (l *loop) waitFor(what string, result string, n float64) {
+	l.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for l.count(result) < n {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: %s = %v, want %v", what, result, l.count(result), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// conflictScenario: an ERP user edits a customer after the hub read it and
+// before the write-back of a CRM change reaches the row. The write-back
+// does not overwrite the edit (a conflict, not a dead letter); the edit
+// comes in through the ERP's source, survivorship (the CRM's segment wins)
+// runs, and the next write-back converges with exactly one write.
+func conflictScenario(t *testing.T, erp *erpDB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l := startLoop(ctx, t, erp)
+
+	// The ERP's customer arrives: the ERP holds the golden values.
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows, want 1", n)
+	}
+	l.waitFor("initial state", SkipSystemHas, 1)
+	// A CRM change: written to the ERP, updated_at touched.
+	l.crm(ctx, "premium", "2024-07-01 11:00:00")
+	l.waitFor("CRM change", "written", 1)
+	if seg, _ := erp.segment(t); seg != "premium" {
+		t.Fatalf("ERP segment %q after the write-back, want premium", seg)
+	}
+	l.readERP(ctx) // the ERP reports the written row: no golden change
+
+	// The race: the ERP user edits the row; the hub has not read it when
+	// the next CRM change is written back.
+	erp.exec(t, `UPDATE customers SET segment = 'key-account', updated_at = '2024-07-01 12:30:00' WHERE custno = 'K1'`)
+	l.crm(ctx, "gold", "2024-07-01 12:00:00")
+	l.waitFor("write-back over the ERP edit", SkipConflict, 1)
+	if seg, upd := erp.segment(t); seg != "key-account" || !strings.HasPrefix(upd, "2024-07-01") || !strings.Contains(upd, "12:30:00") {
+		t.Fatalf("the ERP's edit was overwritten: segment %q updated_at %q", seg, upd)
+	}
+	if w, f := l.count("written"), l.count("failed"); w != 1 || f != 0 {
+		t.Fatalf("after the conflict: written %v failed %v, want 1 and 0 (a conflict is neither)", w, f)
+	}
+	if h, _, err := l.store.Ledger().Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != hashOf(map[string]any{"segment": "premium"}) {
+		t.Fatalf("ledger after the conflict = %v %v, want the hash of the last write (premium)", h, err)
+	}
+
+	// The edit comes in through the source; survivorship keeps the CRM's
+	// gold (priority) and the golden change that follows is written once.
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows after the edit, want 1", n)
+	}
+	l.waitFor("converging write", "written", 2)
+	if seg, _ := erp.segment(t); seg != "gold" {
+		t.Fatalf("ERP segment %q after convergence, want gold", seg)
+	}
+	views, err := l.store.FindCustomers(ctx, hub.CustomerFilter{System: "erp", SourceID: "K1"})
+	if err != nil || len(views) != 1 {
+		t.Fatalf("golden of K1: %v %v", views, err)
+	}
+	if g := views[0]; g.Customer.Segment != "gold" || g.Lineage["segment"].Rule != identity.RulePriority || g.Lineage["segment"].Source != "crm/contacts/C1" {
+		t.Errorf("golden segment %q lineage %+v, want gold by priority from crm/contacts/C1", g.Customer.Segment, g.Lineage["segment"])
+	}
+	// Quiet: the ERP reading again brings nothing; no further write or
+	// conflict.
+	l.readERP(ctx)
+	time.Sleep(500 * time.Millisecond)
+	if w, c := l.count("written"), l.count(SkipConflict); w != 2 || c != 1 {
+		t.Errorf("after convergence: written %v conflicts %v, want 2 and 1", w, c)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.writes) != 2 || l.writes[1].ID != "K1" || !strings.Contains(string(l.writes[1].Payload), `"gold"`) {
+		t.Errorf("writes = %+v, want premium then gold to K1", l.writes)
+	}
+}
+
+func TestWriterConflictSQLite(t *testing.T) {
+	conflictScenario(t, &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`})
+}
+
+func TestWriterConflictPostgresIntegration(t *testing.T) {
+	conflictScenario(t, &erpDB{driver: "postgres", dsn: testenv.Postgres(t),
+		ddl: `CREATE TABLE customers (custno text PRIMARY KEY, name text, email text, segment text, updated_at timestamp(6) NOT NULL)`})
+}
+
+func TestWriterConflictMariaDBIntegration(t *testing.T) {
+	conflictScenario(t, &erpDB{driver: "mysql", dsn: testenv.MariaDB(t),
+		ddl: "CREATE TABLE customers (custno VARCHAR(20) PRIMARY KEY, name VARCHAR(100), email VARCHAR(100), segment VARCHAR(50), updated_at DATETIME(6) NOT NULL)"})
+}
+
+// sharedLedgerScenario: two hub instances on one store, each with its own
+// writer for the same target. A state the first wrote is recognised by the
+// second (after a rebalance, or a replay) as written: no second write, no
+// echo. open opens another handle on the one store database.
+func sharedLedgerScenario(t *testing.T, open func() *store.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, db, dest, b, reg, log := newTestERP(ctx, t, "Europe/Berlin", `CREATE TABLE customers (custno TEXT PRIMARY KEY, kind TEXT NOT NULL, phone TEXT, email TEXT, updated_at TEXT NOT NULL);
+INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-01 00:00:00');`)
+	topics := hub.Topics{Prefix: "wb"}
+	m, err := mapping.Parse("erp_wb.yaml", []byte(reverse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each instance has its own metrics registry, as each hub process does.
+	metrics := []*Metrics{NewMetrics(reg), NewMetrics(prometheus.NewRegistry())}
+	var mu sync.Mutex
+	writes := map[int]int{}
+	run := func(i int, s *store.Store) {
+		consumer := b.NewConsumer(fmt.Sprintf("instance-%d", i), []string{topics.GoldenChanges()})
+		t.Cleanup(func() { consumer.Close() })
+		w := &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: m, Fields: []string{"email", "phone"}, Touch: []string{"updated_at"}},
+			Destination: dest, Consumer: consumer, Ledger: s.Ledger(), Publisher: b, Topics: topics, Metrics: metrics[i], Logger: log,
+			OnBatch: func(r []sdk.Record) { mu.Lock(); writes[i] += len(r); mu.Unlock() }}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(rctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	handled := func(i int) float64 {
+		n := testutil.ToFloat64(metrics[i].Records.WithLabelValues("erp", "written"))
+		for _, r := range []string{SkipUnchanged, SkipSystemHas, SkipConflict} {
+			n += testutil.ToFloat64(metrics[i].Skipped.WithLabelValues("erp", r))
+		}
+		return n
+	}
+	wait := func(i int, n float64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for handled(i) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("instance %d handled %v states, want %v", i, handled(i), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := b.Publish(ctx, bus.Message{Topic: topics.GoldenChanges(), Key: []byte("g-1"),
+		Value: state("g-1", "+4930999", erpRef("K1", "+4930111", "old@example.com"))}); err != nil {
+		t.Fatal(err)
+	}
+	run(0, open())
+	wait(0, 1)
+	// The second instance sees the same state (its group starts at the
+	// first offset): the first instance's write is in the shared ledger.
+	run(1, open())
+	wait(1, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if writes[0] != 1 || writes[1] != 0 {
+		t.Errorf("writes by instance = %v, want one by the first and none by the second", writes)
+	}
+	if got := testutil.ToFloat64(metrics[1].Skipped.WithLabelValues("erp", SkipUnchanged)); got != 1 {
+		t.Errorf("second instance skipped{unchanged} = %v, want 1", got)
+	}
+	var phone string
+	if err := db.QueryRow(`SELECT phone FROM customers WHERE custno = 'K1'`).Scan(&phone); err != nil || phone != "+4930999" {
+		t.Errorf("K1 phone = %q %v", phone, err)
+	}
+}
+
+func TestWritersShareLedgerSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	sharedLedgerScenario(t, func() *store.Store {
+		s, err := store.Open(context.Background(), store.DriverSQLite, path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestWritersShareLedgerPostgresIntegration(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	sharedLedgerScenario(t, func() *store.Store {
+		s, err := store.Open(context.Background(), store.DriverPostgres, dsn, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
