@@ -27,12 +27,33 @@ type batch struct {
 	applied map[string]int  // per entity, for metrics
 	skipped map[string]int
 	cached  []string // record keys this transaction put in the cache
+	// pending holds the batch's customer records, written to the records
+	// table only after resolution, with their golden id: resolution
+	// reads them from here, and no record is rewritten just to set its
+	// golden id (on PostgreSQL an update of an indexed column rewrites
+	// every index of the row).
+	pending map[string]*pendingRec
+}
+
+// pendingRec is a customer record version of this batch not yet in the
+// records table.
+type pendingRec struct {
+	row    []any           // rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id
+	stored bool            // an older version is in the table
+	state  recState        // as component would read it
+	rec    identity.Record // the parsed record, if live
 }
 
 // Apply applies events in one transaction. See hub.Store.
 func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStats, error) {
+	// One Apply at a time in this process (they serialize on the
+	// database's write lock anyway), so the write epoch and the record
+	// cache move with the commits, never between one and its bookkeeping.
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	start := time.Now()
-	b := &batch{dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{}}
+	b := &batch{dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{},
+		pending: map[string]*pendingRec{}}
 	// Validate everything before touching the database: a bad event fails
 	// fast and names itself.
 	items := make([]item, len(events))
@@ -49,6 +70,7 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 		}
 		items[i] = it
 	}
+	var epoch int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		b.tx = tx
 		if s.pg {
@@ -58,18 +80,40 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 				return fmt.Errorf("lock: %w", err)
 			}
 		}
+		var err error
+		if epoch, err = s.nextEpoch(ctx, tx); err != nil {
+			return err
+		}
 		if err := s.write(ctx, b, items); err != nil {
 			return err
 		}
 		return s.resolve(ctx, b)
 	})
 	if err != nil {
+		// The commit may have happened or not: trust nothing cached.
 		s.cache.drop(b.cached)
+		s.cache.distrust()
 		return hub.ApplyStats{}, err
 	}
+	s.epoch = epoch
 	s.m.observe(b, time.Since(start))
 	s.countsCache.wrote()
 	return b.stats, nil
+}
+
+// nextEpoch increments the write epoch and returns it. Unless the value
+// found is the one this store's last commit left, another writer (an
+// instance sharing the database, a commit that failed half-way) may have
+// changed records the cache holds: they must be validated again.
+func (s *Store) nextEpoch(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var e int64
+	if err := tx.QueryRowContext(ctx, `UPDATE write_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch`).Scan(&e); err != nil {
+		return 0, fmt.Errorf("write epoch: %w", err)
+	}
+	if e != s.epoch+1 {
+		s.cache.distrust()
+	}
+	return e, nil
 }
 
 // item is one validated event.
@@ -118,6 +162,7 @@ type version struct {
 	entity string
 	golden string // golden id before the batch (customers)
 	item   *item  // the winning event of this batch, nil if the stored one
+	stored bool   // the record is in the database
 }
 
 // write records the batch's events and the winning versions of their
@@ -131,13 +176,24 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		rkeys = append(rkeys, it.rkey)
 	}
 	seen := map[string]bool{}
-	if err := s.eachChunk(ctx, tx, `SELECT event_id FROM applied_events WHERE event_id IN (%s)`, uniq(eventIDs), func(rows *sql.Rows) error {
+	scanSeen := func(rows *sql.Rows) error {
 		var id string
 		err := rows.Scan(&id)
 		seen[id] = true
 		return err
-	}); err != nil {
+	}
+	keyed := make([][]any, len(items))
+	for i, it := range items {
+		keyed[i] = []any{it.rkey, it.ev.EventID}
+	}
+	if err := s.queryRows(ctx, tx, `SELECT a.event_id FROM (`, "text,text",
+		`) AS v JOIN applied_events a ON a.rkey = v.column1 AND a.event_id = v.column2`, keyed, scanSeen); err != nil {
 		return fmt.Errorf("read applied events: %w", err)
+	}
+	if s.legacyEvents {
+		if err := s.eachChunk(ctx, tx, `SELECT event_id FROM applied_events WHERE rkey = '' AND event_id IN (%s)`, uniq(eventIDs), scanSeen); err != nil {
+			return fmt.Errorf("read applied events: %w", err)
+		}
 	}
 	cur := map[string]*version{}
 	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
@@ -150,7 +206,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity); err != nil {
 			return err
 		}
-		v.del, v.golden = del == 1, g.String
+		v.del, v.golden, v.stored = del == 1, g.String, true
 		cur[rkey] = &v
 		return nil
 	}); err != nil {
@@ -167,7 +223,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 			continue
 		}
 		seen[ev.EventID] = true
-		newEvents = append(newEvents, []any{ev.EventID})
+		newEvents = append(newEvents, []any{it.rkey, ev.EventID})
 		v := cur[it.rkey]
 		if v != nil {
 			if v.entity != ev.Entity {
@@ -187,12 +243,13 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		b.stats.Applied++
 		b.applied[ev.Entity]++
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO applied_events (event_id) VALUES `, 1, ``, newEvents); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO applied_events (rkey, event_id) `, "text,text", ``, newEvents); err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
 
-	var recRows, keyRows [][]any
+	var recRows, updRows, keyRows [][]any
 	var custKeys []string
+	keysOf := map[string][]string{}
 	for _, rkey := range sortedVersionKeys(cur) {
 		v := cur[rkey]
 		it := v.item
@@ -207,39 +264,101 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		if it.ref.System != "" {
 			refSys, refID = it.ref.System, it.ref.ID
 		}
-		recRows = append(recRows, []any{rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, it.at, b2i(it.del), ev.EventID, data, refSys, refID})
+		row := []any{rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, it.at, b2i(it.del), ev.EventID, data, refSys, refID}
 		if ev.Entity != hub.EntityCustomer {
+			if v.stored && !s.pg {
+				updRows = append(updRows, []any{rkey, it.at, b2i(it.del), ev.EventID, data, refSys, refID})
+			} else {
+				recRows = append(recRows, row)
+			}
 			continue
 		}
+		p := &pendingRec{row: row, stored: v.stored, state: recState{event: ev.EventID, golden: v.golden, deleted: it.del, customer: true}}
+		b.pending[rkey] = p
 		custKeys = append(custKeys, rkey)
 		b.dirty[rkey] = true
 		if v.golden != "" {
 			b.seedsG[v.golden] = true
 		}
-		if !it.del {
+		if it.del {
+			// A trusted entry says the record is live.
+			s.cache.drop([]string{rkey})
+		} else {
 			rec := identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID,
 				UpdatedAt: fromNanos(it.at), Customer: *it.cust}
+			p.rec = rec
 			// Relinking and re-clustering below read this version again.
 			s.cache.put(rkey, ev.EventID, rec)
 			b.cached = append(b.cached, rkey)
-			for _, k := range s.res.MatchKeys(rec) {
+			keysOf[rkey] = s.res.MatchKeys(rec)
+			for _, k := range keysOf[rkey] {
 				keyRows = append(keyRows, []any{k, rkey})
 			}
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO records
-  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id) VALUES `, 11,
-		` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
-  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id`, recRows); err != nil {
+  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id) `,
+		"text,text,text,text,text,bigint,integer,text,text,text,text",
+		s.pgOnly(` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
+  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id`), recRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	if err := s.execChunk(ctx, tx, `DELETE FROM match_keys WHERE rkey IN (%s)`, nil, custKeys); err != nil {
+	// SQLite: stored records get a plain UPDATE (see insertRows for why
+	// not the upsert).
+	if err := s.insertRows(ctx, tx, `UPDATE records SET updated_at = v.column2, deleted = v.column3, event_id = v.column4,
+  data = v.column5, ref_system = v.column6, ref_id = v.column7 FROM (`, "text,bigint,integer,text,text,text,text",
+		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	if err := s.execChunk(ctx, tx, `DELETE FROM match_keys WHERE rkey IN (%s)`, custKeys); err != nil {
 		return fmt.Errorf("clear match keys: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) VALUES `, 2, ``, keyRows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) `, "text,text", ``, keyRows); err != nil {
 		return fmt.Errorf("write match keys: %w", err)
 	}
-	return s.relink(ctx, tx, custKeys)
+	return s.relink(ctx, b, custKeys, keysOf)
+}
+
+// writePending writes the batch's customer records with the golden ids
+// resolution gave them (golden, by record key; none for deleted ones).
+func (s *Store) writePending(ctx context.Context, b *batch, golden map[string]string) error {
+	var insRows, updRows [][]any
+	for _, rkey := range sortedPendingKeys(b.pending) {
+		p := b.pending[rkey]
+		var g any
+		if id := golden[rkey]; id != "" && !p.state.deleted {
+			g = id
+		}
+		if p.stored && !s.pg {
+			r := p.row
+			updRows = append(updRows, []any{rkey, r[5], r[6], r[7], r[8], r[9], r[10], g})
+		} else {
+			insRows = append(insRows, append(p.row[:len(p.row):len(p.row)], g))
+		}
+	}
+	if err := s.insertRows(ctx, b.tx, `INSERT INTO records
+  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id, golden_id) `,
+		"text,text,text,text,text,bigint,integer,text,text,text,text,text",
+		s.pgOnly(` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
+  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id,
+  golden_id = excluded.golden_id`), insRows); err != nil {
+		return fmt.Errorf("write customer records: %w", err)
+	}
+	if err := s.insertRows(ctx, b.tx, `UPDATE records SET updated_at = v.column2, deleted = v.column3, event_id = v.column4,
+  data = v.column5, ref_system = v.column6, ref_id = v.column7, golden_id = v.column8 FROM (`, "text,bigint,integer,text,text,text,text,text",
+		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
+		return fmt.Errorf("write customer records: %w", err)
+	}
+	return nil
+}
+
+func sortedPendingKeys(m map[string]*pendingRec) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func sortedVersionKeys(m map[string]*version) []string {
@@ -259,32 +378,13 @@ func uniq(ss []string) []string {
 	return sortedKeys(m)
 }
 
-// maxParams bounds the parameters of one statement (SQLite allows 32766,
-// PostgreSQL 65535).
-const maxParams = 8000
-
-// insertRows runs head + "(?,..),(?,..)" + tail over rows, in chunks.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, rows [][]any) error {
-	per := maxParams / cols
-	tuple := "(" + placeholders(cols) + ")"
-	for i := 0; i < len(rows); i += per {
-		part := rows[i:min(i+per, len(rows))]
-		args := make([]any, 0, len(part)*cols)
-		var q strings.Builder
-		q.WriteString(head)
-		for j, r := range part {
-			if j > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(tuple)
-			args = append(args, r...)
-		}
-		q.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, s.q(q.String()), args...); err != nil {
-			return err
-		}
+// pgOnly returns sql on PostgreSQL, "" on SQLite: the upsert clause of a
+// statement whose stored rows SQLite updates separately (see insertRows).
+func (s *Store) pgOnly(sql string) string {
+	if s.pg {
+		return sql
 	}
-	return nil
+	return ""
 }
 
 // fieldError is bad input in one field of an event.

@@ -24,12 +24,17 @@ type recordCache struct {
 	max   int
 	lru   *list.List // front: most recently used; values *cacheEntry
 	byKey map[string]*list.Element
-	hits  uint64
-	miss  uint64
+	// gen is the generation of trust: an entry stamped with the current
+	// one is known to be the record's current version without asking
+	// the database. See trusted.
+	gen  uint64
+	hits uint64
+	miss uint64
 }
 
 type cacheEntry struct {
 	rkey, event string
+	gen         uint64
 	rec         identity.Record
 }
 
@@ -51,7 +56,41 @@ func (c *recordCache) get(rkey, event string) (identity.Record, bool) {
 	}
 	c.hits++
 	c.lru.MoveToFront(el)
+	e := el.Value.(*cacheEntry)
+	e.gen = c.gen // just validated against the database
+	return e.rec, true
+}
+
+// trusted returns the cached record of rkey if it was put or validated
+// since the last distrust: the store calls distrust whenever a write it
+// did not make itself may have happened (another instance, a failed
+// commit), so such an entry is the current version, and a record absent
+// from the database (deleted, never written) is absent here too.
+func (c *recordCache) trusted(rkey string) (identity.Record, bool) {
+	if c == nil || c.max <= 0 {
+		return identity.Record{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.byKey[rkey]
+	if !ok || el.Value.(*cacheEntry).gen != c.gen {
+		c.miss++
+		return identity.Record{}, false
+	}
+	c.hits++
+	c.lru.MoveToFront(el)
 	return el.Value.(*cacheEntry).rec, true
+}
+
+// distrust makes every entry unsure: each must be validated by its event
+// id again before trusted returns it.
+func (c *recordCache) distrust() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
 }
 
 // put records rec as the version of rkey written by event.
@@ -63,11 +102,11 @@ func (c *recordCache) put(rkey, event string, rec identity.Record) {
 	defer c.mu.Unlock()
 	if el, ok := c.byKey[rkey]; ok {
 		e := el.Value.(*cacheEntry)
-		e.event, e.rec = event, rec
+		e.event, e.rec, e.gen = event, rec, c.gen
 		c.lru.MoveToFront(el)
 		return
 	}
-	c.byKey[rkey] = c.lru.PushFront(&cacheEntry{rkey: rkey, event: event, rec: rec})
+	c.byKey[rkey] = c.lru.PushFront(&cacheEntry{rkey: rkey, event: event, gen: c.gen, rec: rec})
 	for c.lru.Len() > c.max {
 		old := c.lru.Back()
 		c.lru.Remove(old)

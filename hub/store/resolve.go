@@ -13,48 +13,6 @@ import (
 	"github.com/crmhub/crmhub/hub/identity"
 )
 
-const chunk = 400 // IN-list size, well below SQLite's and PostgreSQL's parameter limits
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
-}
-
-// queryer is a transaction or a connection pool.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// eachChunk runs query (with one "(%s)" IN-list) over keys in chunks and
-// calls scan for every row.
-func (s *Store) eachChunk(ctx context.Context, tx queryer, query string, keys []string, scan func(*sql.Rows) error) error {
-	for i := 0; i < len(keys); i += chunk {
-		part := keys[i:min(i+chunk, len(keys))]
-		rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(query, placeholders(len(part)))), anys(part)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -64,15 +22,52 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
+// recState is what the records table says of one customer record: the
+// version (event id) that is current, whether it is deleted, and the
+// golden customer it belongs to.
+type recState struct {
+	event    string
+	golden   string
+	deleted  bool
+	customer bool
+}
+
+// stateCols are the columns scanState reads. Queries select them by rkey
+// and filter on the entity in Go: with "AND entity = 'customer'" and a
+// long IN list SQLite's planner walks the (entity, ...) index, all
+// customers, instead of looking up each key.
+const stateCols = `rkey, event_id, COALESCE(golden_id, ''), deleted, entity`
+
+func scanState(rows *sql.Rows) (string, recState, error) {
+	var (
+		rkey, entity string
+		st           recState
+		del          int
+	)
+	err := rows.Scan(&rkey, &st.event, &st.golden, &del, &entity)
+	st.deleted, st.customer = del == 1, entity == hub.EntityCustomer
+	return rkey, st, err
+}
+
 // component finds every customer record connected to the seeds through
 // shared match keys or a shared current golden customer, and the golden
-// ids seen on the way.
-func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[string]bool) (recs, goldens map[string]bool, err error) {
-	recs, goldens = map[string]bool{}, map[string]bool{}
+// ids seen on the way. It returns the state of each record it found, so
+// loading them needs no second look at the records table.
+func (s *Store) component(ctx context.Context, b *batch) (inComp map[string]bool, recs map[string]recState, goldens map[string]bool, err error) {
+	tx, seedR, seedG := b.tx, b.dirty, b.seedsG
+	// The batch's own records are not in the table yet (see batch.pending).
+	state := func(r string, st recState) recState {
+		if p, ok := b.pending[r]; ok {
+			return p.state
+		}
+		return st
+	}
+	recs, goldens = map[string]recState{}, map[string]bool{}
+	inComp = map[string]bool{}
 	keys := map[string]bool{}
 	frontR := map[string]bool{}
 	for r := range seedR {
-		recs[r], frontR[r] = true, true
+		inComp[r], frontR[r] = true, true
 	}
 	frontG := map[string]bool{}
 	for g := range seedG {
@@ -81,33 +76,51 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 	for len(frontR)+len(frontG) > 0 {
 		nextR := map[string]bool{}
 		addR := func(r string) {
-			if !recs[r] && len(recs) < s.maxCmp {
-				recs[r], nextR[r] = true, true
+			if !inComp[r] && len(inComp) < s.maxCmp {
+				inComp[r], nextR[r] = true, true
 			}
 		}
-		if err := s.eachChunk(ctx, tx, `SELECT rkey FROM records WHERE golden_id IN (%s)`, sortedKeys(frontG), func(rows *sql.Rows) error {
-			var r string
-			if err := rows.Scan(&r); err != nil {
+		// Only customer records have a golden id; a filter on entity
+		// would make SQLite prefer the (entity, ...) index.
+		if err := s.eachChunk(ctx, tx, `SELECT `+stateCols+` FROM records WHERE golden_id IN (%s)`, sortedKeys(frontG), func(rows *sql.Rows) error {
+			r, st, err := scanState(rows)
+			if err != nil {
 				return err
 			}
 			addR(r)
+			if inComp[r] {
+				recs[r] = state(r, st)
+			}
 			return nil
 		}); err != nil {
-			return nil, nil, fmt.Errorf("golden members: %w", err)
+			return nil, nil, nil, fmt.Errorf("golden members: %w", err)
 		}
 		frontG = map[string]bool{}
-		fr := sortedKeys(frontR)
-		if err := s.eachChunk(ctx, tx, `SELECT golden_id FROM records WHERE rkey IN (%s) AND golden_id IS NOT NULL`, fr, func(rows *sql.Rows) error {
-			var g string
-			if err := rows.Scan(&g); err != nil {
+		// The state of the frontier records not read above.
+		var unread []string
+		for r := range frontR {
+			if p, ok := b.pending[r]; ok {
+				recs[r] = p.state
+			} else if _, ok := recs[r]; !ok {
+				unread = append(unread, r)
+			}
+		}
+		sort.Strings(unread)
+		if err := s.eachChunk(ctx, tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unread, func(rows *sql.Rows) error {
+			r, st, err := scanState(rows)
+			if err != nil || !st.customer {
 				return err
 			}
-			if !goldens[g] {
-				goldens[g], frontG[g] = true, true
-			}
+			recs[r] = st
 			return nil
 		}); err != nil {
-			return nil, nil, fmt.Errorf("record goldens: %w", err)
+			return nil, nil, nil, fmt.Errorf("record goldens: %w", err)
+		}
+		fr := sortedKeys(frontR)
+		for _, r := range fr {
+			if g := recs[r].golden; g != "" && !goldens[g] {
+				goldens[g], frontG[g] = true, true
+			}
 		}
 		newK := map[string]bool{}
 		if err := s.eachChunk(ctx, tx, `SELECT mkey FROM match_keys WHERE rkey IN (%s)`, fr, func(rows *sql.Rows) error {
@@ -123,7 +136,7 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 			}
 			return nil
 		}); err != nil {
-			return nil, nil, fmt.Errorf("record keys: %w", err)
+			return nil, nil, nil, fmt.Errorf("record keys: %w", err)
 		}
 		for _, q := range []string{
 			`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
@@ -139,7 +152,7 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 				addR(r)
 				return nil
 			}); err != nil {
-				return nil, nil, fmt.Errorf("rules: %w", err)
+				return nil, nil, nil, fmt.Errorf("rules: %w", err)
 			}
 		}
 		if err := s.eachChunk(ctx, tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, sortedKeys(newK), func(rows *sql.Rows) error {
@@ -150,14 +163,14 @@ func (s *Store) component(ctx context.Context, tx *sql.Tx, seedR, seedG map[stri
 			addR(r)
 			return nil
 		}); err != nil {
-			return nil, nil, fmt.Errorf("key records: %w", err)
+			return nil, nil, nil, fmt.Errorf("key records: %w", err)
 		}
-		if len(recs) >= s.maxCmp {
+		if len(inComp) >= s.maxCmp {
 			s.log.WarnContext(ctx, "identity component reached its cap; some shared keys were not followed", "cap", s.maxCmp)
 		}
 		frontR = nextR
 	}
-	return recs, goldens, nil
+	return inComp, recs, goldens, nil
 }
 
 type loaded struct {
@@ -186,18 +199,18 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 		return nil
 	}
 	tx := b.tx
-	recKeys, oldGoldens, err := s.component(ctx, tx, b.dirty, b.seedsG)
+	recKeys, states, oldGoldens, err := s.component(ctx, b)
 	if err != nil {
 		return fmt.Errorf("resolve: %w", err)
 	}
-	loadedRecs, prevOf, err := s.loadRecords(ctx, tx, sortedKeys(recKeys))
+	loadedRecs, err := s.loadStates(ctx, b, states)
 	if err != nil {
 		return fmt.Errorf("resolve: %w", err)
 	}
 	live := make([]loaded, 0, len(loadedRecs))
 	for _, k := range sortedKeys(recKeys) {
 		if r, ok := loadedRecs[k]; ok {
-			live = append(live, loaded{rec: r, prev: prevOf[k]})
+			live = append(live, loaded{rec: r, prev: states[k].golden})
 		}
 	}
 
@@ -245,10 +258,17 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 		return fmt.Errorf("resolve: %w", err)
 	}
 	// Deleted records belong to no golden customer.
-	if err := s.execChunk(ctx, tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, nil, sortedKeys(b.dirty)); err != nil {
+	var stored []string
+	for r := range b.dirty {
+		if _, ok := b.pending[r]; !ok {
+			stored = append(stored, r)
+		}
+	}
+	sort.Strings(stored)
+	if err := s.execChunk(ctx, tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, stored); err != nil {
 		return fmt.Errorf("resolve: detach deleted: %w", err)
 	}
-	return nil
+	return s.writePending(ctx, b, clusterOf)
 }
 
 // retireGoldens merges or retires the old golden ids that no cluster
@@ -266,7 +286,7 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 	if len(gone) == 0 {
 		return nil
 	}
-	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, nil, gone); err != nil {
+	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, gone); err != nil {
 		return fmt.Errorf("clear search values: %w", err)
 	}
 	active := map[string]bool{}
@@ -296,28 +316,18 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 		retired = append(retired, g)
 		changeRows = append(changeRows, []any{g, hub.ChangeRetired, nil, now})
 	}
-	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2 FROM (VALUES `, 2,
+	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2 FROM (`, "text,text",
 		`) AS v WHERE goldens.id = v.column1`, mergeRows); err != nil {
 		return fmt.Errorf("merge goldens: %w", err)
 	}
-	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id IN (%s)`, nil, retired); err != nil {
+	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id IN (%s)`, retired); err != nil {
 		return fmt.Errorf("retire goldens: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) VALUES `, 4, ``, changeRows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) `, "text,text,text,bigint", ``, changeRows); err != nil {
 		return fmt.Errorf("record golden changes: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO merges (loser, survivor, at) VALUES `, 3, ``, mergeLog); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO merges (loser, survivor, at) `, "text,text,bigint", ``, mergeLog); err != nil {
 		return fmt.Errorf("record merges: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) execChunk(ctx context.Context, tx *sql.Tx, query string, lead []any, keys []string) error {
-	for i := 0; i < len(keys); i += chunk {
-		part := keys[i:min(i+chunk, len(keys))]
-		if _, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(query, placeholders(len(part)))), append(append([]any(nil), lead...), anys(part)...)...); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -350,7 +360,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 	}); err != nil {
 		return fmt.Errorf("read goldens: %w", err)
 	}
-	var goldenRows, attrRows, moveRows [][]any
+	var goldenRows, updRows, attrRows, moveRows [][]any
 	var changed []string
 	for _, c := range clusters {
 		cust, lin := s.res.Survive(c.Records)
@@ -376,7 +386,11 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		}
 		valueChanged := !ok || old.status != "active" || old.data != string(data)
 		if valueChanged || old.lineage != string(linJSON) {
-			goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
+			if ok && !s.pg {
+				updRows = append(updRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
+			} else {
+				goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
+			}
 		}
 		// Only a change of the golden customer's values is a change for
 		// the feed: a source reporting values the golden already has (a
@@ -388,14 +402,23 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			}
 		}
 		for _, r := range c.Records {
+			if _, ok := b.pending[r.Key()]; ok {
+				continue // written with its golden id by writePending
+			}
 			if prev[r.Key()] != c.ID {
 				moveRows = append(moveRows, []any{r.Key(), c.ID})
 			}
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, kind, data, lineage, created_at, updated_at, status) VALUES `, 7,
-		`ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
-  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at`, withActive(goldenRows)); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, kind, data, lineage, created_at, updated_at, status) `, "text,text,text,text,bigint,bigint,text",
+		s.pgOnly(`ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
+  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at`), withActive(goldenRows)); err != nil {
+		return fmt.Errorf("write goldens: %w", err)
+	}
+	// SQLite: stored goldens get a plain UPDATE (see insertRows).
+	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'active', merged_into = NULL, kind = v.column2, data = v.column3,
+  lineage = v.column4, created_at = v.column5, updated_at = v.column6 FROM (`, "text,text,text,text,bigint,bigint",
+		`) AS v WHERE goldens.id = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write goldens: %w", err)
 	}
 	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
@@ -406,7 +429,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 	}
 	// UPDATE ... FROM (VALUES ...): the VALUES columns are column1,
 	// column2 in both SQLite and PostgreSQL.
-	if err := s.insertRows(ctx, tx, `UPDATE records SET golden_id = v.column2 FROM (VALUES `, 2,
+	if err := s.insertRows(ctx, tx, `UPDATE records SET golden_id = v.column2 FROM (`, "text,text",
 		`) AS v WHERE records.rkey = v.column1`, moveRows); err != nil {
 		return fmt.Errorf("link records: %w", err)
 	}
@@ -446,10 +469,10 @@ func (s *Store) writeAttrs(ctx context.Context, tx *sql.Tx, changed []string, wa
 			drop = append(drop, []any{x.a, x.v, x.g})
 		}
 	}
-	if err := s.insertRows(ctx, tx, `DELETE FROM golden_attrs WHERE (attr, value, golden_id) IN (VALUES `, 3, `)`, drop); err != nil {
+	if err := s.insertRows(ctx, tx, `DELETE FROM golden_attrs WHERE (attr, value, golden_id) IN (`, "text,text,text", `)`, drop); err != nil {
 		return fmt.Errorf("clear search values: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) VALUES `, 3, ` ON CONFLICT DO NOTHING`, add); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) `, "text,text,text", ` ON CONFLICT DO NOTHING`, add); err != nil {
 		return fmt.Errorf("write search values: %w", err)
 	}
 	return nil
@@ -512,7 +535,7 @@ func (s *Store) rulesFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]ide
 // ones the latest resolution found.
 func (s *Store) writeReviews(ctx context.Context, tx *sql.Tx, rkeys []string, reviews []identity.Candidate) error {
 	for _, q := range []string{`DELETE FROM review_candidates WHERE a IN (%s)`, `DELETE FROM review_candidates WHERE b IN (%s)`} {
-		if err := s.execChunk(ctx, tx, q, nil, rkeys); err != nil {
+		if err := s.execChunk(ctx, tx, q, rkeys); err != nil {
 			return fmt.Errorf("clear reviews: %w", err)
 		}
 	}
@@ -520,7 +543,7 @@ func (s *Store) writeReviews(ctx context.Context, tx *sql.Tx, rkeys []string, re
 	for i, r := range reviews {
 		rows[i] = []any{r.A, r.B, r.Score}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO review_candidates (a, b, score) VALUES `, 3, ``, rows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO review_candidates (a, b, score) `, "text,text,float8", ``, rows); err != nil {
 		return fmt.Errorf("write reviews: %w", err)
 	}
 	return nil
@@ -537,7 +560,7 @@ func (s *Store) recordChanges(ctx context.Context, tx *sql.Tx, ids []string, op,
 	for i, id := range ids {
 		rows[i] = []any{id, op, surv, now}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) VALUES `, 4, ``, rows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) `, "text,text,text,bigint", ``, rows); err != nil {
 		return fmt.Errorf("record golden changes: %w", err)
 	}
 	return nil
@@ -608,42 +631,34 @@ func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]ide
 // (blocks over the size cap are skipped). A link depends on both records,
 // and is rewritten whenever either changes, so the links are a function of
 // the records, whatever their arrival order.
-func (s *Store) relink(ctx context.Context, tx *sql.Tx, rkeys []string) error {
+func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
+	tx := b.tx
 	max := s.res.MaxBlock()
 	if max == 0 || len(rkeys) == 0 {
 		return nil
 	}
 	for _, q := range []string{`DELETE FROM fuzzy_links WHERE a IN (%s)`, `DELETE FROM fuzzy_links WHERE b IN (%s)`} {
-		if err := s.execChunk(ctx, tx, q, nil, rkeys); err != nil {
+		if err := s.execChunk(ctx, tx, q, rkeys); err != nil {
 			return fmt.Errorf("clear fuzzy links: %w", err)
 		}
 	}
-	// The blocking keys of the written records, and every member of those blocks.
+	// The blocking keys of the written records, and the members of those
+	// blocks, at most max+1 each: a larger block is skipped anyway, and
+	// reading all of a common name's members cost a batch time in
+	// proportion to the store's size.
 	blocksOf := map[string][]string{}
 	blockKeys := map[string]bool{}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, mkey FROM match_keys WHERE rkey IN (%s)`, rkeys, func(rows *sql.Rows) error {
-		var r, k string
-		if err := rows.Scan(&r, &k); err != nil {
-			return err
+	for _, r := range rkeys {
+		for _, k := range keysOf[r] {
+			if isBlockKey(k) {
+				blocksOf[r] = append(blocksOf[r], k)
+				blockKeys[k] = true
+			}
 		}
-		if isBlockKey(k) {
-			blocksOf[r] = append(blocksOf[r], k)
-			blockKeys[k] = true
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("blocking keys: %w", err)
 	}
-	members := map[string][]string{}
-	if err := s.eachChunk(ctx, tx, `SELECT mkey, rkey FROM match_keys WHERE mkey IN (%s)`, sortedKeys(blockKeys), func(rows *sql.Rows) error {
-		var k, r string
-		if err := rows.Scan(&k, &r); err != nil {
-			return err
-		}
-		members[k] = append(members[k], r)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("block members: %w", err)
+	members, err := s.blockMembers(ctx, tx, sortedKeys(blockKeys), max+1)
+	if err != nil {
+		return err
 	}
 	need := map[string]bool{}
 	for _, r := range rkeys {
@@ -659,7 +674,7 @@ func (s *Store) relink(ctx context.Context, tx *sql.Tx, rkeys []string) error {
 	if len(need) == 0 {
 		return nil
 	}
-	recs, _, err := s.loadRecords(ctx, tx, sortedKeys(need))
+	recs, err := s.loadLive(ctx, b, sortedKeys(need))
 	if err != nil {
 		return err
 	}
@@ -688,41 +703,90 @@ func (s *Store) relink(ctx context.Context, tx *sql.Tx, rkeys []string) error {
 			}
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO fuzzy_links (a, b, score, auto) VALUES `, 4, ``, rows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
 		return fmt.Errorf("write fuzzy links: %w", err)
 	}
 	return nil
 }
 
-// loadRecords reads live customer records by key, with the golden id
-// each belongs to. It reads the event id of every record first and parses
-// only those the cache does not hold in that version: during a sync most
-// records a batch reads were read or written by the batches before.
-func (s *Store) loadRecords(ctx context.Context, tx *sql.Tx, rkeys []string) (map[string]identity.Record, map[string]string, error) {
-	out := make(map[string]identity.Record, len(rkeys))
-	golden := make(map[string]string, len(rkeys))
-	var miss []string
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, event_id, golden_id
-FROM records WHERE rkey IN (%s) AND deleted = 0 AND entity = 'customer'`, rkeys, func(rows *sql.Rows) error {
-		var (
-			rkey, event string
-			g           sql.NullString
-		)
-		if err := rows.Scan(&rkey, &event, &g); err != nil {
-			return err
+// blockChunk is how many blocks one statement reads: each is a sub-select
+// of a compound SELECT, which SQLite caps at 500 terms.
+const blockChunk = 200
+
+// blockMembers returns up to limit record keys of each block key: one
+// LIMIT sub-select per key, joined by UNION ALL on SQLite, a LATERAL join
+// over the key array on PostgreSQL.
+func (s *Store) blockMembers(ctx context.Context, tx *sql.Tx, keys []string, limit int) (map[string][]string, error) {
+	members := make(map[string][]string, len(keys))
+	for i := 0; i < len(keys); {
+		var q strings.Builder
+		var args []any
+		if s.pg {
+			fmt.Fprintf(&q, `SELECT k.mkey, m.rkey FROM unnest($1::text[]) AS k(mkey)
+CROSS JOIN LATERAL (SELECT rkey FROM match_keys WHERE mkey = k.mkey LIMIT %d) AS m`, limit)
+			args, i = []any{keys}, len(keys)
+		} else {
+			part := keys[i:min(i+blockChunk, len(keys))]
+			for j := range part {
+				if j > 0 {
+					q.WriteString(" UNION ALL ")
+				}
+				fmt.Fprintf(&q, "SELECT mkey, rkey FROM (SELECT mkey, rkey FROM match_keys WHERE mkey = ? LIMIT %d) AS b%d", limit, j)
+			}
+			args, i = anys(part), i+len(part)
 		}
-		golden[rkey] = g.String
-		if r, ok := s.cache.get(rkey, event); ok {
+		rows, err := tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("block members: %w", err)
+		}
+		for rows.Next() {
+			var k, r string
+			if err := rows.Scan(&k, &r); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("block members: %w", err)
+			}
+			members[k] = append(members[k], r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("block members: %w", err)
+		}
+	}
+	return members, nil
+}
+
+// loadStates reads the live ones of the customer records whose states
+// component found, parsing only those the cache does not hold in their
+// current version.
+func (s *Store) loadStates(ctx context.Context, b *batch, states map[string]recState) (map[string]identity.Record, error) {
+	out := make(map[string]identity.Record, len(states))
+	var miss []string
+	for rkey, st := range states {
+		if st.deleted {
+			continue
+		}
+		if p, ok := b.pending[rkey]; ok {
+			out[rkey] = p.rec
+			continue
+		}
+		if r, ok := s.cache.get(rkey, st.event); ok {
 			out[rkey] = r
 		} else {
 			miss = append(miss, rkey)
 		}
-		return nil
-	}); err != nil {
-		return nil, nil, fmt.Errorf("load records: %w", err)
 	}
+	sort.Strings(miss)
+	if err := s.parseRecords(ctx, b.tx, miss, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseRecords reads and parses the records of rkeys into out, and caches
+// them.
+func (s *Store) parseRecords(ctx context.Context, tx *sql.Tx, rkeys []string, out map[string]identity.Record) error {
 	if err := s.eachChunk(ctx, tx, `SELECT rkey, system, source_entity, source_id, updated_at, data, event_id
-FROM records WHERE rkey IN (%s)`, miss, func(rows *sql.Rows) error {
+FROM records WHERE rkey IN (%s)`, rkeys, func(rows *sql.Rows) error {
 		var (
 			rkey, data, event string
 			at                int64
@@ -739,7 +803,44 @@ FROM records WHERE rkey IN (%s)`, miss, func(rows *sql.Rows) error {
 		s.cache.put(rkey, event, r)
 		return nil
 	}); err != nil {
-		return nil, nil, fmt.Errorf("load records: %w", err)
+		return fmt.Errorf("load records: %w", err)
 	}
-	return out, golden, nil
+	return nil
+}
+
+// loadLive reads live customer records by key. A cache entry the cache
+// trusts (see recordCache.trusted) is used without asking the database;
+// the others are validated by their current event id, as in loadStates.
+func (s *Store) loadLive(ctx context.Context, b *batch, rkeys []string) (map[string]identity.Record, error) {
+	out := make(map[string]identity.Record, len(rkeys))
+	var unsure []string
+	for _, rkey := range rkeys {
+		if p, ok := b.pending[rkey]; ok {
+			if !p.state.deleted {
+				out[rkey] = p.rec
+			}
+		} else if r, ok := s.cache.trusted(rkey); ok {
+			out[rkey] = r
+		} else {
+			unsure = append(unsure, rkey)
+		}
+	}
+	states := map[string]recState{}
+	if err := s.eachChunk(ctx, b.tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unsure, func(rows *sql.Rows) error {
+		r, st, err := scanState(rows)
+		if err == nil && st.customer {
+			states[r] = st
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("load records: %w", err)
+	}
+	recs, err := s.loadStates(ctx, b, states)
+	if err != nil {
+		return nil, err
+	}
+	for k, r := range recs {
+		out[k] = r
+	}
+	return out, nil
 }

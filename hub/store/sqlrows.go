@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Set-based statements. A batch is written and read in a few statements
+// over many rows. On SQLite the rows are inlined as parameters ("IN
+// (?,?,..)", "VALUES (?,..),(?,..)") in chunks below its parameter limit;
+// a statement costs no round trip there. On PostgreSQL each column goes as
+// one array parameter ("= ANY(?)", "unnest(?, ?)"): the statement text is
+// the same whatever the number of rows, so pgx prepares it once per
+// connection instead of once per distinct row count, and a batch is one
+// statement, not one per chunk.
+
+// chunk is the IN-list size on SQLite, well below its parameter limit.
+const chunk = 400
+
+// maxParams bounds the parameters of one SQLite statement (it allows
+// 32766).
+const maxParams = 8000
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// queryer is a transaction or a connection pool.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// inList rewrites the one "IN (%s)" of query for n keys and returns the
+// query and its key arguments.
+func (s *Store) inList(query string, keys []string) (string, []any) {
+	if s.pg {
+		return s.q(strings.Replace(query, "IN (%s)", "= ANY(?::text[])", 1)), []any{keys}
+	}
+	return fmt.Sprintf(query, placeholders(len(keys))), anys(keys)
+}
+
+// keyChunks splits keys into the lists one statement takes: all of them
+// on PostgreSQL, chunks on SQLite.
+func (s *Store) keyChunks(keys []string) [][]string {
+	if len(keys) == 0 {
+		return nil
+	}
+	if s.pg {
+		return [][]string{keys}
+	}
+	var out [][]string
+	for i := 0; i < len(keys); i += chunk {
+		out = append(out, keys[i:min(i+chunk, len(keys))])
+	}
+	return out
+}
+
+// eachChunk runs query (with one "IN (%s)") over keys and calls scan for
+// every row.
+func (s *Store) eachChunk(ctx context.Context, tx queryer, query string, keys []string, scan func(*sql.Rows) error) error {
+	for _, part := range s.keyChunks(keys) {
+		q, args := s.inList(query, part)
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execChunk runs statement query (with one "IN (%s)") over keys.
+func (s *Store) execChunk(ctx context.Context, tx *sql.Tx, query string, keys []string) error {
+	for _, part := range s.keyChunks(keys) {
+		q, args := s.inList(query, part)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertRows runs head + rows + tail, where rows becomes a row source
+// with columns column1, column2, ...: "VALUES (?,..),(?,..)" on SQLite,
+// "SELECT * FROM unnest(?::text[], ..) AS u(column1, ..)" on PostgreSQL.
+// types lists the PostgreSQL types of the columns, comma-separated. It
+// works for "INSERT INTO t (..) " + rows, "UPDATE t SET .. FROM (" + rows
+// + ") AS v WHERE ..", "(a, b) IN (" + rows + ")" and, in queryRows,
+// "SELECT .. FROM (" + rows + ") AS v JOIN t ON ..".
+//
+// On SQLite an INSERT or UPDATE becomes INSERT OR IGNORE or UPDATE OR
+// IGNORE: a statement writing many rows that could fail on a constraint
+// half-way gets a statement journal, a copy of every page it touches,
+// which cost a tenth of applying a batch. A failing statement rolls back
+// the whole transaction here anyway, the rows written never conflict
+// (their keys were read or deleted before), and an upsert's DO UPDATE
+// would still abort, so upserts are split into an INSERT of the new rows
+// and an UPDATE of the stored ones on SQLite.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, types, tail string, rows [][]any) error {
+	if !s.pg {
+		if h, ok := strings.CutPrefix(head, "INSERT INTO "); ok && !strings.Contains(tail, "DO UPDATE") {
+			head = "INSERT OR IGNORE INTO " + h
+		} else if h, ok := strings.CutPrefix(head, "UPDATE "); ok {
+			head = "UPDATE OR IGNORE " + h
+		}
+	}
+	for _, st := range s.rowStatements(head, types, tail, rows) {
+		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queryRows is insertRows for a query: head + rows + tail, scan called for
+// every row of the result.
+func (s *Store) queryRows(ctx context.Context, tx *sql.Tx, head, types, tail string, rows [][]any, scan func(*sql.Rows) error) error {
+	for _, st := range s.rowStatements(head, types, tail, rows) {
+		res, err := tx.QueryContext(ctx, st.query, st.args...)
+		if err != nil {
+			return err
+		}
+		for res.Next() {
+			if err := scan(res); err != nil {
+				res.Close()
+				return err
+			}
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type statement struct {
+	query string
+	args  []any
+}
+
+// rowStatements builds the statements of insertRows and queryRows.
+func (s *Store) rowStatements(head, types, tail string, rows [][]any) []statement {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := strings.Split(types, ",")
+	if s.pg {
+		var q strings.Builder
+		q.WriteString(head)
+		q.WriteString("SELECT * FROM unnest(")
+		args := make([]any, len(cols))
+		for c, t := range cols {
+			if c > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("?::" + t + "[]")
+			col := make([]any, len(rows))
+			for i, r := range rows {
+				col[i] = r[c]
+			}
+			args[c] = col
+		}
+		q.WriteString(") AS u(")
+		for c := range cols {
+			if c > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "column%d", c+1)
+		}
+		q.WriteString(")")
+		q.WriteString(tail)
+		return []statement{{s.q(q.String()), args}}
+	}
+	var out []statement
+	per := maxParams / len(cols)
+	tuple := "(" + placeholders(len(cols)) + ")"
+	for i := 0; i < len(rows); i += per {
+		part := rows[i:min(i+per, len(rows))]
+		args := make([]any, 0, len(part)*len(cols))
+		var q strings.Builder
+		q.WriteString(head)
+		q.WriteString("VALUES ")
+		for j, r := range part {
+			if j > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(tuple)
+			args = append(args, r...)
+		}
+		q.WriteString(tail)
+		out = append(out, statement{q.String(), args})
+	}
+	return out
+}
