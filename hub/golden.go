@@ -25,8 +25,10 @@ type GoldenCustomer struct {
 	UpdatedAt time.Time               `json:"updated_at"`
 }
 
-// CustomerView is a golden customer with everything linked to it: the
-// customer 360 the API serves.
+// CustomerView is a golden customer with its source records and one page
+// of each linked list (orders, payments, service cases; the next pages come
+// by cursor, see LinkQuery), the open balance over all its payments and its
+// last contact: the customer 360 the API serves.
 type CustomerView struct {
 	GoldenCustomer
 	Orders      []Order       `json:"orders"`

@@ -34,6 +34,13 @@ type authFixture struct {
 
 func newAuthFixture(t *testing.T) *authFixture {
 	t.Helper()
+	return newAuthFixtureWith(t, func(s hub.Store) hub.Store { return s })
+}
+
+// newAuthFixtureWith serves the store as wrap returns it, so a test can
+// watch what the API asks of it.
+func newAuthFixtureWith(t *testing.T, wrap func(hub.Store) hub.Store) *authFixture {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hub.db")
 	reg := prometheus.NewRegistry()
@@ -56,7 +63,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 		t.Fatal(err)
 	}
 	f.secret["multi"] = f.create(t, "tok-multi", auth.ScopeService, auth.ScopeFinance)
-	f.srv = httptest.NewServer(httpapi.New(s, httpapi.Options{Gatherer: reg, Changes: s, Steward: s, DeadLetters: dlService(t, s), Reconciliation: reconcilerFor(t, s), Auth: tokens}))
+	f.srv = httptest.NewServer(httpapi.New(wrap(s), httpapi.Options{Gatherer: reg, Changes: s, Steward: s, DeadLetters: dlService(t, s), Reconciliation: reconcilerFor(t, s), Auth: tokens}))
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -1,8 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +120,176 @@ func TestCustomer360LinkedPages(t *testing.T) {
 	f.get(t, "/v1/customers?name=schmidt&orders_limit=1", &page)
 	if len(page.Items) != 1 || len(page.Items[0].Orders) != 1 || page.Items[0].OrdersNextCursor == "" {
 		t.Fatalf("search: %+v", page.Items)
+	}
+}
+
+// A customer with many orders under two source records, once two golden
+// customers: a merged id redirects (its cursors belong to the survivor's
+// URL), and the survivor's orders page through, each exactly once, newest
+// first; an empty visible list is [] with no cursor.
+func TestCustomer360ManyOrders(t *testing.T) {
+	f := newFixture(t)
+	f.apply(t,
+		customer("erp", "K1", 1, hub.Customer{Kind: "organization", OrganizationName: "Großhandel Nord", Emails: []string{"einkauf@nord.example"}}),
+		customer("crm", "c1", 1, hub.Customer{Kind: "organization", OrganizationName: "Großhandel Nord", Phones: []string{"+49401234567"}}))
+	a, c := f.idOf(t, "erp", "K1"), f.idOf(t, "crm", "c1")
+	const n = 1100
+	var evs []hub.Envelope
+	want := map[string]string{} // order number -> date
+	for i := range n {
+		sys, ref := "erp", "K1"
+		if i%3 == 0 {
+			sys, ref = "crm", "c1"
+		}
+		num := fmt.Sprintf("%s-%05d", strings.ToUpper(sys), i)
+		date := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i%90).Format(time.DateOnly)
+		evs = append(evs, linked(hub.EntityOrder, sys, num, ref, hub.Order{OrderNumber: num, CustomerRef: hub.Ref{System: sys, ID: ref}, OrderDate: date}))
+		want[num] = date
+	}
+	f.apply(t, evs...)
+	f.apply(t, customer("svc", "s1", 2, hub.Customer{Kind: "organization", OrganizationName: "Großhandel Nord",
+		Emails: []string{"einkauf@nord.example"}, Phones: []string{"040 1234567"}}))
+	survivor := f.idOf(t, "erp", "K1")
+	loser := a
+	if survivor == a {
+		loser = c
+	}
+
+	type view struct {
+		ID                 string
+		Orders             []hub.Order
+		OrdersNextCursor   string `json:"orders_next_cursor"`
+		Payments           *[]hub.Payment
+		PaymentsNextCursor *string      `json:"payments_next_cursor"`
+		OpenBalance        *[]hub.Money `json:"open_balance"`
+	}
+	var first view
+	resp := f.get(t, "/v1/customers/"+survivor+"?orders_limit=200", &first)
+	if resp.StatusCode != 200 || len(first.Orders) != 200 || first.OrdersNextCursor == "" {
+		t.Fatalf("first page: %d, %d orders, next %q", resp.StatusCode, len(first.Orders), first.OrdersNextCursor)
+	}
+	if first.Payments == nil || len(*first.Payments) != 0 || first.PaymentsNextCursor != nil || first.OpenBalance == nil || len(*first.OpenBalance) != 0 {
+		t.Fatalf("no payments: want payments [] and open_balance [] without a cursor, got %v %v %v", first.Payments, first.PaymentsNextCursor, first.OpenBalance)
+	}
+	resp = f.get(t, "/v1/customers/"+loser+"?orders_limit=200&orders_cursor="+url.QueryEscape(first.OrdersNextCursor), nil)
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/v1/customers/"+survivor {
+		t.Fatalf("merged id with a cursor: %d to %q, want 301 to the survivor", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	var got []hub.Order
+	v := first
+	for pages := 1; ; pages++ {
+		got = append(got, v.Orders...)
+		if v.OrdersNextCursor == "" {
+			break
+		}
+		if pages > n/200+1 {
+			t.Fatal("the order cursor does not end")
+		}
+		path := "/v1/customers/" + survivor + "?orders_limit=200&orders_cursor=" + url.QueryEscape(v.OrdersNextCursor)
+		v = view{}
+		if resp := f.get(t, path, &v); resp.StatusCode != 200 || v.ID != survivor {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, v.ID)
+		}
+	}
+	seen := map[string]bool{}
+	for i, o := range got {
+		if seen[o.OrderNumber] {
+			t.Fatalf("order %s twice", o.OrderNumber)
+		}
+		seen[o.OrderNumber] = true
+		if want[o.OrderNumber] != o.OrderDate {
+			t.Fatalf("order %s: date %q, want %q", o.OrderNumber, o.OrderDate, want[o.OrderNumber])
+		}
+		if i > 0 && o.OrderDate > got[i-1].OrderDate {
+			t.Fatalf("order %d (%s) is newer than the one before it (%s)", i, o.OrderDate, got[i-1].OrderDate)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("paged %d distinct orders, want %d", len(seen), n)
+	}
+}
+
+// A cursor the API did not return is a 400 with the stable code, whatever
+// is wrong with it.
+func TestCustomer360BadCursor(t *testing.T) {
+	f := newFixture(t)
+	f.apply(t, customer("erp", "K1", 1, hub.Customer{Kind: "person", FamilyName: "Schmidt"}))
+	id := f.idOf(t, "erp", "K1")
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, c := range []string{
+		"%%",                           // not base64
+		"YQ",                           // "a": no key
+		b64("2026-01-01\x00"),          // empty key
+		b64("2026-01-01\x00erp\x00A1"), // three parts
+		b64("2026-01-01") + "=",        // padding
+	} {
+		for _, list := range []string{"orders", "payments", "service_cases"} {
+			path := "/v1/customers/" + id + "?" + list + "_cursor=" + url.QueryEscape(c)
+			var e errBody
+			if resp := f.get(t, path, &e); resp.StatusCode != 400 || e.Error.Code != "invalid_argument" || !strings.Contains(e.Error.Message, list+"_cursor") {
+				t.Errorf("%s: %d %+v", path, resp.StatusCode, e)
+			}
+		}
+	}
+}
+
+// spyStore records the link queries the API makes.
+type spyStore struct {
+	hub.Store
+	mu      sync.Mutex
+	queries []hub.LinkQuery
+}
+
+func (s *spyStore) FindCustomer360(ctx context.Context, id string, q hub.LinkQuery) (*hub.Customer360, error) {
+	s.mu.Lock()
+	s.queries = append(s.queries, q)
+	s.mu.Unlock()
+	return s.Store.FindCustomer360(ctx, id, q)
+}
+
+func (s *spyStore) FindCustomers360(ctx context.Context, f hub.CustomerFilter, q hub.LinkQuery) ([]hub.Customer360, error) {
+	s.mu.Lock()
+	s.queries = append(s.queries, q)
+	s.mu.Unlock()
+	return s.Store.FindCustomers360(ctx, f, q)
+}
+
+// The store is asked only for the lists the caller may see: a hidden list
+// costs nothing, and its records never leave the store.
+func TestCustomer360ReadsOnlyVisibleLists(t *testing.T) {
+	spy := &spyStore{}
+	f := newAuthFixtureWith(t, func(s hub.Store) hub.Store { spy.Store = s; return spy })
+	id := f.seed(t)
+	for _, tc := range []struct {
+		caller                  string
+		orders, payments, cases bool
+	}{
+		{"sales", true, false, true},
+		{"finance", false, true, false},
+		{"service", false, false, true},
+		{"steward", false, false, false},
+		{"admin", true, true, true},
+		{"multi", false, true, true},
+	} {
+		for _, path := range []string{"/v1/customers/" + id, "/v1/customers?name=schmidt"} {
+			spy.mu.Lock()
+			spy.queries = nil
+			spy.mu.Unlock()
+			if code, raw := f.do(t, tc.caller, "GET", path, nil); code != 200 {
+				t.Fatalf("%s %s: %d %s", tc.caller, path, code, raw)
+			}
+			spy.mu.Lock()
+			qs := spy.queries
+			spy.mu.Unlock()
+			if len(qs) != 1 {
+				t.Fatalf("%s %s: %d store reads, want 1", tc.caller, path, len(qs))
+			}
+			q := qs[0]
+			if (q.Orders != nil) != tc.orders || (q.Payments != nil) != tc.payments || (q.Cases != nil) != tc.cases {
+				t.Errorf("%s %s: asked orders=%v payments=%v cases=%v, want %v %v %v", tc.caller, path,
+					q.Orders != nil, q.Payments != nil, q.Cases != nil, tc.orders, tc.payments, tc.cases)
+			}
+		}
 	}
 }

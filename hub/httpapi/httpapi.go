@@ -201,9 +201,11 @@ func (a *api) storeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (a *api) find(w http.ResponseWriter, r *http.Request) (*hub.CustomerView, bool) {
+// find reads the customer {id} with the linked pages q asks for, or
+// redirects a merged id to its survivor.
+func (a *api) find(w http.ResponseWriter, r *http.Request, q hub.LinkQuery) (*hub.Customer360, bool) {
 	id := r.PathValue("id")
-	v, err := a.store.FindCustomerByID(r.Context(), id)
+	v, err := a.store.FindCustomer360(r.Context(), id, q)
 	if err != nil {
 		a.storeError(w, r, err)
 		return nil, false
@@ -222,12 +224,12 @@ func (a *api) find(w http.ResponseWriter, r *http.Request) (*hub.CustomerView, b
 
 func (a *api) getCustomer(w http.ResponseWriter, r *http.Request) {
 	vis := a.visibility(r)
-	pages, ok := linkPages(w, r, vis, true)
+	q, ok := linkQuery(w, r, vis, true)
 	if !ok {
 		return
 	}
-	if v, ok := a.find(w, r); ok {
-		writeJSON(w, http.StatusOK, shape(v, vis, pages))
+	if v, ok := a.find(w, r, q); ok {
+		writeJSON(w, http.StatusOK, shape(v, vis))
 	}
 }
 
@@ -241,7 +243,8 @@ type explanation struct {
 }
 
 func (a *api) explainCustomer(w http.ResponseWriter, r *http.Request) {
-	if v, ok := a.find(w, r); ok {
+	// No linked lists: the explanation is about the golden record.
+	if v, ok := a.find(w, r, hub.LinkQuery{}); ok {
 		a.visibility(r).redactGolden(&v.GoldenCustomer)
 		writeJSON(w, http.StatusOK, explanation{ID: v.ID, Lineage: v.Lineage, Sources: v.Sources, MergedFrom: v.MergedFrom})
 	}
@@ -254,7 +257,7 @@ type customerPage struct {
 
 func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	vis := a.visibility(r)
-	pages, ok := linkPages(w, r, vis, false)
+	links, ok := linkQuery(w, r, vis, false)
 	if !ok {
 		return
 	}
@@ -281,7 +284,7 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		f.After = string(after)
 	}
 	f.Limit = limit + 1 // one more tells whether a next page exists
-	items, err := a.store.FindCustomers(r.Context(), f)
+	items, err := a.store.FindCustomers360(r.Context(), f, links)
 	if err != nil {
 		a.storeError(w, r, err)
 		return
@@ -292,7 +295,7 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(items[limit-1].ID))
 	}
 	for i := range items {
-		page.Items = append(page.Items, shape(&items[i], vis, pages))
+		page.Items = append(page.Items, shape(&items[i], vis))
 	}
 	writeJSON(w, http.StatusOK, page)
 }

@@ -22,36 +22,84 @@ const (
 )
 
 // FindCustomerByID returns the golden customer id, or the one it was merged
-// into (the view's ID then differs from id). ErrNotFound for unknown and
-// retired ids.
+// into (the view's ID then differs from id), with the first page of each
+// linked list. ErrNotFound for unknown and retired ids.
 func (s *Store) FindCustomerByID(ctx context.Context, id string) (*hub.CustomerView, error) {
-	cur := id
-	for range 64 { // merge chains are short; the bound guards against a cycle
-		var (
-			status string
-			into   sql.NullString
-		)
-		err := s.rdb.QueryRowContext(ctx, s.q(`SELECT status, merged_into FROM goldens WHERE id = ?`), cur).Scan(&status, &into)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("customer %s: %w", id, hub.ErrNotFound)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("find customer %s: %w", id, err)
-		}
-		switch status {
-		case "active":
-			return s.view(ctx, cur)
-		case "merged":
-			cur = into.String
-		default:
-			return nil, fmt.Errorf("customer %s (retired): %w", id, hub.ErrNotFound)
-		}
+	c, err := s.FindCustomer360(ctx, id, firstPages())
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("customer %s: merge chain too long", id)
+	return viewOf(c), nil
 }
 
-// FindCustomers searches active golden customers, ordered by id.
+// FindCustomers searches active golden customers, ordered by id, each with
+// the first page of each linked list.
 func (s *Store) FindCustomers(ctx context.Context, f hub.CustomerFilter) ([]hub.CustomerView, error) {
+	cs, err := s.FindCustomers360(ctx, f, firstPages())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hub.CustomerView, len(cs))
+	for i := range cs {
+		out[i] = *viewOf(&cs[i])
+	}
+	return out, nil
+}
+
+// firstPages asks for the first DefaultLimit records of every list: a
+// CustomerView no longer holds every linked record, which for a large
+// customer was most of the cost of reading it.
+func firstPages() hub.LinkQuery {
+	return hub.LinkQuery{Orders: &hub.LinkPage{}, Payments: &hub.LinkPage{}, Cases: &hub.LinkPage{}}
+}
+
+func viewOf(c *hub.Customer360) *hub.CustomerView {
+	return &hub.CustomerView{GoldenCustomer: c.GoldenCustomer, Orders: c.Orders, Payments: c.Payments, Cases: c.Cases, OpenBalance: c.OpenBalance}
+}
+
+// goldenRow is a goldens row as the customer reads use it.
+type goldenRow struct {
+	status                string
+	mergedInto, data, lin sql.NullString
+	createdAt, updatedAt  int64
+}
+
+func (s *Store) goldenRow(ctx context.Context, q readQueryer, id string) (*goldenRow, error) {
+	var r goldenRow
+	err := q.QueryRowContext(ctx, s.q(`SELECT status, merged_into, data, lineage, created_at, updated_at FROM goldens WHERE id = ?`), id).
+		Scan(&r.status, &r.mergedInto, &r.data, &r.lin, &r.createdAt, &r.updatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// survivor follows id's merges to the active golden customer and returns
+// its id and row, so the caller need not read the row again.
+func (s *Store) survivor(ctx context.Context, q readQueryer, id string) (string, *goldenRow, error) {
+	cur := id
+	for range 64 { // merge chains are short; the bound guards against a cycle
+		r, err := s.goldenRow(ctx, q, cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil, fmt.Errorf("customer %s: %w", id, hub.ErrNotFound)
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("find customer %s: %w", id, err)
+		}
+		switch r.status {
+		case "active":
+			return cur, r, nil
+		case "merged":
+			cur = r.mergedInto.String
+		default:
+			return "", nil, fmt.Errorf("customer %s (retired): %w", id, hub.ErrNotFound)
+		}
+	}
+	return "", nil, fmt.Errorf("customer %s: merge chain too long", id)
+}
+
+// findIDs returns the ids of the active golden customers f selects.
+func (s *Store) findIDs(ctx context.Context, q readQueryer, f hub.CustomerFilter) ([]string, error) {
 	var (
 		where []string
 		args  []any
@@ -103,58 +151,39 @@ func (s *Store) FindCustomers(ctx context.Context, f hub.CustomerFilter) ([]hub.
 	}
 	query += ` ORDER BY g.id LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
+	ids, err := s.strings(ctx, q, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find customers: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("find customers: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find customers: %w", err)
-	}
-	out := make([]hub.CustomerView, 0, len(ids))
-	for _, id := range ids {
-		v, err := s.view(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *v)
-	}
-	return out, nil
+	return ids, nil
 }
 
-// view loads one active golden customer with its sources and linked records.
-func (s *Store) view(ctx context.Context, id string) (*hub.CustomerView, error) {
-	v := &hub.CustomerView{Orders: []hub.Order{}, Payments: []hub.Payment{}, Cases: []hub.ServiceCase{}}
-	var (
-		data, lin        string
-		created, updated int64
-	)
-	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT data, lineage, created_at, updated_at FROM goldens WHERE id = ?`), id).
-		Scan(&data, &lin, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("customer %s: %w", id, hub.ErrNotFound)
+// golden loads one active golden customer with its sources and the ids
+// merged into it.
+// row is the customer's goldens row if the caller has read it, else nil.
+func (s *Store) golden(ctx context.Context, q readQueryer, id string, row *goldenRow) (*hub.GoldenCustomer, error) {
+	if row == nil {
+		var err error
+		row, err = s.goldenRow(ctx, q, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("customer %s: %w", id, hub.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load customer %s: %w", id, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load customer %s: %w", id, err)
+	if row.status != "active" {
+		return nil, fmt.Errorf("customer %s (%s): %w", id, row.status, hub.ErrNotFound)
 	}
-	v.ID, v.CreatedAt, v.UpdatedAt = id, fromNanos(created), fromNanos(updated)
-	if err := json.Unmarshal([]byte(data), &v.Customer); err != nil {
+	g := &hub.GoldenCustomer{ID: id, CreatedAt: fromNanos(row.createdAt), UpdatedAt: fromNanos(row.updatedAt)}
+	if err := json.Unmarshal([]byte(row.data.String), &g.Customer); err != nil {
 		return nil, fmt.Errorf("customer %s: stored golden record: %w", id, err)
 	}
-	if err := json.Unmarshal([]byte(lin), &v.Lineage); err != nil {
+	if err := json.Unmarshal([]byte(row.lin.String), &g.Lineage); err != nil {
 		return nil, fmt.Errorf("customer %s: stored lineage: %w", id, err)
 	}
 
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT system, source_entity, source_id, updated_at, data FROM records
+	rows, err := q.QueryContext(ctx, s.q(`SELECT system, source_entity, source_id, updated_at, data FROM records
 WHERE golden_id = ? AND deleted = 0 ORDER BY rkey`), id)
 	if err != nil {
 		return nil, fmt.Errorf("customer %s: sources: %w", id, err)
@@ -174,40 +203,23 @@ WHERE golden_id = ? AND deleted = 0 ORDER BY rkey`), id)
 			rows.Close()
 			return nil, fmt.Errorf("customer %s: source %s/%s/%s: %w", id, r.System, r.SourceEntity, r.SourceID, err)
 		}
-		v.Sources = append(v.Sources, r)
+		g.Sources = append(g.Sources, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("customer %s: sources: %w", id, err)
 	}
 
-	merged, err := s.strings(ctx, `SELECT id FROM goldens WHERE merged_into = ? ORDER BY id`, id)
+	merged, err := s.strings(ctx, q, `SELECT id FROM goldens WHERE merged_into = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("customer %s: merged ids: %w", id, err)
 	}
-	v.MergedFrom = merged
-
-	// Linked records attach through the customer source records they name.
-	seen := map[string]bool{}
-	for _, src := range v.Sources {
-		ref := src.System + "\x00" + src.SourceID
-		if seen[ref] {
-			continue
-		}
-		seen[ref] = true
-		if err := s.linked(ctx, v, src.System, src.SourceID); err != nil {
-			return nil, fmt.Errorf("customer %s: linked records: %w", id, err)
-		}
-	}
-	sort.SliceStable(v.Orders, func(i, j int) bool { return v.Orders[i].OrderNumber < v.Orders[j].OrderNumber })
-	sort.SliceStable(v.Payments, func(i, j int) bool { return v.Payments[i].DocumentNumber < v.Payments[j].DocumentNumber })
-	sort.SliceStable(v.Cases, func(i, j int) bool { return v.Cases[i].CaseNumber < v.Cases[j].CaseNumber })
-	v.OpenBalance = OpenBalance(v.Payments)
-	return v, nil
+	g.MergedFrom = merged
+	return g, nil
 }
 
-func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
+func (s *Store) strings(ctx context.Context, q readQueryer, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -221,40 +233,6 @@ func (s *Store) strings(ctx context.Context, query string, args ...any) ([]strin
 		out = append(out, x)
 	}
 	return out, rows.Err()
-}
-
-func (s *Store) linked(ctx context.Context, v *hub.CustomerView, system, sourceID string) error {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT rkey, entity, data FROM records
-WHERE ref_system = ? AND ref_id = ? AND deleted = 0 AND entity <> 'customer' ORDER BY rkey`), system, sourceID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var rkey, entity, data string
-		if err := rows.Scan(&rkey, &entity, &data); err != nil {
-			return err
-		}
-		var uerr error
-		switch entity {
-		case hub.EntityOrder:
-			var o hub.Order
-			uerr = json.Unmarshal([]byte(data), &o)
-			v.Orders = append(v.Orders, o)
-		case hub.EntityPayment:
-			var p hub.Payment
-			uerr = json.Unmarshal([]byte(data), &p)
-			v.Payments = append(v.Payments, p)
-		case hub.EntityServiceCase:
-			var c hub.ServiceCase
-			uerr = json.Unmarshal([]byte(data), &c)
-			v.Cases = append(v.Cases, c)
-		}
-		if uerr != nil {
-			return fmt.Errorf("stored %s %s: %w", entity, rkey, uerr)
-		}
-	}
-	return rows.Err()
 }
 
 // OpenBalance sums, per currency, invoices minus payments minus credit
