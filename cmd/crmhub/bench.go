@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +45,7 @@ identity resolution against the generator's ground truth.`,
 	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres)")
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced to this file (go tool pprof)")
 	cmd.AddCommand(sync, newBenchLatencyCmd())
 	return cmd
 }
@@ -55,6 +58,7 @@ type syncBenchOpts struct {
 	inProcess  bool
 	json       bool
 	timeout    time.Duration
+	cpuProfile string
 }
 
 type syncBenchResult struct {
@@ -102,6 +106,11 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	if err != nil {
 		return nil, err
 	}
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
 	start := time.Now()
 	r, err := demo.Start(ctx, demo.RunOptions{Dir: dir, InProcess: o.inProcess,
 		Logger: newLogger(config.Log{Level: "warn"}),
@@ -118,6 +127,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	elapsed := time.Since(start)
+	stopProfile()
 	total := man.Total()
 	res := &syncBenchResult{People: o.people, Records: total, DeadLetters: man.TotalDeadLetters(), Seconds: elapsed.Seconds(),
 		RecordsPerSec: float64(total) / elapsed.Seconds(), Store: r.Config.Store.Driver, Plugins: "plugin processes"}
@@ -140,6 +150,30 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	res.Identity = tr.Score(assign)
 	res.Deterministic = tr.Deterministic().Score(assign)
 	return res, nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned func is
+// called (once or more); with an empty path it does nothing. Plugin
+// processes are not in it: --in-process puts the connectors in.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
 
 // customerFinder is the store's search.

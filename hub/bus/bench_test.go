@@ -74,3 +74,21 @@ func benchBatch(topic string, n int) []bus.Message {
 	}
 	return out
 }
+
+// BenchmarkPublishOne publishes one 1 KB message per call and waits for
+// the acknowledgement: the latency a webhook change pays on its way in.
+//
+//	go test -run '^$' -bench PublishOne ./hub/bus
+func BenchmarkPublishOne(b *testing.B) {
+	bs := mustOpen(b, b.TempDir(), nil)
+	ctx := context.Background()
+	batch := benchBatch(bs.Topics().Canonical("customer"), 1)
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		if err := bs.Publish(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/publish")
+}

@@ -121,9 +121,13 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.
 		Balancer:     &kafka.Murmur2Balancer{Consistent: true},
 		RequiredAcks: kafka.RequireAll,
 		MaxAttempts:  5,
-		// Publish is synchronous; a short linger keeps single-message
-		// latency low while concurrent publishers still share batches.
-		BatchTimeout: 2 * time.Millisecond,
+		// Publish is synchronous and callers publish whole batches, so a
+		// partition's batch is complete when the call has added its
+		// messages: kafka-go has no "flush at the end of the call", and
+		// every microsecond of linger is added to each Publish (2ms was
+		// most of a one-message publish). Concurrent publishers still share
+		// the batches formed while a produce request is in flight.
+		BatchTimeout: 200 * time.Microsecond,
 		BatchSize:    1000,
 		ReadTimeout:  30 * time.Second,
 		WriteTimeout: 30 * time.Second,

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -363,5 +364,62 @@ func TestTopicsCreated(t *testing.T) {
 	b.Close()
 	if err := b.Ping(ctx); err == nil {
 		t.Error("ping after close succeeded")
+	}
+}
+
+// Fetch with no wait hands over what the brokers delivered, each message
+// once and in order per key, however the messages split into fetches.
+func TestFetchWithoutWaitKeepsOrder(t *testing.T) {
+	b := mustOpen(t, t.TempDir(), nil)
+	ctx := testCtx(t, time.Minute)
+	topic := b.Topics().Canonical("customer")
+	const keys, perKey = 5, 60
+	for i := range perKey {
+		var msgs []bus.Message
+		for k := range keys {
+			msgs = append(msgs, bus.Message{Topic: topic, Key: fmt.Appendf(nil, "k%d", k), Value: []byte(strconv.Itoa(i))})
+		}
+		if err := b.Publish(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.NewConsumer("nowait", []string{topic})
+	t.Cleanup(func() { c.Close() })
+	next := map[string]int{}
+	for got := 0; got < keys*perKey; {
+		msgs, err := c.Fetch(ctx, 1000, 0)
+		if err != nil {
+			t.Fatalf("fetch after %d messages: %v", got, err)
+		}
+		for _, m := range msgs {
+			if v := string(m.Value); v != strconv.Itoa(next[string(m.Key)]) {
+				t.Fatalf("key %s: got %s, want %d (duplicate or out of order)", m.Key, v, next[string(m.Key)])
+			}
+			next[string(m.Key)]++
+		}
+		got += len(msgs)
+	}
+}
+
+// Closing a consumer ends a Fetch waiting on it with ErrClosed, and a later
+// Fetch fails the same way instead of waiting for its context.
+func TestCloseEndsFetch(t *testing.T) {
+	b := mustOpen(t, t.TempDir(), nil)
+	ctx := testCtx(t, time.Minute)
+	topic := b.Topics().Canonical("order")
+	c := b.NewConsumer("closing", []string{topic})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Fetch(ctx, 10, 0) // nothing was published: waits
+		errc <- err
+	}()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("waiting Fetch returned %v, want ErrClosed", err)
+	}
+	if _, err := c.Fetch(ctx, 10, 0); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("Fetch after Close returned %v, want ErrClosed", err)
 	}
 }

@@ -16,16 +16,34 @@ import (
 // new group starts at the earliest offset; offsets move only on Commit.
 // Fetch and Commit may be called from different goroutines, but Fetch is
 // not meant to be called concurrently with itself.
+//
+// From the first Fetch on, a goroutine moves the messages kafka-go fetched
+// into a bounded buffer, so that Fetch can tell what has already arrived
+// from what has not: it returns the former at once instead of lingering for
+// more (the caller's batches grow by themselves while it works on the last
+// one).
 type Consumer struct {
 	b     *Bus
 	group string
 	r     *kafka.Reader
 	err   error // configuration error, returned by Fetch
 
+	startOnce sync.Once
+	buf       chan kafka.Message // fetched, not yet handed to Fetch
+	errs      chan error         // fetch errors, in order with buf
+	stop      context.CancelFunc // stops the pump
+	pumped    chan struct{}      // closed when the pump returned
+	done      chan struct{}      // closed by Close
+
 	mu     sync.Mutex
 	seen   map[topicPartition]struct{} // lag series this member set
 	closed bool
 }
+
+// prefetch bounds the messages the pump holds beyond kafka-go's own queue:
+// a few fetches' worth, so a Fetch after a busy spell finds a full batch,
+// while a rebalance finds few messages of a partition that moved on.
+const prefetch = 2048
 
 type topicPartition struct {
 	topic     string
@@ -34,7 +52,8 @@ type topicPartition struct {
 
 // NewConsumer joins group for topics. Joining happens on the first Fetch.
 func (b *Bus) NewConsumer(group string, topics []string) *Consumer {
-	c := &Consumer{b: b, group: group, seen: map[topicPartition]struct{}{}}
+	c := &Consumer{b: b, group: group, seen: map[topicPartition]struct{}{},
+		buf: make(chan kafka.Message, prefetch), errs: make(chan error), done: make(chan struct{})}
 	switch {
 	case group == "":
 		c.err = fmt.Errorf("%w: consumer group name is empty", ErrConfig)
@@ -88,9 +107,11 @@ func (b *Bus) NewConsumer(group string, topics []string) *Consumer {
 // Group is the consumer group's name.
 func (c *Consumer) Group() string { return c.group }
 
-// Fetch blocks until a first message arrives (or ctx ends), then gathers
-// more for at most wait, returning up to max messages in partition order.
-// A ctx ending after the first message returns what was gathered.
+// Fetch blocks until a first message arrives (or ctx ends), then adds the
+// messages already fetched from the brokers, up to max, in partition order.
+// With wait > 0 and fewer than max at hand it gathers more for at most wait
+// after the first; with wait 0 it returns at once. A ctx ending after the
+// first message returns what was gathered.
 func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
 	if c.err != nil {
 		return nil, c.err
@@ -98,29 +119,84 @@ func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]Me
 	if max < 1 {
 		max = 1
 	}
-	first, err := c.r.FetchMessage(ctx)
-	if err != nil {
+	c.startOnce.Do(c.startPump)
+	var first kafka.Message
+	select {
+	case first = <-c.buf:
+	case err := <-c.errs:
 		return nil, c.fetchErr(err)
+	case <-c.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	out := make([]Message, 0, min(max, 1024))
 	out = append(out, fromKafka(first))
+	c.drain(&out, max)
 	if len(out) < max && wait > 0 {
-		wctx, cancel := context.WithTimeout(ctx, wait)
+		timer := time.NewTimer(wait)
+	gather:
 		for len(out) < max {
-			m, err := c.r.FetchMessage(wctx)
-			if err != nil {
-				if wctx.Err() != nil {
-					break // wait elapsed or ctx ended: return what we have
-				}
-				cancel()
-				return nil, c.fetchErr(err)
+			select {
+			case m := <-c.buf:
+				out = append(out, fromKafka(m))
+				c.drain(&out, max)
+			case <-timer.C:
+				break gather
+			case <-ctx.Done():
+				break gather
 			}
-			out = append(out, fromKafka(m))
 		}
-		cancel()
+		timer.Stop()
 	}
 	c.observe(out)
 	return out, nil
+}
+
+// drain appends what the pump holds, up to max, without waiting.
+func (c *Consumer) drain(out *[]Message, max int) {
+	for len(*out) < max {
+		select {
+		case m := <-c.buf:
+			*out = append(*out, fromKafka(m))
+		default:
+			return
+		}
+	}
+}
+
+// startPump starts the goroutine that moves fetched messages into buf. An
+// error goes to errs, in order with the messages before it; the pump goes on
+// after a transient one (kafka-go retries inside) and stops on close.
+func (c *Consumer) startPump() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	c.pumped = make(chan struct{})
+	go func() {
+		defer close(c.pumped)
+		for {
+			m, err := c.r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				select {
+				case c.errs <- err:
+				case <-ctx.Done():
+					return
+				}
+				if errors.Is(err, io.EOF) {
+					return // the reader is closed
+				}
+				continue
+			}
+			select {
+			case c.buf <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }
 
 func (c *Consumer) fetchErr(err error) error {
@@ -185,6 +261,7 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.closed = true
+	close(c.done)
 	for tp := range c.seen {
 		c.b.metrics.lag.DeleteLabelValues(c.group, tp.topic, strconv.Itoa(tp.partition))
 	}
@@ -194,6 +271,13 @@ func (c *Consumer) Close() error {
 	c.b.mu.Unlock()
 	if c.r == nil {
 		return nil
+	}
+	// No Fetch may start the pump from here on; one that did is stopped
+	// before the reader closes under it.
+	c.startOnce.Do(func() {})
+	if c.stop != nil {
+		c.stop()
+		<-c.pumped
 	}
 	if err := c.r.Close(); err != nil {
 		return fmt.Errorf("close consumer group %s: %w", c.group, err)

@@ -95,9 +95,14 @@ type Plugins struct {
 
 // Hub configures the consuming side.
 type Hub struct {
-	ConsumerGroup string   `yaml:"consumer_group"`
-	BatchSize     int      `yaml:"batch_size"`
-	BatchWait     Duration `yaml:"batch_wait"`
+	ConsumerGroup string `yaml:"consumer_group"`
+	// BatchSize is the most records the applier takes per fetch (a backlog
+	// is applied in transactions of up to eight fetches).
+	BatchSize int `yaml:"batch_size"`
+	// BatchWait is how long the applier waits for more records when fewer
+	// than batch_size have arrived. The default 0 applies at once: batches
+	// grow by themselves while the store applies the previous one.
+	BatchWait Duration `yaml:"batch_wait"`
 }
 
 // Identity configures identity resolution and survivorship.
@@ -372,9 +377,6 @@ func (c *Config) defaults() {
 	}
 	if c.Hub.BatchSize == 0 {
 		c.Hub.BatchSize = 500
-	}
-	if c.Hub.BatchWait == 0 {
-		c.Hub.BatchWait = Duration(50 * time.Millisecond)
 	}
 	if c.Identity.DefaultRegion == "" {
 		c.Identity.DefaultRegion = "DE"

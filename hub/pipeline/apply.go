@@ -30,7 +30,12 @@ type Apply struct {
 	Store     Applier
 	Publisher Publisher // for records the store refuses
 	Topics    hub.Topics
+	// BatchSize is the most records one Fetch returns.
 	BatchSize int
+	// BatchWait is how long a Fetch that got fewer than BatchSize records
+	// waits for more. 0 applies what has arrived at once: batches still
+	// grow by themselves while the store applies the previous one, so a
+	// wait only adds latency.
 	BatchWait time.Duration
 	Metrics   *Metrics
 	Logger    *slog.Logger
@@ -40,11 +45,11 @@ type Apply struct {
 	OnApplied func(events []hub.Envelope, stats hub.ApplyStats)
 }
 
-// MaxCoalesce bounds how many fetched batches the applier joins into one
-// store transaction when a backlog has built up: under load one larger
-// transaction costs far less per record than several small ones (fewer
-// commits, shared lookups, pages written once), while a quiet stream keeps
-// BatchSize and BatchWait latency.
+// MaxCoalesce bounds, in BatchSize units, how many fetched records the
+// applier joins into one store transaction when a backlog has built up:
+// under load one larger transaction costs far less per record than several
+// small ones (fewer commits, shared lookups, pages written once), while a
+// quiet stream is applied as soon as it arrives.
 const MaxCoalesce = 8
 
 // fetched is one Fetch, decoded.
@@ -93,9 +98,9 @@ func (a *Apply) Run(ctx context.Context) error {
 			return nil
 		case f = <-in:
 		}
-		// Join what is already waiting, up to MaxCoalesce fetches.
+		// Join what is already waiting, up to MaxCoalesce batches' worth.
 	join:
-		for n := 1; n < MaxCoalesce; n++ {
+		for len(f.msgs) < MaxCoalesce*max(a.BatchSize, 1) {
 			select {
 			case g := <-in:
 				f.msgs = append(f.msgs, g.msgs...)

@@ -62,6 +62,10 @@ type Source struct {
 // are never lost: a batch's position is saved and acked only after Kafka
 // acknowledged every canonical record and dead letter built from it; a
 // Publish failure is retried with backoff, never skipped.
+//
+// Positions are saved and acked by a goroutine of their own (see
+// MaxUnsaved), so reading the next batch does not wait for the store; on
+// the way out the newest published position is saved before Run returns.
 func (s *Source) Run(ctx context.Context) error {
 	log := s.Logger.With("connector", s.Name)
 	if s.Now == nil {
@@ -85,9 +89,26 @@ func (s *Source) Run(ctx context.Context) error {
 		return fmt.Errorf("open connector %s: %w", s.Name, err)
 	}
 	log.Info("source open", "resumed", pos != nil)
+	cp := newCheckpointer(s)
+	cpCtx, stopCP := context.WithCancel(ctx)
+	cpDone := make(chan struct{})
+	go func() {
+		defer close(cpDone)
+		cp.run(cpCtx)
+	}()
+	// Runs before Teardown (deferred earlier): the ack needs the source.
+	defer func() {
+		stopCP()
+		<-cpDone
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := cp.flush(fctx); err != nil {
+			log.Warn("save position on the way out failed; the last batches are read again after a restart", "err", err)
+		}
+	}()
 	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
 	for {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !cp.wait(ctx) {
 			return nil
 		}
 		start := s.Now()
@@ -112,7 +133,7 @@ func (s *Source) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := s.handle(ctx, recs, start); err != nil {
+		if err := s.handle(ctx, cp, recs, start); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -121,8 +142,8 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 }
 
-// handle maps a batch, publishes it, then checkpoints and acks.
-func (s *Source) handle(ctx context.Context, recs []sdk.Record, start time.Time) error {
+// handle maps a batch, publishes it, then hands its position to cp.
+func (s *Source) handle(ctx context.Context, cp *checkpointer, recs []sdk.Record, start time.Time) error {
 	msgs := make([]bus.Message, 0, len(recs))
 	var last sdk.Position
 	published := map[string]int{}
@@ -174,14 +195,8 @@ func (s *Source) handle(ctx context.Context, recs []sdk.Record, start time.Time)
 		}
 	}
 	if last != nil {
-		if err := s.Positions.SavePosition(ctx, s.Name, last); err != nil {
-			return fmt.Errorf("save position of %s: %w", s.Name, err)
-		}
-		if err := s.Source.Ack(ctx, last); err != nil {
-			// The position is durable in the hub; a failed ack only delays
-			// the source's own clean-up (archiving a file), so go on.
-			s.Logger.Warn("ack failed", "connector", s.Name, "err", err)
-		}
+		cp.add(last, start)
+		return nil
 	}
 	s.Metrics.BatchTime.WithLabelValues(s.Name).Observe(s.Now().Sub(start).Seconds())
 	return nil
