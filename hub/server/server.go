@@ -478,7 +478,7 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 			w := &writeback.Writer{
 				Target: writeback.Target{Name: r.t.Name, System: r.t.System, Entity: r.t.Entity, Mapping: r.m,
 					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create},
-				Destination: dest, Consumer: consumer, Ledger: ledger, Publisher: s.bus, Topics: topics,
+				Destination: dest, Consumer: consumer, Ledger: ledger, States: s.store, Publisher: s.bus, Topics: topics,
 				BatchSize: r.t.BatchSize, BatchWait: r.t.BatchWait.D(), Metrics: metrics, Logger: log,
 				// A SIGHUP reload reaches running writers too.
 				Mappings: func(name string) (*mapping.Mapping, bool) { return s.maps.Load().ByName(name) },

@@ -160,7 +160,7 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
 	t.Cleanup(func() { consumer.Close() })
 	w := &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: []string{"segment"}, Touch: []string{"updated_at"}},
-		Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
+		Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
 		BatchWait: 20 * time.Millisecond,
 		OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
 	stream := &pipeline.GoldenStream{Feed: l.store, Customers: l.store, Positions: l.store, Publisher: b, Topics: topics,
@@ -305,9 +305,33 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 		t.Errorf("after convergence: written %v conflicts %v, want 2 and 1", w, c)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if len(l.writes) != 2 || l.writes[1].ID != "K1" || !strings.Contains(string(l.writes[1].Payload), `"gold"`) {
 		t.Errorf("writes = %+v, want premium then gold to K1", l.writes)
+	}
+	l.mu.Unlock()
+
+	// The same race with an ERP edit older than the CRM change: once the
+	// hub reads the edit, survivorship keeps the golden customer as it was
+	// (CRM priority, its updated_at the newer CRM one), so no golden change
+	// follows. The writer retries the conflicted record from the store and
+	// writes the golden value once.
+	erp.exec(t, `UPDATE customers SET segment = 'wholesale', updated_at = '2024-07-01 13:00:00' WHERE custno = 'K1'`)
+	l.crm(ctx, "platinum", "2024-07-01 13:30:00")
+	l.waitFor("write-back over the older ERP edit", SkipConflict, 2)
+	if seg, _ := erp.segment(t); seg != "wholesale" {
+		t.Fatalf("the ERP's older edit was overwritten before the hub read it: segment %q", seg)
+	}
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows after the older edit, want 1", n)
+	}
+	l.waitFor("retried write", "written", 3)
+	if seg, _ := erp.segment(t); seg != "platinum" {
+		t.Fatalf("ERP segment %q after the retry, want platinum", seg)
+	}
+	l.readERP(ctx)
+	time.Sleep(time.Second)
+	if w, c := l.count("written"), l.count(SkipConflict); w != 3 || c != 2 {
+		t.Errorf("after the retry: written %v conflicts %v, want 3 and 2", w, c)
 	}
 }
 

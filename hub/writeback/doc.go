@@ -28,6 +28,12 @@
 // not dead-lettered, and not recorded in the ledger: the system's edit
 // comes in through its source, survivorship decides between it and the
 // golden value, and the state that follows is written (or found in the
-// system already). It does follow: the edit is the newest change of the
-// customer, so it moves the golden customer's updated_at.
+// system already). No new golden state need follow: an edit older than the
+// value that wins (another system changed the field later) leaves the
+// golden customer as it was. So the writer retries a conflicted customer
+// from its current state in the store (Writer.States), backing off from
+// 0.5 s to 30 s, until the write goes through, the system is found holding
+// the values, or a newer golden state replaces it. The retries live in the
+// writer's memory: a restart forgets them, and such a record then waits
+// for the customer's next golden change.
 package writeback

@@ -18,8 +18,8 @@ const (
 	SkipMapping     = "mapping_error" // the reverse mapping failed (dead-lettered)
 	// SkipConflict: the destination refused the write because the target
 	// record changed since the version crmhub saw (see sdk.ConflictPrefix);
-	// not recorded in the ledger, so the state that follows the system's
-	// edit is written.
+	// not recorded in the ledger; retried from the store's state until the
+	// hub has read the system's edit (Writer.States).
 	SkipConflict = "conflict"
 )
 

@@ -71,6 +71,12 @@ type Writer struct {
 	Mappings func(name string) (*mapping.Mapping, bool)
 	// OnBatch, when set, is told what each batch wrote (tests).
 	OnBatch func(written []sdk.Record)
+	// States, when set, reads golden customers' current state to retry a
+	// write a destination refused as a conflict (see retryConflicts);
+	// without it a conflicted record waits for the next golden change.
+	States pipeline.GoldenStateReader
+
+	conflicts map[string]*conflict // by golden id
 
 	refused *mapping.Mapping // the last refused lookup, warned about once
 	missing bool             // the name was missing, warned about once
@@ -110,7 +116,13 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 	log := w.Logger.With("target", w.Target.Name)
 	for {
-		msgs, err := w.Consumer.Fetch(ctx, w.BatchSize, w.BatchWait)
+		msgs, err := w.fetch(ctx)
+		if errors.Is(err, errRetryDue) {
+			if err := w.retryConflicts(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("write-back: conflict retry failed, retrying", "err", err)
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -148,6 +160,25 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
+// errRetryDue: fetch stopped waiting because a conflict retry is due.
+var errRetryDue = errors.New("conflict retry due")
+
+// fetch waits for the next golden changes, or until the earliest conflict
+// retry is due.
+func (w *Writer) fetch(ctx context.Context) ([]bus.Message, error) {
+	at, ok := w.nextRetry()
+	if !ok {
+		return w.Consumer.Fetch(ctx, w.BatchSize, w.BatchWait)
+	}
+	fctx, cancel := context.WithDeadlineCause(ctx, at, errRetryDue)
+	defer cancel()
+	msgs, err := w.Consumer.Fetch(fctx, w.BatchSize, w.BatchWait)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(fctx), errRetryDue) {
+		return nil, errRetryDue
+	}
+	return msgs, err
+}
+
 // pending is one target record to write.
 type pending struct {
 	golden string
@@ -160,7 +191,6 @@ type pending struct {
 
 func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	w.refresh()
-	t := w.Target
 	// Only the last state of a golden id in the batch matters: each is the
 	// full state.
 	last := map[string]int{}
@@ -170,76 +200,188 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	var todo []pending
 	var dls []*hub.DeadLetter
 	for i, m := range msgs {
-		if last[string(m.Key)] != i || len(m.Value) == 0 {
-			continue // superseded, or a tombstone (merged/retired id): the survivor's state follows
+		if last[string(m.Key)] != i {
+			continue
+		}
+		// A newer state replaces a conflicted one waiting for its retry.
+		delete(w.conflicts, string(m.Key))
+		if len(m.Value) == 0 {
+			continue // a tombstone (merged/retired id): the survivor's state follows
 		}
 		var st pipeline.GoldenState
 		if err := json.Unmarshal(m.Value, &st); err != nil {
 			dls = append(dls, w.deadLetter(string(m.Key), "", "", fmt.Sprintf("golden state is not JSON: %v", err), m.Value))
 			continue
 		}
-		want, err := w.fields(st.ID, st.Customer, false)
-		if err != nil {
-			w.Metrics.Skipped.WithLabelValues(t.Name, SkipMapping).Inc()
-			dls = append(dls, w.mappingDeadLetter(st.ID, err))
-			continue
-		}
-		owned := pick(want, t.Fields)
-		if len(owned) == 0 {
-			w.Metrics.Skipped.WithLabelValues(t.Name, SkipNoFields).Inc()
-			continue
-		}
-		hash := hashOf(owned)
-		touch := pick(want, t.Touch)
-		touchJSON := ""
-		if len(touch) > 0 {
-			b, _ := json.Marshal(touch)
-			touchJSON = string(b)
-		}
-		var ids []string
-		own := map[string]hub.SourceRecordRef{}
-		for _, s := range st.Sources {
-			if s.System == t.System && s.SourceEntity == t.Entity {
-				ids = append(ids, s.SourceID)
-				own[s.SourceID] = s
-			}
-		}
-		if len(ids) == 0 {
-			if !t.Create {
-				w.Metrics.Skipped.WithLabelValues(t.Name, SkipNotInTarget).Inc()
-				continue
-			}
-			ids = []string{st.ID}
-		}
-		for _, id := range ids {
-			p := pending{golden: st.ID, hash: hash, touch: touchJSON, rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert,
-				Payload: payload(owned, touch), UpdatedAt: st.UpdatedAt}}
-			if s, ok := own[id]; ok {
-				p.seen = s.UpdatedAt
-				if has, err := w.fields(st.ID, s.Customer, true); err == nil && hashOf(pick(has, t.Fields)) == hash {
-					p.has = true
-				}
-			}
-			todo = append(todo, p)
-		}
+		todo = append(todo, w.plan(st, &dls)...)
 	}
-	written, err := w.write(ctx, todo, &dls)
+	conflicts, err := w.writeAll(ctx, todo, dls)
 	if err != nil {
 		return err
 	}
-	if err := w.publishDeadLetters(ctx, dls); err != nil {
-		return err
-	}
-	if w.OnBatch != nil && len(written) > 0 {
-		w.OnBatch(written)
+	now := time.Now()
+	for _, id := range conflicts {
+		w.conflicted(id, conflictRetryFirst, now)
 	}
 	return nil
 }
 
-func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLetter) ([]sdk.Record, error) {
+// retryConflicts writes again the golden customers whose write conflicted
+// and whose retry is due, from their current state in the store. The
+// system's edit that caused the conflict comes in through its source; when
+// survivorship keeps the golden values as they were, no new golden change
+// follows, so without this the system would keep its edit and the other
+// systems the golden value.
+func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
+	var ids []string
+	for id, c := range w.conflicts {
+		if !c.next.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	w.refresh()
+	states, err := w.States.GoldenStates(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("target %s: conflict retry: %w", w.Target.Name, err)
+	}
+	due := map[string]time.Duration{}
+	for _, id := range ids {
+		due[id] = w.conflicts[id].delay
+		delete(w.conflicts, id)
+	}
+	var todo []pending
+	var dls []*hub.DeadLetter
+	for _, id := range ids {
+		v, ok := states[id]
+		if !ok {
+			continue // merged or retired since: the survivor's state, or none, comes through the topic
+		}
+		todo = append(todo, w.plan(pipeline.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources,
+			Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt}, &dls)...)
+	}
+	conflicts, err := w.writeAll(ctx, todo, dls)
+	if err != nil {
+		// Not written: each waits for its next retry as it did.
+		for id, d := range due {
+			w.conflicted(id, d, now)
+		}
+		return err
+	}
+	for _, id := range conflicts {
+		// Still not read by the hub: back off.
+		w.conflicted(id, min(2*due[id], conflictRetryMax), now)
+	}
+	return nil
+}
+
+// conflict is a golden customer whose write a destination refused as a
+// conflict, waiting for its retry.
+type conflict struct {
+	next  time.Time
+	delay time.Duration
+}
+
+const (
+	conflictRetryFirst = 500 * time.Millisecond
+	conflictRetryMax   = 30 * time.Second
+)
+
+// conflicted schedules the retry of golden's write delay after now.
+func (w *Writer) conflicted(golden string, delay time.Duration, now time.Time) {
+	if w.States == nil {
+		return
+	}
+	if w.conflicts == nil {
+		w.conflicts = map[string]*conflict{}
+	}
+	w.conflicts[golden] = &conflict{next: now.Add(delay), delay: delay}
+}
+
+// nextRetry is when the earliest conflict retry is due; ok is false when
+// none waits.
+func (w *Writer) nextRetry() (at time.Time, ok bool) {
+	for _, c := range w.conflicts {
+		if !ok || c.next.Before(at) {
+			at, ok = c.next, true
+		}
+	}
+	return at, ok
+}
+
+// plan turns one golden state into the target records to write.
+func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending {
+	t := w.Target
+	want, err := w.fields(st.ID, st.Customer, false)
+	if err != nil {
+		w.Metrics.Skipped.WithLabelValues(t.Name, SkipMapping).Inc()
+		*dls = append(*dls, w.mappingDeadLetter(st.ID, err))
+		return nil
+	}
+	owned := pick(want, t.Fields)
+	if len(owned) == 0 {
+		w.Metrics.Skipped.WithLabelValues(t.Name, SkipNoFields).Inc()
+		return nil
+	}
+	hash := hashOf(owned)
+	touch := pick(want, t.Touch)
+	touchJSON := ""
+	if len(touch) > 0 {
+		b, _ := json.Marshal(touch)
+		touchJSON = string(b)
+	}
+	var ids []string
+	own := map[string]hub.SourceRecordRef{}
+	for _, s := range st.Sources {
+		if s.System == t.System && s.SourceEntity == t.Entity {
+			ids = append(ids, s.SourceID)
+			own[s.SourceID] = s
+		}
+	}
+	if len(ids) == 0 {
+		if !t.Create {
+			w.Metrics.Skipped.WithLabelValues(t.Name, SkipNotInTarget).Inc()
+			return nil
+		}
+		ids = []string{st.ID}
+	}
+	todo := make([]pending, 0, len(ids))
+	for _, id := range ids {
+		p := pending{golden: st.ID, hash: hash, touch: touchJSON, rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert,
+			Payload: payload(owned, touch), UpdatedAt: st.UpdatedAt}}
+		if s, ok := own[id]; ok {
+			p.seen = s.UpdatedAt
+			if has, err := w.fields(st.ID, s.Customer, true); err == nil && hashOf(pick(has, t.Fields)) == hash {
+				p.has = true
+			}
+		}
+		todo = append(todo, p)
+	}
+	return todo
+}
+
+// writeAll writes todo and publishes the dead letters of the batch. It
+// returns the golden ids a destination refused as conflicts.
+func (w *Writer) writeAll(ctx context.Context, todo []pending, dls []*hub.DeadLetter) ([]string, error) {
+	written, conflicts, err := w.write(ctx, todo, &dls)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.publishDeadLetters(ctx, dls); err != nil {
+		return nil, err
+	}
+	if w.OnBatch != nil && len(written) > 0 {
+		w.OnBatch(written)
+	}
+	return conflicts, nil
+}
+
+func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLetter) (written []sdk.Record, conflicts []string, err error) {
 	t := w.Target
 	if len(todo) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ids := make([]string, 0, len(todo))
 	for _, p := range todo {
@@ -247,7 +389,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	}
 	hashes, touches, err := w.Ledger.Written(ctx, t.Name, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	record, recordTouch := map[string]string{}, map[string]string{}
 	var recs []sdk.Record
@@ -273,24 +415,24 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 			sent = append(sent, p)
 		}
 	}
-	var written []sdk.Record
 	if len(recs) > 0 {
 		res, err := w.Destination.Write(ctx, recs)
 		if err != nil {
-			return nil, fmt.Errorf("target %s: write: %w", t.Name, err)
+			return nil, nil, fmt.Errorf("target %s: write: %w", t.Name, err)
 		}
 		if len(res) != len(recs) {
-			return nil, fmt.Errorf("target %s: destination returned %d results for %d records", t.Name, len(res), len(recs))
+			return nil, nil, fmt.Errorf("target %s: destination returned %d results for %d records", t.Name, len(res), len(recs))
 		}
 		for i, r := range res {
 			switch {
 			case strings.HasPrefix(r.Error, sdk.ConflictPrefix):
 				// Someone changed the record in the system after the hub
 				// last read it: writing would overwrite an edit the hub
-				// has not seen. Nothing is recorded, so once the edit has
-				// come in through the source and survivorship ran, the
-				// state that follows is written (or found there).
+				// has not seen. Nothing is recorded; the caller retries
+				// from the store's state once the edit has come in
+				// through the source and survivorship ran.
 				w.Metrics.Skipped.WithLabelValues(t.Name, SkipConflict).Inc()
+				conflicts = append(conflicts, sent[i].golden)
 				w.Logger.Info("write-back: target record changed in the system since the hub read it; not overwritten",
 					"target", t.Name, "system", t.System, "golden_id", sent[i].golden, "seen", sent[i].seen)
 			case r.Error != "":
@@ -308,9 +450,9 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 		}
 	}
 	if err := w.Ledger.Record(ctx, t.Name, record, recordTouch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return written, nil
+	return written, conflicts, nil
 }
 
 // writeMeta is what a record tells a conditional destination: the version
