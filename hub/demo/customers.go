@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
@@ -47,17 +44,11 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := NewServer(dir)
-	if err != nil {
-		return nil, fmt.Errorf("simulated APIs: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	apiURL, stopAPI, err := serveAPIs(dir)
 	if err != nil {
 		return nil, err
 	}
-	api := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = api.Serve(ln) }()
-	defer api.Close()
+	defer stopAPI()
 
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -65,7 +56,7 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 	}
 	env := map[string]string{
 		"CRMHUB_DATA_DIR": filepath.Join(qs, "hub"), "CRMHUB_DEMO_DIR": dir,
-		"CRMHUB_DEMO_CRM_URL": "http://" + ln.Addr().String(), "CRMHUB_DEMO_SERVICEDESK_URL": "http://" + ln.Addr().String(),
+		"CRMHUB_DEMO_CRM_URL": apiURL, "CRMHUB_DEMO_SERVICEDESK_URL": apiURL,
 	}
 	cfg, err := config.Parse(cfgPath, b, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

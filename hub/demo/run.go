@@ -68,18 +68,9 @@ func Start(ctx context.Context, o RunOptions) (*Running, error) {
 		return nil, err
 	}
 	r := &Running{Manifest: man, ConfigPath: cfgPath, Dir: dir}
-	h, err := NewServer(dir)
-	if err != nil {
-		return nil, fmt.Errorf("simulated APIs: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if r.APIURL, r.stopAPI, err = serveAPIs(dir); err != nil {
 		return nil, err
 	}
-	api := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = api.Serve(ln) }()
-	r.APIURL = "http://" + ln.Addr().String()
-	r.stopAPI = func() { _ = api.Close() }
 
 	b, err := os.ReadFile(cfgPath)
 	if err != nil {
@@ -191,4 +182,20 @@ func WriteQuickstart(dir string) (string, error) {
 		return "", fmt.Errorf("write quickstart config: %w", err)
 	}
 	return cfgPath, nil
+}
+
+// serveAPIs serves the simulated CRM and service desk APIs over the
+// systems generated in dir on a free loopback port.
+func serveAPIs(dir string) (url string, stop func(), err error) {
+	h, err := NewServer(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("simulated APIs: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("simulated APIs: %w", err)
+	}
+	api := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = api.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = api.Close() }, nil
 }
