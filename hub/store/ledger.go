@@ -108,3 +108,55 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
 func ledgerParams(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
+
+// Conflicts returns the golden ids of target whose write conflicted and
+// waits for a retry, in id order.
+func (l *Ledger) Conflicts(ctx context.Context, target string) ([]string, error) {
+	rows, err := l.s.rdb.QueryContext(ctx, l.s.q(`SELECT golden_id FROM writeback_conflicts WHERE target = ? ORDER BY golden_id`), target)
+	if err != nil {
+		return nil, fmt.Errorf("write-back conflicts %s: read: %w", target, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("write-back conflicts %s: read: %w", target, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("write-back conflicts %s: read: %w", target, err)
+	}
+	return ids, nil
+}
+
+// SetConflicts adds the golden ids in add to target's waiting conflicts
+// and removes those in clear, in one transaction; an id in both is added.
+func (l *Ledger) SetConflicts(ctx context.Context, target string, add, clear []string) error {
+	if len(add) == 0 && len(clear) == 0 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	err := l.s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range slices.Sorted(slices.Values(clear)) {
+			if slices.Contains(add, id) {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, l.s.q(`DELETE FROM writeback_conflicts WHERE target = ? AND golden_id = ?`), target, id); err != nil {
+				return err
+			}
+		}
+		for _, id := range slices.Compact(slices.Sorted(slices.Values(add))) {
+			if _, err := tx.ExecContext(ctx, l.s.q(`INSERT INTO writeback_conflicts (target, golden_id, at) VALUES (?, ?, ?)
+  ON CONFLICT (target, golden_id) DO UPDATE SET at = excluded.at`), target, id, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write-back conflicts %s: record: %w", target, err)
+	}
+	return nil
+}

@@ -11,13 +11,31 @@ import (
 	"github.com/crmhub/crmhub/hub/writeback"
 )
 
-var _ writeback.Ledger = (*Ledger)(nil)
+var (
+	_ writeback.Ledger      = (*Ledger)(nil)
+	_ writeback.ConflictLog = (*Ledger)(nil)
+)
 
 // testLedger runs the ledger through two store handles on one database, as
 // two hub instances share it: what one records, the other reads.
 func testLedger(t *testing.T, a, b *Store) {
 	ctx := context.Background()
 	la, lb := a.Ledger(), b.Ledger()
+
+	// Waiting conflicts: what one instance records, the other reads; an id
+	// both added and cleared stays; targets are separate.
+	if err := la.SetConflicts(ctx, "erp", []string{"g2", "g1", "g2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := la.SetConflicts(ctx, "erp", []string{"g3"}, []string{"g1", "g3", "g9"}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := lb.Conflicts(ctx, "erp"); err != nil || fmt.Sprint(ids) != "[g2 g3]" {
+		t.Errorf("conflicts seen by the other instance = %v %v, want [g2 g3]", ids, err)
+	}
+	if ids, err := lb.Conflicts(ctx, "shop"); err != nil || len(ids) != 0 {
+		t.Errorf("another target's conflicts = %v %v", ids, err)
+	}
 
 	if h, tc, err := lb.Written(ctx, "erp", []string{"K1"}); err != nil || len(h) != 0 || len(tc) != 0 {
 		t.Fatalf("empty ledger: %v %v %v", h, tc, err)

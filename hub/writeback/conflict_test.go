@@ -88,6 +88,9 @@ type loop struct {
 	metrics *Metrics
 	mu      sync.Mutex
 	writes  []sdk.Record
+	// restartWriter stops the writer and starts a new one on the same
+	// consumer group and store, as a hub restart does.
+	restartWriter func()
 }
 
 func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
@@ -159,19 +162,35 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 	l.metrics = NewMetrics(reg)
 	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
 	t.Cleanup(func() { consumer.Close() })
-	w := &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: []string{"segment"}, Touch: []string{"updated_at"}},
-		Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
-		BatchWait: 20 * time.Millisecond,
-		OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
+	newWriter := func() *Writer {
+		return &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: []string{"segment"}, Touch: []string{"updated_at"}},
+			Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
+			BatchWait: 20 * time.Millisecond,
+			OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
+	}
 	stream := &pipeline.GoldenStream{Feed: l.store, Customers: l.store, Positions: l.store, Publisher: b, Topics: topics,
 		Interval: 20 * time.Millisecond, Logger: log}
 	rctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{w.Run, stream.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = run(rctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = stream.Run(rctx) }()
+	var (
+		wctx, stopWriter = context.WithCancel(rctx)
+		writerDone       = make(chan struct{})
+	)
+	startWriter := func() {
+		w, done := newWriter(), writerDone
+		go func() { defer close(done); _ = w.Run(wctx) }()
 	}
-	t.Cleanup(func() { stop(); wg.Wait() })
+	startWriter()
+	l.restartWriter = func() {
+		stopWriter()
+		<-writerDone
+		wctx, stopWriter = context.WithCancel(rctx)
+		writerDone = make(chan struct{})
+		startWriter()
+	}
+	t.Cleanup(func() { stop(); wg.Wait(); stopWriter(); <-writerDone })
 	return l
 }
 
@@ -314,13 +333,19 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	// hub reads the edit, survivorship keeps the golden customer as it was
 	// (CRM priority, its updated_at the newer CRM one), so no golden change
 	// follows. The writer retries the conflicted record from the store and
-	// writes the golden value once.
+	// writes the golden value once, even when the hub restarted in between
+	// (the conflict waits in the store).
 	erp.exec(t, `UPDATE customers SET segment = 'wholesale', updated_at = '2024-07-01 13:00:00' WHERE custno = 'K1'`)
 	l.crm(ctx, "platinum", "2024-07-01 13:30:00")
 	l.waitFor("write-back over the older ERP edit", SkipConflict, 2)
 	if seg, _ := erp.segment(t); seg != "wholesale" {
 		t.Fatalf("the ERP's older edit was overwritten before the hub read it: segment %q", seg)
 	}
+	// The restarted writer retries at once: the hub has not read the edit
+	// yet, so it conflicts again (only a writer that found the conflict in
+	// the store can), and backs off.
+	l.restartWriter()
+	l.waitFor("retry by the restarted writer", SkipConflict, 3)
 	if n := l.readERP(ctx); n != 1 {
 		t.Fatalf("read %d ERP rows after the older edit, want 1", n)
 	}
@@ -330,8 +355,11 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	}
 	l.readERP(ctx)
 	time.Sleep(time.Second)
-	if w, c := l.count("written"), l.count(SkipConflict); w != 3 || c != 2 {
-		t.Errorf("after the retry: written %v conflicts %v, want 3 and 2", w, c)
+	if w, c := l.count("written"), l.count(SkipConflict); w != 3 || c != 3 {
+		t.Errorf("after the retry: written %v conflicts %v, want 3 and 3", w, c)
+	}
+	if ids, err := l.store.Ledger().Conflicts(ctx, "erp"); err != nil || len(ids) != 0 {
+		t.Errorf("conflicts still waiting after the retry wrote: %v %v", ids, err)
 	}
 }
 

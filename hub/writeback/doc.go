@@ -33,7 +33,7 @@
 // golden customer as it was. So the writer retries a conflicted customer
 // from its current state in the store (Writer.States), backing off from
 // 0.5 s to 30 s, until the write goes through, the system is found holding
-// the values, or a newer golden state replaces it. The retries live in the
-// writer's memory: a restart forgets them, and such a record then waits
-// for the customer's next golden change.
+// the values, or a newer golden state replaces it. A Ledger that is also a
+// ConflictLog (the store's, table writeback_conflicts) keeps the waiting
+// ids, so a restarted writer retries them at once.
 package writeback

@@ -16,3 +16,14 @@ type Ledger interface {
 	// then it has none), in one transaction.
 	Record(ctx context.Context, target string, hashes, touches map[string]string) error
 }
+
+// ConflictLog keeps the golden ids whose write to a target conflicted and
+// waits for a retry, so that a restarted writer retries them too. A Ledger
+// that is one (store.Ledger) is used as such.
+type ConflictLog interface {
+	// Conflicts returns target's waiting golden ids.
+	Conflicts(ctx context.Context, target string) ([]string, error)
+	// SetConflicts adds add and removes clear (an id in both stays), in
+	// one transaction.
+	SetConflicts(ctx context.Context, target string, add, clear []string) error
+}

@@ -115,6 +115,10 @@ func (w *Writer) Run(ctx context.Context) error {
 		w.BatchWait = 100 * time.Millisecond
 	}
 	log := w.Logger.With("target", w.Target.Name)
+	if err := w.loadConflicts(ctx); err != nil {
+		// Those records then wait for their customers' next golden change.
+		log.Warn("write-back: conflicts left by the last run not loaded", "err", err)
+	}
 	for {
 		msgs, err := w.fetch(ctx)
 		if errors.Is(err, errRetryDue) {
@@ -199,12 +203,16 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	}
 	var todo []pending
 	var dls []*hub.DeadLetter
+	var replaced []string
 	for i, m := range msgs {
 		if last[string(m.Key)] != i {
 			continue
 		}
 		// A newer state replaces a conflicted one waiting for its retry.
-		delete(w.conflicts, string(m.Key))
+		if _, ok := w.conflicts[string(m.Key)]; ok {
+			delete(w.conflicts, string(m.Key))
+			replaced = append(replaced, string(m.Key))
+		}
 		if len(m.Value) == 0 {
 			continue // a tombstone (merged/retired id): the survivor's state follows
 		}
@@ -223,7 +231,34 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	for _, id := range conflicts {
 		w.conflicted(id, conflictRetryFirst, now)
 	}
+	return w.logConflicts(ctx, conflicts, replaced)
+}
+
+// loadConflicts schedules the conflicts a writer before this one left
+// waiting, due at once.
+func (w *Writer) loadConflicts(ctx context.Context) error {
+	cl, ok := w.Ledger.(ConflictLog)
+	if !ok || w.States == nil {
+		return nil
+	}
+	ids, err := cl.Conflicts(ctx, w.Target.Name)
+	if err != nil {
+		return fmt.Errorf("target %s: %w", w.Target.Name, err)
+	}
+	now := time.Now()
+	for _, id := range ids {
+		w.conflicted(id, conflictRetryFirst, now.Add(-conflictRetryFirst))
+	}
 	return nil
+}
+
+// logConflicts keeps the ConflictLog in step with the retries waiting.
+func (w *Writer) logConflicts(ctx context.Context, add, clear []string) error {
+	cl, ok := w.Ledger.(ConflictLog)
+	if !ok || w.States == nil {
+		return nil
+	}
+	return cl.SetConflicts(ctx, w.Target.Name, add, clear)
 }
 
 // retryConflicts writes again the golden customers whose write conflicted
@@ -274,7 +309,14 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 		// Still not read by the hub: back off.
 		w.conflicted(id, min(2*due[id], conflictRetryMax), now)
 	}
-	return nil
+	// Written, found in the system, merged or retired: no longer waiting.
+	var done []string
+	for id := range due {
+		if _, ok := w.conflicts[id]; !ok {
+			done = append(done, id)
+		}
+	}
+	return w.logConflicts(ctx, nil, done)
 }
 
 // conflict is a golden customer whose write a destination refused as a
