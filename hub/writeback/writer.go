@@ -237,8 +237,8 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 // loadConflicts schedules the conflicts a writer before this one left
 // waiting, due at once.
 func (w *Writer) loadConflicts(ctx context.Context) error {
-	cl, ok := w.Ledger.(ConflictLog)
-	if !ok || w.States == nil {
+	cl, ok := w.conflictLog()
+	if !ok {
 		return nil
 	}
 	ids, err := cl.Conflicts(ctx, w.Target.Name)
@@ -254,11 +254,18 @@ func (w *Writer) loadConflicts(ctx context.Context) error {
 
 // logConflicts keeps the ConflictLog in step with the retries waiting.
 func (w *Writer) logConflicts(ctx context.Context, add, clear []string) error {
-	cl, ok := w.Ledger.(ConflictLog)
-	if !ok || w.States == nil {
+	cl, ok := w.conflictLog()
+	if !ok {
 		return nil
 	}
 	return cl.SetConflicts(ctx, w.Target.Name, add, clear)
+}
+
+// conflictLog is the Ledger as a ConflictLog, when it is one and the
+// writer retries conflicts at all (States set).
+func (w *Writer) conflictLog() (ConflictLog, bool) {
+	cl, ok := w.Ledger.(ConflictLog)
+	return cl, ok && w.States != nil
 }
 
 // retryConflicts writes again the golden customers whose write conflicted
@@ -277,15 +284,23 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	w.refresh()
-	states, err := w.States.GoldenStates(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("target %s: conflict retry: %w", w.Target.Name, err)
-	}
 	due := map[string]time.Duration{}
 	for _, id := range ids {
 		due[id] = w.conflicts[id].delay
 		delete(w.conflicts, id)
+	}
+	// Not retried (the store or the destination failed): each waits for
+	// its next retry as it did, instead of being due again at once.
+	keep := func() {
+		for id, d := range due {
+			w.conflicted(id, d, now)
+		}
+	}
+	w.refresh()
+	states, err := w.States.GoldenStates(ctx, ids)
+	if err != nil {
+		keep()
+		return fmt.Errorf("target %s: conflict retry: %w", w.Target.Name, err)
 	}
 	var todo []pending
 	var dls []*hub.DeadLetter
@@ -299,10 +314,7 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 	}
 	conflicts, err := w.writeAll(ctx, todo, dls)
 	if err != nil {
-		// Not written: each waits for its next retry as it did.
-		for id, d := range due {
-			w.conflicted(id, d, now)
-		}
+		keep()
 		return err
 	}
 	for _, id := range conflicts {

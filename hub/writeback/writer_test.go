@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -228,5 +229,35 @@ func TestWriterDeadLetters(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(metrics.Records.WithLabelValues("erp", "failed")); got != 1 {
 		t.Errorf("failed = %v, want 1", got)
+	}
+}
+
+// failingStates is a store whose golden-state read fails.
+type failingStates struct{ calls int }
+
+func (f *failingStates) GoldenStates(context.Context, []string) (map[string]*hub.GoldenCustomer, error) {
+	f.calls++
+	return nil, errors.New("store unavailable")
+}
+
+// A conflict retry whose state read fails waits for its delay again: due
+// at once, the writer would spin on the read for as long as the store fails.
+func TestConflictRetryKeepsDelayWhenStoreFails(t *testing.T) {
+	states := &failingStates{}
+	w := &Writer{Target: Target{Name: "erp"}, States: states}
+	now := time.Now()
+	w.conflicted("g1", 4*time.Second, now.Add(-4*time.Second)) // due now
+	if err := w.retryConflicts(context.Background(), now); err == nil {
+		t.Fatal("retry with a failing store: no error")
+	}
+	if states.calls != 1 {
+		t.Fatalf("state reads = %d, want 1", states.calls)
+	}
+	at, ok := w.nextRetry()
+	if !ok || !at.Equal(now.Add(4*time.Second)) {
+		t.Fatalf("next retry = %v %v, want %v (the same delay after the failed attempt)", at, ok, now.Add(4*time.Second))
+	}
+	if err := w.retryConflicts(context.Background(), now.Add(time.Second)); err != nil || states.calls != 1 {
+		t.Fatalf("a retry not yet due read the store: calls %d, err %v", states.calls, err)
 	}
 }
