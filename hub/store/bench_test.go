@@ -119,14 +119,7 @@ func BenchmarkApplyScale(b *testing.B) {
 		if dsn == "" {
 			return fresh
 		}
-		return func(tb testing.TB, opts Options) *Store {
-			s, err := Open(context.Background(), driver, dsn, opts)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			tb.Cleanup(func() { s.Close() })
-			return s
-		}
+		return func(tb testing.TB, opts Options) *Store { return mustOpen(tb, driver, dsn, opts) }
 	}
 	sqlite := keep(DriverSQLite, "CRMHUB_BENCH_STORE", MustOpenSQLite)
 	pg := keep(DriverPostgres, "CRMHUB_BENCH_POSTGRES", MustOpenPostgres)

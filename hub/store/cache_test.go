@@ -49,15 +49,7 @@ func TestRecordCacheEvictsAndValidates(t *testing.T) {
 // not be resolved from the first one's cache.
 func TestRecordCacheSeesOtherWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
-	open := func() *Store {
-		s, err := Open(context.Background(), DriverSQLite, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b := mustOpen(t, DriverSQLite, path, Options{}), mustOpen(t, DriverSQLite, path, Options{})
 	mustApply(t, a, cust("crm", "c1", 1, hub.Customer{FullName: "Ada Lovelace", Emails: []string{"old@example.org"}}))
 	mustApply(t, b, cust("crm", "c1", 2, hub.Customer{FullName: "Ada Lovelace", Emails: []string{"new@example.org"}}))
 	mustApply(t, a, cust("erp", "e1", 3, hub.Customer{FamilyName: "Lovelace", Emails: []string{"new@example.org"}}))

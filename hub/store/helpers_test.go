@@ -20,18 +20,20 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // MustOpenSQLite opens a store on a fresh SQLite file.
 func MustOpenSQLite(tb testing.TB, opts Options) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), DriverSQLite, filepath.Join(tb.TempDir(), "hub.db"), opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
+	return mustOpen(tb, DriverSQLite, filepath.Join(tb.TempDir(), "hub.db"), opts)
 }
 
 // MustOpenPostgres opens a store on a fresh schema of the test PostgreSQL.
 func MustOpenPostgres(tb testing.TB, opts Options) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), DriverPostgres, testenv.Postgres(tb), opts)
+	return mustOpen(tb, DriverPostgres, testenv.Postgres(tb), opts)
+}
+
+// mustOpen opens a store on dsn, closed when the test ends; tests opening
+// a second instance on the same database call it again.
+func mustOpen(tb testing.TB, driver, dsn string, opts Options) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), driver, dsn, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -113,26 +113,10 @@ func testLedger(t *testing.T, a, b *Store) {
 
 func TestLedgerSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
-	open := func() *Store {
-		s, err := Open(context.Background(), DriverSQLite, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	testLedger(t, open(), open())
+	testLedger(t, mustOpen(t, DriverSQLite, path, Options{}), mustOpen(t, DriverSQLite, path, Options{}))
 }
 
 func TestLedgerIntegration(t *testing.T) {
 	dsn := testenv.Postgres(t)
-	open := func() *Store {
-		s, err := Open(context.Background(), DriverPostgres, dsn, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	testLedger(t, open(), open())
+	testLedger(t, mustOpen(t, DriverPostgres, dsn, Options{}), mustOpen(t, DriverPostgres, dsn, Options{}))
 }

@@ -24,16 +24,7 @@ func TestCacheDistrustsOtherWriters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			driver, dsn := tc.dsn(t)
-			ctx := context.Background()
-			open := func() *Store {
-				s, err := Open(ctx, driver, dsn, fuzzyOpts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Close() })
-				return s
-			}
-			a, b := open(), open()
+			a, b := mustOpen(t, driver, dsn, fuzzyOpts), mustOpen(t, driver, dsn, fuzzyOpts)
 			addr := []hub.Address{{Street: "Hauptstr. 1", PostalCode: "10115", Country: "DE"}}
 			x := cust("erp", "K1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Schmidt", Addresses: addr})
 			x2 := cust("erp", "K1", 2, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: addr})
