@@ -159,6 +159,8 @@ func sqliteDSN(dsn string, writer bool) string {
 	// the default (1000) checkpointed, and synced, after nearly every
 	// commit; at 10000 (40 MB of WAL) a page changed by several batches is
 	// copied back once.
+	// A pragma the DSN sets itself wins (TestSQLiteDSNPragmaWins):
+	// cache_size is the one to raise for a store of millions of customers.
 	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-131072)&_pragma=mmap_size(2147418112)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(10000)"
 	if writer {
 		// Take the write lock at BEGIN, so a transaction never fails

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -600,5 +602,24 @@ func testReviewQueue(t *testing.T, open opener) {
 	}
 	if err := s.DecideReview(ctx, "x/y/z", "x/y/w", true, "steward@x", "r"); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("unknown review: %v", err)
+	}
+}
+
+// A pragma in the DSN wins over the store's default for it; the others
+// keep their defaults.
+func TestSQLiteDSNPragmaWins(t *testing.T) {
+	s := mustOpen(t, DriverSQLite, filepath.Join(t.TempDir(), "hub.db")+"?_pragma=cache_size(-2048)", Options{})
+	for _, db := range []*sql.DB{s.db, s.rdb} {
+		var cache int
+		var mode string
+		if err := db.QueryRow(`PRAGMA cache_size`).Scan(&cache); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if cache != -2048 || mode != "wal" {
+			t.Errorf("cache_size %d, journal_mode %s; want -2048 (from the DSN) and wal (the default)", cache, mode)
+		}
 	}
 }
