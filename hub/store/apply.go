@@ -39,6 +39,7 @@ type batch struct {
 // records table.
 type pendingRec struct {
 	row    []any           // rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id
+	mkeys  any             // the match keys as stored (JSON array), nil for a deleted record
 	stored bool            // an older version is in the table
 	state  recState        // as component would read it
 	rec    identity.Record // the parsed record, if live
@@ -163,6 +164,7 @@ type version struct {
 	golden string // golden id before the batch (customers)
 	item   *item  // the winning event of this batch, nil if the stored one
 	stored bool   // the record is in the database
+	mkeys  string // the stored version's match keys (JSON array), "" if none
 }
 
 // write records the batch's events and the winning versions of their
@@ -196,17 +198,17 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	cur := map[string]*version{}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
 		var (
 			rkey string
 			v    version
 			del  int
-			g    sql.NullString
+			g, k sql.NullString
 		)
-		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity); err != nil {
+		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k); err != nil {
 			return err
 		}
-		v.del, v.golden, v.stored = del == 1, g.String, true
+		v.del, v.golden, v.stored, v.mkeys = del == 1, g.String, true, k.String
 		cur[rkey] = &v
 		return nil
 	}); err != nil {
@@ -247,7 +249,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		return fmt.Errorf("record events: %w", err)
 	}
 
-	var recRows, updRows, keyRows [][]any
+	var recRows, updRows, keyRows, dropKeys [][]any
 	var custKeys []string
 	keysOf := map[string][]string{}
 	for _, rkey := range sortedVersionKeys(cur) {
@@ -280,6 +282,11 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		if v.golden != "" {
 			b.seedsG[v.golden] = true
 		}
+		oldKeys, err := decodeKeys(v.mkeys)
+		if err != nil {
+			return fmt.Errorf("stored record %s: match keys: %w", rkey, err)
+		}
+		var newKeys []string
 		if it.del {
 			// A trusted entry says the record is live.
 			s.cache.drop([]string{rkey})
@@ -290,10 +297,19 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 			// Relinking and re-clustering below read this version again.
 			s.cache.put(rkey, ev.EventID, rec)
 			b.cached = append(b.cached, rkey)
-			keysOf[rkey] = s.res.MatchKeys(rec)
-			for _, k := range keysOf[rkey] {
-				keyRows = append(keyRows, []any{k, rkey})
-			}
+			newKeys = uniq(s.res.MatchKeys(rec))
+			keysOf[rkey] = newKeys
+			p.mkeys = encodeKeys(newKeys)
+			p.state.mkeys = p.mkeys.(string)
+		}
+		// Only the keys that changed are written: a new version mostly
+		// keeps its keys, and each is an index entry.
+		add, drop := diffSets(oldKeys, newKeys)
+		for _, k := range add {
+			keyRows = append(keyRows, []any{k, rkey})
+		}
+		for _, k := range drop {
+			dropKeys = append(dropKeys, []any{k, rkey})
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO records
@@ -310,10 +326,10 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
-	if err := s.execChunk(ctx, tx, `DELETE FROM match_keys WHERE rkey IN (%s)`, custKeys); err != nil {
+	if err := s.deleteRows(ctx, tx, dropMatchKeys, dropKeys); err != nil {
 		return fmt.Errorf("clear match keys: %w", err)
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) `, "text,text", ``, keyRows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) `, "text,text", ` ON CONFLICT DO NOTHING`, keyRows); err != nil {
 		return fmt.Errorf("write match keys: %w", err)
 	}
 	return s.relink(ctx, b, custKeys, keysOf)
@@ -331,21 +347,21 @@ func (s *Store) writePending(ctx context.Context, b *batch, golden map[string]st
 		}
 		if p.stored && !s.pg {
 			r := p.row
-			updRows = append(updRows, []any{rkey, r[5], r[6], r[7], r[8], r[9], r[10], g})
+			updRows = append(updRows, []any{rkey, r[5], r[6], r[7], r[8], r[9], r[10], g, p.mkeys})
 		} else {
-			insRows = append(insRows, append(p.row[:len(p.row):len(p.row)], g))
+			insRows = append(insRows, append(p.row[:len(p.row):len(p.row)], g, p.mkeys))
 		}
 	}
 	if err := s.insertRows(ctx, b.tx, `INSERT INTO records
-  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id, golden_id) `,
-		"text,text,text,text,text,bigint,integer,text,text,text,text,text",
+  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id, golden_id, mkeys) `,
+		"text,text,text,text,text,bigint,integer,text,text,text,text,text,text",
 		s.pgOnly(` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
   event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id,
-  golden_id = excluded.golden_id`), insRows); err != nil {
+  golden_id = excluded.golden_id, mkeys = excluded.mkeys`), insRows); err != nil {
 		return fmt.Errorf("write customer records: %w", err)
 	}
 	if err := s.insertRows(ctx, b.tx, `UPDATE records SET updated_at = v.column2, deleted = v.column3, event_id = v.column4,
-  data = v.column5, ref_system = v.column6, ref_id = v.column7, golden_id = v.column8 FROM (`, "text,bigint,integer,text,text,text,text,text",
+  data = v.column5, ref_system = v.column6, ref_id = v.column7, golden_id = v.column8, mkeys = v.column9 FROM (`, "text,bigint,integer,text,text,text,text,text,text",
 		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write customer records: %w", err)
 	}
@@ -368,6 +384,67 @@ func sortedVersionKeys(m map[string]*version) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rowDelete deletes rows by their whole primary key, given as a list of
+// tuples; TestOwnedRowDeletesSeekThePrimaryKey checks that SQLite seeks
+// the key for each tuple rather than scanning the table.
+type rowDelete struct{ head, types, tail string }
+
+var (
+	dropMatchKeys    = rowDelete{`DELETE FROM match_keys WHERE (mkey, rkey) IN (`, "text,text", `)`}
+	dropSearchValues = rowDelete{`DELETE FROM golden_attrs WHERE (attr, value, golden_id) IN (`, "text,text,text", `)`}
+)
+
+func (s *Store) deleteRows(ctx context.Context, tx *sql.Tx, d rowDelete, rows [][]any) error {
+	return s.insertRows(ctx, tx, d.head, d.types, d.tail, rows)
+}
+
+// encodeKeys is how a record's match keys are stored with it (records.mkeys).
+func encodeKeys(keys []string) any {
+	if len(keys) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(keys)
+	if err != nil {
+		return "[]" // a []string always marshals
+	}
+	return string(b)
+}
+
+// decodeKeys reads records.mkeys; "" (a deleted record, or none stored)
+// is no keys.
+func decodeKeys(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var keys []string
+	if err := json.Unmarshal([]byte(s), &keys); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// diffSets returns the elements of want not in have, and those of have
+// not in want.
+func diffSets[T comparable](have, want []T) (add, drop []T) {
+	in := make(map[T]bool, len(have))
+	for _, k := range have {
+		in[k] = true
+	}
+	for _, k := range want {
+		if !in[k] {
+			add = append(add, k)
+		}
+		delete(in, k)
+	}
+	for _, k := range have {
+		if in[k] {
+			drop = append(drop, k)
+			delete(in, k)
+		}
+	}
+	return add, drop
 }
 
 func uniq(ss []string) []string {

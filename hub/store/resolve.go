@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,13 +31,14 @@ type recState struct {
 	golden   string
 	deleted  bool
 	customer bool
+	mkeys    string // its match keys (records.mkeys)
 }
 
 // stateCols are the columns scanState reads. Queries select them by rkey
 // and filter on the entity in Go: with "AND entity = 'customer'" and a
 // long IN list SQLite's planner walks the (entity, ...) index, all
 // customers, instead of looking up each key.
-const stateCols = `rkey, event_id, COALESCE(golden_id, ''), deleted, entity`
+const stateCols = `rkey, event_id, COALESCE(golden_id, ''), deleted, entity, COALESCE(mkeys, '')`
 
 func scanState(rows *sql.Rows) (string, recState, error) {
 	var (
@@ -44,7 +46,7 @@ func scanState(rows *sql.Rows) (string, recState, error) {
 		st           recState
 		del          int
 	)
-	err := rows.Scan(&rkey, &st.event, &st.golden, &del, &entity)
+	err := rows.Scan(&rkey, &st.event, &st.golden, &del, &entity, &st.mkeys)
 	st.deleted, st.customer = del == 1, entity == hub.EntityCustomer
 	return rkey, st, err
 }
@@ -123,20 +125,23 @@ func (s *Store) component(ctx context.Context, b *batch) (inComp map[string]bool
 			}
 		}
 		newK := map[string]bool{}
-		if err := s.eachChunk(ctx, tx, `SELECT mkey FROM match_keys WHERE rkey IN (%s)`, fr, func(rows *sql.Rows) error {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				return err
+		for _, r := range fr {
+			st, ok := recs[r]
+			if !ok || st.deleted {
+				continue
 			}
-			if isBlockKey(k) {
-				return nil // compared through fuzzy_links, never followed
+			ks, err := decodeKeys(st.mkeys)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("record %s: match keys: %w", r, err)
 			}
-			if !keys[k] {
-				keys[k], newK[k] = true, true
+			for _, k := range ks {
+				if isBlockKey(k) {
+					continue // compared through fuzzy_links, never followed
+				}
+				if !keys[k] {
+					keys[k], newK[k] = true, true
+				}
 			}
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("record keys: %w", err)
 		}
 		for _, q := range []string{
 			`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
@@ -286,17 +291,27 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 	if len(gone) == 0 {
 		return nil
 	}
-	if err := s.execChunk(ctx, tx, `DELETE FROM golden_attrs WHERE golden_id IN (%s)`, gone); err != nil {
-		return fmt.Errorf("clear search values: %w", err)
-	}
 	active := map[string]bool{}
-	if err := s.eachChunk(ctx, tx, `SELECT id FROM goldens WHERE status = 'active' AND id IN (%s)`, gone, func(rows *sql.Rows) error {
-		var id string
-		err := rows.Scan(&id)
+	var dropAttrs [][]any
+	if err := s.eachChunk(ctx, tx, `SELECT id, COALESCE(attrs, '') FROM goldens WHERE status = 'active' AND id IN (%s)`, gone, func(rows *sql.Rows) error {
+		var id, attrs string
+		if err := rows.Scan(&id, &attrs); err != nil {
+			return err
+		}
 		active[id] = true
-		return err
+		have, err := decodeAttrs(attrs)
+		if err != nil {
+			return fmt.Errorf("golden %s: search values: %w", id, err)
+		}
+		for _, a := range have {
+			dropAttrs = append(dropAttrs, []any{a[0], a[1], id})
+		}
+		return nil
 	}); err != nil {
 		return fmt.Errorf("read goldens: %w", err)
+	}
+	if err := s.deleteRows(ctx, tx, dropSearchValues, dropAttrs); err != nil {
+		return fmt.Errorf("clear search values: %w", err)
 	}
 	now := time.Now().UnixNano()
 	var mergeRows, mergeLog, changeRows [][]any
@@ -316,11 +331,11 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 		retired = append(retired, g)
 		changeRows = append(changeRows, []any{g, hub.ChangeRetired, nil, now})
 	}
-	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2 FROM (`, "text,text",
+	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2, attrs = NULL FROM (`, "text,text",
 		`) AS v WHERE goldens.id = v.column1`, mergeRows); err != nil {
 		return fmt.Errorf("merge goldens: %w", err)
 	}
-	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL WHERE id IN (%s)`, retired); err != nil {
+	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL, attrs = NULL WHERE id IN (%s)`, retired); err != nil {
 		return fmt.Errorf("retire goldens: %w", err)
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) `, "text,text,text,bigint", ``, changeRows); err != nil {
@@ -334,6 +349,7 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 
 type storedGolden struct {
 	status, data, lineage string
+	attrs                 string // search values in golden_attrs (JSON), "" if none
 }
 
 // writeGoldens stores the golden customers of clusters that changed, and
@@ -345,22 +361,25 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		ids[i] = c.ID
 	}
 	stored := map[string]storedGolden{}
-	if err := s.eachChunk(ctx, tx, `SELECT id, status, data, lineage FROM goldens WHERE id IN (%s)`, ids, func(rows *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, `SELECT id, status, data, lineage, attrs FROM goldens WHERE id IN (%s)`, ids, func(rows *sql.Rows) error {
 		var (
-			id           string
-			g            storedGolden
-			data, lineag sql.NullString
+			id                  string
+			g                   storedGolden
+			data, lineag, attrs sql.NullString
 		)
-		if err := rows.Scan(&id, &g.status, &data, &lineag); err != nil {
+		if err := rows.Scan(&id, &g.status, &data, &lineag, &attrs); err != nil {
 			return err
 		}
-		g.data, g.lineage = data.String, lineag.String
+		g.data, g.lineage, g.attrs = data.String, lineag.String, attrs.String
+		if g.status != "active" {
+			g.attrs = "" // none are in golden_attrs
+		}
 		stored[id] = g
 		return nil
 	}); err != nil {
 		return fmt.Errorf("read goldens: %w", err)
 	}
-	var goldenRows, updRows, attrRows, moveRows [][]any
+	var goldenRows, updRows, attrRows, dropAttrs, moveRows [][]any
 	var changed []string
 	for _, c := range clusters {
 		cust, lin := s.res.Survive(c.Records)
@@ -385,20 +404,31 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			b.stats.GoldenCreated++
 		}
 		valueChanged := !ok || old.status != "active" || old.data != string(data)
-		if valueChanged || old.lineage != string(linJSON) {
-			if ok && !s.pg {
-				updRows = append(updRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
-			} else {
-				goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated})
-			}
-		}
+		attrs := old.attrs
 		// Only a change of the golden customer's values is a change for
 		// the feed: a source reporting values the golden already has (a
 		// system echoing a write-back) moves lineage, not the customer.
 		if valueChanged {
 			changed = append(changed, c.ID)
-			for _, a := range searchAttrs(cust, s.res.Config().DefaultRegion) {
+			have, err := decodeAttrs(old.attrs)
+			if err != nil {
+				return fmt.Errorf("golden %s: search values: %w", c.ID, err)
+			}
+			want := uniqAttrs(searchAttrs(cust, s.res.Config().DefaultRegion))
+			add, drop := diffSets(have, want)
+			for _, a := range add {
 				attrRows = append(attrRows, []any{a[0], a[1], c.ID})
+			}
+			for _, a := range drop {
+				dropAttrs = append(dropAttrs, []any{a[0], a[1], c.ID})
+			}
+			attrs = encodeAttrs(want)
+		}
+		if valueChanged || old.lineage != string(linJSON) {
+			if ok && !s.pg {
+				updRows = append(updRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
+			} else {
+				goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
 			}
 		}
 		for _, r := range c.Records {
@@ -410,70 +440,33 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			}
 		}
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, kind, data, lineage, created_at, updated_at, status) `, "text,text,text,text,bigint,bigint,text",
+	if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, kind, data, lineage, created_at, updated_at, attrs, status) `, "text,text,text,text,bigint,bigint,text,text",
 		s.pgOnly(`ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
-  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at`), withActive(goldenRows)); err != nil {
+  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at, attrs = excluded.attrs`), withActive(goldenRows)); err != nil {
 		return fmt.Errorf("write goldens: %w", err)
 	}
 	// SQLite: stored goldens get a plain UPDATE (see insertRows).
 	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'active', merged_into = NULL, kind = v.column2, data = v.column3,
-  lineage = v.column4, created_at = v.column5, updated_at = v.column6 FROM (`, "text,text,text,text,bigint,bigint",
+  lineage = v.column4, created_at = v.column5, updated_at = v.column6, attrs = v.column7 FROM (`, "text,text,text,text,bigint,bigint,text",
 		`) AS v WHERE goldens.id = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write goldens: %w", err)
 	}
 	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
 		return err
 	}
-	if err := s.writeAttrs(ctx, tx, changed, attrRows); err != nil {
-		return err
+	// Only the search values that differ are written: a golden gaining a
+	// member keeps most of its values, and each is two index entries.
+	if err := s.deleteRows(ctx, tx, dropSearchValues, dropAttrs); err != nil {
+		return fmt.Errorf("clear search values: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) `, "text,text,text", ` ON CONFLICT DO NOTHING`, attrRows); err != nil {
+		return fmt.Errorf("write search values: %w", err)
 	}
 	// UPDATE ... FROM (VALUES ...): the VALUES columns are column1,
 	// column2 in both SQLite and PostgreSQL.
 	if err := s.insertRows(ctx, tx, `UPDATE records SET golden_id = v.column2 FROM (`, "text,text",
 		`) AS v WHERE records.rkey = v.column1`, moveRows); err != nil {
 		return fmt.Errorf("link records: %w", err)
-	}
-	return nil
-}
-
-// writeAttrs makes the search values of the changed goldens equal to want
-// (attr, value, golden_id rows), touching only the rows that differ: a
-// golden gaining a member keeps most of its values, and rewriting them
-// all cost two index writes per value.
-func (s *Store) writeAttrs(ctx context.Context, tx *sql.Tx, changed []string, want [][]any) error {
-	type attr struct{ a, v, g string }
-	have := map[attr]bool{}
-	if err := s.eachChunk(ctx, tx, `SELECT attr, value, golden_id FROM golden_attrs WHERE golden_id IN (%s)`, changed, func(rows *sql.Rows) error {
-		var x attr
-		err := rows.Scan(&x.a, &x.v, &x.g)
-		have[x] = true
-		return err
-	}); err != nil {
-		return fmt.Errorf("read search values: %w", err)
-	}
-	keep := map[attr]bool{}
-	var add [][]any
-	for _, r := range want {
-		x := attr{r[0].(string), r[1].(string), r[2].(string)}
-		if keep[x] {
-			continue
-		}
-		keep[x] = true
-		if !have[x] {
-			add = append(add, r)
-		}
-	}
-	var drop [][]any
-	for x := range have {
-		if !keep[x] {
-			drop = append(drop, []any{x.a, x.v, x.g})
-		}
-	}
-	if err := s.insertRows(ctx, tx, `DELETE FROM golden_attrs WHERE (attr, value, golden_id) IN (`, "text,text,text", `)`, drop); err != nil {
-		return fmt.Errorf("clear search values: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) `, "text,text,text", ` ON CONFLICT DO NOTHING`, add); err != nil {
-		return fmt.Errorf("write search values: %w", err)
 	}
 	return nil
 }
@@ -485,6 +478,44 @@ func withActive(rows [][]any) [][]any {
 		rows[i] = append(rows[i], "active")
 	}
 	return rows
+}
+
+// encodeAttrs is how a golden customer's search values are stored with
+// it (goldens.attrs).
+func encodeAttrs(attrs [][2]string) string {
+	if len(attrs) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		return "[]" // [][2]string always marshals
+	}
+	return string(b)
+}
+
+// decodeAttrs reads goldens.attrs; "" is none.
+func decodeAttrs(s string) ([][2]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var attrs [][2]string
+	if err := json.Unmarshal([]byte(s), &attrs); err != nil {
+		return nil, err
+	}
+	return attrs, nil
+}
+
+// uniqAttrs sorts the pairs and drops repeated ones: goldens.attrs is
+// then the same list whatever order the values were found in.
+func uniqAttrs(attrs [][2]string) [][2]string {
+	out := slices.Clone(attrs)
+	slices.SortFunc(out, func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	return slices.Compact(out)
 }
 
 // searchAttrs lists the (attr, value) pairs a golden customer is found by.
