@@ -189,7 +189,10 @@ func (r *Resolver) Resolve(recs []Record, rules []Rule) Result {
 }
 
 // ResolveLinks is Resolve with the fuzzy links given, as a store keeps
-// them (see Links and ScorePair); nil computes them from the records.
+// them (see Links and ScorePair); nil computes them from the records. A
+// review link from one of recs to a record not among them is a review
+// candidate too (unless a never-merge rule keeps the pair apart): recs
+// are what is connected, and a review link connects nothing.
 func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Result {
 	recs = slices.Clone(recs)
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Key() < recs[j].Key() })
@@ -344,10 +347,26 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 			}
 			union(a, b, false)
 		}
+		neverKeys := map[[2]string]bool{}
+		for _, ru := range rules {
+			if ru.Kind == RuleNeverMerge {
+				neverKeys[[2]string{ru.A, ru.B}], neverKeys[[2]string{ru.B, ru.A}] = true, true
+			}
+		}
 		for _, l := range links {
 			a, okA := index[l.A]
 			b, okB := index[l.B]
-			if okA && okB && (!l.Auto || held[[2]string{l.A, l.B}]) && find(a) != find(b) && !slices.Contains(never[a], b) {
+			switch {
+			case okA && okB:
+				if (!l.Auto || held[[2]string{l.A, l.B}]) && find(a) != find(b) && !slices.Contains(never[a], b) {
+					res.Reviews = append(res.Reviews, Candidate{A: l.A, B: l.B, Score: l.Score})
+				}
+			case okA != okB && !l.Auto && !neverKeys[[2]string{l.A, l.B}]:
+				// The other record is not among recs: a store re-clusters
+				// what is connected, and a review link connects nothing,
+				// so that record is in another customer. The pair is
+				// still a candidate; leaving it out lost it from the
+				// queue whenever one side was re-resolved alone.
 				res.Reviews = append(res.Reviews, Candidate{A: l.A, B: l.B, Score: l.Score})
 			}
 		}

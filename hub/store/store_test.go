@@ -37,6 +37,7 @@ func runStoreSuite(t *testing.T, open opener, rounds int) {
 	t.Run("OrderIndependentFuzzy", func(t *testing.T) { testOrderIndependentFuzzy(t, open, rounds) })
 	t.Run("Steward", func(t *testing.T) { testSteward(t, open) })
 	t.Run("ReviewQueue", func(t *testing.T) { testReviewQueue(t, open) })
+	t.Run("ReviewsKeptAcrossBatches", func(t *testing.T) { testReviewsAcrossBatches(t, open) })
 }
 
 func testIdentity(t *testing.T, open opener) {
@@ -620,6 +621,57 @@ func TestSQLiteDSNPragmaWins(t *testing.T) {
 		}
 		if cache != -2048 || mode != "wal" {
 			t.Errorf("cache_size %d, journal_mode %s; want -2048 (from the DSN) and wal (the default)", cache, mode)
+		}
+	}
+}
+
+// The review queue is a function of the records, like the golden state: a
+// pair queued when both records arrived together stays queued when they
+// arrive in separate batches, and when one of them changes later without
+// the other being re-resolved with it (a review link is not followed when
+// re-clustering).
+func testReviewsAcrossBatches(t *testing.T, open opener) {
+	ctx := context.Background()
+	at := func(street string) []hub.Address {
+		return []hub.Address{{Street: street, PostalCode: "10115", City: "Berlin", Country: "DE"}}
+	}
+	recs := []hub.Envelope{
+		cust("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: at("Hauptstraße 5")}),
+		cust("erp", "2", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meyer", Addresses: at("Hauptstr. 5")}),
+		cust("shop", "3", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: at("Gartenweg 19")}),
+		cust("shop", "4", 1, hub.Customer{GivenName: "Anna", FamilyName: "Maier", Addresses: at("Lindenallee 2")}),
+	}
+	queue := func(s *Store) []hub.Review {
+		t.Helper()
+		r, err := s.Reviews(ctx, "", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	opts := Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}}
+	together := open(t, opts)
+	mustApply(t, together, recs...)
+	want := queue(together)
+	if len(want) == 0 {
+		t.Fatal("no review candidates: the data no longer makes any")
+	}
+	apart := open(t, opts)
+	for _, e := range recs {
+		mustApply(t, apart, e)
+	}
+	if got := queue(apart); !reflect.DeepEqual(got, want) {
+		t.Errorf("one record a batch: review queue\n%+v\nwant\n%+v", got, want)
+	}
+	// Each record again, in a later version with the same values: its
+	// component is re-resolved without the records it is queued with.
+	for i, e := range recs {
+		c := cust(e.System, e.SourceID, 2+i, hub.Customer{})
+		c.Data = e.Data
+		c.ComputeEventID()
+		mustApply(t, together, c)
+		if got := queue(together); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after a new version of %s: review queue\n%+v\nwant\n%+v", e.SourceID, got, want)
 		}
 	}
 }
