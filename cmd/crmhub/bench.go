@@ -62,16 +62,17 @@ type syncBenchOpts struct {
 }
 
 type syncBenchResult struct {
-	People        int        `json:"people"`
-	Records       int        `json:"source_records"`
-	DeadLetters   int        `json:"dead_letters"`
-	Seconds       float64    `json:"seconds"`
-	RecordsPerSec float64    `json:"records_per_second"`
-	Golden        int64      `json:"golden_customers"`
-	Identity      demo.Score `json:"identity"`
-	Deterministic demo.Score `json:"identity_deterministic"`
-	Store         string     `json:"store"`
-	Plugins       string     `json:"plugins"`
+	People        int         `json:"people"`
+	Records       int         `json:"source_records"`
+	DeadLetters   int         `json:"dead_letters"`
+	Seconds       float64     `json:"seconds"`
+	RecordsPerSec float64     `json:"records_per_second"`
+	Golden        int64       `json:"golden_customers"`
+	Identity      demo.Score  `json:"identity"`
+	Deterministic demo.Score  `json:"identity_deterministic"`
+	Reviews       reviewTally `json:"review_queue"`
+	Store         string      `json:"store"`
+	Plugins       string      `json:"plugins"`
 }
 
 func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
@@ -87,7 +88,45 @@ func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
 		r.Identity.Precision, r.Identity.Recall, r.Identity.F1, r.Identity.FalseMerges, r.Identity.Splits, r.Identity.TaxIDConflicts)
 	fmt.Fprintf(w, "identity (deterministic): precision %.4f  recall %.4f  F1 %.4f\n",
 		r.Deterministic.Precision, r.Deterministic.Recall, r.Deterministic.F1)
+	fmt.Fprintf(w, "review queue: %d pairs, %d of them the same real entity\n", r.Reviews.Pairs, r.Reviews.SameEntity)
 	return nil
+}
+
+// reviewTally is the review queue against the truth: what a steward
+// would find waiting, and how much of it is worth accepting.
+type reviewTally struct {
+	Pairs      int `json:"pairs"`
+	SameEntity int `json:"same_entity"`
+}
+
+// reviewLister pages through the review queue.
+type reviewLister interface {
+	Reviews(ctx context.Context, afterA, afterB string, limit int) ([]hub.Review, error)
+}
+
+func tallyReviews(ctx context.Context, st reviewLister, tr *demo.Truth) (reviewTally, error) {
+	entity := make(map[string]string, len(tr.Records))
+	for _, rec := range tr.Records {
+		entity[rec.Key()] = rec.PersonID
+	}
+	var t reviewTally
+	var afterA, afterB string
+	for {
+		page, err := st.Reviews(ctx, afterA, afterB, 500)
+		if err != nil {
+			return t, fmt.Errorf("review queue: %w", err)
+		}
+		for _, r := range page {
+			t.Pairs++
+			if e := entity[r.A]; e != "" && e == entity[r.B] {
+				t.SameEntity++
+			}
+		}
+		if len(page) < 500 {
+			return t, nil
+		}
+		afterA, afterB = page[len(page)-1].A, page[len(page)-1].B
+	}
 }
 
 func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error) {
@@ -149,6 +188,9 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	}
 	res.Identity = tr.Score(assign)
 	res.Deterministic = tr.Deterministic().Score(assign)
+	if res.Reviews, err = tallyReviews(ctx, r.Server.Store(), tr); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
