@@ -219,6 +219,10 @@ func orderIndependent(t *testing.T, open opener, opts Options, rounds int) []hub
 	if len(want) < 25 {
 		t.Fatalf("reference has %d golden customers, want at least 25", len(want))
 	}
+	wantReviews := reviewQueue(t, ref)
+	if opts.Identity.Fuzzy != nil && len(wantReviews) == 0 {
+		t.Fatal("the reference queues no review: the stream no longer tests the queue")
+	}
 	if testing.Short() {
 		rounds = 3
 	}
@@ -237,8 +241,29 @@ func orderIndependent(t *testing.T, open opener, opts Options, rounds int) []hub
 		if got := snapshot(t, s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("round %d: final golden state differs from in-order application:\n got %s\nwant %s", r, mustJSON(t, got), mustJSON(t, want))
 		}
+		if got := reviewQueue(t, s); !reflect.DeepEqual(got, wantReviews) {
+			t.Fatalf("round %d: review queue differs from in-order application:\n got %s\nwant %s", r, mustJSON(t, got), mustJSON(t, wantReviews))
+		}
 	}
 	return want
+}
+
+// reviewQueue is the whole review queue of s, in its order.
+func reviewQueue(tb testing.TB, s *Store) []hub.Review {
+	tb.Helper()
+	var out []hub.Review
+	var a, b string
+	for {
+		page, err := s.Reviews(context.Background(), a, b, MaxLimit)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, page...)
+		if len(page) < MaxLimit {
+			return out
+		}
+		a, b = page[len(page)-1].A, page[len(page)-1].B
+	}
 }
 
 func testParkThenAttach(t *testing.T, open opener) {
