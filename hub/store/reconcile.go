@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
 )
 
 // Reconciliation reads: what the hub holds of one source entity, to compare
@@ -22,18 +23,34 @@ func (s *Store) LiveRecordCount(ctx context.Context, system, sourceEntity string
 }
 
 // LiveSourceIDs pages through the source ids of a source entity's live
-// records in byte order, the order of Go's string comparison on every
-// backend (PostgreSQL compares with the C collation here, not the
-// database's): after is the last id of the previous page, "" to start.
+// records in the order of their record keys: after is the last id of the
+// previous page, "" to start. The order is byte order on SQLite, and on
+// PostgreSQL whatever the rkey column's collation is (byte order for C and
+// C.UTF-8); callers page with it and must not need more.
+//
+// A page is a range of the records' primary key, which begins with the
+// system and source entity: filtering on the columns instead scanned the
+// whole table and sorted it for every page (1 s a page at 4M records, a
+// quarter of an hour to list a million ids; now 1.7 s in all). The column
+// filters stay for keys that only look alike (a source entity with a "/"
+// in its name shares the prefix).
 func (s *Store) LiveSourceIDs(ctx context.Context, system, sourceEntity, after string, limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	q := `SELECT source_id FROM records WHERE system = ? AND source_entity = ? AND deleted = 0 AND source_id > ? ORDER BY source_id LIMIT ?`
-	if s.pg {
-		q = `SELECT source_id FROM records WHERE system = ? AND source_entity = ? AND deleted = 0 AND source_id COLLATE "C" > ? ORDER BY source_id COLLATE "C" LIMIT ?`
+	prefix := identity.RecordKey(system, sourceEntity, "")
+	// Under another collation the source's keys need not be one range:
+	// the scan then goes on past them, to the end of the table on the
+	// last page, but misses none.
+	q := `SELECT source_id FROM records WHERE rkey > ? AND system = ? AND source_entity = ? AND deleted = 0 ORDER BY rkey LIMIT ?`
+	args := []any{prefix + after, system, sourceEntity, limit}
+	if s.byteKeys {
+		// Every key of the source sorts before the prefix with its
+		// final "/" raised to "0".
+		q = `SELECT source_id FROM records WHERE rkey > ? AND rkey < ? AND system = ? AND source_entity = ? AND deleted = 0 ORDER BY rkey LIMIT ?`
+		args = []any{prefix + after, prefix[:len(prefix)-1] + "0", system, sourceEntity, limit}
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.q(q), system, sourceEntity, after, limit)
+	rows, err := s.rdb.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("live source ids %s/%s: %w", system, sourceEntity, err)
 	}

@@ -17,6 +17,9 @@ func testReconcileReads(t *testing.T, s *Store) {
 		evs = append(evs, cust("erp", id, i, hub.Customer{FamilyName: "N " + id}))
 	}
 	evs = append(evs, cust("crm", "1", 1, hub.Customer{FamilyName: "other system"}))
+	// Keys that share the prefix erp/customers/ or sort right after it.
+	evs = append(evs, ev(hub.EntityCustomer, "erp", "customers/eu", "3", 1, hub.Customer{Kind: "person", FamilyName: "look-alike"}))
+	evs = append(evs, ev(hub.EntityCustomer, "erp", "customers_eu", "4", 1, hub.Customer{Kind: "person", FamilyName: "neighbour"}))
 	evs = append(evs, del(hub.EntityCustomer, "erp", "customers", "2", 20))
 	mustApply(t, s, evs...)
 
@@ -40,9 +43,13 @@ func testReconcileReads(t *testing.T, s *Store) {
 		}
 		after = page[len(page)-1]
 	}
-	// Byte order on both backends: digits, then upper case, then lower.
+	// Byte order (SQLite, and the test PostgreSQL's C.UTF-8 collation):
+	// digits, then upper case, then lower.
 	if want := []string{"1", "10", "9", "A", "b"}; !slices.Equal(got, want) {
 		t.Errorf("live ids = %v, want %v", got, want)
+	}
+	if !s.byteKeys {
+		t.Errorf("record keys of this store do not compare byte by byte")
 	}
 
 	in := deadEntries(6) // erp: 1, 2, 4, 5; finance: 0, 3

@@ -69,6 +69,10 @@ type Store struct {
 	// legacyEvents: applied_events holds events recorded before they were
 	// keyed by record (rkey ''), which must be looked up by event id.
 	legacyEvents bool
+	// byteKeys: record keys compare byte by byte (always on SQLite; on
+	// PostgreSQL with a C collation), so one source's records are one
+	// range of the primary key (see LiveSourceIDs).
+	byteKeys bool
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -136,6 +140,19 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("open store: applied events: %w", err)
 	}
 	s.legacyEvents = n > 0
+	s.byteKeys = !s.pg
+	if s.pg {
+		var coll string
+		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(c.collation_name, d.datcollate) FROM information_schema.columns c, pg_database d
+WHERE c.table_schema = current_schema() AND c.table_name = 'records' AND c.column_name = 'rkey' AND d.datname = current_database()`).Scan(&coll); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store: collation of record keys: %w", err)
+		}
+		switch strings.ToLower(coll) {
+		case "c", "posix", "c.utf8", "c.utf-8":
+			s.byteKeys = true
+		}
+	}
 	m, err := newMetrics(opts.Registerer, s)
 	if err != nil {
 		s.Close()
