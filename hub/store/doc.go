@@ -18,6 +18,10 @@
 // auto-merge links and steward rules, never blocking keys, so the work per
 // record stays bounded however large the store grows.
 //
+// A record keeps the list of its match keys (records.mkeys), a golden
+// customer its search values (goldens.attrs): a new version deletes the
+// rows it no longer has by primary key, without an index by owner.
+//
 // A data steward's decisions (ForceMerge, Unmerge, DecideReview) are rules
 // on source records that every later resolution obeys, and are audited.
 // Every golden change is appended to golden_changes in the same
