@@ -39,7 +39,6 @@ type batch struct {
 // records table.
 type pendingRec struct {
 	row    []any           // rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id
-	mkeys  any             // the match keys as stored (JSON array), nil for a deleted record
 	stored bool            // an older version is in the table
 	state  recState        // as component would read it
 	rec    identity.Record // the parsed record, if live
@@ -282,7 +281,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		if v.golden != "" {
 			b.seedsG[v.golden] = true
 		}
-		oldKeys, err := decodeKeys(v.mkeys)
+		oldKeys, err := decodeList[string](v.mkeys)
 		if err != nil {
 			return fmt.Errorf("stored record %s: match keys: %w", rkey, err)
 		}
@@ -299,8 +298,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 			b.cached = append(b.cached, rkey)
 			newKeys = uniq(s.res.MatchKeys(rec))
 			keysOf[rkey] = newKeys
-			p.mkeys = encodeKeys(newKeys)
-			p.state.mkeys = p.mkeys.(string)
+			p.state.mkeys = encodeList(newKeys)
 		}
 		// Only the keys that changed are written: a new version mostly
 		// keeps its keys, and each is an index entry.
@@ -347,9 +345,9 @@ func (s *Store) writePending(ctx context.Context, b *batch, golden map[string]st
 		}
 		if p.stored && !s.pg {
 			r := p.row
-			updRows = append(updRows, []any{rkey, r[5], r[6], r[7], r[8], r[9], r[10], g, p.mkeys})
+			updRows = append(updRows, []any{rkey, r[5], r[6], r[7], r[8], r[9], r[10], g, nullIfEmpty(p.state.mkeys)})
 		} else {
-			insRows = append(insRows, append(p.row[:len(p.row):len(p.row)], g, p.mkeys))
+			insRows = append(insRows, append(p.row[:len(p.row):len(p.row)], g, nullIfEmpty(p.state.mkeys)))
 		}
 	}
 	if err := s.insertRows(ctx, b.tx, `INSERT INTO records
@@ -400,29 +398,38 @@ func (s *Store) deleteRows(ctx context.Context, tx *sql.Tx, d rowDelete, rows []
 	return s.insertRows(ctx, tx, d.head, d.types, d.tail, rows)
 }
 
-// encodeKeys is how a record's match keys are stored with it (records.mkeys).
-func encodeKeys(keys []string) any {
-	if len(keys) == 0 {
+// encodeList is how a list kept on its owner's row is stored
+// (records.mkeys, goldens.attrs): a JSON array, "[]" when empty.
+func encodeList[T any](list []T) string {
+	if len(list) == 0 {
 		return "[]"
 	}
-	b, err := json.Marshal(keys)
+	b, err := json.Marshal(list)
 	if err != nil {
-		return "[]" // a []string always marshals
+		return "[]" // lists of strings always marshal
 	}
 	return string(b)
 }
 
-// decodeKeys reads records.mkeys; "" (a deleted record, or none stored)
-// is no keys.
-func decodeKeys(s string) ([]string, error) {
+// decodeList reads a list stored by encodeList; "" (NULL: a deleted
+// record, a golden customer no longer active) is an empty list.
+func decodeList[T any](s string) ([]T, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var keys []string
-	if err := json.Unmarshal([]byte(s), &keys); err != nil {
+	var list []T
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
 		return nil, err
 	}
-	return keys, nil
+	return list, nil
+}
+
+// nullIfEmpty stores "" as NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // diffSets returns the elements of want not in have, and those of have

@@ -92,22 +92,15 @@ type countsCache struct {
 // actions and other instances are seen within countsMaxAge.
 func (c *countsCache) wrote() {
 	c.mu.Lock()
-	c.written = c.clock()
+	c.written = c.now()
 	c.mu.Unlock()
-}
-
-func (c *countsCache) clock() time.Time {
-	if c.now != nil {
-		return c.now()
-	}
-	return time.Now()
 }
 
 func (c *countsCache) get() (countsSnapshot, error) {
 	c.mu.Lock()
 	var fresh bool
 	if c.snap != nil {
-		age := c.clock().Sub(c.snap.at)
+		age := c.now().Sub(c.snap.at)
 		minAge, maxAge := max(countsMinAge, countsCost*c.took), max(countsMaxAge, countsCost*c.took)
 		fresh = age < minAge || age < maxAge && c.snap.at.After(c.written)
 	}
@@ -141,10 +134,10 @@ func (c *countsCache) get() (countsSnapshot, error) {
 func (c *countsCache) refresh(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), countsTimeout)
 	defer cancel()
-	start := c.clock()
+	start := c.now()
 	snap, err := c.load(ctx)
 	c.mu.Lock()
-	c.took = c.clock().Sub(start)
+	c.took = c.now().Sub(start)
 	if err == nil {
 		snap.at = start // writes after start may be missing from it
 		c.snap = &snap

@@ -130,7 +130,7 @@ func (s *Store) component(ctx context.Context, b *batch) (inComp map[string]bool
 			if !ok || st.deleted {
 				continue
 			}
-			ks, err := decodeKeys(st.mkeys)
+			ks, err := decodeList[string](st.mkeys)
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("record %s: match keys: %w", r, err)
 			}
@@ -299,7 +299,7 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 			return err
 		}
 		active[id] = true
-		have, err := decodeAttrs(attrs)
+		have, err := decodeList[[2]string](attrs)
 		if err != nil {
 			return fmt.Errorf("golden %s: search values: %w", id, err)
 		}
@@ -410,7 +410,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		// system echoing a write-back) moves lineage, not the customer.
 		if valueChanged {
 			changed = append(changed, c.ID)
-			have, err := decodeAttrs(old.attrs)
+			have, err := decodeList[[2]string](old.attrs)
 			if err != nil {
 				return fmt.Errorf("golden %s: search values: %w", c.ID, err)
 			}
@@ -422,7 +422,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			for _, a := range drop {
 				dropAttrs = append(dropAttrs, []any{a[0], a[1], c.ID})
 			}
-			attrs = encodeAttrs(want)
+			attrs = encodeList(want)
 		}
 		if valueChanged || old.lineage != string(linJSON) {
 			if ok && !s.pg {
@@ -455,7 +455,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		return err
 	}
 	// Only the search values that differ are written: a golden gaining a
-	// member keeps most of its values, and each is two index entries.
+	// member keeps most of its values, and each is an index entry.
 	if err := s.deleteRows(ctx, tx, dropSearchValues, dropAttrs); err != nil {
 		return fmt.Errorf("clear search values: %w", err)
 	}
@@ -478,31 +478,6 @@ func withActive(rows [][]any) [][]any {
 		rows[i] = append(rows[i], "active")
 	}
 	return rows
-}
-
-// encodeAttrs is how a golden customer's search values are stored with
-// it (goldens.attrs).
-func encodeAttrs(attrs [][2]string) string {
-	if len(attrs) == 0 {
-		return "[]"
-	}
-	b, err := json.Marshal(attrs)
-	if err != nil {
-		return "[]" // [][2]string always marshals
-	}
-	return string(b)
-}
-
-// decodeAttrs reads goldens.attrs; "" is none.
-func decodeAttrs(s string) ([][2]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var attrs [][2]string
-	if err := json.Unmarshal([]byte(s), &attrs); err != nil {
-		return nil, err
-	}
-	return attrs, nil
 }
 
 // uniqAttrs sorts the pairs and drops repeated ones: goldens.attrs is

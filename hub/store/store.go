@@ -92,7 +92,7 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 	if s.maxCmp <= 0 {
 		s.maxCmp = 10000
 	}
-	s.countsCache = &countsCache{load: s.countsSnapshot}
+	s.countsCache = &countsCache{load: s.countsSnapshot, now: time.Now}
 	switch {
 	case opts.RecordCache == 0:
 		s.cache = newRecordCache(DefaultRecordCache)

@@ -656,7 +656,6 @@ func TestSQLiteDSNPragmaWins(t *testing.T) {
 // the other being re-resolved with it (a review link is not followed when
 // re-clustering).
 func testReviewsAcrossBatches(t *testing.T, open opener) {
-	ctx := context.Background()
 	at := func(street string) []hub.Address {
 		return []hub.Address{{Street: street, PostalCode: "10115", City: "Berlin", Country: "DE"}}
 	}
@@ -666,18 +665,10 @@ func testReviewsAcrossBatches(t *testing.T, open opener) {
 		cust("shop", "3", 1, hub.Customer{GivenName: "Anna", FamilyName: "Meier", Addresses: at("Gartenweg 19")}),
 		cust("shop", "4", 1, hub.Customer{GivenName: "Anna", FamilyName: "Maier", Addresses: at("Lindenallee 2")}),
 	}
-	queue := func(s *Store) []hub.Review {
-		t.Helper()
-		r, err := s.Reviews(ctx, "", "", 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
 	opts := Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}}
 	together := open(t, opts)
 	mustApply(t, together, recs...)
-	want := queue(together)
+	want := reviewQueue(t, together)
 	if len(want) == 0 {
 		t.Fatal("no review candidates: the data no longer makes any")
 	}
@@ -685,7 +676,7 @@ func testReviewsAcrossBatches(t *testing.T, open opener) {
 	for _, e := range recs {
 		mustApply(t, apart, e)
 	}
-	if got := queue(apart); !reflect.DeepEqual(got, want) {
+	if got := reviewQueue(t, apart); !reflect.DeepEqual(got, want) {
 		t.Errorf("one record a batch: review queue\n%+v\nwant\n%+v", got, want)
 	}
 	// Each record again, in a later version with the same values: its
@@ -695,7 +686,7 @@ func testReviewsAcrossBatches(t *testing.T, open opener) {
 		c.Data = e.Data
 		c.ComputeEventID()
 		mustApply(t, together, c)
-		if got := queue(together); !reflect.DeepEqual(got, want) {
+		if got := reviewQueue(t, together); !reflect.DeepEqual(got, want) {
 			t.Fatalf("after a new version of %s: review queue\n%+v\nwant\n%+v", e.SourceID, got, want)
 		}
 	}
