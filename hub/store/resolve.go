@@ -716,8 +716,9 @@ func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map
 }
 
 // blockChunk is how many blocks one statement reads: each is a sub-select
-// of a compound SELECT, which SQLite caps at 500 terms.
-const blockChunk = 200
+// of a compound SELECT, which SQLite caps at 500 terms; a power of two,
+// as padKeys makes every list.
+const blockChunk = 256
 
 // blockMembers returns up to limit record keys of each block key: one
 // LIMIT sub-select per key, joined by UNION ALL on SQLite, a LATERAL join
@@ -733,28 +734,26 @@ CROSS JOIN LATERAL (SELECT rkey FROM match_keys WHERE mkey = k.mkey LIMIT %d) AS
 			args, i = []any{keys}, len(keys)
 		} else {
 			part := keys[i:min(i+blockChunk, len(keys))]
+			i += len(part)
+			// Padded with the empty key, which no record has: a
+			// repeated block would be read again.
+			part = padWith(part, "")
 			for j := range part {
 				if j > 0 {
 					q.WriteString(" UNION ALL ")
 				}
 				fmt.Fprintf(&q, "SELECT mkey, rkey FROM (SELECT mkey, rkey FROM match_keys WHERE mkey = ? LIMIT %d) AS b%d", limit, j)
 			}
-			args, i = anys(part), i+len(part)
+			args = anys(part)
 		}
-		rows, err := tx.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("block members: %w", err)
-		}
-		for rows.Next() {
+		if err := s.scanAll(ctx, tx, q.String(), args, func(rows *sql.Rows) error {
 			var k, r string
 			if err := rows.Scan(&k, &r); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("block members: %w", err)
+				return err
 			}
 			members[k] = append(members[k], r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return nil, fmt.Errorf("block members: %w", err)
 		}
 	}

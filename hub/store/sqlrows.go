@@ -16,8 +16,9 @@ import (
 // connection instead of once per distinct row count, and a batch is one
 // statement, not one per chunk.
 
-// chunk is the IN-list size on SQLite, well below its parameter limit.
-const chunk = 400
+// chunk is the IN-list size on SQLite, well below its parameter limit; a
+// power of two, as padKeys makes every list.
+const chunk = 512
 
 // maxParams bounds the parameters of one SQLite statement (it allows
 // 32766).
@@ -46,6 +47,7 @@ func (s *Store) inList(query string, keys []string) (string, []any) {
 	if s.pg {
 		return s.q(strings.Replace(query, "IN (%s)", "= ANY(?::text[])", 1)), []any{keys}
 	}
+	keys = padKeys(keys)
 	return fmt.Sprintf(query, placeholders(len(keys))), anys(keys)
 }
 
@@ -70,29 +72,34 @@ func (s *Store) keyChunks(keys []string) [][]string {
 func (s *Store) eachChunk(ctx context.Context, tx queryer, query string, keys []string, scan func(*sql.Rows) error) error {
 	for _, part := range s.keyChunks(keys) {
 		q, args := s.inList(query, part)
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := s.scanAll(ctx, tx, q, args, scan); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// scanAll runs query and calls scan for every row.
+func (s *Store) scanAll(ctx context.Context, tx queryer, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, done, err := s.stmts.query(ctx, tx, query, args...)
+	defer done()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // execChunk runs statement query (with one "IN (%s)") over keys.
 func (s *Store) execChunk(ctx context.Context, tx *sql.Tx, query string, keys []string) error {
 	for _, part := range s.keyChunks(keys) {
 		q, args := s.inList(query, part)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if err := s.stmts.exec(ctx, tx, q, args...); err != nil {
 			return err
 		}
 	}
@@ -124,7 +131,7 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, types, tail st
 		}
 	}
 	for _, st := range s.rowStatements(head, types, tail, rows) {
-		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
+		if err := s.stmts.exec(ctx, tx, st.query, st.args...); err != nil {
 			return err
 		}
 	}
@@ -135,18 +142,7 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, head, types, tail st
 // every row of the result.
 func (s *Store) queryRows(ctx context.Context, tx *sql.Tx, head, types, tail string, rows [][]any, scan func(*sql.Rows) error) error {
 	for _, st := range s.rowStatements(head, types, tail, rows) {
-		res, err := tx.QueryContext(ctx, st.query, st.args...)
-		if err != nil {
-			return err
-		}
-		for res.Next() {
-			if err := scan(res); err != nil {
-				res.Close()
-				return err
-			}
-		}
-		res.Close()
-		if err := res.Err(); err != nil {
+		if err := s.scanAll(ctx, tx, st.query, st.args, scan); err != nil {
 			return err
 		}
 	}
@@ -192,10 +188,11 @@ func (s *Store) rowStatements(head, types, tail string, rows [][]any) []statemen
 		return []statement{{s.q(q.String()), args}}
 	}
 	var out []statement
-	per := maxParams / len(cols)
 	tuple := "(" + placeholders(len(cols)) + ")"
-	for i := 0; i < len(rows); i += per {
-		part := rows[i:min(i+per, len(rows))]
+	i := 0
+	for _, n := range rowPieces(len(rows), maxParams/len(cols)) {
+		part := rows[i : i+n]
+		i += n
 		args := make([]any, 0, len(part)*len(cols))
 		var q strings.Builder
 		q.WriteString(head)

@@ -73,6 +73,9 @@ type Store struct {
 	// PostgreSQL with a C collation), so one source's records are one
 	// range of the primary key (see LiveSourceIDs).
 	byteKeys bool
+	// stmts prepares the writer's statements on SQLite; nil on
+	// PostgreSQL.
+	stmts *stmtCache
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -115,6 +118,7 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		}
 		r.SetMaxOpenConns(4)
 		s.db, s.rdb = w, r
+		s.stmts = newStmtCache(w)
 	case DriverPostgres:
 		dir = "migrations/postgres"
 		db, err := sql.Open(driver, dsn)
@@ -291,7 +295,16 @@ func (s *Store) q(query string) string {
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var (
+		tx  *sql.Tx
+		err error
+	)
+	if s.stmts != nil {
+		tx, err = s.stmts.begin(ctx)
+		defer s.stmts.end(ctx, tx)
+	} else {
+		tx, err = s.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -315,7 +328,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connections.
 func (s *Store) Close() error {
-	var errs []error
+	errs := []error{s.stmts.close()}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}
