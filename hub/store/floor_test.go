@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
+)
+
+// BenchmarkApplyFloor measures the least any store that resolves records
+// against what it holds must do per record, on the same SQLite file
+// settings as Open: look up the records owning a batch's match keys (a
+// blocking key's up to the block cap), and write each record and its match
+// keys. No golden customers, no change
+// feed, no duplicate check, no scoring: whatever BenchmarkApplyScale
+// reports above this floor is resolution and bookkeeping, and a goal above
+// it cannot be met by changing those. It fills to CRMHUB_BENCH_CUSTOMERS
+// people (benchPerson, four records each) and logs each tenth:
+//
+//	CRMHUB_BENCH_CUSTOMERS=1000000 go test -run '^$' -bench ApplyFloor -benchtime 1x -timeout 1h ./hub/store
+func BenchmarkApplyFloor(b *testing.B) {
+	people, _ := strconv.Atoi(os.Getenv("CRMHUB_BENCH_CUSTOMERS"))
+	if people <= 0 {
+		b.Skip("set CRMHUB_BENCH_CUSTOMERS=N (people, 4 records each)")
+	}
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "floor.db")
+	db, err := sql.Open(DriverSQLite, sqliteDSN(path, true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		`CREATE TABLE records (rkey TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE match_keys (mkey TEXT NOT NULL, rkey TEXT NOT NULL, PRIMARY KEY (mkey, rkey)) WITHOUT ROWID`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	res := identity.New(fuzzyOpts.Identity)
+	s := &Store{stmts: newStmtCache(db)} // its set-based statements, prepared as Apply's
+	defer s.stmts.close()
+	per := max(benchBatch()/4, 1)
+	var (
+		evs        []hub.Envelope
+		total      int
+		phase      int
+		phaseRecs  int
+		lastRate   float64
+		owners     int
+		start, cpu = time.Now(), cpuTime()
+		phaseStart = start
+		phaseCPU   = cpu
+	)
+	b.ResetTimer()
+	for p := 0; p < people; p += per {
+		evs = evs[:0]
+		for i := p; i < min(p+per, people); i++ {
+			evs = benchPerson(evs, i)
+		}
+		var recRows, keyRows [][]any
+		var keys, blocks []string
+		for i := range evs {
+			ev := &evs[i]
+			rkey := identity.RecordKey(ev.System, ev.SourceEntity, ev.SourceID)
+			recRows = append(recRows, []any{rkey, string(ev.Data)})
+			if ev.Entity != hub.EntityCustomer {
+				continue
+			}
+			var c hub.Customer
+			if err := json.Unmarshal(ev.Data, &c); err != nil {
+				b.Fatal(err)
+			}
+			for _, k := range res.MatchKeys(identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID, Customer: c}) {
+				if isBlockKey(k) {
+					blocks = append(blocks, k)
+				} else {
+					keys = append(keys, k)
+				}
+				keyRows = append(keyRows, []any{k, rkey})
+			}
+		}
+		tx, err := s.stmts.begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.eachChunk(ctx, tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, uniq(keys), func(rows *sql.Rows) error {
+			var r string
+			owners++
+			return rows.Scan(&r)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		// A block is read up to its cap, as relinking does.
+		members, err := s.blockMembers(ctx, tx, uniq(blocks), res.MaxBlock()+1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range members {
+			owners += len(m)
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO records (rkey, data) `, "text,text", ``, recRows); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) `, "text,text", ``, keyRows); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		s.stmts.end(ctx, tx)
+		total += len(evs)
+		phaseRecs += len(evs)
+		if next := (p + per) * 10 / people; next > phase || p+per >= people {
+			lastRate = float64(phaseRecs) / time.Since(phaseStart).Seconds()
+			b.Logf("people %8d..%8d: %7.0f records/s, %5.1f cpu-µs/record", phase*people/10, min(p+per, people),
+				lastRate, float64((cpuTime()-phaseCPU).Microseconds())/float64(phaseRecs))
+			phase, phaseRecs, phaseStart, phaseCPU = next, 0, time.Now(), cpuTime()
+		}
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	if owners == 0 {
+		b.Fatal("no match key found an owner: the lookups read nothing")
+	}
+	b.ReportMetric(float64(total)/el.Seconds(), "records/s")
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(total), "cpu-µs/record")
+	b.ReportMetric(lastRate, "end-records/s")
+}
