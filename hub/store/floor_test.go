@@ -12,11 +12,12 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/testenv"
 )
 
 // BenchmarkApplyFloor measures the least any store that resolves records
-// against what it holds must do per record, on the same SQLite file
-// settings as Open: look up the records owning a batch's match keys (a
+// against what it holds must do per record, on SQLite with the same file
+// settings as Open and on PostgreSQL with the same set-based statements: look up the records owning a batch's match keys (a
 // blocking key's up to the block cap), and write each record and its match
 // keys. No golden customers, no change
 // feed, no duplicate check, no scoring: whatever BenchmarkApplyScale
@@ -24,31 +25,43 @@ import (
 // it cannot be met by changing those. It fills to CRMHUB_BENCH_CUSTOMERS
 // people (benchPerson, four records each) and logs each tenth:
 //
-//	CRMHUB_BENCH_CUSTOMERS=1000000 go test -run '^$' -bench ApplyFloor -benchtime 1x -timeout 1h ./hub/store
+//	CRMHUB_BENCH_CUSTOMERS=1000000 go test -run '^$' -bench ApplyFloor/SQLite -benchtime 1x -timeout 1h ./hub/store
 func BenchmarkApplyFloor(b *testing.B) {
 	people, _ := strconv.Atoi(os.Getenv("CRMHUB_BENCH_CUSTOMERS"))
 	if people <= 0 {
 		b.Skip("set CRMHUB_BENCH_CUSTOMERS=N (people, 4 records each)")
 	}
+	b.Run("SQLite", func(b *testing.B) {
+		db, err := sql.Open(DriverSQLite, sqliteDSN(filepath.Join(b.TempDir(), "floor.db"), true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1)
+		benchFloor(b, &Store{db: db, stmts: newStmtCache(db)}, people) // its statements prepared as Apply's
+	})
+	b.Run("Postgres", func(b *testing.B) {
+		db, err := sql.Open(DriverPostgres, testenv.Postgres(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		benchFloor(b, &Store{db: db, pg: true}, people)
+	})
+}
+
+func benchFloor(b *testing.B, s *Store, people int) {
 	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "floor.db")
-	db, err := sql.Open(DriverSQLite, sqliteDSN(path, true))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	defer s.stmts.close()
 	for _, q := range []string{
-		`CREATE TABLE records (rkey TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID`,
-		`CREATE TABLE match_keys (mkey TEXT NOT NULL, rkey TEXT NOT NULL, PRIMARY KEY (mkey, rkey)) WITHOUT ROWID`,
+		`CREATE TABLE records (rkey TEXT PRIMARY KEY, data TEXT NOT NULL)` + map[bool]string{false: ` WITHOUT ROWID`}[s.pg],
+		`CREATE TABLE match_keys (mkey TEXT NOT NULL, rkey TEXT NOT NULL, PRIMARY KEY (mkey, rkey))` + map[bool]string{false: ` WITHOUT ROWID`}[s.pg],
 	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			b.Fatal(err)
 		}
 	}
 	res := identity.New(fuzzyOpts.Identity)
-	s := &Store{stmts: newStmtCache(db)} // its set-based statements, prepared as Apply's
-	defer s.stmts.close()
 	per := max(benchBatch()/4, 1)
 	var (
 		evs        []hub.Envelope
@@ -89,7 +102,13 @@ func BenchmarkApplyFloor(b *testing.B) {
 				keyRows = append(keyRows, []any{k, rkey})
 			}
 		}
-		tx, err := s.stmts.begin(ctx)
+		var tx *sql.Tx
+		var err error
+		if s.stmts != nil {
+			tx, err = s.stmts.begin(ctx)
+		} else {
+			tx, err = s.db.BeginTx(ctx, nil)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -117,7 +136,9 @@ func BenchmarkApplyFloor(b *testing.B) {
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
-		s.stmts.end(ctx, tx)
+		if s.stmts != nil {
+			s.stmts.end(ctx, tx)
+		}
 		total += len(evs)
 		phaseRecs += len(evs)
 		if next := (p + per) * 10 / people; next > phase || p+per >= people {
