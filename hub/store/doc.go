@@ -43,6 +43,13 @@
 // statement takes arrays (= ANY, unnest), one statement per batch.
 // BenchmarkApplyScale measures it at a chosen store size.
 //
+// On SQLite the writer's statements are prepared once and reused
+// (stmtCache): IN lists are padded and row lists cut to powers of two, so
+// a batch's statements come in a few hundred shapes. BenchmarkApplyFloor
+// measures what any such store must at least do per record (write it and
+// its match keys, look up who holds them), the bound a throughput goal is
+// set against.
+//
 // SQLite needs a file (the writer and the readers use separate connection
 // pools, which an in-memory database would not share).
 package store

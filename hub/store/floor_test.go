@@ -17,13 +17,16 @@ import (
 
 // BenchmarkApplyFloor measures the least any store that resolves records
 // against what it holds must do per record, on SQLite with the same file
-// settings as Open and on PostgreSQL with the same set-based statements: look up the records owning a batch's match keys (a
-// blocking key's up to the block cap), and write each record and its match
-// keys. No golden customers, no change
-// feed, no duplicate check, no scoring: whatever BenchmarkApplyScale
+// settings as Open and on PostgreSQL with the same set-based statements:
+// look up the records holding a batch's match keys (a blocking key's up
+// to the block cap), write each record and its match keys, and one golden
+// customer row per person (the ERP record's data: what a golden store
+// holds, without the work of deciding it). No search values, change feed,
+// duplicate check, lineage or scoring: whatever BenchmarkApplyScale
 // reports above this floor is resolution and bookkeeping, and a goal above
-// it cannot be met by changing those. It fills to CRMHUB_BENCH_CUSTOMERS
-// people (benchPerson, four records each) and logs each tenth:
+// the floor cannot be met by changing those. It fills to
+// CRMHUB_BENCH_CUSTOMERS people (benchPerson, four records each) in
+// batches of CRMHUB_BENCH_BATCH (500) records and logs each tenth:
 //
 //	CRMHUB_BENCH_CUSTOMERS=1000000 go test -run '^$' -bench ApplyFloor/SQLite -benchtime 1x -timeout 1h ./hub/store
 func BenchmarkApplyFloor(b *testing.B) {
@@ -55,6 +58,7 @@ func benchFloor(b *testing.B, s *Store, people int) {
 	defer s.stmts.close()
 	for _, q := range []string{
 		`CREATE TABLE records (rkey TEXT PRIMARY KEY, data TEXT NOT NULL)` + map[bool]string{false: ` WITHOUT ROWID`}[s.pg],
+		`CREATE TABLE goldens (id TEXT PRIMARY KEY, data TEXT NOT NULL)`,
 		`CREATE TABLE match_keys (mkey TEXT NOT NULL, rkey TEXT NOT NULL, PRIMARY KEY (mkey, rkey))` + map[bool]string{false: ` WITHOUT ROWID`}[s.pg],
 	} {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
@@ -80,12 +84,15 @@ func benchFloor(b *testing.B, s *Store, people int) {
 		for i := p; i < min(p+per, people); i++ {
 			evs = benchPerson(evs, i)
 		}
-		var recRows, keyRows [][]any
+		var recRows, keyRows, goldenRows [][]any
 		var keys, blocks []string
 		for i := range evs {
 			ev := &evs[i]
 			rkey := identity.RecordKey(ev.System, ev.SourceEntity, ev.SourceID)
 			recRows = append(recRows, []any{rkey, string(ev.Data)})
+			if ev.System == "erp" && ev.Entity == hub.EntityCustomer {
+				goldenRows = append(goldenRows, []any{identity.GoldenID(rkey), string(ev.Data)})
+			}
 			if ev.Entity != hub.EntityCustomer {
 				continue
 			}
@@ -126,6 +133,9 @@ func benchFloor(b *testing.B, s *Store, people int) {
 		}
 		for _, m := range members {
 			owners += len(m)
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, data) `, "text,text", ``, goldenRows); err != nil {
+			b.Fatal(err)
 		}
 		if err := s.insertRows(ctx, tx, `INSERT INTO records (rkey, data) `, "text,text", ``, recRows); err != nil {
 			b.Fatal(err)
