@@ -47,7 +47,11 @@ func (c *stmtCache) begin(ctx context.Context) (*sql.Tx, error) {
 	return tx, err
 }
 
+// end is a no-op on a nil cache (PostgreSQL).
 func (c *stmtCache) end(ctx context.Context, tx *sql.Tx) {
+	if c == nil {
+		return
+	}
 	c.txs.Delete(tx)
 	c.mu.Lock()
 	var todo []string
@@ -78,8 +82,9 @@ func (c *stmtCache) end(ctx context.Context, tx *sql.Tx) {
 }
 
 // stmt returns query prepared, bound to tx, or nil when tx is not a
-// transaction of begin (a reader's, for one) or the cache is full. The
-// caller closes it.
+// transaction of begin (a reader's, for one) or query is not prepared yet
+// (it is then queued for end, unless the cache is full). The caller
+// closes it.
 func (c *stmtCache) stmt(ctx context.Context, q queryer, query string) *sql.Stmt {
 	if c == nil {
 		return nil

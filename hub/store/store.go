@@ -301,13 +301,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	)
 	if s.stmts != nil {
 		tx, err = s.stmts.begin(ctx)
-		defer s.stmts.end(ctx, tx)
 	} else {
 		tx, err = s.db.BeginTx(ctx, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	defer s.stmts.end(ctx, tx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
