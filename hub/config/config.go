@@ -439,6 +439,8 @@ func (c *Config) check() error {
 	}
 	switch c.Store.Driver {
 	case "sqlite", "postgres":
+	case "pgx": // the database/sql name of the PostgreSQL driver
+		c.Store.Driver = "postgres"
 	default:
 		bad(0, "store.driver", "want sqlite or postgres, got %q", c.Store.Driver)
 	}

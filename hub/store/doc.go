@@ -1,6 +1,6 @@
 // Package store implements hub.Store on database/sql, for SQLite
-// (modernc.org/sqlite, driver "sqlite") and PostgreSQL (pgx stdlib, driver
-// "pgx"), with the same SQL wherever the two agree. Migrations are embedded
+// (modernc.org/sqlite, store driver "sqlite") and PostgreSQL (pgx stdlib, store
+// driver "postgres", "pgx" accepted), with the same SQL wherever the two agree. Migrations are embedded
 // and applied at Open.
 //
 // Apply runs a batch of canonical events in one transaction: duplicates (by

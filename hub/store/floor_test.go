@@ -44,7 +44,7 @@ func BenchmarkApplyFloor(b *testing.B) {
 		benchFloor(b, &Store{db: db, stmts: newStmtCache(db)}, people) // its statements prepared as Apply's
 	})
 	b.Run("Postgres", func(b *testing.B) {
-		db, err := sql.Open(DriverPostgres, testenv.Postgres(b))
+		db, err := sql.Open("pgx", testenv.Postgres(b))
 		if err != nil {
 			b.Fatal(err)
 		}

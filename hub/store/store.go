@@ -28,7 +28,10 @@ var migrations embed.FS
 // Drivers.
 const (
 	DriverSQLite   = "sqlite"
-	DriverPostgres = "pgx"
+	DriverPostgres = "postgres"
+	// driverPostgresAlias is accepted for DriverPostgres: it is the
+	// database/sql name of the pgx driver, which users reach for too.
+	driverPostgresAlias = "pgx"
 )
 
 // Options configure a Store.
@@ -103,6 +106,9 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		s.cache = newRecordCache(opts.RecordCache)
 	}
 	var dir string
+	if driver == driverPostgresAlias {
+		driver = DriverPostgres
+	}
 	switch driver {
 	case DriverSQLite:
 		dir = "migrations/sqlite"
@@ -121,7 +127,7 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		s.stmts = newStmtCache(w)
 	case DriverPostgres:
 		dir = "migrations/postgres"
-		db, err := sql.Open(driver, dsn)
+		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}

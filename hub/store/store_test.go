@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/testenv"
 )
 
 // opener runs each behaviour test on SQLite and, as an Integration test,
@@ -689,5 +690,19 @@ func testReviewsAcrossBatches(t *testing.T, open opener) {
 		if got := reviewQueue(t, together); !reflect.DeepEqual(got, want) {
 			t.Fatalf("after a new version of %s: review queue\n%+v\nwant\n%+v", e.SourceID, got, want)
 		}
+	}
+}
+
+// The driver name in configs and the README is "postgres"; "pgx" (the
+// database/sql name) is accepted too. Both once failed to open.
+func TestOpenPostgresDriverNamesIntegration(t *testing.T) {
+	for _, driver := range []string{"postgres", "pgx"} {
+		t.Run(driver, func(t *testing.T) {
+			s, err := Open(context.Background(), driver, testenv.Postgres(t), Options{})
+			if err != nil {
+				t.Fatalf("Open(%q): %v", driver, err)
+			}
+			s.Close()
+		})
 	}
 }
