@@ -64,20 +64,28 @@ func conflictError(table, key, what string, seen time.Time, detail string) error
 //   - otherwise: conflict, nothing written.
 //
 // Versions are compared as instants, read the way the source reads them.
-func (d *Destination) writeIfUnchanged(ctx context.Context, e *destEntity, r sdk.Record, where string, cols []string, args []any) error {
+//
+// The version column is written with the database's own clock, read in the
+// same transaction, never with a time the record carries (a source's
+// business time): a row crmhub writes must sort after every position the
+// system's incremental reader has saved, or that reader skips it, and a
+// time from the future would move that reader's position past edits still
+// to come. The value written is returned as Meta last_written, so the hub
+// recognises its own write when the row comes back.
+func (d *Destination) writeIfUnchanged(ctx context.Context, e *destEntity, r sdk.Record, where string, fields map[string]any, cols []string, args []any) (map[string]string, error) {
 	vc := e.cfg.VersionColumn
 	var seen, written time.Time
 	if s := r.Meta[sdk.MetaSeenVersion]; s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return fmt.Errorf("%s: meta %s %q is not an RFC 3339 time: %v", where, sdk.MetaSeenVersion, s, err)
+			return nil, fmt.Errorf("%s: meta %s %q is not an RFC 3339 time: %v", where, sdk.MetaSeenVersion, s, err)
 		}
 		seen = t
 	}
 	if s := r.Meta[sdk.MetaLastWritten]; s != "" {
 		var last map[string]any
 		if err := json.Unmarshal([]byte(s), &last); err != nil {
-			return fmt.Errorf("%s: meta %s is not a JSON object: %v", where, sdk.MetaLastWritten, err)
+			return nil, fmt.Errorf("%s: meta %s is not a JSON object: %v", where, sdk.MetaLastWritten, err)
 		}
 		if v, ok := last[vc].(string); ok {
 			if t, ok := toTime(v, e.version, d.loc); ok {
@@ -87,46 +95,101 @@ func (d *Destination) writeIfUnchanged(ctx context.Context, e *destEntity, r sdk
 	}
 	tx, err := d.begin(ctx)
 	if err != nil {
-		return d.classify(ctx, where, "begin", err)
+		return nil, d.classify(ctx, where, "begin", err)
 	}
 	defer tx.rollback()
+	now, err := d.clock(ctx, tx.q)
+	if err != nil {
+		return nil, d.classify(ctx, where, "read the database clock", err)
+	}
+	version := formatVersion(now.In(d.loc), fields, vc, e.version)
+	bound, err := bindValue(version, e.kinds[vc], d.loc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: version column %s: %v", where, vc, err)
+	}
+	args[slices.Index(cols, vc)] = bound
 	var cur any
 	err = tx.q.QueryRowContext(ctx, d.stmt(e, "version", nil), args[0]).Scan(&cur)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if !seen.IsZero() || !written.IsZero() {
-			return conflictError(e.cfg.Table, fmt.Sprint(args[0]), "deleted", seen, "")
+			return nil, conflictError(e.cfg.Table, fmt.Sprint(args[0]), "deleted", seen, "")
 		}
 		if _, err := tx.q.ExecContext(ctx, d.stmt(e, "insert", cols), args...); err != nil {
 			tx.rollback()
 			if d.exists(ctx, e, args[0]) {
 				// Inserted by someone else since the read.
-				return conflictError(e.cfg.Table, fmt.Sprint(args[0]), "created", seen, "")
+				return nil, conflictError(e.cfg.Table, fmt.Sprint(args[0]), "created", seen, "")
 			}
-			return d.classify(ctx, where, "insert", err)
+			return nil, d.classify(ctx, where, "insert", err)
 		}
 	case err != nil:
-		return d.classify(ctx, where, "read "+vc, err)
+		return nil, d.classify(ctx, where, "read "+vc, err)
 	default:
 		if cur != nil {
 			v, ok := toTime(cur, e.version, d.loc)
 			if !ok {
-				return fmt.Errorf("%s: version column %s holds %q, not a timestamp", where, vc, fmt.Sprint(cur))
+				return nil, fmt.Errorf("%s: version column %s holds %q, not a timestamp", where, vc, fmt.Sprint(cur))
 			}
 			if !(!seen.IsZero() && !v.After(seen)) && !(!written.IsZero() && v.Equal(written)) {
-				return conflictError(e.cfg.Table, fmt.Sprint(args[0]), "changed", seen, vc+" is "+v.Format(time.RFC3339Nano))
+				return nil, conflictError(e.cfg.Table, fmt.Sprint(args[0]), "changed", seen, vc+" is "+v.Format(time.RFC3339Nano))
 			}
 		}
 		if len(cols) > 1 {
 			if _, err := tx.q.ExecContext(ctx, d.stmt(e, "update", cols), append(slices.Clone(args[1:]), args[0])...); err != nil {
-				return d.classify(ctx, where, "update", err)
+				return nil, d.classify(ctx, where, "update", err)
 			}
 		}
 	}
 	if err := tx.commit(); err != nil {
-		return d.classify(ctx, where, "commit", err)
+		return nil, d.classify(ctx, where, "commit", err)
 	}
-	return nil
+	lw, _ := json.Marshal(map[string]string{vc: version})
+	return map[string]string{sdk.MetaLastWritten: string(lw)}, nil
+}
+
+// clock reads the database's current time, in the transaction of the write.
+func (d *Destination) clock(ctx context.Context, q queryExecer) (time.Time, error) {
+	var stmt string
+	switch d.d.driverName {
+	case "pgx":
+		stmt = "SELECT CAST(CURRENT_TIMESTAMP AS TEXT)"
+	case "mysql":
+		stmt = "SELECT CAST(UTC_TIMESTAMP(6) AS CHAR)"
+	default:
+		stmt = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+	}
+	var s string
+	if err := q.QueryRowContext(ctx, stmt).Scan(&s); err != nil {
+		return time.Time{}, err
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999Z07:00", mysqlTime} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("database clock %q: not a timestamp", s)
+}
+
+// versionLayouts are the text forms a version column's value is written in:
+// the form of the value the record carries, so a text column keeps the
+// format the system uses.
+var versionLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04:05.999999", time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05"}
+
+// formatVersion renders now for the version column: in the layout of the
+// value the record carries for it, else with microseconds.
+func formatVersion(now time.Time, fields map[string]any, vc string, k colKind) string {
+	if s, ok := fields[vc].(string); ok {
+		for _, l := range versionLayouts {
+			if t, err := time.Parse(l, s); err == nil && t.Format(l) == s {
+				return now.Format(l)
+			}
+		}
+	}
+	if k == kindTimeTZ {
+		return now.Format(time.RFC3339Nano)
+	}
+	return now.Format("2006-01-02 15:04:05.999999")
 }
 
 // queryExecer is what a conditional write runs its statements on.

@@ -64,17 +64,28 @@ func condScenario(t *testing.T, b backend) {
 	b.insert(t, 1, "Anna", t1)
 	seen := readVersion(t, b, "1")
 
-	// The hub writes a golden value; its touch sets the version.
-	if r := condWrite(t, d, "1", `{"name": "Anna Hub", "updated_at": "2024-03-01T10:30:00+01:00"}`, seen, ""); r.Error != "" {
-		t.Fatalf("first write: %s", r.Error)
+	// The hub writes a golden value. The version column is set from the
+	// database's clock, not from the time the record carries (a source's
+	// business time, here years old), and the result says what was set.
+	before := time.Now().Add(-2 * time.Second)
+	r1 := condWrite(t, d, "1", `{"name": "Anna Hub", "updated_at": "2024-03-01T10:30:00+01:00"}`, seen, "")
+	if r1.Error != "" {
+		t.Fatalf("first write: %s", r1.Error)
+	}
+	last := r1.Meta[sdk.MetaLastWritten]
+	if last == "" || strings.Contains(last, "2024-03-01") {
+		t.Fatalf("first write: last_written %q, want the database's clock", last)
+	}
+	if v := readVersion(t, b, "1"); v.Before(before) || v.After(time.Now().Add(2*time.Second)) {
+		t.Fatalf("version after crmhub's write is %v, want the database's clock (about %v)", v, time.Now())
 	}
 	// A second write before the system re-reported the row: the row's
 	// version is the one crmhub's last write set, not an edit.
-	last := `{"updated_at": "2024-03-01T10:30:00+01:00"}`
-	if r := condWrite(t, d, "1", `{"name": "Anna Hub 2", "updated_at": "2024-03-01T10:40:00+01:00"}`, seen, last); r.Error != "" {
-		t.Fatalf("second write over crmhub's own: %s", r.Error)
+	r2 := condWrite(t, d, "1", `{"name": "Anna Hub 2", "updated_at": "2024-03-01T10:40:00+01:00"}`, seen, last)
+	if r2.Error != "" {
+		t.Fatalf("second write over crmhub's own: %s", r2.Error)
 	}
-	last = `{"updated_at": "2024-03-01T10:40:00+01:00"}`
+	last = r2.Meta[sdk.MetaLastWritten]
 	// Without what crmhub wrote last, the same row is a conflict.
 	if r := condWrite(t, d, "1", `{"name": "x", "updated_at": "2024-03-01T10:50:00+01:00"}`, seen, ""); !strings.HasPrefix(r.Error, sdk.ConflictPrefix) {
 		t.Fatalf("a row newer than seen, nothing written by crmhub: %+v", r)
@@ -102,14 +113,15 @@ func condScenario(t *testing.T, b backend) {
 	}
 
 	// Creates: a row the hub never saw is inserted when absent...
-	if r := condWrite(t, d, "9", `{"name": "New", "updated_at": "2024-03-01T10:00:00Z"}`, time.Time{}, ""); r.Error != "" {
-		t.Fatalf("create: %s", r.Error)
+	created := condWrite(t, d, "9", `{"name": "New", "updated_at": "2024-03-01T10:00:00Z"}`, time.Time{}, "")
+	if created.Error != "" {
+		t.Fatalf("create: %s", created.Error)
 	}
 	if n := b.name(t, 9); n != "New" {
 		t.Fatalf("created row name %q", n)
 	}
 	// ...crmhub's own created row is updated before the system reported it...
-	if r := condWrite(t, d, "9", `{"name": "New 2", "updated_at": "2024-03-01T10:05:00Z"}`, time.Time{}, `{"updated_at": "2024-03-01T10:00:00Z"}`); r.Error != "" {
+	if r := condWrite(t, d, "9", `{"name": "New 2", "updated_at": "2024-03-01T10:05:00Z"}`, time.Time{}, created.Meta[sdk.MetaLastWritten]); r.Error != "" {
 		t.Fatalf("update of crmhub's created row: %s", r.Error)
 	}
 	// ...but a row the hub knows nothing of is not overwritten.

@@ -37,7 +37,8 @@ type DestEntity struct {
 	Columns []string `json:"columns"`
 	Deleted string   `json:"deleted"`
 	// VersionColumn, when set, makes every upsert conditional on the row
-	// not having changed since the version the hub saw (see writeIfUnchanged).
+	// not having changed since the version the hub saw (see writeIfUnchanged),
+	// and every write sets it from the database's clock.
 	VersionColumn string `json:"version_column"`
 }
 
@@ -195,7 +196,7 @@ func (d *Destination) Write(ctx context.Context, records []sdk.Record) ([]sdk.Wr
 	}
 	res := make([]sdk.WriteResult, len(records))
 	for i, r := range records {
-		id, err := d.write(ctx, r)
+		id, meta, err := d.write(ctx, r)
 		if errors.Is(err, errTransient) || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				err = ctx.Err()
@@ -208,19 +209,19 @@ func (d *Destination) Write(ctx context.Context, records []sdk.Record) ([]sdk.Wr
 			}
 			return res, nil
 		}
-		res[i].ID = id
+		res[i].ID, res[i].Meta = id, meta
 		if err != nil {
-			res[i].Error = err.Error()
+			res[i].Error, res[i].Meta = err.Error(), nil
 		}
 	}
 	return res, nil
 }
 
-func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
+func (d *Destination) write(ctx context.Context, r sdk.Record) (string, map[string]string, error) {
 	e := d.ents[r.Entity]
 	where := fmt.Sprintf("sql: entity %s record %s", r.Entity, r.ID)
 	if e == nil {
-		return r.ID, fmt.Errorf("%s: entity is not configured for write-back", where)
+		return r.ID, nil, fmt.Errorf("%s: entity is not configured for write-back", where)
 	}
 	fields := map[string]any{}
 	if len(bytes.TrimSpace(r.Payload)) > 0 {
@@ -228,7 +229,7 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 		dec.UseNumber()
 		if err := dec.Decode(&fields); err != nil {
 			if r.Op != sdk.OpDelete {
-				return r.ID, fmt.Errorf("%s: payload is not a JSON object: %v", where, err)
+				return r.ID, nil, fmt.Errorf("%s: payload is not a JSON object: %v", where, err)
 			}
 			fields = map[string]any{}
 		}
@@ -237,12 +238,12 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 	if v, ok := fields[e.cfg.Key]; ok && v != nil {
 		k := scalarString(v)
 		if key != "" && k != key {
-			return r.ID, fmt.Errorf("%s: field %s is %q, not the record id", where, e.cfg.Key, k)
+			return r.ID, nil, fmt.Errorf("%s: field %s is %q, not the record id", where, e.cfg.Key, k)
 		}
 		key = k
 	}
 	if key == "" {
-		return r.ID, fmt.Errorf("%s: no key: the record has no id and no field %s", where, e.cfg.Key)
+		return r.ID, nil, fmt.Errorf("%s: no key: the record has no id and no field %s", where, e.cfg.Key)
 	}
 	where = fmt.Sprintf("sql: entity %s record %s", r.Entity, key)
 	if r.Op == sdk.OpDelete {
@@ -257,9 +258,9 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 			args = []any{key}
 		}
 		if _, err := d.db.ExecContext(ctx, q, args...); err != nil {
-			return key, d.classify(ctx, where, "delete", err)
+			return key, nil, d.classify(ctx, where, "delete", err)
 		}
-		return key, nil
+		return key, nil, nil
 	}
 	var refused []string
 	for f := range fields {
@@ -269,13 +270,19 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)
-		return key, fmt.Errorf("%s: field %s not in the columns allow-list of table %s; nothing written", where, strings.Join(refused, ", "), e.cfg.Table)
+		return key, nil, fmt.Errorf("%s: field %s not in the columns allow-list of table %s; nothing written", where, strings.Join(refused, ", "), e.cfg.Table)
 	}
 	fields[e.cfg.Key] = key
 	if e.cfg.Deleted != "" {
 		if _, ok := fields[e.cfg.Deleted]; !ok {
 			// A record written again exists again.
 			fields[e.cfg.Deleted] = false
+		}
+	}
+	if vc := e.cfg.VersionColumn; vc != "" {
+		if _, ok := fields[vc]; !ok {
+			// Set by writeIfUnchanged from the database's clock.
+			fields[vc] = nil
 		}
 	}
 	cols := make([]string, 0, len(fields))
@@ -288,10 +295,11 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 	cols = append([]string{e.cfg.Key}, cols...)
 	args, err := d.bindAll(fields, cols, e, where)
 	if err != nil {
-		return key, err
+		return key, nil, err
 	}
 	if e.cfg.VersionColumn != "" {
-		return key, d.writeIfUnchanged(ctx, e, r, where, cols, args)
+		meta, err := d.writeIfUnchanged(ctx, e, r, where, fields, cols, args)
+		return key, meta, err
 	}
 	sig := "upsert\x00" + strings.Join(cols, "\x00")
 	q, ok := e.upserts[sig]
@@ -301,7 +309,7 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 	}
 	_, err = d.db.ExecContext(ctx, q, args...)
 	if err == nil {
-		return key, nil
+		return key, nil, nil
 	}
 	// A record with only some columns cannot be inserted when a column it
 	// lacks is NOT NULL, and the databases check that before they see the
@@ -309,10 +317,10 @@ func (d *Destination) write(ctx context.Context, r sdk.Record) (string, error) {
 	// what the upsert would have done.
 	if len(cols) > 1 && d.exists(ctx, e, args[0]) {
 		if _, uerr := d.db.ExecContext(ctx, d.stmt(e, "update", cols), append(slices.Clone(args[1:]), args[0])...); uerr == nil {
-			return key, nil
+			return key, nil, nil
 		}
 	}
-	return key, d.classify(ctx, where, "upsert", err)
+	return key, nil, d.classify(ctx, where, "upsert", err)
 }
 
 // bindAll binds the values of cols (key first) for the statements.

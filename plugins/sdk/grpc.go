@@ -251,7 +251,7 @@ func (s *destinationServer) Write(ctx context.Context, req *pluginv1.WriteReques
 	}
 	out := &pluginv1.WriteResponse{Results: make([]*pluginv1.WriteResult, len(res))}
 	for i, r := range res {
-		out.Results[i] = &pluginv1.WriteResult{Id: r.ID, Error: r.Error}
+		out.Results[i] = &pluginv1.WriteResult{Id: r.ID, Error: r.Error, Meta: r.Meta}
 	}
 	return out, nil
 }
@@ -500,7 +500,7 @@ func (d *destinationClient) Write(ctx context.Context, records []Record) ([]Writ
 	}
 	out := make([]WriteResult, len(resp.GetResults()))
 	for i, r := range resp.GetResults() {
-		out[i] = WriteResult{ID: r.GetId(), Error: r.GetError()}
+		out[i] = WriteResult{ID: r.GetId(), Error: r.GetError(), Meta: r.GetMeta()}
 	}
 	if len(out) != len(records) {
 		return out, fmt.Errorf("plugin write: %d results for %d records", len(out), len(records))

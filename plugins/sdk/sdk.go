@@ -84,6 +84,11 @@ type WriteResult struct {
 	ID string
 	// Error is empty on success.
 	Error string
+	// Meta tells the hub what the destination set itself; a conditional
+	// destination returns MetaLastWritten with the version it wrote (taken
+	// from the target's clock), so the hub knows its own write when the
+	// row comes back. Nil when there is nothing to tell.
+	Meta map[string]string
 }
 
 // Destination writes records into a back-office system (write-back).

@@ -903,9 +903,12 @@ func (x *WriteRequest) GetRecords() []*Record {
 }
 
 type WriteResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// What the destination set on its own (e.g. last_written: the version
+	// column written with the database's clock); keys as in sdk's Meta*.
+	Meta          map[string]string `protobuf:"bytes,3,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -952,6 +955,13 @@ func (x *WriteResult) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *WriteResult) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
 }
 
 type WriteResponse struct {
@@ -1052,10 +1062,14 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\fKeysResponse\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\"B\n" +
 	"\fWriteRequest\x122\n" +
-	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\"3\n" +
+	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\"\xa9\x01\n" +
 	"\vWriteResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"H\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12;\n" +
+	"\x04meta\x18\x03 \x03(\v2'.crmhub.plugin.v1.WriteResult.MetaEntryR\x04meta\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
 	"\rWriteResponse\x127\n" +
 	"\aresults\x18\x01 \x03(\v2\x1d.crmhub.plugin.v1.WriteResultR\aresults2\xdb\x04\n" +
 	"\x06Source\x12E\n" +
@@ -1086,7 +1100,7 @@ func file_v1_connector_proto_rawDescGZIP() []byte {
 	return file_v1_connector_proto_rawDescData
 }
 
-var file_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_v1_connector_proto_goTypes = []any{
 	(*Record)(nil),                // 0: crmhub.plugin.v1.Record
 	(*SpecRequest)(nil),           // 1: crmhub.plugin.v1.SpecRequest
@@ -1109,45 +1123,47 @@ var file_v1_connector_proto_goTypes = []any{
 	(*WriteResult)(nil),           // 18: crmhub.plugin.v1.WriteResult
 	(*WriteResponse)(nil),         // 19: crmhub.plugin.v1.WriteResponse
 	nil,                           // 20: crmhub.plugin.v1.Record.MetaEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	nil,                           // 21: crmhub.plugin.v1.WriteResult.MetaEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_v1_connector_proto_depIdxs = []int32{
-	21, // 0: crmhub.plugin.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	22, // 0: crmhub.plugin.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	20, // 1: crmhub.plugin.v1.Record.meta:type_name -> crmhub.plugin.v1.Record.MetaEntry
 	0,  // 2: crmhub.plugin.v1.ReadResponse.records:type_name -> crmhub.plugin.v1.Record
 	0,  // 3: crmhub.plugin.v1.WriteRequest.records:type_name -> crmhub.plugin.v1.Record
-	18, // 4: crmhub.plugin.v1.WriteResponse.results:type_name -> crmhub.plugin.v1.WriteResult
-	1,  // 5: crmhub.plugin.v1.Source.Spec:input_type -> crmhub.plugin.v1.SpecRequest
-	3,  // 6: crmhub.plugin.v1.Source.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
-	5,  // 7: crmhub.plugin.v1.Source.Open:input_type -> crmhub.plugin.v1.OpenRequest
-	7,  // 8: crmhub.plugin.v1.Source.Read:input_type -> crmhub.plugin.v1.ReadRequest
-	9,  // 9: crmhub.plugin.v1.Source.Ack:input_type -> crmhub.plugin.v1.AckRequest
-	11, // 10: crmhub.plugin.v1.Source.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
-	13, // 11: crmhub.plugin.v1.Source.Count:input_type -> crmhub.plugin.v1.CountRequest
-	15, // 12: crmhub.plugin.v1.Source.Keys:input_type -> crmhub.plugin.v1.KeysRequest
-	1,  // 13: crmhub.plugin.v1.Destination.Spec:input_type -> crmhub.plugin.v1.SpecRequest
-	3,  // 14: crmhub.plugin.v1.Destination.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
-	5,  // 15: crmhub.plugin.v1.Destination.Open:input_type -> crmhub.plugin.v1.OpenRequest
-	17, // 16: crmhub.plugin.v1.Destination.Write:input_type -> crmhub.plugin.v1.WriteRequest
-	11, // 17: crmhub.plugin.v1.Destination.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
-	2,  // 18: crmhub.plugin.v1.Source.Spec:output_type -> crmhub.plugin.v1.SpecResponse
-	4,  // 19: crmhub.plugin.v1.Source.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
-	6,  // 20: crmhub.plugin.v1.Source.Open:output_type -> crmhub.plugin.v1.OpenResponse
-	8,  // 21: crmhub.plugin.v1.Source.Read:output_type -> crmhub.plugin.v1.ReadResponse
-	10, // 22: crmhub.plugin.v1.Source.Ack:output_type -> crmhub.plugin.v1.AckResponse
-	12, // 23: crmhub.plugin.v1.Source.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
-	14, // 24: crmhub.plugin.v1.Source.Count:output_type -> crmhub.plugin.v1.CountResponse
-	16, // 25: crmhub.plugin.v1.Source.Keys:output_type -> crmhub.plugin.v1.KeysResponse
-	2,  // 26: crmhub.plugin.v1.Destination.Spec:output_type -> crmhub.plugin.v1.SpecResponse
-	4,  // 27: crmhub.plugin.v1.Destination.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
-	6,  // 28: crmhub.plugin.v1.Destination.Open:output_type -> crmhub.plugin.v1.OpenResponse
-	19, // 29: crmhub.plugin.v1.Destination.Write:output_type -> crmhub.plugin.v1.WriteResponse
-	12, // 30: crmhub.plugin.v1.Destination.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
-	18, // [18:31] is the sub-list for method output_type
-	5,  // [5:18] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	21, // 4: crmhub.plugin.v1.WriteResult.meta:type_name -> crmhub.plugin.v1.WriteResult.MetaEntry
+	18, // 5: crmhub.plugin.v1.WriteResponse.results:type_name -> crmhub.plugin.v1.WriteResult
+	1,  // 6: crmhub.plugin.v1.Source.Spec:input_type -> crmhub.plugin.v1.SpecRequest
+	3,  // 7: crmhub.plugin.v1.Source.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
+	5,  // 8: crmhub.plugin.v1.Source.Open:input_type -> crmhub.plugin.v1.OpenRequest
+	7,  // 9: crmhub.plugin.v1.Source.Read:input_type -> crmhub.plugin.v1.ReadRequest
+	9,  // 10: crmhub.plugin.v1.Source.Ack:input_type -> crmhub.plugin.v1.AckRequest
+	11, // 11: crmhub.plugin.v1.Source.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
+	13, // 12: crmhub.plugin.v1.Source.Count:input_type -> crmhub.plugin.v1.CountRequest
+	15, // 13: crmhub.plugin.v1.Source.Keys:input_type -> crmhub.plugin.v1.KeysRequest
+	1,  // 14: crmhub.plugin.v1.Destination.Spec:input_type -> crmhub.plugin.v1.SpecRequest
+	3,  // 15: crmhub.plugin.v1.Destination.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
+	5,  // 16: crmhub.plugin.v1.Destination.Open:input_type -> crmhub.plugin.v1.OpenRequest
+	17, // 17: crmhub.plugin.v1.Destination.Write:input_type -> crmhub.plugin.v1.WriteRequest
+	11, // 18: crmhub.plugin.v1.Destination.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
+	2,  // 19: crmhub.plugin.v1.Source.Spec:output_type -> crmhub.plugin.v1.SpecResponse
+	4,  // 20: crmhub.plugin.v1.Source.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
+	6,  // 21: crmhub.plugin.v1.Source.Open:output_type -> crmhub.plugin.v1.OpenResponse
+	8,  // 22: crmhub.plugin.v1.Source.Read:output_type -> crmhub.plugin.v1.ReadResponse
+	10, // 23: crmhub.plugin.v1.Source.Ack:output_type -> crmhub.plugin.v1.AckResponse
+	12, // 24: crmhub.plugin.v1.Source.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
+	14, // 25: crmhub.plugin.v1.Source.Count:output_type -> crmhub.plugin.v1.CountResponse
+	16, // 26: crmhub.plugin.v1.Source.Keys:output_type -> crmhub.plugin.v1.KeysResponse
+	2,  // 27: crmhub.plugin.v1.Destination.Spec:output_type -> crmhub.plugin.v1.SpecResponse
+	4,  // 28: crmhub.plugin.v1.Destination.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
+	6,  // 29: crmhub.plugin.v1.Destination.Open:output_type -> crmhub.plugin.v1.OpenResponse
+	19, // 30: crmhub.plugin.v1.Destination.Write:output_type -> crmhub.plugin.v1.WriteResponse
+	12, // 31: crmhub.plugin.v1.Destination.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
+	19, // [19:32] is the sub-list for method output_type
+	6,  // [6:19] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_v1_connector_proto_init() }
@@ -1161,7 +1177,7 @@ func file_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_v1_connector_proto_rawDesc), len(file_v1_connector_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
