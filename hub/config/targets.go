@@ -27,10 +27,19 @@ type Target struct {
 	Touch []string `yaml:"touch"`
 	// Create allows writing golden customers the system does not have yet;
 	// by default only records the system already has are updated.
-	Create    bool     `yaml:"create"`
-	BatchSize int      `yaml:"batch_size"`
-	BatchWait Duration `yaml:"batch_wait"`
-	Disabled  bool     `yaml:"disabled"`
+	Create bool `yaml:"create"`
+	// OnConflict decides a field a person changed in the system after the
+	// hub's last read, once the hub has read it: system (default: the
+	// system's edit stays when the golden customer still holds it or it is
+	// newer than the golden value's source edit), hub (the golden value is
+	// written) or steward (a steward task with both values).
+	OnConflict string `yaml:"on_conflict"`
+	// MaxConflictTries bounds the retries of a write refused as a conflict
+	// whose edit the hub does not read; then it is a steward task. Default 8.
+	MaxConflictTries int      `yaml:"max_conflict_tries"`
+	BatchSize        int      `yaml:"batch_size"`
+	BatchWait        Duration `yaml:"batch_wait"`
+	Disabled         bool     `yaml:"disabled"`
 	// Settings are the destination's parameters, validated against its
 	// declaration like a connector's.
 	Settings map[string]any `yaml:"settings"`
@@ -101,6 +110,16 @@ func CheckTargets(c *Config) error {
 		}
 		if t.BatchSize < 0 {
 			bad(*t, i, "batch_size", "must be positive")
+		}
+		switch t.OnConflict {
+		case "":
+			t.OnConflict = "system"
+		case "system", "hub", "steward":
+		default:
+			bad(*t, i, "on_conflict", "want system, hub or steward, got %q", t.OnConflict)
+		}
+		if t.MaxConflictTries < 0 {
+			bad(*t, i, "max_conflict_tries", "must not be negative")
 		}
 	}
 	return errors.Join(errs...)

@@ -20,6 +20,7 @@ targets:
       dsn: "file:${DEMO}/erp.db"
   - name: erp
     plugin: sql
+    on_conflict: overwrite
     settings: {}
 `
 	cfg, err := Parse("crmhub.yaml", []byte(src), func(k string) (string, bool) { return "/demo", k == "DEMO" })
@@ -42,10 +43,14 @@ targets:
 		`crmhub.yaml:13: targets[1].system: required`,
 		`crmhub.yaml:13: targets[1].mapping: required`,
 		`crmhub.yaml:13: targets[1].fields: required`,
+		`crmhub.yaml:13: targets[1].on_conflict: want system, hub or steward, got "overwrite"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+	if cfg.Targets[0].OnConflict != "system" {
+		t.Errorf("default conflict policy not applied: %q", cfg.Targets[0].OnConflict)
 	}
 	if cfg.Targets[0].BatchSize != 200 {
 		t.Errorf("default batch size not applied: %d", cfg.Targets[0].BatchSize)

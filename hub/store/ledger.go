@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/crmhub/crmhub/hub"
 )
 
 // Ledger is write-back's record of what it wrote, per target record, in the
@@ -109,47 +111,78 @@ func ledgerParams(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-// Conflicts returns the golden ids of target whose write conflicted and
-// waits for a retry, in id order.
-func (l *Ledger) Conflicts(ctx context.Context, target string) ([]string, error) {
-	rows, err := l.s.rdb.QueryContext(ctx, l.s.q(`SELECT golden_id FROM writeback_conflicts WHERE target = ? ORDER BY golden_id`), target)
+// Conflicts returns target's conflicted write-backs (every target's when
+// target is ""), in target and golden id order.
+func (l *Ledger) Conflicts(ctx context.Context, target string) ([]hub.WritebackConflict, error) {
+	q := `SELECT target, golden_id, at, seen, tries, steward, detail FROM writeback_conflicts`
+	var args []any
+	if target != "" {
+		q += ` WHERE target = ?`
+		args = append(args, target)
+	}
+	rows, err := l.s.rdb.QueryContext(ctx, l.s.q(q+` ORDER BY target, golden_id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("write-back conflicts %s: read: %w", target, err)
 	}
 	defer rows.Close()
-	var ids []string
+	var out []hub.WritebackConflict
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var c hub.WritebackConflict
+		var at, seen int64
+		var steward int
+		if err := rows.Scan(&c.Target, &c.GoldenID, &at, &seen, &c.Tries, &steward, &c.Detail); err != nil {
 			return nil, fmt.Errorf("write-back conflicts %s: read: %w", target, err)
 		}
-		ids = append(ids, id)
+		c.At, c.Steward = time.Unix(0, at).UTC(), steward != 0
+		if seen != 0 {
+			c.Seen = time.Unix(0, seen).UTC()
+		}
+		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("write-back conflicts %s: read: %w", target, err)
 	}
-	return ids, nil
+	return out, nil
 }
 
-// SetConflicts adds the golden ids in add to target's waiting conflicts
-// and removes those in clear, in one transaction; an id in both is added.
-func (l *Ledger) SetConflicts(ctx context.Context, target string, add, clear []string) error {
-	if len(add) == 0 && len(clear) == 0 {
+// SetConflicts stores the conflicts in set (by golden id, replacing what was
+// there) and removes the golden ids in clear, in one transaction; an id in
+// both is set.
+func (l *Ledger) SetConflicts(ctx context.Context, target string, set []hub.WritebackConflict, clear []string) error {
+	if len(set) == 0 && len(clear) == 0 {
 		return nil
 	}
 	now := time.Now().UnixNano()
+	keep := make(map[string]bool, len(set))
+	for _, c := range set {
+		keep[c.GoldenID] = true
+	}
+	set = slices.Clone(set)
+	slices.SortStableFunc(set, func(a, b hub.WritebackConflict) int { return strings.Compare(a.GoldenID, b.GoldenID) })
 	err := l.s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, id := range slices.Sorted(slices.Values(clear)) {
-			if slices.Contains(add, id) {
+		for _, id := range slices.Compact(slices.Sorted(slices.Values(clear))) {
+			if keep[id] {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, l.s.q(`DELETE FROM writeback_conflicts WHERE target = ? AND golden_id = ?`), target, id); err != nil {
 				return err
 			}
 		}
-		for _, id := range slices.Compact(slices.Sorted(slices.Values(add))) {
-			if _, err := tx.ExecContext(ctx, l.s.q(`INSERT INTO writeback_conflicts (target, golden_id, at) VALUES (?, ?, ?)
-  ON CONFLICT (target, golden_id) DO UPDATE SET at = excluded.at`), target, id, now); err != nil {
+		for i, c := range set {
+			if i+1 < len(set) && set[i+1].GoldenID == c.GoldenID {
+				continue // the last one of an id wins
+			}
+			var seen int64
+			if !c.Seen.IsZero() {
+				seen = c.Seen.UnixNano()
+			}
+			steward := 0
+			if c.Steward {
+				steward = 1
+			}
+			if _, err := tx.ExecContext(ctx, l.s.q(`INSERT INTO writeback_conflicts (target, golden_id, at, seen, tries, steward, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (target, golden_id) DO UPDATE SET at = excluded.at, seen = excluded.seen, tries = excluded.tries, steward = excluded.steward, detail = excluded.detail`),
+				target, c.GoldenID, now, seen, c.Tries, steward, c.Detail); err != nil {
 				return err
 			}
 		}

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/testenv"
 	"github.com/crmhub/crmhub/hub/writeback"
 )
@@ -22,19 +24,36 @@ func testLedger(t *testing.T, a, b *Store) {
 	ctx := context.Background()
 	la, lb := a.Ledger(), b.Ledger()
 
-	// Waiting conflicts: what one instance records, the other reads; an id
-	// both added and cleared stays; targets are separate.
-	if err := la.SetConflicts(ctx, "erp", []string{"g2", "g1", "g2"}, nil); err != nil {
+	// Waiting conflicts: what one instance records, the other reads with
+	// its state; the last of an id wins; an id both set and cleared stays;
+	// targets are separate.
+	seen := time.Date(2024, 7, 1, 10, 0, 0, 0, time.UTC)
+	wc := func(id string, tries int) hub.WritebackConflict {
+		return hub.WritebackConflict{GoldenID: id, Seen: seen, Tries: tries}
+	}
+	if err := la.SetConflicts(ctx, "erp", []hub.WritebackConflict{wc("g2", 1), wc("g1", 1), wc("g2", 2)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := la.SetConflicts(ctx, "erp", []string{"g3"}, []string{"g1", "g3", "g9"}); err != nil {
+	g3 := wc("g3", 8)
+	g3.Steward, g3.Detail = true, `{"email":{"hub":"a@x","system":"b@x"}}`
+	if err := la.SetConflicts(ctx, "erp", []hub.WritebackConflict{g3}, []string{"g1", "g3", "g9"}); err != nil {
 		t.Fatal(err)
 	}
-	if ids, err := lb.Conflicts(ctx, "erp"); err != nil || fmt.Sprint(ids) != "[g2 g3]" {
-		t.Errorf("conflicts seen by the other instance = %v %v, want [g2 g3]", ids, err)
+	got, err := lb.Conflicts(ctx, "erp")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("conflicts seen by the other instance = %+v %v, want g2 and g3", got, err)
+	}
+	if c := got[0]; c.GoldenID != "g2" || c.Tries != 2 || !c.Seen.Equal(seen) || c.Steward || c.Target != "erp" {
+		t.Errorf("g2 = %+v, want tries 2, seen %v, waiting for a retry", c, seen)
+	}
+	if c := got[1]; c.GoldenID != "g3" || !c.Steward || c.Detail != g3.Detail || c.Tries != 8 {
+		t.Errorf("g3 = %+v, want a steward task with its detail", c)
 	}
 	if ids, err := lb.Conflicts(ctx, "shop"); err != nil || len(ids) != 0 {
 		t.Errorf("another target's conflicts = %v %v", ids, err)
+	}
+	if all, err := lb.Conflicts(ctx, ""); err != nil || len(all) != 2 {
+		t.Errorf("every target's conflicts = %v %v", all, err)
 	}
 
 	if h, tc, err := lb.Written(ctx, "erp", []string{"K1"}); err != nil || len(h) != 0 || len(tc) != 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,19 @@ type erpDB struct {
 	driver, dsn string
 	ddl         string
 	db          *sql.DB
+	// policy is the write-back target's OnConflict.
+	policy string
+	// reverse and fields, when set, replace the segment write-back.
+	reverse string
+	fields  []string
+}
+
+// berlinAt is the ERP's wall clock (Europe/Berlin) d from now, as the ERP
+// writes its updated_at. Edits made in the ERP carry the time they happen,
+// and crmhub's writes the database's clock, so tests time edits from now.
+func berlinAt(d time.Duration) string {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	return time.Now().Add(d).In(berlin).Format(time.DateTime)
 }
 
 func (e *erpDB) exec(t *testing.T, q string) {
@@ -102,13 +116,19 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 	t.Cleanup(func() { db.Close() })
 	erp.db = db
 	erp.exec(t, erp.ddl)
-	erp.exec(t, `INSERT INTO customers (custno, name, email, segment, updated_at) VALUES ('K1', 'Anna Berg', 'anna@example.com', 'retail', '2024-07-01 10:00:00')`)
+	// The row was last changed an hour ago: the ERP's reader will hold a
+	// position later than any business time of 2024.
+	erp.exec(t, `INSERT INTO customers (custno, name, email, segment, updated_at) VALUES ('K1', 'Anna Berg', 'anna@example.com', 'retail', '`+berlinAt(-time.Hour)+`')`)
 
 	l := &loop{t: t, erp: erp}
 	if l.forward, err = mapping.Parse("erp_customers.yaml", []byte(erpForward)); err != nil {
 		t.Fatal(err)
 	}
-	reverse, err := mapping.Parse("erp_wb.yaml", []byte(erpReverse))
+	rev, fields := erpReverse, []string{"segment"}
+	if erp.reverse != "" {
+		rev, fields = erp.reverse, erp.fields
+	}
+	reverse, err := mapping.Parse("erp_wb.yaml", []byte(rev))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +144,7 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 		ent := map[string]any{"name": "customers", "table": "customers", "key": "custno"}
 		cfg := sdk.Config{"driver": erp.driver, "dsn": erp.dsn, "timezone": "Europe/Berlin", "entities": []any{ent}}
 		if dest {
-			ent["columns"], ent["version_column"] = []any{"segment", "updated_at"}, "updated_at"
+			ent["columns"], ent["version_column"] = []any{"segment", "email", "updated_at"}, "updated_at"
 		} else {
 			ent["cursor"] = "updated_at"
 		}
@@ -163,7 +183,7 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
 	t.Cleanup(func() { consumer.Close() })
 	newWriter := func() *Writer {
-		return &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: []string{"segment"}, Touch: []string{"updated_at"}},
+		return &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: fields, Touch: []string{"updated_at"}, OnConflict: erp.policy},
 			Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
 			BatchWait: 20 * time.Millisecond,
 			OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
@@ -237,6 +257,21 @@ func (l *loop) crm(ctx context.Context, segment, local string) {
 	l.apply(ctx, e)
 }
 
+// source delivers one record of another system, changed at (Berlin) local.
+func (l *loop) source(ctx context.Context, system, entity, id string, c hub.Customer, local string) {
+	l.t.Helper()
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	at, err := time.ParseInLocation(time.DateTime, local, berlin)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	data, _ := json.Marshal(c)
+	e := hub.Envelope{System: system, SourceEntity: entity, SourceID: id, SourceUpdatedAt: at.UTC(), Entity: hub.EntityCustomer,
+		SchemaVersion: hub.SchemaVersion, Op: hub.OpUpsert, Mapping: system + "_" + entity, MappingVersion: 1, Connector: system, Data: data}
+	e.ComputeEventID()
+	l.apply(ctx, e)
+}
+
 func (l *loop) apply(ctx context.Context, envs ...hub.Envelope) {
 	l.t.Helper()
 	if _, err := l.store.Apply(ctx, envs); err != nil {
@@ -283,20 +318,27 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	if seg, _ := erp.segment(t); seg != "premium" {
 		t.Fatalf("ERP segment %q after the write-back, want premium", seg)
 	}
-	l.readERP(ctx) // the ERP reports the written row: no golden change
+	// The ERP reports the written row (no golden change follows). Its
+	// updated_at is the ERP database's clock, after the reader's position;
+	// the CRM's business time (2024) would sort before it and the row
+	// would never be read back.
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("the ERP's reader read %d rows after crmhub's write, want the written row", n)
+	}
 
 	// The race: the ERP user edits the row; the hub has not read it when
-	// the next CRM change is written back.
-	erp.exec(t, `UPDATE customers SET segment = 'key-account', updated_at = '2024-07-01 12:30:00' WHERE custno = 'K1'`)
-	l.crm(ctx, "gold", "2024-07-01 12:00:00")
+	// the next CRM change (older than the edit) is written back.
+	edit := berlinAt(time.Second)
+	erp.exec(t, `UPDATE customers SET segment = 'key-account', updated_at = '`+edit+`' WHERE custno = 'K1'`)
+	l.crm(ctx, "gold", berlinAt(-30*time.Minute))
 	l.waitFor("write-back over the ERP edit", SkipConflict, 1)
-	if seg, upd := erp.segment(t); seg != "key-account" || !strings.HasPrefix(upd, "2024-07-01") || !strings.Contains(upd, "12:30:00") {
+	if seg, upd := erp.segment(t); seg != "key-account" || !strings.Contains(upd, edit[11:]) {
 		t.Fatalf("the ERP's edit was overwritten: segment %q updated_at %q", seg, upd)
 	}
 	if w, f := l.count("written"), l.count("failed"); w != 1 || f != 0 {
 		t.Fatalf("after the conflict: written %v failed %v, want 1 and 0 (a conflict is neither)", w, f)
 	}
-	if h, _, err := l.store.Ledger().Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != hashOf(map[string]any{"segment": "premium"}) {
+	if h, _, err := l.store.Ledger().Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != encodeLedger(map[string]string{"segment": valueHash("premium")}) {
 		t.Fatalf("ledger after the conflict = %v %v, want the hash of the last write (premium)", h, err)
 	}
 
@@ -335,8 +377,8 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	// follows. The writer retries the conflicted record from the store and
 	// writes the golden value once, even when the hub restarted in between
 	// (the conflict waits in the store).
-	erp.exec(t, `UPDATE customers SET segment = 'wholesale', updated_at = '2024-07-01 13:00:00' WHERE custno = 'K1'`)
-	l.crm(ctx, "platinum", "2024-07-01 13:30:00")
+	erp.exec(t, `UPDATE customers SET segment = 'wholesale', updated_at = '`+berlinAt(2*time.Second)+`' WHERE custno = 'K1'`)
+	l.crm(ctx, "platinum", berlinAt(30*time.Minute))
 	l.waitFor("write-back over the older ERP edit", SkipConflict, 2)
 	if seg, _ := erp.segment(t); seg != "wholesale" {
 		t.Fatalf("the ERP's older edit was overwritten before the hub read it: segment %q", seg)
@@ -358,24 +400,26 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	if w, c := l.count("written"), l.count(SkipConflict); w != 3 || c != 3 {
 		t.Errorf("after the retry: written %v conflicts %v, want 3 and 3", w, c)
 	}
-	if ids, err := l.store.Ledger().Conflicts(ctx, "erp"); err != nil || len(ids) != 0 {
-		t.Errorf("conflicts still waiting after the retry wrote: %v %v", ids, err)
+	if cs, err := l.store.Ledger().Conflicts(ctx, "erp"); err != nil || len(cs) != 0 {
+		t.Errorf("conflicts still waiting after the retry wrote: %v %v", cs, err)
 	}
 }
 
+// The conflict scenario runs with the hub-wins policy: once the hub has
+// read the system's edit, survivorship's golden value is written.
 func TestWriterConflictSQLite(t *testing.T) {
 	conflictScenario(t, &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
-		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`})
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`, policy: ConflictHub})
 }
 
 func TestWriterConflictPostgresIntegration(t *testing.T) {
 	conflictScenario(t, &erpDB{driver: "postgres", dsn: testenv.Postgres(t),
-		ddl: `CREATE TABLE customers (custno text PRIMARY KEY, name text, email text, segment text, updated_at timestamp(6) NOT NULL)`})
+		ddl: `CREATE TABLE customers (custno text PRIMARY KEY, name text, email text, segment text, updated_at timestamp(6) NOT NULL)`, policy: ConflictHub})
 }
 
 func TestWriterConflictMariaDBIntegration(t *testing.T) {
 	conflictScenario(t, &erpDB{driver: "mysql", dsn: testenv.MariaDB(t),
-		ddl: "CREATE TABLE customers (custno VARCHAR(20) PRIMARY KEY, name VARCHAR(100), email VARCHAR(100), segment VARCHAR(50), updated_at DATETIME(6) NOT NULL)"})
+		ddl: "CREATE TABLE customers (custno VARCHAR(20) PRIMARY KEY, name VARCHAR(100), email VARCHAR(100), segment VARCHAR(50), updated_at DATETIME(6) NOT NULL)", policy: ConflictHub})
 }
 
 // sharedLedgerScenario: two hub instances on one store, each with its own
@@ -470,4 +514,83 @@ func TestWritersShareLedgerPostgresIntegration(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+const erpEmailReverse = `mapping: erp_wb
+version: 1
+source: {entity: customer}
+target: {system: erp, entity: customers}
+fields:
+  email: 'emails != nil && len(emails) > 0 ? emails[0] : nil'
+  updated_at: format_time(updated_at, "YYYY-MM-DD HH:mm:ss", "Europe/Berlin")
+`
+
+// clerkEditScenario (the default policy): a clerk types an e-mail into the
+// ERP row; 2 s later finance changes the customer's e-mail. The write-back
+// of finance's e-mail runs into the clerk's edit (a conflict). Once the hub
+// has read the edit, the golden customer holds both e-mails (union), and
+// the clerk's stays in the ERP: writing finance's over it would drop it from
+// the ERP and, at the next read, from the hub too.
+func clerkEditScenario(t *testing.T, erp *erpDB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	erp.reverse, erp.fields = erpEmailReverse, []string{"email"}
+	l := startLoop(ctx, t, erp)
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows, want 1", n)
+	}
+	l.waitFor("initial state", SkipSystemHas, 1)
+	// Finance holds the customer too, by the ERP's customer number.
+	debtor := func(email string) hub.Customer {
+		return hub.Customer{Kind: "person", FullName: "Anna Berg", Emails: []string{email},
+			ExternalIDs: []hub.Ref{{System: "erp", ID: "K1"}}}
+	}
+	l.source(ctx, "finance", "debtors", "D1", debtor("anna@example.com"), berlinAt(-time.Hour))
+	l.waitFor("finance's record", SkipUnchanged, 1)
+
+	erp.exec(t, `UPDATE customers SET email = 'clerk@example.com', updated_at = '`+berlinAt(time.Second)+`' WHERE custno = 'K1'`)
+	l.source(ctx, "finance", "debtors", "D1", debtor("fin@example.com"), berlinAt(3*time.Second))
+	l.waitFor("finance's e-mail written over the clerk's", SkipConflict, 1)
+	email := func() string {
+		var e string
+		if err := erp.db.QueryRow(`SELECT email FROM customers WHERE custno = 'K1'`).Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	if e := email(); e != "clerk@example.com" {
+		t.Fatalf("the clerk's edit was overwritten before the hub read it: %q", e)
+	}
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows after the clerk's edit, want 1", n)
+	}
+	l.waitFor("the clerk's edit decided", SkipSystemKept, 1)
+	l.readERP(ctx)
+	time.Sleep(time.Second)
+	if e := email(); e != "clerk@example.com" {
+		t.Errorf("ERP e-mail %q after the hub read the clerk's edit, want the clerk's", e)
+	}
+	views, err := l.store.FindCustomers(ctx, hub.CustomerFilter{System: "erp", SourceID: "K1"})
+	if err != nil || len(views) != 1 {
+		t.Fatalf("golden of K1: %v %v", views, err)
+	}
+	if got := views[0].Customer.Emails; !slices.Contains(got, "clerk@example.com") || !slices.Contains(got, "fin@example.com") {
+		t.Errorf("golden e-mails %v, want both the clerk's and finance's", got)
+	}
+	if w := l.count("written"); w != 0 {
+		t.Errorf("written %v, want 0: nothing of finance's was to overwrite the clerk's edit", w)
+	}
+	if cs, err := l.store.Ledger().Conflicts(ctx, "erp"); err != nil || len(cs) != 0 {
+		t.Errorf("conflicts left after the edit was decided: %+v %v", cs, err)
+	}
+}
+
+func TestWriterKeepsSystemEditSQLite(t *testing.T) {
+	clerkEditScenario(t, &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`})
+}
+
+func TestWriterKeepsSystemEditPostgresIntegration(t *testing.T) {
+	clerkEditScenario(t, &erpDB{driver: "postgres", dsn: testenv.Postgres(t),
+		ddl: `CREATE TABLE customers (custno text PRIMARY KEY, name text, email text, segment text, updated_at timestamp(6) NOT NULL)`})
 }

@@ -1,6 +1,10 @@
 package writeback
 
-import "context"
+import (
+	"context"
+
+	"github.com/crmhub/crmhub/hub"
+)
 
 // Ledger remembers, per target record, what crmhub last wrote there (or
 // found there): the hash of the allow-listed fields, and the touch fields
@@ -17,13 +21,15 @@ type Ledger interface {
 	Record(ctx context.Context, target string, hashes, touches map[string]string) error
 }
 
-// ConflictLog keeps the golden ids whose write to a target conflicted and
-// waits for a retry, so that a restarted writer retries them too. A Ledger
-// that is one (store.Ledger) is used as such.
+// ConflictLog keeps the golden customers whose write to a target
+// conflicted, with the version the write was based on and the tries, so
+// that a restarted writer retries them too and still knows which system
+// edits to respect; and the ones handed to a steward. A Ledger that is one
+// (store.Ledger) is used as such.
 type ConflictLog interface {
-	// Conflicts returns target's waiting golden ids.
-	Conflicts(ctx context.Context, target string) ([]string, error)
-	// SetConflicts adds add and removes clear (an id in both stays), in
-	// one transaction.
-	SetConflicts(ctx context.Context, target string, add, clear []string) error
+	// Conflicts returns target's conflicts.
+	Conflicts(ctx context.Context, target string) ([]hub.WritebackConflict, error)
+	// SetConflicts stores set (replacing by golden id) and removes clear
+	// (an id in both is set), in one transaction.
+	SetConflicts(ctx context.Context, target string, set []hub.WritebackConflict, clear []string) error
 }

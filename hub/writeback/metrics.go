@@ -21,6 +21,13 @@ const (
 	// not recorded in the ledger; retried from the store's state until the
 	// hub has read the system's edit (Writer.States).
 	SkipConflict = "conflict"
+	// SkipSystemKept: a field changed in the system after the hub's last
+	// read differs from the golden value and stays, by the target's
+	// conflict policy (Target.OnConflict).
+	SkipSystemKept = "system_kept"
+	// SkipSteward: a conflict was handed to a steward (policy steward, or
+	// the retries were spent).
+	SkipSteward = "steward"
 )
 
 // NewMetrics registers the write-back metrics on reg.
@@ -29,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_writeback_records_total",
 			Help: "Records written back to target systems, by target and result (written, failed)."}, []string{"target", "result"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_writeback_skipped_total",
-			Help: "Golden states not written to a target record, by target and reason (unchanged, system_has, not_in_target, no_fields, mapping_error, conflict)."}, []string{"target", "reason"}),
+			Help: "Golden states not written to a target record, by target and reason (unchanged, system_has, system_kept, not_in_target, no_fields, mapping_error, conflict, steward)."}, []string{"target", "reason"}),
 	}
 	reg.MustRegister(m.Records, m.Skipped)
 	return m

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +40,35 @@ type Target struct {
 	// Create writes golden customers the system does not have, with the
 	// golden id as record id; off, only existing records are updated.
 	Create bool
+	// OnConflict decides a field a person changed in the system after the
+	// hub's last read of the record (the write was refused as a conflict),
+	// once the hub has read that edit: ConflictSystem (the default),
+	// ConflictHub or ConflictSteward.
+	OnConflict string
+	// MaxConflictTries bounds the retries of a conflicted write whose edit
+	// the hub does not read; then it becomes a steward task. 0 means
+	// DefaultMaxConflictTries.
+	MaxConflictTries int
 }
+
+// Conflict policies (Target.OnConflict).
+const (
+	// ConflictSystem keeps the system's edit in a field when the system's
+	// value is still held by the golden customer (a union field kept it)
+	// or the edit is newer than the source edit the golden value comes
+	// from; otherwise the golden value is written.
+	ConflictSystem = "system"
+	// ConflictHub writes the golden value once the hub has read the edit.
+	ConflictHub = "hub"
+	// ConflictSteward writes neither: the field becomes a steward task with
+	// both values.
+	ConflictSteward = "steward"
+)
+
+// DefaultMaxConflictTries is how often a conflicted write is retried
+// before it becomes a steward task: with the backoff from 0.5 s to 30 s,
+// about two minutes.
+const DefaultMaxConflictTries = 8
 
 // Consumer is a Kafka consumer-group member on the golden changes topic.
 type Consumer interface {
@@ -186,11 +216,23 @@ func (w *Writer) fetch(ctx context.Context) ([]bus.Message, error) {
 // pending is one target record to write.
 type pending struct {
 	golden string
-	hash   string
-	touch  string // JSON of the touch fields the write sets, "" if none
-	seen   time.Time
-	has    bool // the system's own record holds these values already
-	rec    sdk.Record
+	want   map[string]any // the allow-listed fields' golden values
+	sys    map[string]any // the system's own record, reverse-mapped; nil when the hub has none
+	// keep are fields whose system edit stays (Target.OnConflict);
+	// steward those handed to a steward, with both values.
+	keep    map[string]bool
+	steward map[string]fieldConflict
+	whole   string // hash of all of want, as ledgers before per-field hashes kept it
+	touch   map[string]any
+	seen    time.Time
+	rec     sdk.Record
+}
+
+// fieldConflict is what the hub and the system hold of one field a steward
+// decides.
+type fieldConflict struct {
+	Hub    any `json:"hub"`
+	System any `json:"system"`
 }
 
 func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
@@ -203,62 +245,55 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	}
 	var todo []pending
 	var dls []*hub.DeadLetter
-	var replaced []string
+	var gone []string
 	for i, m := range msgs {
 		if last[string(m.Key)] != i {
 			continue
 		}
-		// A newer state replaces a conflicted one waiting for its retry.
-		if _, ok := w.conflicts[string(m.Key)]; ok {
-			delete(w.conflicts, string(m.Key))
-			replaced = append(replaced, string(m.Key))
-		}
 		if len(m.Value) == 0 {
-			continue // a tombstone (merged/retired id): the survivor's state follows
+			// A tombstone (merged/retired id): the survivor's state follows.
+			if _, ok := w.conflicts[string(m.Key)]; ok {
+				delete(w.conflicts, string(m.Key))
+				gone = append(gone, string(m.Key))
+			}
+			continue
 		}
 		var st pipeline.GoldenState
 		if err := json.Unmarshal(m.Value, &st); err != nil {
 			dls = append(dls, w.deadLetter(string(m.Key), "", "", fmt.Sprintf("golden state is not JSON: %v", err), m.Value))
 			continue
 		}
+		// A newer state replaces a conflicted one waiting for its retry;
+		// what the conflict knows (the version the refused write was
+		// based on) still decides the system's edit.
 		todo = append(todo, w.plan(st, &dls)...)
 	}
-	conflicts, err := w.writeAll(ctx, todo, dls)
+	out, err := w.writeAll(ctx, todo, dls)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	for _, id := range conflicts {
-		w.conflicted(id, conflictRetryFirst, now)
-	}
-	return w.logConflicts(ctx, conflicts, replaced)
+	return w.settle(ctx, out, gone, time.Now())
 }
 
 // loadConflicts schedules the conflicts a writer before this one left
-// waiting, due at once.
+// waiting, due at once; steward tasks stay as they are.
 func (w *Writer) loadConflicts(ctx context.Context) error {
 	cl, ok := w.conflictLog()
 	if !ok {
 		return nil
 	}
-	ids, err := cl.Conflicts(ctx, w.Target.Name)
+	cs, err := cl.Conflicts(ctx, w.Target.Name)
 	if err != nil {
 		return fmt.Errorf("target %s: %w", w.Target.Name, err)
 	}
 	now := time.Now()
-	for _, id := range ids {
-		w.conflicted(id, conflictRetryFirst, now.Add(-conflictRetryFirst))
+	if w.conflicts == nil {
+		w.conflicts = map[string]*conflict{}
+	}
+	for _, c := range cs {
+		w.conflicts[c.GoldenID] = &conflict{next: now, delay: conflictRetryFirst, seen: c.Seen, tries: c.Tries, steward: c.Steward, detail: c.Detail}
 	}
 	return nil
-}
-
-// logConflicts keeps the ConflictLog in step with the retries waiting.
-func (w *Writer) logConflicts(ctx context.Context, add, clear []string) error {
-	cl, ok := w.conflictLog()
-	if !ok {
-		return nil
-	}
-	return cl.SetConflicts(ctx, w.Target.Name, add, clear)
 }
 
 // conflictLog is the Ledger as a ConflictLog, when it is one and the
@@ -266,6 +301,82 @@ func (w *Writer) logConflicts(ctx context.Context, add, clear []string) error {
 func (w *Writer) conflictLog() (ConflictLog, bool) {
 	cl, ok := w.Ledger.(ConflictLog)
 	return cl, ok && w.States != nil
+}
+
+// outcome is what writing a batch of pending records came to, by golden id.
+type outcome struct {
+	refused map[string]time.Time // conflicts: the version each refused write was based on
+	steward map[string]string    // golden id -> detail of the fields handed to a steward
+	settled map[string]bool      // written or decided: no conflict left
+}
+
+// settle schedules retries for refused writes, turns those out of tries
+// into steward tasks, forgets conflicts that are settled, and keeps the
+// ConflictLog in step.
+func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now time.Time) error {
+	if w.States == nil {
+		return nil
+	}
+	if w.conflicts == nil {
+		w.conflicts = map[string]*conflict{}
+	}
+	maxTries := w.Target.MaxConflictTries
+	if maxTries <= 0 {
+		maxTries = DefaultMaxConflictTries
+	}
+	var set []hub.WritebackConflict
+	clear := gone
+	log := w.Logger.With("target", w.Target.Name)
+	for id, seen := range out.refused {
+		c := w.conflicts[id]
+		if c == nil {
+			c = &conflict{delay: conflictRetryFirst / 2, seen: seen}
+			w.conflicts[id] = c
+		}
+		c.tries++
+		c.delay = min(2*c.delay, conflictRetryMax)
+		c.next = now.Add(c.delay)
+		if c.tries >= maxTries && !c.steward {
+			c.steward = true
+			c.detail = fmt.Sprintf(`{"reason":"the target record changed in the system and the hub has not read that edit after %d tries"}`, c.tries)
+			w.Metrics.Skipped.WithLabelValues(w.Target.Name, SkipSteward).Inc()
+			log.Warn("write-back: conflict handed to a steward after its retries", "golden_id", id, "tries", c.tries)
+		}
+		set = append(set, c.entry(id))
+	}
+	for id, detail := range out.steward {
+		if _, refused := out.refused[id]; refused {
+			continue
+		}
+		c := w.conflicts[id]
+		if c == nil {
+			c = &conflict{}
+			w.conflicts[id] = c
+		}
+		if !c.steward || c.detail != detail {
+			w.Metrics.Skipped.WithLabelValues(w.Target.Name, SkipSteward).Inc()
+			log.Info("write-back: a field changed in the system differs from the golden value; handed to a steward", "golden_id", id)
+		}
+		c.steward, c.detail = true, detail
+		set = append(set, c.entry(id))
+	}
+	for id := range out.settled {
+		if _, ok := out.steward[id]; ok {
+			continue
+		}
+		if _, ok := out.refused[id]; ok {
+			continue
+		}
+		if _, ok := w.conflicts[id]; ok {
+			delete(w.conflicts, id)
+			clear = append(clear, id)
+		}
+	}
+	cl, ok := w.conflictLog()
+	if !ok {
+		return nil
+	}
+	return cl.SetConflicts(ctx, w.Target.Name, set, clear)
 }
 
 // retryConflicts writes again the golden customers whose write conflicted
@@ -277,23 +388,19 @@ func (w *Writer) conflictLog() (ConflictLog, bool) {
 func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 	var ids []string
 	for id, c := range w.conflicts {
-		if !c.next.After(now) {
+		if !c.steward && !c.next.After(now) {
 			ids = append(ids, id)
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	due := map[string]time.Duration{}
-	for _, id := range ids {
-		due[id] = w.conflicts[id].delay
-		delete(w.conflicts, id)
-	}
 	// Not retried (the store or the destination failed): each waits for
-	// its next retry as it did, instead of being due again at once.
+	// its next retry, instead of being due again at once.
 	keep := func() {
-		for id, d := range due {
-			w.conflicted(id, d, now)
+		for _, id := range ids {
+			c := w.conflicts[id]
+			c.next = now.Add(c.delay)
 		}
 	}
 	w.refresh()
@@ -304,38 +411,40 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 	}
 	var todo []pending
 	var dls []*hub.DeadLetter
+	var gone []string
 	for _, id := range ids {
 		v, ok := states[id]
 		if !ok {
-			continue // merged or retired since: the survivor's state, or none, comes through the topic
+			// Merged or retired since: the survivor's state, or none,
+			// comes through the topic.
+			delete(w.conflicts, id)
+			gone = append(gone, id)
+			continue
 		}
 		todo = append(todo, w.plan(pipeline.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources,
 			Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt}, &dls)...)
 	}
-	conflicts, err := w.writeAll(ctx, todo, dls)
+	out, err := w.writeAll(ctx, todo, dls)
 	if err != nil {
 		keep()
 		return err
 	}
-	for _, id := range conflicts {
-		// Still not read by the hub: back off.
-		w.conflicted(id, min(2*due[id], conflictRetryMax), now)
-	}
-	// Written, found in the system, merged or retired: no longer waiting.
-	var done []string
-	for id := range due {
-		if _, ok := w.conflicts[id]; !ok {
-			done = append(done, id)
-		}
-	}
-	return w.logConflicts(ctx, nil, done)
+	return w.settle(ctx, out, gone, now)
 }
 
 // conflict is a golden customer whose write a destination refused as a
-// conflict, waiting for its retry.
+// conflict: waiting for its retry, or for a steward.
 type conflict struct {
-	next  time.Time
-	delay time.Duration
+	next    time.Time
+	delay   time.Duration
+	seen    time.Time // the target record's version the refused write was based on
+	tries   int
+	steward bool
+	detail  string
+}
+
+func (c *conflict) entry(golden string) hub.WritebackConflict {
+	return hub.WritebackConflict{GoldenID: golden, Seen: c.seen, Tries: c.tries, Steward: c.steward, Detail: c.detail}
 }
 
 const (
@@ -343,21 +452,13 @@ const (
 	conflictRetryMax   = 30 * time.Second
 )
 
-// conflicted schedules the retry of golden's write delay after now.
-func (w *Writer) conflicted(golden string, delay time.Duration, now time.Time) {
-	if w.States == nil {
-		return
-	}
-	if w.conflicts == nil {
-		w.conflicts = map[string]*conflict{}
-	}
-	w.conflicts[golden] = &conflict{next: now.Add(delay), delay: delay}
-}
-
 // nextRetry is when the earliest conflict retry is due; ok is false when
 // none waits.
 func (w *Writer) nextRetry() (at time.Time, ok bool) {
 	for _, c := range w.conflicts {
+		if c.steward {
+			continue
+		}
 		if !ok || c.next.Before(at) {
 			at, ok = c.next, true
 		}
@@ -379,13 +480,8 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 		w.Metrics.Skipped.WithLabelValues(t.Name, SkipNoFields).Inc()
 		return nil
 	}
-	hash := hashOf(owned)
+	whole := hashOf(owned)
 	touch := pick(want, t.Touch)
-	touchJSON := ""
-	if len(touch) > 0 {
-		b, _ := json.Marshal(touch)
-		touchJSON = string(b)
-	}
 	var ids []string
 	own := map[string]hub.SourceRecordRef{}
 	for _, s := range st.Sources {
@@ -401,14 +497,20 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 		}
 		ids = []string{st.ID}
 	}
+	c := w.conflicts[st.ID]
 	todo := make([]pending, 0, len(ids))
 	for _, id := range ids {
-		p := pending{golden: st.ID, hash: hash, touch: touchJSON, rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert,
-			Payload: payload(owned, touch), UpdatedAt: st.UpdatedAt}}
+		p := pending{golden: st.ID, want: owned, whole: whole, touch: touch,
+			rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert, UpdatedAt: st.UpdatedAt}}
 		if s, ok := own[id]; ok {
 			p.seen = s.UpdatedAt
-			if has, err := w.fields(st.ID, s.Customer, true); err == nil && hashOf(pick(has, t.Fields)) == hash {
-				p.has = true
+			if has, err := w.fields(st.ID, s.Customer, true); err == nil {
+				p.sys = pick(has, t.Fields)
+			}
+			// The hub has read the edit a refused write ran into: decide
+			// the fields it changed.
+			if c != nil && p.sys != nil && s.UpdatedAt.After(c.seen) {
+				w.decide(&p, st, s)
 			}
 		}
 		todo = append(todo, p)
@@ -416,26 +518,118 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 	return todo
 }
 
-// writeAll writes todo and publishes the dead letters of the batch. It
-// returns the golden ids a destination refused as conflicts.
-func (w *Writer) writeAll(ctx context.Context, todo []pending, dls []*hub.DeadLetter) ([]string, error) {
-	written, conflicts, err := w.write(ctx, todo, &dls)
+// decide applies the target's conflict policy to the fields in which the
+// system's own record, edited after the hub's last read, differs from the
+// golden values.
+func (w *Writer) decide(p *pending, st pipeline.GoldenState, own hub.SourceRecordRef) {
+	policy := w.Target.OnConflict
+	if policy == ConflictHub {
+		return
+	}
+	var held map[string]bool
+	for _, f := range slices.Sorted(maps.Keys(p.want)) {
+		sv, ok := p.sys[f]
+		if !ok || sameValue(sv, p.want[f]) {
+			continue
+		}
+		if policy == ConflictSteward {
+			if p.steward == nil {
+				p.steward = map[string]fieldConflict{}
+			}
+			p.steward[f] = fieldConflict{Hub: p.want[f], System: sv}
+			continue
+		}
+		if held == nil {
+			held = leaves(st.Customer)
+		}
+		// Kept when the golden customer still holds the system's value (a
+		// union field kept it: writing would drop it everywhere), or when
+		// the edit is newer than the source edit the golden value comes
+		// from.
+		if held[leafKey(sv)] || own.UpdatedAt.After(w.origin(st, own, f, p.want[f])) {
+			if p.keep == nil {
+				p.keep = map[string]bool{}
+			}
+			p.keep[f] = true
+		}
+	}
+}
+
+// origin is when the newest other source record holding v in field f was
+// updated; zero when none does.
+func (w *Writer) origin(st pipeline.GoldenState, own hub.SourceRecordRef, f string, v any) time.Time {
+	var at time.Time
+	for _, s := range st.Sources {
+		if s.System == own.System && s.SourceEntity == own.SourceEntity && s.SourceID == own.SourceID {
+			continue
+		}
+		m, err := w.fields(st.ID, s.Customer, true)
+		if err != nil {
+			continue
+		}
+		if sv, ok := m[f]; ok && sameValue(sv, v) && s.UpdatedAt.After(at) {
+			at = s.UpdatedAt
+		}
+	}
+	return at
+}
+
+// leaves lists the string and number values of a customer, folded, to ask
+// whether it still holds a value.
+func leaves(c hub.Customer) map[string]bool {
+	b, _ := json.Marshal(c)
+	var v any
+	_ = json.Unmarshal(b, &v)
+	out := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case nil:
+		default:
+			out[leafKey(x)] = true
+		}
+	}
+	walk(v)
+	return out
+}
+
+func leafKey(v any) string { return strings.ToLower(strings.TrimSpace(fmt.Sprint(v))) }
+
+// sameValue compares two reverse-mapped field values as JSON.
+func sameValue(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// writeAll writes todo and publishes the dead letters of the batch.
+func (w *Writer) writeAll(ctx context.Context, todo []pending, dls []*hub.DeadLetter) (outcome, error) {
+	written, out, err := w.write(ctx, todo, &dls)
 	if err != nil {
-		return nil, err
+		return outcome{}, err
 	}
 	if err := w.publishDeadLetters(ctx, dls); err != nil {
-		return nil, err
+		return outcome{}, err
 	}
 	if w.OnBatch != nil && len(written) > 0 {
 		w.OnBatch(written)
 	}
-	return conflicts, nil
+	return out, nil
 }
 
-func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLetter) (written []sdk.Record, conflicts []string, err error) {
+func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLetter) (written []sdk.Record, out outcome, err error) {
 	t := w.Target
+	out = outcome{refused: map[string]time.Time{}, steward: map[string]string{}, settled: map[string]bool{}}
 	if len(todo) == 0 {
-		return nil, nil, nil
+		return nil, out, nil
 	}
 	ids := make([]string, 0, len(todo))
 	for _, p := range todo {
@@ -443,70 +637,168 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	}
 	hashes, touches, err := w.Ledger.Written(ctx, t.Name, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, out, err
 	}
 	record, recordTouch := map[string]string{}, map[string]string{}
 	var recs []sdk.Record
 	var sent []pending
+	var sentHashes []string
 	for _, p := range todo {
+		prev, legacy := parseLedger(hashes[p.rec.ID])
+		decided := make(map[string]string, len(p.want))
+		send := map[string]any{}
+		changed, kept := false, false
+		for f, v := range p.want {
+			h := valueHash(v)
+			decided[f] = h
+			if legacy == p.whole || prev[f] == h {
+				continue // written (or found) already
+			}
+			changed = true
+			switch {
+			case p.sys != nil && sameValue(p.sys[f], v):
+				// The system holds it already (it made the edit itself).
+			case p.keep[f]:
+				kept = true
+			case hasField(p.steward, f):
+				delete(decided, f) // undecided until a steward acts
+			default:
+				send[f] = v
+			}
+		}
+		if len(p.steward) > 0 {
+			b, _ := json.Marshal(p.steward)
+			out.steward[p.golden] = string(b)
+		}
+		enc := encodeLedger(decided)
 		switch {
-		case hashes[p.rec.ID] == p.hash:
+		case !changed:
 			w.Metrics.Skipped.WithLabelValues(t.Name, SkipUnchanged).Inc()
-		case p.has:
-			// The system holds these values already (it made the edit
-			// itself): nothing to write, but remember them, so the next
-			// state with the same values is recognised without a look.
-			// The touch fields of crmhub's last write stay known.
-			w.Metrics.Skipped.WithLabelValues(t.Name, SkipSystemHas).Inc()
-			record[p.rec.ID] = p.hash
+			out.settled[p.golden] = true
+		case len(send) == 0:
+			// Nothing to write; remember the values as decided, so the
+			// next state with them is recognised without a look. The touch
+			// fields of crmhub's last write stay known.
+			reason := SkipSystemHas
+			if kept {
+				reason = SkipSystemKept
+				w.Logger.Info("write-back: the system's own newer edit kept; golden value not written",
+					"target", t.Name, "system", t.System, "golden_id", p.golden)
+			}
+			w.Metrics.Skipped.WithLabelValues(t.Name, reason).Inc()
+			record[p.rec.ID] = enc
 			if tj, ok := touches[p.rec.ID]; ok {
 				recordTouch[p.rec.ID] = tj
 			}
+			out.settled[p.golden] = true
 		default:
 			r := p.rec
+			r.Payload = payload(send, p.touch)
 			r.Meta = writeMeta(p.seen, touches[p.rec.ID])
 			recs = append(recs, r)
 			sent = append(sent, p)
+			sentHashes = append(sentHashes, enc)
 		}
 	}
 	if len(recs) > 0 {
 		res, err := w.Destination.Write(ctx, recs)
 		if err != nil {
-			return nil, nil, fmt.Errorf("target %s: write: %w", t.Name, err)
+			return nil, out, fmt.Errorf("target %s: write: %w", t.Name, err)
 		}
 		if len(res) != len(recs) {
-			return nil, nil, fmt.Errorf("target %s: destination returned %d results for %d records", t.Name, len(res), len(recs))
+			return nil, out, fmt.Errorf("target %s: destination returned %d results for %d records", t.Name, len(res), len(recs))
 		}
 		for i, r := range res {
 			switch {
 			case strings.HasPrefix(r.Error, sdk.ConflictPrefix):
 				// Someone changed the record in the system after the hub
 				// last read it: writing would overwrite an edit the hub
-				// has not seen. Nothing is recorded; the caller retries
-				// from the store's state once the edit has come in
-				// through the source and survivorship ran.
+				// has not seen. Nothing is recorded; the record is
+				// retried from the store's state once the edit has come
+				// in through the source, and its fields decided then.
 				w.Metrics.Skipped.WithLabelValues(t.Name, SkipConflict).Inc()
-				conflicts = append(conflicts, sent[i].golden)
+				out.refused[sent[i].golden] = sent[i].seen
 				w.Logger.Info("write-back: target record changed in the system since the hub read it; not overwritten",
 					"target", t.Name, "system", t.System, "golden_id", sent[i].golden, "seen", sent[i].seen)
 			case r.Error != "":
 				w.Metrics.Records.WithLabelValues(t.Name, "failed").Inc()
 				d := w.deadLetter(sent[i].golden, recs[i].ID, "", r.Error, recs[i].Payload)
 				*dls = append(*dls, d)
+				out.settled[sent[i].golden] = true
 			default:
 				w.Metrics.Records.WithLabelValues(t.Name, "written").Inc()
-				record[recs[i].ID] = sent[i].hash
-				if sent[i].touch != "" {
-					recordTouch[recs[i].ID] = sent[i].touch
+				record[recs[i].ID] = sentHashes[i]
+				if tj := touchWritten(sent[i].touch, r.Meta[sdk.MetaLastWritten]); tj != "" {
+					recordTouch[recs[i].ID] = tj
 				}
 				written = append(written, recs[i])
+				out.settled[sent[i].golden] = true
 			}
 		}
 	}
 	if err := w.Ledger.Record(ctx, t.Name, record, recordTouch); err != nil {
-		return nil, nil, err
+		return nil, out, err
 	}
-	return written, conflicts, nil
+	return written, out, nil
+}
+
+func hasField(m map[string]fieldConflict, f string) bool {
+	_, ok := m[f]
+	return ok
+}
+
+// touchWritten is the touch JSON the ledger keeps for a write: the touch
+// fields sent, overlaid with what the destination says it set itself (the
+// version column from the target's clock).
+func touchWritten(sent map[string]any, destMeta string) string {
+	if len(sent) == 0 && destMeta == "" {
+		return ""
+	}
+	all := make(map[string]any, len(sent)+1)
+	for k, v := range sent {
+		all[k] = v
+	}
+	if destMeta != "" {
+		var set map[string]any
+		if json.Unmarshal([]byte(destMeta), &set) == nil {
+			for k, v := range set {
+				all[k] = v
+			}
+		}
+	}
+	b, _ := json.Marshal(all)
+	return string(b)
+}
+
+// The ledger keeps, per target record, a hash per allow-listed field
+// ("f1:" and a JSON object), so a state is compared field by field: only
+// fields whose golden value changed since crmhub wrote (or found, or left
+// to the system) them are written. Ledgers written before kept one hash of
+// all fields; such an entry still recognises the same values.
+const ledgerFieldsPrefix = "f1:"
+
+func encodeLedger(fields map[string]string) string {
+	b, _ := json.Marshal(fields)
+	return ledgerFieldsPrefix + string(b)
+}
+
+// parseLedger reads a ledger hash: per-field hashes, or the legacy hash of
+// all fields.
+func parseLedger(h string) (fields map[string]string, legacy string) {
+	if rest, ok := strings.CutPrefix(h, ledgerFieldsPrefix); ok {
+		_ = json.Unmarshal([]byte(rest), &fields)
+		return fields, ""
+	}
+	if h == "" {
+		return nil, "\x00" // matches no hash
+	}
+	return nil, h
+}
+
+func valueHash(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // writeMeta is what a record tells a conditional destination: the version

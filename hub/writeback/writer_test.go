@@ -246,7 +246,7 @@ func TestConflictRetryKeepsDelayWhenStoreFails(t *testing.T) {
 	states := &failingStates{}
 	w := &Writer{Target: Target{Name: "erp"}, States: states}
 	now := time.Now()
-	w.conflicted("g1", 4*time.Second, now.Add(-4*time.Second)) // due now
+	w.conflicts = map[string]*conflict{"g1": {next: now, delay: 4 * time.Second}} // due now
 	if err := w.retryConflicts(context.Background(), now); err == nil {
 		t.Fatal("retry with a failing store: no error")
 	}

@@ -1,0 +1,21 @@
+package hub
+
+import "time"
+
+// WritebackConflict is a golden customer whose write-back to a target was
+// refused because someone changed the target record in the system after
+// the hub last read it. It waits for a retry, or, once the retries are
+// spent or the target's policy says so, for a steward.
+type WritebackConflict struct {
+	Target   string `json:"target"`
+	GoldenID string `json:"golden_id"`
+	// Seen is the target record's version the refused write was based on:
+	// the hub has read the system's edit once it holds a newer one.
+	Seen  time.Time `json:"seen_version,omitzero"`
+	Tries int       `json:"tries"`
+	// Steward: no longer retried; a steward decides (Detail says what
+	// each side holds).
+	Steward bool      `json:"steward"`
+	Detail  string    `json:"detail,omitempty"`
+	At      time.Time `json:"at"`
+}
