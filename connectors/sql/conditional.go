@@ -150,8 +150,19 @@ func (d *Destination) writeIfUnchanged(ctx context.Context, e *destEntity, r sdk
 
 // clock reads the database's current time, in the transaction of the write.
 func (d *Destination) clock(ctx context.Context, q queryExecer) (time.Time, error) {
+	return dbClock(ctx, q, d.d.driverName)
+}
+
+// rowQueryer runs a one-row query: a *sql.DB, a transaction or a connection.
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// dbClock reads the database's current time: the clock that the rows'
+// change timestamps come from, which crmhub's own may differ from.
+func dbClock(ctx context.Context, q rowQueryer, driverName string) (time.Time, error) {
 	var stmt string
-	switch d.d.driverName {
+	switch driverName {
 	case "pgx":
 		stmt = "SELECT CAST(CURRENT_TIMESTAMP AS TEXT)"
 	case "mysql":
@@ -174,7 +185,7 @@ func (d *Destination) clock(ctx context.Context, q queryExecer) (time.Time, erro
 // versionLayouts are the text forms a version column's value is written in:
 // the form of the value the record carries, so a text column keeps the
 // format the system uses.
-var versionLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04:05.999999", time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05"}
+var versionLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04:05.000000", "2006-01-02 15:04:05.999999", time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05"}
 
 // formatVersion renders now for the version column: in the layout of the
 // value the record carries for it, else with microseconds.

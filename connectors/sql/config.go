@@ -27,7 +27,15 @@ type EntityConfig struct {
 	Cursor          string       `json:"cursor"`
 	Deleted         string       `json:"deleted"`
 	KeyScanInterval sdk.Duration `json:"key_scan_interval"`
+	// CursorOverlap is how far behind its position a caught-up reader
+	// looks again for rows whose timestamp cursor sorts before rows
+	// already read (a transaction that committed late, a writer that set
+	// an older time). Default DefaultCursorOverlap.
+	CursorOverlap sdk.Duration `json:"cursor_overlap"`
 }
+
+// DefaultCursorOverlap is the re-read window of a timestamp cursor.
+const DefaultCursorOverlap = 2 * time.Minute
 
 // parseConfig validates cfg against the declaration and checks what the
 // declaration cannot express, reporting every problem at once.
@@ -70,6 +78,12 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 		}
 		if e.KeyScanInterval < 0 {
 			errs = append(errs, fmt.Errorf("%s: key_scan_interval must not be negative", where))
+		}
+		if e.CursorOverlap < 0 {
+			errs = append(errs, fmt.Errorf("%s: cursor_overlap must not be negative", where))
+		}
+		if e.CursorOverlap == 0 {
+			c.Entities[i].CursorOverlap = sdk.Duration(DefaultCursorOverlap)
 		}
 	}
 	return c, loc, errors.Join(errs...)

@@ -75,6 +75,9 @@ const (
 type queries struct {
 	first   string // first page, no position yet
 	next    string // following pages
+	// overlapFirst and overlapNext page through cursor values in [lo, hi]
+	// (the overlap re-read), the next pages after (cursor, key).
+	overlapFirst, overlapNext string
 	keyScan string
 }
 
@@ -109,6 +112,13 @@ func buildQueries(d dialect, e EntityConfig) queries {
 		}
 	} else {
 		q.next = sel + from + " WHERE " + k + " > " + p.next() + order + " LIMIT " + p.next()
+	}
+	if e.Cursor != "" {
+		c := "t." + d.ident(e.Cursor)
+		p = &placeholders{d: d}
+		q.overlapFirst = sel + from + " WHERE " + c + " >= " + p.next() + " AND " + c + " <= " + p.next() + order + " LIMIT " + p.next()
+		p = &placeholders{d: d}
+		q.overlapNext = sel + from + " WHERE " + c + " <= " + p.next() + " AND (" + c + " > " + p.next() + " OR (" + c + " = " + p.next() + " AND " + k + " > " + p.next() + "))" + order + " LIMIT " + p.next()
 	}
 	q.keyScan = "SELECT " + d.rawPrefix + k + " FROM (" + src + ") t"
 	return q

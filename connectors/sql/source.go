@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"time"
@@ -35,6 +36,23 @@ type entity struct {
 	q        queries
 	lastScan time.Time
 	known    map[string]struct{} // keys seen, for the key scan
+	// recent holds, by key, the cursor value last handed out for rows
+	// within the overlap window behind the position or in the future, so a
+	// re-read hands out only what is new. Hashes keep it small: a bulk-
+	// loaded table can hold a million rows with one timestamp.
+	recent map[uint64]recentRow
+	seed   maphash.Seed
+	// The overlap pass: active while paging, after (ovC, ovK), up to ovHi;
+	// lastOverlap is when the last pass ended.
+	ovActive    bool
+	ovHi        any
+	ovC, ovK    any
+	ovCutoff    time.Time
+	lastOverlap time.Time
+	curKind     colKind // the cursor column's kind, once a page was read
+	// future counts rows held back from the position for a cursor in the
+	// future, for the log line.
+	future int
 }
 
 // position is the Position of this connector: per entity the last (cursor,
@@ -162,9 +180,27 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	for range s.entities {
 		e := s.entities[s.next]
 		s.next = (s.next + 1) % len(s.entities)
-		recs, err := s.readEntity(ctx, e, n)
+		recs, err := s.readEntity(ctx, e, n, false)
 		if err != nil || len(recs) > 0 {
 			return recs, err
+		}
+	}
+	// Caught up: look behind each position for rows that sort before it
+	// but were not there when it passed.
+	for _, e := range s.entities {
+		if e.cfg.Cursor == "" {
+			continue
+		}
+		// A pass pages through the window; pages whose rows were all
+		// handed out before give nothing, so go on to the next.
+		for range 1000 {
+			recs, err := s.readEntity(ctx, e, n, true)
+			if err != nil || len(recs) > 0 || !e.ovActive {
+				if err != nil || len(recs) > 0 {
+					return recs, err
+				}
+				break
+			}
 		}
 	}
 	for _, e := range s.entities {
@@ -180,14 +216,44 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	return nil, nil
 }
 
-func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record, error) {
+// readEntity reads the next page of e after its position; with overlap, the
+// rows behind the position within the entity's cursor_overlap instead, of
+// which it hands out only those not handed out before, at the current
+// position.
+func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool) ([]sdk.Record, error) {
 	name := e.cfg.Name
 	ep := s.pos.Entities[name]
 	var (
 		rows *sql.Rows
 		err  error
+		now  time.Time // the database's clock, for cursors in the future
 	)
+	if e.cfg.Cursor != "" {
+		if now, err = dbClock(ctx, s.db, s.d.driverName); err != nil {
+			return nil, fmt.Errorf("sql: entity %s: read the database clock: %w", name, err)
+		}
+	}
 	switch {
+	case overlap:
+		if !e.ovActive {
+			if ep.Cursor == nil || time.Since(e.lastOverlap) < overlapInterval(e) {
+				return nil, nil
+			}
+			lo, hi, cutoff, ok := overlapWindow(*ep.Cursor, time.Duration(e.cfg.CursorOverlap), now, e.curKind, s.loc)
+			if !ok {
+				e.lastOverlap = time.Now()
+				return nil, nil
+			}
+			e.ovActive, e.ovHi, e.ovCutoff, e.ovC, e.ovK = true, hi, cutoff, nil, nil
+			e.prune(cutoff)
+			rows, err = s.db.QueryContext(ctx, e.q.overlapFirst, lo, hi, n)
+		} else {
+			rows, err = s.db.QueryContext(ctx, e.q.overlapNext, e.ovHi, e.ovC, e.ovC, e.ovK, n)
+		}
+		if err != nil {
+			e.ovActive = false
+			return nil, fmt.Errorf("sql: entity %s: overlap query: %w", name, err)
+		}
 	case ep.Key == nil:
 		rows, err = s.db.QueryContext(ctx, e.q.first, n)
 	case e.cfg.Cursor != "":
@@ -260,6 +326,12 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 		scratch  = make([]byte, 0, 512)
 		slab     []byte
 		lastVals = vals
+		// held: rows handed out without moving the position (behind it,
+		// or in the future); keptVals the last row that moves it.
+		held     []sdk.Record
+		keptVals []any
+		lastKept = -1
+		window   = time.Duration(e.cfg.CursorOverlap)
 	)
 	carve := func(b []byte) []byte {
 		if cap(slab)-len(slab) < len(b) {
@@ -269,10 +341,12 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 		slab = append(slab, b...)
 		return slab[i:len(slab):len(slab)]
 	}
+	count := 0
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, fmt.Errorf("sql: entity %s: scan row: %w", name, err)
 		}
+		count++
 		buf := append(scratch[:0], '{')
 		for i := 0; i < np; i++ {
 			if i > 0 {
@@ -318,7 +392,68 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 				e.known[r.ID] = struct{}{}
 			}
 		}
-		recs = append(recs, r)
+		switch {
+		case overlap || curIdx >= 0 && !r.UpdatedAt.IsZero() && r.UpdatedAt.After(now.Add(clockSkew)):
+			// Behind the position, or in the future of the database's
+			// clock (a business time written into the cursor column):
+			// handed out once per cursor value, without moving the
+			// position, so the rows still to come before it are read.
+			cp := toPval(vals[curIdx], kinds[curIdx])
+			if e.handed(r.ID, cp.V) {
+				continue
+			}
+			e.remember(r.ID, cp, s.loc)
+			if !overlap {
+				e.future++
+			}
+			held = append(held, r)
+		default:
+			if curIdx >= 0 && window > 0 && !r.UpdatedAt.IsZero() && !r.UpdatedAt.Before(now.Add(-window)) {
+				// Within the window an overlap pass re-reads.
+				e.remember(r.ID, toPval(vals[curIdx], kinds[curIdx]), s.loc)
+			}
+			if len(held) > 0 {
+				// Sorted by cursor: nothing after a future row moves the
+				// position either.
+				held = append(held, r)
+				continue
+			}
+			recs = append(recs, r)
+			lastKept = len(recs) - 1
+			keptVals = append(keptVals[:0], vals...)
+		}
+	}
+	if curIdx >= 0 {
+		e.curKind = kinds[curIdx]
+		if overlap {
+			// The pass goes on after the last row of the page, or ends.
+			if count < n {
+				e.ovActive, e.lastOverlap = false, time.Now()
+			} else {
+				e.ovC, _ = toPval(lastVals[curIdx], kinds[curIdx]).value()
+				e.ovK, _ = toPval(lastVals[keyIdx], kinds[keyIdx]).value()
+			}
+		}
+	}
+	if e.future > 0 && !overlap && len(held) > 0 {
+		s.log.Warn("sql: rows with a cursor value in the future of the database's clock; read, but the position stays at the database's time",
+			"entity", name, "cursor", e.cfg.Cursor, "rows", len(held), "held_so_far", e.future)
+	}
+	if overlap || len(held) > 0 {
+		// Handed out at the position as it stands: a row behind it, or in
+		// the future, must not move it.
+		at := s.pos.encode()
+		if !overlap && lastKept >= 0 {
+			kp := toPval(keptVals[keyIdx], kinds[keyIdx])
+			cp := toPval(keptVals[curIdx], kinds[curIdx])
+			s.pos.Entities[name] = entityPos{Key: &kp, Cursor: &cp}
+			at = s.pos.encode()
+		}
+		for i := range held {
+			held[i].Position = at
+		}
+		recs = append(recs, held...)
+		return recs, rows.Err()
 	}
 	if len(recs) > 0 {
 		kp := toPval(lastVals[keyIdx], kinds[keyIdx])
@@ -339,6 +474,109 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int) ([]sdk.Record
 		return nil, fmt.Errorf("sql: entity %s: read rows: %w", name, err)
 	}
 	return recs, nil
+}
+
+// clockSkew is how far a cursor value may be ahead of the database's clock
+// before it counts as being in the future.
+const clockSkew = 5 * time.Second
+
+// recentRow is a row handed out: its cursor value's hash and time.
+type recentRow struct {
+	cursor uint64
+	at     int64 // unix nanoseconds
+}
+
+// handed reports whether key was handed out with this cursor value.
+func (e *entity) handed(key, cursor string) bool {
+	r, ok := e.recent[maphash.String(e.seed, key)]
+	return ok && r.cursor == maphash.String(e.seed, cursor)
+}
+
+// remember notes the cursor value handed out for key. Its time is read
+// from the cursor value as the position holds it, the frame the overlap
+// window is cut in.
+func (e *entity) remember(key string, cursor pval, loc *time.Location) {
+	if e.recent == nil {
+		e.recent = map[uint64]recentRow{}
+		e.seed = maphash.MakeSeed()
+	}
+	at, _ := cursorAt(cursor, loc)
+	e.recent[maphash.String(e.seed, key)] = recentRow{cursor: maphash.String(e.seed, cursor.V), at: at.UnixNano()}
+}
+
+// prune forgets rows whose cursor value is before cutoff: the overlap
+// re-read no longer reaches them.
+func (e *entity) prune(cutoff time.Time) {
+	c := cutoff.UnixNano()
+	for k, r := range e.recent {
+		if r.at < c {
+			delete(e.recent, k)
+		}
+	}
+}
+
+
+// overlapInterval is how often a caught-up reader re-reads its overlap
+// window: a quarter of it, at most every 30 s.
+func overlapInterval(e *entity) time.Duration {
+	return min(time.Duration(e.cfg.CursorOverlap)/4, 30*time.Second)
+}
+
+// overlapWindow is the range an overlap pass re-reads behind the position's
+// cursor p: from d before the later of the position and the database's
+// clock now, up to the position; values to bind against the cursor column,
+// and the lower bound as the time recent rows are pruned at. A late commit
+// lands within minutes of the clock, so a position far in the past (a
+// bulk-loaded table) has an empty window. ok is false when the cursor is
+// not a timestamp or the window is empty.
+func overlapWindow(p pval, d time.Duration, now time.Time, k colKind, loc *time.Location) (lo, hi any, cutoff time.Time, ok bool) {
+	if d <= 0 {
+		return nil, nil, time.Time{}, false
+	}
+	pos, layout, ok := cursorTime(p, loc)
+	if !ok {
+		return nil, nil, time.Time{}, false
+	}
+	// The position as the driver returned it: a timestamp without zone
+	// is its wall clock labelled UTC; text is a wall clock in loc.
+	clock := now
+	if k != kindTimeTZ {
+		w := now.In(loc)
+		clock = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), pos.Location())
+	}
+	cutoff = clock.Add(-d)
+	if pos.Before(cutoff) {
+		return nil, nil, time.Time{}, false
+	}
+	hi, _ = p.value()
+	if layout == "" {
+		return cutoff, hi, cutoff, true
+	}
+	return cutoff.Format(layout), hi, cutoff, true
+}
+
+// cursorAt reads a position's cursor value as a time (see cursorTime).
+func cursorAt(p pval, loc *time.Location) (time.Time, bool) {
+	t, _, ok := cursorTime(p, loc)
+	return t, ok
+}
+
+// cursorTime reads a position's cursor value as a time: a native timestamp
+// as the driver returned it (layout ""), or text in one of versionLayouts,
+// in loc; ok is false for other cursors (row versions).
+func cursorTime(p pval, loc *time.Location) (t time.Time, layout string, ok bool) {
+	switch p.T {
+	case "time":
+		t, err := time.Parse(time.RFC3339Nano, p.V)
+		return t, "", err == nil
+	case "str":
+		for _, l := range versionLayouts {
+			if t, err := time.ParseInLocation(l, p.V, loc); err == nil && t.Format(l) == p.V {
+				return t, l, true
+			}
+		}
+	}
+	return time.Time{}, "", false
 }
 
 // keyScan lists every key of the entity and emits a delete for each key
