@@ -73,12 +73,12 @@ const (
 // queries are the statements of one entity, built once at Open from quoted
 // identifiers; values are always parameters.
 type queries struct {
-	first   string // first page, no position yet
-	next    string // following pages
+	first string // first page, no position yet
+	next  string // following pages
 	// overlapFirst and overlapNext page through cursor values in [lo, hi]
 	// (the overlap re-read), the next pages after (cursor, key).
 	overlapFirst, overlapNext string
-	keyScan string
+	keyScan                   string
 }
 
 func buildQueries(d dialect, e EntityConfig) queries {

@@ -515,7 +515,6 @@ func (e *entity) prune(cutoff time.Time) {
 	}
 }
 
-
 // overlapInterval is how often a caught-up reader re-reads its overlap
 // window: a quarter of it, at most every 30 s.
 func overlapInterval(e *entity) time.Duration {
