@@ -36,10 +36,14 @@ type Target struct {
 	OnConflict string `yaml:"on_conflict"`
 	// MaxConflictTries bounds the retries of a write refused as a conflict
 	// whose edit the hub does not read; then it is a steward task. Default 8.
-	MaxConflictTries int      `yaml:"max_conflict_tries"`
-	BatchSize        int      `yaml:"batch_size"`
-	BatchWait        Duration `yaml:"batch_wait"`
-	Disabled         bool     `yaml:"disabled"`
+	MaxConflictTries int `yaml:"max_conflict_tries"`
+	// Write says what a changed record carries: changed (only the fields
+	// whose golden value changed) or whole (every allow-listed field, as an
+	// export line needs). Default whole for the file plugin, else changed.
+	Write     string   `yaml:"write"`
+	BatchSize int      `yaml:"batch_size"`
+	BatchWait Duration `yaml:"batch_wait"`
+	Disabled  bool     `yaml:"disabled"`
 	// Settings are the destination's parameters, validated against its
 	// declaration like a connector's.
 	Settings map[string]any `yaml:"settings"`
@@ -117,6 +121,16 @@ func CheckTargets(c *Config) error {
 		case "system", "hub", "steward":
 		default:
 			bad(*t, i, "on_conflict", "want system, hub or steward, got %q", t.OnConflict)
+		}
+		switch t.Write {
+		case "":
+			t.Write = "changed"
+			if t.Plugin == "file" {
+				t.Write = "whole"
+			}
+		case "changed", "whole":
+		default:
+			bad(*t, i, "write", "want changed or whole, got %q", t.Write)
 		}
 		if t.MaxConflictTries < 0 {
 			bad(*t, i, "max_conflict_tries", "must not be negative")

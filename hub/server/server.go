@@ -477,7 +477,8 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 			s.setState(name, RunnerState{State: "running"})
 			w := &writeback.Writer{
 				Target: writeback.Target{Name: r.t.Name, System: r.t.System, Entity: r.t.Entity, Mapping: r.m,
-					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create, OnConflict: r.t.OnConflict, MaxConflictTries: r.t.MaxConflictTries},
+					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create, OnConflict: r.t.OnConflict, MaxConflictTries: r.t.MaxConflictTries,
+					Whole: r.t.Write == "whole"},
 				Destination: dest, Consumer: consumer, Ledger: ledger, States: s.store, Publisher: s.bus, Topics: topics,
 				BatchSize: r.t.BatchSize, BatchWait: r.t.BatchWait.D(), Metrics: metrics,
 				// The writer names its target in every line itself.

@@ -49,6 +49,12 @@ type Target struct {
 	// the hub does not read; then it becomes a steward task. 0 means
 	// DefaultMaxConflictTries.
 	MaxConflictTries int
+	// Whole sends every allow-listed field when any of them changed (an
+	// export line must be complete); otherwise only the fields whose golden
+	// value changed are written, so a field the system holds its own edit
+	// in is never written as a side effect of another field's change.
+	// Either way a record is sent only when a field changed.
+	Whole bool
 }
 
 // Conflict policies (Target.OnConflict).
@@ -669,6 +675,13 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 		if len(p.steward) > 0 {
 			b, _ := json.Marshal(p.steward)
 			out.steward[p.golden] = string(b)
+		}
+		if t.Whole && len(send) > 0 {
+			for f, v := range p.want {
+				if !p.keep[f] && !hasField(p.steward, f) {
+					send[f] = v
+				}
+			}
 		}
 		enc := encodeLedger(decided)
 		switch {
