@@ -19,3 +19,15 @@ type WritebackConflict struct {
 	Detail  string    `json:"detail,omitempty"`
 	At      time.Time `json:"at"`
 }
+
+// WriteEcho is what crmhub set when it wrote a record into a system: the
+// version it wrote (the target's clock) and the golden time the values
+// carry. When the system's source reports the record at exactly that
+// version, the store takes it as crmhub's own write coming back: the
+// record's values are applied, but it does not become newer than the
+// sources the values came from.
+type WriteEcho struct {
+	System, Entity string
+	WrittenAt      time.Time
+	BusinessAt     time.Time
+}

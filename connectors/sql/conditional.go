@@ -145,7 +145,13 @@ func (d *Destination) writeIfUnchanged(ctx context.Context, e *destEntity, r sdk
 		return nil, d.classify(ctx, where, "commit", err)
 	}
 	lw, _ := json.Marshal(map[string]string{vc: version})
-	return map[string]string{sdk.MetaLastWritten: string(lw)}, nil
+	meta := map[string]string{sdk.MetaLastWritten: string(lw)}
+	// The version as the source will read it back: the text written, read
+	// the way the source reads the column.
+	if at, ok := toTime(version, e.version, d.loc); ok {
+		meta[sdk.MetaWrittenAt] = at.UTC().Format(time.RFC3339Nano)
+	}
+	return meta, nil
 }
 
 // clock reads the database's current time, in the transaction of the write.

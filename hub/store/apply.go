@@ -214,6 +214,9 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		return fmt.Errorf("read records: %w", err)
 	}
 
+	if err := s.echoes(ctx, tx, items, cur); err != nil {
+		return err
+	}
 	var newEvents [][]any
 	for i := range items {
 		it := &items[i]

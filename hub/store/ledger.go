@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,7 +26,7 @@ func (s *Store) Ledger() *Ledger { return &Ledger{s: s} }
 // (5 parameters each), well below the parameter limits of both databases.
 const (
 	ledgerReadChunk  = 400
-	ledgerWriteChunk = 150
+	ledgerWriteChunk = 100
 )
 
 // Written returns, for each id the ledger knows in target, the hash of the
@@ -67,10 +68,11 @@ func (l *Ledger) Written(ctx context.Context, target string, ids []string) (hash
 }
 
 // Record stores the hash of each id in hashes, with its touch fields from
-// touches ("" for an id that has none), in one transaction of multi-row
-// upserts. Rows go in id order, so two instances recording overlapping
-// batches at once lock them in the same order and do not deadlock.
-func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[string]string) error {
+// touches ("" for an id that has none) and the echo of a write from echoes
+// (an id without one keeps none), in one transaction of multi-row upserts.
+// Rows go in id order, so two instances recording overlapping batches at
+// once lock them in the same order and do not deadlock.
+func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[string]string, echoes map[string]hub.WriteEcho) error {
 	if len(hashes) == 0 {
 		return nil
 	}
@@ -84,16 +86,23 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
 		for i := 0; i < len(ids); i += ledgerWriteChunk {
 			part := ids[i:min(i+ledgerWriteChunk, len(ids))]
 			var q strings.Builder
-			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at) VALUES `)
-			args := make([]any, 0, len(part)*5)
+			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at, system, entity, written_at, business_at) VALUES `)
+			args := make([]any, 0, len(part)*9)
 			for j, id := range part {
 				if j > 0 {
 					q.WriteByte(',')
 				}
-				q.WriteString(`(?, ?, ?, ?, ?)`)
-				args = append(args, target, id, hashes[id], touches[id], now)
+				q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+				e := echoes[id]
+				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt))
 			}
-			q.WriteString(` ON CONFLICT (target, record_id) DO UPDATE SET hash = excluded.hash, touch = excluded.touch, at = excluded.at`)
+			// A record found or left as it is keeps the echo of the last
+			// write: the system may still report that version.
+			q.WriteString(` ON CONFLICT (target, record_id) DO UPDATE SET hash = excluded.hash, touch = excluded.touch, at = excluded.at,
+  system = CASE WHEN excluded.written_at <> 0 THEN excluded.system ELSE writeback_ledger.system END,
+  entity = CASE WHEN excluded.written_at <> 0 THEN excluded.entity ELSE writeback_ledger.entity END,
+  business_at = CASE WHEN excluded.written_at <> 0 THEN excluded.business_at ELSE writeback_ledger.business_at END,
+  written_at = CASE WHEN excluded.written_at <> 0 THEN excluded.written_at ELSE writeback_ledger.written_at END`)
 			if _, err := tx.ExecContext(ctx, l.s.q(q.String()), args...); err != nil {
 				return err
 			}
@@ -190,6 +199,75 @@ func (l *Ledger) SetConflicts(ctx context.Context, target string, set []hub.Writ
 	})
 	if err != nil {
 		return fmt.Errorf("write-back conflicts %s: record: %w", target, err)
+	}
+	return nil
+}
+
+// echoes finds which customer items of a batch are crmhub's own write-back
+// coming back (the record at exactly the version the ledger says crmhub
+// wrote) and sets their time to the golden time the write carried, or just
+// after the record's stored version when that is later: the values apply,
+// but a write-back does not make the system the newest source of the
+// record's other fields (survivorship's most_recent).
+func (s *Store) echoes(ctx context.Context, tx *sql.Tx, items []item, cur map[string]*version) error {
+	var keys [][]any
+	for _, it := range items {
+		if it.cust != nil && it.at != 0 {
+			keys = append(keys, []any{it.ev.System, it.ev.SourceEntity, it.ev.SourceID, it.at})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	type key struct {
+		sys, ent, id string
+		at           int64
+	}
+	business := map[key]int64{}
+	if err := s.queryRows(ctx, tx, `SELECT l.system, l.entity, l.record_id, l.written_at, l.business_at FROM (`, "text,text,text,bigint",
+		`) AS v JOIN writeback_ledger l ON l.system = v.column1 AND l.entity = v.column2 AND l.record_id = v.column3 AND l.written_at = v.column4`,
+		keys, func(rows *sql.Rows) error {
+			var k key
+			var b int64
+			if err := rows.Scan(&k.sys, &k.ent, &k.id, &k.at, &b); err != nil {
+				return err
+			}
+			business[k] = b
+			return nil
+		}); err != nil {
+		return fmt.Errorf("read write-back echoes: %w", err)
+	}
+	if len(business) == 0 {
+		return nil
+	}
+	for i := range items {
+		it := &items[i]
+		b, ok := business[key{it.ev.System, it.ev.SourceEntity, it.ev.SourceID, it.at}]
+		if !ok || it.cust == nil {
+			continue
+		}
+		at := b
+		if v := cur[it.rkey]; v != nil && v.at >= at {
+			at = v.at + 1
+		}
+		if at >= it.at {
+			continue
+		}
+		it.at = at
+		// The record's own updated_at field, if the mapping sets one from
+		// the row, is the same write's clock: it moves back with it.
+		if u := it.cust.UpdatedAt; u != nil && u.UnixNano() > at {
+			t := time.Unix(0, at).UTC()
+			c := *it.cust
+			c.UpdatedAt = &t
+			data, err := json.Marshal(&c)
+			if err != nil {
+				return fmt.Errorf("write-back echo %s: %w", it.rkey, err)
+			}
+			ev := *it.ev
+			ev.Data = data
+			it.ev, it.cust = &ev, &c
+		}
 	}
 	return nil
 }

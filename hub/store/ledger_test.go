@@ -59,7 +59,7 @@ func testLedger(t *testing.T, a, b *Store) {
 	if h, tc, err := lb.Written(ctx, "erp", []string{"K1"}); err != nil || len(h) != 0 || len(tc) != 0 {
 		t.Fatalf("empty ledger: %v %v %v", h, tc, err)
 	}
-	if err := la.Record(ctx, "erp", map[string]string{"K1": "h1", "K2": "h2"}, map[string]string{"K1": `{"updated_at":"2024-07-01 14:30:00"}`}); err != nil {
+	if err := la.Record(ctx, "erp", map[string]string{"K1": "h1", "K2": "h2"}, map[string]string{"K1": `{"updated_at":"2024-07-01 14:30:00"}`}, nil); err != nil {
 		t.Fatal(err)
 	}
 	h, tc, err := lb.Written(ctx, "erp", []string{"K1", "K2", "K3", "K1"})
@@ -77,7 +77,7 @@ func testLedger(t *testing.T, a, b *Store) {
 		t.Errorf("another target sees %v %v", h, err)
 	}
 	// The other instance overwrites: the first one sees it, touch cleared.
-	if err := lb.Record(ctx, "erp", map[string]string{"K1": "h1b"}, nil); err != nil {
+	if err := lb.Record(ctx, "erp", map[string]string{"K1": "h1b"}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if h, tc, err := la.Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != "h1b" || tc["K1"] != "" {
@@ -103,7 +103,7 @@ func testLedger(t *testing.T, a, b *Store) {
 		go func() {
 			defer wg.Done()
 			for range 3 {
-				if err := pair.l.Record(ctx, "bulk", pair.h, nil); err != nil {
+				if err := pair.l.Record(ctx, "bulk", pair.h, nil, nil); err != nil {
 					errs[i] = err
 					return
 				}
@@ -139,3 +139,46 @@ func TestLedgerIntegration(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	testLedger(t, mustOpen(t, DriverPostgres, dsn, Options{}), mustOpen(t, DriverPostgres, dsn, Options{}))
 }
+
+// An ERP record read back at exactly the version crmhub's write-back set
+// (the ERP database's clock) is crmhub's own write: its values apply, but
+// it does not become the most recent source of the golden customer's
+// other fields. A later edit in the ERP (another version) counts as usual.
+func testEchoes(t *testing.T, open opener) {
+	s := open(t, Options{})
+	ctx := context.Background()
+	// The CRM holds the newer segment; the ERP an older one.
+	mustApply(t, s,
+		cust("erp", "K1", 0, hub.Customer{FullName: "Anna Berg", Emails: []string{"anna@example.com"}, Segment: "retail"}),
+		cust("crm", "C1", 10, hub.Customer{FullName: "Anna Berg", Emails: []string{"anna@example.com"}, Segment: "gold"}))
+	segment := func() string {
+		t.Helper()
+		views, err := s.FindCustomers(ctx, hub.CustomerFilter{System: "erp", SourceID: "K1"})
+		if err != nil || len(views) != 1 {
+			t.Fatalf("golden of K1: %v %v", views, err)
+		}
+		return views[0].Customer.Segment
+	}
+	if g := segment(); g != "gold" {
+		t.Fatalf("segment %q before the write-back, want the CRM's", g)
+	}
+	// crmhub writes the golden e-mail into the ERP row; the ERP's clock
+	// sets its version at minute 60, long after the CRM's change.
+	written := t0.Add(60 * time.Minute)
+	if err := s.Ledger().Record(ctx, "erp-wb", map[string]string{"K1": "h"}, nil,
+		map[string]hub.WriteEcho{"K1": {System: "erp", Entity: "customers", WrittenAt: written, BusinessAt: t0.Add(10 * time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, cust("erp", "K1", 60, hub.Customer{FullName: "Anna Berg", Emails: []string{"anna@example.com"}, Segment: "retail"}))
+	if g := segment(); g != "gold" {
+		t.Errorf("segment %q after the ERP reported crmhub's write, want the CRM's gold (the echo is not the newest source)", g)
+	}
+	// A clerk's edit in the ERP later: a version crmhub did not write.
+	mustApply(t, s, cust("erp", "K1", 61, hub.Customer{FullName: "Anna Berg", Emails: []string{"anna@example.com"}, Segment: "key-account"}))
+	if g := segment(); g != "key-account" {
+		t.Errorf("segment %q after the ERP's own edit, want key-account", g)
+	}
+}
+
+func TestEchoesSQLite(t *testing.T)              { testEchoes(t, MustOpenSQLite) }
+func TestEchoesPostgresIntegration(t *testing.T) { testEchoes(t, MustOpenPostgres) }

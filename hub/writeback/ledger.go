@@ -17,8 +17,9 @@ type Ledger interface {
 	// per batch of ids.
 	Written(ctx context.Context, target string, ids []string) (hashes, touches map[string]string, err error)
 	// Record stores each id's hash and touch JSON (touches may lack an id:
-	// then it has none), in one transaction.
-	Record(ctx context.Context, target string, hashes, touches map[string]string) error
+	// then it has none) and the echo of a write (echoes may lack an id:
+	// then it keeps the one it had), in one transaction.
+	Record(ctx context.Context, target string, hashes, touches map[string]string, echoes map[string]hub.WriteEcho) error
 }
 
 // ConflictLog keeps the golden customers whose write to a target

@@ -645,7 +645,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	if err != nil {
 		return nil, out, err
 	}
-	record, recordTouch := map[string]string{}, map[string]string{}
+	record, recordTouch, echoes := map[string]string{}, map[string]string{}, map[string]hub.WriteEcho{}
 	var recs []sdk.Record
 	var sent []pending
 	var sentHashes []string
@@ -744,12 +744,15 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 				if tj := touchWritten(sent[i].touch, r.Meta[sdk.MetaLastWritten]); tj != "" {
 					recordTouch[recs[i].ID] = tj
 				}
+				if at, err := time.Parse(time.RFC3339Nano, r.Meta[sdk.MetaWrittenAt]); err == nil {
+					echoes[recs[i].ID] = hub.WriteEcho{System: t.System, Entity: t.Entity, WrittenAt: at, BusinessAt: sent[i].rec.UpdatedAt}
+				}
 				written = append(written, recs[i])
 				out.settled[sent[i].golden] = true
 			}
 		}
 	}
-	if err := w.Ledger.Record(ctx, t.Name, record, recordTouch); err != nil {
+	if err := w.Ledger.Record(ctx, t.Name, record, recordTouch, echoes); err != nil {
 		return nil, out, err
 	}
 	return written, out, nil

@@ -13,6 +13,11 @@ const (
 	// that version was last changed by crmhub, not by someone in the
 	// system.
 	MetaLastWritten = "last_written"
+	// MetaWrittenAt is the WriteResult.Meta key of the instant (RFC 3339)
+	// a destination wrote as the record's version: the version the
+	// system's source will report for it, by which the hub knows the row
+	// it reads back as its own write.
+	MetaWrittenAt = "written_at"
 )
 
 // ConflictPrefix starts the WriteResult.Error of a record a destination did
