@@ -59,6 +59,9 @@ type Options struct {
 	// Reconciliation serves GET /v1/reconciliation and the missing-id
 	// listing; nil leaves them out.
 	Reconciliation hub.Reconciliation
+	// Writeback lists write-back conflicts and steward tasks; nil leaves
+	// the route out.
+	Writeback WritebackConflicts
 	// Auth turns on token authentication (auth.go) and the scope policy
 	// (scopes.go); the token's name is then the steward actor. nil leaves
 	// every route open.
@@ -100,6 +103,9 @@ func New(store hub.Store, opts Options) http.Handler {
 	}
 	if opts.Reconciliation != nil {
 		a.reconcileRoutes(mux)
+	}
+	if opts.Writeback != nil {
+		a.writebackRoutes(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -56,6 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		// A real dead-letter service (embedded Kafka), so every route is on.
 		DeadLetters:    dlService(t, s),
 		Reconciliation: f.rec,
+		Writeback:      s.Ledger(),
 		// Tests name the actor in a header; production takes it from the token.
 		Actor: func(r *http.Request) (string, bool) {
 			a := r.Header.Get("X-Test-Actor")

@@ -56,7 +56,9 @@ var routeAccess = map[string]access{
 	"POST /v1/customers/{id}/merge":   accessSteward,
 	"POST /v1/customers/{id}/unmerge": accessSteward,
 	// Reconciliation names source ids: the steward's work, like dead letters.
-	"GET /v1/reconciliation":                              accessSteward,
+	"GET /v1/reconciliation": accessSteward,
+	// Write-back conflicts show both systems' values: a steward's task.
+	"GET /v1/writeback/conflicts":                         accessSteward,
 	"GET /v1/reconciliation/{connector}/{entity}/missing": accessSteward,
 }
 

@@ -152,7 +152,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	apiOpts := httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
-		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters, Reconciliation: s.reconciler}
+		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters, Reconciliation: s.reconciler,
+		Writeback: s.store.Ledger()}
 	if cfg.Auth.On() {
 		if s.tokens, err = auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{Registerer: s.registry, Logger: s.log}); err != nil {
 			return fmt.Errorf("open token store: %w", err)

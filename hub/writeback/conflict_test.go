@@ -59,6 +59,8 @@ type erpDB struct {
 	// reverse and fields, when set, replace the segment write-back.
 	reverse string
 	fields  []string
+	// maxTries is the target's MaxConflictTries.
+	maxTries int
 }
 
 // berlinAt is the ERP's wall clock (Europe/Berlin) d from now, as the ERP
@@ -183,7 +185,7 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 	consumer := b.NewConsumer("crmhub-writeback-erp", []string{topics.GoldenChanges()})
 	t.Cleanup(func() { consumer.Close() })
 	newWriter := func() *Writer {
-		return &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: fields, Touch: []string{"updated_at"}, OnConflict: erp.policy},
+		return &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: fields, Touch: []string{"updated_at"}, OnConflict: erp.policy, MaxConflictTries: erp.maxTries},
 			Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
 			BatchWait: 20 * time.Millisecond,
 			OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
@@ -593,4 +595,35 @@ func TestWriterKeepsSystemEditSQLite(t *testing.T) {
 func TestWriterKeepsSystemEditPostgresIntegration(t *testing.T) {
 	clerkEditScenario(t, &erpDB{driver: "postgres", dsn: testenv.Postgres(t),
 		ddl: `CREATE TABLE customers (custno text PRIMARY KEY, name text, email text, segment text, updated_at timestamp(6) NOT NULL)`})
+}
+
+// TestWriterConflictBounded: an edit the hub never reads (the system's
+// reader is stopped, or a future time blinded it) is not retried for ever:
+// after the target's tries the conflict is a steward task, and the writer
+// stops retrying it.
+func TestWriterConflictBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	erp := &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`, maxTries: 3}
+	l := startLoop(ctx, t, erp)
+	l.readERP(ctx)
+	l.waitFor("initial state", SkipSystemHas, 1)
+	erp.exec(t, `UPDATE customers SET segment = 'key-account', updated_at = '`+berlinAt(time.Second)+`' WHERE custno = 'K1'`)
+	l.crm(ctx, "gold", berlinAt(2*time.Second))
+	l.waitFor("the conflict handed to a steward", SkipSteward, 1)
+	if c := l.count(SkipConflict); c != 3 {
+		t.Errorf("conflicts before the steward task = %v, want 3 tries", c)
+	}
+	cs, err := l.store.Ledger().Conflicts(ctx, "erp")
+	if err != nil || len(cs) != 1 || !cs[0].Steward || cs[0].Tries != 3 {
+		t.Fatalf("conflicts after the tries = %+v %v, want one steward task", cs, err)
+	}
+	time.Sleep(2 * time.Second)
+	if c := l.count(SkipConflict); c != 3 {
+		t.Errorf("the writer went on retrying a steward task: %v conflicts", c)
+	}
+	if seg, _ := erp.segment(t); seg != "key-account" {
+		t.Errorf("the ERP's edit was overwritten: %q", seg)
+	}
 }
