@@ -327,6 +327,12 @@ type twoWay struct {
 // e-mail) and the config, and runs `crmhub run` on them.
 func startTwoWay(t *testing.T, dir string) *twoWay {
 	t.Helper()
+	return startTwoWayN(t, dir, 3)
+}
+
+// startTwoWayN is startTwoWay with n customers (the first three as there).
+func startTwoWayN(t *testing.T, dir string, n int) *twoWay {
+	t.Helper()
 	p := &hubProc{api: freeAddr(t), kafka: freeAddr(t)}
 	tw := &twoWay{hubProc: p, dbs: map[string]*sql.DB{}}
 	if err := os.MkdirAll(filepath.Join(dir, "mappings"), 0o755); err != nil {
@@ -348,12 +354,20 @@ func startTwoWay(t *testing.T, dir string) *twoWay {
 		}
 		t.Cleanup(func() { db.Close() })
 		// The same customers, each system with its own key.
-		if _, err := db.Exec(`CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, segment TEXT, updated_at TEXT NOT NULL);
-INSERT INTO customers VALUES
- ('` + strings.ToUpper(sys) + `-1', 'Anna Berg', 'anna@example.com', '+4930100001', 'retail', '2024-01-01 10:00:00'),
- ('` + strings.ToUpper(sys) + `-2', 'Bernd Ott', 'bernd@example.com', '+4930100002', 'retail', '2024-01-01 10:00:00'),
- ('` + strings.ToUpper(sys) + `-3', 'Clara Voss', 'clara@example.com', '+4930100003', 'retail', '2024-01-01 10:00:00')`); err != nil {
+		if _, err := db.Exec(`CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, segment TEXT, updated_at TEXT NOT NULL)`); err != nil {
 			t.Fatal(err)
+		}
+		names := []string{"Anna Berg", "Bernd Ott", "Clara Voss"}
+		emails := []string{"anna@example.com", "bernd@example.com", "clara@example.com"}
+		for i := 1; i <= n; i++ {
+			name, email := fmt.Sprintf("Person %d", i), fmt.Sprintf("p%d@example.com", i)
+			if i <= len(names) {
+				name, email = names[i-1], emails[i-1]
+			}
+			if _, err := db.Exec(`INSERT INTO customers VALUES (?, ?, ?, ?, 'retail', '2024-01-01 10:00:00')`,
+				fmt.Sprintf("%s-%d", strings.ToUpper(sys), i), name, email, fmt.Sprintf("+49301%05d", i)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		tw.dbs[sys] = db
 	}
@@ -541,6 +555,77 @@ func TestWritebackTwoWay(t *testing.T) {
 	}
 	if ps := v.Customer.Phones; !slices.Equal(ps, []string{"+4930100002"}) {
 		t.Errorf("customer 2's phones = %v, want the unchanged one", ps)
+	}
+	tw.stop(t)
+}
+
+// TestWritebackKillDuringWrites: a kill -9 while the hub writes 200 rows
+// back into the ERP, then a restart. The ERP's reader had already passed
+// the golden values' business time (another ERP row changed since), so
+// rows touched with that time would never be read back and the hub would
+// keep segments no system holds. Touched with the ERP database's clock,
+// every written row is read back: the hub's ERP records, the ERP rows and
+// the golden customers all agree.
+func TestWritebackKillDuringWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: skipped with -short")
+	}
+	const n = 200
+	dir := t.TempDir()
+	tw := startTwoWayN(t, dir, n)
+	golden := func() float64 { return tw.metrics(t)["crmhub_hub_golden_customers"] }
+	waitFor(t, "the initial sync", 2*time.Minute, func() bool { return golden() == n })
+	tw.settle(t, "0")
+	// Another ERP customer changes now: the ERP reader's position is now.
+	if _, err := tw.dbs["erp"].Exec(`INSERT INTO customers VALUES ('ERP-X', 'Xaver Neu', 'x@example.com', '+4930999999', 'retail', ?)`,
+		time.Now().UTC().Format(time.DateTime)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new ERP customer", time.Minute, func() bool { return golden() == n+1 })
+	// The shop changed every segment ten minutes ago (read only now).
+	if _, err := tw.dbs["shop"].Exec(`UPDATE customers SET segment = 'premium', updated_at = ?`,
+		time.Now().Add(-10*time.Minute).UTC().Format(time.DateTime)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "write-back under way", time.Minute, func() bool { return tw.written(t) >= 20 })
+	_ = tw.cmd.Process.Kill()
+	_ = tw.cmd.Wait()
+	tw.cmd = exec.Command(binPath, "run", "--config", filepath.Join(dir, "crmhub.yaml"))
+	tw.start(t)
+	waitFor(t, "every ERP row written", 2*time.Minute, func() bool {
+		var left int
+		if err := tw.dbs["erp"].QueryRow(`SELECT COUNT(*) FROM customers WHERE segment <> 'premium' AND id <> 'ERP-X'`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left == 0
+	})
+	count := func() (unread, wrong int) {
+		for i := 1; i <= n; i++ {
+			g, ok := tw.golden(t, "erp", fmt.Sprintf("ERP-%d", i))
+			if !ok || g.Customer.Segment != "premium" {
+				wrong++ // or not answering yet
+				continue
+			}
+			for _, src := range g.Sources {
+				if src.System == "erp" && src.Customer.Segment != "premium" {
+					unread++
+				}
+			}
+		}
+		return unread, wrong
+	}
+	// The ERP's reader polls every 500 ms: give it time to read every
+	// written row back.
+	var unread, wrong int
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if unread, wrong = count(); unread == 0 && wrong == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if unread != 0 || wrong != 0 {
+		t.Errorf("after the kill and restart: %d ERP rows written but not read back, %d golden segments no system holds", unread, wrong)
 	}
 	tw.stop(t)
 }
