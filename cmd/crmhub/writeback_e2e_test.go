@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -626,6 +627,70 @@ func TestWritebackKillDuringWrites(t *testing.T) {
 	}
 	if unread != 0 || wrong != 0 {
 		t.Errorf("after the kill and restart: %d ERP rows written but not read back, %d golden segments no system holds", unread, wrong)
+	}
+	tw.stop(t)
+}
+
+// TestWritebackSoak (behind CRMHUB_SOAK, e.g. CRMHUB_SOAK=5m): the ERP and
+// the shop edit the segments of the same customers at random while
+// write-back runs, then stop. After a quiet spell: every golden segment is
+// the newest edit's value (most_recent survivorship), every system holds
+// the golden value or an edit of its own newer than it, and the hub writes
+// nothing more. CRMHUB_SOAK_CUSTOMERS sets how many (default 1000).
+func TestWritebackSoak(t *testing.T) {
+	d, err := time.ParseDuration(os.Getenv("CRMHUB_SOAK"))
+	if err != nil || d <= 0 {
+		t.Skip("soak: set CRMHUB_SOAK to a duration (e.g. CRMHUB_SOAK=5m) to run it")
+	}
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("CRMHUB_SOAK_CUSTOMERS")); err == nil && v > 0 {
+		n = v
+	}
+	dir := t.TempDir()
+	tw := startTwoWayN(t, dir, n)
+	waitFor(t, "the initial sync", 5*time.Minute, func() bool { return tw.metrics(t)["crmhub_hub_golden_customers"] == float64(n) })
+	tw.settle(t, "0")
+	rng := rand.New(rand.NewPCG(7, 7))
+	segments := []string{"retail", "premium", "wholesale", "key-account", "gold"}
+	edits := 0
+	for end := time.Now().Add(d); time.Now().Before(end); edits++ {
+		sys := []string{"erp", "shop"}[rng.IntN(2)]
+		id := fmt.Sprintf("%s-%d", strings.ToUpper(sys), 1+rng.IntN(n))
+		// A person's edit carries the time it is made.
+		tw.edit(t, sys, id, "segment = ?", time.Now(), segments[rng.IntN(len(segments))])
+		time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+	}
+	t.Logf("soak: %d edits over %v on %d customers", edits, d, n)
+	tw.settle(t, "0")
+	time.Sleep(5 * time.Second)
+	before := tw.written(t)
+	time.Sleep(time.Minute)
+	if after := tw.written(t); after != before {
+		t.Errorf("the hub went on writing in the quiet minute: %v writes", after-before)
+	}
+	bad := 0
+	for i := 1; i <= n; i++ {
+		_, erpSeg, erpAt := tw.row(t, "erp", fmt.Sprintf("ERP-%d", i))
+		_, shopSeg, shopAt := tw.row(t, "shop", fmt.Sprintf("SHOP-%d", i))
+		g, ok := tw.golden(t, "erp", fmt.Sprintf("ERP-%d", i))
+		if !ok {
+			t.Fatalf("no golden customer of ERP-%d", i)
+		}
+		// The newest edit: the row with the later updated_at (a row
+		// crmhub wrote holds the golden value either way).
+		newest := erpSeg
+		if shopAt > erpAt {
+			newest = shopSeg
+		}
+		if g.Customer.Segment != newest {
+			bad++
+			if bad <= 5 {
+				t.Errorf("customer %d: golden %q, want the newest edit's %q (erp %q at %s, shop %q at %s)", i, g.Customer.Segment, newest, erpSeg, erpAt, shopSeg, shopAt)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d golden segments are not the newest edit's", bad, n)
 	}
 	tw.stop(t)
 }
