@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -22,6 +23,7 @@ type brokerFlags struct {
 	partitions                 int
 	mechanism, user            string
 	passwordEnv                string
+	ping                       string
 }
 
 // newBrokerCmd runs the embedded Kafka-protocol broker (kfake, the one
@@ -48,6 +50,7 @@ For development, tests and single-node sites; run Kafka for anything that must s
 	cmd.Flags().IntVar(&f.partitions, "partitions", 3, "partitions of a topic created without a count")
 	cmd.Flags().StringVar(&f.mechanism, "sasl-mechanism", "SCRAM-SHA-512", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with --sasl-user)")
 	cmd.Flags().StringVar(&f.user, "sasl-user", "", "require SASL and accept this user (empty: no authentication)")
+	cmd.Flags().StringVar(&f.ping, "ping", "", "only check that a broker accepts connections at this host:port and exit (a container health check)")
 	cmd.Flags().StringVar(&f.passwordEnv, "password-env", "CRMHUB_KAFKA_PASSWORD", "environment variable holding the SASL user's password")
 	return cmd
 }
@@ -67,6 +70,13 @@ func (hostPortAddr) Network() string  { return "tcp" }
 func (a hostPortAddr) String() string { return string(a) }
 
 func runBroker(ctx context.Context, f brokerFlags) error {
+	if f.ping != "" {
+		conn, err := net.DialTimeout("tcp", f.ping, 3*time.Second)
+		if err != nil {
+			return fmt.Errorf("broker at %s: %w", f.ping, err)
+		}
+		return conn.Close()
+	}
 	log := newLogger(config.Log{Level: "info"})
 	host, _, err := net.SplitHostPort(f.listen)
 	if err != nil {
@@ -129,7 +139,9 @@ func runBroker(ctx context.Context, f brokerFlags) error {
 	return nil
 }
 
-type kfakeLog struct{ log interface{ Error(string, ...any) } }
+type kfakeLog struct {
+	log interface{ Error(string, ...any) }
+}
 
 func (l kfakeLog) Logf(level kfake.LogLevel, format string, args ...any) {
 	if level == kfake.LogLevelError {
