@@ -38,7 +38,7 @@ const kafkaPassword = "e2e-scram-secret"
 // (the documented file has none) and the plugin dir. Everything else (store
 // driver, SASL, topics, consumer group, ${VARS}) is the documented file's, so
 // a broken documented config fails this test.
-func deployConfig(t *testing.T, path, dataDir, listen, pluginDir string, connectors any) {
+func deployConfig(t *testing.T, path, dataDir, listen, pluginDir string, connectors any, group ...string) {
 	t.Helper()
 	b, err := os.ReadFile("../../deploy/crmhub.yaml")
 	if err != nil {
@@ -65,6 +65,9 @@ func deployConfig(t *testing.T, path, dataDir, listen, pluginDir string, connect
 	cfg["mappings"].(map[string]any)["dir"] = abs("../../deploy/quickstart/mappings")
 	cfg["plugins"].(map[string]any)["dir"] = pluginDir
 	cfg["connectors"] = connectors
+	if len(group) > 0 {
+		cfg["hub"].(map[string]any)["consumer_group"] = group[0]
+	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
