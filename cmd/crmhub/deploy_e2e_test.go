@@ -384,20 +384,28 @@ func TestDeployEndToEnd(t *testing.T) {
 	added := appendContacts(t, filepath.Join(dir, "crm", "contacts.jsonl"), 120)
 	man.Counts["crm/contacts"] += added
 	total := man.Total() // with the added contacts
-	waitFor(t, "every record consumed or dead-lettered", 2*time.Minute, func() bool {
-		if testing.Verbose() {
-			ma, mb := a.metrics(t), b.metrics(t)
-			t.Logf("a consumed %v, b consumed %v, dead %v, read %v of %d", ma["crmhub_hub_consumed_total"], mb["crmhub_hub_consumed_total"], ma["crmhub_pipeline_dead_letters_total"], ma["crmhub_pipeline_records_read_total"], total)
+	// Done when the store holds every record that is not a dead letter.
+	// (The consumed counters may count a record twice: one redelivered
+	// after a rebalance, which the store skips.)
+	st, err := store.Open(context.Background(), "postgres", dsn, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	waitFor(t, "every record in the store or dead-lettered", 2*time.Minute, func() bool {
+		held, err := st.CountBySource(context.Background())
+		if err != nil {
+			return false
 		}
-		ma, mb := a.metrics(t), b.metrics(t)
-		return ma["crmhub_hub_consumed_total"]+mb["crmhub_hub_consumed_total"]+ma["crmhub_pipeline_dead_letters_total"] >= float64(total)
+		n := a.metrics(t)["crmhub_pipeline_dead_letters_total"]
+		for _, c := range held {
+			n += float64(c)
+		}
+		return n >= float64(total)
 	})
 	ma, mb := a.metrics(t), b.metrics(t)
 	t.Logf("hub a consumed %v, hub b consumed %v, dead letters %v, generated %d",
 		ma["crmhub_hub_consumed_total"], mb["crmhub_hub_consumed_total"], ma["crmhub_pipeline_dead_letters_total"], total)
-	if got := ma["crmhub_hub_consumed_total"] + mb["crmhub_hub_consumed_total"] + ma["crmhub_pipeline_dead_letters_total"]; got != float64(total) {
-		t.Errorf("consumed+dead = %v, generated %d: records were duplicated", got, total)
-	}
 	if ma["crmhub_hub_consumed_total"] == 0 || mb["crmhub_hub_consumed_total"] == 0 {
 		t.Errorf("one consumer group of two instances: a consumed %v, b %v; want both to apply", ma["crmhub_hub_consumed_total"], mb["crmhub_hub_consumed_total"])
 	}
@@ -459,11 +467,6 @@ func TestDeployEndToEnd(t *testing.T) {
 	if len(dls) < man.TotalDeadLetters() {
 		t.Errorf("dead letters %d, the generator broke %d records on purpose", len(dls), man.TotalDeadLetters())
 	}
-	st, err := store.Open(context.Background(), "postgres", dsn, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	held, err := st.CountBySource(context.Background())
 	if err != nil {
 		t.Fatal(err)
