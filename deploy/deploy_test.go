@@ -114,12 +114,23 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
+	// The broker is `crmhub broker` from the image compose builds, with
+	// SCRAM, advertising the name the hub dials.
 	kafka := c.Services["kafka"]
-	if !strings.Contains(kafka.Environment["KAFKA_PROCESS_ROLES"], "controller") || kafka.Environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "" {
-		t.Errorf("kafka is not a KRaft broker+controller: %v", kafka.Environment)
+	hub := c.Services["crmhub"]
+	if kafka.Image != hub.Image || kafka.Build["dockerfile"] != "deploy/Dockerfile" {
+		t.Errorf("kafka runs image %s (build %v), want the crmhub image %s built from deploy/Dockerfile", kafka.Image, kafka.Build, hub.Image)
+	}
+	brokerArgs := strings.Join(kafka.Command, " ")
+	for _, want := range []string{"broker ", "--advertise kafka:9092", "--sasl-user crmhub", "--sasl-mechanism SCRAM-SHA-512", "--data-dir /var/lib/crmhub/"} {
+		if !strings.Contains(brokerArgs, want) {
+			t.Errorf("kafka command %q lacks %q", brokerArgs, want)
+		}
+	}
+	if kafka.Environment["CRMHUB_KAFKA_PASSWORD"] == "" || kafka.Environment["CRMHUB_KAFKA_PASSWORD"] != hub.Environment["CRMHUB_KAFKA_PASSWORD"] {
+		t.Errorf("broker password %q, hub password %q: want the same variable", kafka.Environment["CRMHUB_KAFKA_PASSWORD"], hub.Environment["CRMHUB_KAFKA_PASSWORD"])
 	}
 
-	hub := c.Services["crmhub"]
 	if !slices.Equal(hub.Command, []string{"run", "--config", "/etc/crmhub/crmhub.yaml"}) {
 		t.Errorf("crmhub command %v", hub.Command)
 	}
@@ -155,6 +166,9 @@ func TestComposeFile(t *testing.T) {
 	cfg := parseConfig(t, "deploy/crmhub.yaml", data, env)
 	if cfg.Store.Driver != "postgres" || !strings.Contains(cfg.Store.DSN, "@postgres:5432/") {
 		t.Errorf("store %s %s, want postgres on the postgres service", cfg.Store.Driver, cfg.Store.DSN)
+	}
+	if cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || cfg.Kafka.SASL.Username != "crmhub" {
+		t.Errorf("kafka sasl %s user %s, want SCRAM-SHA-512 as crmhub, as the broker runs", cfg.Kafka.SASL.Mechanism, cfg.Kafka.SASL.Username)
 	}
 	if !slices.Equal(cfg.Kafka.Brokers, []string{"kafka:9092"}) {
 		t.Errorf("kafka brokers %v, want [kafka:9092]", cfg.Kafka.Brokers)
@@ -259,6 +273,9 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if u := keys["Service.User"]; u == "" || u == "root" {
 		t.Errorf("User=%q: must not run as root", u)
+	}
+	if keys["Service.ExecReload"] != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload=%q: systemctl reload must send SIGHUP (it reloads the mappings)", keys["Service.ExecReload"])
 	}
 	if keys["Service.Restart"] == "" || keys["Service.StateDirectory"] == "" {
 		t.Error("want Restart= and StateDirectory=")
@@ -377,6 +394,12 @@ func TestHelmChart(t *testing.T) {
 	dep := objs["Deployment"][0]
 	c := dig(dep, "spec", "template", "spec", "containers", 0)
 	checkImage(t, "Deployment", fmt.Sprint(dig(c, "image")))
+	// The chart runs the image compose builds from deploy/Dockerfile.
+	var compose composeFile
+	readYAML(t, "docker-compose.yml", &compose)
+	if img := fmt.Sprint(dig(c, "image")); img != compose.Services["crmhub"].Image {
+		t.Errorf("chart image %s, compose builds %s: make them agree", img, compose.Services["crmhub"].Image)
+	}
 	if got := dig(c, "ports", 0, "containerPort"); got != 8080 {
 		t.Errorf("containerPort %v, want 8080", got)
 	}

@@ -42,7 +42,7 @@ identity resolution against the generator's ground truth.`,
 	sync.Flags().StringVar(&o.dir, "dir", "", "work directory (default: a temporary one, removed after)")
 	sync.Flags().BoolVar(&o.inProcess, "in-process", false, "run built-in connectors in the hub process instead of plugin processes")
 	sync.Flags().StringVar(&o.store, "store", "sqlite", "sqlite or postgres")
-	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres)")
+	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres; default $CRMHUB_POSTGRES_DSN); use an empty database or schema, the figures count what it holds")
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced to this file (go tool pprof)")
@@ -140,6 +140,18 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		}
 		defer os.RemoveAll(d)
 		dir = d
+	}
+	switch o.store {
+	case "sqlite":
+	case "postgres":
+		if o.dsn == "" {
+			o.dsn = os.Getenv("CRMHUB_POSTGRES_DSN")
+		}
+		if o.dsn == "" {
+			return nil, fmt.Errorf("bench: --store postgres needs --dsn or $CRMHUB_POSTGRES_DSN")
+		}
+	default:
+		return nil, fmt.Errorf("bench: --store %q: want sqlite or postgres", o.store)
 	}
 	man, err := demo.Generate(ctx, demo.Options{Dir: dir, Seed: o.seed, People: o.people})
 	if err != nil {

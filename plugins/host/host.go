@@ -65,6 +65,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives host and plugin logs. Default slog.Default().
 	Logger *slog.Logger
+	// SocketBase is where the host makes its directory for the plugins'
+	// Unix sockets (removed by Close, or by the next host if this one is
+	// killed). Default os.TempDir().
+	SocketBase string
 }
 
 // entry is one known connector.
@@ -81,6 +85,8 @@ type Host struct {
 	log     *slog.Logger
 	metrics *metrics
 	entries map[string]*entry
+	// socketDir holds the plugin processes' sockets; see makeSocketDir.
+	socketDir string
 
 	mu        sync.Mutex
 	closed    bool
@@ -121,6 +127,9 @@ func New(opts Options) (*Host, error) {
 		return nil, fmt.Errorf("plugin host: %w", err)
 	}
 	h := &Host{opts: opts, log: opts.Logger, metrics: m, entries: map[string]*entry{}}
+	if h.socketDir, err = makeSocketDir(opts.SocketBase); err != nil {
+		return nil, fmt.Errorf("plugin host: %w", err)
+	}
 	for name, c := range opts.Builtins {
 		c := c
 		if c.Spec.Name == "" {
@@ -263,7 +272,7 @@ func (h *Host) launch(e *entry, kind string, log *slog.Logger) (*proc, error) {
 		return nil, fmt.Errorf("connector %s: nothing to run", e.spec.Name)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), socketEnv(h.socketDir))
 	dieWithParent(cmd)
 	var bulk *sdk.BulkChannel
 	if kind == sdk.PluginSource {
@@ -402,6 +411,9 @@ func (h *Host) Close(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if h.socketDir != "" {
+		_ = os.RemoveAll(h.socketDir)
+	}
 	return errors.Join(errs...)
 }
 

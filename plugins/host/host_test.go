@@ -451,7 +451,7 @@ func TestHelperHostProcess(t *testing.T) {
 	if os.Getenv("CRMHUB_HOST_HELPER") == "" {
 		t.Skip("helper process for TestKilledHostLeavesNoPlugin")
 	}
-	f := newHost(t, nil)
+	f := newHost(t, func(o *host.Options) { o.SocketBase = os.Getenv("CRMHUB_HOST_SOCKET_BASE") })
 	openSource(t, f.host, "a", "crashy", sdk.Config{"total": 5})
 	fmt.Printf("PID=%d\n", f.host.Health()[0].PID)
 	time.Sleep(time.Minute)
