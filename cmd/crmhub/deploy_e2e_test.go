@@ -262,51 +262,7 @@ func appendContacts(t *testing.T, path string, n int) int {
 // with SCRAM the way the hubs do.
 func readDeadLettersSASL(t *testing.T, broker string) []hub.DeadLetter {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	dialer := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: scramMechanism(t)}
-	conn, err := dialer.DialContext(ctx, "tcp", broker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := conn.ReadPartitions("crmhub.deadletter")
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []hub.DeadLetter
-	for _, p := range parts {
-		lc, err := dialer.DialLeader(ctx, "tcp", broker, p.Topic, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		last, err := lc.ReadLastOffset()
-		lc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if last == 0 {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: p.Topic, Partition: p.ID,
-			MaxWait: 100 * time.Millisecond, Dialer: dialer})
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var d hub.DeadLetter
-			if err := json.Unmarshal(m.Value, &d); err != nil {
-				t.Fatalf("dead letter is not JSON: %v", err)
-			}
-			out = append(out, d)
-			if m.Offset+1 >= last {
-				break
-			}
-		}
-		r.Close()
-	}
-	return out
+	return readDeadLettersWith(t, &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: scramMechanism(t)}, broker, 30*time.Second)
 }
 
 // TestDeployEndToEnd runs the real binary the way deploy/ runs it: the

@@ -171,9 +171,16 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // readDeadLetters reads the whole dead-letter topic from the running broker.
 func readDeadLetters(t *testing.T, broker string) []hub.DeadLetter {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return readDeadLettersWith(t, kafka.DefaultDialer, broker, 20*time.Second)
+}
+
+// readDeadLettersWith reads the whole dead-letter topic through dialer,
+// within timeout.
+func readDeadLettersWith(t *testing.T, dialer *kafka.Dialer, broker string, timeout time.Duration) []hub.DeadLetter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, err := kafka.DialContext(ctx, "tcp", broker)
+	conn, err := dialer.DialContext(ctx, "tcp", broker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +191,7 @@ func readDeadLetters(t *testing.T, broker string) []hub.DeadLetter {
 	}
 	var out []hub.DeadLetter
 	for _, p := range parts {
-		lc, err := kafka.DialLeader(ctx, "tcp", broker, p.Topic, p.ID)
+		lc, err := dialer.DialLeader(ctx, "tcp", broker, p.Topic, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +203,8 @@ func readDeadLetters(t *testing.T, broker string) []hub.DeadLetter {
 		if last == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: p.Topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: p.Topic, Partition: p.ID,
+			MaxWait: 100 * time.Millisecond, Dialer: dialer})
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {

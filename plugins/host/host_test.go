@@ -458,27 +458,7 @@ func TestHelperHostProcess(t *testing.T) {
 }
 
 func TestKilledHostLeavesNoPlugin(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHostProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "CRMHUB_HOST_HELPER=1", "CRMHUB_TEST_PLUGIN="+pluginBin)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	pid := 0
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "PID="); ok {
-			pid, _ = strconv.Atoi(v)
-			break
-		}
-	}
-	if pid == 0 {
-		t.Fatal("helper host never reported its plugin pid")
-	}
+	cmd, pid := startHelperHost(t)
 	if ppid, _, ok := procStat(pid); !ok || ppid != cmd.Process.Pid {
 		t.Fatalf("plugin %d is not a child of the helper host %d", pid, cmd.Process.Pid)
 	}
@@ -607,4 +587,33 @@ func TestPluginExitsWhenParentDiesWithoutPdeathsig(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startHelperHost runs TestHelperHostProcess as a host process of its own,
+// with env added, and returns it with the pid of the plugin it launched.
+// The process is killed when the test ends.
+func startHelperHost(t *testing.T, env ...string) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHostProcess$", "-test.v")
+	cmd.Env = append(append(os.Environ(), "CRMHUB_HOST_HELPER=1", "CRMHUB_TEST_PLUGIN="+pluginBin), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	pid := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "PID="); ok {
+			pid, _ = strconv.Atoi(v)
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatal("helper host never reported its plugin pid")
+	}
+	return cmd, pid
 }

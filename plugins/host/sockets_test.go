@@ -1,10 +1,8 @@
 package host_test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,19 +32,7 @@ func socketsUnder(t *testing.T, dir string) []string {
 // keeps one whose process still runs, and removes its own on Close.
 func TestKilledHostSocketsRemovedAtNextStart(t *testing.T) {
 	base := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHostProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "CRMHUB_HOST_HELPER=1", "CRMHUB_TEST_PLUGIN="+pluginBin, "CRMHUB_HOST_SOCKET_BASE="+base)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "PID=") {
-	}
+	cmd, _ := startHelperHost(t, "CRMHUB_HOST_SOCKET_BASE="+base)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
