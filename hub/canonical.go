@@ -30,6 +30,14 @@ type Address struct {
 	Country    string `json:"country,omitempty"`
 }
 
+// PersonID is one typed identifier of a person, such as a national id,
+// a social security number or a passport number.
+type PersonID struct {
+	Scheme  string `json:"scheme"` // ssn, nino, steuer_id, passport, national_id, ...
+	Value   string `json:"value"`
+	Country string `json:"country,omitempty"` // ISO 3166-1 alpha-2
+}
+
 // Customer is the canonical customer (schemas/customer.v1.json).
 type Customer struct {
 	Kind             string          `json:"kind"` // person | organization
@@ -37,7 +45,10 @@ type Customer struct {
 	FamilyName       string          `json:"family_name,omitempty"`
 	FullName         string          `json:"full_name,omitempty"`
 	OrganizationName string          `json:"organization_name,omitempty"`
-	TaxID            string          `json:"tax_id,omitempty"`
+	TaxID            string          `json:"tax_id,omitempty"`      // a firm's VAT/registration number
+	BirthDate        string          `json:"birth_date,omitempty"`  // YYYY-MM-DD, YYYY-MM or YYYY (v1.1)
+	Gender           string          `json:"gender,omitempty"`      // female | male | diverse | unknown (v1.1)
+	Identifiers      []PersonID      `json:"identifiers,omitempty"` // typed person ids (v1.1)
 	Emails           []string        `json:"emails,omitempty"`
 	Phones           []string        `json:"phones,omitempty"` // E.164
 	Addresses        []Address       `json:"addresses,omitempty"`
