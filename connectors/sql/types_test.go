@@ -26,14 +26,14 @@ func TestTypesIntegration(t *testing.T) {
 		want map[string]any
 	}{
 		{"postgres", func(t *testing.T) backend { return backend{driver: "postgres", dsn: testenv.Postgres(t)} },
-			`CREATE TABLE "odd ""name""" (id text PRIMARY KEY, amount numeric(30,10), big bigint, f double precision, ts timestamp, tstz timestamptz, d date, bin bytea, empty text, nothing text, ok boolean)`,
-			`INSERT INTO "odd ""name""" VALUES ('k1', 12345678901234567890.0123456789, 9007199254740993, 0.1, '2024-07-01 08:30:00.123456', '2024-07-01 08:30:00Z', '2024-07-01', '\x00ff10', '', NULL, true)`,
-			map[string]any{"id": "k1", "amount": "12345678901234567890.0123456789", "big": json.Number("9007199254740993"), "f": json.Number("0.1"),
+			`CREATE TABLE "odd ""name""" (id text PRIMARY KEY, amount numeric(30,10), big bigint, f double precision, ts timestamp, tstz timestamptz, d date, bin bytea, empty text, nothing text, ok boolean, r real)`,
+			`INSERT INTO "odd ""name""" VALUES ('k1', 12345678901234567890.0123456789, 9007199254740993, 0.1, '2024-07-01 08:30:00.123456', '2024-07-01 08:30:00Z', '2024-07-01', '\x00ff10', '', NULL, true, 32.38)`,
+			map[string]any{"id": "k1", "amount": "12345678901234567890.0123456789", "big": json.Number("9007199254740993"), "f": json.Number("0.1"), "r": json.Number("32.38"),
 				"ts": "2024-07-01T08:30:00.123456+02:00", "tstz": "2024-07-01T10:30:00+02:00", "d": "2024-07-01", "bin": "AP8Q", "empty": "", "nothing": nil, "ok": true}},
 		{"mariadb", func(t *testing.T) backend { return backend{driver: "mysql", dsn: testenv.MariaDB(t)} },
-			"CREATE TABLE `odd \"name\"` (id VARCHAR(10) PRIMARY KEY, amount DECIMAL(30,10), big BIGINT, f DOUBLE, ts DATETIME(6), d DATE, bin BLOB, empty TEXT, nothing TEXT)",
-			"INSERT INTO `odd \"name\"` VALUES ('k1', 12345678901234567890.0123456789, 9007199254740993, 0.1, '2024-07-01 08:30:00.123456', '2024-07-01', X'00ff10', '', NULL)",
-			map[string]any{"id": "k1", "amount": "12345678901234567890.0123456789", "big": json.Number("9007199254740993"), "f": json.Number("0.1"),
+			"CREATE TABLE `odd \"name\"` (id VARCHAR(10) PRIMARY KEY, amount DECIMAL(30,10), big BIGINT, f DOUBLE, ts DATETIME(6), d DATE, bin BLOB, empty TEXT, nothing TEXT, r FLOAT)",
+			"INSERT INTO `odd \"name\"` VALUES ('k1', 12345678901234567890.0123456789, 9007199254740993, 0.1, '2024-07-01 08:30:00.123456', '2024-07-01', X'00ff10', '', NULL, 32.38)",
+			map[string]any{"id": "k1", "amount": "12345678901234567890.0123456789", "big": json.Number("9007199254740993"), "f": json.Number("0.1"), "r": json.Number("32.38"),
 				"ts": "2024-07-01T08:30:00.123456+02:00", "d": "2024-07-01", "bin": "AP8Q", "empty": "", "nothing": nil}},
 	}
 	for _, tc := range cases {

@@ -21,6 +21,7 @@ const (
 	kindTimeNoTZ         // wall clock in the configured zone
 	kindTimeTZ           // an instant, shown in the configured zone
 	kindDate             // a calendar date, no zone
+	kindFloat32          // single precision: drivers widen it to float64
 )
 
 func classify(dbType string) colKind {
@@ -33,6 +34,8 @@ func classify(dbType string) colKind {
 		return kindTimeNoTZ
 	case "DATE":
 		return kindDate
+	case "FLOAT4", "REAL", "FLOAT":
+		return kindFloat32
 	}
 	return kindPlain
 }
@@ -81,6 +84,12 @@ func appendValue(b []byte, v any, k colKind, loc *time.Location) []byte {
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return appendString(b, strconv.FormatFloat(x, 'g', -1, 64))
+		}
+		if k == kindFloat32 {
+			// pgx hands a PostgreSQL real over as float64; its shortest
+			// 64-bit form shows digits the column never stored
+			// (32.38 → 32.380001068115234).
+			return strconv.AppendFloat(b, x, 'g', -1, 32)
 		}
 		return strconv.AppendFloat(b, x, 'g', -1, 64)
 	case float32:
