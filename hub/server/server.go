@@ -449,6 +449,7 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 	}
 	// Registered without targets too: the metrics catalog lists them.
 	metrics := writeback.NewMetrics(s.registry)
+	writeback.RegisterTotals(s.registry, s.store.Ledger())
 	if len(run) == 0 {
 		return nil
 	}

@@ -271,3 +271,57 @@ func (s *Store) echoes(ctx context.Context, tx *sql.Tx, items []item, cur map[st
 	}
 	return nil
 }
+
+// AddTotals adds each count to target's total of that name (table
+// writeback_totals), in one transaction; names in sorted order, so two
+// instances adding at once lock rows in the same order.
+func (l *Ledger) AddTotals(ctx context.Context, target string, add map[string]int64) error {
+	names := make([]string, 0, len(add))
+	for n, v := range add {
+		if v != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	err := l.s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, n := range names {
+			if _, err := tx.ExecContext(ctx, l.s.q(`INSERT INTO writeback_totals (target, name, n) VALUES (?, ?, ?)
+  ON CONFLICT (target, name) DO UPDATE SET n = writeback_totals.n + excluded.n`), target, n, add[n]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write-back totals %s: add: %w", target, err)
+	}
+	return nil
+}
+
+// Totals returns every target's write-back totals: target -> name -> n.
+func (l *Ledger) Totals(ctx context.Context) (map[string]map[string]int64, error) {
+	rows, err := l.s.rdb.QueryContext(ctx, `SELECT target, name, n FROM writeback_totals`)
+	if err != nil {
+		return nil, fmt.Errorf("write-back totals: read: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int64{}
+	for rows.Next() {
+		var target, name string
+		var n int64
+		if err := rows.Scan(&target, &name, &n); err != nil {
+			return nil, fmt.Errorf("write-back totals: read: %w", err)
+		}
+		if out[target] == nil {
+			out[target] = map[string]int64{}
+		}
+		out[target][name] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("write-back totals: read: %w", err)
+	}
+	return out, nil
+}

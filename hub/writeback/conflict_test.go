@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -474,7 +475,8 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 		Value: state("g-1", "+4930999", erpRef("K1", "+4930111", "old@example.com"))}); err != nil {
 		t.Fatal(err)
 	}
-	run(0, open())
+	first := open()
+	run(0, first)
 	wait(0, 1)
 	// The second instance sees the same state (its group starts at the
 	// first offset): the first instance's write is in the shared ledger.
@@ -492,6 +494,50 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 	if err := db.QueryRow(`SELECT phone FROM customers WHERE custno = 'K1'`).Scan(&phone); err != nil || phone != "+4930999" {
 		t.Errorf("K1 phone = %q %v", phone, err)
 	}
+	// The totals in the store add up both instances' counts, and a
+	// registry that never ran a writer (a restarted instance) reports them.
+	fresh := prometheus.NewRegistry()
+	RegisterTotals(fresh, first.Ledger())
+	want := map[string]float64{"crmhub_writeback_records_stored/written": 1, "crmhub_writeback_skipped_stored/unchanged": 1}
+	var got map[string]float64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = gatherStored(t, fresh)
+		if maps.Equal(got, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("stored totals = %v, want %v", got, want)
+	}
+}
+
+// gatherStored reads the stored-totals gauges of target erp as
+// "name/label" -> value.
+func gatherStored(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var target, label string
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "target" {
+					target = lp.GetValue()
+				} else {
+					label = lp.GetValue()
+				}
+			}
+			if target == "erp" {
+				out[mf.GetName()+"/"+label] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func TestWritersShareLedgerSQLite(t *testing.T) {

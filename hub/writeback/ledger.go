@@ -34,3 +34,15 @@ type ConflictLog interface {
 	// (an id in both is set), in one transaction.
 	SetConflicts(ctx context.Context, target string, set []hub.WritebackConflict, clear []string) error
 }
+
+// TotalsLog keeps the write-back counts per target in the store, so that
+// totals survive restarts and are the same whichever hub instance is asked
+// (the counters crmhub_writeback_*_total are per process and start at zero,
+// as Prometheus counters do). A Ledger that is one (store.Ledger) is used as
+// such. Names are "records/<result>" and "skipped/<reason>".
+type TotalsLog interface {
+	// AddTotals adds each count to target's total of that name.
+	AddTotals(ctx context.Context, target string, add map[string]int64) error
+	// Totals returns every target's totals: target -> name -> count.
+	Totals(ctx context.Context) (map[string]map[string]int64, error)
+}

@@ -1,6 +1,12 @@
 package writeback
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics of write-back; labels are bounded (target names, fixed results
 // and reasons).
@@ -40,4 +46,50 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Records, m.Skipped)
 	return m
+}
+
+// totalsCollector serves the store's write-back totals (TotalsLog) as
+// gauges: unlike the counters they survive restarts and every instance on
+// one store reports the same figure (aggregate with max, as the other store
+// gauges).
+type totalsCollector struct {
+	log              TotalsLog
+	records, skipped *prometheus.Desc
+}
+
+// RegisterTotals registers gauges of the totals tl keeps:
+// crmhub_writeback_records_stored{target,result} and
+// crmhub_writeback_skipped_stored{target,reason}.
+func RegisterTotals(reg prometheus.Registerer, tl TotalsLog) {
+	reg.MustRegister(&totalsCollector{log: tl,
+		records: prometheus.NewDesc("crmhub_writeback_records_stored",
+			"Records written back since the store was created, by target and result, from the store (kept across restarts; the same on every instance).", []string{"target", "result"}, nil),
+		skipped: prometheus.NewDesc("crmhub_writeback_skipped_stored",
+			"Golden states not written to a target record since the store was created, by target and reason, from the store.", []string{"target", "reason"}, nil),
+	})
+}
+
+func (c *totalsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.records
+	ch <- c.skipped
+}
+
+func (c *totalsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	all, err := c.log.Totals(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.records, err)
+		return
+	}
+	for target, names := range all {
+		for name, n := range names {
+			kind, label, _ := strings.Cut(name, "/")
+			d := c.skipped
+			if kind == "records" {
+				d = c.records
+			}
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(n), target, label)
+		}
+	}
 }

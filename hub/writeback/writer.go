@@ -114,6 +114,9 @@ type Writer struct {
 
 	conflicts map[string]*conflict // by golden id
 
+	// totals are counts not yet added to the store's totals (TotalsLog).
+	totals map[string]int64
+
 	refused *mapping.Mapping // the last refused lookup, warned about once
 	missing bool             // the name was missing, warned about once
 }
@@ -161,6 +164,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			if err := w.retryConflicts(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				log.Warn("write-back: conflict retry failed, retrying", "err", err)
 			}
+			w.flushTotals(ctx, log)
 			continue
 		}
 		if err != nil {
@@ -191,6 +195,7 @@ func (w *Writer) Run(ctx context.Context) error {
 				return nil
 			}
 		}
+		w.flushTotals(ctx, log)
 		if err := w.Consumer.Commit(ctx, msgs); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -198,6 +203,37 @@ func (w *Writer) Run(ctx context.Context) error {
 			log.Warn("write-back: commit failed; the batch will be seen again and skipped by the ledger", "err", err)
 		}
 	}
+}
+
+// count adds one to a write-back counter ("records" by result, "skipped"
+// by reason) and to the totals the store keeps across restarts.
+func (w *Writer) count(kind, label string) {
+	switch kind {
+	case "records":
+		w.Metrics.Records.WithLabelValues(w.Target.Name, label).Inc()
+	default:
+		w.Metrics.Skipped.WithLabelValues(w.Target.Name, label).Inc()
+	}
+	if w.totals == nil {
+		w.totals = map[string]int64{}
+	}
+	w.totals[kind+"/"+label]++
+}
+
+// flushTotals adds the counts since the last flush to the store's totals;
+// on failure they are kept for the next one.
+func (w *Writer) flushTotals(ctx context.Context, log *slog.Logger) {
+	tl, ok := w.Ledger.(TotalsLog)
+	if !ok || len(w.totals) == 0 {
+		return
+	}
+	if err := tl.AddTotals(ctx, w.Target.Name, w.totals); err != nil {
+		if ctx.Err() == nil {
+			log.Warn("write-back: counter totals not stored; kept for the next batch", "err", err)
+		}
+		return
+	}
+	clear(w.totals)
 }
 
 // errRetryDue: fetch stopped waiting because a conflict retry is due.
@@ -345,7 +381,7 @@ func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now tim
 		if c.tries >= maxTries && !c.steward {
 			c.steward = true
 			c.detail = fmt.Sprintf(`{"reason":"the target record changed in the system and the hub has not read that edit after %d tries"}`, c.tries)
-			w.Metrics.Skipped.WithLabelValues(w.Target.Name, SkipSteward).Inc()
+			w.count("skipped", SkipSteward)
 			log.Warn("write-back: conflict handed to a steward after its retries", "golden_id", id, "tries", c.tries)
 		}
 		set = append(set, c.entry(id))
@@ -360,7 +396,7 @@ func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now tim
 			w.conflicts[id] = c
 		}
 		if !c.steward || c.detail != detail {
-			w.Metrics.Skipped.WithLabelValues(w.Target.Name, SkipSteward).Inc()
+			w.count("skipped", SkipSteward)
 			log.Info("write-back: a field changed in the system differs from the golden value; handed to a steward", "golden_id", id)
 		}
 		c.steward, c.detail = true, detail
@@ -477,13 +513,13 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 	t := w.Target
 	want, err := w.fields(st.ID, st.Customer, false)
 	if err != nil {
-		w.Metrics.Skipped.WithLabelValues(t.Name, SkipMapping).Inc()
+		w.count("skipped", SkipMapping)
 		*dls = append(*dls, w.mappingDeadLetter(st.ID, err))
 		return nil
 	}
 	owned := pick(want, t.Fields)
 	if len(owned) == 0 {
-		w.Metrics.Skipped.WithLabelValues(t.Name, SkipNoFields).Inc()
+		w.count("skipped", SkipNoFields)
 		return nil
 	}
 	whole := hashOf(owned)
@@ -498,7 +534,7 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 	}
 	if len(ids) == 0 {
 		if !t.Create {
-			w.Metrics.Skipped.WithLabelValues(t.Name, SkipNotInTarget).Inc()
+			w.count("skipped", SkipNotInTarget)
 			return nil
 		}
 		ids = []string{st.ID}
@@ -686,7 +722,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 		enc := encodeLedger(decided)
 		switch {
 		case !changed:
-			w.Metrics.Skipped.WithLabelValues(t.Name, SkipUnchanged).Inc()
+			w.count("skipped", SkipUnchanged)
 			out.settled[p.golden] = true
 		case len(send) == 0:
 			// Nothing to write; remember the values as decided, so the
@@ -698,7 +734,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 				w.Logger.Info("write-back: the system's own newer edit kept; golden value not written",
 					"target", t.Name, "system", t.System, "golden_id", p.golden)
 			}
-			w.Metrics.Skipped.WithLabelValues(t.Name, reason).Inc()
+			w.count("skipped", reason)
 			record[p.rec.ID] = enc
 			if tj, ok := touches[p.rec.ID]; ok {
 				recordTouch[p.rec.ID] = tj
@@ -729,17 +765,17 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 				// has not seen. Nothing is recorded; the record is
 				// retried from the store's state once the edit has come
 				// in through the source, and its fields decided then.
-				w.Metrics.Skipped.WithLabelValues(t.Name, SkipConflict).Inc()
+				w.count("skipped", SkipConflict)
 				out.refused[sent[i].golden] = sent[i].seen
 				w.Logger.Info("write-back: target record changed in the system since the hub read it; not overwritten",
 					"target", t.Name, "system", t.System, "golden_id", sent[i].golden, "seen", sent[i].seen)
 			case r.Error != "":
-				w.Metrics.Records.WithLabelValues(t.Name, "failed").Inc()
+				w.count("records", "failed")
 				d := w.deadLetter(sent[i].golden, recs[i].ID, "", r.Error, recs[i].Payload)
 				*dls = append(*dls, d)
 				out.settled[sent[i].golden] = true
 			default:
-				w.Metrics.Records.WithLabelValues(t.Name, "written").Inc()
+				w.count("records", "written")
 				record[recs[i].ID] = sentHashes[i]
 				if tj := touchWritten(sent[i].touch, r.Meta[sdk.MetaLastWritten]); tj != "" {
 					recordTouch[recs[i].ID] = tj
