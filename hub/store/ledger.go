@@ -325,3 +325,36 @@ func (l *Ledger) Totals(ctx context.Context) (map[string]map[string]int64, error
 	}
 	return out, nil
 }
+
+// WrittenAt returns, for the ids of target crmhub wrote with a version (an
+// echo), the target's time of the last write.
+func (l *Ledger) WrittenAt(ctx context.Context, target string, ids []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(ids))
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	for i := 0; i < len(ids); i += ledgerReadChunk {
+		part := ids[i:min(i+ledgerReadChunk, len(ids))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, target)
+		for _, id := range part {
+			args = append(args, id)
+		}
+		rows, err := l.s.rdb.QueryContext(ctx, l.s.q(`SELECT record_id, written_at FROM writeback_ledger WHERE target = ? AND written_at <> 0 AND record_id IN (`+ledgerParams(len(part))+`)`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("write-back ledger %s: read write times: %w", target, err)
+		}
+		for rows.Next() {
+			var id string
+			var at int64
+			if err := rows.Scan(&id, &at); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("write-back ledger %s: read write times: %w", target, err)
+			}
+			out[id] = time.Unix(0, at).UTC()
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("write-back ledger %s: read write times: %w", target, err)
+		}
+	}
+	return out, nil
+}

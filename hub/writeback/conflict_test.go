@@ -673,3 +673,38 @@ func TestWriterConflictBounded(t *testing.T) {
 		t.Errorf("the ERP's edit was overwritten: %q", seg)
 	}
 }
+
+// TestWriterRewritesFieldTheSystemChanged: crmhub wrote a value into the
+// ERP, then an ERP user changed that field, the hub read the edit, and
+// survivorship kept the hub's value (the CRM's newer record). The ledger
+// still holds the hash of crmhub's write, but the ERP no longer holds the
+// value: it is written again, not skipped as "unchanged" (the soak found
+// 67 of 1,000 customers left so).
+func TestWriterRewritesFieldTheSystemChanged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	erp := &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`}
+	l := startLoop(ctx, t, erp)
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows, want 1", n)
+	}
+	l.waitFor("initial state", SkipSystemHas, 1)
+	l.crm(ctx, "premium", berlinAt(-10*time.Minute))
+	l.waitFor("CRM change", "written", 1)
+	l.readERP(ctx) // crmhub's own write comes back
+	// An ERP user changes the segment after crmhub's write; the hub reads
+	// it. The CRM's segment has priority: the golden customer keeps
+	// premium.
+	erp.exec(t, `UPDATE customers SET segment = 'key-account', updated_at = '`+berlinAt(time.Second)+`' WHERE custno = 'K1'`)
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows after the edit, want 1", n)
+	}
+	// The CRM saves its contact again a minute later (another field), so
+	// a golden change with segment premium reaches the writer.
+	l.source(ctx, "crm", "contacts", "C1", hub.Customer{Kind: "person", FullName: "Anna Berg-Ott", Emails: []string{"anna@example.com"}, Segment: "premium"}, berlinAt(time.Minute))
+	l.waitFor("premium written again", "written", 2)
+	if seg, _ := erp.segment(t); seg != "premium" {
+		t.Errorf("ERP segment %q, want the golden premium written again", seg)
+	}
+}

@@ -2,6 +2,7 @@ package writeback
 
 import (
 	"context"
+	"time"
 
 	"github.com/crmhub/crmhub/hub"
 )
@@ -45,4 +46,13 @@ type TotalsLog interface {
 	AddTotals(ctx context.Context, target string, add map[string]int64) error
 	// Totals returns every target's totals: target -> name -> count.
 	Totals(ctx context.Context) (map[string]map[string]int64, error)
+}
+
+// EchoLedger tells when crmhub last wrote each target record, by the
+// target's clock (the echo's WrittenAt), for records written with a
+// version; ids never written so are absent. A Ledger that is one
+// (store.Ledger) lets the writer see fields a system changed after crmhub
+// wrote them.
+type EchoLedger interface {
+	WrittenAt(ctx context.Context, target string, ids []string) (map[string]time.Time, error)
 }

@@ -268,6 +268,10 @@ type pending struct {
 	touch   map[string]any
 	seen    time.Time
 	rec     sdk.Record
+	// state and own, when the hub holds the system's record: for deciding
+	// a field the system changed after crmhub's last write (decide).
+	state *pipeline.GoldenState
+	own   *hub.SourceRecordRef
 }
 
 // fieldConflict is what the hub and the system hold of one field a steward
@@ -546,6 +550,7 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 			rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert, UpdatedAt: st.UpdatedAt}}
 		if s, ok := own[id]; ok {
 			p.seen = s.UpdatedAt
+			p.state, p.own = &st, &s
 			if has, err := w.fields(st.ID, s.Customer, true); err == nil {
 				p.sys = pick(has, t.Fields)
 			}
@@ -681,19 +686,30 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	if err != nil {
 		return nil, out, err
 	}
+	drift, err := w.drifted(ctx, todo, hashes)
+	if err != nil {
+		return nil, out, err
+	}
 	record, recordTouch, echoes := map[string]string{}, map[string]string{}, map[string]hub.WriteEcho{}
 	var recs []sdk.Record
 	var sent []pending
 	var sentHashes []string
 	for _, p := range todo {
 		prev, legacy := parseLedger(hashes[p.rec.ID])
+		moved := drift[p.rec.ID]
+		if len(moved) > 0 && p.keep == nil && p.steward == nil {
+			// The system changed a field crmhub had written, after that
+			// write, and survivorship kept another value: the same
+			// decision as after a refused write (the target's policy).
+			w.decide(&p, *p.state, *p.own)
+		}
 		decided := make(map[string]string, len(p.want))
 		send := map[string]any{}
 		changed, kept := false, false
 		for f, v := range p.want {
 			h := valueHash(v)
 			decided[f] = h
-			if legacy == p.whole || prev[f] == h {
+			if (legacy == p.whole || prev[f] == h) && !moved[f] {
 				continue // written (or found) already
 			}
 			changed = true
@@ -851,6 +867,56 @@ func valueHash(v any) string {
 	b, _ := json.Marshal(v)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// drifted finds the fields the ledger says crmhub wrote (or found) with
+// their golden value, but that the system's record, as the hub last read
+// it, holds differently, read at or after crmhub's last write: the system
+// changed them since, and the golden value must be written again (subject
+// to the conflict policy). A record the hub has not read back since the
+// write is not drift: the values it holds are older than the write. Needs
+// the ledger's write times (EchoLedger); without them nothing drifts.
+func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]string) (map[string]map[string]bool, error) {
+	el, ok := w.Ledger.(EchoLedger)
+	if !ok {
+		return nil, nil
+	}
+	cand := map[string]map[string]bool{}
+	var ids []string
+	for _, p := range todo {
+		if p.sys == nil || p.state == nil {
+			continue
+		}
+		prev, legacy := parseLedger(hashes[p.rec.ID])
+		for f, v := range p.want {
+			sv, has := p.sys[f]
+			if !has || sameValue(sv, v) || !(legacy == p.whole || prev[f] == valueHash(v)) {
+				continue
+			}
+			if cand[p.rec.ID] == nil {
+				cand[p.rec.ID] = map[string]bool{}
+				ids = append(ids, p.rec.ID)
+			}
+			cand[p.rec.ID][f] = true
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	at, err := el.WrittenAt(ctx, w.Target.Name, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range todo {
+		fs := cand[p.rec.ID]
+		if fs == nil {
+			continue
+		}
+		if wa, ok := at[p.rec.ID]; !ok || p.seen.Before(wa) {
+			delete(cand, p.rec.ID)
+		}
+	}
+	return cand, nil
 }
 
 // writeMeta is what a record tells a conditional destination: the version
