@@ -49,6 +49,12 @@ const (
 	ChangeUpsert  = "upsert"  // the golden customer's state changed; fetch it by id
 	ChangeMerged  = "merged"  // the id was merged into Survivor
 	ChangeRetired = "retired" // no source records are left
+	// ChangeSources: a source record of the customer changed and now
+	// holds values that lost to the golden customer's (an older edit read
+	// late, a lower priority); the golden values did not change. Published
+	// with the state like an upsert, so write-back brings that system back
+	// in line; consumers that only want value changes may skip it.
+	ChangeSources = "sources"
 )
 
 // GoldenChange is one entry of the durable, ordered feed of golden-customer

@@ -30,4 +30,9 @@ type WriteEcho struct {
 	System, Entity string
 	WrittenAt      time.Time
 	BusinessAt     time.Time
+	// Golden is the golden customer (JSON) whose values were written. A
+	// record at the written version whose fields hold neither their
+	// previous values nor these was also edited by a person within the
+	// same version (a timestamp column of whole seconds): not an echo.
+	Golden []byte
 }

@@ -42,6 +42,7 @@ type pendingRec struct {
 	stored bool            // an older version is in the table
 	state  recState        // as component would read it
 	rec    identity.Record // the parsed record, if live
+	echo   bool            // crmhub's own write-back read back
 }
 
 // Apply applies events in one transaction. See hub.Store.
@@ -124,6 +125,7 @@ type item struct {
 	del  bool
 	cust *hub.Customer
 	ref  hub.Ref
+	echo bool // crmhub's own write-back read back (see echoes)
 }
 
 func prepare(ev *hub.Envelope) (item, error) {
@@ -277,7 +279,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 			}
 			continue
 		}
-		p := &pendingRec{row: row, stored: v.stored, state: recState{event: ev.EventID, golden: v.golden, deleted: it.del, customer: true}}
+		p := &pendingRec{row: row, stored: v.stored, echo: it.echo, state: recState{event: ev.EventID, golden: v.golden, deleted: it.del, customer: true}}
 		b.pending[rkey] = p
 		custKeys = append(custKeys, rkey)
 		b.dirty[rkey] = true

@@ -86,15 +86,15 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
 		for i := 0; i < len(ids); i += ledgerWriteChunk {
 			part := ids[i:min(i+ledgerWriteChunk, len(ids))]
 			var q strings.Builder
-			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at, system, entity, written_at, business_at) VALUES `)
-			args := make([]any, 0, len(part)*9)
+			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at, system, entity, written_at, business_at, echo_data) VALUES `)
+			args := make([]any, 0, len(part)*10)
 			for j, id := range part {
 				if j > 0 {
 					q.WriteByte(',')
 				}
-				q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+				q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 				e := echoes[id]
-				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt))
+				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt), string(e.Golden))
 			}
 			// A record found or left as it is keeps the echo of the last
 			// write: the system may still report that version.
@@ -102,6 +102,7 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
   system = CASE WHEN excluded.written_at <> 0 THEN excluded.system ELSE writeback_ledger.system END,
   entity = CASE WHEN excluded.written_at <> 0 THEN excluded.entity ELSE writeback_ledger.entity END,
   business_at = CASE WHEN excluded.written_at <> 0 THEN excluded.business_at ELSE writeback_ledger.business_at END,
+  echo_data = CASE WHEN excluded.written_at <> 0 THEN excluded.echo_data ELSE writeback_ledger.echo_data END,
   written_at = CASE WHEN excluded.written_at <> 0 THEN excluded.written_at ELSE writeback_ledger.written_at END`)
 			if _, err := tx.ExecContext(ctx, l.s.q(q.String()), args...); err != nil {
 				return err
@@ -224,15 +225,20 @@ func (s *Store) echoes(ctx context.Context, tx *sql.Tx, items []item, cur map[st
 		at           int64
 	}
 	business := map[key]int64{}
-	if err := s.queryRows(ctx, tx, `SELECT l.system, l.entity, l.record_id, l.written_at, l.business_at FROM (`, "text,text,text,bigint",
+	golden := map[key]string{}
+	if err := s.queryRows(ctx, tx, `SELECT l.system, l.entity, l.record_id, l.written_at, l.business_at, l.echo_data FROM (`, "text,text,text,bigint",
 		`) AS v JOIN writeback_ledger l ON l.system = v.column1 AND l.entity = v.column2 AND l.record_id = v.column3 AND l.written_at = v.column4`,
 		keys, func(rows *sql.Rows) error {
 			var k key
 			var b int64
-			if err := rows.Scan(&k.sys, &k.ent, &k.id, &k.at, &b); err != nil {
+			var g string
+			if err := rows.Scan(&k.sys, &k.ent, &k.id, &k.at, &b, &g); err != nil {
 				return err
 			}
 			business[k] = b
+			if g != "" {
+				golden[k] = g
+			}
 			return nil
 		}); err != nil {
 		return fmt.Errorf("read write-back echoes: %w", err)
@@ -240,12 +246,39 @@ func (s *Store) echoes(ctx context.Context, tx *sql.Tx, items []item, cur map[st
 	if len(business) == 0 {
 		return nil
 	}
+	// The previous versions of the echoed records, to tell an echo from
+	// a person's edit at the same version.
+	var rkeys []string
+	for _, it := range items {
+		if _, ok := golden[key{it.ev.System, it.ev.SourceEntity, it.ev.SourceID, it.at}]; ok && it.cust != nil {
+			rkeys = append(rkeys, it.rkey)
+		}
+	}
+	prev := map[string]string{}
+	if len(rkeys) > 0 {
+		if err := s.eachChunk(ctx, tx, `SELECT rkey, data FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+			var rk string
+			var d sql.NullString
+			if err := rows.Scan(&rk, &d); err != nil {
+				return err
+			}
+			prev[rk] = d.String
+			return nil
+		}); err != nil {
+			return fmt.Errorf("read echoed records: %w", err)
+		}
+	}
 	for i := range items {
 		it := &items[i]
-		b, ok := business[key{it.ev.System, it.ev.SourceEntity, it.ev.SourceID, it.at}]
+		k := key{it.ev.System, it.ev.SourceEntity, it.ev.SourceID, it.at}
+		b, ok := business[k]
 		if !ok || it.cust == nil {
 			continue
 		}
+		if g, ok := golden[k]; ok && !echoHolds(it.ev.Data, prev[it.rkey], g) {
+			continue
+		}
+		it.echo = true
 		at := b
 		if v := cur[it.rkey]; v != nil && v.at >= at {
 			at = v.at + 1
@@ -357,4 +390,54 @@ func (l *Ledger) WrittenAt(ctx context.Context, target string, ids []string) (ma
 		}
 	}
 	return out, nil
+}
+
+// echoHolds says whether a record read back at the version crmhub wrote
+// holds only what was there before or what crmhub wrote (the golden
+// customer it wrote from): every field equal to its previous value or to
+// the golden one, every list item in one of the two. A field that holds
+// neither was changed by somebody else within the same version.
+func echoHolds(data []byte, prevData, goldenData string) bool {
+	var cur, prev, gold map[string]any
+	if json.Unmarshal(data, &cur) != nil || json.Unmarshal([]byte(goldenData), &gold) != nil {
+		return true // nothing to compare with: keep the version's verdict
+	}
+	if prevData != "" {
+		_ = json.Unmarshal([]byte(prevData), &prev)
+	}
+	for f, v := range cur {
+		switch f {
+		case "updated_at", "created_at", "external_ids", "custom":
+			continue // set by the mapping from the row or the write itself
+		}
+		if sameJSON(v, prev[f]) || sameJSON(v, gold[f]) {
+			continue
+		}
+		list, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		for _, e := range list {
+			if !inList(e, prev[f]) && !inList(e, gold[f]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+func inList(e, list any) bool {
+	l, _ := list.([]any)
+	for _, x := range l {
+		if sameJSON(e, x) {
+			return true
+		}
+	}
+	return false
 }

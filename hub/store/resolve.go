@@ -380,7 +380,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		return fmt.Errorf("read goldens: %w", err)
 	}
 	var goldenRows, updRows, attrRows, dropAttrs, moveRows [][]any
-	var changed []string
+	var changed, disagree []string
 	for _, c := range clusters {
 		cust, lin := s.res.Survive(c.Records)
 		data, err := json.Marshal(cust)
@@ -424,6 +424,9 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			}
 			attrs = encodeList(want)
 		}
+		if !valueChanged && s.disagrees(b, c, data) {
+			disagree = append(disagree, c.ID)
+		}
 		if valueChanged || old.lineage != string(linJSON) {
 			if ok && !s.pg {
 				updRows = append(updRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
@@ -454,6 +457,9 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
 		return err
 	}
+	if err := s.recordChanges(ctx, tx, disagree, hub.ChangeSources, ""); err != nil {
+		return err
+	}
 	// Only the search values that differ are written: a golden gaining a
 	// member keeps most of its values, and each is an index entry.
 	if err := s.deleteRows(ctx, tx, dropSearchValues, dropAttrs); err != nil {
@@ -469,6 +475,52 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 		return fmt.Errorf("link records: %w", err)
 	}
 	return nil
+}
+
+// disagrees says whether a record of the cluster applied in this batch
+// holds a value the golden customer (data, unchanged by the batch) does not:
+// the system now shows something else than the hub decided, and
+// write-back must hear of it although no golden value changed. crmhub's
+// own write read back (an echo) is not asked: the fields it did not write
+// may differ from the golden ones for good (another spelling of a name
+// that lost), and that is no news.
+func (s *Store) disagrees(b *batch, c identity.Cluster, golden []byte) bool {
+	var gold map[string]any
+	for _, r := range c.Records {
+		if p, ok := b.pending[r.Key()]; !ok || p.echo {
+			continue
+		}
+		if gold == nil && json.Unmarshal(golden, &gold) != nil {
+			return false
+		}
+		rec, err := json.Marshal(r.Customer)
+		if err != nil {
+			continue
+		}
+		var cur map[string]any
+		if json.Unmarshal(rec, &cur) != nil {
+			continue
+		}
+		for f, v := range cur {
+			g, ok := gold[f]
+			if !ok || f == "updated_at" || f == "created_at" || f == "external_ids" || f == "custom" || f == "consent" {
+				continue // not a survived value the system could be brought back to
+			}
+			if sameJSON(v, g) {
+				continue
+			}
+			list, isList := v.([]any)
+			if !isList {
+				return true
+			}
+			for _, e := range list {
+				if !inList(e, g) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // withActive appends the status placeholder value: insertRows gives every

@@ -546,11 +546,11 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 	c := w.conflicts[st.ID]
 	todo := make([]pending, 0, len(ids))
 	for _, id := range ids {
-		p := pending{golden: st.ID, want: owned, whole: whole, touch: touch,
+		p := pending{golden: st.ID, want: owned, whole: whole, touch: touch, state: &st,
 			rec: sdk.Record{Entity: t.Entity, ID: id, Op: sdk.OpUpsert, UpdatedAt: st.UpdatedAt}}
 		if s, ok := own[id]; ok {
 			p.seen = s.UpdatedAt
-			p.state, p.own = &st, &s
+			p.own = &s
 			if has, err := w.fields(st.ID, s.Customer, true); err == nil {
 				p.sys = pick(has, t.Fields)
 			}
@@ -797,7 +797,11 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 					recordTouch[recs[i].ID] = tj
 				}
 				if at, err := time.Parse(time.RFC3339Nano, r.Meta[sdk.MetaWrittenAt]); err == nil {
-					echoes[recs[i].ID] = hub.WriteEcho{System: t.System, Entity: t.Entity, WrittenAt: at, BusinessAt: sent[i].rec.UpdatedAt}
+					e := hub.WriteEcho{System: t.System, Entity: t.Entity, WrittenAt: at, BusinessAt: sent[i].rec.UpdatedAt}
+					if st := sent[i].state; st != nil {
+						e.Golden, _ = json.Marshal(st.Customer)
+					}
+					echoes[recs[i].ID] = e
 				}
 				written = append(written, recs[i])
 				out.settled[sent[i].golden] = true
@@ -884,7 +888,7 @@ func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]
 	cand := map[string]map[string]bool{}
 	var ids []string
 	for _, p := range todo {
-		if p.sys == nil || p.state == nil {
+		if p.sys == nil || p.own == nil {
 			continue
 		}
 		prev, legacy := parseLedger(hashes[p.rec.ID])

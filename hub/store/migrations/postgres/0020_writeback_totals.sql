@@ -6,3 +6,6 @@ CREATE TABLE writeback_totals (
     n      BIGINT NOT NULL,
     PRIMARY KEY (target, name)
 );
+-- The golden customer a write-back carried, to tell crmhub's echo from a
+-- person's edit that got the same version (whole-second timestamps).
+ALTER TABLE writeback_ledger ADD COLUMN echo_data TEXT NOT NULL DEFAULT '';
