@@ -399,10 +399,10 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool)
 			// handed out once per cursor value, without moving the
 			// position, so the rows still to come before it are read.
 			cp := toPval(vals[curIdx], kinds[curIdx])
-			if e.handed(r.ID, cp.V) {
+			if e.handed(r.ID, cp.V, r.Payload) {
 				continue
 			}
-			e.remember(r.ID, cp, s.loc)
+			e.remember(r.ID, cp, r.Payload, s.loc)
 			if !overlap {
 				e.future++
 			}
@@ -410,7 +410,7 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool)
 		default:
 			if curIdx >= 0 && window > 0 && !r.UpdatedAt.IsZero() && !r.UpdatedAt.Before(now.Add(-window)) {
 				// Within the window an overlap pass re-reads.
-				e.remember(r.ID, toPval(vals[curIdx], kinds[curIdx]), s.loc)
+				e.remember(r.ID, toPval(vals[curIdx], kinds[curIdx]), r.Payload, s.loc)
 			}
 			if len(held) > 0 {
 				// Sorted by cursor: nothing after a future row moves the
@@ -482,26 +482,38 @@ const clockSkew = 5 * time.Second
 
 // recentRow is a row handed out: its cursor value's hash and time.
 type recentRow struct {
-	cursor uint64
-	at     int64 // unix nanoseconds
+	version uint64 // hash of the cursor value and the row's content
+	at      int64  // unix nanoseconds
 }
 
-// handed reports whether key was handed out with this cursor value.
-func (e *entity) handed(key, cursor string) bool {
+// handed reports whether key was handed out with this cursor value and
+// this content. The content counts because a cursor of whole seconds
+// keeps its value when the row is changed again within the same second:
+// that second change must be read too.
+func (e *entity) handed(key, cursor string, payload []byte) bool {
 	r, ok := e.recent[maphash.String(e.seed, key)]
-	return ok && r.cursor == maphash.String(e.seed, cursor)
+	return ok && r.version == e.version(cursor, payload)
 }
 
-// remember notes the cursor value handed out for key. Its time is read
-// from the cursor value as the position holds it, the frame the overlap
-// window is cut in.
-func (e *entity) remember(key string, cursor pval, loc *time.Location) {
+func (e *entity) version(cursor string, payload []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.WriteString(cursor)
+	h.WriteByte(0)
+	h.Write(payload)
+	return h.Sum64()
+}
+
+// remember notes the cursor value and content handed out for key. Its
+// time is read from the cursor value as the position holds it, the frame
+// the overlap window is cut in.
+func (e *entity) remember(key string, cursor pval, payload []byte, loc *time.Location) {
 	if e.recent == nil {
 		e.recent = map[uint64]recentRow{}
 		e.seed = maphash.MakeSeed()
 	}
 	at, _ := cursorAt(cursor, loc)
-	e.recent[maphash.String(e.seed, key)] = recentRow{cursor: maphash.String(e.seed, cursor.V), at: at.UnixNano()}
+	e.recent[maphash.String(e.seed, key)] = recentRow{version: e.version(cursor.V, payload), at: at.UnixNano()}
 }
 
 // prune forgets rows whose cursor value is before cutoff: the overlap
