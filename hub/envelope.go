@@ -72,6 +72,7 @@ const (
 	ReasonMapping    = "mapping_error"    // an expression failed on the record
 	ReasonValidation = "validation_error" // the output broke the canonical schema
 	ReasonApply      = "apply_error"      // the hub could not apply the record
+	ReasonTooLarge   = "too_large"        // the canonical record exceeds the topic's message size limit
 )
 
 // DeadLetter is a record that could not go on, with why. It is the value of

@@ -704,6 +704,13 @@ func TestWritebackSoak(t *testing.T) {
 			stale++
 			if stale <= 5 {
 				t.Errorf("customer %d: golden %q, erp holds %q (at %s), shop %q (at %s)", i, g.Customer.Segment, erpSeg, erpAt, shopSeg, shopAt)
+				for _, src := range g.Sources {
+					t.Logf("  hub holds %s/%s: %q at %s", src.System, src.SourceID, src.Customer.Segment, src.UpdatedAt.Format(time.DateTime))
+				}
+				var cs json.RawMessage
+				if getInto(t, fmt.Sprintf("http://%s/v1/writeback/conflicts", tw.api), &cs) && strings.Contains(string(cs), g.ID) {
+					t.Logf("  a write-back conflict of %s waits", g.ID)
+				}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,6 +60,7 @@ type Bus struct {
 	mu        sync.Mutex
 	closed    bool
 	consumers map[*Consumer]struct{}
+	limits    map[string]int // max.message.bytes by topic, read at Open
 }
 
 // Open connects to the configured cluster, or starts the embedded broker
@@ -143,6 +145,7 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.
 		b.Close()
 		return nil, err
 	}
+	b.readLimits(ctx)
 	log.Info("kafka bus open", "brokers", strings.Join(b.brokers, ","), "embedded", b.cluster != nil, "topic_prefix", cfg.TopicPrefix)
 	return b, nil
 }
@@ -212,6 +215,101 @@ func (b *Bus) ensureTopics(ctx context.Context) error {
 		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}},
 	})
 	return b.CreateTopics(ctx, req.Topics...)
+}
+
+// DefaultMaxMessageBytes is Kafka's default message.max.bytes, used when
+// the brokers do not say.
+const DefaultMaxMessageBytes = 1048588
+
+// recordOverhead is what the record batch around one message adds to its
+// key, value and headers (batch header 61 bytes, record framing and
+// varints); a message is checked against the limit with it.
+const recordOverhead = 100
+
+// ErrTooLarge marks a message over its topic's size limit (TooLargeError).
+var ErrTooLarge = errors.New("message too large for the topic")
+
+// TooLargeError is a message the brokers would refuse for its size.
+type TooLargeError struct {
+	Topic     string
+	Key       []byte
+	Size, Max int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("message of %d bytes (key %.64q) exceeds the limit of %d bytes of topic %s (kafka.max_message_bytes or the topic's max.message.bytes)", e.Size, e.Key, e.Max, e.Topic)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+// readLimits takes each topic's max.message.bytes from the brokers, unless
+// the config sets a limit; failing that, Kafka's default. The writer's
+// batches are kept under the smallest, so that small messages batched
+// together are never refused as one.
+func (b *Bus) readLimits(ctx context.Context) {
+	b.limits = map[string]int{}
+	t := b.Topics()
+	topics := append(t.AllCanonical(), t.DeadLetter(), t.GoldenChanges())
+	least := DefaultMaxMessageBytes
+	if n := b.cfg.MaxMessageBytes; n > 0 {
+		least = n
+	} else {
+		req := &kafka.DescribeConfigsRequest{}
+		for _, name := range topics {
+			req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+				ResourceType: kafka.ResourceTypeTopic, ResourceName: name, ConfigNames: []string{"max.message.bytes"}})
+		}
+		res, err := b.client.DescribeConfigs(ctx, req)
+		if err != nil {
+			b.log.Warn("topic size limits not read; assuming Kafka's default", "limit", DefaultMaxMessageBytes, "err", err)
+		} else {
+			for _, r := range res.Resources {
+				for _, e := range r.ConfigEntries {
+					if n, err := strconv.Atoi(e.ConfigValue); err == nil && n > 0 && e.ConfigName == "max.message.bytes" {
+						b.limits[r.ResourceName] = n
+					}
+				}
+			}
+		}
+		least = 0
+		for _, name := range topics {
+			if n := b.MaxMessageBytes(name); least == 0 || n < least {
+				least = n
+			}
+		}
+	}
+	b.writer.BatchBytes = int64(least)
+}
+
+// MaxMessageBytes is the most bytes one message (key, value, headers and
+// its framing) may take on topic.
+func (b *Bus) MaxMessageBytes(topic string) int {
+	if n := b.cfg.MaxMessageBytes; n > 0 {
+		return n
+	}
+	if n, ok := b.limits[topic]; ok {
+		return n
+	}
+	return DefaultMaxMessageBytes
+}
+
+// MessageSize is the size a message is checked against its topic's limit
+// with: key, value, headers and the record framing.
+func MessageSize(m Message) int {
+	n := recordOverhead + len(m.Key) + len(m.Value)
+	for k, v := range m.Headers {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// CheckSize returns a *TooLargeError when m would exceed its topic's
+// limit, nil when it fits.
+func (b *Bus) CheckSize(m Message) error {
+	if n, max := MessageSize(m), b.MaxMessageBytes(m.Topic); n > max {
+		return &TooLargeError{Topic: m.Topic, Key: m.Key, Size: n, Max: max}
+	}
+	return nil
 }
 
 // CreateTopics creates topics that do not exist yet; existing ones are left
@@ -309,6 +407,12 @@ func (b *Bus) Publish(ctx context.Context, msgs ...Message) error {
 	for i, m := range msgs {
 		if m.Topic == "" {
 			return fmt.Errorf("publish message %d (key %q): empty topic", i, m.Key)
+		}
+		// Refused before sending: the brokers would refuse the whole
+		// request, every retry alike. Callers check sizes first
+		// (CheckSize) and turn such a record into a dead letter.
+		if err := b.CheckSize(m); err != nil {
+			return fmt.Errorf("publish message %d: %w", i, err)
 		}
 		kms[i] = kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: toHeaders(m.Headers), Time: m.Time}
 	}

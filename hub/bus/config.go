@@ -40,6 +40,9 @@ type Config struct {
 	ReplicationFactor int `yaml:"replication_factor"`
 	// ClientID identifies crmhub in broker logs and quotas.
 	ClientID string `yaml:"client_id"`
+	// MaxMessageBytes caps one published message; 0 reads each topic's
+	// max.message.bytes (or the brokers' message.max.bytes) at Open.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// TLS to an external cluster; nil means plaintext.
 	TLS *TLSConfig `yaml:"tls"`
 	// SASL to an external cluster; nil means no authentication.

@@ -49,13 +49,17 @@ type HTTP struct {
 
 // Kafka configures the bus. No brokers means the embedded broker.
 type Kafka struct {
-	Brokers        []string   `yaml:"brokers"`
-	EmbeddedListen string     `yaml:"embedded_listen"`
-	TopicPrefix    string     `yaml:"topic_prefix"`
-	Partitions     int        `yaml:"partitions"`
-	ClientID       string     `yaml:"client_id"`
-	TLS            *KafkaTLS  `yaml:"tls"`
-	SASL           *KafkaSASL `yaml:"sasl"`
+	Brokers        []string `yaml:"brokers"`
+	EmbeddedListen string   `yaml:"embedded_listen"`
+	TopicPrefix    string   `yaml:"topic_prefix"`
+	Partitions     int      `yaml:"partitions"`
+	ClientID       string   `yaml:"client_id"`
+	// MaxMessageBytes caps one message crmhub publishes; 0 reads each
+	// topic's max.message.bytes from the brokers. A canonical record over
+	// it is dead-lettered as too_large instead of blocking its connector.
+	MaxMessageBytes int        `yaml:"max_message_bytes"`
+	TLS             *KafkaTLS  `yaml:"tls"`
+	SASL            *KafkaSASL `yaml:"sasl"`
 }
 
 // KafkaTLS configures TLS to an external cluster.
@@ -453,6 +457,9 @@ func (c *Config) check() error {
 		default:
 			bad(0, "kafka.sasl.mechanism", "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASL.Mechanism)
 		}
+	}
+	if n := c.Kafka.MaxMessageBytes; n != 0 && n < 4096 {
+		bad(0, "kafka.max_message_bytes", "%d is below 4096: no canonical record would fit (0 reads the brokers' limit)", n)
 	}
 	if f := c.Identity.Fuzzy; f.Enabled && f.AutoMerge != 0 && f.Review != 0 && f.Review > f.AutoMerge {
 		bad(0, "identity.fuzzy.review", "%.2f is above auto_merge %.2f: the review band would be empty", f.Review, f.AutoMerge)

@@ -63,7 +63,7 @@ type openCollector struct {
 // knownClasses bounds the reason_class label; "writeback_error" is
 // hub/writeback's class (written to the same topic, resolved, not replayed).
 var knownClasses = []string{hub.ReasonSource, hub.ReasonNoMapping, hub.ReasonMapping, hub.ReasonValidation, hub.ReasonApply,
-	"writeback_error", ReasonUnreadable}
+	hub.ReasonTooLarge, "writeback_error", ReasonUnreadable}
 
 func (c *openCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 

@@ -39,7 +39,14 @@ type GoldenState struct {
 	Merged    []string              `json:"merged_from,omitempty"`
 	UpdatedAt time.Time             `json:"updated_at"`
 	Seq       int64                 `json:"seq"`
+	// Bounded says the state was cut to fit the topic's message size
+	// limit: "sources" (Sources left out; the customer is whole). Read
+	// the whole state from the API (GET /v1/customers/{id}).
+	Bounded string `json:"bounded,omitempty"`
 }
+
+// Bounded forms of a golden state (GoldenState.Bounded, header "bounded").
+const BoundedSources = "sources"
 
 // GoldenStream publishes golden-customer changes from the store's outbox
 // (written in the same transaction as the change) to the compacted topic
@@ -53,6 +60,8 @@ type GoldenStream struct {
 	Topics    hub.Topics
 	Interval  time.Duration
 	Logger    *slog.Logger
+	// Metrics, when set, counts states bounded or skipped for their size.
+	Metrics *Metrics
 }
 
 // Run publishes until ctx is done. The outbox cursor is saved only after
@@ -161,11 +170,59 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 			}
 			st = GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
 		}
-		b, err := json.Marshal(st)
+		m, ok, err := g.fit(st, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "seq": seq}})
 		if err != nil {
-			return fmt.Errorf("encode golden %s: %w", c.GoldenID, err)
+			return err
 		}
-		msgs = append(msgs, bus.Message{Topic: topic, Key: key, Value: b, Headers: map[string]string{"op": c.Op, "seq": seq}})
+		if ok {
+			msgs = append(msgs, m)
+		}
 	}
 	return g.Publisher.Publish(ctx, msgs...)
+}
+
+// fit encodes st into m, in a bounded form when the whole state is over the
+// topic's size limit: first without its sources (the part that grows with
+// every source system; header bounded=sources), and when even the customer
+// alone does not fit, not at all (ok false), with a log line and a metric.
+// One large customer never stops the stream for the others.
+func (g *GoldenStream) fit(st GoldenState, m bus.Message) (bus.Message, bool, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return m, false, fmt.Errorf("encode golden %s: %w", st.ID, err)
+	}
+	m.Value = b
+	sc, ok := g.Publisher.(SizeChecker)
+	if !ok || sc.CheckSize(m) == nil {
+		return m, true, nil
+	}
+	full := bus.MessageSize(m)
+	st.Sources, st.Bounded = nil, BoundedSources
+	if m.Value, err = json.Marshal(st); err != nil {
+		return m, false, fmt.Errorf("encode golden %s: %w", st.ID, err)
+	}
+	m.Headers["bounded"] = BoundedSources
+	if sc.CheckSize(m) == nil {
+		g.count(BoundedSources)
+		g.log().Warn("golden state over the topic's size limit: published without its sources",
+			"golden_id", st.ID, "bytes", full, "limit", sc.MaxMessageBytes(m.Topic))
+		return m, true, nil
+	}
+	g.count("skipped")
+	g.log().Error("golden state over the topic's size limit even without its sources: not published; read it from the API",
+		"golden_id", st.ID, "bytes", full, "limit", sc.MaxMessageBytes(m.Topic))
+	return m, false, nil
+}
+
+func (g *GoldenStream) count(how string) {
+	if g.Metrics != nil {
+		g.Metrics.GoldenTooLarge.WithLabelValues(how).Inc()
+	}
+}
+
+func (g *GoldenStream) log() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
 }

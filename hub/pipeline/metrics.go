@@ -17,6 +17,8 @@ type Metrics struct {
 	ApplyError *prometheus.CounterVec
 	Freshness  *prometheus.HistogramVec
 	Latency    *prometheus.HistogramVec
+
+	GoldenTooLarge *prometheus.CounterVec
 }
 
 // NewMetrics registers the pipeline metrics on reg.
@@ -58,8 +60,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crmhub_hub_pipeline_latency_seconds", Help: "Applied time minus the time the connector read the record.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 		}, []string{"entity"}),
+		GoldenTooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmhub_golden_too_large_total", Help: "Golden states over the golden topic's message size limit: published without their sources (bounded=sources) or not published (skipped).",
+		}, []string{"how"}),
 	}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
-		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency)
+		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge)
 	return m
 }

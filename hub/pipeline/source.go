@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
@@ -176,8 +178,18 @@ func (s *Source) handle(ctx context.Context, cp *checkpointer, recs []sdk.Record
 		if err != nil {
 			return fmt.Errorf("encode envelope: %w", err)
 		}
-		msgs = append(msgs, bus.Message{Topic: s.Topics.Canonical(env.Entity), Key: env.Key(), Value: b,
-			Headers: map[string]string{"event_id": env.EventID, "mapping": env.Mapping}})
+		m := bus.Message{Topic: s.Topics.Canonical(env.Entity), Key: env.Key(), Value: b,
+			Headers: map[string]string{"event_id": env.EventID, "mapping": env.Mapping}}
+		if dl := s.tooLarge(r, env, m, now); dl != nil {
+			dm, err := DeadLetterMessage(s.Topics, dl)
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, dm)
+			dead[dl.ReasonClass]++
+			continue
+		}
+		msgs = append(msgs, m)
 		published[env.Entity]++
 	}
 	if err := s.publish(ctx, msgs); err != nil {
@@ -200,6 +212,77 @@ func (s *Source) handle(ctx context.Context, cp *checkpointer, recs []sdk.Record
 	}
 	s.Metrics.BatchTime.WithLabelValues(s.Name).Observe(s.Now().Sub(start).Seconds())
 	return nil
+}
+
+// SizeChecker says whether a message fits its topic (bus.Bus): a message
+// over the limit is refused by the brokers on every retry.
+type SizeChecker interface {
+	CheckSize(m bus.Message) error
+	MaxMessageBytes(topic string) int
+}
+
+// maxDeadLetterPayload is how much of a too-large record's payload its dead
+// letter keeps: enough to find the record and see what made it large.
+const maxDeadLetterPayload = 16 << 10
+
+// tooLarge returns the dead letter of a canonical message its topic would
+// refuse, nil when it fits (or the publisher cannot tell). The dead letter
+// keeps the first maxDeadLetterPayload bytes of the source payload and the
+// full sizes, so it fits the dead-letter topic itself.
+func (s *Source) tooLarge(r *sdk.Record, env *hub.Envelope, m bus.Message, now time.Time) *hub.DeadLetter {
+	sc, ok := s.Publisher.(SizeChecker)
+	if !ok {
+		return nil
+	}
+	err := sc.CheckSize(m)
+	var tl *bus.TooLargeError
+	if !errors.As(err, &tl) {
+		return nil
+	}
+	d := &hub.DeadLetter{Connector: s.Name, System: s.System, SourceEntity: r.Entity, SourceID: r.ID,
+		SourceUpdatedAt: r.UpdatedAt.UTC(), Mapping: env.Mapping, MappingVersion: env.MappingVersion, ReasonClass: hub.ReasonTooLarge,
+		Reason: fmt.Sprintf("%s: canonical %s record of %d bytes exceeds the limit of %d bytes of topic %s (the brokers' max.message.bytes, or kafka.max_message_bytes)",
+			s.where(r), env.Entity, tl.Size, tl.Max, tl.Topic),
+		Field: largestField(env.Data), At: now}
+	d.Meta = map[string]string{"size_bytes": strconv.Itoa(tl.Size), "limit_bytes": strconv.Itoa(tl.Max), "payload_bytes": strconv.Itoa(len(r.Payload))}
+	for k, v := range r.Meta {
+		d.Meta[k] = v
+	}
+	if len(r.Payload) <= maxDeadLetterPayload && json.Valid(r.Payload) {
+		d.Payload = r.Payload
+	} else {
+		d.Raw = cutUTF8(r.Payload, maxDeadLetterPayload)
+		d.Meta["payload_truncated"] = "true"
+	}
+	return d
+}
+
+// largestField names the canonical field with the longest JSON value: most
+// often what made a record too large (a name pasted with a document).
+func largestField(data []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	best, n := "", 0
+	for k, v := range m {
+		if len(v) > n {
+			best, n = k, len(v)
+		}
+	}
+	return best
+}
+
+// cutUTF8 is at most n bytes of b, not ending inside a UTF-8 sequence.
+func cutUTF8(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	b = b[:n]
+	for i := 0; i < 3 && len(b) > 0 && !utf8.Valid(b); i++ {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // DeadLetterMessage is how a dead letter travels on the dead-letter topic:

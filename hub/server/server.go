@@ -177,7 +177,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
 	}).Run)
 	s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
-		Positions: s.store, Publisher: s.bus, Topics: topics, Logger: s.log.With("component", "golden-stream")}).Run)
+		Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
 	dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
 	s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.store,
 		Logger: s.log.With("component", "deadletter-indexer")}).Run)
@@ -381,12 +381,13 @@ func identityConfig(c config.Identity) identity.Config {
 
 func busConfig(cfg *config.Config) bus.Config {
 	b := bus.Config{
-		Brokers:        cfg.Kafka.Brokers,
-		EmbeddedListen: cfg.Kafka.EmbeddedListen,
-		DataDir:        filepath.Join(cfg.DataDir, "kafka"),
-		TopicPrefix:    cfg.Kafka.TopicPrefix,
-		Partitions:     cfg.Kafka.Partitions,
-		ClientID:       cfg.Kafka.ClientID,
+		Brokers:         cfg.Kafka.Brokers,
+		EmbeddedListen:  cfg.Kafka.EmbeddedListen,
+		DataDir:         filepath.Join(cfg.DataDir, "kafka"),
+		TopicPrefix:     cfg.Kafka.TopicPrefix,
+		Partitions:      cfg.Kafka.Partitions,
+		ClientID:        cfg.Kafka.ClientID,
+		MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
 	}
 	if t := cfg.Kafka.TLS; t != nil {
 		b.TLS = &bus.TLSConfig{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,

@@ -205,6 +205,25 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
+// wholeState reads a bounded golden state whole from the store; nil when
+// the customer is no longer active.
+func (w *Writer) wholeState(ctx context.Context, st pipeline.GoldenState) (*pipeline.GoldenState, error) {
+	if w.States == nil {
+		w.Logger.Warn("write-back: golden state arrived bounded and the writer has no store to read it whole from; skipped",
+			"target", w.Target.Name, "golden_id", st.ID, "bounded", st.Bounded)
+		return nil, nil
+	}
+	got, err := w.States.GoldenStates(ctx, []string{st.ID})
+	if err != nil {
+		return nil, fmt.Errorf("read bounded golden %s whole: %w", st.ID, err)
+	}
+	v, ok := got[st.ID]
+	if !ok {
+		return nil, nil
+	}
+	return &pipeline.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: st.Seq}, nil
+}
+
 // count adds one to a write-back counter ("records" by result, "skipped"
 // by reason) and to the totals the store keeps across restarts.
 func (w *Writer) count(kind, label string) {
@@ -308,6 +327,18 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 		if err := json.Unmarshal(m.Value, &st); err != nil {
 			dls = append(dls, w.deadLetter(string(m.Key), "", "", fmt.Sprintf("golden state is not JSON: %v", err), m.Value))
 			continue
+		}
+		if st.Bounded != "" {
+			// Cut to fit the topic: without its sources the writer would
+			// not know the system's records. The store has it whole.
+			whole, err := w.wholeState(ctx, st)
+			if err != nil {
+				return err
+			}
+			if whole == nil {
+				continue // gone since: its tombstone follows
+			}
+			st = *whole
 		}
 		// A newer state replaces a conflicted one waiting for its retry;
 		// what the conflict knows (the version the refused write was
