@@ -45,6 +45,8 @@ func (a Auth) On() bool { return a.Enabled == nil || *a.Enabled }
 // HTTP configures the API listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// PProf serves Go's profiles under /debug/pprof/ to admin tokens.
+	PProf bool `yaml:"pprof"`
 }
 
 // Kafka configures the bus. No brokers means the embedded broker.

@@ -66,6 +66,8 @@ type Options struct {
 	// (scopes.go); the token's name is then the steward actor. nil leaves
 	// every route open.
 	Auth TokenVerifier
+	// Profiling serves Go's profiles under /debug/pprof/ (admin scope).
+	Profiling bool
 }
 
 type api struct {
@@ -107,12 +109,17 @@ func New(store hub.Store, opts Options) http.Handler {
 	if opts.Writeback != nil {
 		a.writebackRoutes(mux)
 	}
+	if opts.Profiling {
+		profilingRoutes(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
 	if opts.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+		// A collector that fails (a store count timing out under load)
+		// leaves out its own metrics, never the whole scrape.
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	}
 	mux.ServeMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)

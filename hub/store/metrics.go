@@ -26,6 +26,7 @@ type countsCollector struct {
 	golden, parked *prometheus.Desc
 	sources        *prometheus.Desc
 	parkedAge      *prometheus.Desc
+	age            *prometheus.Desc
 	cache          *countsCache
 }
 
@@ -34,14 +35,19 @@ func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.parked
 	ch <- c.sources
 	ch <- c.parkedAge
+	ch <- c.age
 }
 
+// Collect never fails the scrape: while no count has been taken yet (the
+// first one runs long on a large store under load) the gauges are left
+// out, and later the last snapshot is served with its age, so a
+// dashboard never goes blank when it is needed most.
 func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
 	snap, err := c.cache.get()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.golden, err)
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, c.cache.now().Sub(snap.at).Seconds())
 	ch <- prometheus.MustNewConstMetric(c.golden, prometheus.GaugeValue, float64(snap.counts.GoldenCustomers))
 	ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(snap.counts.Parked))
 	ch <- prometheus.MustNewConstMetric(c.sources, prometheus.GaugeValue, float64(snap.counts.SourceRecords))
@@ -175,6 +181,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		sources: prometheus.NewDesc("crmhub_hub_source_customers", "Live source customer records.", nil, nil),
 		parkedAge: prometheus.NewDesc("crmhub_hub_parked_oldest_age_seconds",
 			"Age of the oldest parked record, by its source timestamp; 0 when none is parked.", nil, nil),
+		age: prometheus.NewDesc("crmhub_hub_store_counts_age_seconds",
+			"Age of the store counts served (the golden, source, parked gauges): they are refreshed in the background; absent until the first count ends.", nil, nil),
 	}
 	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.created, m.merged, m.duration, cc} {
 		if err := reg.Register(c); err != nil {

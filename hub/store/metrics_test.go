@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The size gauges scan whole tables; a refresh is not started again
@@ -65,5 +67,45 @@ func TestCountsRefreshBackOffByItsCost(t *testing.T) {
 		if got := get(); got != step.want {
 			t.Fatalf("%s: the scrape saw load %d, want %d", step.name, got, step.want)
 		}
+	}
+}
+
+// A scrape while the first count still runs (a large store under load)
+// succeeds: the size gauges are left out, never the whole scrape failed;
+// once counted they are served with their age.
+func TestScrapeNeverFailsOnSlowCounts(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := MustOpenSQLite(t, Options{Registerer: reg})
+	release := make(chan struct{})
+	load := s.countsCache.load
+	s.countsCache.load = func(ctx context.Context) (countsSnapshot, error) {
+		<-release
+		return load(ctx)
+	}
+	names := func() map[string]bool {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("scrape failed: %v", err)
+		}
+		out := map[string]bool{}
+		for _, mf := range mfs {
+			out[mf.GetName()] = true
+		}
+		return out
+	}
+	if got := names(); got["crmhub_hub_golden_customers"] || got["crmhub_hub_store_counts_age_seconds"] {
+		t.Errorf("gauges served before any count: %v", got)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for !names()["crmhub_hub_golden_customers"] {
+		if time.Now().After(deadline) {
+			t.Fatal("the golden gauge never came after the count ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !names()["crmhub_hub_store_counts_age_seconds"] {
+		t.Error("no age gauge with the counts")
 	}
 }
