@@ -444,8 +444,17 @@ func TestHelmChart(t *testing.T) {
 	if mount := dig(c, "volumeMounts", 0, "mountPath"); mount != "/etc/crmhub/crmhub.yaml" {
 		t.Errorf("config mounted at %v", mount)
 	}
-	if args := fmt.Sprint(dig(c, "args")); args != "[run --config /etc/crmhub/crmhub.yaml]" {
+	if args := fmt.Sprint(dig(c, "args")); args != "[run --config /etc/crmhub/crmhub.yaml --role all]" {
 		t.Errorf("args %s", args)
+	}
+	// One release per tier: the role reaches the pods' arguments and is
+	// one `crmhub run --role` accepts.
+	tier := renderChart(t, "helm/crmhub", func(v map[string]any) { v["role"] = "apply" })
+	targs, _ := dig(tier["Deployment"][0], "spec", "template", "spec", "containers", 0, "args").([]any)
+	if len(targs) != 5 || targs[4] != "apply" {
+		t.Errorf("args with role=apply: %v", targs)
+	} else if _, err := config.ParseRoles(fmt.Sprint(targs[4])); err != nil {
+		t.Error(err)
 	}
 	if dig(objs["Service"][0], "spec", "ports", 0, "targetPort") != "http" {
 		t.Error("service does not target the http port")

@@ -18,22 +18,32 @@ import (
 func init() { register(newRunCmd) }
 
 func newRunCmd() *cobra.Command {
-	var path string
+	var path, role string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the hub with a config file",
 		Long: `Run the hub: connectors pull from the configured systems, mappings turn their records into
 canonical records on Kafka, and the hub resolves them into golden customers served over HTTP.
-SIGHUP reloads the mappings (a broken new version is refused, the running one kept).`,
+SIGHUP reloads the mappings (a broken new version is refused, the running one kept).
+
+--role splits the work between instances sharing one broker and store: connectors (source runners,
+reconciliation, write-back), apply (the applier, the golden change stream, the dead-letter indexer),
+api (the HTTP API); every instance serves /healthz, /readyz and /metrics. Default: all.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("role") {
+				if cfg.Roles, err = config.ParseRoles(role); err != nil {
+					return err
+				}
+			}
 			return runHub(cmd.Context(), cfg, newLogger(cfg.Log))
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
+	cmd.Flags().StringVar(&role, "role", "all", "roles of this instance, comma-separated: connectors, apply, api, all (overrides roles: in the config)")
 	return cmd
 }
 

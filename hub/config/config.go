@@ -30,6 +30,48 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	Targets    []Target    `yaml:"targets"` // write-back; see targets.go
 	Auth       Auth        `yaml:"auth"`
+	// Roles this instance runs (RoleConnectors, RoleApply, RoleAPI);
+	// empty or "all" runs every one. `crmhub run --role` overrides it.
+	Roles []string `yaml:"roles"`
+}
+
+// Roles of a hub instance, so that the connector tier, the applier and the
+// API scale separately: every instance opens the store and the bus, and
+// serves /healthz, /readyz and /metrics; each role adds its part.
+const (
+	RoleConnectors = "connectors" // source runners, reconciliation, write-back targets
+	RoleApply      = "apply"      // the applier, the golden change stream, the dead-letter indexer
+	RoleAPI        = "api"        // the HTTP API beyond the probes and metrics
+	RoleAll        = "all"
+)
+
+// Runs reports whether the instance runs role.
+func (c *Config) Runs(role string) bool {
+	if len(c.Roles) == 0 {
+		return true
+	}
+	for _, r := range c.Roles {
+		if r == role || r == RoleAll {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseRoles reads a comma-separated role list (the --role flag).
+func ParseRoles(s string) ([]string, error) {
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		switch r {
+		case RoleConnectors, RoleApply, RoleAPI, RoleAll:
+			out = append(out, r)
+		case "":
+		default:
+			return nil, fmt.Errorf("%w: role %q: want connectors, apply, api or all (comma-separated)", ErrInvalid, r)
+		}
+	}
+	return out, nil
 }
 
 // Auth configures API token authentication (hub/auth, crmhub tokens).
@@ -458,6 +500,11 @@ func (c *Config) check() error {
 		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 		default:
 			bad(0, "kafka.sasl.mechanism", "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.Kafka.SASL.Mechanism)
+		}
+	}
+	for _, r := range c.Roles {
+		if _, err := ParseRoles(r); err != nil || strings.Contains(r, ",") {
+			bad(0, "roles", "want a list of connectors, apply, api or all, got %q", r)
 		}
 	}
 	if n := c.Kafka.MaxMessageBytes; n != 0 && n < 4096 {

@@ -56,6 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate names", "connectors:\n  - {name: a, plugin: sql}\n  - {name: a, plugin: rest}\n", nil, []string{"f.yaml:3", "already used at line 2"}},
 		{"missing plugin", "connectors:\n  - name: a\n", nil, []string{"f.yaml:2", "connectors[0].plugin", "required"}},
 		{"bad driver", "store:\n  driver: oracle\n", nil, []string{"store.driver", "oracle"}},
+		{"unknown role", "roles: [connectors, aply]\n", nil, []string{"roles", "aply"}},
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{`"http.x"`, `"kafka.y"`}},
 	}

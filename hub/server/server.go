@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,7 +164,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	} else {
 		s.log.Warn("API authentication is off (auth.enabled: false): anyone who reaches the listener reads every customer")
 	}
-	s.http = &http.Server{Handler: httpapi.New(s.store, apiOpts), ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = httpapi.New(s.store, apiOpts)
+	if !cfg.Runs(config.RoleAPI) {
+		handler = probesOnly(handler, cfg.Roles)
+	}
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.fail(fmt.Errorf("http: %w", err))
@@ -171,28 +177,58 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	consumer := s.bus.NewConsumer(cfg.Hub.ConsumerGroup, topics.AllCanonical())
-	s.background(rctx, "applier", consumer.Close, (&pipeline.Apply{
-		Consumer: consumer, Store: s.store, Publisher: s.bus, Topics: topics,
-		BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
-	}).Run)
-	s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
-		Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
-	dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
-	s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.store,
-		Logger: s.log.With("component", "deadletter-indexer")}).Run)
-	for i, c := range cfg.Connectors {
-		if c.Disabled {
-			continue
-		}
-		s.startRunner(rctx, c, validated[i], topics)
+	if cfg.Runs(config.RoleApply) {
+		consumer := s.bus.NewConsumer(cfg.Hub.ConsumerGroup, topics.AllCanonical())
+		s.background(rctx, "applier", consumer.Close, (&pipeline.Apply{
+			Consumer: consumer, Store: s.store, Publisher: s.bus, Topics: topics,
+			BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
+		}).Run)
+		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
+			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
+		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
+		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.store,
+			Logger: s.log.With("component", "deadletter-indexer")}).Run)
 	}
-	if err := s.startWriteback(ctx, rctx, set, topics); err != nil {
-		return err
+	if cfg.Runs(config.RoleConnectors) {
+		for i, c := range cfg.Connectors {
+			if c.Disabled {
+				continue
+			}
+			s.startRunner(rctx, c, validated[i], topics)
+		}
+		if err := s.startWriteback(ctx, rctx, set, topics); err != nil {
+			return err
+		}
+	} else {
+		// Registered all the same: the metrics catalog is the same on
+		// every instance, and the dashboards aggregate across roles.
+		writeback.NewMetrics(s.registry)
+		writeback.RegisterTotals(s.registry, s.store.Ledger())
+	}
+	roles := cfg.Roles
+	if len(roles) == 0 {
+		roles = []string{config.RoleAll}
 	}
 	s.log.Info("crmhub started", "http", s.HTTPAddr(), "kafka", s.bus.Brokers(), "store", cfg.Store.Driver,
-		"connectors", len(cfg.Connectors), "mappings", len(set.All()))
+		"roles", strings.Join(roles, ","), "connectors", len(cfg.Connectors), "mappings", len(set.All()))
 	return nil
+}
+
+// probesOnly serves the probes, /metrics and the profiles of an instance
+// without the api role, and for every other path says where the API is.
+func probesOnly(h http.Handler, roles []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/healthz", p == "/readyz", p == "/metrics", strings.HasPrefix(p, "/debug/pprof/"):
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "not_found",
+			"message": fmt.Sprintf("this instance runs the roles %s; the API is served by instances with the role api", strings.Join(roles, ","))}})
+		_, _ = w.Write(b)
+	})
 }
 
 // background runs one of the hub's loops until the server closes; a loop
