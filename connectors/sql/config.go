@@ -88,3 +88,18 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 	}
 	return c, loc, errors.Join(errs...)
 }
+
+// entityFields declares the keys of an `entities` item, source and
+// destination keys together, so a misspelt key is refused at config load.
+var entityFields = []sdk.Param{
+	{Name: "name", Type: sdk.TypeString, Required: true},
+	{Name: "table", Type: sdk.TypeString},
+	{Name: "query", Type: sdk.TypeString},
+	{Name: "key", Type: sdk.TypeString, Required: true},
+	{Name: "cursor", Type: sdk.TypeString},
+	{Name: "deleted", Type: sdk.TypeString},
+	{Name: "key_scan_interval", Type: sdk.TypeDuration},
+	{Name: "cursor_overlap", Type: sdk.TypeDuration},
+	{Name: "columns", Type: sdk.TypeList},
+	{Name: "version_column", Type: sdk.TypeString},
+}

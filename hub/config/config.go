@@ -151,7 +151,10 @@ type Connector struct {
 
 	// Line is where the instance starts in the file; SettingLines gives the
 	// line of each settings key, so parameter errors can point at them.
+	// Index is the instance's place in connectors[]. SettingLines holds
+	// nested keys and list items too, by path ("entities[1].tabel").
 	Line         int            `yaml:"-"`
+	Index        int            `yaml:"-"`
 	SettingLines map[string]int `yaml:"-"`
 }
 
@@ -163,12 +166,17 @@ func (c Connector) Reconcile() time.Duration {
 	return c.ReconcileInterval.D()
 }
 
-// Where names a settings key's place in the file for error messages.
+// Where names a settings key's place in the file for error messages: the
+// key's own line, or its nearest enclosing key's when it is missing.
 func (c Connector) Where(file, key string) string {
-	if l, ok := c.SettingLines[key]; ok {
-		return fmt.Sprintf("%s:%d: connectors[%s].settings.%s", file, l, c.Name, key)
+	if key == "" {
+		return fmt.Sprintf("%s:%d: connectors[%d]", file, c.Line, c.Index)
 	}
-	return fmt.Sprintf("%s:%d: connectors[%s]", file, c.Line, c.Name)
+	line, ok := lineOf(c.SettingLines, key)
+	if !ok {
+		line = c.Line
+	}
+	return fmt.Sprintf("%s:%d: connectors[%d].settings.%s", file, line, c.Index, key)
 }
 
 // Duration is a time.Duration written as "5s" in YAML.
@@ -219,10 +227,11 @@ func Parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, 
 	}
 	cfg := &Config{File: path}
 	// Decoding the expanded tree keeps the file's own line numbers in
-	// yaml.v3's type errors; unknown keys are found by walking the tree
-	// against the struct tags, because Node.Decode has no KnownFields.
-	checkKnown(path, root.Content[0], reflect.TypeOf(*cfg), "", &errs)
-	if err := root.Decode(cfg); err != nil {
+	// yaml.v3's type errors; unknown keys and wrong types are found first by
+	// walking the tree against the struct tags (Node.Decode has no
+	// KnownFields, and its type errors name no key).
+	checkTree(path, root.Content[0], reflect.TypeOf(*cfg), "", &errs)
+	if err := root.Decode(cfg); err != nil && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err))
 	}
 	if len(errs) > 0 {
@@ -235,36 +244,6 @@ func Parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, 
 		return nil, err
 	}
 	return cfg, nil
-}
-
-// checkKnown reports mapping keys that no yaml tag of t accepts.
-func checkKnown(path string, n *yaml.Node, t reflect.Type, prefix string, errs *[]error) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if name != "" && name != "-" {
-				fields[name] = t.Field(i).Type
-			}
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			ft, ok := fields[k.Value]
-			if !ok {
-				*errs = append(*errs, fmt.Errorf("%w: %s:%d: unknown key %q", ErrInvalid, path, k.Line, prefix+k.Value))
-				continue
-			}
-			checkKnown(path, n.Content[i+1], ft, prefix+k.Value+".", errs)
-		}
-	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
-		for i, c := range n.Content {
-			checkKnown(path, c, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(prefix, "."), i), errs)
-		}
-	}
 }
 
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -317,11 +296,10 @@ func recordLines(root *yaml.Node, cfg *Config) {
 		}
 		c := &cfg.Connectors[i]
 		c.Line = item.Line
+		c.Index = i
 		c.SettingLines = map[string]int{}
-		if s := mapValue(item, "settings"); s != nil && s.Kind == yaml.MappingNode {
-			for j := 0; j+1 < len(s.Content); j += 2 {
-				c.SettingLines[s.Content[j].Value] = s.Content[j].Line
-			}
+		if s := mapValue(item, "settings"); s != nil {
+			settingLines(s, "", c.SettingLines)
 		}
 	}
 }
