@@ -26,9 +26,9 @@ func newRunCmd() *cobra.Command {
 canonical records on Kafka, and the hub resolves them into golden customers served over HTTP.
 SIGHUP reloads the mappings (a broken new version is refused, the running one kept).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadConfig(path) // checked whole before anything starts
 			if err != nil {
-				return err
+				return configError(err)
 			}
 			return runHub(cmd.Context(), cfg, newLogger(cfg.Log))
 		},

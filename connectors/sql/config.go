@@ -3,6 +3,9 @@ package sqlconn
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/conf"
@@ -102,4 +105,27 @@ var entityFields = []sdk.Param{
 	{Name: "cursor_overlap", Type: sdk.TypeDuration},
 	{Name: "columns", Type: sdk.TypeList},
 	{Name: "version_column", Type: sdk.TypeString},
+}
+
+// checkSQLiteDir names the missing directory of a SQLite database, which
+// SQLite itself reports only as "unable to open database file (14)".
+func checkSQLiteDir(driver, dsn string) error {
+	dir, ok := sqliteDir(dsn)
+	if driver != "sqlite" || !ok {
+		return nil
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("sql: dsn: directory %s of the SQLite database does not exist", dir)
+	}
+	return nil
+}
+
+// sqliteDir is the directory of a SQLite DSN's database file; ok is false
+// for an in-memory database.
+func sqliteDir(dsn string) (string, bool) {
+	p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if p == "" || p == ":memory:" || strings.Contains(dsn, "mode=memory") {
+		return "", false
+	}
+	return filepath.Dir(p), true
 }

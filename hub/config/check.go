@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -216,4 +217,14 @@ func (k Connector) settingErrors(file string, err error) []error {
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].Error() < out[b].Error() })
 	return out
+}
+
+// sqliteDir is the directory of a SQLite DSN's database file; ok is false
+// for an in-memory database.
+func sqliteDir(dsn string) (string, bool) {
+	p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if p == "" || p == ":memory:" || strings.Contains(dsn, "mode=memory") {
+		return "", false
+	}
+	return filepath.Dir(p), true
 }
