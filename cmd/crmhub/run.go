@@ -30,9 +30,9 @@ SIGHUP reloads the mappings (a broken new version is refused, the running one ke
 reconciliation, write-back), apply (the applier, the golden change stream, the dead-letter indexer),
 api (the HTTP API); every instance serves /healthz, /readyz and /metrics. Default: all.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := loadConfig(path) // checked whole before anything starts
 			if err != nil {
-				return err
+				return configError(err)
 			}
 			if cmd.Flags().Changed("role") {
 				if cfg.Roles, err = config.ParseRoles(role); err != nil {

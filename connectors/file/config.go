@@ -155,3 +155,31 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// encodingNames are the accepted `encoding` values (see encodings).
+var encodingNames = []string{"utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin-1", "latin1", "iso-8859-15", "gb18030", "shift-jis", "shift_jis", "sjis"}
+
+// fileFields declares the keys of a `files` item, source and destination
+// keys together, so a misspelt key or encoding is refused at config load.
+var fileFields = []sdk.Param{
+	{Name: "pattern", Type: sdk.TypeString},
+	{Name: "entity", Type: sdk.TypeString, Required: true},
+	{Name: "format", Type: sdk.TypeString, OneOf: []string{"csv", "fixed", "jsonl"}},
+	{Name: "encoding", Type: sdk.TypeString, OneOf: encodingNames},
+	{Name: "delimiter", Type: sdk.TypeString},
+	{Name: "quote", Type: sdk.TypeString},
+	{Name: "comment", Type: sdk.TypeString},
+	{Name: "header", Type: sdk.TypeBool},
+	{Name: "columns", Type: sdk.TypeList},
+	{Name: "key", Type: sdk.TypeString},
+	{Name: "updated_at", Type: sdk.TypeString},
+	{Name: "updated_at_format", Type: sdk.TypeString},
+	{Name: "layout", Type: sdk.TypeList, Fields: []sdk.Param{
+		{Name: "name", Type: sdk.TypeString, Required: true},
+		{Name: "start", Type: sdk.TypeInt, Required: true},
+		{Name: "length", Type: sdk.TypeInt, Required: true},
+	}},
+	{Name: "name", Type: sdk.TypeString},
+	{Name: "rotate", Type: sdk.TypeString},
+	{Name: "op_column", Type: sdk.TypeString},
+}

@@ -128,3 +128,40 @@ func (c *Common) checkCommon() []error {
 	}
 	return append(errs, c.Auth.Check("rest")...)
 }
+
+// entityFields declares the keys of an `entities` item, source and
+// destination keys together, so a misspelt key is refused at config load.
+var entityFields = []sdk.Param{
+	{Name: "name", Type: sdk.TypeString, Required: true},
+	{Name: "path", Type: sdk.TypeString, Required: true},
+	{Name: "records", Type: sdk.TypeString},
+	{Name: "id", Type: sdk.TypeString},
+	{Name: "updated_at", Type: sdk.TypeString},
+	{Name: "since_param", Type: sdk.TypeString},
+	{Name: "overlap", Type: sdk.TypeDuration},
+	{Name: "total_path", Type: sdk.TypeString},
+	{Name: "pagination", Type: sdk.TypeObject, Fields: []sdk.Param{
+		{Name: "type", Type: sdk.TypeString, OneOf: []string{"none", "page", "offset", "cursor", "link"}},
+		{Name: "param", Type: sdk.TypeString},
+		{Name: "size_param", Type: sdk.TypeString},
+		{Name: "size", Type: sdk.TypeInt},
+		{Name: "cursor_path", Type: sdk.TypeString},
+		{Name: "total_pages_path", Type: sdk.TypeString},
+	}},
+	{Name: "columns", Type: sdk.TypeList},
+	{Name: "update_method", Type: sdk.TypeString},
+}
+
+// authFields declares the keys of `auth` (apiclient.Auth).
+var authFields = []sdk.Param{
+	{Name: "type", Type: sdk.TypeString, OneOf: []string{"none", "api_key", "basic", "bearer", "oauth2"}},
+	{Name: "header", Type: sdk.TypeString},
+	{Name: "key", Type: sdk.TypeString},
+	{Name: "username", Type: sdk.TypeString},
+	{Name: "password", Type: sdk.TypeString},
+	{Name: "token", Type: sdk.TypeString},
+	{Name: "token_url", Type: sdk.TypeString},
+	{Name: "client_id", Type: sdk.TypeString},
+	{Name: "client_secret", Type: sdk.TypeString},
+	{Name: "scopes", Type: sdk.TypeList},
+}

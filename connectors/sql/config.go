@@ -3,6 +3,9 @@ package sqlconn
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/conf"
@@ -87,4 +90,42 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 		}
 	}
 	return c, loc, errors.Join(errs...)
+}
+
+// entityFields declares the keys of an `entities` item, source and
+// destination keys together, so a misspelt key is refused at config load.
+var entityFields = []sdk.Param{
+	{Name: "name", Type: sdk.TypeString, Required: true},
+	{Name: "table", Type: sdk.TypeString},
+	{Name: "query", Type: sdk.TypeString},
+	{Name: "key", Type: sdk.TypeString, Required: true},
+	{Name: "cursor", Type: sdk.TypeString},
+	{Name: "deleted", Type: sdk.TypeString},
+	{Name: "key_scan_interval", Type: sdk.TypeDuration},
+	{Name: "cursor_overlap", Type: sdk.TypeDuration},
+	{Name: "columns", Type: sdk.TypeList},
+	{Name: "version_column", Type: sdk.TypeString},
+}
+
+// checkSQLiteDir names the missing directory of a SQLite database, which
+// SQLite itself reports only as "unable to open database file (14)".
+func checkSQLiteDir(driver, dsn string) error {
+	dir, ok := sqliteDir(dsn)
+	if driver != "sqlite" || !ok {
+		return nil
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("sql: dsn: directory %s of the SQLite database does not exist", dir)
+	}
+	return nil
+}
+
+// sqliteDir is the directory of a SQLite DSN's database file; ok is false
+// for an in-memory database.
+func sqliteDir(dsn string) (string, bool) {
+	p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if p == "" || p == ":memory:" || strings.Contains(dsn, "mode=memory") {
+		return "", false
+	}
+	return filepath.Dir(p), true
 }

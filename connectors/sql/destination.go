@@ -129,6 +129,9 @@ func (d *Destination) Configure(_ context.Context, cfg sdk.Config) error {
 // columns and the soft-delete column, so a typo fails here and not on the
 // first record.
 func (d *Destination) Open(ctx context.Context) error {
+	if err := checkSQLiteDir(d.cfg.Driver, d.cfg.DSN); err != nil {
+		return err
+	}
 	db, err := sql.Open(d.d.driverName, d.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("sql: open %s database: %w", d.cfg.Driver, err)

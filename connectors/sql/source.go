@@ -152,6 +152,9 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 			s.pos.Entities = map[string]entityPos{}
 		}
 	}
+	if err := checkSQLiteDir(s.cfg.Driver, s.cfg.DSN); err != nil {
+		return err
+	}
 	db, err := sql.Open(s.d.driverName, s.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("sql: open %s database: %w", s.cfg.Driver, err)

@@ -18,7 +18,7 @@ func TestAuthDefaultsOn(t *testing.T) {
 		{"data_dir: d\n", true, ""},
 		{"auth: {enabled: true}\n", true, ""},
 		{"auth:\n  enabled: false\n", false, ""},
-		{"auth:\n  enable: false\n", false, `unknown key "auth.enable"`},
+		{"auth:\n  enable: false\n", false, `auth.enable: unknown key (did you mean enabled?)`},
 	} {
 		cfg, err := config.Parse("crmhub.yaml", []byte(tc.yaml), os.LookupEnv)
 		if tc.err != "" {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,7 +201,10 @@ type Connector struct {
 
 	// Line is where the instance starts in the file; SettingLines gives the
 	// line of each settings key, so parameter errors can point at them.
+	// Index is the instance's place in connectors[]. SettingLines holds
+	// nested keys and list items too, by path ("entities[1].tabel").
 	Line         int            `yaml:"-"`
+	Index        int            `yaml:"-"`
 	SettingLines map[string]int `yaml:"-"`
 }
 
@@ -211,12 +216,17 @@ func (c Connector) Reconcile() time.Duration {
 	return c.ReconcileInterval.D()
 }
 
-// Where names a settings key's place in the file for error messages.
+// Where names a settings key's place in the file for error messages: the
+// key's own line, or its nearest enclosing key's when it is missing.
 func (c Connector) Where(file, key string) string {
-	if l, ok := c.SettingLines[key]; ok {
-		return fmt.Sprintf("%s:%d: connectors[%s].settings.%s", file, l, c.Name, key)
+	if key == "" {
+		return fmt.Sprintf("%s:%d: connectors[%d]", file, c.Line, c.Index)
 	}
-	return fmt.Sprintf("%s:%d: connectors[%s]", file, c.Line, c.Name)
+	line, ok := lineOf(c.SettingLines, key)
+	if !ok {
+		line = c.Line
+	}
+	return fmt.Sprintf("%s:%d: connectors[%d].settings.%s", file, line, c.Index, key)
 }
 
 // Duration is a time.Duration written as "5s" in YAML.
@@ -230,7 +240,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: want a duration like 5s or 1m, got %q", n.Line, s)
+		// Parse has already reported it with its key (checkTree); failing
+		// here would stop yaml.v3 decoding the rest of the file, and the
+		// connectors after it would go unchecked.
+		return nil
 	}
 	*d = Duration(v)
 	return nil
@@ -253,6 +266,17 @@ func Load(path string) (*Config, error) {
 
 // Parse reads a config from bytes; lookup resolves ${VAR}.
 func Parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, error) {
+	cfg, err := parse(path, b, lookup)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parse reads a config and reports every problem in it at once; the config
+// is returned as far as it could be read, for checks that go on (the
+// connectors' settings), and is nil only when the YAML itself is unreadable.
+func parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
@@ -262,57 +286,73 @@ func Parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, 
 	}
 	var errs []error
 	expandNode(path, &root, lookup, &errs)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 	cfg := &Config{File: path}
 	// Decoding the expanded tree keeps the file's own line numbers in
-	// yaml.v3's type errors; unknown keys are found by walking the tree
-	// against the struct tags, because Node.Decode has no KnownFields.
-	checkKnown(path, root.Content[0], reflect.TypeOf(*cfg), "", &errs)
-	if err := root.Decode(cfg); err != nil {
+	// yaml.v3's type errors; unknown keys and wrong types are found first by
+	// walking the tree against the struct tags (Node.Decode has no
+	// KnownFields, and its type errors name no key).
+	checkTree(path, root.Content[0], reflect.TypeOf(*cfg), "", &errs)
+	if err := root.Decode(cfg); err != nil && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 	recordLines(&root, cfg)
 	cfg.defaults()
 	cfg.resolvePaths(filepath.Dir(path))
 	if err := cfg.check(); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// LoadChecked reads a config file and checks it whole: the file itself and
+// every connector's settings against its declaration, found by specs (given
+// the config, for its plugin directory). All problems come at once.
+func LoadChecked(path string, specs func(*Config) (SpecFunc, error)) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, perr := parse(path, b, os.LookupEnv)
+	if cfg == nil {
+		return nil, perr
+	}
+	spec, err := specs(cfg)
+	if err != nil {
+		return nil, errors.Join(perr, err)
+	}
+	if _, err := CheckConnectors(cfg, spec); err != nil || perr != nil {
+		return nil, errors.Join(perr, err)
 	}
 	return cfg, nil
 }
 
-// checkKnown reports mapping keys that no yaml tag of t accepts.
-func checkKnown(path string, n *yaml.Node, t reflect.Type, prefix string, errs *[]error) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// Problems lists the single problems inside a (joined) configuration
+// error, without the ErrInvalid prefix, ordered by file and line.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
 	}
-	switch {
-	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			if name != "" && name != "-" {
-				fields[name] = t.Field(i).Type
-			}
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		for strings.HasPrefix(line, ErrInvalid.Error()+": ") {
+			line = strings.TrimPrefix(line, ErrInvalid.Error()+": ")
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			ft, ok := fields[k.Value]
-			if !ok {
-				*errs = append(*errs, fmt.Errorf("%w: %s:%d: unknown key %q", ErrInvalid, path, k.Line, prefix+k.Value))
-				continue
-			}
-			checkKnown(path, n.Content[i+1], ft, prefix+k.Value+".", errs)
-		}
-	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
-		for i, c := range n.Content {
-			checkKnown(path, c, t.Elem(), fmt.Sprintf("%s[%d].", strings.TrimSuffix(prefix, "."), i), errs)
+		if line != "" {
+			out = append(out, line)
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool { return lineKey(out[i]) < lineKey(out[j]) })
+	return out
+}
+
+// lineKey orders "file:line: ..." messages by file, then line number.
+func lineKey(msg string) string {
+	file, rest, _ := strings.Cut(msg, ":")
+	num, _, _ := strings.Cut(rest, ":")
+	if n, err := strconv.Atoi(num); err == nil {
+		return fmt.Sprintf("%s:%09d", file, n)
+	}
+	return file + ":"
 }
 
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -320,6 +360,7 @@ var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 // expandNode replaces ${VAR} in scalar values (never in keys).
 func expandNode(path string, n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		missing := false
 		n.Value = envRe.ReplaceAllStringFunc(n.Value, func(s string) string {
 			m := envRe.FindStringSubmatch(s)
 			if v, ok := lookup(m[1]); ok && v != "" {
@@ -329,11 +370,14 @@ func expandNode(path string, n *yaml.Node, lookup func(string) (string, bool), e
 				return m[3]
 			}
 			*errs = append(*errs, fmt.Errorf("%w: %s:%d: environment variable %s is not set (use ${%s:-default} for a default)", ErrInvalid, path, n.Line, m[1], m[1]))
+			missing = true
 			return ""
 		})
 		// A plain ${PORT} is re-resolved after expansion, so it can fill an
 		// int or bool field; a quoted one stays a string.
-		if n.Style == 0 {
+		// A missing variable is already reported: it stays an empty string,
+		// not a null that would be reported again as the wrong type.
+		if n.Style == 0 && !missing {
 			n.Tag = ""
 		}
 		return
@@ -365,11 +409,10 @@ func recordLines(root *yaml.Node, cfg *Config) {
 		}
 		c := &cfg.Connectors[i]
 		c.Line = item.Line
+		c.Index = i
 		c.SettingLines = map[string]int{}
-		if s := mapValue(item, "settings"); s != nil && s.Kind == yaml.MappingNode {
-			for j := 0; j+1 < len(s.Content); j += 2 {
-				c.SettingLines[s.Content[j].Value] = s.Content[j].Line
-			}
+		if s := mapValue(item, "settings"); s != nil {
+			settingLines(s, "", c.SettingLines)
 		}
 	}
 }
@@ -491,6 +534,12 @@ func (c *Config) check() error {
 		c.Store.Driver = "postgres"
 	default:
 		bad(0, "store.driver", "want sqlite or postgres, got %q", c.Store.Driver)
+	}
+	if dir, ok := sqliteDir(c.Store.DSN); ok && c.Store.Driver == "sqlite" && dir != c.DataDir {
+		// SQLite itself says only "unable to open database file (14)".
+		if _, err := os.Stat(dir); err != nil {
+			bad(0, "store.dsn", "directory %s of the SQLite database does not exist", dir)
+		}
 	}
 	if c.Store.Driver == "postgres" && c.Store.DSN == "" {
 		bad(0, "store.dsn", "required with the postgres driver")

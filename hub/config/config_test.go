@@ -37,7 +37,7 @@ func TestParseGood(t *testing.T) {
 	if k.Line != 9 || k.SettingLines["dsn"] != 14 {
 		t.Errorf("lines: connector %d, dsn %d", k.Line, k.SettingLines["dsn"])
 	}
-	if w := k.Where(c.File, "dsn"); w != "/etc/crmhub/good.yaml:14: connectors[erp].settings.dsn" {
+	if w := k.Where(c.File, "dsn"); w != "/etc/crmhub/good.yaml:14: connectors[0].settings.dsn" {
 		t.Errorf("where %q", w)
 	}
 }
@@ -48,17 +48,17 @@ func TestParseErrors(t *testing.T) {
 		env       map[string]string
 		want      []string // every fragment must appear
 	}{
-		{"unknown key", "http:\n  listen: x\n  lisen: y\n", nil, []string{"f.yaml:3", `unknown key "http.lisen"`}},
+		{"unknown key", "http:\n  listen: x\n  lisen: y\n", nil, []string{"f.yaml:3", "http.lisen: unknown key (did you mean listen?)"}},
 		{"unknown connector key", "connectors:\n  - name: a\n    plugin: sql\n    pluginn: x\n", nil, []string{"f.yaml:4", `connectors[0].pluginn`}},
-		{"wrong type", "kafka:\n  partitions: many\n", nil, []string{"f.yaml", "line 2", "many"}},
-		{"bad duration", "connectors:\n  - name: a\n    plugin: sql\n    poll_interval: soon\n", nil, []string{"line 4", "soon"}},
+		{"wrong type", "kafka:\n  partitions: many\n", nil, []string{`f.yaml:2: kafka.partitions: want an integer, got "many"`}},
+		{"bad duration", "connectors:\n  - name: a\n    plugin: sql\n    poll_interval: soon\n", nil, []string{`f.yaml:4: connectors[0].poll_interval: want a duration like 5s or 1m, got "soon"`}},
 		{"missing env", "store:\n  dsn: ${PGDSN}\n", nil, []string{"f.yaml:2", "PGDSN is not set"}},
 		{"duplicate names", "connectors:\n  - {name: a, plugin: sql}\n  - {name: a, plugin: rest}\n", nil, []string{"f.yaml:3", "already used at line 2"}},
 		{"missing plugin", "connectors:\n  - name: a\n", nil, []string{"f.yaml:2", "connectors[0].plugin", "required"}},
 		{"bad driver", "store:\n  driver: oracle\n", nil, []string{"store.driver", "oracle"}},
 		{"unknown role", "roles: [connectors, aply]\n", nil, []string{"roles", "aply"}},
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
-		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{`"http.x"`, `"kafka.y"`}},
+		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ targets:
 
 func TestTargetUnknownKey(t *testing.T) {
 	_, err := Parse("c.yaml", []byte("targets:\n  - name: a\n    feilds: [x]\n"), func(string) (string, bool) { return "", false })
-	if err == nil || !strings.Contains(err.Error(), `c.yaml:3: unknown key "targets[0].feilds"`) {
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:3: targets[0].feilds: unknown key (did you mean fields?)`) {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -1,6 +1,10 @@
 package server
 
-import "strings"
+import (
+	"errors"
+
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
 
 // unjoin splits an errors.Join result back into its parts.
 func unjoin(err error) []error {
@@ -10,16 +14,12 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// paramName finds the quoted parameter name in a declaration error such as
-// `sql: parameter "dsn" is required`, so the error can point at its line.
-func paramName(msg string) string {
-	i := strings.IndexByte(msg, '"')
-	if i < 0 {
-		return ""
+// paramName is the settings key a declaration error is about, so the
+// error can point at its line.
+func paramName(err error) string {
+	var pe *sdk.ParamError
+	if errors.As(err, &pe) {
+		return pe.Path
 	}
-	j := strings.IndexByte(msg[i+1:], '"')
-	if j < 0 {
-		return ""
-	}
-	return msg[i+1 : i+1+j]
+	return ""
 }

@@ -247,30 +247,11 @@ func (s *Server) background(ctx context.Context, what string, done func() error,
 	}()
 }
 
-// checkConnectors validates every instance's settings against its
-// connector's declaration and reports every problem at once.
+// checkConnectors validates every instance's settings, nested ones
+// included, against its connector's declaration and reports every problem
+// at once (config.CheckConnectors).
 func (s *Server) checkConnectors() ([]sdk.Config, error) {
-	out := make([]sdk.Config, len(s.cfg.Connectors))
-	var errs []error
-	for i, c := range s.cfg.Connectors {
-		spec, err := s.host.Spec(c.Plugin)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: connectors[%s].plugin: %w", s.cfg.File, c.Line, c.Name, err))
-			continue
-		}
-		v, err := spec.Validate(sdk.Config(c.Settings))
-		if err != nil {
-			for _, e := range unjoin(err) {
-				errs = append(errs, fmt.Errorf("%s: %w", c.Where(s.cfg.File, paramName(e.Error())), e))
-			}
-			continue
-		}
-		out[i] = v
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, errors.Join(errs...))
-	}
-	return out, nil
+	return config.CheckConnectors(s.cfg, s.host.Spec)
 }
 
 func (s *Server) startRunner(ctx context.Context, c config.Connector, settings sdk.Config, topics hub.Topics) {
@@ -475,7 +456,7 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 		v, err := spec.Validate(sdk.Config(t.Settings))
 		if err != nil {
 			for _, e := range unjoin(err) {
-				errs = append(errs, fmt.Errorf("%s: %w", t.Where(cfg.File, paramName(e.Error())), e))
+				errs = append(errs, fmt.Errorf("%s: %w", t.Where(cfg.File, paramName(e)), e))
 			}
 			continue
 		}

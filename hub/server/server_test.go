@@ -181,9 +181,9 @@ connectors:
 		t.Errorf("error does not wrap config.ErrInvalid: %v", err)
 	}
 	for _, want := range []string{
-		path + ":11: connectors[erp].settings.entitys", // unknown key, with its line
-		`"entities" is required`,                       // missing required parameter
-		path + ":12: connectors[crm].plugin",           // unknown connector
+		path + ":11: connectors[0].settings.entitys: unknown key (did you mean entities?)", // unknown key, with its line
+		"connectors[0].settings.entities: required",                                        // missing required parameter
+		path + ":12: connectors[1].plugin",                                                 // unknown connector
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

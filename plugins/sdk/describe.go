@@ -36,7 +36,7 @@ func DescribeText(spec Spec) string {
 	b.WriteString("\nParameters:\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tTYPE\tREQUIRED\tDEFAULT\tDESCRIPTION")
-	for _, p := range spec.Params {
+	for _, p := range Flatten(spec.Params) {
 		req := "no"
 		if p.Required {
 			req = "yes"

@@ -10,7 +10,7 @@ import (
 func (s Spec) ParamsMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| name | type | required | default | description |\n|---|---|---|---|---|\n")
-	for _, p := range s.Params {
+	for _, p := range Flatten(s.Params) {
 		req := "no"
 		if p.Required {
 			req = "yes"
@@ -29,4 +29,32 @@ func (s Spec) ParamsMarkdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", p.Name, p.Type, req, def, strings.ReplaceAll(desc, "|", "\\|"))
 	}
 	return b.String()
+}
+
+// Flatten lists params with their nested Fields after each, named by path
+// ("entities[].table", "auth.type"), for the README table and describe;
+// a OneOf list is added to the description.
+func Flatten(params []Param) []Param {
+	var out []Param
+	var walk func(prefix string, ps []Param)
+	walk = func(prefix string, ps []Param) {
+		for _, p := range ps {
+			q := p
+			q.Name = prefix + p.Name
+			if len(p.OneOf) > 0 {
+				q.Description = strings.TrimSpace(q.Description + " One of: `" + strings.Join(p.OneOf, "`, `") + "`.")
+			}
+			q.Fields = nil
+			out = append(out, q)
+			switch {
+			case len(p.Fields) == 0:
+			case p.Type == TypeList:
+				walk(q.Name+"[].", p.Fields)
+			default:
+				walk(q.Name+".", p.Fields)
+			}
+		}
+	}
+	walk("", params)
+	return out
 }

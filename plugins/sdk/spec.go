@@ -10,6 +10,7 @@ const (
 	TypeDuration ParamType = "duration" // Go duration string: "5s", "1m30s"
 	TypeList     ParamType = "list"     // a YAML list
 	TypeObject   ParamType = "object"   // a YAML mapping; the connector decodes its inner shape
+	TypeTimezone ParamType = "timezone" // an IANA time zone name: "UTC", "Europe/Berlin"
 )
 
 // Param declares one connector parameter. It is the single source for
@@ -22,6 +23,14 @@ type Param struct {
 	Description string
 	Secret      bool // never logged, masked in describe output
 	Example     string
+	// OneOf lists the accepted values of a string parameter, compared
+	// without regard to case; empty accepts any.
+	OneOf []string `json:",omitempty"`
+	// Fields declares the keys of an object, or of every item of a list
+	// of objects, so a misspelt nested key is refused when the config is
+	// loaded rather than when the connector starts. Empty: the inner shape
+	// is left to the connector.
+	Fields []Param `json:",omitempty"`
 }
 
 // Kind says what a connector can do.
