@@ -78,6 +78,7 @@ type vnode struct {
 	unique   bool
 	pattern  *regexp.Regexp
 	minLen   int // -1: none
+	maxLen   int // -1: none
 	minimum  *big.Rat
 	minInt   int64 // minimum when minIsInt
 	minIsInt bool
@@ -156,6 +157,9 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 	switch x := v.(type) {
 	case string:
 		if n.minLen >= 0 && utf8.RuneCountInString(x) < n.minLen {
+			return vInvalid
+		}
+		if n.maxLen >= 0 && utf8.RuneCountInString(x) > n.maxLen {
 			return vInvalid
 		}
 		if n.pattern != nil && !n.pattern.MatchString(x) {
@@ -420,6 +424,7 @@ func (c *vcompiler) subs(file string, v any) ([]*vnode, error) {
 
 func (c *vcompiler) compile(n *vnode, file string, m map[string]any) error {
 	n.minLen = -1
+	n.maxLen = -1
 	if r, ok := m["$ref"]; ok {
 		// gojsonschema follows a $ref and ignores the keywords beside it.
 		s, ok := r.(string)
@@ -530,6 +535,13 @@ func (c *vcompiler) compile(n *vnode, file string, m map[string]any) error {
 				return fmt.Errorf("bad minLength")
 			}
 			n.minLen = int(i)
+		case "maxLength":
+			num, ok := v.(json.Number)
+			i, e := num.Int64()
+			if !ok || e != nil || i < 0 {
+				return fmt.Errorf("bad maxLength")
+			}
+			n.maxLen = int(i)
 		case "minimum":
 			num, ok := v.(json.Number)
 			if !ok {

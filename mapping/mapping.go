@@ -43,6 +43,16 @@ type Output struct {
 	SchemaVersion string
 	Data          []byte   // canonical JSON, valid against the schema
 	Warnings      []string // values a cleaner could not read and left out (no values, only fields)
+	// Dropped names, per value left out, the target field and the cleaner
+	// that could not read it (the same cases as Warnings), for counting.
+	Dropped []Dropped
+}
+
+// Dropped is one source value a mapping left out because its cleaner
+// (phone, email, date, ...) could not read it.
+type Dropped struct {
+	Field string // target path
+	Func  string // the cleaner
 }
 
 // RecordError is why one record could not be mapped; the pipeline sends the
@@ -832,6 +842,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 		if isNil(v) && f.warnArg != "" && !isEmpty(env[f.warnArg]) {
 			out.Warnings = append(out.Warnings, f.warning)
+			out.Dropped = append(out.Dropped, Dropped{Field: f.target, Func: f.warnFn})
 		}
 		if isNil(v) && f.def != nil {
 			if v, err = st.run(f.def); err != nil {

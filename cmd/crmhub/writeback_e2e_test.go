@@ -703,7 +703,7 @@ func TestWritebackSoak(t *testing.T) {
 		if erpSeg != g.Customer.Segment || shopSeg != g.Customer.Segment {
 			stale++
 			if stale <= 5 {
-				t.Errorf("customer %d: golden %q, erp holds %q (at %s), shop %q (at %s)", i, g.Customer.Segment, erpSeg, erpAt, shopSeg, shopAt)
+				t.Errorf("customer %d (%s): golden %q, erp holds %q (at %s), shop %q (at %s)", i, g.ID, g.Customer.Segment, erpSeg, erpAt, shopSeg, shopAt)
 				for _, src := range g.Sources {
 					t.Logf("  hub holds %s/%s: %q at %s", src.System, src.SourceID, src.Customer.Segment, src.UpdatedAt.Format(time.DateTime))
 				}

@@ -19,6 +19,7 @@ type Metrics struct {
 	Latency    *prometheus.HistogramVec
 
 	GoldenTooLarge *prometheus.CounterVec
+	ValuesDropped  *prometheus.CounterVec
 }
 
 // NewMetrics registers the pipeline metrics on reg.
@@ -63,8 +64,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		GoldenTooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmhub_golden_too_large_total", Help: "Golden states over the golden topic's message size limit: published without their sources (bounded=sources) or not published (skipped).",
 		}, []string{"how"}),
+		ValuesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmhub_mapping_values_dropped_total", Help: "Source values a mapping left out because its cleaner could not read them (a phone, an e-mail, a date), by mapping, target field and cleaner; the record itself goes on.",
+		}, []string{"mapping", "field", "reason"}),
 	}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
-		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge)
+		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge, m.ValuesDropped)
 	return m
 }

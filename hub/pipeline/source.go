@@ -368,6 +368,9 @@ func (s *Source) mapRecord(r *sdk.Record, now time.Time) (*hub.Envelope, *hub.De
 			s.Metrics.Dropped.WithLabelValues(s.Name, m.Name()).Inc()
 			return nil, nil
 		}
+		for _, d := range out.Dropped {
+			s.Metrics.ValuesDropped.WithLabelValues(m.Name(), d.Field, d.Func).Inc()
+		}
 		env.Op, env.Data = out.Op, out.Data
 		if out.Entity != "" {
 			env.Entity, env.SchemaVersion = out.Entity, out.SchemaVersion

@@ -5,10 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/store"
@@ -78,5 +80,27 @@ func TestSourceWithoutTimestamps(t *testing.T) {
 	}
 	if got := vs[0].Customer.Phones; len(got) != 1 || got[0] != "+49307654321" {
 		t.Errorf("phones %v, want the later read's +49307654321", got)
+	}
+}
+
+// A value the mapping cannot read is left out and the record goes on; the
+// drop is counted per mapping, field and cleaner, never silent.
+func TestSourceCountsDroppedValues(t *testing.T) {
+	m, err := mapping.Parse("hooks_customers.yaml", []byte(hookMapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	src := &Source{Name: "hooks", System: "hooks", Mappings: oneMapping{m}, Topics: hub.Topics{Prefix: "crmhub"},
+		Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
+	for i, phone := range []string{"030 1234567", "call me maybe", "n/a"} {
+		env, dl := src.mapRecord(&sdk.Record{Entity: "customers", ID: "W-" + strconv.Itoa(i), Op: sdk.OpUpsert,
+			Payload: []byte(`{"name":"Ada Muster","phone":"` + phone + `"}`)}, time.Now())
+		if dl != nil || env == nil {
+			t.Fatalf("record %d: dead letter %+v", i, dl)
+		}
+	}
+	if got := testutil.ToFloat64(metrics.ValuesDropped.WithLabelValues("hooks_customers", "phones[]", "phone")); got != 2 {
+		t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=phone} = %v, want 2", got)
 	}
 }

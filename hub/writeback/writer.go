@@ -767,6 +767,10 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 			}
 		}
 		enc := encodeLedger(decided)
+		if w.Logger.Enabled(ctx, slog.LevelDebug) {
+			w.Logger.Debug("write-back: decided", "target", t.Name, "golden_id", p.golden, "record", p.rec.ID,
+				"changed", changed, "send", len(send), "kept", kept, "moved", len(moved), "seen", p.seen)
+		}
 		switch {
 		case !changed:
 			w.count("skipped", SkipUnchanged)
