@@ -402,10 +402,18 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool)
 			// handed out once per cursor value, without moving the
 			// position, so the rows still to come before it are read.
 			cp := toPval(vals[curIdx], kinds[curIdx])
-			if e.handed(r.ID, cp.V, r.Payload) {
+			handed, again := e.handed(r.ID, cp.V, r.Payload)
+			if handed {
 				continue
 			}
-			e.remember(r.ID, cp, r.Payload, s.loc)
+			if again > 0 && !r.UpdatedAt.IsZero() {
+				// Changed again within the same cursor value (whole
+				// seconds): a later version than the one handed out, so
+				// it must sort after it in the hub, which orders versions
+				// by updated-at.
+				r.UpdatedAt = r.UpdatedAt.Add(time.Duration(again))
+			}
+			e.rememberAgain(r.ID, cp, r.Payload, again, s.loc)
 			if !overlap {
 				e.future++
 			}
@@ -486,16 +494,28 @@ const clockSkew = 5 * time.Second
 // recentRow is a row handed out: its cursor value's hash and time.
 type recentRow struct {
 	version uint64 // hash of the cursor value and the row's content
+	cursor  uint64 // hash of the cursor value
+	again   uint32 // how often the row was handed out again within this cursor value
 	at      int64  // unix nanoseconds
 }
 
 // handed reports whether key was handed out with this cursor value and
 // this content. The content counts because a cursor of whole seconds
 // keeps its value when the row is changed again within the same second:
-// that second change must be read too.
-func (e *entity) handed(key, cursor string, payload []byte) bool {
+// that second change must be read too. again is, for such a change, how
+// many versions of the row this cursor value has had before it.
+func (e *entity) handed(key, cursor string, payload []byte) (handed bool, again uint32) {
 	r, ok := e.recent[maphash.String(e.seed, key)]
-	return ok && r.version == e.version(cursor, payload)
+	if !ok {
+		return false, 0
+	}
+	if r.version == e.version(cursor, payload) {
+		return true, 0
+	}
+	if r.cursor == maphash.String(e.seed, cursor) {
+		return false, r.again + 1
+	}
+	return false, 0
 }
 
 func (e *entity) version(cursor string, payload []byte) uint64 {
@@ -511,12 +531,17 @@ func (e *entity) version(cursor string, payload []byte) uint64 {
 // time is read from the cursor value as the position holds it, the frame
 // the overlap window is cut in.
 func (e *entity) remember(key string, cursor pval, payload []byte, loc *time.Location) {
+	e.rememberAgain(key, cursor, payload, 0, loc)
+}
+
+func (e *entity) rememberAgain(key string, cursor pval, payload []byte, again uint32, loc *time.Location) {
 	if e.recent == nil {
 		e.recent = map[uint64]recentRow{}
 		e.seed = maphash.MakeSeed()
 	}
 	at, _ := cursorAt(cursor, loc)
-	e.recent[maphash.String(e.seed, key)] = recentRow{version: e.version(cursor.V, payload), at: at.UnixNano()}
+	e.recent[maphash.String(e.seed, key)] = recentRow{version: e.version(cursor.V, payload), cursor: maphash.String(e.seed, cursor.V),
+		again: again, at: at.UnixNano()}
 }
 
 // prune forgets rows whose cursor value is before cutoff: the overlap
