@@ -86,15 +86,19 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
 		for i := 0; i < len(ids); i += ledgerWriteChunk {
 			part := ids[i:min(i+ledgerWriteChunk, len(ids))]
 			var q strings.Builder
-			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at, system, entity, written_at, business_at, echo_data) VALUES `)
-			args := make([]any, 0, len(part)*10)
+			q.WriteString(`INSERT INTO writeback_ledger (target, record_id, hash, touch, at, system, entity, written_at, business_at, echo_data, wrote) VALUES `)
+			args := make([]any, 0, len(part)*11)
 			for j, id := range part {
 				if j > 0 {
 					q.WriteByte(',')
 				}
-				q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-				e := echoes[id]
-				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt), string(e.Golden))
+				q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+				e, wrote := echoes[id]
+				var w int64
+				if wrote {
+					w = now
+				}
+				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt), string(e.Golden), w)
 			}
 			// A record found or left as it is keeps the echo of the last
 			// write: the system may still report that version.
@@ -103,6 +107,7 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
   entity = CASE WHEN excluded.written_at <> 0 THEN excluded.entity ELSE writeback_ledger.entity END,
   business_at = CASE WHEN excluded.written_at <> 0 THEN excluded.business_at ELSE writeback_ledger.business_at END,
   echo_data = CASE WHEN excluded.written_at <> 0 THEN excluded.echo_data ELSE writeback_ledger.echo_data END,
+  wrote = CASE WHEN excluded.wrote <> 0 THEN excluded.wrote ELSE writeback_ledger.wrote END,
   written_at = CASE WHEN excluded.written_at <> 0 THEN excluded.written_at ELSE writeback_ledger.written_at END`)
 			if _, err := tx.ExecContext(ctx, l.s.q(q.String()), args...); err != nil {
 				return err
@@ -359,8 +364,9 @@ func (l *Ledger) Totals(ctx context.Context) (map[string]map[string]int64, error
 	return out, nil
 }
 
-// WrittenAt returns, for the ids of target crmhub wrote with a version (an
-// echo), the target's time of the last write.
+// WrittenAt returns, for the ids of target crmhub wrote, the time of the
+// last write: the target's clock when the write set a version (an echo),
+// else the hub's. Ids whose ledger values were only found are absent.
 func (l *Ledger) WrittenAt(ctx context.Context, target string, ids []string) (map[string]time.Time, error) {
 	out := make(map[string]time.Time, len(ids))
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
@@ -371,7 +377,8 @@ func (l *Ledger) WrittenAt(ctx context.Context, target string, ids []string) (ma
 		for _, id := range part {
 			args = append(args, id)
 		}
-		rows, err := l.s.rdb.QueryContext(ctx, l.s.q(`SELECT record_id, written_at FROM writeback_ledger WHERE target = ? AND written_at <> 0 AND record_id IN (`+ledgerParams(len(part))+`)`), args...)
+		rows, err := l.s.rdb.QueryContext(ctx, l.s.q(`SELECT record_id, CASE WHEN written_at <> 0 THEN written_at ELSE wrote END FROM writeback_ledger
+WHERE target = ? AND (written_at <> 0 OR wrote <> 0) AND record_id IN (`+ledgerParams(len(part))+`)`), args...)
 		if err != nil {
 			return nil, fmt.Errorf("write-back ledger %s: read write times: %w", target, err)
 		}

@@ -708,3 +708,30 @@ func TestWriterRewritesFieldTheSystemChanged(t *testing.T) {
 		t.Errorf("ERP segment %q, want the golden premium written again", seg)
 	}
 }
+
+// The ledger also remembers values it found in the system (nothing to
+// write). When the system later changes such a field and survivorship keeps
+// the hub's value, it is written: the found value is no write crmhub waits
+// to read back.
+func TestWriterRewritesFoundFieldTheSystemChanged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	erp := &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`}
+	l := startLoop(ctx, t, erp)
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows, want 1", n)
+	}
+	l.waitFor("the ERP's own values found", SkipSystemHas, 1)
+	// The CRM holds the same segment as the ERP: nothing to write.
+	l.crm(ctx, "retail", berlinAt(-10*time.Minute))
+	erp.exec(t, `UPDATE customers SET segment = 'key-account', updated_at = '`+berlinAt(time.Second)+`' WHERE custno = 'K1'`)
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows after the edit, want 1", n)
+	}
+	l.source(ctx, "crm", "contacts", "C1", hub.Customer{Kind: "person", FullName: "Anna Berg-Ott", Emails: []string{"anna@example.com"}, Segment: "retail"}, berlinAt(time.Minute))
+	l.waitFor("retail written", "written", 1)
+	if seg, _ := erp.segment(t); seg != "retail" {
+		t.Errorf("ERP segment %q, want the golden retail written", seg)
+	}
+}

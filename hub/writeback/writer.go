@@ -831,13 +831,17 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 				if tj := touchWritten(sent[i].touch, r.Meta[sdk.MetaLastWritten]); tj != "" {
 					recordTouch[recs[i].ID] = tj
 				}
+				// Every write leaves an echo entry (the ledger then knows
+				// crmhub wrote, not found, the values); one with the
+				// version the destination set is recognised when read back.
+				e := hub.WriteEcho{System: t.System, Entity: t.Entity}
 				if at, err := time.Parse(time.RFC3339Nano, r.Meta[sdk.MetaWrittenAt]); err == nil {
-					e := hub.WriteEcho{System: t.System, Entity: t.Entity, WrittenAt: at, BusinessAt: sent[i].rec.UpdatedAt}
+					e.WrittenAt, e.BusinessAt = at, sent[i].rec.UpdatedAt
 					if st := sent[i].state; st != nil {
 						e.Golden, _ = json.Marshal(st.Customer)
 					}
-					echoes[recs[i].ID] = e
 				}
+				echoes[recs[i].ID] = e
 				written = append(written, recs[i])
 				out.settled[sent[i].golden] = true
 			}
@@ -912,9 +916,10 @@ func valueHash(v any) string {
 // their golden value, but that the system's record, as the hub last read
 // it, holds differently, read at or after crmhub's last write: the system
 // changed them since, and the golden value must be written again (subject
-// to the conflict policy). A record the hub has not read back since the
-// write is not drift: the values it holds are older than the write. Needs
-// the ledger's write times (EchoLedger); without them nothing drifts.
+// to the conflict policy). A record the hub has not read back since
+// crmhub's last versioned write is not drift: the values it holds are
+// older than the write. Needs the ledger's write times (EchoLedger);
+// without them nothing drifts.
 func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]string) (map[string]map[string]bool, error) {
 	el, ok := w.Ledger.(EchoLedger)
 	if !ok {
@@ -951,7 +956,10 @@ func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]
 		if fs == nil {
 			continue
 		}
-		if wa, ok := at[p.rec.ID]; !ok || p.seen.Before(wa) {
+		// Without a write time the ledger's value was found in the system
+		// (or written without a version): the hub's read of the system
+		// is later, so a difference is the system's own change.
+		if wa, ok := at[p.rec.ID]; ok && p.seen.Before(wa) {
 			delete(cand, p.rec.ID)
 		}
 	}

@@ -9,3 +9,7 @@ CREATE TABLE writeback_totals (
 -- The golden customer a write-back carried, to tell crmhub's echo from a
 -- person's edit that got the same version (whole-second timestamps).
 ALTER TABLE writeback_ledger ADD COLUMN echo_data TEXT NOT NULL DEFAULT '';
+-- When crmhub last wrote the record (the hub's clock), 0 when the ledger's
+-- values were found in the system: a later system change of a found value
+-- is the system's own, while a written one may not have been read back yet.
+ALTER TABLE writeback_ledger ADD COLUMN wrote BIGINT NOT NULL DEFAULT 0;
