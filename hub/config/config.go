@@ -134,6 +134,9 @@ type Fuzzy struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // text | json
+	// ProgressInterval is how often a reading source logs its progress
+	// (records, rate, position, estimate); default 10s.
+	ProgressInterval Duration `yaml:"progress_interval"`
 }
 
 // Connector is one configured connector instance.
@@ -429,6 +432,9 @@ func (c *Config) defaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+	if c.Log.ProgressInterval <= 0 {
+		c.Log.ProgressInterval = Duration(10 * time.Second)
 	}
 	for i := range c.Connectors {
 		k := &c.Connectors[i]

@@ -17,6 +17,9 @@ type Metrics struct {
 	ApplyError *prometheus.CounterVec
 	Freshness  *prometheus.HistogramVec
 	Latency    *prometheus.HistogramVec
+
+	// Progress is each source's reading progress (progress.go).
+	Progress *Progress
 }
 
 // NewMetrics registers the pipeline metrics on reg.
@@ -59,6 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
 		}, []string{"entity"}),
 	}
+	m.Progress = &Progress{}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
 		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency)
 	return m

@@ -101,6 +101,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = pipeline.NewMetrics(s.registry)
+	s.metrics.Progress.Interval = cfg.Log.ProgressInterval.D()
 
 	s.host, err = host.New(host.Options{
 		Builtins:    s.opts.Builtins,
