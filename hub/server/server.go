@@ -154,7 +154,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	apiOpts := httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
 		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters, Reconciliation: s.reconciler,
-		Writeback: s.store.Ledger()}
+		Writeback: s.store.Ledger(), Connectors: s.connectorStatus}
 	if cfg.Auth.On() {
 		if s.tokens, err = auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{Registerer: s.registry, Logger: s.log}); err != nil {
 			return fmt.Errorf("open token store: %w", err)
