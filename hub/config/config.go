@@ -32,6 +32,10 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	Targets    []Target    `yaml:"targets"` // write-back; see targets.go
 	Auth       Auth        `yaml:"auth"`
+
+	// lines gives the line of every key by path ("store.driver"), so the
+	// checks after decoding can point at it.
+	lines map[string]int
 }
 
 // Auth configures API token authentication (hub/auth, crmhub tokens).
@@ -251,6 +255,8 @@ func parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, 
 		errs = append(errs, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err))
 	}
 	recordLines(&root, cfg)
+	cfg.lines = map[string]int{}
+	settingLines(root.Content[0], "", cfg.lines)
 	cfg.defaults()
 	cfg.resolvePaths(filepath.Dir(path))
 	if err := cfg.check(); err != nil {
@@ -480,6 +486,9 @@ func (c *Config) resolvePaths(base string) {
 func (c *Config) check() error {
 	var errs []error
 	bad := func(line int, key, format string, args ...any) {
+		if l, ok := c.lines[key]; ok && line == 0 {
+			line = l
+		}
 		where := c.File
 		if line > 0 {
 			where = fmt.Sprintf("%s:%d", c.File, line)
