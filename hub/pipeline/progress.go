@@ -170,8 +170,15 @@ func (s *Source) track(ctx context.Context, recs []sdk.Record, err error) {
 	st, runRead := sp.st, sp.runRead
 	p.mu.Unlock()
 	if first {
+		// Asked now, before this run's first batch is checkpointed: a
+		// saved position means the run resumed.
+		resumed := false
+		if s.Positions != nil {
+			pos, perr := s.Positions.Position(ctx, s.Name)
+			resumed = perr != nil || len(pos) > 0
+		}
 		go s.progressLines(ctx, p, sp)
-		go s.countSource(ctx, p, sp)
+		go s.countSource(ctx, p, sp, resumed)
 	}
 	if caughtUp {
 		s.Logger.Info("caught up", "connector", s.Name, "records", runRead, "took", now.Sub(st.Started).Round(time.Millisecond).String(),
@@ -225,12 +232,7 @@ func (s *Source) progressLines(ctx context.Context, p *Progress, sp *sourceProgr
 // records of each entity, for the estimate of what is left; a run resumed
 // from a saved position has read an unknown part before, so it gets no
 // estimate.
-func (s *Source) countSource(ctx context.Context, p *Progress, sp *sourceProgress) {
-	var resumed bool
-	if s.Positions != nil {
-		pos, err := s.Positions.Position(ctx, s.Name)
-		resumed = err != nil || len(pos) > 0
-	}
+func (s *Source) countSource(ctx context.Context, p *Progress, sp *sourceProgress, resumed bool) {
 	var total int64
 	entities := SettingsEntities(s.Config)
 	entities = append(entities, fileEntities(s.Config)...)

@@ -90,9 +90,22 @@ func TestProgressLogged(t *testing.T) {
 	metrics.Progress.Interval = 100 * time.Millisecond
 	settings := sdk.Config{"driver": "sqlite", "dsn": dsn, "batch_size": 10, "entities": []any{
 		map[string]any{"name": "customers", "table": "customers", "key": "id", "cursor": "updated_at"}}}
-	run(t, "source", (&pipeline.Source{Name: "erp", System: "erp", Source: slowSQL{sqlconn.Connector.NewSource().(*sqlconn.Source)},
-		Config: settings, Mappings: r.maps, Publisher: r.bus, Positions: r.store, Topics: r.topics, BatchSize: 10,
-		PollInterval: 50 * time.Millisecond, Metrics: metrics, Logger: log}).Run)
+	start := func() (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- (&pipeline.Source{Name: "erp", System: "erp", Source: slowSQL{sqlconn.Connector.NewSource().(*sqlconn.Source)},
+				Config: settings, Mappings: r.maps, Publisher: r.bus, Positions: r.store, Topics: r.topics, BatchSize: 10,
+				PollInterval: 50 * time.Millisecond, Metrics: metrics, Logger: log}).Run(ctx)
+		}()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("source: %v", err)
+			}
+		}
+	}
+	stop := start()
 
 	eventually(t, "a caught up line", func() bool { return len(logs.lines(t, "caught up")) > 0 })
 	time.Sleep(300 * time.Millisecond) // no second caught-up line while idle
@@ -130,5 +143,26 @@ func TestProgressLogged(t *testing.T) {
 	if len(st) != 1 || !st[0].CaughtUp || st[0].Read != 300 || st[0].Mapped != 300 || st[0].Total != 300 ||
 		st[0].Remaining != 0 || st[0].LastSuccess.IsZero() || st[0].LastError != "" {
 		t.Errorf("status %+v", st)
+	}
+
+	// A second run resumes from the saved position: it reads only what
+	// changed, says so in its own caught-up line, and gives no estimate
+	// (what the first run read is not its to know).
+	stop()
+	for i := 301; i <= 320; i++ {
+		if _, err := db.Exec(`INSERT INTO customers VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i),
+			time.Date(2026, 3, 2, 10, 0, i-300, 0, time.UTC).Format("2006-01-02 15:04:05")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop = start()
+	defer stop()
+	eventually(t, "a second caught up line", func() bool { return len(logs.lines(t, "caught up")) == 2 })
+	if c := logs.lines(t, "caught up")[1]; c["records"].(float64) != 20 || c["position"] != "2026-03-02T10:00:20Z" {
+		t.Errorf("second caught up line: %v", c)
+	}
+	st = metrics.Progress.Snapshot(metrics)
+	if len(st) != 1 || st[0].Read != 320 || st[0].Mapped != 320 || st[0].Total != -1 || !st[0].CaughtUp {
+		t.Errorf("status after the resumed run %+v", st)
 	}
 }
