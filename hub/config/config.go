@@ -281,8 +281,9 @@ func LoadChecked(path string, specs func(*Config) (SpecFunc, error)) (*Config, e
 	if err != nil {
 		return nil, errors.Join(perr, err)
 	}
-	if _, err := CheckConnectors(cfg, spec); err != nil || perr != nil {
-		return nil, errors.Join(perr, err)
+	terr := CheckTargets(cfg)
+	if _, err := CheckConnectors(cfg, spec); err != nil || perr != nil || terr != nil {
+		return nil, errors.Join(perr, terr, err)
 	}
 	return cfg, nil
 }
