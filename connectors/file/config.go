@@ -165,7 +165,7 @@ var fileFields = []sdk.Param{
 	{Name: "pattern", Type: sdk.TypeString, Description: "Glob relative to dir (source)."},
 	{Name: "entity", Type: sdk.TypeString, Required: true, Description: "Entity of the records."},
 	{Name: "format", Type: sdk.TypeString, OneOf: []string{"csv", "fixed", "jsonl"}, Description: "File format (a destination writes csv)."},
-	{Name: "encoding", Type: sdk.TypeString, OneOf: encodingNames, Description: "Character encoding (default utf-8)."},
+	{Name: "encoding", Type: sdk.TypeString, OneOf: encodingNames, FoldCase: true, Description: "Character encoding (default utf-8; any case)."},
 	{Name: "delimiter", Type: sdk.TypeString, Description: "CSV field delimiter (default `,`; `\\t` for tab)."},
 	{Name: "quote", Type: sdk.TypeString, Description: "CSV quote character (default `\"`)."},
 	{Name: "comment", Type: sdk.TypeString, Description: "Line prefix of lines to skip."},
