@@ -59,6 +59,7 @@ type sourceProgress struct {
 	runRead  int64 // records read by this run
 	lastLine time.Time
 	lineRead int64 // runRead at the last line
+	ended    bool  // the run stopped (a permanent error)
 }
 
 // Snapshot returns every source's status by connector name, the mapped and
@@ -142,6 +143,8 @@ func (s *Source) track(ctx context.Context, recs []sdk.Record, err error) {
 	switch {
 	case err != nil:
 		sp.st.LastError, sp.st.LastErrorAt = err.Error(), now
+		// Run returns on a permanent error: no more lines for this run.
+		sp.ended = s.IsPermanent != nil && s.IsPermanent(err)
 	default:
 		sp.st.LastSuccess = now
 		sp.runRead += int64(len(recs))
@@ -201,6 +204,10 @@ func (s *Source) progressLines(ctx context.Context, p *Progress, sp *sourceProgr
 		}
 		now := s.Now()
 		p.mu.Lock()
+		if sp.ended || p.set[s.Name] != sp {
+			p.mu.Unlock()
+			return // the run ended, or a new one took over
+		}
 		n, runRead := sp.runRead-sp.lineRead, sp.runRead
 		el := now.Sub(sp.lastLine).Seconds()
 		sp.lastLine, sp.lineRead = now, sp.runRead
