@@ -95,16 +95,16 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 // entityFields declares the keys of an `entities` item, source and
 // destination keys together, so a misspelt key is refused at config load.
 var entityFields = []sdk.Param{
-	{Name: "name", Type: sdk.TypeString, Required: true},
-	{Name: "table", Type: sdk.TypeString},
-	{Name: "query", Type: sdk.TypeString},
-	{Name: "key", Type: sdk.TypeString, Required: true},
-	{Name: "cursor", Type: sdk.TypeString},
-	{Name: "deleted", Type: sdk.TypeString},
-	{Name: "key_scan_interval", Type: sdk.TypeDuration},
-	{Name: "cursor_overlap", Type: sdk.TypeDuration},
-	{Name: "columns", Type: sdk.TypeList},
-	{Name: "version_column", Type: sdk.TypeString},
+	{Name: "name", Type: sdk.TypeString, Required: true, Description: "Entity name records carry (the mapping's source entity)."},
+	{Name: "table", Type: sdk.TypeString, Description: "Table to read or write; set this or query."},
+	{Name: "query", Type: sdk.TypeString, Description: "A SELECT to read instead of a table (source)."},
+	{Name: "key", Type: sdk.TypeString, Required: true, Description: "Unique column: record ID, keyset tie-breaker, upsert conflict column."},
+	{Name: "cursor", Type: sdk.TypeString, Description: "Updated-at or row-version column read incrementally (source)."},
+	{Name: "deleted", Type: sdk.TypeString, Description: "Soft-delete column: truthy reads as a delete; a destination sets it on delete."},
+	{Name: "key_scan_interval", Type: sdk.TypeDuration, Description: "How often a key scan emits deletes for keys gone from the source."},
+	{Name: "cursor_overlap", Type: sdk.TypeDuration, Description: "How far behind a timestamp cursor a caught-up reader re-reads (default 2m)."},
+	{Name: "columns", Type: sdk.TypeList, Description: "Destination allow-list of writable columns."},
+	{Name: "version_column", Type: sdk.TypeString, Description: "Destination: the row's updated-at column for conditional writes."},
 }
 
 // checkSQLiteDir names the missing directory of a SQLite database, which

@@ -174,9 +174,9 @@ func lineOf(lines map[string]int, path string) (int, bool) {
 // SpecFunc returns the declaration of a connector by its plugin name.
 type SpecFunc func(plugin string) (sdk.Spec, error)
 
-// CheckConnectors validates every connector instance's settings, nested
-// ones included, against its connector's declaration and returns the
-// completed settings by instance. Every problem is reported at once, each
+// CheckConnectors validates every connector instance's settings, and every
+// enabled write-back target's, nested ones included, against the
+// connector's declaration and returns the instances' completed settings. Every problem is reported at once, each
 // as "file:line: connectors[i].settings.path: problem".
 func CheckConnectors(c *Config, spec SpecFunc) ([]sdk.Config, error) {
 	out := make([]sdk.Config, len(c.Connectors))
@@ -194,20 +194,45 @@ func CheckConnectors(c *Config, spec SpecFunc) ([]sdk.Config, error) {
 		}
 		out[i] = v
 	}
+	// Write-back targets' settings are checked with the rest, so a
+	// misspelt destination key does not wait for write-back to start.
+	for i, t := range c.Targets {
+		if t.Disabled {
+			continue
+		}
+		s, err := spec(t.Plugin)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: targets[%d].plugin: %w", c.File, t.Line, i, err))
+			continue
+		}
+		if _, err := s.Validate(sdk.Config(t.Settings)); err != nil {
+			for _, e := range unjoinErr(err) {
+				var pe *sdk.ParamError
+				if errors.As(e, &pe) {
+					errs = append(errs, fmt.Errorf("%s: %s", t.Where(c.File, pe.Path), pe.Msg))
+				} else {
+					errs = append(errs, fmt.Errorf("%s: %w", t.Where(c.File, ""), e))
+				}
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	return out, nil
 }
 
+func unjoinErr(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // settingErrors places each declaration error of err at its line.
 func (k Connector) settingErrors(file string, err error) []error {
-	parts := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		parts = j.Unwrap()
-	}
 	var out []error
-	for _, e := range parts {
+	for _, e := range unjoinErr(err) {
 		var pe *sdk.ParamError
 		if errors.As(e, &pe) {
 			out = append(out, fmt.Errorf("%s: %s", k.Where(file, pe.Path), pe.Msg))

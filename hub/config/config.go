@@ -35,6 +35,10 @@ type Config struct {
 	// Roles this instance runs (RoleConnectors, RoleApply, RoleAPI);
 	// empty or "all" runs every one. `crmhub run --role` overrides it.
 	Roles []string `yaml:"roles"`
+
+	// lines gives the line of every key by path ("store.driver"), so the
+	// checks after decoding can point at it.
+	lines map[string]int
 }
 
 // Roles of a hub instance, so that the connector tier, the applier and the
@@ -182,6 +186,9 @@ type Fuzzy struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // text | json
+	// ProgressInterval is how often a reading source logs its progress
+	// (records, rate, position, estimate); default 10s.
+	ProgressInterval Duration `yaml:"progress_interval"`
 }
 
 // Connector is one configured connector instance.
@@ -296,6 +303,8 @@ func parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, 
 		errs = append(errs, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err))
 	}
 	recordLines(&root, cfg)
+	cfg.lines = map[string]int{}
+	settingLines(root.Content[0], "", cfg.lines)
 	cfg.defaults()
 	cfg.resolvePaths(filepath.Dir(path))
 	if err := cfg.check(); err != nil {
@@ -320,8 +329,9 @@ func LoadChecked(path string, specs func(*Config) (SpecFunc, error)) (*Config, e
 	if err != nil {
 		return nil, errors.Join(perr, err)
 	}
-	if _, err := CheckConnectors(cfg, spec); err != nil || perr != nil {
-		return nil, errors.Join(perr, err)
+	terr := CheckTargets(cfg)
+	if _, err := CheckConnectors(cfg, spec); err != nil || perr != nil || terr != nil {
+		return nil, errors.Join(perr, terr, err)
 	}
 	return cfg, nil
 }
@@ -478,6 +488,9 @@ func (c *Config) defaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Log.ProgressInterval <= 0 {
+		c.Log.ProgressInterval = Duration(10 * time.Second)
+	}
 	for i := range c.Connectors {
 		k := &c.Connectors[i]
 		if k.System == "" {
@@ -522,6 +535,9 @@ func (c *Config) resolvePaths(base string) {
 func (c *Config) check() error {
 	var errs []error
 	bad := func(line int, key, format string, args ...any) {
+		if l, ok := c.lines[key]; ok && line == 0 {
+			line = l
+		}
 		where := c.File
 		if line > 0 {
 			where = fmt.Sprintf("%s:%d", c.File, line)

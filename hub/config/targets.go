@@ -61,17 +61,15 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 	}
 	t.Line = n.Line
 	t.SettingLines = map[string]int{}
-	if s := mapValue(n, "settings"); s != nil && s.Kind == yaml.MappingNode {
-		for j := 0; j+1 < len(s.Content); j += 2 {
-			t.SettingLines[s.Content[j].Value] = s.Content[j].Line
-		}
+	if s := mapValue(n, "settings"); s != nil {
+		settingLines(s, "", t.SettingLines) // nested keys too, by path
 	}
 	return nil
 }
 
 // Where names a settings key's place in the file for error messages.
 func (t Target) Where(file, key string) string {
-	if l, ok := t.SettingLines[key]; ok {
+	if l, ok := lineOf(t.SettingLines, key); ok && key != "" {
 		return fmt.Sprintf("%s:%d: targets[%s].settings.%s", file, l, t.Name, key)
 	}
 	return fmt.Sprintf("%s:%d: targets[%s]", file, t.Line, t.Name)
@@ -83,7 +81,11 @@ func (t Target) Where(file, key string) string {
 func CheckTargets(c *Config) error {
 	var errs []error
 	bad := func(t Target, i int, key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s:%d: targets[%d].%s: %s", ErrInvalid, c.File, t.Line, i, key, fmt.Sprintf(format, args...)))
+		line := t.Line
+		if l, ok := c.lines[fmt.Sprintf("targets[%d].%s", i, key)]; ok {
+			line = l // the key's own line when it is in the file
+		}
+		errs = append(errs, fmt.Errorf("%w: %s:%d: targets[%d].%s: %s", ErrInvalid, c.File, line, i, key, fmt.Sprintf(format, args...)))
 	}
 	seen := map[string]int{}
 	for i := range c.Targets {

@@ -43,7 +43,7 @@ targets:
 		`crmhub.yaml:13: targets[1].system: required`,
 		`crmhub.yaml:13: targets[1].mapping: required`,
 		`crmhub.yaml:13: targets[1].fields: required`,
-		`crmhub.yaml:13: targets[1].on_conflict: want system, hub or steward, got "overwrite"`,
+		`crmhub.yaml:15: targets[1].on_conflict: want system, hub or steward, got "overwrite"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

@@ -62,6 +62,8 @@ type Options struct {
 	// Writeback lists write-back conflicts and steward tasks; nil leaves
 	// the route out.
 	Writeback WritebackConflicts
+	// Connectors serves GET /v1/connectors (status.go); nil leaves it out.
+	Connectors ConnectorsFunc
 	// Auth turns on token authentication (auth.go) and the scope policy
 	// (scopes.go); the token's name is then the steward actor. nil leaves
 	// every route open.
@@ -111,6 +113,9 @@ func New(store hub.Store, opts Options) http.Handler {
 	}
 	if opts.Profiling {
 		profilingRoutes(mux)
+	}
+	if opts.Connectors != nil {
+		mux.HandleFunc("GET /v1/connectors", a.listConnectors)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

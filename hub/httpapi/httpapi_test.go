@@ -53,6 +53,9 @@ func newFixture(t *testing.T) *fixture {
 		Ready:    func(context.Context) map[string]error { return f.ready },
 		Changes:  s,
 		Steward:  s,
+		Connectors: func(context.Context) []httpapi.ConnectorStatus {
+			return []httpapi.ConnectorStatus{{Name: "erp", Plugin: "sql", System: "erp", State: "running"}}
+		},
 		// A real dead-letter service (embedded Kafka), so every route is on.
 		DeadLetters:    dlService(t, s),
 		Reconciliation: f.rec,

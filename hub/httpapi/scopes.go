@@ -60,6 +60,8 @@ var routeAccess = map[string]access{
 	// Write-back conflicts show both systems' values: a steward's task.
 	"GET /v1/writeback/conflicts":                         accessSteward,
 	"GET /v1/reconciliation/{connector}/{entity}/missing": accessSteward,
+	// Connector status: counts, states and connector errors, no records.
+	"GET /v1/connectors": accessSteward,
 }
 
 // RouteAccess names the scopes a route pattern ("METHOD /path") needs, for

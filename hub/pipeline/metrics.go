@@ -20,6 +20,8 @@ type Metrics struct {
 
 	GoldenTooLarge *prometheus.CounterVec
 	ValuesDropped  *prometheus.CounterVec
+	// Progress is each source's reading progress (progress.go).
+	Progress *Progress
 }
 
 // NewMetrics registers the pipeline metrics on reg.
@@ -68,6 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crmhub_mapping_values_dropped_total", Help: "Source values a mapping left out because its cleaner could not read them (a phone, an e-mail, a date), by mapping, target field and cleaner; the record itself goes on.",
 		}, []string{"mapping", "field", "reason"}),
 	}
+	m.Progress = &Progress{}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
 		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge, m.ValuesDropped)
 	return m

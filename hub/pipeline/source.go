@@ -115,6 +115,7 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		start := s.Now()
 		recs, err := s.Source.Read(ctx, s.BatchSize)
+		s.track(ctx, recs, err) // progress lines, caught up, status (progress.go)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

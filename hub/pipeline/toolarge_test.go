@@ -36,11 +36,6 @@ func (s *listSource) Read(context.Context, int) ([]sdk.Record, error) {
 	return s.recs, nil
 }
 
-type memPositions struct{}
-
-func (memPositions) Position(context.Context, string) ([]byte, error)   { return nil, nil }
-func (memPositions) SavePosition(context.Context, string, []byte) error { return nil }
-
 // A record whose canonical message is over the broker's limit (read from
 // the embedded broker: Kafka's default of about 1 MB) goes to the
 // dead-letter topic as too_large with its size, and the good records of
@@ -68,7 +63,7 @@ func TestSourceDeadLettersTooLargeRecord(t *testing.T) {
 		return sdk.Record{Entity: "customers", ID: id, Op: sdk.OpUpsert, Payload: p}
 	}
 	src := &Source{Name: "hooks", System: "hooks", Source: &listSource{recs: []sdk.Record{rec("W-1", "Ada"), rec("W-2", huge), rec("W-3", "Bea")}},
-		Mappings: oneMapping{m}, Publisher: b, Positions: memPositions{}, Topics: topics, BatchSize: 10,
+		Mappings: oneMapping{m}, Publisher: b, Positions: &memPositions{m: map[string][]byte{}}, Topics: topics, BatchSize: 10,
 		PollInterval: 10 * time.Millisecond, Metrics: NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler)}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -103,6 +103,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = pipeline.NewMetrics(s.registry)
+	s.metrics.Progress.Interval = cfg.Log.ProgressInterval.D()
 
 	s.host, err = host.New(host.Options{
 		Builtins:    s.opts.Builtins,
@@ -155,7 +156,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	apiOpts := httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
 		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters, Reconciliation: s.reconciler,
-		Writeback: s.store.Ledger(), Profiling: cfg.HTTP.PProf}
+		Writeback: s.store.Ledger(), Profiling: cfg.HTTP.PProf, Connectors: s.connectorStatus}
 	if cfg.Auth.On() {
 		if s.tokens, err = auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{Registerer: s.registry, Logger: s.log}); err != nil {
 			return fmt.Errorf("open token store: %w", err)

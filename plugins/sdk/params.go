@@ -185,7 +185,7 @@ func coerce(p Param, v any) (any, error) {
 		default:
 			return nil, fmt.Errorf("want a string, got %s", typeName(v))
 		}
-		if len(p.OneOf) > 0 && !oneOf(s, p.OneOf) {
+		if len(p.OneOf) > 0 && !oneOf(s, p.OneOf, p.FoldCase) {
 			return nil, fmt.Errorf("%q: want one of %s", s, strings.Join(p.OneOf, ", "))
 		}
 		return s, nil
@@ -257,9 +257,9 @@ func coerce(p Param, v any) (any, error) {
 	return nil, fmt.Errorf("undeclared type %q", p.Type)
 }
 
-func oneOf(s string, values []string) bool {
+func oneOf(s string, values []string, fold bool) bool {
 	for _, v := range values {
-		if strings.EqualFold(s, v) {
+		if s == v || fold && strings.EqualFold(s, v) {
 			return true
 		}
 	}

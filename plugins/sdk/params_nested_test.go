@@ -12,7 +12,8 @@ func TestValidateNested(t *testing.T) {
 		{Name: "entities", Type: TypeList, Fields: []Param{
 			{Name: "name", Type: TypeString, Required: true},
 			{Name: "table", Type: TypeString},
-			{Name: "encoding", Type: TypeString, OneOf: []string{"utf-8", "windows-1252"}},
+			{Name: "encoding", Type: TypeString, OneOf: []string{"utf-8", "windows-1252"}, FoldCase: true},
+			{Name: "driver", Type: TypeString, OneOf: []string{"postgres", "sqlite"}},
 			{Name: "every", Type: TypeDuration},
 			{Name: "page", Type: TypeObject, Fields: []Param{{Name: "size", Type: TypeInt}}},
 		}},
@@ -23,6 +24,8 @@ func TestValidateNested(t *testing.T) {
 		want []string // each ParamError, in order
 	}{
 		{"good", Config{"entities": []any{map[string]any{"name": "a", "table": "t", "encoding": "UTF-8", "every": "1m", "page": map[string]any{"size": 3}}}}, nil},
+		{"one of, exact unless folded", Config{"entities": []any{map[string]any{"name": "a", "encoding": "Windows-1252", "driver": "Postgres"}}},
+			[]string{`x: entities[0].driver: "Postgres": want one of postgres, sqlite`}},
 		{"misspelt nested key", Config{"entities": []any{map[string]any{"name": "a"}, map[string]any{"name": "b", "tabel": "t"}}},
 			[]string{"x: entities[1].tabel: unknown key (did you mean table?)"}},
 		{"all at once", Config{"timezone": "Mars/Olympus", "entities": []any{map[string]any{"encoding": "ebcdic", "every": "soon", "page": map[string]any{"size": "three"}}, "oops"}},

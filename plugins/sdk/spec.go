@@ -24,8 +24,9 @@ type Param struct {
 	Secret      bool // never logged, masked in describe output
 	Example     string
 	// OneOf lists the accepted values of a string parameter, compared
-	// without regard to case; empty accepts any.
-	OneOf []string `json:",omitempty"`
+	// exactly, or without regard to case with FoldCase; empty accepts any.
+	OneOf    []string `json:",omitempty"`
+	FoldCase bool     `json:",omitempty"`
 	// Fields declares the keys of an object, or of every item of a list
 	// of objects, so a misspelt nested key is refused when the config is
 	// loaded rather than when the connector starts. Empty: the inner shape
