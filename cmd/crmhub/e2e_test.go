@@ -319,6 +319,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if len(found.Items) != 1 || len(found.Items[0].Sources) < 2 {
 		t.Fatalf("customer by e-mail %s: %+v", email, found.Items)
 	}
+	readmeStewardSection(t, p.api)
 
 	p.stop(t)
 
@@ -368,5 +369,84 @@ func TestDemoEndToEnd(t *testing.T) {
 	st.Close()
 	if after != before || after.AppliedEvents != appliedBefore {
 		t.Errorf("store changed across a restart: before %+v after %+v", before, after)
+	}
+}
+
+// readmeStewardSection runs the README's steward commands, as written but
+// for the address, against the running demo (authentication off): the
+// replay and the review decision succeed, and the audit names the actor
+// "local".
+func readmeStewardSection(t *testing.T, api string) {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case l == "```sh" && !in:
+			in = true
+			cmds = nil
+		case l == "```" && in:
+			in = false
+			if len(cmds) > 0 && strings.Contains(cmds[0], "deadletters list") {
+				goto found
+			}
+		case in:
+			cmds = append(cmds, l)
+		}
+	}
+	t.Fatal("README has no steward block starting with `deadletters list`")
+found:
+	if len(cmds) != 5 {
+		t.Fatalf("README steward block: %d commands, want 5: %q", len(cmds), cmds)
+	}
+	base := "http://" + api
+	run := func(i int) []byte {
+		t.Helper()
+		args := strings.Fields(strings.TrimPrefix(cmds[i], "go run ./cmd/crmhub "))
+		cmd := exec.Command(binPath, append(args, "--url", base)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", cmds[i], err, out)
+		}
+		return out
+	}
+	if out := run(0); !strings.Contains(string(out), "mapping_error") {
+		t.Errorf("%s printed no mapping_error dead letter:\n%s", cmds[0], out)
+	}
+	out := run(1)
+	t.Logf("%s: %s", cmds[1], strings.TrimSpace(string(out)))
+	var reviews struct {
+		Items []hub.Review `json:"items"`
+	}
+	if !getInto(t, base+"/v1/reviews?limit=1", &reviews) {
+		t.Fatal("GET /v1/reviews failed")
+	}
+	if len(reviews.Items) == 0 {
+		t.Fatal("the demo has no review item to decide")
+	}
+	r := reviews.Items[0]
+	body := strings.NewReplacer(`"A"`, `"`+r.A+`"`, `"B"`, `"`+r.B+`"`).Replace(cmds[3][strings.Index(cmds[3], "-d '")+4 : len(cmds[3])-1])
+	resp, err := http.Post(base+"/v1/reviews/decision", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("review decision as in the README: %d %s", resp.StatusCode, msg)
+	}
+	var audit struct {
+		Items []hub.AuditEntry `json:"items"`
+	}
+	if !getInto(t, base+"/v1/customers/"+r.GoldenA+"/audit", &audit) || len(audit.Items) == 0 {
+		t.Fatalf("audit of %s: %+v", r.GoldenA, audit)
+	}
+	if last := audit.Items[len(audit.Items)-1]; last.Actor != "local" {
+		t.Errorf("audit actor %q, want local", last.Actor)
 	}
 }
