@@ -14,6 +14,10 @@ var (
 	// ErrInvalid marks bad input: an event that cannot be applied, a
 	// search filter that cannot be read.
 	ErrInvalid = errors.New("invalid input")
+	// ErrUnavailable marks a store failure that is not about the data: the
+	// database is read-only, full, locked, restarting or unreachable. The
+	// applier pauses and retries instead of dead-lettering good records.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // ApplyError names the event an Apply failed on (the whole batch was

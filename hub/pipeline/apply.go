@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
@@ -43,6 +44,39 @@ type Apply struct {
 	// OnApplied, when set, is told about every batch the store committed
 	// (the golden change stream and tests hook in here).
 	OnApplied func(events []hub.Envelope, stats hub.ApplyStats)
+
+	paused atomic.Pointer[string] // why the applier waits for the store; nil when it does not
+}
+
+// Paused reports why the applier is waiting for the store (read-only, full,
+// locked, unreachable), nil when it is applying: /readyz shows it.
+func (a *Apply) Paused() error {
+	if why := a.paused.Load(); why != nil {
+		return fmt.Errorf("applier paused: %s", *why)
+	}
+	return nil
+}
+
+// pause records that the store failed for a reason that is not the
+// records' (nil err resumes); nothing is dead-lettered meanwhile.
+func (a *Apply) pause(err error) {
+	if err == nil {
+		if a.paused.Swap(nil) != nil {
+			a.Logger.Info("store available again; applier resumed")
+			if a.Metrics != nil {
+				a.Metrics.ApplierPaused.Set(0)
+			}
+		}
+		return
+	}
+	why := err.Error()
+	if a.paused.Swap(&why) == nil {
+		a.Logger.Warn("store unavailable; applier paused, retrying with backoff (nothing is dead-lettered)", "err", err)
+	}
+	if a.Metrics != nil {
+		a.Metrics.ApplierPaused.Set(1)
+		a.Metrics.ApplyError.WithLabelValues("store_unavailable").Inc()
+	}
 }
 
 // MaxCoalesce bounds, in BatchSize units, how many fetched records the
@@ -220,19 +254,29 @@ func (a *Apply) applyFetched(ctx context.Context, f fetched) error {
 // dead-letter topic instead of blocking the partition forever.
 func (a *Apply) applyEvents(ctx context.Context, events []hub.Envelope) ([]*hub.DeadLetter, error) {
 	b := newBackoff(200*time.Millisecond, 10*time.Second)
+	wait := func(err error) bool {
+		a.pause(err)
+		return sleep(ctx, b.next())
+	}
+retry:
 	for {
 		stats, err := a.Store.Apply(ctx, events)
 		if err == nil {
+			a.pause(nil)
 			a.applied(events, stats)
 			return nil, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, hub.ErrUnavailable) {
+			if !wait(err) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
 		if perr := a.Store.Ping(ctx); perr != nil {
-			a.Metrics.ApplyError.WithLabelValues("store_unavailable").Inc()
-			a.Logger.Warn("store unavailable, retrying", "err", perr)
-			if !sleep(ctx, b.next()) {
+			if !wait(perr) {
 				return nil, ctx.Err()
 			}
 			continue
@@ -248,12 +292,21 @@ func (a *Apply) applyEvents(ctx context.Context, events []hub.Envelope) ([]*hub.
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if errors.Is(err, hub.ErrUnavailable) {
+				// The store, not this record: wait, then the whole batch
+				// again (what was applied already is skipped by its id).
+				if !wait(err) {
+					return nil, ctx.Err()
+				}
+				continue retry
+			}
 			a.Metrics.ApplyError.WithLabelValues("refused").Inc()
 			refused = append(refused, &hub.DeadLetter{Connector: e.Connector, System: e.System, SourceEntity: e.SourceEntity,
 				SourceID: e.SourceID, Mapping: e.Mapping, MappingVersion: e.MappingVersion, ReasonClass: hub.ReasonApply,
 				Reason:  fmt.Sprintf("%s/%s id %s: store refused the record: %v", e.System, e.SourceEntity, e.SourceID, err),
 				Payload: e.Data, At: a.Now().UTC()})
 		}
+		a.pause(nil)
 		return refused, nil
 	}
 }

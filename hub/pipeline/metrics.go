@@ -19,6 +19,7 @@ type Metrics struct {
 	Latency    *prometheus.HistogramVec
 
 	GoldenTooLarge *prometheus.CounterVec
+	ApplierPaused  prometheus.Gauge
 	ValuesDropped  *prometheus.CounterVec
 	// Progress is each source's reading progress (progress.go).
 	Progress *Progress
@@ -66,12 +67,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		GoldenTooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmhub_golden_too_large_total", Help: "Golden states over the golden topic's message size limit: published without their sources (bounded=sources) or not published (skipped).",
 		}, []string{"how"}),
+		ApplierPaused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crmhub_hub_applier_paused", Help: "1 while the applier waits for the store (read-only, full, locked, unreachable): nothing is applied and nothing dead-lettered until it is back; /readyz says why.",
+		}),
 		ValuesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmhub_mapping_values_dropped_total", Help: "Source values a mapping left out because its cleaner could not read them (a phone, an e-mail, a date), by mapping, target field and cleaner; the record itself goes on.",
 		}, []string{"mapping", "field", "reason"}),
 	}
 	m.Progress = &Progress{}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
-		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge, m.ValuesDropped)
+		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge, m.ApplierPaused, m.ValuesDropped)
 	return m
 }

@@ -57,6 +57,8 @@ type Server struct {
 	metrics  *pipeline.Metrics
 	// reconciler compares each source's counts with the hub's (issue 8).
 	reconciler *pipeline.Reconciler
+	// applier, when this instance applies: /readyz reports its pause.
+	applier *pipeline.Apply
 
 	store  *store.Store
 	tokens *auth.Store
@@ -185,10 +187,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.cancel = cancel
 	if cfg.Runs(config.RoleApply) {
 		consumer := s.bus.NewConsumer(cfg.Hub.ConsumerGroup, topics.AllCanonical())
-		s.background(rctx, "applier", consumer.Close, (&pipeline.Apply{
+		s.applier = &pipeline.Apply{
 			Consumer: consumer, Store: s.store, Publisher: s.bus, Topics: topics,
 			BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
-		}).Run)
+		}
+		s.background(rctx, "applier", consumer.Close, s.applier.Run)
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
@@ -328,6 +331,11 @@ func (s *Server) States() map[string]RunnerState {
 
 func (s *Server) ready(ctx context.Context) map[string]error {
 	out := map[string]error{"store": s.store.Ping(ctx), "kafka": s.bus.Ping(ctx)}
+	if s.applier != nil {
+		// A store that answers pings may still refuse writes (read-only,
+		// full): the applier knows.
+		out["applier"] = s.applier.Paused()
+	}
 	for name, st := range s.States() {
 		var err error
 		if st.State == "failed" {

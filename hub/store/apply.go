@@ -94,7 +94,7 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 		// The commit may have happened or not: trust nothing cached.
 		s.cache.drop(b.cached)
 		s.cache.distrust()
-		return hub.ApplyStats{}, err
+		return hub.ApplyStats{}, infra(err)
 	}
 	s.epoch = epoch
 	s.m.observe(b, time.Since(start))
