@@ -53,11 +53,11 @@ func isInfra(err error) bool {
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources: disk full, out of memory, too many connections
-			strings.HasPrefix(pe.Code, "57P"), // admin shutdown (pg_terminate_backend), crash shutdown, cannot connect now
-			pe.Code == "55P03",                // lock not available (lock_timeout)
-			pe.Code == "57014",                // query canceled (statement_timeout)
-			pe.Code == "25006",                // read-only transaction (a standby, default_transaction_read_only)
+			strings.HasPrefix(pe.Code, "53"),       // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "57P"),      // admin shutdown (pg_terminate_backend), crash shutdown, cannot connect now
+			pe.Code == "55P03",                     // lock not available (lock_timeout)
+			pe.Code == "57014",                     // query canceled (statement_timeout)
+			pe.Code == "25006",                     // read-only transaction (a standby, default_transaction_read_only)
 			pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock: retry
 			return true
 		}
