@@ -189,3 +189,65 @@ func TestStatusBar(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// An instance without the connectors role runs no runners: its status says
+// so (elsewhere) rather than "starting" forever, and an instance with only
+// the connectors role still serves GET /v1/connectors beside the probes.
+func TestStatusByRole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tc := range []struct{ role, want string }{{"api", "elsewhere"}, {"connectors", "failed"}} {
+		t.Run(tc.role, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "maps", "erp_customers.yaml"), []byte(statusMapping), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			doc := fmt.Sprintf(`data_dir: data
+roles: [%s]
+http: {listen: "127.0.0.1:0"}
+kafka: {embedded_listen: "127.0.0.1:0", partitions: 1}
+mappings: {dir: maps}
+plugins: {in_process: true}
+auth: {enabled: false}
+connectors:
+  - name: erp
+    plugin: sql
+    settings: {driver: sqlite, dsn: "file:%s/nope/erp.db", entities: [{name: customers, table: customers, key: id}]}
+`, tc.role, dir)
+			path := filepath.Join(dir, "crmhub.yaml")
+			if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: quietLog()})
+			if err := srv.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			var state string
+			for deadline := time.Now().Add(30 * time.Second); state != tc.want; time.Sleep(50 * time.Millisecond) {
+				var out bytes.Buffer
+				root := newRootCmd()
+				root.SetOut(&out)
+				root.SetArgs([]string{"status", "--json", "--url", "http://" + srv.HTTPAddr()})
+				if err := root.ExecuteContext(ctx); err != nil {
+					t.Fatal(err)
+				}
+				var list httpapi.ConnectorList
+				if err := json.Unmarshal(out.Bytes(), &list); err != nil || len(list.Connectors) != 1 {
+					t.Fatalf("%v: %s", err, out.String())
+				}
+				state = list.Connectors[0].State
+				if time.Now().After(deadline) {
+					t.Fatalf("state %q, want %q", state, tc.want)
+				}
+			}
+		})
+	}
+}

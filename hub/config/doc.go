@@ -2,4 +2,7 @@
 // are errors naming the file, line and key, never silent defaults; ${VAR}
 // and ${VAR:-default} are expanded from the environment so secrets stay out
 // of the file; relative paths are resolved against the file's directory.
+// LoadChecked checks the file whole, connectors' and targets' settings
+// (nested ones included) against their declarations too, and reports every
+// problem at once; Problems lists them one a line in file order.
 package config

@@ -15,7 +15,9 @@ type ConnectorStatus struct {
 	Name   string `json:"name"`
 	Plugin string `json:"plugin"`
 	System string `json:"system"`
-	// State is starting, running, failed, stopped or disabled.
+	// State is starting, running, failed, stopped or disabled; elsewhere
+	// on an instance without the connectors role (the runners' instances
+	// serve this route too).
 	State string `json:"state"`
 	// Error is why the runner failed (state failed).
 	Error               string     `json:"error,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/httpapi"
 )
 
@@ -32,6 +33,10 @@ func (s *Server) connectorStatus(context.Context) []httpapi.ConnectorStatus {
 		switch {
 		case c.Disabled:
 			st.State = "disabled"
+		case !s.cfg.Runs(config.RoleConnectors):
+			// The runners and their progress live on the instances with
+			// the connectors role; ask one of those.
+			st.State = "elsewhere"
 		case ok:
 			st.State, st.Error = rs.State, rs.Error
 		default:

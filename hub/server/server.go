@@ -228,7 +228,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 func probesOnly(h http.Handler, roles []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
-		case p == "/healthz", p == "/readyz", p == "/metrics", strings.HasPrefix(p, "/debug/pprof/"):
+		case p == "/healthz", p == "/readyz", p == "/metrics", strings.HasPrefix(p, "/debug/pprof/"),
+			p == "/v1/connectors": // the runners' status lives on the connectors instance
 			h.ServeHTTP(w, r)
 			return
 		}
