@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -155,7 +156,7 @@ func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.
 
 func (m *routeMux) Handle(pattern string, h http.Handler) {
 	m.routes = append(m.routes, pattern)
-	m.ServeMux.Handle(pattern, m.wrap(pattern, h))
+	m.ServeMux.Handle(pattern, m.wrap(pattern, checkParams(pattern, h)))
 }
 
 type handler struct {
@@ -200,9 +201,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// maxErrorMessage bounds an error message: ids and values from the request
+// are part of some, and a request must not get a large input echoed back.
+const maxErrorMessage = 512
+
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
+	b.Error.Code, b.Error.Message = code, clip(msg, maxErrorMessage)
 	writeJSON(w, status, b)
 }
 
@@ -277,6 +282,10 @@ type customerPage struct {
 	NextCursor string             `json:"next_cursor,omitempty"`
 }
 
+// customerCursorTag starts every customer-list cursor, so that a string
+// this API did not return is refused, not read as an id to page after.
+const customerCursorTag = "c1:"
+
 func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	vis := a.visibility(r)
 	links, ok := linkQuery(w, r, vis, false)
@@ -299,11 +308,12 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	if c := q.Get("cursor"); c != "" {
 		after, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil || len(after) == 0 {
+		id, ok := strings.CutPrefix(string(after), customerCursorTag)
+		if err != nil || !ok || id == "" {
 			writeError(w, http.StatusBadRequest, CodeInvalidArgument, "cursor is not one this API returned")
 			return
 		}
-		f.After = string(after)
+		f.After = id
 	}
 	f.Limit = limit + 1 // one more tells whether a next page exists
 	items, err := a.store.FindCustomers360(r.Context(), f, links)
@@ -314,7 +324,7 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	page := customerPage{Items: []customerResponse{}}
 	if len(items) > limit {
 		items = items[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(items[limit-1].ID))
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(customerCursorTag + items[limit-1].ID))
 	}
 	for i := range items {
 		page.Items = append(page.Items, shape(&items[i], vis))

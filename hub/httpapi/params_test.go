@@ -1,0 +1,54 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub/httpapi"
+)
+
+// Every route the OpenAPI document describes refuses a query parameter it
+// does not declare, with 400 and the list of the valid ones, instead of
+// answering as if it were absent (?emial= returned everyone's first page).
+func TestUnknownQueryParametersAre400(t *testing.T) {
+	f := newAuthFixture(t)
+	fill := strings.NewReplacer("{id}", "x", "{connector}", "x", "{entity}", "x")
+	routes := httpapi.Routes(f.srv.Config.Handler)
+	checked := 0
+	for _, rt := range routes {
+		method, path, _ := strings.Cut(rt, " ")
+		if strings.HasPrefix(path, "/debug/") || path == "/metrics" || path == "/" {
+			continue
+		}
+		code, body := f.do(t, "admin", method, fill.Replace(path)+"?emial=x", nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), `unknown query parameter \"emial\"`) || !strings.Contains(string(body), "valid:") {
+			t.Errorf("%s ?emial=x: %d %s", rt, code, body)
+		}
+		checked++
+	}
+	if checked < 15 {
+		t.Errorf("checked %d routes, want every documented one", checked)
+	}
+	// A declared parameter still works.
+	if code, body := f.do(t, "admin", "GET", "/v1/customers?email=nobody@example.com", nil); code != http.StatusOK {
+		t.Errorf("?email=: %d %s", code, body)
+	}
+}
+
+// A cursor this API did not return is 400 on every list, not an empty page;
+// an error message never echoes a large input back.
+func TestMalformedCursorsAndLongIDs(t *testing.T) {
+	f := newAuthFixture(t)
+	for _, path := range []string{"/v1/customers?cursor=garbage", "/v1/reviews?cursor=garbage", "/v1/deadletters?cursor=garbage",
+		"/v1/changes?since=garbage", "/v1/customers/x?orders_cursor=garbage"} {
+		if code, body := f.do(t, "admin", "GET", path, nil); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+	long := strings.Repeat("a", 100_000)
+	code, body := f.do(t, "admin", "GET", "/v1/customers/"+long, nil)
+	if code != http.StatusNotFound || len(body) > 1024 {
+		t.Errorf("404 of a 100 KB id: %d, %d bytes of body", code, len(body))
+	}
+}
