@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 )
 
 // Statuses of a dead letter the hub keeps for operations.
@@ -28,6 +29,19 @@ type DeadLetterEntry struct {
 	Note       string    `json:"note,omitempty"`       // a steward's note on resolve
 	// Seq orders entries by arrival; list cursors are built from it.
 	Seq int64 `json:"-"`
+	// RawText is Raw as text when it is valid UTF-8 (a CSV line a
+	// connector could not read), so operators read it without decoding
+	// base64; Raw stays for bytes that are not text.
+	RawText string `json:"raw_text,omitempty"`
+}
+
+// WithRawText fills RawText from Raw when Raw is text and drops Raw then
+// (the same bytes twice serve nobody).
+func (e *DeadLetterEntry) WithRawText() *DeadLetterEntry {
+	if len(e.Raw) > 0 && utf8.Valid(e.Raw) {
+		e.RawText, e.Raw = string(e.Raw), nil
+	}
+	return e
 }
 
 // DeadLetterFilter selects dead letters; empty fields match everything.

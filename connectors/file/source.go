@@ -316,6 +316,9 @@ type reader struct {
 	keyIdx      int
 	updIdx      int
 	fields      []string
+	// back holds lines read ahead for a quoted field that never closed,
+	// to be read again on their own.
+	back [][]byte
 }
 
 func (r *reader) setNames(names []string) {
@@ -357,6 +360,12 @@ func (r *reader) checkNames() error {
 
 // physical reads one line without its line break; io.EOF at the end.
 func (r *reader) physical() ([]byte, error) {
+	if len(r.back) > 0 {
+		raw := r.back[0]
+		r.back = r.back[1:]
+		r.line++
+		return raw, nil
+	}
 	raw, err := r.br.ReadBytes('\n')
 	if len(raw) == 0 && err != nil {
 		return nil, err
@@ -416,6 +425,8 @@ func (r *reader) next() (sdk.Record, error) {
 		switch r.fc.Format {
 		case "csv":
 			fields, err := splitCSV(text, r.fc.delim, r.fc.quote, r.fields)
+			firstRaw := raw
+			var extra [][]byte
 			for errors.Is(err, errIncomplete) && r.line-first < maxRecordLines {
 				more, perr := r.physical()
 				if perr == io.EOF {
@@ -424,7 +435,8 @@ func (r *reader) next() (sdk.Record, error) {
 				if perr != nil {
 					return sdk.Record{}, perr
 				}
-				raw = append(append(raw, '\n'), more...)
+				extra = append(extra, more)
+				raw = append(append(slices.Clip(raw), '\n'), more...)
 				mt, derr := r.decode(more)
 				if derr != nil {
 					err = derr
@@ -432,6 +444,18 @@ func (r *reader) next() (sdk.Record, error) {
 				}
 				text += "\n" + mt
 				fields, err = splitCSV(text, r.fc.delim, r.fc.quote, r.fields)
+			}
+			if len(extra) > 0 && (r.headerDone || !*r.fc.Header) && r.line > r.skipTo &&
+				(err != nil || len(fields) != len(r.names)) {
+				// A quote that never closes (within maxRecordLines or the
+				// file), or closes only into a record that does not parse
+				// or has the wrong number of fields: the opening line
+				// alone is bad. The lines after
+				// it are read again on their own, so one stray quote
+				// costs one line, not the rest of the file.
+				r.back = append(extra, r.back...)
+				r.line -= len(extra)
+				return r.bad(firstRaw, first, fmt.Errorf("quoted field opened on this line does not close into a record of %d fields within %d lines; the following lines are read on their own", len(r.names), maxRecordLines)), nil
 			}
 			r.fields = fields
 			if !r.headerDone && *r.fc.Header {

@@ -303,3 +303,33 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A quote that never closes costs its own line only: the opening line is a
+// bad record and the lines after it are read on their own (before, they
+// were swallowed into one dead letter up to 1,000 lines or the end of the
+// file). A quote that closes only into the wrong number of fields is the
+// same case.
+func TestUnclosedQuoteCostsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	content := "id;name;city\n" +
+		"1;\"Anna;Berlin\n" +
+		"2;Bernd;Hamburg\n" +
+		"3;\"Clara;Köln\n" +
+		"4;Dora;Bonn\"\n" +
+		"5;Emil;Essen\n" +
+		"6;\"Multi\nline\";Ulm\n"
+	write(t, filepath.Join(dir, "in", "a.csv"), []byte(content))
+	s := newSource(t, dir, nil, nil, map[string]any{"pattern": "in/*.csv", "entity": "customers", "format": "csv", "delimiter": ";",
+		"header": true, "key": "id"})
+	var got []string
+	for _, r := range drain(t, s, 100) {
+		if r.Error != "" {
+			got = append(got, "ERR@"+r.Meta["line"])
+			continue
+		}
+		got = append(got, r.ID)
+	}
+	if want := []string{"ERR@2", "2", "ERR@4", "4", "5", "6"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -67,6 +67,9 @@ func (a *api) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if page.Items == nil {
 		page.Items = []hub.DeadLetterEntry{}
 	}
+	for i := range page.Items {
+		page.Items[i].WithRawText()
+	}
 	writeJSON(w, http.StatusOK, page)
 }
 
@@ -76,7 +79,7 @@ func (a *api) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, e.WithRawText())
 }
 
 func (a *api) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +113,7 @@ func (a *api) resolveDeadLetter(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, e.WithRawText())
 }
 
 type replayRequest struct {

@@ -186,6 +186,10 @@ func TestDeadLetterRoutes(t *testing.T) {
 		resolved.Status != hub.DeadLetterResolved || resolved.Actor != "ops" || resolved.Note != "re-exported" {
 		t.Fatalf("resolve: %d %+v", code, resolved)
 	}
+	// The line the connector could not read is shown as text, not base64.
+	if resolved.RawText != `C4;"broken` || len(resolved.Raw) != 0 {
+		t.Errorf("source error raw_text %q raw %q, want the line as text", resolved.RawText, resolved.Raw)
+	}
 	if code := f.post(t, "/v1/deadletters/api.deadletter:0:4/resolve", "ops", map[string]string{"note": "again"}, &e); code != 409 {
 		t.Fatalf("resolve twice: %d", code)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -340,7 +341,13 @@ func (s *Source) mapRecord(r *sdk.Record, now time.Time) (*hub.Envelope, *hub.De
 		return d
 	}
 	if r.Error != "" {
-		return nil, dead(hub.ReasonSource, fmt.Sprintf("%s: %s", s.where(r), r.Error), "", nil)
+		// A connector names the place itself too ("file x.csv line 2:
+		// ..."); where() says it already.
+		msg := r.Error
+		if f, l := r.Meta["file"], r.Meta["line"]; f != "" && l != "" {
+			msg = strings.TrimPrefix(msg, "file "+f+" line "+l+": ")
+		}
+		return nil, dead(hub.ReasonSource, fmt.Sprintf("%s: %s", s.where(r), msg), "", nil)
 	}
 	m, ok := s.Mappings.Lookup(s.System, r.Entity)
 	if !ok {

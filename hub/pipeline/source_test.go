@@ -104,3 +104,18 @@ func TestSourceCountsDroppedValues(t *testing.T) {
 		t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=phone} = %v, want 2", got)
 	}
 }
+
+// A source error's reason names the place once: the connector's own
+// "file x line n:" is not repeated after the runner's.
+func TestSourceErrorReasonNamesThePlaceOnce(t *testing.T) {
+	src := &Source{Name: "fibu", System: "finance", Mappings: oneMapping{}, Topics: hub.Topics{Prefix: "crmhub"},
+		Metrics: NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler)}
+	_, dl := src.mapRecord(&sdk.Record{Entity: "debtors", ID: "in/a.csv:2", Error: "file in/a.csv line 2: 4 fields, want 3",
+		Meta: map[string]string{"file": "in/a.csv", "line": "2"}, Payload: []byte(`{"raw":"eA=="}`)}, time.Now())
+	if dl == nil {
+		t.Fatal("no dead letter")
+	}
+	if want := "fibu/debtors id in/a.csv:2 file in/a.csv line 2: 4 fields, want 3"; dl.Reason != want {
+		t.Errorf("reason %q, want %q", dl.Reason, want)
+	}
+}

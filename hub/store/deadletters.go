@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/crmhub/crmhub/hub"
@@ -25,10 +28,12 @@ const deadLetterCols = `seq, id, connector, system, source_entity, source_id, ma
 func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEntry) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Any unique key: the offset id (the same message indexed
+		// again) or dkey (the same dead letter published again).
 		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO dead_letters
   (id, connector, system, source_entity, source_id, mapping, version, field, reason_class, reason,
-   meta, payload, raw, source_updated_at, at, status)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`))
+   meta, payload, raw, source_updated_at, at, status, dkey)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
 		if err != nil {
 			return err
 		}
@@ -52,7 +57,7 @@ func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEn
 			}
 			res, err := stmt.ExecContext(ctx, e.ID, e.Connector, e.System, e.SourceEntity, e.SourceID, e.Mapping,
 				e.MappingVersion, e.Field, e.ReasonClass, e.Reason, meta, nullBytes(e.Payload), nullBytes(e.Raw),
-				nanos(e.SourceUpdatedAt), nanos(e.At), status)
+				nanos(e.SourceUpdatedAt), nanos(e.At), status, deadLetterKey(&e.DeadLetter))
 			if err != nil {
 				return fmt.Errorf("dead letter %s: %w", e.ID, err)
 			}
@@ -68,6 +73,23 @@ func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEn
 		return 0, fmt.Errorf("index %d dead letters: %w", len(entries), err)
 	}
 	return n, nil
+}
+
+// deadLetterKey identifies a dead letter by what it is: the record (or,
+// for a line a connector could not read, its file and line), its version,
+// the mapping, the reason class and the content; not the time it was
+// written nor its place on the topic.
+func deadLetterKey(d *hub.DeadLetter) string {
+	h := sha256.New()
+	for _, part := range []string{d.Connector, d.System, d.SourceEntity, d.SourceID, d.Mapping, strconv.Itoa(d.MappingVersion),
+		d.ReasonClass, strconv.FormatInt(nanos(d.SourceUpdatedAt), 10), d.Meta["file"], d.Meta["line"]} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(d.Payload)
+	h.Write([]byte{0})
+	h.Write(d.Raw)
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func nullBytes(b []byte) any {

@@ -110,3 +110,28 @@ func testDeadLetters(t *testing.T, s *Store) {
 func TestDeadLetters(t *testing.T) { testDeadLetters(t, MustOpenSQLite(t, Options{})) }
 
 func TestDeadLettersIntegration(t *testing.T) { testDeadLetters(t, MustOpenPostgres(t, Options{})) }
+
+// A dead letter published again after a crash sits at a new offset: it is
+// the same dead letter, indexed once, so the open count is right.
+func TestDeadLetterRepublishedIsOneEntry(t *testing.T) {
+	for name, open := range map[string]func(testing.TB, Options) *Store{"sqlite": MustOpenSQLite, "postgres": MustOpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t, Options{})
+			ctx := context.Background()
+			first := deadEntries(3)
+			if n, err := s.IndexDeadLetters(ctx, first); err != nil || n != 3 {
+				t.Fatalf("index: %d %v", n, err)
+			}
+			again := deadEntries(3)
+			for i := range again {
+				again[i].ID = fmt.Sprintf("crmhub.deadletter:%d:%d", i%2, 100+i) // new offsets
+				again[i].At = t0.Add(5e9)                                        // written again later
+			}
+			again[2].Payload = json.RawMessage(`{"id":"K2","changed":true}`) // another version: a new entry
+			n, err := s.IndexDeadLetters(ctx, again)
+			if err != nil || n != 1 {
+				t.Fatalf("re-published dead letters indexed as %d new entries (%v), want 1: the changed one", n, err)
+			}
+		})
+	}
+}
