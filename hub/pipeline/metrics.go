@@ -20,6 +20,7 @@ type Metrics struct {
 
 	GoldenTooLarge *prometheus.CounterVec
 	ApplierPaused  prometheus.Gauge
+	PublishBlocked *prometheus.GaugeVec
 	ValuesDropped  *prometheus.CounterVec
 	// Progress is each source's reading progress (progress.go).
 	Progress *Progress
@@ -70,12 +71,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ApplierPaused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crmhub_hub_applier_paused", Help: "1 while the applier waits for the store (read-only, full, locked, unreachable): nothing is applied and nothing dead-lettered until it is back; /readyz says why.",
 		}),
+		PublishBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crmhub_pipeline_publish_blocked", Help: "1 while a connector's batch waits for Kafka to take it (the broker away or refusing); it is retried with backoff, never skipped.",
+		}, []string{"connector"}),
 		ValuesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmhub_mapping_values_dropped_total", Help: "Source values a mapping left out because its cleaner could not read them (a phone, an e-mail, a date), by mapping, target field and cleaner; the record itself goes on.",
 		}, []string{"mapping", "field", "reason"}),
 	}
 	m.Progress = &Progress{}
 	reg.MustRegister(m.Read, m.Mapped, m.Dropped, m.DeadLetters, m.Published, m.BatchTime,
-		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge, m.ApplierPaused, m.ValuesDropped)
+		m.SourceLag, m.Consumed, m.ApplyError, m.Freshness, m.Latency, m.GoldenTooLarge, m.ApplierPaused, m.PublishBlocked, m.ValuesDropped)
 	return m
 }

@@ -309,10 +309,22 @@ func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
 		return nil
 	}
 	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	blocked := false
+	defer func() {
+		if blocked {
+			s.Metrics.PublishBlocked.WithLabelValues(s.Name).Set(0)
+		}
+	}()
 	for {
 		err := s.Publisher.Publish(ctx, msgs...)
 		if err == nil {
 			return nil
+		}
+		if !blocked {
+			// The broker away or refusing: the connector waits, and that
+			// shows (a record too large was dead-lettered before this).
+			blocked = true
+			s.Metrics.PublishBlocked.WithLabelValues(s.Name).Set(1)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -3,9 +3,11 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +192,58 @@ func TestGoldenStreamBoundsLargeStates(t *testing.T) {
 		if v := testutil.ToFloat64(metrics.GoldenTooLarge.WithLabelValues(how)); v != want {
 			t.Errorf("crmhub_golden_too_large_total{how=%q} = %v, want %v", how, v, want)
 		}
+	}
+}
+
+// failingPublisher refuses every batch until ok is set.
+type failingPublisher struct {
+	mu sync.Mutex
+	ok bool
+	n  int
+}
+
+func (p *failingPublisher) Publish(context.Context, ...bus.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ok {
+		p.n++
+		return errors.New("kafka: broker not available")
+	}
+	return nil
+}
+
+// A batch the broker does not take is retried, and the wait shows in
+// crmhub_pipeline_publish_blocked until it goes through.
+func TestSourcePublishBlockedShows(t *testing.T) {
+	m, err := mapping.Parse("hooks_customers.yaml", []byte(hookMapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &failingPublisher{}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	rec := sdk.Record{Entity: "customers", ID: "W-1", Op: sdk.OpUpsert, Payload: []byte(`{"name":"Ada"}`)}
+	src := &Source{Name: "hooks", System: "hooks", Source: &listSource{recs: []sdk.Record{rec}}, Mappings: oneMapping{m},
+		Publisher: pub, Positions: &memPositions{m: map[string][]byte{}}, Topics: hub.Topics{Prefix: "x"}, BatchSize: 10,
+		PollInterval: 10 * time.Millisecond, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	blocked := func() float64 { return testutil.ToFloat64(metrics.PublishBlocked.WithLabelValues("hooks")) }
+	deadline := time.Now().Add(10 * time.Second)
+	for blocked() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("publish_blocked never rose while the broker refused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pub.mu.Lock()
+	pub.ok = true
+	pub.mu.Unlock()
+	for blocked() != 0 || testutil.ToFloat64(metrics.Published.WithLabelValues("hooks", hub.EntityCustomer)) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the broker came back: blocked %v", blocked())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
