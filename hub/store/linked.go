@@ -438,11 +438,12 @@ func (s *Store) FindCustomer360(ctx context.Context, id string, q hub.LinkQuery)
 		return nil, fmt.Errorf("find customer %s: %w", id, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
-	cur, row, err := s.survivor(ctx, tx, id)
+	ctq := cachedTx{tx, &s.reads}
+	cur, row, err := s.survivor(ctx, ctq, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.customer360(ctx, tx, cur, row, q)
+	return s.customer360(ctx, ctq, cur, row, q)
 }
 
 // FindCustomers360 searches active golden customers, ordered by id, with
@@ -453,13 +454,14 @@ func (s *Store) FindCustomers360(ctx context.Context, f hub.CustomerFilter, q hu
 		return nil, fmt.Errorf("find customers: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
-	ids, err := s.findIDs(ctx, tx, f)
+	ctq := cachedTx{tx, &s.reads}
+	ids, err := s.findIDs(ctx, ctq, f)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]hub.Customer360, 0, len(ids))
 	for _, id := range ids {
-		c, err := s.customer360(ctx, tx, id, nil, q)
+		c, err := s.customer360(ctx, ctq, id, nil, q)
 		if errors.Is(err, hub.ErrNotFound) {
 			continue // cannot happen in one snapshot; harmless if it did
 		}

@@ -54,8 +54,9 @@ type Options struct {
 
 // Store is the SQL implementation of hub.Store.
 type Store struct {
-	db     *sql.DB // writes (SQLite: one connection, the single writer)
-	rdb    *sql.DB // reads
+	db     *sql.DB   // writes (SQLite: one connection, the single writer)
+	rdb    *sql.DB   // reads
+	reads  readStmts // the API's read statements, prepared on rdb
 	pg     bool
 	res    *identity.Resolver
 	log    *slog.Logger
@@ -125,6 +126,9 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		r.SetMaxOpenConns(4)
 		s.db, s.rdb = w, r
 		s.stmts = newStmtCache(w)
+		// pgx keeps its own per-connection statement cache; SQLite's
+		// driver prepares each query anew.
+		s.reads.db = r
 	case DriverPostgres:
 		dir = "migrations/postgres"
 		db, err := sql.Open("pgx", dsn)
@@ -334,7 +338,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connections.
 func (s *Store) Close() error {
-	errs := []error{s.stmts.close()}
+	errs := []error{s.stmts.close(), s.reads.close()}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}
