@@ -82,6 +82,10 @@ type Store interface {
 	// FindCustomers360 searches golden customers as FindCustomers does,
 	// with one page of each linked list q asks for per customer.
 	FindCustomers360(ctx context.Context, f CustomerFilter, q LinkQuery) ([]Customer360, error)
+	// FindCustomerSummaries searches as FindCustomers does and returns
+	// each golden customer's own record only: no sources, lineage or
+	// linked records (a search page that lists many customers).
+	FindCustomerSummaries(ctx context.Context, f CustomerFilter) ([]GoldenCustomer, error)
 
 	// Counts reports sizes for metrics and tests.
 	Counts(ctx context.Context) (Counts, error)

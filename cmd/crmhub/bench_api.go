@@ -153,6 +153,7 @@ func runAPIBench(ctx context.Context, o apiBenchOpts) (*apiBenchResult, error) {
 	}
 	defer stopProfile()
 	base := "http://" + r.Server.HTTPAddr()
+	only := os.Getenv("CRMHUB_BENCH_API_ONLY") // a substring of one kind, to profile it alone
 	kinds := []struct {
 		name string
 		url  func(i int) string
@@ -167,6 +168,9 @@ func runAPIBench(ctx context.Context, o apiBenchOpts) (*apiBenchResult, error) {
 	}
 	for _, c := range o.clients {
 		for _, k := range kinds {
+			if only != "" && !strings.Contains(k.name, only) {
+				continue
+			}
 			row, err := loadAPI(ctx, k.url, c, o.duration)
 			if err != nil {
 				return nil, err

@@ -266,7 +266,7 @@ func TestHiddenFieldsAbsent(t *testing.T) {
 		if err := json.Unmarshal(raw, &one); err != nil {
 			t.Fatal(err)
 		}
-		code, raw = f.do(t, tc.caller, "GET", "/v1/customers?name=schmidt", nil)
+		code, raw = f.do(t, tc.caller, "GET", "/v1/customers?name=schmidt&view=full", nil)
 		var page struct{ Items []map[string]any }
 		if err := json.Unmarshal(raw, &page); err != nil || code != 200 || len(page.Items) != 1 {
 			t.Fatalf("%s search: %d %s", tc.caller, code, raw)

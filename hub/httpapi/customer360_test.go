@@ -272,7 +272,7 @@ func TestCustomer360ReadsOnlyVisibleLists(t *testing.T) {
 		{"admin", true, true, true},
 		{"multi", false, true, true},
 	} {
-		for _, path := range []string{"/v1/customers/" + id, "/v1/customers?name=schmidt"} {
+		for _, path := range []string{"/v1/customers/" + id, "/v1/customers?name=schmidt&view=full"} {
 			spy.mu.Lock()
 			spy.queries = nil
 			spy.mu.Unlock()

@@ -282,6 +282,60 @@ type customerPage struct {
 	NextCursor string             `json:"next_cursor,omitempty"`
 }
 
+// customerSummary is one customer on a search page: who it is and how to
+// reach it, without sources, lineage or linked records.
+type customerSummary struct {
+	ID               string    `json:"id"`
+	Kind             string    `json:"kind"`
+	GivenName        string    `json:"given_name,omitempty"`
+	FamilyName       string    `json:"family_name,omitempty"`
+	FullName         string    `json:"full_name,omitempty"`
+	OrganizationName string    `json:"organization_name,omitempty"`
+	Email            string    `json:"email,omitempty"`
+	Phone            string    `json:"phone,omitempty"`
+	PostalCode       string    `json:"postal_code,omitempty"`
+	City             string    `json:"city,omitempty"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	Href             string    `json:"href"`
+}
+
+type summaryPage struct {
+	Items      []customerSummary `json:"items"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+	View       string            `json:"view"`
+}
+
+func (a *api) listSummaries(w http.ResponseWriter, r *http.Request, f hub.CustomerFilter, limit int, vis visibility) {
+	items, err := a.store.FindCustomerSummaries(r.Context(), f)
+	if err != nil {
+		a.storeError(w, r, err)
+		return
+	}
+	page := summaryPage{Items: []customerSummary{}, View: "summary"}
+	if len(items) > limit {
+		items = items[:limit]
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(customerCursorTag + items[limit-1].ID))
+	}
+	for i := range items {
+		g := &items[i]
+		vis.redactGolden(g)
+		c := g.Customer
+		s := customerSummary{ID: g.ID, Kind: c.Kind, GivenName: c.GivenName, FamilyName: c.FamilyName, FullName: c.FullName,
+			OrganizationName: c.OrganizationName, UpdatedAt: g.UpdatedAt, Href: "/v1/customers/" + g.ID}
+		if len(c.Emails) > 0 {
+			s.Email = c.Emails[0]
+		}
+		if len(c.Phones) > 0 {
+			s.Phone = c.Phones[0]
+		}
+		if len(c.Addresses) > 0 {
+			s.PostalCode, s.City = c.Addresses[0].PostalCode, c.Addresses[0].City
+		}
+		page.Items = append(page.Items, s)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
 // customerCursorTag starts every customer-list cursor, so that a string
 // this API did not return is refused, not read as an id to page after.
 const customerCursorTag = "c1:"
@@ -316,6 +370,30 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		f.After = id
 	}
 	f.Limit = limit + 1 // one more tells whether a next page exists
+	view := q.Get("view")
+	switch view {
+	case "":
+		// A name prefix lists many customers: summaries, each with a link
+		// to the whole customer. A lookup by a key finds one: whole.
+		view = "full"
+		if f.Name != "" && f.Email == "" && f.Phone == "" && f.TaxID == "" && f.System == "" && f.SourceID == "" &&
+			!q.Has("orders_limit") && !q.Has("payments_limit") && !q.Has("service_cases_limit") {
+			view = "summary"
+		}
+	case "full":
+	case "summary":
+		if q.Has("orders_limit") || q.Has("payments_limit") || q.Has("service_cases_limit") {
+			writeError(w, http.StatusBadRequest, CodeInvalidArgument, "the *_limit parameters page linked lists, which view=summary leaves out")
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "view must be summary or full")
+		return
+	}
+	if view == "summary" {
+		a.listSummaries(w, r, f, limit, vis)
+		return
+	}
 	items, err := a.store.FindCustomers360(r.Context(), f, links)
 	if err != nil {
 		a.storeError(w, r, err)

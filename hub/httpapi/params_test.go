@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/httpapi"
 )
 
@@ -50,5 +52,32 @@ func TestMalformedCursorsAndLongIDs(t *testing.T) {
 	code, body := f.do(t, "admin", "GET", "/v1/customers/"+long, nil)
 	if code != http.StatusNotFound || len(body) > 1024 {
 		t.Errorf("404 of a 100 KB id: %d, %d bytes of body", code, len(body))
+	}
+}
+
+// A name-prefix search answers with summaries (who, how to reach them, a
+// link) unless view=full asks for the whole customers.
+func TestNameSearchSummaries(t *testing.T) {
+	f := newAuthFixture(t)
+	f.apply(t, customer("crm", "c1", 1, hub.Customer{Kind: "person", FamilyName: "Schmidt", Emails: []string{"a@example.de"}}))
+	var page struct {
+		View  string           `json:"view"`
+		Items []map[string]any `json:"items"`
+	}
+	code, raw := f.do(t, "admin", "GET", "/v1/customers?name=schm", nil)
+	if err := json.Unmarshal(raw, &page); err != nil || code != 200 || len(page.Items) != 1 {
+		t.Fatalf("summary search: %d %s", code, raw)
+	}
+	it := page.Items[0]
+	if page.View != "summary" || it["email"] != "a@example.de" || it["href"] != "/v1/customers/"+it["id"].(string) || it["sources"] != nil {
+		t.Errorf("summary item %v (view %q)", it, page.View)
+	}
+	code, raw = f.do(t, "admin", "GET", "/v1/customers?name=schm&view=full", nil)
+	page.Items = nil
+	if err := json.Unmarshal(raw, &page); err != nil || code != 200 || len(page.Items) != 1 || page.Items[0]["sources"] == nil {
+		t.Errorf("full search: %d %s", code, raw)
+	}
+	if code, _ := f.do(t, "admin", "GET", "/v1/customers?name=schm&view=tiny", nil); code != 400 {
+		t.Errorf("view=tiny: %d, want 400", code)
 	}
 }
