@@ -164,7 +164,9 @@ func runAPIBench(ctx context.Context, o apiBenchOpts) (*apiBenchResult, error) {
 		{"search by name prefix (limit 50)", func(i int) string {
 			return base + "/v1/customers?limit=50&name=" + url.QueryEscape(prefixes[i%len(prefixes)])
 		}},
-		{"/v1/changes?limit=200", func(i int) string { return fmt.Sprintf("%s/v1/changes?limit=200&since=%d", base, (i*37)%max(1, int(res.Golden))) }},
+		{"/v1/changes?limit=200", func(i int) string {
+			return fmt.Sprintf("%s/v1/changes?limit=200&since=%d", base, (i*37)%max(1, int(res.Golden)))
+		}},
 	}
 	for _, c := range o.clients {
 		for _, k := range kinds {
