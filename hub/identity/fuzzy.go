@@ -37,6 +37,10 @@ type FuzzyConfig struct {
 	// MaxBlock skips blocks with more records than this (a very common
 	// name in one postal code says little). Default 50.
 	MaxBlock int
+	// IDs weighs person identifiers (national id, passport, a person's
+	// tax id where it does not veto) as evidence; zero fields take the
+	// defaults.
+	IDs IDWeights
 }
 
 // DefaultFuzzy returns the default fuzzy configuration.
@@ -59,6 +63,7 @@ func (f *FuzzyConfig) defaults() {
 	if f.MaxBlock == 0 {
 		f.MaxBlock = 50
 	}
+	f.IDs.defaults()
 }
 
 var fold = strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss", "é", "e", "è", "e", "á", "a", "à", "a",
@@ -115,7 +120,7 @@ func familyName(c hub.Customer) string {
 // (see FuzzyConfig), so blocks stay small however common a name is: the
 // same postal code, the same e-mail domain or the same phone number prefix,
 // each with the (phonetic) name.
-func blockKeys(c hub.Customer, region string) []string {
+func blockKeys(c hub.Customer, region string, taxIsEvidence bool) []string {
 	var keys []string
 	postals := map[string]bool{}
 	for _, a := range c.Addresses {
@@ -135,6 +140,7 @@ func blockKeys(c hub.Customer, region string) []string {
 		}
 		return keys
 	}
+	keys = append(keys, idBlockKeys(c, taxIsEvidence)...)
 	fam := familyName(c)
 	if fam == "" {
 		return keys
@@ -236,10 +242,36 @@ func sortWords(s string) string {
 // with region DE where they lack a country code; Resolver.ScorePair uses
 // the configured region.
 func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
-	return f.score(a, b, "DE")
+	return f.score(a, b, "DE", true)
 }
 
-func (f *FuzzyConfig) score(a, b hub.Customer, region string) (score float64, mergeable bool) {
+// score applies the identifier evidence to the name-and-corroboration
+// score (scoreNames).
+func (f *FuzzyConfig) score(a, b hub.Customer, region string, taxIsEvidence bool) (score float64, mergeable bool) {
+	s, ok := f.scoreNames(a, b, region)
+	if a.Kind == "organization" {
+		return s, ok
+	}
+	switch compareIDs(a, b, taxIsEvidence) {
+	case IDEqual:
+		// The same national id corroborates what an address or e-mail
+		// would: a similar name then merges; a different name goes
+		// to review at most.
+		name, _ := personNameScore(a, b)
+		if e := f.IDs.EqualFloor + (1-f.IDs.EqualFloor)*name; e > s {
+			s = e
+		}
+		ok = true
+	case IDNear:
+		s -= f.IDs.NearPenalty
+	case IDDiffer:
+		s -= f.IDs.DifferPenalty
+		ok = false
+	}
+	return max(s, 0), ok
+}
+
+func (f *FuzzyConfig) scoreNames(a, b hub.Customer, region string) (score float64, mergeable bool) {
 	var name float64
 	nameOK := true
 	if a.Kind == "organization" {
@@ -560,7 +592,7 @@ func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
 	if b.Key() < a.Key() {
 		a, b = b, a
 	}
-	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion)
+	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
 	if s < f.Review {
 		return Link{}, false
 	}

@@ -297,10 +297,10 @@ func TestFuzzyMissingFields(t *testing.T) {
 func TestBlockKeys(t *testing.T) {
 	share := func(a, b hub.Customer) bool {
 		ka := map[string]bool{}
-		for _, k := range blockKeys(a, "DE") {
+		for _, k := range blockKeys(a, "DE", true) {
 			ka[k] = true
 		}
-		for _, k := range blockKeys(b, "DE") {
+		for _, k := range blockKeys(b, "DE", true) {
 			if ka[k] {
 				return true
 			}
@@ -335,7 +335,7 @@ func TestBlockKeys(t *testing.T) {
 			hub.Customer{Kind: "organization", OrganizationName: "Vogel OHG", Addresses: []hub.Address{{PostalCode: "80331"}}}, false},
 	} {
 		if got := share(tc.a, tc.b); got != tc.want {
-			t.Errorf("%s: share a block = %v, want %v (%v / %v)", tc.name, got, tc.want, blockKeys(tc.a, "DE"), blockKeys(tc.b, "DE"))
+			t.Errorf("%s: share a block = %v, want %v (%v / %v)", tc.name, got, tc.want, blockKeys(tc.a, "DE", true), blockKeys(tc.b, "DE", true))
 		}
 	}
 }
