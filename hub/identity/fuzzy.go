@@ -90,10 +90,22 @@ func orgStem(s string) string {
 
 var streetAbbr = strings.NewReplacer("strasse", "str", "straße", "str", "str.", "str", "platz", "pl", "pl.", "pl", "weg", "wg")
 
+// streetWords abbreviates whole street-type words of English and French
+// addresses as their postal services do ("40 Dock Road" = "40 Dock Rd").
+var streetWords = map[string]string{"road": "rd", "street": "st", "avenue": "ave", "av": "ave", "place": "pl",
+	"drive": "dr", "lane": "ln", "court": "ct", "crescent": "cres", "terrace": "tce", "parade": "pde",
+	"highway": "hwy", "boulevard": "bd", "blvd": "bd", "square": "sq", "close": "cl", "rue": "r", "allee": "all"}
+
 func normStreet(s string) string {
 	s = strings.ToLower(s)
 	s = streetAbbr.Replace(s)
-	return foldName(s)
+	f := strings.Fields(foldName(s))
+	for i, w := range f {
+		if a, ok := streetWords[w]; ok {
+			f[i] = a
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 // personName is the comparable name of a person.
@@ -141,6 +153,7 @@ func blockKeys(c hub.Customer, region string, taxIsEvidence bool) []string {
 		return keys
 	}
 	keys = append(keys, idBlockKeys(c, taxIsEvidence)...)
+	keys = append(keys, personBlockKeys(c)...)
 	fam := familyName(c)
 	if fam == "" {
 		return keys
