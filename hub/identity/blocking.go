@@ -61,29 +61,11 @@ func personBlockKeys(c hub.Customer) []string {
 		}
 	}
 	for _, a := range c.Addresses {
-		if st, no := streetAndNumber(a.Street); st != "" && no != "" {
-			keys = append(keys, "sh:"+st+"|"+no)
+		if l := ParseStreetLine(a.Street); l.Street != "" && l.Number != "" {
+			keys = append(keys, "sh:"+l.Street+"|"+l.Number)
 		}
 	}
 	return keys
-}
-
-// streetAndNumber splits a street line into the normalized street name
-// and the house number, whichever side the number is on ("40 Dock Road",
-// "Hauptstr. 5"); "" for the number when the line has none.
-func streetAndNumber(line string) (street, number string) {
-	f := strings.Fields(normStreet(line))
-	if len(f) == 0 {
-		return "", ""
-	}
-	isNum := func(w string) bool { return w[0] >= '0' && w[0] <= '9' }
-	switch {
-	case len(f) > 1 && isNum(f[len(f)-1]):
-		return strings.Join(f[:len(f)-1], " "), f[len(f)-1]
-	case len(f) > 1 && isNum(f[0]):
-		return strings.Join(f[1:], " "), f[0]
-	}
-	return strings.Join(f, " "), ""
 }
 
 // BlockRule names the blocking rule of a blocking key ("person|blk:bd:…"

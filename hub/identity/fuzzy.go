@@ -139,7 +139,7 @@ func blockKeys(c hub.Customer, region string, taxIsEvidence bool) []string {
 		// The postal code alone, without the country: one system leaves
 		// the country empty where another fills it, and the scorer
 		// compares the street anyway.
-		if p := strings.ReplaceAll(strings.ToUpper(a.PostalCode), " ", ""); p != "" {
+		if p := NormalizePostcode(a.PostalCode); p != "" {
 			postals[p] = true
 		}
 	}
@@ -327,13 +327,17 @@ func (f *FuzzyConfig) scoreNames(a, b hub.Customer, region string) (score float6
 	sameHouse := false
 	for _, x := range a.Addresses {
 		for _, y := range b.Addresses {
-			s := 0.6 * similarity(normStreet(x.Street), normStreet(y.Street))
+			// Parsed, so "40 Dock Road" and "Dock Rd 40" are one line.
+			px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
+			s := 0.6 * similarity(strings.TrimSpace(px.Street+" "+px.Number), strings.TrimSpace(py.Street+" "+py.Number))
 			// Different house numbers are different addresses, however
-			// alike the street names ("Bergstr 154" / "Goethestr 172"):
-			// such a pair may reach review, never merge on its own.
-			hx, hy := houseNumber(x.Street), houseNumber(y.Street)
-			same := hx == "" || hy == "" || hx == hy
-			if x.PostalCode != "" && strings.EqualFold(strings.ReplaceAll(x.PostalCode, " ", ""), strings.ReplaceAll(y.PostalCode, " ", "")) {
+			// alike the street names ("Bergstr 154" / "Goethestr 172",
+			// "0 Dock Road" / "40 Dock Road"); so are different units of
+			// one building: such a pair may reach review, never merge on
+			// its own.
+			same := (px.Number == "" || py.Number == "" || px.Number == py.Number) &&
+				(px.Unit == "" || py.Unit == "" || px.Unit == py.Unit)
+			if px := NormalizePostcode(x.PostalCode); px != "" && px == NormalizePostcode(y.PostalCode) {
 				s += 0.4
 			}
 			if s > addr || s == addr && same {
@@ -663,12 +667,6 @@ func (r *Resolver) Links(recs []Record) []Link {
 	return out
 }
 
-// houseNumber returns the last word of a street line if it starts with a
-// digit ("12a"), lower-cased; "" when there is none.
-func houseNumber(street string) string {
-	f := strings.Fields(strings.ToLower(street))
-	if len(f) == 0 || f[len(f)-1][0] < '0' || f[len(f)-1][0] > '9' {
-		return ""
-	}
-	return f[len(f)-1]
-}
+// houseNumber returns the house number of a street line, before or
+// after the street, lower-cased; "" when there is none.
+func houseNumber(street string) string { return ParseStreetLine(street).Number }

@@ -406,7 +406,7 @@ func TestSpelledGiven(t *testing.T) {
 }
 
 func TestHouseNumber(t *testing.T) {
-	for in, want := range map[string]string{"Bergstraße 154": "154", "Lindenstr. 141a": "141a", "Am Markt": "", "": "", "Gewerbepark Süd 39": "39"} {
+	for in, want := range map[string]string{"Bergstraße 154": "154", "Lindenstr. 141a": "141a", "Am Markt": "", "": "", "Gewerbepark Süd 39": "39", "40 Dock Road": "40", "0 Dock Road": "0", "Unit 2, 11 Yampi Place": "11"} {
 		if got := houseNumber(in); got != want {
 			t.Errorf("houseNumber(%q) = %q, want %q", in, got, want)
 		}

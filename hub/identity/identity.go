@@ -417,7 +417,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
 
-func normPostal(p string) string { return strings.ReplaceAll(strings.ToUpper(p), " ", "") }
+func normPostal(p string) string { return NormalizePostcode(p) }
 
 // intersects reports whether two tax-id sets share one. A cluster holds
 // more than one tax id only by a steward's force-merge.
