@@ -169,6 +169,9 @@ type Identity struct {
 	// FieldRule: per golden field, most_recent (default), most_complete or earliest.
 	FieldRule map[string]string `yaml:"field_rule"`
 	Fuzzy     Fuzzy             `yaml:"fuzzy"`
+	// TaxIDVeto: whose differing tax ids keep records apart, organizations
+	// (default), all or none; elsewhere a person's tax id is evidence.
+	TaxIDVeto string `yaml:"tax_id_veto"`
 }
 
 // Fuzzy configures fuzzy matching: auto-merge above AutoMerge, review queue
@@ -577,6 +580,11 @@ func (c *Config) check() error {
 	}
 	if f := c.Identity.Fuzzy; f.Enabled && f.AutoMerge != 0 && f.Review != 0 && f.Review > f.AutoMerge {
 		bad(0, "identity.fuzzy.review", "%.2f is above auto_merge %.2f: the review band would be empty", f.Review, f.AutoMerge)
+	}
+	switch c.Identity.TaxIDVeto {
+	case "", "organizations", "all", "none":
+	default:
+		bad(0, "identity.tax_id_veto", "want organizations, all or none, got %q", c.Identity.TaxIDVeto)
 	}
 	for field, rule := range c.Identity.FieldRule {
 		switch rule {

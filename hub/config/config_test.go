@@ -58,6 +58,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad driver", "store:\n  driver: oracle\n", nil, []string{"store.driver", "oracle"}},
 		{"unknown role", "roles: [connectors, aply]\n", nil, []string{"roles", "aply"}},
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
+		{"bad tax id veto", "identity:\n  tax_id_veto: persons\n", nil, []string{"identity.tax_id_veto", "persons"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},
 	}
 	for _, tt := range tests {

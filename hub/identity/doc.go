@@ -8,8 +8,16 @@
 // share a key are candidates, and Cluster groups a set of records by a rule
 // set that depends only on the set, never on arrival order: keys are
 // processed in a fixed order, a person never joins an organization, and
-// records with different non-empty tax ids never join. With fuzzy matching
-// on (FuzzyConfig), records sharing a blocking key are scored by name and
+// organizations with different non-empty tax ids never join
+// (Config.TaxIDVeto). A person's identifiers (national id, passport, and
+// the tax id where it does not veto) are evidence in the fuzzy score: an
+// equal one for, one edit apart weakly against, clearly different
+// strongly against (the pair then reaches review, never auto-merges).
+// With fuzzy matching on (FuzzyConfig), records sharing a blocking key (several rules,
+// unioned: postal code with the phonetic family name or the given name,
+// birth date, person identifier, Double Metaphone and Kölner Phonetik of
+// the family name with the given initial and swapped, street and house
+// number; oversized blocks are skipped and counted) are scored by name and
 // corroborating evidence: the address, or where one record has none an
 // e-mail address or phone number one typo apart; a name alone neither
 // merges nor reaches the review queue. A fuzzy link never joins two

@@ -37,6 +37,10 @@ type FuzzyConfig struct {
 	// MaxBlock skips blocks with more records than this (a very common
 	// name in one postal code says little). Default 50.
 	MaxBlock int
+	// IDs weighs person identifiers (national id, passport, a person's
+	// tax id where it does not veto) as evidence; zero fields take the
+	// defaults.
+	IDs IDWeights
 }
 
 // DefaultFuzzy returns the default fuzzy configuration.
@@ -59,6 +63,7 @@ func (f *FuzzyConfig) defaults() {
 	if f.MaxBlock == 0 {
 		f.MaxBlock = 50
 	}
+	f.IDs.defaults()
 }
 
 var fold = strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss", "é", "e", "è", "e", "á", "a", "à", "a",
@@ -85,10 +90,22 @@ func orgStem(s string) string {
 
 var streetAbbr = strings.NewReplacer("strasse", "str", "straße", "str", "str.", "str", "platz", "pl", "pl.", "pl", "weg", "wg")
 
+// streetWords abbreviates whole street-type words of English and French
+// addresses as their postal services do ("40 Dock Road" = "40 Dock Rd").
+var streetWords = map[string]string{"road": "rd", "street": "st", "avenue": "ave", "av": "ave", "place": "pl",
+	"drive": "dr", "lane": "ln", "court": "ct", "crescent": "cres", "terrace": "tce", "parade": "pde",
+	"highway": "hwy", "boulevard": "bd", "blvd": "bd", "square": "sq", "close": "cl", "rue": "r", "allee": "all"}
+
 func normStreet(s string) string {
 	s = strings.ToLower(s)
 	s = streetAbbr.Replace(s)
-	return foldName(s)
+	f := strings.Fields(foldName(s))
+	for i, w := range f {
+		if a, ok := streetWords[w]; ok {
+			f[i] = a
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 // personName is the comparable name of a person.
@@ -115,14 +132,14 @@ func familyName(c hub.Customer) string {
 // (see FuzzyConfig), so blocks stay small however common a name is: the
 // same postal code, the same e-mail domain or the same phone number prefix,
 // each with the (phonetic) name.
-func blockKeys(c hub.Customer, region string) []string {
+func blockKeys(c hub.Customer, region string, taxIsEvidence bool) []string {
 	var keys []string
 	postals := map[string]bool{}
 	for _, a := range c.Addresses {
 		// The postal code alone, without the country: one system leaves
 		// the country empty where another fills it, and the scorer
 		// compares the street anyway.
-		if p := strings.ReplaceAll(strings.ToUpper(a.PostalCode), " ", ""); p != "" {
+		if p := NormalizePostcode(a.PostalCode); p != "" {
 			postals[p] = true
 		}
 	}
@@ -135,6 +152,8 @@ func blockKeys(c hub.Customer, region string) []string {
 		}
 		return keys
 	}
+	keys = append(keys, idBlockKeys(c, taxIsEvidence)...)
+	keys = append(keys, personBlockKeys(c)...)
 	fam := familyName(c)
 	if fam == "" {
 		return keys
@@ -236,10 +255,36 @@ func sortWords(s string) string {
 // with region DE where they lack a country code; Resolver.ScorePair uses
 // the configured region.
 func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
-	return f.score(a, b, "DE")
+	return f.score(a, b, "DE", true)
 }
 
-func (f *FuzzyConfig) score(a, b hub.Customer, region string) (score float64, mergeable bool) {
+// score applies the identifier evidence to the name-and-corroboration
+// score (scoreNames).
+func (f *FuzzyConfig) score(a, b hub.Customer, region string, taxIsEvidence bool) (score float64, mergeable bool) {
+	s, ok := f.scoreNames(a, b, region)
+	if a.Kind == "organization" {
+		return s, ok
+	}
+	switch compareIDs(a, b, taxIsEvidence) {
+	case IDEqual:
+		// The same national id corroborates what an address or e-mail
+		// would: a similar name then merges; a different name goes
+		// to review at most.
+		name, _ := personNameScore(a, b)
+		if e := f.IDs.EqualFloor + (1-f.IDs.EqualFloor)*name; e > s {
+			s = e
+		}
+		ok = true
+	case IDNear:
+		s -= f.IDs.NearPenalty
+	case IDDiffer:
+		s -= f.IDs.DifferPenalty
+		ok = false
+	}
+	return max(s, 0), ok
+}
+
+func (f *FuzzyConfig) scoreNames(a, b hub.Customer, region string) (score float64, mergeable bool) {
 	var name float64
 	nameOK := true
 	if a.Kind == "organization" {
@@ -282,13 +327,17 @@ func (f *FuzzyConfig) score(a, b hub.Customer, region string) (score float64, me
 	sameHouse := false
 	for _, x := range a.Addresses {
 		for _, y := range b.Addresses {
-			s := 0.6 * similarity(normStreet(x.Street), normStreet(y.Street))
+			// Parsed, so "40 Dock Road" and "Dock Rd 40" are one line.
+			px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
+			s := 0.6 * similarity(strings.TrimSpace(px.Street+" "+px.Number), strings.TrimSpace(py.Street+" "+py.Number))
 			// Different house numbers are different addresses, however
-			// alike the street names ("Bergstr 154" / "Goethestr 172"):
-			// such a pair may reach review, never merge on its own.
-			hx, hy := houseNumber(x.Street), houseNumber(y.Street)
-			same := hx == "" || hy == "" || hx == hy
-			if x.PostalCode != "" && strings.EqualFold(strings.ReplaceAll(x.PostalCode, " ", ""), strings.ReplaceAll(y.PostalCode, " ", "")) {
+			// alike the street names ("Bergstr 154" / "Goethestr 172",
+			// "0 Dock Road" / "40 Dock Road"); so are different units of
+			// one building: such a pair may reach review, never merge on
+			// its own.
+			same := (px.Number == "" || py.Number == "" || px.Number == py.Number) &&
+				(px.Unit == "" || py.Unit == "" || px.Unit == py.Unit)
+			if px := NormalizePostcode(x.PostalCode); px != "" && px == NormalizePostcode(y.PostalCode) {
 				s += 0.4
 			}
 			if s > addr || s == addr && same {
@@ -560,7 +609,7 @@ func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
 	if b.Key() < a.Key() {
 		a, b = b, a
 	}
-	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion)
+	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
 	if s < f.Review {
 		return Link{}, false
 	}
@@ -618,12 +667,6 @@ func (r *Resolver) Links(recs []Record) []Link {
 	return out
 }
 
-// houseNumber returns the last word of a street line if it starts with a
-// digit ("12a"), lower-cased; "" when there is none.
-func houseNumber(street string) string {
-	f := strings.Fields(strings.ToLower(street))
-	if len(f) == 0 || f[len(f)-1][0] < '0' || f[len(f)-1][0] > '9' {
-		return ""
-	}
-	return f[len(f)-1]
-}
+// houseNumber returns the house number of a street line, before or
+// after the street, lower-cased; "" when there is none.
+func houseNumber(street string) string { return ParseStreetLine(street).Number }

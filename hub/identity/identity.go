@@ -29,6 +29,11 @@ type Config struct {
 	// Fuzzy, when set, adds blocking keys and fuzzy scoring; nil matches
 	// on deterministic keys only.
 	Fuzzy *FuzzyConfig
+	// TaxIDVeto says whose differing tax ids keep records apart whatever
+	// else they share: "organizations" (default), "all" or "none". Where a
+	// tax id does not veto, a person's tax id is an identifier: evidence
+	// for or against in the fuzzy score (see IDWeights).
+	TaxIDVeto string
 }
 
 // Record is one source customer record as the resolver sees it.
@@ -67,6 +72,9 @@ type Resolver struct {
 func New(cfg Config) *Resolver {
 	if cfg.DefaultRegion == "" {
 		cfg.DefaultRegion = "DE"
+	}
+	if cfg.TaxIDVeto == "" {
+		cfg.TaxIDVeto = VetoOrganizations
 	}
 	if cfg.Fuzzy != nil {
 		f := *cfg.Fuzzy
@@ -112,12 +120,30 @@ func (r *Resolver) MatchKeys(rec Record) []string {
 		}
 	}
 	if r.cfg.Fuzzy != nil {
-		for _, b := range blockKeys(c, r.cfg.DefaultRegion) {
+		for _, b := range blockKeys(c, r.cfg.DefaultRegion, r.taxIsEvidence(kind)) {
 			add(ClassBlock, b)
 		}
 	}
 	sort.Strings(keys)
 	return slices.Compact(keys)
+}
+
+// taxVetoes reports whether differing tax ids keep two records of kind
+// apart.
+func (r *Resolver) taxVetoes(kind string) bool {
+	switch r.cfg.TaxIDVeto {
+	case VetoAll:
+		return true
+	case VetoNone:
+		return false
+	}
+	return kind == "organization"
+}
+
+// taxIsEvidence reports whether a person's tax id is compared as an
+// identifier: where it does not veto.
+func (r *Resolver) taxIsEvidence(kind string) bool {
+	return kind != "organization" && !r.taxVetoes(kind)
 }
 
 // keyClass returns the class of a match key ("person|email:x" -> "email").
@@ -257,7 +283,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		if kind[ra] != kind[rb] {
 			return false
 		}
-		if !forced && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !intersects(taxes[ra], taxes[rb]) {
+		if !forced && r.taxVetoes(kind[ra]) && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !intersects(taxes[ra], taxes[rb]) {
 			return false
 		}
 		for _, x := range members[ra] {
@@ -391,7 +417,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
 
-func normPostal(p string) string { return strings.ReplaceAll(strings.ToUpper(p), " ", "") }
+func normPostal(p string) string { return NormalizePostcode(p) }
 
 // intersects reports whether two tax-id sets share one. A cluster holds
 // more than one tax id only by a steward's force-merge.

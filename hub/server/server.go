@@ -403,7 +403,8 @@ func (s *Server) Close() error {
 }
 
 func identityConfig(c config.Identity) identity.Config {
-	out := identity.Config{DefaultRegion: c.DefaultRegion, FieldPriority: c.FieldPriority, FieldRule: c.FieldRule}
+	out := identity.Config{DefaultRegion: c.DefaultRegion, FieldPriority: c.FieldPriority, FieldRule: c.FieldRule,
+		TaxIDVeto: c.TaxIDVeto}
 	if c.Fuzzy.Enabled {
 		out.Fuzzy = &identity.FuzzyConfig{AutoMerge: c.Fuzzy.AutoMerge, Review: c.Fuzzy.Review,
 			NameWeight: c.Fuzzy.NameWeight, AddressWeight: c.Fuzzy.AddressWeight, MaxBlock: c.Fuzzy.MaxBlock}

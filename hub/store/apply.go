@@ -26,7 +26,10 @@ type batch struct {
 	seedsG  map[string]bool // golden ids of touched records before the batch
 	applied map[string]int  // per entity, for metrics
 	skipped map[string]int
-	cached  []string // record keys this transaction put in the cache
+	// blocksSkipped counts, per blocking rule, the oversized blocks relink
+	// skipped for one written record, for metrics.
+	blocksSkipped map[string]int
+	cached        []string // record keys this transaction put in the cache
 	// pending holds the batch's customer records, written to the records
 	// table only after resolution, with their golden id: resolution
 	// reads them from here, and no record is rewritten just to set its

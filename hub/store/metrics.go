@@ -13,6 +13,7 @@ import (
 
 type metrics struct {
 	applied, skipped *prometheus.CounterVec
+	blocksSkipped    *prometheus.CounterVec
 	created, merged  prometheus.Counter
 	duration         prometheus.Histogram
 }
@@ -165,6 +166,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 			Help: "Canonical events written to the store."}, []string{"entity"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_hub_skipped_total",
 			Help: "Canonical events skipped: already applied, or older than the stored version."}, []string{"entity"}),
+		blocksSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_identity_blocks_skipped_total",
+			Help: "Blocking keys of a written customer record whose block was over identity.fuzzy.max_block and not scored, by blocking rule."}, []string{"rule"}),
 		created: prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_golden_created_total",
 			Help: "Golden customers created (or re-activated by a split)."}),
 		merged: prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_golden_merged_total",
@@ -184,7 +187,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		age: prometheus.NewDesc("crmhub_hub_store_counts_age_seconds",
 			"Age of the store counts served (the golden, source, parked gauges): they are refreshed in the background; absent until the first count ends.", nil, nil),
 	}
-	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.created, m.merged, m.duration, cc} {
+	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.blocksSkipped, m.created, m.merged, m.duration, cc} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register store metrics: %w", err)
 		}
@@ -198,6 +201,9 @@ func (m *metrics) observe(b *batch, d time.Duration) {
 	}
 	for e, n := range b.skipped {
 		m.skipped.WithLabelValues(e).Add(float64(n))
+	}
+	for rule, n := range b.blocksSkipped {
+		m.blocksSkipped.WithLabelValues(rule).Add(float64(n))
 	}
 	m.created.Add(float64(b.stats.GoldenCreated))
 	m.merged.Add(float64(b.stats.GoldenMerged))

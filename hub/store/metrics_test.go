@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
 )
 
 // The size gauges scan whole tables; a refresh is not started again
@@ -107,5 +110,31 @@ func TestScrapeNeverFailsOnSlowCounts(t *testing.T) {
 	}
 	if !names()["crmhub_hub_store_counts_age_seconds"] {
 		t.Error("no age gauge with the counts")
+	}
+}
+
+// A block over max_block is skipped, and counted by rule: a pair the
+// scorer never saw must show on a dashboard.
+func TestSkippedBlocksCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := MustOpenSQLite(t, Options{Registerer: reg,
+		Identity: identity.Config{Fuzzy: &identity.FuzzyConfig{MaxBlock: 2}}})
+	for i, sys := range []string{"erp", "crm", "shop", "web"} {
+		mustApply(t, s, cust(sys, "1", i, hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Meier"}))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "crmhub_identity_blocks_skipped_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got["nm"] == 0 || got["kp"] == 0 {
+		t.Errorf("skipped blocks by rule: %v, want nm and kp counted", got)
 	}
 }

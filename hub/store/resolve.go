@@ -722,6 +722,12 @@ func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map
 	for _, r := range rkeys {
 		for _, k := range blocksOf[r] {
 			if len(members[k]) > max {
+				// Never silent: a skipped block is a pair the scorer
+				// did not see (crmhub_identity_blocks_skipped_total).
+				if b.blocksSkipped == nil {
+					b.blocksSkipped = map[string]int{}
+				}
+				b.blocksSkipped[identity.BlockRule(k)]++
 				continue
 			}
 			for _, m := range members[k] {

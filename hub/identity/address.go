@@ -1,0 +1,96 @@
+package identity
+
+import (
+	"strings"
+)
+
+// StreetLine is a street line split into its parts: the normalized street
+// name, the house number and the unit (flat, apartment, "Unit 2",
+// the "2" of Australian "2/15").
+type StreetLine struct {
+	Street, Number, Unit string
+}
+
+var unitWords = map[string]bool{"unit": true, "apt": true, "apartment": true, "flat": true, "suite": true, "ste": true,
+	"wohnung": true, "whg": true, "app": true, "appt": true, "appartement": true, "#": true}
+
+// ParseStreetLine reads a street line of DE, UK, US, AU or FR style: the
+// house number before ("40 Dock Road", "12 bis rue de la Paix") or after
+// the street ("Hauptstr. 5", "Dock Rd 40a"), a unit before or after
+// ("Unit 2, 40 Dock Road", "2/15 Smith St", "5th Ave 350 Apt 3"),
+// street-type words abbreviated (see normStreet).
+func ParseStreetLine(line string) StreetLine {
+	line = strings.NewReplacer(",", " ", "#", " # ").Replace(line)
+	f := strings.Fields(normStreet(line))
+	var out StreetLine
+	// Units first: "unit 2" / "apt 3" anywhere, or "2/15" as the number.
+	var rest []string
+	for i := 0; i < len(f); i++ {
+		w := f[i]
+		if unitWords[w] && i+1 < len(f) && isNumWord(f[i+1]) {
+			out.Unit = f[i+1]
+			i++
+			continue
+		}
+		rest = append(rest, w)
+	}
+	isNum := func(w string) bool { return isNumWord(w) }
+	take := func(w string) {
+		if u, n, ok := strings.Cut(w, "/"); ok && u != "" && n != "" {
+			out.Unit, w = u, n
+		}
+		out.Number = w
+	}
+	switch {
+	case len(rest) > 1 && isNum(rest[0]):
+		take(rest[0])
+		rest = rest[1:]
+		// French "12 bis rue …": bis/ter belong to the number.
+		if len(rest) > 1 && (rest[0] == "bis" || rest[0] == "ter") {
+			out.Number += rest[0]
+			rest = rest[1:]
+		}
+	case len(rest) > 1 && isNum(rest[len(rest)-1]):
+		take(rest[len(rest)-1])
+		rest = rest[:len(rest)-1]
+	}
+	out.Street = strings.Join(rest, " ")
+	return out
+}
+
+// isNumWord reports whether a word is a house number: starts with a digit
+// and is not an ordinal street name ("5th").
+func isNumWord(w string) bool {
+	if w == "" || w[0] < '0' || w[0] > '9' {
+		return false
+	}
+	for _, suf := range []string{"st", "nd", "rd", "th"} {
+		if strings.HasSuffix(w, suf) && len(w) > 2 && w[len(w)-3] >= '0' && w[len(w)-3] <= '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// NormalizePostcode reduces a postal code to what tells places apart: upper
+// case without spaces ("sw1a 1aa" = "SW1A1AA"), a US ZIP+4 to its ZIP
+// ("94105-1804" = "94105"), an old country prefix dropped ("D-10115").
+func NormalizePostcode(p string) string {
+	p = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(p), " ", ""))
+	if len(p) > 2 && p[1] == '-' && p[0] >= 'A' && p[0] <= 'Z' && p[2] >= '0' && p[2] <= '9' {
+		p = p[2:]
+	}
+	if len(p) == 10 && p[5] == '-' && allDigits(p[:5]) && allDigits(p[6:]) {
+		p = p[:5]
+	}
+	return p
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
