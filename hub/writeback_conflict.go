@@ -35,4 +35,8 @@ type WriteEcho struct {
 	// previous values nor these was also edited by a person within the
 	// same version (a timestamp column of whole seconds): not an echo.
 	Golden []byte
+	// Fields are the golden customer's fields the write set (those
+	// holding a value sent): in crmhub's echo they hold the golden
+	// value, not the one the record had before.
+	Fields []string
 }

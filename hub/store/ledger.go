@@ -98,7 +98,7 @@ func (l *Ledger) Record(ctx context.Context, target string, hashes, touches map[
 				if wrote {
 					w = now
 				}
-				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt), string(e.Golden), w)
+				args = append(args, target, id, hashes[id], touches[id], now, e.System, e.Entity, nanos(e.WrittenAt), nanos(e.BusinessAt), echoData(e), w)
 			}
 			// A record found or left as it is keeps the echo of the last
 			// write: the system may still report that version.
@@ -399,25 +399,56 @@ WHERE target = ? AND (written_at <> 0 OR wrote <> 0) AND record_id IN (`+ledgerP
 	return out, nil
 }
 
+// echoData is what writeback_ledger.echo_data keeps of a write: the golden
+// customer written from and the fields the write set.
+func echoData(e hub.WriteEcho) string {
+	if len(e.Golden) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(struct {
+		Golden json.RawMessage `json:"golden"`
+		Fields []string        `json:"fields,omitempty"`
+	}{e.Golden, e.Fields})
+	return string(b)
+}
+
 // echoHolds says whether a record read back at the version crmhub wrote
 // holds only what was there before or what crmhub wrote (the golden
 // customer it wrote from): every field equal to its previous value or to
 // the golden one, every list item in one of the two. A field that holds
 // neither was changed by somebody else within the same version.
-func echoHolds(data []byte, prevData, goldenData string) bool {
+func echoHolds(data []byte, prevData, echo string) bool {
 	var cur, prev, gold map[string]any
-	if json.Unmarshal(data, &cur) != nil || json.Unmarshal([]byte(goldenData), &gold) != nil {
+	var ed struct {
+		Golden json.RawMessage `json:"golden"`
+		Fields []string        `json:"fields"`
+	}
+	if json.Unmarshal([]byte(echo), &ed) != nil || len(ed.Golden) == 0 {
+		// Ledgers written before: echo_data was the golden customer.
+		ed.Golden, ed.Fields = json.RawMessage(echo), nil
+	}
+	if json.Unmarshal(data, &cur) != nil || json.Unmarshal(ed.Golden, &gold) != nil {
 		return true // nothing to compare with: keep the version's verdict
 	}
 	if prevData != "" {
 		_ = json.Unmarshal([]byte(prevData), &prev)
+	}
+	written := map[string]bool{}
+	for _, f := range ed.Fields {
+		written[f] = true
 	}
 	for f, v := range cur {
 		switch f {
 		case "updated_at", "created_at", "external_ids", "custom":
 			continue // set by the mapping from the row or the write itself
 		}
-		if sameJSON(v, prev[f]) || sameJSON(v, gold[f]) {
+		if sameJSON(v, gold[f]) {
+			continue
+		}
+		// A field the write set holds the written value in an echo; the
+		// record's old value there means a person typed it back within
+		// the same version.
+		if !written[f] && sameJSON(v, prev[f]) {
 			continue
 		}
 		list, ok := v.([]any)
@@ -425,7 +456,7 @@ func echoHolds(data []byte, prevData, goldenData string) bool {
 			return false
 		}
 		for _, e := range list {
-			if !inList(e, prev[f]) && !inList(e, gold[f]) {
+			if !inList(e, gold[f]) && (written[f] || !inList(e, prev[f])) {
 				return false
 			}
 		}

@@ -679,6 +679,64 @@ func leaves(c hub.Customer) map[string]bool {
 	return out
 }
 
+// writtenFields names the golden customer's top-level fields that hold a
+// value this write sent (payload: the target record written), so the
+// store can tell crmhub's echo from a person's edit at the same version:
+// in an echo these fields hold what was written.
+func writtenFields(c hub.Customer, payload []byte) []string {
+	var sent map[string]any
+	if json.Unmarshal(payload, &sent) != nil {
+		return nil
+	}
+	vals := map[string]bool{}
+	for _, v := range sent {
+		if v != nil {
+			vals[leafKey(v)] = true
+		}
+	}
+	b, _ := json.Marshal(c)
+	var top map[string]any
+	_ = json.Unmarshal(b, &top)
+	var out []string
+	for f, v := range top {
+		if f == "updated_at" || f == "created_at" {
+			continue
+		}
+		if held := leavesOf(v); len(held) > 0 {
+			for k := range held {
+				if vals[k] {
+					out = append(out, f)
+					break
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func leavesOf(v any) map[string]bool {
+	out := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case nil:
+		default:
+			out[leafKey(x)] = true
+		}
+	}
+	walk(v)
+	return out
+}
+
 func leafKey(v any) string { return strings.ToLower(strings.TrimSpace(fmt.Sprint(v))) }
 
 // sameValue compares two reverse-mapped field values as JSON.
@@ -839,6 +897,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 					e.WrittenAt, e.BusinessAt = at, sent[i].rec.UpdatedAt
 					if st := sent[i].state; st != nil {
 						e.Golden, _ = json.Marshal(st.Customer)
+						e.Fields = writtenFields(st.Customer, recs[i].Payload)
 					}
 				}
 				echoes[recs[i].ID] = e
