@@ -3,6 +3,8 @@ package quality
 import (
 	"reflect"
 	"testing"
+
+	"github.com/crmhub/crmhub/hub/identity"
 )
 
 func TestEvaluate(t *testing.T) {
@@ -42,5 +44,22 @@ func TestGenerateDeterministic(t *testing.T) {
 	}
 	if len(kinds) < len(Corruptions) {
 		t.Errorf("only %d corruption kinds in 200 people", len(kinds)-1)
+	}
+}
+
+func TestRunScoresRealResolver(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{AutoMerge: 0.93, Review: 0.85}}
+	for _, v := range []struct {
+		name             string
+		contact, withIDs bool
+	}{{"contact+ids", true, true}, {"contact", true, false}, {"ids", false, true}, {"names only", false, false}} {
+		res := Run(cfg, Generate(300, 1, v.contact, v.withIDs))
+		if res.Score.TruePairs == 0 {
+			t.Fatalf("%s: no true pairs generated", v.name)
+		}
+		t.Logf("%-12s P %.3f R %.3f F1 %.3f (true pairs %d)", v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs)
+		for _, k := range Corruptions {
+			t.Logf("   %-15s recall %.2f (n=%d)", k, res.KindRecall[k], res.KindCount[k])
+		}
 	}
 }
