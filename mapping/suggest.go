@@ -79,6 +79,7 @@ var nameHints = []struct {
 	{"addresses[0].region", []string{"bundesland", "state", "region", "province", "kanton"}},
 	{"addresses[0].country", []string{"land", "country", "staat", "countrycode", "laendercode"}},
 	{"language", []string{"sprache", "language", "lang", "locale"}},
+	{"gender", []string{"gender", "geschlecht", "sex", "anrede", "salutation"}},
 	{"status", []string{"status", "state"}},
 	{"segment", []string{"segment", "branche", "industry", "kundengruppe", "category", "kategorie"}},
 	{"account_manager", []string{"betreuer", "owner", "accountmanager", "salesrep", "vertriebler", "kam"}},
@@ -347,6 +348,8 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 			expr = "trim(" + id + ")"
 		case "language":
 			expr = "lower(" + id + ")"
+		case "gender":
+			expr = "gender(" + id + ")"
 		case "status":
 			return Suggestion{hint, "lower(" + id + ")", c.name, 0.5, "column name; source codes usually need a table: lookup(\"status\", " + c.name + ")"}, true
 		case "emails[]", "phones[]", "consent.newsletter", "credit_limit", "created_at", "updated_at", "addresses[0].country":

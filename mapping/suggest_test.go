@@ -74,3 +74,20 @@ func TestSuggestGermanCSV(t *testing.T) {
 		t.Errorf("first record: %s", rep.Results[0])
 	}
 }
+
+func TestSuggestGender(t *testing.T) {
+	recs := []map[string]any{{"Kundennr": "1", "Anrede": "Herr", "Nachname": "Meier"}, {"Kundennr": "2", "Anrede": "Frau", "Nachname": "Schmitt"}}
+	_, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "erp", Entity: "kunden"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sugg {
+		if s.Column == "Anrede" {
+			if s.Target != "gender" || !strings.HasPrefix(s.Expr, "gender(") {
+				t.Fatalf("Anrede suggested as %s = %s", s.Target, s.Expr)
+			}
+			return
+		}
+	}
+	t.Fatalf("no suggestion for Anrede: %+v", sugg)
+}

@@ -105,9 +105,12 @@ type visibility struct {
 	Payments    bool // finance: payments and open balance
 	Cases       bool // sales, service
 	CreditLimit bool // everyone but service
+	// Personal is birth date, gender and person identifiers: only the
+	// scopes that see full personal data (stewards, admins) get them.
+	Personal bool
 }
 
-var fullVisibility = visibility{Orders: true, Payments: true, Cases: true, CreditLimit: true}
+var fullVisibility = visibility{Orders: true, Payments: true, Cases: true, CreditLimit: true, Personal: true}
 
 // scopeVisibility is the field-level rule per scope. A token with several
 // scopes sees the union. Stewards resolve identities: they see the whole
@@ -116,7 +119,7 @@ var scopeVisibility = map[auth.Scope]visibility{
 	auth.ScopeSales:   {Orders: true, Cases: true, CreditLimit: true},
 	auth.ScopeFinance: {Payments: true, CreditLimit: true},
 	auth.ScopeService: {Cases: true},
-	auth.ScopeSteward: {CreditLimit: true},
+	auth.ScopeSteward: {CreditLimit: true, Personal: true},
 	auth.ScopeAdmin:   fullVisibility,
 }
 
@@ -128,6 +131,7 @@ func visibilityOf(scopes []auth.Scope) visibility {
 		v.Payments = v.Payments || x.Payments
 		v.Cases = v.Cases || x.Cases
 		v.CreditLimit = v.CreditLimit || x.CreditLimit
+		v.Personal = v.Personal || x.Personal
 	}
 	return v
 }
@@ -135,16 +139,23 @@ func visibilityOf(scopes []auth.Scope) visibility {
 // customerFields lists golden-record fields (JSON names) a visibility
 // hides, for the record, its sources and its lineage alike.
 func (v visibility) hiddenFields() []string {
-	if v.CreditLimit {
-		return nil
+	var hidden []string
+	if !v.CreditLimit {
+		hidden = append(hidden, "credit_limit")
 	}
-	return []string{"credit_limit"}
+	if !v.Personal {
+		hidden = append(hidden, "birth_date", "gender", "identifiers")
+	}
+	return hidden
 }
 
 // redactCustomer removes hidden fields from a canonical customer.
 func (v visibility) redactCustomer(c *hub.Customer) {
 	if !v.CreditLimit {
 		c.CreditLimit = nil
+	}
+	if !v.Personal {
+		c.BirthDate, c.Gender, c.Identifiers = "", "", nil
 	}
 }
 

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/quality"
+)
+
+// newBenchQualityCmd scores the identity resolver on hub/quality's
+// generator, which is independent of the matcher's rules.
+func newBenchQualityCmd() *cobra.Command {
+	var people int
+	var seed int64
+	var variant string
+	cmd := &cobra.Command{
+		Use:   "quality",
+		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			variants := []struct {
+				name             string
+				contact, withIDs bool
+			}{{"contact+ids", true, true}, {"contact", true, false}, {"ids", false, true}, {"names", false, false}}
+			cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{AutoMerge: 0.93, Review: 0.85}}
+			out := cmd.OutOrStdout()
+			found := false
+			for _, v := range variants {
+				if variant != "" && variant != v.name {
+					continue
+				}
+				found = true
+				res := quality.Run(cfg, quality.Generate(people, seed, v.contact, v.withIDs))
+				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d)\n",
+					v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs)
+				for _, k := range quality.Corruptions {
+					fmt.Fprintf(out, "  %-15s recall %.2f (n=%d)\n", k, res.KindRecall[k], res.KindCount[k])
+				}
+			}
+			if !found {
+				return fmt.Errorf("bench quality: unknown variant %q (contact+ids, contact, ids, names)", variant)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&people, "people", 1000, "generated people")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "generator seed")
+	cmd.Flags().StringVar(&variant, "variant", "", "one variant only: contact+ids, contact, ids, names")
+	return cmd
+}

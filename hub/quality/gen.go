@@ -1,0 +1,216 @@
+package quality
+
+import (
+	"fmt"
+	"math/rand"
+	"strings"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// Record is one generated source record with its ground truth.
+type Record struct {
+	Key        string // system/entity/id
+	EntityID   string // the true person behind the record
+	Corruption string // the kind of corruption applied to this copy ("" for the original)
+	Customer   hub.Customer
+}
+
+type locale struct {
+	country  string
+	given    []string
+	family   []string
+	streets  []string
+	cities   []string
+	street   func(r *rand.Rand, name string) string
+	postcode func(r *rand.Rand) string
+}
+
+func digits(r *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('0' + r.Intn(10))
+	}
+	return string(b)
+}
+
+var locales = []locale{
+	{country: "DE", given: []string{"Johann", "Katharina", "Stefan", "Anna", "Jürgen", "Monika", "Thomas", "Sabine"},
+		family:  []string{"Meier", "Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann"},
+		streets: []string{"Haupt", "Bahnhof", "Garten", "Schul", "Linden"}, cities: []string{"Berlin", "Köln", "Hamburg", "Leipzig"},
+		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%sstr. %d", n, 1+r.Intn(120)) },
+		postcode: func(r *rand.Rand) string { return digits(r, 5) }},
+	{country: "GB", given: []string{"Robert", "Margaret", "William", "Elizabeth", "James", "Catherine", "Richard", "Susan"},
+		family:  []string{"Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies"},
+		streets: []string{"Dock", "Church", "Station", "Mill", "Victoria"}, cities: []string{"London", "Leeds", "Bristol", "York"},
+		street: func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s Road", 1+r.Intn(200), n) },
+		postcode: func(r *rand.Rand) string {
+			return fmt.Sprintf("%c%c%d %d%c%c", 'A'+r.Intn(26), 'A'+r.Intn(26), 1+r.Intn(9), r.Intn(10), 'A'+r.Intn(26), 'A'+r.Intn(26))
+		}},
+	{country: "US", given: []string{"Robert", "Margaret", "Michael", "Jennifer", "David", "Katherine", "Christopher", "Linda"},
+		family:  []string{"Miller", "Garcia", "Martinez", "Anderson", "Thompson", "White", "Harris", "Clark"},
+		streets: []string{"Oak", "Maple", "Pine", "Cedar", "Elm"}, cities: []string{"Springfield", "Austin", "Denver", "Portland"},
+		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s St", 100+r.Intn(9000), n) },
+		postcode: func(r *rand.Rand) string { return digits(r, 5) }},
+	{country: "FR", given: []string{"Jean", "Marie", "Pierre", "Camille", "Nicolas", "Isabelle", "Philippe", "Nathalie"},
+		family:  []string{"Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand"},
+		streets: []string{"de la Paix", "Victor Hugo", "des Lilas", "du Moulin"}, cities: []string{"Paris", "Lyon", "Lille", "Nantes"},
+		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%d rue %s", 1+r.Intn(90), n) },
+		postcode: func(r *rand.Rand) string { return digits(r, 5) }},
+	{country: "AU", given: []string{"Jack", "Olivia", "Liam", "Charlotte", "Noah", "Peggy", "Oliver", "Mia"},
+		family:  []string{"Nguyen", "Smith", "Kelly", "Ryan", "Walsh", "Murphy", "King", "Lee"},
+		streets: []string{"George", "King", "Queen", "Beach", "Park"}, cities: []string{"Sydney", "Perth", "Hobart", "Cairns"},
+		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s Street", 1+r.Intn(300), n) },
+		postcode: func(r *rand.Rand) string { return digits(r, 4) }},
+}
+
+// Keyboard neighbours on a QWERTY layout: a slipped finger hits one of these.
+var qwerty = map[rune]string{
+	'q': "wa", 'w': "qes", 'e': "wrd", 'r': "etf", 't': "ryg", 'y': "tuh", 'u': "yij", 'i': "uok", 'o': "ipl", 'p': "ol",
+	'a': "qsz", 's': "adw", 'd': "sfe", 'f': "dgr", 'g': "fht", 'h': "gjy", 'j': "hku", 'k': "jli", 'l': "ko",
+	'z': "xa", 'x': "zc", 'c': "xv", 'v': "cb", 'b': "vn", 'n': "bm", 'm': "n",
+}
+
+// Spelling variants people really use for one spoken name.
+var phonetic = [][2]string{{"Meier", "Mayer"}, {"Meier", "Maier"}, {"Schmidt", "Schmitt"}, {"Catherine", "Katherine"},
+	{"Katharina", "Catharina"}, {"Philippe", "Phillipe"}, {"Davies", "Davis"}, {"Thompson", "Thomson"}}
+
+var nicknames = map[string]string{"Robert": "Bob", "Margaret": "Peggy", "Johann": "Hans", "William": "Bill",
+	"Elizabeth": "Liz", "James": "Jim", "Richard": "Dick", "Michael": "Mike", "Katherine": "Kate", "Christopher": "Chris",
+	"Thomas": "Tom", "David": "Dave", "Susan": "Sue", "Jennifer": "Jen", "Stefan": "Steffen"}
+
+// OCR confusions: a scanned form reads these glyphs as each other.
+var ocr = [][2]string{{"m", "rn"}, {"rn", "m"}, {"l", "1"}, {"O", "0"}, {"o", "0"}, {"i", "l"}}
+
+// Corruption kinds, in the order Generate tries them.
+var Corruptions = []string{"typo", "transposition", "ocr", "phonetic", "nickname", "swapped_names",
+	"missing_values", "moved", "postcode_digit", "birth_swap", "married_name"}
+
+func keyboardTypo(r *rand.Rand, s string) string {
+	rs := []rune(s)
+	for tries := 0; tries < 8 && len(rs) > 0; tries++ {
+		i := r.Intn(len(rs))
+		if n, ok := qwerty[rs[i]]; ok {
+			rs[i] = rune(n[r.Intn(len(n))])
+			return string(rs)
+		}
+	}
+	return s
+}
+
+func transpose(r *rand.Rand, s string) string {
+	rs := []rune(s)
+	if len(rs) < 3 {
+		return s
+	}
+	i := 1 + r.Intn(len(rs)-2)
+	rs[i], rs[i+1] = rs[i+1], rs[i]
+	return string(rs)
+}
+
+// Generate makes n people with 1-3 records each, deterministically per seed.
+// withContact adds e-mail and phone; withIDs adds a national identifier that
+// is mistyped in 5% of copies.
+func Generate(n int, seed int64, withContact, withIDs bool) []Record {
+	r := rand.New(rand.NewSource(seed))
+	var out []Record
+	seq := 0
+	for p := 0; p < n; p++ {
+		loc := locales[r.Intn(len(locales))]
+		given := loc.given[r.Intn(len(loc.given))]
+		family := loc.family[r.Intn(len(loc.family))]
+		birth := fmt.Sprintf("%04d-%02d-%02d", 1940+r.Intn(65), 1+r.Intn(12), 1+r.Intn(28))
+		base := hub.Customer{Kind: "person", GivenName: given, FamilyName: family, BirthDate: birth,
+			Addresses: []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
+				PostalCode: loc.postcode(r), City: loc.cities[r.Intn(len(loc.cities))], Country: loc.country}}}
+		if withContact {
+			base.Emails = []string{fmt.Sprintf("%s.%s%d@example.org", strings.ToLower(given), strings.ToLower(family), r.Intn(100))}
+			base.Phones = []string{fmt.Sprintf("+49%s", digits(r, 10))}
+		}
+		if withIDs {
+			base.Identifiers = []hub.PersonID{{Scheme: "national_id", Value: digits(r, 11), Country: loc.country}}
+		}
+		copies := 1 + r.Intn(3)
+		for c := 0; c < copies; c++ {
+			seq++
+			cust := clone(base)
+			kind := ""
+			if c > 0 {
+				kind = Corruptions[r.Intn(len(Corruptions))]
+				corrupt(r, &cust, kind, loc)
+				if withIDs && r.Float64() < 0.05 {
+					cust.Identifiers[0].Value = transpose(r, cust.Identifiers[0].Value)
+				}
+			}
+			out = append(out, Record{Key: fmt.Sprintf("sys%d/customer/%d", c, seq), EntityID: fmt.Sprintf("p%d", p),
+				Corruption: kind, Customer: cust})
+		}
+	}
+	return out
+}
+
+func clone(c hub.Customer) hub.Customer {
+	c.Emails = append([]string(nil), c.Emails...)
+	c.Phones = append([]string(nil), c.Phones...)
+	c.Addresses = append([]hub.Address(nil), c.Addresses...)
+	c.Identifiers = append([]hub.PersonID(nil), c.Identifiers...)
+	return c
+}
+
+func corrupt(r *rand.Rand, c *hub.Customer, kind string, loc locale) {
+	switch kind {
+	case "typo":
+		c.FamilyName = keyboardTypo(r, c.FamilyName)
+	case "transposition":
+		c.GivenName = transpose(r, c.GivenName)
+	case "ocr":
+		for _, o := range ocr {
+			if strings.Contains(c.FamilyName, o[0]) {
+				c.FamilyName = strings.Replace(c.FamilyName, o[0], o[1], 1)
+				return
+			}
+		}
+		c.FamilyName = keyboardTypo(r, c.FamilyName)
+	case "phonetic":
+		for _, p := range phonetic {
+			if c.FamilyName == p[0] {
+				c.FamilyName = p[1]
+				return
+			}
+			if c.GivenName == p[0] {
+				c.GivenName = p[1]
+				return
+			}
+		}
+		c.FamilyName = transpose(r, c.FamilyName)
+	case "nickname":
+		if n, ok := nicknames[c.GivenName]; ok {
+			c.GivenName = n
+		}
+	case "swapped_names":
+		c.GivenName, c.FamilyName = c.FamilyName, c.GivenName
+	case "missing_values":
+		c.BirthDate, c.Emails, c.Phones = "", nil, nil
+	case "moved":
+		c.Addresses = []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
+			PostalCode: loc.postcode(r), City: loc.cities[r.Intn(len(loc.cities))], Country: loc.country}}
+	case "postcode_digit":
+		pc := []byte(c.Addresses[0].PostalCode)
+		for i := range pc {
+			if pc[i] >= '0' && pc[i] <= '9' {
+				pc[i] = byte('0' + (int(pc[i]-'0')+1+r.Intn(9))%10)
+				break
+			}
+		}
+		c.Addresses[0].PostalCode = string(pc)
+	case "birth_swap":
+		if len(c.BirthDate) == 10 && c.BirthDate[8:10] <= "12" {
+			c.BirthDate = c.BirthDate[:5] + c.BirthDate[8:10] + "-" + c.BirthDate[5:7]
+		} else if len(c.BirthDate) == 10 {
+			c.BirthDate = c.BirthDate[:9] + string('0'+byte(r.Intn(10)))
+		}
+	case "married_name":
+		c.FamilyName = loc.family[r.Intn(len(loc.family))]
+		c.Emails = nil
+	}
+}

@@ -1,0 +1,65 @@
+package quality
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub/identity"
+)
+
+func TestEvaluate(t *testing.T) {
+	truth := map[string]string{"a": "1", "b": "1", "c": "1", "d": "2", "e": "2"}
+	tests := []struct {
+		name         string
+		assign       map[string]string
+		wantP, wantR float64
+	}{
+		{"perfect", map[string]string{"a": "x", "b": "x", "c": "x", "d": "y", "e": "y"}, 1, 1},
+		{"all singletons", map[string]string{}, 1, 0},
+		// found ab, cd, ce, de: ab and de are true (2 of 4); true ab, ac, bc, de: 2 of 4 found.
+		{"one split one merge", map[string]string{"a": "x", "b": "x", "c": "y", "d": "y", "e": "y"}, 0.5, 0.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Evaluate(truth, tc.assign)
+			if s.Precision != tc.wantP || s.Recall != tc.wantR {
+				t.Fatalf("got P %.3f R %.3f, want P %.3f R %.3f", s.Precision, s.Recall, tc.wantP, tc.wantR)
+			}
+		})
+	}
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	a := Generate(200, 7, true, true)
+	b := Generate(200, 7, true, true)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("same seed gave different records")
+	}
+	if reflect.DeepEqual(a, Generate(200, 8, true, true)) {
+		t.Fatal("different seeds gave the same records")
+	}
+	kinds := map[string]bool{}
+	for _, r := range a {
+		kinds[r.Corruption] = true
+	}
+	if len(kinds) < len(Corruptions) {
+		t.Errorf("only %d corruption kinds in 200 people", len(kinds)-1)
+	}
+}
+
+func TestRunScoresRealResolver(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{AutoMerge: 0.93, Review: 0.85}}
+	for _, v := range []struct {
+		name             string
+		contact, withIDs bool
+	}{{"contact+ids", true, true}, {"contact", true, false}, {"ids", false, true}, {"names only", false, false}} {
+		res := Run(cfg, Generate(300, 1, v.contact, v.withIDs))
+		if res.Score.TruePairs == 0 {
+			t.Fatalf("%s: no true pairs generated", v.name)
+		}
+		t.Logf("%-12s P %.3f R %.3f F1 %.3f (true pairs %d)", v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs)
+		for _, k := range Corruptions {
+			t.Logf("   %-15s recall %.2f (n=%d)", k, res.KindRecall[k], res.KindCount[k])
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package quality
+
+import (
+	"strings"
+	"time"
+
+	"github.com/crmhub/crmhub/hub/identity"
+)
+
+// Result is one benchmark run: the pairwise score and, per corruption kind,
+// the share of corrupted copies clustered with their original.
+type Result struct {
+	Score      Score
+	KindRecall map[string]float64
+	KindCount  map[string]int
+}
+
+// Run resolves recs with the real resolver built from cfg (as hub/store does)
+// and scores the clusters against the generator's ground truth.
+func Run(cfg identity.Config, recs []Record) Result {
+	in := make([]identity.Record, len(recs))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, r := range recs {
+		parts := strings.SplitN(r.Key, "/", 3)
+		in[i] = identity.Record{System: parts[0], SourceEntity: parts[1], SourceID: parts[2],
+			UpdatedAt: t0.Add(time.Duration(i) * time.Second), Customer: r.Customer}
+	}
+	out := identity.New(cfg).Resolve(in, nil)
+	assign := map[string]string{}
+	for _, c := range out.Clusters {
+		for _, r := range c.Records {
+			assign[r.Key()] = c.ID
+		}
+	}
+	truth := map[string]string{}
+	original := map[string]string{}
+	for _, r := range recs {
+		truth[r.Key] = r.EntityID
+		if r.Corruption == "" {
+			original[r.EntityID] = r.Key
+		}
+	}
+	res := Result{Score: Evaluate(truth, assign), KindRecall: map[string]float64{}, KindCount: map[string]int{}}
+	hit := map[string]int{}
+	for _, r := range recs {
+		if r.Corruption == "" {
+			continue
+		}
+		res.KindCount[r.Corruption]++
+		if c, ok := assign[r.Key]; ok && c == assign[original[r.EntityID]] {
+			hit[r.Corruption]++
+		}
+	}
+	for k, n := range res.KindCount {
+		res.KindRecall[k] = float64(hit[k]) / float64(n)
+	}
+	return res
+}
