@@ -113,15 +113,25 @@ func (a *Apply) Run(ctx context.Context) error {
 	}()
 	commits := make(chan []bus.Message, 2*MaxCoalesce)
 	committed := make(chan struct{})
+	// Commits outlive a cancelled ctx by a grace period: what the store has
+	// applied is committed on the way out, so a restart does not deliver
+	// it again (harmless, the store skips it, but work).
+	cctx, ccancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		defer close(committed)
-		a.commitLoop(ctx, commits)
+		a.commitLoop(cctx, commits)
 	}()
 	// On the way out, the offsets of what the store committed are committed
 	// first, then fetching stops: no goroutine outlives Run.
 	defer func() {
 		close(commits)
-		<-committed
+		select {
+		case <-committed:
+		case <-time.After(5 * time.Second):
+			ccancel()
+			<-committed
+		}
+		ccancel()
 		cancel()
 		<-fetchDone
 	}()
@@ -153,6 +163,11 @@ func (a *Apply) Run(ctx context.Context) error {
 		select {
 		case commits <- f.msgs:
 		case <-ctx.Done():
+			// Applied: hand it over for the final commit if there is room.
+			select {
+			case commits <- f.msgs:
+			default:
+			}
 			return nil
 		}
 	}
