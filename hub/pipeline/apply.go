@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -261,7 +262,39 @@ func (a *Apply) applyFetched(ctx context.Context, f fetched) error {
 		}
 		bad = append(bad, refused...)
 	}
-	return a.deadLetter(ctx, bad)
+	// The store has applied the batch: its dead letters are published even
+	// when ctx ended meanwhile, so the batch's offsets can be committed on
+	// the way out instead of the whole batch coming again after a restart.
+	dctx, cancel := Outlive(ctx, Grace)
+	defer cancel()
+	return a.deadLetter(dctx, bad)
+}
+
+// Grace is how long the bookkeeping of work already done (dead letters,
+// ledger entries, offsets) may outlive a cancelled context.
+const Grace = 5 * time.Second
+
+// Outlive returns a context that ends grace after ctx ends (or when the
+// returned cancel is called): for recording what was already done to a
+// store or a system when the caller is being stopped.
+func Outlive(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return octx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // applyEvents applies the batch; if the store refuses it while reachable,

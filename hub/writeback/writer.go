@@ -349,7 +349,9 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	if err != nil {
 		return err
 	}
-	return w.settle(ctx, out, gone, time.Now())
+	sctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	defer cancel()
+	return w.settle(sctx, out, gone, time.Now())
 }
 
 // loadConflicts schedules the conflicts a writer before this one left
@@ -404,6 +406,14 @@ func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now tim
 	var set []hub.WritebackConflict
 	clear := gone
 	log := w.Logger.With("target", w.Target.Name)
+	// Steward tasks are counted once they are in the store: the metric
+	// never shows a task a steward cannot find.
+	stewards := 0
+	defer func() {
+		for range stewards {
+			w.count("skipped", SkipSteward)
+		}
+	}()
 	for id, seen := range out.refused {
 		c := w.conflicts[id]
 		if c == nil {
@@ -416,7 +426,7 @@ func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now tim
 		if c.tries >= maxTries && !c.steward {
 			c.steward = true
 			c.detail = fmt.Sprintf(`{"reason":"the target record changed in the system and the hub has not read that edit after %d tries"}`, c.tries)
-			w.count("skipped", SkipSteward)
+			stewards++
 			log.Warn("write-back: conflict handed to a steward after its retries", "golden_id", id, "tries", c.tries)
 		}
 		set = append(set, c.entry(id))
@@ -431,7 +441,7 @@ func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now tim
 			w.conflicts[id] = c
 		}
 		if !c.steward || c.detail != detail {
-			w.count("skipped", SkipSteward)
+			stewards++
 			log.Info("write-back: a field changed in the system differs from the golden value; handed to a steward", "golden_id", id)
 		}
 		c.steward, c.detail = true, detail
@@ -453,7 +463,11 @@ func (w *Writer) settle(ctx context.Context, out outcome, gone []string, now tim
 	if !ok {
 		return nil
 	}
-	return cl.SetConflicts(ctx, w.Target.Name, set, clear)
+	if err := cl.SetConflicts(ctx, w.Target.Name, set, clear); err != nil {
+		stewards = 0
+		return err
+	}
+	return nil
 }
 
 // retryConflicts writes again the golden customers whose write conflicted
@@ -506,7 +520,9 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 		keep()
 		return err
 	}
-	return w.settle(ctx, out, gone, now)
+	sctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	defer cancel()
+	return w.settle(sctx, out, gone, now)
 }
 
 // conflict is a golden customer whose write a destination refused as a
@@ -752,7 +768,9 @@ func (w *Writer) writeAll(ctx context.Context, todo []pending, dls []*hub.DeadLe
 	if err != nil {
 		return outcome{}, err
 	}
-	if err := w.publishDeadLetters(ctx, dls); err != nil {
+	pctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	defer cancel()
+	if err := w.publishDeadLetters(pctx, dls); err != nil {
 		return outcome{}, err
 	}
 	if w.OnBatch != nil && len(written) > 0 {
@@ -906,7 +924,12 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 			}
 		}
 	}
-	if err := w.Ledger.Record(ctx, t.Name, record, recordTouch, echoes); err != nil {
+	// What the destination did is recorded even when ctx ended during the
+	// write: a lost ledger entry or conflict would make a restarted writer
+	// decide the record again on less than this one knew.
+	rctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	defer cancel()
+	if err := w.Ledger.Record(rctx, t.Name, record, recordTouch, echoes); err != nil {
 		return nil, out, err
 	}
 	return written, out, nil
