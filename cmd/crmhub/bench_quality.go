@@ -14,7 +14,8 @@ import (
 func newBenchQualityCmd() *cobra.Command {
 	var people int
 	var seed int64
-	var variant string
+	var variant, method string
+	var estimate bool
 	cmd := &cobra.Command{
 		Use:   "quality",
 		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
@@ -23,7 +24,6 @@ func newBenchQualityCmd() *cobra.Command {
 				name             string
 				contact, withIDs bool
 			}{{"contact+ids", true, true}, {"contact", true, false}, {"ids", false, true}, {"names", false, false}}
-			cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{AutoMerge: 0.93, Review: 0.85}}
 			out := cmd.OutOrStdout()
 			found := false
 			for _, v := range variants {
@@ -31,9 +31,22 @@ func newBenchQualityCmd() *cobra.Command {
 					continue
 				}
 				found = true
-				res := quality.Run(cfg, quality.Generate(people, seed, v.contact, v.withIDs))
-				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d)\n",
-					v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs)
+				cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{Method: method}}
+				recs := quality.Generate(people, seed, v.contact, v.withIDs)
+				model := method
+				if estimate && method != identity.MethodWeighted {
+					// Without the ground truth: the model is estimated
+					// from the records alone, as crmhub identity train does.
+					p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(seed)})
+					if err != nil {
+						return fmt.Errorf("bench quality: estimate: %w", err)
+					}
+					cfg.Fuzzy.People = p
+					model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+				}
+				res := quality.Run(cfg, recs)
+				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d) model %s\n",
+					v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, model)
 				for _, k := range quality.Corruptions {
 					fmt.Fprintf(out, "  %-15s recall %.2f (n=%d)\n", k, res.KindRecall[k], res.KindCount[k])
 				}
@@ -47,5 +60,7 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().IntVar(&people, "people", 1000, "generated people")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "generator seed")
 	cmd.Flags().StringVar(&variant, "variant", "", "one variant only: contact+ids, contact, ids, names")
+	cmd.Flags().StringVar(&method, "method", identity.MethodFellegiSunter, "how persons are scored: fellegi_sunter or weighted (hand weights)")
+	cmd.Flags().BoolVar(&estimate, "estimate", false, "estimate the Fellegi-Sunter model from the generated records first (no labels), as crmhub identity train does")
 	return cmd
 }

@@ -183,6 +183,20 @@ type Fuzzy struct {
 	NameWeight    float64 `yaml:"name_weight"`
 	AddressWeight float64 `yaml:"address_weight"`
 	MaxBlock      int     `yaml:"max_block"`
+	// Method scores persons: fellegi_sunter (default) or weighted (the
+	// hand weights above, as organizations always are).
+	Method string `yaml:"method"`
+	// People tunes the Fellegi-Sunter model of persons.
+	People People `yaml:"people"`
+}
+
+// People configures the Fellegi-Sunter model: a parameter file written by
+// `crmhub identity train` (relative to the config file), and thresholds on
+// the match probability (defaults 0.99 and 0.8).
+type People struct {
+	Params    string  `yaml:"params"`
+	AutoMerge float64 `yaml:"auto_merge"`
+	Review    float64 `yaml:"review"`
 }
 
 // Log configures logging.
@@ -525,6 +539,7 @@ func (c *Config) resolvePaths(base string) {
 	c.DataDir = abs(c.DataDir)
 	c.Mappings.Dir = abs(c.Mappings.Dir)
 	c.Plugins.Dir = abs(c.Plugins.Dir)
+	c.Identity.Fuzzy.People.Params = abs(c.Identity.Fuzzy.People.Params)
 	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
 		c.Store.DSN = filepath.Join(c.DataDir, "crmhub.db")
 	}
@@ -580,6 +595,20 @@ func (c *Config) check() error {
 	}
 	if f := c.Identity.Fuzzy; f.Enabled && f.AutoMerge != 0 && f.Review != 0 && f.Review > f.AutoMerge {
 		bad(0, "identity.fuzzy.review", "%.2f is above auto_merge %.2f: the review band would be empty", f.Review, f.AutoMerge)
+	}
+	if p := c.Identity.Fuzzy.People.Params; p != "" {
+		if _, err := os.Stat(p); err != nil {
+			bad(0, "identity.fuzzy.people.params", "%v (write it with crmhub identity train)", err)
+		}
+	}
+	switch c.Identity.Fuzzy.Method {
+	case "", "fellegi_sunter", "weighted":
+	default:
+		bad(0, "identity.fuzzy.method", "want fellegi_sunter or weighted, got %q", c.Identity.Fuzzy.Method)
+	}
+	if p := c.Identity.Fuzzy.People; p.AutoMerge < 0 || p.AutoMerge >= 1 || p.Review < 0 || p.Review >= 1 ||
+		p.AutoMerge != 0 && p.Review != 0 && p.Review > p.AutoMerge {
+		bad(0, "identity.fuzzy.people", "review %v and auto_merge %v: want probabilities with review <= auto_merge < 1", p.Review, p.AutoMerge)
 	}
 	switch c.Identity.TaxIDVeto {
 	case "", "organizations", "all", "none":

@@ -11,6 +11,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/server"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -77,7 +78,11 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quickstart mappings: %w", err)
 	}
-	out := &Customers{Identity: identityConfig(cfg.Identity)}
+	idc, err := server.IdentityConfig(cfg.Identity)
+	if err != nil {
+		return nil, err
+	}
+	out := &Customers{Identity: idc}
 	var mapErr error
 	err = ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
 		if r.Error != "" || mapErr != nil {
@@ -119,11 +124,3 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 
 // identityConfig is the resolver configuration the hub builds from its
 // config file (hub/server does the same).
-func identityConfig(c config.Identity) identity.Config {
-	out := identity.Config{DefaultRegion: c.DefaultRegion, FieldPriority: c.FieldPriority, FieldRule: c.FieldRule}
-	if c.Fuzzy.Enabled {
-		out.Fuzzy = &identity.FuzzyConfig{AutoMerge: c.Fuzzy.AutoMerge, Review: c.Fuzzy.Review,
-			NameWeight: c.Fuzzy.NameWeight, AddressWeight: c.Fuzzy.AddressWeight, MaxBlock: c.Fuzzy.MaxBlock}
-	}
-	return out
-}

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"math"
 	"strings"
 
 	"github.com/adrg/strutil"
@@ -37,6 +38,13 @@ type FuzzyConfig struct {
 	// MaxBlock skips blocks with more records than this (a very common
 	// name in one postal code says little). Default 50.
 	MaxBlock int
+	// Method scores persons: MethodFellegiSunter (the default) with the
+	// model People, or MethodWeighted with the weights above.
+	// Organizations are always scored by the weights.
+	Method string
+	// People is the Fellegi-Sunter model for persons; nil takes
+	// DefaultParams. Its own thresholds (on the match probability) apply.
+	People *Params
 	// IDs weighs person identifiers (national id, passport, a person's
 	// tax id where it does not veto) as evidence; zero fields take the
 	// defaults.
@@ -64,6 +72,33 @@ func (f *FuzzyConfig) defaults() {
 		f.MaxBlock = 50
 	}
 	f.IDs.defaults()
+	if f.Method == "" {
+		f.Method = MethodFellegiSunter
+	}
+	if f.People == nil {
+		f.People = DefaultParams()
+	}
+}
+
+// The scoring methods for persons.
+const (
+	MethodFellegiSunter = "fellegi_sunter"
+	MethodWeighted      = "weighted"
+)
+
+// probabilistic reports whether records of kind are scored by the
+// Fellegi-Sunter model: their score is a match probability that has
+// weighed the addresses already.
+func (f *FuzzyConfig) probabilistic(kind string) bool {
+	return kind != "organization" && f.Method == MethodFellegiSunter
+}
+
+// thresholds are the review and auto-merge thresholds for kind.
+func (f *FuzzyConfig) thresholds(kind string) (review, auto float64) {
+	if f.probabilistic(kind) {
+		return f.People.Review, f.People.AutoMerge
+	}
+	return f.Review, f.AutoMerge
 }
 
 var fold = strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss", "é", "e", "è", "e", "á", "a", "à", "a",
@@ -261,6 +296,10 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 // score applies the identifier evidence to the name-and-corroboration
 // score (scoreNames).
 func (f *FuzzyConfig) score(a, b hub.Customer, region string, taxIsEvidence bool) (score float64, mergeable bool) {
+	if f.probabilistic(a.Kind) {
+		m := f.People.MatchPeople(a, b, region, taxIsEvidence)
+		return m.Probability, m.Hold == ""
+	}
 	s, ok := f.scoreNames(a, b, region)
 	if a.Kind == "organization" {
 		return s, ok
@@ -610,11 +649,17 @@ func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
 		a, b = b, a
 	}
 	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
-	if s < f.Review {
+	review, auto := f.thresholds(a.Customer.Kind)
+	if s < review {
 		return Link{}, false
 	}
-	s = round3(s)
-	return Link{A: a.Key(), B: b.Key(), Score: s, Auto: mergeable && s >= f.AutoMerge}, true
+	if f.probabilistic(a.Customer.Kind) {
+		// Four places: the auto-merge threshold sits near 1.
+		s = math.Floor(s*10000) / 10000
+	} else {
+		s = round3(s)
+	}
+	return Link{A: a.Key(), B: b.Key(), Score: s, Auto: mergeable && s >= auto}, true
 }
 
 // BlockingKeys returns the record's blocking keys (a subset of MatchKeys).

@@ -81,7 +81,7 @@ func TestFuzzy(t *testing.T) {
 		{"phones one digit apart, other family name: apart or review", []Record{
 			rec("crm", "1", 1, hub.Customer{GivenName: "Katharina", FamilyName: "Wimmer", Phones: []string{"+49931863057"}}),
 			rec("erp", "2", 2, hub.Customer{GivenName: "Katharina", FamilyName: "Hoffmann", Phones: []string{"+49931868057"}}),
-		}, 2, 1},
+		}, 2, -1},
 		{"given name missing, mistyped e-mail, the other address spells the name: merge", []Record{
 			rec("crm", "1", 1, hub.Customer{GivenName: "Jörg", FamilyName: "Brändli", Emails: []string{"joerg.braendl@a1.net"}}),
 			rec("erp", "2", 2, hub.Customer{FamilyName: "Brändli", Emails: []string{"joerg.braendli@a1.net"}, Addresses: addr("Ringstraße 81", "4022")}),
@@ -91,7 +91,9 @@ func TestFuzzy(t *testing.T) {
 			rec("crm", "1", 1, hub.Customer{GivenName: "Sepp", FamilyName: "Schmitt", Emails: []string{"s.schmidt@icloud.com"}}),
 			rec("erp", "2", 2, hub.Customer{GivenName: "Sepp", FamilyName: "Schmidt", Emails: []string{"s.schmidt@icloud.com"}, Addresses: addr("Bergstraße 98", "80607")}),
 			rec("erp", "3", 3, hub.Customer{GivenName: "Sepp", FamilyName: "Schmitt", Emails: []string{"s.schmitt@icloud.com"}, Addresses: addr("Schulstr. 34c", "11258")}),
-		}, 2, 1},
+			// Both pairs across the two customers are candidates: the
+			// held link and Schmidt/Schmitt one e-mail letter apart.
+		}, 2, 2},
 		{"given name missing, phone one digit apart: a relative's landline, review", []Record{
 			rec("crm", "1", 1, hub.Customer{GivenName: "Lena", FamilyName: "Schmid", Phones: []string{"+491795127968"}}),
 			rec("erp", "2", 2, hub.Customer{FamilyName: "Schmid", Phones: []string{"+491795129768"}, Addresses: addr("Goethestr. 54", "37074")}),
@@ -111,7 +113,8 @@ func TestFuzzy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := r.Resolve(tc.recs, nil)
-			if len(res.Clusters) != tc.clusters || len(res.Reviews) != tc.reviews {
+			// reviews -1: apart or review, either is right.
+			if len(res.Clusters) != tc.clusters || tc.reviews >= 0 && len(res.Reviews) != tc.reviews || tc.reviews < 0 && len(res.Reviews) > 1 {
 				t.Fatalf("%d clusters, reviews %+v; want %d clusters, %d reviews", len(res.Clusters), res.Reviews, tc.clusters, tc.reviews)
 			}
 			rng := rand.New(rand.NewPCG(3, 4))

@@ -367,7 +367,12 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 			if !okA || !okB || !l.Auto {
 				continue
 			}
-			if apart(a, b) {
+			// A probabilistic link whose two records have addresses has
+			// weighed them (a move is evidence, not a veto); one without
+			// an address has not seen the addresses of the clusters it
+			// would join.
+			weighed := f.probabilistic(kind[a]) && len(recs[a].Customer.Addresses) > 0 && len(recs[b].Customer.Addresses) > 0
+			if apart(a, b) && !weighed {
 				held[[2]string{l.A, l.B}] = true
 				continue
 			}

@@ -115,6 +115,7 @@ func Generate(n int, seed int64, withContact, withIDs bool) []Record {
 	r := rand.New(rand.NewSource(seed))
 	var out []Record
 	seq := 0
+	emails := map[string]bool{}
 	for p := 0; p < n; p++ {
 		loc := locales[r.Intn(len(locales))]
 		given := loc.given[r.Intn(len(loc.given))]
@@ -124,7 +125,18 @@ func Generate(n int, seed int64, withContact, withIDs bool) []Record {
 			Addresses: []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
 				PostalCode: loc.postcode(r), City: loc.cities[r.Intn(len(loc.cities))], Country: loc.country}}}
 		if withContact {
-			base.Emails = []string{fmt.Sprintf("%s.%s%d@example.org", strings.ToLower(given), strings.ToLower(family), r.Intn(100))}
+			// A mailbox has one owner: a taken address is drawn again,
+			// as a mail provider refuses it (namesakes sharing one
+			// made the e-mail key merge different people).
+			email := ""
+			for email == "" || emails[email] {
+				email = fmt.Sprintf("%s.%s%d@example.org", strings.ToLower(given), strings.ToLower(family), r.Intn(100))
+				if emails[email] {
+					email = fmt.Sprintf("%s.%s%d@example.org", strings.ToLower(given), strings.ToLower(family), 100+r.Intn(9900))
+				}
+			}
+			emails[email] = true
+			base.Emails = []string{email}
 			base.Phones = []string{fmt.Sprintf("+49%s", digits(r, 10))}
 		}
 		if withIDs {

@@ -18,14 +18,7 @@ type Result struct {
 // Run resolves recs with the real resolver built from cfg (as hub/store does)
 // and scores the clusters against the generator's ground truth.
 func Run(cfg identity.Config, recs []Record) Result {
-	in := make([]identity.Record, len(recs))
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, r := range recs {
-		parts := strings.SplitN(r.Key, "/", 3)
-		in[i] = identity.Record{System: parts[0], SourceEntity: parts[1], SourceID: parts[2],
-			UpdatedAt: t0.Add(time.Duration(i) * time.Second), Customer: r.Customer}
-	}
-	out := identity.New(cfg).Resolve(in, nil)
+	out := identity.New(cfg).Resolve(Records(recs), nil)
 	assign := map[string]string{}
 	for _, c := range out.Clusters {
 		for _, r := range c.Records {
@@ -55,4 +48,17 @@ func Run(cfg identity.Config, recs []Record) Result {
 		res.KindRecall[k] = float64(hit[k]) / float64(n)
 	}
 	return res
+}
+
+// Records are the generated records as the resolver takes them (without
+// the ground truth).
+func Records(recs []Record) []identity.Record {
+	in := make([]identity.Record, len(recs))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, r := range recs {
+		parts := strings.SplitN(r.Key, "/", 3)
+		in[i] = identity.Record{System: parts[0], SourceEntity: parts[1], SourceID: parts[2],
+			UpdatedAt: t0.Add(time.Duration(i) * time.Second), Customer: r.Customer}
+	}
+	return in
 }

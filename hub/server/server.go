@@ -133,7 +133,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.maps.Store(set)
 
-	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: identityConfig(cfg.Identity), Registerer: s.registry, Logger: s.log})
+	idc, err := IdentityConfig(cfg.Identity)
+	if err != nil {
+		return err
+	}
+	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -402,14 +406,31 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-func identityConfig(c config.Identity) identity.Config {
+// IdentityConfig is the resolver's configuration from the config file's
+// identity section, with the person model's parameter file read.
+func IdentityConfig(c config.Identity) (identity.Config, error) {
 	out := identity.Config{DefaultRegion: c.DefaultRegion, FieldPriority: c.FieldPriority, FieldRule: c.FieldRule,
 		TaxIDVeto: c.TaxIDVeto}
 	if c.Fuzzy.Enabled {
 		out.Fuzzy = &identity.FuzzyConfig{AutoMerge: c.Fuzzy.AutoMerge, Review: c.Fuzzy.Review,
-			NameWeight: c.Fuzzy.NameWeight, AddressWeight: c.Fuzzy.AddressWeight, MaxBlock: c.Fuzzy.MaxBlock}
+			NameWeight: c.Fuzzy.NameWeight, AddressWeight: c.Fuzzy.AddressWeight, MaxBlock: c.Fuzzy.MaxBlock,
+			Method: c.Fuzzy.Method}
+		p := identity.DefaultParams()
+		if c.Fuzzy.People.Params != "" {
+			var err error
+			if p, err = identity.LoadParams(c.Fuzzy.People.Params); err != nil {
+				return out, fmt.Errorf("identity.fuzzy.people.params: %w", err)
+			}
+		}
+		if c.Fuzzy.People.AutoMerge != 0 {
+			p.AutoMerge = c.Fuzzy.People.AutoMerge
+		}
+		if c.Fuzzy.People.Review != 0 {
+			p.Review = c.Fuzzy.People.Review
+		}
+		out.Fuzzy.People = p
 	}
-	return out
+	return out, nil
 }
 
 func busConfig(cfg *config.Config) bus.Config {

@@ -591,8 +591,11 @@ func testReviewQueue(t *testing.T, open opener) {
 	if err != nil || len(reviews) == 0 {
 		t.Fatalf("reviews: %v %v", reviews, err)
 	}
+	// Persons are scored by the Fellegi-Sunter model: its thresholds
+	// are on the match probability.
+	th := identity.DefaultParams()
 	for _, r := range reviews {
-		if r.GoldenA == r.GoldenB || r.Score < 0.85 || r.Score >= 0.93 {
+		if r.GoldenA == r.GoldenB || r.Score < th.Review || r.Score >= th.AutoMerge {
 			t.Errorf("review %+v: must join two customers with a score between the thresholds", r)
 		}
 	}

@@ -1,0 +1,372 @@
+package identity
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+)
+
+// LoadParams reads a person model written by SaveParams (crmhub identity
+// train).
+func LoadParams(path string) (*Params, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p := DefaultParams()
+	// Levels are replaced whole, not merged with the defaults: a trained
+	// model says every level it knows.
+	p.Levels, p.TF = nil, nil
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// SaveParams writes p as indented JSON.
+func SaveParams(path string, p *Params) error {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// EstimateOptions bound the estimation.
+type EstimateOptions struct {
+	// RandomPairs is how many random pairs estimate u (default 200,000).
+	RandomPairs int
+	// Iterations of expectation-maximisation for m (default 25).
+	Iterations int
+	// Seed makes the random pairs repeatable; the same records and seed
+	// give the same model.
+	Seed uint64
+	// TFMax bounds the names with a term frequency of their own (those
+	// seen twice or more, the most frequent first) per comparison;
+	// default 5,000.
+	TFMax int
+}
+
+// EstimateStats says what an estimation saw.
+type EstimateStats struct {
+	Records      int     `json:"records"`
+	RandomPairs  int     `json:"random_pairs"`
+	BlockedPairs int     `json:"blocked_pairs"`
+	Iterations   int     `json:"iterations"`
+	MatchShare   float64 `json:"match_share"` // the estimated share of blocked pairs that match
+}
+
+// ErrTooFewRecords is returned when there are too few people to estimate
+// from.
+var ErrTooFewRecords = errors.New("too few person records to estimate a model from (want 100 or more)")
+
+// Estimate learns a person model from records without labels, as Splink
+// does: u from random pairs of records (two random people agree on a
+// level that often), name term frequencies from the records, and m and the
+// prior by expectation-maximisation over the pairs the blocking rules
+// bring together, u held fixed. base gives the starting m and the
+// thresholds (DefaultParams when nil). The result depends only on the
+// records (as a set: they are sorted by key first), the options and base.
+func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*Params, EstimateStats, error) {
+	if base == nil {
+		base = DefaultParams()
+	}
+	if opt.RandomPairs == 0 {
+		opt.RandomPairs = 200000
+	}
+	if opt.Iterations == 0 {
+		opt.Iterations = 25
+	}
+	if opt.TFMax == 0 {
+		opt.TFMax = 5000
+	}
+	var people []Record
+	for _, rec := range recs {
+		if rec.Customer.Kind != "organization" {
+			people = append(people, rec)
+		}
+	}
+	sort.Slice(people, func(i, j int) bool { return people[i].Key() < people[j].Key() })
+	st := EstimateStats{Records: len(people)}
+	if len(people) < 100 {
+		return nil, st, ErrTooFewRecords
+	}
+	region := r.cfg.DefaultRegion
+	taxEv := r.taxIsEvidence("person")
+	out := &Params{Version: base.Version + 1, Prior: base.Prior, AutoMerge: base.AutoMerge, Review: base.Review,
+		Levels: map[string]map[string]MU{}}
+
+	// u: how often two random people agree on each level.
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x63726d687562))
+	counts := make([]map[string]float64, len(Comparisons))
+	totals := make([]float64, len(Comparisons))
+	for i := range counts {
+		counts[i] = map[string]float64{}
+	}
+	n := len(people)
+	maxPairs := n * (n - 1) / 2
+	pairs := min(opt.RandomPairs, maxPairs)
+	for range pairs {
+		a, b := rng.IntN(n), rng.IntN(n-1)
+		if b >= a {
+			b++
+		}
+		g, _ := comparePeople(people[a].Customer, people[b].Customer, region, taxEv, base)
+		for i, l := range g {
+			if l != "" {
+				counts[i][l]++
+				totals[i]++
+			}
+		}
+	}
+	st.RandomPairs = pairs
+	for i, c := range Comparisons {
+		out.Levels[c] = map[string]MU{}
+		for level, mu := range base.Levels[c] {
+			u := mu.U
+			if totals[i] > 0 {
+				// Half a pair where none was seen: a level no random pair
+				// reached is rare, not impossible.
+				u = max(counts[i][level], 0.5) / (totals[i] + 0.5*float64(len(base.Levels[c])))
+			}
+			out.Levels[c][level] = MU{M: mu.M, U: u}
+		}
+	}
+
+	// Term frequencies of names: the u of an exact match on that name.
+	out.TF = map[string]map[string]float64{}
+	for _, comp := range []string{CompGiven, CompFamily} {
+		freq := map[string]int{}
+		total := 0
+		for _, p := range people {
+			v := givenName(p.Customer)
+			if comp == CompFamily {
+				v = familyName(p.Customer)
+			}
+			if v != "" {
+				freq[v]++
+				total++
+			}
+		}
+		type nf struct {
+			name string
+			n    int
+		}
+		var list []nf
+		for name, c := range freq {
+			if c >= 2 {
+				list = append(list, nf{name, c})
+			}
+		}
+		sort.Slice(list, func(i, j int) bool {
+			return list[i].n > list[j].n || list[i].n == list[j].n && list[i].name < list[j].name
+		})
+		if len(list) > opt.TFMax {
+			list = list[:opt.TFMax]
+		}
+		tf := map[string]float64{}
+		for _, x := range list {
+			tf[x.name] = float64(x.n) / float64(total)
+		}
+		out.TF[comp] = tf
+	}
+
+	// m and the prior: EM over the blocked pairs, one blocking rule at a
+	// time. Pairs a rule brings together agree on that rule's attributes
+	// by construction, so EM over them learns nothing of those
+	// comparisons (and, run over all rules at once, took every blocked
+	// pair for a match): each rule's EM holds its own comparisons at the
+	// current m and estimates the others, and each comparison's m is the
+	// average of the rules that estimated it, weighted by their matches.
+	byRule := r.blockedPairs(people)
+	var rules []string
+	for rule, ps := range byRule {
+		rules = append(rules, rule)
+		st.BlockedPairs += len(ps)
+	}
+	sort.Strings(rules)
+	if st.BlockedPairs == 0 {
+		return nil, st, fmt.Errorf("no pairs share a blocking key: %w", ErrTooFewRecords)
+	}
+	mAcc := make([]map[string]float64, len(Comparisons))
+	wAcc := make([]float64, len(Comparisons))
+	for i := range mAcc {
+		mAcc[i] = map[string]float64{}
+	}
+	var matches float64
+	seen := map[[2]int]bool{}
+	distinct := 0
+	for _, rule := range rules {
+		held := map[int]bool{}
+		for _, i := range ruleComparisons[rule] {
+			held[i] = true
+		}
+		gs := make([]gamma, len(byRule[rule]))
+		for i, l := range byRule[rule] {
+			gs[i], _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
+			if !seen[l] {
+				seen[l] = true
+				distinct++
+			}
+		}
+		m, lambda, its := emRule(gs, out, held, opt.Iterations)
+		st.Iterations = max(st.Iterations, its)
+		pm := lambda * float64(len(gs))
+		matches += pm
+		for i := range Comparisons {
+			if held[i] || m[i] == nil {
+				continue
+			}
+			for level, v := range m[i] {
+				mAcc[i][level] += v * pm
+			}
+			wAcc[i] += pm
+		}
+	}
+	for i, c := range Comparisons {
+		if wAcc[i] == 0 {
+			continue
+		}
+		for level, mu := range out.Levels[c] {
+			mu.M = max(mAcc[i][level]/wAcc[i], 0.001)
+			out.Levels[c][level] = mu
+		}
+	}
+	// Pairs found by several rules were counted once per rule.
+	lambda := min(matches/float64(st.BlockedPairs), 1)
+	st.BlockedPairs = distinct
+	st.MatchShare = lambda
+	// The prior over all pairs: the matching blocked pairs among all.
+	out.Prior = min(max(lambda*float64(distinct)/float64(maxPairs), 1e-9), 0.5)
+	out.Source = fmt.Sprintf("estimated from %d person records: u from %d random pairs, m by EM over %d blocked pairs (%d iterations)",
+		st.Records, st.RandomPairs, st.BlockedPairs, st.Iterations)
+	if err := out.Validate(); err != nil {
+		return nil, st, fmt.Errorf("estimated model: %w", err)
+	}
+	return out, st, nil
+}
+
+// ruleComparisons are the comparisons each blocking rule's pairs agree on
+// by construction (see blockKeys and personBlockKeys).
+var ruleComparisons = map[string][]int{
+	"bd": {iBirth}, "nm": {iGiven, iFamily}, "pf": {iAddress, iFamily}, "gp": {iAddress, iGiven},
+	"sh": {iAddress}, "id": {iIdent}, "ed": {iEmail, iFamily, iGiven}, "pp": {iPhone, iFamily}, "pg": {iPhone, iGiven},
+}
+
+// emRule runs expectation-maximisation over one rule's pairs: u fixed,
+// the comparisons' m and the share of
+// matches estimated; the held comparisons are left out. It returns the estimated m per comparison (nil for
+// held ones), the share, and the iterations run.
+func emRule(gs []gamma, p *Params, held map[int]bool, iterations int) ([]map[string]float64, float64, int) {
+	m := make([]map[string]float64, len(Comparisons))
+	for i, c := range Comparisons {
+		if held[i] {
+			continue
+		}
+		m[i] = map[string]float64{}
+		for level, mu := range p.Levels[c] {
+			m[i][level] = mu.M
+		}
+	}
+	weight := func(i int, level string) float64 {
+		mu := p.Levels[Comparisons[i]][level]
+		if m[i] != nil {
+			mu.M = m[i][level]
+		}
+		return mu.Weight()
+	}
+	lambda := 0.1
+	it := 0
+	for it < iterations {
+		it++
+		sum := make([]map[string]float64, len(Comparisons))
+		den := make([]float64, len(Comparisons))
+		for i := range sum {
+			sum[i] = map[string]float64{}
+		}
+		var total float64
+		for _, g := range gs {
+			w := math.Log2(lambda / (1 - lambda))
+			for i, l := range g {
+				// The held comparisons agree by construction of the
+				// rule: they say nothing of which pairs match here.
+				if l != "" && !held[i] {
+					w += weight(i, l)
+				}
+			}
+			pr := 1 / (1 + math.Exp2(-w))
+			total += pr
+			for i, l := range g {
+				if l != "" && m[i] != nil {
+					sum[i][l] += pr
+					den[i] += pr
+				}
+			}
+		}
+		for i := range m {
+			if m[i] == nil || den[i] == 0 {
+				continue
+			}
+			for level := range m[i] {
+				m[i][level] = max(sum[i][level]/den[i], 0.001)
+			}
+		}
+		next := min(max(total/float64(len(gs)), 1e-6), 1-1e-6)
+		done := math.Abs(next-lambda) < 1e-6
+		lambda = next
+		if done {
+			break
+		}
+	}
+	return m, lambda, it
+}
+
+// blockedPairs are the index pairs of records sharing a blocking key, by
+// blocking rule, each once per rule; blocks over MaxBlock are skipped as
+// Links does.
+func (r *Resolver) blockedPairs(recs []Record) map[string][][2]int {
+	maxBlock := 50
+	if r.cfg.Fuzzy != nil {
+		maxBlock = r.cfg.Fuzzy.MaxBlock
+	}
+	byKey := map[string][]int{}
+	for i, rec := range recs {
+		for _, k := range r.BlockingKeys(rec) {
+			byKey[k] = append(byKey[k], i)
+		}
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[string]map[[2]int]bool{}
+	out := map[string][][2]int{}
+	for _, k := range keys {
+		idx := byKey[k]
+		if len(idx) > maxBlock {
+			continue
+		}
+		rule := BlockRule(k)
+		if seen[rule] == nil {
+			seen[rule] = map[[2]int]bool{}
+		}
+		for x := 0; x < len(idx); x++ {
+			for y := x + 1; y < len(idx); y++ {
+				p := [2]int{min(idx[x], idx[y]), max(idx[x], idx[y])}
+				if !seen[rule][p] {
+					seen[rule][p] = true
+					out[rule] = append(out[rule], p)
+				}
+			}
+		}
+	}
+	return out
+}

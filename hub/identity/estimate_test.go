@@ -1,0 +1,72 @@
+package identity_test
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/quality"
+)
+
+// Estimated from records without labels, the model finds what a match
+// looks like on data it was not written for, depends on the records as a
+// set, and resolves another sample of the same population as well as the
+// defaults do.
+func TestEstimateWithoutLabels(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	train := quality.Generate(1500, 7, false, false)
+	recs := quality.Records(train)
+	p, st, err := identity.New(cfg).Estimate(recs, nil, identity.EstimateOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BlockedPairs == 0 || st.RandomPairs == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	m := func(comp, level string) float64 { return p.Levels[comp][level].M }
+	if m(identity.CompBirthDate, identity.LevelExact) < 0.6 || m(identity.CompAddress, identity.LevelExact) < 0.5 {
+		t.Errorf("m of an equal birth date %.3f, of the same address %.3f: want most matches there",
+			m(identity.CompBirthDate, identity.LevelExact), m(identity.CompAddress, identity.LevelExact))
+	}
+	if m(identity.CompBirthDate, identity.LevelElse) > 0.2 {
+		t.Errorf("m of a different birth date %.3f: want few matches there", m(identity.CompBirthDate, identity.LevelElse))
+	}
+	if p.Prior <= 0 || p.Prior > 0.01 {
+		t.Errorf("prior %g: want about one over the number of people", p.Prior)
+	}
+
+	// The same records in another order give the same model.
+	shuffled := append([]identity.Record(nil), recs...)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	q, _, err := identity.New(cfg).Estimate(shuffled, nil, identity.EstimateOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p, q) {
+		t.Error("the model depends on the order of the records")
+	}
+
+	// Saved and loaded, it scores another sample.
+	path := filepath.Join(t.TempDir(), "people.json")
+	if err := identity.SaveParams(path, p); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := identity.LoadParams(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Fuzzy.People = loaded
+	res := quality.Run(cfg, quality.Generate(1500, 8, false, false))
+	if res.Score.F1 < 0.98 {
+		t.Errorf("estimated model on another sample: %+v, want F1 >= 0.98", res.Score)
+	}
+}
+
+func TestEstimateTooFew(t *testing.T) {
+	r := identity.New(identity.Config{Fuzzy: identity.DefaultFuzzy()})
+	if _, _, err := r.Estimate(quality.Records(quality.Generate(20, 1, false, false)), nil, identity.EstimateOptions{}); err == nil {
+		t.Error("a model estimated from 20 people")
+	}
+}

@@ -1,0 +1,487 @@
+package identity
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/adrg/strutil"
+	"github.com/antzucaro/matchr"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// Fellegi-Sunter scoring of people (see doc.go). Each comparison puts a
+// pair of records on one level (exact, a typo apart, ... else); each level
+// has m, the probability of that level when the records are the same
+// person, and u, when they are two random people. The match weight of a
+// level is log2(m/u); the weights of all comparisons plus the prior odds
+// give the match probability the thresholds apply to. A comparison where
+// either record has no value adds nothing: a missing birth date is no
+// evidence either way.
+
+// The comparisons, in the order their weights are summed and explained.
+const (
+	CompGiven      = "given_name"
+	CompFamily     = "family_name"
+	CompBirthDate  = "birth_date"
+	CompAddress    = "address"
+	CompIdentifier = "identifier"
+	CompEmail      = "email"
+	CompPhone      = "phone"
+	CompGender     = "gender"
+)
+
+// Comparisons lists the comparisons in their fixed order.
+var Comparisons = []string{CompGiven, CompFamily, CompBirthDate, CompAddress, CompIdentifier, CompEmail,
+	CompPhone, CompGender}
+
+// The levels. Not every comparison has every level.
+const (
+	LevelExact = "exact"
+	// LevelClose: Jaro-Winkler >= 0.92 for names (a typo, a transposed or
+	// OCR-confused letter); one digit changed or two swapped, or day and
+	// month swapped, for birth dates; one character for postcodes; one
+	// edit for identifiers, e-mails and phone numbers.
+	LevelClose = "close"
+	// LevelPhonetic: names that sound alike (the same Double Metaphone
+	// or Kölner Phonetik code: Meier/Meyer, Schmidt/Schmitt).
+	LevelPhonetic = "phonetic"
+	// LevelPrefix: one name begins the other (Alex/Alexander, Anna/Anna
+	// Maria): short forms and dropped second names.
+	LevelPrefix = "prefix"
+	// LevelSimilar: Jaro-Winkler >= 0.80 for names; the same year for
+	// birth dates; the same street with no house number on one side.
+	LevelSimilar = "similar"
+	// Address levels: the parts of an address are not independent (a
+	// street in another postal code is another street), so the address
+	// is one comparison. LevelStreet: the same street and house number,
+	// the postal code one digit off or missing with the same city;
+	// LevelOtherNumber: the same street and postal code, another house
+	// number; LevelPostcode: the same postal code, another street;
+	// LevelCity: only the city agrees.
+	LevelStreet      = "street"
+	LevelOtherNumber = "other_number"
+	LevelPostcode    = "postcode"
+	LevelCity        = "city"
+	LevelElse        = "else"
+)
+
+// MU is the pair of probabilities of one comparison level.
+type MU struct {
+	M float64 `json:"m"`
+	U float64 `json:"u"`
+}
+
+// Weight is the level's match weight, log2(m/u).
+func (p MU) Weight() float64 { return math.Log2(p.M / p.U) }
+
+// Params is a Fellegi-Sunter model: per comparison and level m and u, the
+// prior probability that two records are the same person, and optional
+// term frequencies of names (their u for an exact match: a shared rare
+// name says more than a shared common one).
+type Params struct {
+	Version int    `json:"version"`
+	Source  string `json:"source"` // "default" or how they were estimated
+	// Prior is the probability that two records, compared at random, are
+	// the same person: about one over the number of people.
+	Prior  float64                  `json:"prior"`
+	Levels map[string]map[string]MU `json:"levels"`
+	// TF: per name comparison (given_name, family_name), the folded
+	// names' relative frequencies among the records.
+	TF map[string]map[string]float64 `json:"tf,omitempty"`
+	// AutoMerge and Review are thresholds on the match probability.
+	AutoMerge float64 `json:"auto_merge"`
+	Review    float64 `json:"review"`
+}
+
+// DefaultParams are the parameters used until a model is estimated from
+// the store's own records. They are written from what is known of person
+// data in general, not from any one data set: u from how often random
+// people share a value (a first name about 1 in 100, a family name 1 in
+// 500, a full birth date 1 in 15,000), m from how often one person's two
+// records differ (moves, typos, married names, data entry).
+func DefaultParams() *Params {
+	return &Params{Version: 1, Source: "default", Prior: 1e-4, AutoMerge: 0.99, Review: 0.8,
+		Levels: map[string]map[string]MU{
+			CompGiven: {LevelExact: {0.80, 0.01}, LevelClose: {0.06, 0.004}, LevelPhonetic: {0.03, 0.003},
+				LevelPrefix: {0.04, 0.003}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
+			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
+				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
+			CompBirthDate: {LevelExact: {0.90, 0.00007}, LevelClose: {0.05, 0.003}, LevelSimilar: {0.02, 0.025},
+				LevelElse: {0.03, 0.974}},
+			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
+				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelElse: {0.13, 0.9435}},
+			CompIdentifier: {LevelExact: {0.965, 1e-6}, LevelClose: {0.03, 1e-5}, LevelElse: {0.005, 0.999989}},
+			CompEmail:      {LevelExact: {0.50, 1e-5}, LevelClose: {0.03, 1e-5}, LevelElse: {0.47, 0.99998}},
+			CompPhone:      {LevelExact: {0.50, 1e-5}, LevelClose: {0.03, 1e-5}, LevelElse: {0.47, 0.99998}},
+			CompGender:     {LevelExact: {0.97, 0.5}, LevelElse: {0.03, 0.5}},
+		}}
+}
+
+// Validate reports parameters that cannot score: probabilities outside
+// (0,1), thresholds out of order, a comparison without levels.
+func (p *Params) Validate() error {
+	if !(p.Prior > 0 && p.Prior < 1) {
+		return fmt.Errorf("prior %v: want a probability between 0 and 1", p.Prior)
+	}
+	if !(p.Review > 0 && p.Review <= p.AutoMerge && p.AutoMerge < 1) {
+		return fmt.Errorf("review %v and auto_merge %v: want 0 < review <= auto_merge < 1", p.Review, p.AutoMerge)
+	}
+	for _, c := range Comparisons {
+		lv, ok := p.Levels[c]
+		if !ok || len(lv) == 0 {
+			return fmt.Errorf("comparison %s has no levels", c)
+		}
+		for name, mu := range lv {
+			if !(mu.M > 0 && mu.M <= 1 && mu.U > 0 && mu.U <= 1) {
+				return fmt.Errorf("comparison %s level %s: m %v u %v, want probabilities above 0", c, name, mu.M, mu.U)
+			}
+		}
+	}
+	return nil
+}
+
+// Term is one comparison's part of a match weight: the waterfall of a
+// decision is its terms in order.
+type Term struct {
+	Comparison string  `json:"comparison"`
+	Level      string  `json:"level"`
+	Weight     float64 `json:"weight"`
+	// Note says what else decided the level ("names swapped", "term
+	// frequency of a common name").
+	Note string `json:"note,omitempty"`
+}
+
+// Match is the Fellegi-Sunter score of a pair: the prior's weight, the
+// terms, and the resulting probability.
+type Match struct {
+	PriorWeight float64 `json:"prior_weight"`
+	Terms       []Term  `json:"terms"`
+	Weight      float64 `json:"weight"`
+	Probability float64 `json:"probability"`
+	// Hold says why the pair may reach review but not merge on its own,
+	// whatever its probability; "" when it may merge.
+	Hold string `json:"hold,omitempty"`
+}
+
+// gamma is a pair's comparison vector: the level of each comparison in
+// Comparisons' order, "" where either record has no value.
+type gamma [8]string
+
+const (
+	iGiven = iota
+	iFamily
+	iBirth
+	iAddress
+	iIdent
+	iEmail
+	iPhone
+	iGender
+)
+
+// comparePeople puts two people's records on their comparison levels.
+// swapped says the names matched better with one record's given and
+// family name exchanged (entered into the wrong fields).
+func comparePeople(a, b hub.Customer, region string, taxIsEvidence bool, p *Params) (g gamma, swapped bool) {
+	ga, fa, gb, fb := givenName(a), familyName(a), givenName(b), familyName(b)
+	straight := [2]string{nameLevel(ga, gb), nameLevel(fa, fb)}
+	nameWeight := func(l [2]string) float64 {
+		return levelWeight(p, CompGiven, l[0]) + levelWeight(p, CompFamily, l[1])
+	}
+	g[iGiven], g[iFamily] = straight[0], straight[1]
+	if ga != "" && gb != "" && fa != "" && fb != "" && (straight[0] != LevelExact || straight[1] != LevelExact) {
+		if crossed := [2]string{nameLevel(ga, fb), nameLevel(fa, gb)}; nameWeight(crossed) > nameWeight(straight)+1 {
+			g[iGiven], g[iFamily], swapped = crossed[0], crossed[1], true
+		}
+	}
+	g[iBirth] = dateLevel(strings.TrimSpace(a.BirthDate), strings.TrimSpace(b.BirthDate))
+	g[iAddress] = addressLevel(a.Addresses, b.Addresses, p)
+	switch compareIDs(a, b, taxIsEvidence) {
+	case IDEqual:
+		g[iIdent] = LevelExact
+	case IDNear:
+		g[iIdent] = LevelClose
+	case IDDiffer:
+		g[iIdent] = LevelElse
+	}
+	g[iEmail] = setLevel(a.Emails, b.Emails, func(x string) string { return NormalizeEmail(x) }, func() bool { return nearEmail(a.Emails, b.Emails) })
+	g[iPhone] = setLevel(a.Phones, b.Phones, func(x string) string {
+		n, err := NormalizePhone(x, region)
+		if err != nil {
+			return ""
+		}
+		return n
+	}, func() bool { return nearPhone(a.Phones, b.Phones, region) })
+	if x, y := strings.ToLower(strings.TrimSpace(a.Gender)), strings.ToLower(strings.TrimSpace(b.Gender)); x != "" && y != "" && x != "unknown" && y != "unknown" {
+		g[iGender] = LevelElse
+		if x == y {
+			g[iGender] = LevelExact
+		}
+	}
+	return g, swapped
+}
+
+func levelWeight(p *Params, comp, level string) float64 {
+	if level == "" {
+		return 0
+	}
+	mu, ok := p.Levels[comp][level]
+	if !ok {
+		return 0
+	}
+	return mu.Weight()
+}
+
+// nameLevel compares two folded names.
+func nameLevel(x, y string) string {
+	switch {
+	case x == "" || y == "":
+		return ""
+	case x == y:
+		return LevelExact
+	}
+	s := strutil.Similarity(x, y, jw)
+	if sx, sy := sortWords(x), sortWords(y); sx != x || sy != y {
+		s = max(s, strutil.Similarity(sx, sy, jw))
+	}
+	switch {
+	case s >= 0.92:
+		return LevelClose
+	case s >= 0.7 && soundsAlike(x, y): // names that sound alike are never far apart in spelling
+		return LevelPhonetic
+	case len(x) >= 3 && len(y) >= 3 && (strings.HasPrefix(x, y) || strings.HasPrefix(y, x)):
+		return LevelPrefix
+	case s >= 0.80:
+		return LevelSimilar
+	}
+	return LevelElse
+}
+
+// soundsAlike reports whether two folded names share a phonetic code.
+func soundsAlike(x, y string) bool {
+	x, y = strings.ReplaceAll(x, " ", ""), strings.ReplaceAll(y, " ", "")
+	if c := ColognePhonetic(x); c != "" && c == ColognePhonetic(y) {
+		return true
+	}
+	px, sx := matchr.DoubleMetaphone(x)
+	py, sy := matchr.DoubleMetaphone(y)
+	return px != "" && (px == py || px == sy) || sx != "" && (sx == py || sx == sy)
+}
+
+// dateLevel compares two birth dates, YYYY-MM-DD or partial (YYYY,
+// YYYY-MM): a partial date agrees at most as "the same year".
+func dateLevel(x, y string) string {
+	if x == "" || y == "" {
+		return ""
+	}
+	if len(x) == 10 && len(y) == 10 {
+		switch {
+		case x == y:
+			return LevelExact
+		case x[:4] == y[:4] && x[5:7] == y[8:10] && x[8:10] == y[5:7]:
+			return LevelClose // day and month swapped
+		case oneEditApart(strings.ReplaceAll(x, "-", ""), strings.ReplaceAll(y, "-", ""), isDigit) &&
+			len(strings.ReplaceAll(x, "-", "")) == len(strings.ReplaceAll(y, "-", "")):
+			return LevelClose
+		case x[:4] == y[:4]:
+			return LevelSimilar
+		}
+		return LevelElse
+	}
+	if len(x) >= 4 && len(y) >= 4 && x[:4] == y[:4] {
+		return LevelSimilar
+	}
+	return LevelElse
+}
+
+// addressLevel compares the best-agreeing pair of addresses.
+func addressLevel(as, bs []hub.Address, p *Params) string {
+	best, level := math.Inf(-1), ""
+	for _, x := range as {
+		for _, y := range bs {
+			l := addressPair(x, y)
+			if w := levelWeight(p, CompAddress, l); l != "" && w > best {
+				best, level = w, l
+			}
+		}
+	}
+	return level
+}
+
+func addressPair(x, y hub.Address) string {
+	pc, city := postcodeLevel(x.PostalCode, y.PostalCode), cityLevel(x.City, y.City)
+	if pc != LevelExact && pc != LevelClose && (pc != "" || city != LevelExact) {
+		// The street counts only within one postal code (or one city
+		// where a postal code is missing): parsing it is the costly part.
+		switch {
+		case city == LevelExact:
+			return LevelCity
+		case pc == "" && city == "":
+			if strings.TrimSpace(x.Street) == "" || strings.TrimSpace(y.Street) == "" {
+				return ""
+			}
+		}
+		return LevelElse
+	}
+	px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
+	sameStreet := px.Street != "" && py.Street != "" && (px.Street == py.Street || strutil.Similarity(px.Street, py.Street, jw) >= 0.92)
+	sameHouse := sameStreet && px.Number != "" && px.Number == py.Number &&
+		(px.Unit == "" || py.Unit == "" || px.Unit == py.Unit)
+	switch {
+	case sameHouse && pc == LevelExact:
+		return LevelExact
+	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact):
+		return LevelStreet
+	case sameStreet && pc == LevelExact:
+		return LevelOtherNumber
+	case pc == LevelExact:
+		return LevelPostcode
+	case city == LevelExact:
+		return LevelCity
+	}
+	return LevelElse
+}
+
+func postcodeLevel(x, y string) string {
+	x, y = NormalizePostcode(x), NormalizePostcode(y)
+	switch {
+	case x == "" || y == "":
+		return ""
+	case x == y:
+		return LevelExact
+	case len(x) == len(y):
+		diff := 0
+		for i := range len(x) {
+			if x[i] != y[i] {
+				diff++
+			}
+		}
+		if diff == 1 {
+			return LevelClose
+		}
+	}
+	return LevelElse
+}
+
+func cityLevel(x, y string) string {
+	x, y = foldName(x), foldName(y)
+	switch {
+	case x == "" || y == "":
+		return ""
+	case x == y || strutil.Similarity(x, y, jw) >= 0.92:
+		return LevelExact
+	}
+	return LevelElse
+}
+
+// setLevel compares two sets of contact values: exact when they share
+// one, close when one is a typo of the other, else when both have values.
+func setLevel(a, b []string, norm func(string) string, near func() bool) string {
+	var xs []string
+	for _, x := range a {
+		if n := norm(x); n != "" {
+			xs = append(xs, n)
+		}
+	}
+	var ys []string
+	for _, y := range b {
+		if n := norm(y); n != "" {
+			ys = append(ys, n)
+		}
+	}
+	if len(xs) == 0 || len(ys) == 0 {
+		return ""
+	}
+	for _, x := range xs {
+		for _, y := range ys {
+			if x == y {
+				return LevelExact
+			}
+		}
+	}
+	if near() {
+		return LevelClose
+	}
+	return LevelElse
+}
+
+// MatchPeople scores two people's records with p.
+func (p *Params) MatchPeople(a, b hub.Customer, region string, taxIsEvidence bool) Match {
+	g, swapped := comparePeople(a, b, region, taxIsEvidence, p)
+	m := Match{PriorWeight: math.Log2(p.Prior / (1 - p.Prior))}
+	m.Weight = m.PriorWeight
+	for i, c := range Comparisons {
+		if g[i] == "" {
+			continue
+		}
+		mu, ok := p.Levels[c][g[i]]
+		if !ok {
+			continue
+		}
+		t := Term{Comparison: c, Level: g[i]}
+		if g[i] == LevelExact && (i == iGiven || i == iFamily) {
+			if f, ok := p.tfValue(c, a, i); ok && f > mu.U {
+				// A common name: its own frequency, not the average.
+				mu.U, t.Note = f, "common name"
+			}
+		}
+		if swapped && (i == iGiven || i == iFamily) {
+			t.Note = strings.TrimPrefix(t.Note+"; names swapped", "; ")
+		}
+		t.Weight = math.Round(mu.Weight()*100) / 100
+		m.Terms = append(m.Terms, t)
+		m.Weight += mu.Weight()
+	}
+	m.Probability = 1 / (1 + math.Exp2(-m.Weight))
+	m.Hold = hold(a, b, g)
+	m.Weight = math.Round(m.Weight*100) / 100
+	m.PriorWeight = math.Round(m.PriorWeight*100) / 100
+	return m
+}
+
+// tfValue is the frequency of the exactly shared name of comparison i
+// (a's value: the level is exact, so b's is the same, folded).
+func (p *Params) tfValue(comp string, a hub.Customer, i int) (float64, bool) {
+	tf := p.TF[comp]
+	if len(tf) == 0 {
+		return 0, false
+	}
+	v := givenName(a)
+	if i == iFamily {
+		v = familyName(a)
+	}
+	f, ok := tf[v]
+	return f, ok
+}
+
+// hold names the patterns where the model's independence assumption fails
+// and relatives look like one person: family members share a family name,
+// an address, and e-mail addresses or phone numbers one character apart
+// (hans.meier@ and hans.meyer@, a family's consecutive numbers). Such a
+// pair is held for review unless a birth date, an identifier, an exact
+// e-mail or phone, or the same house confirms it.
+func hold(a, b hub.Customer, g gamma) string {
+	strong := g[iBirth] == LevelExact || g[iIdent] == LevelExact || g[iEmail] == LevelExact || g[iPhone] == LevelExact
+	house := g[iAddress] == LevelExact || g[iAddress] == LevelStreet
+	ga, gb := givenName(a), givenName(b)
+	// A missing given name that an e-mail address spells counts as the
+	// same given name.
+	given := g[iGiven] == LevelExact
+	if ga == "" || gb == "" {
+		given = ga == "" && emailsSpellName(a.Emails, gb, familyName(b)) || gb == "" && emailsSpellName(b.Emails, ga, familyName(a))
+		if !given && !strong {
+			return "a given name is missing and only the family name confirms the person: a relative is as likely"
+		}
+	}
+	if strong || house {
+		return ""
+	}
+	switch {
+	case g[iEmail] == LevelClose && (!given || g[iFamily] != LevelExact):
+		return "e-mail addresses one letter apart confirm only the very same name"
+	case g[iPhone] == LevelClose && (!given || g[iFamily] != LevelExact && g[iFamily] != LevelClose):
+		return "phone numbers one digit apart confirm only the same given name and a family name a typo apart"
+	}
+	return ""
+}

@@ -1,0 +1,136 @@
+package identity
+
+import (
+	"math"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+func TestComparisonLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name, got, want string
+	}{
+		{"name exact", nameLevel("anna", "anna"), LevelExact},
+		{"name typo", nameLevel("schmidt", "schmidr"), LevelClose},
+		{"name sounds alike", nameLevel("meier", "meyer"), LevelPhonetic},
+		{"name short form", nameLevel("chris", "christopher"), LevelPrefix},
+		{"name other", nameLevel("anna", "klaus"), LevelElse},
+		{"name missing", nameLevel("", "klaus"), ""},
+		{"date exact", dateLevel("1980-04-12", "1980-04-12"), LevelExact},
+		{"date day and month swapped", dateLevel("1980-04-12", "1980-12-04"), LevelClose},
+		{"date one digit", dateLevel("1980-04-12", "1980-04-13"), LevelClose},
+		{"date digits swapped", dateLevel("1980-04-12", "1980-04-21"), LevelClose},
+		{"date same year", dateLevel("1980-04-12", "1980-09-30"), LevelSimilar},
+		{"date year only", dateLevel("1980", "1980-09-30"), LevelSimilar},
+		{"date other", dateLevel("1980-04-12", "1975-09-30"), LevelElse},
+		{"address exact", addressPair(hub.Address{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin"},
+			hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"}), LevelExact},
+		{"address number first", addressPair(hub.Address{Street: "40 Dock Road", PostalCode: "E16 1AG"},
+			hub.Address{Street: "Dock Rd 40", PostalCode: "E161AG"}), LevelExact},
+		{"address postcode digit", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
+			hub.Address{Street: "Hauptstr. 5", PostalCode: "10116", City: "Berlin"}), LevelStreet},
+		{"address other number", addressPair(hub.Address{Street: "0 Dock Road", PostalCode: "10001"},
+			hub.Address{Street: "40 Dock Road", PostalCode: "10001"}), LevelOtherNumber},
+		{"address other unit", addressPair(hub.Address{Street: "Unit 2, 15 Smith St", PostalCode: "2000"},
+			hub.Address{Street: "3/15 Smith Street", PostalCode: "2000"}), LevelOtherNumber},
+		{"address same postcode", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115"},
+			hub.Address{Street: "Gartenweg 19", PostalCode: "10115"}), LevelPostcode},
+		{"address same city", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
+			hub.Address{Street: "Gartenweg 19", PostalCode: "12049", City: "Berlin"}), LevelCity},
+		{"address elsewhere", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
+			hub.Address{Street: "Hauptstr. 5", PostalCode: "80331", City: "München"}), LevelElse},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: level %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// The waterfall adds up: the prior's weight plus the terms is the match
+// weight, and the probability follows from it; a missing value is no
+// term at all.
+func TestMatchPeopleWaterfall(t *testing.T) {
+	p := DefaultParams()
+	a := hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Schmidt", BirthDate: "1980-04-12",
+		Addresses: []hub.Address{{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"}}}
+	b := hub.Customer{Kind: "person", GivenName: "Schmidt", FamilyName: "Anna", BirthDate: "1980-12-04",
+		Addresses: []hub.Address{{Street: "Ringweg 9", PostalCode: "80331", City: "München"}}}
+	m := p.MatchPeople(a, b, "DE", true)
+	sum := m.PriorWeight
+	comps := map[string]Term{}
+	for _, term := range m.Terms {
+		sum += term.Weight
+		comps[term.Comparison] = term
+	}
+	if math.Abs(sum-m.Weight) > 0.05 {
+		t.Errorf("terms add up to %.2f, weight %.2f", sum, m.Weight)
+	}
+	if want := 1 / (1 + math.Exp2(-m.Weight)); math.Abs(want-m.Probability) > 0.01 {
+		t.Errorf("probability %.4f, want %.4f from the weight", m.Probability, want)
+	}
+	if g := comps[CompGiven]; g.Level != LevelExact || g.Note != "names swapped" {
+		t.Errorf("given name term %+v, want exact with the names swapped", g)
+	}
+	if d := comps[CompBirthDate]; d.Level != LevelClose || d.Weight <= 0 {
+		t.Errorf("birth date term %+v, want close (day and month swapped) and for", d)
+	}
+	if ad := comps[CompAddress]; ad.Level != LevelElse || ad.Weight >= 0 {
+		t.Errorf("address term %+v, want else and against", ad)
+	}
+	if _, ok := comps[CompEmail]; ok {
+		t.Error("a term for e-mail, which neither record has")
+	}
+}
+
+// Common names weigh less once the model knows their frequency.
+func TestTermFrequency(t *testing.T) {
+	p := DefaultParams()
+	a := hub.Customer{Kind: "person", GivenName: "Thomas", FamilyName: "Müller"}
+	plain := p.MatchPeople(a, a, "DE", true)
+	p.TF = map[string]map[string]float64{CompFamily: {"mueller": 0.05}}
+	common := p.MatchPeople(a, a, "DE", true)
+	if common.Weight >= plain.Weight-3 {
+		t.Errorf("a name 5%% of the records carry weighs %.2f, without its frequency %.2f: want far less", common.Weight, plain.Weight)
+	}
+}
+
+func TestHold(t *testing.T) {
+	p := DefaultParams()
+	addr := []hub.Address{{Street: "Goethestr. 54", PostalCode: "37074", City: "Göttingen"}}
+	for _, tc := range []struct {
+		name string
+		a, b hub.Customer
+		held bool
+	}{
+		{"given name missing, same house: a relative", hub.Customer{FamilyName: "Stein", Addresses: addr},
+			hub.Customer{GivenName: "Annika", FamilyName: "Stein", Addresses: addr}, true},
+		{"given name missing, birth date confirms", hub.Customer{FamilyName: "Stein", BirthDate: "1990-01-02", Addresses: addr},
+			hub.Customer{GivenName: "Annika", FamilyName: "Stein", BirthDate: "1990-01-02", Addresses: addr}, false},
+		{"phones a digit apart, other given name", hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+49931863057"}},
+			hub.Customer{GivenName: "Hanna", FamilyName: "Meier", Phones: []string{"+49931868057"}}, true},
+		{"phones a digit apart, same name", hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+49931863057"}},
+			hub.Customer{GivenName: "Anna", FamilyName: "Meier", Phones: []string{"+49931868057"}}, false},
+	} {
+		tc.a.Kind, tc.b.Kind = "person", "person"
+		if m := p.MatchPeople(tc.a, tc.b, "DE", true); (m.Hold != "") != tc.held {
+			t.Errorf("%s: hold %q, want held %v", tc.name, m.Hold, tc.held)
+		}
+	}
+}
+
+func TestParamsValidate(t *testing.T) {
+	if err := DefaultParams().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	p := DefaultParams()
+	p.Levels[CompBirthDate][LevelExact] = MU{M: 0.9, U: 0}
+	if err := p.Validate(); err == nil {
+		t.Error("u = 0 accepted")
+	}
+	p = DefaultParams()
+	p.Review = 0.995
+	if err := p.Validate(); err == nil {
+		t.Error("review above auto_merge accepted")
+	}
+}
