@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/hub/store"
+)
+
+func init() { register(newIdentityCmd) }
+
+func newIdentityCmd() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "identity",
+		Short: "Estimate and show the model that decides which person records are one customer",
+		Long: `Persons are matched by a Fellegi-Sunter model: per comparison (given name, family name,
+birth date, address, identifier, e-mail, phone, gender) and level (exact, a typo apart, ...),
+m is how often two records of one person are at that level and u how often two random
+people are. "train" estimates the model from the store's own records without labels;
+"params" prints the model a config uses (the defaults until one is trained).`,
+	}
+	c.PersistentFlags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
+	c.AddCommand(newIdentityTrainCmd(&path), newIdentityParamsCmd(&path))
+	return c
+}
+
+func newIdentityTrainCmd(path *string) *cobra.Command {
+	var out string
+	var sample int
+	var seed uint64
+	c := &cobra.Command{
+		Use:   "train --out people.json",
+		Short: "Estimate the person model from the store's customer records (no labels needed)",
+		Long: `Reads the live customer records of the config's store (up to --sample, in key order),
+estimates u from random pairs, name frequencies, and m and the prior by expectation-
+maximisation over the pairs the blocking rules bring together, and writes the model to
+--out. Point identity.fuzzy.people.params at the file and restart the hub to use it: the
+model then scores every pair the hub compares from then on; pairs scored before keep
+their scores until one of their records changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			cfg, err := config.Load(*path)
+			if err != nil {
+				return err
+			}
+			idc, err := server.IdentityConfig(cfg.Identity)
+			if err != nil {
+				return err
+			}
+			if idc.Fuzzy == nil {
+				idc.Fuzzy = identity.DefaultFuzzy()
+			}
+			st, err := store.Open(cmd.Context(), cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc})
+			if err != nil {
+				return fmt.Errorf("open store: %w", err)
+			}
+			defer st.Close()
+			recs, err := st.CustomerRecords(cmd.Context(), sample)
+			if err != nil {
+				return err
+			}
+			p, stats, err := identity.New(idc).Estimate(recs, idc.Fuzzy.People, identity.EstimateOptions{Seed: seed})
+			if err != nil {
+				return fmt.Errorf("estimate from %d records: %w", len(recs), err)
+			}
+			if err := identity.SaveParams(out, p); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s\nwritten to %s (version %d); set identity.fuzzy.people.params: %s\n",
+				p.Source, out, p.Version, out)
+			_ = stats
+			printParams(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "out", "o", "", "file to write the model to (JSON)")
+	c.Flags().IntVar(&sample, "sample", 200000, "at most this many customer records (0: all)")
+	c.Flags().Uint64Var(&seed, "seed", 1, "seed of the random pairs (the same records and seed give the same model)")
+	return c
+}
+
+func newIdentityParamsCmd(path *string) *cobra.Command {
+	var file string
+	c := &cobra.Command{
+		Use:   "params [--file people.json]",
+		Short: "Print the person model: m, u and the match weight of every comparison level",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := identity.DefaultParams()
+			switch {
+			case file != "":
+				var err error
+				if p, err = identity.LoadParams(file); err != nil {
+					return err
+				}
+			default:
+				if _, err := os.Stat(*path); err == nil {
+					cfg, err := config.Load(*path)
+					if err != nil {
+						return err
+					}
+					idc, err := server.IdentityConfig(cfg.Identity)
+					if err != nil {
+						return err
+					}
+					if idc.Fuzzy != nil {
+						p = idc.Fuzzy.People
+					}
+				}
+			}
+			printParams(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&file, "file", "", "a model file written by train (default: the one the config names, else the defaults)")
+	return c
+}
+
+func printParams(w io.Writer, p *identity.Params) {
+	fmt.Fprintf(w, "model version %d: %s\nprior %.3g, auto-merge at probability %.3f, review from %.3f\n\n",
+		p.Version, p.Source, p.Prior, p.AutoMerge, p.Review)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "comparison\tlevel\tm\tu\tweight (bits)")
+	for _, c := range identity.Comparisons {
+		levels := make([]string, 0, len(p.Levels[c]))
+		for l := range p.Levels[c] {
+			levels = append(levels, l)
+		}
+		sort.Slice(levels, func(i, j int) bool { return p.Levels[c][levels[i]].Weight() > p.Levels[c][levels[j]].Weight() })
+		for _, l := range levels {
+			mu := p.Levels[c][l]
+			fmt.Fprintf(tw, "%s\t%s\t%.4f\t%.6f\t%+.2f\n", c, l, mu.M, mu.U, mu.Weight())
+		}
+	}
+	tw.Flush()
+	for _, c := range []string{identity.CompGiven, identity.CompFamily} {
+		if n := len(p.TF[c]); n > 0 {
+			fmt.Fprintf(w, "term frequencies: %d %s values\n", n, c)
+		}
+	}
+}
