@@ -15,6 +15,39 @@ type Review struct {
 	GoldenA string  `json:"golden_a"`
 	GoldenB string  `json:"golden_b"`
 	Score   float64 `json:"score"`
+	// RecordA and RecordB are the two source records as the matcher
+	// compared them; Evidence is how each comparison weighed.
+	RecordA  *Customer      `json:"record_a,omitempty"`
+	RecordB  *Customer      `json:"record_b,omitempty"`
+	Evidence *MatchEvidence `json:"evidence,omitempty"`
+}
+
+// MatchEvidence explains a fuzzy decision on two source records: the
+// match probability and, for the Fellegi-Sunter model, each comparison's
+// part of the match weight (the waterfall: prior weight plus the terms).
+type MatchEvidence struct {
+	A           string      `json:"a"`
+	B           string      `json:"b"`
+	Method      string      `json:"method"` // fellegi_sunter or weighted
+	Probability float64     `json:"probability"`
+	PriorWeight float64     `json:"prior_weight,omitempty"`
+	Weight      float64     `json:"weight,omitempty"`
+	Terms       []MatchTerm `json:"terms,omitempty"`
+	// Hold says why the pair may not merge on its own, whatever its
+	// probability.
+	Hold string `json:"hold,omitempty"`
+	// Auto: the pair merges on its own (probability at or above the
+	// auto-merge threshold, nothing holding it).
+	Auto bool `json:"auto"`
+}
+
+// MatchTerm is one comparison of a MatchEvidence: its level (exact,
+// close, phonetic, ..., else) and match weight in bits.
+type MatchTerm struct {
+	Comparison string  `json:"comparison"`
+	Level      string  `json:"level"`
+	Weight     float64 `json:"weight"`
+	Note       string  `json:"note,omitempty"`
 }
 
 // AuditEntry is one steward action on a golden customer.

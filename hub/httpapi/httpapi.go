@@ -267,14 +267,34 @@ type explanation struct {
 	Lineage    map[string]hub.FieldLineage `json:"lineage"`
 	Sources    []hub.SourceRecordRef       `json:"sources"`
 	MergedFrom []string                    `json:"merged_from,omitempty"`
+	// Matches: why fuzzy links joined source records of this customer,
+	// comparison by comparison (records joined by a shared e-mail, phone,
+	// tax id or cross reference have no entry: the key is the reason).
+	Matches []hub.MatchEvidence `json:"matches"`
+}
+
+// evidencer explains the fuzzy links of a golden customer (hub/store).
+type evidencer interface {
+	MatchEvidence(ctx context.Context, golden string) ([]hub.MatchEvidence, error)
 }
 
 func (a *api) explainCustomer(w http.ResponseWriter, r *http.Request) {
 	// No linked lists: the explanation is about the golden record.
-	if v, ok := a.find(w, r, hub.LinkQuery{}); ok {
-		a.visibility(r).redactGolden(&v.GoldenCustomer)
-		writeJSON(w, http.StatusOK, explanation{ID: v.ID, Lineage: v.Lineage, Sources: v.Sources, MergedFrom: v.MergedFrom})
+	v, ok := a.find(w, r, hub.LinkQuery{})
+	if !ok {
+		return
 	}
+	a.visibility(r).redactGolden(&v.GoldenCustomer)
+	out := explanation{ID: v.ID, Lineage: v.Lineage, Sources: v.Sources, MergedFrom: v.MergedFrom, Matches: []hub.MatchEvidence{}}
+	if ev, ok := a.store.(evidencer); ok {
+		m, err := ev.MatchEvidence(r.Context(), v.ID)
+		if err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		out.Matches = m
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 type customerPage struct {

@@ -122,6 +122,22 @@ func TestReviewQueueRoutes(t *testing.T) {
 	if len(page.Items) != 1 || page.Items[0].A != "crm/customers/1" || page.Items[0].B != "shop/customers/3" {
 		t.Fatalf("reviews: %+v", page.Items)
 	}
+	// A steward sees both records and how each comparison weighed.
+	it := page.Items[0]
+	if it.RecordA == nil || it.RecordB == nil || it.RecordA.FamilyName != "Meier" || it.RecordB.Addresses[0].Street != "Gartenweg 19" {
+		t.Errorf("review records: %+v / %+v", it.RecordA, it.RecordB)
+	}
+	if ev := it.Evidence; ev == nil || ev.Method != "fellegi_sunter" || ev.Auto || len(ev.Terms) == 0 || ev.Probability != it.Score {
+		t.Errorf("review evidence %+v, want the model's terms and the review's score", ev)
+	} else {
+		levels := map[string]string{}
+		for _, term := range ev.Terms {
+			levels[term.Comparison] = term.Level
+		}
+		if levels["given_name"] != "exact" || levels["address"] != "postcode" {
+			t.Errorf("evidence levels %v, want the same given name and only the postal code of the address", levels)
+		}
+	}
 	var e errBody
 	if code := f.post(t, "/v1/reviews/decision", "bob", map[string]string{"a": "crm/customers/1", "b": "shop/customers/3", "decision": "maybe", "reason": "r"}, &e); code != 400 {
 		t.Fatalf("bad decision: %d", code)
@@ -139,5 +155,42 @@ func TestReviewQueueRoutes(t *testing.T) {
 	}
 	if code := f.post(t, "/v1/reviews/decision", "bob", map[string]string{"a": "crm/customers/1", "b": "shop/customers/3", "decision": "accept", "reason": "again"}, &e); code != 404 || e.Error.Code != "not_found" {
 		t.Fatalf("decided review again: %d %+v", code, e)
+	}
+}
+
+// The explanation of a customer joined by a fuzzy link shows the link's
+// waterfall: the comparisons that made the two records one.
+func TestExplainShowsMatchEvidence(t *testing.T) {
+	f := newFixture(t)
+	f.apply(t,
+		customer("crm", "1", 1, hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Meier", BirthDate: "1980-04-12",
+			Addresses: []hub.Address{{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin"}}}),
+		customer("shop", "3", 1, hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Meyer", BirthDate: "1980-04-12",
+			Addresses: []hub.Address{{Street: "Ringweg 9", PostalCode: "80331", City: "München"}}}),
+	)
+	id := f.idOf(t, "crm", "1")
+	if id != f.idOf(t, "shop", "3") {
+		t.Fatal("the records did not merge: same name by sound and birth date, moved")
+	}
+	var ex struct {
+		Matches []hub.MatchEvidence `json:"matches"`
+	}
+	if resp := f.get(t, "/v1/customers/"+id+"/explain", &ex); resp.StatusCode != 200 {
+		t.Fatalf("explain: %d", resp.StatusCode)
+	}
+	if len(ex.Matches) != 1 || !ex.Matches[0].Auto || ex.Matches[0].A != "crm/customers/1" {
+		t.Fatalf("matches %+v, want the one auto link", ex.Matches)
+	}
+	sum := ex.Matches[0].PriorWeight
+	levels := map[string]string{}
+	for _, term := range ex.Matches[0].Terms {
+		sum += term.Weight
+		levels[term.Comparison] = term.Level
+	}
+	if levels["birth_date"] != "exact" || levels["family_name"] != "phonetic" || levels["address"] != "else" {
+		t.Errorf("levels %v", levels)
+	}
+	if d := sum - ex.Matches[0].Weight; d > 0.1 || d < -0.1 {
+		t.Errorf("the waterfall adds up to %.2f, weight %.2f", sum, ex.Matches[0].Weight)
 	}
 }

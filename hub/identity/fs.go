@@ -485,3 +485,32 @@ func hold(a, b hub.Customer, g gamma) string {
 	}
 	return ""
 }
+
+// Explain scores two records as the resolver does and says how: for
+// persons under the Fellegi-Sunter model the waterfall of match weights;
+// otherwise the weighted score alone. ok is false when fuzzy matching is
+// off or the kinds differ.
+func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
+	f := r.cfg.Fuzzy
+	if f == nil || a.Customer.Kind != b.Customer.Kind {
+		return ev, false
+	}
+	if b.Key() < a.Key() {
+		a, b = b, a
+	}
+	ev.A, ev.B = a.Key(), b.Key()
+	_, auto := f.thresholds(a.Customer.Kind)
+	if !f.probabilistic(a.Customer.Kind) {
+		s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
+		ev.Method, ev.Probability, ev.Auto = MethodWeighted, round3(s), mergeable && round3(s) >= auto
+		return ev, true
+	}
+	m := f.People.MatchPeople(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
+	ev.Method, ev.PriorWeight, ev.Weight, ev.Hold = MethodFellegiSunter, m.PriorWeight, m.Weight, m.Hold
+	ev.Probability = math.Floor(m.Probability*10000) / 10000
+	ev.Auto = m.Hold == "" && ev.Probability >= auto
+	for _, t := range m.Terms {
+		ev.Terms = append(ev.Terms, hub.MatchTerm{Comparison: t.Comparison, Level: t.Level, Weight: t.Weight, Note: t.Note})
+	}
+	return ev, true
+}

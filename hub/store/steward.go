@@ -320,7 +320,11 @@ ORDER BY r.a, r.b LIMIT ?`), afterA, afterA, afterB, limit)
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, s.withEvidence(ctx, out)
 }
 
 // DecideReview accepts (merge) or rejects (never merge) a candidate pair.
