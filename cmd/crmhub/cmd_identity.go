@@ -43,9 +43,10 @@ func newIdentityTrainCmd(path *string) *cobra.Command {
 		Long: `Reads the live customer records of the config's store (up to --sample, in key order),
 estimates u from random pairs, name frequencies, and m and the prior by expectation-
 maximisation over the pairs the blocking rules bring together, and writes the model to
---out. Point identity.fuzzy.people.params at the file and restart the hub to use it: the
-model then scores every pair the hub compares from then on; pairs scored before keep
-their scores until one of their records changes.`,
+--out. Point identity.fuzzy.people.params at the file and restart the hub: seeing another
+model than the store's links were scored with, it scores them all again and re-clusters
+every customer before it applies anything (logged as "identity rescore"), so golden
+customers are what the records and the model give, whenever the model changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {

@@ -1,6 +1,9 @@
 package identity
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -513,4 +516,30 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 		ev.Terms = append(ev.Terms, hub.MatchTerm{Comparison: t.Comparison, Level: t.Level, Weight: t.Weight, Note: t.Note})
 	}
 	return ev, true
+}
+
+// Fingerprint identifies what fuzzy links depend on: the fuzzy
+// configuration (method, thresholds, weights, the person model) and the
+// tax id rule. A store whose links were scored under another fingerprint
+// scores them again (hub/store Rescore).
+func (r *Resolver) Fingerprint() string {
+	data, _ := json.Marshal(struct {
+		Fuzzy *FuzzyConfig
+		Veto  string
+	}{r.cfg.Fuzzy, r.cfg.TaxIDVeto})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// ModelSource says which person model the resolver uses ("default",
+// "estimated from ...", or "weighted" / "no fuzzy matching").
+func (r *Resolver) ModelSource() string {
+	switch f := r.cfg.Fuzzy; {
+	case f == nil:
+		return "no fuzzy matching"
+	case f.Method == MethodWeighted:
+		return "weighted"
+	default:
+		return f.People.Source
+	}
 }

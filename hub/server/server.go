@@ -141,6 +141,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	if cfg.Runs(config.RoleApply) {
+		if err := s.rescoreIfModelChanged(ctx); err != nil {
+			return err
+		}
+	}
 	s.bus, err = bus.Open(ctx, busConfig(cfg), s.registry, s.log)
 	if err != nil {
 		return fmt.Errorf("open kafka bus: %w", err)
@@ -551,5 +556,33 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 			s.setState(name, RunnerState{State: "stopped"})
 		}()
 	}
+	return nil
+}
+
+// rescoreIfModelChanged scores the store's fuzzy links again when the
+// identity model (fuzzy configuration, person model) is not the one they
+// were scored with, before anything is applied: golden customers then
+// depend on the records and the model, not on when the model changed.
+func (s *Server) rescoreIfModelChanged(ctx context.Context) error {
+	changed, err := s.store.ModelChanged(ctx)
+	if err != nil {
+		return fmt.Errorf("identity model: %w", err)
+	}
+	if !changed {
+		return nil
+	}
+	s.log.Info("identity model changed: scoring the store's fuzzy links again and re-clustering its customers")
+	start, last := time.Now(), time.Now()
+	st, err := s.store.Rescore(ctx, func(pass string, done, total int) {
+		if time.Since(last) >= 10*time.Second || done == total {
+			last = time.Now()
+			s.log.Info("identity rescore progress", "pass", pass, "records", done, "of", total)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("identity model changed: %w", err)
+	}
+	s.log.Info("identity rescore done", "took", time.Since(start).Round(time.Millisecond),
+		"golden_created", st.GoldenCreated, "golden_merged", st.GoldenMerged)
 	return nil
 }
