@@ -16,6 +16,7 @@ func newBenchQualityCmd() *cobra.Command {
 	var seed int64
 	var variant, method string
 	var estimate bool
+	var households, twoErrors float64
 	cmd := &cobra.Command{
 		Use:   "quality",
 		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
@@ -32,7 +33,8 @@ func newBenchQualityCmd() *cobra.Command {
 				}
 				found = true
 				cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{Method: method}}
-				recs := quality.Generate(people, seed, v.contact, v.withIDs)
+				recs := quality.GenerateWith(people, seed, quality.Options{Contact: v.contact, IDs: v.withIDs,
+					Households: households, TwoErrors: twoErrors})
 				model := method
 				if estimate && method != identity.MethodWeighted {
 					// Without the ground truth: the model is estimated
@@ -47,7 +49,10 @@ func newBenchQualityCmd() *cobra.Command {
 				res := quality.Run(cfg, recs)
 				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d) model %s\n",
 					v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, model)
-				for _, k := range quality.Corruptions {
+				for _, k := range quality.Kinds {
+					if res.KindCount[k] == 0 {
+						continue
+					}
 					fmt.Fprintf(out, "  %-15s recall %.2f (n=%d)\n", k, res.KindRecall[k], res.KindCount[k])
 				}
 			}
@@ -61,6 +66,8 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().Int64Var(&seed, "seed", 1, "generator seed")
 	cmd.Flags().StringVar(&variant, "variant", "", "one variant only: contact+ids, contact, ids, names")
 	cmd.Flags().StringVar(&method, "method", identity.MethodFellegiSunter, "how persons are scored: fellegi_sunter or weighted (hand weights)")
+	cmd.Flags().Float64Var(&households, "households", 0, "share of people living with a relative (same family name and address, another given name and birth date)")
+	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")
 	cmd.Flags().BoolVar(&estimate, "estimate", false, "estimate the Fellegi-Sunter model from the generated records first (no labels), as crmhub identity train does")
 	return cmd
 }

@@ -112,18 +112,55 @@ func transpose(r *rand.Rand, s string) string {
 // withContact adds e-mail and phone; withIDs adds a national identifier that
 // is mistyped in 5% of copies.
 func Generate(n int, seed int64, withContact, withIDs bool) []Record {
+	return GenerateWith(n, seed, Options{Contact: withContact, IDs: withIDs})
+}
+
+// Options shape a generated population.
+type Options struct {
+	Contact, IDs bool
+	// Households is the share of people who live with a relative: the
+	// next person shares the family name and the address, with another
+	// given name and birth date (a spouse, a grown child), the classic
+	// false merge.
+	Households float64
+	// TwoErrors is the share of copies with a second corruption of
+	// another kind on top of the first (recorded as "two_errors").
+	TwoErrors float64
+}
+
+// TwoErrors is the corruption recorded for a copy with two.
+const TwoErrors = "two_errors"
+
+// Kinds are the corruptions recall is reported for.
+var Kinds = append(append([]string(nil), Corruptions...), TwoErrors)
+
+// GenerateWith makes n people as Generate does, shaped by opt.
+func GenerateWith(n int, seed int64, opt Options) []Record {
+	withContact, withIDs := opt.Contact, opt.IDs
 	r := rand.New(rand.NewSource(seed))
 	var out []Record
 	seq := 0
 	emails := map[string]bool{}
+	var household *hub.Customer // the previous person, when the next lives with them
+	var householdLoc locale
 	for p := 0; p < n; p++ {
 		loc := locales[r.Intn(len(locales))]
 		given := loc.given[r.Intn(len(loc.given))]
 		family := loc.family[r.Intn(len(loc.family))]
 		birth := fmt.Sprintf("%04d-%02d-%02d", 1940+r.Intn(65), 1+r.Intn(12), 1+r.Intn(28))
-		base := hub.Customer{Kind: "person", GivenName: given, FamilyName: family, BirthDate: birth,
-			Addresses: []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
-				PostalCode: loc.postcode(r), City: loc.cities[r.Intn(len(loc.cities))], Country: loc.country}}}
+		addr := []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
+			PostalCode: loc.postcode(r), City: loc.cities[r.Intn(len(loc.cities))], Country: loc.country}}
+		if household != nil {
+			loc, family, addr = householdLoc, household.FamilyName, append([]hub.Address(nil), household.Addresses...)
+			for given == household.GivenName {
+				given = loc.given[r.Intn(len(loc.given))]
+			}
+			household = nil
+		}
+		base := hub.Customer{Kind: "person", GivenName: given, FamilyName: family, BirthDate: birth, Addresses: addr}
+		if opt.Households > 0 && r.Float64() < opt.Households {
+			household, householdLoc = &base, loc
+		}
 		if withContact {
 			// A mailbox has one owner: a taken address is drawn again,
 			// as a mail provider refuses it (namesakes sharing one
@@ -150,6 +187,14 @@ func Generate(n int, seed int64, withContact, withIDs bool) []Record {
 			if c > 0 {
 				kind = Corruptions[r.Intn(len(Corruptions))]
 				corrupt(r, &cust, kind, loc)
+				if opt.TwoErrors > 0 && r.Float64() < opt.TwoErrors {
+					second := kind
+					for second == kind {
+						second = Corruptions[r.Intn(len(Corruptions))]
+					}
+					corrupt(r, &cust, second, loc)
+					kind = TwoErrors
+				}
 				if withIDs && r.Float64() < 0.05 {
 					cust.Identifiers[0].Value = transpose(r, cust.Identifiers[0].Value)
 				}
