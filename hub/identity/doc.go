@@ -17,11 +17,17 @@
 // unioned: postal code with the phonetic family name or the given name,
 // birth date, person identifier, Double Metaphone and Kölner Phonetik of
 // the family name with the given initial and swapped, street and house
-// number; oversized blocks are skipped and counted) are scored by name and
-// corroborating evidence: the address, or where one record has none an
-// e-mail address or phone number one typo apart; a name alone neither
-// merges nor reaches the review queue. A fuzzy link never joins two
-// customers that each have addresses and share no postal code.
+// number; oversized blocks are skipped and counted) are scored. Persons
+// by a Fellegi-Sunter model (fs.go): comparison levels with m and u
+// probabilities, summed as match weights into a match probability, with
+// the patterns where relatives look alike held for review; the model is
+// estimated from the records without labels by Estimate (estimate.go).
+// Organizations by name and corroborating evidence: the address, or where
+// one record has none an e-mail address or phone number one typo apart; a
+// name alone neither merges nor reaches the review queue. A fuzzy link
+// never joins two customers that each have addresses and share no postal
+// code, unless it is a person link whose two records both have addresses
+// (the model has weighed them: a move is evidence, not a veto).
 //
 // The golden id is derived from the smallest source-record key of a
 // cluster, so replaying a stream from the start rebuilds the same ids.
