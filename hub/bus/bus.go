@@ -57,6 +57,9 @@ type Bus struct {
 	writer    *kafka.Writer
 	metrics   *metrics
 
+	// health is the probe of the brokers (health.go).
+	health health
+
 	mu        sync.Mutex
 	closed    bool
 	consumers map[*Consumer]struct{}
@@ -146,6 +149,7 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.
 		return nil, err
 	}
 	b.readLimits(ctx)
+	b.health.start(b)
 	log.Info("kafka bus open", "brokers", strings.Join(b.brokers, ","), "embedded", b.cluster != nil, "topic_prefix", cfg.TopicPrefix)
 	return b, nil
 }
@@ -367,30 +371,6 @@ func (b *Bus) diagnoseAuth(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks that the brokers answer a metadata request (for /readyz).
-func (b *Bus) Ping(ctx context.Context) error {
-	if b.isClosed() {
-		return ErrClosed
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := b.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
-	if err != nil {
-		if aerr := b.diagnoseAuth(ctx); aerr != nil {
-			return aerr
-		}
-		err = b.brokerErr("metadata", err)
-		if !errors.Is(err, ErrAuth) {
-			err = fmt.Errorf("%w: %w", ErrUnreachable, err)
-		}
-		return err
-	}
-	if len(res.Brokers) == 0 {
-		return fmt.Errorf("%w: metadata from %s lists no brokers", ErrUnreachable, strings.Join(b.brokers, ","))
-	}
-	return nil
-}
-
 // Publish writes msgs and returns once every one is acknowledged by all
 // in-sync replicas (acks=all). Messages with the same key go to the same
 // partition in the order given. On error some messages may still have been
@@ -486,6 +466,7 @@ func (b *Bus) Close() error {
 		consumers = append(consumers, c)
 	}
 	b.mu.Unlock()
+	b.health.stop()
 
 	var errs []error
 	if b.writer != nil {

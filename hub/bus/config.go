@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
@@ -19,6 +20,9 @@ const (
 	DefaultTopicPrefix    = "crmhub"
 	DefaultPartitions     = 3
 	DefaultClientID       = "crmhub"
+	// DefaultHealthInterval is how often the bus asks the brokers whether
+	// they answer (crmhub_bus_up).
+	DefaultHealthInterval = 5 * time.Second
 )
 
 // Config says which Kafka the bus talks to and how.
@@ -47,6 +51,9 @@ type Config struct {
 	TLS *TLSConfig `yaml:"tls"`
 	// SASL to an external cluster; nil means no authentication.
 	SASL *SASLConfig `yaml:"sasl"`
+	// HealthInterval is how often a probe checks that the brokers answer
+	// and updates crmhub_bus_up; 0 is DefaultHealthInterval.
+	HealthInterval time.Duration `yaml:"health_interval"`
 }
 
 // TLSConfig is TLS to the brokers, from PEM files.
@@ -95,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = DefaultHealthInterval
 	}
 	return c
 }

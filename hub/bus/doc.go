@@ -13,4 +13,10 @@
 // source position once Publish returned nil. Consumers are group members
 // that start at the earliest offset for a new group and commit explicitly,
 // so the hub commits only what its store has committed (at-least-once).
+//
+// Ping (the hub's /readyz) and a background probe every HealthInterval ask
+// the brokers themselves on a new connection whether they answer, and keep
+// crmhub_bus_up: kafka-go's client serves metadata from its cache, so it
+// cannot tell a broker that went away. While the brokers are away, Publish
+// and Fetch fail and their callers retry; nothing is dead-lettered for it.
 package bus

@@ -14,6 +14,7 @@ type metrics struct {
 	produceErrors   *prometheus.CounterVec
 	consumed        *prometheus.CounterVec
 	lag             *prometheus.GaugeVec
+	up              prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "crmhub_bus_consumer_lag",
 			Help: "Messages behind the partition's high watermark as of the last fetch, per consumer group, topic and partition.",
 		}, []string{"group", "topic", "partition"}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crmhub_bus_up",
+			Help: "1 while the brokers answer a metadata request on a new connection (probed every few seconds and on each /readyz), 0 while they are away: publishing and consuming wait and retry, nothing is dead-lettered.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -58,6 +63,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.lag, err = register(reg, m.lag); err != nil {
+		return nil, err
+	}
+	if m.up, err = register(reg, m.up); err != nil {
 		return nil, err
 	}
 	return m, nil
