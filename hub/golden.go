@@ -23,6 +23,10 @@ type GoldenCustomer struct {
 	Lineage   map[string]FieldLineage `json:"lineage,omitempty"`
 	CreatedAt time.Time               `json:"created_at"`
 	UpdatedAt time.Time               `json:"updated_at"`
+	// FoundBy is, in the results of a name search
+	// (FindCustomerSummaries with only Name), the normalized name the
+	// customer was found by: such results are ordered by it, then by id.
+	FoundBy string `json:"-"`
 }
 
 // CustomerView is a golden customer with its source records and one page
@@ -47,6 +51,9 @@ type CustomerFilter struct {
 	SourceID string
 	Limit    int
 	After    string // cursor: golden id to continue after
+	// AfterName continues a name search (see GoldenCustomer.FoundBy)
+	// after (AfterName, After).
+	AfterName string
 }
 
 // Counts reports the store's sizes.

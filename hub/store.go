@@ -84,7 +84,10 @@ type Store interface {
 	FindCustomers360(ctx context.Context, f CustomerFilter, q LinkQuery) ([]Customer360, error)
 	// FindCustomerSummaries searches as FindCustomers does and returns
 	// each golden customer's own record only: no sources, lineage or
-	// linked records (a search page that lists many customers).
+	// linked records (a search page that lists many customers). A search
+	// by name alone is ordered by the name each customer was found by
+	// (GoldenCustomer.FoundBy), then id, and continues after
+	// (AfterName, After): it reads only the page, however many match.
 	FindCustomerSummaries(ctx context.Context, f CustomerFilter) ([]GoldenCustomer, error)
 
 	// Counts reports sizes for metrics and tests.

@@ -196,9 +196,9 @@ type errorBody struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: indenting cost a tenth of a search request's CPU and a
+	// quarter of its bytes; `| jq` reads it for people.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // maxErrorMessage bounds an error message: ids and values from the request
@@ -334,7 +334,12 @@ func (a *api) listSummaries(w http.ResponseWriter, r *http.Request, f hub.Custom
 	page := summaryPage{Items: []customerSummary{}, View: "summary"}
 	if len(items) > limit {
 		items = items[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(customerCursorTag + items[limit-1].ID))
+		next := customerCursorTag + items[limit-1].ID
+		if last := items[limit-1]; last.FoundBy != "" {
+			// A name search is ordered by the name found, then id.
+			next = nameCursorTag + last.FoundBy + "\x00" + last.ID
+		}
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(next))
 	}
 	for i := range items {
 		g := &items[i]
@@ -360,6 +365,10 @@ func (a *api) listSummaries(w http.ResponseWriter, r *http.Request, f hub.Custom
 // this API did not return is refused, not read as an id to page after.
 const customerCursorTag = "c1:"
 
+// nameCursorTag starts the cursor of a name search's summary pages: the
+// name the last customer was found by and its id.
+const nameCursorTag = "n1:"
+
 func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	vis := a.visibility(r)
 	links, ok := linkQuery(w, r, vis, false)
@@ -383,6 +392,10 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	if c := q.Get("cursor"); c != "" {
 		after, err := base64.RawURLEncoding.DecodeString(c)
 		id, ok := strings.CutPrefix(string(after), customerCursorTag)
+		if rest, named := strings.CutPrefix(string(after), nameCursorTag); named && err == nil {
+			f.AfterName, id, ok = strings.Cut(rest, "\x00")
+			ok = ok && f.AfterName != ""
+		}
 		if err != nil || !ok || id == "" {
 			writeError(w, http.StatusBadRequest, CodeInvalidArgument, "cursor is not one this API returned")
 			return
@@ -396,7 +409,7 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		// A name prefix lists many customers: summaries, each with a link
 		// to the whole customer. A lookup by a key finds one: whole.
 		view = "full"
-		if f.Name != "" && f.Email == "" && f.Phone == "" && f.TaxID == "" && f.System == "" && f.SourceID == "" &&
+		if nameOnly(f) &&
 			!q.Has("orders_limit") && !q.Has("payments_limit") && !q.Has("service_cases_limit") {
 			view = "summary"
 		}
@@ -408,6 +421,10 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "view must be summary or full")
+		return
+	}
+	if byName := view == "summary" && nameOnly(f); f.After != "" && (f.AfterName != "") != byName {
+		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "cursor is not one this API returned for this search")
 		return
 	}
 	if view == "summary" {
@@ -455,4 +472,10 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 		out.Checks[name] = "ok"
 	}
 	writeJSON(w, status, out)
+}
+
+// nameOnly reports a search by name prefix alone: its summary pages are
+// ordered by the name found.
+func nameOnly(f hub.CustomerFilter) bool {
+	return f.Name != "" && f.Email == "" && f.Phone == "" && f.TaxID == "" && f.System == "" && f.SourceID == ""
 }

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -79,5 +80,36 @@ func TestNameSearchSummaries(t *testing.T) {
 	}
 	if code, _ := f.do(t, "admin", "GET", "/v1/customers?name=schm&view=tiny", nil); code != 400 {
 		t.Errorf("view=tiny: %d, want 400", code)
+	}
+
+	// Pages of a name search follow the names found, by their own
+	// cursor; an id cursor does not continue them.
+	f.apply(t, customer("crm", "c2", 1, hub.Customer{Kind: "person", FamilyName: "Schmitz", Emails: []string{"b@example.de"}}),
+		customer("crm", "c3", 1, hub.Customer{Kind: "person", FamilyName: "Schmal", Emails: []string{"c@example.de"}}))
+	var names []string
+	cursor := ""
+	for range 5 {
+		var p struct {
+			Items      []map[string]any `json:"items"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		code, raw := f.do(t, "admin", "GET", "/v1/customers?name=schm&limit=1"+cursor, nil)
+		if err := json.Unmarshal(raw, &p); err != nil || code != 200 {
+			t.Fatalf("page: %d %s", code, raw)
+		}
+		for _, it := range p.Items {
+			names = append(names, it["family_name"].(string))
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = "&cursor=" + p.NextCursor
+	}
+	if strings.Join(names, ",") != "Schmal,Schmidt,Schmitz" {
+		t.Errorf("pages of limit 1: %v, want Schmal, Schmidt, Schmitz in name order", names)
+	}
+	idCursor := base64.RawURLEncoding.EncodeToString([]byte("c1:" + it["id"].(string)))
+	if code, _ := f.do(t, "admin", "GET", "/v1/customers?name=schm&cursor="+idCursor, nil); code != 400 {
+		t.Errorf("an id cursor on a name search's summary pages: %d, want 400", code)
 	}
 }

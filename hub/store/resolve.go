@@ -559,9 +559,18 @@ func searchAttrs(c hub.Customer, region string) [][2]string {
 	if t := identity.NormalizeTaxID(c.TaxID); t != "" {
 		out = append(out, [2]string{"tax", t})
 	}
+	for _, n := range searchNames(c) {
+		out = append(out, [2]string{"name", n})
+	}
+	return out
+}
+
+// searchNames are the normalized names a customer is found by.
+func searchNames(c hub.Customer) []string {
+	var out []string
 	for _, n := range []string{c.FullName, c.GivenName + " " + c.FamilyName, c.FamilyName, c.GivenName, c.OrganizationName} {
 		if n := identity.NormalizeName(n); n != "" {
-			out = append(out, [2]string{"name", n})
+			out = append(out, n)
 		}
 	}
 	return out
