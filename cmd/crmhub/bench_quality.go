@@ -22,9 +22,10 @@ func newBenchQualityCmd() *cobra.Command {
 		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			variants := []struct {
-				name             string
-				contact, withIDs bool
-			}{{"contact+ids", true, true}, {"contact", true, false}, {"ids", false, true}, {"names", false, false}}
+				name                    string
+				contact, withIDs, firms bool
+			}{{"contact+ids", true, true, false}, {"contact", true, false, false}, {"ids", false, true, false},
+				{"names", false, false, false}, {"firms", false, false, true}}
 			out := cmd.OutOrStdout()
 			found := false
 			for _, v := range variants {
@@ -36,7 +37,13 @@ func newBenchQualityCmd() *cobra.Command {
 				recs := quality.GenerateWith(people, seed, quality.Options{Contact: v.contact, IDs: v.withIDs,
 					Households: households, TwoErrors: twoErrors})
 				model := method
-				if estimate && method != identity.MethodWeighted {
+				kinds := quality.Kinds
+				if v.firms {
+					// Companies, with sister companies at one address
+					// as often as --households puts relatives together.
+					recs, model, kinds = quality.GenerateFirms(people, seed, households), "organizations: name and address weights", quality.FirmCorruptions
+				}
+				if estimate && method != identity.MethodWeighted && !v.firms {
 					// Without the ground truth: the model is estimated
 					// from the records alone, as crmhub identity train does.
 					p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(seed)})
@@ -49,7 +56,7 @@ func newBenchQualityCmd() *cobra.Command {
 				res := quality.Run(cfg, recs)
 				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d) model %s\n",
 					v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, model)
-				for _, k := range quality.Kinds {
+				for _, k := range kinds {
 					if res.KindCount[k] == 0 {
 						continue
 					}
@@ -57,14 +64,14 @@ func newBenchQualityCmd() *cobra.Command {
 				}
 			}
 			if !found {
-				return fmt.Errorf("bench quality: unknown variant %q (contact+ids, contact, ids, names)", variant)
+				return fmt.Errorf("bench quality: unknown variant %q (contact+ids, contact, ids, names, firms)", variant)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&people, "people", 1000, "generated people")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "generator seed")
-	cmd.Flags().StringVar(&variant, "variant", "", "one variant only: contact+ids, contact, ids, names")
+	cmd.Flags().StringVar(&variant, "variant", "", "one variant only: contact+ids, contact, ids, names, firms")
 	cmd.Flags().StringVar(&method, "method", identity.MethodFellegiSunter, "how persons are scored: fellegi_sunter or weighted (hand weights)")
 	cmd.Flags().Float64Var(&households, "households", 0, "share of people living with a relative (same family name and address, another given name and birth date)")
 	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")

@@ -63,3 +63,38 @@ func TestRunScoresRealResolver(t *testing.T) {
 		}
 	}
 }
+
+func TestGenerateFirms(t *testing.T) {
+	a, b := GenerateFirms(300, 4, 0.2), GenerateFirms(300, 4, 0.2)
+	if len(a) != len(b) || a[len(a)-1].Customer.OrganizationName != b[len(b)-1].Customer.OrganizationName {
+		t.Fatal("not deterministic per seed")
+	}
+	kinds := map[string]bool{}
+	byEntity := map[string]string{}
+	sisters := 0
+	for _, r := range a {
+		kinds[r.Corruption] = true
+		if r.Customer.Kind != "organization" {
+			t.Fatalf("%s is a %s", r.Key, r.Customer.Kind)
+		}
+		if r.Corruption == "" {
+			addr := r.Customer.Addresses[0].Street + "|" + r.Customer.Addresses[0].PostalCode
+			if other, ok := byEntity[addr]; ok && other != r.EntityID {
+				sisters++
+			}
+			byEntity[addr] = r.EntityID
+		}
+	}
+	for _, k := range FirmCorruptions {
+		if !kinds[k] {
+			t.Errorf("no %s corruption in 300 firms", k)
+		}
+	}
+	if sisters < 20 {
+		t.Errorf("%d sister companies at one address, want about 60", sisters)
+	}
+	res := Run(identity.Config{Fuzzy: identity.DefaultFuzzy()}, a)
+	if res.Score.Precision < 0.99 {
+		t.Errorf("firms: %+v: sister companies merged", res.Score)
+	}
+}
