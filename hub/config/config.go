@@ -302,9 +302,15 @@ func Parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, 
 // connectors' settings), and is nil only when the YAML itself is unreadable.
 func parse(path string, b []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
+	// ${VAR} is swapped for a placeholder that is a plain scalar anywhere
+	// before parsing: in a flow mapping ({partitions: ${N:-1}}) its braces
+	// were YAML syntax. The placeholders are put back, and the values
+	// expanded, on the parsed tree, so a value never becomes YAML.
+	b, refs := protectEnv(b)
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
 	}
+	restoreEnv(&root, refs)
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%w: %s: empty file", ErrInvalid, path)
 	}
@@ -383,6 +389,38 @@ func lineKey(msg string) string {
 }
 
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+var envPlaceholder = regexp.MustCompile(`crmhubenv([0-9]+)x`)
+
+// protectEnv replaces each ${...} of the file by crmhubenv<n>x and
+// returns what each stood for.
+func protectEnv(b []byte) ([]byte, []string) {
+	var refs []string
+	out := envRe.ReplaceAllFunc(b, func(m []byte) []byte {
+		refs = append(refs, string(m))
+		return []byte(fmt.Sprintf("crmhubenv%dx", len(refs)-1))
+	})
+	return out, refs
+}
+
+// restoreEnv puts the ${...} text back into every scalar (keys too).
+func restoreEnv(n *yaml.Node, refs []string) {
+	if len(refs) == 0 {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "crmhubenv") {
+		n.Value = envPlaceholder.ReplaceAllStringFunc(n.Value, func(m string) string {
+			i, err := strconv.Atoi(envPlaceholder.FindStringSubmatch(m)[1])
+			if err != nil || i >= len(refs) {
+				return m
+			}
+			return refs[i]
+		})
+	}
+	for _, c := range n.Content {
+		restoreEnv(c, refs)
+	}
+}
 
 // expandNode replaces ${VAR} in scalar values (never in keys).
 func expandNode(path string, n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {

@@ -85,3 +85,26 @@ func TestQuotedEnvStaysString(t *testing.T) {
 		t.Errorf("client_id %q", c.Kafka.ClientID)
 	}
 }
+
+// ${VAR} expands inside YAML flow mappings and sequences too, typed like a
+// plain value; an expanded value never becomes YAML syntax.
+func TestEnvInFlowMappings(t *testing.T) {
+	doc := "kafka: {partitions: ${N:-1}, brokers: [${B1}, \"${B2:-b2:9092}\"]}\nhttp: {listen: \"${L}\"}\n"
+	c, err := Parse("f.yaml", []byte(doc), env(map[string]string{"N": "3", "B1": "b1:9092", "L": "x: {y}"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.Partitions != 3 || len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[0] != "b1:9092" || c.Kafka.Brokers[1] != "b2:9092" {
+		t.Errorf("partitions %d brokers %v", c.Kafka.Partitions, c.Kafka.Brokers)
+	}
+	if c.HTTP.Listen != "x: {y}" {
+		t.Errorf("listen %q: a value with YAML syntax must stay a value", c.HTTP.Listen)
+	}
+	c, err = Parse("f.yaml", []byte(doc), env(map[string]string{"B1": "b1:9092", "L": ":8080"}))
+	if err != nil || c.Kafka.Partitions != 1 {
+		t.Errorf("default in a flow mapping: partitions %v %v", c, err)
+	}
+	if _, err := Parse("f.yaml", []byte("kafka: {partitions: ${N}}\n"), env(nil)); err == nil || !strings.Contains(err.Error(), "f.yaml:1: environment variable N is not set") {
+		t.Errorf("missing variable in a flow mapping: %v", err)
+	}
+}
