@@ -464,7 +464,7 @@
     const it = rq.items[rq.idx];
     const c = document.getElementById('review-comment');
     try {
-      const r = await api('POST', '/v1/reviews/decision', { a: it.a, b: it.b, decision: accept ? 'accept' : 'reject', reason: c ? c.value.trim() : '' });
+      const r = await api('POST', '/v1/reviews/decision', { a: it.a, b: it.b, decision: accept ? 'accept' : 'reject', reason: (c && c.value.trim()) || (accept ? 'accepted' : 'rejected') + ' in the console review queue (score ' + it.score.toFixed(3) + ')' });
       if (!r.ok) { main.append(apiError(r, 'this decision')); return; }
       rq.items.splice(rq.idx, 1);
       // Merges change golden ids: fetch the customers afresh.
