@@ -365,7 +365,11 @@ func TestConsole(t *testing.T) {
 
 		// What the golden customer of A was before the decision.
 		var before customer
-		goldenA := eval[string](tb, `document.querySelector('#review-pair a').getAttribute('href').slice('#/customer/'.length)`)
+		goldens := eval[[]string](tb, `[...document.querySelectorAll('#review-pair a')].map(a => decodeURIComponent(a.getAttribute('href').slice('#/customer/'.length)))`)
+		if len(goldens) != 2 {
+			t.Fatalf("the pair links %d golden customers, want 2", len(goldens))
+		}
+		goldenA, goldenB := goldens[0], goldens[1]
 		h.get(t, auth.ScopeSteward, "/v1/customers/"+goldenA, &before)
 		if before.has(bk) {
 			t.Fatalf("%s and %s are one customer before the decision", a, bk)
@@ -387,13 +391,43 @@ func TestConsole(t *testing.T) {
 		if !after.has(a) || !after.has(bk) {
 			t.Fatalf("after accepting, %s holds %d sources, not both %s and %s", after.ID, len(after.Sources), a, bk)
 		}
-		tb.goTo("#/customer/" + goldenA)
+		// The merged id leads to the survivor.
+		loser := goldenA
+		if loser == after.ID {
+			loser = goldenB
+		}
+		tb.goTo("#/customer/" + loser)
 		bID := bk[strings.LastIndex(bk, "/")+1:]
 		tb.wait("the merged customer", fmt.Sprintf(`document.querySelector('#sources') && document.querySelector('#sources').textContent.includes(%s)`, jsString(bID)))
-		if audit := eval[string](tb, `(document.querySelector('#audit')||{}).textContent||''`); audit != "" && !strings.Contains(audit, "review_accept") && !strings.Contains(audit, "Loading") {
+		if loser != after.ID {
+			if !eval[bool](tb, `!!document.querySelector('#merged-note')`) {
+				t.Error("no note that the id was merged")
+			}
+			if hash := eval[string](tb, `location.hash`); hash != "#/customer/"+url.PathEscape(after.ID) {
+				t.Errorf("merged id %s shows %s, want the survivor %s", loser, hash, after.ID)
+			}
+		}
+		tb.wait("the audit trail", `document.querySelector('#audit') && !document.querySelector('#audit').textContent.includes('Loading')`)
+		if audit := eval[string](tb, `document.querySelector('#audit').textContent`); !strings.Contains(audit, "review_accept") {
 			t.Errorf("the audit trail does not show the decision: %q", audit)
 		}
 		tb.shot("05-customer-after-accept")
+
+		// Unmerge record B again, with a reason, from the customer page.
+		tb.do(chromedp.SetValue(chromedp.CSS(`#steward select[name=record]`), bk),
+			chromedp.SendKeys(chromedp.CSS(`#steward input[name=reason]`), "not the same person after all"),
+			chromedp.Click(chromedp.CSS(`#steward button#unmerge`)))
+		tb.wait("the customer without record B", fmt.Sprintf(`document.querySelector('#sources') && !document.querySelector('#sources').textContent.includes(%s)
+			&& document.querySelector('#audit') && document.querySelector('#audit').textContent.includes('unmerge')`, jsString(bID)))
+		var split customer
+		h.get(t, auth.ScopeSteward, "/v1/customers/"+after.ID, &split)
+		if split.has(bk) || !split.has(a) {
+			t.Errorf("after unmerge %s holds %d sources; want %s without %s", split.ID, len(split.Sources), a, bk)
+		}
+		if audit := eval[string](tb, `document.querySelector('#audit').textContent`); !strings.Contains(audit, "not the same person after all") {
+			t.Errorf("the audit trail lacks the unmerge reason: %q", audit)
+		}
+		tb.shot("05b-customer-after-unmerge")
 	})
 
 	t.Run("deadletters", func(t *testing.T) {
@@ -425,6 +459,23 @@ func TestConsole(t *testing.T) {
 		}
 		if e.Status != "resolved" || e.Note != "bad source line, fixed at the source" || e.Actor != "console-steward" {
 			t.Errorf("after resolve: %+v", e)
+		}
+
+		// Replay one whose mapping still fails: it stays open, one attempt more.
+		if eval[bool](tb, `!document.querySelector('details.dl button.replay')`) {
+			t.Fatal("no replayable dead letter left")
+		}
+		id = eval[string](tb, `document.querySelector('button.replay').closest('details').dataset.id`)
+		tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('button.replay').closest('details').open = true`),
+			chromedp.Click(chromedp.CSS(`button.replay`)))
+		tb.wait("the replay's outcome", `document.getElementById('toast').textContent.startsWith('Replay')`)
+		var r struct {
+			Status   string `json:"status"`
+			Attempts int    `json:"replay_attempts"`
+		}
+		h.get(t, auth.ScopeSteward, "/v1/deadletters/"+url.PathEscape(id), &r)
+		if r.Attempts != 1 {
+			t.Errorf("dead letter %s after one replay: %+v", id, r)
 		}
 	})
 

@@ -83,7 +83,7 @@
   function apiError(res, what) {
     if (res.status === 403) return errorBox('Your token\u2019s scopes do not allow ' + what + '. ' + msgOf(res));
     if (res.status === 404) return errorBox('Not found: ' + msgOf(res));
-    return errorBox('Could not load ' + what + ' (' + res.status + '): ' + msgOf(res));
+    return errorBox('Could not complete ' + what + ': the hub answered ' + res.status + '. ' + msgOf(res));
   }
 
   function msgOf(res) {
@@ -120,6 +120,16 @@
     if (isNaN(d)) return String(s);
     return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   }
+
+  function fmtDuration(sec) {
+    if (!sec || sec < 0) return '0 s';
+    if (sec < 90) return sec.toFixed(sec < 10 ? 1 : 0) + ' s';
+    if (sec < 5400) return Math.round(sec / 60) + ' min';
+    if (sec < 172800) return Math.round(sec / 3600) + ' h';
+    return Math.round(sec / 86400) + ' d';
+  }
+
+  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
 
   const fieldOrder = ['kind', 'full_name', 'given_name', 'family_name', 'organization_name', 'tax_id', 'birth_date', 'gender',
     'identifiers', 'emails', 'phones', 'addresses', 'language', 'status', 'segment', 'account_manager', 'credit_limit',
@@ -297,8 +307,7 @@
 
     const parts = [...notes,
       h('div', { class: 'card' },
-        h('h2', { id: 'customer-name' }, displayName(g)),
-        h('p', { class: 'muted small' }, 'Golden id ', h('code', {}, c.id), ' \u00b7 ', sources.length + ' source records \u00b7 updated ' + fmtTime(c.updated_at)),
+        h('p', { class: 'muted small', id: 'customer-summary' }, (g.kind || 'customer') + ' \u00b7 golden id ', h('code', {}, c.id), ' \u00b7 ', sources.length + ' source records \u00b7 updated ' + fmtTime(c.updated_at)),
         c.merged_from && c.merged_from.length ? h('p', { class: 'small' }, 'Merged ids: ', c.merged_from.join(', ')) : null,
         c.last_contact ? h('p', { class: 'small' }, 'Last contact: ' + fmtTime(c.last_contact)) : null,
         c.open_balance ? h('p', { id: 'open-balance' }, 'Open balance: ' + (c.open_balance.length ? fmtValue(c.open_balance) : 'none')) : null),
@@ -365,10 +374,10 @@
       h('h2', {}, 'Merge and unmerge'),
       h('div', { class: 'row' }, field('Reason (audited)', reason)),
       h('div', { class: 'row' }, field('Merge with customer id', withId),
-        h('button', { type: 'button', onclick: () => act('/v1/customers/' + enc(c.id) + '/merge', { with: withId.value.trim(), reason: reason.value.trim() },
+        h('button', { type: 'button', id: 'merge', onclick: () => act('/v1/customers/' + enc(c.id) + '/merge', { with: withId.value.trim(), reason: reason.value.trim() },
           (d) => { toast('Merged; survivor ' + d.survivor); location.hash = '#/customer/' + enc(d.survivor); }) }, 'Merge')),
       (c.sources || []).length > 1 ? h('div', { class: 'row' }, field('Source record to split out', record),
-        h('button', { type: 'button', class: 'bad', onclick: () => act('/v1/customers/' + enc(c.id) + '/unmerge', { record: record.value, reason: reason.value.trim() },
+        h('button', { type: 'button', id: 'unmerge', class: 'bad', onclick: () => act('/v1/customers/' + enc(c.id) + '/unmerge', { record: record.value, reason: reason.value.trim() },
           (d) => { toast('Unmerged into ' + d.id); customerPage(c.id); }) }, 'Unmerge')) : null,
       out,
       h('h2', {}, 'Audit trail'), audit);
@@ -409,7 +418,7 @@
   }
 
   async function showReview() {
-    const count = h('p', { id: 'review-count' }, rq.items.length + (rq.more ? '+' : '') + ' pairs wait for a decision');
+    const count = h('p', { id: 'review-count' }, rq.items.length + (rq.more ? '+' : '') + (rq.items.length === 1 && !rq.more ? ' pair waits' : ' pairs wait') + ' for a decision');
     const keys = h('p', { class: 'keys' }, h('kbd', {}, 'a'), ' accept \u00b7 ', h('kbd', {}, 'r'), ' reject \u00b7 ',
       h('kbd', {}, 'j'), ' next \u00b7 ', h('kbd', {}, 'k'), ' previous \u00b7 ', h('kbd', {}, 'c'), ' comment');
     if (rq.idx >= rq.items.length && rq.more) { await loadReviews(false); }
@@ -522,17 +531,23 @@
     for (const [k, list] of groups) {
       const [reasonClass, connector] = k.split('\u0000');
       const openN = list.filter((e) => e.status === 'open').length;
-      out.push(h('section', { class: 'card dl-group', 'data-reason-class': reasonClass, 'data-connector': connector },
+      out.push(h('section', { class: 'card dl-group', 'aria-label': reasonClass + ' ' + connector, 'data-reason-class': reasonClass, 'data-connector': connector },
         h('h2', {}, reasonClass + ' \u00b7 ' + (connector || 'no connector') + ' (' + list.length + ')'),
-        openN ? h('button', { type: 'button', class: 'secondary', onclick: async () => {
+        openN && replayable(list[0]) ? h('button', { type: 'button', class: 'secondary replay-group', onclick: async () => {
           const r = await api('POST', '/v1/deadletters/replay', { reason_class: reasonClass, connector });
           if (!r.ok) { toast('Replay failed: ' + msgOf(r)); return; }
-          toast('Replayed the group: ' + fmtValue(r.data));
+          toast('Replayed ' + r.data.matched + ': ' + r.data.published + ' published, ' + r.data.dropped + ' dropped, ' + r.data.failed + ' failed again');
           deadLettersPage();
         } }, 'Replay all ' + openN + ' open in this group') : null,
         list.map(deadLetter)));
     }
     box.replaceChildren(...out);
+  }
+
+  // replayable mirrors the hub's rule (hub/pipeline): only records that
+  // reached a mapping can be mapped again.
+  function replayable(e) {
+    return ['no_mapping', 'mapping_error', 'validation_error'].includes(e.reason_class) && !!e.payload && !!e.source_id;
   }
 
   function deadLetter(e) {
@@ -545,18 +560,20 @@
     const body = [dl([['Id', e.id], ['Status', e.status], ['Reason', e.reason], ['Field', e.field],
       ['Mapping', e.mapping ? e.mapping + (e.mapping_version ? ' v' + e.mapping_version : '') : ''],
       ['Source', (e.source_system || '') + ' / ' + (e.source_entity || '') + ' / ' + (e.source_id || '')],
-      ['At', fmtTime(e.at)], ['Replay attempts', e.replay_attempts], ['Closed by', e.actor], ['Note', e.note]])];
+      ...Object.entries(e.meta || {}).map(([k, v]) => [label(k), v]),
+      ['At', fmtTime(e.at)], ['Replay attempts', e.replay_attempts], ['Last replay', fmtTime(e.replayed_at)], ['Closed', fmtTime(e.closed_at)],
+      ['By', e.actor], ['Note', e.note]])];
     if (e.raw_text) body.push(h('p', { class: 'small muted' }, 'Raw record'), h('pre', { class: 'raw' }, e.raw_text));
     else if (e.raw) body.push(h('p', { class: 'small muted' }, 'Raw record (base64, not text)'), h('pre', { class: 'raw' }, e.raw));
     if (payload) body.push(h('p', { class: 'small muted' }, 'Payload'), h('pre', { class: 'payload' }, payload));
     if (e.status === 'open') {
       body.push(h('div', { class: 'row' },
-        h('button', { type: 'button', class: 'replay', onclick: async () => {
+        replayable(e) ? h('button', { type: 'button', class: 'replay', onclick: async () => {
           const r = await api('POST', '/v1/deadletters/' + enc(e.id) + '/replay');
-          if (!r.ok) { msg.replaceChildren(apiError(r, 'a replay')); return; }
-          toast('Replay: ' + (r.data.outcome || r.data.status || fmtValue(r.data)));
+          if (!r.ok) { msg.replaceChildren(apiError(r, 'the replay')); return; }
+          toast(r.data.outcome === 'failed' ? 'Replay failed again: ' + (r.data.reason || '').slice(0, 160) : 'Replay: ' + r.data.outcome);
           deadLettersPage();
-        } }, 'Replay'),
+        } }, 'Replay') : h('span', { class: 'small muted' }, 'Not replayable (the record never reached a mapping): fix the source, then resolve.'),
         field('Note', note),
         h('button', { type: 'button', class: 'secondary resolve', onclick: async () => {
           if (!note.value.trim()) { msg.replaceChildren(errorBox('Write a note: why is it resolved without a replay?')); note.focus(); return; }
@@ -587,7 +604,7 @@
         h('td', { class: 'state-' + c.state }, c.state),
         h('td', { class: 'num' }, c.records_read), h('td', { class: 'num' }, c.records_mapped), h('td', { class: 'num' }, c.records_dead_lettered),
         h('td', {}, c.caught_up ? 'caught up' : (c.remaining >= 0 ? c.remaining + ' left' : 'reading')),
-        h('td', { class: 'num' }, c.lag_seconds ? c.lag_seconds.toFixed(1) + ' s' : '0 s'),
+        h('td', { class: 'num', title: c.lag_seconds ? c.lag_seconds.toFixed(1) + ' s' : null }, fmtDuration(c.lag_seconds)),
         h('td', { class: 'num' }, c.rate_per_second ? c.rate_per_second.toFixed(1) + '/s' : ''),
         h('td', { class: 'small' }, fmtTime(c.last_success)),
         h('td', { class: 'small' }, c.error || c.last_error ? (c.error || c.last_error) + (c.last_error_at ? ' (' + fmtTime(c.last_error_at) + ')' : '') : '')));
