@@ -476,8 +476,9 @@
       const r = await api('POST', '/v1/reviews/decision', { a: it.a, b: it.b, decision: accept ? 'accept' : 'reject', reason: (c && c.value.trim()) || (accept ? 'accepted' : 'rejected') + ' in the console review queue (score ' + it.score.toFixed(3) + ')' });
       if (!r.ok) { main.append(apiError(r, 'this decision')); return; }
       rq.items.splice(rq.idx, 1);
-      // Merges change golden ids: fetch the customers afresh.
-      rq.cache.clear();
+      // Only the pair's two customers changed; the next pair's stay prefetched.
+      rq.cache.delete(it.golden_a);
+      rq.cache.delete(it.golden_b);
       toast(accept ? 'Accepted: merged' : 'Rejected: kept apart');
     } finally {
       rq.busy = false;
@@ -590,7 +591,22 @@
 
   // --- sync status ------------------------------------------------------
 
+  // missingBox keeps the last missing-id listing across refreshes: it walks
+  // every id of the entity, so it runs on request, never by polling.
+  let missingBox = null;
+
+  async function showMissing(x) {
+    missingBox.replaceChildren(h('p', { class: 'muted' }, 'Walking the ids of ' + x.connector + ' ' + x.entity + '\u2026'));
+    const r = await api('GET', '/v1/reconciliation/' + enc(x.connector) + '/' + enc(x.entity) + '/missing?limit=200');
+    if (!r.ok) { missingBox.replaceChildren(apiError(r, 'listing missing ids')); return; }
+    const d = r.data;
+    missingBox.replaceChildren(h('div', { class: 'card' }, h('h2', {}, 'Missing ids: ' + x.connector + ' ' + x.entity),
+      h('p', {}, 'In the source, not in the hub: ' + ((d.missing_in_hub || []).join(', ') || 'none')),
+      h('p', {}, 'In the hub, gone from the source: ' + ((d.gone_from_source || []).join(', ') || 'none'))));
+  }
+
   async function statusPage() {
+    missingBox = h('div', { id: 'missing' });
     const box = h('div', { id: 'status' }, h('p', { class: 'muted' }, 'Loading\u2026'));
     const stamp = h('p', { class: 'small muted', id: 'status-updated', 'aria-live': 'off' });
     render('Sync status', stamp, box);
@@ -611,10 +627,12 @@
       const parts = [cs.length ? table(['Connector', 'State', 'Read', 'Mapped', 'Dead-lettered', 'Progress', 'Lag', 'Rate', 'Last success', 'Last error'], rows, { id: 'connectors' }) :
         h('p', {}, 'No connector is configured.')];
       if (rec && rec.ok && rec.data.items && rec.data.items.length) {
-        parts.push(h('h2', {}, 'Reconciliation'), table(['Connector', 'Entity', 'Source', 'Hub', 'Drift', 'Open dead letters', 'At', 'Error'],
+        parts.push(h('h2', {}, 'Reconciliation'), table(['Connector', 'Entity', 'Source', 'Hub', 'Drift', 'Open dead letters', 'At', 'Error', ''],
           rec.data.items.map((x) => h('tr', {}, h('td', {}, x.connector), h('td', {}, x.entity), h('td', { class: 'num' }, x.source_records),
             h('td', { class: 'num' }, x.hub_records), h('td', { class: 'num ' + (x.drift ? 'diff' : 'same') }, x.drift),
-            h('td', { class: 'num' }, x.dead_letters_open), h('td', { class: 'small' }, fmtTime(x.at)), h('td', { class: 'small' }, x.error || '')))));
+            h('td', { class: 'num' }, x.dead_letters_open), h('td', { class: 'small' }, fmtTime(x.at)), h('td', { class: 'small' }, x.error || ''),
+            h('td', {}, x.drift ? h('button', { type: 'button', class: 'secondary', onclick: () => showMissing(x) }, 'Missing ids') : null)))),
+          missingBox);
       }
       box.replaceChildren(...parts);
       stamp.textContent = 'Updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every 5 s';
