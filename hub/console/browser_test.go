@@ -474,8 +474,18 @@ func TestConsole(t *testing.T) {
 			Attempts int    `json:"replay_attempts"`
 		}
 		h.get(t, auth.ScopeSteward, "/v1/deadletters/"+url.PathEscape(id), &r)
-		if r.Attempts != 1 {
+		if r.Attempts != 1 || r.Status != "open" {
 			t.Errorf("dead letter %s after one replay: %+v", id, r)
+		}
+
+		// Replay a selection: tick it, replay the group's selected.
+		tb.wait("the list again", fmt.Sprintf(`document.querySelector('input.pick[value="' + CSS.escape(%s) + '"]')`, jsString(id)))
+		tb.do(chromedp.Click(chromedp.CSS(`input.pick[value="`+id+`"]`)),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('input.pick[value="' + CSS.escape(%s) + '"]').closest('section').querySelector('button.replay-selected').click()`, jsString(id))))
+		tb.wait("the selection's outcome", `document.getElementById('toast').textContent.startsWith('Replayed 1:')`)
+		h.get(t, auth.ScopeSteward, "/v1/deadletters/"+url.PathEscape(id), &r)
+		if r.Attempts != 2 {
+			t.Errorf("dead letter %s after a second replay: %+v", id, r)
 		}
 	})
 
@@ -495,6 +505,9 @@ func TestConsole(t *testing.T) {
 			}
 		}
 		tb.shot("07-status")
+		// The page refreshes itself (polling).
+		stamp := eval[string](tb, `document.getElementById('status-updated').textContent`)
+		tb.wait("a refresh", fmt.Sprintf(`document.getElementById('status-updated').textContent !== %s`, jsString(stamp)))
 	})
 
 	t.Run("service token sees no credit limit", func(t *testing.T) {

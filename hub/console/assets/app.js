@@ -52,7 +52,11 @@
 
   function render(title, ...nodes) {
     document.title = title + ' · crmhub console';
+    const had = main.contains(document.activeElement) && document.activeElement !== main;
     main.replaceChildren(h('h1', {}, title), ...nodes);
+    // The focused control went with the old content: start the next Tab
+    // at the top of the new page, not at the top of the document.
+    if (had || document.activeElement === document.body) main.focus({ preventScroll: true });
   }
 
   function errorBox(msg) {
@@ -540,6 +544,8 @@
           toast('Replayed ' + r.data.matched + ': ' + r.data.published + ' published, ' + r.data.dropped + ' dropped, ' + r.data.failed + ' failed again');
           deadLettersPage();
         } }, 'Replay all ' + openN + ' open in this group') : null,
+        openN && replayable(list[0]) ? h('button', { type: 'button', class: 'secondary replay-selected',
+          onclick: (ev) => replaySelected(ev.target.closest('section')) }, 'Replay selected') : null,
         list.map(deadLetter)));
     }
     box.replaceChildren(...out);
@@ -584,9 +590,26 @@
           deadLettersPage();
         } }, 'Resolve with note')), msg);
     }
-    return h('details', { class: 'dl', 'data-id': e.id },
-      h('summary', {}, (e.source_entity || '') + ' ' + (e.source_id || '(no id)') + (e.field ? ' \u00b7 field ' + e.field : '') + ' \u00b7 ' + (e.reason || '').slice(0, 120)),
-      body);
+    const summary = (e.source_entity || '') + ' ' + (e.source_id || '(no id)') + (e.field ? ' \u00b7 field ' + e.field : '') + ' \u00b7 ' + (e.reason || '').slice(0, 120);
+    const pick = e.status === 'open' && replayable(e) ?
+      h('input', { type: 'checkbox', class: 'pick', value: e.id, 'aria-label': 'Select ' + (e.source_id || e.id) + ' for replay' }) : null;
+    return h('div', { class: 'dl-row' }, pick,
+      h('details', { class: 'dl', 'data-id': e.id }, h('summary', {}, summary), body));
+  }
+
+  // replaySelected replays the ticked entries of a group one by one and
+  // reports what became of them.
+  async function replaySelected(section) {
+    const ids = [...section.querySelectorAll('input.pick:checked')].map((x) => x.value);
+    if (!ids.length) { toast('Select dead letters first'); return; }
+    const n = { published: 0, dropped: 0, failed: 0, refused: 0 };
+    for (const id of ids) {
+      const r = await api('POST', '/v1/deadletters/' + enc(id) + '/replay');
+      if (!r.ok) n.refused++;
+      else n[r.data.outcome] = (n[r.data.outcome] || 0) + 1;
+    }
+    toast('Replayed ' + ids.length + ': ' + n.published + ' published, ' + n.dropped + ' dropped, ' + n.failed + ' failed again' + (n.refused ? ', ' + n.refused + ' refused' : ''));
+    deadLettersPage();
   }
 
   // --- sync status ------------------------------------------------------
@@ -675,7 +698,14 @@
     }
   }
 
-  document.addEventListener('keydown', (ev) => { if (keyHandler) keyHandler(ev); });
+  document.addEventListener('keydown', (ev) => {
+    if (keyHandler) { keyHandler(ev); return; }
+    const t = ev.target;
+    if (ev.key === '/' && page === 'customers' && !(t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT'))) {
+      const f = document.querySelector('form#search input');
+      if (f) { ev.preventDefault(); f.focus(); }
+    }
+  });
   window.addEventListener('hashchange', route);
   signoutBtn.addEventListener('click', () => signOut());
 
