@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -559,7 +560,8 @@ func TestConsole(t *testing.T) {
 }
 
 // TestConsoleAuthOff: with authentication off (the demo) the console opens
-// without a sign-in, as the local actor.
+// without a sign-in, as the local actor; the sync status page shows a
+// connector turn failed, with its error, without a reload.
 func TestConsoleAuthOff(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
@@ -572,7 +574,18 @@ func TestConsoleAuthOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	api := httpapi.New(st, httpapi.Options{Steward: st, LocalActor: "local"})
+	// The connector's state as the hub's runner would report it: failed
+	// once the test says its source went away.
+	var gone atomic.Bool
+	connectors := func(context.Context) []httpapi.ConnectorStatus {
+		c := httpapi.ConnectorStatus{Name: "erp", Plugin: "sql", System: "erp", State: "running", RecordsRead: 10, RecordsMapped: 9,
+			RecordsDeadLettered: 1, CaughtUp: true, SourceTotal: -1, Remaining: -1}
+		if gone.Load() {
+			c.State, c.Error = "failed", "open erp.db: no such file"
+		}
+		return []httpapi.ConnectorStatus{c}
+	}
+	api := httpapi.New(st, httpapi.Options{Steward: st, LocalActor: "local", Connectors: connectors})
 	srv := httptest.NewServer(console.Mount(api, console.Options{AuthRequired: false, LocalActor: "local"}))
 	defer srv.Close()
 
@@ -587,6 +600,15 @@ func TestConsoleAuthOff(t *testing.T) {
 	}
 	tb.goTo("#/reviews")
 	tb.wait("the empty queue", `document.querySelector('#review-empty')`)
+
+	tb.goTo("#/status")
+	tb.wait("the running connector", `document.querySelector('#connectors tr[data-connector=erp] td.state-running')`)
+	gone.Store(true)
+	tb.wait("the failed connector", `document.querySelector('#connectors tr[data-connector=erp] td.state-failed')`)
+	if row := eval[string](tb, `document.querySelector('#connectors tr[data-connector=erp]').textContent`); !strings.Contains(row, "open erp.db: no such file") {
+		t.Errorf("the failed connector's row lacks its error: %q", row)
+	}
+	tb.shot("10-status-failed")
 }
 
 func jsString(s string) string {
