@@ -140,6 +140,18 @@ func (tb *tab) goTo(hash string) {
 
 func (tb *tab) title() string { return eval[string](tb, "document.title") }
 
+// labelled checks that every control on the page has a label a screen
+// reader announces.
+func (tb *tab) labelled(page string) {
+	tb.b.t.Helper()
+	bad := eval[[]string](tb, `[...document.querySelectorAll('input, select, textarea')]
+		.filter(el => !el.getAttribute('aria-label') && !(el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) && !el.closest('label'))
+		.map(el => el.outerHTML)`)
+	for _, b := range bad {
+		tb.b.t.Errorf("%s: control without a label: %s", page, b)
+	}
+}
+
 func (tb *tab) signIn(base, token string) {
 	tb.b.t.Helper()
 	tb.do(chromedp.Navigate(base + "/console/"))
@@ -317,6 +329,7 @@ func TestConsole(t *testing.T) {
 		if got := tb.title(); !strings.HasPrefix(got, "Customers") {
 			t.Errorf("title %q", got)
 		}
+		tb.labelled("customers")
 		tb.shot("02-customers")
 
 		tb.do(chromedp.Click(chromedp.CSS(`#results a.customer-link`)))
@@ -334,6 +347,7 @@ func TestConsole(t *testing.T) {
 		if !eval[bool](tb, `!!document.querySelector('#golden tr[data-field=emails] td:last-child').textContent`) {
 			t.Error("no lineage for the e-mails")
 		}
+		tb.labelled("customer")
 		tb.shot("03-customer")
 
 		// Phone width: the page does not scroll sideways (tables scroll in their box).
@@ -362,6 +376,7 @@ func TestConsole(t *testing.T) {
 		if eval[int](tb, `document.querySelectorAll('#review-table tr[data-field]').length`) == 0 {
 			t.Error("the pair shows no field side by side")
 		}
+		tb.labelled("review")
 		tb.shot("04-review")
 
 		// What the golden customer of A was before the decision.
@@ -447,6 +462,7 @@ func TestConsole(t *testing.T) {
 		if !eval[bool](tb, `!!document.querySelector('details.dl pre')`) {
 			t.Error("the raw record or payload is not shown")
 		}
+		tb.labelled("dead letters")
 		tb.shot("06-deadletters")
 
 		tb.do(chromedp.SendKeys(chromedp.CSS(`details.dl input[name=note]`), "bad source line, fixed at the source"),
@@ -505,6 +521,7 @@ func TestConsole(t *testing.T) {
 				t.Errorf("connector %s: row %q lacks state %s", c.Name, row, c.State)
 			}
 		}
+		tb.labelled("status")
 		tb.shot("07-status")
 		// The page refreshes itself (polling).
 		stamp := eval[string](tb, `document.getElementById('status-updated').textContent`)
