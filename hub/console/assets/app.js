@@ -352,7 +352,7 @@
     more(c[key + '_next_cursor']);
     const empty = (c[key] || []).length === 0 ? h('p', { class: 'muted' }, 'None.') : null;
     return h('section', { id: 'section-' + key }, h('h2', {}, title), empty,
-      h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), body)), moreBox);
+      empty ? null : h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), body)), moreBox);
   }
 
   function stewardSection(c) {
