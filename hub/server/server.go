@@ -23,6 +23,7 @@ import (
 	"github.com/crmhub/crmhub/hub/auth"
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/console"
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/pipeline"
@@ -181,7 +182,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		// Steward actions still have a name in the audit.
 		apiOpts.LocalActor = LocalActor
 	}
-	var handler http.Handler = httpapi.New(s.store, apiOpts)
+	// The console (/console/) is served on the API's listener; its script
+	// calls the API with the same tokens.
+	var handler http.Handler = console.Mount(httpapi.New(s.store, apiOpts), console.Options{AuthRequired: cfg.Auth.On(), LocalActor: LocalActor})
 	if !cfg.Runs(config.RoleAPI) {
 		handler = probesOnly(handler, cfg.Roles)
 	}
