@@ -376,6 +376,10 @@ func TestConsole(t *testing.T) {
 		if eval[int](tb, `document.querySelectorAll('#review-table tr[data-field]').length`) == 0 {
 			t.Error("the pair shows no field side by side")
 		}
+		// The matcher's waterfall for the pair, from the API's evidence.
+		if eval[int](tb, `document.querySelectorAll('#review-evidence-table tr[data-comparison]').length`) == 0 {
+			t.Error("the pair shows no comparison of the matcher's evidence")
+		}
 		tb.labelled("review")
 		tb.shot("04-review")
 

@@ -230,8 +230,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if len(roles) == 0 {
 		roles = []string{config.RoleAll}
 	}
-	s.log.Info("crmhub started", "http", s.HTTPAddr(), "kafka", s.bus.Brokers(), "store", cfg.Store.Driver,
-		"roles", strings.Join(roles, ","), "connectors", len(cfg.Connectors), "mappings", len(set.All()))
+	attrs := []any{"http", s.HTTPAddr(), "kafka", s.bus.Brokers(), "store", cfg.Store.Driver,
+		"roles", strings.Join(roles, ","), "connectors", len(cfg.Connectors), "mappings", len(set.All())}
+	if cfg.Runs(config.RoleAPI) {
+		attrs = append(attrs, "console", "http://"+s.HTTPAddr()+"/console/")
+	}
+	s.log.Info("crmhub started", attrs...)
 	return nil
 }
 

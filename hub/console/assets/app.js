@@ -449,7 +449,8 @@
       h('a', { href: '#/customer/' + enc(gid), class: 'small' }, 'golden ' + gid));
     const card = h('div', { class: 'card', id: 'review-pair', 'data-a': it.a, 'data-b': it.b },
       h('p', {}, 'Pair ' + (rq.idx + 1) + ' of ' + rq.items.length + (rq.more ? '+' : '') + ' \u00b7 score ', h('span', { class: 'score', id: 'review-score' }, it.score.toFixed(3))),
-      h('p', { class: 'small' }, 'Evidence: ' + same + ' fields agree, ' + differ + ' differ (compared after normalizing case, spacing and phone format).'),
+      h('p', { class: 'small' }, 'Fields: ' + same + ' agree, ' + differ + ' differ (compared after normalizing case, spacing and phone format).'),
+      matcherEvidence(it.evidence),
       table(['Field', 'Record A', 'Record B', 'Compared'], [
         h('tr', {}, h('th', { scope: 'row' }, 'Record'), h('td', {}, head(a, it.a, it.golden_a)), h('td', {}, head(b, it.b, it.golden_b)), h('td', {}, '')),
         ...rows], { id: 'review-table' }),
@@ -463,6 +464,19 @@
     // Prefetch the next pair so the steward does not wait.
     const nx = rq.items[rq.idx + 1];
     if (nx) { golden(nx.golden_a); golden(nx.golden_b); }
+  }
+
+  // The matcher's own evidence (GET /v1/reviews): each comparison's level
+  // and match weight, the prior and the probability they add up to, and
+  // what holds the pair for a steward.
+  function matcherEvidence(ev) {
+    if (!ev || !ev.terms) return h('p', { class: 'small muted' }, 'No match evidence from the matcher for this pair.');
+    const rows = ev.terms.map((t) => h('tr', { 'data-comparison': t.comparison }, h('th', { scope: 'row' }, t.comparison.replace('_', ' ')),
+      h('td', {}, t.level), h('td', { class: t.weight >= 0 ? 'same' : 'diff' }, (t.weight >= 0 ? '+' : '') + t.weight.toFixed(2)), h('td', {}, t.note || '')));
+    return h('div', { id: 'review-evidence' },
+      h('p', { class: 'small' }, 'Matcher: probability ' + ev.probability.toFixed(4) + ' (prior ' + ev.prior_weight.toFixed(2) + ' bits, total ' + ev.weight.toFixed(2) + ' bits)' +
+        (ev.hold ? '. Held for review: ' + ev.hold : '')),
+      table(['Comparison', 'Level', 'Weight (bits)', 'Note'], rows, { id: 'review-evidence-table' }));
   }
 
   function move(d) {
