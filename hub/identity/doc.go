@@ -9,7 +9,8 @@
 // set that depends only on the set, never on arrival order: keys are
 // processed in a fixed order, a person never joins an organization, and
 // organizations with different non-empty tax ids never join
-// (Config.TaxIDVeto). A person's identifiers (national id, passport, and
+// (Config.TaxIDVeto) unless the ids are one typo apart (a character
+// changed or two swapped: one id mistyped). A person's identifiers (national id, passport, and
 // the tax id where it does not veto) are evidence in the fuzzy score: an
 // equal one for, one edit apart weakly against, clearly different
 // strongly against (the pair then reaches review, never auto-merges).

@@ -106,6 +106,14 @@ func TestFuzzy(t *testing.T) {
 			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Müller Bau GmbH", Addresses: addr("Industriestr. 3", "12345")}),
 			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Mueller Bau", Addresses: addr("Industriestraße 3", "12345")}),
 		}, 1, 0},
+		{"a VAT id with two digits swapped is the same id mistyped: merge", []Record{
+			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Müller Bau GmbH", TaxID: "DE123456789", Addresses: addr("Industriestr. 3", "12345")}),
+			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Mueller Bau", TaxID: "DE123456879", Addresses: addr("Industriestraße 3", "12345")}),
+		}, 1, 0},
+		{"VAT ids two changes apart still veto", []Record{
+			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Müller Bau GmbH", TaxID: "DE123456789", Addresses: addr("Industriestr. 3", "12345")}),
+			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Mueller Bau", TaxID: "DE123456700", Addresses: addr("Industriestraße 3", "12345")}),
+		}, 2, 0},
 		{"fuzzy never crosses tax ids", []Record{
 			rec("erp", "1", 1, hub.Customer{Kind: "organization", OrganizationName: "Müller Bau GmbH", TaxID: "DE1", Addresses: addr("Industriestr. 3", "12345")}),
 			rec("fin", "2", 2, hub.Customer{Kind: "organization", OrganizationName: "Mueller Bau", TaxID: "DE2", Addresses: addr("Industriestraße 3", "12345")}),

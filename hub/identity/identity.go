@@ -283,7 +283,8 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		if kind[ra] != kind[rb] {
 			return false
 		}
-		if !forced && r.taxVetoes(kind[ra]) && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !intersects(taxes[ra], taxes[rb]) {
+		if !forced && r.taxVetoes(kind[ra]) && len(taxes[ra]) > 0 && len(taxes[rb]) > 0 && !intersects(taxes[ra], taxes[rb]) &&
+			!typoApart(taxes[ra], taxes[rb]) {
 			return false
 		}
 		for _, x := range members[ra] {
@@ -426,6 +427,22 @@ func normPostal(p string) string { return NormalizePostcode(p) }
 
 // intersects reports whether two tax-id sets share one. A cluster holds
 // more than one tax id only by a steward's force-merge.
+// typoApart reports whether a tax id of a and one of b are one typo
+// apart: one character changed, or two neighbours swapped, at the same
+// length. Such ids are the same id mistyped in one system (a VAT id
+// copied by hand), not two firms: they do not veto a join that other
+// evidence makes. Any other difference does.
+func typoApart(a, b map[string]bool) bool {
+	for x := range a {
+		for y := range b {
+			if len(x) == len(y) && len(x) >= 6 && oneEditApart(x, y, func(byte) bool { return true }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func intersects(a, b map[string]bool) bool {
 	for k := range a {
 		if b[k] {
