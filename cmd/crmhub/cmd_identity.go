@@ -52,11 +52,7 @@ customers are what the records and the model give, whenever the model changed.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			cfg, err := config.Load(*path)
-			if err != nil {
-				return err
-			}
-			idc, err := server.IdentityConfig(cfg.Identity)
+			cfg, idc, err := loadIdentity(*path)
 			if err != nil {
 				return err
 			}
@@ -108,11 +104,7 @@ func newIdentityParamsCmd(path *string) *cobra.Command {
 				}
 			default:
 				if _, err := os.Stat(*path); err == nil {
-					cfg, err := config.Load(*path)
-					if err != nil {
-						return err
-					}
-					idc, err := server.IdentityConfig(cfg.Identity)
+					_, idc, err := loadIdentity(*path)
 					if err != nil {
 						return err
 					}
@@ -151,4 +143,14 @@ func printParams(w io.Writer, p *identity.Params) {
 			fmt.Fprintf(w, "term frequencies: %d %s values\n", n, c)
 		}
 	}
+}
+
+// loadIdentity reads the config and the resolver configuration it gives.
+func loadIdentity(path string) (*config.Config, identity.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, identity.Config{}, err
+	}
+	idc, err := server.IdentityConfig(cfg.Identity)
+	return cfg, idc, err
 }

@@ -108,14 +108,7 @@ func corruptFirm(r *rand.Rand, c *hub.Customer, kind string, loc locale, trade s
 		c.Addresses = []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
 			PostalCode: loc.postcode(r), City: c.Addresses[0].City, Country: loc.country}}
 	case "postcode_digit":
-		pc := []byte(c.Addresses[0].PostalCode)
-		for i := range pc {
-			if pc[i] >= '0' && pc[i] <= '9' {
-				pc[i] = byte('0' + (int(pc[i]-'0')+1+r.Intn(9))%10)
-				break
-			}
-		}
-		c.Addresses[0].PostalCode = string(pc)
+		c.Addresses[0].PostalCode = postcodeDigit(r, c.Addresses[0].PostalCode)
 	case "missing_tax_id":
 		c.TaxID = ""
 	case "tax_id_typo":

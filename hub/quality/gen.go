@@ -252,14 +252,7 @@ func corrupt(r *rand.Rand, c *hub.Customer, kind string, loc locale) {
 		c.Addresses = []hub.Address{{Street: loc.street(r, loc.streets[r.Intn(len(loc.streets))]),
 			PostalCode: loc.postcode(r), City: loc.cities[r.Intn(len(loc.cities))], Country: loc.country}}
 	case "postcode_digit":
-		pc := []byte(c.Addresses[0].PostalCode)
-		for i := range pc {
-			if pc[i] >= '0' && pc[i] <= '9' {
-				pc[i] = byte('0' + (int(pc[i]-'0')+1+r.Intn(9))%10)
-				break
-			}
-		}
-		c.Addresses[0].PostalCode = string(pc)
+		c.Addresses[0].PostalCode = postcodeDigit(r, c.Addresses[0].PostalCode)
 	case "birth_swap":
 		if len(c.BirthDate) == 10 && c.BirthDate[8:10] <= "12" {
 			c.BirthDate = c.BirthDate[:5] + c.BirthDate[8:10] + "-" + c.BirthDate[5:7]
@@ -270,4 +263,16 @@ func corrupt(r *rand.Rand, c *hub.Customer, kind string, loc locale) {
 		c.FamilyName = loc.family[r.Intn(len(loc.family))]
 		c.Emails = nil
 	}
+}
+
+// postcodeDigit changes the first digit of a postal code to another.
+func postcodeDigit(r *rand.Rand, code string) string {
+	pc := []byte(code)
+	for i := range pc {
+		if pc[i] >= '0' && pc[i] <= '9' {
+			pc[i] = byte('0' + (int(pc[i]-'0')+1+r.Intn(9))%10)
+			break
+		}
+	}
+	return string(pc)
 }
