@@ -374,6 +374,9 @@ func startTwoWayN(t *testing.T, dir string, n int) *twoWay {
 	}
 	cfg := strings.NewReplacer("{{dir}}", dir, "{{api}}", p.api, "{{kafka}}", p.kafka,
 		"{{connectors}}\n", sources.String(), "{{targets}}\n", targets.String()).Replace(twoWayConfig)
+	if os.Getenv("CRMHUB_SOAK_DEBUG") != "" {
+		cfg += "log: {level: debug}\n" // the writer's decisions, printed with the output of a failed test
+	}
 	cfgPath := filepath.Join(dir, "crmhub.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -735,3 +735,34 @@ func TestWriterRewritesFoundFieldTheSystemChanged(t *testing.T) {
 		t.Errorf("ERP segment %q, want the golden retail written", seg)
 	}
 }
+
+// TestWriterStaleCopyOfTheSystem: crmhub wrote a value into the ERP and
+// the hub has not read the row back when the golden value changes to what
+// the hub's older copy of the ERP row holds. That copy does not say what
+// the ERP holds (crmhub's write), so the golden value is written, not
+// skipped as "the system has it" (the soak found ERP rows left with
+// crmhub's previous write this way).
+func TestWriterStaleCopyOfTheSystem(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	erp := &erpDB{driver: "sqlite", dsn: "file:" + filepath.Join(t.TempDir(), "erp.db") + "?_pragma=busy_timeout(5000)",
+		ddl: `CREATE TABLE customers (custno TEXT PRIMARY KEY, name TEXT, email TEXT, segment TEXT, updated_at TEXT NOT NULL)`, policy: ConflictHub}
+	l := startLoop(ctx, t, erp)
+	if n := l.readERP(ctx); n != 1 {
+		t.Fatalf("read %d ERP rows, want 1", n)
+	}
+	l.waitFor("initial state", SkipSystemHas, 1)
+	// A CRM change is written; the ERP's reader does not run.
+	l.crm(ctx, "premium", berlinAt(-2*time.Minute))
+	l.waitFor("CRM change", "written", 1)
+	if seg, _ := erp.segment(t); seg != "premium" {
+		t.Fatalf("ERP segment %q, want premium", seg)
+	}
+	// The CRM goes back to the value the hub's old copy of the ERP row
+	// holds: the ERP must get it.
+	l.crm(ctx, "retail", berlinAt(-time.Minute))
+	l.waitFor("the golden value the stale copy holds", "written", 2)
+	if seg, _ := erp.segment(t); seg != "retail" {
+		t.Errorf("ERP segment %q after the golden customer went back to retail, want retail", seg)
+	}
+}

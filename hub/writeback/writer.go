@@ -793,10 +793,17 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	if err != nil {
 		return nil, out, err
 	}
-	drift, err := w.drifted(ctx, todo, hashes)
-	if err != nil {
-		return nil, out, err
+	// When crmhub last wrote each record: a hub copy of the system older
+	// than that write (not yet read back, or read back as crmhub's echo
+	// and kept at the golden value's business time) does not say what the
+	// system holds now.
+	var writtenAt map[string]time.Time
+	if el, ok := w.Ledger.(EchoLedger); ok {
+		if writtenAt, err = el.WrittenAt(ctx, t.Name, ids); err != nil {
+			return nil, out, err
+		}
 	}
+	drift := w.drifted(todo, hashes, writtenAt)
 	record, recordTouch, echoes := map[string]string{}, map[string]string{}, map[string]hub.WriteEcho{}
 	var recs []sdk.Record
 	var sent []pending
@@ -821,7 +828,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 			}
 			changed = true
 			switch {
-			case p.sys != nil && sameValue(p.sys[f], v):
+			case p.sys != nil && sameValue(p.sys[f], v) && !staleCopy(p, writtenAt):
 				// The system holds it already (it made the edit itself).
 			case p.keep[f]:
 				kept = true
@@ -1002,10 +1009,9 @@ func valueHash(v any) string {
 // crmhub's last versioned write is not drift: the values it holds are
 // older than the write. Needs the ledger's write times (EchoLedger);
 // without them nothing drifts.
-func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]string) (map[string]map[string]bool, error) {
-	el, ok := w.Ledger.(EchoLedger)
-	if !ok {
-		return nil, nil
+func (w *Writer) drifted(todo []pending, hashes map[string]string, at map[string]time.Time) map[string]map[string]bool {
+	if at == nil {
+		return nil
 	}
 	cand := map[string]map[string]bool{}
 	var ids []string
@@ -1027,11 +1033,7 @@ func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]
 		}
 	}
 	if len(ids) == 0 {
-		return nil, nil
-	}
-	at, err := el.WrittenAt(ctx, w.Target.Name, ids)
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	for _, p := range todo {
 		fs := cand[p.rec.ID]
@@ -1045,7 +1047,18 @@ func (w *Writer) drifted(ctx context.Context, todo []pending, hashes map[string]
 			delete(cand, p.rec.ID)
 		}
 	}
-	return cand, nil
+	return cand
+}
+
+// staleCopy reports whether the hub's copy of p's record predates
+// crmhub's last write to it: then the system holds what was written (or
+// a newer edit), not necessarily the copy's value, and a golden value the
+// copy happens to hold must be written all the same. The write is
+// conditional on crmhub's last write, so it conflicts if a person edited
+// the record since, and is decided once that edit is read.
+func staleCopy(p pending, at map[string]time.Time) bool {
+	wa, ok := at[p.rec.ID]
+	return ok && p.seen.Before(wa)
 }
 
 // writeMeta is what a record tells a conditional destination: the version
