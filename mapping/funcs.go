@@ -449,8 +449,10 @@ func init() {
 			return out, nil
 		}})
 	register(&Func{Name: "country", Signature: "country(s) → ISO 3166-1 alpha-2|nil",
-		Doc:          "A country from its alpha-2 or alpha-3 code or its English or German name (\"Deutschland\", \"Germany\", \"DEU\" → \"DE\"). Unknown gives nil and a warning on the record.",
-		Examples:     []Example{{`country("Deutschland")`, `"DE"`}, {`country("at")`, `"AT"`}, {`country("Vereinigtes Königreich")`, `"GB"`}, {`country("Atlantis")`, `null`}},
+		Doc: "A country from its ISO 3166-1 alpha-2 or alpha-3 code (all 249 codes, and XK) or its name: the common name in English, German, French or Spanish (CLDR), " +
+			"the official name (\"Bolivarian Republic of Venezuela\") and common variants (\"USA\", \"U.S.\", \"UK\", \"Great Britain\", \"Holland\"); case, accents, dots and a leading \"the\" do not matter. " +
+			"A name that is not one country (\"Congo\", \"Atlantis\") gives nil and a warning on the record.",
+		Examples:     []Example{{`country("Deutschland")`, `"DE"`}, {`country("at")`, `"AT"`}, {`country("Vereinigtes Königreich")`, `"GB"`}, {`country("Bolivarian Republic of Venezuela")`, `"VE"`}, {`country("Allemagne")`, `"DE"`}, {`country("U.S.")`, `"US"`}, {`country("Atlantis")`, `null`}},
 		types:        []any{anyFn1},
 		nilOnInvalid: true,
 		fn: func(args ...any) (any, error) {
