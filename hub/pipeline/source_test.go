@@ -100,8 +100,8 @@ func TestSourceCountsDroppedValues(t *testing.T) {
 			t.Fatalf("record %d: dead letter %+v", i, dl)
 		}
 	}
-	if got := testutil.ToFloat64(metrics.ValuesDropped.WithLabelValues("hooks_customers", "phones[]", "phone")); got != 2 {
-		t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=phone} = %v, want 2", got)
+	if got := testutil.ToFloat64(metrics.ValuesDropped.WithLabelValues("hooks_customers", "phones[]", "phone: not a valid number for the region")); got != 2 {
+		t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=phone: not a valid number for the region} = %v, want 2", got)
 	}
 }
 
