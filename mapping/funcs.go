@@ -952,7 +952,7 @@ func phoneFn(args ...any) (any, error) {
 		}
 	}
 	if phoneCacheOff.Load() {
-		return phoneResult(parsePhone(s, region))
+		return phoneResult(parsePhone(s, region), region)
 	}
 	var buf [64]byte
 	key := append(append(append(buf[:0], region...), 0), s...)
@@ -961,14 +961,17 @@ func phoneFn(args ...any) (any, error) {
 		e164 = parsePhone(s, region)
 		phoneCache.put(key, e164)
 	}
-	return phoneResult(e164)
+	return phoneResult(e164, region)
 }
 
-func phoneResult(e164 string) (any, error) {
-	if e164 == "" {
-		return nil, drop("not a valid number for the region")
+func phoneResult(e164, region string) (any, error) {
+	switch {
+	case e164 != "":
+		return e164, nil
+	case region == "ZZ":
+		return nil, drop("no country prefix and no region")
 	}
-	return e164, nil
+	return nil, drop("not a valid number for the region")
 }
 
 // parsePhone is E.164 for a valid number, "" otherwise.
