@@ -33,6 +33,19 @@ func (e *dropError) Error() string { return e.reason }
 
 func drop(reason string) error { return &dropError{reason: reason} }
 
+// asDrop is err's *dropError, or nil. The common case, no error, takes no
+// errors.As (whose target would escape and allocate on every call).
+func asDrop(err error) *dropError {
+	if err == nil {
+		return nil
+	}
+	var de *dropError
+	if errors.As(err, &de) {
+		return de
+	}
+	return nil
+}
+
 // dropSink collects the drops of one Apply. Not safe for concurrent use:
 // each Apply has its own (in applyState).
 type dropSink struct {
@@ -54,8 +67,7 @@ func sinkTwin(name string, fn func(args ...any) (any, error)) func(args ...any) 
 	return func(args ...any) (any, error) {
 		sink, _ := args[0].(*dropSink)
 		v, err := fn(args[1:]...)
-		var de *dropError
-		if errors.As(err, &de) {
+		if de := asDrop(err); de != nil {
 			if len(args) > 1 && !isEmpty(args[1]) { // an empty value is missing, not dropped
 				sink.add(name, de.reason)
 			}

@@ -63,16 +63,14 @@ func register(f *Func) {
 		prefix := f.Name + ":"
 		f.raw = func(args ...any) (any, error) {
 			v, err := fn(args...)
-			var de *dropError
-			if err != nil && !errors.As(err, &de) && !strings.HasPrefix(err.Error(), prefix) {
+			if err != nil && asDrop(err) == nil && !strings.HasPrefix(err.Error(), prefix) {
 				err = fmt.Errorf("%s %w", prefix, err)
 			}
 			return v, err
 		}
 		f.fn = func(args ...any) (any, error) {
 			v, err := f.raw(args...)
-			var de *dropError
-			if errors.As(err, &de) {
+			if asDrop(err) != nil {
 				return nil, nil // outside Apply (docs, examples) a drop is just nil
 			}
 			return v, err
