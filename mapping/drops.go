@@ -8,7 +8,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 )
 
-// A cleaner (phone, email, country, gender, birth_date) that cannot read a
+// A cleaner (phone, email, emails, country, gender, birth_date) that cannot read a
 // value leaves it out and says so: the value is dropped, the record goes
 // on, and the drop is counted. The calls are found wherever they stand in
 // an expression, also inside map(), filter() or a ternary, so that no
@@ -27,11 +27,18 @@ const sinkPrefix = "$sink_"
 
 // dropError is how a cleaner says why it left a value out. The plain
 // function (docs, examples) turns it into nil; the twin records it.
-type dropError struct{ reason string }
+type dropError struct {
+	reason string
+	n      int // values left out, when a cleaner keeps the rest (emails); 0 means 1
+}
 
 func (e *dropError) Error() string { return e.reason }
 
 func drop(reason string) error { return &dropError{reason: reason} }
+
+// dropSome says n parts of a value were left out and the result holds the
+// rest.
+func dropSome(n int, reason string) error { return &dropError{reason: reason, n: n} }
 
 // asDrop is err's *dropError, or nil. The common case, no error, takes no
 // errors.As (whose target would escape and allocate on every call).
@@ -69,9 +76,11 @@ func sinkTwin(name string, fn func(args ...any) (any, error)) func(args ...any) 
 		v, err := fn(args[1:]...)
 		if de := asDrop(err); de != nil {
 			if len(args) > 1 && !isEmpty(args[1]) { // an empty value is missing, not dropped
-				sink.add(name, de.reason)
+				for i := 0; i < max(1, de.n); i++ {
+					sink.add(name, de.reason)
+				}
 			}
-			return nil, nil
+			return v, nil
 		}
 		if err == nil && isNil(v) && len(args) > 1 && !isEmpty(args[1]) {
 			sink.add(name, "could not read the value")

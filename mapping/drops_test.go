@@ -16,6 +16,7 @@ fields:
   phones[]: phone(phone, country)
   phones[+1]: 'filter(map(split(more_phones ?? "", ";"), phone(#, "DE")), # != nil)'
   emails[]: 'len(mails ?? []) > 0 ? map(mails, email(#)) : nil'
+  emails[+1]: emails(more_mails)
   tax_id:
     expr: upper(nospace(vat_id))
     required: true
@@ -43,6 +44,8 @@ func TestApplyCountsNestedDrops(t *testing.T) {
 				{"emails[]", "email", "email: not an e-mail address"}}},
 		{"not guessed into another country", `{"name":"A","phone":"(2) 283-2951","country":"VE"}`,
 			[]Dropped{{"phones[]", "phone", "phone: not a valid number for the region"}}},
+		{"some of several addresses", `{"name":"A","more_mails":"a@b.de; junk, n/a"}`,
+			[]Dropped{{"emails[+1]", "emails", "emails: not an e-mail address"}, {"emails[+1]", "emails", "emails: not an e-mail address"}}},
 		{"missing is not dropped", `{"name":"A","phone":"","country":"Atlantis","mails":[]}`, nil},
 	}
 	for _, tt := range tests {

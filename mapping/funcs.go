@@ -71,7 +71,7 @@ func register(f *Func) {
 		f.fn = func(args ...any) (any, error) {
 			v, err := f.raw(args...)
 			if asDrop(err) != nil {
-				return nil, nil // outside Apply (docs, examples) a drop is just nil
+				return v, nil // outside Apply (docs, examples) a drop is just left out
 			}
 			return v, err
 		}
@@ -440,21 +440,31 @@ func init() {
 			return nil, drop("not an e-mail address")
 		}})
 	register(&Func{Name: "emails", Signature: "emails(s) → [string]|nil",
-		Doc:      "Every address in a text holding several (separated by , ; or space), normalized like email; for emails[] (lists are appended element by element).",
-		Examples: []Example{{`emails("a@x.de; B@Y.com,, junk")`, `["a@x.de","b@y.com"]`}},
-		types:    []any{anyFn1},
+		Doc: "Every address in a text holding several (separated by , ; or space), normalized like email; for emails[] (lists are appended element by element). " +
+			"Each part that is not an address is left out with a warning.",
+		Examples:     []Example{{`emails("a@x.de; B@Y.com,, junk")`, `["a@x.de","b@y.com"]`}},
+		types:        []any{anyFn1},
+		nilOnInvalid: true,
 		fn: func(args ...any) (any, error) {
 			s, ok, err := text(args[0])
 			if err != nil || !ok {
 				return nil, err
 			}
 			var out []any
+			bad := 0
 			for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) }) {
 				if e := normEmail(p); e != "" {
 					out = append(out, e)
+				} else {
+					bad++
 				}
 			}
-			if len(out) == 0 {
+			switch {
+			case bad > 0 && len(out) == 0:
+				return nil, dropSome(bad, "not an e-mail address")
+			case bad > 0:
+				return out, dropSome(bad, "not an e-mail address")
+			case len(out) == 0:
 				return nil, nil
 			}
 			return out, nil
