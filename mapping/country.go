@@ -1,100 +1,77 @@
 package mapping
 
 import (
+	_ "embed"
 	"strings"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 	"golang.org/x/text/unicode/norm"
 )
 
-// countryRows: alpha-2|alpha-3|English|German|more aliases (;-separated).
-// A small built-in table (Europe and the major trading partners); no
-// network at run time.
-const countryRows = `AD|AND|Andorra|Andorra|
-AE|ARE|United Arab Emirates|Vereinigte Arabische Emirate|UAE;VAE
-AL|ALB|Albania|Albanien|
-AM|ARM|Armenia|Armenien|
-AR|ARG|Argentina|Argentinien|
-AT|AUT|Austria|Österreich|Oesterreich;A
-AU|AUS|Australia|Australien|
-AZ|AZE|Azerbaijan|Aserbaidschan|
-BA|BIH|Bosnia and Herzegovina|Bosnien und Herzegowina|Bosnia
-BE|BEL|Belgium|Belgien|Belgique;België
-BG|BGR|Bulgaria|Bulgarien|
-BR|BRA|Brazil|Brasilien|Brasil
-BY|BLR|Belarus|Belarus|Weißrussland
-CA|CAN|Canada|Kanada|
-CH|CHE|Switzerland|Schweiz|Suisse;Svizzera;Confoederatio Helvetica
-CL|CHL|Chile|Chile|
-CN|CHN|China|China|People's Republic of China;Volksrepublik China
-CO|COL|Colombia|Kolumbien|
-CY|CYP|Cyprus|Zypern|
-CZ|CZE|Czechia|Tschechien|Czech Republic;Tschechische Republik;Česko
-DE|DEU|Germany|Deutschland|Federal Republic of Germany;Bundesrepublik Deutschland;BRD;D
-DK|DNK|Denmark|Dänemark|Danmark
-DZ|DZA|Algeria|Algerien|
-EE|EST|Estonia|Estland|
-EG|EGY|Egypt|Ägypten|
-ES|ESP|Spain|Spanien|España
-FI|FIN|Finland|Finnland|Suomi
-FR|FRA|France|Frankreich|
-GB|GBR|United Kingdom|Vereinigtes Königreich|UK;Great Britain;Großbritannien;England;Scotland;Schottland;Wales;Britain
-GE|GEO|Georgia|Georgien|
-GR|GRC|Greece|Griechenland|Hellas
-HK|HKG|Hong Kong|Hongkong|
-HR|HRV|Croatia|Kroatien|Hrvatska
-HU|HUN|Hungary|Ungarn|Magyarország
-ID|IDN|Indonesia|Indonesien|
-IE|IRL|Ireland|Irland|Éire
-IL|ISR|Israel|Israel|
-IN|IND|India|Indien|
-IR|IRN|Iran|Iran|
-IS|ISL|Iceland|Island|
-IT|ITA|Italy|Italien|Italia
-JP|JPN|Japan|Japan|
-KR|KOR|South Korea|Südkorea|Korea;Republic of Korea
-KZ|KAZ|Kazakhstan|Kasachstan|
-LI|LIE|Liechtenstein|Liechtenstein|
-LT|LTU|Lithuania|Litauen|
-LU|LUX|Luxembourg|Luxemburg|
-LV|LVA|Latvia|Lettland|
-MA|MAR|Morocco|Marokko|
-MC|MCO|Monaco|Monaco|
-MD|MDA|Moldova|Moldau|Moldawien
-ME|MNE|Montenegro|Montenegro|
-MK|MKD|North Macedonia|Nordmazedonien|Macedonia;Mazedonien
-MT|MLT|Malta|Malta|
-MX|MEX|Mexico|Mexiko|México
-MY|MYS|Malaysia|Malaysia|
-NG|NGA|Nigeria|Nigeria|
-NL|NLD|Netherlands|Niederlande|Holland;Nederland;The Netherlands
-NO|NOR|Norway|Norwegen|Norge
-NZ|NZL|New Zealand|Neuseeland|
-PH|PHL|Philippines|Philippinen|
-PK|PAK|Pakistan|Pakistan|
-PL|POL|Poland|Polen|Polska
-PT|PRT|Portugal|Portugal|
-RO|ROU|Romania|Rumänien|România
-RS|SRB|Serbia|Serbien|
-RU|RUS|Russia|Russland|Russian Federation;Russische Föderation
-SA|SAU|Saudi Arabia|Saudi-Arabien|
-SE|SWE|Sweden|Schweden|Sverige
-SG|SGP|Singapore|Singapur|
-SI|SVN|Slovenia|Slowenien|
-SK|SVK|Slovakia|Slowakei|
-SM|SMR|San Marino|San Marino|
-TH|THA|Thailand|Thailand|
-TN|TUN|Tunisia|Tunesien|
-TR|TUR|Türkiye|Türkei|Turkey
-TW|TWN|Taiwan|Taiwan|
-UA|UKR|Ukraine|Ukraine|
-US|USA|United States|Vereinigte Staaten|United States of America;USA;US;Vereinigte Staaten von Amerika;Amerika;America
-VA|VAT|Vatican City|Vatikanstadt|Holy See
-VN|VNM|Vietnam|Vietnam|Viet Nam
-XK|XKX|Kosovo|Kosovo|
-ZA|ZAF|South Africa|Südafrika|`
+// countryAliases: alpha-2, then spellings sources use that neither CLDR
+// nor the official names hold (abbreviations, old names, endonyms),
+// ;-separated. They win over every other name.
+const countryAliases = `AE|UAE;VAE;EAU
+AT|Oesterreich;A
+BA|Bosnia
+BE|België;Belgie
+BO|Bolivia (Plurinational State of)
+BR|Brasil
+BY|Weißrussland;Weissrussland;Byelorussia
+CD|DR Congo;DRC;Congo-Kinshasa;Congo (Kinshasa);Zaire;Kongo (Dem. Rep.)
+CG|Congo-Brazzaville;Congo (Brazzaville)
+CH|Svizzera;Svizra;Confoederatio Helvetica
+CI|Ivory Coast;Elfenbeinküste;Côte d'Ivoire
+CN|People's Republic of China;Volksrepublik China;PRC
+CZ|Czech Republic;Tschechische Republik;Česko;Cesko
+DE|BRD;D;Bundesrepublik;West Germany;Westdeutschland
+DK|Danmark
+ES|España;Espana
+FI|Suomi
+GB|UK;U.K.;Great Britain;Grossbritannien;Großbritannien;Grande-Bretagne;Gran Bretaña;England;Scotland;Schottland;Wales;Northern Ireland;Nordirland;Britain
+GR|Hellas;Ellada
+HR|Hrvatska
+HU|Magyarország;Magyarorszag
+IE|Éire;Eire
+IR|Persia;Iran (Islamic Republic of)
+IT|Italia
+KR|Korea;Republic of Korea;Korea, Republic of;Korea (South)
+KP|Korea (North);Korea, Democratic People's Republic of;DPRK
+LA|Laos;Lao PDR
+MD|Moldawien;Moldova, Republic of
+MK|Macedonia;Mazedonien;FYROM;Republic of North Macedonia
+MM|Burma;Birma
+MX|México
+NL|Holland;Nederland;The Netherlands;Pays-Bas
+NO|Norge
+PL|Polska
+PS|Palestine;Palästina;State of Palestine
+RO|România
+RU|Russian Federation;Russische Föderation;Rossija
+SE|Sverige
+SY|Syrian Arab Republic
+SZ|Swaziland;Eswatini;Swasiland
+TR|Turkey;Türkiye;Turkiye
+TW|Republic of China;Taiwan, Province of China
+TZ|Tanzania, United Republic of
+US|USA;U.S.;U.S.A.;US;United States of America;Vereinigte Staaten von Amerika;Amerika;America;Estados Unidos de América;EEUU;EE.UU.
+VA|Vatican;Vatican City;Vatikanstadt;Holy See
+VE|Venezuela (Bolivarian Republic of);Venezuela, Bolivarian Republic of
+VN|Viet Nam
+XK|Kosova`
 
-// isoAlpha2 is every officially assigned ISO 3166-1 alpha-2 code, so a code
-// outside the name table is still accepted, and a typo is not.
+// countriesOfficial is generated once from github.com/pariz/gountries
+// v0.1.6 (see its header): official names in four languages. The common
+// names come from CLDR through golang.org/x/text, which is maintained and
+// already a dependency; its names are complete where gountries' are not.
+//
+//go:embed countries_official.tsv
+var countriesOfficial string
+
+// isoAlpha2 is every officially assigned ISO 3166-1 alpha-2 code (and XK,
+// Kosovo's user-assigned code that sources use). A code outside it is not
+// a country, so a typo is not accepted.
 const isoAlpha2 = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ " +
 	"CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR " +
 	"GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP " +
@@ -103,8 +80,9 @@ const isoAlpha2 = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE B
 	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ " +
 	"UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK"
 
-// Country is one row of the built-in country table.
-type Country struct{ Alpha2, Alpha3, English, German string }
+// Country is one row of the built-in country table: the codes and the
+// common names in English, German, French and Spanish (CLDR).
+type Country struct{ Alpha2, Alpha3, English, German, French, Spanish string }
 
 var (
 	countries   []Country
@@ -112,19 +90,54 @@ var (
 )
 
 func init() {
-	for _, c := range strings.Fields(isoAlpha2) {
+	official := map[string][]string{}
+	for _, line := range strings.Split(countriesOfficial, "\n") {
+		code, names, ok := strings.Cut(line, "\t")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		official[code] = strings.Split(names, ";")
+	}
+	// Priority: codes, hand aliases, CLDR common names, official names.
+	// A name two countries share keeps its first owner, so "Guinea" stays
+	// GN even though a longer official name would fold near it.
+	set := func(name, code string) {
+		if k := countryKey(name); k != "" {
+			if _, taken := countryKeys[k]; !taken {
+				countryKeys[k] = code
+			}
+		}
+	}
+	codes := strings.Fields(isoAlpha2)
+	for _, c := range codes {
 		countryKeys[strings.ToLower(c)] = c
 	}
-	for _, row := range strings.Split(countryRows, "\n") {
-		f := strings.Split(row, "|")
-		c := Country{f[0], f[1], f[2], f[3]}
-		countries = append(countries, c)
-		names := []string{c.Alpha3, c.English, c.German}
-		if f[4] != "" {
-			names = append(names, strings.Split(f[4], ";")...)
+	for _, row := range strings.Split(countryAliases, "\n") {
+		code, names, _ := strings.Cut(row, "|")
+		for _, n := range strings.Split(names, ";") {
+			set(n, code)
 		}
-		for _, n := range names {
-			countryKeys[countryKey(n)] = c.Alpha2
+	}
+	for _, c := range codes {
+		reg, err := language.ParseRegion(c)
+		if err != nil {
+			panic("mapping: country table: " + c + ": " + err.Error())
+		}
+		row := Country{Alpha2: c, Alpha3: reg.ISO3(),
+			English: display.English.Regions().Name(reg), German: display.German.Regions().Name(reg),
+			French: display.French.Regions().Name(reg), Spanish: display.Spanish.Regions().Name(reg)}
+		if c == "XK" {
+			row.Alpha3 = "XKX" // the code the EU and IMF use; CLDR has none
+		}
+		countries = append(countries, row)
+		set(row.Alpha3, c)
+		for _, n := range []string{row.English, row.German, row.French, row.Spanish} {
+			set(n, c)
+		}
+	}
+	for _, c := range codes {
+		for _, n := range official[c] {
+			set(n, c)
 		}
 	}
 }

@@ -13,6 +13,9 @@ func WriteDocs(w io.Writer) error {
 	b.WriteString("# crmhub mapping functions\n\n")
 	b.WriteString("Generated from the function registry (`crmhub mapping docs`); every example is run by the tests.\n")
 	b.WriteString("expr-lang's built-in functions (len, split, map, filter, int, string, …) stay available; see SPEC.md for the language.\n\n")
+	b.WriteString("Cleaners (phone, email, emails, country, gender, birth_date) leave out a value they cannot read: the record goes on, `crmhub mapping test` " +
+		"shows a warning naming the field and the reason, and crmhub_mapping_values_dropped_total{mapping,field,reason} counts it, " +
+		"also inside map() and filter(). A field written as `{expr: ..., required: true}` dead-letters the record instead.\n\n")
 	b.WriteString("| function | returns |\n|---|---|\n")
 	fs := Functions()
 	for _, f := range fs {

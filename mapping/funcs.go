@@ -42,6 +42,9 @@ type Func struct {
 	// read (phone, email, country): the engine turns such a nil into a
 	// warning so the loss is never silent.
 	nilOnInvalid bool
+	// raw is fn with errors named but drops (dropError) kept, for the
+	// cleaner's twin that records them (see drops.go).
+	raw func(args ...any) (any, error)
 }
 
 // Example is one documented call and its result as JSON ("null" for nil).
@@ -58,10 +61,17 @@ func register(f *Func) {
 		// Run-time errors name the function, so a record error reads
 		// "addresses[0].country: date: value does not match …".
 		prefix := f.Name + ":"
-		f.fn = func(args ...any) (any, error) {
+		f.raw = func(args ...any) (any, error) {
 			v, err := fn(args...)
-			if err != nil && !strings.HasPrefix(err.Error(), prefix) {
+			if err != nil && asDrop(err) == nil && !strings.HasPrefix(err.Error(), prefix) {
 				err = fmt.Errorf("%s %w", prefix, err)
+			}
+			return v, err
+		}
+		f.fn = func(args ...any) (any, error) {
+			v, err := f.raw(args...)
+			if asDrop(err) != nil {
+				return v, nil // outside Apply (docs, examples) a drop is just left out
 			}
 			return v, err
 		}
@@ -399,8 +409,9 @@ func init() {
 		},
 		fn: moneyFn})
 	register(&Func{Name: "phone", Signature: "phone(s[, region]) → E.164|nil",
-		Doc: "Normalizes a phone number to E.164 with libphonenumber. region (\"DE\", a country name or a field) is used for numbers without a country prefix. " +
-			"An invalid number gives nil and a warning on the record.",
+		Doc: "Normalizes a phone number to E.164 with libphonenumber. region (\"DE\", a country name or a field) is used for numbers without a country prefix; " +
+			"a number is read with that region only, never guessed into another country. A number that is not valid there, or a region that is not a known country, " +
+			"gives nil and a warning on the record (counted as a dropped value); the record goes on. A required field dead-letters instead.",
 		Examples: []Example{{`phone("030/1234567", "DE")`, `"+49301234567"`}, {`phone("0043 1 5123456", "DE")`, `"+4315123456"`}, {`phone("+1 (202) 555-0143")`, `"+12025550143"`}, {`phone("12", "DE")`, `null`}},
 		types:    []any{anyFn1, anyFn2},
 		check: func(_ *Mapping, args []ast.Node) error {
@@ -426,31 +437,12 @@ func init() {
 			if e := normEmail(s); e != "" {
 				return e, nil
 			}
-			return nil, nil
+			return nil, drop("not an e-mail address")
 		}})
 	register(&Func{Name: "emails", Signature: "emails(s) → [string]|nil",
-		Doc:      "Every address in a text holding several (separated by , ; or space), normalized like email; for emails[] (lists are appended element by element).",
-		Examples: []Example{{`emails("a@x.de; B@Y.com,, junk")`, `["a@x.de","b@y.com"]`}},
-		types:    []any{anyFn1},
-		fn: func(args ...any) (any, error) {
-			s, ok, err := text(args[0])
-			if err != nil || !ok {
-				return nil, err
-			}
-			var out []any
-			for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) }) {
-				if e := normEmail(p); e != "" {
-					out = append(out, e)
-				}
-			}
-			if len(out) == 0 {
-				return nil, nil
-			}
-			return out, nil
-		}})
-	register(&Func{Name: "country", Signature: "country(s) → ISO 3166-1 alpha-2|nil",
-		Doc:          "A country from its alpha-2 or alpha-3 code or its English or German name (\"Deutschland\", \"Germany\", \"DEU\" → \"DE\"). Unknown gives nil and a warning on the record.",
-		Examples:     []Example{{`country("Deutschland")`, `"DE"`}, {`country("at")`, `"AT"`}, {`country("Vereinigtes Königreich")`, `"GB"`}, {`country("Atlantis")`, `null`}},
+		Doc: "Every address in a text holding several (separated by , ; or space), normalized like email; for emails[] (lists are appended element by element). " +
+			"Each part that is not an address is left out with a warning.",
+		Examples:     []Example{{`emails("a@x.de; B@Y.com,, junk")`, `["a@x.de","b@y.com"]`}},
 		types:        []any{anyFn1},
 		nilOnInvalid: true,
 		fn: func(args ...any) (any, error) {
@@ -458,7 +450,44 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			return nilIfEmpty(countryCode(s)), nil
+			var out []any
+			bad := 0
+			for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) }) {
+				if e := normEmail(p); e != "" {
+					out = append(out, e)
+				} else {
+					bad++
+				}
+			}
+			switch {
+			case bad > 0 && len(out) == 0:
+				return nil, dropSome(bad, "not an e-mail address")
+			case bad > 0:
+				return out, dropSome(bad, "not an e-mail address")
+			case len(out) == 0:
+				return nil, nil
+			}
+			return out, nil
+		}})
+	register(&Func{Name: "country", Signature: "country(s) → ISO 3166-1 alpha-2|nil",
+		Doc: "A country from its ISO 3166-1 alpha-2 or alpha-3 code (all 249 codes, and XK) or its name: the common name in English, German, French or Spanish (CLDR), " +
+			"the official name (\"Bolivarian Republic of Venezuela\") and common variants (\"USA\", \"U.S.\", \"UK\", \"Great Britain\", \"Holland\"); case, accents, dots and a leading \"the\" do not matter. " +
+			"A name that is not one country (\"Congo\", \"Atlantis\") gives nil and a warning on the record.",
+		Examples:     []Example{{`country("Deutschland")`, `"DE"`}, {`country("at")`, `"AT"`}, {`country("Vereinigtes Königreich")`, `"GB"`}, {`country("Bolivarian Republic of Venezuela")`, `"VE"`}, {`country("Allemagne")`, `"DE"`}, {`country("U.S.")`, `"US"`}, {`country("Atlantis")`, `null`}},
+		types:        []any{anyFn1},
+		nilOnInvalid: true,
+		fn: func(args ...any) (any, error) {
+			s, ok, err := text(args[0])
+			if err != nil || !ok {
+				return nil, err
+			}
+			if strings.TrimSpace(s) == "" {
+				return nil, nil
+			}
+			if c := countryCode(s); c != "" {
+				return c, nil
+			}
+			return nil, drop("not a known country")
 		}})
 	register(&Func{Name: "lookup", Signature: "lookup(table, key[, default]) → any",
 		Doc: "Looks key up in a code table of the mapping (tables: inline map or {file: x.csv} next to the mapping, two columns key,value with a header row). " +
@@ -924,11 +953,14 @@ func phoneFn(args ...any) (any, error) {
 			return nil, fmt.Errorf("phone region: %w", err)
 		}
 		if region = phoneRegion(r); region == "" {
-			return nil, errors.New("phone: unknown region")
+			// A region the data names but nobody knows (a typo, a
+			// country missing from the source) loses this value, not
+			// the record.
+			return nil, drop("unknown region")
 		}
 	}
 	if phoneCacheOff.Load() {
-		return nilIfEmpty(parsePhone(s, region)), nil
+		return phoneResult(parsePhone(s, region), region)
 	}
 	var buf [64]byte
 	key := append(append(append(buf[:0], region...), 0), s...)
@@ -937,7 +969,17 @@ func phoneFn(args ...any) (any, error) {
 		e164 = parsePhone(s, region)
 		phoneCache.put(key, e164)
 	}
-	return nilIfEmpty(e164), nil
+	return phoneResult(e164, region)
+}
+
+func phoneResult(e164, region string) (any, error) {
+	switch {
+	case e164 != "":
+		return e164, nil
+	case region == "ZZ":
+		return nil, drop("no country prefix and no region")
+	}
+	return nil, drop("not a valid number for the region")
 }
 
 // parsePhone is E.164 for a valid number, "" otherwise.

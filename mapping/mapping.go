@@ -45,14 +45,19 @@ type Output struct {
 	Warnings      []string // values a cleaner could not read and left out (no values, only fields)
 	// Dropped names, per value left out, the target field and the cleaner
 	// that could not read it (the same cases as Warnings), for counting.
+	// Drops inside map(), filter() and other nested calls count too.
 	Dropped []Dropped
 }
 
 // Dropped is one source value a mapping left out because its cleaner
-// (phone, email, date, ...) could not read it.
+// (phone, email, country, gender, birth_date) could not read it.
 type Dropped struct {
 	Field string // target path
 	Func  string // the cleaner
+	// Reason is the cleaner and why, from a small fixed set ("phone:
+	// unknown region", "phone: not a valid number"): a metric label,
+	// never a value.
+	Reason string
 }
 
 // RecordError is why one record could not be mapped; the pipeline sends the
@@ -123,14 +128,14 @@ type program struct {
 }
 
 type field struct {
-	target  string
-	line    int
-	path    []segment
-	expr    *program
-	def     *program
-	warnArg string // source field whose non-empty value a nil result loses
-	warnFn  string
-	warning string // the warning text, built once
+	target string
+	line   int
+	path   []segment
+	expr   *program
+	def    *program
+	// required: a value a cleaner cannot read dead-letters the record
+	// instead of being left out with a warning.
+	required bool
 }
 
 // Name is the mapping's unique name.
@@ -461,7 +466,7 @@ var builtinNames = func() map[string]bool {
 
 func (l *loader) buildOptions() {
 	m := l.m
-	env := map[string]any{"record": map[string]any{}, "meta": map[string]any{}}
+	env := map[string]any{"record": map[string]any{}, "meta": map[string]any{}, sinkVar: (*dropSink)(nil)}
 	if m.targetSystem != "" {
 		env["golden_id"] = ""
 	}
@@ -499,8 +504,12 @@ func (l *loader) buildOptions() {
 			}, f.types...))
 		case f.fn != nil:
 			opts = append(opts, expr.Function(f.Name, f.fn, f.types...))
+			if f.nilOnInvalid {
+				opts = append(opts, expr.Function(sinkPrefix+f.Name, sinkTwin(f.Name, f.raw), sinkTypes(f.types)...))
+			}
 		}
 	}
+	opts = append(opts, expr.Patch(sinkPatcher{}))
 	m.opts = opts
 }
 
@@ -537,21 +546,28 @@ func (l *loader) compileField(p kv) *field {
 			}
 		}
 	}
-	f.expr = l.compileScalar(p, "fields."+p.key)
-	if f.expr != nil {
-		if tree, err := parser.Parse(rewriteMapLines(f.expr.src)); err == nil {
-			if c, ok := tree.Node.(*ast.CallNode); ok {
-				if id, ok := c.Callee.(*ast.IdentifierNode); ok {
-					if fn := registry[id.Value]; fn != nil && fn.nilOnInvalid && len(c.Arguments) > 0 {
-						if a, ok := c.Arguments[0].(*ast.IdentifierNode); ok {
-							f.warnArg, f.warnFn = a.Value, fn.Name
-							f.warning = fmt.Sprintf("%s: %s could not read %s, left out", f.target, f.warnFn, f.warnArg)
-						}
-					}
+	if p.val.Kind == yaml.MappingNode {
+		// The long form: {expr: ..., required: true}.
+		var exprKV *kv
+		for _, q := range l.pairs(p.val, "fields."+p.key) {
+			switch q.key {
+			case "expr":
+				exprKV = &kv{p.key, q.line, q.val}
+			case "required":
+				if err := q.val.Decode(&f.required); err != nil {
+					l.errorf(q.line, "fields."+p.key+".required", "want true or false")
 				}
+			default:
+				l.errorf(q.line, "fields."+p.key+"."+q.key, "unknown key (want expr, required)")
 			}
 		}
+		if exprKV == nil {
+			l.errorf(p.line, "fields."+p.key, "want expr: in the long form of a field")
+			return f
+		}
+		p = *exprKV
 	}
+	f.expr = l.compileScalar(p, "fields."+p.key)
 	return f
 }
 
@@ -762,6 +778,7 @@ type applyState struct {
 	meta map[string]any
 	vm   vm.VM
 	buf  []byte
+	sink dropSink
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -809,26 +826,32 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	env["record"], env["meta"] = rec, meta
+	st.sink = dropSink{drops: st.sink.drops[:0]}
+	env[sinkVar] = &st.sink
 	if m.targetSystem != "" {
 		// A reverse mapping reads a golden customer: SourceID is its id.
 		env["golden_id"] = in.SourceID
 	}
 
 	if m.dropIf != nil {
+		st.sink.field = "drop_if"
 		v, err := st.run(m.dropIf)
 		if err != nil {
 			return out, m.recErr(in, "drop_if", hub.ReasonMapping, runMsg(err))
 		}
+		_ = m.takeDrops(in, &out, &field{target: "drop_if"}, &st.sink)
 		if b, _ := v.(bool); b {
 			out.Skip = true
 			return out, nil
 		}
 	}
 	if m.deleteIf != nil {
+		st.sink.field = "delete_if"
 		v, err := st.run(m.deleteIf)
 		if err != nil {
 			return out, m.recErr(in, "delete_if", hub.ReasonMapping, runMsg(err))
 		}
+		_ = m.takeDrops(in, &out, &field{target: "delete_if"}, &st.sink)
 		if b, _ := v.(bool); b {
 			out.Op = hub.OpDelete
 			return out, nil
@@ -836,13 +859,13 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	}
 	doc := make(map[string]any, len(m.fields)+1)
 	for _, f := range m.fields {
+		st.sink.field = f.target
 		v, err := st.run(f.expr)
 		if err != nil {
 			return out, m.recErr(in, f.target, hub.ReasonMapping, runMsg(err))
 		}
-		if isNil(v) && f.warnArg != "" && !isEmpty(env[f.warnArg]) {
-			out.Warnings = append(out.Warnings, f.warning)
-			out.Dropped = append(out.Dropped, Dropped{Field: f.target, Func: f.warnFn})
+		if err := m.takeDrops(in, &out, f, &st.sink); err != nil {
+			return out, err
 		}
 		if isNil(v) && f.def != nil {
 			if v, err = st.run(f.def); err != nil {
@@ -950,6 +973,24 @@ func (m *Mapping) violations(in Input, viol []schemas.Violation) *RecordError {
 	re := m.recErr(in, field, hub.ReasonValidation, strings.Join(msgs, "; "))
 	re.Violations = viol
 	return re
+}
+
+// takeDrops moves the drops recorded while evaluating field f into out (a
+// warning and a count each), or, for a required field, turns the first
+// into a record error naming the field.
+func (m *Mapping) takeDrops(in Input, out *Output, f *field, s *dropSink) error {
+	if len(s.drops) == 0 {
+		return nil
+	}
+	defer func() { s.drops = s.drops[:0] }()
+	if f.required {
+		return m.recErr(in, f.target, hub.ReasonMapping, s.drops[0].Reason+" (the field is required)")
+	}
+	for _, d := range s.drops {
+		out.Warnings = append(out.Warnings, dropMessage(d))
+		out.Dropped = append(out.Dropped, d)
+	}
+	return nil
 }
 
 func isNil(v any) bool {

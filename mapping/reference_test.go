@@ -43,22 +43,28 @@ func (m *Mapping) applyReference(in Input) (Output, error) {
 		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	env["record"], env["meta"] = rec, meta
+	sink := &dropSink{}
+	env[sinkVar] = sink
 	runRef := func(p *program) (any, error) { return expr.Run(p.prog, env) }
 	if m.dropIf != nil {
+		sink.field = "drop_if"
 		v, err := runRef(m.dropIf)
 		if err != nil {
 			return out, m.recErr(in, "drop_if", hub.ReasonMapping, runMsg(err))
 		}
+		_ = m.takeDrops(in, &out, &field{target: "drop_if"}, sink)
 		if b, _ := v.(bool); b {
 			out.Skip = true
 			return out, nil
 		}
 	}
 	if m.deleteIf != nil {
+		sink.field = "delete_if"
 		v, err := runRef(m.deleteIf)
 		if err != nil {
 			return out, m.recErr(in, "delete_if", hub.ReasonMapping, runMsg(err))
 		}
+		_ = m.takeDrops(in, &out, &field{target: "delete_if"}, sink)
 		if b, _ := v.(bool); b {
 			out.Op = hub.OpDelete
 			return out, nil
@@ -66,12 +72,13 @@ func (m *Mapping) applyReference(in Input) (Output, error) {
 	}
 	doc := make(map[string]any, len(m.fields)+1)
 	for _, f := range m.fields {
+		sink.field = f.target
 		v, err := runRef(f.expr)
 		if err != nil {
 			return out, m.recErr(in, f.target, hub.ReasonMapping, runMsg(err))
 		}
-		if isNil(v) && f.warnArg != "" && !isEmpty(env[f.warnArg]) {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s could not read %s, left out", f.target, f.warnFn, f.warnArg))
+		if err := m.takeDrops(in, &out, f, sink); err != nil {
+			return out, err
 		}
 		if isNil(v) && f.def != nil {
 			if v, err = runRef(f.def); err != nil {

@@ -33,7 +33,8 @@ type column struct {
 	name   string
 	key    string // normalized name
 	values []string
-	n      int // records
+	recs   []map[string]any // the record of each value, for reading it with the row's country
+	n      int              // records
 }
 
 func (c *column) frac(ok func(string) bool) float64 {
@@ -135,6 +136,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 			c.n++
 			if s, ok, _ := text(v); ok && strings.TrimSpace(s) != "" && len(c.values) < 500 {
 				c.values = append(c.values, strings.TrimSpace(s))
+				c.recs = append(c.recs, r)
 			}
 		}
 	}
@@ -292,14 +294,15 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 			return Suggestion{"emails[]", "email(" + id + ")", c.name, conf(hint == "emails[]", emailFrac), pct(emailFrac, len(c.values)) + " look like e-mail addresses"}, true
 		}
 	}
-	if region, frac := phoneRegionGuess(c.values); (frac >= 0.8 || hint == "phones[]" && frac >= 0.5) && target == "customer" {
-		arg := fmt.Sprintf("%q", region)
-		why := pct(frac, len(c.values)) + " are valid phone numbers in " + region
-		if countryCol != "" {
-			arg = fmt.Sprintf("coalesce(country(%s), %q)", ident(countryCol), region)
-			why += " (region from " + countryCol + ", else " + region + ")"
+	if faxLike(c.key) {
+		// A fax number is a valid phone number, but not one to call (or
+		// to merge customers on): leave it to custom.
+		return Suggestion{}, false
+	}
+	if target == "customer" {
+		if s, ok := suggestPhone(c, id, hint, countryCol); ok {
+			return s, true
 		}
-		return Suggestion{"phones[]", "phone(" + id + ", " + arg + ")", c.name, conf(hint == "phones[]", frac), why}, true
 	}
 	if layout, label, hasTime, frac := dateGuess(c.values); frac >= 0.9 {
 		t := hint
@@ -380,6 +383,46 @@ func conf(nameAgrees bool, frac float64) float64 {
 func pct(frac float64, n int) string { return fmt.Sprintf("%.0f%% of %d values", frac*100, n) }
 
 var phoneRegions = []string{"DE", "AT", "CH", "NL", "FR", "GB", "US", "IT", "ES", "PL"}
+
+// faxLike: fax, telefax, fax_number, Faxnummer … (normalized column names).
+func faxLike(key string) bool { return strings.Contains(key, "fax") }
+
+// suggestPhone proposes phone() for a column of phone numbers. A region
+// is only ever one the values were read in: with a country column each
+// value is read with its own row's country and no fallback region is
+// added (a number whose country is missing or unknown is left out with a
+// warning, not turned into a number of some guessed country); without
+// one, numbers that all carry their country prefix get no region, and
+// otherwise the region in which most values are valid numbers.
+func suggestPhone(c *column, id, hint, countryCol string) (Suggestion, bool) {
+	good := func(frac float64) bool { return frac >= 0.8 || hint == "phones[]" && frac >= 0.5 }
+	if countryCol != "" {
+		hit := 0
+		for i, v := range c.values {
+			cs, _, _ := text(c.recs[i][countryCol])
+			region := "ZZ"
+			if cc := countryCode(cs); cc != "" {
+				region = cc
+			}
+			if strings.IndexFunc(v, unicode.IsLetter) < 0 && parsePhone(v, region) != "" {
+				hit++
+			}
+		}
+		if frac := float64(hit) / float64(len(c.values)); good(frac) {
+			return Suggestion{"phones[]", "phone(" + id + ", country(" + ident(countryCol) + "))", c.name, conf(hint == "phones[]", frac),
+				pct(frac, len(c.values)) + " are valid phone numbers in their row's " + countryCol + "; the others are left out with a warning"}, true
+		}
+		return Suggestion{}, false
+	}
+	if frac := c.frac(func(v string) bool { return strings.IndexFunc(v, unicode.IsLetter) < 0 && parsePhone(v, "ZZ") != "" }); good(frac) {
+		return Suggestion{"phones[]", "phone(" + id + ")", c.name, conf(hint == "phones[]", frac), pct(frac, len(c.values)) + " are valid international phone numbers"}, true
+	}
+	if region, frac := phoneRegionGuess(c.values); good(frac) {
+		return Suggestion{"phones[]", fmt.Sprintf("phone(%s, %q)", id, region), c.name, conf(hint == "phones[]", frac),
+			pct(frac, len(c.values)) + " are valid phone numbers in " + region + "; the others are left out with a warning"}, true
+	}
+	return Suggestion{}, false
+}
 
 func phoneRegionGuess(values []string) (string, float64) {
 	best, bestFrac := "DE", 0.0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,7 @@ func TestSuggestGermanCSV(t *testing.T) {
 	}
 	for target, want := range map[string]string{
 		"emails[]":             `E-Mail email(record["E-Mail"])`,
-		"phones[]":             `Telefon phone(Telefon, coalesce(country(Land), "DE"))`,
+		"phones[]":             `Telefon phone(Telefon, country(Land))`,
 		"given_name":           "Vorname collapse(Vorname)",
 		"family_name":          "Nachname collapse(Nachname)",
 		"organization_name":    "Firma collapse(Firma)",
@@ -90,4 +91,70 @@ func TestSuggestGender(t *testing.T) {
 		}
 	}
 	t.Fatalf("no suggestion for Anrede: %+v", sugg)
+}
+
+// TestSuggestPhone: suggest never proposes a fax column as the phone, and
+// never adds a region that the data was not read in: with a country column
+// each number is read with its row's country and nothing else, so the
+// Venezuelan "(2) 283-2951" cannot become the German +4922832951.
+func TestSuggestPhone(t *testing.T) {
+	rows := func(cols []string, vals ...[]string) []map[string]any {
+		var out []map[string]any
+		for i, v := range vals {
+			r := map[string]any{"id": strconv.Itoa(i)}
+			for j, c := range cols {
+				if v[j] != "" {
+					r[c] = v[j]
+				}
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		recs      []map[string]any
+		wantPhone string // column and expression of phones[], "" for none
+		noColumn  string // a column that must not be mapped as a phone
+	}{
+		{"fax beside phone", rows([]string{"phone", "fax", "country"},
+			[]string{"030 1234567", "030 1234568", "DE"}, []string{"089 123456", "089 123457", "DE"}, []string{"0171 2345678", "0221 998877", "DE"}),
+			`phone phone(phone, country(country))`, "fax"},
+		{"telefax only", rows([]string{"Telefax", "Faxnummer", "fax_number"},
+			[]string{"030 1234567", "030 1234568", "030 1234569"}, []string{"089 123456", "089 123457", "089 123458"}),
+			"", "Telefax"},
+		{"row's country, no fallback", rows([]string{"phone", "country"},
+			[]string{"0212 283 2951", "Venezuela"}, []string{"(2) 283-2951", "Venezuela"}, []string{"030 1234567", "Deutschland"},
+			[]string{"0171 2345678", "Germany"}, []string{"0221 998877", "DE"}),
+			`phone phone(phone, country(country))`, ""},
+		{"international numbers need no region", rows([]string{"tel"},
+			[]string{"+58 212 283 2951"}, []string{"+49 30 1234567"}, []string{"+1 202 555 0143"}),
+			`tel phone(tel)`, ""},
+		{"one region, read in it", rows([]string{"telefon"},
+			[]string{"030 1234567"}, []string{"0171 2345678"}, []string{"0221 998877"}),
+			`telefon phone(telefon, "DE")`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y, sugg, err := Suggest(tt.recs, SuggestOptions{Target: "customer", System: "legacy", Entity: "parties"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			for _, s := range sugg {
+				if s.Target == "phones[]" && got == "" {
+					got = s.Column + " " + s.Expr
+				}
+				if tt.noColumn != "" && strings.Contains(strings.ToLower(s.Column), "fax") {
+					t.Errorf("fax column %s suggested as %s = %s", s.Column, s.Target, s.Expr)
+				}
+			}
+			if got != tt.wantPhone {
+				t.Errorf("phones[] = %q, want %q\n%s", got, tt.wantPhone, y)
+			}
+			if strings.Contains(string(y), "coalesce(country(") {
+				t.Errorf("a fallback region was added:\n%s", y)
+			}
+		})
+	}
 }

@@ -39,6 +39,9 @@ type TestReport struct {
 	Skipped    int
 	Deleted    int
 	Failed     int // mapping or validation errors
+	// Dropped counts the values left out with a warning, by "field: reason"
+	// (the labels crmhub_mapping_values_dropped_total would count).
+	Dropped map[string]int
 	// Unread are the source fields the mapping reads that no input record
 	// has: usually a typo, or a literal written without quotes.
 	Unread []string
@@ -231,6 +234,12 @@ func RunTest(ctx context.Context, m *Mapping, inputPath string, opts TestOptions
 			seen[k] = true
 		}
 		out, err := m.Apply(in)
+		for _, d := range out.Dropped {
+			if rep.Dropped == nil {
+				rep.Dropped = map[string]int{}
+			}
+			rep.Dropped[d.Field+": "+d.Reason]++
+		}
 		switch {
 		case err != nil:
 			rep.Failed++

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,18 @@ func newMappingTestCmd() *cobra.Command {
 			}
 			fmt.Fprintf(stderr, "%s v%d: %d records: %d mapped, %d skipped, %d deleted, %d failed\n",
 				m.Name(), m.Version(), len(rep.Results), rep.Mapped, rep.Skipped, rep.Deleted, rep.Failed)
+			if len(rep.Dropped) > 0 {
+				// The values the pipeline would count in
+				// crmhub_mapping_values_dropped_total, per field and reason.
+				keys := make([]string, 0, len(rep.Dropped))
+				for k := range rep.Dropped {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(stderr, "dropped: %d × %s\n", rep.Dropped[k], k)
+				}
+			}
 			if len(rep.Unread) > 0 {
 				fmt.Fprintf(stderr, "warning: the mapping reads fields no input record has: %s (a typo, or a text literal without quotes?)\n", strings.Join(rep.Unread, ", "))
 			}

@@ -75,3 +75,31 @@ func TestMappingCLI(t *testing.T) {
 		t.Errorf("suggested mapping: %v\n%s", err, stderr)
 	}
 }
+
+// TestMappingCLIShowsNestedDrops: `mapping test` shows the values a mapping
+// drops, also inside map() and filter(), per record and as counts by field
+// and reason (what crmhub_mapping_values_dropped_total would count).
+func TestMappingCLIShowsNestedDrops(t *testing.T) {
+	td := filepath.Join("..", "..", "mapping", "testdata", "drops_nested")
+	out, stderr, err := runCLI(t, "mapping", "test", filepath.Join(td, "mapping.yaml"), "--input", filepath.Join(td, "input.jsonl"),
+		"--expect", filepath.Join(td, "expected.jsonl"))
+	if err != nil {
+		t.Fatalf("mapping test: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, `"phones[+1]: phone: not a valid number for the region, left out"`) {
+		t.Errorf("no warning for the phone dropped inside map()/filter():\n%s", out)
+	}
+	for _, want := range []string{
+		"dropped: 1 × phones[]: phone: not a valid number for the region",
+		"dropped: 1 × phones[]: phone: no country prefix and no region",
+		"dropped: 1 × phones[+1]: phone: not a valid number for the region",
+		"dropped: 1 × phones[]: phone: unknown region",
+		"dropped: 1 × phones[+1]: phone: unknown region",
+		"dropped: 1 × emails[]: email: not an e-mail address",
+		"dropped: 1 × addresses[0].country: country: not a known country",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}

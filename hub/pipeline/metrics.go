@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crmhub_pipeline_publish_blocked", Help: "1 while a connector's batch waits for Kafka to take it (the broker away or refusing); it is retried with backoff, never skipped.",
 		}, []string{"connector"}),
 		ValuesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crmhub_mapping_values_dropped_total", Help: "Source values a mapping left out because its cleaner could not read them (a phone, an e-mail, a date), by mapping, target field and cleaner; the record itself goes on.",
+			Name: "crmhub_mapping_values_dropped_total", Help: "Source values a mapping left out because its cleaner could not read them (a phone, an e-mail, a country), also inside map() and filter(), by mapping, target field and reason (the cleaner and why, e.g. \"phone: unknown region\"); the record itself goes on.",
 		}, []string{"mapping", "field", "reason"}),
 	}
 	m.Progress = &Progress{}

@@ -389,7 +389,11 @@ func (s *Source) mapRecord(r *sdk.Record, now time.Time) (*hub.Envelope, *hub.De
 			return nil, nil
 		}
 		for _, d := range out.Dropped {
-			s.Metrics.ValuesDropped.WithLabelValues(m.Name(), d.Field, d.Func).Inc()
+			reason := d.Reason // the cleaner and why, from a fixed set
+			if reason == "" {
+				reason = d.Func
+			}
+			s.Metrics.ValuesDropped.WithLabelValues(m.Name(), d.Field, reason).Inc()
 		}
 		env.Op, env.Data = out.Op, out.Data
 		if out.Entity != "" {

@@ -100,8 +100,42 @@ func TestSourceCountsDroppedValues(t *testing.T) {
 			t.Fatalf("record %d: dead letter %+v", i, dl)
 		}
 	}
-	if got := testutil.ToFloat64(metrics.ValuesDropped.WithLabelValues("hooks_customers", "phones[]", "phone")); got != 2 {
-		t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=phone} = %v, want 2", got)
+	if got := testutil.ToFloat64(metrics.ValuesDropped.WithLabelValues("hooks_customers", "phones[]", "phone: not a valid number for the region")); got != 2 {
+		t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=phone: not a valid number for the region} = %v, want 2", got)
+	}
+}
+
+// Drops inside map() are counted like top-level ones, and a phone with an
+// unknown country is a counted drop, not a dead letter.
+func TestSourceCountsNestedDroppedValues(t *testing.T) {
+	m, err := mapping.Parse("hooks_parties.yaml", []byte(`mapping: hooks_parties
+version: 1
+source: {system: hooks, entity: customers}
+target: {entity: customer, schema: v1}
+fields:
+  kind: '"person"'
+  full_name: trim(name)
+  phones[]: 'map(phones, phone(#, country))'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := NewMetrics(prometheus.NewRegistry())
+	src := &Source{Name: "hooks", System: "hooks", Mappings: oneMapping{m}, Topics: hub.Topics{Prefix: "crmhub"},
+		Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
+	for i, payload := range []string{
+		`{"name":"Ada","country":"DE","phones":["030 1234567","12"]}`,
+		`{"name":"Bea","country":"Atlantis","phones":["030 1234567"]}`,
+	} {
+		env, dl := src.mapRecord(&sdk.Record{Entity: "customers", ID: "N-" + strconv.Itoa(i), Op: sdk.OpUpsert, Payload: []byte(payload)}, time.Now())
+		if dl != nil || env == nil {
+			t.Fatalf("record %d: dead letter %+v", i, dl)
+		}
+	}
+	for reason, want := range map[string]float64{"phone: not a valid number for the region": 1, "phone: unknown region": 1} {
+		if got := testutil.ToFloat64(metrics.ValuesDropped.WithLabelValues("hooks_parties", "phones[]", reason)); got != want {
+			t.Errorf("crmhub_mapping_values_dropped_total{field=phones[],reason=%s} = %v, want %v", reason, got, want)
+		}
 	}
 }
 
