@@ -69,6 +69,9 @@ var nameHints = []struct {
 }{
 	{"given_name", []string{"vorname", "firstname", "givenname", "forename", "first"}},
 	{"family_name", []string{"nachname", "lastname", "familyname", "surname", "familienname", "last"}},
+	{"birth_date", []string{"geburtsdatum", "birthdate", "dateofbirth", "dob", "birthday", "geburtstag", "gebdatum", "gebdat"}},
+	{"identifiers[]", []string{"ssn", "socialsecuritynumber", "nationalid", "nationalidnumber", "nino", "steuerid",
+		"steueridentifikationsnummer", "passport", "passportnumber", "passnummer", "personalausweisnummer", "ausweisnummer"}},
 	{"organization_name", []string{"firma", "firmenname", "company", "companyname", "organization", "organisation", "organisationname", "accountname", "name1", "unternehmen", "kundenname"}},
 	{"full_name", []string{"name", "fullname", "kontakt", "contact", "contactname", "ansprechpartner", "kunde", "customer", "customername"}},
 	{"tax_id", []string{"ustid", "ustidnr", "vat", "vatid", "vatno", "vatnumber", "taxid", "steuernummer", "uid"}},
@@ -299,7 +302,18 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 		// to merge customers on): leave it to custom.
 		return Suggestion{}, false
 	}
-	if target == "customer" {
+	if hint == "birth_date" && target == "customer" && !taken[hint] {
+		// Before the date columns: a birth date has no time zone, may
+		// be partial, and is read by birth_date().
+		frac := c.frac(func(v string) bool { return parseBirthDate(v, "") != "" })
+		if frac >= 0.5 {
+			return Suggestion{hint, "birth_date(" + id + ")", c.name, conf(true, frac), pct(frac, len(c.values)) + " read as birth dates"}, true
+		}
+	}
+	// A column named for something else (an SSN, a postcode) is not taken
+	// for a phone however its values parse: "123-45-6789" is a valid
+	// French number.
+	if target == "customer" && (hint == "" || hint == "phones[]") {
 		if s, ok := suggestPhone(c, id, hint, countryCol); ok {
 			return s, true
 		}
@@ -353,6 +367,10 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 			expr = "lower(" + id + ")"
 		case "gender":
 			expr = "gender(" + id + ")"
+		case "birth_date":
+			return Suggestion{}, false // the values did not read as birth dates
+		case "identifiers[]":
+			expr = fmt.Sprintf("person_id(%q, %s)", idScheme(c.key), id)
 		case "status":
 			return Suggestion{hint, "lower(" + id + ")", c.name, 0.5, "column name; source codes usually need a table: lookup(\"status\", " + c.name + ")"}, true
 		case "emails[]", "phones[]", "consent.newsletter", "credit_limit", "created_at", "updated_at", "addresses[0].country":
@@ -383,6 +401,21 @@ func conf(nameAgrees bool, frac float64) float64 {
 func pct(frac float64, n int) string { return fmt.Sprintf("%.0f%% of %d values", frac*100, n) }
 
 var phoneRegions = []string{"DE", "AT", "CH", "NL", "FR", "GB", "US", "IT", "ES", "PL"}
+
+// idScheme names the person-identifier scheme a column holds.
+func idScheme(key string) string {
+	switch {
+	case key == "ssn" || strings.Contains(key, "socialsecurity"):
+		return "ssn"
+	case key == "nino":
+		return "nino"
+	case strings.Contains(key, "steuerid"):
+		return "steuer_id"
+	case strings.Contains(key, "passport") || strings.Contains(key, "passnummer"):
+		return "passport"
+	}
+	return "national_id"
+}
 
 // faxLike: fax, telefax, fax_number, Faxnummer … (normalized column names).
 func faxLike(key string) bool { return strings.Contains(key, "fax") }

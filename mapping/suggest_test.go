@@ -158,3 +158,28 @@ func TestSuggestPhone(t *testing.T) {
 		})
 	}
 }
+
+// People's columns: a birth date in any common spelling is read by
+// birth_date(), not taken for a timestamp; person ids get their scheme.
+func TestSuggestPersonColumns(t *testing.T) {
+	recs := []map[string]any{
+		{"Vorname": "Anna", "Nachname": "Berg", "Geburtsdatum": "02.01.1990", "SSN": "123-45-6789", "Passport_Number": "C01X00T47"},
+		{"Vorname": "Hans", "Nachname": "Kurz", "Geburtsdatum": "1985", "SSN": "987-65-4321", "Passport_Number": "C02X11T48"},
+		{"Vorname": "Eva", "Nachname": "Lang", "Geburtsdatum": "1970-12-31", "SSN": "", "Passport_Number": ""},
+	}
+	_, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "hr", Entity: "people"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, s := range sugg {
+		got[s.Target] = append(got[s.Target], s.Column+" "+s.Expr)
+	}
+	if b := got["birth_date"]; len(b) != 1 || b[0] != "Geburtsdatum birth_date(Geburtsdatum)" {
+		t.Errorf("birth_date: %v", b)
+	}
+	ids := strings.Join(got["identifiers[]"], "; ")
+	if !strings.Contains(ids, `SSN person_id("ssn", SSN)`) {
+		t.Errorf("identifiers: %q, want the SSN column as an ssn", ids)
+	}
+}
