@@ -124,8 +124,12 @@ func (s *Store) findIDs(ctx context.Context, q readQueryer, f hub.CustomerFilter
 	if n := identity.NormalizeName(f.Name); n != "" {
 		// A byte-order range is a prefix match that uses the index in
 		// both databases (PostgreSQL's column is COLLATE "C").
-		where = append(where, `g.id IN (SELECT golden_id FROM golden_attrs WHERE attr = 'name' AND value >= ? AND value < ?)`)
-		args = append(args, n, n+"\U0010FFFF")
+		var ranges []string
+		for _, v := range nameVariants(n) { // Müller and Mueller alike
+			ranges = append(ranges, `(value >= ? AND value < ?)`)
+			args = append(args, v, v+"\U0010FFFF")
+		}
+		where = append(where, `g.id IN (SELECT golden_id FROM golden_attrs WHERE attr = 'name' AND (`+strings.Join(ranges, " OR ")+`))`)
 	}
 	if f.System != "" || f.SourceID != "" {
 		if f.System == "" || f.SourceID == "" {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -552,49 +553,89 @@ func (s *Store) customer360(ctx context.Context, q readQueryer, id string, row *
 // "mue"). A customer with several matching names is listed once, at the
 // smallest.
 func (s *Store) findByName(ctx context.Context, q readQueryer, f hub.CustomerFilter) ([]hub.GoldenCustomer, error) {
-	prefix := identity.NormalizeName(f.Name)
+	prefixes := nameVariants(identity.NormalizeName(f.Name))
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit+1)
+	type row struct {
+		value string
+		g     hub.GoldenCustomer
+	}
 	afterName, afterID := f.AfterName, f.After
 	var out []hub.GoldenCustomer
 	for len(out) < limit {
-		n := 0
-		err := s.scanAll(ctx, q, s.q(`SELECT a.value, g.id, g.data, g.created_at, g.updated_at
+		// Each spelling's range in order; merged, the page is the
+		// smallest (name, id) pairs of all of them.
+		var rows []row
+		for _, prefix := range prefixes {
+			err := s.scanAll(ctx, q, s.q(`SELECT a.value, g.id, g.data, g.created_at, g.updated_at
 FROM golden_attrs a JOIN goldens g ON g.id = a.golden_id
 WHERE a.attr = 'name' AND a.value >= ? AND a.value < ? AND (a.value, a.golden_id) > (?, ?) AND g.status = 'active'
 ORDER BY a.value, a.golden_id LIMIT ?`), []any{prefix, prefix + "\U0010FFFF", afterName, afterID, limit - len(out)}, func(r *sql.Rows) error {
-			var (
-				value string
-				g     hub.GoldenCustomer
-				data  sql.NullString
-				c, u  int64
-			)
-			if err := r.Scan(&value, &g.ID, &data, &c, &u); err != nil {
-				return err
-			}
-			n++
-			afterName, afterID = value, g.ID
-			if err := json.Unmarshal([]byte(data.String), &g.Customer); err != nil {
-				return fmt.Errorf("customer %s: stored golden record: %w", g.ID, err)
-			}
-			for _, name := range searchNames(g.Customer) {
-				if strings.HasPrefix(name, prefix) && name < value {
-					return nil // listed at its smaller name
+				var (
+					x    row
+					data sql.NullString
+					c, u int64
+				)
+				if err := r.Scan(&x.value, &x.g.ID, &data, &c, &u); err != nil {
+					return err
 				}
+				if err := json.Unmarshal([]byte(data.String), &x.g.Customer); err != nil {
+					return fmt.Errorf("customer %s: stored golden record: %w", x.g.ID, err)
+				}
+				x.g.CreatedAt, x.g.UpdatedAt, x.g.FoundBy = fromNanos(c), fromNanos(u), x.value
+				rows = append(rows, x)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("find customers by name: %w", err)
 			}
-			g.CreatedAt, g.UpdatedAt, g.FoundBy = fromNanos(c), fromNanos(u), value
-			out = append(out, g)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("find customers by name: %w", err)
 		}
-		if n == 0 {
+		if len(rows) == 0 {
 			break
+		}
+		sort.Slice(rows, func(i, j int) bool {
+			return rows[i].value < rows[j].value || rows[i].value == rows[j].value && rows[i].g.ID < rows[j].g.ID
+		})
+		rows = slices.CompactFunc(rows, func(a, b row) bool { return a.value == b.value && a.g.ID == b.g.ID })
+		for _, x := range rows[:min(len(rows), limit-len(out))] {
+			afterName, afterID = x.value, x.g.ID
+			if smallerMatch(x.g.Customer, prefixes, x.value) {
+				continue // listed at its smaller name
+			}
+			out = append(out, x.g)
 		}
 	}
 	return out, nil
+}
+
+// smallerMatch reports whether the customer has a name matching one of
+// the prefixes that sorts before value: it is listed there, once.
+func smallerMatch(c hub.Customer, prefixes []string, value string) bool {
+	for _, name := range searchNames(c) {
+		for _, p := range prefixes {
+			if name < value && strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nameVariants are the spellings a name prefix is searched in: as typed,
+// with umlauts written out (mü -> mue) and with written-out umlauts put
+// back (mue -> mü), so "Müller" and "Mueller" find each other however the
+// source and the user spelled them.
+func nameVariants(prefix string) []string {
+	out := []string{prefix}
+	add := func(v string) {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	add(strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss").Replace(prefix))
+	add(strings.NewReplacer("ae", "ä", "oe", "ö", "ue", "ü").Replace(prefix))
+	return out
 }
