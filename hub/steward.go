@@ -55,7 +55,7 @@ type AuditEntry struct {
 	ID     string          `json:"id"`
 	At     time.Time       `json:"at"`
 	Actor  string          `json:"actor"`
-	Action string          `json:"action"` // force_merge, unmerge, review_accept, review_reject
+	Action string          `json:"action"` // force_merge, unmerge, review_accept, review_reject, review_defer
 	Reason string          `json:"reason"`
 	Detail json.RawMessage `json:"detail"`
 }
@@ -73,6 +73,8 @@ type Steward interface {
 	Reviews(ctx context.Context, afterA, afterB string, limit int) ([]Review, error)
 	// DecideReview accepts (merge) or rejects (never merge) a candidate.
 	DecideReview(ctx context.Context, a, b string, accept bool, actor, reason string) error
+	// DeferReview leaves a note on a candidate without deciding it.
+	DeferReview(ctx context.Context, a, b, actor, note string) error
 	// Audit lists the actions that touched a golden customer, oldest first.
 	Audit(ctx context.Context, golden string) ([]AuditEntry, error)
 }

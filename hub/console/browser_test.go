@@ -395,6 +395,22 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("%s and %s are one customer before the decision", a, bk)
 		}
 
+		// Not sure, with a comment: an audited note, the pair stays.
+		tb.do(chromedp.SendKeys(chromedp.CSS(`#review-comment`), "ask the branch"),
+			chromedp.Click(chromedp.CSS(`#review-pair button[aria-keyshortcuts=j]`)))
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			var audit struct{ Items []struct{ Action, Reason string } }
+			h.get(t, auth.ScopeSteward, "/v1/customers/"+goldenA+"/audit", &audit)
+			if n := len(audit.Items); n > 0 && audit.Items[n-1].Action == "review_defer" && audit.Items[n-1].Reason == "ask the branch" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no review_defer note in the audit of %s: %+v", goldenA, audit.Items)
+			}
+		}
+		tb.wait("the same pair again", fmt.Sprintf(`(() => { const p = document.querySelector('#review-pair'); return p && p.dataset.a === %s; })()`, jsString(a)))
+		eval[bool](tb, `(() => { document.querySelector('#review-comment').value = ''; document.activeElement.blur(); return true })()`)
+
 		tb.do(chromedp.KeyEvent("a")) // accept, from the keyboard
 		tb.wait("the next pair", fmt.Sprintf(`(() => { const p = document.querySelector('#review-pair');
 			return document.querySelector('#review-empty') || (p && !(p.dataset.a === %s && p.dataset.b === %s)); })()`, jsString(a), jsString(bk)))

@@ -130,7 +130,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 type decisionRequest struct {
 	A        string `json:"a"`
 	B        string `json:"b"`
-	Decision string `json:"decision"` // accept | reject
+	Decision string `json:"decision"` // accept | reject | defer (not sure: a note, the pair stays)
 	Reason   string `json:"reason"`
 }
 
@@ -143,15 +143,21 @@ func (a *api) decideReview(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Decision != "accept" && req.Decision != "reject" {
-		writeError(w, http.StatusBadRequest, CodeInvalidArgument, `decision must be "accept" or "reject"`)
+	var err error
+	switch req.Decision {
+	case "accept", "reject":
+		err = a.opts.Steward.DecideReview(r.Context(), req.A, req.B, req.Decision == "accept", who, req.Reason)
+	case "defer":
+		err = a.opts.Steward.DeferReview(r.Context(), req.A, req.B, who, req.Reason)
+	default:
+		writeError(w, http.StatusBadRequest, CodeInvalidArgument, `decision must be "accept", "reject" or "defer"`)
 		return
 	}
-	if err := a.opts.Steward.DecideReview(r.Context(), req.A, req.B, req.Decision == "accept", who, req.Reason); err != nil {
+	if err != nil {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": req.Decision + "ed"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": map[string]string{"accept": "accepted", "reject": "rejected", "defer": "deferred"}[req.Decision]})
 }
 
 type mergeRequest struct {

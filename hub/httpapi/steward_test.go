@@ -142,7 +142,20 @@ func TestReviewQueueRoutes(t *testing.T) {
 	if code := f.post(t, "/v1/reviews/decision", "bob", map[string]string{"a": "crm/customers/1", "b": "shop/customers/3", "decision": "maybe", "reason": "r"}, &e); code != 400 {
 		t.Fatalf("bad decision: %d", code)
 	}
+	// Not sure: a note in the audit, the pair stays in the queue.
 	var ok map[string]string
+	if code := f.post(t, "/v1/reviews/decision", "bob", map[string]string{"a": "crm/customers/1", "b": "shop/customers/3", "decision": "defer", "reason": "ask the branch"}, &ok); code != 200 || ok["status"] != "deferred" {
+		t.Fatalf("defer: %d %v", code, ok)
+	}
+	f.get(t, "/v1/reviews", &page)
+	if len(page.Items) != 1 {
+		t.Fatalf("queue after defer: %+v", page.Items)
+	}
+	var auditPage struct{ Items []hub.AuditEntry }
+	f.get(t, "/v1/customers/"+f.idOf(t, "crm", "1")+"/audit", &auditPage)
+	if audit := auditPage.Items; len(audit) != 1 || audit[0].Action != "review_defer" || audit[0].Reason != "ask the branch" || audit[0].Actor != "bob" {
+		t.Errorf("audit after defer: %+v", auditPage.Items)
+	}
 	if code := f.post(t, "/v1/reviews/decision", "bob", map[string]string{"a": "crm/customers/1", "b": "shop/customers/3", "decision": "accept", "reason": "same, moved"}, &ok); code != 200 {
 		t.Fatalf("accept: %d %v", code, ok)
 	}

@@ -24,6 +24,9 @@ const (
 	ActionUnmerge      = "unmerge"
 	ActionReviewAccept = "review_accept"
 	ActionReviewReject = "review_reject"
+	// ActionReviewDefer: a steward was not sure and left a note; the
+	// pair stays in the queue.
+	ActionReviewDefer = "review_defer"
 )
 
 var (
@@ -325,6 +328,42 @@ ORDER BY r.a, r.b LIMIT ?`), afterA, afterA, afterB, limit)
 	}
 	rows.Close()
 	return out, s.withEvidence(ctx, out)
+}
+
+// DeferReview records a steward's note on a candidate pair without
+// deciding it: the pair stays in the queue, the note is in the audit of
+// both customers.
+func (s *Store) DeferReview(ctx context.Context, a, b, actor, note string) error {
+	if err := checkActor(actor, note); err != nil {
+		return err
+	}
+	if b < a {
+		a, b = b, a
+	}
+	err := s.steward(ctx, func(tx *sql.Tx) error {
+		var score float64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT score FROM review_candidates WHERE a = ? AND b = ?`), a, b).Scan(&score)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("review %s / %s: %w", a, b, hub.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		ga, err := s.goldenOf(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		gb, err := s.goldenOf(ctx, tx, b)
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, []string{ga, gb}, actor, ActionReviewDefer, note,
+			map[string]any{"records": []string{a, b}, "score": score, "customers": []string{ga, gb}}, time.Now().UnixNano())
+	})
+	if err != nil {
+		return fmt.Errorf("defer review: %w", err)
+	}
+	return nil
 }
 
 // DecideReview accepts (merge) or rejects (never merge) a candidate pair.

@@ -459,7 +459,7 @@
         h('button', { type: 'button', id: 'accept', onclick: () => decide(true), 'aria-keyshortcuts': 'a' }, 'Accept: same customer (a)'),
         h('button', { type: 'button', id: 'reject', class: 'bad', onclick: () => decide(false), 'aria-keyshortcuts': 'r' }, 'Reject: different (r)'),
         h('button', { type: 'button', class: 'secondary', onclick: () => move(-1), 'aria-keyshortcuts': 'k' }, 'Previous (k)'),
-        h('button', { type: 'button', class: 'secondary', onclick: () => move(1), 'aria-keyshortcuts': 'j' }, 'Not sure, next (j)')));
+        h('button', { type: 'button', class: 'secondary', onclick: () => notSure(), 'aria-keyshortcuts': 'j' }, 'Not sure, next (j; a comment is kept as a note)')));
     render('Review queue', count, keys, card);
     // Prefetch the next pair so the steward does not wait.
     const nx = rq.items[rq.idx + 1];
@@ -504,6 +504,25 @@
     showReview();
   }
 
+  // Not sure: with a comment, the comment is kept as an audited note on
+  // the pair (decision "defer"), which stays in the queue; then the next.
+  async function notSure() {
+    const it = rq.items[rq.idx];
+    const c = document.getElementById('review-comment');
+    const note = c && c.value.trim();
+    if (it && note && !rq.busy) {
+      rq.busy = true;
+      try {
+        const r = await api('POST', '/v1/reviews/decision', { a: it.a, b: it.b, decision: 'defer', reason: note });
+        if (!r.ok) { main.append(apiError(r, 'this note')); return; }
+        toast('Noted; the pair stays in the queue');
+      } finally {
+        rq.busy = false;
+      }
+    }
+    move(1);
+  }
+
   function reviewKeys(ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const t = ev.target;
@@ -514,7 +533,7 @@
     switch (ev.key) {
       case 'a': ev.preventDefault(); decide(true); break;
       case 'r': ev.preventDefault(); decide(false); break;
-      case 'j': ev.preventDefault(); move(1); break;
+      case 'j': ev.preventDefault(); notSure(); break;
       case 'k': ev.preventDefault(); move(-1); break;
       case 'c': { const c = document.getElementById('review-comment'); if (c) { ev.preventDefault(); c.focus(); } break; }
     }
