@@ -399,7 +399,9 @@ func TestConsole(t *testing.T) {
 		tb.do(chromedp.SendKeys(chromedp.CSS(`#review-comment`), "ask the branch"),
 			chromedp.Click(chromedp.CSS(`#review-pair button[aria-keyshortcuts=j]`)))
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			var audit struct{ Items []struct{ Action, Reason string } }
+			var audit struct {
+				Items []struct{ Action, Reason string }
+			}
 			h.get(t, auth.ScopeSteward, "/v1/customers/"+goldenA+"/audit", &audit)
 			if n := len(audit.Items); n > 0 && audit.Items[n-1].Action == "review_defer" && audit.Items[n-1].Reason == "ask the branch" {
 				break
