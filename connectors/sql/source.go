@@ -49,7 +49,8 @@ type entity struct {
 	ovC, ovK    any
 	ovCutoff    time.Time
 	lastOverlap time.Time
-	curKind     colKind // the cursor column's kind, once a page was read
+	curKind     colKind   // the cursor column's kind, once a page was read
+	hash        hashState // change_detection: hash
 	// future counts rows held back from the position for a cursor in the
 	// future, for the log line.
 	future int
@@ -183,7 +184,15 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	for range s.entities {
 		e := s.entities[s.next]
 		s.next = (s.next + 1) % len(s.entities)
-		recs, err := s.readEntity(ctx, e, n, false)
+		var (
+			recs []sdk.Record
+			err  error
+		)
+		if e.cfg.ChangeDetection == "hash" {
+			recs, err = s.readHash(ctx, e, n)
+		} else {
+			recs, err = s.readEntity(ctx, e, n, false)
+		}
 		if err != nil || len(recs) > 0 {
 			return recs, err
 		}
