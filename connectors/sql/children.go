@@ -90,7 +90,7 @@ func (s *Source) pollChildren(ctx context.Context, e *entity) ([]sdk.Record, err
 	// bound parameters.
 	var recs []sdk.Record
 	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), max(s.cfg.BatchSize, 1), 1000)]
+		chunk := keys[:min(len(keys), maxInList)]
 		keys = keys[len(chunk):]
 		page, err := s.readParents(ctx, e, chunk)
 		if err != nil {

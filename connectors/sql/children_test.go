@@ -58,8 +58,48 @@ func childCursorScenario(t *testing.T, b backend) {
 	if !slices.Equal(ids(got), []string{"1"}) || !slices.Equal(cities(parties(t, got)["1"]), []string{"Bremen"}) {
 		t.Fatalf("parent update %v %s", ids(got), got[0].Payload)
 	}
+
+	// A page holding only a (soft) delete has no children to read.
+	b.exec(t, fmt.Sprintf("UPDATE customers SET deleted = %s, updated_at = %s WHERE id = 3", b.ph(1), b.ph(2)), true, t4)
+	if got := drain(t, s, 100); !slices.Equal(ids(got), []string{"-3"}) {
+		t.Fatalf("soft delete of a parent read as %v", ids(got))
+	}
 }
 
 func TestChildCursorSQLite(t *testing.T)              { childCursorScenario(t, sqliteBackend(t)) }
 func TestChildCursorPostgresIntegration(t *testing.T) { childCursorScenario(t, postgresBackend(t)) }
 func TestChildCursorMariaDBIntegration(t *testing.T)  { childCursorScenario(t, mariadbBackend(t)) }
+
+// TestChildrenManyParentsSQLite: a page of more parents than one IN list
+// holds still gets every parent's children.
+func TestChildrenManyParentsSQLite(t *testing.T) {
+	b := partyBackend(t, sqliteBackend(t))
+	tx, err := b.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := maxInList + 50
+	for i := range n {
+		code := fmt.Sprintf("p%05d", i)
+		if _, err := tx.Exec("INSERT INTO parties (code, name) VALUES (?, ?)", code, code); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("INSERT INTO party_address (id, party_code, city) VALUES (?, ?, ?)", i, code, "c"+code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s := newPartySource(t, b, 2*n, map[string]any{"change_detection": "hash"})
+	got := drain(t, s, 2*n)
+	ps := parties(t, got)
+	if len(got) != n || len(ps) != n {
+		t.Fatalf("read %d records, %d parents; want %d", len(got), len(ps), n)
+	}
+	for id, p := range ps {
+		if !slices.Equal(cities(p), []string{"c" + id}) {
+			t.Fatalf("%s has addresses %v", id, cities(p))
+		}
+	}
+}

@@ -195,6 +195,11 @@ func (s *Source) attachChildren(ctx context.Context, e *entity, page []sdk.Recor
 	if len(e.cfg.Children) == 0 || len(page) == 0 {
 		return nil
 	}
+	// A page of deletes only has no parents to gather children for (and
+	// an empty IN list is a syntax error outside SQLite).
+	if len(keys) == 0 {
+		return nil
+	}
 	fields := make([]map[string][]byte, len(e.cfg.Children))
 	for ci, c := range e.cfg.Children {
 		byParent, err := s.readChildren(ctx, e.cfg.Name, c, keys)
@@ -226,14 +231,31 @@ func (s *Source) attachChildren(ctx context.Context, e *entity, page []sdk.Recor
 // readChildren returns, by parent record ID, the comma-separated JSON
 // objects of the child rows of the parents keys.
 func (s *Source) readChildren(ctx context.Context, entity string, c ChildConfig, keys []any) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	// In chunks, so the IN list stays within every database's limit on
+	// bound parameters whatever batch_size is.
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxInList)]
+		keys = keys[len(chunk):]
+		if err := s.readChildChunk(ctx, entity, c, chunk, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// maxInList bounds the values bound in one IN list.
+const maxInList = 1000
+
+func (s *Source) readChildChunk(ctx context.Context, entity string, c ChildConfig, keys []any, out map[string][]byte) error {
 	rows, err := s.db.QueryContext(ctx, childQuery(s.d, c, len(keys)), keys...)
 	if err != nil {
-		return nil, fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
+		return fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
 	}
 	defer rows.Close()
 	cols, err := rows.ColumnTypes()
 	if err != nil {
-		return nil, fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
+		return fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
 	}
 	np := len(cols) - 1
 	kinds := make([]colKind, len(cols))
@@ -249,11 +271,10 @@ func (s *Source) readChildren(ctx context.Context, entity string, c ChildConfig,
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	out := map[string][]byte{}
 	for rows.Next() {
 		clear(vals)
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("sql: entity %s: children %s: scan: %w", entity, c.Name, err)
+			return fmt.Errorf("sql: entity %s: children %s: scan: %w", entity, c.Name, err)
 		}
 		id := idString(vals[np], kinds[np])
 		b := out[id]
@@ -263,7 +284,7 @@ func (s *Source) readChildren(ctx context.Context, entity string, c ChildConfig,
 		out[id] = append(b, rowJSON(vals[:np], names, kinds, s.loc)...)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
+		return fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
 	}
-	return out, nil
+	return nil
 }
