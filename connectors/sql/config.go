@@ -35,7 +35,28 @@ type EntityConfig struct {
 	// already read (a transaction that committed late, a writer that set
 	// an older time). Default DefaultCursorOverlap.
 	CursorOverlap sdk.Duration `json:"cursor_overlap"`
+	// ChangeDetection is "cursor" (the default: keyset over cursor or key)
+	// or "hash": the table is re-read in key order every RescanInterval
+	// and only rows whose content hash changed are published.
+	ChangeDetection string       `json:"change_detection"`
+	RescanInterval  sdk.Duration `json:"rescan_interval"`
+	// Children are gathered into an array field of each parent record.
+	Children []ChildConfig `json:"children"`
 }
+
+// ChildConfig is one item of an entity's `children`: rows of Table whose
+// ParentKey equals the parent's key become the array field Name.
+type ChildConfig struct {
+	Name      string `json:"name"`
+	Table     string `json:"table"`
+	Key       string `json:"key"`
+	ParentKey string `json:"parent_key"`
+	OrderBy   string `json:"order_by"`
+	Cursor    string `json:"cursor"`
+}
+
+// DefaultRescanInterval is how often a hash-mode entity is re-read.
+const DefaultRescanInterval = 5 * time.Minute
 
 // DefaultCursorOverlap is the re-read window of a timestamp cursor.
 const DefaultCursorOverlap = 2 * time.Minute
@@ -88,6 +109,43 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 		if e.CursorOverlap == 0 {
 			c.Entities[i].CursorOverlap = sdk.Duration(DefaultCursorOverlap)
 		}
+		switch e.ChangeDetection {
+		case "", "cursor":
+			if e.RescanInterval != 0 {
+				errs = append(errs, fmt.Errorf("%s: rescan_interval needs change_detection: hash", where))
+			}
+		case "hash":
+			// The whole table is compared each pass, so a cursor would
+			// only hide rows, and deletes are found by the pass itself.
+			if e.Cursor != "" {
+				errs = append(errs, fmt.Errorf("%s: change_detection hash reads every row by key; remove cursor", where))
+			}
+			if e.KeyScanInterval != 0 {
+				errs = append(errs, fmt.Errorf("%s: change_detection hash finds deleted keys itself; remove key_scan_interval", where))
+			}
+			if e.RescanInterval < 0 {
+				errs = append(errs, fmt.Errorf("%s: rescan_interval must not be negative", where))
+			}
+			if e.RescanInterval == 0 {
+				c.Entities[i].RescanInterval = sdk.Duration(DefaultRescanInterval)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: change_detection %q: want cursor or hash", where, e.ChangeDetection))
+		}
+		names := map[string]bool{}
+		for j, ch := range e.Children {
+			cw := fmt.Sprintf("%s: children[%d]", where, j)
+			if ch.Name == "" || ch.Table == "" || ch.Key == "" || ch.ParentKey == "" {
+				errs = append(errs, fmt.Errorf("%s: name, table, key and parent_key are required", cw))
+			}
+			if names[ch.Name] {
+				errs = append(errs, fmt.Errorf("%s: duplicate name %q", cw, ch.Name))
+			}
+			names[ch.Name] = true
+			if ch.OrderBy == "" {
+				c.Entities[i].Children[j].OrderBy = ch.Key
+			}
+		}
 	}
 	return c, loc, errors.Join(errs...)
 }
@@ -103,8 +161,21 @@ var entityFields = []sdk.Param{
 	{Name: "deleted", Type: sdk.TypeString, Description: "Soft-delete column: truthy reads as a delete; a destination sets it on delete."},
 	{Name: "key_scan_interval", Type: sdk.TypeDuration, Description: "How often a key scan emits deletes for keys gone from the source."},
 	{Name: "cursor_overlap", Type: sdk.TypeDuration, Description: "How far behind a timestamp cursor a caught-up reader re-reads (default 2m)."},
+	{Name: "change_detection", Type: sdk.TypeString, OneOf: []string{"cursor", "hash"}, Description: "Source: `cursor` (default: keyset over cursor or key) or `hash`: re-read the table in key order every `rescan_interval`, publish only new or changed rows (by content hash, children included) and deletes for keys gone."},
+	{Name: "rescan_interval", Type: sdk.TypeDuration, Description: "Source, hash mode: how often the table is re-read and compared (default 5m)."},
+	{Name: "children", Type: sdk.TypeList, Fields: childFields, Description: "Source: child tables gathered into an array field of each parent record."},
 	{Name: "columns", Type: sdk.TypeList, Description: "Destination allow-list of writable columns."},
 	{Name: "version_column", Type: sdk.TypeString, Description: "Destination: the row's updated-at column for conditional writes."},
+}
+
+// childFields declares the keys of a `children` item.
+var childFields = []sdk.Param{
+	{Name: "name", Type: sdk.TypeString, Required: true, Description: "Field of the parent record holding the child rows (an array)."},
+	{Name: "table", Type: sdk.TypeString, Required: true, Description: "Child table."},
+	{Name: "key", Type: sdk.TypeString, Required: true, Description: "Unique column of the child table."},
+	{Name: "parent_key", Type: sdk.TypeString, Required: true, Description: "Child column holding the parent's key."},
+	{Name: "order_by", Type: sdk.TypeString, Description: "Column ordering the children in the array (default key)."},
+	{Name: "cursor", Type: sdk.TypeString, Description: "Child updated-at column: with cursor polling, a child row whose cursor moved republishes its parent."},
 }
 
 // checkSQLiteDir names the missing directory of a SQLite database, which

@@ -49,7 +49,14 @@ type entity struct {
 	ovC, ovK    any
 	ovCutoff    time.Time
 	lastOverlap time.Time
-	curKind     colKind // the cursor column's kind, once a page was read
+	curKind     colKind   // the cursor column's kind, once a page was read
+	hash        hashState // change_detection: hash
+	// pageKeys: the raw key values of the page being read, by record ID,
+	// for the children query; nil without children.
+	pageKeys map[string]any
+	// childAfter is, per child with a cursor, the highest child cursor
+	// value seen (nil: none yet).
+	childAfter []any
 	// future counts rows held back from the position for a cursor in the
 	// future, for the log line.
 	future int
@@ -165,7 +172,11 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	}
 	s.entities = s.entities[:0]
 	for _, e := range s.cfg.Entities {
-		s.entities = append(s.entities, &entity{cfg: e, q: buildQueries(s.d, e)})
+		ent := &entity{cfg: e, q: buildQueries(s.d, e)}
+		if err := s.initChildCursors(ctx, ent); err != nil {
+			return err
+		}
+		s.entities = append(s.entities, ent)
 	}
 	return nil
 }
@@ -183,13 +194,28 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	for range s.entities {
 		e := s.entities[s.next]
 		s.next = (s.next + 1) % len(s.entities)
-		recs, err := s.readEntity(ctx, e, n, false)
+		var (
+			recs []sdk.Record
+			err  error
+		)
+		if e.cfg.ChangeDetection == "hash" {
+			recs, err = s.readHash(ctx, e, n)
+		} else {
+			recs, err = s.readEntity(ctx, e, n, false)
+		}
 		if err != nil || len(recs) > 0 {
 			return recs, err
 		}
 	}
-	// Caught up: look behind each position for rows that sort before it
-	// but were not there when it passed.
+	// Caught up: parents of child rows whose cursor moved.
+	for _, e := range s.entities {
+		recs, err := s.pollChildren(ctx, e)
+		if err != nil || len(recs) > 0 {
+			return recs, err
+		}
+	}
+	// Look behind each position for rows that sort before it but were not
+	// there when it passed.
 	for _, e := range s.entities {
 		if e.cfg.Cursor == "" {
 			continue
@@ -219,11 +245,35 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	return nil, nil
 }
 
-// readEntity reads the next page of e after its position; with overlap, the
+// readEntity reads a page (see readPage) and gathers the children of its
+// parents into them.
+func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool) ([]sdk.Record, error) {
+	if len(e.cfg.Children) == 0 {
+		return s.readPage(ctx, e, n, overlap)
+	}
+	e.pageKeys = map[string]any{}
+	recs, err := s.readPage(ctx, e, n, overlap)
+	if len(recs) == 0 {
+		return recs, err
+	}
+	keys := make([]any, 0, len(e.pageKeys))
+	for _, k := range e.pageKeys {
+		keys = append(keys, k)
+	}
+	if cerr := s.attachChildren(ctx, e, recs, keys); cerr != nil {
+		// The position has moved past these parents: read them again
+		// from where they start at the next Read rather than hand them
+		// out without children.
+		return nil, cerr
+	}
+	return recs, err
+}
+
+// readPage reads the next page of e after its position; with overlap, the
 // rows behind the position within the entity's cursor_overlap instead, of
 // which it hands out only those not handed out before, at the current
 // position.
-func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool) ([]sdk.Record, error) {
+func (s *Source) readPage(ctx context.Context, e *entity, n int, overlap bool) ([]sdk.Record, error) {
 	name := e.cfg.Name
 	ep := s.pos.Entities[name]
 	var (
@@ -387,6 +437,9 @@ func (s *Source) readEntity(ctx context.Context, e *entity, n int, overlap bool)
 		}
 		if delIdx >= 0 && truthy(vals[delIdx]) {
 			r.Op = sdk.OpDelete
+		}
+		if e.pageKeys != nil && r.Op == sdk.OpUpsert {
+			e.pageKeys[r.ID] = ownValue(vals[keyIdx])
 		}
 		if e.known != nil {
 			if r.Op == sdk.OpDelete {
