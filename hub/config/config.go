@@ -132,6 +132,9 @@ type KafkaSASL struct {
 type Store struct {
 	Driver string `yaml:"driver"` // sqlite | postgres
 	DSN    string `yaml:"dsn"`    // empty with sqlite: <data_dir>/crmhub.db
+	// SQLiteCacheMB is SQLite's page cache for the whole store (default
+	// 256: half the writer's, half shared by four read connections).
+	SQLiteCacheMB int `yaml:"sqlite_cache_mb"`
 }
 
 // Mappings says where the mapping files are.
@@ -612,6 +615,9 @@ func (c *Config) check() error {
 		if _, err := os.Stat(dir); err != nil {
 			bad(0, "store.dsn", "directory %s of the SQLite database does not exist", dir)
 		}
+	}
+	if c.Store.SQLiteCacheMB < 0 {
+		bad(0, "store.sqlite_cache_mb", "%d: want a size in MB (0 for the default 256)", c.Store.SQLiteCacheMB)
 	}
 	if c.Store.Driver == "postgres" && c.Store.DSN == "" {
 		bad(0, "store.dsn", "required with the postgres driver")

@@ -138,7 +138,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log})
+	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log,
+		SQLiteCacheMB: cfg.Store.SQLiteCacheMB})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

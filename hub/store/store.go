@@ -50,7 +50,19 @@ type Options struct {
 	// for re-clustering (each a few hundred bytes to a few KB); 0 means
 	// DefaultRecordCache, negative turns the cache off.
 	RecordCache int
+	// SQLiteCacheMB is SQLite's page cache for the whole store, in MB:
+	// half for the writer, half shared by the read connections. 0 means
+	// DefaultSQLiteCacheMB. A cache_size pragma in the DSN still wins.
+	SQLiteCacheMB int
 }
+
+// DefaultSQLiteCacheMB: 128 MB for the writer (a million customers'
+// hot index pages) and 32 MB for each of the four read connections. Each
+// connection had 128 MB before, 640 MB in all.
+const DefaultSQLiteCacheMB = 256
+
+// sqliteReaders is how many read connections a SQLite store opens.
+const sqliteReaders = 4
 
 // Store is the SQL implementation of hub.Store.
 type Store struct {
@@ -113,17 +125,21 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 	switch driver {
 	case DriverSQLite:
 		dir = "migrations/sqlite"
-		w, err := sql.Open(driver, sqliteDSN(dsn, true))
+		budget := opts.SQLiteCacheMB
+		if budget <= 0 {
+			budget = DefaultSQLiteCacheMB
+		}
+		w, err := sql.Open(driver, sqliteDSN(dsn, true, budget*1024/2))
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
 		w.SetMaxOpenConns(1) // SQLite has one writer; queue here, not on SQLITE_BUSY
-		r, err := sql.Open(driver, sqliteDSN(dsn, false))
+		r, err := sql.Open(driver, sqliteDSN(dsn, false, budget*1024/2/sqliteReaders))
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
-		r.SetMaxOpenConns(4)
+		r.SetMaxOpenConns(sqliteReaders)
 		s.db, s.rdb = w, r
 		s.stmts = newStmtCache(w)
 		// pgx keeps its own per-connection statement cache; SQLite's
@@ -176,7 +192,9 @@ WHERE c.table_schema = current_schema() AND c.table_name = 'records' AND c.colum
 	return s, nil
 }
 
-func sqliteDSN(dsn string, writer bool) string {
+// sqliteDSN adds the store's pragmas to dsn, with a page cache of
+// cacheKiB per connection.
+func sqliteDSN(dsn string, writer bool, cacheKiB int) string {
 	if !strings.HasPrefix(dsn, "file:") {
 		dsn = "file:" + dsn
 	}
@@ -192,7 +210,18 @@ func sqliteDSN(dsn string, writer bool) string {
 	// copied back once.
 	// A pragma the DSN sets itself wins (TestSQLiteDSNPragmaWins):
 	// cache_size is the one to raise for a store of millions of customers.
-	dsn += sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-131072)&_pragma=mmap_size(2147418112)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(10000)"
+	// The driver applies the pragmas in the order of their text, not as
+	// written: one the DSN sets is not added again (a second cache_size
+	// won or lost by its digits).
+	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)",
+		fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), "mmap_size(2147418112)", "temp_store(MEMORY)", "wal_autocheckpoint(10000)"}
+	for _, p := range pragmas {
+		name, _, _ := strings.Cut(p, "(")
+		if !strings.Contains(dsn, "_pragma="+name+"(") {
+			dsn += sep + "_pragma=" + p
+			sep = "&"
+		}
+	}
 	if writer {
 		// Take the write lock at BEGIN, so a transaction never fails
 		// half-way on an upgrade from read to write.

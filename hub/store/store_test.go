@@ -637,6 +637,24 @@ func testReviewQueue(t *testing.T, open opener) {
 
 // A pragma in the DSN wins over the store's default for it; the others
 // keep their defaults.
+// The page cache is a budget for the whole store: half the writer's,
+// the rest shared by the read connections.
+func TestSQLiteCacheBudget(t *testing.T) {
+	s := mustOpen(t, DriverSQLite, filepath.Join(t.TempDir(), "hub.db"), Options{SQLiteCacheMB: 64})
+	for _, c := range []struct {
+		db   *sql.DB
+		want int
+	}{{s.db, -32 * 1024}, {s.rdb, -8 * 1024}} {
+		var cache int
+		if err := c.db.QueryRow(`PRAGMA cache_size`).Scan(&cache); err != nil {
+			t.Fatal(err)
+		}
+		if cache != c.want {
+			t.Errorf("cache_size %d, want %d", cache, c.want)
+		}
+	}
+}
+
 func TestSQLiteDSNPragmaWins(t *testing.T) {
 	s := mustOpen(t, DriverSQLite, filepath.Join(t.TempDir(), "hub.db")+"?_pragma=cache_size(-2048)", Options{})
 	for _, db := range []*sql.DB{s.db, s.rdb} {
