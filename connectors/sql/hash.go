@@ -43,7 +43,6 @@ func (s *Source) readHash(ctx context.Context, e *entity, n int) ([]sdk.Record, 
 		}
 		if h.rows == nil {
 			h.rows = map[string]hashRow{}
-			e.seed = maphash.MakeSeed()
 		}
 		h.active, h.after = true, nil
 		h.gen++

@@ -172,7 +172,10 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	}
 	s.entities = s.entities[:0]
 	for _, e := range s.cfg.Entities {
-		ent := &entity{cfg: e, q: buildQueries(s.d, e)}
+		// The seed from the start: a restarted source's first page may be
+		// an overlap page, looked up (handed) before anything is
+		// remembered, and an unset seed panics.
+		ent := &entity{cfg: e, q: buildQueries(s.d, e), seed: maphash.MakeSeed()}
 		if err := s.initChildCursors(ctx, ent); err != nil {
 			return err
 		}
@@ -590,7 +593,6 @@ func (e *entity) remember(key string, cursor pval, payload []byte, loc *time.Loc
 func (e *entity) rememberAgain(key string, cursor pval, payload []byte, again uint32, loc *time.Location) {
 	if e.recent == nil {
 		e.recent = map[uint64]recentRow{}
-		e.seed = maphash.MakeSeed()
 	}
 	at, _ := cursorAt(cursor, loc)
 	e.recent[maphash.String(e.seed, key)] = recentRow{version: e.version(cursor.V, payload), cursor: maphash.String(e.seed, cursor.V),
