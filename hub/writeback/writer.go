@@ -797,13 +797,15 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	// than that write (not yet read back, or read back as crmhub's echo
 	// and kept at the golden value's business time) does not say what the
 	// system holds now.
+	// Asked only for the records whose decision depends on it.
+	el, echo := w.Ledger.(EchoLedger)
 	var writtenAt map[string]time.Time
-	if el, ok := w.Ledger.(EchoLedger); ok {
-		if writtenAt, err = el.WrittenAt(ctx, t.Name, ids); err != nil {
+	if timed := needWriteTime(todo, hashes); echo && len(timed) > 0 {
+		if writtenAt, err = el.WrittenAt(ctx, t.Name, timed); err != nil {
 			return nil, out, err
 		}
 	}
-	drift := w.drifted(todo, hashes, writtenAt)
+	drift := drifted(todo, hashes, writtenAt, echo)
 	record, recordTouch, echoes := map[string]string{}, map[string]string{}, map[string]hub.WriteEcho{}
 	var recs []sdk.Record
 	var sent []pending
@@ -1009,14 +1011,16 @@ func valueHash(v any) string {
 // crmhub's last versioned write is not drift: the values it holds are
 // older than the write. Needs the ledger's write times (EchoLedger);
 // without them nothing drifts.
-func (w *Writer) drifted(todo []pending, hashes map[string]string, at map[string]time.Time) map[string]map[string]bool {
-	if at == nil {
+func drifted(todo []pending, hashes map[string]string, at map[string]time.Time, echo bool) map[string]map[string]bool {
+	if !echo {
 		return nil
 	}
-	cand := map[string]map[string]bool{}
-	var ids []string
+	var cand map[string]map[string]bool
 	for _, p := range todo {
-		if p.sys == nil || p.own == nil {
+		// Without a write time the ledger's value was found in the system
+		// (or written without a version): the hub's read of the system
+		// is later, so a difference is the system's own change.
+		if staleCopy(p, at) {
 			continue
 		}
 		prev, legacy := parseLedger(hashes[p.rec.ID])
@@ -1025,29 +1029,39 @@ func (w *Writer) drifted(todo []pending, hashes map[string]string, at map[string
 			if !has || sameValue(sv, v) || !(legacy == p.whole || prev[f] == valueHash(v)) {
 				continue
 			}
+			if cand == nil {
+				cand = map[string]map[string]bool{}
+			}
 			if cand[p.rec.ID] == nil {
 				cand[p.rec.ID] = map[string]bool{}
-				ids = append(ids, p.rec.ID)
 			}
 			cand[p.rec.ID][f] = true
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
+	return cand
+}
+
+// needWriteTime lists the records whose decision depends on when crmhub
+// last wrote them: a field the hub's copy of the system holds differently
+// from a value the ledger says was written (drift, or a stale copy), or
+// holds already where the ledger has no record of it (the system has it,
+// unless the copy is stale).
+func needWriteTime(todo []pending, hashes map[string]string) []string {
+	var ids []string
 	for _, p := range todo {
-		fs := cand[p.rec.ID]
-		if fs == nil {
+		if p.sys == nil || p.own == nil {
 			continue
 		}
-		// Without a write time the ledger's value was found in the system
-		// (or written without a version): the hub's read of the system
-		// is later, so a difference is the system's own change.
-		if wa, ok := at[p.rec.ID]; ok && p.seen.Before(wa) {
-			delete(cand, p.rec.ID)
+		prev, legacy := parseLedger(hashes[p.rec.ID])
+		for f, v := range p.want {
+			sv, has := p.sys[f]
+			if has && sameValue(sv, v) != (legacy == p.whole || prev[f] == valueHash(v)) {
+				ids = append(ids, p.rec.ID)
+				break
+			}
 		}
 	}
-	return cand
+	return ids
 }
 
 // staleCopy reports whether the hub's copy of p's record predates
