@@ -11,14 +11,15 @@ import (
 	"github.com/crmhub/crmhub/hub/identity"
 )
 
-// readRecords reads live customer records by key, outside any batch.
-func (s *Store) readRecords(ctx context.Context, query string, args []any) (map[string]identity.Record, error) {
+// readRecords runs a query selecting recordCols and returns the customer
+// records, in the query's order, outside any batch.
+func (s *Store) readRecords(ctx context.Context, query string, args []any) ([]identity.Record, error) {
 	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, infra(err)
 	}
 	defer rows.Close()
-	out := map[string]identity.Record{}
+	var out []identity.Record
 	for rows.Next() {
 		var (
 			r    identity.Record
@@ -35,9 +36,18 @@ func (s *Store) readRecords(ctx context.Context, query string, args []any) (map[
 			return nil, fmt.Errorf("stored record %s: %w", r.Key(), err)
 		}
 		r.UpdatedAt = fromNanos(at)
-		out[r.Key()] = r
+		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// keyed indexes records by their key.
+func keyed(recs []identity.Record) map[string]identity.Record {
+	out := make(map[string]identity.Record, len(recs))
+	for _, r := range recs {
+		out[r.Key()] = r
+	}
+	return out
 }
 
 const recordCols = `system, source_entity, source_id, updated_at, data`
@@ -47,12 +57,12 @@ func (s *Store) recordsByKey(ctx context.Context, keys []string) (map[string]ide
 	out := map[string]identity.Record{}
 	for _, part := range s.keyChunks(keys) {
 		q, args := s.inList(`SELECT `+recordCols+` FROM records WHERE rkey IN (%s) AND entity = 'customer' AND deleted = 0`, part)
-		m, err := s.readRecords(ctx, q, args)
+		recs, err := s.readRecords(ctx, q, args)
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range m {
-			out[k] = v
+		for _, r := range recs {
+			out[r.Key()] = r
 		}
 	}
 	return out, nil
@@ -88,10 +98,11 @@ func (s *Store) withEvidence(ctx context.Context, reviews []hub.Review) error {
 // source records together: for each linked pair, how the matcher compares
 // the two records (with the current model).
 func (s *Store) MatchEvidence(ctx context.Context, golden string) ([]hub.MatchEvidence, error) {
-	recs, err := s.readRecords(ctx, `SELECT `+recordCols+` FROM records WHERE golden_id = ? AND entity = 'customer' AND deleted = 0`, []any{golden})
+	list, err := s.readRecords(ctx, `SELECT `+recordCols+` FROM records WHERE golden_id = ? AND entity = 'customer' AND deleted = 0`, []any{golden})
 	if err != nil {
 		return nil, fmt.Errorf("match evidence of %s: %w", golden, err)
 	}
+	recs := keyed(list)
 	keys := make([]string, 0, len(recs))
 	for k := range recs {
 		keys = append(keys, k)

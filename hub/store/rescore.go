@@ -83,8 +83,7 @@ func (s *Store) Rescore(ctx context.Context, progress func(pass string, done, to
 			chunk := keys[i:min(i+rescoreChunk, len(keys))]
 			err := s.exclusive(ctx, func(tx *sql.Tx) error {
 				if pass == "links" {
-					b := &batch{tx: tx, dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{}}
-					return s.relink(ctx, b, chunk, keysOf)
+					return s.relink(ctx, stewardBatch(tx), chunk, keysOf)
 				}
 				st, err := s.reresolve(ctx, tx, chunk)
 				total.GoldenCreated += st.GoldenCreated

@@ -144,9 +144,15 @@ func (s *Store) audit(ctx context.Context, tx *sql.Tx, subjects []string, actor,
 	return nil
 }
 
+// stewardBatch is a batch for work on records already stored (no events
+// of its own).
+func stewardBatch(tx *sql.Tx) *batch {
+	return &batch{tx: tx, dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{}}
+}
+
 // reresolve re-clusters the records and golden customers after a rule change.
 func (s *Store) reresolve(ctx context.Context, tx *sql.Tx, rkeys []string, goldens ...string) (hub.ApplyStats, error) {
-	b := &batch{tx: tx, dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{}}
+	b := stewardBatch(tx)
 	for _, r := range rkeys {
 		b.dirty[r] = true
 	}
@@ -330,6 +336,23 @@ ORDER BY r.a, r.b LIMIT ?`), afterA, afterA, afterB, limit)
 	return out, s.withEvidence(ctx, out)
 }
 
+// reviewPair is a queued candidate's score and its records' golden
+// customers; ErrNotFound when the pair is not queued.
+func (s *Store) reviewPair(ctx context.Context, tx *sql.Tx, a, b string) (score float64, ga, gb string, err error) {
+	err = tx.QueryRowContext(ctx, s.q(`SELECT score FROM review_candidates WHERE a = ? AND b = ?`), a, b).Scan(&score)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", "", fmt.Errorf("review %s / %s: %w", a, b, hub.ErrNotFound)
+	}
+	if err != nil {
+		return 0, "", "", err
+	}
+	if ga, err = s.goldenOf(ctx, tx, a); err != nil {
+		return 0, "", "", err
+	}
+	gb, err = s.goldenOf(ctx, tx, b)
+	return score, ga, gb, err
+}
+
 // DeferReview records a steward's note on a candidate pair without
 // deciding it: the pair stays in the queue, the note is in the audit of
 // both customers.
@@ -341,19 +364,7 @@ func (s *Store) DeferReview(ctx context.Context, a, b, actor, note string) error
 		a, b = b, a
 	}
 	err := s.steward(ctx, func(tx *sql.Tx) error {
-		var score float64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT score FROM review_candidates WHERE a = ? AND b = ?`), a, b).Scan(&score)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("review %s / %s: %w", a, b, hub.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		ga, err := s.goldenOf(ctx, tx, a)
-		if err != nil {
-			return err
-		}
-		gb, err := s.goldenOf(ctx, tx, b)
+		score, ga, gb, err := s.reviewPair(ctx, tx, a, b)
 		if err != nil {
 			return err
 		}
@@ -375,19 +386,7 @@ func (s *Store) DecideReview(ctx context.Context, a, b string, accept bool, acto
 		a, b = b, a
 	}
 	err := s.steward(ctx, func(tx *sql.Tx) error {
-		var score float64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT score FROM review_candidates WHERE a = ? AND b = ?`), a, b).Scan(&score)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("review %s / %s: %w", a, b, hub.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		ga, err := s.goldenOf(ctx, tx, a)
-		if err != nil {
-			return err
-		}
-		gb, err := s.goldenOf(ctx, tx, b)
+		score, ga, gb, err := s.reviewPair(ctx, tx, a, b)
 		if err != nil {
 			return err
 		}
