@@ -332,16 +332,7 @@ func emRule(gs []gamma, p *Params, held map[int]bool, iterations int) ([]map[str
 // blocking rule, each once per rule; blocks over MaxBlock are skipped as
 // Links does.
 func (r *Resolver) blockedPairs(recs []Record) map[string][][2]int {
-	maxBlock := 50
-	if r.cfg.Fuzzy != nil {
-		maxBlock = r.cfg.Fuzzy.MaxBlock
-	}
-	byKey := map[string][]int{}
-	for i, rec := range recs {
-		for _, k := range r.BlockingKeys(rec) {
-			byKey[k] = append(byKey[k], i)
-		}
-	}
+	byKey := r.blocks(recs)
 	keys := make([]string, 0, len(byKey))
 	for k := range byKey {
 		keys = append(keys, k)
@@ -351,9 +342,6 @@ func (r *Resolver) blockedPairs(recs []Record) map[string][][2]int {
 	out := map[string][][2]int{}
 	for _, k := range keys {
 		idx := byKey[k]
-		if len(idx) > maxBlock {
-			continue
-		}
 		rule := BlockRule(k)
 		if seen[rule] == nil {
 			seen[rule] = map[[2]int]bool{}

@@ -505,12 +505,13 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 	_, auto := f.thresholds(a.Customer.Kind)
 	if !f.probabilistic(a.Customer.Kind) {
 		s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
-		ev.Method, ev.Probability, ev.Auto = MethodWeighted, round3(s), mergeable && round3(s) >= auto
+		ev.Method, ev.Probability = MethodWeighted, f.linkScore(a.Customer.Kind, s)
+		ev.Auto = mergeable && ev.Probability >= auto
 		return ev, true
 	}
 	m := f.People.MatchPeople(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
 	ev.Method, ev.PriorWeight, ev.Weight, ev.Hold = MethodFellegiSunter, m.PriorWeight, m.Weight, m.Hold
-	ev.Probability = math.Floor(m.Probability*10000) / 10000
+	ev.Probability = f.linkScore(a.Customer.Kind, m.Probability)
 	ev.Auto = m.Hold == "" && ev.Probability >= auto
 	for _, t := range m.Terms {
 		ev.Terms = append(ev.Terms, hub.MatchTerm{Comparison: t.Comparison, Level: t.Level, Weight: t.Weight, Note: t.Note})

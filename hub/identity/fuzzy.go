@@ -653,13 +653,17 @@ func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
 	if s < review {
 		return Link{}, false
 	}
-	if f.probabilistic(a.Customer.Kind) {
-		// Four places: the auto-merge threshold sits near 1.
-		s = math.Floor(s*10000) / 10000
-	} else {
-		s = round3(s)
-	}
+	s = f.linkScore(a.Customer.Kind, s)
 	return Link{A: a.Key(), B: b.Key(), Score: s, Auto: mergeable && s >= auto}, true
+}
+
+// linkScore is the score a link stores: a match probability to four
+// places (the auto-merge threshold sits near 1), a weighted score to three.
+func (f *FuzzyConfig) linkScore(kind string, s float64) float64 {
+	if f.probabilistic(kind) {
+		return math.Floor(s*10000) / 10000
+	}
+	return round3(s)
 }
 
 // BlockingKeys returns the record's blocking keys (a subset of MatchKeys).
@@ -687,18 +691,9 @@ func (r *Resolver) Links(recs []Record) []Link {
 	if r.cfg.Fuzzy == nil {
 		return nil
 	}
-	byKey := map[string][]int{}
-	for i, rec := range recs {
-		for _, k := range r.BlockingKeys(rec) {
-			byKey[k] = append(byKey[k], i)
-		}
-	}
 	seen := map[[2]string]bool{}
 	var out []Link
-	for _, idx := range byKey {
-		if len(idx) > r.cfg.Fuzzy.MaxBlock {
-			continue
-		}
+	for _, idx := range r.blocks(recs) {
 		for x := 0; x < len(idx); x++ {
 			for y := x + 1; y < len(idx); y++ {
 				l, ok := r.ScorePair(recs[idx[x]], recs[idx[y]])
@@ -710,6 +705,23 @@ func (r *Resolver) Links(recs []Record) []Link {
 		}
 	}
 	return out
+}
+
+// blocks groups recs (by index) by blocking key, leaving out the blocks
+// larger than MaxBlock.
+func (r *Resolver) blocks(recs []Record) map[string][]int {
+	byKey := map[string][]int{}
+	for i, rec := range recs {
+		for _, k := range r.BlockingKeys(rec) {
+			byKey[k] = append(byKey[k], i)
+		}
+	}
+	for k, idx := range byKey {
+		if len(idx) > r.MaxBlock() {
+			delete(byKey, k)
+		}
+	}
+	return byKey
 }
 
 // houseNumber returns the house number of a street line, before or
