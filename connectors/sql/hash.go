@@ -110,20 +110,9 @@ func (s *Source) scanPage(e *entity, rows *sql.Rows) ([]sdk.Record, []any, error
 		return nil, nil, fmt.Errorf("sql: entity %s: columns: %w", name, err)
 	}
 	np := len(cols) - 1
-	kinds := make([]colKind, len(cols))
-	names := make([][]byte, np)
-	delIdx := -1
-	for i, c := range cols {
-		kinds[i] = classify(c.DatabaseTypeName())
-		if i < np {
-			names[i] = appendString(nil, c.Name())
-			if c.Name() == e.cfg.Deleted {
-				delIdx = i
-			}
-		}
-	}
-	if e.cfg.Deleted != "" && delIdx < 0 {
-		return nil, nil, fmt.Errorf("sql: entity %s: deleted column %q is not in the result", name, e.cfg.Deleted)
+	kinds, names, delIdx, _, err := resultColumns(e, cols, np)
+	if err != nil {
+		return nil, nil, err
 	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))

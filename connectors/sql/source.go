@@ -347,23 +347,9 @@ func (s *Source) readPage(ctx context.Context, e *entity, n int, overlap bool) (
 		np--
 		keyIdx, curIdx = np, np+1
 	}
-	kinds := make([]colKind, len(cols))
-	names := make([][]byte, np)
-	delIdx, curPayloadIdx := -1, -1
-	for i, c := range cols {
-		kinds[i] = classify(c.DatabaseTypeName())
-		if i < np {
-			names[i] = appendString(nil, c.Name())
-			if c.Name() == e.cfg.Deleted {
-				delIdx = i
-			}
-			if c.Name() == e.cfg.Cursor {
-				curPayloadIdx = i
-			}
-		}
-	}
-	if e.cfg.Deleted != "" && delIdx < 0 {
-		return nil, fmt.Errorf("sql: entity %s: deleted column %q is not in the result", name, e.cfg.Deleted)
+	kinds, names, delIdx, curPayloadIdx, err := resultColumns(e, cols, np)
+	if err != nil {
+		return nil, err
 	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
@@ -721,4 +707,26 @@ func (s *Source) Teardown(context.Context) error {
 	err := s.db.Close()
 	s.db = nil
 	return err
+}
+
+// resultColumns classifies a result's columns and names the first np (the
+// payload), finding the deleted and cursor columns among them.
+func resultColumns(e *entity, cols []*sql.ColumnType, np int) (kinds []colKind, names [][]byte, delIdx, curIdx int, err error) {
+	kinds, names, delIdx, curIdx = make([]colKind, len(cols)), make([][]byte, np), -1, -1
+	for i, c := range cols {
+		kinds[i] = classify(c.DatabaseTypeName())
+		if i < np {
+			names[i] = appendString(nil, c.Name())
+			if c.Name() == e.cfg.Deleted {
+				delIdx = i
+			}
+			if e.cfg.Cursor != "" && c.Name() == e.cfg.Cursor {
+				curIdx = i
+			}
+		}
+	}
+	if e.cfg.Deleted != "" && delIdx < 0 {
+		return nil, nil, 0, 0, fmt.Errorf("sql: entity %s: deleted column %q is not in the result", e.cfg.Name, e.cfg.Deleted)
+	}
+	return kinds, names, delIdx, curIdx, nil
 }
