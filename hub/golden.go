@@ -56,6 +56,12 @@ type CustomerFilter struct {
 	AfterName string
 }
 
+// NameOnly reports a search by name prefix alone: its summaries are
+// ordered by the name found (see FindCustomerSummaries).
+func (f CustomerFilter) NameOnly() bool {
+	return f.Name != "" && f.Email == "" && f.Phone == "" && f.TaxID == "" && f.System == "" && f.SourceID == ""
+}
+
 // Counts reports the store's sizes.
 type Counts struct {
 	GoldenCustomers int64 `json:"golden_customers"`

@@ -409,7 +409,7 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		// A name prefix lists many customers: summaries, each with a link
 		// to the whole customer. A lookup by a key finds one: whole.
 		view = "full"
-		if nameOnly(f) &&
+		if f.NameOnly() &&
 			!q.Has("orders_limit") && !q.Has("payments_limit") && !q.Has("service_cases_limit") {
 			view = "summary"
 		}
@@ -423,7 +423,7 @@ func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "view must be summary or full")
 		return
 	}
-	if byName := view == "summary" && nameOnly(f); f.After != "" && (f.AfterName != "") != byName {
+	if byName := view == "summary" && f.NameOnly(); f.After != "" && (f.AfterName != "") != byName {
 		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "cursor is not one this API returned for this search")
 		return
 	}
@@ -472,10 +472,4 @@ func (a *api) ready(w http.ResponseWriter, r *http.Request) {
 		out.Checks[name] = "ok"
 	}
 	writeJSON(w, status, out)
-}
-
-// nameOnly reports a search by name prefix alone: its summary pages are
-// ordered by the name found.
-func nameOnly(f hub.CustomerFilter) bool {
-	return f.Name != "" && f.Email == "" && f.Phone == "" && f.TaxID == "" && f.System == "" && f.SourceID == ""
 }

@@ -441,8 +441,7 @@ func (s *Store) FindCustomerSummaries(ctx context.Context, f hub.CustomerFilter)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
 	ctq := cachedTx{tx, &s.reads}
-	if f.Name != "" && f.Email == "" && f.Phone == "" && f.TaxID == "" && f.System == "" && f.SourceID == "" &&
-		(f.After == "" || f.AfterName != "") {
+	if f.NameOnly() && (f.After == "" || f.AfterName != "") {
 		return s.findByName(ctx, ctq, f)
 	}
 	ids, err := s.findIDs(ctx, ctq, f)
