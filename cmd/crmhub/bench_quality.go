@@ -17,10 +17,15 @@ func newBenchQualityCmd() *cobra.Command {
 	var variant, method string
 	var estimate bool
 	var households, twoErrors float64
+	var fb febrlFlags
 	cmd := &cobra.Command{
 		Use:   "quality",
 		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if fb.set() {
+				fb.estimate, fb.method, fb.seed = estimate, method, seed
+				return runFEBRL(cmd.OutOrStdout(), fb)
+			}
 			variants := []struct {
 				name                    string
 				contact, withIDs, firms bool
@@ -76,5 +81,10 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&households, "households", 0, "share of people living with a relative (same family name and address, another given name and birth date)")
 	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")
 	cmd.Flags().BoolVar(&estimate, "estimate", false, "estimate the Fellegi-Sunter model from the generated records first (no labels), as crmhub identity train does")
+	cmd.Flags().StringVar(&fb.dir, "febrl", "", "score on FEBRL files in this folder instead (dataset4a.csv+dataset4b.csv as two systems, dataset1-3.csv each as one system)")
+	cmd.Flags().StringVar(&fb.inputA, "input-a", "", "score on this file in FEBRL's CSV layout (one system, or the first of two with --input-b)")
+	cmd.Flags().StringVar(&fb.inputB, "input-b", "", "the second system's file in FEBRL's CSV layout")
+	cmd.Flags().BoolVar(&fb.withoutID, "without-id", false, "FEBRL: drop the social security number (names, address and birth date only)")
+	cmd.Flags().IntVarP(&fb.sample, "verbose", "v", 0, "FEBRL: print this many missed and wrongly merged pairs with their evidence")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ type Result struct {
 	Score      Score
 	KindRecall map[string]float64
 	KindCount  map[string]int
+	// Assign is the clustering: record key -> golden id.
+	Assign map[string]string
 }
 
 // Run resolves recs with the real resolver built from cfg (as hub/store does)
@@ -33,7 +36,7 @@ func Run(cfg identity.Config, recs []Record) Result {
 			original[r.EntityID] = r.Key
 		}
 	}
-	res := Result{Score: Evaluate(truth, assign), KindRecall: map[string]float64{}, KindCount: map[string]int{}}
+	res := Result{Score: Evaluate(truth, assign), KindRecall: map[string]float64{}, KindCount: map[string]int{}, Assign: assign}
 	hit := map[string]int{}
 	for _, r := range recs {
 		if r.Corruption == "" {
@@ -61,4 +64,39 @@ func Records(recs []Record) []identity.Record {
 			UpdatedAt: t0.Add(time.Duration(i) * time.Second), Customer: r.Customer}
 	}
 	return in
+}
+
+// Mistakes are sample pairs a clustering got wrong: Missed pairs are one
+// person in two clusters, Merged pairs two people in one cluster.
+type Mistakes struct {
+	Missed, Merged [][2]Record
+}
+
+// Sample returns up to n missed and n wrongly merged pairs of recs under
+// the clustering assign, in record-key order (so runs compare).
+func Sample(recs []Record, assign map[string]string, n int) Mistakes {
+	sorted := slices.Clone(recs)
+	slices.SortFunc(sorted, func(a, b Record) int { return strings.Compare(a.Key, b.Key) })
+	byEntity := map[string][]Record{}
+	byCluster := map[string][]Record{}
+	for _, r := range sorted {
+		byEntity[r.EntityID] = append(byEntity[r.EntityID], r)
+		if c, ok := assign[r.Key]; ok {
+			byCluster[c] = append(byCluster[c], r)
+		}
+	}
+	var m Mistakes
+	for _, r := range sorted {
+		for _, o := range byEntity[r.EntityID] {
+			if len(m.Missed) < n && o.Key > r.Key && (assign[o.Key] == "" || assign[o.Key] != assign[r.Key]) {
+				m.Missed = append(m.Missed, [2]Record{r, o})
+			}
+		}
+		for _, o := range byCluster[assign[r.Key]] {
+			if len(m.Merged) < n && o.Key > r.Key && o.EntityID != r.EntityID {
+				m.Merged = append(m.Merged, [2]Record{r, o})
+			}
+		}
+	}
+	return m
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/quality"
+)
+
+// febrlFlags are bench quality's flags for outside data in FEBRL's layout.
+type febrlFlags struct {
+	dir, inputA, inputB string
+	withoutID, estimate bool
+	method              string
+	sample              int
+	seed                int64
+}
+
+func (f febrlFlags) set() bool { return f.dir != "" || f.inputA != "" || f.inputB != "" }
+
+// febrlSet is one FEBRL benchmark: one file deduplicated, or two files
+// (two systems) linked.
+type febrlSet struct {
+	name  string
+	files []string
+}
+
+// sets lists the benchmarks the flags name: with --febrl DIR, the two
+// systems of dataset4a/4b and each one-system file dataset1-3 found there.
+func (f febrlFlags) sets() ([]febrlSet, error) {
+	if f.dir == "" {
+		if f.inputA == "" {
+			return nil, errors.New("bench quality: --input-b needs --input-a")
+		}
+		if f.inputB == "" {
+			return []febrlSet{{"one system", []string{f.inputA}}}, nil
+		}
+		return []febrlSet{{"two systems", []string{f.inputA, f.inputB}}}, nil
+	}
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(f.dir, name))
+		return err == nil
+	}
+	var out []febrlSet
+	if exists("dataset4a.csv") && exists("dataset4b.csv") {
+		out = append(out, febrlSet{"4a+4b two systems", []string{filepath.Join(f.dir, "dataset4a.csv"), filepath.Join(f.dir, "dataset4b.csv")}})
+	}
+	for _, n := range []string{"dataset1.csv", "dataset2.csv", "dataset3.csv"} {
+		if exists(n) {
+			out = append(out, febrlSet{strings.TrimSuffix(strings.TrimPrefix(n, "dataset"), ".csv") + " one system", []string{filepath.Join(f.dir, n)}})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("bench quality: %s holds no FEBRL files (dataset4a.csv with dataset4b.csv, dataset1-3.csv): %w", f.dir, fs.ErrNotExist)
+	}
+	return out, nil
+}
+
+// runFEBRL scores the resolver on FEBRL files: the records are mapped as
+// an Australian source's mapping would (quality.ReadFEBRL) and resolved
+// as the hub resolves them.
+func runFEBRL(out io.Writer, f febrlFlags) error {
+	sets, err := f.sets()
+	if err != nil {
+		return err
+	}
+	ids := "with id"
+	if f.withoutID {
+		ids = "without id"
+	}
+	for _, set := range sets {
+		var recs []quality.Record
+		for i, path := range set.files {
+			rs, err := quality.ReadFEBRLFile(path, quality.FEBRLOptions{System: string(rune('a' + i)), WithoutID: f.withoutID})
+			if err != nil {
+				return fmt.Errorf("bench quality: %w", err)
+			}
+			recs = append(recs, rs...)
+		}
+		cfg := identity.Config{DefaultRegion: "AU", Fuzzy: &identity.FuzzyConfig{Method: f.method}}
+		model := "default"
+		if f.method == identity.MethodWeighted {
+			model = "weighted"
+		}
+		if f.estimate && f.method != identity.MethodWeighted {
+			p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(f.seed)})
+			if err != nil {
+				return fmt.Errorf("bench quality: estimate on %s: %w", set.name, err)
+			}
+			cfg.Fuzzy.People = p
+			model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+		}
+		res := quality.Run(cfg, recs)
+		fmt.Fprintf(out, "febrl %-18s %-10s records %5d precision %.4f recall %.4f F1 %.4f (true pairs %d, found %d) model %s\n",
+			set.name, ids, len(recs), res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, res.Score.FoundPairs, model)
+		if f.sample > 0 {
+			printMistakes(out, identity.New(cfg), recs, quality.Sample(recs, res.Assign, f.sample))
+		}
+	}
+	return nil
+}
+
+// printMistakes shows sample missed and wrongly merged pairs with the
+// resolver's evidence, to see what kind of error the matcher cannot see.
+func printMistakes(out io.Writer, r *identity.Resolver, recs []quality.Record, m quality.Mistakes) {
+	in := quality.Records(recs)
+	byKey := make(map[string]identity.Record, len(in))
+	for _, x := range in {
+		byKey[x.Key()] = x
+	}
+	show := func(what string, pairs [][2]quality.Record) {
+		for _, p := range pairs {
+			fmt.Fprintf(out, "  %s %s ~ %s\n", what, p[0].Key, p[1].Key)
+			for _, x := range p {
+				c := x.Customer
+				var addr, ids string
+				if len(c.Addresses) > 0 {
+					a := c.Addresses[0]
+					addr = strings.ReplaceAll(a.Street, "\n", " / ") + " | " + a.PostalCode + " " + a.City
+				}
+				if len(c.Identifiers) > 0 {
+					ids = c.Identifiers[0].Value
+				}
+				fmt.Fprintf(out, "    %q %q | %s | %s | %s\n", c.GivenName, c.FamilyName, addr, c.BirthDate, ids)
+			}
+			ev, ok := r.Explain(byKey[p[0].Key], byKey[p[1].Key])
+			if !ok {
+				continue
+			}
+			var terms []string
+			for _, t := range ev.Terms {
+				terms = append(terms, fmt.Sprintf("%s %s %+.1f", t.Comparison, t.Level, t.Weight))
+			}
+			fmt.Fprintf(out, "    p=%.4f auto=%v %s%s\n", ev.Probability, ev.Auto, strings.Join(terms, ", "),
+				map[bool]string{true: " hold: " + ev.Hold, false: ""}[ev.Hold != ""])
+		}
+	}
+	show("missed", m.Missed)
+	show("merged", m.Merged)
+}
