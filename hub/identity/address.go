@@ -18,8 +18,54 @@ var unitWords = map[string]bool{"unit": true, "apt": true, "apartment": true, "f
 // house number before ("40 Dock Road", "12 bis rue de la Paix") or after
 // the street ("Hauptstr. 5", "Dock Rd 40a"), a unit before or after
 // ("Unit 2, 40 Dock Road", "2/15 Smith St", "5th Ave 350 Apt 3"),
-// street-type words abbreviated (see normStreet).
+// street-type words abbreviated (see normStreet). A street field of several
+// lines ("40 Dock Road" with "Rose Cottage" or "Unit 2" below or above it)
+// is read from the line with a house number; a unit on another line counts.
 func ParseStreetLine(line string) StreetLine {
+	if !strings.Contains(line, "\n") {
+		return parseOneLine(line)
+	}
+	var first, best StreetLine
+	var unit string
+	found, seen := false, false
+	for _, l := range strings.Split(line, "\n") {
+		p := parseOneLine(l)
+		if p == (StreetLine{}) {
+			continue
+		}
+		if !seen {
+			first, seen = p, true
+		}
+		switch {
+		case !found && p.Number != "" && p.Street != "":
+			best, found = p, true
+		case unit == "" && p.Unit != "" && p.Street == "":
+			unit = p.Unit
+		}
+	}
+	if !found {
+		return first
+	}
+	if best.Unit == "" {
+		best.Unit = unit
+	}
+	return best
+}
+
+// streetNames are the normalized street names of every line of a street
+// field: two systems may keep the street and a building or property name
+// in either order.
+func streetNames(line string) []string {
+	var out []string
+	for _, l := range strings.Split(line, "\n") {
+		if p := parseOneLine(l); p.Street != "" {
+			out = append(out, p.Street)
+		}
+	}
+	return out
+}
+
+func parseOneLine(line string) StreetLine {
 	line = strings.NewReplacer(",", " ", "#", " # ").Replace(line)
 	f := strings.Fields(normStreet(line))
 	var out StreetLine

@@ -23,6 +23,11 @@ func TestParseStreetLine(t *testing.T) {
 		{"12 bis rue de la Paix", StreetLine{"r de la paix", "12bis", ""}}, // FR
 		{"8 Avenue des Champs", StreetLine{"ave des champs", "8", ""}},     // FR
 		{"Dock Road", StreetLine{"dock rd", "", ""}},
+		// Second lines: a building's or property's name, a unit.
+		{"40 Dock Road\nRose Cottage", StreetLine{"dock rd", "40", ""}},
+		{"Rose Cottage\n40 Dock Road", StreetLine{"dock rd", "40", ""}},
+		{"92 mcintyre street\napt 27", StreetLine{"mcintyre st", "92", "27"}},
+		{"Rose Cottage\nDock Road", StreetLine{"rose cottage", "", ""}},
 	} {
 		if got := ParseStreetLine(tc.in); got != tc.want {
 			t.Errorf("%q: got %+v, want %+v", tc.in, got, tc.want)

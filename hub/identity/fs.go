@@ -44,7 +44,8 @@ const (
 	LevelExact = "exact"
 	// LevelClose: Jaro-Winkler >= 0.92 for names (a typo, a transposed or
 	// OCR-confused letter); one digit changed or two swapped, or day and
-	// month swapped, for birth dates; one character for postcodes; one
+	// month swapped, for birth dates; one character changed or two
+	// neighbours swapped for postcodes; one
 	// edit for identifiers, e-mails and phone numbers.
 	LevelClose = "close"
 	// LevelPhonetic: names that sound alike (the same Double Metaphone
@@ -328,7 +329,21 @@ func addressPair(x, y hub.Address) string {
 		return LevelElse
 	}
 	px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
-	sameStreet := px.Street != "" && py.Street != "" && (px.Street == py.Street || strutil.Similarity(px.Street, py.Street, jw) >= 0.92)
+	sameStreet := similarStreet(px.Street, py.Street)
+	if !sameStreet && (strings.Contains(x.Street, "\n") || strings.Contains(y.Street, "\n")) {
+		// The lines in another order: the street one system keeps on
+		// its first line, the other below a building's name.
+		for _, s := range streetNames(x.Street) {
+			if similarStreet(s, py.Street) {
+				sameStreet = true
+			}
+		}
+		for _, s := range streetNames(y.Street) {
+			if similarStreet(px.Street, s) {
+				sameStreet = true
+			}
+		}
+	}
 	sameHouse := sameStreet && px.Number != "" && px.Number == py.Number &&
 		(px.Unit == "" || py.Unit == "" || px.Unit == py.Unit)
 	switch {
@@ -346,6 +361,19 @@ func addressPair(x, y hub.Address) string {
 	return LevelElse
 }
 
+// similarStreet compares two normalized street names, also without their
+// spaces: a space lost or added ("pearsonstreet", "Haupt Str") is a typo.
+func similarStreet(x, y string) bool {
+	if x == "" || y == "" {
+		return false
+	}
+	if x == y || strutil.Similarity(x, y, jw) >= 0.92 {
+		return true
+	}
+	nx, ny := strings.ReplaceAll(x, " ", ""), strings.ReplaceAll(y, " ", "")
+	return (nx != x || ny != y) && strutil.Similarity(nx, ny, jw) >= 0.92
+}
+
 func postcodeLevel(x, y string) string {
 	x, y = NormalizePostcode(x), NormalizePostcode(y)
 	switch {
@@ -354,13 +382,15 @@ func postcodeLevel(x, y string) string {
 	case x == y:
 		return LevelExact
 	case len(x) == len(y):
-		diff := 0
+		var diff []int
 		for i := range len(x) {
 			if x[i] != y[i] {
-				diff++
+				diff = append(diff, i)
 			}
 		}
-		if diff == 1 {
+		// One character changed, or two neighbours swapped (2617 for
+		// 2167): a single slip of the keyboard either way.
+		if len(diff) == 1 || len(diff) == 2 && diff[1] == diff[0]+1 && x[diff[0]] == y[diff[1]] && x[diff[1]] == y[diff[0]] {
 			return LevelClose
 		}
 	}
