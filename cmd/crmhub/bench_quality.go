@@ -67,6 +67,9 @@ func newBenchQualityCmd() *cobra.Command {
 					}
 					fmt.Fprintf(out, "  %-15s recall %.2f (n=%d)\n", k, res.KindRecall[k], res.KindCount[k])
 				}
+				if fb.sample > 0 {
+					printMistakes(out, identity.New(cfg), recs, quality.Sample(recs, res.Assign, fb.sample))
+				}
 			}
 			if !found {
 				return fmt.Errorf("bench quality: unknown variant %q (contact+ids, contact, ids, names, firms)", variant)
@@ -85,6 +88,6 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().StringVar(&fb.inputA, "input-a", "", "score on this file in FEBRL's CSV layout (one system, or the first of two with --input-b)")
 	cmd.Flags().StringVar(&fb.inputB, "input-b", "", "the second system's file in FEBRL's CSV layout")
 	cmd.Flags().BoolVar(&fb.withoutID, "without-id", false, "FEBRL: drop the social security number (names, address and birth date only)")
-	cmd.Flags().IntVarP(&fb.sample, "verbose", "v", 0, "FEBRL: print this many missed and wrongly merged pairs with their evidence")
+	cmd.Flags().IntVarP(&fb.sample, "verbose", "v", 0, "print this many missed and wrongly merged pairs with their evidence")
 	return cmd
 }

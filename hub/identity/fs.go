@@ -254,6 +254,12 @@ func nameLevel(x, y string) string {
 		return LevelClose
 	case s >= 0.7 && soundsAlike(x, y): // names that sound alike are never far apart in spelling
 		return LevelPhonetic
+	case len(x) >= 5 && len(y) >= 5 && oneEditApart(x, y, func(byte) bool { return true }),
+		ocrFold.Replace(x) == ocrFold.Replace(y):
+		// One letter changed, dropped or two swapped in a name long enough
+		// that Jaro-Winkler undervalues it (Walsh/Waksh), or letters a
+		// scanner reads one for the other (Smith/Srnith).
+		return LevelClose
 	case len(x) >= 3 && len(y) >= 3 && (strings.HasPrefix(x, y) || strings.HasPrefix(y, x)):
 		return LevelPrefix
 	case s >= 0.80:
@@ -261,6 +267,10 @@ func nameLevel(x, y string) string {
 	}
 	return LevelElse
 }
+
+// ocrFold maps letter groups that optical character recognition confuses
+// to one spelling.
+var ocrFold = strings.NewReplacer("rn", "m", "vv", "w", "cl", "d", "0", "o", "1", "l")
 
 // soundsAlike reports whether two folded names share a phonetic code.
 func soundsAlike(x, y string) bool {
@@ -507,7 +517,15 @@ func hold(a, b hub.Customer, g gamma) string {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
-	if strong || house {
+	if strong {
+		return ""
+	}
+	if ga != "" && gb != "" && (g[iGiven] == LevelSimilar || g[iGiven] == LevelElse) && g[iFamily] != LevelElse {
+		// Relatives share a family name and an address; only the
+		// given name tells them apart, and here it does not agree.
+		return "the given names differ and nothing but the family name and address confirms the person: a relative is as likely"
+	}
+	if house {
 		return ""
 	}
 	switch {

@@ -16,6 +16,9 @@ func TestComparisonLevels(t *testing.T) {
 		{"name sounds alike", nameLevel("meier", "meyer"), LevelPhonetic},
 		{"name short form", nameLevel("chris", "christopher"), LevelPrefix},
 		{"name other", nameLevel("anna", "klaus"), LevelElse},
+		{"name one letter in a short name", nameLevel("walsh", "waksh"), LevelClose},
+		{"name letters read by a scanner", nameLevel("smith", "srnith"), LevelClose},
+		{"name one letter in a four-letter name", nameLevel("jane", "jake"), LevelSimilar},
 		{"name missing", nameLevel("", "klaus"), ""},
 		{"date exact", dateLevel("1980-04-12", "1980-04-12"), LevelExact},
 		{"date day and month swapped", dateLevel("1980-04-12", "1980-12-04"), LevelClose},
@@ -140,5 +143,22 @@ func TestParamsValidate(t *testing.T) {
 	p.Review = 0.995
 	if err := p.Validate(); err == nil {
 		t.Error("review above auto_merge accepted")
+	}
+}
+
+// Siblings share a family name and an address: where the given names do
+// not agree and nothing else identifies the person, the pair is held for
+// review whatever its probability; a birth date lifts the hold.
+func TestHoldRelativesWithOtherGivenNames(t *testing.T) {
+	p := DefaultParams()
+	home := []hub.Address{{Street: "5200 Oak St", PostalCode: "39203", City: "Austin"}}
+	a := hub.Customer{Kind: "person", GivenName: "Michael", FamilyName: "Garcia", Addresses: home}
+	b := hub.Customer{Kind: "person", GivenName: "Mia", FamilyName: "Garcia", Addresses: home}
+	if m := p.MatchPeople(a, b, "US", true); m.Hold == "" {
+		t.Errorf("Michael and Mia Garcia at one address not held (p=%.4f)", m.Probability)
+	}
+	a.BirthDate, b.BirthDate = "1979-11-20", "1979-11-20"
+	if m := p.MatchPeople(a, b, "US", true); m.Hold != "" {
+		t.Errorf("held although the birth date agrees: %s", m.Hold)
 	}
 }
