@@ -520,7 +520,8 @@ func hold(a, b hub.Customer, g gamma) string {
 	if strong {
 		return ""
 	}
-	if ga != "" && gb != "" && (g[iGiven] == LevelSimilar || g[iGiven] == LevelElse) && g[iFamily] != LevelElse {
+	if ga != "" && gb != "" && (g[iGiven] == LevelSimilar || g[iGiven] == LevelElse) && g[iFamily] != LevelElse &&
+		g[iIdent] != LevelClose { // a mistyped identifier is the person's, not a relative's
 		// Relatives share a family name and an address; only the
 		// given name tells them apart, and here it does not agree.
 		return "the given names differ and nothing but the family name and address confirms the person: a relative is as likely"
