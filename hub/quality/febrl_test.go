@@ -71,3 +71,15 @@ func TestReadFEBRLErrors(t *testing.T) {
 		}
 	}
 }
+
+// Sample lists a pair the clustering split and a pair it joined wrongly.
+func TestSample(t *testing.T) {
+	recs := []Record{{Key: "a/p/1", EntityID: "x"}, {Key: "a/p/2", EntityID: "x"}, {Key: "a/p/3", EntityID: "y"}}
+	m := Sample(recs, map[string]string{"a/p/1": "g1", "a/p/2": "g2", "a/p/3": "g2"}, 5)
+	if len(m.Missed) != 1 || m.Missed[0][0].Key != "a/p/1" || m.Missed[0][1].Key != "a/p/2" {
+		t.Errorf("missed %+v", m.Missed)
+	}
+	if len(m.Merged) != 1 || m.Merged[0][0].Key != "a/p/2" || m.Merged[0][1].Key != "a/p/3" {
+		t.Errorf("merged %+v", m.Merged)
+	}
+}
