@@ -60,7 +60,8 @@ const (
 	// Address levels: the parts of an address are not independent (a
 	// street in another postal code is another street), so the address
 	// is one comparison. LevelStreet: the same street and house number,
-	// the postal code one digit off or missing with the same city;
+	// the postal code one digit off or missing with the same city, or the
+	// same street and postal code with a house number missing;
 	// LevelOtherNumber: the same street and postal code, another house
 	// number; LevelPostcode: the same postal code, another street;
 	// LevelCity: only the city agrees.
@@ -356,10 +357,13 @@ func addressPair(x, y hub.Address) string {
 	}
 	sameHouse := sameStreet && px.Number != "" && px.Number == py.Number &&
 		(px.Unit == "" || py.Unit == "" || px.Unit == py.Unit)
+	// A house number missing on one side is no evidence of another
+	// house: the street agrees as far as both records tell.
+	noNumber := sameStreet && (px.Number == "" || py.Number == "")
 	switch {
 	case sameHouse && pc == LevelExact:
 		return LevelExact
-	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact):
+	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact), noNumber && pc == LevelExact:
 		return LevelStreet
 	case sameStreet && pc == LevelExact:
 		return LevelOtherNumber

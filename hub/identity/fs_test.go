@@ -41,6 +41,8 @@ func TestComparisonLevels(t *testing.T) {
 			hub.Address{Street: "17 Murray Vale\nTempleton Street", PostalCode: "2066"}), LevelExact},
 		{"address space lost", addressPair(hub.Address{Street: "7 Pearson Street", PostalCode: "3153"},
 			hub.Address{Street: "7 pearsonstreet", PostalCode: "3153"}), LevelExact},
+		{"address house number missing", addressPair(hub.Address{Street: "14 Kadina Crescent", PostalCode: "3199"},
+			hub.Address{Street: "Kadina Crescent", PostalCode: "3199"}), LevelStreet},
 		{"address other number", addressPair(hub.Address{Street: "0 Dock Road", PostalCode: "10001"},
 			hub.Address{Street: "40 Dock Road", PostalCode: "10001"}), LevelOtherNumber},
 		{"address other unit", addressPair(hub.Address{Street: "Unit 2, 15 Smith St", PostalCode: "2000"},
