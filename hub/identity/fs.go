@@ -255,8 +255,8 @@ func nameLevel(x, y string) string {
 		return LevelClose
 	case s >= 0.7 && soundsAlike(x, y): // names that sound alike are never far apart in spelling
 		return LevelPhonetic
-	case len(x) >= 5 && len(y) >= 5 && oneEditApart(x, y, func(byte) bool { return true }),
-		ocrFold.Replace(x) == ocrFold.Replace(y):
+	case s >= 0.7 && (len(x) >= 5 && len(y) >= 5 && oneEditApart(x, y, func(byte) bool { return true }) ||
+		ocrFold.Replace(x) == ocrFold.Replace(y)):
 		// One letter changed, dropped or two swapped in a name long enough
 		// that Jaro-Winkler undervalues it (Walsh/Waksh), or letters a
 		// scanner reads one for the other (Smith/Srnith).
@@ -381,8 +381,14 @@ func similarStreet(x, y string) bool {
 	if x == "" || y == "" {
 		return false
 	}
-	if x == y || strutil.Similarity(x, y, jw) >= 0.92 {
+	if x == y {
 		return true
+	}
+	switch s := strutil.Similarity(x, y, jw); {
+	case s >= 0.92:
+		return true
+	case s < 0.75: // far apart with their spaces too: not worth a second look
+		return false
 	}
 	nx, ny := strings.ReplaceAll(x, " ", ""), strings.ReplaceAll(y, " ", "")
 	return (nx != x || ny != y) && strutil.Similarity(nx, ny, jw) >= 0.92
