@@ -19,7 +19,7 @@ import (
 // highest value: the parents' snapshot reads every child as it is then,
 // so only later changes need to republish a parent.
 func (s *Source) initChildCursors(ctx context.Context, e *entity) error {
-	if e.cfg.ChangeDetection == "hash" || len(e.cfg.Children) == 0 {
+	if e.cfg.ChangeDetection == "hash" || e.cfg.ChangeDetection == "logical" || len(e.cfg.Children) == 0 {
 		return nil
 	}
 	e.childAfter = make([]any, len(e.cfg.Children))

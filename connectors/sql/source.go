@@ -27,6 +27,7 @@ type Source struct {
 	next     int // entity Read looks at first, round robin
 	pos      position
 	log      *slog.Logger
+	cdc      *pgCDC // change_detection: logical
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -181,6 +182,9 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		}
 		s.entities = append(s.entities, ent)
 	}
+	if s.cfg.logical() {
+		return s.openLogical(ctx, pos)
+	}
 	return nil
 }
 
@@ -193,6 +197,9 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	n := min(max, s.cfg.BatchSize)
 	if n <= 0 {
 		n = 1
+	}
+	if s.cdc != nil {
+		return s.readLogical(ctx, n)
 	}
 	for range s.entities {
 		e := s.entities[s.next]
@@ -699,12 +706,23 @@ func (s *Source) keyScan(ctx context.Context, e *entity) ([]sdk.Record, error) {
 	return recs, nil
 }
 
-// Teardown closes the database.
-func (s *Source) Teardown(context.Context) error {
-	if s.db == nil {
+// Ack lets a logical-mode source confirm the LSN to the server; the
+// other modes hold nothing the server needs to release.
+func (s *Source) Ack(_ context.Context, pos sdk.Position) error {
+	if s.cdc == nil || len(pos) == 0 {
 		return nil
 	}
-	err := s.db.Close()
+	return s.ackLogical(pos)
+}
+
+// Teardown closes the replication stream and the database.
+func (s *Source) Teardown(ctx context.Context) error {
+	err := s.closeLogical(ctx)
+	s.cdc = nil
+	if s.db == nil {
+		return err
+	}
+	err = errors.Join(err, s.db.Close())
 	s.db = nil
 	return err
 }
