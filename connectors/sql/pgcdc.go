@@ -38,6 +38,9 @@ var ErrSlotGone = errors.New("replication slot is gone")
 // within wal_sender_timeout (60 s by default).
 const statusEvery = 10 * time.Second
 
+// ackEvery bounds how long a new acknowledgement waits to be reported.
+const ackEvery = time.Second
+
 // cdcPos is the position of a logical-mode source.
 type cdcPos struct {
 	Slot string `json:"slot"`
@@ -75,6 +78,13 @@ type pgCDC struct {
 	done   chan struct{}
 	acked  atomic.Uint64
 	queue  []changedKey
+	// inflight counts the changed keys sent by the receiver and not yet
+	// turned into records; handed is the LSN of the last record handed
+	// out. With none in flight and handed acknowledged, the source is
+	// idle, and the receiver may confirm WAL the stream skipped (other
+	// tables' traffic), so the slot does not hold it back.
+	inflight atomic.Int64
+	handed   atomic.Uint64
 }
 
 // tableRole says which entity a table feeds and which of its columns
@@ -429,11 +439,13 @@ func (c *pgCDC) receive(ctx context.Context, s *Source) {
 	var seen map[changedKey]bool
 	var at time.Time
 	var xid uint32
+	inTx := false
 	next := time.Now().Add(statusEvery)
+	var sent uint64 // the LSN last reported
 	status := func() error {
 		next = time.Now().Add(statusEvery)
-		lsn := pglogrepl.LSN(c.acked.Load())
-		return pglogrepl.SendStandbyStatusUpdate(ctx, c.repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: lsn})
+		sent = c.acked.Load()
+		return pglogrepl.SendStandbyStatusUpdate(ctx, c.repl, pglogrepl.StandbyStatusUpdate{WALWritePosition: pglogrepl.LSN(sent)})
 	}
 	fail := func(err error) {
 		if ctx.Err() == nil {
@@ -462,13 +474,19 @@ func (c *pgCDC) receive(ctx context.Context, s *Source) {
 		}
 	}
 	for {
-		if !time.Now().Before(next) {
+		// A new acknowledgement is reported within ackEvery, so the
+		// server can recycle WAL soon after the hub holds the changes.
+		if !time.Now().Before(next) || c.acked.Load() != sent {
 			if err := status(); err != nil {
 				fail(fmt.Errorf("sql: replication slot %s: send status: %w", c.slot, err))
 				return
 			}
 		}
-		rctx, cancel := context.WithDeadline(ctx, next)
+		deadline := time.Now().Add(ackEvery)
+		if next.Before(deadline) {
+			deadline = next
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
 		raw, err := c.repl.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -492,8 +510,19 @@ func (c *pgCDC) receive(ctx context.Context, s *Source) {
 			switch m.Data[0] {
 			case pglogrepl.PrimaryKeepaliveMessageByteID:
 				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
-				if err == nil && ka.ReplyRequested {
+				if err != nil {
+					continue
+				}
+				if ka.ReplyRequested {
 					next = time.Time{}
+				}
+				// Between transactions, with every record handed out
+				// acknowledged: everything the server sent before this
+				// keepalive is in the hub, so its WAL end may be
+				// confirmed (changes come in order on the connection).
+				if !inTx && c.inflight.Load() == 0 && c.acked.Load() >= c.handed.Load() {
+					for old := c.acked.Load(); uint64(ka.ServerWALEnd) > old && !c.acked.CompareAndSwap(old, uint64(ka.ServerWALEnd)); old = c.acked.Load() {
+					}
 				}
 			case pglogrepl.XLogDataByteID:
 				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
@@ -514,7 +543,7 @@ func (c *pgCDC) receive(ctx context.Context, s *Source) {
 					}
 					rels[msg.RelationID] = idx
 				case *pglogrepl.BeginMessage:
-					cur, seen, at, xid = nil, map[changedKey]bool{}, msg.CommitTime, msg.Xid
+					cur, seen, at, xid, inTx = nil, map[changedKey]bool{}, msg.CommitTime, msg.Xid, true
 				case *pglogrepl.InsertMessage:
 					note(msg.RelationID, msg.Tuple)
 				case *pglogrepl.UpdateMessage:
@@ -525,10 +554,13 @@ func (c *pgCDC) receive(ctx context.Context, s *Source) {
 				case *pglogrepl.TruncateMessage:
 					s.log.Warn("sql: a published table was truncated; rows removed by TRUNCATE are not published as deletes (run crmhub connectors resnapshot)", "slot", c.slot)
 				case *pglogrepl.CommitMessage:
+					inTx = false
 					if len(cur) == 0 {
+						cur = nil
 						continue
 					}
 					cur[len(cur)-1].end = msg.TransactionEndLSN
+					c.inflight.Add(int64(len(cur)))
 					// Keep reporting status while Read is busy elsewhere:
 					// a silent walsender is dropped after wal_sender_timeout.
 					for sent := false; !sent; {
@@ -626,6 +658,8 @@ func (s *Source) readStream(ctx context.Context, n int) ([]sdk.Record, error) {
 		recs[i].Position = prev
 	}
 	c.lsn = newLSN
+	c.handed.Store(uint64(newLSN))
+	c.inflight.Add(-int64(len(batch)))
 	recs[len(recs)-1].Position = cdcPos{Slot: c.slot, LSN: newLSN.String()}.encode()
 	return recs, nil
 }

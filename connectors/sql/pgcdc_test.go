@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
+
 	"github.com/crmhub/crmhub/hub/testenv"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -211,6 +213,9 @@ func TestLogicalRestartDeletesChildren(t *testing.T) {
 		t.Fatalf("stream: %v %v", unacked, err)
 	}
 	s.Teardown(context.Background())
+	if c, u := confirmedLSN(t, b, slot), posLSN(t, unacked[0].Position); c >= u {
+		t.Fatalf("slot confirmed %s, at or past the unacknowledged record's %s", c, u)
+	}
 
 	b.exec(t, `DELETE FROM party WHERE id = 'p3'`)
 	b.exec(t, `INSERT INTO address VALUES (3, 'p1', 'Nice')`)
@@ -220,13 +225,43 @@ func TestLogicalRestartDeletesChildren(t *testing.T) {
 	s = openLogicalSource(t, cfg, pos)
 	defer s.Teardown(context.Background())
 	last := map[string]sdk.Record{}
-	readUntil(t, s, func(recs []sdk.Record) bool {
+	_, end := readUntil(t, s, func(recs []sdk.Record) bool {
 		for _, r := range recs {
 			last[r.ID] = r
 		}
 		p1, p2 := payloadOfRec(t, last["p1"]), payloadOfRec(t, last["p2"])
 		return last["p3"].Op == sdk.OpDelete && p1["name"] == "Ana 2" && addrCities(p1) == "Nice" && addrCities(p2) == "Lyon"
 	})
+	// Acknowledged: the server is told, so it may recycle the WAL.
+	want := posLSN(t, end)
+	for i := 0; confirmedLSN(t, b, slot) < want; i++ {
+		if i > 100 {
+			t.Fatalf("slot confirmed %s, want %s after the ack", confirmedLSN(t, b, slot), want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func confirmedLSN(t *testing.T, b backend, slot string) pglogrepl.LSN {
+	t.Helper()
+	var l pglogrepl.LSN
+	if err := b.db.QueryRow(`SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func posLSN(t *testing.T, pos sdk.Position) pglogrepl.LSN {
+	t.Helper()
+	var p cdcPos
+	if err := json.Unmarshal(pos, &p); err != nil {
+		t.Fatal(err)
+	}
+	l, err := pglogrepl.ParseLSN(p.LSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func readOne(s *Source) ([]sdk.Record, error) {
