@@ -54,7 +54,7 @@ func newConnectorsCmd() *cobra.Command {
 			return nil
 		},
 	})
-	cmd.AddCommand(newConnectorsResnapshotCmd())
+	cmd.AddCommand(newConnectorsResnapshotCmd(), newConnectorsInspectCmd())
 	return cmd
 }
 
