@@ -25,6 +25,12 @@ import (
 // publication) when the test ends.
 func logicalBackend(t *testing.T, ddl string) (backend, string) {
 	t.Helper()
+	return logicalBackendTB(t, ddl)
+}
+
+// logicalBackendTB is logicalBackend for tests and benchmarks.
+func logicalBackendTB(t testing.TB, ddl string) (backend, string) {
+	t.Helper()
 	b := backend{driver: "postgres", dsn: testenv.Postgres(t)}
 	db, err := sql.Open("pgx", b.dsn)
 	if err != nil {
@@ -62,8 +68,11 @@ func logicalBackend(t *testing.T, ddl string) (backend, string) {
 		}
 		_, _ = db.Exec(`DROP PUBLICATION IF EXISTS ` + slot)
 	})
-	b.ddl = ddl
-	return openBackend(t, b), slot
+	b.ddl, b.db = ddl, db
+	if _, err := db.Exec(ddl); err != nil {
+		t.Fatal(err)
+	}
+	return b, slot
 }
 
 func logicalConfig(b backend, slot string, entities ...any) sdk.Config {
