@@ -78,6 +78,9 @@ type pgCDC struct {
 	done   chan struct{}
 	acked  atomic.Uint64
 	queue  []changedKey
+	// broken is set when the snapshot or the stream failed: the next Read
+	// recovers first.
+	broken error
 	// inflight counts the changed keys sent by the receiver and not yet
 	// turned into records; handed is the LSN of the last record handed
 	// out. With none in flight and handed acknowledged, the source is
@@ -152,15 +155,24 @@ func (s *Source) openLogical(ctx context.Context, pos sdk.Position) error {
 		c.acked.Store(uint64(lsn))
 		return s.startStream(ctx)
 	}
+	return s.beginSnapshot(ctx, slotExists)
+}
+
+// beginSnapshot (re)creates the slot with an exported snapshot and opens
+// the snapshot transaction on it; the snapshot is then read from its
+// first entity. An existing slot is dropped first: it is ours (the config
+// names it), and its snapshot was never read to the end, so the stream it
+// holds has nothing to start from.
+func (s *Source) beginSnapshot(ctx context.Context, slotExists bool) error {
+	c := s.cdc
+	c.snapEnt, c.snapAfter = 0, nil
 	if slotExists {
-		// Ours (the config names it), but its snapshot was never read to
-		// the end: the stream it holds has nothing to start from.
 		s.log.Info("sql: dropping replication slot of an unfinished snapshot", "slot", c.slot)
-		if err := pglogrepl.DropReplicationSlot(ctx, repl, c.slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
+		if err := pglogrepl.DropReplicationSlot(ctx, c.repl, c.slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
 			return fmt.Errorf("sql: drop replication slot %s of an unfinished snapshot: %w", c.slot, err)
 		}
 	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, c.slot, "pgoutput",
+	res, err := pglogrepl.CreateReplicationSlot(ctx, c.repl, c.slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
 		return fmt.Errorf("sql: create replication slot %s: %w%s", c.slot, err, privilegeHint(err))
@@ -179,6 +191,69 @@ func (s *Source) openLogical(ctx context.Context, pos sdk.Position) error {
 	s.log.Info("sql: replication slot created, reading the snapshot", "slot", c.slot, "consistent_point", res.ConsistentPoint)
 	return nil
 }
+
+// recover gets a source whose snapshot or stream broke (a dropped
+// connection, a restarted server) going again within the same Open: a
+// snapshot starts over with a new slot, a stream restarts from the LSN the
+// hub acknowledged. Records handed out since come again; the hub applies
+// them as no-ops.
+func (s *Source) recover(ctx context.Context) error {
+	c := s.cdc
+	snapshot := c.broken == errSnapshotBroken
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+		c.cancel = nil
+	}
+	if c.tx != nil {
+		_ = c.tx.Rollback()
+		c.tx = nil
+	}
+	if c.repl != nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = c.repl.Close(cctx)
+		cancel()
+		c.repl = nil
+	}
+	repl, err := pgconn.Connect(ctx, replicationDSN(s.cfg.DSN))
+	if err != nil {
+		return fmt.Errorf("sql: reopen replication connection: %w", err)
+	}
+	c.repl = repl
+	var active bool
+	err = s.db.QueryRowContext(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`, c.slot).Scan(&active)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sql: look up replication slot %s: %w", c.slot, err)
+	}
+	if active {
+		// The server has not noticed the old connection is gone yet.
+		return fmt.Errorf("sql: replication slot %s is still active; retrying", c.slot)
+	}
+	if snapshot {
+		if err := s.beginSnapshot(ctx, exists); err != nil {
+			return err
+		}
+		c.broken = nil
+		return nil
+	}
+	if !exists {
+		return fmt.Errorf("sql: replication slot %s: %w; run crmhub connectors resnapshot", c.slot, ErrSlotGone)
+	}
+	c.queue = nil
+	c.lsn = pglogrepl.LSN(c.acked.Load())
+	c.inflight.Store(0)
+	c.handed.Store(uint64(c.lsn))
+	if err := s.startStream(ctx); err != nil {
+		return err
+	}
+	s.log.Info("sql: replication stream restarted", "slot", c.slot, "from", c.lsn.String())
+	c.broken = nil
+	return nil
+}
+
+// errSnapshotBroken marks a snapshot that must start over.
+var errSnapshotBroken = errors.New("snapshot broken")
 
 // replicationDSN asks for a logical replication connection to the DSN's
 // database.
@@ -320,10 +395,24 @@ func (s *Source) checkLogical(ctx context.Context) error {
 
 // readLogical reads the snapshot while it lasts, then the stream.
 func (s *Source) readLogical(ctx context.Context, n int) ([]sdk.Record, error) {
-	if s.cdc.tx != nil {
-		return s.readSnapshot(ctx, n)
+	c := s.cdc
+	if c.broken != nil {
+		if err := s.recover(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return s.readStream(ctx, n)
+	if c.tx != nil {
+		recs, err := s.readSnapshot(ctx, n)
+		if err != nil && ctx.Err() == nil {
+			c.broken = errSnapshotBroken
+		}
+		return recs, err
+	}
+	recs, err := s.readStream(ctx, n)
+	if err != nil && ctx.Err() == nil {
+		c.broken = err
+	}
+	return recs, err
 }
 
 // readSnapshot reads the next page of the snapshot. The last record of the
