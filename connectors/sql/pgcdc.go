@@ -427,10 +427,12 @@ func (s *Source) readSnapshot(ctx context.Context, n int) ([]sdk.Record, error) 
 			rows *sql.Rows
 			err  error
 		)
+		// One row more than handed out tells whether this page is the
+		// entity's last, so the snapshot's last record can say it is done.
 		if c.snapAfter == nil {
-			rows, err = c.tx.QueryContext(ctx, e.q.first, n)
+			rows, err = c.tx.QueryContext(ctx, e.q.first, n+1)
 		} else {
-			rows, err = c.tx.QueryContext(ctx, e.q.next, c.snapAfter, n)
+			rows, err = c.tx.QueryContext(ctx, e.q.next, c.snapAfter, n+1)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sql: entity %s: snapshot query: %w", e.cfg.Name, err)
@@ -440,10 +442,11 @@ func (s *Source) readSnapshot(ctx context.Context, n int) ([]sdk.Record, error) 
 		if err != nil {
 			return nil, err
 		}
+		last := len(page) <= n
+		page, keys = page[:min(n, len(page))], keys[:min(n, len(keys))]
 		if err := s.attachChildren(ctx, e, page, upsertKeys(page, keys)); err != nil {
 			return nil, err
 		}
-		last := len(page) < n
 		if len(keys) > 0 {
 			c.snapAfter = keys[len(keys)-1]
 		}
