@@ -67,6 +67,12 @@ type entity struct {
 // key) handed out.
 type position struct {
 	Entities map[string]entityPos `json:"entities"`
+	// Children holds, per entity, the highest cursor value of each child
+	// table (in children order; null for a child without cursor) whose
+	// changes have republished their parents, so a restart polls the
+	// children from there: a child changed while crmhub was stopped still
+	// republishes its parent.
+	Children map[string][]pval `json:"children,omitempty"`
 }
 
 type entityPos struct {
@@ -105,7 +111,15 @@ func (p position) encode() []byte {
 		}
 		b = append(b, '}')
 	}
-	return append(b, "}}"...)
+	b = append(b, '}')
+	if len(p.Children) > 0 {
+		// Rare (only after a child poll found changes): encoding/json,
+		// which sorts the map's keys.
+		j, _ := json.Marshal(p.Children)
+		b = append(b, `,"children":`...)
+		b = append(b, j...)
+	}
+	return append(b, '}')
 }
 
 // encodeAround returns what encode gives before and after the inner part
