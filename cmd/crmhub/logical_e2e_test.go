@@ -54,7 +54,8 @@ fields:
 
 // TestLogicalEndToEnd runs the hub on a PostgreSQL source in
 // change_detection logical: an update, a child insert, a child delete and
-// a parent delete made while the hub runs reach the golden customers.
+// a parent delete made while the hub runs reach the golden customers; after
+// a kill -9, changes made while it was down arrive from the slot.
 func TestLogicalEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: skipped with -short")
@@ -138,5 +139,25 @@ func TestLogicalEndToEnd(t *testing.T) {
 		_, gone := segment("P1")
 		return ok && g.Customer.Segment == "Graz" && g.Customer.FullName == "Bernd Otto" && !gone
 	})
+	// kill -9 while streaming; changes made while the hub is down arrive
+	// after the restart, from the slot.
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	exec1(`UPDATE address SET city = 'Wien' WHERE id = 2`)
+	exec1(`INSERT INTO party VALUES ('P3', 'Clara Voss', 'clara@example.com')`)
+	before := len(p.log())
+	p.cmd = exec.Command(binPath, "run", "--config", cfgPath)
+	p.start(t)
+	waitFor(t, "the changes made while the hub was down", 2*time.Minute, func() bool {
+		s2, ok2 := segment("P2")
+		_, ok3 := segment("P3")
+		return ok2 && ok3 && s2 == "Wien"
+	})
+	if restarted := p.log()[before:]; !strings.Contains(restarted, "source open") || strings.Contains(restarted, "reading the snapshot") {
+		t.Errorf("the restarted hub took a new snapshot instead of resuming from the slot:\n%s", restarted)
+	}
+	if strings.Contains(p.log(), "read failed") {
+		t.Errorf("a read failed:\n%s", p.log())
+	}
 	p.stop(t)
 }

@@ -180,7 +180,10 @@ func (s *Source) beginSnapshot(ctx context.Context, slotExists bool) error {
 	if c.lsn, err = pglogrepl.ParseLSN(res.ConsistentPoint); err != nil {
 		return fmt.Errorf("sql: replication slot %s: consistent point %q: %w", c.slot, res.ConsistentPoint, err)
 	}
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	// The transaction outlives this call (the snapshot is read over many
+	// Reads), and database/sql rolls it back when its context ends: the
+	// context of Open does when Open returns.
+	tx, err := s.db.BeginTx(context.WithoutCancel(ctx), &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sql: begin snapshot transaction: %w", err)
 	}
