@@ -438,3 +438,43 @@ func TestLogicalRestartMidSnapshot(t *testing.T) {
 		t.Fatalf("last position %s: want the snapshot done", p)
 	}
 }
+
+// TestLogicalPrivileges: a role without REPLICATION is told what to grant,
+// before anything is created.
+func TestLogicalPrivileges(t *testing.T) {
+	b, slot := logicalBackend(t, `CREATE TABLE party (id text PRIMARY KEY, name text)`)
+	role := slot + "_role"
+	b.exec(t, `CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() {
+		_, _ = b.db.Exec(`DROP OWNED BY ` + role)
+		_, _ = b.db.Exec(`DROP ROLE ` + role)
+	})
+	b.exec(t, `GRANT USAGE ON SCHEMA `+currentSchema(t, b)+` TO `+role)
+	b.exec(t, `GRANT SELECT ON party TO `+role)
+	dsn := strings.Replace(b.dsn, "postgres://postgres@", "postgres://"+role+"@", 1)
+	cfg := logicalConfig(b, slot, map[string]any{"name": "party", "table": "party", "key": "id", "change_detection": "logical"})
+	cfg["dsn"] = dsn
+	s := &Source{}
+	ctx := context.Background()
+	if err := s.Configure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Open(ctx, nil)
+	s.Teardown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "REPLICATION attribute") {
+		t.Fatalf("Open as a role without REPLICATION: %v", err)
+	}
+	var n int
+	if err := b.db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a slot was created (%d, %v)", n, err)
+	}
+}
+
+func currentSchema(t *testing.T, b backend) string {
+	t.Helper()
+	var s string
+	if err := b.db.QueryRow(`SELECT current_schema()`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
