@@ -133,15 +133,27 @@ func (s *Source) openLogical(ctx context.Context, pos sdk.Position) error {
 	}
 	c.repl = repl
 	var slotActive, slotExists bool
-	err = s.db.QueryRowContext(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`, c.slot).Scan(&slotActive)
-	switch {
-	case err == nil:
-		slotExists = true
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("sql: look up replication slot %s: %w", c.slot, err)
-	}
-	if slotActive {
-		return fmt.Errorf("sql: replication slot %s is in use by another connection (a second crmhub source with the same slot?)", c.slot)
+	// A restarted process may find its own old walsender still holding
+	// the slot for a moment: wait for it a little.
+	for wait := 0; ; wait++ {
+		err = s.db.QueryRowContext(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`, c.slot).Scan(&slotActive)
+		switch {
+		case err == nil:
+			slotExists = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sql: look up replication slot %s: %w", c.slot, err)
+		}
+		if !slotActive {
+			break
+		}
+		if wait == 50 {
+			return fmt.Errorf("sql: replication slot %s is in use by another connection (a second crmhub source with the same slot?)", c.slot)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	if len(pos) > 0 && !p.Snapshot {
 		if !slotExists {
