@@ -2,12 +2,15 @@ package sqlconn
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmhub/crmhub/hub/testenv"
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -103,6 +106,9 @@ func TestTypesTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tt.driver == "postgres" {
+				logicalSameTypes(t, b, dsn, vals, lits, recs[0].Payload)
+			}
 			var md strings.Builder
 			md.WriteString("| column type | stored | raw record (JSON) | the mapping sees |\n|---|---|---|---|\n")
 			for i, r := range tt.rows {
@@ -134,4 +140,61 @@ func TestTypesTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// logicalSameTypes checks that change_detection logical hands out a row
+// streamed from the slot exactly as cursor polling reads it: the same
+// values inserted as row 2 give row 1's payload.
+func logicalSameTypes(t *testing.T, b backend, dsn string, cols, lits []string, want []byte) {
+	t.Helper()
+	var wal string
+	if err := b.db.QueryRow(`SHOW wal_level`).Scan(&wal); err != nil || wal != "logical" {
+		t.Logf("wal_level %s: the logical check of the types table is skipped", wal)
+		return
+	}
+	buf := make([]byte, 4)
+	_, _ = rand.Read(buf)
+	slot := "crmhub_types_" + hex.EncodeToString(buf)
+	t.Cleanup(func() {
+		for range 50 {
+			if _, err := b.db.Exec(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, slot); err == nil {
+				var n int
+				if b.db.QueryRow(`SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&n); n == 0 {
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, _ = b.db.Exec(`DROP PUBLICATION IF EXISTS ` + slot)
+	})
+	s := &Source{}
+	ctx := context.Background()
+	cfg := sdk.Config{"driver": "postgres", "dsn": dsn, "slot": slot, "timezone": "UTC",
+		"entities": []any{map[string]any{"name": "types", "table": "types", "key": "id", "change_detection": "logical"}}}
+	if err := s.Configure(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Teardown(ctx)
+	if recs, err := s.Read(ctx, 10); err != nil || len(recs) != 1 || string(recs[0].Payload) != string(want) {
+		t.Fatalf("logical snapshot: %v %v", recs, err)
+	}
+	b.exec(t, "INSERT INTO types (id, "+strings.Join(cols, ", ")+") VALUES (2, "+strings.Join(lits, ", ")+")")
+	for range 60 {
+		recs, err := s.Read(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		got := strings.Replace(string(recs[0].Payload), `"id":2`, `"id":1`, 1)
+		if len(recs) != 1 || got != string(want) {
+			t.Fatalf("streamed row:\n%s\nwant as polled:\n%s", recs[0].Payload, want)
+		}
+		return
+	}
+	t.Fatal("the streamed row did not arrive")
 }
