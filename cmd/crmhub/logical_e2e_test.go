@@ -65,7 +65,7 @@ func TestLogicalEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the slot's clean-up below
 	var wal string
 	if err := db.QueryRow(`SHOW wal_level`).Scan(&wal); err != nil {
 		t.Fatal(err)
