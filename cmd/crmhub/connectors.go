@@ -18,7 +18,7 @@ func newConnectorsCmd() *cobra.Command {
 	open := func() (*host.Host, error) {
 		return host.New(host.Options{Builtins: connectors.Builtins(), PluginDir: dir})
 	}
-	cmd := &cobra.Command{Use: "connectors", Short: "List and describe the available connectors"}
+	cmd := &cobra.Command{Use: "connectors", Short: "List, describe and inspect connectors; re-read a source"}
 	cmd.PersistentFlags().StringVar(&dir, "plugins-dir", "plugins", "directory of external plugins")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
@@ -54,6 +54,7 @@ func newConnectorsCmd() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(newConnectorsResnapshotCmd(), newConnectorsInspectCmd())
 	return cmd
 }
 

@@ -19,10 +19,21 @@ import (
 // highest value: the parents' snapshot reads every child as it is then,
 // so only later changes need to republish a parent.
 func (s *Source) initChildCursors(ctx context.Context, e *entity) error {
-	if e.cfg.ChangeDetection == "hash" || len(e.cfg.Children) == 0 {
+	if e.cfg.ChangeDetection == "hash" || e.cfg.ChangeDetection == "logical" || len(e.cfg.Children) == 0 {
 		return nil
 	}
 	e.childAfter = make([]any, len(e.cfg.Children))
+	if saved := s.pos.Children[e.cfg.Name]; len(saved) == len(e.cfg.Children) {
+		// Where the last acknowledged poll stood.
+		for i, p := range saved {
+			v, err := p.value()
+			if err != nil {
+				return fmt.Errorf("sql: entity %s: children %s: position: %w", e.cfg.Name, e.cfg.Children[i].Name, err)
+			}
+			e.childAfter[i] = v
+		}
+		return nil
+	}
 	for i, c := range e.cfg.Children {
 		if c.Cursor == "" {
 			continue
@@ -100,6 +111,14 @@ func (s *Source) pollChildren(ctx context.Context, e *entity) ([]sdk.Record, err
 		recs = append(recs, page...)
 	}
 	e.childAfter = next
+	saved := make([]pval, len(next))
+	for i, v := range next {
+		saved[i] = toPval(v, kindPlain)
+	}
+	if s.pos.Children == nil {
+		s.pos.Children = map[string][]pval{}
+	}
+	s.pos.Children[e.cfg.Name] = saved
 	at := s.pos.encode()
 	for i := range recs {
 		recs[i].Position = at

@@ -1,10 +1,14 @@
 package sqlconn
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 )
+
+// t3b is between t3 and t4.
+const t3b = "2024-03-01 12:30:00"
 
 var addressDDL = map[string]string{
 	"sqlite":   `CREATE TABLE customer_address (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, city TEXT, updated_at DATETIME NOT NULL)`,
@@ -50,6 +54,19 @@ func childCursorScenario(t *testing.T, b backend) {
 	}
 	if got := drain(t, s, 100); len(got) != 0 {
 		t.Fatalf("caught up, yet read %v", ids(got))
+	}
+
+	// Stopped, an address changes: the restarted source polls the
+	// children from the cursor its position saved, not from their
+	// highest value at the restart, so the parent is republished.
+	pos := got[len(got)-1].Position
+	s.Teardown(context.Background())
+	b.exec(t, fmt.Sprintf("UPDATE customer_address SET city = 'Bonn-Beuel', updated_at = %s WHERE id = 11", b.ph(1)), t3b)
+	s = newSource(t, b, pos, 2, map[string]any{"children": []any{map[string]any{
+		"name": "addresses", "table": "customer_address", "key": "id", "parent_key": "customer_id", "cursor": "updated_at"}}})
+	got = drain(t, s, 100)
+	if !slices.Equal(ids(got), []string{"2"}) || !slices.Equal(cities(parties(t, got)["2"]), []string{"Bonn-Beuel", "Köln"}) {
+		t.Fatalf("child changed while stopped: %v %+v", ids(got), parties(t, got))
 	}
 
 	// A parent whose own cursor moves is read with its children too.

@@ -19,6 +19,16 @@ type Config struct {
 	BatchSize int            `json:"batch_size"`
 	Timezone  string         `json:"timezone"`
 	Entities  []EntityConfig `json:"entities"`
+	// Slot and Publication name the replication slot and publication of
+	// change_detection: logical (PostgreSQL); Publication defaults to Slot.
+	Slot        string `json:"slot"`
+	Publication string `json:"publication"`
+}
+
+// logical reports whether the source reads a PostgreSQL replication
+// stream (every entity then has change_detection: logical).
+func (c Config) logical() bool {
+	return len(c.Entities) > 0 && c.Entities[0].ChangeDetection == "logical"
 }
 
 // EntityConfig is one item of `entities`.
@@ -129,8 +139,10 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 			if e.RescanInterval == 0 {
 				c.Entities[i].RescanInterval = sdk.Duration(DefaultRescanInterval)
 			}
+		case "logical":
+			errs = append(errs, checkLogicalEntity(c, e, where)...)
 		default:
-			errs = append(errs, fmt.Errorf("%s: change_detection %q: want cursor or hash", where, e.ChangeDetection))
+			errs = append(errs, fmt.Errorf("%s: change_detection %q: want cursor, hash or logical", where, e.ChangeDetection))
 		}
 		names := map[string]bool{}
 		for j, ch := range e.Children {
@@ -147,6 +159,7 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 			}
 		}
 	}
+	errs = append(errs, checkLogicalSource(&c)...)
 	return c, loc, errors.Join(errs...)
 }
 
@@ -161,7 +174,7 @@ var entityFields = []sdk.Param{
 	{Name: "deleted", Type: sdk.TypeString, Description: "Soft-delete column: truthy reads as a delete; a destination sets it on delete."},
 	{Name: "key_scan_interval", Type: sdk.TypeDuration, Description: "How often a key scan emits deletes for keys gone from the source."},
 	{Name: "cursor_overlap", Type: sdk.TypeDuration, Description: "How far behind a timestamp cursor a caught-up reader re-reads (default 2m)."},
-	{Name: "change_detection", Type: sdk.TypeString, OneOf: []string{"cursor", "hash"}, Description: "Source: `cursor` (default: keyset over cursor or key) or `hash`: re-read the table in key order every `rescan_interval`, publish only new or changed rows (by content hash, children included) and deletes for keys gone."},
+	{Name: "change_detection", Type: sdk.TypeString, OneOf: []string{"cursor", "hash", "logical"}, Description: "Source: `cursor` (default: keyset over cursor or key), `hash`: re-read the table in key order every `rescan_interval`, publish only new or changed rows (by content hash, children included) and deletes for keys gone, or `logical` (PostgreSQL): a consistent snapshot, then inserts, updates, deletes and child-row changes from a logical replication slot (source params `slot`, `publication`); every entity of the source then uses it."},
 	{Name: "rescan_interval", Type: sdk.TypeDuration, Description: "Source, hash mode: how often the table is re-read and compared (default 5m)."},
 	{Name: "children", Type: sdk.TypeList, Fields: childFields, Description: "Source: child tables gathered into an array field of each parent record."},
 	{Name: "columns", Type: sdk.TypeList, Description: "Destination allow-list of writable columns."},

@@ -9,4 +9,10 @@
 // mid-snapshot. Values are mapped without loss: decimals as strings,
 // timestamps as RFC 3339 in the configured zone, binary as base64, NULL as
 // null.
+//
+// change_detection: hash re-reads tables without a change column and
+// publishes what changed; change_detection: logical (PostgreSQL, pgcdc.go)
+// follows a logical replication slot after a snapshot consistent with it.
+// Inspect (inspect.go) reads a live database's catalog for `crmhub
+// connectors inspect`.
 package sqlconn

@@ -236,7 +236,7 @@ func (s *Source) readChildren(ctx context.Context, entity string, c ChildConfig,
 const maxInList = 1000
 
 func (s *Source) readChildChunk(ctx context.Context, entity string, c ChildConfig, keys []any, out map[string][]byte) error {
-	rows, err := s.db.QueryContext(ctx, childQuery(s.d, c, len(keys)), keys...)
+	rows, err := s.reader().QueryContext(ctx, childQuery(s.d, c, len(keys)), keys...)
 	if err != nil {
 		return fmt.Errorf("sql: entity %s: children %s: %w", entity, c.Name, err)
 	}

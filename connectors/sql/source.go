@@ -27,6 +27,7 @@ type Source struct {
 	next     int // entity Read looks at first, round robin
 	pos      position
 	log      *slog.Logger
+	cdc      *pgCDC // change_detection: logical
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -66,6 +67,12 @@ type entity struct {
 // key) handed out.
 type position struct {
 	Entities map[string]entityPos `json:"entities"`
+	// Children holds, per entity, the highest cursor value of each child
+	// table (in children order; null for a child without cursor) whose
+	// changes have republished their parents, so a restart polls the
+	// children from there: a child changed while crmhub was stopped still
+	// republishes its parent.
+	Children map[string][]pval `json:"children,omitempty"`
 }
 
 type entityPos struct {
@@ -104,7 +111,15 @@ func (p position) encode() []byte {
 		}
 		b = append(b, '}')
 	}
-	return append(b, "}}"...)
+	b = append(b, '}')
+	if len(p.Children) > 0 {
+		// Rare (only after a child poll found changes): encoding/json,
+		// which sorts the map's keys.
+		j, _ := json.Marshal(p.Children)
+		b = append(b, `,"children":`...)
+		b = append(b, j...)
+	}
+	return append(b, '}')
 }
 
 // encodeAround returns what encode gives before and after the inner part
@@ -181,6 +196,9 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		}
 		s.entities = append(s.entities, ent)
 	}
+	if s.cfg.logical() {
+		return s.openLogical(ctx, pos)
+	}
 	return nil
 }
 
@@ -193,6 +211,9 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	n := min(max, s.cfg.BatchSize)
 	if n <= 0 {
 		n = 1
+	}
+	if s.cdc != nil {
+		return s.readLogical(ctx, n)
 	}
 	for range s.entities {
 		e := s.entities[s.next]
@@ -699,12 +720,23 @@ func (s *Source) keyScan(ctx context.Context, e *entity) ([]sdk.Record, error) {
 	return recs, nil
 }
 
-// Teardown closes the database.
-func (s *Source) Teardown(context.Context) error {
-	if s.db == nil {
+// Ack lets a logical-mode source confirm the LSN to the server; the
+// other modes hold nothing the server needs to release.
+func (s *Source) Ack(_ context.Context, pos sdk.Position) error {
+	if s.cdc == nil || len(pos) == 0 {
 		return nil
 	}
-	err := s.db.Close()
+	return s.ackLogical(pos)
+}
+
+// Teardown closes the replication stream and the database.
+func (s *Source) Teardown(ctx context.Context) error {
+	err := s.closeLogical(ctx)
+	s.cdc = nil
+	if s.db == nil {
+		return err
+	}
+	err = errors.Join(err, s.db.Close())
 	s.db = nil
 	return err
 }
