@@ -89,6 +89,7 @@ type pipelineResult struct {
 	RowsPerSec    float64 `json:"rows_per_second"`
 	CPUSeconds    float64 `json:"cpu_seconds"`
 	CPUPerMRows   float64 `json:"cpu_seconds_per_million_rows"`
+	HubCPUSeconds float64 `json:"hub_cpu_seconds"`
 	PeakRSSMB     float64 `json:"peak_rss_mb"`
 	HubPeakRSSMB  float64 `json:"hub_peak_rss_mb"`
 	FirstRecordMS float64 `json:"first_record_ms"`
@@ -103,8 +104,8 @@ func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "rows %d -> %d messages (%d dead letters), mapping %s, connector %s\n",
 		r.Rows, r.Messages, r.DeadLetters, r.Mapping, r.Connector)
-	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms\n",
-		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS)
+	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms\n",
+		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS)
 	return nil
 }
 
@@ -130,7 +131,7 @@ SELECT i AS id,
        CASE WHEN i %% 4 = 0 THEN NULL ELSE 'EUR' END AS currency,
        timestamp '2015-01-01' + i * interval '1 minute' AS created_at,
        timestamp '2024-01-01' + i * interval '1 second' AS updated_at
-  FROM generate_series(1, %[2]d) AS i`
+  FROM generate_series(1::bigint, %[2]d) AS i`
 
 const benchMappingFull = `mapping: bench_customers
 version: 1
@@ -342,7 +343,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	res.FirstRecordMS = float64(first.Sub(start).Microseconds()) / 1000
 	res.Messages, res.DeadLetters = counter.counts()
 	res.RowsPerSec = float64(o.rows) / res.Seconds
-	res.CPUSeconds = tree.cpuSeconds()
+	res.CPUSeconds, res.HubCPUSeconds = tree.cpuSeconds()
 	res.CPUPerMRows = res.CPUSeconds * 1e6 / float64(o.rows)
 	res.PeakRSSMB, res.HubPeakRSSMB = tree.peakRSSMB()
 	res.Processes = len(tree.procs)
@@ -624,12 +625,14 @@ func (t *procTree) sample() {
 
 // cpuSeconds assumes USER_HZ of 100, what Linux reports on every common
 // architecture.
-func (t *procTree) cpuSeconds() float64 {
-	var ticks int64
-	for _, p := range t.procs {
-		ticks += p.cpuTicks
+func (t *procTree) cpuSeconds() (all, hub float64) {
+	for pid, p := range t.procs {
+		all += float64(p.cpuTicks) / 100
+		if pid == t.root {
+			hub = float64(p.cpuTicks) / 100
+		}
 	}
-	return float64(ticks) / 100
+	return all, hub
 }
 
 // peakRSSMB is the sum of every process's peak (an upper bound of the
