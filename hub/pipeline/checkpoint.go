@@ -25,15 +25,15 @@ type checkpointer struct {
 	s *Source
 
 	mu      sync.Mutex
-	pos     sdk.Position  // newest published position, not yet saved
-	starts  []time.Time   // read times of the batches pos covers
-	unsaved int           // published batches whose position is not saved yet
+	pos     sdk.Position // newest published position, not yet saved
+	starts  []time.Time  // read times of the batches pos covers
+	unsaved int          // published batches whose position is not saved yet
 	// inflight counts batches read and not yet published (the pipeline
 	// holds a few): they count against MaxUnsaved too, so that no more
 	// than MaxUnsaved batches are ever published ahead of a save.
 	inflight int
-	wake    chan struct{} // cap 1: pos is set
-	room    chan struct{} // cap 1: a save completed
+	wake     chan struct{} // cap 1: pos is set
+	room     chan struct{} // cap 1: a save completed
 }
 
 func newCheckpointer(s *Source) *checkpointer {
