@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -261,7 +260,7 @@ func (s *Source) mapOne(r *sdk.Record, now time.Time) mapped {
 	if env == nil {
 		return mapped{}
 	}
-	b, err := json.Marshal(env)
+	b, err := env.AppendJSON(nil)
 	if err != nil {
 		return mapped{err: fmt.Errorf("encode envelope: %w", err)}
 	}
