@@ -63,6 +63,7 @@ start to the first record on the topic. Linux only (/proc).
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "fetch a CPU profile of the hub process over the run from its /debug/pprof and write it to this file")
 	f.IntVar(&o.profileSeconds, "cpuprofile-seconds", 20, "length of the --cpuprofile profile, from the hub's start")
 	f.StringVar(&o.keepDir, "dir", "", "work directory (config, hub log, store); default a temporary one, removed after")
+	f.StringVar(&o.logLevel, "log-level", "warn", "the hub's log level (its log is hub.log in --dir)")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	return cmd
@@ -77,6 +78,7 @@ type pipelineOpts struct {
 	timeout          time.Duration
 	keepDir          string
 	profileSeconds   int
+	logLevel         string
 }
 
 type pipelineResult struct {
@@ -93,7 +95,10 @@ type pipelineResult struct {
 	PeakRSSMB     float64 `json:"peak_rss_mb"`
 	HubPeakRSSMB  float64 `json:"hub_peak_rss_mb"`
 	FirstRecordMS float64 `json:"first_record_ms"`
+	ReadyMS       float64 `json:"ready_ms"`
 	Processes     int     `json:"processes"`
+	ReadBack      int     `json:"messages_read_back"`
+	Keys          int     `json:"distinct_keys"`
 }
 
 func (r pipelineResult) print(w io.Writer, asJSON bool) error {
@@ -102,10 +107,10 @@ func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Fprintf(w, "rows %d -> %d messages (%d dead letters), mapping %s, connector %s\n",
-		r.Rows, r.Messages, r.DeadLetters, r.Mapping, r.Connector)
-	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms\n",
-		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS)
+	fmt.Fprintf(w, "rows %d -> %d messages (%d dead letters; %d read back, %d distinct keys), mapping %s, connector %s\n",
+		r.Rows, r.Messages, r.DeadLetters, r.ReadBack, r.Keys, r.Mapping, r.Connector)
+	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms (hub ready at %.0f ms)\n",
+		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS, r.ReadyMS)
 	return nil
 }
 
@@ -247,7 +252,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		"store":    map[string]any{"driver": "sqlite"},
 		"mappings": map[string]any{"dir": filepath.Join(dir, "mappings")},
 		"plugins":  map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
-		"log":      map[string]any{"level": "warn"},
+		"log":      map[string]any{"level": o.logLevel},
 		"connectors": []any{map[string]any{
 			"name": "bench", "plugin": "sql", "system": "bench", "poll_interval": "1s", "batch_size": o.batch,
 			"settings": map[string]any{"driver": "postgres", "dsn": o.dsn, "batch_size": o.batch, "timezone": "UTC",
@@ -319,6 +324,20 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		go func() { profile <- fetchProfile(ctx, httpAddr, o.cpuProfile, o.profileSeconds) }()
 	}
 
+	ready := make(chan time.Time, 1)
+	go func() {
+		for ctx.Err() == nil {
+			resp, err := http.Get("http://" + httpAddr + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ready <- time.Now()
+					return
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	tree := newProcTree(pid)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -342,6 +361,11 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	res.Seconds = last.Sub(start).Seconds()
 	res.FirstRecordMS = float64(first.Sub(start).Microseconds()) / 1000
 	res.Messages, res.DeadLetters = counter.counts()
+	select {
+	case t := <-ready:
+		res.ReadyMS = float64(t.Sub(start).Microseconds()) / 1000
+	default:
+	}
 	res.RowsPerSec = float64(o.rows) / res.Seconds
 	res.CPUSeconds, res.HubCPUSeconds = tree.cpuSeconds()
 	res.CPUPerMRows = res.CPUSeconds * 1e6 / float64(o.rows)
@@ -355,6 +379,12 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	stop()
 	stopCounter()
 	cwg.Wait()
+	if res.ReadBack, res.Keys, err = counter.readBack(ctx); err != nil {
+		return nil, fmt.Errorf("bench pipeline: %w", err)
+	}
+	if res.Keys != o.rows {
+		return nil, fmt.Errorf("bench pipeline: %d distinct keys on the topics, want one per row (%d)", res.Keys, o.rows)
+	}
 	return res, nil
 }
 
@@ -441,16 +471,19 @@ func fetchProfile(ctx context.Context, addr, path string, seconds int) error {
 	return f.Close()
 }
 
-// topicCounter reads topics from the start and counts their messages.
+// topicCounter follows the topics' end offsets (one partition each):
+// cheap enough to poll every few milliseconds, so the first and the last
+// record are timed without a consumer's fetch back-off in the figures.
+// readBack then reads every message to confirm the count.
 type topicCounter struct {
 	broker string
 	topics []string
+	client *kafka.Client
 
 	mu          sync.Mutex
 	n           []int
 	first, last time.Time
 	waiters     []counterWaiter
-	readers     []*kafka.Reader
 }
 
 type counterWaiter struct {
@@ -459,7 +492,8 @@ type counterWaiter struct {
 }
 
 func newTopicCounter(broker string, topics []string) *topicCounter {
-	return &topicCounter{broker: broker, topics: topics, n: make([]int, len(topics))}
+	return &topicCounter{broker: broker, topics: topics, n: make([]int, len(topics)),
+		client: &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}}
 }
 
 func (c *topicCounter) ensureTopics(ctx context.Context) error {
@@ -479,36 +513,46 @@ func (c *topicCounter) ensureTopics(ctx context.Context) error {
 }
 
 func (c *topicCounter) start(ctx context.Context, wg *sync.WaitGroup) {
-	for i, t := range c.topics {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{c.broker}, Topic: t, Partition: 0,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 20 * time.Millisecond, QueueCapacity: 10000})
-		c.readers = append(c.readers, r)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, err := r.ReadMessage(ctx); err != nil {
-					return
-				}
-				c.add(i)
-			}
-		}()
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range c.topics {
+		req.Topics[t] = []kafka.OffsetRequest{kafka.LastOffsetOf(0)}
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			resp, err := c.client.ListOffsets(ctx, req)
+			if err == nil {
+				n := make([]int, len(c.topics))
+				for i, t := range c.topics {
+					if ps := resp.Topics[t]; len(ps) == 1 && ps[0].Error == nil {
+						n[i] = int(ps[0].LastOffset)
+					}
+				}
+				c.set(n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 }
 
-func (c *topicCounter) add(i int) {
+func (c *topicCounter) set(n []int) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	total, before := 0, 0
+	for i := range n {
+		before += c.n[i]
+		total += n[i]
+	}
+	if total == before {
+		return
+	}
 	if c.first.IsZero() {
 		c.first = now
 	}
 	c.last = now
-	c.n[i]++
-	total := 0
-	for _, n := range c.n {
-		total += n
-	}
+	copy(c.n, n)
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if total >= w.n {
@@ -520,7 +564,7 @@ func (c *topicCounter) add(i int) {
 	c.waiters = kept
 }
 
-// doneCh is closed once n messages were counted.
+// doneCh is closed once n messages are on the topics.
 func (c *topicCounter) doneCh(n int) <-chan struct{} {
 	ch := make(chan struct{})
 	c.mu.Lock()
@@ -555,11 +599,29 @@ func (c *topicCounter) times() (last, first time.Time) {
 	return c.last, c.first
 }
 
-func (c *topicCounter) close() {
-	for _, r := range c.readers {
-		_ = r.Close()
+// readBack reads every message of the topics with a consumer and returns
+// how many there are and how many distinct keys they have.
+func (c *topicCounter) readBack(ctx context.Context) (msgs, keys int, err error) {
+	seen := map[string]struct{}{}
+	for i, t := range c.topics {
+		want := c.n[i]
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{c.broker}, Topic: t, Partition: 0,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		for got := 0; got < want; got++ {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				return msgs, len(seen), fmt.Errorf("read back %s: %d of %d messages: %w", t, got, want, err)
+			}
+			seen[string(m.Key)] = struct{}{}
+			msgs++
+		}
+		r.Close()
 	}
+	return msgs, len(seen), nil
 }
+
+func (c *topicCounter) close() {}
 
 // procTree follows a process and its descendants through /proc, keeping
 // each one's last CPU time and peak RSS (a plugin process may exit before
