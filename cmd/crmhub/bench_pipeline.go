@@ -214,59 +214,28 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	for _, sub := range []string{"mappings", "plugins", "data"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return nil, err
-		}
-	}
 	res := &pipelineResult{Rows: o.rows, Mapping: "customer.v1, 19 fields, validated", Connector: "plugin process"}
-	mappingText := benchMappingFull
 	if o.noMapping {
-		mappingText, res.Mapping = benchMappingKeys, "key fields only, validated"
+		res.Mapping = "key fields only, validated"
 	}
 	if o.inProcess {
 		res.Connector = "in-process"
 	}
-	if err := os.WriteFile(filepath.Join(dir, "mappings", "bench_customers.yaml"), []byte(mappingText), 0o644); err != nil {
-		return nil, err
-	}
-
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(1), kfake.Ports(0))
 	if err != nil {
 		return nil, fmt.Errorf("bench pipeline: start broker: %w", err)
 	}
 	defer cluster.Close()
 	broker := cluster.ListenAddrs()[0]
-
 	httpAddr, err := freeLoopback()
 	if err != nil {
 		return nil, err
 	}
-	const prefix = "crmhubbench"
-	topics := hub.Topics{Prefix: prefix}
-	cfg := map[string]any{
-		"data_dir": filepath.Join(dir, "data"),
-		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != ""},
-		"auth":     map[string]any{"enabled": false},
-		"kafka":    map[string]any{"brokers": []string{broker}, "topic_prefix": prefix, "partitions": 1},
-		"store":    map[string]any{"driver": "sqlite"},
-		"mappings": map[string]any{"dir": filepath.Join(dir, "mappings")},
-		"plugins":  map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
-		"log":      map[string]any{"level": o.logLevel},
-		"connectors": []any{map[string]any{
-			"name": "bench", "plugin": "sql", "system": "bench", "poll_interval": "1s", "batch_size": o.batch,
-			"settings": map[string]any{"driver": "postgres", "dsn": o.dsn, "batch_size": o.batch, "timezone": "UTC",
-				"entities": []any{map[string]any{"name": "customers", "table": table, "key": "id", "cursor": "updated_at"}}},
-		}},
-	}
-	cfgBytes, err := yaml.Marshal(cfg)
+	cfgPath, err := writePipelineConfig(dir, broker, httpAddr, table, o)
 	if err != nil {
 		return nil, err
 	}
-	cfgPath := filepath.Join(dir, "crmhub.yaml")
-	if err := os.WriteFile(cfgPath, cfgBytes, 0o600); err != nil {
-		return nil, err
-	}
+	topics := hub.Topics{Prefix: benchTopicPrefix}
 
 	// The topics exist before the hub starts, so the counter's reader
 	// needs no retry loop of its own.
@@ -386,6 +355,49 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		return nil, fmt.Errorf("bench pipeline: %d distinct keys on the topics, want one per row (%d)", res.Keys, o.rows)
 	}
 	return res, nil
+}
+
+const benchTopicPrefix = "crmhubbench"
+
+// writePipelineConfig writes the hub's config and mapping into dir: the
+// connectors role's job, table to topic, on broker.
+func writePipelineConfig(dir, broker, httpAddr, table string, o pipelineOpts) (string, error) {
+	for _, sub := range []string{"mappings", "plugins", "data"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return "", err
+		}
+	}
+	mappingText := benchMappingFull
+	if o.noMapping {
+		mappingText = benchMappingKeys
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mappings", "bench_customers.yaml"), []byte(mappingText), 0o644); err != nil {
+		return "", err
+	}
+	if o.logLevel == "" {
+		o.logLevel = "warn"
+	}
+	cfg := map[string]any{
+		"data_dir": filepath.Join(dir, "data"),
+		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != ""},
+		"auth":     map[string]any{"enabled": false},
+		"kafka":    map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1},
+		"store":    map[string]any{"driver": "sqlite"},
+		"mappings": map[string]any{"dir": filepath.Join(dir, "mappings")},
+		"plugins":  map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
+		"log":      map[string]any{"level": o.logLevel},
+		"connectors": []any{map[string]any{
+			"name": "bench", "plugin": "sql", "system": "bench", "poll_interval": "1s", "batch_size": o.batch,
+			"settings": map[string]any{"driver": "postgres", "dsn": o.dsn, "batch_size": o.batch, "timezone": "UTC",
+				"entities": []any{map[string]any{"name": "customers", "table": table, "key": "id", "cursor": "updated_at"}}},
+		}},
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "crmhub.yaml")
+	return path, os.WriteFile(path, b, 0o600)
 }
 
 // ensureBenchTable creates schema.customers_<rows> unless it exists with
