@@ -149,6 +149,10 @@ func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *fl
 			}
 			continue
 		}
+		// A changed limit reaches a plugin's read-ahead only when it has
+		// caught up (its reader keeps the limit it started with), so
+		// batches shrink for large records at once but do not grow back
+		// until then; a smaller first batch would stick the same way.
 		limit = s.nextLimit(recs)
 		cp.reserve()
 		select {
