@@ -28,9 +28,6 @@ const pipelineDepth = 1
 // it, starting the goroutine costs more than it saves.
 const minMapChunk = 64
 
-// firstBatch is the most records asked for by the first read.
-const firstBatch = 100
-
 // flight is one batch on its way through the stages.
 type flight struct {
 	recs  []sdk.Record
@@ -116,12 +113,7 @@ func (s *Source) pipeline(ctx context.Context, cp *checkpointer, log *slog.Logge
 // connector fails permanently.
 func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *flight, log *slog.Logger) error {
 	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
-	// The first batch is small, so the first records are on Kafka while
-	// the next, full batches are read and mapped.
 	limit := s.BatchSize
-	if limit > firstBatch {
-		limit = firstBatch
-	}
 	for {
 		if ctx.Err() != nil || !cp.wait(ctx) {
 			return nil
