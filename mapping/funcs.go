@@ -959,6 +959,9 @@ func phoneFn(args ...any) (any, error) {
 			return nil, drop("unknown region")
 		}
 	}
+	if c, ok := compactPhone(s); ok {
+		s = c
+	}
 	if phoneCacheOff.Load() {
 		return phoneResult(parsePhone(s, region), region)
 	}

@@ -25,11 +25,15 @@ type checkpointer struct {
 	s *Source
 
 	mu      sync.Mutex
-	pos     sdk.Position  // newest published position, not yet saved
-	starts  []time.Time   // read times of the batches pos covers
-	unsaved int           // published batches whose position is not saved yet
-	wake    chan struct{} // cap 1: pos is set
-	room    chan struct{} // cap 1: a save completed
+	pos     sdk.Position // newest published position, not yet saved
+	starts  []time.Time  // read times of the batches pos covers
+	unsaved int          // published batches whose position is not saved yet
+	// inflight counts batches read and not yet published (the pipeline
+	// holds a few): they count against MaxUnsaved too, so that no more
+	// than MaxUnsaved batches are ever published ahead of a save.
+	inflight int
+	wake     chan struct{} // cap 1: pos is set
+	room     chan struct{} // cap 1: a save completed
 }
 
 func newCheckpointer(s *Source) *checkpointer {
@@ -41,7 +45,7 @@ func newCheckpointer(s *Source) *checkpointer {
 func (c *checkpointer) wait(ctx context.Context) bool {
 	for {
 		c.mu.Lock()
-		full := c.unsaved >= MaxUnsaved
+		full := c.unsaved+c.inflight >= MaxUnsaved
 		c.mu.Unlock()
 		if !full {
 			return true
@@ -54,12 +58,31 @@ func (c *checkpointer) wait(ctx context.Context) bool {
 	}
 }
 
-// add hands over the position of a batch Kafka acknowledged.
+// reserve counts a batch read and on its way to Kafka.
+func (c *checkpointer) reserve() {
+	c.mu.Lock()
+	c.inflight++
+	c.mu.Unlock()
+}
+
+// release ends a reserved batch that has no position to save.
+func (c *checkpointer) release() {
+	c.mu.Lock()
+	c.inflight--
+	c.mu.Unlock()
+	select {
+	case c.room <- struct{}{}:
+	default:
+	}
+}
+
+// add hands over the position of a reserved batch Kafka acknowledged.
 func (c *checkpointer) add(pos sdk.Position, start time.Time) {
 	c.mu.Lock()
 	c.pos = pos
 	c.starts = append(c.starts, start)
 	c.unsaved++
+	c.inflight--
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:

@@ -43,15 +43,22 @@ var ErrPermanent = errors.New("connector failed permanently")
 
 // Source runs one connector instance: read, map, publish, checkpoint, ack.
 type Source struct {
-	Name         string // instance name
-	System       string // system name put in envelopes
-	Source       sdk.Source
-	Config       sdk.Config // validated settings
-	Mappings     Mappings
-	Publisher    Publisher
-	Positions    Positions
-	Topics       hub.Topics
-	BatchSize    int
+	Name      string // instance name
+	System    string // system name put in envelopes
+	Source    sdk.Source
+	Config    sdk.Config // validated settings
+	Mappings  Mappings
+	Publisher Publisher
+	Positions Positions
+	Topics    hub.Topics
+	BatchSize int
+	// MaxBatchBytes bounds a batch by the size of its source payloads as
+	// well (0: DefaultMaxBatchBytes): fewer than BatchSize records are
+	// asked for once records are large, so memory stays bounded.
+	MaxBatchBytes int
+	// MapWorkers maps a batch's records on this many goroutines (0: one
+	// per core, GOMAXPROCS).
+	MapWorkers   int
 	PollInterval time.Duration
 	// IsPermanent reports whether a Read error means the connector is gone
 	// for good (for example host.ErrFailed); nil means every error is retried.
@@ -66,9 +73,12 @@ type Source struct {
 // acknowledged every canonical record and dead letter built from it; a
 // Publish failure is retried with backoff, never skipped.
 //
-// Positions are saved and acked by a goroutine of their own (see
-// MaxUnsaved), so reading the next batch does not wait for the store; on
-// the way out the newest published position is saved before Run returns.
+// Reading, mapping and publishing overlap (pipeline.go): the next batch is
+// read while one is mapped, on every core, and another published; batches
+// are published one after the other in the order read, so a key's records
+// stay in order. Positions are saved and acked by a goroutine of their own
+// (see MaxUnsaved), so reading the next batch does not wait for the store;
+// on the way out the newest published position is saved before Run returns.
 func (s *Source) Run(ctx context.Context) error {
 	log := s.Logger.With("connector", s.Name)
 	if s.Now == nil {
@@ -109,111 +119,7 @@ func (s *Source) Run(ctx context.Context) error {
 			log.Warn("save position on the way out failed; the last batches are read again after a restart", "err", err)
 		}
 	}()
-	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
-	for {
-		if ctx.Err() != nil || !cp.wait(ctx) {
-			return nil
-		}
-		start := s.Now()
-		recs, err := s.Source.Read(ctx, s.BatchSize)
-		s.track(ctx, recs, err) // progress lines, caught up, status (progress.go)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if s.IsPermanent != nil && s.IsPermanent(err) {
-				return fmt.Errorf("connector %s: %w: %w", s.Name, ErrPermanent, err)
-			}
-			log.Warn("read failed, retrying", "err", err)
-			if !sleep(ctx, backoff.next()) {
-				return nil
-			}
-			continue
-		}
-		backoff.reset()
-		if len(recs) == 0 {
-			if !sleep(ctx, s.PollInterval) {
-				return nil
-			}
-			continue
-		}
-		if err := s.handle(ctx, cp, recs, start); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// handle maps a batch, publishes it, then hands its position to cp.
-func (s *Source) handle(ctx context.Context, cp *checkpointer, recs []sdk.Record, start time.Time) error {
-	msgs := make([]bus.Message, 0, len(recs))
-	var last sdk.Position
-	published := map[string]int{}
-	dead := map[string]int{}
-	newest := map[string]time.Time{}
-	now := s.Now().UTC()
-	for i := range recs {
-		r := &recs[i]
-		if r.Position != nil {
-			last = r.Position
-		}
-		s.Metrics.Read.WithLabelValues(s.Name, r.Entity).Inc()
-		if r.UpdatedAt.After(newest[r.Entity]) {
-			newest[r.Entity] = r.UpdatedAt
-		}
-		env, dl := s.mapRecord(r, now)
-		if dl != nil {
-			m, err := DeadLetterMessage(s.Topics, dl)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, m)
-			dead[dl.ReasonClass]++
-			continue
-		}
-		if env == nil {
-			continue // dropped on purpose by the mapping
-		}
-		b, err := json.Marshal(env)
-		if err != nil {
-			return fmt.Errorf("encode envelope: %w", err)
-		}
-		m := bus.Message{Topic: s.Topics.Canonical(env.Entity), Key: env.Key(), Value: b,
-			Headers: map[string]string{"event_id": env.EventID, "mapping": env.Mapping}}
-		if dl := s.tooLarge(r, env, m, now); dl != nil {
-			dm, err := DeadLetterMessage(s.Topics, dl)
-			if err != nil {
-				return err
-			}
-			msgs = append(msgs, dm)
-			dead[dl.ReasonClass]++
-			continue
-		}
-		msgs = append(msgs, m)
-		published[env.Entity]++
-	}
-	if err := s.publish(ctx, msgs); err != nil {
-		return err
-	}
-	for e, n := range published {
-		s.Metrics.Published.WithLabelValues(s.Name, e).Add(float64(n))
-	}
-	for c, n := range dead {
-		s.Metrics.DeadLetters.WithLabelValues(s.Name, c).Add(float64(n))
-	}
-	for e, t := range newest {
-		if !t.IsZero() {
-			s.Metrics.SourceLag.WithLabelValues(s.Name, e).Set(now.Sub(t).Seconds())
-		}
-	}
-	if last != nil {
-		cp.add(last, start)
-		return nil
-	}
-	s.Metrics.BatchTime.WithLabelValues(s.Name).Observe(s.Now().Sub(start).Seconds())
-	return nil
+	return s.pipeline(ctx, cp, log)
 }
 
 // SizeChecker says whether a message fits its topic (bus.Bus): a message

@@ -254,3 +254,40 @@ func TestWireCodecIsProtobuf(t *testing.T) {
 		t.Fatalf("an older plugin's records: %v, %+v", err, &got)
 	}
 }
+
+// TestSourceClientReadsAheadVaryingLimits: a host that asks for batches of
+// different sizes (the source runner bounds batches in bytes and starts
+// small) gets every record once and in order.
+func TestSourceClientReadsAheadVaryingLimits(t *testing.T) {
+	const total = 5000
+	cs := &numberSource{total: total}
+	conn := Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}
+	src := serveSource(t, conn, GRPCServerOptions()...)
+	ctx := context.Background()
+	if err := src.Configure(ctx, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	limits := []int{10, 100, 7, 250, 250, 3, 1000, 50}
+	next := 0
+	for i := 0; next < total && i < 10000; i++ {
+		recs, err := src.Read(ctx, limits[i%len(limits)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > limits[i%len(limits)] {
+			t.Fatalf("read %d: %d records for a limit of %d", i, len(recs), limits[i%len(limits)])
+		}
+		for _, r := range recs {
+			if r.ID != strconv.Itoa(next) {
+				t.Fatalf("read %d: record %s, want %d (records lost or out of order)", i, r.ID, next)
+			}
+			next++
+		}
+	}
+	if next != total {
+		t.Errorf("%d of %d records read", next, total)
+	}
+}

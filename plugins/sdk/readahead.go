@@ -40,6 +40,10 @@ const pluginReadAhead = 3
 type producer struct {
 	cancel  context.CancelFunc
 	batches chan readResult
+	// limit is what the reader asks for: a batch shorter than this one
+	// is its last, whatever the caller asks for now (a caller may vary
+	// its limit, and a batch full for the reader is no sign of the end).
+	limit int
 }
 
 type readResult struct {
@@ -62,7 +66,7 @@ func (a *readAhead) start(read readFunc, limit int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	// The channel holds depth-1 batches and the reader blocks with one
 	// more: depth batches read ahead at most.
-	p := &producer{cancel: cancel, batches: make(chan readResult, depth-1)}
+	p := &producer{cancel: cancel, batches: make(chan readResult, depth-1), limit: limit}
 	a.pending = p
 	go func() {
 		defer close(p.batches)
@@ -90,8 +94,11 @@ func (a *readAhead) next(ctx context.Context, read readFunc, limit int) ([]Recor
 	if len(left) == 0 && p != nil {
 		select {
 		case r, ok := <-p.batches:
-			if !ok || r.err != nil || len(r.recs) < limit {
-				// The reader has stopped or is about to.
+			if !ok || r.err != nil || len(r.recs) < p.limit {
+				// The reader has stopped or is about to. Compared with the
+				// caller's limit instead, a caller asking for more than the
+				// reader reads would drop a running reader and the batches
+				// it holds, and read on after them: records lost.
 				a.mu.Lock()
 				a.pending = nil
 				a.mu.Unlock()

@@ -1,0 +1,303 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/plugins/sdk"
+)
+
+// DefaultMaxBatchBytes bounds a batch's source payloads when
+// Source.MaxBatchBytes is 0. With the batches a pipeline holds at once
+// (pipelineDepth), the runner keeps a few tens of MB of records at most,
+// whatever the records' size.
+const DefaultMaxBatchBytes = 4 << 20
+
+// pipelineDepth is how many batches wait between two stages: one read
+// ahead of the mapper and one mapped ahead of the publisher is all the
+// overlap needs; more only holds memory.
+const pipelineDepth = 1
+
+// minMapChunk is the fewest records a mapping goroutine is given: below
+// it, starting the goroutine costs more than it saves.
+const minMapChunk = 64
+
+// flight is one batch on its way through the stages.
+type flight struct {
+	recs  []sdk.Record
+	start time.Time // when its read began (BatchTime)
+
+	// Set by mapBatch.
+	msgs      []bus.Message
+	last      sdk.Position
+	published map[string]int
+	dead      map[string]int
+	newest    map[string]time.Time
+	now       time.Time
+}
+
+// pipeline is Run's loop: this goroutine reads, one goroutine maps (the
+// records of a batch on every core), one publishes and hands positions to
+// cp. A batch's position reaches cp only after Kafka acknowledged it and
+// every batch before it, as in the serial loop: publishing is one batch at
+// a time, in read order. A failing stage stops the others; a batch read
+// but not yet published is dropped and read again after a restart.
+func (s *Source) pipeline(ctx context.Context, cp *checkpointer, log *slog.Logger) error {
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		errMu    sync.Mutex
+		stageErr error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if stageErr == nil {
+			stageErr = err
+		}
+		errMu.Unlock()
+		stop()
+	}
+	mapq := make(chan *flight, pipelineDepth)
+	pubq := make(chan *flight, pipelineDepth)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(pubq)
+		for f := range mapq {
+			if runCtx.Err() != nil {
+				continue // drain: the reader closes mapq on its way out
+			}
+			if err := s.mapBatch(f); err != nil {
+				fail(err)
+				continue
+			}
+			select {
+			case pubq <- f:
+			case <-runCtx.Done():
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for f := range pubq {
+			if runCtx.Err() != nil {
+				continue
+			}
+			if err := s.publishBatch(runCtx, cp, f); err != nil {
+				fail(err)
+			}
+		}
+	}()
+	err := s.readLoop(runCtx, cp, mapq, log)
+	close(mapq)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	errMu.Lock()
+	defer errMu.Unlock()
+	return stageErr
+}
+
+// readLoop reads batches and queues them for mapping until ctx ends or the
+// connector fails permanently.
+func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *flight, log *slog.Logger) error {
+	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
+	limit := s.BatchSize
+	for {
+		if ctx.Err() != nil || !cp.wait(ctx) {
+			return nil
+		}
+		start := s.Now()
+		recs, err := s.Source.Read(ctx, limit)
+		s.track(ctx, recs, err) // progress lines, caught up, status (progress.go)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if s.IsPermanent != nil && s.IsPermanent(err) {
+				return fmt.Errorf("connector %s: %w: %w", s.Name, ErrPermanent, err)
+			}
+			log.Warn("read failed, retrying", "err", err)
+			if !sleep(ctx, backoff.next()) {
+				return nil
+			}
+			continue
+		}
+		backoff.reset()
+		if len(recs) == 0 {
+			if !sleep(ctx, s.PollInterval) {
+				return nil
+			}
+			continue
+		}
+		// A changed limit reaches a plugin's read-ahead only when it has
+		// caught up (its reader keeps the limit it started with), so
+		// batches shrink for large records at once but do not grow back
+		// until then; a smaller first batch would stick the same way.
+		limit = s.nextLimit(recs)
+		cp.reserve()
+		select {
+		case mapq <- &flight{recs: recs, start: start}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// nextLimit is how many records to ask for next: BatchSize, fewer when
+// records of the size just read would exceed MaxBatchBytes.
+func (s *Source) nextLimit(recs []sdk.Record) int {
+	if s.BatchSize <= 0 {
+		return s.BatchSize // the connector's own default
+	}
+	maxBytes := s.MaxBatchBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBatchBytes
+	}
+	size := 0
+	for i := range recs {
+		size += len(recs[i].Payload) + len(recs[i].Position) + len(recs[i].ID)
+	}
+	avg := max(size/len(recs), 1)
+	return max(1, min(s.BatchSize, maxBytes/avg))
+}
+
+// mapped is one record's result.
+type mapped struct {
+	msg  bus.Message
+	kind int8 // mappedNone, mappedCanonical, mappedDead
+	// entity counts a canonical message, class a dead letter.
+	entity, class string
+	err           error
+}
+
+const (
+	mappedNone int8 = iota // dropped on purpose by the mapping
+	mappedCanonical
+	mappedDead
+)
+
+// mapBatch maps f's records into messages, in record order, spreading the
+// records over MapWorkers goroutines.
+func (s *Source) mapBatch(f *flight) error {
+	f.now = s.Now().UTC()
+	out := make([]mapped, len(f.recs))
+	workers := s.MapWorkers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(f.recs)/minMapChunk))
+	if workers == 1 {
+		s.mapRange(f, out, 0, len(f.recs))
+	} else {
+		var wg sync.WaitGroup
+		per := (len(f.recs) + workers - 1) / workers
+		for lo := 0; lo < len(f.recs); lo += per {
+			hi := min(lo+per, len(f.recs))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.mapRange(f, out, lo, hi)
+			}()
+		}
+		wg.Wait()
+	}
+	f.msgs = make([]bus.Message, 0, len(out))
+	f.published, f.dead, f.newest = map[string]int{}, map[string]int{}, map[string]time.Time{}
+	for i := range f.recs {
+		r := &f.recs[i]
+		if r.Position != nil {
+			f.last = r.Position
+		}
+		if r.UpdatedAt.After(f.newest[r.Entity]) {
+			f.newest[r.Entity] = r.UpdatedAt
+		}
+		m := &out[i]
+		if m.err != nil {
+			return m.err
+		}
+		switch m.kind {
+		case mappedCanonical:
+			f.msgs = append(f.msgs, m.msg)
+			f.published[m.entity]++
+		case mappedDead:
+			f.msgs = append(f.msgs, m.msg)
+			f.dead[m.class]++
+		}
+	}
+	f.recs = nil // the payloads are in the messages now; let them go
+	return nil
+}
+
+// mapRange maps f.recs[lo:hi] into out[lo:hi].
+func (s *Source) mapRange(f *flight, out []mapped, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		out[i] = s.mapOne(&f.recs[i], f.now)
+	}
+}
+
+// mapOne turns a record into its canonical message or its dead letter.
+func (s *Source) mapOne(r *sdk.Record, now time.Time) mapped {
+	s.Metrics.Read.WithLabelValues(s.Name, r.Entity).Inc()
+	dead := func(dl *hub.DeadLetter) mapped {
+		m, err := DeadLetterMessage(s.Topics, dl)
+		if err != nil {
+			return mapped{err: err}
+		}
+		return mapped{msg: m, kind: mappedDead, class: dl.ReasonClass}
+	}
+	env, dl := s.mapRecord(r, now)
+	if dl != nil {
+		return dead(dl)
+	}
+	if env == nil {
+		return mapped{}
+	}
+	b, err := env.AppendJSON(nil)
+	if err != nil {
+		return mapped{err: fmt.Errorf("encode envelope: %w", err)}
+	}
+	m := bus.Message{Topic: s.Topics.Canonical(env.Entity), Key: env.Key(), Value: b,
+		Headers: map[string]string{"event_id": env.EventID, "mapping": env.Mapping}}
+	if dl := s.tooLarge(r, env, m, now); dl != nil {
+		return dead(dl)
+	}
+	return mapped{msg: m, kind: mappedCanonical, entity: env.Entity}
+}
+
+// publishBatch publishes a mapped batch (retrying until Kafka takes it or
+// ctx ends), then hands its position to cp.
+func (s *Source) publishBatch(ctx context.Context, cp *checkpointer, f *flight) error {
+	if err := s.publish(ctx, f.msgs); err != nil {
+		return err
+	}
+	for e, n := range f.published {
+		s.Metrics.Published.WithLabelValues(s.Name, e).Add(float64(n))
+	}
+	for c, n := range f.dead {
+		s.Metrics.DeadLetters.WithLabelValues(s.Name, c).Add(float64(n))
+	}
+	for e, t := range f.newest {
+		if !t.IsZero() {
+			s.Metrics.SourceLag.WithLabelValues(s.Name, e).Set(f.now.Sub(t).Seconds())
+		}
+	}
+	if f.last != nil {
+		cp.add(f.last, f.start)
+		return nil
+	}
+	cp.release()
+	s.Metrics.BatchTime.WithLabelValues(s.Name).Observe(s.Now().Sub(f.start).Seconds())
+	return nil
+}
