@@ -31,6 +31,14 @@ func dayOf(s string) (time.Time, bool) {
 	return t, err == nil
 }
 
+// monthOf is the YYYY-MM of a date, "" if it is none.
+func monthOf(s string) string {
+	if _, ok := dayOf(s); !ok {
+		return ""
+	}
+	return s[:7]
+}
+
 func days(from, to time.Time) int { return int(to.Sub(from) / day) }
 
 func cancelled(status string) bool {
@@ -94,7 +102,7 @@ func lineAmount(l *hub.OrderLine) (decimal.Decimal, string, bool) {
 // left out (cancelled or returned) do not subtract a second time.
 func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, today time.Time, cfg Config) {
 	life, last12 := sums{}, sums{}
-	cats, chans, regions := dimSums{}, dimSums{}, dimSums{}
+	cats, chans, regions, months := dimSums{}, dimSums{}, dimSums{}, dimSums{}
 	mRev, mCost := sums{}, sums{}
 	var lines, costed int
 	excluded := map[string]bool{}
@@ -139,6 +147,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 		if recent(o.OrderDate) {
 			last12.add(cur, amt)
 		}
+		months.add(monthOf(o.OrderDate), cur, amt)
 		chans.add(o.Channel, cur, amt)
 		regions.add(o.Region, cur, amt)
 		for j := range o.Lines {
@@ -170,6 +179,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 		}
 		d = d.Abs().Neg()
 		life.add(p.Amount.Currency, d)
+		months.add(monthOf(p.Date), p.Amount.Currency, d)
 		if recent(p.Date) {
 			last12.add(p.Amount.Currency, d)
 		}
@@ -186,7 +196,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 			r.AOV = append(r.AOV, hub.Money{Amount: d.StringFixed(2), Currency: m.Currency})
 		}
 	}
-	r.ByCategory, r.ByChannel, r.ByRegion = cats.lists(), chans.lists(), regions.lists()
+	r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = cats.lists(), chans.lists(), regions.lists(), months.lists()
 	if costed > 0 {
 		m := &Margin{Revenue: mRev.list(), Cost: mCost.list(), Percent: map[string]string{}}
 		margin := sums{}

@@ -59,6 +59,9 @@ type Revenue struct {
 	ByCategory   map[string][]hub.Money `json:"by_category,omitempty"`
 	ByChannel    map[string][]hub.Money `json:"by_channel,omitempty"`
 	ByRegion     map[string][]hub.Money `json:"by_region,omitempty"`
+	// ByMonth is by order month (YYYY-MM); credit notes subtract in
+	// their own month.
+	ByMonth map[string][]hub.Money `json:"by_month,omitempty"`
 }
 
 // Margin is revenue minus cost over the order lines that carry a cost.
