@@ -59,7 +59,7 @@ func genValue(seed uint64, customers int) valueData {
 			amt := decimal.New(int64(1000+r.IntN(90000)), -2)
 			ord := hub.Order{OrderNumber: no, CustomerRef: hub.Ref{System: "crm", ID: id}, OrderDate: date,
 				Status: []string{"delivered", "delivered", "delivered", "cancelled", "returned"}[r.IntN(5)],
-				Total: &hub.Money{Amount: amt.StringFixed(2), Currency: "EUR"}, Channel: chans[r.IntN(3)], Region: regions[r.IntN(2)],
+				Total:  &hub.Money{Amount: amt.StringFixed(2), Currency: "EUR"}, Channel: chans[r.IntN(3)], Region: regions[r.IntN(2)],
 				Lines: []hub.OrderLine{{LineNo: 1, Quantity: "1", Amount: &hub.Money{Amount: amt.StringFixed(2), Currency: "EUR"},
 					Category: cats[r.IntN(3)], Cost: &hub.Money{Amount: amt.Div(decimal.NewFromInt(2)).StringFixed(2), Currency: "EUR"}}}}
 			in.Orders = append(in.Orders, ord)
