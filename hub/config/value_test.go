@@ -1,0 +1,33 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValueConfig(t *testing.T) {
+	off := false
+	tests := []struct {
+		name string
+		v    Value
+		err  string
+	}{
+		{name: "defaults"},
+		{name: "rates and thresholds", v: Value{AtRiskFactor: "1.5", LapsedFactor: "3", Rates: map[string]string{"CHF": "1.05"}, Enabled: &off}},
+		{name: "bad factor", v: Value{AtRiskFactor: "two"}, err: "value.at_risk_factor"},
+		{name: "lapsed before at risk", v: Value{AtRiskFactor: "3", LapsedFactor: "2"}, err: "value.lapsed_factor"},
+		{name: "bad rate", v: Value{Rates: map[string]string{"CHF": "-1"}}, err: "value.rates.CHF"},
+		{name: "bad share", v: Value{ABCShareA: "0.99", ABCShareB: "0.9"}, err: "value.abc_share_a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.v.Config()
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("error %v, want one naming %q", err, tt.err)
+			}
+		})
+	}
+	if (Value{}).On() != true || (Value{Enabled: &off}).On() {
+		t.Error("enabled defaults to true and follows the setting")
+	}
+}
