@@ -14,6 +14,13 @@ import (
 type Value struct {
 	// Enabled turns the figures on apply on or off (default true).
 	Enabled *bool `yaml:"enabled"`
+	// Mode: deferred (default) marks the customers a batch touched and
+	// recomputes each once every Delay, however many batches touched it;
+	// sync recomputes them in every batch's transaction (figures never
+	// lag, apply is several times slower: README, Benchmarks).
+	Mode string `yaml:"mode"`
+	// Delay is how often deferred figures are recomputed (default 1s).
+	Delay Duration `yaml:"delay"`
 	// RefreshInterval is how often the applier re-derives stages and
 	// RFM/ABC segments over all customers and recomputes figures of an
 	// earlier day (default 1h; the figures age by the day).
@@ -35,6 +42,17 @@ type Value struct {
 
 // On reports whether the figures are kept (the default).
 func (v Value) On() bool { return v.Enabled == nil || *v.Enabled }
+
+// Deferred reports the deferred mode (the default).
+func (v Value) Deferred() bool { return v.Mode != "sync" }
+
+// DrainEvery is Delay or its default.
+func (v Value) DrainEvery() time.Duration {
+	if v.Delay <= 0 {
+		return time.Second
+	}
+	return time.Duration(v.Delay)
+}
 
 // Interval is RefreshInterval or its default.
 func (v Value) Interval() time.Duration {
@@ -96,6 +114,9 @@ func (v Value) Config() (value.Config, error) {
 func (c *Config) checkValue(bad func(line int, key, format string, args ...any)) {
 	if _, err := c.Value.Config(); err != nil {
 		bad(0, "value", "%v", err)
+	}
+	if m := c.Value.Mode; m != "" && m != "sync" && m != "deferred" {
+		bad(0, "value.mode", "want sync or deferred, got %q", m)
 	}
 	if c.Value.RefreshMax < 0 {
 		bad(0, "value.refresh_max", "%d: want a number of customers (0 for the default 50000)", c.Value.RefreshMax)

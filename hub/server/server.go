@@ -207,6 +207,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.background(rctx, "applier", consumer.Close, s.applier.Run)
 		if cfg.Value.On() {
 			s.background(rctx, "value refresh", nil, s.runValueRefresh)
+			if cfg.Value.Deferred() {
+				s.background(rctx, "value recompute", nil, s.runValueDrain)
+			}
 		}
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)

@@ -68,6 +68,33 @@ func (s *Server) runValueRefresh(ctx context.Context) error {
 	}
 }
 
+// runValueDrain recomputes, every value.delay, the figures of the
+// customers deferred apply marked, until ctx ends. A failure is logged
+// and retried: the marks stay until a drain succeeds.
+func (s *Server) runValueDrain(ctx context.Context) error {
+	every := s.cfg.Value.DrainEvery()
+	log := s.log.With("component", "value-drain")
+	for {
+		for {
+			n, err := s.store.DrainValue(ctx, 2000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("value recompute failed", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
+}
+
 func (m *valueMetrics) set(ctx context.Context, st *store.Store) error {
 	segs, err := st.Segments(ctx)
 	if err != nil {
@@ -117,5 +144,5 @@ func (m *valueMetrics) set(ctx context.Context, st *store.Store) error {
 // when loaded, so Config cannot fail here.
 func valueOptions(v config.Value) store.ValueOptions {
 	c, _ := v.Config()
-	return store.ValueOptions{Off: !v.On(), Config: &c}
+	return store.ValueOptions{Off: !v.On(), Deferred: v.Deferred(), Config: &c}
 }

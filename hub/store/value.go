@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -36,18 +37,24 @@ type ValueOptions struct {
 	// Off turns the figures off: nothing is computed on apply (the
 	// tables stay as they are).
 	Off bool
+	// Deferred: apply only marks the golden customers it touched
+	// (value_dirty) and DrainValue, run every second or so by the
+	// server, recomputes each once. Otherwise they are recomputed at the
+	// end of every batch, in its transaction.
+	Deferred bool
 	// Config holds thresholds and rates; nil means value.DefaultConfig.
 	Config *value.Config
 }
 
 type valueState struct {
-	off bool
-	cfg value.Config
-	now func() time.Time
+	off      bool
+	deferred bool
+	cfg      value.Config
+	now      func() time.Time
 }
 
 func newValueState(o ValueOptions) (*valueState, error) {
-	v := &valueState{off: o.Off, cfg: value.DefaultConfig(), now: time.Now}
+	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now}
 	if o.Config != nil {
 		v.cfg = *o.Config
 	}
@@ -56,9 +63,6 @@ func newValueState(o ValueOptions) (*valueState, error) {
 	}
 	return v, nil
 }
-
-// linkedEntities are the entities the figures are computed from.
-var linkedEntities = []string{hub.EntityOrder, hub.EntityPayment, hub.EntityServiceCase}
 
 // withValue runs fn (the batch's writes and resolution) and then
 // recomputes the figures of every golden customer it touched.
@@ -94,7 +98,7 @@ func (s *Store) withValue(ctx context.Context, b *batch, items []item, fn func()
 }
 
 // valueAfter recomputes the figures of the goldens b touched and of the
-// customers refs name.
+// customers refs name, or, deferred, marks them for DrainValue.
 func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool) error {
 	if s.val.off {
 		return nil
@@ -104,7 +108,31 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 	for g := range b.seedsG {
 		ids[g] = true
 	}
-	scanID := func(r *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id FROM records WHERE golden_id IS NOT NULL AND rkey IN (%s)`, sortedKeys(b.dirty), scanInto(ids)); err != nil {
+		return fmt.Errorf("value: goldens of the batch: %w", err)
+	}
+	if s.val.deferred {
+		rows := make([][]any, 0, len(ids)+len(refs))
+		for _, id := range sortedKeys(ids) {
+			rows = append(rows, []any{"", id})
+		}
+		for r := range refs {
+			rows = append(rows, []any{r.System, r.ID})
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey) `, "text,text", ` ON CONFLICT DO NOTHING`, rows); err != nil {
+			return fmt.Errorf("value: mark customers: %w", err)
+		}
+		return nil
+	}
+	if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+		return err
+	}
+	return s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now())
+}
+
+// scanInto scans one nullable id per row into ids.
+func scanInto(ids map[string]bool) func(r *sql.Rows) error {
+	return func(r *sql.Rows) error {
 		var id sql.NullString
 		err := r.Scan(&id)
 		if id.Valid {
@@ -112,90 +140,76 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 		}
 		return err
 	}
-	if err := s.eachChunk(ctx, tx, `SELECT golden_id FROM records WHERE golden_id IS NOT NULL AND rkey IN (%s)`, sortedKeys(b.dirty), scanID); err != nil {
-		return fmt.Errorf("value: goldens of the batch: %w", err)
-	}
+}
+
+// valueTargets adds to ids the goldens holding the customers refs name
+// and the goldens merged into one of ids that still carry figures.
+func (s *Store) valueTargets(ctx context.Context, tx *sql.Tx, ids map[string]bool, refs map[hub.Ref]bool) error {
 	bySystem := map[string][]string{}
 	for r := range refs {
 		bySystem[r.System] = append(bySystem[r.System], r.ID)
 	}
-	for sys, srcIDs := range bySystem {
+	for _, sys := range sortedKeys(boolSet(bySystem)) {
+		srcIDs := bySystem[sys]
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
 			q, args := s.inList(`SELECT golden_id FROM records WHERE entity = 'customer' AND system = ? AND deleted = 0 AND golden_id IS NOT NULL AND source_id IN (%s)`, part)
-			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), scanID); err != nil {
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), scanInto(ids)); err != nil {
 				return fmt.Errorf("value: customers of linked records: %w", err)
 			}
 		}
 	}
-	// Goldens merged into one of these carry figures no more.
-	if err := s.eachChunk(ctx, tx, `SELECT g.id FROM goldens g JOIN customer_value v ON v.golden_id = g.id WHERE g.merged_into IN (%s)`, sortedKeys(ids), scanID); err != nil {
+	if err := s.eachChunk(ctx, tx, `SELECT g.id FROM goldens g JOIN customer_value v ON v.golden_id = g.id WHERE g.merged_into IN (%s)`, sortedKeys(ids), scanInto(ids)); err != nil {
 		return fmt.Errorf("value: merged goldens: %w", err)
 	}
-	return s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now())
+	return nil
 }
 
-// valueInput reads what golden's figures are computed from; ok is false
-// when golden is not an active customer.
-func (s *Store) valueInput(ctx context.Context, q readQueryer, golden string) (in value.Input, ok bool, err error) {
-	var data sql.NullString
-	err = q.QueryRowContext(ctx, s.q(`SELECT data FROM goldens WHERE id = ? AND status = 'active'`), golden).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return in, false, nil
-	}
-	if err != nil {
-		return in, false, err
-	}
-	var c hub.Customer
-	if err := json.Unmarshal([]byte(data.String), &c); err != nil {
-		return in, false, fmt.Errorf("stored golden record: %w", err)
-	}
-	in.CreditLimit = c.CreditLimit
-	var refs []linkedRef
-	rows, err := q.QueryContext(ctx, s.q(`SELECT DISTINCT system, source_id FROM records WHERE golden_id = ? AND entity = 'customer' AND deleted = 0`), golden)
-	if err != nil {
-		return in, false, err
-	}
-	for rows.Next() {
-		var r linkedRef
-		if err := rows.Scan(&r.system, &r.id); err != nil {
-			rows.Close()
-			return in, false, err
+// DrainValue recomputes the customers deferred apply marked (value.mode
+// deferred), up to max marks at a time, and returns how many marks it
+// took; 0 when none wait.
+func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
+	n := 0
+	err := s.valueTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		ids, refs := map[string]bool{}, map[hub.Ref]bool{}
+		bySystem := map[string][]string{}
+		if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey FROM value_dirty ORDER BY system, dkey LIMIT ?`), []any{max}, func(r *sql.Rows) error {
+			var sys, key string
+			if err := r.Scan(&sys, &key); err != nil {
+				return err
+			}
+			if sys == "" {
+				ids[key] = true
+			} else {
+				refs[hub.Ref{System: sys, ID: key}] = true
+			}
+			bySystem[sys] = append(bySystem[sys], key)
+			n++
+			return nil
+		}); err != nil {
+			return err
 		}
-		refs = append(refs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return in, false, err
-	}
-	sort.Slice(refs, func(i, j int) bool {
-		return refs[i].system < refs[j].system || refs[i].system == refs[j].system && refs[i].id < refs[j].id
+		if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+			return err
+		}
+		if err := s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now()); err != nil {
+			return err
+		}
+		for _, sys := range sortedKeys(boolSet(bySystem)) {
+			for _, part := range s.keyChunks(bySystem[sys]) {
+				q, args := s.inList(`DELETE FROM value_dirty WHERE system = ? AND dkey IN (%s)`, part)
+				if _, err := tx.ExecContext(ctx, s.q(q), append([]any{sys}, args...)...); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
-	for _, r := range refs {
-		for _, entity := range linkedEntities {
-			rows, err := q.QueryContext(ctx, s.q(`SELECT rkey, data `+linkedWhere), r.system, r.id, entity)
-			if err != nil {
-				return in, false, err
-			}
-			for rows.Next() {
-				var rkey string
-				var d sql.NullString
-				if err := rows.Scan(&rkey, &d); err != nil {
-					rows.Close()
-					return in, false, err
-				}
-				if err := decodeInto(&in, entity, []byte(d.String)); err != nil {
-					rows.Close()
-					return in, false, fmt.Errorf("stored %s %s: %w", entity, rkey, err)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return in, false, err
-			}
-		}
+	if err != nil {
+		return 0, fmt.Errorf("value drain: %w", err)
 	}
-	return in, true, nil
+	return n, nil
 }
 
 func decodeInto(in *value.Input, entity string, data []byte) error {
@@ -252,22 +266,6 @@ func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
 	}
 }
 
-func (s *Store) storedFigures(ctx context.Context, q readQueryer, golden string) (*value.Figures, error) {
-	var data string
-	err := q.QueryRowContext(ctx, s.q(`SELECT figures FROM customer_value WHERE golden_id = ?`), golden).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var f value.Figures
-	if err := json.Unmarshal([]byte(data), &f); err != nil {
-		return nil, fmt.Errorf("stored figures of %s: %w", golden, err)
-	}
-	return &f, nil
-}
-
 // cents is a base-currency amount in cents, the sortable revenue column.
 func cents(m hub.Money) int64 {
 	d, err := decimal.NewFromString(m.Amount)
@@ -279,7 +277,8 @@ func cents(m hub.Money) int64 {
 
 // refreshValues recomputes the figures of ids as of now: active
 // customers get their row written, the others lose it; the totals move
-// by the difference.
+// by the difference. It reads set-wise (a few statements per chunk of
+// customers, not per customer): a batch touches hundreds.
 func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
@@ -289,19 +288,105 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 		return err
 	}
 	deltas := map[totalsKey]*totalsDelta{}
+	for _, part := range s.keyChunks(ids) {
+		if err := s.refreshChunk(ctx, tx, part, now, breaks, deltas); err != nil {
+			return err
+		}
+	}
+	return s.applyTotals(ctx, tx, deltas)
+}
+
+func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta) error {
+	olds := map[string]*value.Figures{}
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
+		var id, data string
+		if err := r.Scan(&id, &data); err != nil {
+			return err
+		}
+		var f value.Figures
+		if err := json.Unmarshal([]byte(data), &f); err != nil {
+			return fmt.Errorf("stored figures of %s: %w", id, err)
+		}
+		olds[id] = &f
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read figures: %w", err)
+	}
+	inputs := map[string]*value.Input{} // active goldens
+	if err := s.eachChunk(ctx, tx, `SELECT id, data FROM goldens WHERE status = 'active' AND id IN (%s)`, ids, func(r *sql.Rows) error {
+		var (
+			id   string
+			data sql.NullString
+			c    hub.Customer
+		)
+		if err := r.Scan(&id, &data); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(data.String), &c); err != nil {
+			return fmt.Errorf("customer %s: stored golden record: %w", id, err)
+		}
+		inputs[id] = &value.Input{CreditLimit: c.CreditLimit}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read goldens: %w", err)
+	}
+	// The customer source records of each golden, and the linked records
+	// naming them (a record names a customer by system and source id).
+	owner := map[linkedRef][]string{}
+	bySystem := map[string][]string{}
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id, system, source_id FROM records WHERE entity = 'customer' AND deleted = 0 AND golden_id IN (%s)`, sortedKeys(boolSet(inputs)), func(r *sql.Rows) error {
+		var (
+			id  string
+			ref linkedRef
+		)
+		if err := r.Scan(&id, &ref.system, &ref.id); err != nil {
+			return err
+		}
+		if !slices.Contains(owner[ref], id) {
+			if len(owner[ref]) == 0 {
+				bySystem[ref.system] = append(bySystem[ref.system], ref.id)
+			}
+			owner[ref] = append(owner[ref], id)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read customer records: %w", err)
+	}
+	for _, sys := range sortedKeys(boolSet(bySystem)) {
+		srcIDs := bySystem[sys]
+		sort.Strings(srcIDs)
+		for _, part := range s.keyChunks(srcIDs) {
+			q, args := s.inList(`SELECT rkey, ref_id, entity, data FROM records WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
+				var (
+					rkey, refID, entity string
+					data                sql.NullString
+				)
+				if err := r.Scan(&rkey, &refID, &entity, &data); err != nil {
+					return err
+				}
+				if entity == hub.EntityCustomer {
+					return nil
+				}
+				// A record counts once per golden holding the customer
+				// it names (one golden, unless mid-resolution).
+				for _, id := range owner[linkedRef{sys, refID}] {
+					if err := decodeInto(inputs[id], entity, []byte(data.String)); err != nil {
+						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+					}
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("value: read linked records: %w", err)
+			}
+		}
+	}
 	for _, id := range ids {
-		old, err := s.storedFigures(ctx, tx, id)
-		if err != nil {
-			return fmt.Errorf("value: %w", err)
-		}
-		in, active, err := s.valueInput(ctx, tx, id)
-		if err != nil {
-			return fmt.Errorf("value: customer %s: %w", id, err)
-		}
+		old, in := olds[id], inputs[id]
 		if old != nil {
 			addTotals(deltas, old, -1)
 		}
-		if !active {
+		if in == nil {
 			if old != nil {
 				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_value WHERE golden_id = ?`), id); err != nil {
 					return fmt.Errorf("value: drop %s: %w", id, err)
@@ -309,14 +394,23 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 			}
 			continue
 		}
-		f := value.Compute(in, now, s.val.cfg)
+		f := value.Compute(*in, now, s.val.cfg)
 		f.Segment = breaks.Score(value.PointOf(&f))
 		addTotals(deltas, &f, 1)
 		if err := s.putValue(ctx, tx, id, &f); err != nil {
 			return err
 		}
 	}
-	return s.applyTotals(ctx, tx, deltas)
+	return nil
+}
+
+// boolSet is the key set of m.
+func boolSet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 func (s *Store) putValue(ctx context.Context, tx *sql.Tx, id string, f *value.Figures) error {
@@ -325,7 +419,7 @@ func (s *Store) putValue(ctx context.Context, tx *sql.Tx, id string, f *value.Fi
 		return fmt.Errorf("value: encode %s: %w", id, err)
 	}
 	l := f.Loyalty
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO customer_value (golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders,
+	err = s.stmts.exec(ctx, tx, s.q(`INSERT INTO customer_value (golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders,
   first_order, last_order, interval_days, gap_before, lapsed_before, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (golden_id) DO UPDATE SET as_of = excluded.as_of, stage = excluded.stage, segment = excluded.segment, rfm = excluded.rfm,
   abc = excluded.abc, revenue_12m = excluded.revenue_12m, orders = excluded.orders, first_order = excluded.first_order,

@@ -24,6 +24,7 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("MergeUnmerge", func(t *testing.T) { testValueMerge(t, open) })
 	t.Run("Refresh", func(t *testing.T) { testValueRefresh(t, open) })
 	t.Run("Off", func(t *testing.T) { testValueOff(t, open) })
+	t.Run("Deferred", func(t *testing.T) { testValueDeferred(t, open) })
 }
 
 var valueNow = time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
@@ -324,4 +325,36 @@ func testValueOff(t *testing.T, open opener) {
 	if got := storedJSON(t, s, goldenOf(t, s, "crm", "C00")); got != "none" {
 		t.Errorf("figures off, yet stored: %s", got)
 	}
+}
+
+// Deferred, apply marks and DrainValue computes the same figures.
+func testValueDeferred(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(5, 8)
+	s := openValue(t, open, Options{Value: ValueOptions{Deferred: true}})
+	applyChunked(t, s, d.events)
+	if got := storedJSON(t, s, goldenOf(t, s, "crm", "C00")); got != "none" {
+		t.Errorf("deferred, yet computed on apply: %s", got)
+	}
+	total := 0
+	for {
+		n, err := s.DrainValue(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	// 8 golden ids and the 8 customer references of linked records.
+	if total != 16 {
+		t.Errorf("drained %d marks, want 16 (each once)", total)
+	}
+	for id, in := range d.raw {
+		if got, want := storedJSON(t, s, goldenOf(t, s, "crm", id)), wantFigures(t, in); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", id, got, want)
+		}
+	}
+	checkTotals(t, s, d)
 }

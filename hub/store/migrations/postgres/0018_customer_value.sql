@@ -43,3 +43,12 @@ CREATE TABLE value_breaks (
     at   BIGINT NOT NULL,
     data TEXT NOT NULL
 );
+-- What waits for the deferred recompute (value.mode deferred): golden
+-- ids (system '') and customer references of linked records (system,
+-- source id), resolved to golden ids only when DrainValue recomputes them,
+-- each once however many batches touched it meanwhile.
+CREATE TABLE value_dirty (
+    system TEXT NOT NULL,
+    dkey   TEXT NOT NULL,
+    PRIMARY KEY (system, dkey)
+);
