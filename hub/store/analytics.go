@@ -152,13 +152,11 @@ type SegmentCount struct {
 }
 
 // Segments counts customers and sums their revenue_12m by segment, stage
-// and ABC class. It reads every customer_value row (one index-only scan
-// is not possible for a GROUP BY of three columns), a few hundred ms at a
-// million customers; RefreshValue's interval bounds how stale the
-// segments are anyway.
+// and ABC class: the "group" rows of value_totals, kept by difference on
+// every recompute and rebuilt by each refresh, so a few dozen rows are
+// read whatever the number of customers.
 func (s *Store) Segments(ctx context.Context) ([]SegmentCount, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT v.segment, v.stage, v.abc, COUNT(*), SUM(v.revenue_12m) FROM customer_value v
-GROUP BY v.segment, v.stage, v.abc ORDER BY v.segment, v.stage, v.abc`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = 'group' ORDER BY dkey, currency`)
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
@@ -166,13 +164,22 @@ GROUP BY v.segment, v.stage, v.abc ORDER BY v.segment, v.stage, v.abc`)
 	out := []SegmentCount{}
 	for rows.Next() {
 		var (
-			c     SegmentCount
-			cents int64
+			c        SegmentCount
+			key, amt string
 		)
-		if err := rows.Scan(&c.Segment, &c.Stage, &c.ABC, &c.Customers, &cents); err != nil {
+		if err := rows.Scan(&key, &c.Revenue12m.Currency, &amt, &c.Customers); err != nil {
 			return nil, fmt.Errorf("segments: %w", err)
 		}
-		c.Revenue12m = hub.Money{Amount: decimal.New(cents, -2).StringFixed(2), Currency: s.val.cfg.BaseCurrency}
+		parts := strings.SplitN(key, "|", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("segments: stored group %q", key)
+		}
+		c.Segment, c.Stage, c.ABC = parts[0], parts[1], parts[2]
+		d, err := decimal.NewFromString(amt)
+		if err != nil {
+			return nil, fmt.Errorf("segments: stored total %s: %w", key, err)
+		}
+		c.Revenue12m.Amount = d.StringFixed(2)
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -280,6 +287,8 @@ func (s *Store) valueTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 type scoredRow struct {
 	id, stage, segment, rfm, abc string
+	newStage, newSegment, newABC string
+	cents                        int64
 	point                        value.Point
 	loyalty                      value.Loyalty
 }
@@ -299,7 +308,7 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 			&x.loyalty.LastOrder, &x.loyalty.IntervalDays, &x.loyalty.GapBeforeLast, &x.loyalty.LapsedBeforeLast); err != nil {
 			return err
 		}
-		x.point.Monetary = decimal.New(cents, -2)
+		x.point.Monetary, x.cents = decimal.New(cents, -2), cents
 		if t, err := time.Parse(time.DateOnly, x.loyalty.LastOrder); err == nil {
 			x.point.DaysSince = max(int(today.Sub(t)/(24*time.Hour)), 0)
 		}
@@ -317,9 +326,11 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 	}
 	b := value.Cut(pts, s.val.cfg)
 	st.Customers = b.Customers
-	for _, x := range rows {
+	for i := range rows {
+		x := &rows[i]
 		stage := string(x.loyalty.StageAt(today, s.val.cfg))
 		sg := b.Score(x.point)
+		x.newStage, x.newSegment, x.newABC = stage, sg.Name, sg.ABC
 		if stage == x.stage && sg.Name == x.segment && sg.RFM == x.rfm && sg.ABC == x.abc {
 			continue
 		}
@@ -327,6 +338,31 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE customer_value SET stage = ?, segment = ?, rfm = ?, abc = ? WHERE golden_id = ?`),
 			stage, sg.Name, sg.RFM, sg.ABC, x.id); err != nil {
 			return fmt.Errorf("rescore %s: %w", x.id, err)
+		}
+	}
+	// The segment groups moved with the stages and segments: rebuild them.
+	type group struct {
+		cents, n int64
+	}
+	groups := map[string]*group{}
+	for _, x := range rows {
+		k := groupKey(x.newSegment, x.newStage, x.newABC)
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+		}
+		g.cents += x.cents
+		g.n++
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM value_totals WHERE dim = 'group'`); err != nil {
+		return fmt.Errorf("rebuild segment groups: %w", err)
+	}
+	for _, k := range sortedKeys(boolSet(groups)) {
+		g := groups[k]
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO value_totals (dim, dkey, currency, revenue, customers) VALUES ('group', ?, ?, ?, ?)`),
+			k, s.val.cfg.BaseCurrency, decimal.New(g.cents, -2).String(), g.n); err != nil {
+			return fmt.Errorf("rebuild segment groups: %w", err)
 		}
 	}
 	data, err := json.Marshal(b)

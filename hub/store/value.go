@@ -243,6 +243,18 @@ type totalsDelta struct {
 // addTotals adds (sign +1) or removes (-1) one customer's revenue by
 // dimension to the deltas.
 func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
+	// The segment groups GET /v1/segments counts: one per segment, stage
+	// and ABC class, with the base-currency revenue of the last 12 months.
+	g := totalsKey{"group", groupKey(f.Segment.Name, string(f.Loyalty.Stage), f.Segment.ABC), f.Revenue.Base12m.Currency}
+	if amt, err := decimal.NewFromString(f.Revenue.Base12m.Amount); err == nil {
+		x := d[g]
+		if x == nil {
+			x = &totalsDelta{}
+			d[g] = x
+		}
+		x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+		x.customers += sign
+	}
 	for dim, m := range map[string]map[string][]hub.Money{
 		"category": f.Revenue.ByCategory, "channel": f.Revenue.ByChannel,
 		"region": f.Revenue.ByRegion, "month": f.Revenue.ByMonth,
@@ -298,15 +310,17 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 
 func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta) error {
 	olds := map[string]*value.Figures{}
-	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
-		var id, data string
-		if err := r.Scan(&id, &data); err != nil {
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
+		var id, data, stage, segment, rfm, abc string
+		if err := r.Scan(&id, &data, &stage, &segment, &rfm, &abc); err != nil {
 			return err
 		}
 		var f value.Figures
 		if err := json.Unmarshal([]byte(data), &f); err != nil {
 			return fmt.Errorf("stored figures of %s: %w", id, err)
 		}
+		// The columns, which RefreshValue moves, win over the JSON.
+		f.Loyalty.Stage, f.Segment = value.Stage(stage), segmentOf(rfm, abc, segment)
 		olds[id] = &f
 		return nil
 	}); err != nil {
@@ -494,3 +508,6 @@ func (s *Store) valueBreaks(ctx context.Context, q readQueryer) (value.Breaks, e
 	}
 	return b, nil
 }
+
+// groupKey is the value_totals key of a segment group.
+func groupKey(segment, stage, abc string) string { return segment + "|" + stage + "|" + abc }

@@ -240,6 +240,11 @@ func testValueMerge(t *testing.T, open opener) {
 		}
 	}
 	checkTotals(t, s, d)
+	checkSegmentCount(t, s, 6)
+	if _, err := s.RefreshValue(ctx, valueNow, 100); err != nil {
+		t.Fatal(err)
+	}
+	checkSegmentCount(t, s, 6)
 }
 
 // Refresh scores every customer against all, and the lists follow.
@@ -357,4 +362,20 @@ func testValueDeferred(t *testing.T, open opener) {
 		}
 	}
 	checkTotals(t, s, d)
+}
+
+// checkSegmentCount: the segment groups count every customer once.
+func checkSegmentCount(t *testing.T, s *Store, want int64) {
+	t.Helper()
+	segs, err := s.Segments(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sg := range segs {
+		n += sg.Customers
+	}
+	if n != want {
+		t.Errorf("segments count %d customers, want %d: %+v", n, want, segs)
+	}
 }
