@@ -20,6 +20,7 @@ type valueMetrics struct {
 	customers *prometheus.GaugeVec // stage, segment, abc
 	revenue   *prometheus.GaugeVec // stage, segment, abc: revenue_12m, base currency
 	byDim     *prometheus.GaugeVec // dim (channel, month), key, currency
+	overdue   *prometheus.GaugeVec // currency
 	refreshed prometheus.Gauge
 }
 
@@ -33,10 +34,12 @@ func newValueMetrics(r prometheus.Registerer) *valueMetrics {
 			Help: "Revenue of the last 12 months in the base currency by stage, segment and ABC class, at the last value refresh."}, []string{"stage", "segment", "abc"}),
 		byDim: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crmhub_value_revenue",
 			Help: "Lifetime net revenue by channel (top 20 + other) and by month (last 24), per currency."}, []string{"dim", "key", "currency"}),
+		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crmhub_value_overdue_balance",
+			Help: "Overdue balance over all customers, per currency, at the last value refresh."}, []string{"currency"}),
 		refreshed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "crmhub_value_refreshed_timestamp_seconds",
 			Help: "When the value figures were last refreshed."}),
 	}
-	r.MustRegister(m.customers, m.revenue, m.byDim, m.refreshed)
+	r.MustRegister(m.customers, m.revenue, m.byDim, m.overdue, m.refreshed)
 	return m
 }
 
@@ -135,6 +138,15 @@ func (m *valueMetrics) set(ctx context.Context, st *store.Store) error {
 			f, _ := decimal.RequireFromString(r.Revenue.Amount).Float64()
 			m.byDim.WithLabelValues("month", r.Key, r.Revenue.Currency).Add(f)
 		}
+	}
+	overdue, err := st.RevenueBy(ctx, "overdue")
+	if err != nil {
+		return err
+	}
+	m.overdue.Reset()
+	for _, r := range overdue {
+		f, _ := decimal.RequireFromString(r.Revenue.Amount).Float64()
+		m.overdue.WithLabelValues(r.Revenue.Currency).Set(f)
 	}
 	m.refreshed.SetToCurrentTime()
 	return nil

@@ -255,6 +255,20 @@ func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
 		x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
 		x.customers += sign
 	}
+	// Overdue balance over all customers, per currency (key ""); a
+	// customer counts where it has an overdue amount.
+	for _, m := range f.Payments.OverdueBalance {
+		if amt, err := decimal.NewFromString(m.Amount); err == nil && !amt.IsZero() {
+			k := totalsKey{"overdue", "", m.Currency}
+			x := d[k]
+			if x == nil {
+				x = &totalsDelta{}
+				d[k] = x
+			}
+			x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+			x.customers += sign
+		}
+	}
 	for dim, m := range map[string]map[string][]hub.Money{
 		"category": f.Revenue.ByCategory, "channel": f.Revenue.ByChannel,
 		"region": f.Revenue.ByRegion, "month": f.Revenue.ByMonth,
