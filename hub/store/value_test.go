@@ -54,12 +54,36 @@ func genValue(seed uint64, customers int) valueData {
 			Emails: []string{fmt.Sprintf("c%d@example%d.com", c, c)}, CreditLimit: &hub.Money{Amount: "1000", Currency: "EUR"}}))
 		in := &value.Input{}
 		d.raw[id] = in
-		for o := range r.IntN(12) {
+		// Buying patterns, so every stage shows: days ago of each order.
+		var ago []int
+		switch c % 6 {
+		case 0: // regular: monthly, still buying
+			for k := range 2 + r.IntN(8) {
+				ago = append(ago, 30*k+r.IntN(5))
+			}
+		case 1: // one-off, recent
+			ago = []int{r.IntN(60)}
+		case 2: // lapsed: monthly until two years ago
+			for k := range 2 + r.IntN(5) {
+				ago = append(ago, 700+30*k)
+			}
+		case 3: // at risk: monthly, silent for three months
+			for k := range 3 + r.IntN(4) {
+				ago = append(ago, 95+30*k)
+			}
+		case 4: // won back: monthly long ago, one order last week
+			ago = []int{r.IntN(7), 500, 530, 560}
+		default: // anything
+			for range r.IntN(12) {
+				ago = append(ago, r.IntN(800))
+			}
+		}
+		for o, daysAgo := range ago {
 			no := fmt.Sprintf("%s-O%02d", id, o)
-			date := valueNow.AddDate(0, 0, -r.IntN(800)).Format(time.DateOnly)
+			date := valueNow.AddDate(0, 0, -daysAgo).Format(time.DateOnly)
 			amt := decimal.New(int64(1000+r.IntN(90000)), -2)
 			ord := hub.Order{OrderNumber: no, CustomerRef: hub.Ref{System: "crm", ID: id}, OrderDate: date,
-				Status: []string{"delivered", "delivered", "delivered", "cancelled", "returned"}[r.IntN(5)],
+				Status: []string{"delivered", "delivered", "delivered", "delivered", "delivered", "delivered", "cancelled", "returned"}[r.IntN(8)],
 				Total:  &hub.Money{Amount: amt.StringFixed(2), Currency: "EUR"}, Channel: chans[r.IntN(3)], Region: regions[r.IntN(2)],
 				Lines: []hub.OrderLine{{LineNo: 1, Quantity: "1", Amount: &hub.Money{Amount: amt.StringFixed(2), Currency: "EUR"},
 					Category: cats[r.IntN(3)], Cost: &hub.Money{Amount: amt.Div(decimal.NewFromInt(2)).StringFixed(2), Currency: "EUR"}}}}
@@ -298,6 +322,20 @@ func testValueRefresh(t *testing.T, open opener) {
 		if f.Revenue.Orders > 0 && f.Segment.RFM == "" || f.Segment.ABC == "" || string(f.Loyalty.Stage) != it.Stage {
 			t.Errorf("%s: segment %+v stage %s, list %+v", it.ID, f.Segment, f.Loyalty.Stage, it)
 		}
+	}
+	// The buying patterns populate every stage and the segments.
+	stages, segments := map[string]bool{}, map[string]bool{}
+	for _, it := range all {
+		stages[it.Stage] = true
+		segments[it.Segment] = true
+	}
+	for _, st := range value.Stages {
+		if !stages[string(st)] {
+			t.Errorf("no customer in stage %s (stages %v)", st, stages)
+		}
+	}
+	if len(segments) < 4 {
+		t.Errorf("only segments %v", segments)
 	}
 	// A year later every customer without a new order has moved on.
 	later, err := s.RefreshValue(ctx, valueNow.AddDate(1, 0, 0), 1000)
