@@ -116,12 +116,21 @@ func BenchmarkValueReads(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_VALUE_CUSTOMERS")); err == nil && n > 0 {
 		customers = n
 	}
-	s := MustOpenSQLite(b, Options{})
+	s := MustOpenSQLite(b, Options{Value: ValueOptions{Deferred: true}})
 	ctx := context.Background()
 	evs := valueBenchEvents(customers * 18)
 	for i := 0; i < len(evs); i += 2000 {
 		if _, err := s.Apply(ctx, evs[i:min(i+2000, len(evs))]); err != nil {
 			b.Fatal(err)
+		}
+	}
+	for {
+		n, err := s.DrainValue(ctx, 2000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
 		}
 	}
 	if _, err := s.RefreshValue(ctx, time.Now(), 0); err != nil {
