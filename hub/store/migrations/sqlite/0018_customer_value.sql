@@ -35,7 +35,7 @@ CREATE TABLE value_totals (
     revenue   TEXT NOT NULL,
     customers BIGINT NOT NULL,
     PRIMARY KEY (dim, dkey, currency)
-);
+) WITHOUT ROWID;
 -- The RFM quintile and ABC cut points of the last refresh (one row), which
 -- figures computed on apply are scored against.
 CREATE TABLE value_breaks (
@@ -51,4 +51,4 @@ CREATE TABLE value_dirty (
     system TEXT NOT NULL,
     dkey   TEXT NOT NULL,
     PRIMARY KEY (system, dkey)
-);
+) WITHOUT ROWID;
