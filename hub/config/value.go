@@ -21,6 +21,9 @@ type Value struct {
 	Mode string `yaml:"mode"`
 	// Delay is how often deferred figures are recomputed (default 1s).
 	Delay Duration `yaml:"delay"`
+	// AsOf (YYYY-MM-DD) computes the figures as of that day instead of
+	// today: for demos on generated data and reproducible reports.
+	AsOf string `yaml:"as_of"`
 	// RefreshInterval is how often the applier re-derives stages and
 	// RFM/ABC segments over all customers and recomputes figures of an
 	// earlier day (default 1h; the figures age by the day).
@@ -42,6 +45,15 @@ type Value struct {
 
 // On reports whether the figures are kept (the default).
 func (v Value) On() bool { return v.Enabled == nil || *v.Enabled }
+
+// Clock is the figures' clock: now, or noon UTC of AsOf.
+func (v Value) Clock() func() time.Time {
+	if t, err := time.Parse(time.DateOnly, v.AsOf); err == nil {
+		t = t.Add(12 * time.Hour)
+		return func() time.Time { return t }
+	}
+	return time.Now
+}
 
 // Deferred reports the deferred mode (the default).
 func (v Value) Deferred() bool { return v.Mode != "sync" }
@@ -114,6 +126,11 @@ func (v Value) Config() (value.Config, error) {
 func (c *Config) checkValue(bad func(line int, key, format string, args ...any)) {
 	if _, err := c.Value.Config(); err != nil {
 		bad(0, "value", "%v", err)
+	}
+	if a := c.Value.AsOf; a != "" {
+		if _, err := time.Parse(time.DateOnly, a); err != nil {
+			bad(0, "value.as_of", "%q: want a date YYYY-MM-DD", a)
+		}
 	}
 	if m := c.Value.Mode; m != "" && m != "sync" && m != "deferred" {
 		bad(0, "value.mode", "want sync or deferred, got %q", m)

@@ -18,6 +18,8 @@ func TestValueConfig(t *testing.T) {
 		{name: "bad factor", v: Value{AtRiskFactor: "two"}, err: "value.at_risk_factor"},
 		{name: "lapsed before at risk", v: Value{AtRiskFactor: "3", LapsedFactor: "2"}, err: "value.lapsed_factor"},
 		{name: "bad rate", v: Value{Rates: map[string]string{"CHF": "-1"}}, err: "value.rates.CHF"},
+		{name: "as of", v: Value{AsOf: "2025-06-30"}},
+		{name: "bad as of", v: Value{AsOf: "30.06.2025"}, err: "value.as_of"},
 		{name: "bad mode", v: Value{Mode: "lazy"}, err: "value.mode"},
 		{name: "bad share", v: Value{ABCShareA: "0.99", ABCShareB: "0.9"}, err: "value.abc_share_a"},
 	}

@@ -49,13 +49,13 @@ func newValueMetrics(r prometheus.Registerer) *valueMetrics {
 // only age.
 func (s *Server) runValueRefresh(ctx context.Context) error {
 	m := newValueMetrics(s.registry)
-	interval, maxN := s.cfg.Value.Interval(), s.cfg.Value.Max()
+	interval, maxN, clock := s.cfg.Value.Interval(), s.cfg.Value.Max(), s.cfg.Value.Clock()
 	log := s.log.With("component", "value-refresh")
 	for {
 		start := time.Now()
-		st, err := s.store.RefreshValue(ctx, start, maxN)
+		st, err := s.store.RefreshValue(ctx, clock(), maxN)
 		if err == nil {
-			err = m.set(ctx, s.store)
+			err = m.set(ctx, s.store, clock())
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("value refresh failed", "err", err)
@@ -98,7 +98,7 @@ func (s *Server) runValueDrain(ctx context.Context) error {
 	}
 }
 
-func (m *valueMetrics) set(ctx context.Context, st *store.Store) error {
+func (m *valueMetrics) set(ctx context.Context, st *store.Store, now time.Time) error {
 	segs, err := st.Segments(ctx)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (m *valueMetrics) set(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return err
 	}
-	from := time.Now().UTC().AddDate(0, -23, 0).Format("2006-01")
+	from := now.UTC().AddDate(0, -23, 0).Format("2006-01")
 	for _, r := range months {
 		if r.Key >= from {
 			f, _ := decimal.RequireFromString(r.Revenue.Amount).Float64()
@@ -156,5 +156,5 @@ func (m *valueMetrics) set(ctx context.Context, st *store.Store) error {
 // when loaded, so Config cannot fail here.
 func valueOptions(v config.Value) store.ValueOptions {
 	c, _ := v.Config()
-	return store.ValueOptions{Off: !v.On(), Deferred: v.Deferred(), Config: &c}
+	return store.ValueOptions{Off: !v.On(), Deferred: v.Deferred(), Config: &c, Clock: v.Clock()}
 }

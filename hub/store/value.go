@@ -44,6 +44,8 @@ type ValueOptions struct {
 	Deferred bool
 	// Config holds thresholds and rates; nil means value.DefaultConfig.
 	Config *value.Config
+	// Clock is the day the figures are computed for; nil means time.Now.
+	Clock func() time.Time
 }
 
 type valueState struct {
@@ -57,6 +59,9 @@ func newValueState(o ValueOptions) (*valueState, error) {
 	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now}
 	if o.Config != nil {
 		v.cfg = *o.Config
+	}
+	if o.Clock != nil {
+		v.now = o.Clock
 	}
 	if err := v.cfg.Validate(); err != nil {
 		return nil, err
