@@ -163,6 +163,7 @@ func TestScopesByRoute(t *testing.T) {
 		read    = "read"
 		steward = "steward"
 		revenue = "revenue" // read, and the visibility of revenue: sales, admin
+		money   = "money"   // read, and the visibility of revenue or margins: sales, finance, admin
 	)
 	type routeCase struct {
 		pattern string
@@ -194,7 +195,7 @@ func TestScopesByRoute(t *testing.T) {
 		{"GET /v1/reconciliation", "/v1/reconciliation", nil, steward, 200},
 		{"GET /v1/reconciliation/{connector}/{entity}/missing", "/v1/reconciliation/erp/customers/missing", nil, steward, 200},
 		{"GET /v1/segments", "/v1/segments", nil, revenue, 200},
-		{"GET /v1/analytics/revenue", "/v1/analytics/revenue?by=channel", nil, revenue, 200},
+		{"GET /v1/analytics/revenue", "/v1/analytics/revenue?by=channel", nil, money, 200},
 	}
 	served := httpapi.Routes(f.srv.Config.Handler)
 	for _, p := range served {
@@ -218,6 +219,8 @@ func TestScopesByRoute(t *testing.T) {
 			case rt.who == steward && caller != "steward" && caller != "admin":
 				want = 403
 			case rt.who == revenue && caller != "sales" && caller != "admin":
+				want = 403
+			case rt.who == money && caller != "sales" && caller != "finance" && caller != "admin" && caller != "multi":
 				want = 403
 			}
 			code, raw := f.do(t, caller, method, rt.path, rt.body)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/value"
 )
@@ -210,9 +211,11 @@ func (a *api) segments(w http.ResponseWriter, r *http.Request) {
 }
 
 // revenueBy serves GET /v1/analytics/revenue?by=category|channel|region|month.
+// Sales sees revenue and customers, finance the margins, admin both.
 func (a *api) revenueBy(w http.ResponseWriter, r *http.Request) {
-	if !a.visibility(r).Revenue {
-		writeError(w, http.StatusForbidden, CodeForbidden, "the token's scopes do not cover revenue")
+	vis := a.visibility(r)
+	if !vis.Revenue && !vis.Margin {
+		writeError(w, http.StatusForbidden, CodeForbidden, "the token's scopes cover neither revenue nor margins")
 		return
 	}
 	by := r.URL.Query().Get("by")
@@ -225,5 +228,25 @@ func (a *api) revenueBy(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"by": by, "items": rows})
+	// What finance sees of a row: the margin alone.
+	type marginItem struct {
+		Key      string     `json:"key"`
+		Currency string     `json:"currency"`
+		Margin   *hub.Money `json:"margin"`
+	}
+	items := make([]any, 0, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		if !vis.Margin {
+			row.Margin = nil
+		}
+		if vis.Revenue {
+			items = append(items, row)
+			continue
+		}
+		if row.Margin != nil {
+			items = append(items, marginItem{Key: row.Key, Currency: row.Revenue.Currency, Margin: row.Margin})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"by": by, "items": items})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,12 @@ func TestValueByScope(t *testing.T) {
 	}
 	if code, raw := f.do(t, "sales", "GET", "/v1/analytics/revenue?by=category", nil); code != 200 || string(raw) != `{"by":"category","items":[{"key":"tools","revenue":{"amount":"100.00","currency":"EUR"},"customers":1}]}`+"\n" {
 		t.Errorf("revenue by category: %d %s", code, raw)
+	}
+	if code, raw := f.do(t, "finance", "GET", "/v1/analytics/revenue?by=category", nil); code != 200 || string(raw) != `{"by":"category","items":[{"key":"tools","currency":"EUR","margin":{"amount":"30.00","currency":"EUR"}}]}`+"\n" {
+		t.Errorf("margin by category as finance: %d %s", code, raw)
+	}
+	if code, raw := f.do(t, "admin", "GET", "/v1/analytics/revenue?by=category", nil); code != 200 || !strings.Contains(string(raw), `"customers":1,"margin":{"amount":"30.00"`) {
+		t.Errorf("revenue and margin by category as admin: %d %s", code, raw)
 	}
 	for _, bad := range []string{"/v1/customers?stage=sleepy", "/v1/customers?segment=x", "/v1/customers?sort=name", "/v1/customers?stage=new&email=a@b.c",
 		"/v1/customers?stage=new&cursor=" + base64.RawURLEncoding.EncodeToString([]byte("x")), "/v1/analytics/revenue?by=sku", "/v1/analytics/revenue"} {

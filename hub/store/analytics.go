@@ -194,6 +194,9 @@ type RevenueRow struct {
 	Key       string    `json:"key"`
 	Revenue   hub.Money `json:"revenue"`
 	Customers int64     `json:"customers"`
+	// Margin is the margin of the order lines that carry a cost (see
+	// docs/value.md), absent where none does.
+	Margin *hub.Money `json:"margin,omitempty"`
 }
 
 // RevenueBy reads the revenue totals by dim (one of Dimensions), kept on
@@ -220,7 +223,36 @@ func (s *Store) RevenueBy(ctx context.Context, dim string) ([]RevenueRow, error)
 		r.Revenue.Amount = d.StringFixed(2)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The margins, kept as dims of their own, joined by key and currency.
+	margins := map[[2]string]string{}
+	mrows, err := s.rdb.QueryContext(ctx, s.q(`SELECT dkey, currency, revenue FROM value_totals WHERE dim = ?`), marginDim+dim)
+	if err != nil {
+		return nil, fmt.Errorf("margin by %s: %w", dim, err)
+	}
+	defer mrows.Close()
+	for mrows.Next() {
+		var key, cur, amt string
+		if err := mrows.Scan(&key, &cur, &amt); err != nil {
+			return nil, fmt.Errorf("margin by %s: %w", dim, err)
+		}
+		margins[[2]string{key, cur}] = amt
+	}
+	if err := mrows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if amt, ok := margins[[2]string{out[i].Key, out[i].Revenue.Currency}]; ok {
+			d, err := decimal.NewFromString(amt)
+			if err != nil {
+				return nil, fmt.Errorf("margin by %s: stored total %s: %w", dim, out[i].Key, err)
+			}
+			out[i].Margin = &hub.Money{Amount: d.StringFixed(2), Currency: out[i].Revenue.Currency}
+		}
+	}
+	return out, nil
 }
 
 // RefreshStats says what one RefreshValue did.

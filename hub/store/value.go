@@ -274,10 +274,16 @@ func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
 			x.customers += sign
 		}
 	}
-	for dim, m := range map[string]map[string][]hub.Money{
+	dims := map[string]map[string][]hub.Money{
 		"category": f.Revenue.ByCategory, "channel": f.Revenue.ByChannel,
 		"region": f.Revenue.ByRegion, "month": f.Revenue.ByMonth,
-	} {
+	}
+	if m := f.Margin; m != nil {
+		// Margins by dimension as dims of their own ("margin:category").
+		dims[marginDim+"category"], dims[marginDim+"channel"] = m.ByCategory, m.ByChannel
+		dims[marginDim+"region"], dims[marginDim+"month"] = m.ByRegion, m.ByMonth
+	}
+	for dim, m := range dims {
 		for key, ms := range m {
 			for _, money := range ms {
 				amt, err := decimal.NewFromString(money.Amount)
@@ -530,3 +536,6 @@ func (s *Store) valueBreaks(ctx context.Context, q readQueryer) (value.Breaks, e
 
 // groupKey is the value_totals key of a segment group.
 func groupKey(segment, stage, abc string) string { return segment + "|" + stage + "|" + abc }
+
+// marginDim prefixes the value_totals dims of margins.
+const marginDim = "margin:"

@@ -213,6 +213,26 @@ func checkTotals(t *testing.T, s *Store, d valueData) {
 			}
 		}
 	}
+	wantMargin := map[string]decimal.Decimal{}
+	for _, in := range d.raw {
+		if m := value.Compute(*in, valueNow, value.DefaultConfig()).Margin; m != nil {
+			for k, ms := range m.ByCategory {
+				for _, x := range ms {
+					wantMargin[k+" "+x.Currency] = wantMargin[k+" "+x.Currency].Add(decimal.RequireFromString(x.Amount))
+				}
+			}
+		}
+	}
+	rows, err := s.RevenueBy(context.Background(), "category")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		w, ok := wantMargin[r.Key+" "+r.Revenue.Currency]
+		if !ok || r.Margin == nil || r.Margin.Amount != w.StringFixed(2) {
+			t.Errorf("margin of category %s %s: %+v, want %s", r.Key, r.Revenue.Currency, r.Margin, w.StringFixed(2))
+		}
+	}
 	for dim, w := range want {
 		rows, err := s.RevenueBy(context.Background(), dim)
 		if err != nil {

@@ -104,6 +104,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 	life, last12 := sums{}, sums{}
 	cats, chans, regions, months := dimSums{}, dimSums{}, dimSums{}, dimSums{}
 	mRev, mCost := sums{}, sums{}
+	mCats, mChans, mRegions, mMonths := dimSums{}, dimSums{}, dimSums{}, dimSums{}
 	var lines, costed int
 	excluded := map[string]bool{}
 	cutoff := today.AddDate(0, 0, -365)
@@ -165,6 +166,11 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 				}
 				mRev.add(lc, la)
 				mCost.add(lc, c)
+				m := la.Sub(c)
+				mCats.add(l.Category, lc, m)
+				mChans.add(o.Channel, lc, m)
+				mRegions.add(o.Region, lc, m)
+				mMonths.add(monthOf(o.OrderDate), lc, m)
 			}
 		}
 	}
@@ -209,6 +215,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 		}
 		m.Margin = margin.list()
 		m.Coverage = decimal.NewFromInt(int64(costed)).Div(decimal.NewFromInt(int64(lines))).StringFixed(2)
+		m.ByCategory, m.ByChannel, m.ByRegion, m.ByMonth = mCats.lists(), mChans.lists(), mRegions.lists(), mMonths.lists()
 		f.Margin = m
 	}
 }

@@ -130,6 +130,9 @@ func TestDimensionsAndMargin(t *testing.T) {
 	if m.Margin[0].Amount != "40.00" || m.Percent["EUR"] != "40.0" || m.Coverage != "0.60" {
 		t.Errorf("margin %+v", m)
 	}
+	if got := m.ByCategory["tools"][0].Amount; got != "40.00" || m.ByChannel["web"][0].Amount != "40.00" || m.ByMonth["2026-06"][0].Amount != "40.00" {
+		t.Errorf("margin by dimension %+v", m)
+	}
 	if Compute(Input{Orders: []hub.Order{order("1", "2026-06-01", "", eur("1"))}}, now, DefaultConfig()).Margin != nil {
 		t.Error("margin without any cost")
 	}

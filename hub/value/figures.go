@@ -74,6 +74,12 @@ type Margin struct {
 	// Coverage is the share of counted lines that carry a cost, 0..1 as
 	// a 2-decimal string: a margin over a few lines says little.
 	Coverage string `json:"coverage"`
+	// Margin of the costed lines by the line's category and by the
+	// order's channel, region and month.
+	ByCategory map[string][]hub.Money `json:"by_category,omitempty"`
+	ByChannel  map[string][]hub.Money `json:"by_channel,omitempty"`
+	ByRegion   map[string][]hub.Money `json:"by_region,omitempty"`
+	ByMonth    map[string][]hub.Money `json:"by_month,omitempty"`
 }
 
 // Payments is payment behaviour from invoices, payments and credit notes.
