@@ -72,6 +72,8 @@ type OrderLine struct {
 	Quantity    string `json:"quantity"`
 	UnitPrice   *Money `json:"unit_price,omitempty"`
 	Amount      *Money `json:"amount,omitempty"`
+	Category    string `json:"category,omitempty"` // product category (v1.2)
+	Cost        *Money `json:"cost,omitempty"`     // the line's total cost, for margins (v1.2)
 }
 
 // Order is the canonical order (schemas/order.v1.json).
@@ -82,6 +84,8 @@ type Order struct {
 	Status      string          `json:"status,omitempty"`
 	Total       *Money          `json:"total,omitempty"`
 	Lines       []OrderLine     `json:"lines,omitempty"`
+	Channel     string          `json:"channel,omitempty"` // sales channel (v1.2)
+	Region      string          `json:"region,omitempty"`  // sales region (v1.2)
 	UpdatedAt   *time.Time      `json:"updated_at,omitempty"`
 	Custom      json.RawMessage `json:"custom,omitempty"`
 }

@@ -320,6 +320,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("customer by e-mail %s: %+v", email, found.Items)
 	}
 	readmeStewardSection(t, p.api)
+	demoValue(t, p.api)
 
 	p.stop(t)
 
@@ -449,4 +450,42 @@ found:
 	if last := audit.Items[len(audit.Items)-1]; last.Actor != "local" {
 		t.Errorf("audit actor %q, want local", last.Actor)
 	}
+}
+
+// demoValue: the demo's orders carry channels and categories, and the
+// customer value figures (computed as of the generator's day, deferred)
+// show them in the analytics and put customers in several stages.
+func demoValue(t *testing.T, api string) {
+	t.Helper()
+	get := func(path string, v any) {
+		resp, err := http.Get("http://" + api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+	}
+	waitFor(t, "revenue by channel and category", time.Minute, func() bool {
+		var ch, cat struct{ Items []struct{ Key string } }
+		get("/v1/analytics/revenue?by=channel", &ch)
+		get("/v1/analytics/revenue?by=category", &cat)
+		return len(ch.Items) >= 3 && len(cat.Items) >= 5
+	})
+	var segs struct {
+		Items []struct {
+			Stage     string
+			Customers int
+		}
+	}
+	get("/v1/segments", &segs)
+	stages := map[string]int{}
+	for _, s := range segs.Items {
+		stages[s.Stage] += s.Customers
+	}
+	if len(stages) < 4 {
+		t.Errorf("demo customers by stage %v, want at least four stages", stages)
+	}
+	t.Logf("demo customers by stage: %v", stages)
 }

@@ -32,6 +32,7 @@ type Config struct {
 	Connectors []Connector `yaml:"connectors"`
 	Targets    []Target    `yaml:"targets"` // write-back; see targets.go
 	Auth       Auth        `yaml:"auth"`
+	Value      Value       `yaml:"value"` // customer value figures; see value.go
 	// Roles this instance runs (RoleConnectors, RoleApply, RoleAPI);
 	// empty or "all" runs every one. `crmhub run --role` overrides it.
 	Roles []string `yaml:"roles"`
@@ -616,6 +617,7 @@ func (c *Config) check() error {
 			bad(0, "store.dsn", "directory %s of the SQLite database does not exist", dir)
 		}
 	}
+	c.checkValue(bad)
 	if c.Store.SQLiteCacheMB < 0 {
 		bad(0, "store.sqlite_cache_mb", "%d: want a size in MB (0 for the default 256)", c.Store.SQLiteCacheMB)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // the ERP writes Europe/Berlin local time on any machine
@@ -107,6 +108,7 @@ type custRec struct {
 
 type order struct {
 	no, custno, date, status, currency string
+	channel                            string // sales channel (value figures)
 	updated                            time.Time
 	lines                              []orderLine
 }
@@ -114,6 +116,29 @@ type order struct {
 type orderLine struct {
 	no                     int
 	sku, desc, qty, priceS string
+	category, costS        string // product category; the line's total cost
+}
+
+// skuCategory is the product category of a SKU, by its prefix.
+var skuCategory = map[string]string{
+	"SCH": "fasteners", "DUE": "fasteners", "BOH": "tools", "AKK": "tools", "WIN": "tools", "KAB": "electrical",
+	"LED": "electrical", "HAN": "safety", "SIL": "chemicals", "ROH": "plumbing", "PAL": "logistics", "SERV": "services",
+	"FRA": "logistics", "MAS": "machines", "OEL": "chemicals",
+}
+
+// costShare is the share of the price a category costs the company, in
+// percent: the margins the value figures show differ by category.
+var costShare = map[string]int64{
+	"fasteners": 55, "tools": 68, "electrical": 62, "safety": 50, "chemicals": 58, "plumbing": 65,
+	"logistics": 90, "services": 40, "machines": 78,
+}
+
+// lineCost is qty x price x the category's cost share, 2 decimals.
+func lineCost(qty, price, category string) string {
+	q, _ := strconv.ParseFloat(qty, 64)
+	p, _ := strconv.ParseFloat(strings.ReplaceAll(price, ".", ""), 64) // cents
+	cents := int64(q*p+0.5) * costShare[category] / 100
+	return fmt.Sprintf("%d.%02d", cents/100, cents%100)
 }
 
 type invoice struct {
@@ -136,7 +161,10 @@ type world struct {
 	// ev draws the corroborating evidence corroborate adds: a stream of its
 	// own, so adding it left every other draw, and so every other record,
 	// as it was.
-	ev       *rand.Rand
+	ev *rand.Rand
+	// buy draws the value figures' additions to orders (channels, buying
+	// patterns): a stream of its own, so every other record stays as it was.
+	buy      *rand.Rand
 	opts     Options
 	entities []*entity
 	erp      []*custRec
@@ -169,6 +197,7 @@ func Generate(ctx context.Context, opts Options) (*Manifest, error) {
 	w := &world{
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed_c0ffee)),
 		ev:         rand.New(rand.NewPCG(uint64(opts.Seed), 0xe71d_e0ce)),
+		buy:        rand.New(rand.NewPCG(uint64(opts.Seed), 0xb0b_5a1e)),
 		opts:       opts,
 		usedEmail:  map[string]bool{},
 		usedPhone:  map[string]bool{},
@@ -949,9 +978,19 @@ func (w *world) linked() {
 				custno: r.id, date: date.Format("2006-01-02"), status: status,
 				currency: r.f["currency"], updated: w.between(date, tmin(date.AddDate(0, 0, 20), now)),
 			}
+			// A firm orders mostly by phone and through the shop, a
+			// person online and in the store.
+			if e.kind == 'F' {
+				o.channel = []string{"phone", "web", "field_sales", "store"}[weightedBy(w.buy, 35, 35, 20, 10)]
+			} else {
+				o.channel = []string{"web", "store", "phone"}[weightedBy(w.buy, 60, 30, 10)]
+			}
 			for ln := 1; ln <= 1+w.weighted(40, 30, 20, 10); ln++ {
 				s := skus[w.rng.IntN(len(skus))]
-				o.lines = append(o.lines, orderLine{no: ln, sku: s.sku, desc: s.desc, qty: fmt.Sprintf("%d.000", 1+w.rng.IntN(12)), priceS: s.price})
+				l := orderLine{no: ln, sku: s.sku, desc: s.desc, qty: fmt.Sprintf("%d.000", 1+w.rng.IntN(12)), priceS: s.price}
+				l.category = skuCategory[strings.SplitN(s.sku, "-", 2)[0]]
+				l.costS = lineCost(l.qty, l.priceS, l.category)
+				o.lines = append(o.lines, l)
 				lineCount++
 			}
 			w.orders = append(w.orders, o)
@@ -962,6 +1001,7 @@ func (w *world) linked() {
 	for i := range w.orders { // numbered in the order they were placed
 		w.orders[i].no = fmt.Sprint(450001 + i)
 	}
+	w.buyingPatterns()
 
 	invNo, payNo := 250001, 250001
 	for _, r := range w.debtors {
@@ -1054,6 +1094,77 @@ func (w *world) linked() {
 	for i := range w.tickets {
 		w.tickets[i].ID = fmt.Sprintf("T-%d", 1001+i)
 	}
+}
+
+// weightedBy is weighted on another stream.
+func weightedBy(r *rand.Rand, weights ...int) int {
+	total := 0
+	for _, x := range weights {
+		total += x
+	}
+	n := r.IntN(total)
+	for i, x := range weights {
+		if n < x {
+			return i
+		}
+		n -= x
+	}
+	return len(weights) - 1
+}
+
+// buyingPatterns adds repeat orders so every lifecycle stage shows: about
+// one ERP customer in six buys every month and still does (active), one in
+// twelve bought monthly until a year ago (lapsed), one in twelve bought
+// monthly until three months ago (at risk), one in twenty bought long ago
+// and came back last week (won back). The orders copy one of the
+// customer's own, so they add no new customers; they are numbered after
+// the others, drawn from their own stream.
+func (w *world) buyingPatterns() {
+	var extra []order
+	byCust := map[string]order{}
+	for _, o := range w.orders {
+		if _, ok := byCust[o.custno]; !ok && o.status != "X" {
+			byCust[o.custno] = o
+		}
+	}
+	for _, r := range w.erp {
+		base, ok := byCust[r.id]
+		if r.deleted || !ok {
+			continue
+		}
+		var ago []int // days before now
+		switch p := w.buy.IntN(60); {
+		case p < 10: // regular, still buying
+			for k := range 4 + w.buy.IntN(8) {
+				ago = append(ago, 2+30*k+w.buy.IntN(4))
+			}
+		case p < 15: // lapsed a year ago
+			for k := range 3 + w.buy.IntN(5) {
+				ago = append(ago, 400+30*k)
+			}
+		case p < 20: // at risk: silent for three months
+			for k := range 3 + w.buy.IntN(4) {
+				ago = append(ago, 95+30*k)
+			}
+		case p < 23: // won back
+			ago = []int{1 + w.buy.IntN(6), 500, 530, 560}
+		}
+		for _, d := range ago {
+			date := now.AddDate(0, 0, -d)
+			o := base
+			o.date, o.status, o.updated = date.Format("2006-01-02"), "S", tmin(date.AddDate(0, 0, 3), now)
+			if d < 7 {
+				o.status = "C"
+			}
+			o.lines = slices.Clone(base.lines)
+			extra = append(extra, o)
+		}
+	}
+	for i := range extra {
+		extra[i].no = fmt.Sprint(450001 + len(w.orders) + i)
+		w.lines += len(extra[i].lines)
+	}
+	w.orders = append(w.orders, extra...)
 }
 
 // breakSome breaks records on purpose, as real exports are broken.

@@ -91,6 +91,9 @@ func Start(ctx context.Context, o RunOptions) (*Running, error) {
 	r.Config.HTTP.Listen = or(o.HTTPListen, "127.0.0.1:0")
 	r.Config.Kafka.EmbeddedListen = or(o.KafkaListen, "127.0.0.1:0")
 	r.Config.Plugins.InProcess = o.InProcess
+	// The generated systems end on the generator's day: customer value
+	// figures (docs/value.md) are computed as of it, not of today.
+	r.Config.Value.AsOf = now.Format("2006-01-02")
 	if o.Configure != nil {
 		o.Configure(r.Config)
 	}

@@ -41,7 +41,8 @@ CREATE TABLE orders (
 	order_date TEXT NOT NULL,          -- 'YYYY-MM-DD'
 	status     TEXT NOT NULL,          -- 'O' open, 'C' confirmed, 'S' shipped, 'X' cancelled
 	currency   TEXT NOT NULL,
-	updated_at TEXT NOT NULL
+	updated_at TEXT NOT NULL,
+	channel    TEXT NOT NULL DEFAULT ''  -- web, store, phone, field_sales
 );
 CREATE INDEX orders_updated_at ON orders (updated_at, order_no);
 CREATE TABLE order_lines (
@@ -51,6 +52,8 @@ CREATE TABLE order_lines (
 	description TEXT NOT NULL,
 	qty         TEXT NOT NULL,
 	unit_price  TEXT NOT NULL,
+	category    TEXT NOT NULL DEFAULT '',
+	cost        TEXT NOT NULL DEFAULT '',  -- the line's total cost
 	PRIMARY KEY (order_no, line_no)
 );
 `
@@ -99,11 +102,11 @@ func (w *world) writeERP(ctx context.Context, dir string) ([]string, error) {
 			return nil, fmt.Errorf("insert customer %s: %w", r.id, err)
 		}
 	}
-	insO, err := tx.PrepareContext(ctx, `INSERT INTO orders (order_no, custno, order_date, status, currency, updated_at) VALUES (?, ?, ?, ?, ?, ?)`)
+	insO, err := tx.PrepareContext(ctx, `INSERT INTO orders (order_no, custno, order_date, status, currency, updated_at, channel) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
-	insL, err := tx.PrepareContext(ctx, `INSERT INTO order_lines (order_no, line_no, sku, description, qty, unit_price) VALUES (?, ?, ?, ?, ?, ?)`)
+	insL, err := tx.PrepareContext(ctx, `INSERT INTO order_lines (order_no, line_no, sku, description, qty, unit_price, category, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
@@ -113,11 +116,11 @@ func (w *world) writeERP(ctx context.Context, dir string) ([]string, error) {
 				return nil, err
 			}
 		}
-		if _, err := insO.ExecContext(ctx, o.no, o.custno, o.date, o.status, o.currency, o.updated.In(berlin).Format(erpTime)); err != nil {
+		if _, err := insO.ExecContext(ctx, o.no, o.custno, o.date, o.status, o.currency, o.updated.In(berlin).Format(erpTime), o.channel); err != nil {
 			return nil, fmt.Errorf("insert order %s: %w", o.no, err)
 		}
 		for _, l := range o.lines {
-			if _, err := insL.ExecContext(ctx, o.no, l.no, l.sku, l.desc, l.qty, l.priceS); err != nil {
+			if _, err := insL.ExecContext(ctx, o.no, l.no, l.sku, l.desc, l.qty, l.priceS, l.category, l.costS); err != nil {
 				return nil, fmt.Errorf("insert order line %s/%d: %w", o.no, l.no, err)
 			}
 		}

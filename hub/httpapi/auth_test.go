@@ -162,6 +162,8 @@ func TestScopesByRoute(t *testing.T) {
 		public  = "public"
 		read    = "read"
 		steward = "steward"
+		revenue = "revenue" // read, and the visibility of revenue: sales, admin
+		money   = "money"   // read, and the visibility of revenue or margins: sales, finance, admin
 	)
 	type routeCase struct {
 		pattern string
@@ -192,6 +194,8 @@ func TestScopesByRoute(t *testing.T) {
 		{"POST /v1/deadletters/replay", "/v1/deadletters/replay", map[string]string{"reason_class": "mapping_error", "connector": "nope"}, steward, 200},
 		{"GET /v1/reconciliation", "/v1/reconciliation", nil, steward, 200},
 		{"GET /v1/reconciliation/{connector}/{entity}/missing", "/v1/reconciliation/erp/customers/missing", nil, steward, 200},
+		{"GET /v1/segments", "/v1/segments", nil, revenue, 200},
+		{"GET /v1/analytics/revenue", "/v1/analytics/revenue?by=channel", nil, money, 200},
 	}
 	served := httpapi.Routes(f.srv.Config.Handler)
 	for _, p := range served {
@@ -213,6 +217,10 @@ func TestScopesByRoute(t *testing.T) {
 			case caller == "" || caller == "garbage" || caller == "revoked":
 				want = 401
 			case rt.who == steward && caller != "steward" && caller != "admin":
+				want = 403
+			case rt.who == revenue && caller != "sales" && caller != "admin":
+				want = 403
+			case rt.who == money && caller != "sales" && caller != "finance" && caller != "admin" && caller != "multi":
 				want = 403
 			}
 			code, raw := f.do(t, caller, method, rt.path, rt.body)

@@ -26,6 +26,8 @@ type customerResponse struct {
 	// LastContact is the newest order, payment or case date the caller
 	// may see: a date without time counts as midnight UTC.
 	LastContact *time.Time `json:"last_contact,omitempty"`
+	// Value is the customer value figures the caller may see (value.go).
+	Value *valueSection `json:"value,omitempty"`
 }
 
 // Cursors of the linked lists are opaque to clients: base64url of the

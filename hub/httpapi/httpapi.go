@@ -113,6 +113,7 @@ func New(store hub.Store, opts Options) http.Handler {
 	if opts.Reconciliation != nil {
 		a.reconcileRoutes(mux)
 	}
+	a.valueRoutes(mux)
 	if opts.Writeback != nil {
 		a.writebackRoutes(mux)
 	}
@@ -256,7 +257,12 @@ func (a *api) getCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v, ok := a.find(w, r, q); ok {
-		writeJSON(w, http.StatusOK, shape(v, vis))
+		out := shape(v, vis)
+		if err := a.customerValue(r, &out, vis); err != nil {
+			a.storeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
 }
 
@@ -371,6 +377,10 @@ const nameCursorTag = "n1:"
 
 func (a *api) listCustomers(w http.ResponseWriter, r *http.Request) {
 	vis := a.visibility(r)
+	if wantsValueList(r) {
+		a.listByValue(w, r, vis)
+		return
+	}
 	links, ok := linkQuery(w, r, vis, false)
 	if !ok {
 		return

@@ -62,6 +62,10 @@ var routeAccess = map[string]access{
 	"GET /v1/reconciliation/{connector}/{entity}/missing": accessSteward,
 	// Connector status: counts, states and connector errors, no records.
 	"GET /v1/connectors": accessSteward,
+	// Customer value (value.go): any department may call; what it sees
+	// follows its visibility (revenue: sales).
+	"GET /v1/segments":          accessRead,
+	"GET /v1/analytics/revenue": accessRead,
 }
 
 // RouteAccess names the scopes a route pattern ("METHOD /path") needs, for
@@ -108,16 +112,22 @@ type visibility struct {
 	// Personal is birth date, gender and person identifiers: only the
 	// scopes that see full personal data (stewards, admins) get them.
 	Personal bool
+	// Revenue is the value figures' revenue, loyalty and segments, and
+	// the value lists and analytics (sales); Margin the margins
+	// (finance). Payment behaviour follows Payments, service figures
+	// Cases (value.go).
+	Revenue bool
+	Margin  bool
 }
 
-var fullVisibility = visibility{Orders: true, Payments: true, Cases: true, CreditLimit: true, Personal: true}
+var fullVisibility = visibility{Orders: true, Payments: true, Cases: true, CreditLimit: true, Personal: true, Revenue: true, Margin: true}
 
 // scopeVisibility is the field-level rule per scope. A token with several
 // scopes sees the union. Stewards resolve identities: they see the whole
 // customer record, not the business records linked to it.
 var scopeVisibility = map[auth.Scope]visibility{
-	auth.ScopeSales:   {Orders: true, Cases: true, CreditLimit: true},
-	auth.ScopeFinance: {Payments: true, CreditLimit: true},
+	auth.ScopeSales:   {Orders: true, Cases: true, CreditLimit: true, Revenue: true},
+	auth.ScopeFinance: {Payments: true, CreditLimit: true, Margin: true},
 	auth.ScopeService: {Cases: true},
 	auth.ScopeSteward: {CreditLimit: true, Personal: true},
 	auth.ScopeAdmin:   fullVisibility,
@@ -132,6 +142,8 @@ func visibilityOf(scopes []auth.Scope) visibility {
 		v.Cases = v.Cases || x.Cases
 		v.CreditLimit = v.CreditLimit || x.CreditLimit
 		v.Personal = v.Personal || x.Personal
+		v.Revenue = v.Revenue || x.Revenue
+		v.Margin = v.Margin || x.Margin
 	}
 	return v
 }

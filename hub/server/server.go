@@ -139,7 +139,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log,
-		SQLiteCacheMB: cfg.Store.SQLiteCacheMB})
+		SQLiteCacheMB: cfg.Store.SQLiteCacheMB, Value: valueOptions(cfg.Value)})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -205,6 +205,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
 		}
 		s.background(rctx, "applier", consumer.Close, s.applier.Run)
+		if cfg.Value.On() {
+			s.background(rctx, "value refresh", nil, s.runValueRefresh)
+			if cfg.Value.Deferred() {
+				s.background(rctx, "value recompute", nil, s.runValueDrain)
+			}
+		}
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})

@@ -88,10 +88,12 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 		if epoch, err = s.nextEpoch(ctx, tx); err != nil {
 			return err
 		}
-		if err := s.write(ctx, b, items); err != nil {
-			return err
-		}
-		return s.resolve(ctx, b)
+		return s.withValue(ctx, b, items, func() error {
+			if err := s.write(ctx, b, items); err != nil {
+				return err
+			}
+			return s.resolve(ctx, b)
+		})
 	})
 	if err != nil {
 		// The commit may have happened or not: trust nothing cached.

@@ -159,8 +159,10 @@ func (s *Store) reresolve(ctx context.Context, tx *sql.Tx, rkeys []string, golde
 	for _, g := range goldens {
 		b.seedsG[g] = true
 	}
-	err := s.resolve(ctx, b)
-	return b.stats, err
+	if err := s.resolve(ctx, b); err != nil {
+		return b.stats, err
+	}
+	return b.stats, s.valueAfter(ctx, b, nil)
 }
 
 // ForceMerge makes two golden customers one, whatever matching says

@@ -54,6 +54,8 @@ type Options struct {
 	// half for the writer, half shared by the read connections. 0 means
 	// DefaultSQLiteCacheMB. A cache_size pragma in the DSN still wins.
 	SQLiteCacheMB int
+	// Value configures the customer value figures (value.go).
+	Value ValueOptions
 }
 
 // DefaultSQLiteCacheMB: 128 MB for the writer (a million customers'
@@ -92,6 +94,8 @@ type Store struct {
 	// stmts prepares the writer's statements on SQLite; nil on
 	// PostgreSQL.
 	stmts *stmtCache
+	// val: the customer value figures' settings (value.go).
+	val *valueState
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -107,6 +111,10 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if s.val, err = newValueState(opts.Value); err != nil {
+		return nil, fmt.Errorf("value options: %w", err)
 	}
 	if s.maxCmp <= 0 {
 		s.maxCmp = 10000

@@ -1,0 +1,407 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/value"
+)
+
+// ErrBadCursor is returned for a list cursor the store did not hand out.
+var ErrBadCursor = errors.New("bad cursor")
+
+// CustomerValue returns the figures of an active golden customer, nil
+// when it has none (figures off, or not computed yet). The stage and
+// segment columns, which RefreshValue moves as days pass, win over the
+// copy in the stored JSON.
+func (s *Store) CustomerValue(ctx context.Context, golden string) (*value.Figures, error) {
+	var (
+		data, stage, segment, rfm, abc string
+	)
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id = ?`), golden).
+		Scan(&data, &stage, &segment, &rfm, &abc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("customer %s: value: %w", golden, err)
+	}
+	var f value.Figures
+	if err := json.Unmarshal([]byte(data), &f); err != nil {
+		return nil, fmt.Errorf("customer %s: stored value: %w", golden, err)
+	}
+	f.Loyalty.Stage = value.Stage(stage)
+	f.Segment = segmentOf(rfm, abc, segment)
+	return &f, nil
+}
+
+func segmentOf(rfm, abc, name string) value.Segment {
+	sg := value.Segment{RFM: rfm, ABC: abc, Name: name}
+	if len(rfm) == 3 {
+		sg.Recency, sg.Frequency, sg.Monetary = int(rfm[0]-'0'), int(rfm[1]-'0'), int(rfm[2]-'0')
+	}
+	return sg
+}
+
+// ValueFilter selects customers by their value columns; empty fields do
+// not filter.
+type ValueFilter struct {
+	Segment string
+	Stage   string
+	ABC     string
+	// Desc sorts by revenue_12m descending (else ascending), then id.
+	Desc  bool
+	Limit int
+	// After is the cursor NextCursor gave.
+	After string
+}
+
+// ValueItem is one customer of a value list.
+type ValueItem struct {
+	ID         string       `json:"id"`
+	Customer   hub.Customer `json:"customer"`
+	Stage      string       `json:"stage"`
+	Segment    string       `json:"segment,omitempty"`
+	RFM        string       `json:"rfm,omitempty"`
+	ABC        string       `json:"abc,omitempty"`
+	Revenue12m hub.Money    `json:"revenue_12m"`
+}
+
+// ValueCursor is the cursor continuing after item.
+func ValueCursor(it ValueItem) string {
+	d, _ := decimal.NewFromString(it.Revenue12m.Amount)
+	return strconv.FormatInt(d.Shift(2).IntPart(), 10) + ":" + it.ID
+}
+
+// ValueCustomers lists active customers by revenue_12m (an index range
+// per filter: customer_value_stage, _segment, _revenue).
+func (s *Store) ValueCustomers(ctx context.Context, f ValueFilter) ([]ValueItem, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, "v."+col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("segment", f.Segment)
+	add("stage", f.Stage)
+	add("abc", f.ABC)
+	cmp, dir := ">", "ASC"
+	if f.Desc {
+		cmp, dir = "<", "DESC"
+	}
+	if f.After != "" {
+		c, id, ok := strings.Cut(f.After, ":")
+		n, err := strconv.ParseInt(c, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, f.After)
+		}
+		where = append(where, "(v.revenue_12m "+cmp+" ? OR v.revenue_12m = ? AND v.golden_id "+cmp+" ?)")
+		args = append(args, n, n, id)
+	}
+	q := `SELECT v.golden_id, g.data, v.stage, v.segment, v.rfm, v.abc, v.revenue_12m FROM customer_value v
+JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY v.revenue_12m " + dir + ", v.golden_id " + dir + " LIMIT ?"
+	args = append(args, pageLimit(f.Limit))
+	rows, err := s.rdb.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("value list: %w", err)
+	}
+	defer rows.Close()
+	var out []ValueItem
+	for rows.Next() {
+		var (
+			it    ValueItem
+			data  sql.NullString
+			cents int64
+		)
+		if err := rows.Scan(&it.ID, &data, &it.Stage, &it.Segment, &it.RFM, &it.ABC, &cents); err != nil {
+			return nil, fmt.Errorf("value list: %w", err)
+		}
+		if err := json.Unmarshal([]byte(data.String), &it.Customer); err != nil {
+			return nil, fmt.Errorf("customer %s: stored golden record: %w", it.ID, err)
+		}
+		it.Revenue12m = hub.Money{Amount: decimal.New(cents, -2).StringFixed(2), Currency: s.val.cfg.BaseCurrency}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// SegmentCount is the customers and revenue of one segment and stage.
+type SegmentCount struct {
+	Segment    string    `json:"segment"` // "" for customers without orders
+	Stage      string    `json:"stage"`
+	ABC        string    `json:"abc"`
+	Customers  int64     `json:"customers"`
+	Revenue12m hub.Money `json:"revenue_12m"`
+}
+
+// Segments counts customers and sums their revenue_12m by segment, stage
+// and ABC class: the "group" rows of value_totals, kept by difference on
+// every recompute and rebuilt by each refresh, so a few dozen rows are
+// read whatever the number of customers.
+func (s *Store) Segments(ctx context.Context) ([]SegmentCount, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = 'group' ORDER BY dkey, currency`)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	defer rows.Close()
+	out := []SegmentCount{}
+	for rows.Next() {
+		var (
+			c        SegmentCount
+			key, amt string
+		)
+		if err := rows.Scan(&key, &c.Revenue12m.Currency, &amt, &c.Customers); err != nil {
+			return nil, fmt.Errorf("segments: %w", err)
+		}
+		parts := strings.SplitN(key, "|", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("segments: stored group %q", key)
+		}
+		c.Segment, c.Stage, c.ABC = parts[0], parts[1], parts[2]
+		d, err := decimal.NewFromString(amt)
+		if err != nil {
+			return nil, fmt.Errorf("segments: stored total %s: %w", key, err)
+		}
+		c.Revenue12m.Amount = d.StringFixed(2)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Dimensions the revenue analysis is kept by.
+var Dimensions = []string{"category", "channel", "region", "month"}
+
+// RevenueRow is the lifetime revenue of one dimension value in one
+// currency over all customers.
+type RevenueRow struct {
+	Key       string    `json:"key"`
+	Revenue   hub.Money `json:"revenue"`
+	Customers int64     `json:"customers"`
+	// Margin is the margin of the order lines that carry a cost (see
+	// docs/value.md), absent where none does.
+	Margin *hub.Money `json:"margin,omitempty"`
+}
+
+// RevenueBy reads the revenue totals by dim (one of Dimensions), kept on
+// apply in value_totals: a few hundred rows whatever the store's size.
+func (s *Store) RevenueBy(ctx context.Context, dim string) ([]RevenueRow, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = ? ORDER BY dkey, currency`), dim)
+	if err != nil {
+		return nil, fmt.Errorf("revenue by %s: %w", dim, err)
+	}
+	defer rows.Close()
+	out := []RevenueRow{}
+	for rows.Next() {
+		var (
+			r   RevenueRow
+			amt string
+		)
+		if err := rows.Scan(&r.Key, &r.Revenue.Currency, &amt, &r.Customers); err != nil {
+			return nil, fmt.Errorf("revenue by %s: %w", dim, err)
+		}
+		d, err := decimal.NewFromString(amt)
+		if err != nil {
+			return nil, fmt.Errorf("revenue by %s: stored total %s: %w", dim, r.Key, err)
+		}
+		r.Revenue.Amount = d.StringFixed(2)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The margins, kept as dims of their own, joined by key and currency.
+	margins := map[[2]string]string{}
+	mrows, err := s.rdb.QueryContext(ctx, s.q(`SELECT dkey, currency, revenue FROM value_totals WHERE dim = ?`), marginDim+dim)
+	if err != nil {
+		return nil, fmt.Errorf("margin by %s: %w", dim, err)
+	}
+	defer mrows.Close()
+	for mrows.Next() {
+		var key, cur, amt string
+		if err := mrows.Scan(&key, &cur, &amt); err != nil {
+			return nil, fmt.Errorf("margin by %s: %w", dim, err)
+		}
+		margins[[2]string{key, cur}] = amt
+	}
+	if err := mrows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if amt, ok := margins[[2]string{out[i].Key, out[i].Revenue.Currency}]; ok {
+			d, err := decimal.NewFromString(amt)
+			if err != nil {
+				return nil, fmt.Errorf("margin by %s: stored total %s: %w", dim, out[i].Key, err)
+			}
+			out[i].Margin = &hub.Money{Amount: d.StringFixed(2), Currency: out[i].Revenue.Currency}
+		}
+	}
+	return out, nil
+}
+
+// RefreshStats says what one RefreshValue did.
+type RefreshStats struct {
+	Recomputed int // customers whose figures were recomputed (stale or missing)
+	Rescored   int // customers whose stage or segment changed
+	Customers  int // customers the breaks were cut from (with orders)
+}
+
+// RefreshValue is the periodic part of the figures: it recomputes up to
+// maxRecompute customers whose figures are of an earlier day or missing
+// (after an upgrade, or with the figures off for a while), then cuts RFM
+// and ABC breaks from every customer and re-derives every stage for
+// today, writing the rows that changed. The server runs it every
+// value.refresh_interval (docs/value.md).
+func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute int) (RefreshStats, error) {
+	var st RefreshStats
+	if s.val.off {
+		return st, nil
+	}
+	today := now.UTC().Format(time.DateOnly)
+	for st.Recomputed < maxRecompute {
+		n := min(500, maxRecompute-st.Recomputed)
+		var ids []string
+		err := s.scanAll(ctx, s.rdb, s.q(`SELECT id FROM (
+  SELECT g.id FROM goldens g WHERE g.status = 'active' AND NOT EXISTS (SELECT 1 FROM customer_value v WHERE v.golden_id = g.id)
+  UNION ALL
+  SELECT golden_id FROM customer_value WHERE as_of < ?) AS x ORDER BY id LIMIT ?`), []any{today, n}, func(r *sql.Rows) error {
+			var id string
+			err := r.Scan(&id)
+			ids = append(ids, id)
+			return err
+		})
+		if err != nil {
+			return st, fmt.Errorf("value refresh: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		if err := s.valueTx(ctx, func(tx *sql.Tx) error { return s.refreshValues(ctx, tx, ids, now) }); err != nil {
+			return st, fmt.Errorf("value refresh: %w", err)
+		}
+		st.Recomputed += len(ids)
+		if len(ids) < n {
+			break
+		}
+	}
+	return st, s.valueTx(ctx, func(tx *sql.Tx) error { return s.rescore(ctx, tx, now, &st) })
+}
+
+// valueTx runs fn in a write transaction that no Apply interleaves with.
+func (s *Store) valueTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.pg {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7347002)`); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+type scoredRow struct {
+	id, stage, segment, rfm, abc string
+	newStage, newSegment, newABC string
+	cents                        int64
+	point                        value.Point
+	loyalty                      value.Loyalty
+}
+
+// rescore cuts new breaks from every customer and rewrites the stage and
+// segment columns that changed.
+func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *RefreshStats) error {
+	today := now.UTC().Truncate(24 * time.Hour)
+	var rows []scoredRow
+	err := s.scanAll(ctx, tx, `SELECT golden_id, stage, segment, rfm, abc, revenue_12m, orders, first_order, last_order, interval_days,
+  gap_before, lapsed_before FROM customer_value ORDER BY golden_id`, nil, func(r *sql.Rows) error {
+		var (
+			x     scoredRow
+			cents int64
+		)
+		if err := r.Scan(&x.id, &x.stage, &x.segment, &x.rfm, &x.abc, &cents, &x.point.Orders, &x.loyalty.FirstOrder,
+			&x.loyalty.LastOrder, &x.loyalty.IntervalDays, &x.loyalty.GapBeforeLast, &x.loyalty.LapsedBeforeLast); err != nil {
+			return err
+		}
+		x.point.Monetary, x.cents = decimal.New(cents, -2), cents
+		if t, err := time.Parse(time.DateOnly, x.loyalty.LastOrder); err == nil {
+			x.point.DaysSince = max(int(today.Sub(t)/(24*time.Hour)), 0)
+		}
+		rows = append(rows, x)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read figures: %w", err)
+	}
+	var pts []value.Point
+	for _, x := range rows {
+		if x.point.Orders > 0 && x.loyalty.LastOrder != "" {
+			pts = append(pts, x.point)
+		}
+	}
+	b := value.Cut(pts, s.val.cfg)
+	st.Customers = b.Customers
+	for i := range rows {
+		x := &rows[i]
+		stage := string(x.loyalty.StageAt(today, s.val.cfg))
+		sg := b.Score(x.point)
+		x.newStage, x.newSegment, x.newABC = stage, sg.Name, sg.ABC
+		if stage == x.stage && sg.Name == x.segment && sg.RFM == x.rfm && sg.ABC == x.abc {
+			continue
+		}
+		st.Rescored++
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE customer_value SET stage = ?, segment = ?, rfm = ?, abc = ? WHERE golden_id = ?`),
+			stage, sg.Name, sg.RFM, sg.ABC, x.id); err != nil {
+			return fmt.Errorf("rescore %s: %w", x.id, err)
+		}
+	}
+	// The segment groups moved with the stages and segments: rebuild them.
+	type group struct {
+		cents, n int64
+	}
+	groups := map[string]*group{}
+	for _, x := range rows {
+		k := groupKey(x.newSegment, x.newStage, x.newABC)
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+		}
+		g.cents += x.cents
+		g.n++
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM value_totals WHERE dim = 'group'`); err != nil {
+		return fmt.Errorf("rebuild segment groups: %w", err)
+	}
+	for _, k := range sortedKeys(boolSet(groups)) {
+		g := groups[k]
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO value_totals (dim, dkey, currency, revenue, customers) VALUES ('group', ?, ?, ?, ?)`),
+			k, s.val.cfg.BaseCurrency, decimal.New(g.cents, -2).String(), g.n); err != nil {
+			return fmt.Errorf("rebuild segment groups: %w", err)
+		}
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO value_breaks (id, at, data) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET at = excluded.at, data = excluded.data`), now.UnixNano(), string(data))
+	return err
+}

@@ -1,0 +1,541 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/value"
+)
+
+// Customer value figures (hub/value) are kept per active golden customer
+// in customer_value (migration 0018) and recomputed, inside the writing
+// transaction, for every golden customer a batch or a steward action
+// touched: the goldens of the batch's customer records before and after
+// resolution, the goldens merged into those, and the goldens the batch's
+// orders, payments and cases point at before and after the batch (a
+// record re-pointed to another customer, or deleted, moves its figures
+// too). Recomputing reads all of the customer's linked records, so the
+// cost of a batch grows with the size of the customers it touches, not
+// with the store.
+//
+// RFM and ABC are relative to all customers: the store scores each
+// recomputed customer against the cut points of the last RefreshValue
+// (value_breaks), and RefreshValue, run periodically, cuts new points
+// from every customer and rescores them all (see docs/value.md).
+
+// ValueOptions configure the value figures.
+type ValueOptions struct {
+	// Off turns the figures off: nothing is computed on apply (the
+	// tables stay as they are).
+	Off bool
+	// Deferred: apply only marks the golden customers it touched
+	// (value_dirty) and DrainValue, run every second or so by the
+	// server, recomputes each once. Otherwise they are recomputed at the
+	// end of every batch, in its transaction.
+	Deferred bool
+	// Config holds thresholds and rates; nil means value.DefaultConfig.
+	Config *value.Config
+	// Clock is the day the figures are computed for; nil means time.Now.
+	Clock func() time.Time
+}
+
+type valueState struct {
+	off      bool
+	deferred bool
+	cfg      value.Config
+	now      func() time.Time
+}
+
+func newValueState(o ValueOptions) (*valueState, error) {
+	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now}
+	if o.Config != nil {
+		v.cfg = *o.Config
+	}
+	if o.Clock != nil {
+		v.now = o.Clock
+	}
+	if err := v.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// withValue runs fn (the batch's writes and resolution) and then
+// recomputes the figures of every golden customer it touched.
+func (s *Store) withValue(ctx context.Context, b *batch, items []item, fn func() error) error {
+	if s.val.off {
+		return fn()
+	}
+	// The references the batch's linked records had before it: a delete
+	// or a re-pointed record leaves its old customer.
+	var keys []string
+	refs := map[hub.Ref]bool{}
+	for _, it := range items {
+		if it.ev.Entity == hub.EntityCustomer {
+			continue
+		}
+		keys = append(keys, it.rkey)
+		if it.ref.System != "" {
+			refs[it.ref] = true
+		}
+	}
+	if err := s.eachChunk(ctx, b.tx, `SELECT ref_system, ref_id FROM records WHERE ref_system IS NOT NULL AND rkey IN (%s)`, uniq(keys), func(r *sql.Rows) error {
+		var ref hub.Ref
+		err := r.Scan(&ref.System, &ref.ID)
+		refs[ref] = true
+		return err
+	}); err != nil {
+		return fmt.Errorf("value: read linked references: %w", err)
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return s.valueAfter(ctx, b, refs)
+}
+
+// valueAfter recomputes the figures of the goldens b touched and of the
+// customers refs name, or, deferred, marks them for DrainValue.
+func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool) error {
+	if s.val.off {
+		return nil
+	}
+	tx := b.tx
+	ids := map[string]bool{}
+	for g := range b.seedsG {
+		ids[g] = true
+	}
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id FROM records WHERE golden_id IS NOT NULL AND rkey IN (%s)`, sortedKeys(b.dirty), scanInto(ids)); err != nil {
+		return fmt.Errorf("value: goldens of the batch: %w", err)
+	}
+	if s.val.deferred {
+		rows := make([][]any, 0, len(ids)+len(refs))
+		for _, id := range sortedKeys(ids) {
+			rows = append(rows, []any{"", id})
+		}
+		for r := range refs {
+			rows = append(rows, []any{r.System, r.ID})
+		}
+		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey) `, "text,text", ` ON CONFLICT DO NOTHING`, rows); err != nil {
+			return fmt.Errorf("value: mark customers: %w", err)
+		}
+		return nil
+	}
+	if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+		return err
+	}
+	return s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now())
+}
+
+// scanInto scans one nullable id per row into ids.
+func scanInto(ids map[string]bool) func(r *sql.Rows) error {
+	return func(r *sql.Rows) error {
+		var id sql.NullString
+		err := r.Scan(&id)
+		if id.Valid {
+			ids[id.String] = true
+		}
+		return err
+	}
+}
+
+// valueTargets adds to ids the goldens holding the customers refs name
+// and the goldens merged into one of ids that still carry figures.
+func (s *Store) valueTargets(ctx context.Context, tx *sql.Tx, ids map[string]bool, refs map[hub.Ref]bool) error {
+	bySystem := map[string][]string{}
+	for r := range refs {
+		bySystem[r.System] = append(bySystem[r.System], r.ID)
+	}
+	for _, sys := range sortedKeys(boolSet(bySystem)) {
+		srcIDs := bySystem[sys]
+		sort.Strings(srcIDs)
+		for _, part := range s.keyChunks(srcIDs) {
+			q, args := s.inList(`SELECT golden_id FROM records WHERE entity = 'customer' AND system = ? AND deleted = 0 AND golden_id IS NOT NULL AND source_id IN (%s)`, part)
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), scanInto(ids)); err != nil {
+				return fmt.Errorf("value: customers of linked records: %w", err)
+			}
+		}
+	}
+	if err := s.eachChunk(ctx, tx, `SELECT g.id FROM goldens g JOIN customer_value v ON v.golden_id = g.id WHERE g.merged_into IN (%s)`, sortedKeys(ids), scanInto(ids)); err != nil {
+		return fmt.Errorf("value: merged goldens: %w", err)
+	}
+	return nil
+}
+
+// DrainValue recomputes the customers deferred apply marked (value.mode
+// deferred), up to max marks at a time, and returns how many marks it
+// took; 0 when none wait.
+func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
+	n := 0
+	err := s.valueTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		ids, refs := map[string]bool{}, map[hub.Ref]bool{}
+		bySystem := map[string][]string{}
+		if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey FROM value_dirty ORDER BY system, dkey LIMIT ?`), []any{max}, func(r *sql.Rows) error {
+			var sys, key string
+			if err := r.Scan(&sys, &key); err != nil {
+				return err
+			}
+			if sys == "" {
+				ids[key] = true
+			} else {
+				refs[hub.Ref{System: sys, ID: key}] = true
+			}
+			bySystem[sys] = append(bySystem[sys], key)
+			n++
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+			return err
+		}
+		if err := s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now()); err != nil {
+			return err
+		}
+		for _, sys := range sortedKeys(boolSet(bySystem)) {
+			for _, part := range s.keyChunks(bySystem[sys]) {
+				q, args := s.inList(`DELETE FROM value_dirty WHERE system = ? AND dkey IN (%s)`, part)
+				if _, err := tx.ExecContext(ctx, s.q(q), append([]any{sys}, args...)...); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("value drain: %w", err)
+	}
+	return n, nil
+}
+
+func decodeInto(in *value.Input, entity string, data []byte) error {
+	switch entity {
+	case hub.EntityOrder:
+		var o hub.Order
+		err := json.Unmarshal(data, &o)
+		in.Orders = append(in.Orders, o)
+		return err
+	case hub.EntityPayment:
+		var p hub.Payment
+		err := json.Unmarshal(data, &p)
+		in.Payments = append(in.Payments, p)
+		return err
+	default:
+		var c hub.ServiceCase
+		err := json.Unmarshal(data, &c)
+		in.Cases = append(in.Cases, c)
+		return err
+	}
+}
+
+// totalsKey is one row of value_totals.
+type totalsKey struct{ dim, key, cur string }
+
+type totalsDelta struct {
+	rev       decimal.Decimal
+	customers int64
+}
+
+// addTotals adds (sign +1) or removes (-1) one customer's revenue by
+// dimension to the deltas.
+func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
+	// The segment groups GET /v1/segments counts: one per segment, stage
+	// and ABC class, with the base-currency revenue of the last 12 months.
+	g := totalsKey{"group", groupKey(f.Segment.Name, string(f.Loyalty.Stage), f.Segment.ABC), f.Revenue.Base12m.Currency}
+	if amt, err := decimal.NewFromString(f.Revenue.Base12m.Amount); err == nil {
+		x := d[g]
+		if x == nil {
+			x = &totalsDelta{}
+			d[g] = x
+		}
+		x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+		x.customers += sign
+	}
+	// Overdue balance over all customers, per currency (key ""); a
+	// customer counts where it has an overdue amount.
+	for _, m := range f.Payments.OverdueBalance {
+		if amt, err := decimal.NewFromString(m.Amount); err == nil && !amt.IsZero() {
+			k := totalsKey{"overdue", "", m.Currency}
+			x := d[k]
+			if x == nil {
+				x = &totalsDelta{}
+				d[k] = x
+			}
+			x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+			x.customers += sign
+		}
+	}
+	dims := map[string]map[string][]hub.Money{
+		"category": f.Revenue.ByCategory, "channel": f.Revenue.ByChannel,
+		"region": f.Revenue.ByRegion, "month": f.Revenue.ByMonth,
+	}
+	if m := f.Margin; m != nil {
+		// Margins by dimension as dims of their own ("margin:category").
+		dims[marginDim+"category"], dims[marginDim+"channel"] = m.ByCategory, m.ByChannel
+		dims[marginDim+"region"], dims[marginDim+"month"] = m.ByRegion, m.ByMonth
+	}
+	for dim, m := range dims {
+		for key, ms := range m {
+			for _, money := range ms {
+				amt, err := decimal.NewFromString(money.Amount)
+				if err != nil {
+					continue
+				}
+				k := totalsKey{dim, key, money.Currency}
+				x := d[k]
+				if x == nil {
+					x = &totalsDelta{}
+					d[k] = x
+				}
+				x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+				x.customers += sign
+			}
+		}
+	}
+}
+
+// cents is a base-currency amount in cents, the sortable revenue column.
+func cents(m hub.Money) int64 {
+	d, err := decimal.NewFromString(m.Amount)
+	if err != nil {
+		return 0
+	}
+	return d.Shift(2).Round(0).IntPart()
+}
+
+// refreshValues recomputes the figures of ids as of now: active
+// customers get their row written, the others lose it; the totals move
+// by the difference. It reads set-wise (a few statements per chunk of
+// customers, not per customer): a batch touches hundreds.
+func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	breaks, err := s.valueBreaks(ctx, tx)
+	if err != nil {
+		return err
+	}
+	deltas := map[totalsKey]*totalsDelta{}
+	for _, part := range s.keyChunks(ids) {
+		if err := s.refreshChunk(ctx, tx, part, now, breaks, deltas); err != nil {
+			return err
+		}
+	}
+	return s.applyTotals(ctx, tx, deltas)
+}
+
+func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta) error {
+	olds := map[string]*value.Figures{}
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
+		var id, data, stage, segment, rfm, abc string
+		if err := r.Scan(&id, &data, &stage, &segment, &rfm, &abc); err != nil {
+			return err
+		}
+		var f value.Figures
+		if err := json.Unmarshal([]byte(data), &f); err != nil {
+			return fmt.Errorf("stored figures of %s: %w", id, err)
+		}
+		// The columns, which RefreshValue moves, win over the JSON.
+		f.Loyalty.Stage, f.Segment = value.Stage(stage), segmentOf(rfm, abc, segment)
+		olds[id] = &f
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read figures: %w", err)
+	}
+	inputs := map[string]*value.Input{} // active goldens
+	if err := s.eachChunk(ctx, tx, `SELECT id, data FROM goldens WHERE status = 'active' AND id IN (%s)`, ids, func(r *sql.Rows) error {
+		var (
+			id   string
+			data sql.NullString
+			c    hub.Customer
+		)
+		if err := r.Scan(&id, &data); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(data.String), &c); err != nil {
+			return fmt.Errorf("customer %s: stored golden record: %w", id, err)
+		}
+		inputs[id] = &value.Input{CreditLimit: c.CreditLimit}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read goldens: %w", err)
+	}
+	// The customer source records of each golden, and the linked records
+	// naming them (a record names a customer by system and source id).
+	owner := map[linkedRef][]string{}
+	bySystem := map[string][]string{}
+	if err := s.eachChunk(ctx, tx, `SELECT golden_id, system, source_id FROM records WHERE entity = 'customer' AND deleted = 0 AND golden_id IN (%s)`, sortedKeys(boolSet(inputs)), func(r *sql.Rows) error {
+		var (
+			id  string
+			ref linkedRef
+		)
+		if err := r.Scan(&id, &ref.system, &ref.id); err != nil {
+			return err
+		}
+		if !slices.Contains(owner[ref], id) {
+			if len(owner[ref]) == 0 {
+				bySystem[ref.system] = append(bySystem[ref.system], ref.id)
+			}
+			owner[ref] = append(owner[ref], id)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read customer records: %w", err)
+	}
+	for _, sys := range sortedKeys(boolSet(bySystem)) {
+		srcIDs := bySystem[sys]
+		sort.Strings(srcIDs)
+		for _, part := range s.keyChunks(srcIDs) {
+			q, args := s.inList(`SELECT rkey, ref_id, entity, data FROM records WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
+				var (
+					rkey, refID, entity string
+					data                sql.NullString
+				)
+				if err := r.Scan(&rkey, &refID, &entity, &data); err != nil {
+					return err
+				}
+				if entity == hub.EntityCustomer {
+					return nil
+				}
+				// A record counts once per golden holding the customer
+				// it names (one golden, unless mid-resolution).
+				for _, id := range owner[linkedRef{sys, refID}] {
+					if err := decodeInto(inputs[id], entity, []byte(data.String)); err != nil {
+						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+					}
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("value: read linked records: %w", err)
+			}
+		}
+	}
+	for _, id := range ids {
+		old, in := olds[id], inputs[id]
+		if old != nil {
+			addTotals(deltas, old, -1)
+		}
+		if in == nil {
+			if old != nil {
+				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_value WHERE golden_id = ?`), id); err != nil {
+					return fmt.Errorf("value: drop %s: %w", id, err)
+				}
+			}
+			continue
+		}
+		f := value.Compute(*in, now, s.val.cfg)
+		f.Segment = breaks.Score(value.PointOf(&f))
+		addTotals(deltas, &f, 1)
+		if err := s.putValue(ctx, tx, id, &f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// boolSet is the key set of m.
+func boolSet[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+func (s *Store) putValue(ctx context.Context, tx *sql.Tx, id string, f *value.Figures) error {
+	data, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("value: encode %s: %w", id, err)
+	}
+	l := f.Loyalty
+	err = s.stmts.exec(ctx, tx, s.q(`INSERT INTO customer_value (golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders,
+  first_order, last_order, interval_days, gap_before, lapsed_before, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (golden_id) DO UPDATE SET as_of = excluded.as_of, stage = excluded.stage, segment = excluded.segment, rfm = excluded.rfm,
+  abc = excluded.abc, revenue_12m = excluded.revenue_12m, orders = excluded.orders, first_order = excluded.first_order,
+  last_order = excluded.last_order, interval_days = excluded.interval_days, gap_before = excluded.gap_before,
+  lapsed_before = excluded.lapsed_before, figures = excluded.figures`),
+		id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
+		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data))
+	if err != nil {
+		return fmt.Errorf("value: write %s: %w", id, err)
+	}
+	return nil
+}
+
+// applyTotals adds the deltas to value_totals, dropping rows no customer
+// contributes to any more.
+func (s *Store) applyTotals(ctx context.Context, tx *sql.Tx, deltas map[totalsKey]*totalsDelta) error {
+	keys := make([]totalsKey, 0, len(deltas))
+	for k, d := range deltas {
+		if d.customers != 0 || !d.rev.IsZero() {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return a.dim < b.dim || a.dim == b.dim && (a.key < b.key || a.key == b.key && a.cur < b.cur)
+	})
+	for _, k := range keys {
+		d := deltas[k]
+		var (
+			rev string
+			n   int64
+		)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT revenue, customers FROM value_totals WHERE dim = ? AND dkey = ? AND currency = ?`), k.dim, k.key, k.cur).Scan(&rev, &n)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			rev = "0"
+		case err != nil:
+			return fmt.Errorf("value: read totals: %w", err)
+		}
+		sum, err := decimal.NewFromString(rev)
+		if err != nil {
+			return fmt.Errorf("value: stored total %s/%s/%s: %w", k.dim, k.key, k.cur, err)
+		}
+		sum, n = sum.Add(d.rev), n+d.customers
+		if n <= 0 {
+			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM value_totals WHERE dim = ? AND dkey = ? AND currency = ?`), k.dim, k.key, k.cur)
+		} else {
+			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO value_totals (dim, dkey, currency, revenue, customers) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (dim, dkey, currency) DO UPDATE SET revenue = excluded.revenue, customers = excluded.customers`), k.dim, k.key, k.cur, sum.String(), n)
+		}
+		if err != nil {
+			return fmt.Errorf("value: write totals: %w", err)
+		}
+	}
+	return nil
+}
+
+// valueBreaks reads the cut points of the last refresh (none before the
+// first: customers are then unscored until it runs).
+func (s *Store) valueBreaks(ctx context.Context, q readQueryer) (value.Breaks, error) {
+	var data string
+	err := q.QueryRowContext(ctx, `SELECT data FROM value_breaks WHERE id = 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return value.Breaks{}, nil
+	}
+	if err != nil {
+		return value.Breaks{}, fmt.Errorf("value: read breaks: %w", err)
+	}
+	var b value.Breaks
+	if err := json.Unmarshal([]byte(data), &b); err != nil {
+		return value.Breaks{}, fmt.Errorf("value: stored breaks: %w", err)
+	}
+	return b, nil
+}
+
+// groupKey is the value_totals key of a segment group.
+func groupKey(segment, stage, abc string) string { return segment + "|" + stage + "|" + abc }
+
+// marginDim prefixes the value_totals dims of margins.
+const marginDim = "margin:"

@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// valueBenchEvents makes n canonical records of a stream a business
+// sends: per customer one customer record, 6 orders, 6 invoices, 4
+// payments and 1 service case (18 records), emitted in rounds (every
+// customer's first record, then every customer's second, ...), so each
+// order, invoice or case lands on a customer that holds records already,
+// as in a running sync.
+func valueBenchEvents(n int) []hub.Envelope {
+	customers := max(n/18, 1)
+	per := make([][]hub.Envelope, customers)
+	cats, chans := []string{"tools", "paint", "garden", "wood"}, []string{"web", "store", "phone"}
+	for c := range customers {
+		id := fmt.Sprintf("V%d", c)
+		ref := hub.Ref{System: "erp", ID: id}
+		evs := []hub.Envelope{cust("erp", id, 1, hub.Customer{FamilyName: fmt.Sprintf("Value%d", c), GivenName: "G",
+			Emails: []string{fmt.Sprintf("v%d@example.de", c)}, CreditLimit: &hub.Money{Amount: "5000.00", Currency: "EUR"}})}
+		for o := range 6 {
+			no := fmt.Sprintf("%s-%d", id, o)
+			date := time.Date(2025, time.Month(1+(c+o*2)%12), 1+c%28, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+			amt := &hub.Money{Amount: fmt.Sprintf("%d.%02d", 20+c%200, o), Currency: "EUR"}
+			evs = append(evs,
+				ev(hub.EntityOrder, "erp", "orders", no, 1, hub.Order{OrderNumber: no, CustomerRef: ref, OrderDate: date, Status: "delivered",
+					Total: amt, Channel: chans[(c+o)%3], Region: "north", Lines: []hub.OrderLine{{LineNo: 1, Quantity: "1", Amount: amt,
+						Category: cats[(c+o)%4], Cost: &hub.Money{Amount: "10.00", Currency: "EUR"}}}}),
+				ev(hub.EntityPayment, "erp", "documents", "I"+no, 1, hub.Payment{DocumentNumber: "I" + no, Type: "invoice", CustomerRef: ref,
+					Date: date, DueDate: date, Amount: *amt}))
+			if o < 4 {
+				evs = append(evs, ev(hub.EntityPayment, "erp", "documents", "P"+no, 1, hub.Payment{DocumentNumber: "P" + no, Type: "payment",
+					CustomerRef: ref, Date: date, Amount: *amt, Reference: "I" + no}))
+			}
+		}
+		opened := time.Date(2026, 1, 1+c%28, 9, 0, 0, 0, time.UTC)
+		evs = append(evs, ev(hub.EntityServiceCase, "desk", "cases", "S"+id, 1, hub.ServiceCase{CaseNumber: "S" + id, CustomerRef: ref,
+			Status: "open", OpenedAt: &opened}))
+		per[c] = evs
+	}
+	out := make([]hub.Envelope, 0, n)
+	for r := 0; len(out) < n; r++ {
+		for c := range per {
+			if r < len(per[c]) && len(out) < n {
+				out = append(out, per[c][r])
+			}
+		}
+	}
+	return out
+}
+
+// BenchmarkApplyValue is apply throughput with the value figures
+// recomputed in every batch (sync), marked for the deferred recompute
+// (deferred, reporting the recompute's own CPU after the run) and off, on
+// the stream of valueBenchEvents (fuzzy matching on, as a production
+// config has it):
+//
+//	go test -run '^$' -bench 'ApplyValue' -benchtime 36000x ./hub/store
+func BenchmarkApplyValue(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		off, dfrd bool
+	}{{"sync", false, false}, {"deferred", false, true}, {"off", true, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			opts := fuzzyOpts
+			opts.Value.Off, opts.Value.Deferred = tc.off, tc.dfrd
+			s := MustOpenSQLite(b, opts)
+			evs := valueBenchEvents(b.N)
+			batch := benchBatch()
+			ctx := context.Background()
+			b.ResetTimer()
+			start, cpu := time.Now(), cpuTime()
+			for i := 0; i < len(evs); i += batch {
+				if _, err := s.Apply(ctx, evs[i:min(i+batch, len(evs))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(evs))/time.Since(start).Seconds(), "records/s")
+			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(len(evs)), "cpu-µs/record")
+			if tc.dfrd {
+				// What the deferred recompute costs after the run, per
+				// record applied (every customer once).
+				cpu := cpuTime()
+				for {
+					n, err := s.DrainValue(ctx, 1000)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+				}
+				b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(len(evs)), "drain-cpu-µs/record")
+			}
+		})
+	}
+}
+
+// BenchmarkValueReads is the latency of the value reads the API serves
+// (revenue by month and by channel, segments, the at-risk list by
+// revenue, one customer's figures) on a store of CRMHUB_BENCH_VALUE_CUSTOMERS
+// customers with 6 orders each (default 5000), reporting p50 and p99:
+//
+//	CRMHUB_BENCH_VALUE_CUSTOMERS=20000 go test -run '^$' -bench 'ValueReads' -benchtime 200x -timeout 1h ./hub/store
+func BenchmarkValueReads(b *testing.B) {
+	customers := 5000
+	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_VALUE_CUSTOMERS")); err == nil && n > 0 {
+		customers = n
+	}
+	s := MustOpenSQLite(b, Options{Value: ValueOptions{Deferred: true}})
+	ctx := context.Background()
+	evs := valueBenchEvents(customers * 18)
+	for i := 0; i < len(evs); i += 2000 {
+		if _, err := s.Apply(ctx, evs[i:min(i+2000, len(evs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for {
+		n, err := s.DrainValue(ctx, 2000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := s.RefreshValue(ctx, time.Now(), 0); err != nil {
+		b.Fatal(err)
+	}
+	some, err := s.ValueCustomers(ctx, ValueFilter{Desc: true, Limit: 1})
+	if err != nil || len(some) == 0 {
+		b.Fatal("no customer with figures", err)
+	}
+	reads := []struct {
+		name string
+		fn   func() error
+	}{
+		{"revenue_by_month", func() error { _, err := s.RevenueBy(ctx, "month"); return err }},
+		{"revenue_by_channel", func() error { _, err := s.RevenueBy(ctx, "channel"); return err }},
+		{"segments", func() error { _, err := s.Segments(ctx); return err }},
+		{"at_risk_by_revenue", func() error {
+			_, err := s.ValueCustomers(ctx, ValueFilter{Stage: "at_risk", Desc: true, Limit: 50})
+			return err
+		}},
+		{"customer_value", func() error { _, err := s.CustomerValue(ctx, some[0].ID); return err }},
+	}
+	for _, rd := range reads {
+		b.Run(rd.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for range b.N {
+				t := time.Now()
+				if err := rd.fn(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
