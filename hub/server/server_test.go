@@ -17,9 +17,9 @@ import (
 
 	"github.com/crmhub/crmhub/connectors"
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -34,7 +34,7 @@ func TestGoldenChangeStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: t.TempDir(), Seed: 3, People: 40, InProcess: true, Logger: quiet()})
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: t.TempDir(), Seed: 3, People: 40, InProcess: true, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
