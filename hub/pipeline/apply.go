@@ -381,7 +381,7 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 	}
 	msgs := make([]bus.Message, 0, len(dls))
 	for _, d := range dls {
-		m, err := DeadLetterMessage(a.Topics, d)
+		m, err := bus.DeadLetterMessage(a.Topics, d)
 		if err != nil {
 			return err
 		}

@@ -165,7 +165,7 @@ func (s *Source) handle(ctx context.Context, cp *checkpointer, recs []sdk.Record
 		}
 		env, dl := s.mapRecord(r, now)
 		if dl != nil {
-			m, err := DeadLetterMessage(s.Topics, dl)
+			m, err := bus.DeadLetterMessage(s.Topics, dl)
 			if err != nil {
 				return err
 			}
@@ -183,7 +183,7 @@ func (s *Source) handle(ctx context.Context, cp *checkpointer, recs []sdk.Record
 		m := bus.Message{Topic: s.Topics.Canonical(env.Entity), Key: env.Key(), Value: b,
 			Headers: map[string]string{"event_id": env.EventID, "mapping": env.Mapping}}
 		if dl := s.tooLarge(r, env, m, now); dl != nil {
-			dm, err := DeadLetterMessage(s.Topics, dl)
+			dm, err := bus.DeadLetterMessage(s.Topics, dl)
 			if err != nil {
 				return err
 			}
@@ -285,21 +285,6 @@ func cutUTF8(b []byte, n int) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// DeadLetterMessage is how a dead letter travels on the dead-letter topic:
-// keyed by its source record, with the reason class (and the connector,
-// when known) in headers so consumers can filter without decoding.
-func DeadLetterMessage(t hub.Topics, d *hub.DeadLetter) (bus.Message, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return bus.Message{}, fmt.Errorf("encode dead letter: %w", err)
-	}
-	h := map[string]string{"reason_class": d.ReasonClass}
-	if d.Connector != "" {
-		h["connector"] = d.Connector
-	}
-	return bus.Message{Topic: t.DeadLetter(), Key: d.Key(), Value: b, Headers: h}, nil
 }
 
 // publish retries until Kafka takes the batch or ctx ends: dropping it
