@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/retry"
 )
 
 // GoldenFinder reads a golden customer's current state.
@@ -54,7 +55,7 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 			return fmt.Errorf("golden stream position %q: %w", b, err)
 		}
 	}
-	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
+	backoff := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
 	for {
 		changes, err := g.Feed.Changes(ctx, after, 500)
 		if err == nil && len(changes) > 0 {
@@ -65,14 +66,14 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 				return nil
 			}
 			g.Logger.Warn("golden stream: retrying", "err", err)
-			if !sleep(ctx, backoff.next()) {
+			if !retry.Sleep(ctx, backoff.Next()) {
 				return nil
 			}
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		if len(changes) == 0 {
-			if !sleep(ctx, g.Interval) {
+			if !retry.Sleep(ctx, g.Interval) {
 				return nil
 			}
 			continue

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -109,7 +110,7 @@ func (s *Source) Run(ctx context.Context) error {
 			log.Warn("save position on the way out failed; the last batches are read again after a restart", "err", err)
 		}
 	}()
-	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
+	backoff := retry.NewBackoff(200*time.Millisecond, 30*time.Second)
 	for {
 		if ctx.Err() != nil || !cp.wait(ctx) {
 			return nil
@@ -125,14 +126,14 @@ func (s *Source) Run(ctx context.Context) error {
 				return fmt.Errorf("connector %s: %w: %w", s.Name, ErrPermanent, err)
 			}
 			log.Warn("read failed, retrying", "err", err)
-			if !sleep(ctx, backoff.next()) {
+			if !retry.Sleep(ctx, backoff.Next()) {
 				return nil
 			}
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		if len(recs) == 0 {
-			if !sleep(ctx, s.PollInterval) {
+			if !retry.Sleep(ctx, s.PollInterval) {
 				return nil
 			}
 			continue
@@ -293,7 +294,7 @@ func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	b := retry.NewBackoff(100*time.Millisecond, 10*time.Second)
 	blocked := false
 	defer func() {
 		if blocked {
@@ -315,7 +316,7 @@ func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
 			return ctx.Err()
 		}
 		s.Logger.Warn("publish failed, retrying", "connector", s.Name, "records", len(msgs), "err", err)
-		if !sleep(ctx, b.next()) {
+		if !retry.Sleep(ctx, b.Next()) {
 			return ctx.Err()
 		}
 	}

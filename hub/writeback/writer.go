@@ -15,7 +15,8 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
-	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/internal/grace"
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -172,7 +173,7 @@ func (w *Writer) Run(ctx context.Context) error {
 				return nil
 			}
 			log.Warn("write-back: fetch failed, retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !retry.Sleep(ctx, time.Second) {
 				return nil
 			}
 			continue
@@ -191,7 +192,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			// The destination failed as a whole (unreachable, plugin
 			// restarting): nothing is committed, the batch is retried.
 			log.Warn("write-back: batch failed, retrying", "err", err, "attempt", attempt+1)
-			if !sleep(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 10*time.Second)) {
+			if !retry.Sleep(ctx, retry.Delay(500*time.Millisecond, 10*time.Second, attempt)) {
 				return nil
 			}
 		}
@@ -349,7 +350,7 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	if err != nil {
 		return err
 	}
-	sctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	sctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	return w.settle(sctx, out, gone, time.Now())
 }
@@ -520,7 +521,7 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 		keep()
 		return err
 	}
-	sctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	sctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	return w.settle(sctx, out, gone, now)
 }
@@ -768,7 +769,7 @@ func (w *Writer) writeAll(ctx context.Context, todo []pending, dls []*hub.DeadLe
 	if err != nil {
 		return outcome{}, err
 	}
-	pctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	pctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	if err := w.publishDeadLetters(pctx, dls); err != nil {
 		return outcome{}, err
@@ -936,7 +937,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	// What the destination did is recorded even when ctx ended during the
 	// write: a lost ledger entry or conflict would make a restarted writer
 	// decide the record again on less than this one knew.
-	rctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	rctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	if err := w.Ledger.Record(rctx, t.Name, record, recordTouch, echoes); err != nil {
 		return nil, out, err
@@ -1187,15 +1188,4 @@ func (w *Writer) publishDeadLetters(ctx context.Context, dls []*hub.DeadLetter) 
 		return fmt.Errorf("target %s: dead letters: %w", w.Target.Name, err)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +55,8 @@ type Options struct {
 	// before it is reported failed. Default 5; negative means none.
 	MaxRestarts int
 	// BackoffBase and BackoffMax bound the wait before a restart: base
-	// doubled per consecutive failure, capped at max, with jitter.
+	// doubled per consecutive failure, capped at max, with full jitter
+	// (internal/retry).
 	// Defaults 200ms and 30s.
 	BackoffBase, BackoffMax time.Duration
 	// StartTimeout bounds the plugin handshake. Default 10s.
@@ -354,21 +354,6 @@ func classifyStartError(e *entry, bin string, err error) error {
 	default:
 		return fmt.Errorf("plugin %s: start %s: %w", e.spec.Name, bin, err)
 	}
-}
-
-// backoff is the wait before restart number n (1-based): base doubled per
-// failure, capped, with jitter in [d/2, d) so restarts of many instances
-// do not line up.
-func (h *Host) backoff(n int) time.Duration {
-	d := h.opts.BackoffBase
-	for i := 1; i < n && d < h.opts.BackoffMax; i++ {
-		d *= 2
-	}
-	if d > h.opts.BackoffMax {
-		d = h.opts.BackoffMax
-	}
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(d-half)+1))
 }
 
 func (h *Host) register(i *instance) error {

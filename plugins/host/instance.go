@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -118,7 +119,7 @@ func (in *instance) health() InstanceHealth {
 type after int
 
 const (
-	retry    after = iota // run the call again on the new process
+	rerun    after = iota // run the call again on the new process
 	replayed              // restart replayed this very call (Configure, Open)
 	giveBack              // return the crash to the caller (Write: the caller decides about retrying)
 )
@@ -184,14 +185,10 @@ func (in *instance) restart(ctx context.Context, old *proc, cause error) error {
 		in.m.up.Set(0)
 		in.m.restarts.Inc()
 
-		d := in.h.backoff(n)
+		d := retry.Delay(in.h.opts.BackoffBase, in.h.opts.BackoffMax, n-1)
 		in.log.Warn("plugin crashed, restarting", "attempt", n, "backoff", d, "error", cause)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, d) {
 			return fmt.Errorf("%s %s: restart: %w", in.kind, in.name, ctx.Err())
-		case <-t.C:
 		}
 		p, err := in.start()
 		if err == nil {

@@ -69,7 +69,7 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 
 func (s *source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	var recs []sdk.Record
-	err := s.call(ctx, retry, func(raw any) error {
+	err := s.call(ctx, rerun, func(raw any) error {
 		start := time.Now()
 		var err error
 		recs, err = raw.(sdk.Source).Read(ctx, max)
