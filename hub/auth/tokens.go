@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
 	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // driver "sqlite"
+
+	"github.com/crmhub/crmhub/internal/placeholder"
 )
 
 // Sentinel errors callers test for.
@@ -190,17 +191,7 @@ func (s *Store) q(query string) string {
 	if !s.pg {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return placeholder.Dollar(query)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$`)
