@@ -103,7 +103,7 @@ func TestOf(t *testing.T) {
 		{"hub/identity", "domain"},
 		{"connectors", "wiring"},
 		{"connectors/sql", "adapters"},
-		{"connectors/internal/conf", "support"},
+		{"connectors/internal/apiclient", "support"},
 		{"plugins/sdk/sdktest", "support"},
 		{"plugins/proto/v1", "core"},
 		{"cmd/crmhub", "commands"},
