@@ -1,13 +1,14 @@
-// Package sdktest is the acceptance suite every source connector runs from
-// its own tests, built-in or external:
+// Package sdktest is the acceptance suite every connector runs from its own
+// tests, built-in or external:
 //
 //	func TestAcceptance(t *testing.T) {
 //		sdktest.AcceptSource(t, myconn.Connector, sdk.Config{"path": "testdata/in.jsonl"}, sdktest.Options{})
 //	}
 //
-// It checks the declaration, reads everything, acks, re-opens at a position
-// in the middle and at the end (no record repeated, none skipped), and calls
-// Teardown at awkward moments.
+// AcceptSource checks the declaration, reads everything, acks, re-opens at
+// a position in the middle and at the end (no record repeated, none
+// skipped), and calls Teardown at awkward moments. AcceptDestination
+// (destination.go) does the same for a destination's writes.
 package sdktest
 
 import (
@@ -33,6 +34,10 @@ type Options struct {
 	BatchSize int
 	// Timeout bounds each sub-test. Default 30s.
 	Timeout time.Duration
+	// Consumes says the source removes what was acknowledged (a file
+	// source archives a finished file): every read of ResumeFromPosition
+	// then starts on fresh data from Prepare, laid out the same way.
+	Consumes bool
 }
 
 func (o *Options) defaults() {
@@ -81,8 +86,14 @@ func AcceptSource(t *testing.T, conn sdk.Connector, cfg sdk.Config, opts Options
 		if len(all) < opts.MinRecords {
 			t.Fatalf("read %d records, want at least %d", len(all), opts.MinRecords)
 		}
+		fresh := func() sdk.Config {
+			if opts.Consumes {
+				return prepare(t)
+			}
+			return c
+		}
 		for _, k := range []int{0, len(all) / 2} {
-			rest := readFrom(ctx, t, conn, c, all[k].Position, opts)
+			rest := readFrom(ctx, t, conn, fresh(), all[k].Position, opts)
 			want := all[k+1:]
 			if len(rest) != len(want) {
 				t.Fatalf("opened after record %d (%s): read %d records, want %d", k, all[k].ID, len(rest), len(want))
@@ -94,7 +105,7 @@ func AcceptSource(t *testing.T, conn sdk.Connector, cfg sdk.Config, opts Options
 				}
 			}
 		}
-		if rest := readFrom(ctx, t, conn, c, all[len(all)-1].Position, opts); len(rest) != 0 {
+		if rest := readFrom(ctx, t, conn, fresh(), all[len(all)-1].Position, opts); len(rest) != 0 {
 			t.Fatalf("opened at the last position: read %d records again, first %s", len(rest), rest[0].ID)
 		}
 	})
