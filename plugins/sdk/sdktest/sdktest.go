@@ -38,6 +38,12 @@ type Options struct {
 	// source archives a finished file): every read of ResumeFromPosition
 	// then starts on fresh data from Prepare, laid out the same way.
 	Consumes bool
+	// AtLeastOnce says the source may hand out records again after a
+	// resume (a pass over an API without a stable cursor restarts from
+	// its beginning; the hub drops what it applied already): the suite
+	// then checks that nothing after the position is skipped, and lets
+	// records repeat.
+	AtLeastOnce bool
 }
 
 func (o *Options) defaults() {
@@ -95,6 +101,18 @@ func AcceptSource(t *testing.T, conn sdk.Connector, cfg sdk.Config, opts Options
 		for _, k := range []int{0, len(all) / 2} {
 			rest := readFrom(ctx, t, conn, fresh(), all[k].Position, opts)
 			want := all[k+1:]
+			if opts.AtLeastOnce {
+				got := map[string]bool{}
+				for _, r := range rest {
+					got[key(r)] = true
+				}
+				for _, w := range want {
+					if !got[key(w)] {
+						t.Fatalf("opened after record %d (%s): %s/%s was not read again (skipped)", k, all[k].ID, w.Entity, w.ID)
+					}
+				}
+				continue
+			}
 			if len(rest) != len(want) {
 				t.Fatalf("opened after record %d (%s): read %d records, want %d", k, all[k].ID, len(rest), len(want))
 			}
@@ -105,7 +123,7 @@ func AcceptSource(t *testing.T, conn sdk.Connector, cfg sdk.Config, opts Options
 				}
 			}
 		}
-		if rest := readFrom(ctx, t, conn, fresh(), all[len(all)-1].Position, opts); len(rest) != 0 {
+		if rest := readFrom(ctx, t, conn, fresh(), all[len(all)-1].Position, opts); len(rest) != 0 && !opts.AtLeastOnce {
 			t.Fatalf("opened at the last position: read %d records again, first %s", len(rest), rest[0].ID)
 		}
 	})
