@@ -20,7 +20,7 @@ type Layer struct {
 // lowest layer whose packages it does not need to import; if it fits
 // nowhere, the design needs a look before the table does.
 var Table = []Layer{
-	{"core", []string{"hub", "schemas", "deploy", "plugins/proto", "plugins/proto/...", "internal/retry", "internal/grace", "internal/placeholder", "internal/layers", "hub/testenv"},
+	{"core", []string{"hub", "schemas", "deploy", "plugins/proto", "plugins/proto/...", "plugins/internal/...", "internal/retry", "internal/grace", "internal/placeholder", "internal/layers", "hub/testenv"},
 		"domain and wire types, interfaces, embedded data, the plugin protocol, small helpers", false},
 	{"domain", []string{"hub/identity", "mapping", "plugins/sdk", "hub/demo", "hub/console"},
 		"identity resolution, the mapping language, the connector SDK, the demo generator, the console's assets", false},

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -184,12 +185,14 @@ func (h *Host) addExternal(dir string) {
 
 // describe starts an external plugin just long enough to read its Spec.
 func (h *Host) describe(ctx context.Context, e *entry) (sdk.Spec, error) {
-	p, err := h.launch(e, sdk.PluginSource, h.log)
+	p, err := h.launch(e, hostside.PluginSource, h.log)
 	if err != nil {
 		return sdk.Spec{}, err
 	}
 	defer p.kill()
-	d, ok := p.raw.(sdk.Describer)
+	d, ok := p.raw.(interface {
+		Spec(context.Context) (sdk.Spec, error)
+	})
 	if !ok {
 		return sdk.Spec{}, fmt.Errorf("plugin %s: cannot describe itself", e.spec.Name)
 	}
@@ -237,9 +240,9 @@ type proc struct {
 	client *plugin.Client
 	raw    any
 	pid    int
-	// bulk carries a source's batches beside gRPC (sdk.BulkChannel); nil
+	// bulk carries a source's batches beside gRPC (hostside.BulkChannel); nil
 	// for destinations and where the platform has none.
-	bulk *sdk.BulkChannel
+	bulk hostside.BulkChannel
 }
 
 func (p *proc) exited() bool { return p != nil && p.client != nil && p.client.Exited() }
@@ -274,23 +277,23 @@ func (h *Host) launch(e *entry, kind string, log *slog.Logger) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), socketEnv(h.socketDir))
 	dieWithParent(cmd)
-	var bulk *sdk.BulkChannel
-	if kind == sdk.PluginSource {
+	var bulk hostside.BulkChannel
+	if kind == hostside.PluginSource {
 		var err error
-		if bulk, err = sdk.NewBulkChannel(); err != nil {
+		if bulk, err = hostside.NewBulkChannel(); err != nil {
 			log.Debug("plugin batches go inline over gRPC", "err", err)
 		} else {
 			bulk.Prepare(cmd)
 		}
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPlugins(),
+		HandshakeConfig:  hostside.Handshake,
+		VersionedPlugins: hostside.ClientPlugins(),
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     h.opts.StartTimeout,
-		GRPCDialOptions:  sdk.GRPCDialOptions(),
+		GRPCDialOptions:  hostside.DialOptions(),
 		Logger:           hclogFor(log),
 		Stderr:           io.Discard,
 		SyncStdout:       io.Discard,

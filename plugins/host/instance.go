@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/internal/retry"
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -43,7 +44,7 @@ type instance struct {
 	h    *Host
 	name string
 	e    *entry
-	kind string // sdk.PluginSource or sdk.PluginDestination
+	kind string // hostside.PluginSource or hostside.PluginDestination
 	log  *slog.Logger
 	m    instMetrics
 
@@ -89,7 +90,7 @@ func (in *instance) start() (*proc, error) {
 	if in.h.opts.InProcess && in.e.builtin != nil {
 		c := in.e.builtin
 		switch in.kind {
-		case sdk.PluginSource:
+		case hostside.PluginSource:
 			return &proc{raw: c.NewSource()}, nil
 		default:
 			return &proc{raw: c.NewDestination()}, nil
@@ -102,7 +103,7 @@ func (in *instance) health() InstanceHealth {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	kind := sdk.KindSource
-	if in.kind == sdk.PluginDestination {
+	if in.kind == hostside.PluginDestination {
 		kind = sdk.KindDestination
 	}
 	pid := 0

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -23,7 +24,7 @@ func (h *Host) Source(ctx context.Context, instance, connector string) (sdk.Sour
 	if !hasKind(e.spec, sdk.KindSource) || (e.builtin != nil && e.builtin.NewSource == nil) {
 		return nil, fmt.Errorf("connector %s is not a source", connector)
 	}
-	in, err := h.newInstance(instance, e, sdk.PluginSource)
+	in, err := h.newInstance(instance, e, hostside.PluginSource)
 	if err != nil {
 		return nil, err
 	}
