@@ -85,21 +85,7 @@ func AcceptDestination(t *testing.T, conn sdk.Connector, cfg sdk.Config, opts De
 		}
 	})
 	t.Run("TeardownAnytime", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
-		defer cancel()
-		if err := conn.NewDestination().Teardown(ctx); err != nil {
-			t.Errorf("teardown before configure: %v", err)
-		}
-		d := conn.NewDestination()
-		if err := d.Configure(ctx, mustValidate(t, conn, prepare(t))); err != nil {
-			t.Fatalf("configure: %v", err)
-		}
-		if err := d.Teardown(ctx); err != nil {
-			t.Errorf("teardown after configure: %v", err)
-		}
-		if err := d.Teardown(ctx); err != nil {
-			t.Errorf("second teardown: %v", err)
-		}
+		teardownAnytime(t, conn, prepare(t), opts.Timeout, func() configurable { return conn.NewDestination() })
 	})
 }
 

@@ -128,22 +128,35 @@ func AcceptSource(t *testing.T, conn sdk.Connector, cfg sdk.Config, opts Options
 		}
 	})
 	t.Run("TeardownAnytime", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
-		defer cancel()
-		if err := conn.NewSource().Teardown(ctx); err != nil {
-			t.Errorf("teardown before configure: %v", err)
-		}
-		src := conn.NewSource()
-		if err := src.Configure(ctx, mustValidate(t, conn, prepare(t))); err != nil {
-			t.Fatalf("configure: %v", err)
-		}
-		if err := src.Teardown(ctx); err != nil {
-			t.Errorf("teardown after configure: %v", err)
-		}
-		if err := src.Teardown(ctx); err != nil {
-			t.Errorf("second teardown: %v", err)
-		}
+		teardownAnytime(t, conn, prepare(t), opts.Timeout, func() configurable { return conn.NewSource() })
 	})
+}
+
+// configurable is what sources and destinations share.
+type configurable interface {
+	Configure(ctx context.Context, cfg sdk.Config) error
+	Teardown(ctx context.Context) error
+}
+
+// teardownAnytime tears down an instance before Configure, after it, and
+// twice: Teardown must be safe at any time.
+func teardownAnytime(t *testing.T, conn sdk.Connector, cfg sdk.Config, timeout time.Duration, fresh func() configurable) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := fresh().Teardown(ctx); err != nil {
+		t.Errorf("teardown before configure: %v", err)
+	}
+	c := fresh()
+	if err := c.Configure(ctx, mustValidate(t, conn, cfg)); err != nil {
+		t.Fatalf("configure: %v", err)
+	}
+	if err := c.Teardown(ctx); err != nil {
+		t.Errorf("teardown after configure: %v", err)
+	}
+	if err := c.Teardown(ctx); err != nil {
+		t.Errorf("second teardown: %v", err)
+	}
 }
 
 func checkSpec(t *testing.T, conn sdk.Connector) {
