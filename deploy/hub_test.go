@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 // The dashboard and Prometheus tests look at a real hub: the quickstart
@@ -77,7 +77,7 @@ func launchHub() error {
 	// Authentication on, as in production, so its metrics are exported
 	// (these tests read only /metrics, which stays open to Prometheus).
 	on := true
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: filepath.Join(dir, "demo"), Seed: 8, People: 40, InProcess: true, Logger: log,
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: filepath.Join(dir, "demo"), Seed: 8, People: 40, InProcess: true, Logger: log,
 		Configure: func(c *config.Config) { c.Auth.Enabled = &on }})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/internal/app/quickstart"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -64,7 +65,7 @@ func TestQuickstartSyncsDemo(t *testing.T) {
 	}
 	mapped, dead, deletes := map[string]int{}, map[string]int{}, map[string]int{}
 	var sample map[string]json.RawMessage // one mapped order, to look into
-	if err := demo.ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
+	if err := quickstart.ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
 		key := c.System + "/" + r.Entity
 		if r.Error != "" {
 			dead[key]++

@@ -1,6 +1,9 @@
 package hub
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SourceRecordRef names one source record that contributes to a golden customer.
 type SourceRecordRef struct {
@@ -78,4 +81,32 @@ type FieldLineage struct {
 	Rule    string   `json:"rule"`              // source_priority, most_recent, union, earliest
 	Source  string   `json:"source,omitempty"`  // record key system/entity/id, single-valued fields
 	Sources []string `json:"sources,omitempty"` // record keys, unioned fields
+}
+
+// GoldenState is the value of a message on the golden changes topic (the
+// wire type of Topics.GoldenChanges, published by hub/pipeline.GoldenStream): the
+// full state of one golden customer, not a diff, so a compacted topic holds
+// the current state of every customer.
+type GoldenState struct {
+	ID        string            `json:"id"`
+	Customer  Customer          `json:"customer"`
+	Sources   []SourceRecordRef `json:"sources"`
+	Merged    []string          `json:"merged_from,omitempty"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	Seq       int64             `json:"seq"`
+	// Bounded says the state was cut to fit the topic's message size
+	// limit: "sources" (Sources left out; the customer is whole). Read
+	// the whole state from the API (GET /v1/customers/{id}).
+	Bounded string `json:"bounded,omitempty"`
+}
+
+// Bounded forms of a golden state (GoldenState.Bounded, header "bounded").
+const BoundedSources = "sources"
+
+// GoldenStateReader reads the published state of many golden customers at
+// once: active ids only, merged, retired and unknown ids absent. A
+// golden finder that implements it (hub/store does) is read once per batch
+// of changes instead of once per change.
+type GoldenStateReader interface {
+	GoldenStates(ctx context.Context, ids []string) (map[string]*GoldenCustomer, error)
 }

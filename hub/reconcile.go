@@ -2,13 +2,8 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"time"
 )
-
-// ErrUnsupported marks a request a connector cannot answer (a source that
-// cannot count or list its keys).
-var ErrUnsupported = errors.New("not supported by the connector")
 
 // ReconcileResult is the latest comparison of one source entity with what
 // the hub holds of it.
@@ -49,7 +44,7 @@ type MissingIDs struct {
 
 // Reconciliation serves the reconciliation results and the missing-id
 // listing. ErrNotFound for a connector or entity that is not reconciled,
-// ErrUnsupported when the source cannot list its keys.
+// errors.ErrUnsupported when the source cannot list its keys.
 type Reconciliation interface {
 	ReconcileResults(ctx context.Context) ([]ReconcileResult, error)
 	MissingIDs(ctx context.Context, connector, entity string, limit int) (*MissingIDs, error)

@@ -17,6 +17,7 @@ import (
 	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/internal/app/quickstart"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -170,7 +171,7 @@ func readQuickstartDemo(t *testing.T) (map[string][]mapping.Input, *mapping.Set)
 		t.Fatalf("quickstart mappings: %v", err)
 	}
 	recs := map[string][]mapping.Input{}
-	if err := demo.ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
+	if err := quickstart.ReadSources(ctx, cfg, func(c config.Connector, r sdk.Record) {
 		if r.Error != "" {
 			return // a line the connector could not read never reaches a mapping
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 func init() { register(newBenchCmd) }
@@ -163,7 +164,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	}
 	defer stopProfile()
 	start := time.Now()
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: dir, InProcess: o.inProcess,
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: dir, InProcess: o.inProcess,
 		Logger: newLogger(config.Log{Level: "warn"}),
 		Configure: func(c *config.Config) {
 			if o.store == "postgres" {

@@ -20,6 +20,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 // apiBenchOpts are the flags of `crmhub bench api`.
@@ -103,7 +104,7 @@ func runAPIBench(ctx context.Context, o apiBenchOpts) (*apiBenchResult, error) {
 		return nil, err
 	}
 	start := time.Now()
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: dir, Logger: newLogger(config.Log{Level: "warn"})})
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: dir, Logger: newLogger(config.Log{Level: "warn"})})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/identity"
-	"github.com/crmhub/crmhub/hub/server"
 	"github.com/crmhub/crmhub/hub/store"
 )
 
@@ -151,6 +150,6 @@ func loadIdentity(path string) (*config.Config, identity.Config, error) {
 	if err != nil {
 		return nil, identity.Config{}, err
 	}
-	idc, err := server.IdentityConfig(cfg.Identity)
+	idc, err := cfg.Identity.Resolver()
 	return cfg, idc, err
 }

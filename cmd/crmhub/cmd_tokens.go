@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub/auth"
 	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/store"
 )
 
 func init() { register(newTokensCmd) }
@@ -41,6 +42,15 @@ once, by create.`,
 			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 				return nil, fmt.Errorf("data dir: %w", err)
 			}
+		}
+		// The store's migrations create the tokens table: a token may be
+		// created before the hub first ran.
+		st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{RecordCache: -1})
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", cfg.Store.Driver, err)
+		}
+		if err := st.Close(); err != nil {
+			return nil, fmt.Errorf("close store: %w", err)
 		}
 		return auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{})
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 func init() { register(newDemoCmd) }
@@ -47,7 +48,7 @@ func runDemo(ctx context.Context, f demoFlags) error {
 	if _, err := demo.LoadManifest(f.dir); err != nil {
 		log.Info("generating sample systems", "dir", f.dir, "people", f.people)
 	}
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: f.dir, Seed: f.seed, People: f.people,
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: f.dir, Seed: f.seed, People: f.people,
 		HTTPListen: f.http, KafkaListen: f.kafka, Logger: log})
 	if err != nil {
 		return err
@@ -59,7 +60,7 @@ func runDemo(ctx context.Context, f demoFlags) error {
 
 // printWhereToLook waits until the store stops changing, then tells the
 // user what to try.
-func printWhereToLook(ctx context.Context, r *demo.Running) {
+func printWhereToLook(ctx context.Context, r *demohub.Running) {
 	var last hub.Counts
 	stable := 0
 	for stable < 3 {

@@ -21,13 +21,14 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/internal/app/quickstart"
 )
 
 // startRun runs `crmhub run` on the quickstart config against a simulated
 // CRM the test serves itself, so the test can edit contacts.
 func startRun(t *testing.T, dir, crmURL string) *hubProc {
 	t.Helper()
-	cfgPath, err := demo.WriteQuickstart(filepath.Join(dir, "quickstart"))
+	cfgPath, err := quickstart.Write(filepath.Join(dir, "quickstart"))
 	if err != nil {
 		t.Fatal(err)
 	}

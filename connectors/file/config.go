@@ -13,7 +13,6 @@ import (
 	"golang.org/x/text/encoding/japanese"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -71,7 +70,7 @@ var encodings = map[string]encoding.Encoding{
 
 func parseConfig(cfg sdk.Config) (Config, error) {
 	var c Config
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, err
 	}
 	if c.ArchiveDir == "" {

@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/text/encoding"
 
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -56,7 +55,7 @@ type ExportFile struct {
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, error) {
 	var c DestConfig
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, err
 	}
 	var errs []error

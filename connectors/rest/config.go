@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/apiclient"
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -62,7 +61,7 @@ type Pagination struct {
 
 func parseConfig(cfg sdk.Config) (Config, error) {
 	var c Config
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, err
 	}
 	errs := c.checkCommon()

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/apiclient"
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -42,7 +41,7 @@ type DestEntity struct {
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, error) {
 	var c DestConfig
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, err
 	}
 	errs := c.checkCommon()

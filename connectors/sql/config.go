@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -75,7 +74,7 @@ const DefaultCursorOverlap = 2 * time.Minute
 // declaration cannot express, reporting every problem at once.
 func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 	var c Config
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, nil, err
 	}
 	var errs []error

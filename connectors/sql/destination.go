@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -44,7 +43,7 @@ type DestEntity struct {
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, *time.Location, error) {
 	var c DestConfig
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, nil, err
 	}
 	var errs []error

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/crmhub/crmhub/connectors/internal/conf"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -23,7 +22,7 @@ type Config struct {
 
 func parseConfig(cfg sdk.Config) (Config, error) {
 	var c Config
-	if err := conf.Decode(Connector.Spec, cfg, &c); err != nil {
+	if err := Connector.Spec.Decode(cfg, &c); err != nil {
 		return c, err
 	}
 	var errs []error

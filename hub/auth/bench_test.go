@@ -11,7 +11,9 @@ import (
 // BenchmarkVerify is the cost every authenticated API request pays: one
 // hashed lookup in the store database (SQLite here), no cache.
 func BenchmarkVerify(b *testing.B) {
-	s, err := auth.Open(context.Background(), "sqlite", filepath.Join(b.TempDir(), "hub.db"), auth.Options{})
+	path := filepath.Join(b.TempDir(), "hub.db")
+	migrated(b, "sqlite", path)
+	s, err := auth.Open(context.Background(), "sqlite", path, auth.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

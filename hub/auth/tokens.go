@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
 	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // driver "sqlite"
+
+	"github.com/crmhub/crmhub/internal/placeholder"
 )
 
 // Sentinel errors callers test for.
@@ -78,7 +79,8 @@ type Store struct {
 }
 
 // Open connects to the hub's store database (driver as in the config:
-// sqlite, postgres or pgx) and creates the tokens table if it is missing.
+// sqlite, postgres or pgx), which the store's migrations have set up
+// (ErrNoTable otherwise).
 func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error) {
 	s := &Store{log: opts.Logger, now: opts.Now}
 	if s.log == nil {
@@ -110,9 +112,9 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		s.db.Close()
 		return nil, fmt.Errorf("open token store (%s): %w", driver, err)
 	}
-	if err := s.createTable(ctx); err != nil {
+	if err := s.checkTable(ctx); err != nil {
 		s.db.Close()
-		return nil, err
+		return nil, fmt.Errorf("open token store (%s): %w", driver, err)
 	}
 	s.verified = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crmhub_auth_verifications_total",
@@ -142,42 +144,17 @@ func sqliteDSN(dsn string) string {
 	return dsn + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
 }
 
-// The table lives beside the store's migrations, not in them, so the token
-// store can be opened on its own (crmhub tokens create) without the hub.
-var schema = []string{
-	`CREATE TABLE IF NOT EXISTS api_tokens (
-    id           TEXT PRIMARY KEY,
-    name         TEXT NOT NULL,
-    scopes       TEXT NOT NULL,
-    hash         TEXT NOT NULL UNIQUE,
-    created_at   BIGINT NOT NULL,
-    last_used_at BIGINT NOT NULL DEFAULT 0,
-    revoked_at   BIGINT NOT NULL DEFAULT 0
-)`,
-	// One live token per name, so the actor in the audit log is unambiguous;
-	// a revoked name can be issued again.
-	`CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_live_name ON api_tokens (name) WHERE revoked_at = 0`,
-}
+// ErrNoTable is returned by Open when the database has no api_tokens
+// table: the hub's store migrations create it (0019_api_tokens), so the
+// store is opened (hub/store.Open) on the database first.
+var ErrNoTable = errors.New("no api_tokens table: open the hub's store on this database first (its migrations create it)")
 
-func (s *Store) createTable(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create api_tokens: %w", err)
-	}
-	defer tx.Rollback()
-	if s.pg {
-		// Two hubs starting at once must not both create it.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7347002)`); err != nil {
-			return fmt.Errorf("create api_tokens: lock: %w", err)
-		}
-	}
-	for _, stmt := range schema {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("create api_tokens: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create api_tokens: %w", err)
+// checkTable makes a database the store never migrated fail at Open, not
+// at the first request.
+func (s *Store) checkTable(ctx context.Context) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM api_tokens LIMIT 1) AS t`).Scan(&n); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoTable, err)
 	}
 	return nil
 }
@@ -190,17 +167,7 @@ func (s *Store) q(query string) string {
 	if !s.pg {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return placeholder.Dollar(query)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$`)

@@ -14,12 +14,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crmhub/crmhub/hub/auth"
+	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/testenv"
 )
+
+// migrated runs the hub store's migrations on a database, which create
+// the tokens table.
+func migrated(t testing.TB, driver, dsn string) {
+	t.Helper()
+	st, err := store.Open(context.Background(), driver, dsn, store.Options{RecordCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func openSQLite(t *testing.T) (*auth.Store, string, *prometheus.Registry) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hub.db")
+	migrated(t, "sqlite", path)
 	reg := prometheus.NewRegistry()
 	s, err := auth.Open(context.Background(), "sqlite", path, auth.Options{Registerer: reg})
 	if err != nil {
@@ -41,6 +56,7 @@ func TestTokensSQLite(t *testing.T) {
 
 func TestTokensPostgresIntegration(t *testing.T) {
 	dsn := testenv.Postgres(t)
+	migrated(t, "postgres", dsn)
 	s, err := auth.Open(context.Background(), "postgres", dsn, auth.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +240,9 @@ func TestSecretsHashedAtRest(t *testing.T) {
 
 func TestLastUsedThrottled(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s, err := auth.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "hub.db"), auth.Options{Now: func() time.Time { return now }})
+	path := filepath.Join(t.TempDir(), "hub.db")
+	migrated(t, "sqlite", path)
+	s, err := auth.Open(context.Background(), "sqlite", path, auth.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,5 +303,14 @@ func TestParseScopes(t *testing.T) {
 		if strings.Join(parts, ",") != c.want {
 			t.Fatalf("%q: %v, want %s", c.in, got, c.want)
 		}
+	}
+}
+
+// A database the store never migrated has no tokens table: Open says so
+// instead of failing at the first request.
+func TestOpenWithoutMigrations(t *testing.T) {
+	_, err := auth.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "hub.db"), auth.Options{})
+	if !errors.Is(err, auth.ErrNoTable) {
+		t.Fatalf("Open on an empty database: %v, want ErrNoTable", err)
 	}
 }

@@ -23,10 +23,10 @@ import (
 	"github.com/crmhub/crmhub/hub/auth"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/console"
-	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/testenv"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 // chromium finds a Chromium or Chrome to drive; CRMHUB_CHROMIUM names one.
@@ -170,7 +170,7 @@ type testHub struct {
 func startHub(t *testing.T, ctx context.Context) *testHub {
 	t.Helper()
 	on := true
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: t.TempDir(), Seed: 7, People: 60, InProcess: true,
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: t.TempDir(), Seed: 7, People: 60, InProcess: true,
 		Logger:    slog.New(slog.DiscardHandler),
 		Configure: func(c *config.Config) { c.Auth.Enabled = &on }})
 	if err != nil {

@@ -16,9 +16,11 @@
 // the firm). A record is deterministic when it is linked by a chain of strong
 // keys (normalized e-mail, E.164 phone, tax id, explicit cross reference) to
 // the largest such group of records of its entity; the others can only be
-// found by fuzzy matching. Truth.Score scores a resolution against it, and
-// ReadCustomers reads the customer records as the quickstart maps them, for
-// scoring a resolver in-process.
+// found by fuzzy matching. Truth.Score scores a resolution against it
+// (internal/app/quickstart.ReadCustomers reads the customer records as the
+// quickstart maps them, for scoring a resolver in-process). The package
+// imports nothing of the hub's: the hub that runs on these systems is
+// started by internal/app/demohub.
 //
 // Rule of evidence: a record that is the same entity as another shares at
 // least one piece of evidence besides the name with an earlier record of

@@ -41,6 +41,10 @@ func mustLoc(name string) *time.Location {
 // on the seed.
 var now = time.Date(2025, 6, 30, 18, 0, 0, 0, berlin)
 
+// AsOf is the generator's day: the generated systems end on it, so
+// figures that depend on the date (customer value) are computed as of it.
+func AsOf() time.Time { return now }
+
 // The finance export has two days: most debtors are in the first; some only
 // arrive with the second, though invoices of the first day name them.
 var financeDays = [2]time.Time{

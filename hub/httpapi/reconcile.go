@@ -42,7 +42,7 @@ func (a *api) missingIDs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := a.opts.Reconciliation.MissingIDs(r.Context(), r.PathValue("connector"), r.PathValue("entity"), limit)
-	if errors.Is(err, hub.ErrUnsupported) {
+	if errors.Is(err, errors.ErrUnsupported) { // a connector's sdk.ErrNotSupported
 		writeError(w, http.StatusNotImplemented, CodeUnsupported, err.Error())
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/crmhub/crmhub/hub"
-	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/value"
 )
 
@@ -18,9 +17,9 @@ import (
 // analytics.go); a store without them serves none of these routes.
 type valueStore interface {
 	CustomerValue(ctx context.Context, golden string) (*value.Figures, error)
-	ValueCustomers(ctx context.Context, f store.ValueFilter) ([]store.ValueItem, error)
-	Segments(ctx context.Context) ([]store.SegmentCount, error)
-	RevenueBy(ctx context.Context, dim string) ([]store.RevenueRow, error)
+	ValueCustomers(ctx context.Context, f value.ListFilter) ([]value.ListItem, error)
+	Segments(ctx context.Context) ([]value.SegmentCount, error)
+	RevenueBy(ctx context.Context, dim string) ([]value.RevenueRow, error)
 }
 
 // valueSection is the value part of GET /v1/customers/{id}, as far as the
@@ -84,8 +83,8 @@ func wantsValueList(r *http.Request) bool {
 const valueCursorTag = "v:"
 
 type valuePage struct {
-	Items      []store.ValueItem `json:"items"`
-	NextCursor string            `json:"next_cursor,omitempty"`
+	Items      []value.ListItem `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
 // listByValue serves GET /v1/customers?segment=&stage=&abc=&sort=: the
@@ -107,7 +106,7 @@ func (a *api) listByValue(w http.ResponseWriter, r *http.Request, vis visibility
 			return
 		}
 	}
-	f := store.ValueFilter{Segment: q.Get("segment"), Stage: q.Get("stage"), ABC: q.Get("abc"), Limit: DefaultLimit}
+	f := value.ListFilter{Segment: q.Get("segment"), Stage: q.Get("stage"), ABC: q.Get("abc"), Limit: DefaultLimit}
 	if f.Stage != "" && !value.ValidStage(f.Stage) {
 		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "stage must be one of "+joinStages())
 		return
@@ -148,7 +147,7 @@ func (a *api) listByValue(w http.ResponseWriter, r *http.Request, vis visibility
 	limit := f.Limit
 	f.Limit++
 	items, err := vs.ValueCustomers(r.Context(), f)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, value.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "cursor is not one this API returned for this list")
 		return
 	}
@@ -159,10 +158,10 @@ func (a *api) listByValue(w http.ResponseWriter, r *http.Request, vis visibility
 	page := valuePage{Items: items}
 	if len(items) > limit {
 		page.Items = items[:limit]
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(valueCursorTag + store.ValueCursor(items[limit-1])))
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(valueCursorTag + value.ListCursor(items[limit-1])))
 	}
 	if page.Items == nil {
-		page.Items = []store.ValueItem{}
+		page.Items = []value.ListItem{}
 	}
 	for i := range page.Items {
 		vis.redactCustomer(&page.Items[i].Customer)
@@ -219,8 +218,8 @@ func (a *api) revenueBy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := r.URL.Query().Get("by")
-	if !slices.Contains(store.Dimensions, by) {
-		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "by must be one of "+strings.Join(store.Dimensions, ", "))
+	if !slices.Contains(value.Dimensions, by) {
+		writeError(w, http.StatusBadRequest, CodeInvalidArgument, "by must be one of "+strings.Join(value.Dimensions, ", "))
 		return
 	}
 	rows, err := a.store.(valueStore).RevenueBy(r.Context(), by)

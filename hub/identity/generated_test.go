@@ -14,11 +14,12 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/internal/app/quickstart"
 )
 
 // TestQualityGenerated generates the demo's systems, reads their customer
 // records through the quickstart's connectors and mappings in-process
-// (demo.ReadCustomers: no Kafka, no store) and scores the quickstart's
+// (quickstart.ReadCustomers: no Kafka, no store) and scores the quickstart's
 // resolver against the generator's ground truth. It takes seconds where
 // `crmhub bench sync` takes minutes; the store resolves incrementally to
 // the same clusters. CRMHUB_QUALITY_PEOPLE and CRMHUB_QUALITY_SEED choose
@@ -59,7 +60,7 @@ func TestQualityGenerated(t *testing.T) {
 	} else if _, err := demo.Generate(ctx, demo.Options{Dir: dir, Seed: seed, People: people}); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := demo.ReadCustomers(ctx, dir)
+	cs, err := quickstart.ReadCustomers(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/grace"
+	"github.com/crmhub/crmhub/internal/retry"
 )
 
 // Consumer is a Kafka consumer-group member.
@@ -184,7 +185,7 @@ func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched) {
 				return
 			}
 			a.Logger.Warn("fetch failed, retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !retry.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -226,14 +227,14 @@ func (a *Apply) commitLoop(ctx context.Context, commits <-chan []bus.Message) {
 
 // commit retries until the offsets are committed or ctx ends.
 func (a *Apply) commit(ctx context.Context, msgs []bus.Message) {
-	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	b := retry.NewBackoff(100*time.Millisecond, 5*time.Second)
 	for {
 		err := a.Consumer.Commit(ctx, msgs)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
 		a.Logger.Warn("offset commit failed, retrying", "err", err)
-		if !sleep(ctx, b.next()) {
+		if !retry.Sleep(ctx, b.Next()) {
 			return
 		}
 	}
@@ -265,46 +266,19 @@ func (a *Apply) applyFetched(ctx context.Context, f fetched) error {
 	// The store has applied the batch: its dead letters are published even
 	// when ctx ended meanwhile, so the batch's offsets can be committed on
 	// the way out instead of the whole batch coming again after a restart.
-	dctx, cancel := Outlive(ctx, Grace)
+	dctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	return a.deadLetter(dctx, bad)
-}
-
-// Grace is how long the bookkeeping of work already done (dead letters,
-// ledger entries, offsets) may outlive a cancelled context.
-const Grace = 5 * time.Second
-
-// Outlive returns a context that ends grace after ctx ends (or when the
-// returned cancel is called): for recording what was already done to a
-// store or a system when the caller is being stopped.
-func Outlive(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var timer *time.Timer
-	var mu sync.Mutex
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		timer = time.AfterFunc(grace, cancel)
-		mu.Unlock()
-	})
-	return octx, func() {
-		stop()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel()
-	}
 }
 
 // applyEvents applies the batch; if the store refuses it while reachable,
 // the events are applied one by one so that one bad record goes to the
 // dead-letter topic instead of blocking the partition forever.
 func (a *Apply) applyEvents(ctx context.Context, events []hub.Envelope) ([]*hub.DeadLetter, error) {
-	b := newBackoff(200*time.Millisecond, 10*time.Second)
+	b := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
 	wait := func(err error) bool {
 		a.pause(err)
-		return sleep(ctx, b.next())
+		return retry.Sleep(ctx, b.Next())
 	}
 retry:
 	for {
@@ -381,7 +355,7 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 	}
 	msgs := make([]bus.Message, 0, len(dls))
 	for _, d := range dls {
-		m, err := DeadLetterMessage(a.Topics, d)
+		m, err := bus.DeadLetterMessage(a.Topics, d)
 		if err != nil {
 			return err
 		}
@@ -392,7 +366,7 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 		}
 		a.Metrics.DeadLetters.WithLabelValues(conn, d.ReasonClass).Inc()
 	}
-	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	b := retry.NewBackoff(100*time.Millisecond, 10*time.Second)
 	for {
 		err := a.Publisher.Publish(ctx, msgs...)
 		if err == nil {
@@ -405,7 +379,7 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 			return err
 		}
 		a.Logger.Warn("dead-letter publish failed, retrying", "err", err)
-		if !sleep(ctx, b.next()) {
+		if !retry.Sleep(ctx, b.Next()) {
 			return ctx.Err()
 		}
 	}

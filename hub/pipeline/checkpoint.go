@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -122,7 +123,7 @@ func (c *checkpointer) run(ctx context.Context) {
 		if pos == nil {
 			continue
 		}
-		b := newBackoff(100*time.Millisecond, 10*time.Second)
+		b := retry.NewBackoff(100*time.Millisecond, 10*time.Second)
 		for {
 			err := c.save(ctx, pos, starts, n)
 			if err == nil {
@@ -133,7 +134,7 @@ func (c *checkpointer) run(ctx context.Context) {
 				return
 			}
 			c.s.Logger.Warn("save position failed, retrying", "connector", c.s.Name, "err", err)
-			if !sleep(ctx, b.next()) {
+			if !retry.Sleep(ctx, b.Next()) {
 				c.putBack(pos, starts)
 				return
 			}

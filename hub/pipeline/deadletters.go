@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/mapping"
 )
 
@@ -142,7 +143,7 @@ func (x *DeadLetterIndexer) Run(ctx context.Context) error {
 				return nil
 			}
 			x.Logger.Warn("dead-letter indexer: fetch failed, retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !retry.Sleep(ctx, time.Second) {
 				return nil
 			}
 			continue
@@ -154,7 +155,7 @@ func (x *DeadLetterIndexer) Run(ctx context.Context) error {
 		for i, m := range msgs {
 			entries[i] = entryOf(m)
 		}
-		b := newBackoff(200*time.Millisecond, 10*time.Second)
+		b := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
 		for {
 			n, err := x.Store.IndexDeadLetters(ctx, entries)
 			if err == nil {
@@ -167,11 +168,11 @@ func (x *DeadLetterIndexer) Run(ctx context.Context) error {
 				return nil
 			}
 			x.Logger.Warn("dead-letter indexer: store failed, retrying", "messages", len(entries), "err", err)
-			if !sleep(ctx, b.next()) {
+			if !retry.Sleep(ctx, b.Next()) {
 				return nil
 			}
 		}
-		b.reset()
+		b.Reset()
 		for {
 			err := x.Consumer.Commit(ctx, msgs)
 			if err == nil || ctx.Err() != nil {
@@ -181,7 +182,7 @@ func (x *DeadLetterIndexer) Run(ctx context.Context) error {
 				return nil
 			}
 			x.Logger.Warn("dead-letter indexer: offset commit failed, retrying", "err", err)
-			if !sleep(ctx, b.next()) {
+			if !retry.Sleep(ctx, b.Next()) {
 				return nil
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/retry"
 )
 
 // GoldenFinder reads a golden customer's current state.
@@ -18,35 +19,8 @@ type GoldenFinder interface {
 	FindCustomerByID(ctx context.Context, id string) (*hub.CustomerView, error)
 }
 
-// GoldenStateReader reads the published state of many golden customers at
-// once: active ids only, merged, retired and unknown ids absent. A
-// GoldenFinder that implements it (hub/store does) is read once per batch
-// of changes instead of once per change.
-type GoldenStateReader interface {
-	GoldenStates(ctx context.Context, ids []string) (map[string]*hub.GoldenCustomer, error)
-}
-
 // goldenStreamPosition is the Positions key of the stream's outbox cursor.
 const goldenStreamPosition = "_golden_stream"
-
-// GoldenState is the value of a message on the golden changes topic: the
-// full state of one golden customer, not a diff, so a compacted topic holds
-// the current state of every customer.
-type GoldenState struct {
-	ID        string                `json:"id"`
-	Customer  hub.Customer          `json:"customer"`
-	Sources   []hub.SourceRecordRef `json:"sources"`
-	Merged    []string              `json:"merged_from,omitempty"`
-	UpdatedAt time.Time             `json:"updated_at"`
-	Seq       int64                 `json:"seq"`
-	// Bounded says the state was cut to fit the topic's message size
-	// limit: "sources" (Sources left out; the customer is whole). Read
-	// the whole state from the API (GET /v1/customers/{id}).
-	Bounded string `json:"bounded,omitempty"`
-}
-
-// Bounded forms of a golden state (GoldenState.Bounded, header "bounded").
-const BoundedSources = "sources"
 
 // GoldenStream publishes golden-customer changes from the store's outbox
 // (written in the same transaction as the change) to the compacted topic
@@ -81,7 +55,7 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 			return fmt.Errorf("golden stream position %q: %w", b, err)
 		}
 	}
-	backoff := newBackoff(200*time.Millisecond, 10*time.Second)
+	backoff := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
 	for {
 		changes, err := g.Feed.Changes(ctx, after, 500)
 		if err == nil && len(changes) > 0 {
@@ -92,14 +66,14 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 				return nil
 			}
 			g.Logger.Warn("golden stream: retrying", "err", err)
-			if !sleep(ctx, backoff.next()) {
+			if !retry.Sleep(ctx, backoff.Next()) {
 				return nil
 			}
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		if len(changes) == 0 {
-			if !sleep(ctx, g.Interval) {
+			if !retry.Sleep(ctx, g.Interval) {
 				return nil
 			}
 			continue
@@ -121,7 +95,7 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 	msgs := make([]bus.Message, 0, len(last))
 	topic := g.Topics.GoldenChanges()
 	var states map[string]*hub.GoldenCustomer
-	if r, ok := g.Customers.(GoldenStateReader); ok {
+	if r, ok := g.Customers.(hub.GoldenStateReader); ok {
 		var ids []string
 		for i, c := range changes {
 			if last[c.GoldenID] == i && c.Op != hub.ChangeMerged && c.Op != hub.ChangeRetired {
@@ -147,9 +121,9 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "seq": seq}})
 			continue
 		}
-		var st GoldenState
+		var st hub.GoldenState
 		if v, ok := states[c.GoldenID]; ok {
-			st = GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
+			st = hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
 		} else {
 			// Not active any more (or no batch reader): find where it went.
 			v, err := g.Customers.FindCustomerByID(ctx, c.GoldenID)
@@ -168,7 +142,7 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 				msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": hub.ChangeMerged, "merged_into": v.ID, "seq": seq}})
 				continue
 			}
-			st = GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
+			st = hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
 		}
 		m, ok, err := g.fit(st, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "seq": seq}})
 		if err != nil {
@@ -186,7 +160,7 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 // every source system; header bounded=sources), and when even the customer
 // alone does not fit, not at all (ok false), with a log line and a metric.
 // One large customer never stops the stream for the others.
-func (g *GoldenStream) fit(st GoldenState, m bus.Message) (bus.Message, bool, error) {
+func (g *GoldenStream) fit(st hub.GoldenState, m bus.Message) (bus.Message, bool, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return m, false, fmt.Errorf("encode golden %s: %w", st.ID, err)
@@ -197,13 +171,13 @@ func (g *GoldenStream) fit(st GoldenState, m bus.Message) (bus.Message, bool, er
 		return m, true, nil
 	}
 	full := bus.MessageSize(m)
-	st.Sources, st.Bounded = nil, BoundedSources
+	st.Sources, st.Bounded = nil, hub.BoundedSources
 	if m.Value, err = json.Marshal(st); err != nil {
 		return m, false, fmt.Errorf("encode golden %s: %w", st.ID, err)
 	}
-	m.Headers["bounded"] = BoundedSources
+	m.Headers["bounded"] = hub.BoundedSources
 	if sc.CheckSize(m) == nil {
-		g.count(BoundedSources)
+		g.count(hub.BoundedSources)
 		g.log().Warn("golden state over the topic's size limit: published without its sources",
 			"golden_id", st.ID, "bytes", full, "limit", sc.MaxMessageBytes(m.Topic))
 		return m, true, nil

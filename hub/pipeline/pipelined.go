@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -112,7 +113,7 @@ func (s *Source) pipeline(ctx context.Context, cp *checkpointer, log *slog.Logge
 // readLoop reads batches and queues them for mapping until ctx ends or the
 // connector fails permanently.
 func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *flight, log *slog.Logger) error {
-	backoff := newBackoff(200*time.Millisecond, 30*time.Second)
+	backoff := retry.NewBackoff(200*time.Millisecond, 30*time.Second)
 	limit := s.BatchSize
 	for {
 		if ctx.Err() != nil || !cp.wait(ctx) {
@@ -129,14 +130,14 @@ func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *fl
 				return fmt.Errorf("connector %s: %w: %w", s.Name, ErrPermanent, err)
 			}
 			log.Warn("read failed, retrying", "err", err)
-			if !sleep(ctx, backoff.next()) {
+			if !retry.Sleep(ctx, backoff.Next()) {
 				return nil
 			}
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		if len(recs) == 0 {
-			if !sleep(ctx, s.PollInterval) {
+			if !retry.Sleep(ctx, s.PollInterval) {
 				return nil
 			}
 			continue
@@ -251,7 +252,7 @@ func (s *Source) mapRange(f *flight, out []mapped, lo, hi int) {
 func (s *Source) mapOne(r *sdk.Record, now time.Time) mapped {
 	s.Metrics.Read.WithLabelValues(s.Name, r.Entity).Inc()
 	dead := func(dl *hub.DeadLetter) mapped {
-		m, err := DeadLetterMessage(s.Topics, dl)
+		m, err := bus.DeadLetterMessage(s.Topics, dl)
 		if err != nil {
 			return mapped{err: err}
 		}

@@ -297,7 +297,7 @@ func (r *Reconciler) MissingIDs(ctx context.Context, connector, entity string, l
 	for {
 		page, err := sdk.KeysOf(ctx, t.Source, entity, after, keyPage)
 		if errors.Is(err, sdk.ErrNotSupported) {
-			return nil, fmt.Errorf("list keys of %s/%s: %w: %w", connector, entity, hub.ErrUnsupported, err)
+			return nil, fmt.Errorf("list keys of %s/%s: %w", connector, entity, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list keys of %s/%s in the source: %w", connector, entity, err)

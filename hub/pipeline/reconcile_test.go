@@ -188,7 +188,7 @@ func TestReconcileFindsSilentDrift(t *testing.T) {
 	if _, err := rec.MissingIDs(ctx, "erp", "invoices", 10); !errors.Is(err, hub.ErrNotFound) {
 		t.Errorf("unknown entity: want ErrNotFound, got %v", err)
 	}
-	if _, err := rec.MissingIDs(ctx, "erp", "orders", 10); !errors.Is(err, hub.ErrUnsupported) {
-		t.Errorf("entity the source cannot list: want ErrUnsupported, got %v", err)
+	if _, err := rec.MissingIDs(ctx, "erp", "orders", 10); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("entity the source cannot list: want errors.ErrUnsupported, got %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -193,28 +194,13 @@ func cutUTF8(b []byte, n int) []byte {
 	return b
 }
 
-// DeadLetterMessage is how a dead letter travels on the dead-letter topic:
-// keyed by its source record, with the reason class (and the connector,
-// when known) in headers so consumers can filter without decoding.
-func DeadLetterMessage(t hub.Topics, d *hub.DeadLetter) (bus.Message, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return bus.Message{}, fmt.Errorf("encode dead letter: %w", err)
-	}
-	h := map[string]string{"reason_class": d.ReasonClass}
-	if d.Connector != "" {
-		h["connector"] = d.Connector
-	}
-	return bus.Message{Topic: t.DeadLetter(), Key: d.Key(), Value: b, Headers: h}, nil
-}
-
 // publish retries until Kafka takes the batch or ctx ends: dropping it
 // would lose records, and moving on would checkpoint past them.
 func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	b := retry.NewBackoff(100*time.Millisecond, 10*time.Second)
 	blocked := false
 	defer func() {
 		if blocked {
@@ -236,7 +222,7 @@ func (s *Source) publish(ctx context.Context, msgs []bus.Message) error {
 			return ctx.Err()
 		}
 		s.Logger.Warn("publish failed, retrying", "connector", s.Name, "records", len(msgs), "err", err)
-		if !sleep(ctx, b.next()) {
+		if !retry.Sleep(ctx, b.Next()) {
 			return ctx.Err()
 		}
 	}

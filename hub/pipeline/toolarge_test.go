@@ -162,14 +162,14 @@ func TestGoldenStreamBoundsLargeStates(t *testing.T) {
 
 	c := b.NewConsumer("t-golden", []string{topics.GoldenChanges()})
 	defer c.Close()
-	got := map[string]GoldenState{}
+	got := map[string]hub.GoldenState{}
 	for len(got) < 2 {
 		msgs, err := c.Fetch(ctx, 10, 100*time.Millisecond)
 		if err != nil {
 			t.Fatalf("golden states: %v (got %d)", err, len(got))
 		}
 		for _, m := range msgs {
-			var s GoldenState
+			var s hub.GoldenState
 			if err := json.Unmarshal(m.Value, &s); err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +179,7 @@ func TestGoldenStreamBoundsLargeStates(t *testing.T) {
 			got[s.Customer.FullName] = s
 		}
 	}
-	if s, ok := got["Ada Muster"]; !ok || s.Bounded != BoundedSources || len(s.Sources) != 0 || s.Customer.AccountManager != notes {
+	if s, ok := got["Ada Muster"]; !ok || s.Bounded != hub.BoundedSources || len(s.Sources) != 0 || s.Customer.AccountManager != notes {
 		t.Errorf("large state: present %v bounded %q sources %d, want the whole customer without sources", ok, s.Bounded, len(s.Sources))
 	}
 	if s, ok := got["Cem Small"]; !ok || s.Bounded != "" || len(s.Sources) != 1 {
@@ -188,7 +188,7 @@ func TestGoldenStreamBoundsLargeStates(t *testing.T) {
 	if n := len(got); n != 2 {
 		t.Errorf("published %d states, want 2 (the customer over the limit on its own skipped)", n)
 	}
-	for how, want := range map[string]float64{BoundedSources: 1, "skipped": 1} {
+	for how, want := range map[string]float64{hub.BoundedSources: 1, "skipped": 1} {
 		if v := testutil.ToFloat64(metrics.GoldenTooLarge.WithLabelValues(how)); v != want {
 			t.Errorf("crmhub_golden_too_large_total{how=%q} = %v, want %v", how, v, want)
 		}

@@ -25,7 +25,6 @@ import (
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/console"
 	"github.com/crmhub/crmhub/hub/httpapi"
-	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/writeback"
@@ -134,7 +133,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.maps.Store(set)
 
-	idc, err := IdentityConfig(cfg.Identity)
+	idc, err := cfg.Identity.Resolver()
 	if err != nil {
 		return err
 	}
@@ -423,33 +422,6 @@ func (s *Server) Close() error {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// IdentityConfig is the resolver's configuration from the config file's
-// identity section, with the person model's parameter file read.
-func IdentityConfig(c config.Identity) (identity.Config, error) {
-	out := identity.Config{DefaultRegion: c.DefaultRegion, FieldPriority: c.FieldPriority, FieldRule: c.FieldRule,
-		TaxIDVeto: c.TaxIDVeto}
-	if c.Fuzzy.Enabled {
-		out.Fuzzy = &identity.FuzzyConfig{AutoMerge: c.Fuzzy.AutoMerge, Review: c.Fuzzy.Review,
-			NameWeight: c.Fuzzy.NameWeight, AddressWeight: c.Fuzzy.AddressWeight, MaxBlock: c.Fuzzy.MaxBlock,
-			Method: c.Fuzzy.Method}
-		p := identity.DefaultParams()
-		if c.Fuzzy.People.Params != "" {
-			var err error
-			if p, err = identity.LoadParams(c.Fuzzy.People.Params); err != nil {
-				return out, fmt.Errorf("identity.fuzzy.people.params: %w", err)
-			}
-		}
-		if c.Fuzzy.People.AutoMerge != 0 {
-			p.AutoMerge = c.Fuzzy.People.AutoMerge
-		}
-		if c.Fuzzy.People.Review != 0 {
-			p.Review = c.Fuzzy.People.Review
-		}
-		out.Fuzzy.People = p
-	}
-	return out, nil
 }
 
 func busConfig(cfg *config.Config) bus.Config {

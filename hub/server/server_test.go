@@ -16,10 +16,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/crmhub/crmhub/connectors"
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/demo"
-	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -34,7 +34,7 @@ func TestGoldenChangeStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r, err := demo.Start(ctx, demo.RunOptions{Dir: t.TempDir(), Seed: 3, People: 40, InProcess: true, Logger: quiet()})
+	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: t.TempDir(), Seed: 3, People: 40, InProcess: true, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestGoldenChangeStream(t *testing.T) {
 	}
 	// The stream trails the store by its poll interval: wait until the
 	// topic holds the store's current state of every golden customer.
-	var live map[string]pipeline.GoldenState
+	var live map[string]hub.GoldenState
 	var merged map[string]string
 	var diffs []string
 	deadline := time.Now().Add(30 * time.Second)
@@ -83,7 +83,7 @@ func TestGoldenChangeStream(t *testing.T) {
 }
 
 // readGolden reads the whole topic and keeps the latest message per key.
-func readGolden(t *testing.T, ctx context.Context, broker, topic string) (map[string]pipeline.GoldenState, map[string]string) {
+func readGolden(t *testing.T, ctx context.Context, broker, topic string) (map[string]hub.GoldenState, map[string]string) {
 	t.Helper()
 	conn, err := kafka.DialContext(ctx, "tcp", broker)
 	if err != nil {
@@ -94,7 +94,7 @@ func readGolden(t *testing.T, ctx context.Context, broker, topic string) (map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := map[string]pipeline.GoldenState{}
+	live := map[string]hub.GoldenState{}
 	merged := map[string]string{}
 	for _, p := range parts {
 		lc, err := kafka.DialLeader(ctx, "tcp", broker, topic, p.ID)
@@ -124,7 +124,7 @@ func readGolden(t *testing.T, ctx context.Context, broker, topic string) (map[st
 					}
 				}
 			} else {
-				var st pipeline.GoldenState
+				var st hub.GoldenState
 				if err := jsonUnmarshal(m.Value, &st); err != nil {
 					t.Fatalf("golden state of %s: %v", key, err)
 				}

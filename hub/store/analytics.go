@@ -16,9 +16,6 @@ import (
 	"github.com/crmhub/crmhub/hub/value"
 )
 
-// ErrBadCursor is returned for a list cursor the store did not hand out.
-var ErrBadCursor = errors.New("bad cursor")
-
 // CustomerValue returns the figures of an active golden customer, nil
 // when it has none (figures off, or not computed yet). The stage and
 // segment columns, which RefreshValue moves as days pass, win over the
@@ -52,39 +49,9 @@ func segmentOf(rfm, abc, name string) value.Segment {
 	return sg
 }
 
-// ValueFilter selects customers by their value columns; empty fields do
-// not filter.
-type ValueFilter struct {
-	Segment string
-	Stage   string
-	ABC     string
-	// Desc sorts by revenue_12m descending (else ascending), then id.
-	Desc  bool
-	Limit int
-	// After is the cursor NextCursor gave.
-	After string
-}
-
-// ValueItem is one customer of a value list.
-type ValueItem struct {
-	ID         string       `json:"id"`
-	Customer   hub.Customer `json:"customer"`
-	Stage      string       `json:"stage"`
-	Segment    string       `json:"segment,omitempty"`
-	RFM        string       `json:"rfm,omitempty"`
-	ABC        string       `json:"abc,omitempty"`
-	Revenue12m hub.Money    `json:"revenue_12m"`
-}
-
-// ValueCursor is the cursor continuing after item.
-func ValueCursor(it ValueItem) string {
-	d, _ := decimal.NewFromString(it.Revenue12m.Amount)
-	return strconv.FormatInt(d.Shift(2).IntPart(), 10) + ":" + it.ID
-}
-
 // ValueCustomers lists active customers by revenue_12m (an index range
 // per filter: customer_value_stage, _segment, _revenue).
-func (s *Store) ValueCustomers(ctx context.Context, f ValueFilter) ([]ValueItem, error) {
+func (s *Store) ValueCustomers(ctx context.Context, f value.ListFilter) ([]value.ListItem, error) {
 	var (
 		where []string
 		args  []any
@@ -106,7 +73,7 @@ func (s *Store) ValueCustomers(ctx context.Context, f ValueFilter) ([]ValueItem,
 		c, id, ok := strings.Cut(f.After, ":")
 		n, err := strconv.ParseInt(c, 10, 64)
 		if !ok || err != nil || id == "" {
-			return nil, fmt.Errorf("%w: %q", ErrBadCursor, f.After)
+			return nil, fmt.Errorf("%w: %q", value.ErrBadCursor, f.After)
 		}
 		where = append(where, "(v.revenue_12m "+cmp+" ? OR v.revenue_12m = ? AND v.golden_id "+cmp+" ?)")
 		args = append(args, n, n, id)
@@ -123,10 +90,10 @@ JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
 		return nil, fmt.Errorf("value list: %w", err)
 	}
 	defer rows.Close()
-	var out []ValueItem
+	var out []value.ListItem
 	for rows.Next() {
 		var (
-			it    ValueItem
+			it    value.ListItem
 			data  sql.NullString
 			cents int64
 		)
@@ -142,29 +109,20 @@ JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
 	return out, rows.Err()
 }
 
-// SegmentCount is the customers and revenue of one segment and stage.
-type SegmentCount struct {
-	Segment    string    `json:"segment"` // "" for customers without orders
-	Stage      string    `json:"stage"`
-	ABC        string    `json:"abc"`
-	Customers  int64     `json:"customers"`
-	Revenue12m hub.Money `json:"revenue_12m"`
-}
-
 // Segments counts customers and sums their revenue_12m by segment, stage
 // and ABC class: the "group" rows of value_totals, kept by difference on
 // every recompute and rebuilt by each refresh, so a few dozen rows are
 // read whatever the number of customers.
-func (s *Store) Segments(ctx context.Context) ([]SegmentCount, error) {
+func (s *Store) Segments(ctx context.Context) ([]value.SegmentCount, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = 'group' ORDER BY dkey, currency`)
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
 	defer rows.Close()
-	out := []SegmentCount{}
+	out := []value.SegmentCount{}
 	for rows.Next() {
 		var (
-			c        SegmentCount
+			c        value.SegmentCount
 			key, amt string
 		)
 		if err := rows.Scan(&key, &c.Revenue12m.Currency, &amt, &c.Customers); err != nil {
@@ -185,32 +143,18 @@ func (s *Store) Segments(ctx context.Context) ([]SegmentCount, error) {
 	return out, rows.Err()
 }
 
-// Dimensions the revenue analysis is kept by.
-var Dimensions = []string{"category", "channel", "region", "month"}
-
-// RevenueRow is the lifetime revenue of one dimension value in one
-// currency over all customers.
-type RevenueRow struct {
-	Key       string    `json:"key"`
-	Revenue   hub.Money `json:"revenue"`
-	Customers int64     `json:"customers"`
-	// Margin is the margin of the order lines that carry a cost (see
-	// docs/value.md), absent where none does.
-	Margin *hub.Money `json:"margin,omitempty"`
-}
-
-// RevenueBy reads the revenue totals by dim (one of Dimensions), kept on
+// RevenueBy reads the revenue totals by dim (one of value.Dimensions), kept on
 // apply in value_totals: a few hundred rows whatever the store's size.
-func (s *Store) RevenueBy(ctx context.Context, dim string) ([]RevenueRow, error) {
+func (s *Store) RevenueBy(ctx context.Context, dim string) ([]value.RevenueRow, error) {
 	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = ? ORDER BY dkey, currency`), dim)
 	if err != nil {
 		return nil, fmt.Errorf("revenue by %s: %w", dim, err)
 	}
 	defer rows.Close()
-	out := []RevenueRow{}
+	out := []value.RevenueRow{}
 	for rows.Next() {
 		var (
-			r   RevenueRow
+			r   value.RevenueRow
 			amt string
 		)
 		if err := rows.Scan(&r.Key, &r.Revenue.Currency, &amt, &r.Customers); err != nil {

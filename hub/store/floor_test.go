@@ -15,17 +15,18 @@ import (
 	"github.com/crmhub/crmhub/hub/testenv"
 )
 
-// BenchmarkApplyFloor measures the least any store that resolves records
-// against what it holds must do per record, on SQLite with the same file
-// settings as Open and on PostgreSQL with the same set-based statements:
+// BenchmarkApplyFloor measures the least this store (its schema and its
+// statements, not any store) must do per record to resolve records against
+// what it holds, on SQLite with the same file settings as Open and on
+// PostgreSQL with the same set-based statements:
 // look up the records holding a batch's match keys (a blocking key's up
 // to the block cap), write each record and its match keys, and one golden
 // customer row per person (the ERP record's data: what a golden store
 // holds, without the work of deciding it). No search values, change feed,
 // duplicate check, lineage or scoring: whatever BenchmarkApplyScale
 // reports above this floor is resolution and bookkeeping, and a goal above
-// the floor cannot be met by changing those. It fills to
-// CRMHUB_BENCH_CUSTOMERS people (benchPerson, four records each) in
+// the floor cannot be met by changing those without changing the schema.
+// It fills to CRMHUB_BENCH_CUSTOMERS people (benchPerson, four records each) in
 // batches of CRMHUB_BENCH_BATCH (500) records and logs each tenth:
 //
 //	CRMHUB_BENCH_CUSTOMERS=1000000 go test -run '^$' -bench ApplyFloor/SQLite -benchtime 1x -timeout 1h ./hub/store

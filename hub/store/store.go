@@ -20,6 +20,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/internal/placeholder"
 )
 
 //go:embed migrations
@@ -323,22 +324,10 @@ func firstLine(s string) string {
 // q rewrites "?" placeholders to "$n" for PostgreSQL. The SQL of this
 // package holds no "?" inside literals.
 func (s *Store) q(query string) string {
-	if !s.pg || !strings.Contains(query, "?") {
+	if !s.pg {
 		return query
 	}
-	var b strings.Builder
-	b.Grow(len(query) + 16)
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
+	return placeholder.Dollar(query)
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {

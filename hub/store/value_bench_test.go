@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/value"
 )
 
 // valueBenchEvents makes n canonical records of a stream a business
@@ -136,7 +137,7 @@ func BenchmarkValueReads(b *testing.B) {
 	if _, err := s.RefreshValue(ctx, time.Now(), 0); err != nil {
 		b.Fatal(err)
 	}
-	some, err := s.ValueCustomers(ctx, ValueFilter{Desc: true, Limit: 1})
+	some, err := s.ValueCustomers(ctx, value.ListFilter{Desc: true, Limit: 1})
 	if err != nil || len(some) == 0 {
 		b.Fatal("no customer with figures", err)
 	}
@@ -148,7 +149,7 @@ func BenchmarkValueReads(b *testing.B) {
 		{"revenue_by_channel", func() error { _, err := s.RevenueBy(ctx, "channel"); return err }},
 		{"segments", func() error { _, err := s.Segments(ctx); return err }},
 		{"at_risk_by_revenue", func() error {
-			_, err := s.ValueCustomers(ctx, ValueFilter{Stage: "at_risk", Desc: true, Limit: 50})
+			_, err := s.ValueCustomers(ctx, value.ListFilter{Stage: "at_risk", Desc: true, Limit: 50})
 			return err
 		}},
 		{"customer_value", func() error { _, err := s.CustomerValue(ctx, some[0].ID); return err }},

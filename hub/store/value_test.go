@@ -316,8 +316,8 @@ func testValueRefresh(t *testing.T, open opener) {
 		t.Errorf("segments count %d customers, want 20: %+v", n, segs)
 	}
 	// The list by revenue, paged, is sorted and complete.
-	var all []ValueItem
-	f := ValueFilter{Desc: true, Limit: 7}
+	var all []value.ListItem
+	f := value.ListFilter{Desc: true, Limit: 7}
 	for {
 		page, err := s.ValueCustomers(ctx, f)
 		if err != nil {
@@ -327,7 +327,7 @@ func testValueRefresh(t *testing.T, open opener) {
 		if len(page) < f.Limit {
 			break
 		}
-		f.After = ValueCursor(page[len(page)-1])
+		f.After = value.ListCursor(page[len(page)-1])
 	}
 	if len(all) != 20 || !sort.SliceIsSorted(all, func(i, j int) bool {
 		return decimal.RequireFromString(all[i].Revenue12m.Amount).GreaterThan(decimal.RequireFromString(all[j].Revenue12m.Amount))
@@ -365,7 +365,7 @@ func testValueRefresh(t *testing.T, open opener) {
 	if later.Recomputed != 20 {
 		t.Errorf("a year later: recomputed %d, want 20", later.Recomputed)
 	}
-	lapsed, err := s.ValueCustomers(ctx, ValueFilter{Stage: "lapsed", Limit: 100})
+	lapsed, err := s.ValueCustomers(ctx, value.ListFilter{Stage: "lapsed", Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	fileconn "github.com/crmhub/crmhub/connectors/file"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
-	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -85,7 +84,7 @@ func TestExportSendsFinanceNothingOfItsOwn(t *testing.T) {
 				Customer: hub.Customer{Kind: "person", Emails: []string{email(i)}}}
 			crm := hub.SourceRecordRef{System: "crm", SourceEntity: "contacts", SourceID: fmt.Sprintf("C%d", i), UpdatedAt: at.Add(-time.Hour),
 				Customer: hub.Customer{Kind: "person", Phones: []string{fmt.Sprintf("+49301%05d", i)}}}
-			st := pipeline.GoldenState{ID: id, Customer: hub.Customer{Kind: "person", Emails: []string{email(i)}, Phones: []string{fmt.Sprintf("+49301%05d", i)}},
+			st := hub.GoldenState{ID: id, Customer: hub.Customer{Kind: "person", Emails: []string{email(i)}, Phones: []string{fmt.Sprintf("+49301%05d", i)}},
 				Sources: []hub.SourceRecordRef{debtor, crm}, UpdatedAt: at}
 			v, _ := json.Marshal(st)
 			if err := b.Publish(ctx, bus.Message{Topic: topics.GoldenChanges(), Key: []byte(id), Value: v}); err != nil {

@@ -15,7 +15,8 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
-	"github.com/crmhub/crmhub/hub/pipeline"
+	"github.com/crmhub/crmhub/internal/grace"
+	"github.com/crmhub/crmhub/internal/retry"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -110,7 +111,7 @@ type Writer struct {
 	// States, when set, reads golden customers' current state to retry a
 	// write a destination refused as a conflict (see retryConflicts);
 	// without it a conflicted record waits for the next golden change.
-	States pipeline.GoldenStateReader
+	States hub.GoldenStateReader
 
 	conflicts map[string]*conflict // by golden id
 
@@ -172,7 +173,7 @@ func (w *Writer) Run(ctx context.Context) error {
 				return nil
 			}
 			log.Warn("write-back: fetch failed, retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !retry.Sleep(ctx, time.Second) {
 				return nil
 			}
 			continue
@@ -191,7 +192,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			// The destination failed as a whole (unreachable, plugin
 			// restarting): nothing is committed, the batch is retried.
 			log.Warn("write-back: batch failed, retrying", "err", err, "attempt", attempt+1)
-			if !sleep(ctx, min(time.Duration(attempt+1)*500*time.Millisecond, 10*time.Second)) {
+			if !retry.Sleep(ctx, retry.Delay(500*time.Millisecond, 10*time.Second, attempt)) {
 				return nil
 			}
 		}
@@ -207,7 +208,7 @@ func (w *Writer) Run(ctx context.Context) error {
 
 // wholeState reads a bounded golden state whole from the store; nil when
 // the customer is no longer active.
-func (w *Writer) wholeState(ctx context.Context, st pipeline.GoldenState) (*pipeline.GoldenState, error) {
+func (w *Writer) wholeState(ctx context.Context, st hub.GoldenState) (*hub.GoldenState, error) {
 	if w.States == nil {
 		w.Logger.Warn("write-back: golden state arrived bounded and the writer has no store to read it whole from; skipped",
 			"target", w.Target.Name, "golden_id", st.ID, "bounded", st.Bounded)
@@ -221,7 +222,7 @@ func (w *Writer) wholeState(ctx context.Context, st pipeline.GoldenState) (*pipe
 	if !ok {
 		return nil, nil
 	}
-	return &pipeline.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: st.Seq}, nil
+	return &hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: st.Seq}, nil
 }
 
 // count adds one to a write-back counter ("records" by result, "skipped"
@@ -289,7 +290,7 @@ type pending struct {
 	rec     sdk.Record
 	// state and own, when the hub holds the system's record: for deciding
 	// a field the system changed after crmhub's last write (decide).
-	state *pipeline.GoldenState
+	state *hub.GoldenState
 	own   *hub.SourceRecordRef
 }
 
@@ -323,7 +324,7 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 			}
 			continue
 		}
-		var st pipeline.GoldenState
+		var st hub.GoldenState
 		if err := json.Unmarshal(m.Value, &st); err != nil {
 			dls = append(dls, w.deadLetter(string(m.Key), "", "", fmt.Sprintf("golden state is not JSON: %v", err), m.Value))
 			continue
@@ -349,7 +350,7 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	if err != nil {
 		return err
 	}
-	sctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	sctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	return w.settle(sctx, out, gone, time.Now())
 }
@@ -512,7 +513,7 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 			gone = append(gone, id)
 			continue
 		}
-		todo = append(todo, w.plan(pipeline.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources,
+		todo = append(todo, w.plan(hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources,
 			Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt}, &dls)...)
 	}
 	out, err := w.writeAll(ctx, todo, dls)
@@ -520,7 +521,7 @@ func (w *Writer) retryConflicts(ctx context.Context, now time.Time) error {
 		keep()
 		return err
 	}
-	sctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	sctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	return w.settle(sctx, out, gone, now)
 }
@@ -560,7 +561,7 @@ func (w *Writer) nextRetry() (at time.Time, ok bool) {
 }
 
 // plan turns one golden state into the target records to write.
-func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending {
+func (w *Writer) plan(st hub.GoldenState, dls *[]*hub.DeadLetter) []pending {
 	t := w.Target
 	want, err := w.fields(st.ID, st.Customer, false)
 	if err != nil {
@@ -615,7 +616,7 @@ func (w *Writer) plan(st pipeline.GoldenState, dls *[]*hub.DeadLetter) []pending
 // decide applies the target's conflict policy to the fields in which the
 // system's own record, edited after the hub's last read, differs from the
 // golden values.
-func (w *Writer) decide(p *pending, st pipeline.GoldenState, own hub.SourceRecordRef) {
+func (w *Writer) decide(p *pending, st hub.GoldenState, own hub.SourceRecordRef) {
 	policy := w.Target.OnConflict
 	if policy == ConflictHub {
 		return
@@ -651,7 +652,7 @@ func (w *Writer) decide(p *pending, st pipeline.GoldenState, own hub.SourceRecor
 
 // origin is when the newest other source record holding v in field f was
 // updated; zero when none does.
-func (w *Writer) origin(st pipeline.GoldenState, own hub.SourceRecordRef, f string, v any) time.Time {
+func (w *Writer) origin(st hub.GoldenState, own hub.SourceRecordRef, f string, v any) time.Time {
 	var at time.Time
 	for _, s := range st.Sources {
 		if s.System == own.System && s.SourceEntity == own.SourceEntity && s.SourceID == own.SourceID {
@@ -768,7 +769,7 @@ func (w *Writer) writeAll(ctx context.Context, todo []pending, dls []*hub.DeadLe
 	if err != nil {
 		return outcome{}, err
 	}
-	pctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	pctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	if err := w.publishDeadLetters(pctx, dls); err != nil {
 		return outcome{}, err
@@ -936,7 +937,7 @@ func (w *Writer) write(ctx context.Context, todo []pending, dls *[]*hub.DeadLett
 	// What the destination did is recorded even when ctx ended during the
 	// write: a lost ledger entry or conflict would make a restarted writer
 	// decide the record again on less than this one knew.
-	rctx, cancel := pipeline.Outlive(ctx, pipeline.Grace)
+	rctx, cancel := grace.Outlive(ctx, grace.Period)
 	defer cancel()
 	if err := w.Ledger.Record(rctx, t.Name, record, recordTouch, echoes); err != nil {
 		return nil, out, err
@@ -1176,7 +1177,7 @@ func (w *Writer) publishDeadLetters(ctx context.Context, dls []*hub.DeadLetter) 
 	}
 	msgs := make([]bus.Message, 0, len(dls))
 	for _, d := range dls {
-		m, err := pipeline.DeadLetterMessage(w.Topics, d)
+		m, err := bus.DeadLetterMessage(w.Topics, d)
 		if err != nil {
 			return err
 		}
@@ -1187,15 +1188,4 @@ func (w *Writer) publishDeadLetters(ctx context.Context, dls []*hub.DeadLetter) 
 		return fmt.Errorf("target %s: dead letters: %w", w.Target.Name, err)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

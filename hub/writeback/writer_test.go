@@ -17,7 +17,6 @@ import (
 	sqlconn "github.com/crmhub/crmhub/connectors/sql"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
-	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -35,7 +34,7 @@ fields:
 
 func state(id string, phone string, sources ...hub.SourceRecordRef) []byte {
 	at := time.Date(2024, 7, 1, 12, 30, 0, 0, time.UTC)
-	st := pipeline.GoldenState{ID: id, Customer: hub.Customer{Kind: "person", Emails: []string{id + "@example.com"}, Phones: []string{phone}, UpdatedAt: &at}, Sources: sources, UpdatedAt: at}
+	st := hub.GoldenState{ID: id, Customer: hub.Customer{Kind: "person", Emails: []string{id + "@example.com"}, Phones: []string{phone}, UpdatedAt: &at}, Sources: sources, UpdatedAt: at}
 	b, _ := json.Marshal(st)
 	return b
 }

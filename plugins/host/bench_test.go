@@ -22,6 +22,14 @@ const hopBatch = 1000
 // every batch, off the read loop as the pipeline's checkpointer does (the
 // newest position wins when acks queue up).
 //
+// records/s alone hides what the hop costs: through gRPC the plugin
+// process builds the next batch while the host decodes this one (read
+// ahead, two processes in parallel), in-process one goroutine does both.
+// So each sub-benchmark also reports the CPU time spent per record, of the
+// host (this process) and, for grpc, of the plugin process (counted once
+// the host stopped and reaped it): cpu-µs/record is their sum, the figure
+// to compare.
+//
 // On a shared machine the load changes between the two sub-benchmarks, so
 // "interleaved" also runs both in alternating blocks of batches and reports
 // each one's records/s and their ratio (grpc/inprocess) from the same
@@ -41,16 +49,33 @@ func BenchmarkPluginHop(b *testing.B) {
 		inProcess bool
 	}{{"grpc", false}, {"inprocess", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			src := hopSource(b, mode.inProcess)
+			h, src := hopHost(b, mode.inProcess)
 			ctx := context.Background()
 			ack := startAcker(ctx, b, src)
 			var bytes int64
+			self0, children0 := cpuTimes()
 			b.ResetTimer()
 			for b.Loop() {
 				bytes += readHopBatch(ctx, b, src, ack)
 			}
+			b.StopTimer()
 			ack.stop()
-			b.ReportMetric(float64(b.N)*hopBatch/b.Elapsed().Seconds(), "records/s")
+			// Closing reaps the plugin process, so its CPU time shows in
+			// the children's; the teardown's share is small against the
+			// loop's.
+			if err := h.Close(ctx); err != nil {
+				b.Fatal(err)
+			}
+			self1, children1 := cpuTimes()
+			records := float64(b.N) * hopBatch
+			hostCPU := float64((self1 - self0).Microseconds()) / records
+			pluginCPU := float64((children1 - children0).Microseconds()) / records
+			b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(hostCPU, "host-cpu-µs/record")
+			if !mode.inProcess {
+				b.ReportMetric(pluginCPU, "plugin-cpu-µs/record")
+			}
+			b.ReportMetric(hostCPU+pluginCPU, "cpu-µs/record")
 			b.SetBytes(bytes / int64(b.N))
 		})
 	}
@@ -90,6 +115,13 @@ func BenchmarkPluginHop(b *testing.B) {
 // hopSource starts the test connector endless with 1 KB payloads.
 func hopSource(b *testing.B, inProcess bool) sdk.Source {
 	b.Helper()
+	_, src := hopHost(b, inProcess)
+	return src
+}
+
+// hopHost is hopSource with its host, for a caller that closes it itself.
+func hopHost(b *testing.B, inProcess bool) (*host.Host, sdk.Source) {
+	b.Helper()
 	h, err := host.New(host.Options{
 		Builtins:  map[string]sdk.Connector{"crashy": testconn.Connector},
 		SelfCmd:   []string{pluginBin, "plugin", "serve"},
@@ -112,7 +144,7 @@ func hopSource(b *testing.B, inProcess bool) sdk.Source {
 	if err := src.Open(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
-	return src
+	return h, src
 }
 
 // readHopBatch reads one full batch, hands its last position to ack and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -19,7 +20,7 @@ func (h *Host) Destination(ctx context.Context, instance, connector string) (sdk
 	if !hasKind(e.spec, sdk.KindDestination) || (e.builtin != nil && e.builtin.NewDestination == nil) {
 		return nil, fmt.Errorf("connector %s is not a destination", connector)
 	}
-	in, err := h.newInstance(instance, e, sdk.PluginDestination)
+	in, err := h.newInstance(instance, e, hostside.PluginDestination)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -56,7 +56,8 @@ type Options struct {
 	// before it is reported failed. Default 5; negative means none.
 	MaxRestarts int
 	// BackoffBase and BackoffMax bound the wait before a restart: base
-	// doubled per consecutive failure, capped at max, with jitter.
+	// doubled per consecutive failure, capped at max, with full jitter
+	// (internal/retry).
 	// Defaults 200ms and 30s.
 	BackoffBase, BackoffMax time.Duration
 	// StartTimeout bounds the plugin handshake. Default 10s.
@@ -184,12 +185,14 @@ func (h *Host) addExternal(dir string) {
 
 // describe starts an external plugin just long enough to read its Spec.
 func (h *Host) describe(ctx context.Context, e *entry) (sdk.Spec, error) {
-	p, err := h.launch(e, sdk.PluginSource, h.log)
+	p, err := h.launch(e, hostside.PluginSource, h.log)
 	if err != nil {
 		return sdk.Spec{}, err
 	}
 	defer p.kill()
-	d, ok := p.raw.(sdk.Describer)
+	d, ok := p.raw.(interface {
+		Spec(context.Context) (sdk.Spec, error)
+	})
 	if !ok {
 		return sdk.Spec{}, fmt.Errorf("plugin %s: cannot describe itself", e.spec.Name)
 	}
@@ -237,9 +240,9 @@ type proc struct {
 	client *plugin.Client
 	raw    any
 	pid    int
-	// bulk carries a source's batches beside gRPC (sdk.BulkChannel); nil
+	// bulk carries a source's batches beside gRPC (hostside.BulkChannel); nil
 	// for destinations and where the platform has none.
-	bulk *sdk.BulkChannel
+	bulk hostside.BulkChannel
 }
 
 func (p *proc) exited() bool { return p != nil && p.client != nil && p.client.Exited() }
@@ -274,23 +277,23 @@ func (h *Host) launch(e *entry, kind string, log *slog.Logger) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), socketEnv(h.socketDir))
 	dieWithParent(cmd)
-	var bulk *sdk.BulkChannel
-	if kind == sdk.PluginSource {
+	var bulk hostside.BulkChannel
+	if kind == hostside.PluginSource {
 		var err error
-		if bulk, err = sdk.NewBulkChannel(); err != nil {
+		if bulk, err = hostside.NewBulkChannel(); err != nil {
 			log.Debug("plugin batches go inline over gRPC", "err", err)
 		} else {
 			bulk.Prepare(cmd)
 		}
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: sdk.ClientPlugins(),
+		HandshakeConfig:  hostside.Handshake,
+		VersionedPlugins: hostside.ClientPlugins(),
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     h.opts.StartTimeout,
-		GRPCDialOptions:  sdk.GRPCDialOptions(),
+		GRPCDialOptions:  hostside.DialOptions(),
 		Logger:           hclogFor(log),
 		Stderr:           io.Discard,
 		SyncStdout:       io.Discard,
@@ -354,21 +357,6 @@ func classifyStartError(e *entry, bin string, err error) error {
 	default:
 		return fmt.Errorf("plugin %s: start %s: %w", e.spec.Name, bin, err)
 	}
-}
-
-// backoff is the wait before restart number n (1-based): base doubled per
-// failure, capped, with jitter in [d/2, d) so restarts of many instances
-// do not line up.
-func (h *Host) backoff(n int) time.Duration {
-	d := h.opts.BackoffBase
-	for i := 1; i < n && d < h.opts.BackoffMax; i++ {
-		d *= 2
-	}
-	if d > h.opts.BackoffMax {
-		d = h.opts.BackoffMax
-	}
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(d-half)+1))
 }
 
 func (h *Host) register(i *instance) error {

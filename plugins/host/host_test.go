@@ -24,6 +24,7 @@ import (
 
 	"github.com/crmhub/crmhub/plugins/host"
 	"github.com/crmhub/crmhub/plugins/host/testdata/testconn"
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -553,7 +554,7 @@ func TestMissingPluginDirMeansBuiltinsOnly(t *testing.T) {
 // is killed, and the plugin must notice and exit.
 func TestPluginExitsWhenParentDiesWithoutPdeathsig(t *testing.T) {
 	sh := exec.Command("/bin/sh", "-c", `"$0" plugin serve crashy >/dev/null 2>&1 & echo $!; wait`, pluginBin)
-	sh.Env = append(os.Environ(), sdk.Handshake.MagicCookieKey+"="+sdk.Handshake.MagicCookieValue)
+	sh.Env = append(os.Environ(), hostside.Handshake.MagicCookieKey+"="+hostside.Handshake.MagicCookieValue)
 	out, err := sh.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crmhub/crmhub/internal/retry"
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -42,7 +44,7 @@ type instance struct {
 	h    *Host
 	name string
 	e    *entry
-	kind string // sdk.PluginSource or sdk.PluginDestination
+	kind string // hostside.PluginSource or hostside.PluginDestination
 	log  *slog.Logger
 	m    instMetrics
 
@@ -88,7 +90,7 @@ func (in *instance) start() (*proc, error) {
 	if in.h.opts.InProcess && in.e.builtin != nil {
 		c := in.e.builtin
 		switch in.kind {
-		case sdk.PluginSource:
+		case hostside.PluginSource:
 			return &proc{raw: c.NewSource()}, nil
 		default:
 			return &proc{raw: c.NewDestination()}, nil
@@ -101,7 +103,7 @@ func (in *instance) health() InstanceHealth {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	kind := sdk.KindSource
-	if in.kind == sdk.PluginDestination {
+	if in.kind == hostside.PluginDestination {
 		kind = sdk.KindDestination
 	}
 	pid := 0
@@ -118,7 +120,7 @@ func (in *instance) health() InstanceHealth {
 type after int
 
 const (
-	retry    after = iota // run the call again on the new process
+	rerun    after = iota // run the call again on the new process
 	replayed              // restart replayed this very call (Configure, Open)
 	giveBack              // return the crash to the caller (Write: the caller decides about retrying)
 )
@@ -184,14 +186,10 @@ func (in *instance) restart(ctx context.Context, old *proc, cause error) error {
 		in.m.up.Set(0)
 		in.m.restarts.Inc()
 
-		d := in.h.backoff(n)
+		d := retry.Delay(in.h.opts.BackoffBase, in.h.opts.BackoffMax, n-1)
 		in.log.Warn("plugin crashed, restarting", "attempt", n, "backoff", d, "error", cause)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !retry.Sleep(ctx, d) {
 			return fmt.Errorf("%s %s: restart: %w", in.kind, in.name, ctx.Err())
-		case <-t.C:
 		}
 		p, err := in.start()
 		if err == nil {

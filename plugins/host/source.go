@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -23,7 +24,7 @@ func (h *Host) Source(ctx context.Context, instance, connector string) (sdk.Sour
 	if !hasKind(e.spec, sdk.KindSource) || (e.builtin != nil && e.builtin.NewSource == nil) {
 		return nil, fmt.Errorf("connector %s is not a source", connector)
 	}
-	in, err := h.newInstance(instance, e, sdk.PluginSource)
+	in, err := h.newInstance(instance, e, hostside.PluginSource)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +70,7 @@ func (s *source) Open(ctx context.Context, pos sdk.Position) error {
 
 func (s *source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	var recs []sdk.Record
-	err := s.call(ctx, retry, func(raw any) error {
+	err := s.call(ctx, rerun, func(raw any) error {
 		start := time.Now()
 		var err error
 		recs, err = raw.(sdk.Source).Read(ctx, max)

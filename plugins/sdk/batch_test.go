@@ -132,7 +132,7 @@ func TestSourceClientReadsAhead(t *testing.T) {
 	for _, server := range []struct {
 		name string
 		opts []grpc.ServerOption
-	}{{"plugin server options", GRPCServerOptions()}, {"plain protobuf codec", nil}} {
+	}{{"plugin server options", grpcServerOptions()}, {"plain protobuf codec", nil}} {
 		t.Run(server.name, func(t *testing.T) {
 			cs := &numberSource{total: 25}
 			conn := Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}
@@ -214,7 +214,7 @@ func serveSource(t *testing.T, conn Connector, opts ...grpc.ServerOption) Source
 	pluginv1.RegisterSourceServer(srv, newSourceServer(conn, nil))
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	cc, err := grpc.NewClient(lis.Addr().String(), append(GRPCDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	cc, err := grpc.NewClient(lis.Addr().String(), append(grpcDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestSourceClientReadsAheadVaryingLimits(t *testing.T) {
 	const total = 5000
 	cs := &numberSource{total: total}
 	conn := Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}
-	src := serveSource(t, conn, GRPCServerOptions()...)
+	src := serveSource(t, conn, grpcServerOptions()...)
 	ctx := context.Background()
 	if err := src.Configure(ctx, Config{}); err != nil {
 		t.Fatal(err)

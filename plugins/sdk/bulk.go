@@ -38,26 +38,26 @@ const bulkEnv = "CRMHUB_PLUGIN_BULK_FD"
 
 const bulkHeader = 12
 
-// BulkChannel is the host's side of one plugin process's bulk channel.
-type BulkChannel struct {
+// bulkChannel is the host's side of one plugin process's bulk channel.
+type bulkChannel struct {
 	host   net.Conn
 	plugin *os.File
 	reader *bulkReader
 }
 
-// NewBulkChannel creates a bulk channel for a plugin process about to be
+// newBulkChannel creates a bulk channel for a plugin process about to be
 // started. It returns errors.ErrUnsupported where the platform has no
 // socket pairs; the plugin then works without one.
-func NewBulkChannel() (*BulkChannel, error) {
+func newBulkChannel() (*bulkChannel, error) {
 	host, plugin, err := socketPair()
 	if err != nil {
 		return nil, fmt.Errorf("bulk channel: %w", err)
 	}
-	return &BulkChannel{host: host, plugin: plugin}, nil
+	return &bulkChannel{host: host, plugin: plugin}, nil
 }
 
 // Prepare hands the plugin's end to cmd, which must not have started.
-func (c *BulkChannel) Prepare(cmd *exec.Cmd) {
+func (c *bulkChannel) Prepare(cmd *exec.Cmd) {
 	// ExtraFiles[i] becomes descriptor 3+i in the child.
 	fd := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, c.plugin)
@@ -69,7 +69,7 @@ func (c *BulkChannel) Prepare(cmd *exec.Cmd) {
 
 // Started closes the host's copy of the plugin's end once the plugin runs,
 // so that the host sees the channel end when the plugin exits.
-func (c *BulkChannel) Started() {
+func (c *bulkChannel) Started() {
 	if c.plugin != nil {
 		c.plugin.Close()
 		c.plugin = nil
@@ -79,7 +79,7 @@ func (c *BulkChannel) Started() {
 // Attach makes src, a Source dispensed from the plugin process this channel
 // was prepared for, read its batches from the channel. It reports false
 // when src is not such a source; the caller then closes the channel.
-func (c *BulkChannel) Attach(src any) bool {
+func (c *bulkChannel) Attach(src any) bool {
 	s, ok := src.(*sourceClient)
 	if !ok {
 		return false
@@ -90,7 +90,7 @@ func (c *BulkChannel) Attach(src any) bool {
 }
 
 // Close closes the host's end; a reader attached to it stops.
-func (c *BulkChannel) Close() error {
+func (c *bulkChannel) Close() error {
 	c.Started()
 	if c.reader != nil {
 		c.reader.stop()

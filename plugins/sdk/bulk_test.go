@@ -16,9 +16,9 @@ import (
 
 // serveBulkSource is serveSource with a bulk channel between the two sides.
 // It returns the host's client and the plugin's writer.
-func serveBulkSource(t *testing.T, conn Connector) (*sourceClient, *bulkWriter, *BulkChannel) {
+func serveBulkSource(t *testing.T, conn Connector) (*sourceClient, *bulkWriter, *bulkChannel) {
 	t.Helper()
-	ch, err := NewBulkChannel()
+	ch, err := newBulkChannel()
 	if errors.Is(err, errors.ErrUnsupported) {
 		t.Skip("no socket pairs on this platform")
 	}
@@ -37,11 +37,11 @@ func serveBulkSource(t *testing.T, conn Connector) (*sourceClient, *bulkWriter, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(GRPCServerOptions()...)
+	srv := grpc.NewServer(grpcServerOptions()...)
 	pluginv1.RegisterSourceServer(srv, newSourceServer(conn, w))
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	cc, err := grpc.NewClient(lis.Addr().String(), append(GRPCDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	cc, err := grpc.NewClient(lis.Addr().String(), append(grpcDialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func serveBulkSource(t *testing.T, conn Connector) (*sourceClient, *bulkWriter, 
 	return c, w, ch
 }
 
-func openNumbers(t *testing.T, total int) (*sourceClient, *bulkWriter, *BulkChannel) {
+func openNumbers(t *testing.T, total int) (*sourceClient, *bulkWriter, *bulkChannel) {
 	t.Helper()
 	cs := &numberSource{total: total}
 	c, w, ch := serveBulkSource(t, Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }})
@@ -121,7 +121,7 @@ func TestBulkChannelDropsAbandonedFrames(t *testing.T) {
 // The plugin's end closing (the process died) fails a Read waiting for its
 // frame with ErrTransport, the error the host restarts a plugin on.
 func TestBulkChannelLostIsTransportError(t *testing.T) {
-	ch, err := NewBulkChannel()
+	ch, err := newBulkChannel()
 	if errors.Is(err, errors.ErrUnsupported) {
 		t.Skip("no socket pairs on this platform")
 	}

@@ -16,7 +16,9 @@ type counter struct {
 	next int
 }
 
-func (c *counter) Configure(_ context.Context, cfg sdk.Config) error { return sdk.Decode(cfg, &c.cfg) }
+func (c *counter) Configure(_ context.Context, cfg sdk.Config) error {
+	return Counter.Spec.Decode(cfg, &c.cfg)
+}
 
 func (c *counter) Open(_ context.Context, pos sdk.Position) error {
 	if len(pos) > 0 {

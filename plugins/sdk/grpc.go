@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	pluginv1 "github.com/crmhub/crmhub/plugins/proto/v1"
 )
 
@@ -21,21 +22,15 @@ import (
 // error the connector returned. The host restarts the plugin on it.
 var ErrTransport = errors.New("plugin connection lost")
 
-// Describer is implemented by the host-side adapters of plugin processes: it
-// asks the running plugin for its declaration.
-type Describer interface {
+// describer is implemented by the host-side adapters of plugin processes:
+// it asks the running plugin for its declaration.
+type describer interface {
 	Spec(ctx context.Context) (Spec, error)
 }
 
 // maxMessage bounds one gRPC message. A batch of 1000 records of 1 KB is
 // about 1 MB; the headroom is for wide rows and large batches.
 const maxMessage = 256 << 20
-
-// Plugin names in the go-plugin plugin set.
-const (
-	PluginSource      = "source"
-	PluginDestination = "destination"
-)
 
 // sourcePlugin and destinationPlugin are the go-plugin glue: the server side
 // wraps a Connector, the client side returns a Source or Destination.
@@ -71,8 +66,8 @@ func (p *destinationPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, 
 
 func pluginSet(c Connector) plugin.PluginSet {
 	return plugin.PluginSet{
-		PluginSource:      &sourcePlugin{conn: c},
-		PluginDestination: &destinationPlugin{conn: c},
+		hostside.PluginSource:      &sourcePlugin{conn: c},
+		hostside.PluginDestination: &destinationPlugin{conn: c},
 	}
 }
 
@@ -337,13 +332,13 @@ type sourceClient struct {
 	c     pluginv1.SourceClient
 	ahead readAhead
 	// bulk reads batches from the plugin's bulk channel; nil reads them
-	// inline (see BulkChannel).
+	// inline (see bulkChannel).
 	bulk *bulkReader
 }
 
 var (
 	_ Source     = (*sourceClient)(nil)
-	_ Describer  = (*sourceClient)(nil)
+	_ describer  = (*sourceClient)(nil)
 	_ Reconciler = (*sourceClient)(nil)
 )
 
@@ -460,7 +455,7 @@ type destinationClient struct{ c pluginv1.DestinationClient }
 
 var (
 	_ Destination = (*destinationClient)(nil)
-	_ Describer   = (*destinationClient)(nil)
+	_ describer   = (*destinationClient)(nil)
 )
 
 func (d *destinationClient) Spec(ctx context.Context) (Spec, error) {

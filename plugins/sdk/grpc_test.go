@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"strings"
 	"testing"
 	"time"
@@ -59,14 +60,14 @@ func TestSourceOverGRPC(t *testing.T) {
 	}
 	client, _ := plugin.TestPluginGRPCConn(t, false, pluginSet(conn))
 	defer client.Close()
-	raw, err := client.Dispense(PluginSource)
+	raw, err := client.Dispense(hostside.PluginSource)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := raw.(Source)
 	ctx := context.Background()
 
-	spec, err := raw.(Describer).Spec(ctx)
+	spec, err := raw.(describer).Spec(ctx)
 	if err != nil || spec.Name != "mem" || len(spec.Params) != 3 {
 		t.Fatalf("spec = %+v, %v", spec, err)
 	}

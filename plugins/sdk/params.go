@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -266,16 +267,25 @@ func oneOf(s string, values []string, fold bool) bool {
 	return false
 }
 
-// Decode copies a validated config into a typed struct through its json
-// tags; durations arrive as strings and are parsed with time.ParseDuration
-// by the connector (or use the Duration type).
-func Decode(cfg Config, v any) error {
-	b, err := json.Marshal(cfg)
+// Decode validates cfg against the declaration (Validate: defaults
+// applied, every problem reported) and decodes it into the connector's
+// typed config v through its json tags, strictly: a key v has no field for
+// is an error, nested ones too, so a misspelt `tabel:` inside an object is
+// not silently ignored. Durations decode with the Duration type. Built-in
+// and external connectors use the same Decode.
+func (s Spec) Decode(cfg Config, v any) error {
+	full, err := s.Validate(cfg)
 	if err != nil {
-		return fmt.Errorf("encode config: %w", err)
+		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode config: %w", err)
+	b, err := json.Marshal(full)
+	if err != nil {
+		return fmt.Errorf("%s: encode config: %w", s.Name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: config: %w", s.Name, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"slices"
 	"sort"
 	"testing"
@@ -40,7 +41,7 @@ func dispenseSource(t *testing.T, set plugin.PluginSet) Source {
 	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, set)
 	t.Cleanup(func() { client.Close() })
-	raw, err := client.Dispense(PluginSource)
+	raw, err := client.Dispense(hostside.PluginSource)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestReconcilerNotSupported(t *testing.T) {
 		{"connector without Reconciler", pluginSet(Connector{Spec: Spec{Name: "mem"}, NewSource: func() Source { return &memSource{} }})},
 		// A plugin built before the RPCs existed: its server has no
 		// Count or Keys handler at all.
-		{"plugin built before the RPCs", plugin.PluginSet{PluginSource: &oldSourcePlugin{}}},
+		{"plugin built before the RPCs", plugin.PluginSet{hostside.PluginSource: &oldSourcePlugin{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -46,8 +47,11 @@ type Record struct {
 	Meta map[string]string
 }
 
-// ErrNotSupported is returned by optional methods a connector does not implement.
-var ErrNotSupported = errors.New("not supported by this connector")
+// ErrNotSupported is returned by optional methods a connector does not
+// implement. It wraps the standard errors.ErrUnsupported, which is what the
+// hub tests for beyond the connector boundary (one sentinel, no second
+// name in the hub).
+var ErrNotSupported = fmt.Errorf("not supported by this connector: %w", errors.ErrUnsupported)
 
 // Source reads records from a back-office system.
 //

@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 )
 
 // ProtocolVersion is the plugin protocol this SDK speaks (the proto package
@@ -17,19 +19,31 @@ import (
 // with an error naming both, instead of hanging.
 const ProtocolVersion = 1
 
-// Handshake is shared by host and plugins. The cookie is not a secret: it
+// handshake is shared by host and plugins. The cookie is not a secret: it
 // only stops a user from running a plugin binary by hand and getting gRPC
 // noise instead of a hint.
-var Handshake = plugin.HandshakeConfig{
+var handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
 	MagicCookieKey:   "CRMHUB_PLUGIN_COOKIE",
 	MagicCookieValue: "8b1f5c0e7d2a4e6f9c3b1a0d5e7f2c4b-crmhub-connector",
 }
 
-// ClientPlugins is the plugin set a host passes to go-plugin's
-// ClientConfig.VersionedPlugins.
-func ClientPlugins() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Connector{})}
+// The host half of the protocol goes to plugins/host through hostside,
+// not through this package's exports: connector authors see only what
+// they use.
+func init() {
+	hostside.Handshake = handshake
+	hostside.ClientPlugins = func() map[int]plugin.PluginSet {
+		return map[int]plugin.PluginSet{ProtocolVersion: pluginSet(Connector{})}
+	}
+	hostside.DialOptions = grpcDialOptions
+	hostside.NewBulkChannel = func() (hostside.BulkChannel, error) {
+		c, err := newBulkChannel()
+		if err != nil {
+			return nil, err // a nil interface, not a nil *bulkChannel
+		}
+		return c, nil
+	}
 }
 
 // window is the HTTP/2 flow-control window. gRPC's 64 KB default makes a
@@ -42,11 +56,11 @@ const window = 16 << 20
 // each can be a hand-over between the two processes.
 const buffer = 1 << 20
 
-// GRPCServerOptions and GRPCDialOptions raise gRPC's 4 MB message limit so
+// grpcServerOptions and grpcDialOptions raise gRPC's 4 MB message limit so
 // that large batches fit, widen the flow-control window and the transport
 // buffers; the server sends packed batches without re-encoding them (see
 // wireCodec).
-func GRPCServerOptions() []grpc.ServerOption {
+func grpcServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage),
 		grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window),
@@ -55,8 +69,8 @@ func GRPCServerOptions() []grpc.ServerOption {
 	}
 }
 
-// GRPCDialOptions: see GRPCServerOptions.
-func GRPCDialOptions() []grpc.DialOption {
+// grpcDialOptions: see grpcServerOptions.
+func grpcDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)),
 		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window),
@@ -74,19 +88,19 @@ func GRPCDialOptions() []grpc.DialOption {
 // connector name. The process exits by itself when its parent dies, so a
 // killed hub leaves no plugin behind.
 func Serve(c Connector) {
-	slog.SetDefault(slog.New(NewPluginLogHandler(os.Stderr, slog.LevelDebug)))
+	slog.SetDefault(slog.New(newPluginLogHandler(os.Stderr, slog.LevelDebug)))
 	go exitWithParent(context.Background(), os.Getppid(), time.Second)
 	set := pluginSet(c)
 	if bulk, err := openBulkWriter(); err != nil {
 		slog.Warn("no bulk channel, batches go inline over gRPC", "err", err)
 	} else {
-		set[PluginSource].(*sourcePlugin).bulk = bulk
+		set[hostside.PluginSource].(*sourcePlugin).bulk = bulk
 	}
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
+		HandshakeConfig:  handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
+			return grpc.NewServer(append(opts, grpcServerOptions()...)...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       c.Spec.Name,
@@ -118,9 +132,9 @@ func exitWithParent(ctx context.Context, ppid int, every time.Duration) {
 	}
 }
 
-// NewPluginLogHandler writes slog records as the JSON lines go-plugin parses
+// newPluginLogHandler writes slog records as the JSON lines go-plugin parses
 // on the host side (@level, @message; other attributes become fields).
-func NewPluginLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
+func newPluginLogHandler(w io.Writer, level slog.Leveler) slog.Handler {
 	return slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

@@ -22,6 +22,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
+
+	"github.com/crmhub/crmhub/internal/retry"
 )
 
 // ErrHTTP is wrapped by errors for responses that retrying cannot fix (a
@@ -80,7 +82,7 @@ type Options struct {
 	Timeout    time.Duration // of one request
 	MaxRetries int
 	// Backoff is the first retry delay (doubled per attempt, capped at
-	// 30s); zero means 500ms.
+	// 30s, with full jitter: internal/retry); zero means 500ms.
 	Backoff time.Duration
 	Log     *slog.Logger
 }
@@ -198,13 +200,11 @@ func (c *Client) Do(ctx context.Context, method, u string, body []byte, hdr http
 			break
 		}
 		if wait == 0 {
-			wait = min(c.opt.Backoff<<attempt, 30*time.Second)
+			wait = retry.Delay(c.opt.Backoff, 30*time.Second, attempt)
 		}
 		c.log.Warn("http request failed, retrying", "method", method, "url", Redact(u), "attempt", attempt+1, "wait", wait, "err", lastErr)
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, wait) {
 			return nil, ctx.Err()
-		case <-time.After(wait):
 		}
 	}
 	return nil, fmt.Errorf("after %d retries: %w", c.opt.MaxRetries, lastErr)

@@ -56,7 +56,7 @@ type source struct {
 }
 
 func (s *source) Configure(_ context.Context, cfg sdk.Config) error {
-	if err := sdk.Decode(cfg, &s.cfg); err != nil {
+	if err := Connector.Spec.Decode(cfg, &s.cfg); err != nil {
 		return err
 	}
 	var errs []error

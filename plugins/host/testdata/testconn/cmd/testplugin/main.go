@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmhub/crmhub/plugins/host/testdata/testconn"
+	"github.com/crmhub/crmhub/plugins/internal/hostside"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -40,7 +41,7 @@ func main() {
 // against an older SDK would.
 func serveOldProtocol() {
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  sdk.Handshake,
+		HandshakeConfig:  hostside.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{0: {"source": oldPlugin{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})

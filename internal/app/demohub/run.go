@@ -1,13 +1,10 @@
-package demo
+package demohub
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,7 +14,9 @@ import (
 	"github.com/crmhub/crmhub/connectors"
 	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub/config"
+	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/quickstart"
 )
 
 // RunOptions start a hub on generated sample systems.
@@ -41,7 +40,7 @@ type RunOptions struct {
 // Running is a hub syncing generated sample systems.
 type Running struct {
 	Server     *server.Server
-	Manifest   *Manifest
+	Manifest   *demo.Manifest
 	Config     *config.Config
 	ConfigPath string // the quickstart config, editable, in Dir/quickstart
 	APIURL     string // base URL of the simulated CRM and service desk
@@ -57,18 +56,18 @@ func Start(ctx context.Context, o RunOptions) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	man, err := LoadManifest(dir)
+	man, err := demo.LoadManifest(dir)
 	if err != nil || o.Regenerate {
-		if man, err = Generate(ctx, Options{Dir: dir, Seed: o.Seed, People: o.People}); err != nil {
+		if man, err = demo.Generate(ctx, demo.Options{Dir: dir, Seed: o.Seed, People: o.People}); err != nil {
 			return nil, fmt.Errorf("generate sample systems: %w", err)
 		}
 	}
-	cfgPath, err := WriteQuickstart(filepath.Join(dir, "quickstart"))
+	cfgPath, err := quickstart.Write(filepath.Join(dir, "quickstart"))
 	if err != nil {
 		return nil, err
 	}
 	r := &Running{Manifest: man, ConfigPath: cfgPath, Dir: dir}
-	if r.APIURL, r.stopAPI, err = serveAPIs(dir); err != nil {
+	if r.APIURL, r.stopAPI, err = quickstart.ServeAPIs(dir); err != nil {
 		return nil, err
 	}
 
@@ -93,7 +92,7 @@ func Start(ctx context.Context, o RunOptions) (*Running, error) {
 	r.Config.Plugins.InProcess = o.InProcess
 	// The generated systems end on the generator's day: customer value
 	// figures (docs/value.md) are computed as of it, not of today.
-	r.Config.Value.AsOf = now.Format("2006-01-02")
+	r.Config.Value.AsOf = demo.AsOf().Format("2006-01-02")
 	if o.Configure != nil {
 		o.Configure(r.Config)
 	}
@@ -172,33 +171,4 @@ func (r *Running) Close() error {
 		r.stopAPI()
 	}
 	return errors.Join(errs...)
-}
-
-// WriteQuickstart copies the embedded quickstart config and mappings into
-// dir once; after that they are the user's to edit. It returns the config path.
-func WriteQuickstart(dir string) (string, error) {
-	cfgPath := filepath.Join(dir, "crmhub.yaml")
-	if _, err := os.Stat(cfgPath); err == nil {
-		return cfgPath, nil
-	}
-	if err := os.CopyFS(dir, deploy.Quickstart()); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("write quickstart config: %w", err)
-	}
-	return cfgPath, nil
-}
-
-// serveAPIs serves the simulated CRM and service desk APIs over the
-// systems generated in dir on a free loopback port.
-func serveAPIs(dir string) (url string, stop func(), err error) {
-	h, err := NewServer(dir)
-	if err != nil {
-		return "", nil, fmt.Errorf("simulated APIs: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("simulated APIs: %w", err)
-	}
-	api := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = api.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = api.Close() }, nil
 }

@@ -1,4 +1,4 @@
-package demo
+package quickstart
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/identity"
-	"github.com/crmhub/crmhub/hub/server"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -41,11 +40,11 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(qs)
-	cfgPath, err := WriteQuickstart(qs)
+	cfgPath, err := Write(qs)
 	if err != nil {
 		return nil, err
 	}
-	apiURL, stopAPI, err := serveAPIs(dir)
+	apiURL, stopAPI, err := ServeAPIs(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +77,7 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quickstart mappings: %w", err)
 	}
-	idc, err := server.IdentityConfig(cfg.Identity)
+	idc, err := cfg.Identity.Resolver()
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +120,3 @@ func ReadCustomers(ctx context.Context, dir string) (*Customers, error) {
 	}
 	return out, nil
 }
-
-// identityConfig is the resolver configuration the hub builds from its
-// config file (hub/server does the same).
