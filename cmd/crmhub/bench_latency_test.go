@@ -26,8 +26,10 @@ func TestLatencyBenchSeesEveryChange(t *testing.T) {
 	if !(r.P50ms <= r.P95ms && r.P95ms <= r.P99ms && r.P99ms <= r.MaxMs) || r.P50ms < 0 {
 		t.Errorf("percentiles out of order: %+v", r)
 	}
-	// A change shows in the feed before the GET that confirms it returns.
-	if r.ConfirmP50ms < r.P50ms || r.ConfirmP99ms < r.P99ms {
-		t.Errorf("confirmed before visible: %+v", r)
+	// A change shows in the feed before the GET that confirms it returns,
+	// change by change (the percentiles of the confirmed third and of all
+	// changes are of different populations: they may come in any order).
+	if r.ConfirmedEarly != 0 {
+		t.Errorf("%d changes confirmed before visible: %+v", r.ConfirmedEarly, r)
 	}
 }

@@ -618,7 +618,7 @@ func (c *topicCounter) readBack(ctx context.Context) (msgs, keys int, err error)
 	for i, t := range c.topics {
 		want := c.n[i]
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{c.broker}, Topic: t, Partition: 0,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+			MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond}) // small fetches: one of 16 MB took longer than the reader waits for a batch under -race
 		for got := 0; got < want; got++ {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
