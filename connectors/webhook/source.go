@@ -200,6 +200,9 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 	if !inFlight {
 		select {
 		case s.queue <- p:
+		case <-s.closed: // nobody reads the queue any more: Shutdown would wait for this request
+			http.Error(w, "shutting down, retry", http.StatusServiceUnavailable)
+			return
 		case <-r.Context().Done():
 			return
 		}
@@ -285,9 +288,16 @@ func (s *Source) Teardown(ctx context.Context) error {
 		return nil
 	}
 	close(s.closed)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Every handler returns once closed is: what Shutdown may still wait
+	// for are connections that never sent a request (a client's spare
+	// dial), which it counts as busy for 5 s. Past a short grace they
+	// are closed.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
+	}
 	s.srv = nil
 	return err
 }
