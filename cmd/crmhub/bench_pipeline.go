@@ -240,7 +240,6 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	// The topics exist before the hub starts, so the counter's reader
 	// needs no retry loop of its own.
 	counter := newTopicCounter(broker, []string{topics.Canonical("customer"), topics.DeadLetter()})
-	defer counter.close()
 	if err := counter.ensureTopics(ctx); err != nil {
 		return nil, err
 	}
@@ -632,8 +631,6 @@ func (c *topicCounter) readBack(ctx context.Context) (msgs, keys int, err error)
 	}
 	return msgs, len(seen), nil
 }
-
-func (c *topicCounter) close() {}
 
 // procTree follows a process and its descendants through /proc, keeping
 // each one's last CPU time and peak RSS (a plugin process may exit before

@@ -186,19 +186,7 @@ func describeTable(ctx context.Context, db *sql.DB, driver string, t *TableInfo)
 			WHERE c.constraint_type = 'FOREIGN KEY' AND c.table_schema = current_schema() AND c.table_name = $1
 			GROUP BY c.constraint_name HAVING count(DISTINCT k.column_name) = 1 ORDER BY c.constraint_name`
 	}
-	frows, err := db.QueryContext(ctx, fq, t.Name)
-	if err != nil {
-		return err
-	}
-	defer frows.Close()
-	for frows.Next() {
-		var f ForeignKey
-		if err := frows.Scan(&f.Column, &f.RefTable, &f.RefColumn); err != nil {
-			return err
-		}
-		t.ForeignKeys = append(t.ForeignKeys, f)
-	}
-	return frows.Err()
+	return readForeignKeys(ctx, db, t, fq, t.Name)
 }
 
 func describeSQLite(ctx context.Context, db *sql.DB, t *TableInfo) error {
@@ -232,8 +220,14 @@ func describeSQLite(ctx context.Context, db *sql.DB, t *TableInfo) error {
 	for _, p := range pks {
 		t.Key = append(t.Key, p.name)
 	}
-	frows, err := db.QueryContext(ctx, `SELECT "from", "table", coalesce("to", '') FROM pragma_foreign_key_list(?) WHERE id IN
+	return readForeignKeys(ctx, db, t, `SELECT "from", "table", coalesce("to", '') FROM pragma_foreign_key_list(?) WHERE id IN
 		(SELECT id FROM pragma_foreign_key_list(?) GROUP BY id HAVING count(*) = 1) ORDER BY id`, t.Name, t.Name)
+}
+
+// readForeignKeys appends to t the foreign keys q lists as (column,
+// referenced table, referenced column) rows.
+func readForeignKeys(ctx context.Context, db *sql.DB, t *TableInfo, q string, args ...any) error {
+	frows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}

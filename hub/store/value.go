@@ -248,30 +248,25 @@ type totalsDelta struct {
 // addTotals adds (sign +1) or removes (-1) one customer's revenue by
 // dimension to the deltas.
 func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
-	// The segment groups GET /v1/segments counts: one per segment, stage
-	// and ABC class, with the base-currency revenue of the last 12 months.
-	g := totalsKey{"group", groupKey(f.Segment.Name, string(f.Loyalty.Stage), f.Segment.ABC), f.Revenue.Base12m.Currency}
-	if amt, err := decimal.NewFromString(f.Revenue.Base12m.Amount); err == nil {
-		x := d[g]
+	add := func(k totalsKey, amt decimal.Decimal) {
+		x := d[k]
 		if x == nil {
 			x = &totalsDelta{}
-			d[g] = x
+			d[k] = x
 		}
 		x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
 		x.customers += sign
+	}
+	// The segment groups GET /v1/segments counts: one per segment, stage
+	// and ABC class, with the base-currency revenue of the last 12 months.
+	if amt, err := decimal.NewFromString(f.Revenue.Base12m.Amount); err == nil {
+		add(totalsKey{"group", groupKey(f.Segment.Name, string(f.Loyalty.Stage), f.Segment.ABC), f.Revenue.Base12m.Currency}, amt)
 	}
 	// Overdue balance over all customers, per currency (key ""); a
 	// customer counts where it has an overdue amount.
 	for _, m := range f.Payments.OverdueBalance {
 		if amt, err := decimal.NewFromString(m.Amount); err == nil && !amt.IsZero() {
-			k := totalsKey{"overdue", "", m.Currency}
-			x := d[k]
-			if x == nil {
-				x = &totalsDelta{}
-				d[k] = x
-			}
-			x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
-			x.customers += sign
+			add(totalsKey{"overdue", "", m.Currency}, amt)
 		}
 	}
 	dims := map[string]map[string][]hub.Money{
@@ -290,14 +285,7 @@ func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
 				if err != nil {
 					continue
 				}
-				k := totalsKey{dim, key, money.Currency}
-				x := d[k]
-				if x == nil {
-					x = &totalsDelta{}
-					d[k] = x
-				}
-				x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
-				x.customers += sign
+				add(totalsKey{dim, key, money.Currency}, amt)
 			}
 		}
 	}
