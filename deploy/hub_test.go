@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/server"
 	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 

@@ -22,7 +22,7 @@ func TestQuickstartCLIWorkflow(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/crmhub").CombinedOutput(); err != nil {
 		t.Fatalf("build crmhub: %v\n%s", err, out)
 	}
-	dir := sampleCase("finance_invoices")
+	dir := filepath.Join("testdata", "quickstart_demo_finance_invoices")
 	mf := filepath.Join("..", "deploy", "quickstart", "mappings", "finance_invoices.yaml")
 	in := filepath.Join(dir, "input.jsonl")
 	run := func(args ...string) (string, string, error) {

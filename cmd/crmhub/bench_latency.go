@@ -22,7 +22,7 @@ import (
 	"github.com/crmhub/crmhub/connectors/webhook"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 // newBenchLatencyCmd is `crmhub bench latency`.

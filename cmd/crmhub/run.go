@@ -12,7 +12,7 @@ import (
 
 	"github.com/crmhub/crmhub/connectors"
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 func init() { register(newRunCmd) }

@@ -16,7 +16,7 @@ import (
 	"github.com/crmhub/crmhub/connectors"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/httpapi"
-	"github.com/crmhub/crmhub/hub/server"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 const statusMapping = `mapping: erp_customers

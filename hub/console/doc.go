@@ -22,5 +22,5 @@
 // With authentication off (the demo) the console opens as the local actor.
 //
 // The assets themselves hold no data and are served without a token; a
-// hub instance without the api role does not serve them (hub/server).
+// hub instance without the api role does not serve them (internal/app/server).
 package console

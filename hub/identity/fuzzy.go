@@ -2,6 +2,7 @@ package identity
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/adrg/strutil"
@@ -675,6 +676,18 @@ func (r *Resolver) BlockingKeys(rec Record) []string {
 		}
 	}
 	return out
+}
+
+// ShareBlock reports whether two records share a blocking key, that is
+// whether fuzzy matching ever compares them (block size caps aside).
+func (r *Resolver) ShareBlock(a, b Record) bool {
+	ka := r.BlockingKeys(a)
+	for _, k := range r.BlockingKeys(b) {
+		if slices.Contains(ka, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxBlock is the configured block size cap, 0 when fuzzy matching is off.

@@ -102,7 +102,7 @@ func TestQualityOffline(t *testing.T) {
 				}
 				a, c := byKey[ks[i]], byKey[ks[j]]
 				sc, _ := identity.DefaultFuzzy().Score(a.Customer, c.Customer)
-				fmt.Fprintf(&b, "    %s <> %s score %.3f blockshare %v\n", ks[i], ks[j], sc, shareBlock(res, a, c))
+				fmt.Fprintf(&b, "    %s <> %s score %.3f blockshare %v\n", ks[i], ks[j], sc, res.ShareBlock(a, c))
 			}
 		}
 		t.Log(b.String())
@@ -126,19 +126,6 @@ func TestQualityOffline(t *testing.T) {
 			t.Log(b.String())
 		}
 	}
-}
-
-func shareBlock(res *identity.Resolver, a, b identity.Record) bool {
-	m := map[string]bool{}
-	for _, k := range res.BlockingKeys(a) {
-		m[k] = true
-	}
-	for _, k := range res.BlockingKeys(b) {
-		if m[k] {
-			return true
-		}
-	}
-	return false
 }
 
 func brief(c hub.Customer) string {

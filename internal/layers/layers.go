@@ -30,7 +30,7 @@ var Table = []Layer{
 		"one technology each: Kafka, SQL stores, the HTTP API, plugin processes, the built-in connectors", false},
 	{"stages", []string{"hub/pipeline", "hub/writeback"},
 		"the hub's stages over the bus: source to topic, topic to store, golden to destinations", false},
-	{"wiring", []string{"hub/server", "connectors", "internal/app/quickstart"},
+	{"wiring", []string{"internal/app/server", "connectors", "internal/app/quickstart"},
 		"composition: the hub process, the built-in connector registry, the quickstart read path", true},
 	{"commands", []string{"cmd/...", "internal/app/demohub"},
 		"what a user runs: the crmhub command and the demo hub", true},

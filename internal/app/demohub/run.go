@@ -15,8 +15,8 @@ import (
 	"github.com/crmhub/crmhub/deploy"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
-	"github.com/crmhub/crmhub/hub/server"
 	"github.com/crmhub/crmhub/internal/app/quickstart"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 // RunOptions start a hub on generated sample systems.

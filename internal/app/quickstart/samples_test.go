@@ -1,4 +1,4 @@
-package mapping_test
+package quickstart_test
 
 import (
 	"bytes"
@@ -28,7 +28,12 @@ import (
 // connector's for a Latin-1 CSV line, the rest connector's for a CRM contact
 // or a ticket. TestQuickstartDemoSamples checks that the inputs still are
 // what the generator and the connectors produce; -update rewrites them (and
-// TestGolden then rewrites the expected outputs, which a human reads).
+// mapping's TestGolden -update then rewrites the expected outputs, which a
+// human reads). It lives here, not in mapping, so that mapping's tests do
+// not link the connectors.
+// updateSamples rewrites the inputs of mapping/testdata/quickstart_demo_*.
+var updateSamples = flag.Bool("update", false, "rewrite the quickstart_demo_* inputs in mapping/testdata")
+
 const (
 	sampleSeed   = 6
 	samplePeople = 100
@@ -125,7 +130,7 @@ var sampleFeatures = map[string][]feature{
 
 // sampleCase names the golden case directory of a mapping.
 func sampleCase(mappingName string) string {
-	return filepath.Join("testdata", "quickstart_demo_"+mappingName)
+	return filepath.Join("..", "..", "..", "mapping", "testdata", "quickstart_demo_"+mappingName)
 }
 
 type inputLine struct {
@@ -166,7 +171,7 @@ func readQuickstartDemo(t *testing.T) (map[string][]mapping.Input, *mapping.Set)
 		t.Fatalf("quickstart config: %v", err)
 	}
 	// The shipped files, not the embedded copy: the golden cases test them.
-	set, err := mapping.LoadDir(filepath.Join("..", "deploy", "quickstart", "mappings"))
+	set, err := mapping.LoadDir(filepath.Join("..", "..", "..", "deploy", "quickstart", "mappings"))
 	if err != nil {
 		t.Fatalf("quickstart mappings: %v", err)
 	}
@@ -244,7 +249,7 @@ func encodeInputs(t *testing.T, ins []mapping.Input) []byte {
 // golden cases are what the quickstart's connectors read from a generated
 // demo, and that each case holds a record for every feature it must show.
 func TestQuickstartDemoSamples(t *testing.T) {
-	update := flag.Lookup("update").Value.(flag.Getter).Get().(bool)
+	update := *updateSamples
 	recs, set := readQuickstartDemo(t)
 	keys := make([]string, 0, len(sampleFeatures))
 	for k := range sampleFeatures {
@@ -299,7 +304,7 @@ func checkOrWrite(t *testing.T, name string, got []byte, update bool) {
 	}
 	want, err := os.ReadFile(in)
 	if err != nil {
-		t.Fatalf("%v (run go test ./mapping -run 'QuickstartDemoSamples|Golden' -update)", err)
+		t.Fatalf("%v (run go test ./internal/app/quickstart -run QuickstartDemoSamples -update, then go test ./mapping -run Golden -update)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s: the connectors now read other sample records from the demo (seed %d, %d people); "+

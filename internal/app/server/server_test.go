@@ -18,8 +18,8 @@ import (
 	"github.com/crmhub/crmhub/connectors"
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/server"
 	"github.com/crmhub/crmhub/internal/app/demohub"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -17,8 +17,8 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/hub/server"
 	"github.com/crmhub/crmhub/hub/testenv"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 // readiness is GET /readyz's body.

@@ -1,4 +1,4 @@
-package identity_test
+package quickstart_test
 
 import (
 	"context"
@@ -105,7 +105,6 @@ func TestQualityGenerated(t *testing.T) {
 	if os.Getenv("CRMHUB_QUALITY_VERBOSE") != "" {
 		t.Log("lost pairs by cause:\n" + lostPairs(res, cs.Records, tr, assign, out.Reviews))
 		t.Log("review queue:\n" + reviewQueue(cs.Records, personOf, out.Reviews))
-		nameOnlyRule(t, out.Clusters, tr)
 		for _, c := range out.Clusters {
 			ps := map[string]bool{}
 			for _, r := range c.Records {
@@ -114,7 +113,7 @@ func TestQualityGenerated(t *testing.T) {
 			if len(ps) > 1 {
 				var b strings.Builder
 				for _, r := range c.Records {
-					fmt.Fprintf(&b, "\n  %s %-28s %s", personOf[r.Key()], r.Key(), brief(r.Customer))
+					fmt.Fprintf(&b, "\n  %s %-28s %s", personOf[r.Key()], r.Key(), foldedName(r.Customer)+" "+contacts(r.Customer))
 				}
 				t.Logf("false merge %s:%s", c.ID, b.String())
 			}
@@ -162,7 +161,7 @@ func lostPairs(res *identity.Resolver, recs []identity.Record, tr *demo.Truth, a
 				cause := fmt.Sprintf("%c %s-%s %s", p[0], a.System, b.System, evidence(res, a, b, inReview[[2]string{ks[i], ks[j]}]))
 				counts[cause]++
 				if len(examples[cause]) < 2 || os.Getenv("CRMHUB_QUALITY_VERBOSE") == "all" {
-					examples[cause] = append(examples[cause], fmt.Sprintf("      %s\n        %s\n        %s", p, brief(a.Customer), brief(b.Customer)))
+					examples[cause] = append(examples[cause], fmt.Sprintf("      %s\n        %s\n        %s", p, (foldedName(a.Customer)+" "+contacts(a.Customer)), (foldedName(b.Customer)+" "+contacts(b.Customer))))
 				}
 			}
 		}
@@ -209,7 +208,7 @@ func evidence(res *identity.Resolver, a, b identity.Record, reviewed bool) strin
 		parts = append(parts, "no-addr")
 	}
 	parts = append(parts, contacts(a.Customer)+"/"+contacts(b.Customer))
-	if shareBlock(res, a, b) {
+	if res.ShareBlock(a, b) {
 		parts = append(parts, "same-block")
 	}
 	if reviewed {
@@ -263,7 +262,7 @@ func reviewQueue(recs []identity.Record, personOf map[string]string, reviews []i
 		cause := fmt.Sprintf("%-9s %s-%s %s %s %s/%s", same, a.System, b.System, addr, names, contacts(a.Customer), contacts(b.Customer))
 		counts[cause]++
 		if len(examples[cause]) < 2 {
-			examples[cause] = append(examples[cause], fmt.Sprintf("      %.3f %s %s\n        %s\n        %s", c.Score, personOf[c.A], personOf[c.B], brief(a.Customer), brief(b.Customer)))
+			examples[cause] = append(examples[cause], fmt.Sprintf("      %.3f %s %s\n        %s\n        %s", c.Score, personOf[c.A], personOf[c.B], (foldedName(a.Customer)+" "+contacts(a.Customer)), (foldedName(b.Customer)+" "+contacts(b.Customer))))
 		}
 	}
 	causes := make([]string, 0, len(counts))
