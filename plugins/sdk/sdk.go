@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/crmhub/crmhub/hub"
 )
 
 // Operation says what happened to a source record.
 type Operation string
 
+// The operations are the canonical envelope's (hub.OpUpsert, hub.OpDelete),
+// typed for the connector contract: one set of names, so a record's
+// operation crosses from a connector into the envelope as it is.
 const (
-	OpUpsert Operation = "upsert"
-	OpDelete Operation = "delete"
+	OpUpsert Operation = hub.OpUpsert
+	OpDelete Operation = hub.OpDelete
 )
 
 // Position is an opaque marker owned by the connector: a cursor value, a file
