@@ -112,6 +112,11 @@ func BenchmarkApplyValue(b *testing.B) {
 // customers with 6 orders each (default 5000), reporting p50 and p99:
 //
 //	CRMHUB_BENCH_VALUE_CUSTOMERS=20000 go test -run '^$' -bench 'ValueReads' -benchtime 200x -timeout 1h ./hub/store
+//
+// CRMHUB_BENCH_VALUE_COPIES=k then copies those customers k times by SQL
+// (cloneCustomers), for a store of a million customers:
+//
+//	CRMHUB_BENCH_VALUE_CUSTOMERS=10000 CRMHUB_BENCH_VALUE_COPIES=99 go test -run '^$' -bench 'ValueReads' -benchtime 200x -timeout 2h ./hub/store
 func BenchmarkValueReads(b *testing.B) {
 	customers := 5000
 	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_VALUE_CUSTOMERS")); err == nil && n > 0 {
@@ -136,6 +141,11 @@ func BenchmarkValueReads(b *testing.B) {
 	}
 	if _, err := s.RefreshValue(ctx, time.Now(), 0); err != nil {
 		b.Fatal(err)
+	}
+	if k := scaleCopies(); k > 0 {
+		t0 := time.Now()
+		cloneCustomers(b, s, k)
+		b.Logf("copied the %d customers %d times by SQL in %s", customers, k, time.Since(t0).Round(time.Second))
 	}
 	some, err := s.ValueCustomers(ctx, value.ListFilter{Desc: true, Limit: 1})
 	if err != nil || len(some) == 0 {
