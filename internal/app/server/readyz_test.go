@@ -170,7 +170,7 @@ func startHub(t *testing.T, dir, storeCfg string) *server.Server {
 	t.Helper()
 	path := filepath.Join(dir, "crmhub.yaml")
 	// The quickstart's mappings: a hub starts with at least one.
-	maps, err := filepath.Abs("../../deploy/quickstart/mappings")
+	maps, err := filepath.Abs("../../../deploy/quickstart/mappings")
 	if err != nil {
 		t.Fatal(err)
 	}
