@@ -153,6 +153,14 @@ func (s *Source) pickNext() (*reader, error) {
 		name string
 		fc   *FileConfig
 	}
+	// A directory that went away (an unmounted share, a deleted export
+	// folder) is an error, not an empty folder: Glob finds nothing in
+	// either, and the source would look caught up while it reads nothing.
+	if fi, err := os.Stat(s.cfg.Dir); err != nil {
+		return nil, fmt.Errorf("file: directory %s: %w", s.cfg.Dir, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("file: %s is not a directory", s.cfg.Dir)
+	}
 	var cands []cand
 	taken := map[string]bool{}
 	s.mu.Lock()

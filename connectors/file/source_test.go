@@ -333,3 +333,26 @@ func TestUnclosedQuoteCostsOneLine(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// A watched directory that disappears is a read error naming it (the
+// runner retries and the status page shows it), not an empty folder that
+// looks caught up; once it is back, the source reads again.
+func TestSourceDirectoryGoneIsAnError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "export")
+	write(t, filepath.Join(dir, "a.csv"), []byte("id,name\n1,Anna\n"))
+	s := newSource(t, dir, nil, nil, map[string]any{"pattern": "*.csv", "entity": "debtors", "format": "csv", "key": "id"})
+	if got := drain(t, s, 10); len(got) != 1 {
+		t.Fatalf("read %d records, want 1", len(got))
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Read(context.Background(), 10)
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Read of a removed directory: %d records, err %v; want an error naming %s", len(recs), err, dir)
+	}
+	write(t, filepath.Join(dir, "b.csv"), []byte("id,name\n2,Bernd\n"))
+	if got := drain(t, s, 10); len(got) != 1 || got[0].ID != "2" {
+		t.Fatalf("after the directory came back: %v", got)
+	}
+}
