@@ -568,6 +568,73 @@ func TestConsole(t *testing.T) {
 		tb.shot("08-customer-service-scope")
 	})
 
+	t.Run("value figures follow the token's scope", func(t *testing.T) {
+		// A customer with orders: the first listed by revenue.
+		var top struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		if st := h.get(t, auth.ScopeAdmin, "/v1/customers?sort=revenue_12m&limit=1", &top); st != http.StatusOK || len(top.Items) == 0 {
+			t.Fatalf("list by revenue: %d, %d items", st, len(top.Items))
+		}
+		id := top.Items[0].ID
+		type money struct{ Amount, Currency string }
+		var full struct {
+			Value struct {
+				Revenue *struct {
+					Lifetime []money `json:"lifetime"`
+				} `json:"revenue"`
+				Payments *struct {
+					OpenBalance []money `json:"open_balance"`
+				} `json:"payments"`
+				Service *struct {
+					Open, Closed int
+				} `json:"service"`
+			} `json:"value"`
+		}
+		h.get(t, auth.ScopeAdmin, "/v1/customers/"+url.PathEscape(id), &full)
+		if full.Value.Revenue == nil || len(full.Value.Revenue.Lifetime) == 0 || full.Value.Service == nil {
+			t.Fatalf("customer %s has no revenue or service figures for the admin: %+v", id, full.Value)
+		}
+		rev := full.Value.Revenue.Lifetime[0].Amount + " " + full.Value.Revenue.Lifetime[0].Currency
+
+		sales := b.tab()
+		sales.signIn(h.base, h.tokens[auth.ScopeSales])
+		sales.goTo("#/customer/" + url.PathEscape(id))
+		sales.wait("the value section", `document.querySelector('#value')`)
+		if got := eval[string](sales, `(document.querySelector('#value tr[data-value="revenue.lifetime"] td')||{}).textContent||''`); !strings.Contains(got, rev) {
+			t.Errorf("sales: lifetime revenue %q, want it to show %s", got, rev)
+		}
+		for _, k := range []string{"revenue.last_12m", "loyalty.stage", "segment.abc", "service.cases"} {
+			if eval[bool](sales, `!document.querySelector('#value tr[data-value="`+k+`"]')`) {
+				t.Errorf("sales: no %s figure", k)
+			}
+		}
+		if eval[bool](sales, `!!document.querySelector('#value tr[data-value^="payments."]')`) {
+			t.Error("sales sees the finance figures (open balance, days to pay)")
+		}
+		sales.shot("08b-customer-value-sales-scope")
+
+		service := b.tab()
+		service.signIn(h.base, h.tokens[auth.ScopeService])
+		service.goTo("#/customer/" + url.PathEscape(id))
+		service.wait("the value section", `document.querySelector('#value')`)
+		if eval[bool](service, `!document.querySelector('#value tr[data-value="service.cases"]')`) {
+			t.Error("service: no service cases figure")
+		}
+		page := eval[string](service, `document.documentElement.outerHTML`)
+		for _, no := range []string{"Revenue", "revenue", rev, "Open balance", "Credit limit", "RFM", "ABC class"} {
+			if strings.Contains(page, no) {
+				t.Errorf("the service token's page shows %q", no)
+			}
+		}
+		if p := full.Value.Payments; p != nil && len(p.OpenBalance) > 0 && strings.Contains(page, p.OpenBalance[0].Amount+" "+p.OpenBalance[0].Currency) {
+			t.Errorf("the service token's page shows the open balance %v", p.OpenBalance[0])
+		}
+		service.shot("08c-customer-value-service-scope")
+	})
+
 	t.Run("sales token cannot open dead letters", func(t *testing.T) {
 		tb := b.tab()
 		tb.signIn(h.base, h.tokens[auth.ScopeSales])

@@ -321,6 +321,7 @@
       h('p', { class: 'small muted' }, 'Green: equal to the golden value; red: differs.'),
       table(srcHead, [...srcRows, srcUpdated], { id: 'sources' })];
 
+    if (c.value) parts.push(valueSection(c.value));
     if (c.orders) parts.push(linkedSection(id, c, 'orders', 'Orders', ['Number', 'Date', 'Status', 'Total'],
       (o) => [o.order_number, o.order_date, o.status, fmtValue(o.total)]));
     if (c.payments) parts.push(linkedSection(id, c, 'payments', 'Payments', ['Document', 'Type', 'Date', 'Due', 'Amount', 'Status'],
@@ -330,6 +331,43 @@
 
     if (session.steward) parts.push(stewardSection(c));
     render(displayName(g), ...parts);
+  }
+
+  // valueSection shows the customer value figures (GET /v1/customers/{id},
+  // "value"). The API leaves out every part the token's scopes may not see
+  // (hub/httpapi/value.go), so a part is shown only when present: the
+  // page has no second copy of the scope rules.
+  function valueSection(v) {
+    const money = (list) => (list && list.length ? list.map((m) => m.amount + ' ' + m.currency).join('; ') : 'none');
+    const rows = [];
+    const row = (part, k, text) => rows.push(h('tr', { 'data-value': part + '.' + k }, h('th', { scope: 'row' }, text[0]), h('td', {}, text[1])));
+    if (v.revenue) {
+      row('revenue', 'last_12m', ['Revenue, last 12 months', money(v.revenue.last_12m)]);
+      row('revenue', 'lifetime', ['Revenue, lifetime', money(v.revenue.lifetime)]);
+      row('revenue', 'orders', ['Orders counted', v.revenue.orders + (v.revenue.returns ? ' (' + plural(v.revenue.returns, 'return', 'returns') + ')' : '')]);
+    }
+    if (v.loyalty) row('loyalty', 'stage', ['Stage', v.loyalty.stage + (v.loyalty.last_order ? ' \u00b7 last order ' + v.loyalty.last_order : '')]);
+    if (v.segment) {
+      // Only customers with revenue in the last 12 months are ranked.
+      row('segment', 'rfm', ['RFM segment', [v.segment.segment, v.segment.rfm ? 'RFM ' + v.segment.rfm : ''].filter(Boolean).join(' \u00b7 ') || 'not ranked']);
+      row('segment', 'abc', ['ABC class', v.segment.abc || 'not ranked']);
+    }
+    if (v.margin) row('margin', 'margin', ['Margin', money(v.margin.margin) + (v.margin.coverage ? ' (cost known for ' + v.margin.coverage + ')' : '')]);
+    if (v.payments) {
+      const p = v.payments;
+      row('payments', 'open_balance', ['Open balance', money(p.open_balance)]);
+      row('payments', 'overdue_balance', ['Overdue balance', money(p.overdue_balance)]);
+      row('payments', 'days_to_pay', ['Days to pay', (p.avg_days_to_pay ? p.avg_days_to_pay + ' on average' : 'no settled invoice') +
+        (p.worst_days_to_pay !== undefined ? ', worst ' + p.worst_days_to_pay : '') + ' \u00b7 ' + p.paid_invoices + ' of ' + p.invoices + ' invoices paid']);
+      if (p.credit_limit_use) row('payments', 'credit_limit_use', ['Credit limit used', p.credit_limit_use]);
+    }
+    if (v.service) {
+      const s = v.service;
+      row('service', 'cases', ['Service cases', s.open + ' open, ' + s.closed + ' closed, ' + s.last_90d + ' in the last 90 days' +
+        (s.avg_hours_to_close ? ' \u00b7 ' + s.avg_hours_to_close + ' h to close on average' : '')]);
+    }
+    return h('section', { id: 'value' }, h('h2', {}, 'Value (as of ' + v.as_of + ')'),
+      rows.length ? table(['Figure', 'Value'], rows) : h('p', { class: 'muted' }, 'No figures your token may see.'));
   }
 
   // linkedSection shows one page of a linked list and fetches the next
