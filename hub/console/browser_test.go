@@ -165,6 +165,7 @@ func (tb *tab) signIn(base, token string) {
 type testHub struct {
 	base   string
 	tokens map[auth.Scope]string
+	run    *demohub.Running
 }
 
 func startHub(t *testing.T, ctx context.Context) *testHub {
@@ -186,7 +187,7 @@ func startHub(t *testing.T, ctx context.Context) *testHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ts.Close() })
-	h := &testHub{base: "http://" + r.Server.HTTPAddr(), tokens: map[auth.Scope]string{}}
+	h := &testHub{base: "http://" + r.Server.HTTPAddr(), tokens: map[auth.Scope]string{}, run: r}
 	for _, s := range []auth.Scope{auth.ScopeAdmin, auth.ScopeSteward, auth.ScopeService, auth.ScopeSales} {
 		secret, _, err := ts.Create(ctx, "console-"+string(s), []auth.Scope{s})
 		if err != nil {
