@@ -169,11 +169,21 @@ type testHub struct {
 }
 
 func startHub(t *testing.T, ctx context.Context) *testHub {
+	return startHubWith(t, ctx, nil)
+}
+
+// startHubWith starts the hub with configure applied to its config too.
+func startHubWith(t *testing.T, ctx context.Context, configure func(*config.Config)) *testHub {
 	t.Helper()
 	on := true
 	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: t.TempDir(), Seed: 7, People: 60, InProcess: true,
-		Logger:    slog.New(slog.DiscardHandler),
-		Configure: func(c *config.Config) { c.Auth.Enabled = &on }})
+		Logger: slog.New(slog.DiscardHandler),
+		Configure: func(c *config.Config) {
+			c.Auth.Enabled = &on
+			if configure != nil {
+				configure(c)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -685,6 +685,13 @@
 
   // --- sync status ------------------------------------------------------
 
+  // The status page polls GET /v1/connectors rather than holding a
+  // server-sent event stream: EventSource cannot send an Authorization
+  // header, so the token would have to go into the URL or a cookie, which
+  // this console never does (doc.go); and one small request per tab every
+  // few seconds costs the hub less than a held connection per tab.
+  const STATUS_POLL_MS = 3000;
+
   // missingBox keeps the last missing-id listing across refreshes: it walks
   // every id of the entity, so it runs on request, never by polling.
   let missingBox = null;
@@ -709,30 +716,43 @@
       if (page !== 'status') return;
       if (!r.ok) { box.replaceChildren(apiError(r, 'connector status')); return; }
       const cs = r.data.connectors || [];
-      const rows = cs.map((c) => h('tr', { 'data-connector': c.name },
+      // data-metric/data-value carry the exact figure behind each cell:
+      // the same as /metrics (see httpapi.ConnectorStatus), which a test
+      // compares.
+      const num = (metric, v, text) => h('td', { class: 'num', 'data-metric': metric, 'data-value': v === undefined || v === null ? null : v }, text);
+      const when = (metric, t) => h('td', { class: 'small', 'data-metric': metric, 'data-value': t ? Date.parse(t) / 1000 : null }, fmtTime(t));
+      const rows = cs.map((c) => h('tr', { 'data-connector': c.name, 'data-state': c.state },
         h('th', { scope: 'row' }, c.name, h('br'), h('span', { class: 'small muted' }, c.plugin + ' \u00b7 ' + c.system)),
         h('td', { class: 'state-' + c.state }, c.state),
-        h('td', { class: 'num' }, c.records_read), h('td', { class: 'num' }, c.records_mapped), h('td', { class: 'num' }, c.records_dead_lettered),
+        num('records_read', c.records_read, c.records_read), num('records_mapped', c.records_mapped, c.records_mapped),
+        num('records_dead_lettered', c.records_dead_lettered, c.records_dead_lettered),
         h('td', {}, c.caught_up ? 'caught up' : (c.remaining >= 0 ? c.remaining + ' left' : 'reading')),
-        h('td', { class: 'num', title: c.lag_seconds ? c.lag_seconds.toFixed(1) + ' s' : null }, fmtDuration(c.lag_seconds)),
+        num('source_lag_seconds', c.source_lag_seconds, c.source_lag_seconds === undefined ? '' : fmtDuration(c.source_lag_seconds)),
         h('td', { class: 'num' }, c.rate_per_second ? c.rate_per_second.toFixed(1) + '/s' : ''),
-        h('td', { class: 'small' }, fmtTime(c.last_success)),
-        h('td', { class: 'small' }, c.error || c.last_error ? (c.error || c.last_error) + (c.last_error_at ? ' (' + fmtTime(c.last_error_at) + ')' : '') : '')));
-      const parts = [cs.length ? table(['Connector', 'State', 'Read', 'Mapped', 'Dead-lettered', 'Progress', 'Lag', 'Rate', 'Last success', 'Last error'], rows, { id: 'connectors' }) :
+        when('last_success', c.last_success),
+        h('td', { class: 'small', 'data-metric': 'last_error' }, c.error || c.last_error ? (c.error || c.last_error) + (c.last_error_at ? ' (' + fmtTime(c.last_error_at) + ')' : '') : '')));
+      const parts = [cs.length ? table(['Connector', 'State', 'Read', 'Mapped', 'Dead-lettered', 'Progress', 'Lag (last batch)', 'Rate', 'Last success', 'Last error'], rows, { id: 'connectors' }) :
         h('p', {}, 'No connector is configured.')];
       if (rec && rec.ok && rec.data.items && rec.data.items.length) {
         parts.push(h('h2', {}, 'Reconciliation'), table(['Connector', 'Entity', 'Source', 'Hub', 'Drift', 'Open dead letters', 'At', 'Error', ''],
-          rec.data.items.map((x) => h('tr', {}, h('td', {}, x.connector), h('td', {}, x.entity), h('td', { class: 'num' }, x.source_records),
-            h('td', { class: 'num' }, x.hub_records), h('td', { class: 'num ' + (x.drift ? 'diff' : 'same') }, x.drift),
-            h('td', { class: 'num' }, x.dead_letters_open), h('td', { class: 'small' }, fmtTime(x.at)), h('td', { class: 'small' }, x.error || ''),
-            h('td', {}, x.drift ? h('button', { type: 'button', class: 'secondary', onclick: () => showMissing(x) }, 'Missing ids') : null)))),
+          rec.data.items.map((x) => {
+            // An error with zero counts: no round has counted yet (the
+            // source may not count at all), so there is no drift to show,
+            // as /metrics has none.
+            const counted = !x.error || x.source_records || x.hub_records;
+            return h('tr', { 'data-reconcile': x.connector + '/' + x.entity }, h('td', {}, x.connector), h('td', {}, x.entity),
+              h('td', { class: 'num' }, counted ? x.source_records : ''), h('td', { class: 'num' }, counted ? x.hub_records : ''),
+              h('td', { class: 'num ' + (x.drift ? 'diff' : 'same'), 'data-metric': 'drift', 'data-value': counted ? x.drift : null }, counted ? x.drift : '\u2014'),
+              h('td', { class: 'num' }, x.dead_letters_open), h('td', { class: 'small' }, fmtTime(x.at)), h('td', { class: 'small' }, x.error || ''),
+              h('td', {}, x.drift ? h('button', { type: 'button', class: 'secondary', onclick: () => showMissing(x) }, 'Missing ids') : null));
+          })),
           missingBox);
       }
       box.replaceChildren(...parts);
-      stamp.textContent = 'Updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every 5 s';
+      stamp.textContent = 'Updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every ' + (STATUS_POLL_MS / 1000) + ' s';
     };
     await refresh();
-    pollTimer = setInterval(() => { refresh().catch(() => {}); }, 5000);
+    pollTimer = setInterval(() => { refresh().catch(() => {}); }, STATUS_POLL_MS);
   }
 
   // --- routing ----------------------------------------------------------
