@@ -257,6 +257,31 @@ func (h *testHub) get(t *testing.T, scope auth.Scope, path string, v any) int {
 	return res.StatusCode
 }
 
+// customers lists the first 200 customers as the admin sees them.
+func (h *testHub) customers(t *testing.T) []customer {
+	t.Helper()
+	var all struct {
+		Items []customer `json:"items"`
+	}
+	if st := h.get(t, auth.ScopeAdmin, "/v1/customers?limit=200", &all); st != http.StatusOK {
+		t.Fatalf("list customers: %d", st)
+	}
+	return all.Items
+}
+
+// browserTest skips without a browser (before a hub starts) and in -short
+// runs, and bounds the test with a context.
+func browserTest(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 type source struct {
 	System       string         `json:"system"`
 	SourceEntity string         `json:"source_entity"`
@@ -284,25 +309,14 @@ func (c customer) has(recordKey string) bool {
 // pair and see the golden customer change, resolve a dead letter, watch
 // the connectors; and checks that scopes limit pages and fields.
 func TestConsole(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a hub and a browser")
-	}
-	chromium(t) // skip before the hub starts when there is no browser
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := browserTest(t, 3*time.Minute)
 	h := startHub(t, ctx)
 	b := newBrowser(t, ctx)
 
 	// A customer with a credit limit and an e-mail, as the admin sees it.
-	var all struct {
-		Items []customer `json:"items"`
-	}
-	if st := h.get(t, auth.ScopeAdmin, "/v1/customers?limit=200", &all); st != http.StatusOK {
-		t.Fatalf("list customers: %d", st)
-	}
 	var target customer
 	var email string
-	for _, c := range all.Items {
+	for _, c := range h.customers(t) {
 		emails, _ := c.Customer["emails"].([]any)
 		if c.Customer["credit_limit"] != nil && len(emails) > 0 {
 			target, email = c, emails[0].(string)
@@ -680,12 +694,7 @@ func TestConsole(t *testing.T) {
 // without a sign-in, as the local actor; the sync status page shows a
 // connector turn failed, with its error, without a reload.
 func TestConsoleAuthOff(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
-	chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := browserTest(t, time.Minute)
 	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

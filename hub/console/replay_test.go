@@ -1,9 +1,7 @@
 package console_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,12 +23,7 @@ import (
 // replays the dead letter from the console, and the record appears on the
 // golden customer with the credit limit read right.
 func TestConsoleReplayAfterMappingFix(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a hub and a browser")
-	}
-	chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := browserTest(t, 3*time.Minute)
 	h := startHub(t, ctx)
 	r := h.run
 	stopReload := r.Server.ReloadOnHangup()
@@ -38,15 +31,9 @@ func TestConsoleReplayAfterMappingFix(t *testing.T) {
 
 	// A person known to the ERP and not yet to finance: the new debtor
 	// refers to the ERP customer number, so it joins that customer.
-	var all struct {
-		Items []customer `json:"items"`
-	}
-	if st := h.get(t, auth.ScopeAdmin, "/v1/customers?limit=200", &all); st != http.StatusOK {
-		t.Fatalf("list customers: %d", st)
-	}
 	var target customer
 	var custno string
-	for _, c := range all.Items {
+	for _, c := range h.customers(t) {
 		if c.Customer["kind"] != "person" || c.Customer["full_name"] == nil {
 			continue
 		}

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -25,12 +24,7 @@ import (
 // with the connection error when the server goes away for real, and
 // "running" again when it is back, refreshing by itself.
 func TestConsoleStatusLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a hub and a browser")
-	}
-	chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := browserTest(t, 3*time.Minute)
 	var crm *switchable
 	h := startHubWith(t, ctx, func(c *config.Config) {
 		every := config.Duration(time.Second)
