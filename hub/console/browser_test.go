@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -198,7 +199,7 @@ func startHubWith(t *testing.T, ctx context.Context, configure func(*config.Conf
 	}
 	t.Cleanup(func() { _ = ts.Close() })
 	h := &testHub{base: "http://" + r.Server.HTTPAddr(), tokens: map[auth.Scope]string{}, run: r}
-	for _, s := range []auth.Scope{auth.ScopeAdmin, auth.ScopeSteward, auth.ScopeService, auth.ScopeSales} {
+	for _, s := range []auth.Scope{auth.ScopeAdmin, auth.ScopeSteward, auth.ScopeService, auth.ScopeSales, auth.ScopeFinance} {
 		secret, _, err := ts.Create(ctx, "console-"+string(s), []auth.Scope{s})
 		if err != nil {
 			t.Fatal(err)
@@ -640,6 +641,36 @@ func TestConsole(t *testing.T) {
 			t.Error("sales sees the finance figures (open balance, days to pay)")
 		}
 		sales.shot("08b-customer-value-sales-scope")
+
+		// Each scope's page shows exactly the parts of the value section
+		// its GET /v1/customers/{id} holds.
+		for _, scope := range []auth.Scope{auth.ScopeSales, auth.ScopeFinance, auth.ScopeService} {
+			var api struct {
+				Value map[string]any `json:"value"`
+			}
+			h.get(t, scope, "/v1/customers/"+url.PathEscape(id), &api)
+			var want []string
+			for k := range api.Value {
+				if k != "as_of" {
+					want = append(want, k)
+				}
+			}
+			sort.Strings(want)
+			tb := sales
+			if scope != auth.ScopeSales {
+				tb = b.tab()
+				tb.signIn(h.base, h.tokens[scope])
+				tb.goTo("#/customer/" + url.PathEscape(id))
+				tb.wait("the value section", `document.querySelector('#value')`)
+			}
+			got := eval[[]string](tb, `[...new Set([...document.querySelectorAll('#value tr[data-value]')].map((tr) => tr.dataset.value.split('.')[0]))].sort()`)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s: the page shows the value parts %v, the API gives %v", scope, got, want)
+			}
+			if scope == auth.ScopeFinance {
+				tb.shot("08d-customer-value-finance-scope")
+			}
+		}
 
 		service := b.tab()
 		service.signIn(h.base, h.tokens[auth.ScopeService])
