@@ -644,6 +644,11 @@
     if (e.raw_text) body.push(h('p', { class: 'small muted' }, 'Raw record'), h('pre', { class: 'raw' }, e.raw_text));
     else if (e.raw) body.push(h('p', { class: 'small muted' }, 'Raw record (base64, not text)'), h('pre', { class: 'raw' }, e.raw));
     if (payload) body.push(h('p', { class: 'small muted' }, 'Payload'), h('pre', { class: 'payload' }, payload));
+    if (e.status === 'open' && replayable(e)) {
+      // A replay maps the stored payload with the hub's current mappings:
+      // a fixed file counts only once the hub has reloaded it.
+      body.push(h('p', { class: 'small muted' }, 'After fixing the mapping file, reload the hub\u2019s mappings (send the hub SIGHUP: kill -HUP), then replay.'));
+    }
     if (e.status === 'open') {
       body.push(h('div', { class: 'row' },
         replayable(e) ? h('button', { type: 'button', class: 'replay', onclick: async () => {
