@@ -89,6 +89,7 @@ func printWhereToLook(ctx context.Context, r *demohub.Running) {
 crmhub demo is synced: %d golden customers from %d source customer records,
 %d orders, %d invoices/payments, %d service cases (%d parked: customer not seen yet).
 
+  Web console:                %s/console/
   Golden customer by e-mail:  curl '%s/v1/customers?email=%s'
   Pipeline metrics:           curl %s/metrics | grep crmhub_
   Readiness:                  curl %s/readyz
@@ -98,5 +99,5 @@ crmhub demo is synced: %d golden customers from %d source customer records,
 
 Edit a mapping and send SIGHUP to reload it; Ctrl-C stops, running again resumes.
 `, last.GoldenCustomers, last.SourceRecords, last.Orders, last.Payments, last.Cases, last.Parked,
-		base, email, base, base, r.Server.Bus().Brokers()[0], filepath.Dir(r.ConfigPath), r.Dir)
+		base, base, email, base, base, r.Server.Bus().Brokers()[0], filepath.Dir(r.ConfigPath), r.Dir)
 }

@@ -61,17 +61,13 @@ func runHub(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 func serve(ctx context.Context, srv *server.Server, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer srv.ReloadOnHangup()()
 	var runErr error
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-hup:
-			_ = srv.ReloadMappings() // logged; the running mappings stay
 		case err := <-srv.Err():
 			runErr = err
 			break loop

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,14 +166,25 @@ func (tb *tab) signIn(base, token string) {
 type testHub struct {
 	base   string
 	tokens map[auth.Scope]string
+	run    *demohub.Running
 }
 
 func startHub(t *testing.T, ctx context.Context) *testHub {
+	return startHubWith(t, ctx, nil)
+}
+
+// startHubWith starts the hub with configure applied to its config too.
+func startHubWith(t *testing.T, ctx context.Context, configure func(*config.Config)) *testHub {
 	t.Helper()
 	on := true
 	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: t.TempDir(), Seed: 7, People: 60, InProcess: true,
-		Logger:    slog.New(slog.DiscardHandler),
-		Configure: func(c *config.Config) { c.Auth.Enabled = &on }})
+		Logger: slog.New(slog.DiscardHandler),
+		Configure: func(c *config.Config) {
+			c.Auth.Enabled = &on
+			if configure != nil {
+				configure(c)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +198,8 @@ func startHub(t *testing.T, ctx context.Context) *testHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ts.Close() })
-	h := &testHub{base: "http://" + r.Server.HTTPAddr(), tokens: map[auth.Scope]string{}}
-	for _, s := range []auth.Scope{auth.ScopeAdmin, auth.ScopeSteward, auth.ScopeService, auth.ScopeSales} {
+	h := &testHub{base: "http://" + r.Server.HTTPAddr(), tokens: map[auth.Scope]string{}, run: r}
+	for _, s := range []auth.Scope{auth.ScopeAdmin, auth.ScopeSteward, auth.ScopeService, auth.ScopeSales, auth.ScopeFinance} {
 		secret, _, err := ts.Create(ctx, "console-"+string(s), []auth.Scope{s})
 		if err != nil {
 			t.Fatal(err)
@@ -246,6 +258,31 @@ func (h *testHub) get(t *testing.T, scope auth.Scope, path string, v any) int {
 	return res.StatusCode
 }
 
+// customers lists the first 200 customers as the admin sees them.
+func (h *testHub) customers(t *testing.T) []customer {
+	t.Helper()
+	var all struct {
+		Items []customer `json:"items"`
+	}
+	if st := h.get(t, auth.ScopeAdmin, "/v1/customers?limit=200", &all); st != http.StatusOK {
+		t.Fatalf("list customers: %d", st)
+	}
+	return all.Items
+}
+
+// browserTest skips without a browser (before a hub starts) and in -short
+// runs, and bounds the test with a context.
+func browserTest(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 type source struct {
 	System       string         `json:"system"`
 	SourceEntity string         `json:"source_entity"`
@@ -273,25 +310,14 @@ func (c customer) has(recordKey string) bool {
 // pair and see the golden customer change, resolve a dead letter, watch
 // the connectors; and checks that scopes limit pages and fields.
 func TestConsole(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a hub and a browser")
-	}
-	chromium(t) // skip before the hub starts when there is no browser
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := browserTest(t, 3*time.Minute)
 	h := startHub(t, ctx)
 	b := newBrowser(t, ctx)
 
 	// A customer with a credit limit and an e-mail, as the admin sees it.
-	var all struct {
-		Items []customer `json:"items"`
-	}
-	if st := h.get(t, auth.ScopeAdmin, "/v1/customers?limit=200", &all); st != http.StatusOK {
-		t.Fatalf("list customers: %d", st)
-	}
 	var target customer
 	var email string
-	for _, c := range all.Items {
+	for _, c := range h.customers(t) {
 		emails, _ := c.Customer["emails"].([]any)
 		if c.Customer["credit_limit"] != nil && len(emails) > 0 {
 			target, email = c, emails[0].(string)
@@ -568,6 +594,103 @@ func TestConsole(t *testing.T) {
 		tb.shot("08-customer-service-scope")
 	})
 
+	t.Run("value figures follow the token's scope", func(t *testing.T) {
+		// A customer with orders: the first listed by revenue.
+		var top struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		if st := h.get(t, auth.ScopeAdmin, "/v1/customers?sort=revenue_12m&limit=1", &top); st != http.StatusOK || len(top.Items) == 0 {
+			t.Fatalf("list by revenue: %d, %d items", st, len(top.Items))
+		}
+		id := top.Items[0].ID
+		type money struct{ Amount, Currency string }
+		var full struct {
+			Value struct {
+				Revenue *struct {
+					Lifetime []money `json:"lifetime"`
+				} `json:"revenue"`
+				Payments *struct {
+					OpenBalance []money `json:"open_balance"`
+				} `json:"payments"`
+				Service *struct {
+					Open, Closed int
+				} `json:"service"`
+			} `json:"value"`
+		}
+		h.get(t, auth.ScopeAdmin, "/v1/customers/"+url.PathEscape(id), &full)
+		if full.Value.Revenue == nil || len(full.Value.Revenue.Lifetime) == 0 || full.Value.Service == nil {
+			t.Fatalf("customer %s has no revenue or service figures for the admin: %+v", id, full.Value)
+		}
+		rev := full.Value.Revenue.Lifetime[0].Amount + " " + full.Value.Revenue.Lifetime[0].Currency
+
+		sales := b.tab()
+		sales.signIn(h.base, h.tokens[auth.ScopeSales])
+		sales.goTo("#/customer/" + url.PathEscape(id))
+		sales.wait("the value section", `document.querySelector('#value')`)
+		if got := eval[string](sales, `(document.querySelector('#value tr[data-value="revenue.lifetime"] td')||{}).textContent||''`); !strings.Contains(got, rev) {
+			t.Errorf("sales: lifetime revenue %q, want it to show %s", got, rev)
+		}
+		for _, k := range []string{"revenue.last_12m", "loyalty.stage", "segment.abc", "service.cases"} {
+			if eval[bool](sales, `!document.querySelector('#value tr[data-value="`+k+`"]')`) {
+				t.Errorf("sales: no %s figure", k)
+			}
+		}
+		if eval[bool](sales, `!!document.querySelector('#value tr[data-value^="payments."]')`) {
+			t.Error("sales sees the finance figures (open balance, days to pay)")
+		}
+		sales.shot("08b-customer-value-sales-scope")
+
+		// Each scope's page shows exactly the parts of the value section
+		// its GET /v1/customers/{id} holds.
+		for _, scope := range []auth.Scope{auth.ScopeSales, auth.ScopeFinance, auth.ScopeService} {
+			var api struct {
+				Value map[string]any `json:"value"`
+			}
+			h.get(t, scope, "/v1/customers/"+url.PathEscape(id), &api)
+			var want []string
+			for k := range api.Value {
+				if k != "as_of" {
+					want = append(want, k)
+				}
+			}
+			sort.Strings(want)
+			tb := sales
+			if scope != auth.ScopeSales {
+				tb = b.tab()
+				tb.signIn(h.base, h.tokens[scope])
+				tb.goTo("#/customer/" + url.PathEscape(id))
+				tb.wait("the value section", `document.querySelector('#value')`)
+			}
+			got := eval[[]string](tb, `[...new Set([...document.querySelectorAll('#value tr[data-value]')].map((tr) => tr.dataset.value.split('.')[0]))].sort()`)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s: the page shows the value parts %v, the API gives %v", scope, got, want)
+			}
+			if scope == auth.ScopeFinance {
+				tb.shot("08d-customer-value-finance-scope")
+			}
+		}
+
+		service := b.tab()
+		service.signIn(h.base, h.tokens[auth.ScopeService])
+		service.goTo("#/customer/" + url.PathEscape(id))
+		service.wait("the value section", `document.querySelector('#value')`)
+		if eval[bool](service, `!document.querySelector('#value tr[data-value="service.cases"]')`) {
+			t.Error("service: no service cases figure")
+		}
+		page := eval[string](service, `document.documentElement.outerHTML`)
+		for _, no := range []string{"Revenue", "revenue", rev, "Open balance", "Credit limit", "RFM", "ABC class"} {
+			if strings.Contains(page, no) {
+				t.Errorf("the service token's page shows %q", no)
+			}
+		}
+		if p := full.Value.Payments; p != nil && len(p.OpenBalance) > 0 && strings.Contains(page, p.OpenBalance[0].Amount+" "+p.OpenBalance[0].Currency) {
+			t.Errorf("the service token's page shows the open balance %v", p.OpenBalance[0])
+		}
+		service.shot("08c-customer-value-service-scope")
+	})
+
 	t.Run("sales token cannot open dead letters", func(t *testing.T) {
 		tb := b.tab()
 		tb.signIn(h.base, h.tokens[auth.ScopeSales])
@@ -602,12 +725,7 @@ func TestConsole(t *testing.T) {
 // without a sign-in, as the local actor; the sync status page shows a
 // connector turn failed, with its error, without a reload.
 func TestConsoleAuthOff(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
-	chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := browserTest(t, time.Minute)
 	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,12 @@
 // header is only sent by the script). sessionStorage ends with the tab.
 // With authentication off (the demo) the console opens as the local actor.
 //
+// The sync status page polls GET /v1/connectors every few seconds rather
+// than holding a server-sent event stream: an EventSource cannot send the
+// Authorization header, so the token would have to travel in the URL or a
+// cookie, which the console never does. Its figures are those of /metrics
+// (hub/httpapi.ConnectorStatus says which collector each comes from).
+//
 // The assets themselves hold no data and are served without a token; a
 // hub instance without the api role does not serve them (internal/app/server).
 package console

@@ -73,6 +73,9 @@ func (p *Progress) Snapshot(m *Metrics) []SourceStatus {
 	p.mu.Unlock()
 	for i := range out {
 		if m != nil {
+			// Read as /metrics counts it (at the mapping stage), so the
+			// status and a dashboard show one figure.
+			out[i].Read = sumCounter(m.Read, out[i].Connector)
 			out[i].Mapped = sumCounter(m.Mapped, out[i].Connector)
 			out[i].DeadLettered = sumCounter(m.DeadLetters, out[i].Connector)
 		}
@@ -91,12 +94,31 @@ func (p *Progress) interval() time.Duration {
 // sumCounter adds a counter vector's series of one connector (the
 // "connector" label), so the status needs no counters of its own.
 func sumCounter(v *prometheus.CounterVec, connector string) int64 {
+	var n float64
+	eachOf(v, connector, func(d *dto.Metric) { n += d.GetCounter().GetValue() })
+	return int64(n)
+}
+
+// SourceLagOf is the largest crmhub_pipeline_source_lag_seconds of one
+// connector over its entities, as /metrics serves it; false before a batch
+// with updated-at values set one.
+func (m *Metrics) SourceLagOf(connector string) (float64, bool) {
+	lag, ok := 0.0, false
+	eachOf(m.SourceLag, connector, func(d *dto.Metric) {
+		if v := d.GetGauge().GetValue(); !ok || v > lag {
+			lag, ok = v, true
+		}
+	})
+	return lag, ok
+}
+
+// eachOf calls fn with every series of c labelled with connector.
+func eachOf(c prometheus.Collector, connector string, fn func(*dto.Metric)) {
 	ch := make(chan prometheus.Metric, 64)
 	go func() {
-		v.Collect(ch)
+		c.Collect(ch)
 		close(ch)
 	}()
-	var n float64
 	for m := range ch {
 		var d dto.Metric
 		if m.Write(&d) != nil {
@@ -104,11 +126,10 @@ func sumCounter(v *prometheus.CounterVec, connector string) int64 {
 		}
 		for _, l := range d.GetLabel() {
 			if l.GetName() == "connector" && l.GetValue() == connector {
-				n += d.GetCounter().GetValue()
+				fn(&d)
 			}
 		}
 	}
-	return int64(n)
 }
 
 // track is the runner's one call after each Read: it counts the batch,

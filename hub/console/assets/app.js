@@ -321,6 +321,7 @@
       h('p', { class: 'small muted' }, 'Green: equal to the golden value; red: differs.'),
       table(srcHead, [...srcRows, srcUpdated], { id: 'sources' })];
 
+    if (c.value) parts.push(valueSection(c.value));
     if (c.orders) parts.push(linkedSection(id, c, 'orders', 'Orders', ['Number', 'Date', 'Status', 'Total'],
       (o) => [o.order_number, o.order_date, o.status, fmtValue(o.total)]));
     if (c.payments) parts.push(linkedSection(id, c, 'payments', 'Payments', ['Document', 'Type', 'Date', 'Due', 'Amount', 'Status'],
@@ -330,6 +331,43 @@
 
     if (session.steward) parts.push(stewardSection(c));
     render(displayName(g), ...parts);
+  }
+
+  // valueSection shows the customer value figures (GET /v1/customers/{id},
+  // "value"). The API leaves out every part the token's scopes may not see
+  // (hub/httpapi/value.go), so a part is shown only when present: the
+  // page has no second copy of the scope rules.
+  function valueSection(v) {
+    const money = (list) => (list && list.length ? list.map((m) => m.amount + ' ' + m.currency).join('; ') : 'none');
+    const rows = [];
+    const row = (part, k, text) => rows.push(h('tr', { 'data-value': part + '.' + k }, h('th', { scope: 'row' }, text[0]), h('td', {}, text[1])));
+    if (v.revenue) {
+      row('revenue', 'last_12m', ['Revenue, last 12 months', money(v.revenue.last_12m)]);
+      row('revenue', 'lifetime', ['Revenue, lifetime', money(v.revenue.lifetime)]);
+      row('revenue', 'orders', ['Orders counted', v.revenue.orders + (v.revenue.returns ? ' (' + plural(v.revenue.returns, 'return', 'returns') + ')' : '')]);
+    }
+    if (v.loyalty) row('loyalty', 'stage', ['Stage', v.loyalty.stage + (v.loyalty.last_order ? ' \u00b7 last order ' + v.loyalty.last_order : '')]);
+    if (v.segment) {
+      // Only customers with revenue in the last 12 months are ranked.
+      row('segment', 'rfm', ['RFM segment', [v.segment.segment, v.segment.rfm ? 'RFM ' + v.segment.rfm : ''].filter(Boolean).join(' \u00b7 ') || 'not ranked']);
+      row('segment', 'abc', ['ABC class', v.segment.abc || 'not ranked']);
+    }
+    if (v.margin) row('margin', 'margin', ['Margin', money(v.margin.margin) + (v.margin.coverage ? ' (cost known for ' + v.margin.coverage + ')' : '')]);
+    if (v.payments) {
+      const p = v.payments;
+      row('payments', 'open_balance', ['Open balance', money(p.open_balance)]);
+      row('payments', 'overdue_balance', ['Overdue balance', money(p.overdue_balance)]);
+      row('payments', 'days_to_pay', ['Days to pay', (p.avg_days_to_pay ? p.avg_days_to_pay + ' on average' : 'no settled invoice') +
+        (p.worst_days_to_pay !== undefined ? ', worst ' + p.worst_days_to_pay : '') + ' \u00b7 ' + p.paid_invoices + ' of ' + p.invoices + ' invoices paid']);
+      if (p.credit_limit_use) row('payments', 'credit_limit_use', ['Credit limit used', p.credit_limit_use]);
+    }
+    if (v.service) {
+      const s = v.service;
+      row('service', 'cases', ['Service cases', s.open + ' open, ' + s.closed + ' closed, ' + s.last_90d + ' in the last 90 days' +
+        (s.avg_hours_to_close ? ' \u00b7 ' + s.avg_hours_to_close + ' h to close on average' : '')]);
+    }
+    return h('section', { id: 'value' }, h('h2', {}, 'Value (as of ' + v.as_of + ')'),
+      rows.length ? table(['Figure', 'Value'], rows) : h('p', { class: 'muted' }, 'No figures your token may see.'));
   }
 
   // linkedSection shows one page of a linked list and fetches the next
@@ -606,6 +644,11 @@
     if (e.raw_text) body.push(h('p', { class: 'small muted' }, 'Raw record'), h('pre', { class: 'raw' }, e.raw_text));
     else if (e.raw) body.push(h('p', { class: 'small muted' }, 'Raw record (base64, not text)'), h('pre', { class: 'raw' }, e.raw));
     if (payload) body.push(h('p', { class: 'small muted' }, 'Payload'), h('pre', { class: 'payload' }, payload));
+    if (e.status === 'open' && replayable(e)) {
+      // A replay maps the stored payload with the hub's current mappings:
+      // a fixed file counts only once the hub has reloaded it.
+      body.push(h('p', { class: 'small muted' }, 'After fixing the mapping file, reload the hub\u2019s mappings (send the hub SIGHUP: kill -HUP), then replay.'));
+    }
     if (e.status === 'open') {
       body.push(h('div', { class: 'row' },
         replayable(e) ? h('button', { type: 'button', class: 'replay', onclick: async () => {
@@ -647,6 +690,13 @@
 
   // --- sync status ------------------------------------------------------
 
+  // The status page polls GET /v1/connectors rather than holding a
+  // server-sent event stream: EventSource cannot send an Authorization
+  // header, so the token would have to go into the URL or a cookie, which
+  // this console never does (doc.go); and one small request per tab every
+  // few seconds costs the hub less than a held connection per tab.
+  const STATUS_POLL_MS = 3000;
+
   // missingBox keeps the last missing-id listing across refreshes: it walks
   // every id of the entity, so it runs on request, never by polling.
   let missingBox = null;
@@ -671,30 +721,43 @@
       if (page !== 'status') return;
       if (!r.ok) { box.replaceChildren(apiError(r, 'connector status')); return; }
       const cs = r.data.connectors || [];
-      const rows = cs.map((c) => h('tr', { 'data-connector': c.name },
+      // data-metric/data-value carry the exact figure behind each cell:
+      // the same as /metrics (see httpapi.ConnectorStatus), which a test
+      // compares.
+      const num = (metric, v, text) => h('td', { class: 'num', 'data-metric': metric, 'data-value': v === undefined || v === null ? null : v }, text);
+      const when = (metric, t) => h('td', { class: 'small', 'data-metric': metric, 'data-value': t ? Date.parse(t) / 1000 : null }, fmtTime(t));
+      const rows = cs.map((c) => h('tr', { 'data-connector': c.name, 'data-state': c.state },
         h('th', { scope: 'row' }, c.name, h('br'), h('span', { class: 'small muted' }, c.plugin + ' \u00b7 ' + c.system)),
         h('td', { class: 'state-' + c.state }, c.state),
-        h('td', { class: 'num' }, c.records_read), h('td', { class: 'num' }, c.records_mapped), h('td', { class: 'num' }, c.records_dead_lettered),
+        num('records_read', c.records_read, c.records_read), num('records_mapped', c.records_mapped, c.records_mapped),
+        num('records_dead_lettered', c.records_dead_lettered, c.records_dead_lettered),
         h('td', {}, c.caught_up ? 'caught up' : (c.remaining >= 0 ? c.remaining + ' left' : 'reading')),
-        h('td', { class: 'num', title: c.lag_seconds ? c.lag_seconds.toFixed(1) + ' s' : null }, fmtDuration(c.lag_seconds)),
+        num('source_lag_seconds', c.source_lag_seconds, c.source_lag_seconds === undefined ? '' : fmtDuration(c.source_lag_seconds)),
         h('td', { class: 'num' }, c.rate_per_second ? c.rate_per_second.toFixed(1) + '/s' : ''),
-        h('td', { class: 'small' }, fmtTime(c.last_success)),
-        h('td', { class: 'small' }, c.error || c.last_error ? (c.error || c.last_error) + (c.last_error_at ? ' (' + fmtTime(c.last_error_at) + ')' : '') : '')));
-      const parts = [cs.length ? table(['Connector', 'State', 'Read', 'Mapped', 'Dead-lettered', 'Progress', 'Lag', 'Rate', 'Last success', 'Last error'], rows, { id: 'connectors' }) :
+        when('last_success', c.last_success),
+        h('td', { class: 'small', 'data-metric': 'last_error' }, c.error || c.last_error ? (c.error || c.last_error) + (c.last_error_at ? ' (' + fmtTime(c.last_error_at) + ')' : '') : '')));
+      const parts = [cs.length ? table(['Connector', 'State', 'Read', 'Mapped', 'Dead-lettered', 'Progress', 'Lag (last batch)', 'Rate', 'Last success', 'Last error'], rows, { id: 'connectors' }) :
         h('p', {}, 'No connector is configured.')];
       if (rec && rec.ok && rec.data.items && rec.data.items.length) {
         parts.push(h('h2', {}, 'Reconciliation'), table(['Connector', 'Entity', 'Source', 'Hub', 'Drift', 'Open dead letters', 'At', 'Error', ''],
-          rec.data.items.map((x) => h('tr', {}, h('td', {}, x.connector), h('td', {}, x.entity), h('td', { class: 'num' }, x.source_records),
-            h('td', { class: 'num' }, x.hub_records), h('td', { class: 'num ' + (x.drift ? 'diff' : 'same') }, x.drift),
-            h('td', { class: 'num' }, x.dead_letters_open), h('td', { class: 'small' }, fmtTime(x.at)), h('td', { class: 'small' }, x.error || ''),
-            h('td', {}, x.drift ? h('button', { type: 'button', class: 'secondary', onclick: () => showMissing(x) }, 'Missing ids') : null)))),
+          rec.data.items.map((x) => {
+            // An error with zero counts: no round has counted yet (the
+            // source may not count at all), so there is no drift to show,
+            // as /metrics has none.
+            const counted = !x.error || x.source_records || x.hub_records;
+            return h('tr', { 'data-reconcile': x.connector + '/' + x.entity }, h('td', {}, x.connector), h('td', {}, x.entity),
+              h('td', { class: 'num' }, counted ? x.source_records : ''), h('td', { class: 'num' }, counted ? x.hub_records : ''),
+              h('td', { class: 'num ' + (x.drift ? 'diff' : 'same'), 'data-metric': 'drift', 'data-value': counted ? x.drift : null }, counted ? x.drift : '\u2014'),
+              h('td', { class: 'num' }, x.dead_letters_open), h('td', { class: 'small' }, fmtTime(x.at)), h('td', { class: 'small' }, x.error || ''),
+              h('td', {}, x.drift ? h('button', { type: 'button', class: 'secondary', onclick: () => showMissing(x) }, 'Missing ids') : null));
+          })),
           missingBox);
       }
       box.replaceChildren(...parts);
-      stamp.textContent = 'Updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every 5 s';
+      stamp.textContent = 'Updated ' + new Date().toLocaleTimeString() + ' \u00b7 refreshes every ' + (STATUS_POLL_MS / 1000) + ' s';
     };
     await refresh();
-    pollTimer = setInterval(() => { refresh().catch(() => {}); }, 5000);
+    pollTimer = setInterval(() => { refresh().catch(() => {}); }, STATUS_POLL_MS);
   }
 
   // --- routing ----------------------------------------------------------
