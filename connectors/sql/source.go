@@ -28,6 +28,7 @@ type Source struct {
 	pos      position
 	log      *slog.Logger
 	cdc      *pgCDC // change_detection: logical
+	hashAck  hashAcks
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -73,6 +74,9 @@ type position struct {
 	// children from there: a child changed while crmhub was stopped still
 	// republishes its parent.
 	Children map[string][]pval `json:"children,omitempty"`
+	// Hash names, per hash-mode entity, the version of its saved row
+	// hashes (under state_dir) that the records up to here are covered by.
+	Hash map[string]uint32 `json:"hash,omitempty"`
 }
 
 type entityPos struct {
@@ -117,6 +121,11 @@ func (p position) encode() []byte {
 		// which sorts the map's keys.
 		j, _ := json.Marshal(p.Children)
 		b = append(b, `,"children":`...)
+		b = append(b, j...)
+	}
+	if len(p.Hash) > 0 {
+		j, _ := json.Marshal(p.Hash)
+		b = append(b, `,"hash":`...)
 		b = append(b, j...)
 	}
 	return append(b, '}')
@@ -195,6 +204,9 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 			return err
 		}
 		s.entities = append(s.entities, ent)
+		if err := s.openHashState(ent); err != nil {
+			return err
+		}
 	}
 	if s.cfg.logical() {
 		return s.openLogical(ctx, pos)
@@ -723,7 +735,11 @@ func (s *Source) keyScan(ctx context.Context, e *entity) ([]sdk.Record, error) {
 // Ack lets a logical-mode source confirm the LSN to the server; the
 // other modes hold nothing the server needs to release.
 func (s *Source) Ack(_ context.Context, pos sdk.Position) error {
-	if s.cdc == nil || len(pos) == 0 {
+	if len(pos) == 0 {
+		return nil
+	}
+	if s.cdc == nil {
+		s.ackHashState(pos)
 		return nil
 	}
 	return s.ackLogical(pos)
