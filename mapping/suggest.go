@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -104,6 +105,20 @@ var dateLayouts = []struct{ layout, label string }{
 	{"02/01/2006", "day first"},
 	{"01/02/2006", "month first"},
 	{"20060102", "compact"},
+}
+
+// DecodeSample decodes a sample record's JSON object as a mapping sees it
+// (whole numbers as int), for Suggest.
+func DecodeSample(payload []byte) (map[string]any, error) {
+	v, err := decodeJSON(payload)
+	if err != nil {
+		return nil, fmt.Errorf("decode sample record: %w", err)
+	}
+	r, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("sample record is not a JSON object")
+	}
+	return r, nil
 }
 
 // Suggest proposes a first mapping YAML from sample records: column names
