@@ -149,7 +149,7 @@ func (s *Source) scanPage(e *entity, rows *sql.Rows) ([]sdk.Record, []any, error
 		return nil, nil, fmt.Errorf("sql: entity %s: columns: %w", name, err)
 	}
 	np := len(cols) - 1
-	kinds, names, delIdx, _, err := resultColumns(e, cols, np)
+	kinds, names, delIdx, curIdx, err := resultColumns(e, cols, np)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,6 +170,17 @@ func (s *Source) scanPage(e *entity, rows *sql.Rows) ([]sdk.Record, []any, error
 		r := sdk.Record{Entity: name, ID: idString(vals[np], kinds[np]), Op: sdk.OpUpsert, Payload: rowJSON(vals[:np], names, kinds, s.loc)}
 		if delIdx >= 0 && truthy(vals[delIdx]) {
 			r.Op = sdk.OpDelete
+		}
+		if curIdx >= 0 {
+			// A row read back by key (Reread) carries its version as a
+			// polled one does.
+			ck := kinds[curIdx]
+			if ck == kindPlain {
+				ck = kindTimeNoTZ
+			}
+			if t, ok := toTime(vals[curIdx], ck, s.loc); ok {
+				r.UpdatedAt = t
+			}
 		}
 		recs = append(recs, r)
 		keys = append(keys, ownValue(vals[np]))

@@ -10,6 +10,8 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -29,6 +31,12 @@ type Source struct {
 	log      *slog.Logger
 	cdc      *pgCDC // change_detection: logical
 	hashAck  hashAcks
+	// acked is the position the hub acknowledged last (Open's, then
+	// Ack's), read by VersionsBehind beside Read.
+	acked atomic.Pointer[sdk.Position]
+	// reread holds, per entity, ids reconciliation asked to read again.
+	rereadMu sync.Mutex
+	reread   map[string][]string
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -175,6 +183,7 @@ func (s *Source) Configure(_ context.Context, cfg sdk.Config) error {
 // Open connects and restores the per-entity keyset position.
 func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	s.pos = position{Entities: map[string]entityPos{}}
+	s.acked.Store(&pos)
 	if len(pos) > 0 {
 		if err := json.Unmarshal(pos, &s.pos); err != nil {
 			return fmt.Errorf("sql: decode position: %w", err)
@@ -226,6 +235,9 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	}
 	if s.cdc != nil {
 		return s.readLogical(ctx, n)
+	}
+	if recs, err := s.readRereads(ctx, n); err != nil || len(recs) > 0 {
+		return recs, err
 	}
 	for range s.entities {
 		e := s.entities[s.next]
@@ -739,6 +751,7 @@ func (s *Source) Ack(_ context.Context, pos sdk.Position) error {
 		return nil
 	}
 	if s.cdc == nil {
+		s.acked.Store(&pos)
 		s.ackHashState(pos)
 		return nil
 	}
