@@ -41,6 +41,9 @@ type ReconcileTarget struct {
 	Entities []string
 	// Interval between rounds; 0 or less turns the target off.
 	Interval time.Duration
+	// NoReread turns off asking the source to read again the records
+	// whose version moved behind its position (they are still listed).
+	NoReread bool
 }
 
 // Reconciler periodically compares each source entity's live record count
@@ -57,10 +60,7 @@ type Reconciler struct {
 	// MaxKeys bounds how many source ids the missing listing holds in
 	// memory. Default 5,000,000.
 	MaxKeys int
-	// NoReread turns off asking a source to read again the records whose
-	// version moved behind its position (they are still listed).
-	NoReread bool
-	Now      func() time.Time
+	Now     func() time.Time
 
 	once    sync.Once
 	initErr error
@@ -276,7 +276,7 @@ const movedLimit = 100
 
 // movedUnread finds the source's live records whose version is newer than
 // the one the hub holds while they lie behind the source's position, and
-// asks the source to read them again (unless NoReread). A full pass over
+// asks the source to read them again (unless the target's NoReread). A full pass over
 // the source's keys and versions, a page at a time, and a lookup of the
 // hub's versions per page: a round costs one read of the key and cursor
 // columns and one indexed lookup per record.
@@ -313,7 +313,7 @@ func (r *Reconciler) movedUnread(ctx context.Context, t *ReconcileTarget, ent st
 	}
 	res.MovedUnreadCount = int64(len(moved))
 	res.MovedUnread = moved[:min(len(moved), movedLimit)]
-	if len(moved) == 0 || r.NoReread {
+	if len(moved) == 0 || t.NoReread {
 		return nil
 	}
 	if err := vs.Reread(ctx, ent, moved); err != nil {

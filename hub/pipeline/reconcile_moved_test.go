@@ -78,7 +78,9 @@ func TestReconcileNamesRowsMovedBehindThePosition(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	target := pipeline.ReconcileTarget{Name: "erp", System: "erp", Source: src, Entities: []string{"customers"}}
-	listOnly := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{target}, Store: r.store, Logger: log, NoReread: true}
+	quiet := target
+	quiet.NoReread = true
+	listOnly := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{quiet}, Store: r.store, Logger: log}
 	rec := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{target}, Store: r.store, Registerer: reg, Logger: log}
 	result := func(rc *pipeline.Reconciler) hub.ReconcileResult {
 		t.Helper()
