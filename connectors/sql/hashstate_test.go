@@ -131,3 +131,34 @@ func TestHashStateTornFile(t *testing.T) {
 		t.Fatalf("torn file: %v", err)
 	}
 }
+
+// BenchmarkHashState1M saves and loads the state of a million rows with
+// 12-character keys, reporting the file's size.
+func BenchmarkHashState1M(b *testing.B) {
+	s := &Source{cfg: Config{StateDir: b.TempDir(), Driver: "sqlite", DSN: "x"}}
+	e := &entity{cfg: EntityConfig{Name: "p", Table: "p", Key: "id"}}
+	rows := make(map[string]hashRow, 1_000_000)
+	for i := range 1_000_000 {
+		rows[fmt.Sprintf("CUST-%07d", i)] = hashRow{sum: uint64(i) * 0x9e3779b97f4a7c15}
+	}
+	b.Run("save", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.saveHashState(e, 1, rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fi, err := os.Stat(s.hashStateFile(e, 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(fi.Size()), "file-bytes")
+	})
+	b.Run("load", func(b *testing.B) {
+		for b.Loop() {
+			got, err := s.loadHashState(e, 1)
+			if err != nil || len(got) != len(rows) {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}
