@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -109,17 +108,7 @@ var dateLayouts = []struct{ layout, label string }{
 
 // DecodeSample decodes a sample record's JSON object as a mapping sees it
 // (whole numbers as int), for Suggest.
-func DecodeSample(payload []byte) (map[string]any, error) {
-	v, err := decodeJSON(payload)
-	if err != nil {
-		return nil, fmt.Errorf("decode sample record: %w", err)
-	}
-	r, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("sample record is not a JSON object")
-	}
-	return r, nil
-}
+func DecodeSample(payload []byte) (map[string]any, error) { return decodeRecord(payload) }
 
 // Suggest proposes a first mapping YAML from sample records: column names
 // (English and German) and values (e-mail, phone, dates, countries, money,

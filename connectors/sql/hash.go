@@ -62,12 +62,8 @@ func (s *Source) readHash(ctx context.Context, e *entity, n int) ([]sdk.Record, 
 		if err != nil {
 			return nil, fmt.Errorf("sql: entity %s: hash pass: %w", e.cfg.Name, err)
 		}
-		page, keys, err := s.scanPage(e, rows)
-		rows.Close()
+		page, keys, err := s.gatherPage(ctx, e, rows)
 		if err != nil {
-			return nil, err
-		}
-		if err := s.attachChildren(ctx, e, page, keys); err != nil {
 			return nil, err
 		}
 		at := s.pos.encode()
@@ -137,6 +133,20 @@ func (s *Source) commitHashPass(e *entity, out []sdk.Record) {
 	if len(out) > 0 {
 		out[len(out)-1].Position = s.pos.encode()
 	}
+}
+
+// gatherPage reads and closes rows of a key-ordered query (see scanPage)
+// and gathers the children of its parents into them.
+func (s *Source) gatherPage(ctx context.Context, e *entity, rows *sql.Rows) ([]sdk.Record, []any, error) {
+	page, keys, err := s.scanPage(e, rows)
+	rows.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.attachChildren(ctx, e, page, keys); err != nil {
+		return nil, nil, err
+	}
+	return page, keys, nil
 }
 
 // scanPage reads rows of a key-ordered query (the row, then the key again

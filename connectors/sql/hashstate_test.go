@@ -7,32 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/crmhub/crmhub/plugins/sdk"
 )
-
-func openPartySource(t *testing.T, b backend, extra map[string]any, params map[string]any, pos sdk.Position) *Source {
-	t.Helper()
-	ent := map[string]any{"name": "parties", "table": "parties", "key": "code", "change_detection": "hash",
-		"children": []any{map[string]any{"name": "addresses", "table": "party_address", "key": "id", "parent_key": "party_code", "order_by": "id"}}}
-	for k, v := range extra {
-		ent[k] = v
-	}
-	cfg := sdk.Config{"driver": b.driver, "dsn": b.dsn, "batch_size": 3, "entities": []any{ent}}
-	for k, v := range params {
-		cfg[k] = v
-	}
-	s := Connector.NewSource().(*Source)
-	ctx := context.Background()
-	if err := s.Configure(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(ctx, pos); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Teardown(context.Background()) })
-	return s
-}
 
 // hashRestartScenario: a hash-mode entity synced, stopped, changed (three
 // updates, one of them a child row, two deletes, one insert) and restarted
@@ -45,8 +20,9 @@ func hashRestartScenario(t *testing.T, b backend) {
 	}
 	b.exec(t, fmt.Sprintf("INSERT INTO party_address (id, party_code, city) VALUES (1, %s, 'Essen')", b.ph(1)), "e")
 	params := map[string]any{"state_dir": t.TempDir()}
+	hash := map[string]any{"change_detection": "hash"}
 
-	s := openPartySource(t, b, nil, params, nil)
+	s := openPartySource(t, b, hash, params, nil)
 	first := drain(t, s, 100)
 	if len(first) != 8 {
 		t.Fatalf("first pass %v", ids(first))
@@ -62,7 +38,7 @@ func hashRestartScenario(t *testing.T, b backend) {
 	b.exec(t, "DELETE FROM parties WHERE code IN ('c', 'g')")
 	b.exec(t, ins, "a", "name a") // sorts below every key read
 
-	s = openPartySource(t, b, nil, params, pos)
+	s = openPartySource(t, b, hash, params, pos)
 	got := drain(t, s, 100)
 	if want := []string{"a", "b", "e", "h", "-c", "-g"}; !slices.Equal(ids(got), want) {
 		t.Fatalf("after restart %v, want exactly %v", ids(got), want)
@@ -82,7 +58,7 @@ func hashRestartScenario(t *testing.T, b backend) {
 
 	// Stopped before the pass's last record was acknowledged: the restart
 	// republishes that pass's changes (no-ops in the hub), losing none.
-	s = openPartySource(t, b, nil, params, got[0].Position)
+	s = openPartySource(t, b, hash, params, got[0].Position)
 	again := drain(t, s, 100)
 	if !slices.Equal(ids(again), ids(got)) {
 		t.Errorf("restart from mid-pass %v, want %v", ids(again), ids(got))
@@ -93,7 +69,7 @@ func hashRestartScenario(t *testing.T, b backend) {
 
 	// From the pass's last record: nothing changed, nothing published;
 	// one state file is left.
-	s = openPartySource(t, b, nil, params, last)
+	s = openPartySource(t, b, hash, params, last)
 	if again := drain(t, s, 100); len(again) != 0 {
 		t.Errorf("unchanged table after restart published %v", ids(again))
 	}

@@ -189,12 +189,8 @@ func (s *Source) readRereads(ctx context.Context, n int) ([]sdk.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sql: entity %s: re-read: %w", e.cfg.Name, err)
 	}
-	page, keys, err := s.scanPage(e, rows)
-	rows.Close()
+	page, _, err := s.gatherPage(ctx, e, rows)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.attachChildren(ctx, e, page, keys); err != nil {
 		return nil, err
 	}
 	at := s.pos.encode()

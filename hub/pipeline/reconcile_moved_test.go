@@ -2,10 +2,8 @@ package pipeline_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -28,22 +26,7 @@ func TestReconcileNamesRowsMovedBehindThePosition(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	log := slog.New(slog.DiscardHandler)
-	writeFile(t, filepath.Join(r.mapDir, "erp_customers.yaml"), sqlMapping)
-	if err := r.maps.Reload(r.mapDir); err != nil {
-		t.Fatal(err)
-	}
-	dsn := "file:" + filepath.Join(t.TempDir(), "erp.db")
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	dsn, exec := erpSQLite(t, r)
 	exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL)`)
 	for i := 1; i <= 12; i++ {
 		exec(`INSERT INTO customers (id, name, updated_at) VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i), fmt.Sprintf("2026-03-01 10:%02d:00", i))
