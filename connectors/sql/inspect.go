@@ -439,7 +439,13 @@ func (in *Inspection) Write(w io.Writer) error {
 func (in *Inspection) ConfigYAML() string {
 	var b strings.Builder
 	b.WriteString("  - name: CHANGE_ME\n    plugin: sql\n    system: CHANGE_ME\n    settings:\n")
-	fmt.Fprintf(&b, "      driver: %s\n      dsn: ${CRMHUB_SQL_DSN}\n      entities:\n", in.Driver)
+	fmt.Fprintf(&b, "      driver: %s\n      dsn: ${CRMHUB_SQL_DSN}\n", in.Driver)
+	if slices.ContainsFunc(in.Entities, func(e EntityConfig) bool { return e.ChangeDetection == "hash" }) {
+		// Without it a restart republishes every row of a hash entity
+		// and misses its deletes.
+		b.WriteString("      state_dir: data/sql-CHANGE_ME\n")
+	}
+	b.WriteString("      entities:\n")
 	for _, e := range in.Entities {
 		fmt.Fprintf(&b, "        - name: %s\n          table: %s\n          key: %s\n", yamlString(e.Name), yamlString(e.Table), yamlString(e.Key))
 		if e.Cursor != "" {
