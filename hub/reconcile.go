@@ -20,8 +20,17 @@ type ReconcileResult struct {
 	Drift int64 `json:"drift"`
 	// DeadLettersOpen are records of the entity waiting in the dead-letter
 	// queue: part of the explanation of a positive drift.
-	DeadLettersOpen int64     `json:"dead_letters_open"`
-	At              time.Time `json:"at"`
+	DeadLettersOpen int64 `json:"dead_letters_open"`
+	// MovedUnreadCount counts the source's live records whose version is
+	// newer than the one the hub last read while their place in the read
+	// order lies behind the source's position, so polling never reads
+	// them (a write with an old time); MovedUnread names up to 100 of them.
+	// Zero for a source that cannot list versions.
+	MovedUnreadCount int64    `json:"moved_unread_count"`
+	MovedUnread      []string `json:"moved_unread,omitempty"`
+	// Reread is set when the round asked the source to read them again.
+	Reread bool      `json:"reread,omitempty"`
+	At     time.Time `json:"at"`
 	// Error says why this round could not compare (the counts are then
 	// those of the last good round, zero if none).
 	Error string `json:"error,omitempty"`

@@ -106,6 +106,10 @@ var dateLayouts = []struct{ layout, label string }{
 	{"20060102", "compact"},
 }
 
+// DecodeSample decodes a sample record's JSON object as a mapping sees it
+// (whole numbers as int), for Suggest.
+func DecodeSample(payload []byte) (map[string]any, error) { return decodeRecord(payload) }
+
 // Suggest proposes a first mapping YAML from sample records: column names
 // (English and German) and values (e-mail, phone, dates, countries, money,
 // yes/no) decide the target, with a confidence per field as a comment.

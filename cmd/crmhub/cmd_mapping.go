@@ -1,18 +1,22 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	sqlconn "github.com/crmhub/crmhub/connectors/sql"
+	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
 func init() { register(newMappingCmd) }
@@ -156,30 +160,61 @@ func newMappingDocsCmd() *cobra.Command {
 
 func newMappingSuggestCmd() *cobra.Command {
 	var input, target, system, entity, out string
+	var live liveSample
 	c := &cobra.Command{
-		Use:   "suggest --input sample.csv|.jsonl --target customer",
+		Use:   "suggest (--input sample.csv|.jsonl | --table T (--driver D --dsn DSN | --source NAME [-c crmhub.yaml])) --target customer",
 		Short: "Propose a first mapping from column names and sample values, with a confidence per field",
-		Args:  cobra.NoArgs,
+		Long: `Reads sample records from a file (--input) or from a live database table through the sql
+connector's own reader (--table with --driver/--dsn, or with --source naming an sql source of
+the config), the same records crmhub connectors inspect shows and the mapping will receive,
+and proposes a mapping. A fax column is never proposed as a phone, and a phone number's
+region is only ever one its values were read in (the row's country column, or the region in
+which most values are valid), never a fallback guessed for values that did not parse.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if input == "" {
-				return errors.New("--input is required")
+			if (input == "") == (live.table == "") {
+				return errors.New("one of --input or --table is required")
 			}
-			if entity == "" {
-				entity = strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+			var (
+				payloads [][]byte
+				ids      []string
+				from     = filepath.Base(input)
+			)
+			if live.table != "" {
+				recs, err := live.read(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					if r.Op == sdk.OpUpsert {
+						payloads, ids = append(payloads, r.Payload), append(ids, r.ID)
+					}
+				}
+				from = "table " + live.table
+				if entity == "" {
+					entity = live.table
+				}
+			} else {
+				if entity == "" {
+					entity = strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+				}
+				ins, err := mapping.ReadInputs(input, system, entity, "")
+				if err != nil {
+					return err
+				}
+				for _, in := range ins {
+					payloads, ids = append(payloads, in.Payload), append(ids, in.SourceID)
+				}
 			}
-			ins, err := mapping.ReadInputs(input, system, entity, "")
-			if err != nil {
-				return err
-			}
-			recs := make([]map[string]any, 0, len(ins))
-			for _, in := range ins {
-				var r map[string]any
-				if err := json.Unmarshal(in.Payload, &r); err != nil {
-					return fmt.Errorf("input %s record %s: %w", input, in.SourceID, err)
+			recs := make([]map[string]any, 0, len(payloads))
+			for i, p := range payloads {
+				r, err := mapping.DecodeSample(p)
+				if err != nil {
+					return fmt.Errorf("%s record %s: %w", from, ids[i], err)
 				}
 				recs = append(recs, r)
 			}
-			y, _, err := mapping.Suggest(recs, mapping.SuggestOptions{Target: target, System: system, Entity: entity, Input: filepath.Base(input)})
+			y, _, err := mapping.Suggest(recs, mapping.SuggestOptions{Target: target, System: system, Entity: entity, Input: from})
 			if err != nil {
 				return err
 			}
@@ -190,14 +225,63 @@ func newMappingSuggestCmd() *cobra.Command {
 			if err := os.WriteFile(out, y, 0o644); err != nil {
 				return fmt.Errorf("write suggestion: %w", err)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s; edit it, then: crmhub mapping test %s --input %s\n", out, out, input)
+			if input != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s; edit it, then: crmhub mapping test %s --input %s\n", out, out, input)
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s; edit it, then try it on records of the source\n", out)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&input, "input", "", "sample records: .csv (header row) or .jsonl")
 	c.Flags().StringVar(&target, "target", "customer", "canonical entity: customer, order, payment, service_case")
 	c.Flags().StringVar(&system, "system", "SYSTEM", "source system name")
-	c.Flags().StringVar(&entity, "entity", "", "source entity name (default: the input file name)")
+	c.Flags().StringVar(&entity, "entity", "", "source entity name (default: the input file or table name)")
 	c.Flags().StringVarP(&out, "output", "o", "", "write the YAML here instead of stdout")
+	c.Flags().StringVar(&live.table, "table", "", "read the sample from this table of a live database")
+	c.Flags().StringVar(&live.driver, "driver", "", "with --table: postgres, mysql or sqlite")
+	c.Flags().StringVar(&live.dsn, "dsn", "", "with --table: data source name in the driver's syntax")
+	c.Flags().StringVar(&live.source, "source", "", "with --table: an sql source of the config whose database to read")
+	c.Flags().StringVarP(&live.config, "config", "c", "crmhub.yaml", "config file (with --source)")
+	c.Flags().IntVar(&live.samples, "samples", 200, "with --table: how many rows to read")
 	return c
+}
+
+// liveSample is where `mapping suggest` reads a live table.
+type liveSample struct {
+	table, driver, dsn, source, config string
+	samples                            int
+}
+
+func (l liveSample) read(ctx context.Context) ([]sdk.Record, error) {
+	if l.source != "" {
+		var err error
+		if l.driver, l.dsn, err = sqlSourceDB(l.config, l.source); err != nil {
+			return nil, err
+		}
+	}
+	if l.driver == "" || l.dsn == "" {
+		return nil, errors.New("--table needs --driver and --dsn (or --source)")
+	}
+	if l.samples <= 0 {
+		return nil, errors.New("--samples must be positive")
+	}
+	return sqlconn.SampleTable(ctx, l.driver, l.dsn, l.table, l.samples)
+}
+
+// sqlSourceDB returns the driver and DSN of the sql source name of the
+// config at path, its ${VAR}s resolved, so no password is typed on the
+// command line.
+func sqlSourceDB(path, name string) (driver, dsn string, err error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return "", "", err
+	}
+	i := slices.IndexFunc(cfg.Connectors, func(c config.Connector) bool { return c.Name == name })
+	if i < 0 || cfg.Connectors[i].Plugin != "sql" {
+		return "", "", fmt.Errorf("%s: no sql source named %q", cfg.File, name)
+	}
+	driver, _ = cfg.Connectors[i].Settings["driver"].(string)
+	dsn, _ = cfg.Connectors[i].Settings["dsn"].(string)
+	return driver, dsn, nil
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/spf13/cobra"
 
 	sqlconn "github.com/crmhub/crmhub/connectors/sql"
-	"github.com/crmhub/crmhub/hub/config"
 )
 
 // newConnectorsInspectCmd looks at a live database for the sql connector.
@@ -29,16 +27,10 @@ resolved), so no password is typed on the command line.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if source != "" {
-				cfg, err := config.Load(path)
-				if err != nil {
+				var err error
+				if driver, dsn, err = sqlSourceDB(path, source); err != nil {
 					return err
 				}
-				i := slices.IndexFunc(cfg.Connectors, func(c config.Connector) bool { return c.Name == source })
-				if i < 0 || cfg.Connectors[i].Plugin != "sql" {
-					return fmt.Errorf("%s: no sql source named %q", cfg.File, source)
-				}
-				driver, _ = cfg.Connectors[i].Settings["driver"].(string)
-				dsn, _ = cfg.Connectors[i].Settings["dsn"].(string)
 			}
 			if driver == "" || dsn == "" {
 				return fmt.Errorf("--driver and --dsn (or --source) are required")

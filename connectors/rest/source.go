@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/apiclient"
@@ -34,6 +35,9 @@ type Source struct {
 	entities []*entity
 	next     int
 	pos      position
+	// pending holds the records of the last page fetched that Read has
+	// not handed out yet (it hands out at most max).
+	pending []sdk.Record
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -49,6 +53,20 @@ type entityPos struct {
 	Max time.Time `json:"max,omitzero"`
 	// Full says a full pass has completed.
 	Full bool `json:"full,omitempty"`
+	// Resume is where the running pass stands after this record, so a
+	// restart goes on there instead of reading the pass again; nil
+	// between passes, or when the page's URL holds a secret (a position
+	// is stored in the hub, and secrets never are).
+	Resume *resumePoint `json:"resume,omitempty"`
+}
+
+// resumePoint is a page of a running pass and how many of its items were
+// handed out.
+type resumePoint struct {
+	URL    string `json:"url"`
+	Skip   int    `json:"skip,omitempty"`
+	Page   int    `json:"page,omitempty"`
+	Offset int    `json:"offset,omitempty"`
 }
 
 type entity struct {
@@ -57,6 +75,7 @@ type entity struct {
 	nextURL string // next page; empty when the pass is done
 	page    int
 	offset  int
+	skip    int // items of the next page handed out before a restart
 	// seen holds the fingerprint (updated_at or content hash) of records
 	// emitted, so overlapping passes do not emit an unchanged record again.
 	seen map[string]string
@@ -89,20 +108,43 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	}
 	s.client = s.cfg.newClient(s.backoff, s.log)
 	s.entities = nil
+	s.pending = nil
 	for _, e := range s.cfg.Entities {
-		s.entities = append(s.entities, &entity{cfg: e, seen: map[string]string{}})
+		ent := &entity{cfg: e, seen: map[string]string{}}
+		if r := s.pos.Entities[e.Name].Resume; r != nil && r.URL != "" {
+			ent.inPass, ent.nextURL, ent.skip, ent.page, ent.offset = true, r.URL, r.Skip, r.Page, r.Offset
+		}
+		s.entities = append(s.entities, ent)
 	}
 	return nil
 }
 
-// Read returns the new records of the next page that has any. A pass over
-// an entity's pages ends at its last page; when every entity finished a
-// pass without new records, Read returns an empty batch and the next Read
-// starts new passes.
+// Read returns at most max new records: the rest of the page last fetched,
+// else of the next page that has any. A pass over an entity's pages ends at
+// its last page; when every entity finished a pass without new records,
+// Read returns an empty batch and the next Read starts new passes.
 func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	if s.client == nil {
 		return nil, errors.New("rest: Read before Open")
 	}
+	if len(s.pending) == 0 {
+		recs, err := s.readPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.pending = recs
+	}
+	n := min(max, len(s.pending))
+	if n <= 0 {
+		n = min(1, len(s.pending))
+	}
+	out := s.pending[:n:n]
+	s.pending = s.pending[n:]
+	return out, nil
+}
+
+// readPage returns the new records of the next page that has any.
+func (s *Source) readPage(ctx context.Context) ([]sdk.Record, error) {
 	idle := 0
 	for idle < len(s.entities) {
 		e := s.entities[s.next]
@@ -152,8 +194,10 @@ func (s *Source) startPass(e *entity) {
 	}
 	full.RawQuery = q.Encode()
 	e.nextURL = full.String()
-	// Forget fingerprints older than the window this pass can return again.
-	if !ep.Since.IsZero() && e.cfg.UpdatedAt != "" {
+	// Forget fingerprints older than the window this pass can return
+	// again: only when the API filters by since; without since_param every
+	// pass returns every record, and a forgotten one would be re-emitted.
+	if !ep.Since.IsZero() && e.cfg.UpdatedAt != "" && e.cfg.SinceParam != "" {
 		cut := ep.Since.Add(-2 * time.Duration(*e.cfg.Overlap))
 		for id, fp := range e.seen {
 			if t, err := time.Parse(time.RFC3339Nano, fp); err == nil && t.Before(cut) {
@@ -182,15 +226,35 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		return nil, fmt.Errorf("rest: entity %s: %s: %w", name, shownURL, err)
 	}
 	ep := s.pos.Entities[name]
+	skip := e.skip
+	e.skip = 0
+	// The page as it was asked for, to resume at: page and offset before
+	// nextPage advances them.
+	here := &resumePoint{URL: pageURL, Page: e.page, Offset: e.offset}
+	if shownURL != pageURL && (strings.Contains(shownURL, "REDACTED") || strings.Contains(pageURL, "@")) {
+		here = nil
+	}
 	recs := make([]sdk.Record, 0, len(items))
+	// maxAt[i] is the pass's newest updated_at up to and including the
+	// record recs[i]; item[i] its index in the page.
+	var (
+		maxAt []time.Time
+		item  []int
+	)
+	add := func(r sdk.Record, i int) {
+		recs, maxAt, item = append(recs, r), append(maxAt, ep.Max), append(item, i)
+	}
 	for i, raw := range items {
+		if i < skip {
+			continue // handed out before the restart
+		}
 		r := sdk.Record{Entity: name, Op: sdk.OpUpsert, Meta: map[string]string{"url": shownURL, "index": strconv.Itoa(i)}}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &obj); err != nil {
 			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d is not a JSON object", name, shownURL, i)
 			r.Payload = rawPayload(raw)
 			r.ID = shownURL + "#" + strconv.Itoa(i)
-			recs = append(recs, r)
+			add(r, i)
 			continue
 		}
 		id, ok := field(obj, e.cfg.ID)
@@ -198,7 +262,7 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 			r.Error = fmt.Sprintf("rest: entity %s: %s: record %d has no id field %q", name, shownURL, i, e.cfg.ID)
 			r.Payload = rawPayload(raw)
 			r.ID = shownURL + "#" + strconv.Itoa(i)
-			recs = append(recs, r)
+			add(r, i)
 			continue
 		}
 		r.ID = id
@@ -210,7 +274,7 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 			if err != nil {
 				r.Error = fmt.Sprintf("rest: entity %s: record %s: field %s: %v", name, id, e.cfg.UpdatedAt, err)
 				r.Payload = rawPayload(raw)
-				recs = append(recs, r)
+				add(r, i)
 				continue
 			}
 			r.UpdatedAt = t
@@ -225,7 +289,26 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 			continue
 		}
 		e.seen[id] = fp
-		recs = append(recs, r)
+		add(r, i)
+	}
+	// Each record's position is where the pass stands after it: a
+	// restart from it resumes at its page, after its item, so records
+	// handed out before it are not read again.
+	for i := range recs {
+		at := ep
+		at.Max = maxAt[i]
+		if here != nil {
+			r := *here
+			r.Skip = item[i] + 1
+			at.Resume = &r
+		} else {
+			at.Resume = nil
+		}
+		p, err := s.encodeWith(name, at)
+		if err != nil {
+			return nil, err
+		}
+		recs[i].Position = p
 	}
 	e.nextURL = s.nextPage(e, pageURL, pg, hdr, len(items))
 	if e.nextURL == "" {
@@ -235,16 +318,33 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		}
 		ep.Max = time.Time{}
 		ep.Full = true
+		ep.Resume = nil
+	} else if here != nil {
+		ep.Resume = &resumePoint{URL: e.nextURL, Page: e.page, Offset: e.offset}
 	}
 	s.pos.Entities[name] = ep
+	if len(recs) > 0 && (e.nextURL == "" || here != nil) {
+		// The last record carries the page's end: the pass's end, or
+		// the next page.
+		p, err := s.encodeWith(name, ep)
+		if err != nil {
+			return nil, err
+		}
+		recs[len(recs)-1].Position = p
+	}
+	return recs, nil
+}
+
+// encodeWith encodes the position with entity name's entry set to ep.
+func (s *Source) encodeWith(name string, ep entityPos) ([]byte, error) {
+	saved := s.pos.Entities[name]
+	s.pos.Entities[name] = ep
 	p, err := json.Marshal(s.pos)
+	s.pos.Entities[name] = saved
 	if err != nil {
 		return nil, fmt.Errorf("rest: encode position: %w", err)
 	}
-	for i := range recs {
-		recs[i].Position = p
-	}
-	return recs, nil
+	return p, nil
 }
 
 // nextPage works out the URL of the page after cur, or "" at the end.

@@ -315,3 +315,68 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 }
+
+// Read hands out at most max records, and each record's position resumes
+// right after it: a restart from any record, mid-page or at a page's end,
+// reads the rest of the pass without repeating a record or losing one, for
+// page, offset and cursor pagination.
+func TestReadMaxAndResumeMidPage(t *testing.T) {
+	a := newAPI(12)
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	all := make([]string, 12)
+	for i := range all {
+		all[i] = fmt.Sprintf("c%03d", i+1)
+	}
+	cases := map[string]map[string]any{
+		"page":   {"path": "/api/v1/contacts", "records": "data", "pagination": map[string]any{"type": "page", "param": "page", "size_param": "per_page", "size": 5, "total_pages_path": "total_pages"}},
+		"offset": {"path": "/api/offset", "records": "items", "pagination": map[string]any{"type": "offset", "size_param": "limit", "size": 5}},
+		"cursor": {"path": "/api/tickets", "records": "result.tickets", "pagination": map[string]any{"type": "cursor", "cursor_path": "next_cursor", "size_param": "limit", "size": 5}},
+	}
+	for name, ent := range cases {
+		t.Run(name, func(t *testing.T) {
+			ent["name"], ent["id"], ent["updated_at"] = "contacts", "id", "updated_at"
+			cfg := sdk.Config{"base_url": srv.URL, "rate_limit": "1000", "auth": map[string]any{"type": "api_key", "key": "k3y"}, "entities": []any{ent}}
+			// Stop after 2, 3 (mid-page), 5 (a page's end) and 11 records.
+			for _, stop := range []int{2, 3, 5, 11} {
+				s := newSource(t, cfg, nil)
+				var got []sdk.Record
+				for len(got) < stop {
+					recs, err := s.Read(context.Background(), 2)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(recs) == 0 || len(recs) > 2 {
+						t.Fatalf("Read(2) returned %d records", len(recs))
+					}
+					got = append(got, recs...)
+				}
+				got = got[:stop]
+				rest := restOfPass(t, newSource(t, cfg, got[stop-1].Position))
+				if ids := append(ids(got), ids(rest)...); !slices.Equal(ids, all) {
+					t.Errorf("stopped after %d: read %v", stop, ids)
+				}
+			}
+		})
+	}
+}
+
+// restOfPass reads until the record that ends the running pass (its
+// position resumes nowhere), or until caught up (a pass that ends on an
+// empty page).
+func restOfPass(t *testing.T, s *Source) []sdk.Record {
+	t.Helper()
+	var out []sdk.Record
+	for range 100 {
+		recs, err := s.Read(context.Background(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, recs...)
+		if len(recs) == 0 || !strings.Contains(string(recs[len(recs)-1].Position), `"resume"`) {
+			return out
+		}
+	}
+	t.Fatal("the pass never ended")
+	return nil
+}

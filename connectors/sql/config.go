@@ -22,6 +22,9 @@ type Config struct {
 	// change_detection: logical (PostgreSQL); Publication defaults to Slot.
 	Slot        string `json:"slot"`
 	Publication string `json:"publication"`
+	// StateDir keeps the row hashes of change_detection: hash entities
+	// between runs.
+	StateDir string `json:"state_dir"`
 }
 
 // logical reports whether the source reads a PostgreSQL replication

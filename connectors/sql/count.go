@@ -185,6 +185,15 @@ func (s *Source) scanKeys(rows *sql.Rows, withDeleted bool, out *[]string) (int,
 // column's type, the way the reader binds its position: the smallest key
 // tells the type.
 func (s *Source) keyBound(ctx context.Context, q reconcileQueries, after string) (any, error) {
+	bind, err := s.keyBinder(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return bind(after)
+}
+
+// keyBinder is keyBound for many ids: one query for the key's type.
+func (s *Source) keyBinder(ctx context.Context, q reconcileQueries) (func(string) (any, error), error) {
 	rows, err := s.db.QueryContext(ctx, q.firstKey, 1)
 	if err != nil {
 		return nil, err
@@ -208,8 +217,11 @@ func (s *Source) keyBound(ctx context.Context, q reconcileQueries, after string)
 	if p.T == "null" {
 		p.T = "str" // an empty table: any bound returns nothing
 	}
-	p.V = after
-	return p.value()
+	return func(id string) (any, error) {
+		b := p
+		b.V = id
+		return b.value()
+	}, nil
 }
 
 // trimQuery is the query as buildQueries wraps it.

@@ -4,25 +4,27 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"hash/maphash"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
-// hashState is what a hash-mode entity keeps between passes. It lives in
-// memory only, so the position stays one (cursor, key) per entity whatever
-// the table's size: about 16 bytes plus the key text per row. After a
-// restart the first pass finds every row new and publishes it once more
-// (the hub applies an unchanged record as a no-op); keys deleted while the
-// connector was stopped are not known to it then (see the README).
+// hashState is what a hash-mode entity keeps between passes: about 16
+// bytes plus the key text per row in memory. With state_dir it is also
+// saved at the end of each pass that published something (hashstate.go),
+// so a restart publishes only the rows changed or deleted while crmhub was
+// stopped; without it a restart finds every row new and publishes it once
+// more, and keys deleted meanwhile are not known.
 type hashState struct {
 	rows   map[string]hashRow // by record ID
 	gen    uint32             // the pass running, or the last one
 	active bool               // a pass is paging through the table
 	after  any                // the last key of the pass's previous page
 	done   time.Time          // when the last pass ended
+	ver    uint32             // the saved state version rows started from (0: none)
+	dirty  bool               // the running pass published something
 }
 
 type hashRow struct {
@@ -44,7 +46,7 @@ func (s *Source) readHash(ctx context.Context, e *entity, n int) ([]sdk.Record, 
 		if h.rows == nil {
 			h.rows = map[string]hashRow{}
 		}
-		h.active, h.after = true, nil
+		h.active, h.after, h.dirty = true, nil, false
 		h.gen++
 	}
 	for {
@@ -60,18 +62,14 @@ func (s *Source) readHash(ctx context.Context, e *entity, n int) ([]sdk.Record, 
 		if err != nil {
 			return nil, fmt.Errorf("sql: entity %s: hash pass: %w", e.cfg.Name, err)
 		}
-		page, keys, err := s.scanPage(e, rows)
-		rows.Close()
+		page, keys, err := s.gatherPage(ctx, e, rows)
 		if err != nil {
-			return nil, err
-		}
-		if err := s.attachChildren(ctx, e, page, keys); err != nil {
 			return nil, err
 		}
 		at := s.pos.encode()
 		var out []sdk.Record
 		for _, r := range page {
-			sum := maphash.Bytes(e.seed, r.Payload)
+			sum := rowSum(r.Payload)
 			old, ok := h.rows[r.ID]
 			h.rows[r.ID] = hashRow{sum: sum, gen: h.gen}
 			if ok && old.sum == sum {
@@ -84,20 +82,71 @@ func (s *Source) readHash(ctx context.Context, e *entity, n int) ([]sdk.Record, 
 		if len(page) < n {
 			// The pass is through: keys it did not see are gone.
 			h.active, h.done = false, time.Now()
+			var gone []string
 			for id, row := range h.rows {
 				if row.gen != h.gen {
 					delete(h.rows, id)
-					out = append(out, sdk.Record{Entity: e.cfg.Name, ID: id, Op: sdk.OpDelete, Payload: []byte("{}"), Position: at,
-						Meta: map[string]string{"reason": "hash pass: key gone"}})
+					gone = append(gone, id)
 				}
 			}
+			// In key text order, so a pass's output does not depend on
+			// map order.
+			slices.Sort(gone)
+			for _, id := range gone {
+				out = append(out, sdk.Record{Entity: e.cfg.Name, ID: id, Op: sdk.OpDelete, Payload: []byte("{}"), Position: at,
+					Meta: map[string]string{"reason": "hash pass: key gone"}})
+			}
+			h.dirty = h.dirty || len(out) > 0
+			s.commitHashPass(e, out)
 			return out, nil
 		}
 		h.after = keys[len(keys)-1]
 		if len(out) > 0 {
+			h.dirty = true
 			return out, nil
 		}
 	}
+}
+
+// commitHashPass saves the state of a pass that published something as a
+// new version and names it in the position of the pass's last record (out
+// is the pass's last page): records before it keep the previous version, so
+// a restart from any of them re-runs the pass against a state the hub has
+// all of. With an empty out, the next record handed out carries it.
+func (s *Source) commitHashPass(e *entity, out []sdk.Record) {
+	h := &e.hash
+	if !h.dirty || s.cfg.StateDir == "" {
+		return
+	}
+	ver := h.ver + 1
+	if err := s.saveHashState(e, ver, h.rows); err != nil {
+		// The pass's records still go out; a restart then starts from
+		// the previous version and republishes them (no-ops in the hub).
+		s.log.Error("sql: hash state not saved; a restart republishes this pass's changes", "entity", e.cfg.Name, "err", err)
+		return
+	}
+	h.ver = ver
+	if s.pos.Hash == nil {
+		s.pos.Hash = map[string]uint32{}
+	}
+	s.pos.Hash[e.cfg.Name] = ver
+	if len(out) > 0 {
+		out[len(out)-1].Position = s.pos.encode()
+	}
+}
+
+// gatherPage reads and closes rows of a key-ordered query (see scanPage)
+// and gathers the children of its parents into them.
+func (s *Source) gatherPage(ctx context.Context, e *entity, rows *sql.Rows) ([]sdk.Record, []any, error) {
+	page, keys, err := s.scanPage(e, rows)
+	rows.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.attachChildren(ctx, e, page, keys); err != nil {
+		return nil, nil, err
+	}
+	return page, keys, nil
 }
 
 // scanPage reads rows of a key-ordered query (the row, then the key again
@@ -110,7 +159,7 @@ func (s *Source) scanPage(e *entity, rows *sql.Rows) ([]sdk.Record, []any, error
 		return nil, nil, fmt.Errorf("sql: entity %s: columns: %w", name, err)
 	}
 	np := len(cols) - 1
-	kinds, names, delIdx, _, err := resultColumns(e, cols, np)
+	kinds, names, delIdx, curIdx, err := resultColumns(e, cols, np)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,6 +180,17 @@ func (s *Source) scanPage(e *entity, rows *sql.Rows) ([]sdk.Record, []any, error
 		r := sdk.Record{Entity: name, ID: idString(vals[np], kinds[np]), Op: sdk.OpUpsert, Payload: rowJSON(vals[:np], names, kinds, s.loc)}
 		if delIdx >= 0 && truthy(vals[delIdx]) {
 			r.Op = sdk.OpDelete
+		}
+		if curIdx >= 0 {
+			// A row read back by key (Reread) carries its version as a
+			// polled one does.
+			ck := kinds[curIdx]
+			if ck == kindPlain {
+				ck = kindTimeNoTZ
+			}
+			if t, ok := toTime(vals[curIdx], ck, s.loc); ok {
+				r.UpdatedAt = t
+			}
 		}
 		recs = append(recs, r)
 		keys = append(keys, ownValue(vals[np]))

@@ -31,18 +31,29 @@ func partyBackend(t *testing.T, b backend) backend {
 
 func newPartySource(t *testing.T, b backend, batch int, extra map[string]any) *Source {
 	t.Helper()
+	return openPartySource(t, b, extra, map[string]any{"batch_size": batch}, nil)
+}
+
+// openPartySource opens a source of the parties entity (with extra entity
+// settings) and its addresses, with params added to the source's settings,
+// at pos.
+func openPartySource(t *testing.T, b backend, extra map[string]any, params map[string]any, pos sdk.Position) *Source {
+	t.Helper()
 	ent := map[string]any{"name": "parties", "table": "parties", "key": "code",
 		"children": []any{map[string]any{"name": "addresses", "table": "party_address", "key": "id", "parent_key": "party_code", "order_by": "id"}}}
 	for k, v := range extra {
 		ent[k] = v
 	}
+	cfg := sdk.Config{"driver": b.driver, "dsn": b.dsn, "batch_size": 3, "entities": []any{ent}}
+	for k, v := range params {
+		cfg[k] = v
+	}
 	s := Connector.NewSource().(*Source)
-	cfg := sdk.Config{"driver": b.driver, "dsn": b.dsn, "batch_size": batch, "entities": []any{ent}}
 	ctx := context.Background()
 	if err := s.Configure(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Open(ctx, nil); err != nil {
+	if err := s.Open(ctx, pos); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Teardown(context.Background()) })

@@ -62,21 +62,11 @@ var changeNames = []string{"updated", "modified", "write_date", "changed", "last
 // the main database) and samples up to samples rows of each table through
 // the sql source itself.
 func Inspect(ctx context.Context, driver, dsn string, samples int) (*Inspection, error) {
-	d, ok := dialects[driver]
-	if !ok {
-		return nil, fmt.Errorf("sql: driver %q: want postgres, mysql or sqlite", driver)
-	}
-	if err := checkSQLiteDir(driver, dsn); err != nil {
+	db, d, err := openCatalog(ctx, driver, dsn)
+	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open(d.driverName, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sql: open %s database: %w", driver, err)
-	}
 	defer db.Close()
-	if err := db.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("sql: connect to %s database: %w", driver, err)
-	}
 	in := &Inspection{Driver: driver}
 	names, err := listTables(ctx, db, driver)
 	if err != nil {
@@ -271,6 +261,46 @@ func changeColumns(cols []ColumnInfo) []string {
 	return out
 }
 
+// openCatalog connects to the database Inspect and SampleTable read.
+func openCatalog(ctx context.Context, driver, dsn string) (*sql.DB, dialect, error) {
+	d, ok := dialects[driver]
+	if !ok {
+		return nil, d, fmt.Errorf("sql: driver %q: want postgres, mysql or sqlite", driver)
+	}
+	if err := checkSQLiteDir(driver, dsn); err != nil {
+		return nil, d, err
+	}
+	db, err := sql.Open(d.driverName, dsn)
+	if err != nil {
+		return nil, d, fmt.Errorf("sql: open %s database: %w", driver, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, d, fmt.Errorf("sql: connect to %s database: %w", driver, err)
+	}
+	return db, d, nil
+}
+
+// SampleTable reads the first n rows of table (in key order) through the
+// sql source, exactly as a mapping receives them: the sample reader of
+// Inspect, for `crmhub mapping suggest` on a live database.
+func SampleTable(ctx context.Context, driver, dsn, table string, n int) ([]sdk.Record, error) {
+	db, _, err := openCatalog(ctx, driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	t := TableInfo{Name: table}
+	err = describeTable(ctx, db, driver, &t)
+	db.Close()
+	if err != nil {
+		return nil, fmt.Errorf("sql: describe table %s: %w", table, err)
+	}
+	if len(t.Columns) == 0 {
+		return nil, fmt.Errorf("sql: no table %q in the database (crmhub connectors inspect lists them)", table)
+	}
+	return sampleRows(ctx, driver, dsn, t, n)
+}
+
 // sampleRows reads the first rows of t through the sql source, so they are
 // exactly what a mapping receives.
 func sampleRows(ctx context.Context, driver, dsn string, t TableInfo, n int) ([]sdk.Record, error) {
@@ -409,7 +439,13 @@ func (in *Inspection) Write(w io.Writer) error {
 func (in *Inspection) ConfigYAML() string {
 	var b strings.Builder
 	b.WriteString("  - name: CHANGE_ME\n    plugin: sql\n    system: CHANGE_ME\n    settings:\n")
-	fmt.Fprintf(&b, "      driver: %s\n      dsn: ${CRMHUB_SQL_DSN}\n      entities:\n", in.Driver)
+	fmt.Fprintf(&b, "      driver: %s\n      dsn: ${CRMHUB_SQL_DSN}\n", in.Driver)
+	if slices.ContainsFunc(in.Entities, func(e EntityConfig) bool { return e.ChangeDetection == "hash" }) {
+		// Without it a restart republishes every row of a hash entity
+		// and misses its deletes.
+		b.WriteString("      state_dir: data/sql-CHANGE_ME\n")
+	}
+	b.WriteString("      entities:\n")
 	for _, e := range in.Entities {
 		fmt.Fprintf(&b, "        - name: %s\n          table: %s\n          key: %s\n", yamlString(e.Name), yamlString(e.Table), yamlString(e.Key))
 		if e.Cursor != "" {

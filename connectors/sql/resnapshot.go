@@ -31,9 +31,14 @@ func ResnapshotPosition(pos []byte, entity string) (out []byte, found bool, err 
 	if err := json.Unmarshal(pos, &p); err != nil {
 		return nil, false, fmt.Errorf("sql: decode position: %w", err)
 	}
-	if _, found = p.Entities[entity]; !found {
+	_, found = p.Entities[entity]
+	_, hashed := p.Hash[entity]
+	if !found && !hashed {
 		return pos, false, nil
 	}
 	delete(p.Entities, entity)
+	// A hash-mode entity starts over without its saved row hashes: every
+	// row is published again.
+	delete(p.Hash, entity)
 	return p.encode(), true, nil
 }

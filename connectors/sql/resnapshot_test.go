@@ -16,6 +16,8 @@ func TestResnapshotPosition(t *testing.T) {
 	}{
 		{"one entity", "customers", pos, `{"entities":{"orders":{"k":{"t":"int","v":"9"}}}}`, true, nil},
 		{"entity without position", "invoices", pos, string(pos), false, nil},
+		{"hash-mode entity", "parties", []byte(`{"entities":{"orders":{"k":{"t":"int","v":"9"}}},"hash":{"parties":3,"x":1}}`),
+			`{"entities":{"orders":{"k":{"t":"int","v":"9"}}},"hash":{"x":1}}`, true, nil},
 		{"whole source", "", pos, "", true, nil},
 		{"no position yet", "customers", nil, "", false, nil},
 		{"logical, one entity", "customers", []byte(`{"slot":"s","lsn":"0/16B3748"}`), "", false, ErrWholeSource},

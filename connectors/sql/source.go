@@ -10,6 +10,8 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -28,6 +30,13 @@ type Source struct {
 	pos      position
 	log      *slog.Logger
 	cdc      *pgCDC // change_detection: logical
+	hashAck  hashAcks
+	// acked is the position the hub acknowledged last (Open's, then
+	// Ack's), read by VersionsBehind beside Read.
+	acked atomic.Pointer[sdk.Position]
+	// reread holds, per entity, ids reconciliation asked to read again.
+	rereadMu sync.Mutex
+	reread   map[string][]string
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -73,6 +82,9 @@ type position struct {
 	// children from there: a child changed while crmhub was stopped still
 	// republishes its parent.
 	Children map[string][]pval `json:"children,omitempty"`
+	// Hash names, per hash-mode entity, the version of its saved row
+	// hashes (under state_dir) that the records up to here are covered by.
+	Hash map[string]uint32 `json:"hash,omitempty"`
 }
 
 type entityPos struct {
@@ -117,6 +129,11 @@ func (p position) encode() []byte {
 		// which sorts the map's keys.
 		j, _ := json.Marshal(p.Children)
 		b = append(b, `,"children":`...)
+		b = append(b, j...)
+	}
+	if len(p.Hash) > 0 {
+		j, _ := json.Marshal(p.Hash)
+		b = append(b, `,"hash":`...)
 		b = append(b, j...)
 	}
 	return append(b, '}')
@@ -166,6 +183,7 @@ func (s *Source) Configure(_ context.Context, cfg sdk.Config) error {
 // Open connects and restores the per-entity keyset position.
 func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 	s.pos = position{Entities: map[string]entityPos{}}
+	s.acked.Store(&pos)
 	if len(pos) > 0 {
 		if err := json.Unmarshal(pos, &s.pos); err != nil {
 			return fmt.Errorf("sql: decode position: %w", err)
@@ -195,6 +213,9 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 			return err
 		}
 		s.entities = append(s.entities, ent)
+		if err := s.openHashState(ent); err != nil {
+			return err
+		}
 	}
 	if s.cfg.logical() {
 		return s.openLogical(ctx, pos)
@@ -214,6 +235,9 @@ func (s *Source) Read(ctx context.Context, max int) ([]sdk.Record, error) {
 	}
 	if s.cdc != nil {
 		return s.readLogical(ctx, n)
+	}
+	if recs, err := s.readRereads(ctx, n); err != nil || len(recs) > 0 {
+		return recs, err
 	}
 	for range s.entities {
 		e := s.entities[s.next]
@@ -723,7 +747,12 @@ func (s *Source) keyScan(ctx context.Context, e *entity) ([]sdk.Record, error) {
 // Ack lets a logical-mode source confirm the LSN to the server; the
 // other modes hold nothing the server needs to release.
 func (s *Source) Ack(_ context.Context, pos sdk.Position) error {
-	if s.cdc == nil || len(pos) == 0 {
+	if len(pos) == 0 {
+		return nil
+	}
+	if s.cdc == nil {
+		s.acked.Store(&pos)
+		s.ackHashState(pos)
 		return nil
 	}
 	return s.ackLogical(pos)

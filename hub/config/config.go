@@ -223,6 +223,10 @@ type Connector struct {
 	// ReconcileInterval is how often the source's record counts are
 	// compared with the hub's (default 10m; 0s turns reconciliation off).
 	ReconcileInterval *Duration `yaml:"reconcile_interval"`
+	// ReconcileReread: reconciliation has the source read again the
+	// records whose version moved behind its position (default true;
+	// false only lists them).
+	ReconcileReread *bool `yaml:"reconcile_reread"`
 	// Settings are the connector's own parameters, validated against its
 	// declaration by the plugin host.
 	Settings map[string]any `yaml:"settings"`

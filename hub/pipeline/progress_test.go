@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -65,24 +63,11 @@ func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 // behind GET /v1/connectors agrees.
 func TestProgressLogged(t *testing.T) {
 	r := newRig(t)
-	writeFile(t, filepath.Join(r.mapDir, "erp_customers.yaml"), sqlMapping)
-	if err := r.maps.Reload(r.mapDir); err != nil {
-		t.Fatal(err)
-	}
-	dsn := "file:" + filepath.Join(t.TempDir(), "erp.db")
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	dsn, exec := erpSQLite(t, r)
+	exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL)`)
 	for i := 1; i <= 300; i++ {
-		if _, err := db.Exec(`INSERT INTO customers VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i),
-			time.Date(2026, 3, 1, 10, 0, i, 0, time.UTC).Format("2006-01-02 15:04:05")); err != nil {
-			t.Fatal(err)
-		}
+		exec(`INSERT INTO customers VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i),
+			time.Date(2026, 3, 1, 10, 0, i, 0, time.UTC).Format("2006-01-02 15:04:05"))
 	}
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
@@ -150,10 +135,8 @@ func TestProgressLogged(t *testing.T) {
 	// (what the first run read is not its to know).
 	stop()
 	for i := 301; i <= 320; i++ {
-		if _, err := db.Exec(`INSERT INTO customers VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i),
-			time.Date(2026, 3, 2, 10, 0, i-300, 0, time.UTC).Format("2006-01-02 15:04:05")); err != nil {
-			t.Fatal(err)
-		}
+		exec(`INSERT INTO customers VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i),
+			time.Date(2026, 3, 2, 10, 0, i-300, 0, time.UTC).Format("2006-01-02 15:04:05"))
 	}
 	stop = start()
 	defer stop()

@@ -23,6 +23,12 @@ type ReconcileStore interface {
 	OpenDeadLettersOf(ctx context.Context, connector, sourceEntity string) (int64, error)
 }
 
+// ReconcileVersions is what a store offers to find records whose version
+// moved without being read (hub/store); optional.
+type ReconcileVersions interface {
+	SourceVersions(ctx context.Context, system, sourceEntity string, ids []string) (map[string]int64, error)
+}
+
 // ReconcileTarget is one connector instance to reconcile.
 type ReconcileTarget struct {
 	Name   string // connector instance
@@ -35,6 +41,9 @@ type ReconcileTarget struct {
 	Entities []string
 	// Interval between rounds; 0 or less turns the target off.
 	Interval time.Duration
+	// NoReread turns off asking the source to read again the records
+	// whose version moved behind its position (they are still listed).
+	NoReread bool
 }
 
 // Reconciler periodically compares each source entity's live record count
@@ -67,6 +76,8 @@ type reconcileMetrics struct {
 	source, hubN, drift, dead *prometheus.GaugeVec
 	lastRun                   *prometheus.GaugeVec
 	errors                    *prometheus.CounterVec
+	movedUnread               *prometheus.GaugeVec
+	reread                    *prometheus.CounterVec
 }
 
 func (r *Reconciler) init() error {
@@ -98,9 +109,13 @@ func (r *Reconciler) init() error {
 				Help: "When the connector's last reconciliation round finished, Unix seconds."}, []string{"connector"}),
 			errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_reconcile_errors_total",
 				Help: "Entity comparisons that failed (source or store unreachable; unsupported counts are not errors)."}, []string{"connector"}),
+			movedUnread: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "crmhub_reconcile_moved_unread_records",
+				Help: "Source records whose version is newer than the hub's yet behind the source's position (polling never reads them), at the last reconciliation."}, labels),
+			reread: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crmhub_reconcile_reread_records_total",
+				Help: "Records reconciliation asked a source to read again because their version moved behind its position."}, labels),
 		}
 		if r.Registerer != nil {
-			for _, c := range []prometheus.Collector{r.m.source, r.m.hubN, r.m.drift, r.m.dead, r.m.lastRun, r.m.errors} {
+			for _, c := range []prometheus.Collector{r.m.source, r.m.hubN, r.m.drift, r.m.dead, r.m.lastRun, r.m.errors, r.m.movedUnread, r.m.reread} {
 				if err := r.Registerer.Register(c); err != nil {
 					r.initErr = fmt.Errorf("register reconciliation metrics: %w", err)
 					return
@@ -216,6 +231,14 @@ func (r *Reconciler) reconcile(ctx context.Context, t *ReconcileTarget) {
 			r.m.hubN.WithLabelValues(t.Name, ent).Set(float64(res.HubRecords))
 			r.m.drift.WithLabelValues(t.Name, ent).Set(float64(res.Drift))
 			r.m.dead.WithLabelValues(t.Name, ent).Set(float64(res.DeadLettersOpen))
+			r.m.movedUnread.WithLabelValues(t.Name, ent).Set(float64(res.MovedUnreadCount))
+			if res.Reread {
+				r.m.reread.WithLabelValues(t.Name, ent).Add(float64(res.MovedUnreadCount))
+			}
+			if res.MovedUnreadCount > 0 {
+				r.Logger.Warn("reconciliation: records whose version moved behind the source's position", "connector", t.Name, "entity", ent,
+					"records", res.MovedUnreadCount, "reread", res.Reread)
+			}
 			if res.Drift != 0 {
 				r.Logger.Info("reconciliation drift", "connector", t.Name, "entity", ent,
 					"source_records", res.SourceRecords, "hub_records", res.HubRecords, "dead_letters_open", res.DeadLettersOpen)
@@ -242,7 +265,62 @@ func (r *Reconciler) compare(ctx context.Context, t *ReconcileTarget, ent string
 		return res, err
 	}
 	res.SourceRecords, res.HubRecords, res.Drift, res.DeadLettersOpen = src, n, src-n, dead
+	if err := r.movedUnread(ctx, t, ent, &res); err != nil && !errors.Is(err, sdk.ErrNotSupported) {
+		return res, err
+	}
 	return res, nil
+}
+
+// movedLimit bounds the ids a result names (the count is whole).
+const movedLimit = 100
+
+// movedUnread finds the source's live records whose version is newer than
+// the one the hub holds while they lie behind the source's position, and
+// asks the source to read them again (unless the target's NoReread). A full pass over
+// the source's keys and versions, a page at a time, and a lookup of the
+// hub's versions per page: a round costs one read of the key and cursor
+// columns and one indexed lookup per record.
+func (r *Reconciler) movedUnread(ctx context.Context, t *ReconcileTarget, ent string, res *hub.ReconcileResult) error {
+	vs, ok := t.Source.(sdk.VersionReconciler)
+	store, sok := r.Store.(ReconcileVersions)
+	if !ok || !sok {
+		return sdk.ErrNotSupported
+	}
+	var moved []string
+	after := ""
+	for {
+		ids, versions, last, err := vs.VersionsBehind(ctx, ent, after, keyPage)
+		if err != nil {
+			return fmt.Errorf("versions of %s/%s in the source: %w", t.Name, ent, err)
+		}
+		if len(ids) > 0 {
+			held, err := store.SourceVersions(ctx, t.System, ent, ids)
+			if err != nil {
+				return err
+			}
+			for i, id := range ids {
+				// Only records the hub holds: one it lacks is listed by
+				// the missing-id listing (and may be a dead letter).
+				if v, ok := held[id]; ok && versions[i].UnixNano() > v {
+					moved = append(moved, id)
+				}
+			}
+		}
+		if last == "" {
+			break
+		}
+		after = last
+	}
+	res.MovedUnreadCount = int64(len(moved))
+	res.MovedUnread = moved[:min(len(moved), movedLimit)]
+	if len(moved) == 0 || t.NoReread {
+		return nil
+	}
+	if err := vs.Reread(ctx, ent, moved); err != nil {
+		return fmt.Errorf("re-read %s/%s: %w", t.Name, ent, err)
+	}
+	res.Reread = true
+	return nil
 }
 
 // ReconcileResults returns the latest result per connector and entity,

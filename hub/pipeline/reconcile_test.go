@@ -31,6 +31,28 @@ fields:
   family_name: trim(name)
 `
 
+// erpSQLite loads the erp customers mapping into r and creates an empty
+// SQLite database: its DSN, and a function running a statement on it.
+func erpSQLite(t *testing.T, r *rig) (string, func(q string, args ...any)) {
+	t.Helper()
+	writeFile(t, filepath.Join(r.mapDir, "erp_customers.yaml"), sqlMapping)
+	if err := r.maps.Reload(r.mapDir); err != nil {
+		t.Fatal(err)
+	}
+	dsn := "file:" + filepath.Join(t.TempDir(), "erp.db")
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return dsn, func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 // buildSQLPlugin builds testdata/sqlplugin into dir.
 func buildSQLPlugin(t *testing.T) string {
 	t.Helper()
@@ -52,23 +74,7 @@ func TestReconcileFindsSilentDrift(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	log := slog.New(slog.DiscardHandler)
-	writeFile(t, filepath.Join(r.mapDir, "erp_customers.yaml"), sqlMapping)
-	if err := r.maps.Reload(r.mapDir); err != nil {
-		t.Fatal(err)
-	}
-
-	dsn := "file:" + filepath.Join(t.TempDir(), "erp.db")
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	dsn, exec := erpSQLite(t, r)
 	exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)`)
 	for i := 1; i <= 12; i++ {
 		exec(`INSERT INTO customers (id, name, updated_at, deleted) VALUES (?, ?, ?, ?)`,

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
@@ -65,6 +66,44 @@ func (s *Store) LiveSourceIDs(ctx context.Context, system, sourceEntity, after s
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("live source ids %s/%s: %w", system, sourceEntity, err)
+	}
+	return out, nil
+}
+
+// SourceVersions returns, by source id, the version (source updated-at,
+// Unix nanoseconds) the hub holds of each live record among ids of a source
+// entity; ids the hub does not hold live are absent. Looked up by record
+// key, in chunks that stay within every database's bound-parameter limit.
+func (s *Store) SourceVersions(ctx context.Context, system, sourceEntity string, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = identity.RecordKey(system, sourceEntity, id)
+		}
+		q := `SELECT source_id, updated_at FROM records WHERE rkey IN (?` + strings.Repeat(", ?", len(chunk)-1) + `) AND deleted = 0`
+		rows, err := s.rdb.QueryContext(ctx, s.q(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("source versions %s/%s: %w", system, sourceEntity, err)
+		}
+		for rows.Next() {
+			var (
+				id string
+				v  int64
+			)
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("source versions %s/%s: %w", system, sourceEntity, err)
+			}
+			out[id] = v
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("source versions %s/%s: %w", system, sourceEntity, err)
+		}
 	}
 	return out, nil
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
-var _ sdk.Reconciler = (*source)(nil)
+var (
+	_ sdk.Reconciler        = (*source)(nil)
+	_ sdk.VersionReconciler = (*source)(nil)
+)
 
 // ErrNotOpen: a reconciliation call came before the source was opened.
 var ErrNotOpen = errors.New("source not open yet")
@@ -34,6 +38,31 @@ func (s *source) Keys(ctx context.Context, entity, after string, limit int) ([]s
 		return err
 	})
 	return keys, err
+}
+
+// VersionsBehind passes through to a source that can answer (an
+// in-process one; the plugin protocol does not carry it yet); see Count.
+func (s *source) VersionsBehind(ctx context.Context, entity, after string, limit int) (ids []string, versions []time.Time, last string, err error) {
+	err = s.passThrough(ctx, "versions", func(r sdk.Source) (err error) {
+		v, ok := r.(sdk.VersionReconciler)
+		if !ok {
+			return sdk.ErrNotSupported
+		}
+		ids, versions, last, err = v.VersionsBehind(ctx, entity, after, limit)
+		return err
+	})
+	return ids, versions, last, err
+}
+
+// Reread passes through like VersionsBehind.
+func (s *source) Reread(ctx context.Context, entity string, ids []string) error {
+	return s.passThrough(ctx, "reread", func(r sdk.Source) error {
+		v, ok := r.(sdk.VersionReconciler)
+		if !ok {
+			return sdk.ErrNotSupported
+		}
+		return v.Reread(ctx, entity, ids)
+	})
 }
 
 func (s *source) passThrough(ctx context.Context, call string, fn func(sdk.Source) error) error {

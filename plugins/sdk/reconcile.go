@@ -1,6 +1,9 @@
 package sdk
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Reconciler is implemented by a Source that can say what it holds, so the
 // hub can catch silent drift: records the hub missed (a read skipped by a
@@ -40,4 +43,22 @@ func KeysOf(ctx context.Context, src Source, entity, after string, limit int) ([
 		return nil, ErrNotSupported
 	}
 	return r.Keys(ctx, entity, after, limit)
+}
+
+// VersionReconciler is implemented by a Source that reads by a version
+// (updated-at) cursor, so the hub can find rows whose version moved while
+// their place in the read order stayed behind the source's position: a
+// writer that set an old time, a write-back touched with a business time.
+// Polling never reads such a row again. Both methods may be called beside
+// Read, like Reconciler's.
+type VersionReconciler interface {
+	// VersionsBehind scans up to limit rows of entity in the source's key
+	// order after the id after ("" from the first) and returns those
+	// whose cursor lies behind the acknowledged position, with their
+	// versions as Read sets Record.UpdatedAt. last is the last id scanned,
+	// "" when the scan reached the end.
+	VersionsBehind(ctx context.Context, entity, after string, limit int) (ids []string, versions []time.Time, last string, err error)
+	// Reread asks the source to hand out these ids of entity again at its
+	// next Read, without moving its position.
+	Reread(ctx context.Context, entity string, ids []string) error
 }

@@ -299,7 +299,7 @@ func (s *Server) startRunner(ctx context.Context, c config.Connector, settings s
 		}
 		s.setState(c.Name, RunnerState{State: "running"})
 		go s.reconciler.Watch(ctx, pipeline.ReconcileTarget{Name: c.Name, System: c.System, Source: src,
-			Entities: pipeline.SettingsEntities(settings), Interval: c.Reconcile()})
+			Entities: pipeline.SettingsEntities(settings), Interval: c.Reconcile(), NoReread: c.ReconcileReread != nil && !*c.ReconcileReread})
 		r := &pipeline.Source{
 			Name: c.Name, System: c.System, Source: src, Config: settings, Mappings: s, Publisher: s.bus,
 			Positions: s.store, Topics: topics, BatchSize: c.BatchSize, PollInterval: c.PollInterval.D(),
