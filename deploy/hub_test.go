@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crmhub/crmhub/hub/config"
-	"github.com/crmhub/crmhub/internal/app/server"
 	"github.com/crmhub/crmhub/internal/app/demohub"
+	"github.com/crmhub/crmhub/internal/app/server"
 )
 
 // The dashboard and Prometheus tests look at a real hub: the quickstart

@@ -31,8 +31,8 @@ func TestReconcileNamesRowsMovedBehindThePosition(t *testing.T) {
 	for i := 1; i <= 12; i++ {
 		exec(`INSERT INTO customers (id, name, updated_at) VALUES (?, ?, ?)`, i, fmt.Sprintf("Name%d", i), fmt.Sprintf("2026-03-01 10:%02d:00", i))
 	}
-	// Through the host, in process: the plugin protocol does not carry
-	// VersionsBehind and Reread yet.
+	// Through the host, in process (plugins/host's TestReconcilerPassesThrough
+	// carries VersionsBehind and Reread over a plugin process).
 	h, err := host.New(host.Options{Builtins: map[string]sdk.Connector{"sql": sqlconn.Connector}, InProcess: true, Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -40,8 +40,9 @@ func (s *source) Keys(ctx context.Context, entity, after string, limit int) ([]s
 	return keys, err
 }
 
-// VersionsBehind passes through to a source that can answer (an
-// in-process one; the plugin protocol does not carry it yet); see Count.
+// VersionsBehind passes through to the plugin (or an in-process source);
+// a plugin built before the call existed answers sdk.ErrNotSupported; see
+// Count.
 func (s *source) VersionsBehind(ctx context.Context, entity, after string, limit int) (ids []string, versions []time.Time, last string, err error) {
 	err = s.passThrough(ctx, "versions", func(r sdk.Source) (err error) {
 		v, ok := r.(sdk.VersionReconciler)

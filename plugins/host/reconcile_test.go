@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -38,6 +39,52 @@ func TestReconcilerPassesThrough(t *testing.T) {
 			wantSequence(t, keys, 7)
 			if _, err := sdk.CountOf(ctx, src, "orders"); !errors.Is(err, sdk.ErrNotSupported) {
 				t.Errorf("count of an entity the connector cannot count: want ErrNotSupported, got %v", err)
+			}
+
+			// Versions behind the position and a re-read cross the
+			// plugin protocol too.
+			vr, ok := src.(sdk.VersionReconciler)
+			if !ok {
+				t.Fatal("the host's source is no VersionReconciler")
+			}
+			read, err := src.Read(ctx, 4)
+			if err != nil || len(read) != 4 {
+				t.Fatal(read, err)
+			}
+			if err := src.Ack(ctx, read[3].Position); err != nil {
+				t.Fatal(err)
+			}
+			ids, versions, last, err := vr.VersionsBehind(ctx, "customers", "", 3)
+			if err != nil || !slices.Equal(ids, []string{"0", "1", "2"}) || last != "2" || len(versions) != 3 ||
+				!versions[2].Equal(time.Date(2024, 1, 1, 0, 0, 3, 0, time.UTC)) {
+				t.Fatalf("versions behind = %v %v %q %v", ids, versions, last, err)
+			}
+			ids, _, last, err = vr.VersionsBehind(ctx, "customers", last, 3)
+			if err != nil || !slices.Equal(ids, []string{"3"}) || last != "5" {
+				t.Fatalf("second page = %v %q %v; want [3] up to 5", ids, last, err)
+			}
+			if _, _, _, err := vr.VersionsBehind(ctx, "orders", "", 3); !errors.Is(err, sdk.ErrNotSupported) {
+				t.Errorf("versions of an entity the connector cannot scan: want ErrNotSupported, got %v", err)
+			}
+			if err := vr.Reread(ctx, "customers", []string{"1", "3"}); err != nil {
+				t.Fatal(err)
+			}
+			// They come again in a later Read: a plugin hands out what it
+			// read ahead first.
+			var again []string
+			for range 10 {
+				recs, err := src.Read(ctx, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					if n, _ := strconv.Atoi(r.ID); n < 4 {
+						again = append(again, r.ID)
+					}
+				}
+			}
+			if !slices.Equal(again, []string{"1", "3"}) {
+				t.Fatalf("records read again after the reread: %v; want 1, 3", again)
 			}
 		})
 	}

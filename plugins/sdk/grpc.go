@@ -194,6 +194,36 @@ func (s *sourceServer) Keys(ctx context.Context, req *pluginv1.KeysRequest) (*pl
 	return &pluginv1.KeysResponse{Keys: keys}, nil
 }
 
+func (s *sourceServer) VersionsBehind(ctx context.Context, req *pluginv1.VersionsBehindRequest) (*pluginv1.VersionsBehindResponse, error) {
+	if err := s.configured(); err != nil {
+		return nil, err
+	}
+	v, ok := s.src.(VersionReconciler)
+	if !ok {
+		return nil, toStatus(ErrNotSupported)
+	}
+	ids, versions, last, err := v.VersionsBehind(ctx, req.GetEntity(), req.GetAfter(), int(req.GetLimit()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pluginv1.VersionsBehindResponse{Ids: ids, Last: last, Versions: make([]*timestamppb.Timestamp, len(versions))}
+	for i, t := range versions {
+		resp.Versions[i] = timestamppb.New(t)
+	}
+	return resp, nil
+}
+
+func (s *sourceServer) Reread(ctx context.Context, req *pluginv1.RereadRequest) (*pluginv1.RereadResponse, error) {
+	if err := s.configured(); err != nil {
+		return nil, err
+	}
+	v, ok := s.src.(VersionReconciler)
+	if !ok {
+		return nil, toStatus(ErrNotSupported)
+	}
+	return &pluginv1.RereadResponse{}, toStatus(v.Reread(ctx, req.GetEntity(), req.GetIds()))
+}
+
 type destinationServer struct {
 	pluginv1.UnimplementedDestinationServer
 	conn Connector
@@ -337,9 +367,10 @@ type sourceClient struct {
 }
 
 var (
-	_ Source     = (*sourceClient)(nil)
-	_ describer  = (*sourceClient)(nil)
-	_ Reconciler = (*sourceClient)(nil)
+	_ Source            = (*sourceClient)(nil)
+	_ describer         = (*sourceClient)(nil)
+	_ Reconciler        = (*sourceClient)(nil)
+	_ VersionReconciler = (*sourceClient)(nil)
 )
 
 func (s *sourceClient) Spec(ctx context.Context) (Spec, error) {
@@ -449,6 +480,28 @@ func (s *sourceClient) Keys(ctx context.Context, entity, after string, limit int
 		return nil, fromStatus(ctx, "keys", err)
 	}
 	return resp.GetKeys(), nil
+}
+
+// VersionsBehind asks the plugin; one built before the RPC existed, or
+// whose source reads by no version cursor, answers ErrNotSupported.
+func (s *sourceClient) VersionsBehind(ctx context.Context, entity, after string, limit int) ([]string, []time.Time, string, error) {
+	resp, err := s.c.VersionsBehind(ctx, &pluginv1.VersionsBehindRequest{Entity: entity, After: after, Limit: int32(limit)})
+	if err != nil {
+		return nil, nil, "", fromStatus(ctx, "versions behind", err)
+	}
+	if len(resp.GetVersions()) != len(resp.GetIds()) {
+		return nil, nil, "", fmt.Errorf("versions behind: plugin sent %d versions for %d ids", len(resp.GetVersions()), len(resp.GetIds()))
+	}
+	versions := make([]time.Time, len(resp.GetVersions()))
+	for i, t := range resp.GetVersions() {
+		versions[i] = t.AsTime()
+	}
+	return resp.GetIds(), versions, resp.GetLast(), nil
+}
+
+func (s *sourceClient) Reread(ctx context.Context, entity string, ids []string) error {
+	_, err := s.c.Reread(ctx, &pluginv1.RereadRequest{Entity: entity, Ids: ids})
+	return fromStatus(ctx, "reread", err)
 }
 
 type destinationClient struct{ c pluginv1.DestinationClient }

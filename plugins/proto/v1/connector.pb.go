@@ -858,6 +858,221 @@ func (x *KeysResponse) GetKeys() []string {
 	return nil
 }
 
+// Versions behind the position (optional, like Count and Keys): the rows
+// a version-cursor source holds behind its acknowledged position, with the
+// versions Read would give them, so the hub can name the rows it never read
+// again and ask for them (sdk.VersionReconciler).
+type VersionsBehindRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Entity string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	// Scan rows after this id; empty starts at the first.
+	After         string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         int32  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsBehindRequest) Reset() {
+	*x = VersionsBehindRequest{}
+	mi := &file_v1_connector_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsBehindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsBehindRequest) ProtoMessage() {}
+
+func (x *VersionsBehindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsBehindRequest.ProtoReflect.Descriptor instead.
+func (*VersionsBehindRequest) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *VersionsBehindRequest) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *VersionsBehindRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *VersionsBehindRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type VersionsBehindResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// One per id, as Read sets Record.updated_at.
+	Versions []*timestamppb.Timestamp `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty"`
+	// The last id scanned; empty when the scan reached the end.
+	Last          string `protobuf:"bytes,3,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsBehindResponse) Reset() {
+	*x = VersionsBehindResponse{}
+	mi := &file_v1_connector_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsBehindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsBehindResponse) ProtoMessage() {}
+
+func (x *VersionsBehindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsBehindResponse.ProtoReflect.Descriptor instead.
+func (*VersionsBehindResponse) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *VersionsBehindResponse) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *VersionsBehindResponse) GetVersions() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *VersionsBehindResponse) GetLast() string {
+	if x != nil {
+		return x.Last
+	}
+	return ""
+}
+
+type RereadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RereadRequest) Reset() {
+	*x = RereadRequest{}
+	mi := &file_v1_connector_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RereadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RereadRequest) ProtoMessage() {}
+
+func (x *RereadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RereadRequest.ProtoReflect.Descriptor instead.
+func (*RereadRequest) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RereadRequest) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *RereadRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type RereadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RereadResponse) Reset() {
+	*x = RereadResponse{}
+	mi := &file_v1_connector_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RereadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RereadResponse) ProtoMessage() {}
+
+func (x *RereadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_v1_connector_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RereadResponse.ProtoReflect.Descriptor instead.
+func (*RereadResponse) Descriptor() ([]byte, []int) {
+	return file_v1_connector_proto_rawDescGZIP(), []int{20}
+}
+
 type WriteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
@@ -867,7 +1082,7 @@ type WriteRequest struct {
 
 func (x *WriteRequest) Reset() {
 	*x = WriteRequest{}
-	mi := &file_v1_connector_proto_msgTypes[17]
+	mi := &file_v1_connector_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1094,7 @@ func (x *WriteRequest) String() string {
 func (*WriteRequest) ProtoMessage() {}
 
 func (x *WriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_connector_proto_msgTypes[17]
+	mi := &file_v1_connector_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1107,7 @@ func (x *WriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
 func (*WriteRequest) Descriptor() ([]byte, []int) {
-	return file_v1_connector_proto_rawDescGZIP(), []int{17}
+	return file_v1_connector_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WriteRequest) GetRecords() []*Record {
@@ -915,7 +1130,7 @@ type WriteResult struct {
 
 func (x *WriteResult) Reset() {
 	*x = WriteResult{}
-	mi := &file_v1_connector_proto_msgTypes[18]
+	mi := &file_v1_connector_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1142,7 @@ func (x *WriteResult) String() string {
 func (*WriteResult) ProtoMessage() {}
 
 func (x *WriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_connector_proto_msgTypes[18]
+	mi := &file_v1_connector_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1155,7 @@ func (x *WriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResult.ProtoReflect.Descriptor instead.
 func (*WriteResult) Descriptor() ([]byte, []int) {
-	return file_v1_connector_proto_rawDescGZIP(), []int{18}
+	return file_v1_connector_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WriteResult) GetId() string {
@@ -974,7 +1189,7 @@ type WriteResponse struct {
 
 func (x *WriteResponse) Reset() {
 	*x = WriteResponse{}
-	mi := &file_v1_connector_proto_msgTypes[19]
+	mi := &file_v1_connector_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1201,7 @@ func (x *WriteResponse) String() string {
 func (*WriteResponse) ProtoMessage() {}
 
 func (x *WriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_v1_connector_proto_msgTypes[19]
+	mi := &file_v1_connector_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1214,7 @@ func (x *WriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
 func (*WriteResponse) Descriptor() ([]byte, []int) {
-	return file_v1_connector_proto_rawDescGZIP(), []int{19}
+	return file_v1_connector_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WriteResponse) GetResults() []*WriteResult {
@@ -1060,7 +1275,19 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\"\n" +
 	"\fKeysResponse\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\tR\x04keys\"B\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\"[\n" +
+	"\x15VersionsBehindRequest\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"v\n" +
+	"\x16VersionsBehindResponse\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x126\n" +
+	"\bversions\x18\x02 \x03(\v2\x1a.google.protobuf.TimestampR\bversions\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\tR\x04last\"9\n" +
+	"\rRereadRequest\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\"\x10\n" +
+	"\x0eRereadResponse\"B\n" +
 	"\fWriteRequest\x122\n" +
 	"\arecords\x18\x01 \x03(\v2\x18.crmhub.plugin.v1.RecordR\arecords\"\xa9\x01\n" +
 	"\vWriteResult\x12\x0e\n" +
@@ -1071,7 +1298,7 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"H\n" +
 	"\rWriteResponse\x127\n" +
-	"\aresults\x18\x01 \x03(\v2\x1d.crmhub.plugin.v1.WriteResultR\aresults2\xdb\x04\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.crmhub.plugin.v1.WriteResultR\aresults2\x8d\x06\n" +
 	"\x06Source\x12E\n" +
 	"\x04Spec\x12\x1d.crmhub.plugin.v1.SpecRequest\x1a\x1e.crmhub.plugin.v1.SpecResponse\x12T\n" +
 	"\tConfigure\x12\".crmhub.plugin.v1.ConfigureRequest\x1a#.crmhub.plugin.v1.ConfigureResponse\x12E\n" +
@@ -1080,7 +1307,9 @@ const file_v1_connector_proto_rawDesc = "" +
 	"\x03Ack\x12\x1c.crmhub.plugin.v1.AckRequest\x1a\x1d.crmhub.plugin.v1.AckResponse\x12Q\n" +
 	"\bTeardown\x12!.crmhub.plugin.v1.TeardownRequest\x1a\".crmhub.plugin.v1.TeardownResponse\x12H\n" +
 	"\x05Count\x12\x1e.crmhub.plugin.v1.CountRequest\x1a\x1f.crmhub.plugin.v1.CountResponse\x12E\n" +
-	"\x04Keys\x12\x1d.crmhub.plugin.v1.KeysRequest\x1a\x1e.crmhub.plugin.v1.KeysResponse2\x8e\x03\n" +
+	"\x04Keys\x12\x1d.crmhub.plugin.v1.KeysRequest\x1a\x1e.crmhub.plugin.v1.KeysResponse\x12c\n" +
+	"\x0eVersionsBehind\x12'.crmhub.plugin.v1.VersionsBehindRequest\x1a(.crmhub.plugin.v1.VersionsBehindResponse\x12K\n" +
+	"\x06Reread\x12\x1f.crmhub.plugin.v1.RereadRequest\x1a .crmhub.plugin.v1.RereadResponse2\x8e\x03\n" +
 	"\vDestination\x12E\n" +
 	"\x04Spec\x12\x1d.crmhub.plugin.v1.SpecRequest\x1a\x1e.crmhub.plugin.v1.SpecResponse\x12T\n" +
 	"\tConfigure\x12\".crmhub.plugin.v1.ConfigureRequest\x1a#.crmhub.plugin.v1.ConfigureResponse\x12E\n" +
@@ -1100,70 +1329,79 @@ func file_v1_connector_proto_rawDescGZIP() []byte {
 	return file_v1_connector_proto_rawDescData
 }
 
-var file_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_v1_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_v1_connector_proto_goTypes = []any{
-	(*Record)(nil),                // 0: crmhub.plugin.v1.Record
-	(*SpecRequest)(nil),           // 1: crmhub.plugin.v1.SpecRequest
-	(*SpecResponse)(nil),          // 2: crmhub.plugin.v1.SpecResponse
-	(*ConfigureRequest)(nil),      // 3: crmhub.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 4: crmhub.plugin.v1.ConfigureResponse
-	(*OpenRequest)(nil),           // 5: crmhub.plugin.v1.OpenRequest
-	(*OpenResponse)(nil),          // 6: crmhub.plugin.v1.OpenResponse
-	(*ReadRequest)(nil),           // 7: crmhub.plugin.v1.ReadRequest
-	(*ReadResponse)(nil),          // 8: crmhub.plugin.v1.ReadResponse
-	(*AckRequest)(nil),            // 9: crmhub.plugin.v1.AckRequest
-	(*AckResponse)(nil),           // 10: crmhub.plugin.v1.AckResponse
-	(*TeardownRequest)(nil),       // 11: crmhub.plugin.v1.TeardownRequest
-	(*TeardownResponse)(nil),      // 12: crmhub.plugin.v1.TeardownResponse
-	(*CountRequest)(nil),          // 13: crmhub.plugin.v1.CountRequest
-	(*CountResponse)(nil),         // 14: crmhub.plugin.v1.CountResponse
-	(*KeysRequest)(nil),           // 15: crmhub.plugin.v1.KeysRequest
-	(*KeysResponse)(nil),          // 16: crmhub.plugin.v1.KeysResponse
-	(*WriteRequest)(nil),          // 17: crmhub.plugin.v1.WriteRequest
-	(*WriteResult)(nil),           // 18: crmhub.plugin.v1.WriteResult
-	(*WriteResponse)(nil),         // 19: crmhub.plugin.v1.WriteResponse
-	nil,                           // 20: crmhub.plugin.v1.Record.MetaEntry
-	nil,                           // 21: crmhub.plugin.v1.WriteResult.MetaEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*Record)(nil),                 // 0: crmhub.plugin.v1.Record
+	(*SpecRequest)(nil),            // 1: crmhub.plugin.v1.SpecRequest
+	(*SpecResponse)(nil),           // 2: crmhub.plugin.v1.SpecResponse
+	(*ConfigureRequest)(nil),       // 3: crmhub.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 4: crmhub.plugin.v1.ConfigureResponse
+	(*OpenRequest)(nil),            // 5: crmhub.plugin.v1.OpenRequest
+	(*OpenResponse)(nil),           // 6: crmhub.plugin.v1.OpenResponse
+	(*ReadRequest)(nil),            // 7: crmhub.plugin.v1.ReadRequest
+	(*ReadResponse)(nil),           // 8: crmhub.plugin.v1.ReadResponse
+	(*AckRequest)(nil),             // 9: crmhub.plugin.v1.AckRequest
+	(*AckResponse)(nil),            // 10: crmhub.plugin.v1.AckResponse
+	(*TeardownRequest)(nil),        // 11: crmhub.plugin.v1.TeardownRequest
+	(*TeardownResponse)(nil),       // 12: crmhub.plugin.v1.TeardownResponse
+	(*CountRequest)(nil),           // 13: crmhub.plugin.v1.CountRequest
+	(*CountResponse)(nil),          // 14: crmhub.plugin.v1.CountResponse
+	(*KeysRequest)(nil),            // 15: crmhub.plugin.v1.KeysRequest
+	(*KeysResponse)(nil),           // 16: crmhub.plugin.v1.KeysResponse
+	(*VersionsBehindRequest)(nil),  // 17: crmhub.plugin.v1.VersionsBehindRequest
+	(*VersionsBehindResponse)(nil), // 18: crmhub.plugin.v1.VersionsBehindResponse
+	(*RereadRequest)(nil),          // 19: crmhub.plugin.v1.RereadRequest
+	(*RereadResponse)(nil),         // 20: crmhub.plugin.v1.RereadResponse
+	(*WriteRequest)(nil),           // 21: crmhub.plugin.v1.WriteRequest
+	(*WriteResult)(nil),            // 22: crmhub.plugin.v1.WriteResult
+	(*WriteResponse)(nil),          // 23: crmhub.plugin.v1.WriteResponse
+	nil,                            // 24: crmhub.plugin.v1.Record.MetaEntry
+	nil,                            // 25: crmhub.plugin.v1.WriteResult.MetaEntry
+	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
 }
 var file_v1_connector_proto_depIdxs = []int32{
-	22, // 0: crmhub.plugin.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 1: crmhub.plugin.v1.Record.meta:type_name -> crmhub.plugin.v1.Record.MetaEntry
+	26, // 0: crmhub.plugin.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 1: crmhub.plugin.v1.Record.meta:type_name -> crmhub.plugin.v1.Record.MetaEntry
 	0,  // 2: crmhub.plugin.v1.ReadResponse.records:type_name -> crmhub.plugin.v1.Record
-	0,  // 3: crmhub.plugin.v1.WriteRequest.records:type_name -> crmhub.plugin.v1.Record
-	21, // 4: crmhub.plugin.v1.WriteResult.meta:type_name -> crmhub.plugin.v1.WriteResult.MetaEntry
-	18, // 5: crmhub.plugin.v1.WriteResponse.results:type_name -> crmhub.plugin.v1.WriteResult
-	1,  // 6: crmhub.plugin.v1.Source.Spec:input_type -> crmhub.plugin.v1.SpecRequest
-	3,  // 7: crmhub.plugin.v1.Source.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
-	5,  // 8: crmhub.plugin.v1.Source.Open:input_type -> crmhub.plugin.v1.OpenRequest
-	7,  // 9: crmhub.plugin.v1.Source.Read:input_type -> crmhub.plugin.v1.ReadRequest
-	9,  // 10: crmhub.plugin.v1.Source.Ack:input_type -> crmhub.plugin.v1.AckRequest
-	11, // 11: crmhub.plugin.v1.Source.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
-	13, // 12: crmhub.plugin.v1.Source.Count:input_type -> crmhub.plugin.v1.CountRequest
-	15, // 13: crmhub.plugin.v1.Source.Keys:input_type -> crmhub.plugin.v1.KeysRequest
-	1,  // 14: crmhub.plugin.v1.Destination.Spec:input_type -> crmhub.plugin.v1.SpecRequest
-	3,  // 15: crmhub.plugin.v1.Destination.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
-	5,  // 16: crmhub.plugin.v1.Destination.Open:input_type -> crmhub.plugin.v1.OpenRequest
-	17, // 17: crmhub.plugin.v1.Destination.Write:input_type -> crmhub.plugin.v1.WriteRequest
-	11, // 18: crmhub.plugin.v1.Destination.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
-	2,  // 19: crmhub.plugin.v1.Source.Spec:output_type -> crmhub.plugin.v1.SpecResponse
-	4,  // 20: crmhub.plugin.v1.Source.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
-	6,  // 21: crmhub.plugin.v1.Source.Open:output_type -> crmhub.plugin.v1.OpenResponse
-	8,  // 22: crmhub.plugin.v1.Source.Read:output_type -> crmhub.plugin.v1.ReadResponse
-	10, // 23: crmhub.plugin.v1.Source.Ack:output_type -> crmhub.plugin.v1.AckResponse
-	12, // 24: crmhub.plugin.v1.Source.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
-	14, // 25: crmhub.plugin.v1.Source.Count:output_type -> crmhub.plugin.v1.CountResponse
-	16, // 26: crmhub.plugin.v1.Source.Keys:output_type -> crmhub.plugin.v1.KeysResponse
-	2,  // 27: crmhub.plugin.v1.Destination.Spec:output_type -> crmhub.plugin.v1.SpecResponse
-	4,  // 28: crmhub.plugin.v1.Destination.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
-	6,  // 29: crmhub.plugin.v1.Destination.Open:output_type -> crmhub.plugin.v1.OpenResponse
-	19, // 30: crmhub.plugin.v1.Destination.Write:output_type -> crmhub.plugin.v1.WriteResponse
-	12, // 31: crmhub.plugin.v1.Destination.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
-	19, // [19:32] is the sub-list for method output_type
-	6,  // [6:19] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	26, // 3: crmhub.plugin.v1.VersionsBehindResponse.versions:type_name -> google.protobuf.Timestamp
+	0,  // 4: crmhub.plugin.v1.WriteRequest.records:type_name -> crmhub.plugin.v1.Record
+	25, // 5: crmhub.plugin.v1.WriteResult.meta:type_name -> crmhub.plugin.v1.WriteResult.MetaEntry
+	22, // 6: crmhub.plugin.v1.WriteResponse.results:type_name -> crmhub.plugin.v1.WriteResult
+	1,  // 7: crmhub.plugin.v1.Source.Spec:input_type -> crmhub.plugin.v1.SpecRequest
+	3,  // 8: crmhub.plugin.v1.Source.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
+	5,  // 9: crmhub.plugin.v1.Source.Open:input_type -> crmhub.plugin.v1.OpenRequest
+	7,  // 10: crmhub.plugin.v1.Source.Read:input_type -> crmhub.plugin.v1.ReadRequest
+	9,  // 11: crmhub.plugin.v1.Source.Ack:input_type -> crmhub.plugin.v1.AckRequest
+	11, // 12: crmhub.plugin.v1.Source.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
+	13, // 13: crmhub.plugin.v1.Source.Count:input_type -> crmhub.plugin.v1.CountRequest
+	15, // 14: crmhub.plugin.v1.Source.Keys:input_type -> crmhub.plugin.v1.KeysRequest
+	17, // 15: crmhub.plugin.v1.Source.VersionsBehind:input_type -> crmhub.plugin.v1.VersionsBehindRequest
+	19, // 16: crmhub.plugin.v1.Source.Reread:input_type -> crmhub.plugin.v1.RereadRequest
+	1,  // 17: crmhub.plugin.v1.Destination.Spec:input_type -> crmhub.plugin.v1.SpecRequest
+	3,  // 18: crmhub.plugin.v1.Destination.Configure:input_type -> crmhub.plugin.v1.ConfigureRequest
+	5,  // 19: crmhub.plugin.v1.Destination.Open:input_type -> crmhub.plugin.v1.OpenRequest
+	21, // 20: crmhub.plugin.v1.Destination.Write:input_type -> crmhub.plugin.v1.WriteRequest
+	11, // 21: crmhub.plugin.v1.Destination.Teardown:input_type -> crmhub.plugin.v1.TeardownRequest
+	2,  // 22: crmhub.plugin.v1.Source.Spec:output_type -> crmhub.plugin.v1.SpecResponse
+	4,  // 23: crmhub.plugin.v1.Source.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
+	6,  // 24: crmhub.plugin.v1.Source.Open:output_type -> crmhub.plugin.v1.OpenResponse
+	8,  // 25: crmhub.plugin.v1.Source.Read:output_type -> crmhub.plugin.v1.ReadResponse
+	10, // 26: crmhub.plugin.v1.Source.Ack:output_type -> crmhub.plugin.v1.AckResponse
+	12, // 27: crmhub.plugin.v1.Source.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
+	14, // 28: crmhub.plugin.v1.Source.Count:output_type -> crmhub.plugin.v1.CountResponse
+	16, // 29: crmhub.plugin.v1.Source.Keys:output_type -> crmhub.plugin.v1.KeysResponse
+	18, // 30: crmhub.plugin.v1.Source.VersionsBehind:output_type -> crmhub.plugin.v1.VersionsBehindResponse
+	20, // 31: crmhub.plugin.v1.Source.Reread:output_type -> crmhub.plugin.v1.RereadResponse
+	2,  // 32: crmhub.plugin.v1.Destination.Spec:output_type -> crmhub.plugin.v1.SpecResponse
+	4,  // 33: crmhub.plugin.v1.Destination.Configure:output_type -> crmhub.plugin.v1.ConfigureResponse
+	6,  // 34: crmhub.plugin.v1.Destination.Open:output_type -> crmhub.plugin.v1.OpenResponse
+	23, // 35: crmhub.plugin.v1.Destination.Write:output_type -> crmhub.plugin.v1.WriteResponse
+	12, // 36: crmhub.plugin.v1.Destination.Teardown:output_type -> crmhub.plugin.v1.TeardownResponse
+	22, // [22:37] is the sub-list for method output_type
+	7,  // [7:22] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_v1_connector_proto_init() }
@@ -1177,7 +1415,7 @@ func file_v1_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_v1_connector_proto_rawDesc), len(file_v1_connector_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -24,14 +24,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Source_Spec_FullMethodName      = "/crmhub.plugin.v1.Source/Spec"
-	Source_Configure_FullMethodName = "/crmhub.plugin.v1.Source/Configure"
-	Source_Open_FullMethodName      = "/crmhub.plugin.v1.Source/Open"
-	Source_Read_FullMethodName      = "/crmhub.plugin.v1.Source/Read"
-	Source_Ack_FullMethodName       = "/crmhub.plugin.v1.Source/Ack"
-	Source_Teardown_FullMethodName  = "/crmhub.plugin.v1.Source/Teardown"
-	Source_Count_FullMethodName     = "/crmhub.plugin.v1.Source/Count"
-	Source_Keys_FullMethodName      = "/crmhub.plugin.v1.Source/Keys"
+	Source_Spec_FullMethodName           = "/crmhub.plugin.v1.Source/Spec"
+	Source_Configure_FullMethodName      = "/crmhub.plugin.v1.Source/Configure"
+	Source_Open_FullMethodName           = "/crmhub.plugin.v1.Source/Open"
+	Source_Read_FullMethodName           = "/crmhub.plugin.v1.Source/Read"
+	Source_Ack_FullMethodName            = "/crmhub.plugin.v1.Source/Ack"
+	Source_Teardown_FullMethodName       = "/crmhub.plugin.v1.Source/Teardown"
+	Source_Count_FullMethodName          = "/crmhub.plugin.v1.Source/Count"
+	Source_Keys_FullMethodName           = "/crmhub.plugin.v1.Source/Keys"
+	Source_VersionsBehind_FullMethodName = "/crmhub.plugin.v1.Source/VersionsBehind"
+	Source_Reread_FullMethodName         = "/crmhub.plugin.v1.Source/Reread"
 )
 
 // SourceClient is the client API for Source service.
@@ -48,6 +50,8 @@ type SourceClient interface {
 	// Unimplemented.
 	Count(ctx context.Context, in *CountRequest, opts ...grpc.CallOption) (*CountResponse, error)
 	Keys(ctx context.Context, in *KeysRequest, opts ...grpc.CallOption) (*KeysResponse, error)
+	VersionsBehind(ctx context.Context, in *VersionsBehindRequest, opts ...grpc.CallOption) (*VersionsBehindResponse, error)
+	Reread(ctx context.Context, in *RereadRequest, opts ...grpc.CallOption) (*RereadResponse, error)
 }
 
 type sourceClient struct {
@@ -138,6 +142,26 @@ func (c *sourceClient) Keys(ctx context.Context, in *KeysRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *sourceClient) VersionsBehind(ctx context.Context, in *VersionsBehindRequest, opts ...grpc.CallOption) (*VersionsBehindResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VersionsBehindResponse)
+	err := c.cc.Invoke(ctx, Source_VersionsBehind_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sourceClient) Reread(ctx context.Context, in *RereadRequest, opts ...grpc.CallOption) (*RereadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RereadResponse)
+	err := c.cc.Invoke(ctx, Source_Reread_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -152,6 +176,8 @@ type SourceServer interface {
 	// Unimplemented.
 	Count(context.Context, *CountRequest) (*CountResponse, error)
 	Keys(context.Context, *KeysRequest) (*KeysResponse, error)
+	VersionsBehind(context.Context, *VersionsBehindRequest) (*VersionsBehindResponse, error)
+	Reread(context.Context, *RereadRequest) (*RereadResponse, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -185,6 +211,12 @@ func (UnimplementedSourceServer) Count(context.Context, *CountRequest) (*CountRe
 }
 func (UnimplementedSourceServer) Keys(context.Context, *KeysRequest) (*KeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Keys not implemented")
+}
+func (UnimplementedSourceServer) VersionsBehind(context.Context, *VersionsBehindRequest) (*VersionsBehindResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VersionsBehind not implemented")
+}
+func (UnimplementedSourceServer) Reread(context.Context, *RereadRequest) (*RereadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reread not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -351,6 +383,42 @@ func _Source_Keys_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_VersionsBehind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VersionsBehindRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).VersionsBehind(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_VersionsBehind_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).VersionsBehind(ctx, req.(*VersionsBehindRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Source_Reread_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RereadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Reread(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Reread_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Reread(ctx, req.(*RereadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -389,6 +457,14 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Keys",
 			Handler:    _Source_Keys_Handler,
+		},
+		{
+			MethodName: "VersionsBehind",
+			Handler:    _Source_VersionsBehind_Handler,
+		},
+		{
+			MethodName: "Reread",
+			Handler:    _Source_Reread_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

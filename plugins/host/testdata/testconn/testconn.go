@@ -50,6 +50,8 @@ type source struct {
 	cfg     config
 	next    int
 	payload string
+	reread  []int // ids Reread asked for, handed out first by Read
+	acked   int   // the acknowledged position: records below it are behind
 }
 
 func (s *source) Configure(_ context.Context, cfg sdk.Config) error {
@@ -85,6 +87,13 @@ var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (s *source) Read(_ context.Context, max int) ([]sdk.Record, error) {
 	var out []sdk.Record
+	for len(out) < max && len(s.reread) > 0 {
+		n := s.reread[0]
+		s.reread = s.reread[1:]
+		b, _ := json.Marshal(payload{N: n, Filler: s.payload})
+		out = append(out, sdk.Record{Entity: "customers", ID: strconv.Itoa(n), UpdatedAt: version(n), Op: sdk.OpUpsert,
+			Payload: b, Position: sdk.Position(strconv.Itoa(s.next))})
+	}
 	for len(out) < max && (s.cfg.Total == 0 || s.next < s.cfg.Total) {
 		if s.next == s.cfg.CrashAt && s.shouldCrash() {
 			os.Exit(3)
@@ -94,7 +103,7 @@ func (s *source) Read(_ context.Context, max int) ([]sdk.Record, error) {
 		out = append(out, sdk.Record{
 			Entity:    "customers",
 			ID:        strconv.Itoa(s.next - 1),
-			UpdatedAt: epoch.Add(time.Duration(s.next) * time.Second),
+			UpdatedAt: version(s.next - 1),
 			Op:        sdk.OpUpsert,
 			Payload:   b,
 			Position:  sdk.Position(strconv.Itoa(s.next)),
@@ -102,6 +111,9 @@ func (s *source) Read(_ context.Context, max int) ([]sdk.Record, error) {
 	}
 	return out, nil
 }
+
+// version is record n's UpdatedAt.
+func version(n int) time.Time { return epoch.Add(time.Duration(n+1) * time.Second) }
 
 func (s *source) shouldCrash() bool {
 	if s.cfg.CrashMarker == "" {
@@ -115,6 +127,9 @@ func (s *source) shouldCrash() bool {
 }
 
 func (s *source) Ack(_ context.Context, pos sdk.Position) error {
+	if n, err := strconv.Atoi(string(pos)); err == nil {
+		s.acked = max(s.acked, n)
+	}
 	if s.cfg.AckFile == "" {
 		return nil
 	}
@@ -174,4 +189,50 @@ func (s *source) Keys(_ context.Context, entity, after string, limit int) ([]str
 		out = append(out, strconv.Itoa(i))
 	}
 	return out, nil
+}
+
+// VersionsBehind scans ids after `after` in numeric order, up to limit of
+// them, and returns those already read (behind the position) with their
+// versions. The acknowledged position counts, not the read one: the SDK
+// reads ahead of what the host took.
+func (s *source) VersionsBehind(_ context.Context, entity, after string, limit int) ([]string, []time.Time, string, error) {
+	if entity != "customers" || s.cfg.Total == 0 {
+		return nil, nil, "", sdk.ErrNotSupported
+	}
+	from := 0
+	if after != "" {
+		n, err := strconv.Atoi(after)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("crashy: key %q is not a number", after)
+		}
+		from = n + 1
+	}
+	var ids []string
+	var versions []time.Time
+	last := ""
+	for i := from; i < s.cfg.Total && i < from+limit; i++ {
+		if i < s.acked {
+			ids = append(ids, strconv.Itoa(i))
+			versions = append(versions, version(i))
+		}
+		if i == from+limit-1 && i < s.cfg.Total-1 {
+			last = strconv.Itoa(i)
+		}
+	}
+	return ids, versions, last, nil
+}
+
+// Reread queues ids for the next Read.
+func (s *source) Reread(_ context.Context, entity string, ids []string) error {
+	if entity != "customers" {
+		return sdk.ErrNotSupported
+	}
+	for _, id := range ids {
+		n, err := strconv.Atoi(id)
+		if err != nil {
+			return fmt.Errorf("crashy: key %q is not a number", id)
+		}
+		s.reread = append(s.reread, n)
+	}
+	return nil
 }
