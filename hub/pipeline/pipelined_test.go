@@ -133,3 +133,40 @@ fields:
 		})
 	}
 }
+
+// TestPipelineFirstBatchIsSmall: the first read asks for firstBatchSize
+// records so that the first record reaches the topic soon, the reads after
+// it for full batches.
+func TestPipelineFirstBatchIsSmall(t *testing.T) {
+	m, err := mapping.Parse("seq.yaml", []byte(`mapping: seq
+version: 1
+source: {system: seq, entity: customers}
+target: {entity: customer, schema: v1}
+unknown_fields: ignore
+fields:
+  kind: '"person"'
+  full_name: trim(name)
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n, batch = 3000, 1000
+	src := &seqSource{n: n, keys: 7, padding: 10}
+	pub := &orderPublisher{want: n, done: cancel}
+	r := &Source{Name: "seq", System: "seq", Source: src, Mappings: oneMapping{m}, Publisher: pub, Positions: &lastPosition{},
+		Topics: hub.Topics{Prefix: "crmhub"}, BatchSize: batch, MapWorkers: 2,
+		Metrics: NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler)}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.msgs) != n {
+		t.Fatalf("%d messages, want %d", len(pub.msgs), n)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.asked) < 2 || src.asked[0] != firstBatchSize || src.asked[1] != batch {
+		t.Errorf("reads asked for %v, want %d first and then %d", src.asked, firstBatchSize, batch)
+	}
+}
