@@ -39,6 +39,7 @@ func TestReadAheadTakesUpLargerLimit(t *testing.T) {
 	if next != total {
 		t.Fatalf("%d of %d records read", next, total)
 	}
+	t.Logf("%d host reads, %d source reads for %d records", calls, cs.readCalls(), total)
 	// 20 batches of 1000, and the few of 10 read ahead before the host
 	// asked for more: keeping the first limit took about 2,000 reads.
 	if n := cs.readCalls(); n > 40 {
