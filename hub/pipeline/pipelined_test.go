@@ -76,11 +76,9 @@ func (m *lastPosition) SavePosition(_ context.Context, _ string, pos []byte) err
 	return nil
 }
 
-// TestPipelineKeepsReadOrder maps batches on several goroutines and
-// requires the messages in exactly the order read (so each key's versions
-// stay in order), the last position saved on the way out, and batches
-// bounded by MaxBatchBytes.
-func TestPipelineKeepsReadOrder(t *testing.T) {
+// seqMapping maps seqSource's records.
+func seqMapping(t *testing.T) *mapping.Mapping {
+	t.Helper()
 	m, err := mapping.Parse("seq.yaml", []byte(`mapping: seq
 version: 1
 source: {system: seq, entity: customers}
@@ -93,6 +91,15 @@ fields:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestPipelineKeepsReadOrder maps batches on several goroutines and
+// requires the messages in exactly the order read (so each key's versions
+// stay in order), the last position saved on the way out, and batches
+// bounded by MaxBatchBytes.
+func TestPipelineKeepsReadOrder(t *testing.T) {
+	m := seqMapping(t)
 	tests := []struct {
 		name                     string
 		n, batch, padding, bytes int
@@ -138,18 +145,7 @@ fields:
 // records so that the first record reaches the topic soon, the reads after
 // it for full batches.
 func TestPipelineFirstBatchIsSmall(t *testing.T) {
-	m, err := mapping.Parse("seq.yaml", []byte(`mapping: seq
-version: 1
-source: {system: seq, entity: customers}
-target: {entity: customer, schema: v1}
-unknown_fields: ignore
-fields:
-  kind: '"person"'
-  full_name: trim(name)
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := seqMapping(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const n, batch = 3000, 1000

@@ -12,16 +12,8 @@ import (
 // the source catches up; every record still arrives once and in order.
 func TestReadAheadTakesUpLargerLimit(t *testing.T) {
 	const total = 20000
-	cs := &numberSource{total: total}
-	conn := Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}
-	src := serveSource(t, conn, grpcServerOptions()...)
+	src, cs := openNumberSource(t, total)
 	ctx := context.Background()
-	if err := src.Configure(ctx, Config{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := src.Open(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
 	next, calls := 0, 0
 	for limit := 10; next < total && calls < total; limit = 1000 {
 		recs, err := src.Read(ctx, limit)
@@ -48,4 +40,21 @@ func TestReadAheadTakesUpLargerLimit(t *testing.T) {
 	if calls > 40 {
 		t.Errorf("the host needed %d reads for %d records", calls, total)
 	}
+}
+
+// openNumberSource serves a numberSource of total records over gRPC and
+// opens it at the start.
+func openNumberSource(t *testing.T, total int) (Source, *numberSource) {
+	t.Helper()
+	cs := &numberSource{total: total}
+	conn := Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}
+	src := serveSource(t, conn, grpcServerOptions()...)
+	ctx := context.Background()
+	if err := src.Configure(ctx, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	return src, cs
 }
