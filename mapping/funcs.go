@@ -204,7 +204,7 @@ func init() {
 	register(&Func{Name: "title", Signature: "title(s) → string|nil",
 		Doc:      "Title-cases each word (\"MÜLLER GMBH\" → \"Müller Gmbh\"), collapsing white space.",
 		Examples: []Example{{`title("hans  MÜLLER")`, `"Hans Müller"`}},
-		types:    []any{anyFn1}, fn: str1(func(s string) string { return cases.Title(language.Und).String(collapse(s)) })})
+		types:    []any{anyFn1}, fn: str1(func(s string) string { return titleCase(collapse(s)) })})
 	register(&Func{Name: "collapse", Signature: "collapse(s) → string|nil",
 		Doc:      "Trims and collapses inner runs of white space (including non-breaking spaces) to one space.",
 		Examples: []Example{{`collapse(" Müller \u00a0 GmbH ")`, `"Müller GmbH"`}},
@@ -961,6 +961,11 @@ func phoneFn(args ...any) (any, error) {
 	}
 	if c, ok := compactPhone(s); ok {
 		s = c
+		// Most numbers are answered here, without libphonenumber's
+		// regular expressions (see fastPhone); the rest go on to it.
+		if e164, ok := fastPhone(s, region); ok {
+			return phoneResult(e164, region)
+		}
 	}
 	if phoneCacheOff.Load() {
 		return phoneResult(parsePhone(s, region), region)
@@ -1074,4 +1079,64 @@ func detectLocale(s string) (string, error) {
 		return "de", nil
 	}
 	return "en", nil
+}
+
+// titlers reuse title Casers: building one per call (cases.Title) was
+// most of title()'s cost, and a Caser keeps state, so it is not shared
+// between goroutines at once.
+var titlers = sync.Pool{New: func() any { c := cases.Title(language.Und); return &c }}
+
+// titleCase is cases.Title(language.Und).String(s). Text of ASCII letters
+// and spaces only (most names and cities) is cased here directly, a word
+// being a run of letters: TestTitleCaseEquivalence and FuzzTitleCase hold
+// it to x/text.
+func titleCase(s string) string {
+	if out, ok := titleASCII(s); ok {
+		return out
+	}
+	c := titlers.Get().(*cases.Caser)
+	out := c.String(s)
+	titlers.Put(c)
+	return out
+}
+
+func titleASCII(s string) (string, bool) {
+	changed := false
+	start := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ':
+			start = true
+			continue
+		case c >= 'a' && c <= 'z':
+			changed = changed || start
+		case c >= 'A' && c <= 'Z':
+			changed = changed || !start
+		default:
+			return "", false
+		}
+		start = false
+	}
+	if !changed {
+		return s, true
+	}
+	b := make([]byte, len(s))
+	start = true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ':
+			start = true
+		case start:
+			if c >= 'a' {
+				c -= 'a' - 'A'
+			}
+			start = false
+		case c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b), true
 }

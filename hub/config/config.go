@@ -219,7 +219,12 @@ type Connector struct {
 	System       string   `yaml:"system"`
 	PollInterval Duration `yaml:"poll_interval"`
 	BatchSize    int      `yaml:"batch_size"`
-	Disabled     bool     `yaml:"disabled"`
+	// MaxBatchBytes bounds a batch by its records' size too (0: 4 MiB,
+	// pipeline.DefaultMaxBatchBytes): with large records the runner asks
+	// for fewer than batch_size, so the batches it holds at once stay
+	// within a few times this much memory.
+	MaxBatchBytes int  `yaml:"max_batch_bytes"`
+	Disabled      bool `yaml:"disabled"`
 	// ReconcileInterval is how often the source's record counts are
 	// compared with the hub's (default 10m; 0s turns reconciliation off).
 	ReconcileInterval *Duration `yaml:"reconcile_interval"`
@@ -687,6 +692,9 @@ func (c *Config) check() error {
 		}
 		if k.BatchSize < 0 {
 			bad(k.Line, key+".batch_size", "must be positive")
+		}
+		if n := k.MaxBatchBytes; n != 0 && n < 64<<10 {
+			bad(k.Line, key+".max_batch_bytes", "%d is below 65536: batches of a record or two would each cost a round trip (0 is the default, 4 MiB)", n)
 		}
 		if k.ReconcileInterval != nil && *k.ReconcileInterval < 0 {
 			bad(k.Line, key+".reconcile_interval", "must not be negative (0s turns reconciliation off)")

@@ -34,6 +34,9 @@ func TestParseGood(t *testing.T) {
 	if k.System != "erp" || k.PollInterval.D() != 2*time.Second || k.Settings["dsn"] != "file:/srv/demo/erp.db" || k.Settings["batch_size"] != 100 {
 		t.Errorf("connector %+v", k)
 	}
+	if k.MaxBatchBytes != 1<<20 {
+		t.Errorf("max_batch_bytes %d: want 1048576", k.MaxBatchBytes)
+	}
 	if k.Line != 9 || k.SettingLines["dsn"] != 14 {
 		t.Errorf("lines: connector %d, dsn %d", k.Line, k.SettingLines["dsn"])
 	}
@@ -57,6 +60,8 @@ func TestParseErrors(t *testing.T) {
 		{"missing plugin", "connectors:\n  - name: a\n", nil, []string{"f.yaml:2", "connectors[0].plugin", "required"}},
 		{"bad driver", "store:\n  driver: oracle\n", nil, []string{"store.driver", "oracle"}},
 		{"unknown role", "roles: [connectors, aply]\n", nil, []string{"roles", "aply"}},
+		{"tiny batch bytes", "connectors:\n  - name: a\n    plugin: sql\n    max_batch_bytes: 1000\n", nil, []string{"f.yaml:2", "connectors[0].max_batch_bytes", "below 65536"}},
+		{"negative batch bytes", "connectors:\n  - name: a\n    plugin: sql\n    max_batch_bytes: -1\n", nil, []string{"connectors[0].max_batch_bytes"}},
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
 		{"bad tax id veto", "identity:\n  tax_id_veto: persons\n", nil, []string{"identity.tax_id_veto", "persons"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},

@@ -25,6 +25,13 @@ const DefaultMaxBatchBytes = 4 << 20
 // overlap needs; more only holds memory.
 const pipelineDepth = 1
 
+// firstBatchSize is the most records the first read asks for. The first
+// record reaches the topic only once its whole batch is read, mapped and
+// published; a small first batch makes that wait short, and the batches
+// after it are full (a plugin's read-ahead takes up the larger limit at
+// once, see plugins/sdk/readahead.go).
+const firstBatchSize = 100
+
 // minMapChunk is the fewest records a mapping goroutine is given: below
 // it, starting the goroutine costs more than it saves.
 const minMapChunk = 64
@@ -115,6 +122,9 @@ func (s *Source) pipeline(ctx context.Context, cp *checkpointer, log *slog.Logge
 func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *flight, log *slog.Logger) error {
 	backoff := retry.NewBackoff(200*time.Millisecond, 30*time.Second)
 	limit := s.BatchSize
+	if limit > firstBatchSize {
+		limit = firstBatchSize
+	}
 	for {
 		if ctx.Err() != nil || !cp.wait(ctx) {
 			return nil
@@ -142,10 +152,10 @@ func (s *Source) readLoop(ctx context.Context, cp *checkpointer, mapq chan<- *fl
 			}
 			continue
 		}
-		// A changed limit reaches a plugin's read-ahead only when it has
-		// caught up (its reader keeps the limit it started with), so
-		// batches shrink for large records at once but do not grow back
-		// until then; a smaller first batch would stick the same way.
+		// A plugin's read-ahead takes up a larger limit at once and a
+		// smaller one when it has caught up (what it read is split
+		// meanwhile), so batches shrink for large records at once but do
+		// not grow back until then.
 		limit = s.nextLimit(recs)
 		cp.reserve()
 		select {

@@ -76,11 +76,9 @@ func (m *lastPosition) SavePosition(_ context.Context, _ string, pos []byte) err
 	return nil
 }
 
-// TestPipelineKeepsReadOrder maps batches on several goroutines and
-// requires the messages in exactly the order read (so each key's versions
-// stay in order), the last position saved on the way out, and batches
-// bounded by MaxBatchBytes.
-func TestPipelineKeepsReadOrder(t *testing.T) {
+// seqMapping maps seqSource's records.
+func seqMapping(t *testing.T) *mapping.Mapping {
+	t.Helper()
 	m, err := mapping.Parse("seq.yaml", []byte(`mapping: seq
 version: 1
 source: {system: seq, entity: customers}
@@ -93,6 +91,15 @@ fields:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestPipelineKeepsReadOrder maps batches on several goroutines and
+// requires the messages in exactly the order read (so each key's versions
+// stay in order), the last position saved on the way out, and batches
+// bounded by MaxBatchBytes.
+func TestPipelineKeepsReadOrder(t *testing.T) {
+	m := seqMapping(t)
 	tests := []struct {
 		name                     string
 		n, batch, padding, bytes int
@@ -131,5 +138,31 @@ fields:
 				}
 			}
 		})
+	}
+}
+
+// TestPipelineFirstBatchIsSmall: the first read asks for firstBatchSize
+// records so that the first record reaches the topic soon, the reads after
+// it for full batches.
+func TestPipelineFirstBatchIsSmall(t *testing.T) {
+	m := seqMapping(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n, batch = 3000, 1000
+	src := &seqSource{n: n, keys: 7, padding: 10}
+	pub := &orderPublisher{want: n, done: cancel}
+	r := &Source{Name: "seq", System: "seq", Source: src, Mappings: oneMapping{m}, Publisher: pub, Positions: &lastPosition{},
+		Topics: hub.Topics{Prefix: "crmhub"}, BatchSize: batch, MapWorkers: 2,
+		Metrics: NewMetrics(prometheus.NewRegistry()), Logger: slog.New(slog.DiscardHandler)}
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.msgs) != n {
+		t.Fatalf("%d messages, want %d", len(pub.msgs), n)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.asked) < 2 || src.asked[0] != firstBatchSize || src.asked[1] != batch {
+		t.Errorf("reads asked for %v, want %d first and then %d", src.asked, firstBatchSize, batch)
 	}
 }

@@ -260,16 +260,8 @@ func TestWireCodecIsProtobuf(t *testing.T) {
 // small) gets every record once and in order.
 func TestSourceClientReadsAheadVaryingLimits(t *testing.T) {
 	const total = 5000
-	cs := &numberSource{total: total}
-	conn := Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}
-	src := serveSource(t, conn, grpcServerOptions()...)
+	src, _ := openNumberSource(t, total)
 	ctx := context.Background()
-	if err := src.Configure(ctx, Config{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := src.Open(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
 	limits := []int{10, 100, 7, 250, 250, 3, 1000, 50}
 	next := 0
 	for i := 0; next < total && i < 10000; i++ {

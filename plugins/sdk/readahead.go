@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // readAhead reads the next batches in the background while the caller works
@@ -21,6 +22,13 @@ import (
 //
 // It reads ahead only after a full batch: a short one says the source has
 // caught up, and asking it again at once would only cost a query.
+//
+// A running reader takes up a larger limit the caller asks for at once: the
+// source runner starts with a small batch (so that the first record
+// reaches the topic soon) and then asks for full ones, and a reader keeping
+// its first limit would read small batches until the source caught up. A
+// smaller limit (the runner bounds batches in bytes) is served by splitting
+// what was read, and the reader takes it up when it starts again.
 type readAhead struct {
 	// depth is how many batches may be read ahead; 0 means 1.
 	depth int
@@ -40,15 +48,29 @@ const pluginReadAhead = 3
 type producer struct {
 	cancel  context.CancelFunc
 	batches chan readResult
-	// limit is what the reader asks for: a batch shorter than this one
-	// is its last, whatever the caller asks for now (a caller may vary
-	// its limit, and a batch full for the reader is no sign of the end).
-	limit int
+	// limit is what the reader asks for next: the largest the caller
+	// asked for while it ran (see grow).
+	limit atomic.Int64
+}
+
+// grow raises the limit of the reader's next reads to limit.
+func (p *producer) grow(limit int) {
+	for {
+		cur := p.limit.Load()
+		if int64(limit) <= cur || p.limit.CompareAndSwap(cur, int64(limit)) {
+			return
+		}
+	}
 }
 
 type readResult struct {
 	recs []Record
 	err  error
+	// limit is what this read asked for: a batch shorter than that is
+	// the reader's last, whatever the caller asks for now (a batch full
+	// for the caller's limit is no sign of the end, nor a short one for
+	// it of the reader's).
+	limit int
 }
 
 // readFunc reads one batch of at most limit records.
@@ -59,25 +81,31 @@ type readFunc func(ctx context.Context, limit int) ([]Record, error)
 func (a *readAhead) start(read readFunc, limit int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.pending != nil || len(a.left) > 0 {
+	if a.pending != nil {
+		a.pending.grow(limit)
+		return
+	}
+	if len(a.left) > 0 {
 		return
 	}
 	depth := max(a.depth, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	// The channel holds depth-1 batches and the reader blocks with one
 	// more: depth batches read ahead at most.
-	p := &producer{cancel: cancel, batches: make(chan readResult, depth-1), limit: limit}
+	p := &producer{cancel: cancel, batches: make(chan readResult, depth-1)}
+	p.limit.Store(int64(limit))
 	a.pending = p
 	go func() {
 		defer close(p.batches)
 		for {
-			recs, err := read(ctx, limit)
+			n := int(p.limit.Load())
+			recs, err := read(ctx, n)
 			select {
-			case p.batches <- readResult{recs, err}:
+			case p.batches <- readResult{recs, err, n}:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || len(recs) < limit {
+			if err != nil || len(recs) < n {
 				return
 			}
 		}
@@ -90,11 +118,14 @@ func (a *readAhead) start(read readFunc, limit int) {
 func (a *readAhead) next(ctx context.Context, read readFunc, limit int) ([]Record, error) {
 	a.mu.Lock()
 	left, p := a.left, a.pending
+	if p != nil {
+		p.grow(limit)
+	}
 	a.mu.Unlock()
 	if len(left) == 0 && p != nil {
 		select {
 		case r, ok := <-p.batches:
-			if !ok || r.err != nil || len(r.recs) < p.limit {
+			if !ok || r.err != nil || len(r.recs) < r.limit {
 				// The reader has stopped or is about to. Compared with the
 				// caller's limit instead, a caller asking for more than the
 				// reader reads would drop a running reader and the batches

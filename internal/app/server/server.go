@@ -302,7 +302,7 @@ func (s *Server) startRunner(ctx context.Context, c config.Connector, settings s
 			Entities: pipeline.SettingsEntities(settings), Interval: c.Reconcile(), NoReread: c.ReconcileReread != nil && !*c.ReconcileReread})
 		r := &pipeline.Source{
 			Name: c.Name, System: c.System, Source: src, Config: settings, Mappings: s, Publisher: s.bus,
-			Positions: s.store, Topics: topics, BatchSize: c.BatchSize, PollInterval: c.PollInterval.D(),
+			Positions: s.store, Topics: topics, BatchSize: c.BatchSize, MaxBatchBytes: c.MaxBatchBytes, PollInterval: c.PollInterval.D(),
 			IsPermanent: func(err error) bool { return errors.Is(err, host.ErrFailed) },
 			Metrics:     s.metrics, Logger: s.log,
 		}
