@@ -25,6 +25,7 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("Refresh", func(t *testing.T) { testValueRefresh(t, open) })
 	t.Run("Off", func(t *testing.T) { testValueOff(t, open) })
 	t.Run("Deferred", func(t *testing.T) { testValueDeferred(t, open) })
+	t.Run("CutStale", func(t *testing.T) { testValueCutStale(t, open) })
 }
 
 var valueNow = time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
@@ -436,4 +437,45 @@ func checkSegmentCount(t *testing.T, s *Store, want int64) {
 	if n != want {
 		t.Errorf("segments count %d customers, want %d: %+v", n, want, segs)
 	}
+}
+
+// The cut is stale while customers with orders exist and none was cut
+// from them, and again once their number grew by more than a quarter.
+func testValueCutStale(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(6, 20)
+	s := openValue(t, open, Options{})
+	stale := func(want bool, when string) {
+		t.Helper()
+		got, err := s.ValueCutStale(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: stale %v, want %v", when, got, want)
+		}
+	}
+	refresh := func() {
+		t.Helper()
+		if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refresh()
+	stale(false, "empty store, cut from no customer")
+	half := 0
+	for i, e := range d.events {
+		if e.Entity == hub.EntityCustomer && e.SourceID == "C10" {
+			half = i
+			break
+		}
+	}
+	applyChunked(t, s, d.events[:half])
+	stale(true, "customers with orders, cut from none")
+	refresh()
+	stale(false, "just cut")
+	applyChunked(t, s, d.events[half:])
+	stale(true, "twice the customers since the cut")
+	refresh()
+	stale(false, "cut again")
 }

@@ -44,29 +44,56 @@ func newValueMetrics(r prometheus.Registerer) *valueMetrics {
 }
 
 // runValueRefresh refreshes the figures every interval (the first right
-// away, so a fresh or upgraded store gets segments), until ctx ends. A
-// failed refresh is logged and retried at the next tick: the figures
-// only age.
+// away, so an upgraded store gets segments), until ctx ends. Between
+// refreshes it asks the store every value.delay whether the RFM/ABC cut
+// still fits the customers (Store.ValueCutStale) and re-cuts when not: a
+// hub started on an empty store cuts from no customer at start, and its
+// first sync would otherwise leave every customer unsegmented until the
+// next interval. A failed refresh is logged and retried at the next tick:
+// the figures only age.
 func (s *Server) runValueRefresh(ctx context.Context) error {
 	m := newValueMetrics(s.registry)
 	interval, maxN, clock := s.cfg.Value.Interval(), s.cfg.Value.Max(), s.cfg.Value.Clock()
 	log := s.log.With("component", "value-refresh")
-	for {
+	refresh := func(maxN int, why string) {
 		start := time.Now()
 		st, err := s.store.RefreshValue(ctx, clock(), maxN)
 		if err == nil {
 			err = m.set(ctx, s.store, clock())
 		}
 		if err != nil && ctx.Err() == nil {
-			log.Error("value refresh failed", "err", err)
+			log.Error("value refresh failed", "why", why, "err", err)
 		} else if err == nil {
-			log.Info("value refreshed", "recomputed", st.Recomputed, "rescored", st.Rescored, "customers", st.Customers,
+			log.Info("value refreshed", "why", why, "recomputed", st.Recomputed, "rescored", st.Rescored, "customers", st.Customers,
 				"took", time.Since(start).Round(time.Millisecond))
 		}
+	}
+	refresh(maxN, "start")
+	next := time.Now().Add(interval)
+	check := time.NewTicker(min(s.cfg.Value.DrainEvery(), interval))
+	defer check.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(interval):
+		case <-check.C:
+		}
+		if !time.Now().Before(next) {
+			refresh(maxN, "interval")
+			next = time.Now().Add(interval)
+			continue
+		}
+		stale, err := s.store.ValueCutStale(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("value cut check failed", "err", err)
+			}
+			continue
+		}
+		if stale {
+			// Only the re-cut: the recompute of stale figures waits for
+			// the interval (it scans every golden customer).
+			refresh(0, "customers with orders changed since the last cut")
 		}
 	}
 }
