@@ -334,6 +334,7 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 	}
 	b := value.Cut(pts, s.val.cfg)
 	st.Customers = b.Customers
+	var moved []string
 	for i := range rows {
 		x := &rows[i]
 		stage := string(x.loyalty.StageAt(today, s.val.cfg))
@@ -343,10 +344,16 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 			continue
 		}
 		st.Rescored++
+		if valueClassOf(x.stage, x.segment, x.abc) != valueClassOf(stage, sg.Name, sg.ABC) {
+			moved = append(moved, x.id)
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE customer_value SET stage = ?, segment = ?, rfm = ?, abc = ? WHERE golden_id = ?`),
 			stage, sg.Name, sg.RFM, sg.ABC, x.id); err != nil {
 			return fmt.Errorf("rescore %s: %w", x.id, err)
 		}
+	}
+	if err := s.recordChanges(ctx, tx, moved, hub.ChangeValue, ""); err != nil {
+		return err
 	}
 	// The segment groups moved with the stages and segments: rebuild them.
 	type group struct {

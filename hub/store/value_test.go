@@ -26,6 +26,8 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("Off", func(t *testing.T) { testValueOff(t, open) })
 	t.Run("Deferred", func(t *testing.T) { testValueDeferred(t, open) })
 	t.Run("CutStale", func(t *testing.T) { testValueCutStale(t, open) })
+	t.Run("GoldenChanges", func(t *testing.T) { testValueGoldenChanges(t, open, false) })
+	t.Run("GoldenChangesDeferred", func(t *testing.T) { testValueGoldenChanges(t, open, true) })
 }
 
 var valueNow = time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
@@ -478,4 +480,101 @@ func testValueCutStale(t *testing.T, open opener) {
 	stale(true, "twice the customers since the cut")
 	refresh()
 	stale(false, "cut again")
+}
+
+// On the golden change feed an order that moves neither stage, segment
+// nor ABC class adds nothing (its revenue rides along with the next
+// change), and one that moves the stage adds one value change, whose
+// state carries the value block.
+func testValueGoldenChanges(t *testing.T, open opener, deferred bool) {
+	ctx := context.Background()
+	s := openValue(t, open, Options{Value: ValueOptions{Deferred: deferred}})
+	drain := func() {
+		t.Helper()
+		for deferred {
+			n, err := s.DrainValue(ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	order := func(cust, no string, daysAgo int, amount string) hub.Envelope {
+		return ev(hub.EntityOrder, "erp", "orders", no, 0, hub.Order{OrderNumber: no, CustomerRef: hub.Ref{System: "crm", ID: cust},
+			OrderDate: valueNow.AddDate(0, 0, -daysAgo).Format(time.DateOnly), Status: "delivered",
+			Total: &hub.Money{Amount: amount, Currency: "EUR"}})
+	}
+	mustApply(t, s,
+		cust("crm", "N", 0, hub.Customer{GivenName: "Nora", FamilyName: "New", Emails: []string{"nora@example.com"}}),
+		cust("crm", "L", 0, hub.Customer{GivenName: "Lars", FamilyName: "Lapsed", Emails: []string{"lars@example.org"}}),
+		order("N", "N0", 40, "20.00"), order("N", "N1", 10, "80.00"), order("L", "L1", 800, "50.00"), order("L", "L2", 770, "50.00"))
+	drain()
+	if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
+		t.Fatal(err)
+	}
+	nID, lID := goldenOf(t, s, "crm", "N"), goldenOf(t, s, "crm", "L")
+	seq := lastSeq(t, s)
+	before, err := s.CustomerValue(ctx, nID)
+	if err != nil || before == nil {
+		t.Fatalf("figures of N: %v %v", before, err)
+	}
+
+	mustApply(t, s, order("N", "N2", 5, "80.00"))
+	// Two orders before, three now: the frequency cut (both customers
+	// had two) still scores N 5.
+	drain()
+	after, err := s.CustomerValue(ctx, nID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Revenue.Orders != 3 || after.Loyalty.Stage != before.Loyalty.Stage || after.Segment != before.Segment {
+		t.Fatalf("second order of N: orders %d, stage %s -> %s, segment %+v -> %+v (the test wants a move of nothing)",
+			after.Revenue.Orders, before.Loyalty.Stage, after.Loyalty.Stage, before.Segment, after.Segment)
+	}
+	if got := changesAfter(t, s, seq); len(got) != 0 {
+		t.Errorf("an order that moved no class added to the golden change feed: %+v", got)
+	}
+
+	mustApply(t, s, order("L", "L3", 1, "70.00"))
+	drain()
+	got := changesAfter(t, s, seq)
+	if len(got) != 1 || got[0].GoldenID != lID || got[0].Op != hub.ChangeValue {
+		t.Fatalf("L won back: feed %+v, want one %q change of %s", got, hub.ChangeValue, lID)
+	}
+	states, err := s.GoldenStates(ctx, []string{lID, nID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := states[lID].Value
+	if v == nil || v.Stage != string(value.StageWonBack) || v.ABC == "" || v.Segment == "" ||
+		v.Revenue12m != (hub.Money{Amount: "70.00", Currency: "EUR"}) || len(v.Revenue12mByCurrency) != 1 {
+		t.Errorf("value block of L: %+v", v)
+	}
+	// N's revenue rides along: its block has the second order.
+	if v := states[nID].Value; v == nil || v.Revenue12m.Amount != "180.00" {
+		t.Errorf("value block of N: %+v, want revenue_12m 180.00", v)
+	}
+}
+
+func lastSeq(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var seq int64
+	for {
+		page := changesAfter(t, s, seq)
+		if len(page) == 0 {
+			return seq
+		}
+		seq = page[len(page)-1].Seq
+	}
+}
+
+func changesAfter(t *testing.T, s *Store, seq int64) []hub.GoldenChange {
+	t.Helper()
+	got, err := s.Changes(context.Background(), seq, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
