@@ -97,16 +97,8 @@ func BenchmarkApplyValue(b *testing.B) {
 			var took time.Duration // how long it took
 			drain := func() {
 				t := time.Now()
-				defer func() { drained, took = time.Now(), time.Since(t) }()
-				for {
-					n, err := s.DrainValue(ctx, 2000)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if n == 0 {
-						return
-					}
-				}
+				drainAll(b, s, 2000)
+				drained, took = time.Now(), time.Since(t)
 			}
 			b.ResetTimer()
 			start, cpu := time.Now(), cpuTime()
@@ -156,15 +148,7 @@ func BenchmarkValueReads(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for {
-		n, err := s.DrainValue(ctx, 2000)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	drainAll(b, s, 2000)
 	if _, err := s.RefreshValue(ctx, time.Now(), 0); err != nil {
 		b.Fatal(err)
 	}

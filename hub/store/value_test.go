@@ -395,24 +395,13 @@ func testValueOff(t *testing.T, open opener) {
 
 // Deferred, apply marks and DrainValue computes the same figures.
 func testValueDeferred(t *testing.T, open opener) {
-	ctx := context.Background()
 	d := genValue(5, 8)
 	s := openValue(t, open, Options{Value: ValueOptions{Deferred: true}})
 	applyChunked(t, s, d.events)
 	if got := storedJSON(t, s, goldenOf(t, s, "crm", "C00")); got != "none" {
 		t.Errorf("deferred, yet computed on apply: %s", got)
 	}
-	total := 0
-	for {
-		n, err := s.DrainValue(ctx, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		total += n
-	}
+	total := drainAll(t, s, 3)
 	// 8 golden ids and the 8 customer references of linked records.
 	if total != 16 {
 		t.Errorf("drained %d marks, want 16 (each once)", total)
@@ -491,14 +480,8 @@ func testValueGoldenChanges(t *testing.T, open opener, deferred bool) {
 	s := openValue(t, open, Options{Value: ValueOptions{Deferred: deferred}})
 	drain := func() {
 		t.Helper()
-		for deferred {
-			n, err := s.DrainValue(ctx, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
+		if deferred {
+			drainAll(t, s, 100)
 		}
 	}
 	order := func(cust, no string, daysAgo int, amount string) hub.Envelope {
@@ -577,4 +560,21 @@ func changesAfter(t *testing.T, s *Store, seq int64) []hub.GoldenChange {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// drainAll runs the deferred recompute until no mark is left, max marks
+// at a time, and returns how many it took.
+func drainAll(tb testing.TB, s *Store, max int) int {
+	tb.Helper()
+	total := 0
+	for {
+		n, err := s.DrainValue(context.Background(), max)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
 }
