@@ -107,23 +107,7 @@ func TestPrometheusScrapesHubIntegration(t *testing.T) {
 			t.Errorf("the dashboard has no panel target %s", tc.panel)
 			continue
 		}
-		q := grafanaVars.Replace(expr)
-		waitFor(ctx, t, tc.panel, func() error {
-			vals, err := query(api, q)
-			if err != nil {
-				return err
-			}
-			if len(vals) == 0 {
-				return fmt.Errorf("no series for %s", q)
-			}
-			if tc.want != nil {
-				if err := tc.want(vals); err != nil {
-					return fmt.Errorf("%s: %w", q, err)
-				}
-			}
-			t.Logf("%s: %v", tc.panel, vals)
-			return nil
-		})
+		waitSeries(ctx, t, api, tc.panel, expr, tc.want)
 	}
 	if connectors < 4 {
 		t.Errorf("the quickstart runs %d connectors, want 4", connectors)
@@ -207,6 +191,29 @@ scrape_configs:
 	})
 
 	return api
+}
+
+// waitSeries runs a dashboard expression (Grafana's variables replaced)
+// until it returns series and want, when given, accepts their values.
+func waitSeries(ctx context.Context, t *testing.T, api, panel, expr string, want func([]float64) error) {
+	t.Helper()
+	q := grafanaVars.Replace(expr)
+	waitFor(ctx, t, panel, func() error {
+		vals, err := query(api, q)
+		if err != nil {
+			return err
+		}
+		if len(vals) == 0 {
+			return fmt.Errorf("no series for %s", q)
+		}
+		if want != nil {
+			if err := want(vals); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		t.Logf("%s: %v", panel, vals)
+		return nil
+	})
 }
 
 // grafanaVars stands in for Grafana: all jobs and connectors, and windows

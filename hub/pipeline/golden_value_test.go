@@ -20,24 +20,12 @@ import (
 func TestGoldenStreamValueChangeAfterUpsert(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "val", Partitions: 1}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	// Sync figures: computed in the batch's own transaction.
-	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	// Sync figures (the store's default): computed in the batch's own
+	// transaction.
+	b, st := goldenBed(ctx, t, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "val", Partitions: 1})
 	at := time.Now().UTC()
 	env := func(entity, srcEntity, id string, data any) hub.Envelope {
-		raw, _ := json.Marshal(data)
-		e := hub.Envelope{System: "crm", SourceEntity: srcEntity, SourceID: id, SourceUpdatedAt: at, Entity: entity,
-			SchemaVersion: hub.SchemaVersion, Op: hub.OpUpsert, Mapping: "crm_" + srcEntity, MappingVersion: 1, Connector: "crm", Data: raw}
-		e.ComputeEventID()
-		return e
+		return envelopeAt("crm", srcEntity, id, entity, at, data)
 	}
 	if _, err := st.Apply(ctx, []hub.Envelope{
 		env(hub.EntityCustomer, "customers", "C-1", hub.Customer{Kind: "person", FullName: "Ada Muster", Emails: []string{"ada@example.com"}}),
@@ -59,12 +47,8 @@ func TestGoldenStreamValueChangeAfterUpsert(t *testing.T) {
 	}
 
 	topics := hub.Topics{Prefix: "val"}
-	gs := &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Interval: 20 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gs.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	runGoldenStream(ctx, t, &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Interval: 20 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
 
 	c := b.NewConsumer("t-golden", []string{topics.GoldenChanges()})
 	defer c.Close()
@@ -82,4 +66,39 @@ func TestGoldenStreamValueChangeAfterUpsert(t *testing.T) {
 	if v := s.Value; v == nil || v.Stage != "new" || v.Revenue12m != (hub.Money{Amount: "42.00", Currency: "EUR"}) {
 		t.Errorf("value block %+v, want stage new and revenue_12m 42.00 EUR", v)
 	}
+}
+
+// goldenBed opens an embedded bus and a SQLite store for a golden stream
+// test; both close when the test ends.
+func goldenBed(ctx context.Context, t *testing.T, cfg bus.Config) (*bus.Bus, *store.Store) {
+	t.Helper()
+	b, err := bus.Open(ctx, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return b, st
+}
+
+// runGoldenStream runs gs until the test ends.
+func runGoldenStream(ctx context.Context, t *testing.T, gs *GoldenStream) {
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- gs.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// envelopeAt is a canonical upsert of data as a connector of system
+// publishes it.
+func envelopeAt(system, srcEntity, id, entity string, at time.Time, data any) hub.Envelope {
+	raw, _ := json.Marshal(data)
+	e := hub.Envelope{System: system, SourceEntity: srcEntity, SourceID: id, SourceUpdatedAt: at, Entity: entity,
+		SchemaVersion: hub.SchemaVersion, Op: hub.OpUpsert, Mapping: system + "_" + srcEntity, MappingVersion: 1, Connector: system, Data: raw}
+	e.ComputeEventID()
+	return e
 }
