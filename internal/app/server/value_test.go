@@ -19,7 +19,9 @@ import (
 // no customer, and only then publishes customers and orders to the
 // canonical topics. Within a bounded wait every customer with orders must
 // have a segment and an ABC class: before the re-cut on a changed
-// population they stayed unsegmented until the hourly refresh.
+// population they stayed unsegmented until the hourly refresh. An
+// overdue invoice after that shows on the overdue balance gauge without a
+// refresh.
 func TestValueSegmentsAfterFirstSync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a hub")
@@ -88,6 +90,30 @@ func TestValueSegmentsAfterFirstSync(t *testing.T) {
 			return fmt.Errorf("%d customers with orders segmented, want %d", n, customers)
 		}
 		return nil
+	})
+
+	// An invoice falling due moves no cut (the customers with orders
+	// stay the same); the business gauges follow the rollups all the same.
+	publish(ctx, t, r, []hub.Envelope{envelope(t, hub.EntityPayment, "erp", "invoices", "I-1", hub.Payment{DocumentNumber: "I-1",
+		Type: "invoice", CustomerRef: hub.Ref{System: "crm", ID: "V03"}, Date: asOf.AddDate(0, 0, -60).Format(time.DateOnly),
+		DueDate: asOf.AddDate(0, 0, -30).Format(time.DateOnly), Amount: hub.Money{Amount: "123.45", Currency: "EUR"}})})
+	waitUntil(ctx, t, "the overdue balance gauge", func() error {
+		mfs, err := r.Server.Registry().Gather()
+		if err != nil {
+			return err
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "crmhub_value_overdue_balance" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if v := m.GetGauge().GetValue(); len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "EUR" && v == 123.45 {
+					return nil
+				}
+			}
+			return fmt.Errorf("crmhub_value_overdue_balance: %v", mf.GetMetric())
+		}
+		return fmt.Errorf("no crmhub_value_overdue_balance series")
 	})
 }
 
