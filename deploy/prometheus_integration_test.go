@@ -31,71 +31,7 @@ func TestPrometheusScrapesHubIntegration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 
-	dir := t.TempDir()
-	rules, err := os.ReadFile(filepath.Join("prometheus", "crmhub-alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "crmhub-alerts.yml"), rules, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: [crmhub-alerts.yml]
-scrape_configs:
-  - job_name: crmhub
-    static_configs: [{targets: [%q]}]
-`, h.addr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeLoopback(t)
-	cmd := exec.CommandContext(ctx, bin,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn")
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", logs.String())
-		}
-	}()
-	api := "http://" + addr
-
-	waitFor(ctx, t, "prometheus ready", func() error {
-		resp, err := http.Get(api + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s", resp.Status)
-		}
-		return nil
-	})
-	waitFor(ctx, t, "the hub target up", func() error {
-		var r struct {
-			Data struct {
-				ActiveTargets []struct {
-					Health    string `json:"health"`
-					LastError string `json:"lastError"`
-				} `json:"activeTargets"`
-			} `json:"data"`
-		}
-		if err := getJSON(api+"/api/v1/targets", &r); err != nil {
-			return err
-		}
-		if t := r.Data.ActiveTargets; len(t) != 1 || t[0].Health != "up" {
-			return fmt.Errorf("targets %+v", t)
-		}
-		return nil
-	})
+	api := runPrometheus(ctx, t, bin, h, filepath.Join("prometheus", "crmhub-alerts.yml"))
 
 	// The real Prometheus loads every rule and evaluates it without error.
 	waitFor(ctx, t, "rules evaluated", func() error {
@@ -171,27 +107,113 @@ scrape_configs:
 			t.Errorf("the dashboard has no panel target %s", tc.panel)
 			continue
 		}
-		q := grafanaVars.Replace(expr)
-		waitFor(ctx, t, tc.panel, func() error {
-			vals, err := query(api, q)
-			if err != nil {
-				return err
-			}
-			if len(vals) == 0 {
-				return fmt.Errorf("no series for %s", q)
-			}
-			if tc.want != nil {
-				if err := tc.want(vals); err != nil {
-					return fmt.Errorf("%s: %w", q, err)
-				}
-			}
-			t.Logf("%s: %v", tc.panel, vals)
-			return nil
-		})
+		waitSeries(ctx, t, api, tc.panel, expr, tc.want)
 	}
 	if connectors < 4 {
 		t.Errorf("the quickstart runs %d connectors, want 4", connectors)
 	}
+}
+
+// runPrometheus starts prometheus on loopback, scraping the hub every
+// second (with the rule file loaded, when given), waits until the hub's
+// target is up and returns the base URL of its API. It is killed when the
+// test ends, and prints its log when the test failed.
+func runPrometheus(ctx context.Context, t *testing.T, bin string, h *runningHub, ruleFile string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ruleFiles := "[]"
+	if ruleFile != "" {
+		rules, err := os.ReadFile(ruleFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(ruleFile)), rules, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ruleFiles = "[" + filepath.Base(ruleFile) + "]"
+	}
+	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: %s
+scrape_configs:
+  - job_name: crmhub
+    static_configs: [{targets: [%q]}]
+`, ruleFiles, h.addr)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeLoopback(t)
+	cmd := exec.CommandContext(ctx, bin,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--log.level=warn")
+	var logs lockedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", logs.String())
+		}
+	})
+	api := "http://" + addr
+
+	waitFor(ctx, t, "prometheus ready", func() error {
+		resp, err := http.Get(api + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s", resp.Status)
+		}
+		return nil
+	})
+	waitFor(ctx, t, "the hub target up", func() error {
+		var r struct {
+			Data struct {
+				ActiveTargets []struct {
+					Health    string `json:"health"`
+					LastError string `json:"lastError"`
+				} `json:"activeTargets"`
+			} `json:"data"`
+		}
+		if err := getJSON(api+"/api/v1/targets", &r); err != nil {
+			return err
+		}
+		if t := r.Data.ActiveTargets; len(t) != 1 || t[0].Health != "up" {
+			return fmt.Errorf("targets %+v", t)
+		}
+		return nil
+	})
+
+	return api
+}
+
+// waitSeries runs a dashboard expression (Grafana's variables replaced)
+// until it returns series and want, when given, accepts their values.
+func waitSeries(ctx context.Context, t *testing.T, api, panel, expr string, want func([]float64) error) {
+	t.Helper()
+	q := grafanaVars.Replace(expr)
+	waitFor(ctx, t, panel, func() error {
+		vals, err := query(api, q)
+		if err != nil {
+			return err
+		}
+		if len(vals) == 0 {
+			return fmt.Errorf("no series for %s", q)
+		}
+		if want != nil {
+			if err := want(vals); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		t.Logf("%s: %v", panel, vals)
+		return nil
+	})
 }
 
 // grafanaVars stands in for Grafana: all jobs and connectors, and windows

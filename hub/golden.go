@@ -26,6 +26,9 @@ type GoldenCustomer struct {
 	Lineage   map[string]FieldLineage `json:"lineage,omitempty"`
 	CreatedAt time.Time               `json:"created_at"`
 	UpdatedAt time.Time               `json:"updated_at"`
+	// Value is the compact value block the golden change stream carries
+	// (GoldenStates fills it); the API shows the figures by scope instead.
+	Value *ValueSummary `json:"-"`
 	// FoundBy is, in the results of a name search
 	// (FindCustomerSummaries with only Name), the normalized name the
 	// customer was found by: such results are ordered by it, then by id.
@@ -98,6 +101,29 @@ type GoldenState struct {
 	// limit: "sources" (Sources left out; the customer is whole). Read
 	// the whole state from the API (GET /v1/customers/{id}).
 	Bounded string `json:"bounded,omitempty"`
+	// Value is the customer's value block; absent while the figures are
+	// off or not computed yet.
+	Value *ValueSummary `json:"value,omitempty"`
+}
+
+// ValueSummary is the compact part of a golden customer's value figures
+// (hub/value, docs/value.md) on the golden change stream: what a consumer
+// routes or segments on. A message is published when the stage, the
+// segment or the ABC class moves (op "value"); the amounts ride along
+// with that and every other change of the customer, they publish
+// nothing on their own.
+type ValueSummary struct {
+	AsOf    string `json:"as_of"` // the day the figures were last computed for
+	Stage   string `json:"stage"`
+	Segment string `json:"segment,omitempty"`
+	RFM     string `json:"rfm,omitempty"`
+	ABC     string `json:"abc,omitempty"`
+	// Revenue12m is the last 12 months in the base currency (other
+	// currencies at the configured rates); Revenue12mByCurrency unconverted.
+	Revenue12m           Money   `json:"revenue_12m"`
+	Revenue12mByCurrency []Money `json:"revenue_12m_by_currency,omitempty"`
+	OpenBalance          []Money `json:"open_balance,omitempty"`
+	OverdueBalance       []Money `json:"overdue_balance,omitempty"`
 }
 
 // Bounded forms of a golden state (GoldenState.Bounded, header "bounded").

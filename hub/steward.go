@@ -90,6 +90,11 @@ const (
 	// with the state like an upsert, so write-back brings that system back
 	// in line; consumers that only want value changes may skip it.
 	ChangeSources = "sources"
+	// ChangeValue: the customer's lifecycle stage, RFM segment or ABC
+	// class moved (docs/value.md, *On the golden change stream*); the
+	// golden values did not change. Published with the state and its value
+	// block; write-back skips it.
+	ChangeValue = "value"
 )
 
 // GoldenChange is one entry of the durable, ordered feed of golden-customer

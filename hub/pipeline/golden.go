@@ -89,8 +89,15 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 	// Only the last change of an id in a batch matters: the value is the
 	// full current state anyway.
 	last := map[string]int{}
+	// A value change after an upsert or a sources change of the same id
+	// publishes under the earlier op: write-back skips value changes and
+	// must still see the other.
+	op := map[string]string{}
 	for i, c := range changes {
 		last[c.GoldenID] = i
+		if c.Op != hub.ChangeValue || op[c.GoldenID] == "" || op[c.GoldenID] == hub.ChangeMerged || op[c.GoldenID] == hub.ChangeRetired {
+			op[c.GoldenID] = c.Op
+		}
 	}
 	msgs := make([]bus.Message, 0, len(last))
 	topic := g.Topics.GoldenChanges()
@@ -113,6 +120,7 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 		}
 		key := []byte(c.GoldenID)
 		seq := strconv.FormatInt(c.Seq, 10)
+		c.Op = op[c.GoldenID]
 		switch c.Op {
 		case hub.ChangeMerged:
 			msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": c.Op, "merged_into": c.Survivor, "seq": seq}})
@@ -123,7 +131,7 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 		}
 		var st hub.GoldenState
 		if v, ok := states[c.GoldenID]; ok {
-			st = hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq}
+			st = hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq, Value: v.Value}
 		} else {
 			// Not active any more (or no batch reader): find where it went.
 			v, err := g.Customers.FindCustomerByID(ctx, c.GoldenID)

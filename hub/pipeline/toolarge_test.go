@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
-	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -118,24 +116,11 @@ func TestGoldenStreamBoundsLargeStates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const limit = 40_000
-	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "gold", Partitions: 1, MaxMessageBytes: limit}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	b, st := goldenBed(ctx, t, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "gold", Partitions: 1, MaxMessageBytes: limit})
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	env := func(sys, id string, c hub.Customer) hub.Envelope {
-		data, _ := json.Marshal(c)
 		at = at.Add(time.Second)
-		e := hub.Envelope{System: sys, SourceEntity: "customers", SourceID: id, SourceUpdatedAt: at, Entity: hub.EntityCustomer,
-			SchemaVersion: hub.SchemaVersion, Op: hub.OpUpsert, Mapping: sys + "_customers", MappingVersion: 1, Connector: sys, Data: data}
-		e.ComputeEventID()
-		return e
+		return envelopeAt(sys, "customers", id, hub.EntityCustomer, at, c)
 	}
 	// 15 KB of notes in each of three systems: the customer fits, the
 	// state with its three sources does not.
@@ -153,12 +138,8 @@ func TestGoldenStreamBoundsLargeStates(t *testing.T) {
 	topics := hub.Topics{Prefix: "gold"}
 	reg := prometheus.NewRegistry()
 	metrics := NewMetrics(reg)
-	gs := &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Interval: 20 * time.Millisecond,
-		Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gs.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	runGoldenStream(ctx, t, &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Interval: 20 * time.Millisecond,
+		Metrics: metrics, Logger: slog.New(slog.DiscardHandler)})
 
 	c := b.NewConsumer("t-golden", []string{topics.GoldenChanges()})
 	defer c.Close()

@@ -199,6 +199,38 @@ func (s *Store) RevenueBy(ctx context.Context, dim string) ([]value.RevenueRow, 
 	return out, nil
 }
 
+// ValueCutStale reports whether the RFM and ABC cut points no longer fit
+// the customers: none was cut yet (or it was cut from no customer) while
+// customers with orders exist, as on a hub started on an empty store, or
+// the number of customers with orders moved by more than a quarter since
+// the cut, as while a first sync fills the store. It reads the breaks row
+// and the few dozen segment group rows, so the server asks every second;
+// re-cutting on a growth of a quarter reads every customer's figures at
+// most 1 + 1/1.25 + 1/1.25^2 + ... = 5 times over a fill.
+func (s *Store) ValueCutStale(ctx context.Context) (bool, error) {
+	if s.val.off {
+		return false, nil
+	}
+	b, err := s.valueBreaks(ctx, s.rdb)
+	if err != nil {
+		return false, err
+	}
+	groups, err := s.Segments(ctx)
+	if err != nil {
+		return false, err
+	}
+	// Customers with a dated counted order are the ones the breaks are
+	// cut from (rescore), and exactly those whose stage is not none.
+	var n int64
+	for _, g := range groups {
+		if g.Stage != string(value.StageNone) {
+			n += g.Customers
+		}
+	}
+	cut := int64(b.Customers)
+	return n > 0 && (cut == 0 || 4*n > 5*cut || 5*n < 4*cut), nil
+}
+
 // RefreshStats says what one RefreshValue did.
 type RefreshStats struct {
 	Recomputed int // customers whose figures were recomputed (stale or missing)
@@ -302,6 +334,7 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 	}
 	b := value.Cut(pts, s.val.cfg)
 	st.Customers = b.Customers
+	var moved []string
 	for i := range rows {
 		x := &rows[i]
 		stage := string(x.loyalty.StageAt(today, s.val.cfg))
@@ -311,10 +344,16 @@ func (s *Store) rescore(ctx context.Context, tx *sql.Tx, now time.Time, st *Refr
 			continue
 		}
 		st.Rescored++
+		if valueClassOf(x.stage, x.segment, x.abc) != valueClassOf(stage, sg.Name, sg.ABC) {
+			moved = append(moved, x.id)
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE customer_value SET stage = ?, segment = ?, rfm = ?, abc = ? WHERE golden_id = ?`),
 			stage, sg.Name, sg.RFM, sg.ABC, x.id); err != nil {
 			return fmt.Errorf("rescore %s: %w", x.id, err)
 		}
+	}
+	if err := s.recordChanges(ctx, tx, moved, hub.ChangeValue, ""); err != nil {
+		return err
 	}
 	// The segment groups moved with the stages and segments: rebuild them.
 	type group struct {

@@ -54,6 +54,9 @@ func (s *Store) GoldenStates(ctx context.Context, ids []string) (map[string]*hub
 		}
 		return m
 	}())
+	if err := s.valueSummaries(ctx, tx, active, out); err != nil {
+		return nil, fmt.Errorf("golden states: %w", err)
+	}
 
 	// Sources in the order FindCustomerByID lists them (the database's
 	// order of rkey), parsed only when the cache lacks their version.

@@ -408,6 +408,7 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 			}
 		}
 	}
+	var moved []string
 	for _, id := range ids {
 		old, in := olds[id], inputs[id]
 		if old != nil {
@@ -427,8 +428,32 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		if err := s.putValue(ctx, tx, id, &f); err != nil {
 			return err
 		}
+		var was valueClass
+		if old != nil {
+			was = valueClassOf(string(old.Loyalty.Stage), old.Segment.Name, old.Segment.ABC)
+		}
+		if was != valueClassOf(string(f.Loyalty.Stage), f.Segment.Name, f.Segment.ABC) {
+			moved = append(moved, id)
+		}
 	}
-	return nil
+	// The golden change stream hears of a customer whose class moved,
+	// not of every recompute (docs/value.md).
+	return s.recordChanges(ctx, tx, moved, hub.ChangeValue, "")
+}
+
+// valueClass is what moves a customer on the golden change stream: its
+// stage, segment and ABC class. The zero value is a customer without
+// figures, which is the same as one without orders or revenue.
+type valueClass struct{ stage, segment, abc string }
+
+func valueClassOf(stage, segment, abc string) valueClass {
+	if stage == string(value.StageNone) {
+		stage = ""
+	}
+	if abc == "C" {
+		abc = "" // no revenue, or unscored before the first cut
+	}
+	return valueClass{stage, segment, abc}
 }
 
 // boolSet is the key set of m.
@@ -527,3 +552,42 @@ func groupKey(segment, stage, abc string) string { return segment + "|" + stage 
 
 // marginDim prefixes the value_totals dims of margins.
 const marginDim = "margin:"
+
+// valueSummaries sets the value block of the golden states in out (ids
+// are its keys) from customer_value; customers without figures keep none.
+// The columns, which RefreshValue moves, win over the stored JSON.
+func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, out map[string]*hub.GoldenCustomer) error {
+	if s.val.off {
+		return nil
+	}
+	return s.eachChunk(ctx, tx, `SELECT golden_id, stage, segment, rfm, abc, revenue_12m, figures FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
+		var (
+			id, data string
+			cents    int64
+			v        hub.ValueSummary
+			// Only the parts the block shows are decoded.
+			f struct {
+				AsOf    string `json:"as_of"`
+				Revenue struct {
+					Last12m []hub.Money `json:"last_12m"`
+				} `json:"revenue"`
+				Payments struct {
+					Open    []hub.Money `json:"open_balance"`
+					Overdue []hub.Money `json:"overdue_balance"`
+				} `json:"payments"`
+			}
+		)
+		if err := r.Scan(&id, &v.Stage, &v.Segment, &v.RFM, &v.ABC, &cents, &data); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(data), &f); err != nil {
+			return fmt.Errorf("stored figures of %s: %w", id, err)
+		}
+		v.AsOf, v.Revenue12mByCurrency, v.OpenBalance, v.OverdueBalance = f.AsOf, f.Revenue.Last12m, f.Payments.Open, f.Payments.Overdue
+		v.Revenue12m = hub.Money{Amount: decimal.New(cents, -2).StringFixed(2), Currency: s.val.cfg.BaseCurrency}
+		if g := out[id]; g != nil {
+			g.Value = &v
+		}
+		return nil
+	})
+}

@@ -25,6 +25,9 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("Refresh", func(t *testing.T) { testValueRefresh(t, open) })
 	t.Run("Off", func(t *testing.T) { testValueOff(t, open) })
 	t.Run("Deferred", func(t *testing.T) { testValueDeferred(t, open) })
+	t.Run("CutStale", func(t *testing.T) { testValueCutStale(t, open) })
+	t.Run("GoldenChanges", func(t *testing.T) { testValueGoldenChanges(t, open, false) })
+	t.Run("GoldenChangesDeferred", func(t *testing.T) { testValueGoldenChanges(t, open, true) })
 }
 
 var valueNow = time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
@@ -392,24 +395,13 @@ func testValueOff(t *testing.T, open opener) {
 
 // Deferred, apply marks and DrainValue computes the same figures.
 func testValueDeferred(t *testing.T, open opener) {
-	ctx := context.Background()
 	d := genValue(5, 8)
 	s := openValue(t, open, Options{Value: ValueOptions{Deferred: true}})
 	applyChunked(t, s, d.events)
 	if got := storedJSON(t, s, goldenOf(t, s, "crm", "C00")); got != "none" {
 		t.Errorf("deferred, yet computed on apply: %s", got)
 	}
-	total := 0
-	for {
-		n, err := s.DrainValue(ctx, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		total += n
-	}
+	total := drainAll(t, s, 3)
 	// 8 golden ids and the 8 customer references of linked records.
 	if total != 16 {
 		t.Errorf("drained %d marks, want 16 (each once)", total)
@@ -435,5 +427,154 @@ func checkSegmentCount(t *testing.T, s *Store, want int64) {
 	}
 	if n != want {
 		t.Errorf("segments count %d customers, want %d: %+v", n, want, segs)
+	}
+}
+
+// The cut is stale while customers with orders exist and none was cut
+// from them, and again once their number grew by more than a quarter.
+func testValueCutStale(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(6, 20)
+	s := openValue(t, open, Options{})
+	stale := func(want bool, when string) {
+		t.Helper()
+		got, err := s.ValueCutStale(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: stale %v, want %v", when, got, want)
+		}
+	}
+	refresh := func() {
+		t.Helper()
+		if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refresh()
+	stale(false, "empty store, cut from no customer")
+	half := 0
+	for i, e := range d.events {
+		if e.Entity == hub.EntityCustomer && e.SourceID == "C10" {
+			half = i
+			break
+		}
+	}
+	applyChunked(t, s, d.events[:half])
+	stale(true, "customers with orders, cut from none")
+	refresh()
+	stale(false, "just cut")
+	applyChunked(t, s, d.events[half:])
+	stale(true, "twice the customers since the cut")
+	refresh()
+	stale(false, "cut again")
+}
+
+// On the golden change feed an order that moves neither stage, segment
+// nor ABC class adds nothing (its revenue rides along with the next
+// change), and one that moves the stage adds one value change, whose
+// state carries the value block.
+func testValueGoldenChanges(t *testing.T, open opener, deferred bool) {
+	ctx := context.Background()
+	s := openValue(t, open, Options{Value: ValueOptions{Deferred: deferred}})
+	drain := func() {
+		t.Helper()
+		if deferred {
+			drainAll(t, s, 100)
+		}
+	}
+	order := func(cust, no string, daysAgo int, amount string) hub.Envelope {
+		return ev(hub.EntityOrder, "erp", "orders", no, 0, hub.Order{OrderNumber: no, CustomerRef: hub.Ref{System: "crm", ID: cust},
+			OrderDate: valueNow.AddDate(0, 0, -daysAgo).Format(time.DateOnly), Status: "delivered",
+			Total: &hub.Money{Amount: amount, Currency: "EUR"}})
+	}
+	mustApply(t, s,
+		cust("crm", "N", 0, hub.Customer{GivenName: "Nora", FamilyName: "New", Emails: []string{"nora@example.com"}}),
+		cust("crm", "L", 0, hub.Customer{GivenName: "Lars", FamilyName: "Lapsed", Emails: []string{"lars@example.org"}}),
+		order("N", "N0", 40, "20.00"), order("N", "N1", 10, "80.00"), order("L", "L1", 800, "50.00"), order("L", "L2", 770, "50.00"))
+	drain()
+	if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
+		t.Fatal(err)
+	}
+	nID, lID := goldenOf(t, s, "crm", "N"), goldenOf(t, s, "crm", "L")
+	seq := lastSeq(t, s)
+	before, err := s.CustomerValue(ctx, nID)
+	if err != nil || before == nil {
+		t.Fatalf("figures of N: %v %v", before, err)
+	}
+
+	mustApply(t, s, order("N", "N2", 5, "80.00"))
+	// Two orders before, three now: the frequency cut (both customers
+	// had two) still scores N 5.
+	drain()
+	after, err := s.CustomerValue(ctx, nID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Revenue.Orders != 3 || after.Loyalty.Stage != before.Loyalty.Stage || after.Segment != before.Segment {
+		t.Fatalf("second order of N: orders %d, stage %s -> %s, segment %+v -> %+v (the test wants a move of nothing)",
+			after.Revenue.Orders, before.Loyalty.Stage, after.Loyalty.Stage, before.Segment, after.Segment)
+	}
+	if got := changesAfter(t, s, seq); len(got) != 0 {
+		t.Errorf("an order that moved no class added to the golden change feed: %+v", got)
+	}
+
+	mustApply(t, s, order("L", "L3", 1, "70.00"))
+	drain()
+	got := changesAfter(t, s, seq)
+	if len(got) != 1 || got[0].GoldenID != lID || got[0].Op != hub.ChangeValue {
+		t.Fatalf("L won back: feed %+v, want one %q change of %s", got, hub.ChangeValue, lID)
+	}
+	states, err := s.GoldenStates(ctx, []string{lID, nID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := states[lID].Value
+	if v == nil || v.Stage != string(value.StageWonBack) || v.ABC == "" || v.Segment == "" ||
+		v.Revenue12m != (hub.Money{Amount: "70.00", Currency: "EUR"}) || len(v.Revenue12mByCurrency) != 1 {
+		t.Errorf("value block of L: %+v", v)
+	}
+	// N's revenue rides along: its block has the second order.
+	if v := states[nID].Value; v == nil || v.Revenue12m.Amount != "180.00" {
+		t.Errorf("value block of N: %+v, want revenue_12m 180.00", v)
+	}
+}
+
+func lastSeq(t *testing.T, s *Store) int64 {
+	t.Helper()
+	var seq int64
+	for {
+		page := changesAfter(t, s, seq)
+		if len(page) == 0 {
+			return seq
+		}
+		seq = page[len(page)-1].Seq
+	}
+}
+
+func changesAfter(t *testing.T, s *Store, seq int64) []hub.GoldenChange {
+	t.Helper()
+	got, err := s.Changes(context.Background(), seq, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// drainAll runs the deferred recompute until no mark is left, max marks
+// at a time, and returns how many it took.
+func drainAll(tb testing.TB, s *Store, max int) int {
+	tb.Helper()
+	total := 0
+	for {
+		n, err := s.DrainValue(context.Background(), max)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
 	}
 }

@@ -307,13 +307,17 @@ func (w *Writer) batch(ctx context.Context, msgs []bus.Message) error {
 	// full state.
 	last := map[string]int{}
 	for i, m := range msgs {
-		last[string(m.Key)] = i
+		// A value change (stage, segment or ABC class moved) leaves
+		// every golden field as it was: nothing to write.
+		if m.Headers["op"] != hub.ChangeValue {
+			last[string(m.Key)] = i
+		}
 	}
 	var todo []pending
 	var dls []*hub.DeadLetter
 	var gone []string
 	for i, m := range msgs {
-		if last[string(m.Key)] != i {
+		if j, ok := last[string(m.Key)]; !ok || j != i {
 			continue
 		}
 		if len(m.Value) == 0 {

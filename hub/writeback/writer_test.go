@@ -172,8 +172,21 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 	waitSeen(4)
 	// A tombstone (merged id) is not a state to write.
 	publish("g-9", nil)
+	// Nor is a value change (op value: the stage, segment or ABC class
+	// moved, no golden field), even one whose phone the ERP lacks; the
+	// state after it (one partition: in order) is handled, the ledger
+	// knowing it (unchanged).
+	if err := b.Publish(ctx, bus.Message{Topic: topics.GoldenChanges(), Key: []byte("g-1"), Headers: map[string]string{"op": hub.ChangeValue},
+		Value: state("g-1", "+4930777", erpRef("K1", "+4930999", "g-1@example.com"))}); err != nil {
+		t.Fatal(err)
+	}
+	publish("g-2", state("g-2", "+4930222", erpRef("K2", "+4930222", "g-2@example.com")))
+	waitSeen(5)
+	if err := db.QueryRow(`SELECT phone FROM customers WHERE custno = 'K1'`).Scan(&phone); err != nil || phone != "+4930999" {
+		t.Errorf("K1 phone = %q, %v: a value change was written", phone, err)
+	}
 
-	for reason, want := range map[string]float64{SkipUnchanged: 1, SkipSystemHas: 1, SkipNotInTarget: 1} {
+	for reason, want := range map[string]float64{SkipUnchanged: 2, SkipSystemHas: 1, SkipNotInTarget: 1} {
 		if got := testutil.ToFloat64(metrics.Skipped.WithLabelValues("erp", reason)); got != want {
 			t.Errorf("skipped{%s} = %v, want %v", reason, got, want)
 		}

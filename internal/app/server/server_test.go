@@ -27,7 +27,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // TestGoldenChangeStream syncs a small generated demo and reads the
 // compacted golden topic back: every active golden customer's latest
 // message is its full state, every merged id's latest message is a
-// tombstone pointing at a live survivor.
+// tombstone pointing at a live survivor. Every live state carries the
+// customer's value block as the store has it.
 func TestGoldenChangeStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a hub on demo data")
@@ -65,6 +66,25 @@ func TestGoldenChangeStream(t *testing.T) {
 				diffs = append(diffs, fmt.Sprintf("topic has %s, store: %v", id, err))
 			case v.ID != id || len(st.Sources) != len(v.Sources) || st.Customer.Kind != v.Customer.Kind:
 				diffs = append(diffs, fmt.Sprintf("%s: topic state differs from the store: %d vs %d sources", id, len(st.Sources), len(v.Sources)))
+			}
+			// The value block follows the store's class (stage, segment,
+			// ABC): a move publishes the state again. A customer whose
+			// class never moved from none (no orders, class C) may have
+			// no block.
+			f, err := r.Server.Store().CustomerValue(ctx, id)
+			if err != nil {
+				diffs = append(diffs, fmt.Sprintf("%s: figures: %v", id, err))
+				continue
+			}
+			var topic, store [3]string
+			if st.Value != nil {
+				topic = valueClass(st.Value.Stage, st.Value.Segment, st.Value.ABC)
+			}
+			if f != nil {
+				store = valueClass(string(f.Loyalty.Stage), f.Segment.Name, f.Segment.ABC)
+			}
+			if topic != store {
+				diffs = append(diffs, fmt.Sprintf("%s: topic value class %v, store %v", id, topic, store))
 			}
 		}
 		if len(diffs) == 0 || time.Now().After(deadline) {
@@ -189,6 +209,18 @@ connectors:
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+}
+
+// valueClass is a customer's stage, segment and ABC class, none and C
+// (nothing to tell) as empty.
+func valueClass(stage, segment, abc string) [3]string {
+	if stage == "none" {
+		stage = ""
+	}
+	if abc == "C" {
+		abc = ""
+	}
+	return [3]string{stage, segment, abc}
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,8 +14,9 @@ import (
 	"github.com/crmhub/crmhub/hub/store"
 )
 
-// valueMetrics are the business dashboard's figures, set after each value
-// refresh (not read on scrape: counting segments reads every customer).
+// valueMetrics are the business dashboard's figures, set every value.delay
+// from the rollups the store keeps on every recompute (value_totals), not
+// read on scrape: a scrape should not wait for the store.
 // Label sets are bounded: stages and segments are fixed lists, channels
 // are the top valueTopKeys by revenue plus "other", months the last 24.
 type valueMetrics struct {
@@ -22,6 +25,9 @@ type valueMetrics struct {
 	byDim     *prometheus.GaugeVec // dim (channel, month), key, currency
 	overdue   *prometheus.GaugeVec // currency
 	refreshed prometheus.Gauge
+
+	mu   sync.Mutex
+	last [4]gaugeValues // what set put in customers, revenue, byDim, overdue
 }
 
 const valueTopKeys = 20
@@ -44,40 +50,85 @@ func newValueMetrics(r prometheus.Registerer) *valueMetrics {
 }
 
 // runValueRefresh refreshes the figures every interval (the first right
-// away, so a fresh or upgraded store gets segments), until ctx ends. A
-// failed refresh is logged and retried at the next tick: the figures
-// only age.
+// away, so an upgraded store gets segments), until ctx ends. Between
+// refreshes it asks the store every value.delay whether the RFM/ABC cut
+// still fits the customers (Store.ValueCutStale) and re-cuts when not: a
+// hub started on an empty store cuts from no customer at start, and its
+// first sync would otherwise leave every customer unsegmented until the
+// next interval. A failed refresh is logged and retried at the next tick:
+// the figures only age.
 func (s *Server) runValueRefresh(ctx context.Context) error {
 	m := newValueMetrics(s.registry)
 	interval, maxN, clock := s.cfg.Value.Interval(), s.cfg.Value.Max(), s.cfg.Value.Clock()
 	log := s.log.With("component", "value-refresh")
-	for {
+	refresh := func(maxN int, why string) {
 		start := time.Now()
 		st, err := s.store.RefreshValue(ctx, clock(), maxN)
 		if err == nil {
+			m.refreshed.SetToCurrentTime()
 			err = m.set(ctx, s.store, clock())
 		}
 		if err != nil && ctx.Err() == nil {
-			log.Error("value refresh failed", "err", err)
+			log.Error("value refresh failed", "why", why, "err", err)
 		} else if err == nil {
-			log.Info("value refreshed", "recomputed", st.Recomputed, "rescored", st.Rescored, "customers", st.Customers,
+			log.Info("value refreshed", "why", why, "recomputed", st.Recomputed, "rescored", st.Rescored, "customers", st.Customers,
 				"took", time.Since(start).Round(time.Millisecond))
 		}
+	}
+	refresh(maxN, "start")
+	next := time.Now().Add(interval)
+	check := time.NewTicker(min(s.cfg.Value.DrainEvery(), interval))
+	defer check.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(interval):
+		case <-check.C:
+		}
+		if !time.Now().Before(next) {
+			refresh(maxN, "interval")
+			next = time.Now().Add(interval)
+			continue
+		}
+		stale, err := s.store.ValueCutStale(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("value cut check failed", "err", err)
+			}
+			continue
+		}
+		if stale {
+			// Only the re-cut: the recompute of stale figures waits for
+			// the interval (it scans every golden customer).
+			refresh(0, "customers with orders changed since the last cut")
+			continue
+		}
+		// The rollups move with every recompute; the gauges follow them
+		// here, not only at a refresh (an invoice falling due, or a sync
+		// bringing invoices after the orders, moves no cut).
+		if err := m.set(ctx, s.store, clock()); err != nil && ctx.Err() == nil {
+			log.Error("value gauges failed", "err", err)
 		}
 	}
 }
 
-// runValueDrain recomputes, every value.delay, the figures of the
-// customers deferred apply marked, until ctx ends. A failure is logged
-// and retried: the marks stay until a drain succeeds.
+// drainPace bounds the deferred recompute's share of the applier's time:
+// after a pass that took d, the next starts no sooner than drainPace x d
+// later (and never sooner than value.delay). A pass recomputes every
+// customer touched since the last, reading all of its records, so during
+// a sync that keeps touching the same customers longer pauses mean fewer
+// recomputes of each (README, Benchmarks: drained against paced).
+const drainPace = 4
+
+// runValueDrain recomputes, every value.delay (or drainPace times the
+// last pass's duration, when longer), the figures of the customers
+// deferred apply marked, until ctx ends. A failure is logged and retried:
+// the marks stay until a drain succeeds.
 func (s *Server) runValueDrain(ctx context.Context) error {
 	every := s.cfg.Value.DrainEvery()
 	log := s.log.With("component", "value-drain")
 	for {
+		start := time.Now()
 		for {
 			n, err := s.store.DrainValue(ctx, 2000)
 			if err != nil {
@@ -93,24 +144,27 @@ func (s *Server) runValueDrain(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(every):
+		case <-time.After(max(every, drainPace*time.Since(start))):
 		}
 	}
 }
 
+// set reads the rollups the gauges show (value_totals: a few hundred rows
+// whatever the store's size) and sets the gauges. A series whose labels
+// no longer occur is deleted, not the whole vector reset, so a scrape in
+// between never sees the gauges empty.
 func (m *valueMetrics) set(ctx context.Context, st *store.Store, now time.Time) error {
 	segs, err := st.Segments(ctx)
 	if err != nil {
 		return err
 	}
-	m.customers.Reset()
-	m.revenue.Reset()
+	customers, revenue := gaugeValues{}, gaugeValues{}
 	for _, sg := range segs {
-		m.customers.WithLabelValues(sg.Stage, sg.Segment, sg.ABC).Add(float64(sg.Customers))
 		f, _ := decimal.RequireFromString(sg.Revenue12m.Amount).Float64() // a gauge's value, not money kept
-		m.revenue.WithLabelValues(sg.Stage, sg.Segment, sg.ABC).Add(f)
+		customers.add(float64(sg.Customers), sg.Stage, sg.Segment, sg.ABC)
+		revenue.add(f, sg.Stage, sg.Segment, sg.ABC)
 	}
-	m.byDim.Reset()
+	byDim := gaugeValues{}
 	channels, err := st.RevenueBy(ctx, "channel")
 	if err != nil {
 		return err
@@ -126,7 +180,7 @@ func (m *valueMetrics) set(ctx context.Context, st *store.Store, now time.Time) 
 		}
 		seen[r.Key] = true
 		f, _ := decimal.RequireFromString(r.Revenue.Amount).Float64()
-		m.byDim.WithLabelValues("channel", key, r.Revenue.Currency).Add(f)
+		byDim.add(f, "channel", key, r.Revenue.Currency)
 	}
 	months, err := st.RevenueBy(ctx, "month")
 	if err != nil {
@@ -136,21 +190,43 @@ func (m *valueMetrics) set(ctx context.Context, st *store.Store, now time.Time) 
 	for _, r := range months {
 		if r.Key >= from {
 			f, _ := decimal.RequireFromString(r.Revenue.Amount).Float64()
-			m.byDim.WithLabelValues("month", r.Key, r.Revenue.Currency).Add(f)
+			byDim.add(f, "month", r.Key, r.Revenue.Currency)
 		}
 	}
 	overdue, err := st.RevenueBy(ctx, "overdue")
 	if err != nil {
 		return err
 	}
-	m.overdue.Reset()
+	od := gaugeValues{}
 	for _, r := range overdue {
 		f, _ := decimal.RequireFromString(r.Revenue.Amount).Float64()
-		m.overdue.WithLabelValues(r.Revenue.Currency).Set(f)
+		od.add(f, r.Revenue.Currency)
 	}
-	m.refreshed.SetToCurrentTime()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, x := range []struct {
+		vec  *prometheus.GaugeVec
+		last *gaugeValues
+		now  gaugeValues
+	}{{m.customers, &m.last[0], customers}, {m.revenue, &m.last[1], revenue}, {m.byDim, &m.last[2], byDim}, {m.overdue, &m.last[3], od}} {
+		for k, v := range x.now {
+			x.vec.WithLabelValues(strings.Split(k, "\x00")...).Set(v)
+		}
+		for k := range *x.last {
+			if _, ok := x.now[k]; !ok {
+				x.vec.DeleteLabelValues(strings.Split(k, "\x00")...)
+			}
+		}
+		*x.last = x.now
+	}
 	return nil
 }
+
+// gaugeValues are the values of one gauge vector by its label values
+// (joined with NUL).
+type gaugeValues map[string]float64
+
+func (g gaugeValues) add(v float64, labels ...string) { g[strings.Join(labels, "\x00")] += v }
 
 // valueOptions are the store's value settings; the config was checked
 // when loaded, so Config cannot fail here.

@@ -1,0 +1,104 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/hub/store"
+)
+
+// A batch that creates a customer with an order writes an upsert and a
+// value change (stage none -> new) of the same id to the feed, in one
+// transaction. The stream publishes one message for both: under op upsert,
+// which write-back acts on (it skips op value), with the value block.
+func TestGoldenStreamValueChangeAfterUpsert(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Sync figures (the store's default): computed in the batch's own
+	// transaction.
+	b, st := goldenBed(ctx, t, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "val", Partitions: 1})
+	at := time.Now().UTC()
+	env := func(entity, srcEntity, id string, data any) hub.Envelope {
+		return envelopeAt("crm", srcEntity, id, entity, at, data)
+	}
+	if _, err := st.Apply(ctx, []hub.Envelope{
+		env(hub.EntityCustomer, "customers", "C-1", hub.Customer{Kind: "person", FullName: "Ada Muster", Emails: []string{"ada@example.com"}}),
+		env(hub.EntityOrder, "orders", "O-1", hub.Order{OrderNumber: "O-1", CustomerRef: hub.Ref{System: "crm", ID: "C-1"},
+			OrderDate: at.AddDate(0, 0, -3).Format(time.DateOnly), Status: "delivered", Total: &hub.Money{Amount: "42.00", Currency: "EUR"}}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := st.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, c := range feed {
+		ops = append(ops, c.Op)
+	}
+	if len(feed) != 2 || ops[0] != hub.ChangeUpsert || ops[1] != hub.ChangeValue || feed[0].GoldenID != feed[1].GoldenID {
+		t.Fatalf("feed ops %v, want an upsert and a value change of one customer", ops)
+	}
+
+	topics := hub.Topics{Prefix: "val"}
+	runGoldenStream(ctx, t, &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Interval: 20 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+
+	c := b.NewConsumer("t-golden", []string{topics.GoldenChanges()})
+	defer c.Close()
+	msgs, err := c.Fetch(ctx, 10, time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("golden messages: %d, %v; want 1", len(msgs), err)
+	}
+	var s hub.GoldenState
+	if err := json.Unmarshal(msgs[0].Value, &s); err != nil {
+		t.Fatal(err)
+	}
+	if op := msgs[0].Headers["op"]; op != hub.ChangeUpsert {
+		t.Errorf("published under op %q, want %q", op, hub.ChangeUpsert)
+	}
+	if v := s.Value; v == nil || v.Stage != "new" || v.Revenue12m != (hub.Money{Amount: "42.00", Currency: "EUR"}) {
+		t.Errorf("value block %+v, want stage new and revenue_12m 42.00 EUR", v)
+	}
+}
+
+// goldenBed opens an embedded bus and a SQLite store for a golden stream
+// test; both close when the test ends.
+func goldenBed(ctx context.Context, t *testing.T, cfg bus.Config) (*bus.Bus, *store.Store) {
+	t.Helper()
+	b, err := bus.Open(ctx, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return b, st
+}
+
+// runGoldenStream runs gs until the test ends.
+func runGoldenStream(ctx context.Context, t *testing.T, gs *GoldenStream) {
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- gs.Run(rctx) }()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// envelopeAt is a canonical upsert of data as a connector of system
+// publishes it.
+func envelopeAt(system, srcEntity, id, entity string, at time.Time, data any) hub.Envelope {
+	raw, _ := json.Marshal(data)
+	e := hub.Envelope{System: system, SourceEntity: srcEntity, SourceID: id, SourceUpdatedAt: at, Entity: entity,
+		SchemaVersion: hub.SchemaVersion, Op: hub.OpUpsert, Mapping: system + "_" + srcEntity, MappingVersion: 1, Connector: system, Data: raw}
+	e.ComputeEventID()
+	return e
+}
