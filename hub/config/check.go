@@ -192,7 +192,7 @@ func CheckConnectors(c *Config, spec SpecFunc) ([]sdk.Config, error) {
 			errs = append(errs, k.settingErrors(c.File, err)...)
 			continue
 		}
-		out[i] = v
+		out[i] = withStateDir(v, s, c.DataDir, k.Name)
 	}
 	// Write-back targets' settings are checked with the rest, so a
 	// misspelt destination key does not wait for write-back to start.
@@ -252,4 +252,25 @@ func sqliteDir(dsn string) (string, bool) {
 		return "", false
 	}
 	return filepath.Dir(p), true
+}
+
+// StateDirParam is the parameter by which a connector asks for a directory
+// of its own to keep state between runs (the sql source's row hashes).
+const StateDirParam = "state_dir"
+
+// withStateDir gives an instance whose connector declares state_dir and
+// whose settings leave it unset the folder <data_dir>/connectors/<name>,
+// so state kept between runs lives with the hub's other data by default
+// (and two instances never share one).
+func withStateDir(v sdk.Config, s sdk.Spec, dataDir, name string) sdk.Config {
+	if v == nil || dataDir == "" || v[StateDirParam] != nil && v[StateDirParam] != "" {
+		return v
+	}
+	for _, p := range s.Params {
+		if p.Name == StateDirParam {
+			v[StateDirParam] = filepath.Join(dataDir, "connectors", name)
+			break
+		}
+	}
+	return v
 }
