@@ -78,6 +78,10 @@ type apiBenchRow struct {
 	P50ms     float64 `json:"p50_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	AvgBytes  int64   `json:"avg_response_bytes"`
+	// CPUusPerRequest is the process's CPU (hub and load clients, which
+	// share it) per request answered, in microseconds; 0 where the
+	// platform does not say.
+	CPUusPerRequest float64 `json:"cpu_us_per_request"`
 }
 
 type apiBenchResult struct {
@@ -196,6 +200,7 @@ func loadAPI(ctx context.Context, urlOf func(int) string, clients int, d time.Du
 		lat               []time.Duration
 		wg                sync.WaitGroup
 	)
+	cpu0 := processCPU()
 	end := time.Now().Add(d)
 	for range clients {
 		wg.Add(1)
@@ -224,21 +229,23 @@ func loadAPI(ctx context.Context, urlOf func(int) string, clients int, d time.Du
 		}()
 	}
 	wg.Wait()
+	cpu := processCPU() - cpu0
 	if len(lat) == 0 {
 		return apiBenchRow{}, fmt.Errorf("bench api: no request answered (%d errors)", errs.Load())
 	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / 1e6 }
 	return apiBenchRow{Clients: clients, Requests: int64(len(lat)), Errors: errs.Load(), PerSecond: float64(len(lat)) / d.Seconds(),
-		P50ms: pct(0.50), P99ms: pct(0.99), AvgBytes: bytes.Load() / int64(len(lat))}, nil
+		P50ms: pct(0.50), P99ms: pct(0.99), AvgBytes: bytes.Load() / int64(len(lat)),
+		CPUusPerRequest: float64(cpu.Microseconds()) / float64(len(lat))}, nil
 }
 
 func printAPIBench(w io.Writer, r *apiBenchResult) error {
 	fmt.Fprintf(w, "%d people, %d golden customers, synced in %.1f s; each run %s\n\n", r.People, r.Golden, r.SyncSecs, r.Durations)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "request\tclients\trequests/s\tp50 ms\tp99 ms\tbytes\terrors\t")
+	fmt.Fprintln(tw, "request\tclients\trequests/s\tp50 ms\tp99 ms\tCPU µs/req\tbytes\terrors\t")
 	for _, row := range r.Rows {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%d\t%d\t\n", row.Kind, row.Clients, row.PerSecond, row.P50ms, row.P99ms, row.AvgBytes, row.Errors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.1f\t%.0f\t%d\t%d\t\n", row.Kind, row.Clients, row.PerSecond, row.P50ms, row.P99ms, row.CPUusPerRequest, row.AvgBytes, row.Errors)
 	}
 	return tw.Flush()
 }
