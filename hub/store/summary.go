@@ -79,11 +79,12 @@ func (s *Store) dropSummaries(ctx context.Context, tx *sql.Tx, ids []string) err
 	return nil
 }
 
-// scanSummary reads summaryCols (after any columns in pre) into a golden
-// customer holding the summary's fields only.
-func scanSummary(r *sql.Rows, pre ...any) (hub.GoldenCustomer, error) {
+// scanSummary reads summaryCols (after any columns in pre) into g, a
+// golden customer then holding the summary's fields only. g is filled in
+// place: a hub.GoldenCustomer is large, and copies of it were most of a
+// name page's allocated bytes.
+func scanSummary(r *sql.Rows, g *hub.GoldenCustomer, pre ...any) error {
 	var (
-		g                    hub.GoldenCustomer
 		c                    = &g.Customer
 		email, phone         string
 		a                    hub.Address
@@ -92,7 +93,7 @@ func scanSummary(r *sql.Rows, pre ...any) (hub.GoldenCustomer, error) {
 	dest := append(pre, &g.ID, &c.Kind, &c.GivenName, &c.FamilyName, &c.FullName, &c.OrganizationName,
 		&email, &phone, &a.PostalCode, &a.City, &a.Country, &createdAt, &updatedAt)
 	if err := r.Scan(dest...); err != nil {
-		return g, err
+		return err
 	}
 	if email != "" {
 		c.Emails = []string{email}
@@ -104,7 +105,7 @@ func scanSummary(r *sql.Rows, pre ...any) (hub.GoldenCustomer, error) {
 		c.Addresses = []hub.Address{a}
 	}
 	g.CreatedAt, g.UpdatedAt = fromNanos(createdAt), fromNanos(updatedAt)
-	return g, nil
+	return nil
 }
 
 // FindCustomerSummaries searches as FindCustomers does and returns, per
@@ -127,13 +128,16 @@ func (s *Store) FindCustomerSummaries(ctx context.Context, f hub.CustomerFilter)
 	}
 	// One statement for the page's rows (a page of 50 read one by one
 	// spent more in 50 statement round trips than in the search).
-	byID := make(map[string]hub.GoldenCustomer, len(ids))
+	byID := make(map[string]*hub.GoldenCustomer, len(ids))
 	for _, part := range s.keyChunks(ids) {
 		q, args := s.inList(`SELECT `+summaryCols+` FROM golden_summaries WHERE id IN (%s)`, part)
 		if err := s.scanAll(ctx, ctq, q, args, func(r *sql.Rows) error {
-			g, err := scanSummary(r)
+			g := new(hub.GoldenCustomer)
+			if err := scanSummary(r, g); err != nil {
+				return err
+			}
 			byID[g.ID] = g
-			return err
+			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("load customer summaries: %w", err)
 		}
@@ -141,7 +145,7 @@ func (s *Store) FindCustomerSummaries(ctx context.Context, f hub.CustomerFilter)
 	out := make([]hub.GoldenCustomer, 0, len(ids))
 	for _, id := range ids {
 		if g, ok := byID[id]; ok {
-			out = append(out, g)
+			out = append(out, *g)
 		}
 	}
 	return out, nil
@@ -162,7 +166,7 @@ func (s *Store) findByName(ctx context.Context, q readQueryer, f hub.CustomerFil
 	limit = min(limit, MaxLimit+1)
 	type row struct {
 		value string
-		g     hub.GoldenCustomer
+		g     *hub.GoldenCustomer
 	}
 	// Search values exist for active customers only, and so do summaries:
 	// the join needs no status.
@@ -171,19 +175,18 @@ FROM golden_attrs a JOIN golden_summaries s ON s.id = a.golden_id
 WHERE a.attr = 'name' AND a.value >= ? AND a.value < ? AND (a.value, a.golden_id) > (?, ?)
 ORDER BY a.value, a.golden_id LIMIT ?`)
 	afterName, afterID := f.AfterName, f.After
-	var out []hub.GoldenCustomer
+	out := make([]hub.GoldenCustomer, 0, limit)
 	for len(out) < limit {
 		// Each spelling's range in order; merged, the page is the
 		// smallest (name, id) pairs of all of them.
 		var rows []row
 		for _, prefix := range prefixes {
 			err := s.scanAll(ctx, q, query, []any{prefix, prefix + "\U0010FFFF", afterName, afterID, limit - len(out)}, func(r *sql.Rows) error {
-				var x row
-				g, err := scanSummary(r, &x.value)
-				if err != nil {
+				x := row{g: new(hub.GoldenCustomer)}
+				if err := scanSummary(r, x.g, &x.value); err != nil {
 					return err
 				}
-				x.g, x.g.FoundBy = g, x.value
+				x.g.FoundBy = x.value
 				rows = append(rows, x)
 				return nil
 			})
@@ -203,7 +206,7 @@ ORDER BY a.value, a.golden_id LIMIT ?`)
 			if smallerMatch(x.g.Customer, prefixes, x.value) {
 				continue // listed at its smaller name
 			}
-			out = append(out, x.g)
+			out = append(out, *x.g)
 		}
 	}
 	return out, nil
