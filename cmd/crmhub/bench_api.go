@@ -202,21 +202,24 @@ func runAPIBench(ctx context.Context, o apiBenchOpts) (*apiBenchResult, error) {
 	return res, nil
 }
 
-// waitIdle waits until the process uses less than share of one core over
-// a window, and returns how long it waited; it gives up (without error)
-// after limit, and where the platform reports no CPU time it returns at
-// once.
+// waitIdle waits until the process has used less than share of one core
+// in each of three windows in a row, and returns how long it waited: one
+// quiet window fell between two rounds of the value recompute, which then
+// ran through the load runs. It gives up (without error) after limit;
+// where the platform reports no CPU time it returns at once.
 func waitIdle(ctx context.Context, window time.Duration, share float64, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
-	for time.Since(start) < limit {
+	quiet := 0
+	for quiet < 3 && time.Since(start) < limit {
 		cpu0 := processCPU()
 		select {
 		case <-ctx.Done():
 			return time.Since(start), ctx.Err()
 		case <-time.After(window):
 		}
-		if used := processCPU() - cpu0; used <= time.Duration(share*float64(window)) {
-			return time.Since(start), nil
+		quiet++
+		if used := processCPU() - cpu0; used > time.Duration(share*float64(window)) {
+			quiet = 0
 		}
 	}
 	return time.Since(start), nil
