@@ -83,8 +83,10 @@ type Store interface {
 	// with one page of each linked list q asks for per customer.
 	FindCustomers360(ctx context.Context, f CustomerFilter, q LinkQuery) ([]Customer360, error)
 	// FindCustomerSummaries searches as FindCustomers does and returns
-	// each golden customer's own record only: no sources, lineage or
-	// linked records (a search page that lists many customers). A search
+	// each golden customer's summary only (a search page that lists many
+	// customers): kind, names, the first e-mail, phone and address
+	// (postal code, city, country), created and updated times; no
+	// sources, lineage or linked records. A search
 	// by name alone is ordered by the name each customer was found by
 	// (GoldenCustomer.FoundBy), then id, and continues after
 	// (AfterName, After): it reads only the page, however many match.

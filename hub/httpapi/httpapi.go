@@ -321,6 +321,7 @@ type customerSummary struct {
 	Phone            string    `json:"phone,omitempty"`
 	PostalCode       string    `json:"postal_code,omitempty"`
 	City             string    `json:"city,omitempty"`
+	Country          string    `json:"country,omitempty"`
 	UpdatedAt        time.Time `json:"updated_at"`
 	Href             string    `json:"href"`
 }
@@ -360,7 +361,7 @@ func (a *api) listSummaries(w http.ResponseWriter, r *http.Request, f hub.Custom
 			s.Phone = c.Phones[0]
 		}
 		if len(c.Addresses) > 0 {
-			s.PostalCode, s.City = c.Addresses[0].PostalCode, c.Addresses[0].City
+			s.PostalCode, s.City, s.Country = c.Addresses[0].PostalCode, c.Addresses[0].City, c.Addresses[0].Country
 		}
 		page.Items = append(page.Items, s)
 	}

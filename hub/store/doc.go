@@ -22,6 +22,12 @@
 // customer its search values (goldens.attrs): a new version deletes the
 // rows it no longer has by primary key, without an index by owner.
 //
+// Every active golden customer also has a summary row (golden_summaries:
+// kind, names, first e-mail, phone and address, times), written with the
+// golden record in the same transaction and deleted when it is merged or
+// retired. Search pages (FindCustomerSummaries) read only those small rows;
+// a page of 50 by name no longer reads and decodes 50 golden records.
+//
 // A data steward's decisions (ForceMerge, Unmerge, DecideReview) are rules
 // on source records that every later resolution obeys, and are audited.
 // Every golden change is appended to golden_changes in the same

@@ -16,7 +16,6 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/crmhub/crmhub/hub"
-	"github.com/crmhub/crmhub/hub/identity"
 )
 
 // Orders, payments and service cases attach to a golden customer at read
@@ -432,62 +431,6 @@ func (s *Store) readTx(ctx context.Context) (*sql.Tx, error) {
 	return s.rdb.BeginTx(ctx, opts)
 }
 
-// FindCustomerSummaries searches as FindCustomers does and reads each
-// customer's golden row only: one query per customer instead of five.
-func (s *Store) FindCustomerSummaries(ctx context.Context, f hub.CustomerFilter) ([]hub.GoldenCustomer, error) {
-	tx, err := s.readTx(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("find customers: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read only
-	ctq := cachedTx{tx, &s.reads}
-	if f.NameOnly() && (f.After == "" || f.AfterName != "") {
-		return s.findByName(ctx, ctq, f)
-	}
-	ids, err := s.findIDs(ctx, ctq, f)
-	if err != nil {
-		return nil, err
-	}
-	// One statement for the page's rows (a page of 50 read one by one
-	// spent more in 50 statement round trips than in the search).
-	type summaryRow struct {
-		data                 string
-		createdAt, updatedAt int64
-	}
-	rows := make(map[string]summaryRow, len(ids))
-	for _, part := range s.keyChunks(ids) {
-		q, args := s.inList(`SELECT id, data, created_at, updated_at FROM goldens WHERE status = 'active' AND id IN (%s)`, part)
-		if err := s.scanAll(ctx, ctq, q, args, func(r *sql.Rows) error {
-			var (
-				id string
-				sr summaryRow
-				d  sql.NullString
-			)
-			if err := r.Scan(&id, &d, &sr.createdAt, &sr.updatedAt); err != nil {
-				return err
-			}
-			sr.data = d.String
-			rows[id] = sr
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("load customers: %w", err)
-		}
-	}
-	out := make([]hub.GoldenCustomer, 0, len(ids))
-	for _, id := range ids {
-		row, ok := rows[id]
-		if !ok {
-			continue // merged away since the search
-		}
-		g := hub.GoldenCustomer{ID: id, CreatedAt: fromNanos(row.createdAt), UpdatedAt: fromNanos(row.updatedAt)}
-		if err := json.Unmarshal([]byte(row.data), &g.Customer); err != nil {
-			return nil, fmt.Errorf("customer %s: stored golden record: %w", id, err)
-		}
-		out = append(out, g)
-	}
-	return out, nil
-}
-
 // FindCustomer360 returns the golden customer id, or the one it was merged
 // into (ID then differs from id), with one page of each list q asks for.
 func (s *Store) FindCustomer360(ctx context.Context, id string, q hub.LinkQuery) (*hub.Customer360, error) {
@@ -543,84 +486,6 @@ func (s *Store) customer360(ctx context.Context, q readQueryer, id string, row *
 		return nil, fmt.Errorf("customer %s: linked records: %w", id, err)
 	}
 	return c, nil
-}
-
-// findByName lists the active customers with a name starting with
-// f.Name, in the order of that name, then id: the walk follows the
-// (attr, value, golden_id) key of golden_attrs and stops after the page,
-// where an order by id had to collect every match first (thousands for
-// "mue"). A customer with several matching names is listed once, at the
-// smallest.
-func (s *Store) findByName(ctx context.Context, q readQueryer, f hub.CustomerFilter) ([]hub.GoldenCustomer, error) {
-	prefixes := nameVariants(identity.NormalizeName(f.Name))
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultLimit
-	}
-	limit = min(limit, MaxLimit+1)
-	type row struct {
-		value string
-		g     hub.GoldenCustomer
-	}
-	afterName, afterID := f.AfterName, f.After
-	var out []hub.GoldenCustomer
-	for len(out) < limit {
-		// Each spelling's range in order; merged, the page is the
-		// smallest (name, id) pairs of all of them.
-		var rows []row
-		for _, prefix := range prefixes {
-			err := s.scanAll(ctx, q, s.q(`SELECT a.value, g.id, g.data, g.created_at, g.updated_at
-FROM golden_attrs a JOIN goldens g ON g.id = a.golden_id
-WHERE a.attr = 'name' AND a.value >= ? AND a.value < ? AND (a.value, a.golden_id) > (?, ?) AND g.status = 'active'
-ORDER BY a.value, a.golden_id LIMIT ?`), []any{prefix, prefix + "\U0010FFFF", afterName, afterID, limit - len(out)}, func(r *sql.Rows) error {
-				var (
-					x    row
-					data sql.NullString
-					c, u int64
-				)
-				if err := r.Scan(&x.value, &x.g.ID, &data, &c, &u); err != nil {
-					return err
-				}
-				if err := json.Unmarshal([]byte(data.String), &x.g.Customer); err != nil {
-					return fmt.Errorf("customer %s: stored golden record: %w", x.g.ID, err)
-				}
-				x.g.CreatedAt, x.g.UpdatedAt, x.g.FoundBy = fromNanos(c), fromNanos(u), x.value
-				rows = append(rows, x)
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("find customers by name: %w", err)
-			}
-		}
-		if len(rows) == 0 {
-			break
-		}
-		sort.Slice(rows, func(i, j int) bool {
-			return rows[i].value < rows[j].value || rows[i].value == rows[j].value && rows[i].g.ID < rows[j].g.ID
-		})
-		rows = slices.CompactFunc(rows, func(a, b row) bool { return a.value == b.value && a.g.ID == b.g.ID })
-		for _, x := range rows[:min(len(rows), limit-len(out))] {
-			afterName, afterID = x.value, x.g.ID
-			if smallerMatch(x.g.Customer, prefixes, x.value) {
-				continue // listed at its smaller name
-			}
-			out = append(out, x.g)
-		}
-	}
-	return out, nil
-}
-
-// smallerMatch reports whether the customer has a name matching one of
-// the prefixes that sorts before value: it is listed there, once.
-func smallerMatch(c hub.Customer, prefixes []string, value string) bool {
-	for _, name := range searchNames(c) {
-		for _, p := range prefixes {
-			if name < value && strings.HasPrefix(name, p) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // nameVariants are the spellings a name prefix is searched in: as typed,

@@ -338,6 +338,9 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL, attrs = NULL WHERE id IN (%s)`, retired); err != nil {
 		return fmt.Errorf("retire goldens: %w", err)
 	}
+	if err := s.dropSummaries(ctx, tx, append(retired, firstColumn(mergeRows)...)); err != nil {
+		return err
+	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) `, "text,text,text,bigint", ``, changeRows); err != nil {
 		return fmt.Errorf("record golden changes: %w", err)
 	}
@@ -379,7 +382,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 	}); err != nil {
 		return fmt.Errorf("read goldens: %w", err)
 	}
-	var goldenRows, updRows, attrRows, dropAttrs, moveRows [][]any
+	var goldenRows, updRows, attrRows, dropAttrs, moveRows, summaries [][]any
 	var changed, disagree []string
 	for _, c := range clusters {
 		cust, lin := s.res.Survive(c.Records)
@@ -433,6 +436,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			} else {
 				goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
 			}
+			summaries = append(summaries, summaryRow(c.ID, &cust, created, updated))
 		}
 		for _, r := range c.Records {
 			if _, ok := b.pending[r.Key()]; ok {
@@ -453,6 +457,9 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
   lineage = v.column4, created_at = v.column5, updated_at = v.column6, attrs = v.column7 FROM (`, "text,text,text,text,bigint,bigint,text",
 		`) AS v WHERE goldens.id = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write goldens: %w", err)
+	}
+	if err := s.putSummaries(ctx, tx, summaries); err != nil {
+		return err
 	}
 	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
 		return err

@@ -149,6 +149,12 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
 		r.SetMaxOpenConns(sqliteReaders)
+		// Keep every reader: database/sql keeps 2 idle by default and
+		// closes the others as they come back, and a new SQLite
+		// connection starts with an empty page cache and no prepared
+		// statements; closing and reopening them was a third of the CPU
+		// under `crmhub bench api` (TestReadPoolKeepsConnections*).
+		r.SetMaxIdleConns(sqliteReaders)
 		s.db, s.rdb = w, r
 		s.stmts = newStmtCache(w)
 		// pgx keeps its own per-connection statement cache; SQLite's
@@ -161,6 +167,7 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
 		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(8) // as the SQLite readers: a connection kept is one not dialled again
 		s.db, s.rdb, s.pg = db, db, true
 	default:
 		return nil, fmt.Errorf("open store: unknown driver %q (want %q or %q)", driver, DriverSQLite, DriverPostgres)
