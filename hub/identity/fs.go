@@ -487,7 +487,7 @@ func (p *Params) MatchPeople(a, b hub.Customer, region string, taxIsEvidence boo
 		m.Weight += mu.Weight()
 	}
 	m.Probability = 1 / (1 + math.Exp2(-m.Weight))
-	m.Hold = hold(a, b, g)
+	m.Hold = hold(a, b, g, swapped)
 	m.Weight = math.Round(m.Weight*100) / 100
 	m.PriorWeight = math.Round(m.PriorWeight*100) / 100
 	return m
@@ -513,11 +513,28 @@ func (p *Params) tfValue(comp string, a hub.Customer, i int) (float64, bool) {
 // an address, and e-mail addresses or phone numbers one character apart
 // (hans.meier@ and hans.meyer@, a family's consecutive numbers). Such a
 // pair is held for review unless a birth date, an identifier, an exact
-// e-mail or phone, or the same house confirms it.
-func hold(a, b hub.Customer, g gamma) string {
+// e-mail or phone, or the same house confirms it. Where the given names
+// differ, only what belongs to one person (an identifier, an e-mail
+// address) confirms it: twins share family name, birth date, address and
+// often the phone. swapped says g compared a's given name with b's family
+// name.
+func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	strong := g[iBirth] == LevelExact || g[iIdent] == LevelExact || g[iEmail] == LevelExact || g[iPhone] == LevelExact
 	house := g[iAddress] == LevelExact || g[iAddress] == LevelStreet
 	ga, gb := givenName(a), givenName(b)
+	if gx := gb; ga != "" && gb != "" && (g[iGiven] == LevelSimilar || g[iGiven] == LevelElse) && g[iFamily] != LevelElse &&
+		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
+		if swapped {
+			gx = familyName(b)
+		}
+		if !oneGivenName(ga, gx) {
+			// Relatives share a family name and an address, twins a
+			// birth date too; only the given name tells them apart,
+			// and here it does not agree, nor is one a nickname,
+			// initial or part of the other.
+			return "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
+		}
+	}
 	// A missing given name that an e-mail address spells counts as the
 	// same given name.
 	given := g[iGiven] == LevelExact
@@ -527,16 +544,7 @@ func hold(a, b hub.Customer, g gamma) string {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
-	if strong {
-		return ""
-	}
-	if ga != "" && gb != "" && (g[iGiven] == LevelSimilar || g[iGiven] == LevelElse) && g[iFamily] != LevelElse &&
-		g[iIdent] != LevelClose { // a mistyped identifier is the person's, not a relative's
-		// Relatives share a family name and an address; only the
-		// given name tells them apart, and here it does not agree.
-		return "the given names differ and nothing but the family name and address confirms the person: a relative is as likely"
-	}
-	if house {
+	if strong || house {
 		return ""
 	}
 	switch {
