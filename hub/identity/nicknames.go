@@ -105,3 +105,13 @@ func initials(words []string) bool {
 	}
 	return true
 }
+
+// knownGivenName reports whether a folded name is in the list of given
+// names and their forms.
+func knownGivenName(x string) bool { return len(nicknames[x]) > 0 }
+
+// otherName reports whether a name comparison's level leaves the names
+// possibly different: anything short of the same name or a typo of it.
+func otherName(level string) bool {
+	return level == LevelPhonetic || level == LevelPrefix || level == LevelSimilar || level == LevelElse
+}
