@@ -536,22 +536,23 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	ga, gb := givenName(a), givenName(b)
 	// The given names as compared, their level and the other name's:
 	// where one record's names were swapped, which crossed pair holds the
-	// given names is not known, and the one that differs is the one that
-	// tells two people apart.
+	// given names is not known: the one that differs, where both its
+	// names are known given names (else it may as well be a married
+	// name).
 	gx, gy, gl, other := ga, gb, g[iGiven], g[iFamily]
 	if swapped && otherName(g[iFamily]) {
 		gx, gy, gl, other = familyName(a), gb, g[iFamily], g[iGiven]
 	} else if swapped {
 		gy = familyName(b)
 	} else if fa, fb := familyName(a), familyName(b); otherName(other) && !otherName(gl) && !knownGivenName(ga) &&
-		(knownGivenName(fa) || knownGivenName(fb)) {
+		knownGivenName(fa) && knownGivenName(fb) {
 		// Both records with their names the other way round (King
-		// Jack, King Liam): the name that agrees is no known given
-		// name, one that differs is.
+		// Jack, King Liam): the names that agree are no known given
+		// name, the two that differ are.
 		gx, gy, gl, other = fa, fb, other, gl
 	}
 	if ga != "" && gb != "" && other != LevelElse && otherName(gl) && !oneGivenName(gx, gy) &&
-		(gl == LevelSimilar || gl == LevelElse || knownGivenName(gx) && knownGivenName(gy)) &&
+		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
 		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
 		// Relatives share a family name and an address, twins a birth
 		// date too; only the given name tells them apart, and here it

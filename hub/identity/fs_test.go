@@ -196,6 +196,8 @@ func TestTwinsHeldNicknamesMerge(t *testing.T) {
 		{"Johann", "Hans", "Meier", de, true},
 		{"Anna Maria", "Maria", "Schmidt", de, true},
 		{"Margaret", "Peggy", "Jones", uk, true},
+		{"Robert", "Bbo", "Jones", uk, true},   // a nickname mistyped
+		{"Anna", "Johann", "Meier", de, false}, // names that share a Double Metaphone code
 	} {
 		a := hub.Customer{Kind: "person", GivenName: tc.a, FamilyName: tc.family, BirthDate: "1990-04-12", Addresses: tc.addr}
 		b := a

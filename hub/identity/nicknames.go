@@ -9,11 +9,11 @@ import (
 var nicknameText string
 
 // nicknames maps a folded given name to the formal names it is a form of,
-// a formal name to itself included.
-var nicknames = parseNicknames(nicknameText)
+// a formal name to itself included; formsOf a formal name to its forms.
+var nicknames, formsOf = parseNicknames(nicknameText)
 
-func parseNicknames(text string) map[string][]string {
-	out := map[string][]string{}
+func parseNicknames(text string) (map[string][]string, map[string][]string) {
+	out, forms := map[string][]string{}, map[string][]string{}
 	add := func(form, formal string) {
 		for _, f := range out[form] {
 			if f == formal {
@@ -23,17 +23,18 @@ func parseNicknames(text string) map[string][]string {
 		out[form] = append(out[form], formal)
 	}
 	for _, line := range strings.Split(text, "\n") {
-		formal, forms, ok := strings.Cut(line, ":")
+		formal, rest, ok := strings.Cut(line, ":")
 		if !ok || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
 		formal = foldName(formal)
 		add(formal, formal)
-		for _, f := range strings.Fields(forms) {
+		for _, f := range strings.Fields(rest) {
 			add(foldName(f), formal)
+			forms[formal] = append(forms[formal], foldName(f))
 		}
 	}
-	return out
+	return out, forms
 }
 
 // nicknameOf reports whether two folded given names are forms of one
@@ -46,6 +47,27 @@ func nicknameOf(x, y string) bool {
 	for _, a := range nicknames[x] {
 		for _, b := range nicknames[y] {
 			if a == b {
+				return true
+			}
+		}
+	}
+	return mistypedForm(x, y) || mistypedForm(y, x)
+}
+
+// mistypedForm reports whether x is one typo (a letter changed, dropped,
+// added, or two swapped) away from y or one of the forms of y's formal
+// names: Bbo for Bob (Robert), Chirs for Christopher.
+func mistypedForm(x, y string) bool {
+	if len(x) < 3 || nicknames[x] != nil {
+		return false
+	}
+	any := func(byte) bool { return true }
+	for _, f := range nicknames[y] {
+		if oneEditApart(x, f, any) {
+			return true
+		}
+		for _, form := range formsOf[f] {
+			if len(form) >= 3 && oneEditApart(x, form, any) {
 				return true
 			}
 		}

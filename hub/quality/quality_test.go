@@ -129,9 +129,10 @@ func TestTwinsStayApart(t *testing.T) {
 	if twins < 100 {
 		t.Fatalf("%d twin pairs generated, want about 450", twins)
 	}
-	// A few twins whose records both carry a second corruption (one
-	// married, one with the names swapped) still meet: want under 1%.
-	if merged*100 > twins {
+	// A few twins still meet through a record with its names swapped
+	// and a typo, or a married name that crosses the twin's given name
+	// (William Jones, James Williams): want under 3%.
+	if merged*100 > 3*twins {
 		t.Errorf("%d of %d twin pairs merged (precision %.4f)", merged, twins, res.Score.Precision)
 	}
 	if res.Score.Recall < 0.99 {
