@@ -16,7 +16,7 @@ func newBenchQualityCmd() *cobra.Command {
 	var seed int64
 	var variant, method string
 	var estimate bool
-	var households, twoErrors float64
+	var households, twoErrors, twins float64
 	var fb febrlFlags
 	cmd := &cobra.Command{
 		Use:   "quality",
@@ -40,7 +40,7 @@ func newBenchQualityCmd() *cobra.Command {
 				found = true
 				cfg := identity.Config{DefaultRegion: "DE", Fuzzy: &identity.FuzzyConfig{Method: method}}
 				recs := quality.GenerateWith(people, seed, quality.Options{Contact: v.contact, IDs: v.withIDs,
-					Households: households, TwoErrors: twoErrors})
+					Households: households, TwoErrors: twoErrors, Twins: twins})
 				model := method
 				kinds := quality.Kinds
 				if v.firms {
@@ -82,6 +82,7 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().StringVar(&variant, "variant", "", "one variant only: contact+ids, contact, ids, names, firms")
 	cmd.Flags().StringVar(&method, "method", identity.MethodFellegiSunter, "how persons are scored: fellegi_sunter or weighted (hand weights)")
 	cmd.Flags().Float64Var(&households, "households", 0, "share of people living with a relative (same family name and address, another given name and birth date)")
+	cmd.Flags().Float64Var(&twins, "twins", 0, "share of those relatives born the same day (twins: only the given name differs)")
 	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")
 	cmd.Flags().BoolVar(&estimate, "estimate", false, "estimate the Fellegi-Sunter model from the generated records first (no labels), as crmhub identity train does")
 	cmd.Flags().StringVar(&fb.dir, "febrl", "", "score on FEBRL files in this folder instead (dataset4a.csv+dataset4b.csv as two systems, dataset1-3.csv each as one system)")

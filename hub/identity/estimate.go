@@ -204,10 +204,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	seen := map[[2]int]bool{}
 	distinct := 0
 	for _, rule := range rules {
-		held := map[int]bool{}
-		for _, i := range ruleComparisons[rule] {
-			held[i] = true
-		}
+		held := heldComparisons(rule)
 		gs := make([]gamma, len(byRule[rule]))
 		for i, l := range byRule[rule] {
 			gs[i], _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
@@ -258,6 +255,26 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 var ruleComparisons = map[string][]int{
 	"bd": {iBirth}, "nm": {iGiven, iFamily}, "pf": {iAddress, iFamily}, "gp": {iAddress, iGiven},
 	"sh": {iAddress}, "id": {iIdent}, "ed": {iEmail, iFamily, iGiven}, "pp": {iPhone, iFamily}, "pg": {iPhone, iGiven},
+}
+
+// heldComparisons are the comparisons a rule's EM leaves at their current
+// m: those its pairs agree on by construction, and those that agree with
+// them among different people too. Relatives share a family name and an
+// address, so among the pairs one of them brings together the other is
+// no sign of one person: run free, EM took every household for a match
+// (a different given name and birth date cost less than a shared family
+// name or address won) and learnt an m of a matching family name, given
+// name and birth date far too low, which cost the pairs that agree on all
+// three and no longer on the address (a move) their merge.
+func heldComparisons(rule string) map[int]bool {
+	held := map[int]bool{}
+	for _, i := range ruleComparisons[rule] {
+		held[i] = true
+	}
+	if held[iFamily] || held[iAddress] {
+		held[iFamily], held[iAddress] = true, true
+	}
+	return held
 }
 
 // emRule runs expectation-maximisation over one rule's pairs: u fixed,

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/quality"
 )
@@ -68,5 +69,34 @@ func TestEstimateTooFew(t *testing.T) {
 	r := identity.New(identity.Config{Fuzzy: identity.DefaultFuzzy()})
 	if _, _, err := r.Estimate(quality.Records(quality.Generate(20, 1, false, false)), nil, identity.EstimateOptions{}); err == nil {
 		t.Error("a model estimated from 20 people")
+	}
+}
+
+// Relatives share a family name and an address: a blocking rule on one
+// brings them together agreeing on the other. EM must not take them for
+// one person, or it learns that a person's records often differ in given
+// name and birth date, and the records that agree on both and moved lose
+// their merge.
+func TestEstimateNotFooledByHouseholds(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	recs := quality.GenerateWith(3000, 11, quality.Options{Households: 0.3})
+	p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The generator changes one thing per copy: a given name
+	// (transposition, nickname) or a birth date (day and month swapped)
+	// differs in far fewer than one match in ten.
+	for _, c := range []string{identity.CompGiven, identity.CompBirthDate} {
+		if m := p.Levels[c][identity.LevelElse].M; m > 0.1 {
+			t.Errorf("m of a different %s %.3f: relatives taken for one person", c, m)
+		}
+	}
+	a := hub.Customer{Kind: "person", GivenName: "Katharina", FamilyName: "Hoffmann", BirthDate: "1971-03-14",
+		Addresses: []hub.Address{{Street: "Lindenstr. 12", PostalCode: "04109", City: "Leipzig"}}}
+	b := a
+	b.Addresses = []hub.Address{{Street: "Gartenstr. 80", PostalCode: "50667", City: "Köln"}}
+	if m := p.MatchPeople(a, b, "DE", true); m.Probability < p.AutoMerge {
+		t.Errorf("the same name and birth date after a move: p=%.4f, want a merge", m.Probability)
 	}
 }

@@ -190,7 +190,7 @@ const (
 // family name exchanged (entered into the wrong fields).
 func comparePeople(a, b hub.Customer, region string, taxIsEvidence bool, p *Params) (g gamma, swapped bool) {
 	ga, fa, gb, fb := givenName(a), familyName(a), givenName(b), familyName(b)
-	straight := [2]string{nameLevel(ga, gb), nameLevel(fa, fb)}
+	straight := [2]string{givenLevel(ga, gb), nameLevel(fa, fb)}
 	nameWeight := func(l [2]string) float64 {
 		return levelWeight(p, CompGiven, l[0]) + levelWeight(p, CompFamily, l[1])
 	}
@@ -267,6 +267,18 @@ func nameLevel(x, y string) string {
 		return LevelSimilar
 	}
 	return LevelElse
+}
+
+// givenLevel compares two folded given names: as nameLevel, except that
+// two known given names that are not forms of one name are other names
+// however they sound or begin (Anna and Johann share a Double Metaphone
+// code, Christopher and Christine one too).
+func givenLevel(x, y string) string {
+	l := nameLevel(x, y)
+	if (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
+		return LevelElse
+	}
+	return l
 }
 
 // ocrFold maps letter groups that optical character recognition confuses
@@ -487,7 +499,7 @@ func (p *Params) MatchPeople(a, b hub.Customer, region string, taxIsEvidence boo
 		m.Weight += mu.Weight()
 	}
 	m.Probability = 1 / (1 + math.Exp2(-m.Weight))
-	m.Hold = hold(a, b, g)
+	m.Hold = hold(a, b, g, swapped)
 	m.Weight = math.Round(m.Weight*100) / 100
 	m.PriorWeight = math.Round(m.PriorWeight*100) / 100
 	return m
@@ -513,11 +525,43 @@ func (p *Params) tfValue(comp string, a hub.Customer, i int) (float64, bool) {
 // an address, and e-mail addresses or phone numbers one character apart
 // (hans.meier@ and hans.meyer@, a family's consecutive numbers). Such a
 // pair is held for review unless a birth date, an identifier, an exact
-// e-mail or phone, or the same house confirms it.
-func hold(a, b hub.Customer, g gamma) string {
+// e-mail or phone, or the same house confirms it. Where the given names
+// differ, only what belongs to one person (an identifier, an e-mail
+// address) confirms it: twins share family name, birth date, address and
+// often the phone. swapped says g compared a's given name with b's family
+// name.
+func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	strong := g[iBirth] == LevelExact || g[iIdent] == LevelExact || g[iEmail] == LevelExact || g[iPhone] == LevelExact
 	house := g[iAddress] == LevelExact || g[iAddress] == LevelStreet
 	ga, gb := givenName(a), givenName(b)
+	// The given names as compared, their level and the other name's:
+	// where one record's names were swapped, which crossed pair holds the
+	// given names is not known: the one that differs, where both its
+	// names are known given names (else it may as well be a married
+	// name).
+	gx, gy, gl, other := ga, gb, g[iGiven], g[iFamily]
+	if swapped && otherName(g[iFamily]) {
+		gx, gy, gl, other = familyName(a), gb, g[iFamily], g[iGiven]
+	} else if swapped {
+		gy = familyName(b)
+	} else if fa, fb := familyName(a), familyName(b); otherName(other) && !otherName(gl) && !knownGivenName(ga) &&
+		knownGivenName(fa) && knownGivenName(fb) {
+		// Both records with their names the other way round (King
+		// Jack, King Liam): the names that agree are no known given
+		// name, the two that differ are.
+		gx, gy, gl, other = fa, fb, other, gl
+	}
+	if ga != "" && gb != "" && other != LevelElse && otherName(gl) && !oneGivenName(gx, gy) &&
+		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
+		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
+		// Relatives share a family name and an address, twins a birth
+		// date too; only the given name tells them apart, and here it
+		// does not agree, nor is one a nickname, initial or part of the
+		// other. Names that sound alike or begin alike are other names
+		// only where both are known given names (Anna and Johann,
+		// Christopher and Christine).
+		return "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
+	}
 	// A missing given name that an e-mail address spells counts as the
 	// same given name.
 	given := g[iGiven] == LevelExact
@@ -527,16 +571,7 @@ func hold(a, b hub.Customer, g gamma) string {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
-	if strong {
-		return ""
-	}
-	if ga != "" && gb != "" && (g[iGiven] == LevelSimilar || g[iGiven] == LevelElse) && g[iFamily] != LevelElse &&
-		g[iIdent] != LevelClose { // a mistyped identifier is the person's, not a relative's
-		// Relatives share a family name and an address; only the
-		// given name tells them apart, and here it does not agree.
-		return "the given names differ and nothing but the family name and address confirms the person: a relative is as likely"
-	}
-	if house {
+	if strong || house {
 		return ""
 	}
 	switch {

@@ -150,7 +150,8 @@ func TestParamsValidate(t *testing.T) {
 
 // Siblings share a family name and an address: where the given names do
 // not agree and nothing else identifies the person, the pair is held for
-// review whatever its probability; a birth date lifts the hold.
+// review whatever its probability. A birth date does not lift the hold
+// (twins share it); an identifier does.
 func TestHoldRelativesWithOtherGivenNames(t *testing.T) {
 	p := DefaultParams()
 	home := []hub.Address{{Street: "5200 Oak St", PostalCode: "39203", City: "Austin"}}
@@ -160,7 +161,54 @@ func TestHoldRelativesWithOtherGivenNames(t *testing.T) {
 		t.Errorf("Michael and Mia Garcia at one address not held (p=%.4f)", m.Probability)
 	}
 	a.BirthDate, b.BirthDate = "1979-11-20", "1979-11-20"
+	if m := p.MatchPeople(a, b, "US", true); m.Hold == "" {
+		t.Errorf("Michael and Mia Garcia, born the same day at one address, not held (p=%.4f)", m.Probability)
+	}
+	id := []hub.PersonID{{Scheme: "ssn", Value: "078051120", Country: "US"}}
+	a.Identifiers, b.Identifiers = id, id
 	if m := p.MatchPeople(a, b, "US", true); m.Hold != "" {
-		t.Errorf("held although the birth date agrees: %s", m.Hold)
+		t.Errorf("held although the same social security number confirms the person: %s", m.Hold)
+	}
+}
+
+// Twins: two given names that are not a nickname, initial, typo or part
+// of each other, with the same family name, birth date and house, are two
+// people; a nickname, an initial or a typo of the given name with the same
+// data is one.
+func TestTwinsHeldNicknamesMerge(t *testing.T) {
+	p := DefaultParams()
+	de := []hub.Address{{Street: "Goethestr. 54", PostalCode: "37073", City: "Göttingen", Country: "DE"}}
+	uk := []hub.Address{{Street: "12 Mill Road", PostalCode: "CB1 2AD", City: "Cambridge", Country: "GB"}}
+	for _, tc := range []struct {
+		a, b   string
+		family string
+		addr   []hub.Address
+		merge  bool
+	}{
+		{"Anna", "Maria", "Schmidt", de, false},
+		{"Lukas", "Jonas", "Becker", de, false},
+		{"Emily", "Grace", "Jones", uk, false},
+		{"Anna Sophie", "Anna Maria", "Schmidt", de, false},
+		{"Katharina", "Kathrin", "Schmidt", de, true},
+		{"Robert", "Bob", "Jones", uk, true},
+		{"John", "J.", "Jones", uk, true},
+		{"John Robert", "J. R.", "Jones", uk, true},
+		{"Johann", "Hans", "Meier", de, true},
+		{"Anna Maria", "Maria", "Schmidt", de, true},
+		{"Margaret", "Peggy", "Jones", uk, true},
+		{"Robert", "Bbo", "Jones", uk, true},   // a nickname mistyped
+		{"Anna", "Johann", "Meier", de, false}, // names that share a Double Metaphone code
+	} {
+		a := hub.Customer{Kind: "person", GivenName: tc.a, FamilyName: tc.family, BirthDate: "1990-04-12", Addresses: tc.addr}
+		b := a
+		b.GivenName = tc.b
+		m := p.MatchPeople(a, b, "DE", true)
+		if merged := m.Hold == "" && m.Probability >= p.AutoMerge; merged != tc.merge {
+			t.Errorf("%s / %s %s, same birth date and house: merged %v (p=%.4f, hold %q), want %v",
+				tc.a, tc.b, tc.family, merged, m.Probability, m.Hold, tc.merge)
+		}
+		if !tc.merge && m.Probability < p.Review {
+			t.Errorf("%s / %s %s: p=%.4f, want review at least", tc.a, tc.b, tc.family, m.Probability)
+		}
 	}
 }

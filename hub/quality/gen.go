@@ -126,6 +126,9 @@ type Options struct {
 	// TwoErrors is the share of copies with a second corruption of
 	// another kind on top of the first (recorded as "two_errors").
 	TwoErrors float64
+	// Twins is the share of those relatives born the same day as the
+	// person they live with: everything but the given name agrees.
+	Twins float64
 }
 
 // TwoErrors is the corruption recorded for a copy with two.
@@ -143,6 +146,7 @@ func GenerateWith(n int, seed int64, opt Options) []Record {
 	emails := map[string]bool{}
 	var household *hub.Customer // the previous person, when the next lives with them
 	var householdLoc locale
+	var twinNames map[string]bool // the given names of the twins born so far to one household
 	for p := 0; p < n; p++ {
 		loc := locales[r.Intn(len(locales))]
 		given := loc.given[r.Intn(len(loc.given))]
@@ -155,7 +159,24 @@ func GenerateWith(n int, seed int64, opt Options) []Record {
 			for given == household.GivenName {
 				given = loc.given[r.Intn(len(loc.given))]
 			}
+			if opt.Twins > 0 && r.Float64() < opt.Twins {
+				// Twins (triplets) get names of their parents'
+				// language, not two spellings of one (the lists hold
+				// none), and never one name twice.
+				if twinNames == nil || household.BirthDate != birth && !twinNames[household.GivenName] {
+					twinNames = map[string]bool{household.GivenName: true}
+				}
+				birth = household.BirthDate
+				for given = loc.given[r.Intn(len(loc.given))]; twinNames[given]; {
+					given = loc.given[r.Intn(len(loc.given))]
+				}
+				twinNames[given] = true
+			} else {
+				twinNames = nil
+			}
 			household = nil
+		} else {
+			twinNames = nil
 		}
 		base := hub.Customer{Kind: "person", GivenName: given, FamilyName: family, BirthDate: birth, Addresses: addr}
 		if opt.Households > 0 && r.Float64() < opt.Households {
