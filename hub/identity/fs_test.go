@@ -198,6 +198,10 @@ func TestTwinsHeldNicknamesMerge(t *testing.T) {
 		{"Margaret", "Peggy", "Jones", uk, true},
 		{"Robert", "Bbo", "Jones", uk, true},   // a nickname mistyped
 		{"Anna", "Johann", "Meier", de, false}, // names that share a Double Metaphone code
+		// A short name one letter off that is no known given name: a typo,
+		// which the birth date and house confirm (FEBRL-style corruption).
+		{"Lucy", "Lusy", "Walsh", uk, true},
+		{"Jack", "Jakc", "Walsh", uk, true},
 	} {
 		a := hub.Customer{Kind: "person", GivenName: tc.a, FamilyName: tc.family, BirthDate: "1990-04-12", Addresses: tc.addr}
 		b := a
