@@ -38,7 +38,8 @@ func WithOneOf(path string, values ...string) ParamsOption {
 // time.Duration) as duration, a slice as list (of a struct: with Fields),
 // a struct or pointer to struct as object with Fields, a map as object; a
 // pointer to anything else as what it points to. An embedded struct without
-// a json tag has its fields inlined, as encoding/json does.
+// a json tag has its fields inlined, as encoding/json does, and a key of the
+// outer struct hides the embedded one's.
 //
 // A malformed declaration (a default that does not parse as its type, an
 // unknown tag word or type, a float field, a WithOneOf path that names no
@@ -73,6 +74,16 @@ var (
 // fields declares the parameters of struct t; where names the struct in
 // panics, path is the dotted prefix of its keys for WithOneOf.
 func (o *paramsOf) fields(t reflect.Type, where, path string) []Param {
+	// A key declared directly here hides the same key of an embedded
+	// struct, as in encoding/json, so a declaration can embed a config and
+	// replace one of its fields.
+	own := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); !f.Anonymous {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			own[name] = true
+		}
+	}
 	var out []Param
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -83,7 +94,11 @@ func (o *paramsOf) fields(t reflect.Type, where, path string) []Param {
 				et = et.Elem()
 			}
 			if et.Kind() == reflect.Struct {
-				out = append(out, o.fields(et, where, path)...)
+				for _, p := range o.fields(et, where, path) {
+					if !own[p.Name] {
+						out = append(out, p)
+					}
+				}
 				continue
 			}
 		}
