@@ -159,28 +159,3 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 
 // encodingNames are the accepted `encoding` values (see encodings).
 var encodingNames = []string{"utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin-1", "latin1", "iso-8859-15", "gb18030", "shift-jis", "shift_jis", "sjis"}
-
-// fileFields declares the keys of a `files` item, source and destination
-// keys together, so a misspelt key or encoding is refused at config load.
-var fileFields = []sdk.Param{
-	{Name: "pattern", Type: sdk.TypeString, Description: "Glob relative to dir (source)."},
-	{Name: "entity", Type: sdk.TypeString, Required: true, Description: "Entity of the records."},
-	{Name: "format", Type: sdk.TypeString, OneOf: []string{"csv", "fixed", "jsonl"}, Description: "File format (a destination writes csv)."},
-	{Name: "encoding", Type: sdk.TypeString, OneOf: encodingNames, FoldCase: true, Description: "Character encoding (default utf-8; any case)."},
-	{Name: "delimiter", Type: sdk.TypeString, Description: "CSV field delimiter (default `,`; `\\t` for tab)."},
-	{Name: "quote", Type: sdk.TypeString, Description: "CSV quote character (default `\"`)."},
-	{Name: "comment", Type: sdk.TypeString, Description: "Line prefix of lines to skip."},
-	{Name: "header", Type: sdk.TypeBool, Description: "First line holds the column names (default true unless columns is set)."},
-	{Name: "columns", Type: sdk.TypeList, Description: "Column names (source without header) or export columns in order (destination)."},
-	{Name: "key", Type: sdk.TypeString, Description: "Column used as record ID."},
-	{Name: "updated_at", Type: sdk.TypeString, Description: "Column holding the change time."},
-	{Name: "updated_at_format", Type: sdk.TypeString, Description: "Go layout of updated_at (default RFC 3339)."},
-	{Name: "layout", Type: sdk.TypeList, Description: "Fixed-width columns.", Fields: []sdk.Param{
-		{Name: "name", Type: sdk.TypeString, Required: true, Description: "Column name."},
-		{Name: "start", Type: sdk.TypeInt, Required: true, Description: "First character, 1-based."},
-		{Name: "length", Type: sdk.TypeInt, Required: true, Description: "Width in characters."},
-	}},
-	{Name: "name", Type: sdk.TypeString, Description: "Destination file name prefix (default the entity)."},
-	{Name: "rotate", Type: sdk.TypeString, Description: "Destination: `day` (one file per local day, default) or `run`."},
-	{Name: "op_column", Type: sdk.TypeString, Description: "Destination: extra column holding upsert or delete."},
-}
