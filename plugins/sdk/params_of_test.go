@@ -168,3 +168,29 @@ func TestParamsOfPanics(t *testing.T) {
 		})
 	}
 }
+
+// A declaration may embed a config and replace one of its fields: the
+// outer key hides the embedded one and comes in the outer field's place.
+func TestParamsOfOuterKeyHidesEmbedded(t *testing.T) {
+	type inner struct {
+		A string `json:"a"`
+		B int    `json:"b"`
+		C bool   `json:"c"`
+	}
+	type outer struct {
+		inner
+		B []ofItem `json:"b" doc:"Replaced."`
+	}
+	got := ParamsOf(outer{})
+	want := []Param{
+		{Name: "a", Type: TypeString},
+		{Name: "c", Type: TypeBool},
+		{Name: "b", Type: TypeList, Description: "Replaced.", Fields: []Param{
+			{Name: "name", Type: TypeString, Required: true, Description: "Column name."},
+			{Name: "start", Type: TypeInt},
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
