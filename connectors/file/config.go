@@ -16,35 +16,37 @@ import (
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
-// Config is the typed form of the "file" parameters.
+// Config is the typed form of the "file" source parameters. Its tags, and
+// FileConfig's, declare the keys; params (connector.go) adds what only a
+// destination reads.
 type Config struct {
-	Dir           string       `json:"dir"`
-	ArchiveDir    string       `json:"archive_dir"`
-	QuarantineDir string       `json:"quarantine_dir"`
-	StableFor     sdk.Duration `json:"stable_for"`
-	DoneMarker    bool         `json:"done_marker"`
-	Timezone      string       `json:"timezone"`
+	Dir           string       `json:"dir" param:"required" doc:"Watched directory (source) or output directory (destination)." example:"/data/finance/export"`
+	ArchiveDir    string       "json:\"archive_dir\" doc:\"Where fully acknowledged files are moved; defaults to `<dir>/archive`.\""
+	QuarantineDir string       "json:\"quarantine_dir\" doc:\"Where unreadable files are moved, with a `<file>.reason.txt`; defaults to `<dir>/quarantine`.\""
+	StableFor     sdk.Duration `json:"stable_for" default:"2s" doc:"A file is read once its size and mtime did not change for this long."`
+	Timezone      string       "json:\"timezone\" type:\"timezone\" default:\"UTC\" doc:\"IANA time zone of `updated_at` values written without one (exports of old systems are in local time); for a destination, the local day of `rotate: day`.\" example:\"Europe/Berlin\""
+	DoneMarker    bool         "json:\"done_marker\" default:\"false\" doc:\"Read `x.csv` only once `x.csv.done` exists (then stable_for is not used).\""
 	Files         []FileConfig `json:"files"`
 }
 
 // FileConfig is one item of `files`.
 type FileConfig struct {
-	Pattern   string   `json:"pattern"`
-	Entity    string   `json:"entity"`
-	Format    string   `json:"format"`
-	Encoding  string   `json:"encoding"`
-	Delimiter string   `json:"delimiter"`
-	Quote     string   `json:"quote"`
-	Comment   string   `json:"comment"`
-	Header    *bool    `json:"header"`
-	Columns   []string `json:"columns"`
-	Key       string   `json:"key"`
+	Pattern   string   `json:"pattern" doc:"Glob relative to dir (source)."`
+	Entity    string   `json:"entity" param:"required" doc:"Entity of the records."`
+	Format    string   `json:"format" oneof:"csv|fixed|jsonl" doc:"File format (a destination writes csv)."`
+	Encoding  string   `json:"encoding" param:"foldcase" doc:"Character encoding (default utf-8; any case)."`
+	Delimiter string   "json:\"delimiter\" doc:\"CSV field delimiter (default `,`; `\\\\t` for tab).\""
+	Quote     string   "json:\"quote\" doc:\"CSV quote character (default `\\\"`).\""
+	Comment   string   `json:"comment" doc:"Line prefix of lines to skip."`
+	Header    *bool    `json:"header" doc:"First line holds the column names (default true unless columns is set)."`
+	Columns   []string `json:"columns" doc:"Column names (source without header) or export columns in order (destination)."`
+	Key       string   `json:"key" doc:"Column used as record ID."`
 	// loc reads updated_at values written without a zone (the source's
 	// local time, as exports from old systems are).
 	loc             *time.Location
-	UpdatedAt       string  `json:"updated_at"`
-	UpdatedAtFormat string  `json:"updated_at_format"`
-	Layout          []Field `json:"layout"`
+	UpdatedAt       string  `json:"updated_at" doc:"Column holding the change time."`
+	UpdatedAtFormat string  `json:"updated_at_format" doc:"Go layout of updated_at (default RFC 3339)."`
+	Layout          []Field `json:"layout" doc:"Fixed-width columns."`
 
 	enc   encoding.Encoding // nil for UTF-8
 	delim rune
@@ -54,9 +56,9 @@ type FileConfig struct {
 // Field is one column of a fixed-width layout; Start is 1-based, in
 // characters after decoding.
 type Field struct {
-	Name   string `json:"name"`
-	Start  int    `json:"start"`
-	Length int    `json:"length"`
+	Name   string `json:"name" param:"required" doc:"Column name."`
+	Start  int    `json:"start" param:"required" doc:"First character, 1-based."`
+	Length int    `json:"length" param:"required" doc:"Width in characters."`
 }
 
 var encodings = map[string]encoding.Encoding{
@@ -157,28 +159,3 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 
 // encodingNames are the accepted `encoding` values (see encodings).
 var encodingNames = []string{"utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin-1", "latin1", "iso-8859-15", "gb18030", "shift-jis", "shift_jis", "sjis"}
-
-// fileFields declares the keys of a `files` item, source and destination
-// keys together, so a misspelt key or encoding is refused at config load.
-var fileFields = []sdk.Param{
-	{Name: "pattern", Type: sdk.TypeString, Description: "Glob relative to dir (source)."},
-	{Name: "entity", Type: sdk.TypeString, Required: true, Description: "Entity of the records."},
-	{Name: "format", Type: sdk.TypeString, OneOf: []string{"csv", "fixed", "jsonl"}, Description: "File format (a destination writes csv)."},
-	{Name: "encoding", Type: sdk.TypeString, OneOf: encodingNames, FoldCase: true, Description: "Character encoding (default utf-8; any case)."},
-	{Name: "delimiter", Type: sdk.TypeString, Description: "CSV field delimiter (default `,`; `\\t` for tab)."},
-	{Name: "quote", Type: sdk.TypeString, Description: "CSV quote character (default `\"`)."},
-	{Name: "comment", Type: sdk.TypeString, Description: "Line prefix of lines to skip."},
-	{Name: "header", Type: sdk.TypeBool, Description: "First line holds the column names (default true unless columns is set)."},
-	{Name: "columns", Type: sdk.TypeList, Description: "Column names (source without header) or export columns in order (destination)."},
-	{Name: "key", Type: sdk.TypeString, Description: "Column used as record ID."},
-	{Name: "updated_at", Type: sdk.TypeString, Description: "Column holding the change time."},
-	{Name: "updated_at_format", Type: sdk.TypeString, Description: "Go layout of updated_at (default RFC 3339)."},
-	{Name: "layout", Type: sdk.TypeList, Description: "Fixed-width columns.", Fields: []sdk.Param{
-		{Name: "name", Type: sdk.TypeString, Required: true, Description: "Column name."},
-		{Name: "start", Type: sdk.TypeInt, Required: true, Description: "First character, 1-based."},
-		{Name: "length", Type: sdk.TypeInt, Required: true, Description: "Width in characters."},
-	}},
-	{Name: "name", Type: sdk.TypeString, Description: "Destination file name prefix (default the entity)."},
-	{Name: "rotate", Type: sdk.TypeString, Description: "Destination: `day` (one file per local day, default) or `run`."},
-	{Name: "op_column", Type: sdk.TypeString, Description: "Destination: extra column holding upsert or delete."},
-}

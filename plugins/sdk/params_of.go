@@ -1,0 +1,212 @@
+package sdk
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// ParamsOption adds to ParamsOf what a struct tag cannot hold well.
+type ParamsOption func(*paramsOf)
+
+type paramsOf struct {
+	oneOf map[string][]string // by dotted path: "files.encoding"
+	used  map[string]bool
+}
+
+// WithOneOf sets the accepted values of the parameter at path (names joined
+// by dots: "files.encoding") from a Go value, for lists that the connector
+// also uses in code and that would otherwise be copied into a tag.
+func WithOneOf(path string, values ...string) ParamsOption {
+	return func(o *paramsOf) { o.oneOf[path] = values }
+}
+
+// ParamsOf derives the parameter declaration from a typed config struct, so
+// the struct the connector decodes into is the only place a key is declared.
+// Fields are read in order:
+//
+//	json:"name"                the key; "-", no json tag or an unexported field: not a parameter
+//	param:"required,secret,foldcase"
+//	default:"5s"               as written in YAML; checked against the type
+//	doc:"..."                  the description
+//	example:"..."
+//	oneof:"a|b|c"              accepted values of a string
+//	type:"timezone"            overrides the type taken from the Go type
+//
+// The type follows the Go type: string, integers, bool, Duration (or
+// time.Duration) as duration, a slice as list (of a struct: with Fields),
+// a struct or pointer to struct as object with Fields, a map as object; a
+// pointer to anything else as what it points to. An embedded struct without
+// a json tag has its fields inlined, as encoding/json does, and a key of the
+// outer struct hides the embedded one's.
+//
+// A malformed declaration (a default that does not parse as its type, an
+// unknown tag word or type, a float field, a WithOneOf path that names no
+// parameter) is a programming error found when the connector's package is
+// initialised, so ParamsOf panics, naming the field.
+func ParamsOf(v any, opts ...ParamsOption) []Param {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		panic(fmt.Sprintf("sdk.ParamsOf: want a struct, got %T", v))
+	}
+	o := &paramsOf{oneOf: map[string][]string{}, used: map[string]bool{}}
+	for _, opt := range opts {
+		opt(o)
+	}
+	params := o.fields(t, t.String(), "")
+	for path := range o.oneOf {
+		if !o.used[path] {
+			panic(fmt.Sprintf("sdk.ParamsOf(%s): WithOneOf(%q): no such parameter", t, path))
+		}
+	}
+	return params
+}
+
+var (
+	durationType    = reflect.TypeOf(Duration(0))
+	stdDurationType = reflect.TypeOf(time.Duration(0))
+)
+
+// fields declares the parameters of struct t; where names the struct in
+// panics, path is the dotted prefix of its keys for WithOneOf.
+func (o *paramsOf) fields(t reflect.Type, where, path string) []Param {
+	// A key declared directly here hides the same key of an embedded
+	// struct, as in encoding/json, so a declaration can embed a config and
+	// replace one of its fields.
+	own := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); !f.Anonymous {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			own[name] = true
+		}
+	}
+	var out []Param
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, hasTag := f.Tag.Lookup("json")
+		if f.Anonymous && !hasTag {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				for _, p := range o.fields(et, where, path) {
+					if !own[p.Name] {
+						out = append(out, p)
+					}
+				}
+				continue
+			}
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if !f.IsExported() || !hasTag || name == "-" || name == "" {
+			continue
+		}
+		out = append(out, o.param(f, name, where+"."+f.Name, path+name))
+	}
+	return out
+}
+
+func (o *paramsOf) param(f reflect.StructField, name, where, path string) Param {
+	fail := func(format string, args ...any) {
+		panic(fmt.Sprintf("sdk.ParamsOf: field %s (%s): %s", where, name, fmt.Sprintf(format, args...)))
+	}
+	p := Param{
+		Name:        name,
+		Default:     f.Tag.Get("default"),
+		Description: f.Tag.Get("doc"),
+		Example:     f.Tag.Get("example"),
+	}
+	if words, ok := f.Tag.Lookup("param"); ok {
+		for _, w := range strings.Split(words, ",") {
+			switch strings.TrimSpace(w) {
+			case "required":
+				p.Required = true
+			case "secret":
+				p.Secret = true
+			case "foldcase":
+				p.FoldCase = true
+			case "":
+			default:
+				fail("param tag: unknown word %q (want required, secret, foldcase)", w)
+			}
+		}
+	}
+	if s, ok := f.Tag.Lookup("oneof"); ok && s != "" {
+		p.OneOf = strings.Split(s, "|")
+	}
+	if vals, ok := o.oneOf[path]; ok {
+		if p.OneOf != nil {
+			fail("oneof given both in the tag and by WithOneOf")
+		}
+		p.OneOf = vals
+		o.used[path] = true
+	}
+
+	t := f.Type
+	if t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Struct {
+		t = t.Elem() // *bool: optional, but still a bool
+	}
+	switch {
+	case t == durationType || t == stdDurationType:
+		p.Type = TypeDuration
+	default:
+		switch t.Kind() {
+		case reflect.String:
+			p.Type = TypeString
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			p.Type = TypeInt
+		case reflect.Bool:
+			p.Type = TypeBool
+		case reflect.Slice, reflect.Array:
+			p.Type = TypeList
+			et := t.Elem()
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct && et != durationType {
+				p.Fields = o.fields(et, where+"[]", path+".")
+			}
+		case reflect.Pointer: // to a struct, see above
+			p.Type = TypeObject
+			p.Fields = o.fields(t.Elem(), where, path+".")
+		case reflect.Struct:
+			p.Type = TypeObject
+			p.Fields = o.fields(t, where, path+".")
+		case reflect.Map:
+			if t.Key().Kind() != reflect.String {
+				fail("map key %s: want string keys", t.Key())
+			}
+			p.Type = TypeObject
+		default:
+			// Floats included: settings are counts, sizes and durations, and
+			// money is never a float.
+			fail("unsupported Go type %s", f.Type)
+		}
+	}
+	if s, ok := f.Tag.Lookup("type"); ok {
+		switch ParamType(s) {
+		case TypeString, TypeInt, TypeBool, TypeDuration, TypeList, TypeObject, TypeTimezone:
+			p.Type = ParamType(s)
+		default:
+			fail("type tag: unknown type %q", s)
+		}
+	}
+	if len(p.OneOf) > 0 && p.Type != TypeString {
+		fail("oneof on a %s parameter: only strings have accepted values", p.Type)
+	}
+	if p.Default != "" {
+		if _, err := coerce(p, p.Default); err != nil {
+			fail("default %q: %v", p.Default, err)
+		}
+		if p.Required {
+			fail("required with a default: one of them is wrong")
+		}
+	}
+	return p
+}

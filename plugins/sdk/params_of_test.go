@@ -1,0 +1,196 @@
+package sdk
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+type ofItem struct {
+	Name  string `json:"name" param:"required" doc:"Column name."`
+	Start int    `json:"start"`
+}
+
+type ofAuth struct {
+	Type  string `json:"type" oneof:"basic|bearer" param:"foldcase"`
+	Token string `json:"token" param:"secret"`
+}
+
+type ofEmbedded struct {
+	Inlined string `json:"inlined"`
+}
+
+type ofConfig struct {
+	ofEmbedded
+	Listen   string            `json:"listen,omitempty" param:"required" doc:"Address." example:":80"`
+	Secret   string            `json:"secret" param:"secret"`
+	Count    int64             `json:"count" default:"3"`
+	Small    uint8             `json:"small"`
+	On       bool              `json:"on" default:"true"`
+	Opt      *bool             `json:"opt"`
+	Wait     Duration          `json:"wait" default:"5s"`
+	StdWait  time.Duration     `json:"std_wait"`
+	Zone     string            `json:"zone" type:"timezone" default:"UTC"`
+	Mode     string            `json:"mode" oneof:"a|b|c"`
+	Enc      string            `json:"enc"`
+	Names    []string          `json:"names"`
+	Items    []ofItem          `json:"items"`
+	ItemPtrs []*ofItem         `json:"item_ptrs"`
+	Auth     ofAuth            `json:"auth"`
+	AuthPtr  *ofAuth           `json:"auth_ptr"`
+	Labels   map[string]string `json:"labels"`
+	Skipped  string            `json:"-"`
+	NoTag    string
+	hidden   string // unexported: not a parameter (a json tag on it would fail go vet)
+}
+
+func TestParamsOf(t *testing.T) {
+	itemFields := []Param{
+		{Name: "name", Type: TypeString, Required: true, Description: "Column name."},
+		{Name: "start", Type: TypeInt},
+	}
+	authFields := []Param{
+		{Name: "type", Type: TypeString, OneOf: []string{"basic", "bearer"}, FoldCase: true},
+		{Name: "token", Type: TypeString, Secret: true},
+	}
+	want := []Param{
+		{Name: "inlined", Type: TypeString},
+		{Name: "listen", Type: TypeString, Required: true, Description: "Address.", Example: ":80"},
+		{Name: "secret", Type: TypeString, Secret: true},
+		{Name: "count", Type: TypeInt, Default: "3"},
+		{Name: "small", Type: TypeInt},
+		{Name: "on", Type: TypeBool, Default: "true"},
+		{Name: "opt", Type: TypeBool},
+		{Name: "wait", Type: TypeDuration, Default: "5s"},
+		{Name: "std_wait", Type: TypeDuration},
+		{Name: "zone", Type: TypeTimezone, Default: "UTC"},
+		{Name: "mode", Type: TypeString, OneOf: []string{"a", "b", "c"}},
+		{Name: "enc", Type: TypeString, OneOf: []string{"utf-8", "latin1"}},
+		{Name: "names", Type: TypeList},
+		{Name: "items", Type: TypeList, Fields: itemFields},
+		{Name: "item_ptrs", Type: TypeList, Fields: itemFields},
+		{Name: "auth", Type: TypeObject, Fields: authFields},
+		{Name: "auth_ptr", Type: TypeObject, Fields: authFields},
+		{Name: "labels", Type: TypeObject},
+	}
+	got := ParamsOf(&ofConfig{}, WithOneOf("enc", "utf-8", "latin1"))
+	if len(got) != len(want) {
+		t.Fatalf("got %d params, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("param %d:\n got  %+v\n want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// The derived declaration validates as a hand-written one would: nested
+// keys from the element struct are checked, WithOneOf values are enforced.
+func TestParamsOfValidates(t *testing.T) {
+	type item struct {
+		Enc string `json:"enc"`
+	}
+	type cfg struct {
+		Files []item `json:"files" param:"required"`
+	}
+	spec := Spec{Name: "x", Params: ParamsOf(cfg{}, WithOneOf("files.enc", "utf-8"))}
+	_, err := spec.Validate(Config{"files": []any{map[string]any{"enc": "ebcdic", "enk": "x"}}})
+	if err == nil {
+		t.Fatal("want errors for a bad value and a misspelt nested key")
+	}
+	for _, frag := range []string{`files[0].enc: "ebcdic": want one of utf-8`, "files[0].enk: unknown key (did you mean enc?)"} {
+		if !strings.Contains(err.Error(), frag) {
+			t.Errorf("error %q lacks %q", err, frag)
+		}
+	}
+}
+
+func TestParamsOfPanics(t *testing.T) {
+	type badInt struct {
+		N int `json:"n" default:"lots"`
+	}
+	type badDur struct {
+		D Duration `json:"d" default:"5 sec"`
+	}
+	type badZone struct {
+		Z string `json:"z" type:"timezone" default:"Mars/Olympus"`
+	}
+	type badWord struct {
+		S string `json:"s" param:"requird"`
+	}
+	type badType struct {
+		S string `json:"s" type:"text"`
+	}
+	type float struct {
+		Amount float64 `json:"amount"`
+	}
+	type oneofInt struct {
+		N int `json:"n" oneof:"1|2"`
+	}
+	type reqDefault struct {
+		S string `json:"s" param:"required" default:"x"`
+	}
+	type nested struct {
+		Items []badInt `json:"items"`
+	}
+	type plain struct {
+		S string `json:"s"`
+	}
+	cases := []struct {
+		name string
+		v    any
+		opts []ParamsOption
+		want string
+	}{
+		{"bad int default", badInt{}, nil, `field sdk.badInt.N (n): default "lots": want an integer`},
+		{"bad duration default", badDur{}, nil, `field sdk.badDur.D (d): default "5 sec"`},
+		{"bad timezone default", badZone{}, nil, `field sdk.badZone.Z (z): default "Mars/Olympus": unknown time zone`},
+		{"unknown param word", badWord{}, nil, `param tag: unknown word "requird"`},
+		{"unknown type", badType{}, nil, `type tag: unknown type "text"`},
+		{"float", float{}, nil, "field sdk.float.Amount (amount): unsupported Go type float64"},
+		{"oneof on int", oneofInt{}, nil, "oneof on a int parameter"},
+		{"required with default", reqDefault{}, nil, "required with a default"},
+		{"nested bad default", nested{}, nil, `field sdk.nested.Items[].N (n): default "lots"`},
+		{"WithOneOf unknown path", plain{}, []ParamsOption{WithOneOf("t", "a")}, `WithOneOf("t"): no such parameter`},
+		{"not a struct", 3, nil, "want a struct, got int"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				msg, _ := r.(string)
+				if r == nil || !strings.Contains(msg, c.want) {
+					t.Fatalf("panic %v, want one containing %q", r, c.want)
+				}
+			}()
+			ParamsOf(c.v, c.opts...)
+		})
+	}
+}
+
+// A declaration may embed a config and replace one of its fields: the
+// outer key hides the embedded one and comes in the outer field's place.
+func TestParamsOfOuterKeyHidesEmbedded(t *testing.T) {
+	type inner struct {
+		A string `json:"a"`
+		B int    `json:"b"`
+		C bool   `json:"c"`
+	}
+	type outer struct {
+		inner
+		B []ofItem `json:"b" doc:"Replaced."`
+	}
+	got := ParamsOf(outer{})
+	want := []Param{
+		{Name: "a", Type: TypeString},
+		{Name: "c", Type: TypeBool},
+		{Name: "b", Type: TypeList, Description: "Replaced.", Fields: []Param{
+			{Name: "name", Type: TypeString, Required: true, Description: "Column name."},
+			{Name: "start", Type: TypeInt},
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
