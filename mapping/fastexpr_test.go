@@ -221,3 +221,33 @@ func TestFastProgramAllocs(t *testing.T) {
 		t.Errorf("trim(record.nested.city) allocates %v times a run directly, %v on the VM", direct, onVM)
 	}
 }
+
+// FuzzFastPrograms: any field values, every direct program of the edge
+// mapping and the benchmark's customer mapping agrees with the VM.
+func FuzzFastPrograms(f *testing.F) {
+	f.Add("030 1234567", 1.5, true, "de")
+	f.Add(" A@B.DE ", -0.0, false, "")
+	f.Add("\xff\x00", 1e300, true, "01.02.2020 10:00")
+	edges, err := Parse("fast_edges", []byte(fastEdgeMapping))
+	if err != nil {
+		f.Fatal(err)
+	}
+	bench, err := LoadFile("testdata/bench/customer20.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string, x float64, b bool, s2 string) {
+		vals := []any{s, x, b, s2, nil, map[string]any{"city": s}, []any{s2, x}}
+		for _, m := range []*Mapping{edges, bench} {
+			for i := range vals {
+				rec := map[string]any{}
+				for j, k := range []string{"name", "email", "tel", "status", "type", "amount", "nested",
+					"company", "vat_id", "email2", "phone", "mobile", "street", "zip", "city", "country",
+					"lang", "segment", "credit_limit", "created", "crm_id"} {
+					rec[k] = vals[(i+j)%len(vals)]
+				}
+				compareFast(t, m, Input{SourceID: "1", System: "erp", Entity: "customers"}, rec)
+			}
+		}
+	})
+}
