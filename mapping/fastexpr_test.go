@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -36,10 +37,7 @@ func mutations(rec map[string]any) []map[string]any {
 	out := []map[string]any{rec}
 	for k := range rec {
 		for _, v := range []any{"<del>", nil, json.Number("42"), 42.5, true, "", "  ", "\xff", map[string]any{"a": "b"}, []any{"x", 1.0}} {
-			c := make(map[string]any, len(rec))
-			for k2, v2 := range rec {
-				c[k2] = v2
-			}
+			c := maps.Clone(rec)
 			if v == "<del>" {
 				delete(c, k)
 			} else {
@@ -250,4 +248,54 @@ func FuzzFastPrograms(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkFieldPrograms runs the programs of the benchmark's customer
+// mapping that are evaluated directly, once a record: directly and on
+// the VM, in the same process, so that the two can be set side by side.
+func BenchmarkFieldPrograms(b *testing.B) {
+	m, err := LoadFile("testdata/bench/customer20.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var progs []*program
+	for _, p := range mappingPrograms(m) {
+		if p.fast != nil {
+			progs = append(progs, p)
+		}
+	}
+	b.Logf("%d of %d programs direct", len(progs), len(mappingPrograms(m)))
+	ins := benchInputs(1024)
+	recs := make([]map[string]any, len(ins))
+	for i, in := range ins {
+		if recs[i], err = decodeRecord(in.Payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, direct := range []bool{false, true} {
+		name := "vm"
+		if direct {
+			name = "direct"
+		}
+		b.Run(name, func(b *testing.B) {
+			st := &applyState{env: map[string]any{}, meta: map[string]any{}}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				n := i % len(recs)
+				st.fill(m, ins[n], recs[n])
+				for _, p := range progs {
+					var err error
+					if direct {
+						_, err = p.fast.eval(st.env, st.args[:])
+					} else {
+						_, err = st.vm.Run(p.prog, st.env)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				st.sink.drops = st.sink.drops[:0]
+			}
+		})
+	}
 }
