@@ -9,7 +9,9 @@
 // field when it cannot. A compiled check of the schema files proves the
 // common valid document valid; gojsonschema, the validator of record,
 // judges every other one and names the violations (PERF.md has the
-// figures and how the fast paths are held to the slow ones). The function
+// figures and how the fast paths are held to the slow ones). A field that
+// compiles to a field, a constant or one function call on those is
+// evaluated without expr's VM (fastexpr.go); everything else runs on it. The function
 // library is a registry (Functions) from which `crmhub mapping docs` prints
 // the reference and whose examples are run by the tests, so the docs cannot
 // drift. RunTest, Suggest and Lint back the

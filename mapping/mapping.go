@@ -120,11 +120,14 @@ type Mapping struct {
 	fast          *vnode // compiled schema check, nil: gojsonschema only
 	opts          []expr.Option
 	noValidate    bool // benchmarks only: measure the engine without gojsonschema
+	// funcs are the functions given to expr by name, for fastShape.
+	funcs map[string]func(args ...any) (any, error)
 }
 
 type program struct {
 	src  string
 	prog *vm.Program
+	fast *fastProg // nil: run on the VM
 }
 
 type field struct {
@@ -478,6 +481,7 @@ func (l *loader) buildOptions() {
 	// expr.Env makes the env strict; undeclared source fields are allowed
 	// (as nil) unless the mapping lists its source fields.
 	opts := []expr.Option{expr.Env(env)}
+	m.funcs = map[string]func(args ...any) (any, error){}
 	if len(m.sourceFields) == 0 {
 		opts = append(opts, expr.AllowUndefinedVariables())
 	}
@@ -485,7 +489,7 @@ func (l *loader) buildOptions() {
 		switch {
 		case f.Name == "lookup":
 			tables := m.tables
-			opts = append(opts, expr.Function("lookup", func(args ...any) (any, error) {
+			lookup := func(args ...any) (any, error) {
 				t := tables[args[0].(string)]
 				if args[1] == nil {
 					return nil, nil
@@ -501,11 +505,16 @@ func (l *loader) buildOptions() {
 					return args[2], nil
 				}
 				return nil, fmt.Errorf("lookup: key is not in table %s", args[0])
-			}, f.types...))
+			}
+			m.funcs["lookup"] = lookup
+			opts = append(opts, expr.Function("lookup", lookup, f.types...))
 		case f.fn != nil:
+			m.funcs[f.Name] = f.fn
 			opts = append(opts, expr.Function(f.Name, f.fn, f.types...))
 			if f.nilOnInvalid {
-				opts = append(opts, expr.Function(sinkPrefix+f.Name, sinkTwin(f.Name, f.raw), sinkTypes(f.types)...))
+				twin := sinkTwin(f.Name, f.raw)
+				m.funcs[sinkPrefix+f.Name] = twin
+				opts = append(opts, expr.Function(sinkPrefix+f.Name, twin, sinkTypes(f.types)...))
 			}
 		}
 	}
@@ -600,7 +609,7 @@ func (l *loader) compile(src string, line int, where string) (*program, error) {
 		l.errorf(line, where, "%s", exprMsg(err))
 		return nil, err
 	}
-	return &program{src: src, prog: prog}, nil
+	return &program{src: src, prog: prog, fast: fastShape(prog, l.m.funcs)}, nil
 }
 
 func exprMsg(err error) string {
@@ -779,6 +788,7 @@ type applyState struct {
 	vm   vm.VM
 	buf  []byte
 	sink dropSink
+	args [maxFastArgs]any // argument buffer of fast programs
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -786,7 +796,29 @@ var statePool = sync.Pool{New: func() any {
 }}
 
 func (st *applyState) run(p *program) (any, error) {
+	if p.fast != nil {
+		return p.fast.eval(st.env, st.args[:])
+	}
 	return st.vm.Run(p.prog, st.env)
+}
+
+// fill sets the expression environment for record rec of in.
+func (st *applyState) fill(m *Mapping, in Input, rec map[string]any) {
+	env, meta := st.env, st.meta
+	for k, v := range rec {
+		env[k] = v
+	}
+	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = in.System, in.Entity, in.SourceID, nil
+	if !in.UpdatedAt.IsZero() {
+		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	env["record"], env["meta"] = rec, meta
+	st.sink = dropSink{drops: st.sink.drops[:0]}
+	env[sinkVar] = &st.sink
+	if m.targetSystem != "" {
+		// A reverse mapping reads a golden customer: SourceID is its id.
+		env["golden_id"] = in.SourceID
+	}
 }
 
 // Apply maps one source record. It returns a *RecordError when the record
@@ -817,21 +849,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 			statePool.Put(st)
 		}
 	}()
-	env, meta := st.env, st.meta
-	for k, v := range rec {
-		env[k] = v
-	}
-	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = in.System, in.Entity, in.SourceID, nil
-	if !in.UpdatedAt.IsZero() {
-		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
-	}
-	env["record"], env["meta"] = rec, meta
-	st.sink = dropSink{drops: st.sink.drops[:0]}
-	env[sinkVar] = &st.sink
-	if m.targetSystem != "" {
-		// A reverse mapping reads a golden customer: SourceID is its id.
-		env["golden_id"] = in.SourceID
-	}
+	st.fill(m, in, rec)
 
 	if m.dropIf != nil {
 		st.sink.field = "drop_if"
