@@ -65,7 +65,9 @@ func TestReadyzWhileStoreRefusesWrites(t *testing.T) {
 			// lock fails a write (SQLITE_BUSY) quickly.
 			cfg := fmt.Sprintf("{driver: sqlite, dsn: %q}", "file:"+path+"?_pragma=busy_timeout(200)")
 			return cfg, func(t *testing.T) func() {
-				db, err := sql.Open("sqlite", "file:"+path)
+				// Waiting for the lock: the hub writes now and then on its
+				// own (the customer value's refresh check every second).
+				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 				if err != nil {
 					t.Fatal(err)
 				}
