@@ -2,9 +2,7 @@ package deploy_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +15,7 @@ const businessDashboardFile = "grafana/dashboards/crmhub-business.json"
 // needs, the rows the issue asks for, and every metric it queries exported
 // by a running hub.
 func TestBusinessDashboard(t *testing.T) {
-	d := loadBusinessDashboard(t)
+	d := loadDashboard(t, businessDashboardFile)
 	if d.UID == "" || d.UID == "crmhub-sync-health" || d.Title == "" {
 		t.Errorf("dashboard uid %q title %q", d.UID, d.Title)
 	}
@@ -85,7 +83,7 @@ func TestBusinessDashboardPrometheusIntegration(t *testing.T) {
 	api := runPrometheus(ctx, t, bin, h, "")
 
 	n := 0
-	for _, p := range allPanels(loadBusinessDashboard(t).Panels) {
+	for _, p := range allPanels(loadDashboard(t, businessDashboardFile).Panels) {
 		for _, tg := range p.Targets {
 			n++
 			var want func([]float64) error
@@ -105,17 +103,4 @@ func TestBusinessDashboardPrometheusIntegration(t *testing.T) {
 	if n < 10 {
 		t.Errorf("the business dashboard has %d queries", n)
 	}
-}
-
-func loadBusinessDashboard(t *testing.T) dashboard {
-	t.Helper()
-	b, err := os.ReadFile(businessDashboardFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d dashboard
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("%s: %v", businessDashboardFile, err)
-	}
-	return d
 }

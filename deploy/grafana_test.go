@@ -46,15 +46,16 @@ type panel struct {
 	} `json:"gridPos"`
 }
 
-func loadDashboard(t *testing.T) dashboard {
+// loadDashboard reads a dashboard file (dashboardFile, businessDashboardFile).
+func loadDashboard(t *testing.T, f string) dashboard {
 	t.Helper()
-	b, err := os.ReadFile(dashboardFile)
+	b, err := os.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var d dashboard
 	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("%s: %v", dashboardFile, err)
+		t.Fatalf("%s: %v", f, err)
 	}
 	return d
 }
@@ -105,7 +106,7 @@ func dashboardQueries(t *testing.T, d dashboard) map[string]string {
 // every query goes through, a connector variable with a repeated drill-down
 // row, and rows for dead letters, identity resolution and the bus.
 func TestDashboardShape(t *testing.T) {
-	d := loadDashboard(t)
+	d := loadDashboard(t, dashboardFile)
 	if d.UID == "" || d.Title == "" {
 		t.Errorf("dashboard uid %q title %q", d.UID, d.Title)
 	}
@@ -166,7 +167,7 @@ func TestDashboardMetricsExported(t *testing.T) {
 	if len(scraped) < 20 {
 		t.Fatalf("/metrics has only %d families: %v", len(scraped), scraped)
 	}
-	queries := dashboardQueries(t, loadDashboard(t))
+	queries := dashboardQueries(t, loadDashboard(t, dashboardFile))
 	for name, expr := range alertExprs(t) {
 		queries["alert "+name] = expr
 	}
@@ -264,7 +265,7 @@ func TestMetricsCatalog(t *testing.T) {
 		}
 	}
 	titles := map[string]bool{}
-	for _, p := range allPanels(loadDashboard(t).Panels) {
+	for _, p := range allPanels(loadDashboard(t, dashboardFile).Panels) {
 		titles[p.Title] = true
 	}
 	for name, row := range documented {

@@ -63,7 +63,7 @@ func TestPrometheusScrapesHubIntegration(t *testing.T) {
 	})
 
 	exprs := map[string]string{}
-	for _, p := range allPanels(loadDashboard(t).Panels) {
+	for _, p := range allPanels(loadDashboard(t, dashboardFile).Panels) {
 		for _, tg := range p.Targets {
 			exprs[p.Title+"/"+tg.RefID] = tg.Expr
 		}
