@@ -66,17 +66,7 @@ func TestLogicalEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() }) // after the slot's clean-up below
-	var wal string
-	if err := db.QueryRow(`SHOW wal_level`).Scan(&wal); err != nil {
-		t.Fatal(err)
-	}
-	if wal != "logical" {
-		msg := "PostgreSQL has wal_level = " + wal + "; this test needs logical (.ci/run sets it)"
-		if testenv.Required() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.RequireLogical(t, db)
 	buf := make([]byte, 4)
 	_, _ = rand.Read(buf)
 	slot := "crmhub_e2e_" + hex.EncodeToString(buf)

@@ -37,17 +37,7 @@ func logicalBackendTB(t testing.TB, ddl string) (backend, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	var wal string
-	if err := db.QueryRow(`SHOW wal_level`).Scan(&wal); err != nil {
-		t.Fatal(err)
-	}
-	if wal != "logical" {
-		msg := "PostgreSQL has wal_level = " + wal + "; change data capture tests need logical (ALTER SYSTEM SET wal_level = logical and restart; .ci/run does it)"
-		if testenv.Required() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.RequireLogical(t, db)
 	buf := make([]byte, 4)
 	_, _ = rand.Read(buf)
 	slot := "crmhub_test_" + hex.EncodeToString(buf)

@@ -107,3 +107,22 @@ func MariaDB(tb testing.TB) string {
 	})
 	return strings.Replace(MariaDBDSN(), "/test?", "/"+db+"?", 1)
 }
+
+// RequireLogical skips the test (fails it under Required) unless the
+// PostgreSQL behind db runs with wal_level = logical, which change data
+// capture needs and .ci/run sets.
+func RequireLogical(tb testing.TB, db *sql.DB) {
+	tb.Helper()
+	var wal string
+	if err := db.QueryRow(`SHOW wal_level`).Scan(&wal); err != nil {
+		tb.Fatal(err)
+	}
+	if wal == "logical" {
+		return
+	}
+	msg := "PostgreSQL has wal_level = " + wal + "; change data capture tests need logical (ALTER SYSTEM SET wal_level = logical and restart; .ci/run does it)"
+	if Required() {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
