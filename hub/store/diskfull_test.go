@@ -26,6 +26,11 @@ import (
 func fillUp(t *testing.T, s *Store) (raise func()) {
 	t.Helper()
 	ctx := context.Background()
+	// Free pages (rows deleted by the apply so far) would still take a
+	// record in: the file holds none after a VACUUM.
+	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+		t.Fatal(err)
+	}
 	var pages int
 	if err := s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
 		t.Fatal(err)
@@ -45,13 +50,14 @@ func fillUp(t *testing.T, s *Store) (raise func()) {
 	}
 }
 
-// bigCustomers are n customers with enough data that a batch of them needs
-// new pages.
+// bigCustomers are n customers with enough data that each of them needs
+// new pages (overflow pages: more than a 4 KB page), so none fits into the
+// free space left in the file's pages.
 func bigCustomers(n int) []hub.Envelope {
 	var out []hub.Envelope
 	for i := range n {
 		out = append(out, cust("erp", fmt.Sprintf("F%d", i), 1, hub.Customer{FullName: fmt.Sprintf("Full Disk %d", i),
-			Emails: []string{fmt.Sprintf("full%d@example.de", i)}, Custom: json.RawMessage(`{"note":"` + strings.Repeat("x", 2000) + `"}`)}))
+			Emails: []string{fmt.Sprintf("full%d@example.de", i)}, Custom: json.RawMessage(`{"note":"` + strings.Repeat("x", 6000) + `"}`)}))
 	}
 	return out
 }
