@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,32 +24,10 @@ import (
 // until it listens.
 func startBrokerAt(t *testing.T, addr, dataDir string) *hubProc {
 	t.Helper()
-	p := &hubProc{}
-	p.cmd = exec.Command(binPath, "broker", "--listen", addr, "--data-dir", dataDir,
-		"--sasl-user", "crmhub", "--sasl-mechanism", "SCRAM-SHA-512")
-	p.cmd.Env = append(os.Environ(), "CRMHUB_KAFKA_PASSWORD="+kafkaPassword)
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("broker on %s printed no address: %v", addr, err)
-	}
-	if got := strings.TrimSpace(line); got != addr {
+	p, got := startBrokerOn(t, addr, dataDir)
+	if got != addr {
 		t.Fatalf("broker listens on %s, want %s", got, addr)
 	}
-	go io.Copy(io.Discard, stdout)
 	return p
 }
 

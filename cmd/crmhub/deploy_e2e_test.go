@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -156,11 +155,19 @@ func quickstartConnectors(t *testing.T, contactsPath string) []any {
 	return out
 }
 
-// startBroker runs `crmhub broker` with SCRAM and returns its address.
+// startBroker runs `crmhub broker` with SCRAM on a free port and returns
+// its address.
 func startBroker(t *testing.T, dataDir string) (*hubProc, string) {
 	t.Helper()
+	return startBrokerOn(t, "127.0.0.1:0", dataDir)
+}
+
+// startBrokerOn runs `crmhub broker` with SCRAM on listen and dataDir, and
+// returns once it prints the address it listens on.
+func startBrokerOn(t *testing.T, listen, dataDir string) (*hubProc, string) {
+	t.Helper()
 	p := &hubProc{}
-	p.cmd = exec.Command(binPath, "broker", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
+	p.cmd = exec.Command(binPath, "broker", "--listen", listen, "--data-dir", dataDir,
 		"--sasl-user", "crmhub", "--sasl-mechanism", "SCRAM-SHA-512")
 	p.cmd.Env = append(os.Environ(), "CRMHUB_KAFKA_PASSWORD="+kafkaPassword)
 	stdout, err := p.cmd.StdoutPipe()
@@ -179,7 +186,7 @@ func startBroker(t *testing.T, dataDir string) (*hubProc, string) {
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		t.Fatalf("broker printed no address: %v", err)
+		t.Fatalf("broker on %s printed no address: %v", listen, err)
 	}
 	go io.Copy(io.Discard, stdout)
 	return p, strings.TrimSpace(line)
@@ -277,26 +284,9 @@ func TestDeployEndToEnd(t *testing.T) {
 		t.Skip("end-to-end: skipped with -short")
 	}
 	dsn := testenv.Postgres(t)
-	dir := t.TempDir()
-	man, err := demo.Generate(context.Background(), demo.Options{Dir: dir, Seed: 5, People: 60})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pluginDir := filepath.Join(dir, "plugins")
-	installJSONLPlugin(t, pluginDir)
-	connectors := quickstartConnectors(t, contactsAsJSONL(t, dir))
-
-	broker, brokerAddr := startBroker(t, filepath.Join(dir, "broker"))
-	sd, err := demo.NewServer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sd)
-	defer ts.Close()
-
-	env := append(os.Environ(), "CRMHUB_KAFKA_BROKERS="+brokerAddr, "CRMHUB_POSTGRES_DSN="+dsn,
-		"CRMHUB_KAFKA_PASSWORD="+kafkaPassword, "CRMHUB_DEMO_DIR="+dir, "CRMHUB_DEMO_SERVICEDESK_URL="+ts.URL,
-		"CRMHUB_LOG_LEVEL=info")
+	f := newDeployFixture(t, 5, 60)
+	dir, man, pluginDir, connectors, broker, brokerAddr := f.dir, f.man, f.pluginDir, f.connectors, f.broker, f.brokerAddr
+	env := f.env(dsn, "info")
 	// Instance a reads the sources; b only applies (deploy/README.md,
 	// "Scaling out": each connector instance runs in one place).
 	a := &hubProc{api: freeAddr(t)}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
-	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/testenv"
 )
@@ -32,26 +30,10 @@ func TestDeployApplyScaling(t *testing.T) {
 	if people == 0 {
 		t.Skip("set CRMHUB_E2E_SCALING_PEOPLE to measure one hub instance against two")
 	}
-	dir := t.TempDir()
-	man, err := demo.Generate(context.Background(), demo.Options{Dir: dir, Seed: 3, People: people})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pluginDir := filepath.Join(dir, "plugins")
-	installJSONLPlugin(t, pluginDir)
-	connectors := quickstartConnectors(t, contactsAsJSONL(t, dir))
-	_, brokerAddr := startBroker(t, filepath.Join(dir, "broker"))
-	sd, err := demo.NewServer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sd)
-	defer ts.Close()
-	env := func(dsn string) []string {
-		return append(os.Environ(), "CRMHUB_KAFKA_BROKERS="+brokerAddr, "CRMHUB_POSTGRES_DSN="+dsn,
-			"CRMHUB_KAFKA_PASSWORD="+kafkaPassword, "CRMHUB_DEMO_DIR="+dir, "CRMHUB_DEMO_SERVICEDESK_URL="+ts.URL,
-			"CRMHUB_LOG_LEVEL=warn")
-	}
+	f := newDeployFixture(t, 3, people)
+	dir, man, pluginDir := f.dir, f.man, f.pluginDir
+	connectors := f.connectors
+	env := func(dsn string) []string { return f.env(dsn, "warn") }
 	run := func(name, dsn string, conns any, group string) *hubProc {
 		p := &hubProc{api: freeAddr(t)}
 		cfg := filepath.Join(dir, name+".yaml")

@@ -5,9 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
-	"github.com/crmhub/crmhub/hub/demo"
 	"github.com/crmhub/crmhub/hub/store"
 	"github.com/crmhub/crmhub/hub/testenv"
 )
@@ -31,24 +28,9 @@ func TestRolesEndToEnd(t *testing.T) {
 		t.Skip("end-to-end: skipped with -short")
 	}
 	dsn := testenv.Postgres(t)
-	dir := t.TempDir()
-	man, err := demo.Generate(context.Background(), demo.Options{Dir: dir, Seed: 9, People: 40})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pluginDir := filepath.Join(dir, "plugins")
-	installJSONLPlugin(t, pluginDir)
-	connectors := quickstartConnectors(t, contactsAsJSONL(t, dir))
-	_, brokerAddr := startBroker(t, filepath.Join(dir, "broker"))
-	sd, err := demo.NewServer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(sd)
-	defer ts.Close()
-	env := append(os.Environ(), "CRMHUB_KAFKA_BROKERS="+brokerAddr, "CRMHUB_POSTGRES_DSN="+dsn,
-		"CRMHUB_KAFKA_PASSWORD="+kafkaPassword, "CRMHUB_DEMO_DIR="+dir, "CRMHUB_DEMO_SERVICEDESK_URL="+ts.URL,
-		"CRMHUB_LOG_LEVEL=info")
+	f := newDeployFixture(t, 9, 40)
+	dir, man, pluginDir, connectors := f.dir, f.man, f.pluginDir, f.connectors
+	env := f.env(dsn, "info")
 
 	procs := map[string]*hubProc{}
 	var token string
