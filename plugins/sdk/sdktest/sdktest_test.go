@@ -93,7 +93,10 @@ type memory struct {
 	sdk.UnimplementedDestination
 	rows map[string]map[string]string
 	seq  int
-	bug  string // "short": one result short; "recreate": a retried create makes another; "batch": a bad record fails the batch
+	// bug breaks a rule: "short": one result short; "recreate": a retried
+	// create makes another; "stale": an update of a row is dropped;
+	// "batch": a bad record fails the batch
+	bug string
 }
 
 func (m *memory) Configure(context.Context, sdk.Config) error { return nil }
@@ -124,6 +127,9 @@ func (m *memory) Write(_ context.Context, recs []sdk.Record) ([]sdk.WriteResult,
 		}
 		if m.rows[id] == nil {
 			m.rows[id] = map[string]string{}
+		} else if m.bug == "stale" {
+			res = append(res, sdk.WriteResult{ID: id})
+			continue
 		}
 		for k, v := range fields {
 			m.rows[id][k] = fmt.Sprint(v)
@@ -205,6 +211,7 @@ func TestAcceptDestinationCatchesBugs(t *testing.T) {
 		"short":    "want one per record",
 		"recreate": "a retried create must not create again",
 		"batch":    "failed as a whole",
+		"stale":    `after the update: record "1" field name is "A", want "A2"`,
 	} {
 		t.Run(bug, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBrokenDestination$")
