@@ -1,8 +1,10 @@
 package file
 
 import (
+	"encoding/csv"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -39,7 +41,7 @@ func TestAcceptanceSource(t *testing.T) {
 
 func TestAcceptanceDestination(t *testing.T) {
 	cfg := sdk.Config{"files": []any{
-		map[string]any{"entity": "customers", "columns": []any{"id", "name"}, "key": "id", "rotate": "run"},
+		map[string]any{"entity": "customers", "columns": []any{"id", "name"}, "key": "id", "rotate": "run", "op_column": "op"},
 	}}
 	sdktest.AcceptDestination(t, Connector, cfg, sdktest.DestinationOptions{
 		Records: []sdk.Record{
@@ -54,16 +56,63 @@ func TestAcceptanceDestination(t *testing.T) {
 			return out
 		},
 		Check: func(t *testing.T, cfg sdk.Config, _ []sdk.WriteResult) {
-			var all strings.Builder
-			files, _ := filepath.Glob(filepath.Join(cfg["dir"].(string), "*"))
-			for _, f := range files {
-				if b, err := os.ReadFile(f); err == nil {
-					all.Write(b)
+			all := exported(t, cfg)
+			if !strings.Contains(all, "Anna") || !strings.Contains(all, "Ben") {
+				t.Errorf("the written files hold %q, want both records", all)
+			}
+		},
+		// An export is a change log: its reader keeps the last line per
+		// key and drops keys whose last line is a delete.
+		Target: func(t *testing.T, cfg sdk.Config) map[string]map[string]string {
+			out := map[string]map[string]string{}
+			for _, f := range exportFiles(t, cfg) {
+				rows, err := csv.NewReader(strings.NewReader(f)).ReadAll()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, row := range rows[1:] { // after the header id,name,op
+					if row[2] == string(sdk.OpDelete) {
+						delete(out, row[0])
+					} else {
+						out[row[0]] = map[string]string{"name": row[1]}
+					}
 				}
 			}
-			if !strings.Contains(all.String(), "Anna") || !strings.Contains(all.String(), "Ben") {
-				t.Errorf("the written files hold %q, want both records", all.String())
-			}
+			return out
+		},
+		Update: func(r sdk.Record) sdk.Record {
+			r.Payload = []byte(strings.Replace(string(r.Payload), `"}`, ` (renamed)"}`, 1))
+			return r
+		},
+		Deletes: true,
+		Bad: []sdk.Record{
+			{Entity: "customers", ID: "8", Op: sdk.OpUpsert, Payload: []byte(`{"name":"Eve","password":"x"}`)}, // outside columns
+			{Entity: "customers", ID: "9", Op: sdk.OpUpsert, Payload: []byte(`[1]`)},
+			{Entity: "suppliers", ID: "1", Op: sdk.OpUpsert, Payload: []byte(`{"name":"Acme"}`)}, // not exported
 		},
 	})
 }
+
+// exportFiles are the contents of the files a destination wrote into
+// cfg's dir, oldest first.
+func exportFiles(t *testing.T, cfg sdk.Config) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(cfg["dir"].(string), "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(files, func(i, j int) bool {
+		a, _ := os.Stat(files[i])
+		b, _ := os.Stat(files[j])
+		return a.ModTime().Before(b.ModTime())
+	})
+	var out []string
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+func exported(t *testing.T, cfg sdk.Config) string { return strings.Join(exportFiles(t, cfg), "") }

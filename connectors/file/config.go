@@ -17,8 +17,8 @@ import (
 )
 
 // Config is the typed form of the "file" source parameters. Its tags, and
-// FileConfig's, declare the keys; params (connector.go) adds what only a
-// destination reads.
+// FileConfig's, declare the keys; DestConfig's and ExportFile's add what
+// only a destination reads (Connector in connector.go).
 type Config struct {
 	Dir           string       `json:"dir" param:"required" doc:"Watched directory (source) or output directory (destination)." example:"/data/finance/export"`
 	ArchiveDir    string       "json:\"archive_dir\" doc:\"Where fully acknowledged files are moved; defaults to `<dir>/archive`.\""
@@ -26,7 +26,7 @@ type Config struct {
 	StableFor     sdk.Duration `json:"stable_for" default:"2s" doc:"A file is read once its size and mtime did not change for this long."`
 	Timezone      string       "json:\"timezone\" type:\"timezone\" default:\"UTC\" doc:\"IANA time zone of `updated_at` values written without one (exports of old systems are in local time); for a destination, the local day of `rotate: day`.\" example:\"Europe/Berlin\""
 	DoneMarker    bool         "json:\"done_marker\" default:\"false\" doc:\"Read `x.csv` only once `x.csv.done` exists (then stable_for is not used).\""
-	Files         []FileConfig `json:"files"`
+	Files         []FileConfig `json:"files" param:"required" doc:"File kinds (source) or CSV exports (destination); the keys of an item follow."`
 }
 
 // FileConfig is one item of `files`.
@@ -39,7 +39,7 @@ type FileConfig struct {
 	Quote     string   "json:\"quote\" doc:\"CSV quote character (default `\\\"`).\""
 	Comment   string   `json:"comment" doc:"Line prefix of lines to skip."`
 	Header    *bool    `json:"header" doc:"First line holds the column names (default true unless columns is set)."`
-	Columns   []string `json:"columns" doc:"Column names (source without header) or export columns in order (destination)."`
+	Columns   []string `json:"columns" doc:"Source: column names of a file without header."`
 	Key       string   `json:"key" doc:"Column used as record ID."`
 	// loc reads updated_at values written without a zone (the source's
 	// local time, as exports from old systems are).

@@ -37,17 +37,17 @@ type DestConfig struct {
 }
 
 // ExportFile is one item of `files` for a destination: a CSV export of an
-// entity.
+// entity. The keys it shares with FileConfig are documented there too.
 type ExportFile struct {
 	Entity    string   `json:"entity"`
 	Format    string   `json:"format"`
-	Name      string   `json:"name"`
-	Rotate    string   `json:"rotate"`
+	Name      string   `json:"name" doc:"Destination: file name prefix (default the entity)."`
+	Rotate    string   "json:\"rotate\" doc:\"Destination: `day` (one file per local day, default) or `run` (one file per run).\""
 	Encoding  string   `json:"encoding"`
 	Delimiter string   `json:"delimiter"`
-	Columns   []string `json:"columns"`
-	Key       string   `json:"key"`
-	OpColumn  string   `json:"op_column"`
+	Columns   []string `json:"columns" doc:"Destination: the export's columns in header order, also its allow-list: a record with any other field is refused."`
+	Key       string   `json:"key" doc:"Destination: the column filled with the record ID when the payload lacks it."`
+	OpColumn  string   "json:\"op_column\" doc:\"Destination: extra column holding `upsert` or `delete`; without it deletes are refused.\""
 
 	enc   encoding.Encoding
 	delim rune

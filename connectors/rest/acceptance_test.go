@@ -1,7 +1,9 @@
 package rest
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -63,6 +65,31 @@ func TestAcceptanceDestination(t *testing.T) {
 					t.Errorf("result %d names id %q, which the CRM does not hold", i, r.ID)
 				}
 			}
+		},
+		// The CRM's contacts by the ids it gave them.
+		Target: func(t *testing.T, _ sdk.Config) map[string]map[string]string {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			out := map[string]map[string]string{}
+			for id, f := range c.contacts {
+				row := map[string]string{}
+				for k, v := range f {
+					row[k] = fmt.Sprint(v)
+				}
+				out[id] = row
+			}
+			return out
+		},
+		Update: func(r sdk.Record) sdk.Record {
+			r.Payload = []byte(strings.Replace(string(r.Payload), `","email"`, ` (renamed)","email"`, 1))
+			return r
+		},
+		Deletes: true,
+		Bad: []sdk.Record{
+			{Entity: "contacts", Op: sdk.OpUpsert, Payload: []byte(`{"name":"Eve","phone":"1"}`)},     // outside columns
+			{Entity: "contacts", Op: sdk.OpUpsert, Payload: []byte(`{"name":"Eve","email":"no-at"}`)}, // the API answers 422
+			{Entity: "contacts", Op: sdk.OpUpsert, Payload: []byte(`"not an object"`)},                // refused before sending
+			{Entity: "orders", ID: "1", Op: sdk.OpUpsert, Payload: []byte(`{"name":"Eve"}`)},          // entity not configured
 		},
 	})
 }

@@ -12,20 +12,22 @@ import (
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
-// Config is the typed form of the "rest" parameters.
+// Config is the typed form of the "rest" parameters of a source. Its
+// tags, with DestConfig's for the keys only a destination reads, declare
+// the parameters (Connector in connector.go).
 type Config struct {
 	Common
-	Entities []Entity `json:"entities"`
+	Entities []Entity `json:"entities" param:"required" doc:"Endpoints to read or write; the keys of an item follow."`
 }
 
 // Common holds the parameters source and destination share: where the API
 // is and how to talk to it.
 type Common struct {
-	BaseURL    string       `json:"base_url"`
-	Auth       Auth         `json:"auth"`
-	RateLimit  string       `json:"rate_limit"`
-	Timeout    sdk.Duration `json:"timeout"`
-	MaxRetries int          `json:"max_retries"`
+	BaseURL    string       `json:"base_url" param:"required" doc:"Base URL the entity paths are relative to." example:"https://crm.example.com"`
+	Auth       Auth         "json:\"auth\" param:\"secret\" doc:\"Authentication: `api_key` sends `key` in `header`, `oauth2` uses client credentials against `token_url` and refreshes the token when it expires or a request gets 401.\""
+	RateLimit  string       `json:"rate_limit" default:"10" doc:"Requests per second (a number, may be fractional)."`
+	Timeout    sdk.Duration `json:"timeout" default:"30s" doc:"Timeout of one HTTP request."`
+	MaxRetries int          `json:"max_retries" default:"5" doc:"Retries of a request that got 429, 5xx or a network error, with exponential backoff honouring Retry-After."`
 
 	rps  float64
 	base *url.URL
@@ -34,29 +36,29 @@ type Common struct {
 // Auth is the `auth` object, shared with the destination.
 type Auth = apiclient.Auth
 
-// Entity is one item of `entities`.
+// Entity is one item of `entities` for a source.
 type Entity struct {
-	Name       string        `json:"name"`
-	Path       string        `json:"path"`
-	Records    string        `json:"records"`
-	ID         string        `json:"id"`
-	UpdatedAt  string        `json:"updated_at"`
-	SinceParam string        `json:"since_param"`
-	Overlap    *sdk.Duration `json:"overlap"`
-	Pagination Pagination    `json:"pagination"`
+	Name       string        `json:"name" param:"required" doc:"Entity name records carry."`
+	Path       string        `json:"path" param:"required" doc:"Path of the endpoint, relative to base_url."`
+	Records    string        `json:"records" doc:"Source: dot path of the record array in a list response; empty when the response is the array."`
+	ID         string        `json:"id" doc:"Source: dot path of the record's id."`
+	UpdatedAt  string        `json:"updated_at" doc:"Source: dot path of the change time."`
+	SinceParam string        `json:"since_param" doc:"Source: query parameter of an incremental read (an RFC 3339 value)."`
+	Overlap    *sdk.Duration `json:"overlap" doc:"Source: how far back an incremental read starts again, subtracted from the since value (default 1m)."`
+	Pagination Pagination    `json:"pagination" doc:"Source: how list responses are paged."`
 	// TotalPath is the dot path of the record total in a list response,
 	// for reconciliation (count.go); empty: the source cannot count.
-	TotalPath string `json:"total_path"`
+	TotalPath string "json:\"total_path\" doc:\"Source: dot path of the record total in a list response (e.g. `meta.total`), so reconciliation can compare counts.\""
 }
 
 // Pagination is an entity's `pagination` object.
 type Pagination struct {
-	Type           string `json:"type"`
-	Param          string `json:"param"`
-	SizeParam      string `json:"size_param"`
-	Size           int    `json:"size"`
-	CursorPath     string `json:"cursor_path"`
-	TotalPagesPath string `json:"total_pages_path"`
+	Type           string `json:"type" oneof:"none|page|offset|cursor|link" doc:"none (default), page, offset, cursor or link (the Link header)."`
+	Param          string `json:"param" doc:"Query parameter of the page, offset or cursor (default page, offset or cursor)."`
+	SizeParam      string `json:"size_param" doc:"Query parameter of the page size."`
+	Size           int    `json:"size" doc:"Records per page."`
+	CursorPath     string `json:"cursor_path" doc:"Dot path of the next cursor in a response (cursor)."`
+	TotalPagesPath string `json:"total_pages_path" doc:"Dot path of the page count in a response (page)."`
 }
 
 func parseConfig(cfg sdk.Config) (Config, error) {
@@ -126,41 +128,4 @@ func (c *Common) checkCommon() []error {
 		errs = append(errs, errors.New("rest: max_retries must not be negative"))
 	}
 	return append(errs, c.Auth.Check("rest")...)
-}
-
-// entityFields declares the keys of an `entities` item, source and
-// destination keys together, so a misspelt key is refused at config load.
-var entityFields = []sdk.Param{
-	{Name: "name", Type: sdk.TypeString, Required: true, Description: "Entity name records carry."},
-	{Name: "path", Type: sdk.TypeString, Required: true, Description: "Path of the endpoint, relative to base_url."},
-	{Name: "records", Type: sdk.TypeString, Description: "Dot path of the record array in a list response."},
-	{Name: "id", Type: sdk.TypeString, Description: "Dot path of the record id."},
-	{Name: "updated_at", Type: sdk.TypeString, Description: "Dot path of the change time (source)."},
-	{Name: "since_param", Type: sdk.TypeString, Description: "Query parameter of an incremental read (source)."},
-	{Name: "overlap", Type: sdk.TypeDuration, Description: "How far back an incremental read starts again (default 1m)."},
-	{Name: "total_path", Type: sdk.TypeString, Description: "Dot path of the record total, for reconciliation."},
-	{Name: "pagination", Type: sdk.TypeObject, Description: "How list responses are paged.", Fields: []sdk.Param{
-		{Name: "type", Type: sdk.TypeString, OneOf: []string{"none", "page", "offset", "cursor", "link"}, Description: "none (default), page, offset, cursor or link (the Link header)."},
-		{Name: "param", Type: sdk.TypeString, Description: "Query parameter of the page, offset or cursor."},
-		{Name: "size_param", Type: sdk.TypeString, Description: "Query parameter of the page size."},
-		{Name: "size", Type: sdk.TypeInt, Description: "Records per page."},
-		{Name: "cursor_path", Type: sdk.TypeString, Description: "Dot path of the next cursor in a response (cursor)."},
-		{Name: "total_pages_path", Type: sdk.TypeString, Description: "Dot path of the page count in a response (page)."},
-	}},
-	{Name: "columns", Type: sdk.TypeList, Description: "Destination allow-list of payload fields."},
-	{Name: "update_method", Type: sdk.TypeString, Description: "Destination: PATCH (default) or PUT."},
-}
-
-// authFields declares the keys of `auth` (apiclient.Auth).
-var authFields = []sdk.Param{
-	{Name: "type", Type: sdk.TypeString, OneOf: []string{"none", "api_key", "basic", "bearer", "oauth2"}, Description: "Authentication kind."},
-	{Name: "header", Type: sdk.TypeString, Description: "Header carrying the API key (api_key)."},
-	{Name: "key", Type: sdk.TypeString, Secret: true, Description: "The API key (api_key)."},
-	{Name: "username", Type: sdk.TypeString, Description: "User (basic)."},
-	{Name: "password", Type: sdk.TypeString, Secret: true, Description: "Password (basic)."},
-	{Name: "token", Type: sdk.TypeString, Secret: true, Description: "Bearer token (bearer)."},
-	{Name: "token_url", Type: sdk.TypeString, Description: "Token endpoint (oauth2 client credentials)."},
-	{Name: "client_id", Type: sdk.TypeString, Description: "Client id (oauth2)."},
-	{Name: "client_secret", Type: sdk.TypeString, Secret: true, Description: "Client secret (oauth2)."},
-	{Name: "scopes", Type: sdk.TypeList, Description: "Scopes requested (oauth2)."},
 }

@@ -21,22 +21,24 @@ import (
 )
 
 // DestConfig is the typed form of the "rest" parameters of a destination:
-// the same API settings as the source, and per entity where records go.
+// the same API settings as the source (Common), and per entity where
+// records go.
 type DestConfig struct {
 	Common
 	Entities []DestEntity `json:"entities"`
 }
 
-// DestEntity is one item of `entities` for a destination.
+// DestEntity is one item of `entities` for a destination. The keys it
+// shares with Entity are documented there too.
 type DestEntity struct {
-	Name string `json:"name"`
-	Path string `json:"path"`
+	Name string "json:\"name\""
+	Path string "json:\"path\" doc:\"Destination: the collection: POST `{base_url}{path}` creates, PATCH `{base_url}{path}/{id}` updates, DELETE deletes.\""
 	// ID is the dot path of the new record's id in a create response.
-	ID string `json:"id"`
+	ID string "json:\"id\" doc:\"Destination: dot path of the new id in a create response (default `id`).\""
 	// Columns, when set, is the allow-list of payload fields.
-	Columns []string `json:"columns"`
+	Columns []string `json:"columns" doc:"Destination: allow-list of payload fields."`
 	// UpdateMethod is PATCH (default) or PUT.
-	UpdateMethod string `json:"update_method"`
+	UpdateMethod string "json:\"update_method\" doc:\"Destination: `PATCH` (default) or `PUT`.\""
 }
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, error) {

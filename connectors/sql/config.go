@@ -11,20 +11,22 @@ import (
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
-// Config is the typed form of the "sql" parameters.
+// Config is the typed form of the "sql" parameters of a source. Its tags,
+// with DestConfig's for the keys only a destination reads, declare the
+// parameters (Connector in connector.go).
 type Config struct {
-	Driver    string         `json:"driver"`
-	DSN       string         `json:"dsn"`
-	BatchSize int            `json:"batch_size"`
-	Timezone  string         `json:"timezone"`
-	Entities  []EntityConfig `json:"entities"`
+	Driver    string "json:\"driver\" param:\"required\" oneof:\"postgres|mysql|sqlite\" doc:\"Database kind: `postgres`, `mysql` (also MariaDB) or `sqlite`.\" example:\"postgres\""
+	DSN       string `json:"dsn" param:"required,secret" doc:"Data source name in the driver's syntax." example:"postgres://crmhub@db.local/erp"`
+	BatchSize int    `json:"batch_size" default:"1000" doc:"Rows per query page (source)."`
+	Timezone  string `json:"timezone" type:"timezone" default:"UTC" doc:"IANA time zone of timestamp columns stored without a zone." example:"Europe/Berlin"`
 	// Slot and Publication name the replication slot and publication of
 	// change_detection: logical (PostgreSQL); Publication defaults to Slot.
-	Slot        string `json:"slot"`
-	Publication string `json:"publication"`
+	Slot        string `json:"slot" doc:"Source, change_detection logical: the PostgreSQL logical replication slot this source owns (lower-case letters, digits, _), created on the first run." example:"crmhub_erp"`
+	Publication string `json:"publication" doc:"Source, change_detection logical: the publication of the entities' tables and their children (default: the slot's name), created when missing." example:"crmhub_erp"`
 	// StateDir keeps the row hashes of change_detection: hash entities
 	// between runs.
-	StateDir string `json:"state_dir"`
+	StateDir string         "json:\"state_dir\" doc:\"Source, change_detection hash: directory where each hash-mode entity keeps its row hashes between runs (about 9 bytes plus the key per row), so a restart publishes only rows changed or deleted while crmhub was stopped; run by the hub it defaults to `<data_dir>/connectors/<instance name>`; without any, a restart republishes every row and misses deletes made meanwhile. Created when missing.\" example:\"/var/lib/crmhub/sql-erp\""
+	Entities []EntityConfig `json:"entities" param:"required" doc:"Entities to read or write; the keys of an item follow."`
 }
 
 // logical reports whether the source reads a PostgreSQL replication
@@ -33,38 +35,38 @@ func (c Config) logical() bool {
 	return len(c.Entities) > 0 && c.Entities[0].ChangeDetection == "logical"
 }
 
-// EntityConfig is one item of `entities`.
+// EntityConfig is one item of `entities` for a source.
 type EntityConfig struct {
-	Name            string       `json:"name"`
-	Table           string       `json:"table"`
-	Query           string       `json:"query"`
-	Key             string       `json:"key"`
-	Cursor          string       `json:"cursor"`
-	Deleted         string       `json:"deleted"`
-	KeyScanInterval sdk.Duration `json:"key_scan_interval"`
+	Name            string       "json:\"name\" param:\"required\" doc:\"Entity name records carry (the mapping's source entity).\""
+	Table           string       "json:\"table\" doc:\"Table to read or write; a source sets this or `query`.\""
+	Query           string       `json:"query" doc:"Source: a SELECT to read instead of a table, wrapped as a subquery."`
+	Key             string       `json:"key" param:"required" doc:"Unique column: record ID and keyset tie-breaker; a destination's upsert conflict column."`
+	Cursor          string       `json:"cursor" doc:"Source: updated-at or row-version column read incrementally."`
+	Deleted         string       `json:"deleted" doc:"Soft-delete column: a truthy value reads as a delete; a destination sets it to true instead of deleting the row."`
+	KeyScanInterval sdk.Duration `json:"key_scan_interval" doc:"Source: how often a key scan emits deletes for keys gone from the table."`
 	// CursorOverlap is how far behind its position a caught-up reader
 	// looks again for rows whose timestamp cursor sorts before rows
 	// already read (a transaction that committed late, a writer that set
 	// an older time). Default DefaultCursorOverlap.
-	CursorOverlap sdk.Duration `json:"cursor_overlap"`
+	CursorOverlap sdk.Duration `json:"cursor_overlap" doc:"Source: how far behind its timestamp cursor a caught-up reader re-reads (default 2m), so rows committed late or written with an older time are still read; cursor values in the future of the database's clock are read once and never move the position."`
 	// ChangeDetection is "cursor" (the default: keyset over cursor or key)
 	// or "hash": the table is re-read in key order every RescanInterval
 	// and only rows whose content hash changed are published.
-	ChangeDetection string       `json:"change_detection"`
-	RescanInterval  sdk.Duration `json:"rescan_interval"`
+	ChangeDetection string       "json:\"change_detection\" oneof:\"cursor|hash|logical\" doc:\"Source: `cursor` (default: keyset over cursor or key), `hash`: re-read the table in key order every `rescan_interval`, publish only new or changed rows (by content hash, children included) and deletes for keys gone, or `logical` (PostgreSQL): a consistent snapshot, then inserts, updates, deletes and child-row changes from a logical replication slot (source params `slot`, `publication`); every entity of the source then uses it.\""
+	RescanInterval  sdk.Duration `json:"rescan_interval" doc:"Source, hash mode: how often the table is re-read and compared (default 5m)."`
 	// Children are gathered into an array field of each parent record.
-	Children []ChildConfig `json:"children"`
+	Children []ChildConfig `json:"children" doc:"Source: child tables gathered into an array field of each parent record."`
 }
 
 // ChildConfig is one item of an entity's `children`: rows of Table whose
 // ParentKey equals the parent's key become the array field Name.
 type ChildConfig struct {
-	Name      string `json:"name"`
-	Table     string `json:"table"`
-	Key       string `json:"key"`
-	ParentKey string `json:"parent_key"`
-	OrderBy   string `json:"order_by"`
-	Cursor    string `json:"cursor"`
+	Name      string `json:"name" param:"required" doc:"Field of the parent record holding the child rows (an array)."`
+	Table     string `json:"table" param:"required" doc:"Child table."`
+	Key       string `json:"key" param:"required" doc:"Unique column of the child table."`
+	ParentKey string `json:"parent_key" param:"required" doc:"Child column holding the parent's key."`
+	OrderBy   string `json:"order_by" doc:"Column ordering the children in the array (default key)."`
+	Cursor    string `json:"cursor" doc:"Child updated-at column: with cursor polling, a child row whose cursor moved republishes its parent."`
 }
 
 // DefaultRescanInterval is how often a hash-mode entity is re-read.
@@ -163,34 +165,6 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 	}
 	errs = append(errs, checkLogicalSource(&c)...)
 	return c, loc, errors.Join(errs...)
-}
-
-// entityFields declares the keys of an `entities` item, source and
-// destination keys together, so a misspelt key is refused at config load.
-var entityFields = []sdk.Param{
-	{Name: "name", Type: sdk.TypeString, Required: true, Description: "Entity name records carry (the mapping's source entity)."},
-	{Name: "table", Type: sdk.TypeString, Description: "Table to read or write; set this or query."},
-	{Name: "query", Type: sdk.TypeString, Description: "A SELECT to read instead of a table (source)."},
-	{Name: "key", Type: sdk.TypeString, Required: true, Description: "Unique column: record ID, keyset tie-breaker, upsert conflict column."},
-	{Name: "cursor", Type: sdk.TypeString, Description: "Updated-at or row-version column read incrementally (source)."},
-	{Name: "deleted", Type: sdk.TypeString, Description: "Soft-delete column: truthy reads as a delete; a destination sets it on delete."},
-	{Name: "key_scan_interval", Type: sdk.TypeDuration, Description: "How often a key scan emits deletes for keys gone from the source."},
-	{Name: "cursor_overlap", Type: sdk.TypeDuration, Description: "How far behind a timestamp cursor a caught-up reader re-reads (default 2m)."},
-	{Name: "change_detection", Type: sdk.TypeString, OneOf: []string{"cursor", "hash", "logical"}, Description: "Source: `cursor` (default: keyset over cursor or key), `hash`: re-read the table in key order every `rescan_interval`, publish only new or changed rows (by content hash, children included) and deletes for keys gone, or `logical` (PostgreSQL): a consistent snapshot, then inserts, updates, deletes and child-row changes from a logical replication slot (source params `slot`, `publication`); every entity of the source then uses it."},
-	{Name: "rescan_interval", Type: sdk.TypeDuration, Description: "Source, hash mode: how often the table is re-read and compared (default 5m)."},
-	{Name: "children", Type: sdk.TypeList, Fields: childFields, Description: "Source: child tables gathered into an array field of each parent record."},
-	{Name: "columns", Type: sdk.TypeList, Description: "Destination allow-list of writable columns."},
-	{Name: "version_column", Type: sdk.TypeString, Description: "Destination: the row's updated-at column for conditional writes."},
-}
-
-// childFields declares the keys of a `children` item.
-var childFields = []sdk.Param{
-	{Name: "name", Type: sdk.TypeString, Required: true, Description: "Field of the parent record holding the child rows (an array)."},
-	{Name: "table", Type: sdk.TypeString, Required: true, Description: "Child table."},
-	{Name: "key", Type: sdk.TypeString, Required: true, Description: "Unique column of the child table."},
-	{Name: "parent_key", Type: sdk.TypeString, Required: true, Description: "Child column holding the parent's key."},
-	{Name: "order_by", Type: sdk.TypeString, Description: "Column ordering the children in the array (default key)."},
-	{Name: "cursor", Type: sdk.TypeString, Description: "Child updated-at column: with cursor polling, a child row whose cursor moved republishes its parent."},
 }
 
 // checkSQLiteDir names the missing directory of a SQLite database, which

@@ -18,8 +18,9 @@ import (
 )
 
 // DestConfig is the typed form of the "sql" parameters of a destination.
-// It shares driver, dsn and timezone with the source; its entities name the
-// target table, the key to upsert on and the columns crmhub may write.
+// It shares driver, dsn and timezone with the source (documented on
+// Config); its entities name the target table, the key to upsert on and
+// the columns crmhub may write.
 type DestConfig struct {
 	Driver    string       `json:"driver"`
 	DSN       string       `json:"dsn"`
@@ -28,17 +29,18 @@ type DestConfig struct {
 	Entities  []DestEntity `json:"entities"`
 }
 
-// DestEntity is one item of `entities` for a destination.
+// DestEntity is one item of `entities` for a destination. The keys it
+// shares with EntityConfig are documented there.
 type DestEntity struct {
 	Name    string   `json:"name"`
 	Table   string   `json:"table"`
 	Key     string   `json:"key"`
-	Columns []string `json:"columns"`
+	Columns []string `json:"columns" doc:"Destination: allow-list of the columns crmhub may write; a record with any other field is refused."`
 	Deleted string   `json:"deleted"`
 	// VersionColumn, when set, makes every upsert conditional on the row
 	// not having changed since the version the hub saw (see writeIfUnchanged),
 	// and every write sets it from the database's clock.
-	VersionColumn string `json:"version_column"`
+	VersionColumn string "json:\"version_column\" doc:\"Destination: the row's updated-at column: a write then only updates a row not changed since the version the hub last read, else its result is a conflict and nothing is written; every write sets it from the database's clock; list it in the target's `touch` fields too.\""
 }
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, *time.Location, error) {

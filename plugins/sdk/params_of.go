@@ -3,6 +3,8 @@ package sdk
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,6 +15,7 @@ type ParamsOption func(*paramsOf)
 type paramsOf struct {
 	oneOf map[string][]string // by dotted path: "files.encoding"
 	used  map[string]bool
+	also  []reflect.Type // WithKeysOf
 }
 
 // WithOneOf sets the accepted values of the parameter at path (names joined
@@ -20,6 +23,31 @@ type paramsOf struct {
 // also uses in code and that would otherwise be copied into a tag.
 func WithOneOf(path string, values ...string) ParamsOption {
 	return func(o *paramsOf) { o.oneOf[path] = values }
+}
+
+// WithKeysOf adds the keys of another struct the connector decodes the
+// same settings into: a connector that is both a source and a destination
+// declares both roles' keys as one list, because the hub validates an
+// instance's settings before it knows the role:
+//
+//	sdk.ParamsOf(Config{}, sdk.WithKeysOf(DestConfig{}))
+//
+// Each struct documents the keys only it reads; a key both read is one
+// parameter, merged (mergeParam), nested items too, so `entities` holds
+// the keys of both roles.
+func WithKeysOf(v any) ParamsOption {
+	return func(o *paramsOf) { o.also = append(o.also, structType(v)) }
+}
+
+func structType(v any) reflect.Type {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		panic(fmt.Sprintf("sdk.ParamsOf: want a struct, got %T", v))
+	}
+	return t
 }
 
 // ParamsOf derives the parameter declaration from a typed config struct, so
@@ -39,25 +67,23 @@ func WithOneOf(path string, values ...string) ParamsOption {
 // a struct or pointer to struct as object with Fields, a map as object; a
 // pointer to anything else as what it points to. An embedded struct without
 // a json tag has its fields inlined, as encoding/json does, and a key of the
-// outer struct hides the embedded one's.
+// outer struct hides the embedded one's (two embedded structs with the
+// same key give one parameter, merged as WithKeysOf merges).
 //
 // A malformed declaration (a default that does not parse as its type, an
 // unknown tag word or type, a float field, a WithOneOf path that names no
 // parameter) is a programming error found when the connector's package is
 // initialised, so ParamsOf panics, naming the field.
 func ParamsOf(v any, opts ...ParamsOption) []Param {
-	t := reflect.TypeOf(v)
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil || t.Kind() != reflect.Struct {
-		panic(fmt.Sprintf("sdk.ParamsOf: want a struct, got %T", v))
-	}
+	t := structType(v)
 	o := &paramsOf{oneOf: map[string][]string{}, used: map[string]bool{}}
 	for _, opt := range opts {
 		opt(o)
 	}
 	params := o.fields(t, t.String(), "")
+	for _, at := range o.also {
+		params = mergeParams(t.String()+"+"+at.String(), params, o.fields(at, at.String(), ""))
+	}
 	for path := range o.oneOf {
 		if !o.used[path] {
 			panic(fmt.Sprintf("sdk.ParamsOf(%s): WithOneOf(%q): no such parameter", t, path))
@@ -85,6 +111,7 @@ func (o *paramsOf) fields(t reflect.Type, where, path string) []Param {
 		}
 	}
 	var out []Param
+	embedded := map[string]int{} // key of an embedded struct -> its index in out
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag, hasTag := f.Tag.Lookup("json")
@@ -95,9 +122,15 @@ func (o *paramsOf) fields(t reflect.Type, where, path string) []Param {
 			}
 			if et.Kind() == reflect.Struct {
 				for _, p := range o.fields(et, where, path) {
-					if !own[p.Name] {
-						out = append(out, p)
+					if own[p.Name] {
+						continue
 					}
+					if j, ok := embedded[p.Name]; ok {
+						out[j] = mergeParam(where, out[j], p)
+						continue
+					}
+					embedded[p.Name] = len(out)
+					out = append(out, p)
 				}
 				continue
 			}
@@ -109,6 +142,82 @@ func (o *paramsOf) fields(t reflect.Type, where, path string) []Param {
 		out = append(out, o.param(f, name, where+"."+f.Name, path+name))
 	}
 	return out
+}
+
+// mergeParams is the union of two declarations, in the order of a then
+// the keys only b has.
+func mergeParams(where string, a, b []Param) []Param {
+	if len(b) == 0 {
+		return a
+	}
+	out := slices.Clone(a)
+	at := map[string]int{}
+	for i, p := range out {
+		at[p.Name] = i
+	}
+	for _, p := range b {
+		if i, ok := at[p.Name]; ok {
+			out[i] = mergeParam(where, out[i], p)
+			continue
+		}
+		at[p.Name] = len(out)
+		out = append(out, p)
+	}
+	return out
+}
+
+// mergeParam joins two declarations of one key (WithKeysOf: a source's and
+// a destination's config): each role documents the keys only it reads, and
+// a key both read is one parameter. Descriptions
+// are joined, as each says what the key does for its role; a default,
+// example or accepted values given by both must agree, and a key is
+// required, secret or case-folded when either says so. Nested fields are
+// merged the same way, so `entities` items hold the keys of both roles.
+func mergeParam(where string, a, b Param) Param {
+	fail := func(what string, x, y any) {
+		panic(fmt.Sprintf("sdk.ParamsOf: %s: key %s declared twice with different %s: %v and %v", where, a.Name, what, x, y))
+	}
+	switch {
+	case a.Type == b.Type:
+	case a.Type == TypeString && b.Type == TypeTimezone:
+		// A time zone is a string: the struct that reads it as a zone
+		// says so with its type tag, the other need not repeat it.
+		a.Type = b.Type
+	case a.Type == TypeTimezone && b.Type == TypeString:
+	default:
+		fail("types", a.Type, b.Type)
+	}
+	pick := func(what, x, y string) string {
+		if x != "" && y != "" && x != y {
+			fail(what, strconv.Quote(x), strconv.Quote(y))
+		}
+		if x == "" {
+			return y
+		}
+		return x
+	}
+	a.Default = pick("defaults", a.Default, b.Default)
+	a.Example = pick("examples", a.Example, b.Example)
+	switch {
+	case a.Description == "":
+		a.Description = b.Description
+	case b.Description != "" && b.Description != a.Description:
+		a.Description += " " + b.Description
+	}
+	switch {
+	case a.OneOf == nil:
+		a.OneOf = b.OneOf
+	case b.OneOf != nil && !slices.Equal(a.OneOf, b.OneOf):
+		fail("accepted values", a.OneOf, b.OneOf)
+	}
+	a.Required = a.Required || b.Required
+	a.Secret = a.Secret || b.Secret
+	a.FoldCase = a.FoldCase || b.FoldCase
+	if a.Default != "" && a.Required {
+		fail("requirement", "a default", "required")
+	}
+	a.Fields = mergeParams(where+"."+a.Name, a.Fields, b.Fields)
+	return a
 }
 
 func (o *paramsOf) param(f reflect.StructField, name, where, path string) Param {

@@ -194,3 +194,96 @@ func TestParamsOfOuterKeyHidesEmbedded(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// WithKeysOf declares the union of two structs' keys: the
+// source's and the destination's config of one connector, each
+// documenting the keys only it reads, give one list, nested items too.
+func TestParamsOfMergesRoles(t *testing.T) {
+	type srcItem struct {
+		Name   string `json:"name" param:"required" doc:"Entity name."`
+		Cursor string `json:"cursor" doc:"Change column."`
+		ID     string `json:"id" doc:"Record id field."`
+	}
+	type dstItem struct {
+		Name    string   `json:"name"`
+		ID      string   `json:"id" doc:"Destination: id field of a create response."`
+		Columns []string `json:"columns" doc:"Writable columns."`
+	}
+	type common struct {
+		DSN string `json:"dsn" param:"required,secret" doc:"Where."`
+	}
+	type zone struct {
+		Zone string `json:"zone" type:"timezone" default:"UTC"`
+	}
+	type src struct {
+		common
+		Zone  string    `json:"zone"`
+		Batch int       `json:"batch" default:"10" doc:"Rows per page."`
+		Items []srcItem `json:"items" param:"required" doc:"Entities."`
+	}
+	type dst struct {
+		common
+		zone
+		Batch int       `json:"batch"`
+		Items []dstItem `json:"items"`
+	}
+	got := ParamsOf(src{}, WithKeysOf(dst{}))
+	want := []Param{
+		{Name: "dsn", Type: TypeString, Required: true, Secret: true, Description: "Where."},
+		{Name: "zone", Type: TypeTimezone, Default: "UTC"},
+		{Name: "batch", Type: TypeInt, Default: "10", Description: "Rows per page."},
+		{Name: "items", Type: TypeList, Required: true, Description: "Entities.", Fields: []Param{
+			{Name: "name", Type: TypeString, Required: true, Description: "Entity name."},
+			{Name: "cursor", Type: TypeString, Description: "Change column."},
+			{Name: "id", Type: TypeString, Description: "Record id field. Destination: id field of a create response."},
+			{Name: "columns", Type: TypeList, Description: "Writable columns."},
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	// The merged declaration checks nested keys of either role.
+	spec := Spec{Name: "x", Params: got}
+	_, err := spec.Validate(Config{"dsn": "d", "items": []any{map[string]any{"name": "a", "columns": []any{"c"}, "colums": 1}}})
+	if err == nil || !strings.Contains(err.Error(), "items[0].colums: unknown key (did you mean columns?)") {
+		t.Errorf("error %v, want the misspelt destination key named", err)
+	}
+}
+
+func TestParamsOfMergeConflictsPanic(t *testing.T) {
+	type a struct {
+		N int    `json:"n" default:"1"`
+		S string `json:"s" oneof:"x|y"`
+	}
+	type otherDefault struct {
+		N int `json:"n" default:"2"`
+	}
+	type otherType struct {
+		N string `json:"n"`
+	}
+	type otherOneOf struct {
+		S string `json:"s" oneof:"x|z"`
+	}
+	type requiredToo struct {
+		N int `json:"n" param:"required"`
+	}
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{otherDefault{}, `key n declared twice with different defaults: "1" and "2"`},
+		{otherType{}, "key n declared twice with different types: int and string"},
+		{otherOneOf{}, "key s declared twice with different accepted values"},
+		{requiredToo{}, "key n declared twice with different requirement"},
+	} {
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.Contains(msg, c.want) {
+					t.Errorf("%T: panic %q, want one containing %q", c.v, msg, c.want)
+				}
+			}()
+			ParamsOf(a{}, WithKeysOf(c.v))
+		}()
+	}
+}

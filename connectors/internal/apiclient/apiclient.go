@@ -30,18 +30,19 @@ import (
 // 4xx other than 429, or retries exhausted).
 var ErrHTTP = errors.New("http request failed")
 
-// Auth is the `auth` object of the rest connector.
+// Auth is the `auth` object of the rest connector; its tags declare the
+// object's keys (sdk.ParamsOf).
 type Auth struct {
-	Type         string   `json:"type"`
-	Header       string   `json:"header"`
-	Key          string   `json:"key"`
-	Username     string   `json:"username"`
-	Password     string   `json:"password"`
-	Token        string   `json:"token"`
-	TokenURL     string   `json:"token_url"`
-	ClientID     string   `json:"client_id"`
-	ClientSecret string   `json:"client_secret"`
-	Scopes       []string `json:"scopes"`
+	Type         string   `json:"type" oneof:"none|api_key|basic|bearer|oauth2" doc:"Authentication kind (default none)."`
+	Header       string   "json:\"header\" doc:\"Header carrying the API key (api_key; default `X-API-Key`).\""
+	Key          string   `json:"key" param:"secret" doc:"The API key (api_key)."`
+	Username     string   `json:"username" doc:"User (basic)."`
+	Password     string   `json:"password" param:"secret" doc:"Password (basic)."`
+	Token        string   `json:"token" param:"secret" doc:"Bearer token (bearer)."`
+	TokenURL     string   `json:"token_url" doc:"Token endpoint (oauth2 client credentials)."`
+	ClientID     string   `json:"client_id" doc:"Client id (oauth2)."`
+	ClientSecret string   `json:"client_secret" param:"secret" doc:"Client secret (oauth2)."`
+	Scopes       []string `json:"scopes" doc:"Scopes requested (oauth2)."`
 }
 
 // Check fills defaults (the api_key header) and reports what is missing for

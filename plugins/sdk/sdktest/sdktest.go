@@ -8,7 +8,9 @@
 // AcceptSource checks the declaration, reads everything, acks, re-opens at
 // a position in the middle and at the end (no record repeated, none
 // skipped), and calls Teardown at awkward moments. AcceptDestination
-// (destination.go) does the same for a destination's writes.
+// (destination.go) writes a batch, retries it, updates and deletes what it
+// wrote and mixes in records the destination must refuse, checking each by
+// its effect on the target when the connector can read it back.
 package sdktest
 
 import (
