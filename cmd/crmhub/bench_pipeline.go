@@ -43,7 +43,11 @@ a Kafka client. Prints rows/s (from the hub's start to the last message), the CP
 process and its plugin processes (from /proc), their peak RSS (VmHWM) and the time from the hub's
 start to the first record on the topic. Linux only (/proc).
 
---no-mapping maps only the key fields (a near pass-through), to show the mapping's share.`,
+--no-mapping maps only the key fields (a near pass-through), to show the mapping's share.
+
+--role all runs the whole hub on the same job instead (connectors, applier into a SQLite store, API):
+the run then ends when every record is applied, and /metrics is scraped every --scrape-every
+meanwhile; each scrape that does not answer 200 with the hub's metrics is counted as failed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := runPipelineBench(cmd.Context(), o, cmd.ErrOrStderr())
 			if err != nil {
@@ -66,6 +70,8 @@ start to the first record on the topic. Linux only (/proc).
 	f.StringVar(&o.logLevel, "log-level", "warn", "the hub's log level (its log is hub.log in --dir)")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	f.StringVar(&o.role, "role", "connectors", "the hub's role: connectors (table to topic) or all (also apply into a SQLite store and serve the API, scraping /metrics)")
+	f.DurationVar(&o.scrapeEvery, "scrape-every", time.Second, "with --role all: how often /metrics is scraped")
 	return cmd
 }
 
@@ -79,6 +85,8 @@ type pipelineOpts struct {
 	keepDir          string
 	profileSeconds   int
 	logLevel         string
+	role             string
+	scrapeEvery      time.Duration
 }
 
 type pipelineResult struct {
@@ -99,6 +107,14 @@ type pipelineResult struct {
 	Processes     int     `json:"processes"`
 	ReadBack      int     `json:"messages_read_back"`
 	Keys          int     `json:"distinct_keys"`
+	Role          string  `json:"role"`
+	// With --role all: from the hub's start to the last record applied,
+	// and the /metrics scrapes taken meanwhile.
+	AppliedSeconds float64 `json:"applied_seconds,omitempty"`
+	Scrapes        int     `json:"scrapes,omitempty"`
+	ScrapeFailures int     `json:"scrape_failures,omitempty"`
+	ScrapeError    string  `json:"first_scrape_error,omitempty"`
+	ScrapeMaxMS    float64 `json:"slowest_scrape_ms,omitempty"`
 }
 
 func (r pipelineResult) print(w io.Writer, asJSON bool) error {
@@ -111,7 +127,18 @@ func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 		r.Rows, r.Messages, r.DeadLetters, r.ReadBack, r.Keys, r.Mapping, r.Connector)
 	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms (hub ready at %.0f ms)\n",
 		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS, r.ReadyMS)
+	if r.Role == "all" {
+		fmt.Fprintf(w, "role all (CPU and RSS above include applying): every record applied at %.1f s; /metrics scraped %d times, %d failed (slowest %.0f ms)%s\n",
+			r.AppliedSeconds, r.Scrapes, r.ScrapeFailures, r.ScrapeMaxMS, firstScrapeError(r.ScrapeError))
+	}
 	return nil
+}
+
+func firstScrapeError(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "; first failure: " + e
 }
 
 // benchCustomerTable is the generated table: 19 columns of what a
@@ -187,6 +214,16 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	if o.rows <= 0 {
 		return nil, fmt.Errorf("bench pipeline: --rows %d: want at least 1", o.rows)
 	}
+	switch o.role {
+	case "":
+		o.role = "connectors"
+	case "connectors", "all":
+	default:
+		return nil, fmt.Errorf("bench pipeline: --role %q: want connectors or all", o.role)
+	}
+	if o.scrapeEvery <= 0 {
+		o.scrapeEvery = time.Second
+	}
 	if o.dsn == "" {
 		o.dsn = os.Getenv("CRMHUB_POSTGRES_DSN")
 	}
@@ -214,7 +251,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	res := &pipelineResult{Rows: o.rows, Mapping: "customer.v1, 19 fields, validated", Connector: "plugin process"}
+	res := &pipelineResult{Rows: o.rows, Mapping: "customer.v1, 19 fields, validated", Connector: "plugin process", Role: o.role}
 	if o.noMapping {
 		res.Mapping = "key fields only, validated"
 	}
@@ -253,7 +290,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		return nil, err
 	}
 	defer hubLog.Close()
-	cmd := exec.CommandContext(ctx, o.bin, "run", "--config", cfgPath, "--role", "connectors")
+	cmd := exec.CommandContext(ctx, o.bin, "run", "--config", cfgPath, "--role", o.role)
 	cmd.Stdout, cmd.Stderr = hubLog, hubLog
 	cmd.Env = os.Environ()
 	start := time.Now()
@@ -293,6 +330,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	}
 
 	ready := make(chan time.Time, 1)
+	isReady := make(chan struct{})
 	go func() {
 		for ctx.Err() == nil {
 			resp, err := http.Get("http://" + httpAddr + "/readyz")
@@ -300,6 +338,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					ready <- time.Now()
+					close(isReady)
 					return
 				}
 			}
@@ -309,6 +348,13 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	tree := newProcTree(pid)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var sc *scraper
+	if o.role == "all" {
+		sc = &scraper{url: "http://" + httpAddr + "/metrics"}
+		scrapeCtx, stopScrape := context.WithCancel(ctx)
+		defer stopScrape()
+		go sc.run(scrapeCtx, o.scrapeEvery, isReady)
+	}
 	done := counter.doneCh(o.rows)
 	for finished := false; !finished; {
 		select {
@@ -325,6 +371,25 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		}
 	}
 	tree.sample()
+	if sc != nil {
+		// The topic holds every record; wait until the applier has taken
+		// each (applied or skipped as already applied).
+		want, _ := counter.counts()
+		for applied := false; !applied; {
+			select {
+			case err := <-exited:
+				stopped = true
+				return nil, fmt.Errorf("bench pipeline: hub exited before applying every record (%v); its log:\n%s", err, hubTail())
+			case <-ctx.Done():
+				return nil, fmt.Errorf("bench pipeline: %.0f of %d records applied when giving up: %w", sc.processed(), want, ctx.Err())
+			case <-tick.C:
+				tree.sample()
+				applied = sc.processed() >= float64(want)
+			}
+		}
+		res.AppliedSeconds = time.Since(start).Seconds()
+		res.Scrapes, res.ScrapeFailures, res.ScrapeError, res.ScrapeMaxMS = sc.result()
+	}
 	last, first := counter.times()
 	res.Seconds = last.Sub(start).Seconds()
 	res.FirstRecordMS = float64(first.Sub(start).Microseconds()) / 1000
