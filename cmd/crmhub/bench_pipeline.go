@@ -72,6 +72,8 @@ meanwhile; each scrape that does not answer 200 with the hub's metrics is counte
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	f.StringVar(&o.role, "role", "connectors", "the hub's role: connectors (table to topic) or all (also apply into a SQLite store and serve the API, scraping /metrics)")
 	f.DurationVar(&o.scrapeEvery, "scrape-every", time.Second, "with --role all: how often /metrics is scraped")
+	f.IntVar(&o.sqliteCacheMB, "sqlite-cache-mb", 0, "with --role all: the store's store.sqlite_cache_mb (0: the default)")
+	f.IntVar(&o.sqliteMmapMB, "sqlite-mmap-mb", 0, "with --role all: the store's store.sqlite_mmap_mb (0: the default, -1: none)")
 	return cmd
 }
 
@@ -87,6 +89,8 @@ type pipelineOpts struct {
 	logLevel         string
 	role             string
 	scrapeEvery      time.Duration
+	sqliteCacheMB    int
+	sqliteMmapMB     int
 }
 
 type pipelineResult struct {
@@ -446,7 +450,8 @@ func writePipelineConfig(dir, broker, httpAddr, table string, o pipelineOpts) (s
 		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != ""},
 		"auth":     map[string]any{"enabled": false},
 		"kafka":    map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1},
-		"store":    map[string]any{"driver": "sqlite"},
+		"store": map[string]any{"driver": "sqlite", "sqlite_cache_mb": o.sqliteCacheMB,
+			"sqlite_mmap_mb": o.sqliteMmapMB},
 		"mappings": map[string]any{"dir": filepath.Join(dir, "mappings")},
 		"plugins":  map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
 		"log":      map[string]any{"level": o.logLevel},

@@ -136,6 +136,10 @@ type Store struct {
 	// SQLiteCacheMB is SQLite's page cache for the whole store (default
 	// 256: half the writer's, half shared by four read connections).
 	SQLiteCacheMB int `yaml:"sqlite_cache_mb"`
+	// SQLiteMmapMB is how much of the database file the writer maps into
+	// memory (default 256; -1 maps nothing). With sqlite_cache_mb it
+	// bounds the store's share of the hub's memory.
+	SQLiteMmapMB int `yaml:"sqlite_mmap_mb"`
 }
 
 // Mappings says where the mapping files are.
@@ -629,6 +633,9 @@ func (c *Config) check() error {
 	c.checkValue(bad)
 	if c.Store.SQLiteCacheMB < 0 {
 		bad(0, "store.sqlite_cache_mb", "%d: want a size in MB (0 for the default 256)", c.Store.SQLiteCacheMB)
+	}
+	if c.Store.SQLiteMmapMB < -1 {
+		bad(0, "store.sqlite_mmap_mb", "%d: want a size in MB (0 for the default 256, -1 for no memory map)", c.Store.SQLiteMmapMB)
 	}
 	if c.Store.Driver == "postgres" && c.Store.DSN == "" {
 		bad(0, "store.dsn", "required with the postgres driver")

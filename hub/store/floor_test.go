@@ -36,7 +36,7 @@ func BenchmarkApplyFloor(b *testing.B) {
 		b.Skip("set CRMHUB_BENCH_CUSTOMERS=N (people, 4 records each)")
 	}
 	b.Run("SQLite", func(b *testing.B) {
-		db, err := sql.Open(DriverSQLite, sqliteDSN(filepath.Join(b.TempDir(), "floor.db"), true, DefaultSQLiteCacheMB*1024/2))
+		db, err := sql.Open(DriverSQLite, sqliteDSN(filepath.Join(b.TempDir(), "floor.db"), true, DefaultSQLiteMmapMB, DefaultSQLiteCacheMB*1024/2))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -55,6 +55,12 @@ type Options struct {
 	// half for the writer, half shared by the read connections. 0 means
 	// DefaultSQLiteCacheMB. A cache_size pragma in the DSN still wins.
 	SQLiteCacheMB int
+	// SQLiteMmapMB is how much of the database file the writer maps into
+	// memory, in MB; 0 means DefaultSQLiteMmapMB, negative maps nothing.
+	// Mapped pages that were read count in the process's RSS, so this is
+	// the other half of the store's memory bound. An mmap_size pragma in
+	// the DSN still wins.
+	SQLiteMmapMB int
 	// Value configures the customer value figures (value.go).
 	Value ValueOptions
 }
@@ -63,6 +69,13 @@ type Options struct {
 // hot index pages) and 32 MB for each of the four read connections. Each
 // connection had 128 MB before, 640 MB in all.
 const DefaultSQLiteCacheMB = 256
+
+// DefaultSQLiteMmapMB bounds the writer's memory map. It was SQLite's
+// maximum (2 GB) before: every page of the file the applier touched
+// stayed in RSS, 500 MB for a store of 200,000 customers (`crmhub bench
+// pipeline --role all`), which a container's memory limit counts. Pages
+// past the map are read through the page cache (cache_size) instead.
+const DefaultSQLiteMmapMB = 256
 
 // sqliteReaders is how many read connections a SQLite store opens.
 const sqliteReaders = 4
@@ -138,12 +151,16 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		if budget <= 0 {
 			budget = DefaultSQLiteCacheMB
 		}
-		w, err := sql.Open(driver, sqliteDSN(dsn, true, budget*1024/2))
+		mmapMB := opts.SQLiteMmapMB
+		if mmapMB == 0 {
+			mmapMB = DefaultSQLiteMmapMB
+		}
+		w, err := sql.Open(driver, sqliteDSN(dsn, true, max(mmapMB, 0), budget*1024/2))
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
 		}
 		w.SetMaxOpenConns(1) // SQLite has one writer; queue here, not on SQLITE_BUSY
-		r, err := sql.Open(driver, sqliteDSN(dsn, false, budget*1024/2/sqliteReaders))
+		r, err := sql.Open(driver, sqliteDSN(dsn, false, 0, budget*1024/2/sqliteReaders))
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("open sqlite %s: %w", dsn, err)
@@ -208,9 +225,9 @@ WHERE c.table_schema = current_schema() AND c.table_name = 'records' AND c.colum
 	return s, nil
 }
 
-// sqliteDSN adds the store's pragmas to dsn, with a page cache of
-// cacheKiB per connection.
-func sqliteDSN(dsn string, writer bool, cacheKiB int) string {
+// sqliteDSN adds the store's pragmas to dsn, with a memory map of mmapMB
+// and a page cache of cacheKiB per connection.
+func sqliteDSN(dsn string, writer bool, mmapMB, cacheKiB int) string {
 	if !strings.HasPrefix(dsn, "file:") {
 		dsn = "file:" + dsn
 	}
@@ -218,8 +235,8 @@ func sqliteDSN(dsn string, writer bool, cacheKiB int) string {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	// mmap_size: SQLite's maximum (2 GB); pages beyond are read with a
-	// system call each.
+	// mmap_size: the writer's map (DefaultSQLiteMmapMB); pages beyond are
+	// read with a system call each, into the page cache.
 	// wal_autocheckpoint: a batch dirties a thousand pages or more, so
 	// the default (1000) checkpointed, and synced, after nearly every
 	// commit; at 10000 (40 MB of WAL) a page changed by several batches is
@@ -235,10 +252,7 @@ func sqliteDSN(dsn string, writer bool, cacheKiB int) string {
 	// (btreeInitPage); without mmap, `crmhub bench api --people 20000`
 	// served name prefixes at 714-792 requests/s against 518-523, and GET
 	// by id at 1,193-1,453 against 1,003-1,011.
-	mmap := "mmap_size(2147418112)"
-	if !writer {
-		mmap = "mmap_size(0)"
-	}
+	mmap := fmt.Sprintf("mmap_size(%d)", int64(mmapMB)<<20)
 	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)",
 		fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), mmap, "temp_store(MEMORY)", "wal_autocheckpoint(10000)"}
 	for _, p := range pragmas {

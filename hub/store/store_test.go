@@ -672,6 +672,27 @@ func TestSQLiteDSNPragmaWins(t *testing.T) {
 	}
 }
 
+// The writer's memory map follows Options.SQLiteMmapMB (its RSS bound);
+// the readers never map the file.
+func TestSQLiteMmapBounded(t *testing.T) {
+	for _, tc := range []struct {
+		opt  int
+		want int64
+	}{{0, DefaultSQLiteMmapMB << 20}, {64, 64 << 20}, {-1, 0}} {
+		s := mustOpen(t, DriverSQLite, filepath.Join(t.TempDir(), "hub.db"), Options{SQLiteMmapMB: tc.opt})
+		var w, r int64
+		if err := s.db.QueryRow(`PRAGMA mmap_size`).Scan(&w); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.rdb.QueryRow(`PRAGMA mmap_size`).Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		if w != tc.want || r != 0 {
+			t.Errorf("SQLiteMmapMB %d: writer mmap_size %d, reader %d; want %d and 0", tc.opt, w, r, tc.want)
+		}
+	}
+}
+
 // The review queue is a function of the records, like the golden state: a
 // pair queued when both records arrived together stays queued when they
 // arrive in separate batches, and when one of them changes later without

@@ -138,7 +138,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log,
-		SQLiteCacheMB: cfg.Store.SQLiteCacheMB, Value: valueOptions(cfg.Value)})
+		SQLiteCacheMB: cfg.Store.SQLiteCacheMB, SQLiteMmapMB: cfg.Store.SQLiteMmapMB, Value: valueOptions(cfg.Value)})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
