@@ -27,6 +27,7 @@ import (
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/deadletters"
 	"github.com/crmhub/crmhub/hub/writeback"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/host"
@@ -60,11 +61,13 @@ type Server struct {
 	// applier, when this instance applies: /readyz reports its pause.
 	applier *pipeline.Apply
 
-	store  *store.Store
-	tokens *auth.Store
-	bus    *bus.Bus
-	host   *host.Host
-	maps   atomic.Pointer[mapping.Set]
+	store *store.Store
+	// deadLetters: the dead_letters table of the store's database.
+	deadLetters *deadletters.Store
+	tokens      *auth.Store
+	bus         *bus.Bus
+	host        *host.Host
+	maps        atomic.Pointer[mapping.Set]
 
 	listener net.Listener
 	http     *http.Server
@@ -142,6 +145,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	s.deadLetters = deadletters.New(s.store.DB())
 	if cfg.Runs(config.RoleApply) {
 		if err := s.rescoreIfModelChanged(ctx); err != nil {
 			return err
@@ -153,19 +157,19 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 
 	topics := hub.Topics{Prefix: cfg.Kafka.TopicPrefix}
-	dlMetrics, err := pipeline.NewDeadLetterMetrics(s.registry, s.store)
+	dlMetrics, err := pipeline.NewDeadLetterMetrics(s.registry, s.deadLetters)
 	if err != nil {
 		return fmt.Errorf("dead-letter metrics: %w", err)
 	}
 	// Mappings: s, so a SIGHUP reload applies to replays too.
-	deadLetters := &pipeline.DeadLetterService{Store: s.store, Mappings: s, Publisher: s.bus, Topics: topics,
+	deadLetters := &pipeline.DeadLetterService{Store: s.deadLetters, Mappings: s, Publisher: s.bus, Topics: topics,
 		Metrics: dlMetrics, Logger: s.log.With("component", "deadletters")}
 
 	s.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	s.reconciler = &pipeline.Reconciler{Store: s.store, Registerer: s.registry, Logger: s.log.With("component", "reconcile")}
+	s.reconciler = &pipeline.Reconciler{Store: s.store, DeadLetters: s.deadLetters, Registerer: s.registry, Logger: s.log.With("component", "reconcile")}
 	if err := s.reconciler.Init(); err != nil {
 		return err
 	}
@@ -213,7 +217,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
-		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.store,
+		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.deadLetters,
 			Logger: s.log.With("component", "deadletter-indexer")}).Run)
 	}
 	if cfg.Runs(config.RoleConnectors) {
