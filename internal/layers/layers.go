@@ -27,7 +27,7 @@ var Table = []Layer{
 	{"support", []string{"hub/config", "hub/quality", "hub/auth", "hub/store/sqldb", "plugins/sdk/sdktest", "connectors/internal/..."},
 		"what the adapters share: the config file, quality reports, API tokens, the SQL store's pools and dialect, the connector acceptance suites, connector helpers", false},
 	{"adapters", []string{"hub/bus", "hub/store", "hub/store/...", "hub/httpapi", "plugins/host", "connectors/..."},
-		"one technology each: Kafka, SQL stores (the store, and one package per table it does not resolve with: dead letters, write-back ledger, change feed), the HTTP API, plugin processes, the built-in connectors", false},
+		"one technology each: Kafka, SQL stores (the store, and a package each for the tables Apply never writes: dead letters, the write-back ledger), the HTTP API, plugin processes, the built-in connectors", false},
 	{"stages", []string{"hub/pipeline", "hub/writeback"},
 		"the hub's stages over the bus: source to topic, topic to store, golden to destinations", false},
 	{"wiring", []string{"internal/app/server", "connectors", "internal/app/quickstart"},
