@@ -80,13 +80,7 @@ func (l *Store) each(ctx context.Context, query string, args []any, scan func(*s
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return sqldb.Each(rows, scan)
 }
 
 // Record stores the hash of each id in hashes, with its touch fields from

@@ -38,6 +38,12 @@ func (d DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	return Finish(tx, fn)
+}
+
+// Finish runs fn in tx, begun by the caller, and commits tx when fn
+// returns nil; otherwise it rolls tx back and returns fn's error.
+func Finish(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -46,6 +52,18 @@ func (d DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Each calls scan for every row of rows and closes them; it returns the
+// first error of scan or of the rows.
+func Each(rows *sql.Rows, scan func(*sql.Rows) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // Params is n comma-separated placeholders, for an IN list or a row.

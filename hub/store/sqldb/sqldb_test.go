@@ -80,3 +80,35 @@ func TestInTx(t *testing.T) {
 		t.Fatalf("rows after a rollback and a commit: sum %d, %v; want 2", sum, err)
 	}
 }
+
+// TestEach: every row is scanned, and scan's error ends the loop.
+func TestEach(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	query := `SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3`
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	if err := Each(rows, func(r *sql.Rows) error {
+		var n int
+		err := r.Scan(&n)
+		got = append(got, n)
+		return err
+	}); err != nil || len(got) != 3 {
+		t.Fatalf("Each scanned %v, %v; want 1, 2, 3", got, err)
+	}
+	rows, err = db.QueryContext(ctx, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, n := errors.New("stop"), 0
+	if err := Each(rows, func(*sql.Rows) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("Each after scan failed: %d rows, %v; want 1, %v", n, err, stop)
+	}
+}
