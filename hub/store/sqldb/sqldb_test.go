@@ -47,15 +47,22 @@ func TestNanos(t *testing.T) {
 	}
 }
 
-// TestInTx: fn's error rolls the transaction back and is returned as it
-// is; nil commits.
-func TestInTx(t *testing.T) {
-	ctx := context.Background()
+// tempDB is a SQLite database in a file of the test's, closed at its end.
+func tempDB(t *testing.T) *sql.DB {
+	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestInTx: fn's error rolls the transaction back and is returned as it
+// is; nil commits.
+func TestInTx(t *testing.T) {
+	ctx := context.Background()
+	db := tempDB(t)
 	d := DB{Write: db, Read: db}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (a INTEGER)`); err != nil {
 		t.Fatal(err)
@@ -84,11 +91,7 @@ func TestInTx(t *testing.T) {
 // TestEach: every row is scanned, and scan's error ends the loop.
 func TestEach(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := tempDB(t)
 	query := `SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3`
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
