@@ -14,6 +14,7 @@ import (
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/deadletters"
 )
 
 // The CLI against the real API handler and store: list shows the reason,
@@ -26,12 +27,13 @@ func TestDeadLettersCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.IndexDeadLetters(ctx, []hub.DeadLetterEntry{{ID: "crmhub.deadletter:0:7", DeadLetter: hub.DeadLetter{
+	dl := deadletters.New(s.DB())
+	if _, err := dl.IndexDeadLetters(ctx, []hub.DeadLetterEntry{{ID: "crmhub.deadletter:0:7", DeadLetter: hub.DeadLetter{
 		Connector: "finance", System: "finance", SourceEntity: "invoices", ReasonClass: hub.ReasonSource,
 		Reason: "finance/invoices file a.csv line 9: 3 columns, want 5", Raw: []byte("x;y;z"), At: time.Now()}}}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(s, httpapi.Options{DeadLetters: &pipeline.DeadLetterService{Store: s},
+	srv := httptest.NewServer(httpapi.New(s, httpapi.Options{DeadLetters: &pipeline.DeadLetterService{Store: dl},
 		Actor: func(r *http.Request) (string, bool) {
 			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			return tok, ok

@@ -16,6 +16,7 @@ import (
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/deadletters"
 	"github.com/crmhub/crmhub/mapping"
 )
 
@@ -42,7 +43,7 @@ func deadLettersFor(t *testing.T, s *store.Store, dir string) (*pipeline.DeadLet
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pipeline.DeadLetterService{Store: s, Mappings: set, Publisher: b, Topics: b.Topics()}, b, set
+	return &pipeline.DeadLetterService{Store: deadletters.New(s.DB()), Mappings: set, Publisher: b, Topics: b.Topics()}, b, set
 }
 
 func writeMapping(t *testing.T, dir string, version int, layout string) {
@@ -81,7 +82,7 @@ func newDLFixture(t *testing.T) *dlFixture {
 		}
 		entries = append(entries, e)
 	}
-	if _, err := base.store.IndexDeadLetters(context.Background(), entries); err != nil {
+	if _, err := deadletters.New(base.store.DB()).IndexDeadLetters(context.Background(), entries); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -20,6 +20,7 @@ import (
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/ledger"
 )
 
 func customer(system, id string, minute int, c hub.Customer) hub.Envelope {
@@ -59,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		// A real dead-letter service (embedded Kafka), so every route is on.
 		DeadLetters:    dlService(t, s),
 		Reconciliation: f.rec,
-		Writeback:      s.Ledger(),
+		Writeback:      ledger.New(s.DB()),
 		// Tests name the actor in a header; production takes it from the token.
 		Actor: func(r *http.Request) (string, bool) {
 			a := r.Header.Get("X-Test-Actor")

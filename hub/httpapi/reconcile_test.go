@@ -13,6 +13,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/deadletters"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -39,7 +40,7 @@ func reconcilerFor(t *testing.T, s *store.Store) *pipeline.Reconciler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Teardown(context.Background()) })
-	return &pipeline.Reconciler{Store: s, Targets: []pipeline.ReconcileTarget{
+	return &pipeline.Reconciler{Store: s, DeadLetters: deadletters.New(s.DB()), Targets: []pipeline.ReconcileTarget{
 		{Name: "erp", System: "erp", Source: src, Entities: []string{"customers", "orders"}, Interval: time.Hour}}}
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // WritebackConflicts lists the write-back conflicts waiting for a retry or
-// for a steward (store.Ledger).
+// for a steward (hub/store/ledger).
 type WritebackConflicts interface {
 	Conflicts(ctx context.Context, target string) ([]hub.WritebackConflict, error)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/store/ledger"
 )
 
 // Write-back conflicts the writer left in the store are listed for a
@@ -14,7 +15,7 @@ func TestWritebackConflicts(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	seen := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := f.store.Ledger().SetConflicts(ctx, "erp-writeback", []hub.WritebackConflict{
+	if err := ledger.New(f.store.DB()).SetConflicts(ctx, "erp-writeback", []hub.WritebackConflict{
 		{GoldenID: "g1", Seen: seen, Tries: 2},
 		{GoldenID: "g2", Seen: seen, Tries: 8, Steward: true, Detail: `{"email":{"hub":"fin@example.com","system":"clerk@example.com"}}`},
 	}, nil); err != nil {

@@ -29,7 +29,7 @@ const ReasonUnreadable = "unreadable"
 var ErrNotReplayable = errors.New("dead letter cannot be replayed")
 
 // DeadLetterStore is where dead letters are kept. Implementations:
-// hub/store.
+// hub/store/deadletters.
 type DeadLetterStore interface {
 	IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEntry) (int, error)
 	ListDeadLetters(ctx context.Context, f hub.DeadLetterFilter) ([]hub.DeadLetterEntry, error)

@@ -18,6 +18,7 @@ import (
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/deadletters"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -58,6 +59,7 @@ K6,"Hoffmann
 type rig struct {
 	bus    *bus.Bus
 	store  *store.Store
+	dl     *deadletters.Store
 	maps   *mapping.Set
 	mapDir string
 	reg    *prometheus.Registry
@@ -81,15 +83,16 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.store.Close() })
+	r.dl = deadletters.New(r.store.DB())
 	writeFile(t, filepath.Join(r.mapDir, "erp_customers.yaml"), brokenMapping)
 	if r.maps, err = mapping.LoadDir(r.mapDir); err != nil {
 		t.Fatal(err)
 	}
-	m, err := pipeline.NewDeadLetterMetrics(r.reg, r.store)
+	m, err := pipeline.NewDeadLetterMetrics(r.reg, r.dl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.svc = &pipeline.DeadLetterService{Store: r.store, Mappings: r.maps, Publisher: r.bus, Topics: r.topics, Metrics: m}
+	r.svc = &pipeline.DeadLetterService{Store: r.dl, Mappings: r.maps, Publisher: r.bus, Topics: r.topics, Metrics: m}
 	return r
 }
 
@@ -161,7 +164,7 @@ func (r *rig) counts(t *testing.T) (applied int64, open map[string]int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open, err = r.store.OpenDeadLetters(ctx)
+	open, err = r.dl.OpenDeadLetters(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +196,7 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 	run(t, "applier", (&pipeline.Apply{Consumer: applier, Store: r.store, Publisher: r.bus, Topics: r.topics,
 		BatchSize: 100, BatchWait: 50 * time.Millisecond, Metrics: metrics, Logger: log}).Run)
 	dlq := r.bus.NewConsumer("deadletters", []string{r.topics.DeadLetter()})
-	run(t, "indexer", (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: r.store, BatchWait: 50 * time.Millisecond, Logger: log}).Run)
+	run(t, "indexer", (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: r.dl, BatchWait: 50 * time.Millisecond, Logger: log}).Run)
 
 	eventually(t, "2 applied and 4 dead letters indexed", func() bool {
 		applied, open := r.counts(t)
@@ -202,7 +205,7 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 	if g := gauge(t, r.reg, "crmhub_deadletters_open", map[string]string{"reason_class": hub.ReasonMapping}); g != 3 {
 		t.Fatalf("open gauge: %v", g)
 	}
-	failed, err := r.store.ListDeadLetters(ctx, hub.DeadLetterFilter{ReasonClass: hub.ReasonMapping})
+	failed, err := r.dl.ListDeadLetters(ctx, hub.DeadLetterFilter{ReasonClass: hub.ReasonMapping})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +215,7 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 			t.Fatalf("dead letter does not say what failed where (or leaks a value): %+v", e)
 		}
 	}
-	srcErr, err := r.store.ListDeadLetters(ctx, hub.DeadLetterFilter{ReasonClass: hub.ReasonSource})
+	srcErr, err := r.dl.ListDeadLetters(ctx, hub.DeadLetterFilter{ReasonClass: hub.ReasonSource})
 	if err != nil || len(srcErr) != 1 {
 		t.Fatalf("source errors: %v %v", srcErr, err)
 	}
@@ -223,7 +226,7 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 	if err != nil || res.Outcome != hub.ReplayFailed || res.Status != hub.DeadLetterOpen || res.Field != "created_at" {
 		t.Fatalf("replay with the broken mapping: %+v %v", res, err)
 	}
-	if e, _ := r.store.FindDeadLetter(ctx, failed[0].ID); e.Attempts != 1 || e.Actor != "anna" || e.Status != hub.DeadLetterOpen {
+	if e, _ := r.dl.FindDeadLetter(ctx, failed[0].ID); e.Attempts != 1 || e.Actor != "anna" || e.Status != hub.DeadLetterOpen {
 		t.Fatalf("after a failed replay: %+v", e)
 	}
 	if _, err := r.svc.Replay(ctx, srcErr[0].ID, "anna"); !errors.Is(err, pipeline.ErrNotReplayable) || !errors.Is(err, hub.ErrConflict) {
@@ -249,7 +252,7 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 		return applied == 5
 	})
 	for _, e := range failed {
-		got, err := r.store.FindDeadLetter(ctx, e.ID)
+		got, err := r.dl.FindDeadLetter(ctx, e.ID)
 		if err != nil || got.Status != hub.DeadLetterReplayed || got.MappingVersion != 2 || got.ClosedAt.IsZero() {
 			t.Fatalf("after replay: %+v %v", got, err)
 		}
@@ -277,7 +280,7 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 	for _, n := range open {
 		stillOpen += n
 	}
-	closed, _ := r.store.ListDeadLetters(ctx, hub.DeadLetterFilter{})
+	closed, _ := r.dl.ListDeadLetters(ctx, hub.DeadLetterFilter{})
 	if applied != 5 || stillOpen != 0 || len(closed) != 4 {
 		t.Fatalf("after: applied %d, open %v, entries %d", applied, open, len(closed))
 	}
@@ -293,9 +296,9 @@ func TestDeadLettersReplayAfterMappingFix(t *testing.T) {
 	var again int
 	var mu sync.Mutex
 	run(t, "second indexer", (&pipeline.DeadLetterIndexer{Consumer: r.bus.NewConsumer("deadletters-2", []string{r.topics.DeadLetter()}),
-		Store: r.store, BatchWait: 50 * time.Millisecond, Logger: log, OnIndexed: func(n int) { mu.Lock(); again += n; mu.Unlock() }}).Run)
+		Store: r.dl, BatchWait: 50 * time.Millisecond, Logger: log, OnIndexed: func(n int) { mu.Lock(); again += n; mu.Unlock() }}).Run)
 	time.Sleep(time.Second)
-	all, _ := r.store.ListDeadLetters(ctx, hub.DeadLetterFilter{})
+	all, _ := r.dl.ListDeadLetters(ctx, hub.DeadLetterFilter{})
 	mu.Lock()
 	defer mu.Unlock()
 	if again != 0 || len(all) != 4 {
@@ -312,10 +315,10 @@ func TestDeadLetterIndexerKeepsUnreadableMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, "indexer", (&pipeline.DeadLetterIndexer{Consumer: r.bus.NewConsumer("deadletters", []string{r.topics.DeadLetter()}),
-		Store: r.store, BatchWait: 50 * time.Millisecond}).Run)
+		Store: r.dl, BatchWait: 50 * time.Millisecond}).Run)
 	var got []hub.DeadLetterEntry
 	eventually(t, "the message indexed", func() bool {
-		got, _ = r.store.ListDeadLetters(ctx, hub.DeadLetterFilter{})
+		got, _ = r.dl.ListDeadLetters(ctx, hub.DeadLetterFilter{})
 		return len(got) == 1
 	})
 	e := got[0]

@@ -20,6 +20,11 @@ import (
 type ReconcileStore interface {
 	LiveRecordCount(ctx context.Context, system, sourceEntity string) (int64, error)
 	LiveSourceIDs(ctx context.Context, system, sourceEntity, after string, limit int) ([]string, error)
+}
+
+// ReconcileDeadLetters counts what explains part of a drift: the open dead
+// letters of a source entity (hub/store/deadletters).
+type ReconcileDeadLetters interface {
 	OpenDeadLettersOf(ctx context.Context, connector, sourceEntity string) (int64, error)
 }
 
@@ -53,10 +58,12 @@ type ReconcileTarget struct {
 // that comes and goes is sync lag; a drift that stays is worth a look (the
 // alert waits for it to persist).
 type Reconciler struct {
-	Targets    []ReconcileTarget
-	Store      ReconcileStore
-	Registerer prometheus.Registerer // nil: metrics not exported
-	Logger     *slog.Logger          // nil: discarded
+	Targets []ReconcileTarget
+	Store   ReconcileStore
+	// DeadLetters counts the open dead letters a result reports; required.
+	DeadLetters ReconcileDeadLetters
+	Registerer  prometheus.Registerer // nil: metrics not exported
+	Logger      *slog.Logger          // nil: discarded
 	// MaxKeys bounds how many source ids the missing listing holds in
 	// memory. Default 5,000,000.
 	MaxKeys int
@@ -90,6 +97,10 @@ func (r *Reconciler) init() error {
 		}
 		if r.MaxKeys <= 0 {
 			r.MaxKeys = 5_000_000
+		}
+		if r.Store == nil || r.DeadLetters == nil {
+			r.initErr = errors.New("reconciler: Store and DeadLetters are required")
+			return
 		}
 		r.results = map[[2]string]hub.ReconcileResult{}
 		for i := range r.Targets {
@@ -260,7 +271,7 @@ func (r *Reconciler) compare(ctx context.Context, t *ReconcileTarget, ent string
 	if err != nil {
 		return res, err
 	}
-	dead, err := r.Store.OpenDeadLettersOf(ctx, t.Name, ent)
+	dead, err := r.DeadLetters.OpenDeadLettersOf(ctx, t.Name, ent)
 	if err != nil {
 		return res, err
 	}

@@ -63,8 +63,8 @@ func TestReconcileNamesRowsMovedBehindThePosition(t *testing.T) {
 	target := pipeline.ReconcileTarget{Name: "erp", System: "erp", Source: src, Entities: []string{"customers"}}
 	quiet := target
 	quiet.NoReread = true
-	listOnly := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{quiet}, Store: r.store, Logger: log}
-	rec := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{target}, Store: r.store, Registerer: reg, Logger: log}
+	listOnly := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{quiet}, Store: r.store, DeadLetters: r.dl, Logger: log}
+	rec := &pipeline.Reconciler{Targets: []pipeline.ReconcileTarget{target}, Store: r.store, DeadLetters: r.dl, Registerer: reg, Logger: log}
 	result := func(rc *pipeline.Reconciler) hub.ReconcileResult {
 		t.Helper()
 		if err := rc.RunOnce(ctx); err != nil {

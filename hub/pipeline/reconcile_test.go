@@ -117,7 +117,7 @@ func TestReconcileFindsSilentDrift(t *testing.T) {
 		t.Fatalf("entities from settings = %v", entities)
 	}
 	reg := prometheus.NewRegistry()
-	rec := &pipeline.Reconciler{Store: r.store, Registerer: reg, Logger: log}
+	rec := &pipeline.Reconciler{Store: r.store, DeadLetters: r.dl, Registerer: reg, Logger: log}
 	// Watched as the server does once the runner started the source; a
 	// short interval stands for the default 10m.
 	run(t, "reconciler", func(ctx context.Context) error {

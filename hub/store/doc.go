@@ -58,4 +58,29 @@
 //
 // SQLite needs a file (the writer and the readers use separate connection
 // pools, which an in-memory database would not share).
+//
+// The store holds the records, the golden customers, what Apply writes
+// with them in its transaction (match keys, links, steward rules, the
+// change feed, value figures) and the reads over them. The tables Apply
+// never writes have a package each below it, over the same pools and
+// dialect (Store.DB, hub/store/sqldb): dead letters (hub/store/deadletters)
+// and write-back's ledger, conflicts and totals (hub/store/ledger). Their
+// tables still come from this package's migrations (one sequence for the
+// database, both dialects), and they import neither the store nor each
+// other. One read of writeback_ledger stays here (echoes.go): Apply
+// decides inside its transaction, before it writes a batch, which records
+// are crmhub's own write-back coming back.
+//
+// The golden change feed stays here too: every golden write appends to it
+// in the same transaction (resolve.go, analytics.go, value.go), so the
+// table's writers are the store's, and its reading side is one query
+// (Changes); a package for that query alone would split one table's
+// knowledge in two (writers here, reader there) for nothing: whoever reads
+// the feed reads the golden customers it names from the store as well
+// (the golden stream's GoldenStates, the API's /v1/changes then
+// /v1/customers).
+//
+// A new table that no resolution touches goes in its own package below
+// hub/store the same way: a New(sqldb.DB), its statements, its tests on
+// both dialects, its migration in hub/store/migrations.
 package store

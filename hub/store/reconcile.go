@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
 )
 
@@ -106,17 +105,4 @@ func (s *Store) SourceVersions(ctx context.Context, system, sourceEntity string,
 		}
 	}
 	return out, nil
-}
-
-// OpenDeadLettersOf counts the open dead letters of a connector instance's
-// source entity: records the source has and the hub could not take, part
-// of the explanation of a drift.
-func (s *Store) OpenDeadLettersOf(ctx context.Context, connector, sourceEntity string) (int64, error) {
-	var n int64
-	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT COUNT(DISTINCT source_id) FROM dead_letters WHERE connector = ? AND source_entity = ? AND status = ?`),
-		connector, sourceEntity, hub.DeadLetterOpen).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("open dead letters %s/%s: %w", connector, sourceEntity, err)
-	}
-	return n, nil
 }

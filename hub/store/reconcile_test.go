@@ -52,20 +52,6 @@ func testReconcileReads(t *testing.T, s *Store) {
 		t.Errorf("record keys of this store do not compare byte by byte")
 	}
 
-	in := deadEntries(6) // erp: 1, 2, 4, 5; finance: 0, 3
-	if _, err := s.IndexDeadLetters(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.OpenDeadLettersOf(ctx, "erp", "customers"); err != nil || n != 4 {
-		t.Errorf("open dead letters of erp/customers = %d, %v; want 4", n, err)
-	}
-	// A resolved dead letter no longer explains anything.
-	if err := s.UpdateDeadLetter(ctx, &hub.DeadLetterEntry{ID: in[1].ID, DeadLetter: in[1].DeadLetter, Status: hub.DeadLetterResolved}); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.OpenDeadLettersOf(ctx, "erp", "customers"); err != nil || n != 3 {
-		t.Errorf("open dead letters after resolving one = %d, %v; want 3", n, err)
-	}
 }
 
 func TestReconcileReadsSQLite(t *testing.T) { testReconcileReads(t, MustOpenSQLite(t, Options{})) }

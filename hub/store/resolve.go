@@ -12,6 +12,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/store/sqldb"
 )
 
 func sortedKeys(m map[string]bool) []string {
@@ -183,19 +184,9 @@ type loaded struct {
 	prev string // golden id before this batch
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func nanos(t time.Time) int64 { return sqldb.Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return sqldb.FromNanos(n) }
 
 // resolve re-clusters everything connected to the batch's customer records
 // and rewrites the golden customers that changed.

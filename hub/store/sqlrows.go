@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/crmhub/crmhub/hub/store/sqldb"
 )
 
 // Set-based statements. A batch is written and read in a few statements
@@ -86,13 +88,7 @@ func (s *Store) scanAll(ctx context.Context, tx queryer, query string, args []an
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return sqldb.Each(rows, scan)
 }
 
 // execChunk runs statement query (with one "IN (%s)") over keys.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/store/sqldb"
 	"github.com/crmhub/crmhub/internal/placeholder"
 )
 
@@ -375,15 +376,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer s.stmts.end(ctx, tx)
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return sqldb.Finish(tx, fn)
 }
+
+// DB returns the store's pools and dialect, for the packages that own a
+// table of its database (hub/store/deadletters, hub/store/ledger,
+// hub/store/feed). It is valid until Close.
+func (s *Store) DB() sqldb.DB { return sqldb.DB{Write: s.db, Read: s.rdb, Postgres: s.pg} }
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/ledger"
 	"github.com/crmhub/crmhub/hub/testenv"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
@@ -187,7 +188,7 @@ func startLoop(ctx context.Context, t *testing.T, erp *erpDB) *loop {
 	t.Cleanup(func() { consumer.Close() })
 	newWriter := func() *Writer {
 		return &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: reverse, Fields: fields, Touch: []string{"updated_at"}, OnConflict: erp.policy, MaxConflictTries: erp.maxTries},
-			Destination: dest, Consumer: consumer, Ledger: l.store.Ledger(), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
+			Destination: dest, Consumer: consumer, Ledger: ledger.New(l.store.DB()), States: l.store, Publisher: b, Topics: topics, Metrics: l.metrics, Logger: log,
 			BatchWait: 20 * time.Millisecond,
 			OnBatch:   func(r []sdk.Record) { l.mu.Lock(); l.writes = append(l.writes, r...); l.mu.Unlock() }}
 	}
@@ -341,7 +342,7 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	if w, f := l.count("written"), l.count("failed"); w != 1 || f != 0 {
 		t.Fatalf("after the conflict: written %v failed %v, want 1 and 0 (a conflict is neither)", w, f)
 	}
-	if h, _, err := l.store.Ledger().Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != encodeLedger(map[string]string{"segment": valueHash("premium")}) {
+	if h, _, err := ledger.New(l.store.DB()).Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != encodeLedger(map[string]string{"segment": valueHash("premium")}) {
 		t.Fatalf("ledger after the conflict = %v %v, want the hash of the last write (premium)", h, err)
 	}
 
@@ -403,7 +404,7 @@ func conflictScenario(t *testing.T, erp *erpDB) {
 	if w, c := l.count("written"), l.count(SkipConflict); w != 3 || c != 3 {
 		t.Errorf("after the retry: written %v conflicts %v, want 3 and 3", w, c)
 	}
-	if cs, err := l.store.Ledger().Conflicts(ctx, "erp"); err != nil || len(cs) != 0 {
+	if cs, err := ledger.New(l.store.DB()).Conflicts(ctx, "erp"); err != nil || len(cs) != 0 {
 		t.Errorf("conflicts still waiting after the retry wrote: %v %v", cs, err)
 	}
 }
@@ -447,7 +448,7 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 		consumer := b.NewConsumer(fmt.Sprintf("instance-%d", i), []string{topics.GoldenChanges()})
 		t.Cleanup(func() { consumer.Close() })
 		w := &Writer{Target: Target{Name: "erp", System: "erp", Entity: "customers", Mapping: m, Fields: []string{"email", "phone"}, Touch: []string{"updated_at"}},
-			Destination: dest, Consumer: consumer, Ledger: s.Ledger(), Publisher: b, Topics: topics, Metrics: metrics[i], Logger: log,
+			Destination: dest, Consumer: consumer, Ledger: ledger.New(s.DB()), Publisher: b, Topics: topics, Metrics: metrics[i], Logger: log,
 			OnBatch: func(r []sdk.Record) { mu.Lock(); writes[i] += len(r); mu.Unlock() }}
 		rctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -497,7 +498,7 @@ INSERT INTO customers VALUES ('K1', 'P', '030 111', 'old@example.com', '2020-01-
 	// The totals in the store add up both instances' counts, and a
 	// registry that never ran a writer (a restarted instance) reports them.
 	fresh := prometheus.NewRegistry()
-	RegisterTotals(fresh, first.Ledger())
+	RegisterTotals(fresh, ledger.New(first.DB()))
 	want := map[string]float64{"crmhub_writeback_records_stored/written": 1, "crmhub_writeback_skipped_stored/unchanged": 1}
 	var got map[string]float64
 	deadline := time.Now().Add(10 * time.Second)
@@ -628,7 +629,7 @@ func clerkEditScenario(t *testing.T, erp *erpDB) {
 	if w := l.count("written"); w != 0 {
 		t.Errorf("written %v, want 0: nothing of finance's was to overwrite the clerk's edit", w)
 	}
-	if cs, err := l.store.Ledger().Conflicts(ctx, "erp"); err != nil || len(cs) != 0 {
+	if cs, err := ledger.New(l.store.DB()).Conflicts(ctx, "erp"); err != nil || len(cs) != 0 {
 		t.Errorf("conflicts left after the edit was decided: %+v %v", cs, err)
 	}
 }
@@ -661,7 +662,7 @@ func TestWriterConflictBounded(t *testing.T) {
 	if c := l.count(SkipConflict); c != 3 {
 		t.Errorf("conflicts before the steward task = %v, want 3 tries", c)
 	}
-	cs, err := l.store.Ledger().Conflicts(ctx, "erp")
+	cs, err := ledger.New(l.store.DB()).Conflicts(ctx, "erp")
 	if err != nil || len(cs) != 1 || !cs[0].Steward || cs[0].Tries != 3 {
 		t.Fatalf("conflicts after the tries = %+v %v, want one steward task", cs, err)
 	}

@@ -10,7 +10,7 @@ import (
 // Ledger remembers, per target record, what crmhub last wrote there (or
 // found there): the hash of the allow-listed fields, and the touch fields
 // of the last write as a JSON object. It lives in the hub's store
-// (store.Ledger), so every hub instance on one database knows what the
+// (hub/store/ledger), so every hub instance on one database knows what the
 // others wrote.
 type Ledger interface {
 	// Written returns, for the ids the ledger knows, their hash and, for
@@ -27,7 +27,7 @@ type Ledger interface {
 // conflicted, with the version the write was based on and the tries, so
 // that a restarted writer retries them too and still knows which system
 // edits to respect; and the ones handed to a steward. A Ledger that is one
-// (store.Ledger) is used as such.
+// (hub/store/ledger) is used as such.
 type ConflictLog interface {
 	// Conflicts returns target's conflicts.
 	Conflicts(ctx context.Context, target string) ([]hub.WritebackConflict, error)
@@ -39,7 +39,7 @@ type ConflictLog interface {
 // TotalsLog keeps the write-back counts per target in the store, so that
 // totals survive restarts and are the same whichever hub instance is asked
 // (the counters crmhub_writeback_*_total are per process and start at zero,
-// as Prometheus counters do). A Ledger that is one (store.Ledger) is used as
+// as Prometheus counters do). A Ledger that is one (hub/store/ledger) is used as
 // such. Names are "records/<result>" and "skipped/<reason>".
 type TotalsLog interface {
 	// AddTotals adds each count to target's total of that name.
@@ -51,7 +51,7 @@ type TotalsLog interface {
 // EchoLedger tells when crmhub last wrote each target record, by the
 // target's clock (the echo's WrittenAt), for records written with a
 // version; ids never written so are absent. A Ledger that is one
-// (store.Ledger) lets the writer see fields a system changed after crmhub
+// (hub/store/ledger) lets the writer see fields a system changed after crmhub
 // wrote them.
 type EchoLedger interface {
 	WrittenAt(ctx context.Context, target string, ids []string) (map[string]time.Time, error)

@@ -18,6 +18,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/ledger"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -95,7 +96,7 @@ func openLedger(ctx context.Context, t *testing.T, dir string) Ledger {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s.Ledger()
+	return ledger.New(s.DB())
 }
 
 // TestWriter runs a target against a real SQLite ERP table through the sql

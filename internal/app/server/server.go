@@ -27,6 +27,8 @@ import (
 	"github.com/crmhub/crmhub/hub/httpapi"
 	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/store/deadletters"
+	"github.com/crmhub/crmhub/hub/store/ledger"
 	"github.com/crmhub/crmhub/hub/writeback"
 	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/plugins/host"
@@ -60,7 +62,12 @@ type Server struct {
 	// applier, when this instance applies: /readyz reports its pause.
 	applier *pipeline.Apply
 
-	store  *store.Store
+	store *store.Store
+	// deadLetters: the dead_letters table of the store's database.
+	deadLetters *deadletters.Store
+	// ledger: write-back's ledger in the store's database, so hub
+	// instances sharing it know what the others wrote.
+	ledger *ledger.Store
 	tokens *auth.Store
 	bus    *bus.Bus
 	host   *host.Host
@@ -142,6 +149,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	s.deadLetters = deadletters.New(s.store.DB())
+	s.ledger = ledger.New(s.store.DB())
 	if cfg.Runs(config.RoleApply) {
 		if err := s.rescoreIfModelChanged(ctx); err != nil {
 			return err
@@ -153,25 +162,25 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 
 	topics := hub.Topics{Prefix: cfg.Kafka.TopicPrefix}
-	dlMetrics, err := pipeline.NewDeadLetterMetrics(s.registry, s.store)
+	dlMetrics, err := pipeline.NewDeadLetterMetrics(s.registry, s.deadLetters)
 	if err != nil {
 		return fmt.Errorf("dead-letter metrics: %w", err)
 	}
 	// Mappings: s, so a SIGHUP reload applies to replays too.
-	deadLetters := &pipeline.DeadLetterService{Store: s.store, Mappings: s, Publisher: s.bus, Topics: topics,
+	deadLetters := &pipeline.DeadLetterService{Store: s.deadLetters, Mappings: s, Publisher: s.bus, Topics: topics,
 		Metrics: dlMetrics, Logger: s.log.With("component", "deadletters")}
 
 	s.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	s.reconciler = &pipeline.Reconciler{Store: s.store, Registerer: s.registry, Logger: s.log.With("component", "reconcile")}
+	s.reconciler = &pipeline.Reconciler{Store: s.store, DeadLetters: s.deadLetters, Registerer: s.registry, Logger: s.log.With("component", "reconcile")}
 	if err := s.reconciler.Init(); err != nil {
 		return err
 	}
 	apiOpts := httpapi.Options{Gatherer: s.registry, Ready: s.ready, Logger: s.log,
 		Changes: s.store, Steward: s.store, Actor: s.opts.Actor, DeadLetters: deadLetters, Reconciliation: s.reconciler,
-		Writeback: s.store.Ledger(), Profiling: cfg.HTTP.PProf, Connectors: s.connectorStatus}
+		Writeback: s.ledger, Profiling: cfg.HTTP.PProf, Connectors: s.connectorStatus}
 	if cfg.Auth.On() {
 		if s.tokens, err = auth.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, auth.Options{Registerer: s.registry, Logger: s.log}); err != nil {
 			return fmt.Errorf("open token store: %w", err)
@@ -213,7 +222,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
-		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.store,
+		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.deadLetters,
 			Logger: s.log.With("component", "deadletter-indexer")}).Run)
 	}
 	if cfg.Runs(config.RoleConnectors) {
@@ -230,7 +239,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		// Registered all the same: the metrics catalog is the same on
 		// every instance, and the dashboards aggregate across roles.
 		writeback.NewMetrics(s.registry)
-		writeback.RegisterTotals(s.registry, s.store.Ledger())
+		writeback.RegisterTotals(s.registry, s.ledger)
 	}
 	roles := cfg.Roles
 	if len(roles) == 0 {
@@ -495,12 +504,10 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 	}
 	// Registered without targets too: the metrics catalog lists them.
 	metrics := writeback.NewMetrics(s.registry)
-	writeback.RegisterTotals(s.registry, s.store.Ledger())
+	writeback.RegisterTotals(s.registry, s.ledger)
 	if len(run) == 0 {
 		return nil
 	}
-	// In the store, so hub instances sharing it know what the others wrote.
-	ledger := s.store.Ledger()
 	for _, r := range run {
 		name := "writeback:" + r.t.Name
 		s.setState(name, RunnerState{State: "starting"})
@@ -527,7 +534,7 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 				Target: writeback.Target{Name: r.t.Name, System: r.t.System, Entity: r.t.Entity, Mapping: r.m,
 					Fields: r.t.Fields, Touch: r.t.Touch, Create: r.t.Create, OnConflict: r.t.OnConflict, MaxConflictTries: r.t.MaxConflictTries,
 					Whole: r.t.Write == "whole"},
-				Destination: dest, Consumer: consumer, Ledger: ledger, States: s.store, Publisher: s.bus, Topics: topics,
+				Destination: dest, Consumer: consumer, Ledger: s.ledger, States: s.store, Publisher: s.bus, Topics: topics,
 				BatchSize: r.t.BatchSize, BatchWait: r.t.BatchWait.D(), Metrics: metrics,
 				// The writer names its target in every line itself.
 				Logger: s.log.With("component", "writeback"),

@@ -3,143 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
-	"github.com/crmhub/crmhub/hub/testenv"
-	"github.com/crmhub/crmhub/hub/writeback"
+	"github.com/crmhub/crmhub/hub/store/ledger"
 )
-
-var (
-	_ writeback.Ledger      = (*Ledger)(nil)
-	_ writeback.ConflictLog = (*Ledger)(nil)
-)
-
-// testLedger runs the ledger through two store handles on one database, as
-// two hub instances share it: what one records, the other reads.
-func testLedger(t *testing.T, a, b *Store) {
-	ctx := context.Background()
-	la, lb := a.Ledger(), b.Ledger()
-
-	// Waiting conflicts: what one instance records, the other reads with
-	// its state; the last of an id wins; an id both set and cleared stays;
-	// targets are separate.
-	seen := time.Date(2024, 7, 1, 10, 0, 0, 0, time.UTC)
-	wc := func(id string, tries int) hub.WritebackConflict {
-		return hub.WritebackConflict{GoldenID: id, Seen: seen, Tries: tries}
-	}
-	if err := la.SetConflicts(ctx, "erp", []hub.WritebackConflict{wc("g2", 1), wc("g1", 1), wc("g2", 2)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	g3 := wc("g3", 8)
-	g3.Steward, g3.Detail = true, `{"email":{"hub":"a@x","system":"b@x"}}`
-	if err := la.SetConflicts(ctx, "erp", []hub.WritebackConflict{g3}, []string{"g1", "g3", "g9"}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := lb.Conflicts(ctx, "erp")
-	if err != nil || len(got) != 2 {
-		t.Fatalf("conflicts seen by the other instance = %+v %v, want g2 and g3", got, err)
-	}
-	if c := got[0]; c.GoldenID != "g2" || c.Tries != 2 || !c.Seen.Equal(seen) || c.Steward || c.Target != "erp" {
-		t.Errorf("g2 = %+v, want tries 2, seen %v, waiting for a retry", c, seen)
-	}
-	if c := got[1]; c.GoldenID != "g3" || !c.Steward || c.Detail != g3.Detail || c.Tries != 8 {
-		t.Errorf("g3 = %+v, want a steward task with its detail", c)
-	}
-	if ids, err := lb.Conflicts(ctx, "shop"); err != nil || len(ids) != 0 {
-		t.Errorf("another target's conflicts = %v %v", ids, err)
-	}
-	if all, err := lb.Conflicts(ctx, ""); err != nil || len(all) != 2 {
-		t.Errorf("every target's conflicts = %v %v", all, err)
-	}
-
-	if h, tc, err := lb.Written(ctx, "erp", []string{"K1"}); err != nil || len(h) != 0 || len(tc) != 0 {
-		t.Fatalf("empty ledger: %v %v %v", h, tc, err)
-	}
-	if err := la.Record(ctx, "erp", map[string]string{"K1": "h1", "K2": "h2"}, map[string]string{"K1": `{"updated_at":"2024-07-01 14:30:00"}`}, nil); err != nil {
-		t.Fatal(err)
-	}
-	h, tc, err := lb.Written(ctx, "erp", []string{"K1", "K2", "K3", "K1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h) != 2 || h["K1"] != "h1" || h["K2"] != "h2" {
-		t.Errorf("hashes seen by the other instance = %v", h)
-	}
-	if len(tc) != 1 || tc["K1"] != `{"updated_at":"2024-07-01 14:30:00"}` {
-		t.Errorf("touches seen by the other instance = %v", tc)
-	}
-	// Targets are separate.
-	if h, _, err := lb.Written(ctx, "shop", []string{"K1"}); err != nil || len(h) != 0 {
-		t.Errorf("another target sees %v %v", h, err)
-	}
-	// The other instance overwrites: the first one sees it, touch cleared.
-	if err := lb.Record(ctx, "erp", map[string]string{"K1": "h1b"}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	if h, tc, err := la.Written(ctx, "erp", []string{"K1"}); err != nil || h["K1"] != "h1b" || tc["K1"] != "" {
-		t.Errorf("after an overwrite: %v %v %v", h, tc, err)
-	}
-
-	// Batches larger than one statement, recorded by both instances at
-	// once over the same ids: no deadlock, every id ends with one of the
-	// two hashes, and one read returns them all.
-	ids := make([]string, 1000)
-	ha, hb := map[string]string{}, map[string]string{}
-	for i := range ids {
-		ids[i] = fmt.Sprintf("R%04d", i)
-		ha[ids[i]], hb[ids[i]] = "a"+ids[i], "b"+ids[i]
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, pair := range []struct {
-		l *Ledger
-		h map[string]string
-	}{{la, ha}, {lb, hb}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 3 {
-				if err := pair.l.Record(ctx, "bulk", pair.h, nil, nil); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatalf("concurrent record: %v", err)
-		}
-	}
-	h, _, err = la.Written(ctx, "bulk", ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h) != len(ids) {
-		t.Fatalf("read %d of %d ids", len(h), len(ids))
-	}
-	for _, id := range ids {
-		if h[id] != ha[id] && h[id] != hb[id] {
-			t.Fatalf("%s = %q", id, h[id])
-		}
-	}
-}
-
-func TestLedgerSQLite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hub.db")
-	testLedger(t, mustOpen(t, DriverSQLite, path, Options{}), mustOpen(t, DriverSQLite, path, Options{}))
-}
-
-func TestLedgerIntegration(t *testing.T) {
-	dsn := testenv.Postgres(t)
-	testLedger(t, mustOpen(t, DriverPostgres, dsn, Options{}), mustOpen(t, DriverPostgres, dsn, Options{}))
-}
 
 // An ERP record read back at exactly the version crmhub's write-back set
 // (the ERP database's clock) is crmhub's own write: its values apply, but
@@ -166,7 +35,7 @@ func testEchoes(t *testing.T, open opener) {
 	// crmhub writes the golden e-mail into the ERP row; the ERP's clock
 	// sets its version at minute 60, long after the CRM's change.
 	written := t0.Add(60 * time.Minute)
-	if err := s.Ledger().Record(ctx, "erp-wb", map[string]string{"K1": "h"}, nil,
+	if err := ledger.New(s.DB()).Record(ctx, "erp-wb", map[string]string{"K1": "h"}, nil,
 		map[string]hub.WriteEcho{"K1": {System: "erp", Entity: "customers", WrittenAt: written, BusinessAt: t0.Add(10 * time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +58,7 @@ func testEchoes(t *testing.T, open opener) {
 		t.Fatalf("segment %q after the CRM's change, want premium", g)
 	}
 	gold, _ := json.Marshal(hub.Customer{Kind: "person", FullName: "Anna Berg", Emails: []string{"anna@example.com"}, Segment: "premium"})
-	if err := s.Ledger().Record(ctx, "erp-wb", map[string]string{"K1": "h2"}, nil,
+	if err := ledger.New(s.DB()).Record(ctx, "erp-wb", map[string]string{"K1": "h2"}, nil,
 		map[string]hub.WriteEcho{"K1": {System: "erp", Entity: "customers", WrittenAt: t0.Add(70 * time.Minute), BusinessAt: t0.Add(65 * time.Minute), Golden: gold}}); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +74,7 @@ func testEchoes(t *testing.T, open opener) {
 func TestEchoHoldsWrittenFieldReverted(t *testing.T) {
 	gold := `{"kind":"person","full_name":"Anna Berg","segment":"premium"}`
 	prev := `{"kind":"person","full_name":"Anna B.","segment":"retail"}`
-	echo := echoData(hub.WriteEcho{Golden: []byte(gold), Fields: []string{"segment"}})
+	echo := ledger.EchoData(hub.WriteEcho{Golden: []byte(gold), Fields: []string{"segment"}})
 	if echoHolds([]byte(`{"kind":"person","full_name":"Anna B.","segment":"retail"}`), prev, echo) {
 		t.Error("the written field back at its previous value taken for an echo")
 	}
@@ -233,7 +102,7 @@ func TestEchoHolds(t *testing.T) {
 			if tc.name == "nothing written changed" {
 				t.Skip("with the written fields known this is the reverted case: TestEchoHoldsWrittenFieldReverted")
 			}
-			echo := echoData(hub.WriteEcho{Golden: []byte(gold), Fields: []string{"segment"}})
+			echo := ledger.EchoData(hub.WriteEcho{Golden: []byte(gold), Fields: []string{"segment"}})
 			if got := echoHolds([]byte(tc.cur), tc.prev, echo); got != tc.want {
 				t.Errorf("echoHolds = %v, want %v", got, tc.want)
 			}

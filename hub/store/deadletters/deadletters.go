@@ -1,4 +1,4 @@
-package store
+package deadletters
 
 import (
 	"context"
@@ -12,12 +12,16 @@ import (
 	"strings"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/store/sqldb"
 )
 
-// Dead letters: the indexer stores every message of the dead-letter topic
-// here, so operations can list them by reason and replay or resolve them.
-// An entry is changed only while it is open, so two stewards (or two hubs)
-// acting on the same entry cannot both close it.
+// Store keeps dead letters. An entry is changed only while it is open, so
+// two stewards (or two hubs) acting on the same entry cannot both close it.
+type Store struct{ db sqldb.DB }
+
+// New returns the dead letters of the store whose pools db holds (its
+// migrations applied: hub/store.Open). It is valid while that store is open.
+func New(db sqldb.DB) *Store { return &Store{db: db} }
 
 const deadLetterCols = `seq, id, connector, system, source_entity, source_id, mapping, version, field, reason_class, reason,
   meta, payload, raw, source_updated_at, at, status, attempts, replayed_at, closed_at, actor, note`
@@ -27,10 +31,10 @@ const deadLetterCols = `seq, id, connector, system, source_entity, source_id, ma
 // message again after a crash before its offset commit.
 func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEntry) (int, error) {
 	n := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		// Any unique key: the offset id (the same message indexed
 		// again) or dkey (the same dead letter published again).
-		stmt, err := tx.PrepareContext(ctx, s.q(`INSERT INTO dead_letters
+		stmt, err := tx.PrepareContext(ctx, s.db.Q(`INSERT INTO dead_letters
   (id, connector, system, source_entity, source_id, mapping, version, field, reason_class, reason,
    meta, payload, raw, source_updated_at, at, status, dkey)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`))
@@ -57,7 +61,7 @@ func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEn
 			}
 			res, err := stmt.ExecContext(ctx, e.ID, e.Connector, e.System, e.SourceEntity, e.SourceID, e.Mapping,
 				e.MappingVersion, e.Field, e.ReasonClass, e.Reason, meta, nullBytes(e.Payload), nullBytes(e.Raw),
-				nanos(e.SourceUpdatedAt), nanos(e.At), status, deadLetterKey(&e.DeadLetter))
+				sqldb.Nanos(e.SourceUpdatedAt), sqldb.Nanos(e.At), status, deadLetterKey(&e.DeadLetter))
 			if err != nil {
 				return fmt.Errorf("dead letter %s: %w", e.ID, err)
 			}
@@ -82,7 +86,7 @@ func (s *Store) IndexDeadLetters(ctx context.Context, entries []hub.DeadLetterEn
 func deadLetterKey(d *hub.DeadLetter) string {
 	h := sha256.New()
 	for _, part := range []string{d.Connector, d.System, d.SourceEntity, d.SourceID, d.Mapping, strconv.Itoa(d.MappingVersion),
-		d.ReasonClass, strconv.FormatInt(nanos(d.SourceUpdatedAt), 10), d.Meta["file"], d.Meta["line"]} {
+		d.ReasonClass, strconv.FormatInt(sqldb.Nanos(d.SourceUpdatedAt), 10), d.Meta["file"], d.Meta["line"]} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -117,7 +121,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, f hub.DeadLetterFilter) ([]
 		limit = 100
 	}
 	args = append(args, limit)
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+deadLetterCols+` FROM dead_letters WHERE `+
+	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(`SELECT `+deadLetterCols+` FROM dead_letters WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
@@ -139,7 +143,7 @@ func (s *Store) ListDeadLetters(ctx context.Context, f hub.DeadLetterFilter) ([]
 
 // FindDeadLetter returns one entry; hub.ErrNotFound if none.
 func (s *Store) FindDeadLetter(ctx context.Context, id string) (*hub.DeadLetterEntry, error) {
-	e, err := scanDeadLetter(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+deadLetterCols+` FROM dead_letters WHERE id = ?`), id))
+	e, err := scanDeadLetter(s.db.Read.QueryRowContext(ctx, s.db.Q(`SELECT `+deadLetterCols+` FROM dead_letters WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("dead letter %s: %w", id, hub.ErrNotFound)
 	}
@@ -153,11 +157,11 @@ func (s *Store) FindDeadLetter(ctx context.Context, id string) (*hub.DeadLetterE
 // reason, field, mapping version, attempts, times, actor and note. Only an
 // open entry changes; hub.ErrConflict if it is no longer open.
 func (s *Store) UpdateDeadLetter(ctx context.Context, e *hub.DeadLetterEntry) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE dead_letters SET status = ?, reason_class = ?, reason = ?, field = ?,
+	res, err := s.db.Write.ExecContext(ctx, s.db.Q(`UPDATE dead_letters SET status = ?, reason_class = ?, reason = ?, field = ?,
   mapping = ?, version = ?, attempts = ?, replayed_at = ?, closed_at = ?, actor = ?, note = ?
   WHERE id = ? AND status = ?`),
 		e.Status, e.ReasonClass, e.Reason, e.Field, e.Mapping, e.MappingVersion, e.Attempts,
-		nanos(e.ReplayedAt), nanos(e.ClosedAt), e.Actor, e.Note, e.ID, hub.DeadLetterOpen)
+		sqldb.Nanos(e.ReplayedAt), sqldb.Nanos(e.ClosedAt), e.Actor, e.Note, e.ID, hub.DeadLetterOpen)
 	if err != nil {
 		return fmt.Errorf("update dead letter %s: %w", e.ID, err)
 	}
@@ -177,7 +181,7 @@ func (s *Store) UpdateDeadLetter(ctx context.Context, e *hub.DeadLetterEntry) er
 
 // OpenDeadLetters counts open entries per reason class.
 func (s *Store) OpenDeadLetters(ctx context.Context) (map[string]int64, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT reason_class, COUNT(*) FROM dead_letters WHERE status = ? GROUP BY reason_class`), hub.DeadLetterOpen)
+	rows, err := s.db.Read.QueryContext(ctx, s.db.Q(`SELECT reason_class, COUNT(*) FROM dead_letters WHERE status = ? GROUP BY reason_class`), hub.DeadLetterOpen)
 	if err != nil {
 		return nil, fmt.Errorf("count open dead letters: %w", err)
 	}
@@ -219,7 +223,20 @@ func scanDeadLetter(r scanner) (*hub.DeadLetterEntry, error) {
 	if len(raw) > 0 {
 		e.Raw = raw
 	}
-	e.SourceUpdatedAt, e.At = fromNanos(updatedAt), fromNanos(at)
-	e.ReplayedAt, e.ClosedAt = fromNanos(replayedAt), fromNanos(closedAt)
+	e.SourceUpdatedAt, e.At = sqldb.FromNanos(updatedAt), sqldb.FromNanos(at)
+	e.ReplayedAt, e.ClosedAt = sqldb.FromNanos(replayedAt), sqldb.FromNanos(closedAt)
 	return &e, nil
+}
+
+// OpenDeadLettersOf counts the open dead letters of a connector instance's
+// source entity: records the source has and the hub could not take, part
+// of the explanation of a drift.
+func (s *Store) OpenDeadLettersOf(ctx context.Context, connector, sourceEntity string) (int64, error) {
+	var n int64
+	err := s.db.Read.QueryRowContext(ctx, s.db.Q(`SELECT COUNT(DISTINCT source_id) FROM dead_letters WHERE connector = ? AND source_entity = ? AND status = ?`),
+		connector, sourceEntity, hub.DeadLetterOpen).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("open dead letters %s/%s: %w", connector, sourceEntity, err)
+	}
+	return n, nil
 }

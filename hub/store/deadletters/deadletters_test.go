@@ -1,15 +1,44 @@
-package store
+package deadletters
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/store"
+	"github.com/crmhub/crmhub/hub/testenv"
 )
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// openSQLite opens the dead letters of a store on a fresh SQLite file.
+func openSQLite(tb testing.TB) *Store {
+	tb.Helper()
+	return open(tb, store.DriverSQLite, filepath.Join(tb.TempDir(), "hub.db"))
+}
+
+// openPostgres opens the dead letters of a store on a fresh schema of the
+// test PostgreSQL (skipped without one unless CRMHUB_REQUIRE_SERVICES=1).
+func openPostgres(tb testing.TB) *Store {
+	tb.Helper()
+	return open(tb, store.DriverPostgres, testenv.Postgres(tb))
+}
+
+func open(tb testing.TB, driver, dsn string) *Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), driver, dsn, store.Options{RecordCache: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return New(st.DB())
+}
 
 func deadEntries(n int) []hub.DeadLetterEntry {
 	out := make([]hub.DeadLetterEntry, n)
@@ -107,16 +136,16 @@ func testDeadLetters(t *testing.T, s *Store) {
 	}
 }
 
-func TestDeadLetters(t *testing.T) { testDeadLetters(t, MustOpenSQLite(t, Options{})) }
+func TestDeadLetters(t *testing.T) { testDeadLetters(t, openSQLite(t)) }
 
-func TestDeadLettersIntegration(t *testing.T) { testDeadLetters(t, MustOpenPostgres(t, Options{})) }
+func TestDeadLettersIntegration(t *testing.T) { testDeadLetters(t, openPostgres(t)) }
 
 // A dead letter published again after a crash sits at a new offset: it is
 // the same dead letter, indexed once, so the open count is right.
 func TestDeadLetterRepublishedIsOneEntry(t *testing.T) {
-	for name, open := range map[string]func(testing.TB, Options) *Store{"sqlite": MustOpenSQLite, "postgres": MustOpenPostgres} {
+	for name, open := range map[string]func(testing.TB) *Store{"sqlite": openSQLite, "postgres": openPostgres} {
 		t.Run(name, func(t *testing.T) {
-			s := open(t, Options{})
+			s := open(t)
 			ctx := context.Background()
 			first := deadEntries(3)
 			if n, err := s.IndexDeadLetters(ctx, first); err != nil || n != 3 {
@@ -131,6 +160,34 @@ func TestDeadLetterRepublishedIsOneEntry(t *testing.T) {
 			n, err := s.IndexDeadLetters(ctx, again)
 			if err != nil || n != 1 {
 				t.Fatalf("re-published dead letters indexed as %d new entries (%v), want 1: the changed one", n, err)
+			}
+		})
+	}
+}
+
+// TestOpenDeadLettersOf: reconciliation counts a source entity's open dead
+// letters by record, and a resolved one no longer counts.
+func TestOpenDeadLettersOf(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *Store{"sqlite": openSQLite, "postgres": openPostgres} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			in := deadEntries(6) // erp: 1, 2, 4, 5; finance: 0, 3
+			if _, err := s.IndexDeadLetters(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.OpenDeadLettersOf(ctx, "erp", "customers"); err != nil || n != 4 {
+				t.Errorf("open dead letters of erp/customers = %d, %v; want 4", n, err)
+			}
+			if n, err := s.OpenDeadLettersOf(ctx, "erp", "orders"); err != nil || n != 0 {
+				t.Errorf("open dead letters of erp/orders = %d, %v; want 0", n, err)
+			}
+			// A resolved dead letter no longer explains anything.
+			if err := s.UpdateDeadLetter(ctx, &hub.DeadLetterEntry{ID: in[1].ID, DeadLetter: in[1].DeadLetter, Status: hub.DeadLetterResolved}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.OpenDeadLettersOf(ctx, "erp", "customers"); err != nil || n != 3 {
+				t.Errorf("open dead letters after resolving one = %d, %v; want 3", n, err)
 			}
 		})
 	}
