@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/apiclient"
+	"github.com/crmhub/crmhub/connectors/internal/statefile"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -60,8 +61,10 @@ type entityPos struct {
 	// is stored in the hub, and secrets never are).
 	Resume *resumePoint `json:"resume,omitempty"`
 	// State is the version of the entity's saved fingerprints (under
-	// state_dir) that the records up to here are covered by; 0: none.
+	// state_dir) that the records up to here are covered by, Log the
+	// length of its log of changes they are also covered by; 0: none.
 	State uint32 `json:"state,omitempty"`
+	Log   int64  `json:"log,omitempty"`
 }
 
 // resumePoint is a page of a running pass and how many of its items were
@@ -259,13 +262,16 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 	}
 	recs := make([]sdk.Record, 0, len(items))
 	// maxAt[i] is the pass's newest updated_at up to and including the
-	// record recs[i]; item[i] its index in the page.
+	// record recs[i]; item[i] its index in the page; logAt[i] the length
+	// of the page's state log entries up to and including its own.
 	var (
 		maxAt []time.Time
 		item  []int
+		logAt []int
+		batch statefile.Batch
 	)
 	add := func(r sdk.Record, i int) {
-		recs, maxAt, item = append(recs, r), append(maxAt, ep.Max), append(item, i)
+		recs, maxAt, item, logAt = append(recs, r), append(maxAt, ep.Max), append(item, i), append(logAt, batch.Len())
 	}
 	for i, raw := range items {
 		if i < skip {
@@ -320,6 +326,9 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 			continue
 		}
 		e.state.dirty = true
+		if e.state.on {
+			batch.Set(id, fp)
+		}
 		add(r, i)
 	}
 	e.nextURL = s.nextPage(e, pageURL, pg, hdr, len(items))
@@ -327,16 +336,25 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		// The deletes of a complete pass go out after its last page's
 		// records, resuming past that page's items.
 		for _, id := range s.gone(e) {
+			if e.state.on {
+				batch.Delete(id)
+			}
 			add(sdk.Record{Entity: name, ID: id, Op: sdk.OpDelete, Payload: []byte("{}"),
 				Meta: map[string]string{"reason": "missing from a complete pass"}}, len(items)-1)
 		}
 	}
+	// The page's fingerprints go to the state log before its records go
+	// out, so each record's position can name the state up to it.
+	logStart, logged := s.appendLog(e, &batch)
 	// Each record's position is where the pass stands after it: a
 	// restart from it resumes at its page, after its item, so records
 	// handed out before it are not read again.
 	for i := range recs {
 		at := ep
 		at.Max = maxAt[i]
+		if logged {
+			at.Log = logStart + int64(logAt[i])
+		}
 		if here != nil {
 			r := *here
 			r.Skip = item[i] + 1
@@ -350,11 +368,14 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		}
 		recs[i].Position = p
 	}
+	if logged {
+		ep.Log = logStart + int64(batch.Len())
+	}
 	if e.nextURL == "" {
 		// Only the pass's last record carries the state version that
 		// holds the pass's fingerprints (state.go).
 		if v, ok := s.commitState(e); ok {
-			ep.State = v
+			ep.State, ep.Log = v, 0
 		}
 		e.inPass = false
 		if ep.Max.After(ep.Since) {
@@ -461,6 +482,9 @@ func redact(raw string) string { return apiclient.Redact(raw) }
 func (s *Source) Teardown(context.Context) error {
 	if s.client != nil {
 		s.client.CloseIdleConnections()
+	}
+	for _, e := range s.entities {
+		e.state.closeLog()
 	}
 	return nil
 }

@@ -14,19 +14,22 @@ import (
 )
 
 // The fingerprints of emitted records (entity.seen) outlive a restart in
-// versioned files under state_dir (connectors/internal/statefile, shared
-// with the sql source). The position names each entity's version
-// (entityPos.State): a version is written when a pass that changed seen
-// ends, and only the pass's last record, or the next one handed out,
-// carries it. A restart therefore loads the fingerprints of records the hub
-// acknowledged and never of one it did not: a crash before the pass's last
-// record is acknowledged loads the previous version and emits that pass's
-// records again (no-ops in the hub) rather than losing them.
+// state_dir (connectors/internal/statefile, shared with the sql source): a
+// base file per version, written when a pass that changed them ends, and
+// the version's log, to which each page appends the fingerprints of the
+// records it emits (and the deletes) before they go out. Each record's
+// position names the version and the log length up to its own entry
+// (entityPos.State, Log), so a restart loads exactly the fingerprints of
+// the records the hub acknowledged, mid-pass too, and never one of a
+// record it did not: a crash before a record is acknowledged restarts
+// without its fingerprint and emits it again (a no-op in the hub) rather
+// than losing it.
 //
-// A restart in the middle of a pass resumes it with the version its
-// position names, which lacks the fingerprints of the records of the
-// running pass already acknowledged: they are emitted once more by the next
-// pass. Saving every page instead would rewrite the whole state per page.
+// A restart that replayed a log writes the result as the next version at
+// once, so this run's log starts empty and never continues one whose
+// unacknowledged tail a restart truncates. A log that cannot be written or
+// replayed only costs emitting records again: positions then name the last
+// offset known to be good.
 
 const stateMagic = "crmhub-rest-seen-v1\n"
 
@@ -35,7 +38,15 @@ type entityState struct {
 	on    bool // state_dir is set
 	store statefile.Store
 	ver   uint32 // the version seen started from or was last saved as
-	dirty bool   // seen changed since ver
+	dirty bool   // seen changed since ver's base
+	log   *statefile.Log
+}
+
+func (st *entityState) closeLog() {
+	if st.log != nil {
+		st.log.Close()
+		st.log = nil
+	}
 }
 
 // stateAcks is, per entity, the state version last acknowledged, so Ack
@@ -45,8 +56,8 @@ type stateAcks struct {
 	ver map[string]uint32
 }
 
-// openState loads the fingerprints of the version the position names and
-// removes the entity's other state files.
+// openState loads the fingerprints the position names, removes the
+// entity's other state files and opens the log this run appends to.
 func (s *Source) openState(e *entity) error {
 	name := e.cfg.Name
 	ep := s.pos.Entities[name]
@@ -54,8 +65,8 @@ func (s *Source) openState(e *entity) error {
 		if e.cfg.Deletes == "missing" {
 			s.log.Warn("rest: deletes: missing without state_dir: records deleted while crmhub is stopped are not deleted", "entity", name)
 		}
-		if ep.State != 0 {
-			ep.State = 0
+		if ep.State != 0 || ep.Log != 0 {
+			ep.State, ep.Log = 0, 0
 			s.pos.Entities[name] = ep
 		}
 		return nil
@@ -63,38 +74,59 @@ func (s *Source) openState(e *entity) error {
 	if err := os.MkdirAll(s.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("rest: state_dir: %w", err)
 	}
-	// The file name carries a digest of where the records come from and
+	// The file names carry a digest of where the records come from and
 	// how they are fingerprinted: a changed endpoint or id field never
 	// reads another's fingerprints.
-	e.state = entityState{on: true, store: statefile.Store{
+	e.state = entityState{on: true, ver: ep.State, store: statefile.Store{
 		Dir:    s.cfg.StateDir,
 		Prefix: statefile.Prefix(name, s.cfg.BaseURL, e.cfg.Path, e.cfg.Records, e.cfg.ID, e.cfg.UpdatedAt),
 		Ext:    ".seen",
 		Magic:  stateMagic,
 	}}
-	ver := ep.State
-	if ver > 0 {
-		err := e.state.store.Load(ver, func(id string, fp uint64) { e.seen[id] = seenEntry{fp: fp} })
-		if err != nil {
+	st := &e.state
+	lost := false
+	if st.ver > 0 {
+		if err := st.store.Load(st.ver, func(id string, fp uint64) { e.seen[id] = seenEntry{fp: fp} }); err != nil {
 			// Safe, only costly: the first pass emits every record
 			// again (no-ops in the hub); deletes made while stopped are
 			// missed.
 			s.log.Warn("rest: saved fingerprints not loaded; the next pass emits every record again", "entity", name, "err", err)
 			clear(e.seen)
-			ver = 0
-			ep.State = 0
-			s.pos.Entities[name] = ep
+			lost = true
 		}
 	}
-	e.state.ver = ver
-	if err := e.state.store.Remove(ver, false); err != nil {
+	if !lost && ep.Log > 0 {
+		err := st.store.Replay(st.ver, ep.Log,
+			func(id string, fp uint64) { e.seen[id] = seenEntry{fp: fp} },
+			func(id string) { delete(e.seen, id) })
+		if err != nil {
+			// The entries replayed stand: they precede the position.
+			s.log.Warn("rest: state log not replayed to the position; records emitted since the last complete pass are emitted again", "entity", name, "err", err)
+		}
+	}
+	if err := st.store.Remove(st.ver, false); err != nil {
 		s.log.Warn("rest: remove old state files", "entity", name, "err", err)
 	}
+	if lost || ep.Log > 0 {
+		// A fresh version, so this run's log does not continue one a
+		// position already names.
+		st.dirty = true
+		if v, ok := s.commitState(e); ok {
+			ep.State, ep.Log = v, 0
+		}
+		s.pos.Entities[name] = ep
+		return nil
+	}
+	l, err := st.store.CreateLog(st.ver)
+	if err != nil {
+		s.log.Error("rest: state log not created; a restart emits this run's records again", "entity", name, "err", err)
+	}
+	st.log = l
 	return nil
 }
 
 // commitState saves seen as a new version when it changed since the last
-// one, and returns that version.
+// one, starts the version's log, and returns the version.
 func (s *Source) commitState(e *entity) (uint32, bool) {
 	st := &e.state
 	if !st.on || !st.dirty {
@@ -109,13 +141,37 @@ func (s *Source) commitState(e *entity) (uint32, bool) {
 		}
 	})
 	if err != nil {
-		// The pass's records still go out; a restart then starts from
-		// the previous version and emits them again (no-ops in the hub).
-		s.log.Error("rest: fingerprints not saved; a restart emits this pass's records again", "entity", e.cfg.Name, "err", err)
+		// The records still go out; positions keep naming the previous
+		// version and its log, which a restart replays as far as it
+		// got.
+		s.log.Error("rest: fingerprints not saved; a restart may emit records again", "entity", e.cfg.Name, "err", err)
 		return 0, false
 	}
+	st.closeLog()
 	st.ver, st.dirty = ver, false
+	l, err := st.store.CreateLog(ver)
+	if err != nil {
+		s.log.Error("rest: state log not created; a restart emits the records of this pass again", "entity", e.cfg.Name, "err", err)
+	}
+	st.log = l
 	return ver, true
+}
+
+// appendLog appends a page's entries to e's state log and returns the
+// offset they start at; false when positions must keep the offset they
+// had (no state_dir, or the log failed).
+func (s *Source) appendLog(e *entity, b *statefile.Batch) (int64, bool) {
+	st := &e.state
+	if !st.on || st.log == nil {
+		return 0, false
+	}
+	start, err := st.log.Append(b)
+	if err != nil {
+		s.log.Error("rest: state log not written; a restart emits records again", "entity", e.cfg.Name, "err", err)
+		st.closeLog()
+		return 0, false
+	}
+	return start, true
 }
 
 // gone returns, in id order, the records a complete pass of a deletes:

@@ -143,9 +143,9 @@ func (s Store) Load(ver uint32, add func(key string, v uint64)) error {
 	return nil
 }
 
-// Remove deletes the Store's files whose version is not keep (older:
-// superseded; newer: written by a pass whose end was never acknowledged),
-// or with below set only those older than keep.
+// Remove deletes the Store's files (bases and logs) whose version is not
+// keep (older: superseded; newer: written by a pass whose end was never
+// acknowledged), or with below set only those older than keep.
 func (s Store) Remove(keep uint32, below bool) error {
 	ents, err := os.ReadDir(s.Dir)
 	if err != nil {
@@ -159,6 +159,9 @@ func (s Store) Remove(keep uint32, below bool) error {
 			continue
 		}
 		v, ok := strings.CutSuffix(rest, s.Ext)
+		if !ok {
+			v, ok = strings.CutSuffix(rest, logExt)
+		}
 		ver, err := strconv.ParseUint(v, 10, 32)
 		if !ok || err != nil || uint32(ver) == keep || below && uint32(ver) > keep {
 			continue

@@ -94,3 +94,70 @@ func TestPrefix(t *testing.T) {
 		t.Error("parts are not separated in the digest")
 	}
 }
+
+// A position names a log offset: Replay applies the entries before it and
+// refuses a log cut short before it; a failed append leaves the offsets
+// returned before it valid.
+func TestLog(t *testing.T) {
+	s := store(t)
+	l, err := s.CreateLog(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var b1 Batch
+	b1.Set("a", 1)
+	afterB := b1.Set("b", 2)
+	if start, err := l.Append(&b1); err != nil || start != 0 {
+		t.Fatal(start, err)
+	}
+	var b2 Batch
+	b2.Delete("a")
+	b2.Set("c", 3)
+	start, err := l.Append(&b2)
+	if err != nil || start != int64(b1.Len()) || l.Offset() != int64(b1.Len()+b2.Len()) {
+		t.Fatal(start, err, l.Offset())
+	}
+	replay := func(upTo int64) (map[string]uint64, error) {
+		got := map[string]uint64{}
+		err := s.Replay(2, upTo, func(k string, v uint64) { got[k] = v }, func(k string) { delete(got, k) })
+		return got, err
+	}
+	afterDelete := int64(b1.Len() + 7) // kind, length, "a", CRC
+	for upTo, want := range map[int64]map[string]uint64{
+		0:             {},
+		int64(afterB): {"a": 1, "b": 2},
+		afterDelete:   {"b": 2},
+		l.Offset():    {"b": 2, "c": 3},
+	} {
+		if got, err := replay(upTo); err != nil || !maps.Equal(got, want) {
+			t.Errorf("replay to %d: %v %v, want %v", upTo, got, err, want)
+		}
+	}
+	if _, err := replay(afterDelete + 2); !errors.Is(err, ErrDamaged) {
+		t.Errorf("replay to the middle of an entry: %v", err)
+	}
+	if _, err := replay(l.Offset() + 1); !errors.Is(err, ErrDamaged) {
+		t.Errorf("replay past the end: %v", err)
+	}
+	full, _ := os.ReadFile(s.LogPath(2))
+	full[3] ^= 0xff // the key of the first entry
+	os.WriteFile(s.LogPath(2), full, 0o644)
+	if _, err := replay(int64(afterB)); !errors.Is(err, ErrDamaged) {
+		t.Errorf("replay of a flipped entry: %v", err)
+	}
+
+	l.f.Close() // the next write fails
+	var b3 Batch
+	b3.Set("d", 4)
+	off := l.Offset()
+	if _, err := l.Append(&b3); err == nil || l.Offset() != off {
+		t.Errorf("append to a closed file: %v, offset %d -> %d", err, off, l.Offset())
+	}
+	if err := s.Remove(3, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.LogPath(2)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove left the log of another version: %v", err)
+	}
+}
