@@ -19,7 +19,7 @@ type Config struct {
 	Common
 	// StateDir keeps the fingerprints of emitted records between runs
 	// (source.go, connectors/internal/statefile).
-	StateDir string   "json:\"state_dir\" doc:\"Source: directory where each entity keeps the fingerprints (`updated_at` or content hash) of the records it emitted, about 16 bytes plus the id per record, so a restart emits only records changed (or, with `deletes: missing`, gone) while crmhub was stopped; run by the hub it defaults to `<data_dir>/connectors/<instance name>`; without any, a restart emits every record again. Created when missing.\" example:\"/var/lib/crmhub/rest-crm\""
+	StateDir string   "json:\"state_dir\" doc:\"Source: directory where each entity keeps the fingerprints (`updated_at` or content hash) of the records it emitted (on disk about 9 bytes plus the id per record), so a restart emits only records changed (or, with `deletes: missing`, gone) while crmhub was stopped; run by the hub it defaults to `<data_dir>/connectors/<instance name>`; without any, a restart emits every record again. Created when missing.\" example:\"/var/lib/crmhub/rest-crm\""
 	Entities []Entity `json:"entities" param:"required" doc:"Endpoints to read or write; the keys of an item follow."`
 }
 
