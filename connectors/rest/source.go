@@ -127,6 +127,9 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		}
 	}
 	s.client = s.cfg.newClient(s.backoff, s.log)
+	for _, e := range s.entities {
+		e.state.closeLog() // opened again: the previous run's logs
+	}
 	s.entities = nil
 	s.pending = nil
 	for _, e := range s.cfg.Entities {
