@@ -9,8 +9,10 @@
 // hands it out only with a record after that pass's last one. A crash
 // before that record is acknowledged restarts from version n, which
 // republishes the pass's changes (no-ops in the hub) rather than losing
-// them. Used by the sql source (change_detection: hash) and the rest
-// source (fingerprints of emitted records).
+// them. A version's log (log.go) lets a position name the state at any
+// record, not only at a pass's end: the rest source appends each page's
+// changes to it. Used by the sql source (change_detection: hash; bases
+// only) and the rest source (fingerprints of emitted records).
 //
 // Why files and not the position: the position travels with every record
 // (and over gRPC for a plugin), so it must stay small; the state of a
