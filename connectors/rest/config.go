@@ -17,6 +17,9 @@ import (
 // the parameters (Connector in connector.go).
 type Config struct {
 	Common
+	// StateDir keeps the fingerprints of emitted records between runs
+	// (source.go, connectors/internal/statefile).
+	StateDir string   "json:\"state_dir\" doc:\"Source: directory where each entity keeps the fingerprints (`updated_at` or content hash) of the records it emitted (on disk about 9 bytes plus the id per record), so a restart emits only records changed (or, with `deletes: missing`, gone) while crmhub was stopped; run by the hub it defaults to `<data_dir>/connectors/<instance name>`; without any, a restart emits every record again. Created when missing.\" example:\"/var/lib/crmhub/rest-crm\""
 	Entities []Entity `json:"entities" param:"required" doc:"Endpoints to read or write; the keys of an item follow."`
 }
 
@@ -49,6 +52,10 @@ type Entity struct {
 	// TotalPath is the dot path of the record total in a list response,
 	// for reconciliation (count.go); empty: the source cannot count.
 	TotalPath string "json:\"total_path\" doc:\"Source: dot path of the record total in a list response (e.g. `meta.total`), so reconciliation can compare counts.\""
+	// Deletes "missing" turns an id a complete pass no longer returns
+	// into a delete; off by default (see the README: an API that pages
+	// inconsistently would delete records).
+	Deletes string "json:\"deletes\" oneof:\"off|missing\" doc:\"Source: `missing` emits a delete for a record a complete pass (without `since_param`) no longer returns; `off` (default) never deletes. Only for APIs whose pages are consistent: a record skipped by shifting pages would be deleted.\""
 }
 
 // Pagination is an entity's `pagination` object.
@@ -75,6 +82,16 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 		where := fmt.Sprintf("rest: entities[%d] (%s)", i, e.Name)
 		if e.Name == "" || e.Path == "" || e.ID == "" {
 			errs = append(errs, fmt.Errorf("%s: name, path and id are required", where))
+		}
+		switch e.Deletes {
+		case "", "off":
+			e.Deletes = "off"
+		case "missing":
+			// With since_param a pass returns only what changed: a
+			// record missing from it is not gone.
+			if e.SinceParam != "" {
+				errs = append(errs, fmt.Errorf("%s: deletes: missing needs full passes; it cannot be used with since_param", where))
+			}
 		}
 		if e.Overlap == nil {
 			d := sdk.Duration(time.Minute)

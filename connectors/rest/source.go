@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crmhub/crmhub/connectors/internal/apiclient"
+	"github.com/crmhub/crmhub/connectors/internal/statefile"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -22,8 +23,8 @@ import (
 // 4xx other than 429, or retries exhausted).
 var ErrHTTP = apiclient.ErrHTTP
 
-// Source pulls the configured entities. Read runs on one goroutine; Ack is
-// a no-op (the position says everything).
+// Source pulls the configured entities. Read runs on one goroutine; Ack
+// only removes state files (state.go) an acknowledged position superseded.
 type Source struct {
 	sdk.UnimplementedSource
 	cfg    Config
@@ -38,6 +39,7 @@ type Source struct {
 	// pending holds the records of the last page fetched that Read has
 	// not handed out yet (it hands out at most max).
 	pending []sdk.Record
+	acks    stateAcks
 }
 
 var _ sdk.Source = (*Source)(nil)
@@ -58,6 +60,11 @@ type entityPos struct {
 	// between passes, or when the page's URL holds a secret (a position
 	// is stored in the hub, and secrets never are).
 	Resume *resumePoint `json:"resume,omitempty"`
+	// State is the version of the entity's saved fingerprints (under
+	// state_dir) that the records up to here are covered by, Log the
+	// length of its log of changes they are also covered by; 0: none.
+	State uint32 `json:"state,omitempty"`
+	Log   int64  `json:"log,omitempty"`
 }
 
 // resumePoint is a page of a running pass and how many of its items were
@@ -77,8 +84,21 @@ type entity struct {
 	offset  int
 	skip    int // items of the next page handed out before a restart
 	// seen holds the fingerprint (updated_at or content hash) of records
-	// emitted, so overlapping passes do not emit an unchanged record again.
-	seen map[string]string
+	// emitted, so overlapping passes do not emit an unchanged record
+	// again, and the pass that last returned each (deletes: missing).
+	seen map[string]seenEntry
+	gen  uint32 // the running pass
+	// fromStart says the running pass began at the first page in this
+	// process: only such a pass has seen every record there is.
+	fromStart bool
+	// returned counts the records with an id the running pass returned.
+	returned int
+	state    entityState
+}
+
+type seenEntry struct {
+	fp  uint64 // updated_at as Unix nanoseconds, or the payload's FNV-1a
+	gen uint32
 }
 
 // Configure checks the settings without touching the network.
@@ -107,12 +127,20 @@ func (s *Source) Open(ctx context.Context, pos sdk.Position) error {
 		}
 	}
 	s.client = s.cfg.newClient(s.backoff, s.log)
+	for _, e := range s.entities {
+		e.state.closeLog() // opened again: the previous run's logs
+	}
 	s.entities = nil
 	s.pending = nil
 	for _, e := range s.cfg.Entities {
-		ent := &entity{cfg: e, seen: map[string]string{}}
+		// gen 1: a pass resumed from the position is not the one the
+		// loaded fingerprints (gen 0) come from.
+		ent := &entity{cfg: e, seen: map[string]seenEntry{}, gen: 1}
 		if r := s.pos.Entities[e.Name].Resume; r != nil && r.URL != "" {
 			ent.inPass, ent.nextURL, ent.skip, ent.page, ent.offset = true, r.URL, r.Skip, r.Page, r.Offset
+		}
+		if err := s.openState(ent); err != nil {
+			return err
 		}
 		s.entities = append(s.entities, ent)
 	}
@@ -172,7 +200,8 @@ func (s *Source) readPage(ctx context.Context) ([]sdk.Record, error) {
 }
 
 func (s *Source) startPass(e *entity) {
-	e.inPass = true
+	e.inPass, e.fromStart, e.returned = true, true, 0
+	e.gen++
 	e.page, e.offset = 1, 0
 	ref, _ := url.Parse(e.cfg.Path)
 	full := s.cfg.base.JoinPath(ref.Path)
@@ -198,9 +227,9 @@ func (s *Source) startPass(e *entity) {
 	// again: only when the API filters by since; without since_param every
 	// pass returns every record, and a forgotten one would be re-emitted.
 	if !ep.Since.IsZero() && e.cfg.UpdatedAt != "" && e.cfg.SinceParam != "" {
-		cut := ep.Since.Add(-2 * time.Duration(*e.cfg.Overlap))
-		for id, fp := range e.seen {
-			if t, err := time.Parse(time.RFC3339Nano, fp); err == nil && t.Before(cut) {
+		cut := ep.Since.Add(-2 * time.Duration(*e.cfg.Overlap)).UnixNano()
+		for id, se := range e.seen {
+			if int64(se.fp) < cut {
 				delete(e.seen, id)
 			}
 		}
@@ -236,13 +265,16 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 	}
 	recs := make([]sdk.Record, 0, len(items))
 	// maxAt[i] is the pass's newest updated_at up to and including the
-	// record recs[i]; item[i] its index in the page.
+	// record recs[i]; item[i] its index in the page; logAt[i] the length
+	// of the page's state log entries up to and including its own.
 	var (
 		maxAt []time.Time
 		item  []int
+		logAt []int
+		batch statefile.Batch
 	)
 	add := func(r sdk.Record, i int) {
-		recs, maxAt, item = append(recs, r), append(maxAt, ep.Max), append(item, i)
+		recs, maxAt, item, logAt = append(recs, r), append(maxAt, ep.Max), append(item, i), append(logAt, batch.Len())
 	}
 	for i, raw := range items {
 		if i < skip {
@@ -267,13 +299,20 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		}
 		r.ID = id
 		r.Payload = bytes.TrimSpace(raw)
-		fp := ""
+		e.returned++
+		old, known := e.seen[id]
+		var fp uint64
 		if e.cfg.UpdatedAt != "" {
 			v, _ := field(obj, e.cfg.UpdatedAt)
 			t, err := parseTime(v)
 			if err != nil {
 				r.Error = fmt.Sprintf("rest: entity %s: record %s: field %s: %v", name, id, e.cfg.UpdatedAt, err)
 				r.Payload = rawPayload(raw)
+				if known {
+					// Still there: not a delete (deletes: missing).
+					old.gen = e.gen
+					e.seen[id] = old
+				}
 				add(r, i)
 				continue
 			}
@@ -281,22 +320,44 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 			if t.After(ep.Max) {
 				ep.Max = t
 			}
-			fp = t.Format(time.RFC3339Nano)
+			fp = uint64(t.UnixNano())
 		} else {
-			fp = strconv.FormatUint(fnv64(r.Payload), 16)
+			fp = fnv64(r.Payload)
 		}
-		if old, ok := e.seen[id]; ok && old == fp {
+		e.seen[id] = seenEntry{fp: fp, gen: e.gen}
+		if known && old.fp == fp {
 			continue
 		}
-		e.seen[id] = fp
+		e.state.dirty = true
+		if e.state.on {
+			batch.Set(id, fp)
+		}
 		add(r, i)
 	}
+	e.nextURL = s.nextPage(e, pageURL, pg, hdr, len(items))
+	if e.nextURL == "" {
+		// The deletes of a complete pass go out after its last page's
+		// records, resuming past that page's items.
+		for _, id := range s.gone(e) {
+			if e.state.on {
+				batch.Delete(id)
+			}
+			add(sdk.Record{Entity: name, ID: id, Op: sdk.OpDelete, Payload: []byte("{}"),
+				Meta: map[string]string{"reason": "missing from a complete pass"}}, len(items)-1)
+		}
+	}
+	// The page's fingerprints go to the state log before its records go
+	// out, so each record's position can name the state up to it.
+	logStart, logged := s.appendLog(e, &batch)
 	// Each record's position is where the pass stands after it: a
 	// restart from it resumes at its page, after its item, so records
 	// handed out before it are not read again.
 	for i := range recs {
 		at := ep
 		at.Max = maxAt[i]
+		if logged {
+			at.Log = logStart + int64(logAt[i])
+		}
 		if here != nil {
 			r := *here
 			r.Skip = item[i] + 1
@@ -310,8 +371,15 @@ func (s *Source) fetchPage(ctx context.Context, e *entity) ([]sdk.Record, error)
 		}
 		recs[i].Position = p
 	}
-	e.nextURL = s.nextPage(e, pageURL, pg, hdr, len(items))
+	if logged {
+		ep.Log = logStart + int64(batch.Len())
+	}
 	if e.nextURL == "" {
+		// Only the pass's last record carries the state version that
+		// holds the pass's fingerprints (state.go).
+		if v, ok := s.commitState(e); ok {
+			ep.State, ep.Log = v, 0
+		}
 		e.inPass = false
 		if ep.Max.After(ep.Since) {
 			ep.Since = ep.Max
@@ -417,6 +485,9 @@ func redact(raw string) string { return apiclient.Redact(raw) }
 func (s *Source) Teardown(context.Context) error {
 	if s.client != nil {
 		s.client.CloseIdleConnections()
+	}
+	for _, e := range s.entities {
+		e.state.closeLog()
 	}
 	return nil
 }
