@@ -131,6 +131,9 @@ type item struct {
 	cust *hub.Customer
 	ref  hub.Ref
 	echo bool // crmhub's own write-back read back (see echoes)
+	// linked is the decoded order, payment or case of a linked upsert,
+	// whose value fact the batch writes (value_facts.go).
+	linked any
 }
 
 func prepare(ev *hub.Envelope) (item, error) {
@@ -154,7 +157,7 @@ func prepare(ev *hub.Envelope) (item, error) {
 	}
 	if !it.del {
 		var err error
-		if it.cust, it.ref, err = parse(ev); err != nil {
+		if it.cust, it.ref, it.linked, err = parse(ev); err != nil {
 			return item{}, err
 		}
 	}
@@ -171,6 +174,9 @@ type version struct {
 	item   *item  // the winning event of this batch, nil if the stored one
 	stored bool   // the record is in the database
 	mkeys  string // the stored version's match keys (JSON array), "" if none
+	// factRef is the customer the stored version names if it is live: its
+	// value fact is keyed by it.
+	factRef hub.Ref
 }
 
 // write records the batch's events and the winning versions of their
@@ -204,17 +210,20 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	cur := map[string]*version{}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys, ref_system, ref_id FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
 		var (
-			rkey string
-			v    version
-			del  int
-			g, k sql.NullString
+			rkey           string
+			v              version
+			del            int
+			g, k, rsy, rid sql.NullString
 		)
-		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k); err != nil {
+		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k, &rsy, &rid); err != nil {
 			return err
 		}
 		v.del, v.golden, v.stored, v.mkeys = del == 1, g.String, true, k.String
+		if !v.del {
+			v.factRef = hub.Ref{System: rsy.String, ID: rid.String}
+		}
 		cur[rkey] = &v
 		return nil
 	}); err != nil {
@@ -260,6 +269,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 
 	var recRows, updRows, keyRows, dropKeys [][]any
 	var custKeys []string
+	var facts []factChange
 	keysOf := map[string][]string{}
 	for _, rkey := range sortedVersionKeys(cur) {
 		v := cur[rkey]
@@ -277,6 +287,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 		row := []any{rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, it.at, b2i(it.del), ev.EventID, data, refSys, refID}
 		if ev.Entity != hub.EntityCustomer {
+			facts = append(facts, factChange{rkey: rkey, old: v.factRef, ref: it.ref, linked: it.linked})
 			if v.stored && !s.pg {
 				updRows = append(updRows, []any{rkey, it.at, b2i(it.del), ev.EventID, data, refSys, refID})
 			} else {
@@ -333,6 +344,9 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
   data = v.column5, ref_system = v.column6, ref_id = v.column7 FROM (`, "text,bigint,integer,text,text,text,text",
 		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
+	}
+	if err := s.writeFacts(ctx, tx, facts); err != nil {
+		return err
 	}
 	if err := s.deleteRows(ctx, tx, dropMatchKeys, dropKeys); err != nil {
 		return fmt.Errorf("clear match keys: %w", err)
@@ -535,52 +549,52 @@ func checkRef(r hub.Ref) error {
 }
 
 // parse validates an upsert's data and returns the customer reference of
-// linked records.
-func parse(ev *hub.Envelope) (*hub.Customer, hub.Ref, error) {
+// linked records and the decoded linked record.
+func parse(ev *hub.Envelope) (*hub.Customer, hub.Ref, any, error) {
 	if len(ev.Data) == 0 {
-		return nil, hub.Ref{}, invalid("data", "empty for an upsert")
+		return nil, hub.Ref{}, nil, invalid("data", "empty for an upsert")
 	}
 	switch ev.Entity {
 	case hub.EntityCustomer:
 		var c hub.Customer
 		if err := decodeStrict(ev.Data, &c); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
 		if c.Kind != "person" && c.Kind != "organization" {
-			return nil, hub.Ref{}, invalid("kind", "want person or organization, got %q", c.Kind)
+			return nil, hub.Ref{}, nil, invalid("kind", "want person or organization, got %q", c.Kind)
 		}
-		return &c, hub.Ref{}, checkMoney("credit_limit", c.CreditLimit)
+		return &c, hub.Ref{}, nil, checkMoney("credit_limit", c.CreditLimit)
 	case hub.EntityOrder:
 		var o hub.Order
 		if err := decodeStrict(ev.Data, &o); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
 		if err := checkMoney("total", o.Total); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
-		return nil, o.CustomerRef, checkRef(o.CustomerRef)
+		return nil, o.CustomerRef, &o, checkRef(o.CustomerRef)
 	case hub.EntityPayment:
 		var p hub.Payment
 		if err := decodeStrict(ev.Data, &p); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
 		switch p.Type {
 		case "invoice", "payment", "credit_note":
 		default:
-			return nil, hub.Ref{}, invalid("type", "want invoice, payment or credit_note, got %q", p.Type)
+			return nil, hub.Ref{}, nil, invalid("type", "want invoice, payment or credit_note, got %q", p.Type)
 		}
 		if err := checkMoney("amount", &p.Amount); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
-		return nil, p.CustomerRef, checkRef(p.CustomerRef)
+		return nil, p.CustomerRef, &p, checkRef(p.CustomerRef)
 	case hub.EntityServiceCase:
 		var c hub.ServiceCase
 		if err := decodeStrict(ev.Data, &c); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
-		return nil, c.CustomerRef, checkRef(c.CustomerRef)
+		return nil, c.CustomerRef, &c, checkRef(c.CustomerRef)
 	}
-	return nil, hub.Ref{}, invalid("entity", "unknown entity %q", ev.Entity)
+	return nil, hub.Ref{}, nil, invalid("entity", "unknown entity %q", ev.Entity)
 }
 
 // newer reports whether version a (updated-at, is-delete, event id) wins

@@ -217,26 +217,6 @@ func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
-func decodeInto(in *value.Input, entity string, data []byte) error {
-	switch entity {
-	case hub.EntityOrder:
-		var o hub.Order
-		err := json.Unmarshal(data, &o)
-		in.Orders = append(in.Orders, o)
-		return err
-	case hub.EntityPayment:
-		var p hub.Payment
-		err := json.Unmarshal(data, &p)
-		in.Payments = append(in.Payments, p)
-		return err
-	default:
-		var c hub.ServiceCase
-		err := json.Unmarshal(data, &c)
-		in.Cases = append(in.Cases, c)
-		return err
-	}
-}
-
 // totalsKey is one row of value_totals.
 type totalsKey struct{ dim, key, cur string }
 
@@ -307,6 +287,9 @@ func cents(m hub.Money) int64 {
 func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
+	}
+	if err := s.ensureFacts(ctx, tx); err != nil {
+		return err
 	}
 	breaks, err := s.valueBreaks(ctx, tx)
 	if err != nil {
@@ -383,28 +366,24 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		srcIDs := bySystem[sys]
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
-			q, args := s.inList(`SELECT rkey, ref_id, entity, data FROM records WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
+			// The facts of the linked records (value_facts.go), not
+			// the records: ensureFacts made them complete.
+			q, args := s.inList(`SELECT ref_id, rkey, fact FROM value_facts WHERE ref_system = ? AND ref_id IN (%s)`, part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
-				var (
-					rkey, refID, entity string
-					data                sql.NullString
-				)
-				if err := r.Scan(&rkey, &refID, &entity, &data); err != nil {
+				var refID, rkey, fact string
+				if err := r.Scan(&refID, &rkey, &fact); err != nil {
 					return err
-				}
-				if entity == hub.EntityCustomer {
-					return nil
 				}
 				// A record counts once per golden holding the customer
 				// it names (one golden, unless mid-resolution).
 				for _, id := range owner[linkedRef{sys, refID}] {
-					if err := decodeInto(inputs[id], entity, []byte(data.String)); err != nil {
-						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+					if err := inputs[id].AddFact(fact); err != nil {
+						return fmt.Errorf("stored fact of %s: %w", rkey, err)
 					}
 				}
 				return nil
 			}); err != nil {
-				return fmt.Errorf("value: read linked records: %w", err)
+				return fmt.Errorf("value: read linked facts: %w", err)
 			}
 		}
 	}
