@@ -12,11 +12,13 @@ CREATE TABLE value_facts (
     fact       TEXT NOT NULL,
     PRIMARY KEY (ref_system, ref_id, rkey)
 ) WITHOUT ROWID;
--- complete = 0: facts may be missing or stale (a new table, or records
--- applied with the figures off); the next recompute rebuilds them all from
--- the records first (store/value_facts.go).
+-- complete = 0: facts may be missing or stale (a store holding linked
+-- records from before this migration, or records applied with the figures
+-- off); the next recompute rebuilds them all from the records first
+-- (store/value_facts.go). A store without linked records starts complete.
 CREATE TABLE value_facts_state (
     id       INTEGER PRIMARY KEY,
     complete INTEGER NOT NULL
 );
-INSERT INTO value_facts_state (id, complete) VALUES (1, 0);
+INSERT INTO value_facts_state (id, complete)
+SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM records WHERE entity <> 'customer') THEN 0 ELSE 1 END;
