@@ -174,9 +174,6 @@ type version struct {
 	item   *item  // the winning event of this batch, nil if the stored one
 	stored bool   // the record is in the database
 	mkeys  string // the stored version's match keys (JSON array), "" if none
-	// factRef is the customer the stored version names if it is live: its
-	// value fact is keyed by it.
-	factRef hub.Ref
 }
 
 // write records the batch's events and the winning versions of their
@@ -210,20 +207,17 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	cur := map[string]*version{}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys, ref_system, ref_id FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
 		var (
-			rkey           string
-			v              version
-			del            int
-			g, k, rsy, rid sql.NullString
+			rkey string
+			v    version
+			del  int
+			g, k sql.NullString
 		)
-		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k, &rsy, &rid); err != nil {
+		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k); err != nil {
 			return err
 		}
 		v.del, v.golden, v.stored, v.mkeys = del == 1, g.String, true, k.String
-		if !v.del {
-			v.factRef = hub.Ref{System: rsy.String, ID: rid.String}
-		}
 		cur[rkey] = &v
 		return nil
 	}); err != nil {
@@ -269,7 +263,6 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 
 	var recRows, updRows, keyRows, dropKeys [][]any
 	var custKeys []string
-	var facts []factChange
 	keysOf := map[string][]string{}
 	for _, rkey := range sortedVersionKeys(cur) {
 		v := cur[rkey]
@@ -287,11 +280,13 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 		row := []any{rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, it.at, b2i(it.del), ev.EventID, data, refSys, refID}
 		if ev.Entity != hub.EntityCustomer {
-			facts = append(facts, factChange{rkey: rkey, old: v.factRef, ref: it.ref, linked: it.linked})
+			// The record's value fact goes in its row (value_facts.go);
+			// NULL with the figures off.
+			fact := s.valueFact(it.linked)
 			if v.stored && !s.pg {
-				updRows = append(updRows, []any{rkey, it.at, b2i(it.del), ev.EventID, data, refSys, refID})
+				updRows = append(updRows, []any{rkey, it.at, b2i(it.del), ev.EventID, data, refSys, refID, fact})
 			} else {
-				recRows = append(recRows, row)
+				recRows = append(recRows, append(row, fact))
 			}
 			continue
 		}
@@ -332,21 +327,19 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO records
-  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id) `,
-		"text,text,text,text,text,bigint,integer,text,text,text,text",
+  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id, value_fact) `,
+		"text,text,text,text,text,bigint,integer,text,text,text,text,text",
 		s.pgOnly(` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
-  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id`), recRows); err != nil {
+  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id,
+  value_fact = excluded.value_fact`), recRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
 	// SQLite: stored records get a plain UPDATE (see insertRows for why
 	// not the upsert).
 	if err := s.insertRows(ctx, tx, `UPDATE records SET updated_at = v.column2, deleted = v.column3, event_id = v.column4,
-  data = v.column5, ref_system = v.column6, ref_id = v.column7 FROM (`, "text,bigint,integer,text,text,text,text",
+  data = v.column5, ref_system = v.column6, ref_id = v.column7, value_fact = v.column8 FROM (`, "text,bigint,integer,text,text,text,text,text",
 		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
-	}
-	if err := s.writeFacts(ctx, tx, facts); err != nil {
-		return err
 	}
 	if err := s.deleteRows(ctx, tx, dropMatchKeys, dropKeys); err != nil {
 		return fmt.Errorf("clear match keys: %w", err)

@@ -322,9 +322,6 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.ensureFacts(ctx, tx); err != nil {
-		return err
-	}
 	breaks, err := s.valueBreaks(ctx, tx)
 	if err != nil {
 		return err
@@ -400,22 +397,38 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 	}); err != nil {
 		return fmt.Errorf("value: read customer records: %w", err)
 	}
+	var backfill [][]any
 	for _, sys := range sortedKeys(boolSet(bySystem)) {
 		srcIDs := bySystem[sys]
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
-			// The facts of the linked records (value_facts.go), not
-			// the records: ensureFacts made them complete.
-			q, args := s.inList(`SELECT ref_id, rkey, fact FROM value_facts WHERE ref_system = ? AND ref_id IN (%s)`, part)
+			// The facts of the linked records (value_facts.go); the
+			// data only of a record without one.
+			q, args := s.inList(`SELECT ref_id, rkey, entity, value_fact, CASE WHEN value_fact IS NULL THEN data END FROM records
+WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
-				var refID, rkey, fact string
-				if err := r.Scan(&refID, &rkey, &fact); err != nil {
+				var (
+					refID, rkey, entity string
+					fact, data          sql.NullString
+				)
+				if err := r.Scan(&refID, &rkey, &entity, &fact, &data); err != nil {
 					return err
+				}
+				if entity == hub.EntityCustomer {
+					return nil
+				}
+				if !fact.Valid {
+					f, err := factOfData(entity, []byte(data.String))
+					if err != nil {
+						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+					}
+					fact.String = f
+					backfill = append(backfill, []any{rkey, f})
 				}
 				// A record counts once per golden holding the customer
 				// it names (one golden, unless mid-resolution).
 				for _, id := range owner[linkedRef{sys, refID}] {
-					if err := inputs[id].AddFact(fact); err != nil {
+					if err := inputs[id].AddFact(fact.String); err != nil {
 						return fmt.Errorf("stored fact of %s: %w", rkey, err)
 					}
 				}
@@ -424,6 +437,9 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 				return fmt.Errorf("value: read linked facts: %w", err)
 			}
 		}
+	}
+	if err := s.backfillFacts(ctx, tx, backfill); err != nil {
+		return err
 	}
 	var moved []string
 	for _, id := range ids {

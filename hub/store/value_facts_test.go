@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"testing"
 	"time"
@@ -206,20 +208,20 @@ func testValueFactsProperty(t *testing.T, open opener, seed uint64, deferred boo
 	}
 }
 
-// A store whose facts are missing (from before 0023) or stale (records
-// applied with the figures off) rebuilds them from the records at the
-// next recompute, and the figures are right.
+// Records without facts (applied before 0023, or with the figures off)
+// get them from the recompute that reads them, the same facts apply
+// writes, and the figures are right meanwhile.
 func testValueFactsRebuild(t *testing.T, open opener) {
 	ctx := context.Background()
 	d := genValue(6, 8)
 	s := openValue(t, open, Options{Value: ValueOptions{Off: true}})
-	applyChunked(t, s, d.events[:len(d.events)/2])
-	var complete int
-	if err := s.db.QueryRowContext(ctx, `SELECT complete FROM value_facts_state`).Scan(&complete); err != nil || complete != 0 {
-		t.Fatalf("after applying with the figures off: complete = %d, %v; want 0", complete, err)
+	half := len(d.events) / 2
+	applyChunked(t, s, d.events[:half])
+	if n := countFacts(t, s); n != 0 {
+		t.Fatalf("figures off, yet %d facts written", n)
 	}
 	s.val.off = false
-	applyChunked(t, s, d.events[len(d.events)/2:])
+	applyChunked(t, s, d.events[half:])
 	// The customers of the first half get figures from the refresh.
 	if _, err := s.RefreshValue(ctx, valueNow, 100); err != nil {
 		t.Fatal(err)
@@ -231,10 +233,19 @@ func testValueFactsRebuild(t *testing.T, open opener) {
 				t.Errorf("%s: %s:\n got %s\nwant %s", what, id, got, want)
 			}
 		}
+		linked := 0
+		for _, in := range d.raw {
+			linked += len(in.Orders) + len(in.Payments) + len(in.Cases)
+		}
+		if n := countFacts(t, s); n != linked {
+			t.Errorf("%s: %d facts, want %d (one per live linked record)", what, n, linked)
+		}
 	}
 	checkAll("figures off, then on")
+	// Apply's facts, to compare with the back-filled ones.
+	want := storedFacts(t, s)
 	// As a store from before 0023: no facts, none of the figures.
-	for _, q := range []string{`DELETE FROM value_facts`, `UPDATE value_facts_state SET complete = 0`, `DELETE FROM customer_value`, `DELETE FROM value_totals`} {
+	for _, q := range []string{`UPDATE records SET value_fact = NULL`, `DELETE FROM customer_value`, `DELETE FROM value_totals`} {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -244,18 +255,27 @@ func testValueFactsRebuild(t *testing.T, open opener) {
 	}
 	checkAll("before 0023")
 	checkTotals(t, s, d)
-	if err := s.db.QueryRowContext(ctx, `SELECT complete FROM value_facts_state`).Scan(&complete); err != nil || complete != 1 {
-		t.Fatalf("after the rebuild: complete = %d, %v; want 1", complete, err)
+	if got := storedFacts(t, s); !reflect.DeepEqual(got, want) {
+		t.Errorf("back-filled facts differ from apply's:\n got %v\nwant %v", got, want)
 	}
-	var facts int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM value_facts`).Scan(&facts); err != nil {
+}
+
+func countFacts(t *testing.T, s *Store) int {
+	t.Helper()
+	return len(storedFacts(t, s))
+}
+
+// storedFacts is every records.value_fact by record key.
+func storedFacts(t *testing.T, s *Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	if err := s.scanAll(context.Background(), s.db, `SELECT rkey, value_fact FROM records WHERE value_fact IS NOT NULL`, nil, func(r *sql.Rows) error {
+		var k, f string
+		err := r.Scan(&k, &f)
+		out[k] = f
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
-	want := 0
-	for _, in := range d.raw {
-		want += len(in.Orders) + len(in.Payments) + len(in.Cases)
-	}
-	if facts != want {
-		t.Errorf("%d facts, want %d (one per live linked record)", facts, want)
-	}
+	return out
 }
