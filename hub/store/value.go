@@ -23,9 +23,10 @@ import (
 // resolution, the goldens merged into those, and the goldens the batch's
 // orders, payments and cases point at before and after the batch (a
 // record re-pointed to another customer, or deleted, moves its figures
-// too). Recomputing reads all of the customer's linked records, so the
-// cost of a batch grows with the size of the customers it touches, not
-// with the store.
+// too). Recomputing reads the value facts of all of the customer's linked
+// records (value_facts.go: a compact text per record, written with it),
+// not their JSON, so the cost of a batch grows with the size of the
+// customers it touches, not with the store.
 //
 // RFM and ABC are relative to all customers: the store scores each
 // recomputed customer against the cut points of the last RefreshValue
