@@ -30,6 +30,10 @@ type batch struct {
 	// skipped for one written record, for metrics.
 	blocksSkipped map[string]int
 	cached        []string // record keys this transaction put in the cache
+	// oldRefs are the customers the batch's linked records named before
+	// it, read with their versions: a delete or a re-pointed record
+	// leaves its old customer, whose value figures move (withValue).
+	oldRefs map[hub.Ref]bool
 	// pending holds the batch's customer records, written to the records
 	// table only after resolution, with their golden id: resolution
 	// reads them from here, and no record is rewritten just to set its
@@ -207,17 +211,21 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	cur := map[string]*version{}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+	b.oldRefs = map[hub.Ref]bool{}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys, ref_system, ref_id FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
 		var (
-			rkey string
-			v    version
-			del  int
-			g, k sql.NullString
+			rkey           string
+			v              version
+			del            int
+			g, k, rsy, rid sql.NullString
 		)
-		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k); err != nil {
+		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k, &rsy, &rid); err != nil {
 			return err
 		}
 		v.del, v.golden, v.stored, v.mkeys = del == 1, g.String, true, k.String
+		if rsy.Valid {
+			b.oldRefs[hub.Ref{System: rsy.String, ID: rid.String}] = true
+		}
 		cur[rkey] = &v
 		return nil
 	}); err != nil {

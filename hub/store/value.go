@@ -76,29 +76,20 @@ func (s *Store) withValue(ctx context.Context, b *batch, items []item, fn func()
 	if s.val.off {
 		return fn()
 	}
-	// The references the batch's linked records had before it: a delete
-	// or a re-pointed record leaves its old customer.
-	var keys []string
-	refs := map[hub.Ref]bool{}
-	for _, it := range items {
-		if it.ev.Entity == hub.EntityCustomer {
-			continue
-		}
-		keys = append(keys, it.rkey)
-		if it.ref.System != "" {
-			refs[it.ref] = true
-		}
-	}
-	if err := s.eachChunk(ctx, b.tx, `SELECT ref_system, ref_id FROM records WHERE ref_system IS NOT NULL AND rkey IN (%s)`, uniq(keys), func(r *sql.Rows) error {
-		var ref hub.Ref
-		err := r.Scan(&ref.System, &ref.ID)
-		refs[ref] = true
-		return err
-	}); err != nil {
-		return fmt.Errorf("value: read linked references: %w", err)
-	}
 	if err := fn(); err != nil {
 		return err
+	}
+	// The customers the batch's linked records name now, and those they
+	// named before it (read with their stored versions, b.oldRefs): a
+	// delete or a re-pointed record leaves its old customer.
+	refs := b.oldRefs
+	if refs == nil {
+		refs = map[hub.Ref]bool{}
+	}
+	for _, it := range items {
+		if it.ev.Entity != hub.EntityCustomer && it.ref.System != "" {
+			refs[it.ref] = true
+		}
 	}
 	return s.valueAfter(ctx, b, refs)
 }
