@@ -30,6 +30,10 @@ type batch struct {
 	// skipped for one written record, for metrics.
 	blocksSkipped map[string]int
 	cached        []string // record keys this transaction put in the cache
+	// oldRefs are the customers the batch's linked records named before
+	// it, read with their versions: a delete or a re-pointed record
+	// leaves its old customer, whose value figures move (withValue).
+	oldRefs map[hub.Ref]bool
 	// pending holds the batch's customer records, written to the records
 	// table only after resolution, with their golden id: resolution
 	// reads them from here, and no record is rewritten just to set its
@@ -131,6 +135,9 @@ type item struct {
 	cust *hub.Customer
 	ref  hub.Ref
 	echo bool // crmhub's own write-back read back (see echoes)
+	// linked is the decoded order, payment or case of a linked upsert,
+	// whose value fact the batch writes (value_facts.go).
+	linked any
 }
 
 func prepare(ev *hub.Envelope) (item, error) {
@@ -154,7 +161,7 @@ func prepare(ev *hub.Envelope) (item, error) {
 	}
 	if !it.del {
 		var err error
-		if it.cust, it.ref, err = parse(ev); err != nil {
+		if it.cust, it.ref, it.linked, err = parse(ev); err != nil {
 			return item{}, err
 		}
 	}
@@ -204,17 +211,21 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	cur := map[string]*version{}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
+	b.oldRefs = map[hub.Ref]bool{}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, updated_at, deleted, event_id, golden_id, entity, mkeys, ref_system, ref_id FROM records WHERE rkey IN (%s)`, uniq(rkeys), func(rows *sql.Rows) error {
 		var (
-			rkey string
-			v    version
-			del  int
-			g, k sql.NullString
+			rkey           string
+			v              version
+			del            int
+			g, k, rsy, rid sql.NullString
 		)
-		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k); err != nil {
+		if err := rows.Scan(&rkey, &v.at, &del, &v.event, &g, &v.entity, &k, &rsy, &rid); err != nil {
 			return err
 		}
 		v.del, v.golden, v.stored, v.mkeys = del == 1, g.String, true, k.String
+		if rsy.Valid {
+			b.oldRefs[hub.Ref{System: rsy.String, ID: rid.String}] = true
+		}
 		cur[rkey] = &v
 		return nil
 	}); err != nil {
@@ -277,10 +288,13 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 		row := []any{rkey, ev.System, ev.SourceEntity, ev.SourceID, ev.Entity, it.at, b2i(it.del), ev.EventID, data, refSys, refID}
 		if ev.Entity != hub.EntityCustomer {
+			// The record's value fact goes in its row (value_facts.go);
+			// NULL with the figures off.
+			fact := s.valueFact(it.linked)
 			if v.stored && !s.pg {
-				updRows = append(updRows, []any{rkey, it.at, b2i(it.del), ev.EventID, data, refSys, refID})
+				updRows = append(updRows, []any{rkey, it.at, b2i(it.del), ev.EventID, data, refSys, refID, fact})
 			} else {
-				recRows = append(recRows, row)
+				recRows = append(recRows, append(row, fact))
 			}
 			continue
 		}
@@ -321,16 +335,17 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO records
-  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id) `,
-		"text,text,text,text,text,bigint,integer,text,text,text,text",
+  (rkey, system, source_entity, source_id, entity, updated_at, deleted, event_id, data, ref_system, ref_id, value_fact) `,
+		"text,text,text,text,text,bigint,integer,text,text,text,text,text",
 		s.pgOnly(` ON CONFLICT (rkey) DO UPDATE SET updated_at = excluded.updated_at, deleted = excluded.deleted,
-  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id`), recRows); err != nil {
+  event_id = excluded.event_id, data = excluded.data, ref_system = excluded.ref_system, ref_id = excluded.ref_id,
+  value_fact = excluded.value_fact`), recRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
 	// SQLite: stored records get a plain UPDATE (see insertRows for why
 	// not the upsert).
 	if err := s.insertRows(ctx, tx, `UPDATE records SET updated_at = v.column2, deleted = v.column3, event_id = v.column4,
-  data = v.column5, ref_system = v.column6, ref_id = v.column7 FROM (`, "text,bigint,integer,text,text,text,text",
+  data = v.column5, ref_system = v.column6, ref_id = v.column7, value_fact = v.column8 FROM (`, "text,bigint,integer,text,text,text,text,text",
 		`) AS v WHERE records.rkey = v.column1`, updRows); err != nil {
 		return fmt.Errorf("write records: %w", err)
 	}
@@ -535,52 +550,52 @@ func checkRef(r hub.Ref) error {
 }
 
 // parse validates an upsert's data and returns the customer reference of
-// linked records.
-func parse(ev *hub.Envelope) (*hub.Customer, hub.Ref, error) {
+// linked records and the decoded linked record.
+func parse(ev *hub.Envelope) (*hub.Customer, hub.Ref, any, error) {
 	if len(ev.Data) == 0 {
-		return nil, hub.Ref{}, invalid("data", "empty for an upsert")
+		return nil, hub.Ref{}, nil, invalid("data", "empty for an upsert")
 	}
 	switch ev.Entity {
 	case hub.EntityCustomer:
 		var c hub.Customer
 		if err := decodeStrict(ev.Data, &c); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
 		if c.Kind != "person" && c.Kind != "organization" {
-			return nil, hub.Ref{}, invalid("kind", "want person or organization, got %q", c.Kind)
+			return nil, hub.Ref{}, nil, invalid("kind", "want person or organization, got %q", c.Kind)
 		}
-		return &c, hub.Ref{}, checkMoney("credit_limit", c.CreditLimit)
+		return &c, hub.Ref{}, nil, checkMoney("credit_limit", c.CreditLimit)
 	case hub.EntityOrder:
 		var o hub.Order
 		if err := decodeStrict(ev.Data, &o); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
 		if err := checkMoney("total", o.Total); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
-		return nil, o.CustomerRef, checkRef(o.CustomerRef)
+		return nil, o.CustomerRef, &o, checkRef(o.CustomerRef)
 	case hub.EntityPayment:
 		var p hub.Payment
 		if err := decodeStrict(ev.Data, &p); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
 		switch p.Type {
 		case "invoice", "payment", "credit_note":
 		default:
-			return nil, hub.Ref{}, invalid("type", "want invoice, payment or credit_note, got %q", p.Type)
+			return nil, hub.Ref{}, nil, invalid("type", "want invoice, payment or credit_note, got %q", p.Type)
 		}
 		if err := checkMoney("amount", &p.Amount); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
-		return nil, p.CustomerRef, checkRef(p.CustomerRef)
+		return nil, p.CustomerRef, &p, checkRef(p.CustomerRef)
 	case hub.EntityServiceCase:
 		var c hub.ServiceCase
 		if err := decodeStrict(ev.Data, &c); err != nil {
-			return nil, hub.Ref{}, err
+			return nil, hub.Ref{}, nil, err
 		}
-		return nil, c.CustomerRef, checkRef(c.CustomerRef)
+		return nil, c.CustomerRef, &c, checkRef(c.CustomerRef)
 	}
-	return nil, hub.Ref{}, invalid("entity", "unknown entity %q", ev.Entity)
+	return nil, hub.Ref{}, nil, invalid("entity", "unknown entity %q", ev.Entity)
 }
 
 // newer reports whether version a (updated-at, is-delete, event id) wins

@@ -23,9 +23,10 @@ import (
 // resolution, the goldens merged into those, and the goldens the batch's
 // orders, payments and cases point at before and after the batch (a
 // record re-pointed to another customer, or deleted, moves its figures
-// too). Recomputing reads all of the customer's linked records, so the
-// cost of a batch grows with the size of the customers it touches, not
-// with the store.
+// too). Recomputing reads the value facts of all of the customer's linked
+// records (value_facts.go: a compact text per record, written with it),
+// not their JSON, so the cost of a batch grows with the size of the
+// customers it touches, not with the store.
 //
 // RFM and ABC are relative to all customers: the store scores each
 // recomputed customer against the cut points of the last RefreshValue
@@ -75,29 +76,20 @@ func (s *Store) withValue(ctx context.Context, b *batch, items []item, fn func()
 	if s.val.off {
 		return fn()
 	}
-	// The references the batch's linked records had before it: a delete
-	// or a re-pointed record leaves its old customer.
-	var keys []string
-	refs := map[hub.Ref]bool{}
-	for _, it := range items {
-		if it.ev.Entity == hub.EntityCustomer {
-			continue
-		}
-		keys = append(keys, it.rkey)
-		if it.ref.System != "" {
-			refs[it.ref] = true
-		}
-	}
-	if err := s.eachChunk(ctx, b.tx, `SELECT ref_system, ref_id FROM records WHERE ref_system IS NOT NULL AND rkey IN (%s)`, uniq(keys), func(r *sql.Rows) error {
-		var ref hub.Ref
-		err := r.Scan(&ref.System, &ref.ID)
-		refs[ref] = true
-		return err
-	}); err != nil {
-		return fmt.Errorf("value: read linked references: %w", err)
-	}
 	if err := fn(); err != nil {
 		return err
+	}
+	// The customers the batch's linked records name now, and those they
+	// named before it (read with their stored versions, b.oldRefs): a
+	// delete or a re-pointed record leaves its old customer.
+	refs := b.oldRefs
+	if refs == nil {
+		refs = map[hub.Ref]bool{}
+	}
+	for _, it := range items {
+		if it.ev.Entity != hub.EntityCustomer && it.ref.System != "" {
+			refs[it.ref] = true
+		}
 	}
 	return s.valueAfter(ctx, b, refs)
 }
@@ -217,24 +209,38 @@ func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
-func decodeInto(in *value.Input, entity string, data []byte) error {
-	switch entity {
-	case hub.EntityOrder:
-		var o hub.Order
-		err := json.Unmarshal(data, &o)
-		in.Orders = append(in.Orders, o)
-		return err
-	case hub.EntityPayment:
-		var p hub.Payment
-		err := json.Unmarshal(data, &p)
-		in.Payments = append(in.Payments, p)
-		return err
-	default:
-		var c hub.ServiceCase
-		err := json.Unmarshal(data, &c)
-		in.Cases = append(in.Cases, c)
-		return err
+// totalsView is the part of stored figures addTotals reads; the old
+// figures of a recompute are decoded only so far (decoding them whole was
+// a sixth of a recompute).
+type totalsView struct {
+	Revenue struct {
+		Base12m    hub.Money              `json:"base_12m"`
+		ByCategory map[string][]hub.Money `json:"by_category"`
+		ByChannel  map[string][]hub.Money `json:"by_channel"`
+		ByRegion   map[string][]hub.Money `json:"by_region"`
+		ByMonth    map[string][]hub.Money `json:"by_month"`
+	} `json:"revenue"`
+	Margin *struct {
+		ByCategory map[string][]hub.Money `json:"by_category"`
+		ByChannel  map[string][]hub.Money `json:"by_channel"`
+		ByRegion   map[string][]hub.Money `json:"by_region"`
+		ByMonth    map[string][]hub.Money `json:"by_month"`
+	} `json:"margin"`
+	Payments struct {
+		OverdueBalance []hub.Money `json:"overdue_balance"`
+	} `json:"payments"`
+}
+
+// figures are v as figures holding what addTotals reads.
+func (v *totalsView) figures() *value.Figures {
+	f := &value.Figures{}
+	r := &f.Revenue
+	r.Base12m, r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = v.Revenue.Base12m, v.Revenue.ByCategory, v.Revenue.ByChannel, v.Revenue.ByRegion, v.Revenue.ByMonth
+	if m := v.Margin; m != nil {
+		f.Margin = &value.Margin{ByCategory: m.ByCategory, ByChannel: m.ByChannel, ByRegion: m.ByRegion, ByMonth: m.ByMonth}
 	}
+	f.Payments.OverdueBalance = v.Payments.OverdueBalance
+	return f
 }
 
 // totalsKey is one row of value_totals.
@@ -328,13 +334,14 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		if err := r.Scan(&id, &data, &stage, &segment, &rfm, &abc); err != nil {
 			return err
 		}
-		var f value.Figures
-		if err := json.Unmarshal([]byte(data), &f); err != nil {
+		var v totalsView
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
 			return fmt.Errorf("stored figures of %s: %w", id, err)
 		}
+		f := v.figures()
 		// The columns, which RefreshValue moves, win over the JSON.
 		f.Loyalty.Stage, f.Segment = value.Stage(stage), segmentOf(rfm, abc, segment)
-		olds[id] = &f
+		olds[id] = f
 		return nil
 	}); err != nil {
 		return fmt.Errorf("value: read figures: %w", err)
@@ -344,7 +351,10 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		var (
 			id   string
 			data sql.NullString
-			c    hub.Customer
+			// Only the credit limit is read of the golden record.
+			c struct {
+				CreditLimit *hub.Money `json:"credit_limit"`
+			}
 		)
 		if err := r.Scan(&id, &data); err != nil {
 			return err
@@ -379,34 +389,49 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 	}); err != nil {
 		return fmt.Errorf("value: read customer records: %w", err)
 	}
+	var backfill [][]any
 	for _, sys := range sortedKeys(boolSet(bySystem)) {
 		srcIDs := bySystem[sys]
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
-			q, args := s.inList(`SELECT rkey, ref_id, entity, data FROM records WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
+			// The facts of the linked records (value_facts.go); the
+			// data only of a record without one.
+			q, args := s.inList(`SELECT ref_id, rkey, entity, value_fact, CASE WHEN value_fact IS NULL THEN data END FROM records
+WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
 				var (
-					rkey, refID, entity string
-					data                sql.NullString
+					refID, rkey, entity string
+					fact, data          sql.NullString
 				)
-				if err := r.Scan(&rkey, &refID, &entity, &data); err != nil {
+				if err := r.Scan(&refID, &rkey, &entity, &fact, &data); err != nil {
 					return err
 				}
 				if entity == hub.EntityCustomer {
 					return nil
 				}
+				if !fact.Valid {
+					f, err := factOfData(entity, []byte(data.String))
+					if err != nil {
+						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+					}
+					fact.String = f
+					backfill = append(backfill, []any{rkey, f})
+				}
 				// A record counts once per golden holding the customer
 				// it names (one golden, unless mid-resolution).
 				for _, id := range owner[linkedRef{sys, refID}] {
-					if err := decodeInto(inputs[id], entity, []byte(data.String)); err != nil {
-						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+					if err := inputs[id].AddFact(fact.String); err != nil {
+						return fmt.Errorf("stored fact of %s: %w", rkey, err)
 					}
 				}
 				return nil
 			}); err != nil {
-				return fmt.Errorf("value: read linked records: %w", err)
+				return fmt.Errorf("value: read linked facts: %w", err)
 			}
 		}
+	}
+	if err := s.backfillFacts(ctx, tx, backfill); err != nil {
+		return err
 	}
 	var moved []string
 	for _, id := range ids {
