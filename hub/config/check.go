@@ -255,7 +255,8 @@ func sqliteDir(dsn string) (string, bool) {
 }
 
 // StateDirParam is the parameter by which a connector asks for a directory
-// of its own to keep state between runs (the sql source's row hashes).
+// of its own to keep state between runs (the sql source's row hashes, the
+// rest source's record fingerprints).
 const StateDirParam = "state_dir"
 
 // withStateDir gives an instance whose connector declares state_dir and
