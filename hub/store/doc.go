@@ -52,9 +52,10 @@
 // On SQLite the writer's statements are prepared once and reused
 // (stmtCache): IN lists are padded and row lists cut to powers of two, so
 // a batch's statements come in a few hundred shapes. BenchmarkApplyFloor
-// measures what any such store must at least do per record (write it and
-// its match keys, look up who holds them), the bound a throughput goal is
-// set against.
+// measures the least this schema and these statements do per record
+// (write it and its match keys, look up who holds them): the bound a
+// throughput goal of this store is set against, not one for any store (a
+// different schema or statement design has a floor of its own).
 //
 // SQLite needs a file (the writer and the readers use separate connection
 // pools, which an in-memory database would not share).
