@@ -345,23 +345,24 @@ func addressPair(x, y hub.Address) string {
 		case city == LevelExact:
 			return LevelCity
 		case pc == "" && city == "":
-			if strings.TrimSpace(x.Street) == "" || strings.TrimSpace(y.Street) == "" {
+			if strings.TrimSpace(x.Street+x.Street2) == "" || strings.TrimSpace(y.Street+y.Street2) == "" {
 				return ""
 			}
 		}
 		return LevelElse
 	}
-	px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
+	xs, ys := streetLines(x), streetLines(y)
+	px, py := ParseStreetLine(xs), ParseStreetLine(ys)
 	sameStreet := similarStreet(px.Street, py.Street)
-	if !sameStreet && (strings.Contains(x.Street, "\n") || strings.Contains(y.Street, "\n")) {
+	if !sameStreet && (strings.Contains(xs, "\n") || strings.Contains(ys, "\n")) {
 		// The lines in another order: the street one system keeps on
 		// its first line, the other below a building's name.
-		for _, s := range streetNames(x.Street) {
+		for _, s := range streetNames(xs) {
 			if similarStreet(s, py.Street) {
 				sameStreet = true
 			}
 		}
-		for _, s := range streetNames(y.Street) {
+		for _, s := range streetNames(ys) {
 			if similarStreet(px.Street, s) {
 				sameStreet = true
 			}
