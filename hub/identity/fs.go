@@ -552,6 +552,15 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		// name, the two that differ are.
 		gx, gy, gl, other = fa, fb, other, gl
 	}
+	personal := g[iIdent] == LevelClose || g[iIdent] == LevelExact || g[iEmail] == LevelExact
+	if !swapped && genderedForms(ga, gb) && !personal && g[iFamily] != LevelElse && !otherName(g[iFamily]) && house &&
+		!sameGender(a.Gender, b.Gender) {
+		// Daniel and Daniela, Paul and Paula: one letter apart, they read
+		// as a typo, but with one family name and one house they are a
+		// brother and a sister (twins, where the birth date agrees),
+		// unless both records say the same gender.
+		return "a masculine and a feminine form of one given name at one family name and address: a brother and a sister (twins, where the birth date agrees) are as likely as a typo"
+	}
 	if ga != "" && gb != "" && other != LevelElse && otherName(gl) && !oneGivenName(gx, gy) &&
 		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
 		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
@@ -582,6 +591,12 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		return "phone numbers one digit apart confirm only the same given name and a family name a typo apart"
 	}
 	return ""
+}
+
+// sameGender reports whether both records state one gender.
+func sameGender(x, y string) bool {
+	x, y = strings.ToLower(strings.TrimSpace(x)), strings.ToLower(strings.TrimSpace(y))
+	return x != "" && x != "unknown" && x == y
 }
 
 // Explain scores two records as the resolver does and says how: for
