@@ -561,13 +561,15 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		// unless both records say the same gender.
 		return "a masculine and a feminine form of one given name at one family name and address: a brother and a sister (twins, where the birth date agrees) are as likely as a typo"
 	}
-	if ga != "" && gb != "" && other != LevelElse && otherName(gl) && !oneGivenName(gx, gy) &&
+	if ga != "" && gb != "" && otherName(gl) && !oneGivenName(gx, gy) &&
 		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
 		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
 		// Relatives share a family name and an address, twins a birth
 		// date too; only the given name tells them apart, and here it
 		// does not agree, nor is one a nickname, initial or part of the
-		// other. Names that sound alike or begin alike are other names
+		// other. A family name that differs as well (a sister under her
+		// married name) leaves only the birth date and the house, which
+		// twins share too. Names that sound alike or begin alike are other names
 		// only where both are known given names (Anna and Johann,
 		// Christopher and Christine).
 		return "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
