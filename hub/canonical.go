@@ -24,6 +24,7 @@ type Ref struct {
 type Address struct {
 	Type       string `json:"type,omitempty"` // billing, shipping, visit, home
 	Street     string `json:"street,omitempty"`
+	Street2    string `json:"street2,omitempty"` // a second line: building, unit, c/o (v1.3)
 	PostalCode string `json:"postal_code,omitempty"`
 	City       string `json:"city,omitempty"`
 	Region     string `json:"region,omitempty"`

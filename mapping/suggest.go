@@ -77,6 +77,9 @@ var nameHints = []struct {
 	{"tax_id", []string{"ustid", "ustidnr", "vat", "vatid", "vatno", "vatnumber", "taxid", "steuernummer", "uid"}},
 	{"emails[]", []string{"email", "mail", "emailadresse", "emailaddress", "mailadresse"}},
 	{"phones[]", []string{"telefon", "phone", "tel", "telephone", "phonenumber", "mobil", "mobile", "handy", "mobilephone", "telefonnummer", "cell"}},
+	// The second line before the first: "address2" contains "address".
+	{"addresses[0].street2", []string{"street2", "addressline2", "address2", "streetline2", "line2", "strasse2",
+		"adresszusatz", "addresszusatz", "adresse2"}},
 	{"addresses[0].street", []string{"strasse", "street", "address", "adresse", "addressline1", "street1", "anschrift"}},
 	{"addresses[0].postal_code", []string{"plz", "zip", "zipcode", "postalcode", "postcode", "postleitzahl"}},
 	{"addresses[0].city", []string{"ort", "stadt", "city", "town", "wohnort"}},

@@ -183,3 +183,26 @@ func TestSuggestPersonColumns(t *testing.T) {
 		t.Errorf("identifiers: %q, want the SSN column as an ssn", ids)
 	}
 }
+
+// Two address lines: the first is the street, the second (FEBRL's
+// address_2, a CRM's "Address Line 2", German "Adresszusatz") is street2,
+// not a second candidate for the street left in custom.
+func TestSuggestSecondAddressLine(t *testing.T) {
+	for _, cols := range [][2]string{{"address_1", "address_2"}, {"Address Line 1", "Address Line 2"}, {"Strasse", "Adresszusatz"}} {
+		recs := []map[string]any{
+			{"id": "1", cols[0]: "12 Stanley Street", cols[1]: "Miami Lodge", "postcode": "4223"},
+			{"id": "2", cols[0]: "Hauptstr. 5", cols[1]: "c/o Meier", "postcode": "10115"},
+		}
+		_, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "crm", Entity: "people"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, s := range sugg {
+			got[s.Target] = s.Column
+		}
+		if got["addresses[0].street"] != cols[0] || got["addresses[0].street2"] != cols[1] {
+			t.Errorf("%v: street from %q, street2 from %q", cols, got["addresses[0].street"], got["addresses[0].street2"])
+		}
+	}
+}

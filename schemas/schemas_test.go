@@ -12,6 +12,8 @@ func TestValidate(t *testing.T) {
 		{"bad phone", "customer", `{"kind":"person","family_name":"X","phones":["030/1234567"]}`, []string{"phones.0"}},
 		{"money is not a float", "payment", `{"document_number":"1","type":"invoice","customer_ref":{"system":"erp","id":"1"},"amount":{"amount":12.5,"currency":"EUR"}}`, []string{"amount.amount"}},
 		{"unknown field", "order", `{"order_number":"1","customer_ref":{"system":"erp","id":"1"},"colour":"red"}`, []string{"(root)"}},
+		{"second address line (v1.3)", "customer", `{"kind":"person","family_name":"X","addresses":[{"street":"12 Main St","street2":"Apt 4B","postal_code":"10001"}]}`, nil},
+		{"second address line is text", "customer", `{"kind":"person","family_name":"X","addresses":[{"street2":4}]}`, []string{"addresses.0.street2"}},
 		{"case ok", "service_case", `{"case_number":"C1","customer_ref":{"system":"crm","id":"7"},"status":"open"}`, nil},
 	}
 	for _, tt := range tests {

@@ -122,7 +122,7 @@ func printMistakes(out io.Writer, r *identity.Resolver, recs []quality.Record, m
 				var addr, ids string
 				if len(c.Addresses) > 0 {
 					a := c.Addresses[0]
-					addr = strings.ReplaceAll(a.Street, "\n", " / ") + " | " + a.PostalCode + " " + a.City
+					addr = strings.ReplaceAll(strings.TrimSuffix(a.Street+"\n"+a.Street2, "\n"), "\n", " / ") + " | " + a.PostalCode + " " + a.City
 				}
 				if len(c.Identifiers) > 0 {
 					ids = c.Identifiers[0].Value

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"strings"
+
+	"github.com/crmhub/crmhub/hub"
 )
 
 // StreetLine is a street line split into its parts: the normalized street
@@ -50,6 +52,22 @@ func ParseStreetLine(line string) StreetLine {
 		best.Unit = unit
 	}
 	return best
+}
+
+// streetLines is an address's street with its second line (street2, a
+// building, unit or c/o) below it, as ParseStreetLine and streetNames read
+// a street field of several lines: one system keeps the building in
+// street2, another in the street field's second line, a third before the
+// street, and all three compare alike.
+func streetLines(a hub.Address) string {
+	s2 := strings.TrimSpace(a.Street2)
+	if s2 == "" {
+		return a.Street
+	}
+	if strings.TrimSpace(a.Street) == "" {
+		return s2
+	}
+	return a.Street + "\n" + s2
 }
 
 // streetNames are the normalized street names of every line of a street

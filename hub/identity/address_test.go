@@ -67,3 +67,36 @@ func TestHouseNumberBeforeStreet(t *testing.T) {
 		t.Errorf("40 Dock Road and Dock Rd 40 not merged: %+v", got.Reviews)
 	}
 }
+
+// street2 is the street's second line: a building or unit kept there
+// compares as the same text on the street field's second line does, and a
+// unit there tells two flats of one house apart.
+func TestStreet2(t *testing.T) {
+	at := func(street, street2 string) hub.Address {
+		return hub.Address{Street: street, Street2: street2, PostalCode: "2600", City: "Canberra", Country: "AU"}
+	}
+	for _, tc := range []struct {
+		name string
+		x, y hub.Address
+		want string
+	}{
+		{"building in street2 vs on the second line", at("40 Dock Road", "Rose Cottage"), at("40 Dock Road\nRose Cottage", ""), LevelExact},
+		{"building in street2 vs before the street", at("40 Dock Road", "Rose Cottage"), at("Rose Cottage", "40 dock rd"), LevelExact},
+		{"only street2 holds the street", at("", "40 Dock Road"), at("40 Dock Road", ""), LevelExact},
+		{"the same unit", at("92 Mcintyre Street", "Apt 27"), at("92 Mcintyre St", "apt 27"), LevelExact},
+		{"another unit of the house", at("92 Mcintyre Street", "Apt 27"), at("92 Mcintyre Street", "Apt 28"), LevelOtherNumber},
+	} {
+		if got := addressPair(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	// The street block key reads street2 too.
+	c := hub.Customer{Kind: "person", FamilyName: "Quill", Addresses: []hub.Address{at("", "40 Dock Road")}}
+	found := false
+	for _, k := range personBlockKeys(c) {
+		found = found || k == "sh:dock rd|40"
+	}
+	if !found {
+		t.Errorf("block keys %v: want the street and house number of street2", personBlockKeys(c))
+	}
+}

@@ -60,7 +60,7 @@ func personBlockKeys(c hub.Customer) []string {
 		}
 	}
 	for _, a := range c.Addresses {
-		if l := ParseStreetLine(a.Street); l.Street != "" && l.Number != "" {
+		if l := ParseStreetLine(streetLines(a)); l.Street != "" && l.Number != "" {
 			keys = append(keys, "sh:"+l.Street+"|"+l.Number)
 		}
 	}

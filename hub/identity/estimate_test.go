@@ -100,3 +100,37 @@ func TestEstimateNotFooledByHouseholds(t *testing.T) {
 		t.Errorf("the same name and birth date after a move: p=%.4f, want a merge", m.Probability)
 	}
 }
+
+// The prior is the share of matches among all pairs: a pair several
+// blocking rules find counts once (counted once per rule, it came out
+// three times the truth), and the matches among the random pairs that
+// estimate u do not make a shared birth date or address look common.
+func TestEstimatePriorNearTruth(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	for _, seed := range []int64{3, 4} {
+		recs := quality.GenerateWith(3000, seed, quality.Options{Households: 0.15, TwoErrors: 0.25})
+		p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(seed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := map[string]int{}
+		for _, r := range recs {
+			size[r.EntityID]++
+		}
+		truePairs := 0
+		for _, k := range size {
+			truePairs += k * (k - 1) / 2
+		}
+		n := len(recs)
+		truth := float64(truePairs) / float64(n*(n-1)/2)
+		if r := p.Prior / truth; r < 0.7 || r > 1.7 {
+			t.Errorf("seed %d: prior %.3g, truth %.3g (%.2fx): want within 1.7x", seed, p.Prior, truth, r)
+		}
+		// A full birth date: random strangers share one about once in
+		// 20,000 pairs or less (a century of birthdays); counted with the
+		// matches among the random pairs it came out 1 in 6,000.
+		if u := p.Levels[identity.CompBirthDate][identity.LevelExact].U; u > 1.0/12000 {
+			t.Errorf("seed %d: u of an equal birth date %.2g: the random pairs' matches counted as strangers", seed, u)
+		}
+	}
+}

@@ -345,23 +345,24 @@ func addressPair(x, y hub.Address) string {
 		case city == LevelExact:
 			return LevelCity
 		case pc == "" && city == "":
-			if strings.TrimSpace(x.Street) == "" || strings.TrimSpace(y.Street) == "" {
+			if strings.TrimSpace(x.Street+x.Street2) == "" || strings.TrimSpace(y.Street+y.Street2) == "" {
 				return ""
 			}
 		}
 		return LevelElse
 	}
-	px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
+	xs, ys := streetLines(x), streetLines(y)
+	px, py := ParseStreetLine(xs), ParseStreetLine(ys)
 	sameStreet := similarStreet(px.Street, py.Street)
-	if !sameStreet && (strings.Contains(x.Street, "\n") || strings.Contains(y.Street, "\n")) {
+	if !sameStreet && (strings.Contains(xs, "\n") || strings.Contains(ys, "\n")) {
 		// The lines in another order: the street one system keeps on
 		// its first line, the other below a building's name.
-		for _, s := range streetNames(x.Street) {
+		for _, s := range streetNames(xs) {
 			if similarStreet(s, py.Street) {
 				sameStreet = true
 			}
 		}
-		for _, s := range streetNames(y.Street) {
+		for _, s := range streetNames(ys) {
 			if similarStreet(px.Street, s) {
 				sameStreet = true
 			}
@@ -551,13 +552,24 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		// name, the two that differ are.
 		gx, gy, gl, other = fa, fb, other, gl
 	}
-	if ga != "" && gb != "" && other != LevelElse && otherName(gl) && !oneGivenName(gx, gy) &&
+	personal := g[iIdent] == LevelClose || g[iIdent] == LevelExact || g[iEmail] == LevelExact
+	if !swapped && genderedForms(ga, gb) && !personal && g[iFamily] != LevelElse && !otherName(g[iFamily]) && house &&
+		!sameGender(a.Gender, b.Gender) {
+		// Daniel and Daniela, Paul and Paula: one letter apart, they read
+		// as a typo, but with one family name and one house they are a
+		// brother and a sister (twins, where the birth date agrees),
+		// unless both records say the same gender.
+		return "a masculine and a feminine form of one given name at one family name and address: a brother and a sister (twins, where the birth date agrees) are as likely as a typo"
+	}
+	if ga != "" && gb != "" && otherName(gl) && !oneGivenName(gx, gy) &&
 		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
 		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
 		// Relatives share a family name and an address, twins a birth
 		// date too; only the given name tells them apart, and here it
 		// does not agree, nor is one a nickname, initial or part of the
-		// other. Names that sound alike or begin alike are other names
+		// other. A family name that differs as well (a sister under her
+		// married name) leaves only the birth date and the house, which
+		// twins share too. Names that sound alike or begin alike are other names
 		// only where both are known given names (Anna and Johann,
 		// Christopher and Christine).
 		return "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
@@ -581,6 +593,12 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		return "phone numbers one digit apart confirm only the same given name and a family name a typo apart"
 	}
 	return ""
+}
+
+// sameGender reports whether both records state one gender.
+func sameGender(x, y string) bool {
+	x, y = strings.ToLower(strings.TrimSpace(x)), strings.ToLower(strings.TrimSpace(y))
+	return x != "" && x != "unknown" && x == y
 }
 
 // Explain scores two records as the resolver does and says how: for

@@ -368,7 +368,7 @@ func (f *FuzzyConfig) scoreNames(a, b hub.Customer, region string) (score float6
 	for _, x := range a.Addresses {
 		for _, y := range b.Addresses {
 			// Parsed, so "40 Dock Road" and "Dock Rd 40" are one line.
-			px, py := ParseStreetLine(x.Street), ParseStreetLine(y.Street)
+			px, py := ParseStreetLine(streetLines(x)), ParseStreetLine(streetLines(y))
 			s := 0.6 * similarity(strings.TrimSpace(px.Street+" "+px.Number), strings.TrimSpace(py.Street+" "+py.Number))
 			// Different house numbers are different addresses, however
 			// alike the street names ("Bergstr 154" / "Goethestr 172",

@@ -12,6 +12,31 @@ var nicknameText string
 // a formal name to itself included; formsOf a formal name to its forms.
 var nicknames, formsOf = parseNicknames(nicknameText)
 
+// genderPairs holds the masculine and feminine forms of one name
+// ("masculine > feminine ..." lines of nicknames.txt), both ways round.
+var genderPairs = parseGenderPairs(nicknameText)
+
+func parseGenderPairs(text string) map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		m, fs, ok := strings.Cut(line, ">")
+		if !ok || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		m = foldName(m)
+		for _, f := range strings.Fields(fs) {
+			f = foldName(f)
+			out[[2]string{m, f}], out[[2]string{f, m}] = true, true
+		}
+	}
+	return out
+}
+
+// genderedForms reports whether two folded given names are the masculine
+// and the feminine form of one name (Daniel and Daniela, Paul and Paula,
+// Jan and Jana).
+func genderedForms(x, y string) bool { return genderPairs[[2]string{x, y}] }
+
 func parseNicknames(text string) (map[string][]string, map[string][]string) {
 	out, forms := map[string][]string{}, map[string][]string{}
 	add := func(form, formal string) {
@@ -23,6 +48,14 @@ func parseNicknames(text string) (map[string][]string, map[string][]string) {
 		out[form] = append(out[form], formal)
 	}
 	for _, line := range strings.Split(text, "\n") {
+		if m, fs, ok := strings.Cut(line, ">"); ok && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			// A masculine name and its feminine forms: each a given
+			// name of its own.
+			for _, n := range append([]string{m}, strings.Fields(fs)...) {
+				add(foldName(n), foldName(n))
+			}
+			continue
+		}
 		formal, rest, ok := strings.Cut(line, ":")
 		if !ok || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue

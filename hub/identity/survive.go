@@ -136,7 +136,7 @@ func (r *Resolver) Survive(recs []Record) (hub.Customer, Lineage) {
 			}
 		}
 		for _, a := range c.Addresses {
-			k := "a" + NormalizeName(a.Type+"|"+a.Street+"|"+a.PostalCode+"|"+a.City+"|"+a.Region+"|"+a.Country)
+			k := "a" + NormalizeName(a.Type+"|"+a.Street+"|"+a.Street2+"|"+a.PostalCode+"|"+a.City+"|"+a.Region+"|"+a.Country)
 			addrSrc = appendOnce(addrSrc, rec.Key())
 			if !seen[k] {
 				seen[k] = true

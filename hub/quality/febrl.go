@@ -115,15 +115,13 @@ func febrlEntity(id string) (entity string, dup bool, err error) {
 
 // febrlCustomer maps one row as a mapping of an Australian system would:
 // street number and address_1 form the street line, address_2 (a building,
-// property or unit) its second line, suburb the city, state the region.
+// property or unit) the second line (street2), suburb the city, state the
+// region.
 func febrlCustomer(f []string, opt FEBRLOptions) hub.Customer {
 	c := hub.Customer{Kind: "person", GivenName: f[1], FamilyName: f[2]}
 	street := strings.TrimSpace(f[3] + " " + f[4])
-	if f[5] != "" {
-		street = strings.TrimSpace(street + "\n" + f[5])
-	}
-	if street != "" || f[6] != "" || f[7] != "" {
-		c.Addresses = []hub.Address{{Type: "home", Street: street, PostalCode: f[7], City: f[6],
+	if street != "" || f[5] != "" || f[6] != "" || f[7] != "" {
+		c.Addresses = []hub.Address{{Type: "home", Street: street, Street2: f[5], PostalCode: f[7], City: f[6],
 			Region: strings.ToUpper(f[8]), Country: "AU"}}
 	}
 	if d, err := time.Parse("20060102", f[9]); err == nil && len(f[9]) == 8 {

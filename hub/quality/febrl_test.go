@@ -23,7 +23,7 @@ func TestReadFEBRL(t *testing.T) {
 	if dup.EntityID != "1" || dup.Corruption != "febrl_duplicate" {
 		t.Errorf("duplicate: entity %q corruption %q", dup.EntityID, dup.Corruption)
 	}
-	want := hub.Address{Type: "home", Street: "12 harbour street\nrose cottage", PostalCode: "2999", City: "lindenvale",
+	want := hub.Address{Type: "home", Street: "12 harbour street", Street2: "rose cottage", PostalCode: "2999", City: "lindenvale",
 		Region: "NSW", Country: "AU"}
 	if len(org.Customer.Addresses) != 1 || org.Customer.Addresses[0] != want {
 		t.Errorf("address %+v, want %+v", org.Customer.Addresses, want)
@@ -39,8 +39,8 @@ func TestReadFEBRL(t *testing.T) {
 	if c := recs[2].Customer; c.BirthDate != "" || len(c.Addresses) != 0 || len(c.Identifiers) != 0 {
 		t.Errorf("sparse record %+v", c)
 	}
-	if c := recs[3].Customer; c.Addresses[0].Street != "4 kettle close\napt 3" {
-		t.Errorf("street %q", c.Addresses[0].Street)
+	if a := recs[3].Customer.Addresses[0]; a.Street != "4 kettle close" || a.Street2 != "apt 3" {
+		t.Errorf("street %q, street2 %q: want address_2 as the second line", a.Street, a.Street2)
 	}
 
 	recs, err = ReadFEBRLFile("testdata/febrl_tiny.csv", FEBRLOptions{WithoutID: true})
