@@ -61,6 +61,7 @@ func newBenchQualityCmd() *cobra.Command {
 				res := quality.Run(cfg, recs)
 				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d) model %s\n",
 					v.name, res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, model)
+				printReview(out, res.Review)
 				for _, k := range kinds {
 					if res.KindCount[k] == 0 {
 						continue

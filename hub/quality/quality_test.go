@@ -139,3 +139,26 @@ func TestTwinsStayApart(t *testing.T) {
 		t.Errorf("recall %.4f with twins about", res.Score.Recall)
 	}
 }
+
+// The review score joins exactly the true items: a false item changes
+// nothing, a true one joins its two clusters, and a record the clustering
+// never saw counts as a cluster of its own.
+func TestReviewScore(t *testing.T) {
+	truth := map[string]string{"a1": "A", "a2": "A", "a3": "A", "b1": "B", "c1": "C"}
+	assign := map[string]string{"a1": "g1", "a2": "g2", "b1": "g3", "c1": "g4"} // a3 unassigned
+	rs := reviewScore(truth, assign, []identity.Candidate{
+		{A: "a1", B: "a2"}, // true: joins g1 and g2
+		{A: "a2", B: "b1"}, // false: rejected
+		{A: "a3", B: "a1"}, // true: joins the singleton a3
+		{A: "c1", B: "x9"}, // a record outside the truth: rejected
+	})
+	if rs.Pairs != 4 || rs.TruePairs != 2 {
+		t.Fatalf("pairs %d true %d, want 4 and 2", rs.Pairs, rs.TruePairs)
+	}
+	if rs.After.CorrectPairs != 3 || rs.After.FoundPairs != 3 || rs.After.Recall != 1 {
+		t.Fatalf("after the review: %+v, want the three A pairs found and nothing else", rs.After)
+	}
+	if before := Evaluate(truth, assign); before.Recall != 0 {
+		t.Fatalf("before the review recall %v, want 0", before.Recall)
+	}
+}
