@@ -40,7 +40,7 @@ func OrderFact(o *hub.Order) string {
 	w.str(o.Channel)
 	w.str(o.Region)
 	if amt, cur, ok := orderAmount(o); ok {
-		w.str(exactString(amt))
+		w.str(amt.exact())
 		w.str(cur)
 	} else {
 		w.str("")
@@ -59,7 +59,7 @@ func OrderFact(o *hub.Order) string {
 		if _, ok := parseMoney(l.Amount); ok {
 			w.str(l.Amount.Amount) // as sent: the same decimal read again
 		} else {
-			w.str(exactString(la))
+			w.str(la.exact())
 		}
 		w.str(lc)
 		w.str(l.Category)

@@ -14,31 +14,28 @@ import (
 type sums map[string]*sum
 
 type sum struct {
-	d     decimal.Decimal
+	d     amount
 	scale int32
 }
 
 // parseMoney reads m; ok is false for an absent or unreadable amount
 // (Apply refuses unreadable totals and payment amounts; line amounts are
 // not checked there, so they are skipped here).
-func parseMoney(m *hub.Money) (decimal.Decimal, bool) {
+func parseMoney(m *hub.Money) (amount, bool) {
 	if m == nil || m.Currency == "" {
-		return decimal.Decimal{}, false
+		return amount{}, false
 	}
-	d, err := decimal.NewFromString(m.Amount)
-	return d, err == nil
+	return parseAmount(m.Amount)
 }
 
-func (s sums) add(cur string, d decimal.Decimal) {
+func (s sums) add(cur string, d amount) {
 	x := s[cur]
 	if x == nil {
 		x = &sum{}
 		s[cur] = x
 	}
-	x.d = x.d.Add(d)
-	if -d.Exponent() > x.scale {
-		x.scale = -d.Exponent()
-	}
+	x.d = x.d.add(d)
+	x.scale = max(x.scale, d.scale())
 }
 
 // list is the sums sorted by currency, never nil (an empty list reads
@@ -46,17 +43,17 @@ func (s sums) add(cur string, d decimal.Decimal) {
 func (s sums) list() []hub.Money {
 	out := make([]hub.Money, 0, len(s))
 	for cur, x := range s {
-		out = append(out, hub.Money{Amount: x.d.StringFixed(x.scale), Currency: cur})
+		out = append(out, hub.Money{Amount: x.d.fixed(x.scale), Currency: cur})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
 	return out
 }
 
-func (s sums) get(cur string) decimal.Decimal {
+func (s sums) get(cur string) amount {
 	if x := s[cur]; x != nil {
 		return x.d
 	}
-	return decimal.Zero
+	return amount{}
 }
 
 // base converts s to the base currency with the configured rates; it
@@ -67,11 +64,11 @@ func (s sums) base(cfg Config) (hub.Money, []string) {
 	for cur, x := range s {
 		switch r, ok := cfg.Rates[cur]; {
 		case cur == cfg.BaseCurrency:
-			total = total.Add(x.d)
+			total = total.Add(x.d.dec())
 		case ok:
-			total = total.Add(x.d.Mul(r))
+			total = total.Add(x.d.dec().Mul(r))
 		default:
-			if !x.d.IsZero() {
+			if x.d.sign() != 0 {
 				missing = append(missing, cur)
 			}
 		}
@@ -83,7 +80,7 @@ func (s sums) base(cfg Config) (hub.Money, []string) {
 // dimSums are sums per value of one dimension (category, channel, region).
 type dimSums map[string]sums
 
-func (d dimSums) add(key, cur string, v decimal.Decimal) {
+func (d dimSums) add(key, cur string, v amount) {
 	if key == "" {
 		return
 	}
