@@ -328,20 +328,18 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 }
 
 func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta) error {
-	olds := map[string]*value.Figures{}
+	// The stored rows: their JSON is decoded (in part, totalsView) only
+	// for a customer whose figures changed, to take its old totals out.
+	olds := map[string]*storedValue{}
 	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
-		var id, data, stage, segment, rfm, abc string
-		if err := r.Scan(&id, &data, &stage, &segment, &rfm, &abc); err != nil {
+		var (
+			id string
+			v  storedValue
+		)
+		if err := r.Scan(&id, &v.data, &v.stage, &v.segment, &v.rfm, &v.abc); err != nil {
 			return err
 		}
-		var v totalsView
-		if err := json.Unmarshal([]byte(data), &v); err != nil {
-			return fmt.Errorf("stored figures of %s: %w", id, err)
-		}
-		f := v.figures()
-		// The columns, which RefreshValue moves, win over the JSON.
-		f.Loyalty.Stage, f.Segment = value.Stage(stage), segmentOf(rfm, abc, segment)
-		olds[id] = f
+		olds[id] = &v
 		return nil
 	}); err != nil {
 		return fmt.Errorf("value: read figures: %w", err)
@@ -433,14 +431,19 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 	if err := s.backfillFacts(ctx, tx, backfill); err != nil {
 		return err
 	}
-	var moved []string
+	var (
+		moved         []string
+		added, stored [][]any // rows to insert, rows to update
+	)
 	for _, id := range ids {
 		old, in := olds[id], inputs[id]
-		if old != nil {
-			addTotals(deltas, old, -1)
-		}
 		if in == nil {
 			if old != nil {
+				f, err := old.figures(id)
+				if err != nil {
+					return err
+				}
+				addTotals(deltas, f, -1)
 				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_value WHERE golden_id = ?`), id); err != nil {
 					return fmt.Errorf("value: drop %s: %w", id, err)
 				}
@@ -449,17 +452,34 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 		}
 		f := value.Compute(*in, now, s.val.cfg)
 		f.Segment = breaks.Score(value.PointOf(&f))
-		addTotals(deltas, &f, 1)
-		if err := s.putValue(ctx, tx, id, &f); err != nil {
-			return err
+		data, err := json.Marshal(&f)
+		if err != nil {
+			return fmt.Errorf("value: encode %s: %w", id, err)
+		}
+		if old != nil && old.same(string(data), &f) {
+			continue // no write, no totals to move, no change to tell
 		}
 		var was valueClass
 		if old != nil {
-			was = valueClassOf(string(old.Loyalty.Stage), old.Segment.Name, old.Segment.ABC)
+			of, err := old.figures(id)
+			if err != nil {
+				return err
+			}
+			addTotals(deltas, of, -1)
+			was = valueClassOf(old.stage, old.segment, old.abc)
+		}
+		addTotals(deltas, &f, 1)
+		if old != nil {
+			stored = append(stored, valueRow(id, &f, data))
+		} else {
+			added = append(added, valueRow(id, &f, data))
 		}
 		if was != valueClassOf(string(f.Loyalty.Stage), f.Segment.Name, f.Segment.ABC) {
 			moved = append(moved, id)
 		}
+	}
+	if err := s.putValues(ctx, tx, added, stored); err != nil {
+		return err
 	}
 	// The golden change stream hears of a customer whose class moved,
 	// not of every recompute (docs/value.md).
@@ -490,22 +510,52 @@ func boolSet[V any](m map[string]V) map[string]bool {
 	return out
 }
 
-func (s *Store) putValue(ctx context.Context, tx *sql.Tx, id string, f *value.Figures) error {
-	data, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("value: encode %s: %w", id, err)
+// storedValue is a customer_value row as a recompute reads it.
+type storedValue struct{ data, stage, segment, rfm, abc string }
+
+// same reports whether the row holds f, encoded as data, already.
+func (v *storedValue) same(data string, f *value.Figures) bool {
+	return v.data == data && v.stage == string(f.Loyalty.Stage) && v.segment == f.Segment.Name &&
+		v.rfm == f.Segment.RFM && v.abc == f.Segment.ABC
+}
+
+// figures are the stored figures as far as addTotals reads them.
+func (v *storedValue) figures(id string) (*value.Figures, error) {
+	var tv totalsView
+	if err := json.Unmarshal([]byte(v.data), &tv); err != nil {
+		return nil, fmt.Errorf("value: stored figures of %s: %w", id, err)
 	}
+	f := tv.figures()
+	// The columns, which RefreshValue moves, win over the JSON.
+	f.Loyalty.Stage, f.Segment = value.Stage(v.stage), segmentOf(v.rfm, v.abc, v.segment)
+	return f, nil
+}
+
+// valueColumns are the columns of customer_value in the order of
+// valueRow, and valueTypes their PostgreSQL types.
+const (
+	valueColumns = `golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders, first_order, last_order, interval_days, gap_before, lapsed_before, figures`
+	valueTypes   = "text,text,text,text,text,text,bigint,integer,text,text,integer,integer,integer,text"
+)
+
+func valueRow(id string, f *value.Figures, data []byte) []any {
 	l := f.Loyalty
-	err = s.stmts.exec(ctx, tx, s.q(`INSERT INTO customer_value (golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders,
-  first_order, last_order, interval_days, gap_before, lapsed_before, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (golden_id) DO UPDATE SET as_of = excluded.as_of, stage = excluded.stage, segment = excluded.segment, rfm = excluded.rfm,
-  abc = excluded.abc, revenue_12m = excluded.revenue_12m, orders = excluded.orders, first_order = excluded.first_order,
-  last_order = excluded.last_order, interval_days = excluded.interval_days, gap_before = excluded.gap_before,
-  lapsed_before = excluded.lapsed_before, figures = excluded.figures`),
-		id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
-		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data))
-	if err != nil {
-		return fmt.Errorf("value: write %s: %w", id, err)
+	return []any{id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
+		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data)}
+}
+
+// putValues writes the rows of customers without figures (added) and
+// rewrites those of customers with figures (stored), a statement per
+// chunk of rows rather than one per customer.
+func (s *Store) putValues(ctx context.Context, tx *sql.Tx, added, stored [][]any) error {
+	if err := s.insertRows(ctx, tx, `INSERT INTO customer_value (`+valueColumns+`) `, valueTypes, ``, added); err != nil {
+		return fmt.Errorf("value: write figures: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `UPDATE customer_value SET as_of = v.column2, stage = v.column3, segment = v.column4, rfm = v.column5,
+  abc = v.column6, revenue_12m = v.column7, orders = v.column8, first_order = v.column9, last_order = v.column10,
+  interval_days = v.column11, gap_before = v.column12, lapsed_before = v.column13, figures = v.column14 FROM (`, valueTypes,
+		`) AS v WHERE customer_value.golden_id = v.column1`, stored); err != nil {
+		return fmt.Errorf("value: rewrite figures: %w", err)
 	}
 	return nil
 }
