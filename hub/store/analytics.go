@@ -254,6 +254,7 @@ type RefreshStats struct {
 	Recomputed int // customers whose figures were recomputed (stale or missing)
 	Rescored   int // customers whose stage or segment changed
 	Customers  int // customers the breaks were cut from (with orders)
+	Facts      int // value facts back-filled (fillFacts)
 }
 
 // RefreshValue is the periodic part of the figures: it recomputes up to
@@ -261,7 +262,8 @@ type RefreshStats struct {
 // (after an upgrade, or with the figures off for a while), then cuts RFM
 // and ABC breaks from every customer and re-derives every stage for
 // today, writing the rows that changed. The server runs it every
-// value.refresh_interval (docs/value.md).
+// value.refresh_interval (docs/value.md). It also back-fills the value
+// facts of a bounded window of records (fillFacts).
 func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute int) (RefreshStats, error) {
 	var st RefreshStats
 	if s.val.off {
@@ -293,6 +295,11 @@ func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute in
 		if len(ids) < n {
 			break
 		}
+	}
+	n, err := s.fillFacts(ctx)
+	st.Facts = n
+	if err != nil {
+		return st, fmt.Errorf("value refresh: %w", err)
 	}
 	return st, s.valueTx(ctx, func(tx *sql.Tx) error { return s.rescore(ctx, tx, now, &st) })
 }

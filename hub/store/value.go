@@ -54,10 +54,12 @@ type valueState struct {
 	deferred bool
 	cfg      value.Config
 	now      func() time.Time
+	fill     factFill // the back-fill of value facts (fillFacts)
 }
 
 func newValueState(o ValueOptions) (*valueState, error) {
-	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now}
+	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now,
+		fill: factFill{window: 10000, perRun: 500000}}
 	if o.Config != nil {
 		v.cfg = *o.Config
 	}
