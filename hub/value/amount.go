@@ -2,7 +2,6 @@ package value
 
 import (
 	"math/bits"
-	"strconv"
 
 	"github.com/shopspring/decimal"
 )
@@ -255,30 +254,51 @@ func (a amount) fixed(places int32) string {
 		}
 		s = places
 	}
-	digits := strconv.AppendUint(make([]byte, 0, 24), u, 10)
-	// u x 10^-s, printed with places digits: pad the fraction.
-	pad := int(places - s)
-	if int(s) >= len(digits) {
-		zeros := make([]byte, int(s)-len(digits)+1)
-		for i := range zeros {
-			zeros[i] = '0'
-		}
-		digits = append(zeros, digits...)
+	// u x 10^-s with places digits after the point, built from the end
+	// of a buffer: one allocation, the string.
+	var buf [48]byte
+	i := len(buf)
+	for range places - s {
+		i--
+		buf[i] = '0'
 	}
-	out := make([]byte, 0, len(digits)+pad+2)
-	if neg && u != 0 {
-		out = append(out, '-')
+	for k := int32(0); k < s; k++ {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
 	}
-	intLen := len(digits) - int(s)
-	out = append(out, digits[:intLen]...)
 	if places > 0 {
-		out = append(out, '.')
-		out = append(out, digits[intLen:]...)
-		for range pad {
-			out = append(out, '0')
+		i--
+		buf[i] = '.'
+	}
+	zero := q0(u, buf[i:])
+	for {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
 		}
 	}
-	return string(out)
+	if neg && !zero {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:])
+}
+
+// q0 reports whether the integer part u and the digits after the point
+// (frac, with its '.') are all zero: a rounded zero prints unsigned.
+func q0(u uint64, frac []byte) bool {
+	if u != 0 {
+		return false
+	}
+	for _, c := range frac {
+		if c != '0' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // exact prints a so that reading it back gives the same value and the

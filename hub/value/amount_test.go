@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/crmhub/crmhub/hub"
 )
 
 // edgeAmounts are amounts around the int64 form's limits: 18 and 19
@@ -137,5 +139,43 @@ func TestComputeFastAsDecimal(t *testing.T) {
 		if string(fast) != string(slow) {
 			t.Fatalf("case %d: int64 amounts\n%s\ndecimal\n%s", i, fast, slow)
 		}
+	}
+}
+
+// benchInput is one customer of the store's BenchmarkApplyValue stream as
+// facts: 6 orders with a costed line, 6 invoices, 4 payments, 1 case.
+func benchInput() []string {
+	var facts []string
+	opened := now.AddDate(0, 0, -20)
+	for o := range 6 {
+		no := fmt.Sprintf("V1-%d", o)
+		date := now.AddDate(0, -o*2, 0).Format("2006-01-02")
+		amt := &hub.Money{Amount: fmt.Sprintf("%d.%02d", 21, o), Currency: "EUR"}
+		facts = append(facts, OrderFact(&hub.Order{OrderNumber: no, OrderDate: date, Status: "delivered", Total: amt,
+			Channel: []string{"web", "store", "phone"}[o%3], Region: "north",
+			Lines: []hub.OrderLine{{Quantity: "1", Amount: amt, Category: []string{"tools", "paint", "garden", "wood"}[o%4], Cost: eur("10.00")}}}),
+			PaymentFact(&hub.Payment{DocumentNumber: "I" + no, Type: "invoice", Date: date, DueDate: date, Amount: *amt}))
+		if o < 4 {
+			facts = append(facts, PaymentFact(&hub.Payment{DocumentNumber: "P" + no, Type: "payment", Date: date, Amount: *amt, Reference: "I" + no}))
+		}
+	}
+	return append(facts, CaseFact(&hub.ServiceCase{Status: "open", OpenedAt: &opened}))
+}
+
+// BenchmarkCompute is reading one customer's facts and computing its
+// figures, as the store's recompute does:
+//
+//	go test -run '^$' -bench Compute -benchmem ./hub/value
+func BenchmarkCompute(b *testing.B) {
+	facts, cfg := benchInput(), DefaultConfig()
+	b.ReportAllocs()
+	for range b.N {
+		in := Input{CreditLimit: eur("5000.00")}
+		for _, f := range facts {
+			if err := in.AddFact(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+		Compute(in, now, cfg)
 	}
 }

@@ -102,9 +102,10 @@ func lineAmount(l *hub.OrderLine) (amount, string, bool) {
 // left out (cancelled or returned) do not subtract a second time.
 func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, today time.Time, cfg Config) {
 	life, last12 := sums{}, sums{}
-	cats, chans, regions, months := dimSums{}, dimSums{}, dimSums{}, dimSums{}
+	n := len(orders)
+	cats, chans, regions, months := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n+len(payments))
 	mRev, mCost := sums{}, sums{}
-	mCats, mChans, mRegions, mMonths := dimSums{}, dimSums{}, dimSums{}, dimSums{}
+	mCats, mChans, mRegions, mMonths := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n)
 	var lines, costed int
 	excluded := map[string]bool{}
 	cutoff := today.AddDate(0, 0, -365)
@@ -206,7 +207,8 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 	if costed > 0 {
 		m := &Margin{Revenue: mRev.list(), Cost: mCost.list(), Percent: map[string]string{}}
 		margin := sums{}
-		for cur, x := range mRev {
+		for _, x := range mRev {
+			cur := x.cur
 			margin.add(cur, x.d)
 			margin.add(cur, mCost.get(cur).neg())
 			if x.d.sign() != 0 {
@@ -244,7 +246,8 @@ type settlement struct {
 
 func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today time.Time) {
 	open := sums{}
-	settles := map[string][]settlement{} // invoice number -> settlements
+	type invoiceKey struct{ doc, cur string }
+	settles := map[invoiceKey][]settlement{} // invoice number and currency -> settlements
 	var invoices []*hub.Payment
 	for i := range docs {
 		d := &docs[i]
@@ -263,8 +266,8 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		}
 		open.add(d.Amount.Currency, amt.neg())
 		if d.Reference != "" {
-			settles[d.Reference+"\x00"+d.Amount.Currency] = append(settles[d.Reference+"\x00"+d.Amount.Currency],
-				settlement{date: d.Date, doc: d.DocumentNumber, amt: amt})
+			k := invoiceKey{d.Reference, d.Amount.Currency}
+			settles[k] = append(settles[k], settlement{date: d.Date, doc: d.DocumentNumber, amt: amt})
 		}
 	}
 	p.OpenBalance = open.list()
@@ -277,7 +280,7 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		p.Invoices++
 		amt, _ := parseMoney(&inv.Amount)
 		amt = amt.abs()
-		ss := settles[inv.DocumentNumber+"\x00"+inv.Amount.Currency]
+		ss := settles[invoiceKey{inv.DocumentNumber, inv.Amount.Currency}]
 		sort.Slice(ss, func(i, j int) bool {
 			return ss[i].date < ss[j].date || ss[i].date == ss[j].date && ss[i].doc < ss[j].doc
 		})
@@ -313,8 +316,9 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 	}
 	// Payments that name no invoice lower the open balance but no
 	// invoice's rest: overdue never exceeds what is open.
-	for cur, x := range overdue {
-		if o := open.get(cur); x.d.cmp(o) > 0 {
+	for i := range overdue {
+		x := &overdue[i]
+		if o := open.get(x.cur); x.d.cmp(o) > 0 {
 			if o.sign() < 0 {
 				o = amount{}
 			}
