@@ -249,53 +249,57 @@ func (v *totalsView) figures() *value.Figures {
 type totalsKey struct{ dim, key, cur string }
 
 type totalsDelta struct {
-	rev       decimal.Decimal
+	rev       value.Amount
 	customers int64
 }
 
 // addTotals adds (sign +1) or removes (-1) one customer's revenue by
-// dimension to the deltas.
+// dimension to the deltas. Amounts add as value.Amount: int64 sums, no
+// decimal allocation per entry.
 func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
-	add := func(k totalsKey, amt decimal.Decimal) {
+	add := func(k totalsKey, amt value.Amount) {
 		x := d[k]
 		if x == nil {
 			x = &totalsDelta{}
 			d[k] = x
 		}
-		x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+		if sign < 0 {
+			amt = amt.Neg()
+		}
+		x.rev = x.rev.Add(amt)
 		x.customers += sign
 	}
 	// The segment groups GET /v1/segments counts: one per segment, stage
 	// and ABC class, with the base-currency revenue of the last 12 months.
-	if amt, err := decimal.NewFromString(f.Revenue.Base12m.Amount); err == nil {
+	if amt, ok := value.ParseAmount(f.Revenue.Base12m.Amount); ok {
 		add(totalsKey{"group", groupKey(f.Segment.Name, string(f.Loyalty.Stage), f.Segment.ABC), f.Revenue.Base12m.Currency}, amt)
 	}
 	// Overdue balance over all customers, per currency (key ""); a
 	// customer counts where it has an overdue amount.
 	for _, m := range f.Payments.OverdueBalance {
-		if amt, err := decimal.NewFromString(m.Amount); err == nil && !amt.IsZero() {
+		if amt, ok := value.ParseAmount(m.Amount); ok && !amt.IsZero() {
 			add(totalsKey{"overdue", "", m.Currency}, amt)
 		}
 	}
-	dims := map[string]map[string][]hub.Money{
-		"category": f.Revenue.ByCategory, "channel": f.Revenue.ByChannel,
-		"region": f.Revenue.ByRegion, "month": f.Revenue.ByMonth,
-	}
-	if m := f.Margin; m != nil {
-		// Margins by dimension as dims of their own ("margin:category").
-		dims[marginDim+"category"], dims[marginDim+"channel"] = m.ByCategory, m.ByChannel
-		dims[marginDim+"region"], dims[marginDim+"month"] = m.ByRegion, m.ByMonth
-	}
-	for dim, m := range dims {
+	dim := func(name string, m map[string][]hub.Money) {
 		for key, ms := range m {
 			for _, money := range ms {
-				amt, err := decimal.NewFromString(money.Amount)
-				if err != nil {
-					continue
+				if amt, ok := value.ParseAmount(money.Amount); ok {
+					add(totalsKey{name, key, money.Currency}, amt)
 				}
-				add(totalsKey{dim, key, money.Currency}, amt)
 			}
 		}
+	}
+	dim("category", f.Revenue.ByCategory)
+	dim("channel", f.Revenue.ByChannel)
+	dim("region", f.Revenue.ByRegion)
+	dim("month", f.Revenue.ByMonth)
+	if m := f.Margin; m != nil {
+		// Margins by dimension as dims of their own ("margin:category").
+		dim(marginDim+"category", m.ByCategory)
+		dim(marginDim+"channel", m.ByChannel)
+		dim(marginDim+"region", m.ByRegion)
+		dim(marginDim+"month", m.ByMonth)
 	}
 }
 
@@ -592,7 +596,7 @@ func (s *Store) applyTotals(ctx context.Context, tx *sql.Tx, deltas map[totalsKe
 		if err != nil {
 			return fmt.Errorf("value: stored total %s/%s/%s: %w", k.dim, k.key, k.cur, err)
 		}
-		sum, n = sum.Add(d.rev), n+d.customers
+		sum, n = sum.Add(d.rev.Decimal()), n+d.customers
 		if n <= 0 {
 			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM value_totals WHERE dim = ? AND dkey = ? AND currency = ?`), k.dim, k.key, k.cur)
 		} else {

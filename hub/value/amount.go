@@ -309,3 +309,26 @@ func (a amount) exact() string {
 	}
 	return a.fixed(a.s)
 }
+
+// Amount is an exact decimal number for sums outside this package (the
+// store's revenue totals): int64 arithmetic while it fits, decimal's
+// otherwise, decimal's results either way.
+type Amount struct{ a amount }
+
+// ParseAmount reads s as decimal.NewFromString does.
+func ParseAmount(s string) (Amount, bool) {
+	a, ok := parseAmount(s)
+	return Amount{a}, ok
+}
+
+// Add returns x + y.
+func (x Amount) Add(y Amount) Amount { return Amount{x.a.add(y.a)} }
+
+// Neg returns -x.
+func (x Amount) Neg() Amount { return Amount{x.a.neg()} }
+
+// IsZero reports whether x is 0.
+func (x Amount) IsZero() bool { return x.a.sign() == 0 }
+
+// Decimal is x as a decimal.Decimal.
+func (x Amount) Decimal() decimal.Decimal { return x.a.dec() }
