@@ -394,45 +394,63 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		return fmt.Errorf("value: read customer records: %w", err)
 	}
 	var backfill [][]any
+	missing := map[string]linkedRef{} // records without a fact: rkey -> the customer it names
+	addFact := func(ref linkedRef, rkey, fact string) error {
+		// A record counts once per golden holding the customer it names
+		// (one golden, unless mid-resolution).
+		for _, id := range owner[ref] {
+			if err := inputs[id].AddFact(fact); err != nil {
+				return fmt.Errorf("stored fact of %s: %w", rkey, err)
+			}
+		}
+		return nil
+	}
 	for _, sys := range sortedKeys(boolSet(bySystem)) {
 		srcIDs := bySystem[sys]
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
-			// The facts of the linked records (value_facts.go); the
-			// data only of a record without one.
-			q, args := s.inList(`SELECT ref_id, rkey, entity, value_fact, CASE WHEN value_fact IS NULL THEN data END FROM records
+			// The facts of the linked records (value_facts.go), read
+			// from records_linked alone on SQLite (0024); the data only
+			// of a record without one, by key after the range.
+			q, args := s.inList(`SELECT ref_id, rkey, entity, value_fact FROM records
 WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
 				var (
 					refID, rkey, entity string
-					fact, data          sql.NullString
+					fact                sql.NullString
 				)
-				if err := r.Scan(&refID, &rkey, &entity, &fact, &data); err != nil {
+				if err := r.Scan(&refID, &rkey, &entity, &fact); err != nil {
 					return err
 				}
 				if entity == hub.EntityCustomer {
 					return nil
 				}
 				if !fact.Valid {
-					f, err := factOfData(entity, []byte(data.String))
-					if err != nil {
-						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
-					}
-					fact.String = f
-					backfill = append(backfill, []any{rkey, f})
+					missing[rkey] = linkedRef{sys, refID}
+					return nil
 				}
-				// A record counts once per golden holding the customer
-				// it names (one golden, unless mid-resolution).
-				for _, id := range owner[linkedRef{sys, refID}] {
-					if err := inputs[id].AddFact(fact.String); err != nil {
-						return fmt.Errorf("stored fact of %s: %w", rkey, err)
-					}
-				}
-				return nil
+				return addFact(linkedRef{sys, refID}, rkey, fact.String)
 			}); err != nil {
 				return fmt.Errorf("value: read linked facts: %w", err)
 			}
 		}
+	}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, entity, data FROM records WHERE rkey IN (%s)`, sortedKeys(boolSet(missing)), func(r *sql.Rows) error {
+		var (
+			rkey, entity string
+			data         sql.NullString
+		)
+		if err := r.Scan(&rkey, &entity, &data); err != nil {
+			return err
+		}
+		f, err := factOfData(entity, []byte(data.String))
+		if err != nil {
+			return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+		}
+		backfill = append(backfill, []any{rkey, f})
+		return addFact(missing[rkey], rkey, f)
+	}); err != nil {
+		return fmt.Errorf("value: read records without a fact: %w", err)
 	}
 	if err := s.backfillFacts(ctx, tx, backfill); err != nil {
 		return err
