@@ -458,6 +458,7 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 	var (
 		moved         []string
 		added, stored [][]any // rows to insert, rows to update
+		buf           []byte  // the JSON of one customer's figures
 	)
 	for _, id := range ids {
 		old, in := olds[id], inputs[id]
@@ -476,10 +477,8 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 		}
 		f := value.Compute(*in, now, s.val.cfg)
 		f.Segment = breaks.Score(value.PointOf(&f))
-		data, err := json.Marshal(&f)
-		if err != nil {
-			return fmt.Errorf("value: encode %s: %w", id, err)
-		}
+		data := f.AppendJSON(buf[:0])
+		buf = data
 		if old != nil && old.same(string(data), &f) {
 			continue // no write, no totals to move, no change to tell
 		}
