@@ -412,24 +412,33 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 			// The facts of the linked records (value_facts.go), read
 			// from records_linked alone on SQLite (0024); the data only
 			// of a record without one, by key after the range.
-			q, args := s.inList(`SELECT ref_id, rkey, entity, value_fact FROM records
-WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
+			// Per row one allocation, the fact (Compute keeps parts of
+			// it): the customer id is scanned into a reused buffer and
+			// the key only of a row without a fact.
+			owners := make(map[string][]string, len(part))
+			for _, id := range part {
+				owners[id] = owner[linkedRef{sys, id}]
+			}
+			var refID sql.RawBytes
+			q, args := s.inList(`SELECT ref_id, value_fact, CASE WHEN value_fact IS NULL THEN rkey END FROM records
+WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'`, part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
-				var (
-					refID, rkey, entity string
-					fact                sql.NullString
-				)
-				if err := r.Scan(&refID, &rkey, &entity, &fact); err != nil {
+				var fact, rkey sql.NullString
+				if err := r.Scan(&refID, &fact, &rkey); err != nil {
 					return err
 				}
-				if entity == hub.EntityCustomer {
-					return nil
-				}
 				if !fact.Valid {
-					missing[rkey] = linkedRef{sys, refID}
+					missing[rkey.String] = linkedRef{sys, string(refID)}
 					return nil
 				}
-				return addFact(linkedRef{sys, refID}, rkey, fact.String)
+				// A record counts once per golden holding the customer
+				// it names (one golden, unless mid-resolution).
+				for _, id := range owners[string(refID)] {
+					if err := inputs[id].AddFact(fact.String); err != nil {
+						return fmt.Errorf("stored fact of a record of customer %s/%s: %w", sys, refID, err)
+					}
+				}
+				return nil
 			}); err != nil {
 				return fmt.Errorf("value: read linked facts: %w", err)
 			}
