@@ -24,7 +24,7 @@ func (s *Store) CustomerValue(ctx context.Context, golden string) (*value.Figure
 	var (
 		data, stage, segment, rfm, abc string
 	)
-	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id = ?`), golden).
+	err := s.readRow(ctx, s.q(`SELECT figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id = ?`), golden).
 		Scan(&data, &stage, &segment, &rfm, &abc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -39,6 +39,24 @@ func (s *Store) CustomerValue(ctx context.Context, golden string) (*value.Figure
 	f.Loyalty.Stage = value.Stage(stage)
 	f.Segment = segmentOf(rfm, abc, segment)
 	return &f, nil
+}
+
+// readRow runs a read query on the read pool as a prepared statement
+// once the cache has it (readStmts): preparing it per request was most of
+// the cost of reading one customer's figures on SQLite.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.reads.get(query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.rdb.QueryRowContext(ctx, query, args...)
+}
+
+// readQuery is readRow for a query of many rows.
+func (s *Store) readQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.reads.get(query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.rdb.QueryContext(ctx, query, args...)
 }
 
 func segmentOf(rfm, abc, name string) value.Segment {
@@ -85,7 +103,7 @@ JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
 	}
 	q += " ORDER BY v.revenue_12m " + dir + ", v.golden_id " + dir + " LIMIT ?"
 	args = append(args, pageLimit(f.Limit))
-	rows, err := s.rdb.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.readQuery(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("value list: %w", err)
 	}
@@ -114,7 +132,7 @@ JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
 // every recompute and rebuilt by each refresh, so a few dozen rows are
 // read whatever the number of customers.
 func (s *Store) Segments(ctx context.Context) ([]value.SegmentCount, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = 'group' ORDER BY dkey, currency`)
+	rows, err := s.readQuery(ctx, `SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = 'group' ORDER BY dkey, currency`)
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
@@ -146,7 +164,7 @@ func (s *Store) Segments(ctx context.Context) ([]value.SegmentCount, error) {
 // RevenueBy reads the revenue totals by dim (one of value.Dimensions), kept on
 // apply in value_totals: a few hundred rows whatever the store's size.
 func (s *Store) RevenueBy(ctx context.Context, dim string) ([]value.RevenueRow, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = ? ORDER BY dkey, currency`), dim)
+	rows, err := s.readQuery(ctx, s.q(`SELECT dkey, currency, revenue, customers FROM value_totals WHERE dim = ? ORDER BY dkey, currency`), dim)
 	if err != nil {
 		return nil, fmt.Errorf("revenue by %s: %w", dim, err)
 	}
@@ -172,7 +190,7 @@ func (s *Store) RevenueBy(ctx context.Context, dim string) ([]value.RevenueRow, 
 	}
 	// The margins, kept as dims of their own, joined by key and currency.
 	margins := map[[2]string]string{}
-	mrows, err := s.rdb.QueryContext(ctx, s.q(`SELECT dkey, currency, revenue FROM value_totals WHERE dim = ?`), marginDim+dim)
+	mrows, err := s.readQuery(ctx, s.q(`SELECT dkey, currency, revenue FROM value_totals WHERE dim = ?`), marginDim+dim)
 	if err != nil {
 		return nil, fmt.Errorf("margin by %s: %w", dim, err)
 	}
@@ -236,6 +254,7 @@ type RefreshStats struct {
 	Recomputed int // customers whose figures were recomputed (stale or missing)
 	Rescored   int // customers whose stage or segment changed
 	Customers  int // customers the breaks were cut from (with orders)
+	Facts      int // value facts back-filled (fillFacts)
 }
 
 // RefreshValue is the periodic part of the figures: it recomputes up to
@@ -243,7 +262,8 @@ type RefreshStats struct {
 // (after an upgrade, or with the figures off for a while), then cuts RFM
 // and ABC breaks from every customer and re-derives every stage for
 // today, writing the rows that changed. The server runs it every
-// value.refresh_interval (docs/value.md).
+// value.refresh_interval (docs/value.md). It also back-fills the value
+// facts of a bounded window of records (fillFacts).
 func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute int) (RefreshStats, error) {
 	var st RefreshStats
 	if s.val.off {
@@ -275,6 +295,11 @@ func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute in
 		if len(ids) < n {
 			break
 		}
+	}
+	n, err := s.fillFacts(ctx)
+	st.Facts = n
+	if err != nil {
+		return st, fmt.Errorf("value refresh: %w", err)
 	}
 	return st, s.valueTx(ctx, func(tx *sql.Tx) error { return s.rescore(ctx, tx, now, &st) })
 }

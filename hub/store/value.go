@@ -54,10 +54,12 @@ type valueState struct {
 	deferred bool
 	cfg      value.Config
 	now      func() time.Time
+	fill     factFill // the back-fill of value facts (fillFacts)
 }
 
 func newValueState(o ValueOptions) (*valueState, error) {
-	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now}
+	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now,
+		fill: factFill{window: 10000, perRun: 500000}}
 	if o.Config != nil {
 		v.cfg = *o.Config
 	}
@@ -247,53 +249,57 @@ func (v *totalsView) figures() *value.Figures {
 type totalsKey struct{ dim, key, cur string }
 
 type totalsDelta struct {
-	rev       decimal.Decimal
+	rev       value.Amount
 	customers int64
 }
 
 // addTotals adds (sign +1) or removes (-1) one customer's revenue by
-// dimension to the deltas.
+// dimension to the deltas. Amounts add as value.Amount: int64 sums, no
+// decimal allocation per entry.
 func addTotals(d map[totalsKey]*totalsDelta, f *value.Figures, sign int64) {
-	add := func(k totalsKey, amt decimal.Decimal) {
+	add := func(k totalsKey, amt value.Amount) {
 		x := d[k]
 		if x == nil {
 			x = &totalsDelta{}
 			d[k] = x
 		}
-		x.rev = x.rev.Add(amt.Mul(decimal.NewFromInt(sign)))
+		if sign < 0 {
+			amt = amt.Neg()
+		}
+		x.rev = x.rev.Add(amt)
 		x.customers += sign
 	}
 	// The segment groups GET /v1/segments counts: one per segment, stage
 	// and ABC class, with the base-currency revenue of the last 12 months.
-	if amt, err := decimal.NewFromString(f.Revenue.Base12m.Amount); err == nil {
+	if amt, ok := value.ParseAmount(f.Revenue.Base12m.Amount); ok {
 		add(totalsKey{"group", groupKey(f.Segment.Name, string(f.Loyalty.Stage), f.Segment.ABC), f.Revenue.Base12m.Currency}, amt)
 	}
 	// Overdue balance over all customers, per currency (key ""); a
 	// customer counts where it has an overdue amount.
 	for _, m := range f.Payments.OverdueBalance {
-		if amt, err := decimal.NewFromString(m.Amount); err == nil && !amt.IsZero() {
+		if amt, ok := value.ParseAmount(m.Amount); ok && !amt.IsZero() {
 			add(totalsKey{"overdue", "", m.Currency}, amt)
 		}
 	}
-	dims := map[string]map[string][]hub.Money{
-		"category": f.Revenue.ByCategory, "channel": f.Revenue.ByChannel,
-		"region": f.Revenue.ByRegion, "month": f.Revenue.ByMonth,
-	}
-	if m := f.Margin; m != nil {
-		// Margins by dimension as dims of their own ("margin:category").
-		dims[marginDim+"category"], dims[marginDim+"channel"] = m.ByCategory, m.ByChannel
-		dims[marginDim+"region"], dims[marginDim+"month"] = m.ByRegion, m.ByMonth
-	}
-	for dim, m := range dims {
+	dim := func(name string, m map[string][]hub.Money) {
 		for key, ms := range m {
 			for _, money := range ms {
-				amt, err := decimal.NewFromString(money.Amount)
-				if err != nil {
-					continue
+				if amt, ok := value.ParseAmount(money.Amount); ok {
+					add(totalsKey{name, key, money.Currency}, amt)
 				}
-				add(totalsKey{dim, key, money.Currency}, amt)
 			}
 		}
+	}
+	dim("category", f.Revenue.ByCategory)
+	dim("channel", f.Revenue.ByChannel)
+	dim("region", f.Revenue.ByRegion)
+	dim("month", f.Revenue.ByMonth)
+	if m := f.Margin; m != nil {
+		// Margins by dimension as dims of their own ("margin:category").
+		dim(marginDim+"category", m.ByCategory)
+		dim(marginDim+"channel", m.ByChannel)
+		dim(marginDim+"region", m.ByRegion)
+		dim(marginDim+"month", m.ByMonth)
 	}
 }
 
@@ -328,20 +334,18 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 }
 
 func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta) error {
-	olds := map[string]*value.Figures{}
+	// The stored rows: their JSON is decoded (in part, totalsView) only
+	// for a customer whose figures changed, to take its old totals out.
+	olds := map[string]*storedValue{}
 	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
-		var id, data, stage, segment, rfm, abc string
-		if err := r.Scan(&id, &data, &stage, &segment, &rfm, &abc); err != nil {
+		var (
+			id string
+			v  storedValue
+		)
+		if err := r.Scan(&id, &v.data, &v.stage, &v.segment, &v.rfm, &v.abc); err != nil {
 			return err
 		}
-		var v totalsView
-		if err := json.Unmarshal([]byte(data), &v); err != nil {
-			return fmt.Errorf("stored figures of %s: %w", id, err)
-		}
-		f := v.figures()
-		// The columns, which RefreshValue moves, win over the JSON.
-		f.Loyalty.Stage, f.Segment = value.Stage(stage), segmentOf(rfm, abc, segment)
-		olds[id] = f
+		olds[id] = &v
 		return nil
 	}); err != nil {
 		return fmt.Errorf("value: read figures: %w", err)
@@ -390,38 +394,48 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		return fmt.Errorf("value: read customer records: %w", err)
 	}
 	var backfill [][]any
+	missing := map[string]linkedRef{} // records without a fact: rkey -> the customer it names
+	addFact := func(ref linkedRef, rkey, fact string) error {
+		// A record counts once per golden holding the customer it names
+		// (one golden, unless mid-resolution).
+		for _, id := range owner[ref] {
+			if err := inputs[id].AddFact(fact); err != nil {
+				return fmt.Errorf("stored fact of %s: %w", rkey, err)
+			}
+		}
+		return nil
+	}
 	for _, sys := range sortedKeys(boolSet(bySystem)) {
 		srcIDs := bySystem[sys]
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
-			// The facts of the linked records (value_facts.go); the
-			// data only of a record without one.
-			q, args := s.inList(`SELECT ref_id, rkey, entity, value_fact, CASE WHEN value_fact IS NULL THEN data END FROM records
-WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
+			// The facts of the linked records (value_facts.go), read
+			// from records_linked alone on SQLite (0024); the data only
+			// of a record without one, by key after the range.
+			// Per row one allocation, the fact (Compute keeps parts of
+			// it): the customer id is scanned into a reused buffer and
+			// the key only of a row without a fact.
+			owners := make(map[string][]string, len(part))
+			for _, id := range part {
+				owners[id] = owner[linkedRef{sys, id}]
+			}
+			var refID sql.RawBytes
+			q, args := s.inList(`SELECT ref_id, value_fact, CASE WHEN value_fact IS NULL THEN rkey END FROM records
+WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'`, part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
-				var (
-					refID, rkey, entity string
-					fact, data          sql.NullString
-				)
-				if err := r.Scan(&refID, &rkey, &entity, &fact, &data); err != nil {
+				var fact, rkey sql.NullString
+				if err := r.Scan(&refID, &fact, &rkey); err != nil {
 					return err
 				}
-				if entity == hub.EntityCustomer {
-					return nil
-				}
 				if !fact.Valid {
-					f, err := factOfData(entity, []byte(data.String))
-					if err != nil {
-						return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
-					}
-					fact.String = f
-					backfill = append(backfill, []any{rkey, f})
+					missing[rkey.String] = linkedRef{sys, string(refID)}
+					return nil
 				}
 				// A record counts once per golden holding the customer
 				// it names (one golden, unless mid-resolution).
-				for _, id := range owner[linkedRef{sys, refID}] {
+				for _, id := range owners[string(refID)] {
 					if err := inputs[id].AddFact(fact.String); err != nil {
-						return fmt.Errorf("stored fact of %s: %w", rkey, err)
+						return fmt.Errorf("stored fact of a record of customer %s/%s: %w", sys, refID, err)
 					}
 				}
 				return nil
@@ -430,17 +444,40 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 			}
 		}
 	}
+	if err := s.eachChunk(ctx, tx, `SELECT rkey, entity, data FROM records WHERE rkey IN (%s)`, sortedKeys(boolSet(missing)), func(r *sql.Rows) error {
+		var (
+			rkey, entity string
+			data         sql.NullString
+		)
+		if err := r.Scan(&rkey, &entity, &data); err != nil {
+			return err
+		}
+		f, err := factOfData(entity, []byte(data.String))
+		if err != nil {
+			return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+		}
+		backfill = append(backfill, []any{rkey, f})
+		return addFact(missing[rkey], rkey, f)
+	}); err != nil {
+		return fmt.Errorf("value: read records without a fact: %w", err)
+	}
 	if err := s.backfillFacts(ctx, tx, backfill); err != nil {
 		return err
 	}
-	var moved []string
+	var (
+		moved         []string
+		added, stored [][]any // rows to insert, rows to update
+		buf           []byte  // the JSON of one customer's figures
+	)
 	for _, id := range ids {
 		old, in := olds[id], inputs[id]
-		if old != nil {
-			addTotals(deltas, old, -1)
-		}
 		if in == nil {
 			if old != nil {
+				f, err := old.figures(id)
+				if err != nil {
+					return err
+				}
+				addTotals(deltas, f, -1)
 				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_value WHERE golden_id = ?`), id); err != nil {
 					return fmt.Errorf("value: drop %s: %w", id, err)
 				}
@@ -449,17 +486,32 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s)`, part)
 		}
 		f := value.Compute(*in, now, s.val.cfg)
 		f.Segment = breaks.Score(value.PointOf(&f))
-		addTotals(deltas, &f, 1)
-		if err := s.putValue(ctx, tx, id, &f); err != nil {
-			return err
+		data := f.AppendJSON(buf[:0])
+		buf = data
+		if old != nil && old.same(string(data), &f) {
+			continue // no write, no totals to move, no change to tell
 		}
 		var was valueClass
 		if old != nil {
-			was = valueClassOf(string(old.Loyalty.Stage), old.Segment.Name, old.Segment.ABC)
+			of, err := old.figures(id)
+			if err != nil {
+				return err
+			}
+			addTotals(deltas, of, -1)
+			was = valueClassOf(old.stage, old.segment, old.abc)
+		}
+		addTotals(deltas, &f, 1)
+		if old != nil {
+			stored = append(stored, valueRow(id, &f, data))
+		} else {
+			added = append(added, valueRow(id, &f, data))
 		}
 		if was != valueClassOf(string(f.Loyalty.Stage), f.Segment.Name, f.Segment.ABC) {
 			moved = append(moved, id)
 		}
+	}
+	if err := s.putValues(ctx, tx, added, stored); err != nil {
+		return err
 	}
 	// The golden change stream hears of a customer whose class moved,
 	// not of every recompute (docs/value.md).
@@ -490,22 +542,52 @@ func boolSet[V any](m map[string]V) map[string]bool {
 	return out
 }
 
-func (s *Store) putValue(ctx context.Context, tx *sql.Tx, id string, f *value.Figures) error {
-	data, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("value: encode %s: %w", id, err)
+// storedValue is a customer_value row as a recompute reads it.
+type storedValue struct{ data, stage, segment, rfm, abc string }
+
+// same reports whether the row holds f, encoded as data, already.
+func (v *storedValue) same(data string, f *value.Figures) bool {
+	return v.data == data && v.stage == string(f.Loyalty.Stage) && v.segment == f.Segment.Name &&
+		v.rfm == f.Segment.RFM && v.abc == f.Segment.ABC
+}
+
+// figures are the stored figures as far as addTotals reads them.
+func (v *storedValue) figures(id string) (*value.Figures, error) {
+	var tv totalsView
+	if err := json.Unmarshal([]byte(v.data), &tv); err != nil {
+		return nil, fmt.Errorf("value: stored figures of %s: %w", id, err)
 	}
+	f := tv.figures()
+	// The columns, which RefreshValue moves, win over the JSON.
+	f.Loyalty.Stage, f.Segment = value.Stage(v.stage), segmentOf(v.rfm, v.abc, v.segment)
+	return f, nil
+}
+
+// valueColumns are the columns of customer_value in the order of
+// valueRow, and valueTypes their PostgreSQL types.
+const (
+	valueColumns = `golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders, first_order, last_order, interval_days, gap_before, lapsed_before, figures`
+	valueTypes   = "text,text,text,text,text,text,bigint,integer,text,text,integer,integer,integer,text"
+)
+
+func valueRow(id string, f *value.Figures, data []byte) []any {
 	l := f.Loyalty
-	err = s.stmts.exec(ctx, tx, s.q(`INSERT INTO customer_value (golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders,
-  first_order, last_order, interval_days, gap_before, lapsed_before, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (golden_id) DO UPDATE SET as_of = excluded.as_of, stage = excluded.stage, segment = excluded.segment, rfm = excluded.rfm,
-  abc = excluded.abc, revenue_12m = excluded.revenue_12m, orders = excluded.orders, first_order = excluded.first_order,
-  last_order = excluded.last_order, interval_days = excluded.interval_days, gap_before = excluded.gap_before,
-  lapsed_before = excluded.lapsed_before, figures = excluded.figures`),
-		id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
-		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data))
-	if err != nil {
-		return fmt.Errorf("value: write %s: %w", id, err)
+	return []any{id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
+		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data)}
+}
+
+// putValues writes the rows of customers without figures (added) and
+// rewrites those of customers with figures (stored), a statement per
+// chunk of rows rather than one per customer.
+func (s *Store) putValues(ctx context.Context, tx *sql.Tx, added, stored [][]any) error {
+	if err := s.insertRows(ctx, tx, `INSERT INTO customer_value (`+valueColumns+`) `, valueTypes, ``, added); err != nil {
+		return fmt.Errorf("value: write figures: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `UPDATE customer_value SET as_of = v.column2, stage = v.column3, segment = v.column4, rfm = v.column5,
+  abc = v.column6, revenue_12m = v.column7, orders = v.column8, first_order = v.column9, last_order = v.column10,
+  interval_days = v.column11, gap_before = v.column12, lapsed_before = v.column13, figures = v.column14 FROM (`, valueTypes,
+		`) AS v WHERE customer_value.golden_id = v.column1`, stored); err != nil {
+		return fmt.Errorf("value: rewrite figures: %w", err)
 	}
 	return nil
 }
@@ -540,7 +622,7 @@ func (s *Store) applyTotals(ctx context.Context, tx *sql.Tx, deltas map[totalsKe
 		if err != nil {
 			return fmt.Errorf("value: stored total %s/%s/%s: %w", k.dim, k.key, k.cur, err)
 		}
-		sum, n = sum.Add(d.rev), n+d.customers
+		sum, n = sum.Add(d.rev.Decimal()), n+d.customers
 		if n <= 0 {
 			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM value_totals WHERE dim = ? AND dkey = ? AND currency = ?`), k.dim, k.key, k.cur)
 		} else {

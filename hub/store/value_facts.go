@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/value"
@@ -40,7 +42,10 @@ import (
 // which computes nothing on apply) is decoded from its data by the
 // recompute that reads it, which writes the fact back: the back-fill of
 // an existing store happens as its customers are recomputed, each record
-// once.
+// once. Records no recompute reads (of customers never touched again
+// whose figures are of today, or naming no customer yet) are filled by
+// RefreshValue (fillFacts), a bounded window of rows per run, so an
+// existing store converges without a pass of its own.
 
 // valueFact is the records.value_fact of a linked record's new version:
 // its fact, or NULL for a delete or with the figures off.
@@ -95,4 +100,72 @@ func (s *Store) backfillFacts(ctx context.Context, tx *sql.Tx, rows [][]any) err
 		return fmt.Errorf("value: back-fill facts: %w", err)
 	}
 	return nil
+}
+
+// factFill is where the back-fill of value facts is: the record key it
+// scanned to, and whether it went through the whole table since the
+// store opened (records applied since carry their fact).
+type factFill struct {
+	mu     sync.Mutex
+	cursor string
+	done   bool
+	window int // records scanned per transaction
+	perRun int // records scanned per fillFacts
+}
+
+// fillFacts writes the fact of the live linked records without one,
+// scanning at most perRun records in key order from where the last call
+// stopped, a window per transaction (apply waits for one window, not for
+// the run); it returns how many facts it wrote. After one pass over the
+// table it does nothing until the store is opened again.
+func (s *Store) fillFacts(ctx context.Context) (int, error) {
+	f := &s.val.fill
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	filled := 0
+	for scanned := 0; !f.done && scanned < f.perRun; {
+		n := min(f.window, f.perRun-scanned)
+		err := s.valueTx(ctx, func(tx *sql.Tx) error {
+			// The window ends at the n-th key after the cursor; past
+			// the last key, it takes the rest.
+			var end string
+			err := tx.QueryRowContext(ctx, s.q(`SELECT rkey FROM records WHERE rkey > ? ORDER BY rkey LIMIT 1 OFFSET ?`), f.cursor, n-1).Scan(&end)
+			last := errors.Is(err, sql.ErrNoRows)
+			if err != nil && !last {
+				return err
+			}
+			q, args := `SELECT rkey, entity, data FROM records WHERE rkey > ? AND value_fact IS NULL AND deleted = 0
+  AND ref_system IS NOT NULL AND entity IN ('order', 'payment', 'service_case')`, []any{f.cursor}
+			if !last {
+				q, args = q+` AND rkey <= ?`, append(args, end)
+			}
+			var rows [][]any
+			if err := s.scanAll(ctx, tx, s.q(q), args, func(r *sql.Rows) error {
+				var rkey, entity string
+				var data sql.NullString
+				if err := r.Scan(&rkey, &entity, &data); err != nil {
+					return err
+				}
+				fact, err := factOfData(entity, []byte(data.String))
+				if err != nil {
+					return fmt.Errorf("stored %s %s: %w", entity, rkey, err)
+				}
+				rows = append(rows, []any{rkey, fact})
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := s.backfillFacts(ctx, tx, rows); err != nil {
+				return err
+			}
+			filled += len(rows)
+			f.cursor, f.done = end, last
+			return nil
+		})
+		if err != nil {
+			return filled, fmt.Errorf("value facts back-fill: %w", err)
+		}
+		scanned += n
+	}
+	return filled, nil
 }

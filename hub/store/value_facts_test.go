@@ -31,6 +31,7 @@ func runValueFactsSuite(t *testing.T, open opener, seeds int) {
 		}
 	}
 	t.Run("Rebuild", func(t *testing.T) { testValueFactsRebuild(t, open) })
+	t.Run("Fill", func(t *testing.T) { testValueFactsFill(t, open) })
 }
 
 // factsWorld is the raw truth of a property run: every live linked
@@ -257,6 +258,70 @@ func testValueFactsRebuild(t *testing.T, open opener) {
 	checkTotals(t, s, d)
 	if got := storedFacts(t, s); !reflect.DeepEqual(got, want) {
 		t.Errorf("back-filled facts differ from apply's:\n got %v\nwant %v", got, want)
+	}
+}
+
+// testValueFactsFill: records without a fact whose customers no
+// recompute reads (figures of today, or records naming no customer) get
+// their fact from RefreshValue, a bounded number of records per run, the
+// same fact apply writes; once through the table, a run scans nothing.
+func testValueFactsFill(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(7, 8)
+	s := openValue(t, open, Options{Value: ValueOptions{Clock: func() time.Time { return valueNow }}})
+	applyChunked(t, s, append(d.events, ev(hub.EntityOrder, "crm", "orders", "ORPHAN", 1,
+		hub.Order{OrderNumber: "ORPHAN", CustomerRef: hub.Ref{System: "crm", ID: "nobody"}, Total: &hub.Money{Amount: "1.00", Currency: "EUR"}})))
+	if _, err := s.RefreshValue(ctx, valueNow, 1000); err != nil {
+		t.Fatal(err)
+	}
+	want := storedFacts(t, s)
+	if _, ok := want["crm/orders/ORPHAN"]; !ok || len(want) < 20 {
+		t.Fatalf("apply wrote %d facts, the orphan's missing: %v", len(want), want)
+	}
+	var records int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records`).Scan(&records); err != nil {
+		t.Fatal(err)
+	}
+	// A store from before 0023 whose figures are all of today: no
+	// recompute reads these facts.
+	if _, err := s.db.ExecContext(ctx, `UPDATE records SET value_fact = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	s.val.fill = factFill{window: 3, perRun: 10}
+	runs := 0
+	for ; countFacts(t, s) < len(want); runs++ {
+		if runs > records {
+			t.Fatalf("no convergence after %d runs: %d of %d facts", runs, countFacts(t, s), len(want))
+		}
+		before := countFacts(t, s)
+		st, err := s.RefreshValue(ctx, valueNow, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Recomputed != 0 {
+			t.Fatalf("run %d recomputed %d customers, want none (figures of today)", runs, st.Recomputed)
+		}
+		if got := countFacts(t, s) - before; got != st.Facts || got > 10 {
+			t.Fatalf("run %d: %d facts written, reported %d, at most 10 scanned", runs, got, st.Facts)
+		}
+	}
+	if runs < records/10 {
+		t.Errorf("converged in %d runs, fewer than %d records / 10 per run", runs, records)
+	}
+	if got := storedFacts(t, s); !reflect.DeepEqual(got, want) {
+		t.Errorf("back-filled facts differ from apply's:\n got %v\nwant %v", got, want)
+	}
+	// Past the last key the back-fill stops until the store opens again.
+	if _, err := s.db.ExecContext(ctx, `UPDATE records SET value_fact = NULL WHERE rkey = 'crm/orders/ORPHAN'`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.RefreshValue(ctx, valueNow, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !s.val.fill.done || countFacts(t, s) != len(want)-1 {
+		t.Errorf("after a pass over every record: done %v, %d facts, want %d (no second pass)", s.val.fill.done, countFacts(t, s), len(want)-1)
 	}
 }
 

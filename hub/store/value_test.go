@@ -578,3 +578,22 @@ func drainAll(tb testing.TB, s *Store, max int) int {
 		total += n
 	}
 }
+
+// TestCustomerValuePrepared: reading one customer's figures reuses a
+// prepared statement instead of preparing its query per request.
+func TestCustomerValuePrepared(t *testing.T) {
+	s := MustOpenSQLite(t, Options{})
+	ctx := context.Background()
+	query := s.q(`SELECT figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id = ?`)
+	for i := range 3 {
+		if f, err := s.CustomerValue(ctx, "none"); f != nil || err != nil {
+			t.Fatalf("read %d: %v %v", i, f, err)
+		}
+		s.reads.wg.Wait() // the statement is prepared in the background
+	}
+	s.reads.mu.Lock()
+	defer s.reads.mu.Unlock()
+	if s.reads.m[query] == nil {
+		t.Fatalf("CustomerValue's query is not in the read statement cache: %d statements", len(s.reads.m))
+	}
+}

@@ -64,12 +64,12 @@ func Compute(in Input, now time.Time, cfg Config) Figures {
 
 // orderAmount is the order's amount: its total, or else the sum of its
 // lines (amount, or quantity x unit price) in the first line currency.
-func orderAmount(o *hub.Order) (decimal.Decimal, string, bool) {
+func orderAmount(o *hub.Order) (amount, string, bool) {
 	if d, ok := parseMoney(o.Total); ok {
 		return d, o.Total.Currency, true
 	}
 	var (
-		total decimal.Decimal
+		total amount
 		cur   string
 		any   bool
 	)
@@ -78,33 +78,34 @@ func orderAmount(o *hub.Order) (decimal.Decimal, string, bool) {
 		if !ok || cur != "" && c != cur {
 			continue
 		}
-		total, cur, any = total.Add(d), c, true
+		total, cur, any = total.add(d), c, true
 	}
 	return total, cur, any
 }
 
-func lineAmount(l *hub.OrderLine) (decimal.Decimal, string, bool) {
+func lineAmount(l *hub.OrderLine) (amount, string, bool) {
 	if d, ok := parseMoney(l.Amount); ok {
 		return d, l.Amount.Currency, true
 	}
 	p, ok := parseMoney(l.UnitPrice)
 	if !ok {
-		return decimal.Decimal{}, "", false
+		return amount{}, "", false
 	}
-	q, err := decimal.NewFromString(l.Quantity)
-	if err != nil {
-		return decimal.Decimal{}, "", false
+	q, ok := parseAmount(l.Quantity)
+	if !ok {
+		return amount{}, "", false
 	}
-	return p.Mul(q), l.UnitPrice.Currency, true
+	return p.mul(q), l.UnitPrice.Currency, true
 }
 
 // computeRevenue fills revenue and margin. Credit notes naming an order
 // left out (cancelled or returned) do not subtract a second time.
 func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, today time.Time, cfg Config) {
 	life, last12 := sums{}, sums{}
-	cats, chans, regions, months := dimSums{}, dimSums{}, dimSums{}, dimSums{}
+	n := len(orders)
+	cats, chans, regions, months := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n+len(payments))
 	mRev, mCost := sums{}, sums{}
-	mCats, mChans, mRegions, mMonths := dimSums{}, dimSums{}, dimSums{}, dimSums{}
+	mCats, mChans, mRegions, mMonths := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n)
 	var lines, costed int
 	excluded := map[string]bool{}
 	cutoff := today.AddDate(0, 0, -365)
@@ -125,7 +126,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 			continue
 		}
 		amt, cur, ok := orderAmount(o)
-		if ok && amt.IsNegative() {
+		if ok && amt.sign() < 0 {
 			r.Returns++ // a return order: subtracts, is no order
 		} else {
 			r.Orders++
@@ -161,12 +162,12 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 			lines++
 			if c, ok := parseMoney(l.Cost); ok && l.Cost.Currency == lc {
 				costed++
-				if la.IsNegative() && c.IsPositive() {
-					c = c.Neg() // a returned line gives its cost back
+				if la.sign() < 0 && c.sign() > 0 {
+					c = c.neg() // a returned line gives its cost back
 				}
 				mRev.add(lc, la)
 				mCost.add(lc, c)
-				m := la.Sub(c)
+				m := la.sub(c)
 				mCats.add(l.Category, lc, m)
 				mChans.add(o.Channel, lc, m)
 				mRegions.add(o.Region, lc, m)
@@ -183,7 +184,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 		if !ok {
 			continue
 		}
-		d = d.Abs().Neg()
+		d = d.abs().neg()
 		life.add(p.Amount.Currency, d)
 		months.add(monthOf(p.Date), p.Amount.Currency, d)
 		if recent(p.Date) {
@@ -198,7 +199,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 	r.AOV = make([]hub.Money, 0, len(r.Lifetime))
 	for _, m := range r.Lifetime {
 		if n := aovN[m.Currency]; n > 0 {
-			d := life.get(m.Currency).Div(decimal.NewFromInt(int64(n)))
+			d := life.get(m.Currency).dec().Div(decimal.NewFromInt(int64(n)))
 			r.AOV = append(r.AOV, hub.Money{Amount: d.StringFixed(2), Currency: m.Currency})
 		}
 	}
@@ -206,11 +207,12 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 	if costed > 0 {
 		m := &Margin{Revenue: mRev.list(), Cost: mCost.list(), Percent: map[string]string{}}
 		margin := sums{}
-		for cur, x := range mRev {
+		for _, x := range mRev {
+			cur := x.cur
 			margin.add(cur, x.d)
-			margin.add(cur, mCost.get(cur).Neg())
-			if !x.d.IsZero() {
-				m.Percent[cur] = margin.get(cur).Div(x.d).Mul(decimal.NewFromInt(100)).StringFixed(1)
+			margin.add(cur, mCost.get(cur).neg())
+			if x.d.sign() != 0 {
+				m.Percent[cur] = margin.get(cur).dec().Div(x.d.dec()).Mul(decimal.NewFromInt(100)).StringFixed(1)
 			}
 		}
 		m.Margin = margin.list()
@@ -239,12 +241,13 @@ func mergeSorted(a, b []string) []string {
 // settlement is a payment or credit note that names the invoice it settles.
 type settlement struct {
 	date, doc string
-	amt       decimal.Decimal
+	amt       amount
 }
 
 func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today time.Time) {
 	open := sums{}
-	settles := map[string][]settlement{} // invoice number -> settlements
+	type invoiceKey struct{ doc, cur string }
+	settles := map[invoiceKey][]settlement{} // invoice number and currency -> settlements
 	var invoices []*hub.Payment
 	for i := range docs {
 		d := &docs[i]
@@ -255,16 +258,16 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		if !ok {
 			continue
 		}
-		amt = amt.Abs()
+		amt = amt.abs()
 		if d.Type == "invoice" {
 			open.add(d.Amount.Currency, amt)
 			invoices = append(invoices, d)
 			continue
 		}
-		open.add(d.Amount.Currency, amt.Neg())
+		open.add(d.Amount.Currency, amt.neg())
 		if d.Reference != "" {
-			settles[d.Reference+"\x00"+d.Amount.Currency] = append(settles[d.Reference+"\x00"+d.Amount.Currency],
-				settlement{date: d.Date, doc: d.DocumentNumber, amt: amt})
+			k := invoiceKey{d.Reference, d.Amount.Currency}
+			settles[k] = append(settles[k], settlement{date: d.Date, doc: d.DocumentNumber, amt: amt})
 		}
 	}
 	p.OpenBalance = open.list()
@@ -276,15 +279,15 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 	for _, inv := range invoices {
 		p.Invoices++
 		amt, _ := parseMoney(&inv.Amount)
-		amt = amt.Abs()
-		ss := settles[inv.DocumentNumber+"\x00"+inv.Amount.Currency]
+		amt = amt.abs()
+		ss := settles[invoiceKey{inv.DocumentNumber, inv.Amount.Currency}]
 		sort.Slice(ss, func(i, j int) bool {
 			return ss[i].date < ss[j].date || ss[i].date == ss[j].date && ss[i].doc < ss[j].doc
 		})
-		settled, paidOn := decimal.Zero, ""
+		settled, paidOn := amount{}, ""
 		for _, s := range ss {
-			settled = settled.Add(s.amt)
-			if settled.GreaterThanOrEqual(amt) {
+			settled = settled.add(s.amt)
+			if settled.cmp(amt) >= 0 {
 				paidOn = s.date
 				break
 			}
@@ -293,7 +296,7 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		if paidOn == "" && status == "paid" {
 			settled = amt // paid by the source's word, date unknown
 		}
-		if rest := amt.Sub(settled); rest.IsPositive() {
+		if rest := amt.sub(settled); rest.sign() > 0 {
 			if due, ok := dayOf(inv.DueDate); ok && due.Before(today) {
 				overdue.add(inv.Amount.Currency, rest)
 			}
@@ -313,9 +316,13 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 	}
 	// Payments that name no invoice lower the open balance but no
 	// invoice's rest: overdue never exceeds what is open.
-	for cur, x := range overdue {
-		if o := open.get(cur); x.d.GreaterThan(o) {
-			x.d = decimal.Max(o, decimal.Zero)
+	for i := range overdue {
+		x := &overdue[i]
+		if o := open.get(x.cur); x.d.cmp(o) > 0 {
+			if o.sign() < 0 {
+				o = amount{}
+			}
+			x.d = o
 		}
 	}
 	p.OverdueBalance = overdue.list()
@@ -325,8 +332,8 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		share := decimal.NewFromInt(int64(late)).Div(decimal.NewFromInt(int64(paid))).StringFixed(2)
 		p.AvgDaysToPay, p.WorstDaysToPay, p.ShareLate = &avg, &worst, &share
 	}
-	if l, ok := parseMoney(limit); ok && l.IsPositive() {
-		use := decimal.Max(open.get(limit.Currency), decimal.Zero).Div(l).StringFixed(2)
+	if l, ok := parseMoney(limit); ok && l.sign() > 0 {
+		use := decimal.Max(open.get(limit.Currency).dec(), decimal.Zero).Div(l.dec()).StringFixed(2)
 		p.CreditLimitUse = &use
 	}
 }
@@ -367,7 +374,7 @@ func orderDays(orders []hub.Order) []time.Time {
 		if cancelled(status) || status == "returned" {
 			continue
 		}
-		if amt, _, ok := orderAmount(o); ok && amt.IsNegative() {
+		if amt, _, ok := orderAmount(o); ok && amt.sign() < 0 {
 			continue
 		}
 		if t, ok := dayOf(o.OrderDate); ok && !seen[t] {

@@ -40,7 +40,7 @@ func OrderFact(o *hub.Order) string {
 	w.str(o.Channel)
 	w.str(o.Region)
 	if amt, cur, ok := orderAmount(o); ok {
-		w.str(exactString(amt))
+		w.str(amt.exact())
 		w.str(cur)
 	} else {
 		w.str("")
@@ -59,7 +59,7 @@ func OrderFact(o *hub.Order) string {
 		if _, ok := parseMoney(l.Amount); ok {
 			w.str(l.Amount.Amount) // as sent: the same decimal read again
 		} else {
-			w.str(exactString(la))
+			w.str(la.exact())
 		}
 		w.str(lc)
 		w.str(l.Category)
@@ -110,21 +110,34 @@ func (in *Input) AddFact(fact string) error {
 	switch fact[0] {
 	case 'o':
 		o := hub.Order{OrderNumber: r.str(), Status: r.str(), OrderDate: r.str(), Channel: r.str(), Region: r.str()}
-		if amt, cur := r.str(), r.str(); cur != "" {
-			o.Total = &hub.Money{Amount: amt, Currency: cur}
-		}
+		amt, cur := r.str(), r.str()
 		n := int(r.int())
-		if r.err == nil && n > 0 {
-			if n > len(r.s) {
-				return fmt.Errorf("value fact: %d lines in %d bytes", n, len(r.s))
-			}
+		if r.err == nil && n < 0 {
+			r.err = fmt.Errorf("%d lines", n)
+		}
+		if r.err != nil {
+			n = 0 // the error is returned below
+		}
+		if n > len(r.s) {
+			return fmt.Errorf("value fact: %d lines in %d bytes", n, len(r.s))
+		}
+		// The order's amounts in one array: the total, then each line's
+		// amount and cost.
+		ms := make([]hub.Money, 1+2*n)
+		if cur != "" {
+			ms[0] = hub.Money{Amount: amt, Currency: cur}
+			o.Total = &ms[0]
+		}
+		if n > 0 {
 			o.Lines = make([]hub.OrderLine, n)
 			for i := range o.Lines {
 				l := &o.Lines[i]
 				amt, cur := r.str(), r.str()
-				l.Amount, l.Category = &hub.Money{Amount: amt, Currency: cur}, r.str()
+				ms[1+2*i] = hub.Money{Amount: amt, Currency: cur}
+				l.Amount, l.Category = &ms[1+2*i], r.str()
 				if c := r.str(); c != "" {
-					l.Cost = &hub.Money{Amount: c, Currency: cur}
+					ms[2+2*i] = hub.Money{Amount: c, Currency: cur}
+					l.Cost = &ms[2+2*i]
 				}
 			}
 		}

@@ -118,7 +118,7 @@ func TestFactsComputeAsRecords(t *testing.T) {
 
 func TestAddFactRejectsDamage(t *testing.T) {
 	good := OrderFact(&hub.Order{OrderNumber: "O1", Total: eur("1.00"), Lines: []hub.OrderLine{{Amount: eur("1.00")}}})
-	for _, f := range []string{"", "x1:a", good[:len(good)-1], good + "1:z", "o99999:a", "c3:abc1:x0:"} {
+	for _, f := range []string{"", "x1:a", good[:len(good)-1], good + "1:z", "o99999:a", "o0:0:0:0:0:0:0:20:99999999999999999999", "o0:0:0:0:0:0:0:2:-5", "c3:abc1:x0:"} {
 		var in Input
 		if err := in.AddFact(f); err == nil {
 			t.Errorf("AddFact(%q) accepted", f)

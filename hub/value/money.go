@@ -1,7 +1,9 @@
 package value
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -10,53 +12,64 @@ import (
 
 // sums adds decimal amounts per currency, exactly, keeping the largest
 // scale seen per currency so a sum prints like its inputs (as the open
-// balance does) whatever order they came in.
-type sums map[string]*sum
+// balance does) whatever order they came in. A customer has one currency
+// or a few: a slice searched in order allocates less than a map.
+type sums []sum
 
 type sum struct {
-	d     decimal.Decimal
+	cur   string
+	d     amount
 	scale int32
 }
 
 // parseMoney reads m; ok is false for an absent or unreadable amount
 // (Apply refuses unreadable totals and payment amounts; line amounts are
 // not checked there, so they are skipped here).
-func parseMoney(m *hub.Money) (decimal.Decimal, bool) {
+func parseMoney(m *hub.Money) (amount, bool) {
 	if m == nil || m.Currency == "" {
-		return decimal.Decimal{}, false
+		return amount{}, false
 	}
-	d, err := decimal.NewFromString(m.Amount)
-	return d, err == nil
+	return parseAmount(m.Amount)
 }
 
-func (s sums) add(cur string, d decimal.Decimal) {
-	x := s[cur]
+func (s *sums) add(cur string, d amount) {
+	x := s.find(cur)
 	if x == nil {
-		x = &sum{}
-		s[cur] = x
+		*s = append(*s, sum{cur: cur})
+		x = &(*s)[len(*s)-1]
 	}
-	x.d = x.d.Add(d)
-	if -d.Exponent() > x.scale {
-		x.scale = -d.Exponent()
+	x.d = x.d.add(d)
+	x.scale = max(x.scale, d.scale())
+}
+
+func (s sums) find(cur string) *sum {
+	for i := range s {
+		if s[i].cur == cur {
+			return &s[i]
+		}
 	}
+	return nil
 }
 
 // list is the sums sorted by currency, never nil (an empty list reads
 // "none" in JSON, not "unknown").
-func (s sums) list() []hub.Money {
-	out := make([]hub.Money, 0, len(s))
-	for cur, x := range s {
-		out = append(out, hub.Money{Amount: x.d.StringFixed(x.scale), Currency: cur})
+func (s sums) list() []hub.Money { return s.appendList(make([]hub.Money, 0, len(s))) }
+
+// appendList appends the sums sorted by currency to out.
+func (s sums) appendList(out []hub.Money) []hub.Money {
+	n := len(out)
+	for _, x := range s {
+		out = append(out, hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Currency < out[j].Currency })
+	slices.SortFunc(out[n:], func(a, b hub.Money) int { return strings.Compare(a.Currency, b.Currency) })
 	return out
 }
 
-func (s sums) get(cur string) decimal.Decimal {
-	if x := s[cur]; x != nil {
+func (s sums) get(cur string) amount {
+	if x := s.find(cur); x != nil {
 		return x.d
 	}
-	return decimal.Zero
+	return amount{}
 }
 
 // base converts s to the base currency with the configured rates; it
@@ -64,15 +77,15 @@ func (s sums) get(cur string) decimal.Decimal {
 func (s sums) base(cfg Config) (hub.Money, []string) {
 	total := decimal.Zero
 	var missing []string
-	for cur, x := range s {
-		switch r, ok := cfg.Rates[cur]; {
-		case cur == cfg.BaseCurrency:
-			total = total.Add(x.d)
+	for _, x := range s {
+		switch r, ok := cfg.Rates[x.cur]; {
+		case x.cur == cfg.BaseCurrency:
+			total = total.Add(x.d.dec())
 		case ok:
-			total = total.Add(x.d.Mul(r))
+			total = total.Add(x.d.dec().Mul(r))
 		default:
-			if !x.d.IsZero() {
-				missing = append(missing, cur)
+			if x.d.sign() != 0 {
+				missing = append(missing, x.cur)
 			}
 		}
 	}
@@ -80,26 +93,53 @@ func (s sums) base(cfg Config) (hub.Money, []string) {
 	return hub.Money{Amount: total.StringFixed(2), Currency: cfg.BaseCurrency}, missing
 }
 
-// dimSums are sums per value of one dimension (category, channel, region).
-type dimSums map[string]sums
+// dimSums are sums per value of one dimension (category, channel, region,
+// month) and currency, one flat list in the order they came: a customer
+// has a few values per dimension, and a list of pairs allocates once where
+// a map of maps allocated per value.
+type dimSums []dimSum
 
-func (d dimSums) add(key, cur string, v decimal.Decimal) {
+type dimSum struct {
+	key string
+	sum
+}
+
+func (d *dimSums) add(key, cur string, v amount) {
 	if key == "" {
 		return
 	}
-	if d[key] == nil {
-		d[key] = sums{}
+	for i := range *d {
+		if x := &(*d)[i]; x.key == key && x.cur == cur {
+			x.d = x.d.add(v)
+			x.scale = max(x.scale, v.scale())
+			return
+		}
 	}
-	d[key].add(cur, v)
+	*d = append(*d, dimSum{key: key, sum: sum{cur: cur, d: amount{}.add(v), scale: v.scale()}})
 }
 
+// lists are the sums by value, each sorted by currency, sharing one
+// backing array.
 func (d dimSums) lists() map[string][]hub.Money {
 	if len(d) == 0 {
 		return nil
 	}
-	out := make(map[string][]hub.Money, len(d))
-	for k, s := range d {
-		out[k] = s.list()
+	sorted := slices.Clone(d)
+	slices.SortStableFunc(sorted, func(a, b dimSum) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.cur, b.cur)
+	})
+	buf := make([]hub.Money, len(sorted))
+	out := map[string][]hub.Money{}
+	from := 0
+	for i, x := range sorted {
+		buf[i] = hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur}
+		if i+1 == len(sorted) || sorted[i+1].key != x.key {
+			out[x.key] = buf[from : i+1 : i+1]
+			from = i + 1
+		}
 	}
 	return out
 }
