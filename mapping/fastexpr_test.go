@@ -164,7 +164,7 @@ func TestFastShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFast := map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true, "f": true, "g": true, "h": true,
-		"i": true, "j": true, "k": true, "l": true, "m": true, "n": true, "o": true, "p": true, "q": true, "u": true}
+		"i": true, "j": true, "k": true, "l": true, "m": true, "n": true, "o": true, "p": true, "q": true, "s": true, "t": true, "u": true}
 	for _, f := range m.fields {
 		if got := f.expr.fast != nil; got != wantFast[strings.TrimPrefix(f.target, "custom.")] {
 			t.Errorf("%s (%s): direct = %v, want %v", f.target, f.expr.src, got, wantFast[strings.TrimPrefix(f.target, "custom.")])
