@@ -78,8 +78,8 @@ type vnode struct {
 	unique   bool
 	pattern  *regexp.Regexp
 	match    func(string) bool // pattern's matcher: a hand-written one (patterns.go) or its MatchString
-	minLen   int // -1: none
-	maxLen   int // -1: none
+	minLen   int               // -1: none
+	maxLen   int               // -1: none
 	minimum  *big.Rat
 	minInt   int64 // minimum when minIsInt
 	minIsInt bool
