@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -166,22 +167,59 @@ func TestFastProgramsPipelineMapping(t *testing.T) {
 	}
 }
 
-// pipelineRecord is row i of the bench pipeline's table, as the sql
-// connector delivers it.
+// pipelineRecord is row i of the bench pipeline's table (cmd/crmhub's
+// benchCustomerTable), as the sql connector delivers it.
 func pipelineRecord(i int) map[string]any {
-	kind := "P"
+	rec := map[string]any{
+		"id": i, "kind": "P", "company": nil, "first_name": []string{"anna", "bernd", "clara", "dieter"}[i%4],
+		"last_name": []string{"müller", "schmidt", "schneider", "fischer"}[(i/16)%4],
+		"email":     fmt.Sprintf("kunde%d@example%d.de", i, i%97), "phone": fmt.Sprintf("030 %d", 2000000+(i*7919)%7000000), "mobile": nil,
+		"street": fmt.Sprintf("Hauptstraße %d", 1+i%200), "zip": fmt.Sprintf("%05d", (i*37)%99999),
+		"city": []string{"berlin", "münchen", "frankfurt am main"}[i%3], "country": []string{"DE", "Deutschland", "de", "Germany", "AT", "CH"}[i%6],
+		"birth_date": "1980-02-03", "language": []string{"de", "en", "DE"}[i%3], "status": []string{"A", "I"}[min(i%10, 1)],
+		"credit_limit": fmt.Sprintf("%d.%02d", (i%1000)*100, i%100), "currency": nil,
+		"created_at": "2015-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00+01:00",
+	}
 	if i%5 == 0 {
-		kind = "F"
+		rec["kind"], rec["company"] = "F", fmt.Sprintf("Firma  %d   GmbH", i)
 	}
-	var currency any = "EUR"
-	if i%4 == 0 {
-		currency = nil
+	if i%3 == 0 {
+		rec["mobile"] = fmt.Sprintf("0171 %d", 1000000+(i*104729)%8000000)
 	}
-	return map[string]any{
-		"id": i, "kind": kind, "company": fmt.Sprintf("  Firma  %d GmbH ", i), "first_name": "anna", "last_name": "SCHMIDT",
-		"email": fmt.Sprintf(" Anna.%d@Example.COM ", i), "phone": fmt.Sprintf("030 %07d", i), "mobile": fmt.Sprintf("0171 %07d", i),
-		"street": " Hauptstr.  1 ", "zip": " 10115 ", "city": "berlin", "country": []string{"DE", "Deutschland", "de", "Germany", "AT", "CH"}[i%6],
-		"birth_date": "1980-02-03", "language": []string{"de", "en", "DE"}[i%3], "status": []string{"A", "I"}[i%2],
-		"credit_limit": "1234.50", "currency": currency, "created_at": "2015-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00+01:00",
+	if i%4 != 0 {
+		rec["currency"] = "EUR"
 	}
+	return rec
+}
+
+// BenchmarkApplyPipeline: the mapping of `crmhub bench pipeline` (19
+// fields, validated) on rows shaped like its table, every phone number
+// distinct (go test ./mapping -run XXX -bench ApplyPipeline -cpu 1
+// -benchmem): the engine's share of that command's CPU per row.
+func BenchmarkApplyPipeline(b *testing.B) {
+	m, err := LoadFile("testdata/bench/pipeline19.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ins := make([]Input, 4096)
+	for i := range ins {
+		rec := pipelineRecord(100000 + i)
+		payload, err := json.Marshal(rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ins[i] = Input{System: "bench", Entity: "customers", SourceID: fmt.Sprint(i), Payload: payload}
+		if _, err := m.Apply(ins[i]); err != nil {
+			b.Fatalf("record %d: %v", i, err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Apply(ins[i%len(ins)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, cpu0)
 }

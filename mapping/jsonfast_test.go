@@ -3,11 +3,13 @@ package mapping
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // jsonCases are payloads that probe where the fast decoder must agree with
@@ -44,6 +46,8 @@ func goldenPayloads(t testing.TB) [][]byte {
 	return out
 }
 
+var testKeys keyIntern
+
 // checkFastJSON: whenever the fast decoder answers, its value is the one
 // decodeRecord gives; whenever the fast encoder answers, its bytes are
 // marshal's.
@@ -58,6 +62,12 @@ func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 		if !reflect.DeepEqual(fast, want) {
 			t.Fatalf("decode %q:\nfast %#v\nstd  %#v", payload, fast, want)
 		}
+	}
+	// Through a key table (shared across calls, as in Apply): the same
+	// answer and value.
+	interned, iok := decodeObjectKeys(payload, &testKeys)
+	if iok != ok || !reflect.DeepEqual(interned, fast) {
+		t.Fatalf("decode %q with interned keys: %v %#v, without %v %#v", payload, iok, interned, ok, fast)
 	}
 	if err != nil {
 		return ok
@@ -137,4 +147,23 @@ func FuzzFastJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkFastJSON(t, payload)
 	})
+}
+
+// TestKeyInternBounded: the key table stops growing at maxInternKeys and
+// still answers every key.
+func TestKeyInternBounded(t *testing.T) {
+	var k keyIntern
+	for i := 0; i < 3*maxInternKeys; i++ {
+		name := fmt.Sprintf("field%d", i)
+		if got := k.get([]byte(name)); got != name {
+			t.Fatalf("get(%q) = %q", name, got)
+		}
+	}
+	if len(k.m) != maxInternKeys {
+		t.Fatalf("%d keys held, want %d", len(k.m), maxInternKeys)
+	}
+	a, b := k.get([]byte("field1")), k.get([]byte("field1"))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("a held key is not shared")
+	}
 }

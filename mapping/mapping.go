@@ -789,6 +789,7 @@ type applyState struct {
 	buf  []byte
 	sink dropSink
 	args [maxFastArgs]any // argument buffer of fast programs
+	keys keyIntern        // the record keys seen, shared by the records decoded with this state
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -834,13 +835,6 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	if out.Op != hub.OpUpsert {
 		return out, m.recErr(in, "op", hub.ReasonMapping, fmt.Sprintf("unknown op %q", in.Op))
 	}
-	rec, ok := decodeObjectFast(in.Payload)
-	if !ok {
-		var err error
-		if rec, err = decodeRecord(in.Payload); err != nil {
-			return out, m.recErr(in, "payload", hub.ReasonMapping, err.Error())
-		}
-	}
 	st := statePool.Get().(*applyState)
 	defer func() {
 		clear(st.env)
@@ -849,6 +843,13 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 			statePool.Put(st)
 		}
 	}()
+	rec, ok := decodeObjectKeys(in.Payload, &st.keys)
+	if !ok {
+		var err error
+		if rec, err = decodeRecord(in.Payload); err != nil {
+			return out, m.recErr(in, "payload", hub.ReasonMapping, err.Error())
+		}
+	}
 	st.fill(m, in, rec)
 
 	if m.dropIf != nil {
