@@ -700,7 +700,11 @@ func parseTime(args ...any) (time.Time, bool, error) {
 	if s == "" {
 		return time.Time{}, false, nil
 	}
-	for _, l := range strings.Split(layout, "|") {
+	// The alternatives one by one, without strings.Split's slice (one
+	// allocation a value).
+	for rest, more := layout, true; more; {
+		var l string
+		l, rest, more = strings.Cut(rest, "|")
 		if t, err := time.ParseInLocation(goLayout(strings.TrimSpace(l)), s, loc); err == nil {
 			return t.In(loc), true, nil
 		}

@@ -790,6 +790,10 @@ type applyState struct {
 	sink dropSink
 	args [maxFastArgs]any // argument buffer of fast programs
 	keys keyIntern        // the record keys seen, shared by the records decoded with this state
+	// system and entity of the last record, boxed for meta
+	system, entity       string
+	systemBox, entityBox any
+	doc                  map[string]any // the document, cleared after each Apply
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -809,7 +813,15 @@ func (st *applyState) fill(m *Mapping, in Input, rec map[string]any) {
 	for k, v := range rec {
 		env[k] = v
 	}
-	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = in.System, in.Entity, in.SourceID, nil
+	// A source's system and entity are the same in every record: box
+	// them once per state, not once per record.
+	if st.system != in.System || st.systemBox == nil {
+		st.system, st.systemBox = in.System, in.System
+	}
+	if st.entity != in.Entity || st.entityBox == nil {
+		st.entity, st.entityBox = in.Entity, in.Entity
+	}
+	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = st.systemBox, st.entityBox, in.SourceID, nil
 	if !in.UpdatedAt.IsZero() {
 		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -839,6 +851,11 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	defer func() {
 		clear(st.env)
 		clear(st.meta)
+		if len(st.doc) > 128 {
+			st.doc = nil // a rare wide document: do not keep its table
+		} else {
+			clear(st.doc)
+		}
 		if cap(st.buf) <= 64<<10 {
 			statePool.Put(st)
 		}
@@ -876,7 +893,12 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 			return out, nil
 		}
 	}
-	doc := make(map[string]any, len(m.fields)+1)
+	// The document's top-level map is reused: nothing keeps it after
+	// Apply (Output holds the encoded bytes, errors hold text).
+	if st.doc == nil {
+		st.doc = make(map[string]any, len(m.fields)+1)
+	}
+	doc := st.doc
 	for _, f := range m.fields {
 		st.sink.field = f.target
 		v, err := st.run(f.expr)

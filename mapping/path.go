@@ -76,17 +76,23 @@ func setPath(root map[string]any, segs []segment, v any) error {
 			if !ok && cur[s.key] != nil {
 				return fmt.Errorf("%s is already set and is not a list", s.key)
 			}
-			cur[s.key] = appendUnique(list, v)
+			// Boxing a slice for the map allocates: write back only a
+			// list that changed (appending changes at least its length).
+			if nl := appendUnique(list, v); len(nl) != len(list) || list == nil {
+				cur[s.key] = nl
+			}
 			return nil
 		case s.index >= 0:
 			list, ok := cur[s.key].([]any)
 			if !ok && cur[s.key] != nil {
 				return fmt.Errorf("%s is already set and is not a list", s.key)
 			}
-			for len(list) <= s.index {
-				list = append(list, nil)
+			if len(list) <= s.index || list == nil {
+				for len(list) <= s.index {
+					list = append(list, nil)
+				}
+				cur[s.key] = list
 			}
-			cur[s.key] = list
 			if last {
 				list[s.index] = v
 				return nil
