@@ -31,9 +31,67 @@ import (
 // variable or the env itself, then zero or more runtime.Fetch steps.
 type fastArg struct {
 	kind  fastKind
-	val   any    // fastConst
-	key   string // fastEnvKey
-	fetch []any  // keys applied with runtime.Fetch, in order
+	res   reservedKey // fastEnvKey: which of the env's own names key is
+	val   any         // fastConst
+	key   string      // fastEnvKey
+	fetch []any       // keys applied with runtime.Fetch, in order
+}
+
+// reservedKey names the env entries that are not record fields (see
+// applyState.fill, which sets them after the fields, so they win).
+type reservedKey uint8
+
+const (
+	resNone reservedKey = iota
+	resRecord
+	resMeta
+	resSink
+	resGoldenID
+)
+
+func reservedOf(key string) reservedKey {
+	switch key {
+	case "record":
+		return resRecord
+	case "meta":
+		return resMeta
+	case sinkVar:
+		return resSink
+	case "golden_id":
+		return resGoldenID
+	}
+	return resNone
+}
+
+// fastScope is what a direct program reads names from: the env map the
+// VM gets, or, without building that map, the record and the state's
+// own entries (rec, meta, sink, golden id) looked up as fill would have
+// put them into the env.
+type fastScope struct {
+	env       map[string]any // set: look everything up here
+	rec, meta map[string]any
+	sink      *dropSink
+	goldenID  any
+	hasGolden bool // a reverse mapping: golden_id is the source id, not a field
+}
+
+func (s *fastScope) lookup(a *fastArg) any {
+	if s.env != nil {
+		return s.env[a.key]
+	}
+	switch a.res {
+	case resRecord:
+		return s.rec
+	case resMeta:
+		return s.meta
+	case resSink:
+		return s.sink
+	case resGoldenID:
+		if s.hasGolden {
+			return s.goldenID
+		}
+	}
+	return s.rec[a.key]
 }
 
 type fastKind uint8
@@ -80,6 +138,9 @@ type fastNode struct {
 // fastProg is a program evaluated without the VM.
 type fastProg struct {
 	root *fastNode
+	// needsEnv: the program reads the env map itself ($env), so it needs
+	// the map the VM gets.
+	needsEnv bool
 }
 
 // maxFastArgs is the size of the argument buffer in applyState: the
@@ -103,7 +164,7 @@ func fastShape(prog *vm.Program, funcs map[string]func(args ...any) (any, error)
 	if !ok || len(nodes) != 1 || bufNeed(nodes[0]) > maxFastArgs {
 		return nil
 	}
-	return &fastProg{root: nodes[0]}
+	return &fastProg{root: nodes[0], needsEnv: usesEnv(nodes[0])}
 }
 
 // callNames maps the position of each OpCall0-3 in prog to the name of
@@ -173,7 +234,7 @@ func (p *fastParser) parse(from, to int) ([]*fastNode, bool) {
 			if !ok {
 				return nil, false
 			}
-			leaf(fastArg{kind: fastEnvKey, key: k})
+			leaf(fastArg{kind: fastEnvKey, key: k, res: reservedOf(k)})
 		case vm.OpLoadEnv:
 			leaf(fastArg{kind: fastEnv})
 		case vm.OpDeref:
@@ -193,7 +254,12 @@ func (p *fastParser) parse(from, to int) ([]*fastNode, bool) {
 			}
 			key := pop().arg.val
 			base := pop()
-			if base.op == opLoad {
+			if ks, ok := key.(string); ok && base.op == opLoad && base.arg.kind == fastEnv && base.arg.fetch == nil {
+				// $env["name"] (a field shadowed by a function's name) is
+				// the env entry name; fetch() reads a map so.
+				base.arg = fastArg{kind: fastEnvKey, key: ks, res: reservedOf(ks)}
+				st = append(st, base)
+			} else if base.op == opLoad {
 				base.arg.fetch = append(base.arg.fetch, key)
 				st = append(st, base)
 			} else {
@@ -302,6 +368,19 @@ func derefIdentity(v any) bool {
 	return false
 }
 
+// usesEnv: n reads the env map itself.
+func usesEnv(n *fastNode) bool {
+	if n.op == opLoad && n.arg.kind == fastEnv {
+		return true
+	}
+	for _, k := range n.kids {
+		if usesEnv(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // bufNeed is how many argument slots evaluating n takes.
 func bufNeed(n *fastNode) int {
 	need := 0
@@ -319,6 +398,11 @@ func bufNeed(n *fastNode) int {
 // argument buffer, as vm.Run would: a panic or a function's error becomes
 // a *file.Error whose Message is what the VM would report.
 func (p *fastProg) eval(env map[string]any, buf []any) (v any, err error) {
+	return p.evalScope(&fastScope{env: env}, buf)
+}
+
+// evalScope is eval reading names from s.
+func (p *fastProg) evalScope(env *fastScope, buf []any) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			fe := &file.Error{Message: fmt.Sprintf("%v", r)}
@@ -333,7 +417,7 @@ func (p *fastProg) eval(env map[string]any, buf []any) (v any, err error) {
 
 // eval computes n; calls take their arguments from the front of buf and
 // leave the rest to the calls nested in them.
-func (n *fastNode) eval(env map[string]any, buf []any) any {
+func (n *fastNode) eval(env *fastScope, buf []any) any {
 	switch n.op {
 	case opLoad:
 		return n.arg.value(env)
@@ -442,15 +526,15 @@ func derefValue(p any) any {
 	panic(fmt.Sprintf("cannot dereference %v", p))
 }
 
-func (a *fastArg) value(env map[string]any) any {
+func (a *fastArg) value(env *fastScope) any {
 	var v any
 	switch a.kind {
 	case fastConst:
 		v = a.val
 	case fastEnvKey:
-		v = env[a.key]
+		v = env.lookup(a)
 	case fastEnv:
-		v = env
+		v = env.env // usesEnv: only run with the env map
 	}
 	for _, k := range a.fetch {
 		v = fetch(v, k)
