@@ -1014,7 +1014,7 @@ func normEmail(s string) string {
 		}
 	}
 	s = strings.ToLower(strings.Trim(s, " .;,"))
-	if !emailRe.MatchString(s) || strings.Contains(s, "..") {
+	if !matchEmailAddress(s) || strings.Contains(s, "..") { // emailRe, by hand (TestEmailAddressMatcher)
 		return ""
 	}
 	return s
