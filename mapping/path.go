@@ -156,6 +156,23 @@ func appendUnique(list []any, v any) []any {
 	return append(list, v)
 }
 
+// pruneList is prune of a list, in place.
+func pruneList(x []any) []any {
+	out := x[:0]
+	for _, e := range x {
+		if s, ok := e.(string); ok { // kept as it is, not boxed again
+			if s != "" {
+				out = append(out, e)
+			}
+			continue
+		}
+		if pe, empty := prune(e); !empty {
+			out = append(out, pe)
+		}
+	}
+	return out
+}
+
 // prune removes nil and "" values, empty objects and empty lists, so that
 // a missing source value never becomes null or "" in canonical data. It
 // reports whether v itself is empty.
@@ -178,6 +195,13 @@ func prune(v any) (any, bool) {
 					delete(x, k)
 				}
 				continue
+			case []any: // pruned in place; boxing it again would allocate
+				if pl := pruneList(ev); len(pl) == 0 {
+					delete(x, k)
+				} else if len(pl) != len(ev) {
+					x[k] = pl
+				}
+				continue
 			}
 			pe, empty := prune(e)
 			if empty {
@@ -188,12 +212,7 @@ func prune(v any) (any, bool) {
 		}
 		return x, len(x) == 0
 	case []any:
-		out := x[:0]
-		for _, e := range x {
-			if pe, empty := prune(e); !empty {
-				out = append(out, pe)
-			}
-		}
+		out := pruneList(x)
 		return out, len(out) == 0
 	case []string:
 		out := make([]any, 0, len(x))
