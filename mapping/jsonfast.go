@@ -60,27 +60,76 @@ type fastDec struct {
 	keys *keyIntern // top-level keys, nil: none
 }
 
-// keyIntern hands out one string per distinct key. It is not safe for
-// concurrent use (each applyState has its own) and stops taking new keys
-// at maxInternKeys, so a source with ever new field names cannot grow it.
+// keyIntern hands out one string per distinct key, and per key the
+// string values seen under it, already boxed: most columns of a source
+// repeat a few values (a status, a country, a currency), and a string
+// and its interface box were the decoder's two allocations per value.
+// A key whose values rarely repeat stops being cached after a while. It
+// is not safe for concurrent use (each applyState has its own) and is
+// bounded: maxInternKeys keys, maxCachedValues values of at most
+// maxCachedValueLen bytes in all.
 type keyIntern struct {
-	m map[string]string
+	m      map[string]*keyInfo
+	values int // values held, over all keys
 }
 
-const maxInternKeys = 512
+type keyInfo struct {
+	name         string
+	vals         map[string]any // boxed values by text
+	hits, misses int
+	off          bool // values do not repeat enough: not looked up
+}
 
-func (k *keyIntern) get(raw []byte) string {
-	if s, ok := k.m[string(raw)]; ok { // no allocation for the lookup
-		return s
+const (
+	maxInternKeys     = 512
+	maxCachedValues   = 2048
+	maxCachedValueLen = 32
+	// a key's cache is turned off after this many misses when it had
+	// fewer hits than misses
+	cacheTrialMisses = 256
+)
+
+func (k *keyIntern) get(raw []byte) *keyInfo {
+	if ki, ok := k.m[string(raw)]; ok { // no allocation for the lookup
+		return ki
 	}
-	s := string(raw)
+	ki := &keyInfo{name: string(raw)}
 	if k.m == nil {
-		k.m = make(map[string]string, 32)
+		k.m = make(map[string]*keyInfo, 32)
 	}
 	if len(k.m) < maxInternKeys {
-		k.m[s] = s
+		k.m[ki.name] = ki
+	} else {
+		ki.off = true
 	}
-	return s
+	return ki
+}
+
+// value returns the boxed string raw (plain text: no escapes, valid
+// UTF-8) read under ki.
+func (k *keyIntern) value(ki *keyInfo, raw []byte) any {
+	if ki.off {
+		return string(raw)
+	}
+	if v, ok := ki.vals[string(raw)]; ok {
+		ki.hits++
+		return v
+	}
+	ki.misses++
+	var v any = string(raw)
+	switch {
+	case ki.misses >= cacheTrialMisses && ki.hits < ki.misses:
+		ki.off = true
+		k.values -= len(ki.vals)
+		ki.vals = nil
+	case len(raw) <= maxCachedValueLen && k.values < maxCachedValues:
+		if ki.vals == nil {
+			ki.vals = make(map[string]any, 8)
+		}
+		ki.vals[v.(string)] = v
+		k.values++
+	}
+	return v
 }
 
 func (d *fastDec) ws() {
@@ -117,9 +166,15 @@ func (d *fastDec) value(depth int) (any, bool) {
 				return nil, false
 			}
 			var k string
+			var ki *keyInfo
 			var ok bool
 			if depth == 0 && d.keys != nil {
-				k, ok = d.key()
+				ki, ok = d.key()
+				if ki != nil {
+					k = ki.name
+				} else if ok {
+					k, ok = d.str()
+				}
 			} else {
 				k, ok = d.str()
 			}
@@ -132,7 +187,12 @@ func (d *fastDec) value(depth int) (any, bool) {
 			}
 			d.i++
 			d.ws()
-			v, ok := d.value(depth + 1)
+			var v any
+			if ki != nil && !ki.off && d.i < len(d.b) && d.b[d.i] == '"' {
+				v, ok = d.cachedStr(ki)
+			} else {
+				v, ok = d.value(depth + 1)
+			}
 			if !ok {
 				return nil, false
 			}
@@ -229,20 +289,36 @@ func (d *fastDec) str() (string, bool) {
 	return "", false
 }
 
-// key reads a top-level key through d.keys; a key with escapes or
-// non-ASCII bytes is read by str.
-func (d *fastDec) key() (string, bool) {
+// key reads a top-level key through d.keys. It returns nil, true for
+// a key with escapes or non-ASCII bytes, which the caller reads with str.
+func (d *fastDec) key() (*keyInfo, bool) {
 	for j := d.i + 1; j < len(d.b); j++ {
 		switch c := d.b[j]; {
 		case c == '"':
-			k := d.keys.get(d.b[d.i+1 : j])
+			ki := d.keys.get(d.b[d.i+1 : j])
 			d.i = j + 1
-			return k, true
+			return ki, true
 		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			return d.str()
+			return nil, true
 		}
 	}
-	return "", false
+	return nil, false
+}
+
+// cachedStr reads a top-level string value through ki's cache when it is
+// plain ASCII text; anything else goes to value.
+func (d *fastDec) cachedStr(ki *keyInfo) (any, bool) {
+	for j := d.i + 1; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			v := d.keys.value(ki, d.b[d.i+1:j])
+			d.i = j + 1
+			return v, true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return d.value(1)
+		}
+	}
+	return nil, false
 }
 
 // strEscaped finds the end of a string with escapes and lets

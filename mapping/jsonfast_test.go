@@ -155,15 +155,59 @@ func TestKeyInternBounded(t *testing.T) {
 	var k keyIntern
 	for i := 0; i < 3*maxInternKeys; i++ {
 		name := fmt.Sprintf("field%d", i)
-		if got := k.get([]byte(name)); got != name {
-			t.Fatalf("get(%q) = %q", name, got)
+		if got := k.get([]byte(name)); got.name != name {
+			t.Fatalf("get(%q) = %q", name, got.name)
 		}
 	}
 	if len(k.m) != maxInternKeys {
 		t.Fatalf("%d keys held, want %d", len(k.m), maxInternKeys)
 	}
 	a, b := k.get([]byte("field1")), k.get([]byte("field1"))
-	if unsafe.StringData(a) != unsafe.StringData(b) {
+	if unsafe.StringData(a.name) != unsafe.StringData(b.name) {
 		t.Error("a held key is not shared")
+	}
+}
+
+// TestKeyInternValues: records decoded through one table equal
+// decodeRecord's; a repeating value is shared, a column of distinct
+// values stops being cached, and the cache stays within its bounds.
+func TestKeyInternValues(t *testing.T) {
+	var k keyIntern
+	var first, last map[string]any
+	for i := 0; i < 5000; i++ {
+		payload := []byte(fmt.Sprintf(`{"status":"A","country":%q,"id":"%d","long":"%040d","esc":"a\u00e9","uni":"ü%d","n":%d,"nested":{"x":"A"}}`,
+			[]string{"DE", "AT", "CH"}[i%3], i, i%5, i%2, i))
+		got, ok := decodeObjectKeys(payload, &k)
+		want, err := decodeRecord(payload)
+		if !ok || err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %v %#v, decodeRecord %v %#v", payload, ok, got, err, want)
+		}
+		if i == 0 {
+			first = got
+		}
+		last = got
+	}
+	if unsafe.StringData(first["status"].(string)) != unsafe.StringData(last["status"].(string)) {
+		t.Error("a repeating value is not shared")
+	}
+	if id := k.m["id"]; !id.off || id.vals != nil {
+		t.Errorf("a column of distinct values is still cached (%d hits, %d misses)", id.hits, id.misses)
+	}
+	if long := k.m["long"]; len(long.vals) != 0 {
+		t.Errorf("%d values longer than %d bytes cached", len(long.vals), maxCachedValueLen)
+	}
+	n := 0
+	for _, ki := range k.m {
+		n += len(ki.vals)
+	}
+	if n != k.values || n > maxCachedValues {
+		t.Errorf("%d values held, counted %d (bound %d)", n, k.values, maxCachedValues)
+	}
+	// Many keys each with repeating values: the total stays bounded.
+	for i := 0; i < 20000; i++ {
+		k.value(k.get([]byte(fmt.Sprintf("k%d", i%400))), []byte(fmt.Sprint(i%7)))
+	}
+	if k.values > maxCachedValues {
+		t.Errorf("%d values held, bound %d", k.values, maxCachedValues)
 	}
 }
