@@ -129,3 +129,12 @@ func FuzzEmailAddressMatcher(f *testing.F) {
 		}
 	})
 }
+
+// TestCurrencyCheckByHand: money() checks a currency code by hand as
+// ^[A-Z]{3}$ (the fixed pattern's matcher); currencyRe must still say the
+// same.
+func TestCurrencyCheckByHand(t *testing.T) {
+	if currencyRe.String() != `^[A-Z]{3}$` || fixedPatterns[currencyRe.String()] == nil {
+		t.Fatalf("currencyRe is %s: update money()'s check", currencyRe)
+	}
+}
