@@ -25,22 +25,26 @@ const maxFastDepth = 256
 // by white space into what decodeRecord returns. ok is false when the
 // caller must use decodeRecord instead.
 func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
-	return decodeObjectKeys(b, nil)
+	return decodeObjectKeys(b, nil, nil)
 }
 
 // decodeObjectKeys is decodeObjectFast taking the top-level keys from
 // keys (nil: a new string each): a source sends the same field names in
 // every record, and a string per name and record was a sixth of the
-// engine's allocations.
-func decodeObjectKeys(b []byte, keys *keyIntern) (rec map[string]any, ok bool) {
-	d := fastDec{b: b, keys: keys}
+// engine's allocations. into, when not nil, is an empty map the record is
+// decoded into (reused by the caller); on failure it may hold some fields.
+func decodeObjectKeys(b []byte, keys *keyIntern, into map[string]any) (rec map[string]any, ok bool) {
+	d := fastDec{b: b, keys: keys, top: into}
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, false
 	}
-	// Size the record's map for its fields at once (each ':' outside a
-	// string is a key; inside strings they only make the hint generous).
-	d.hint = min(bytes.Count(b, []byte{':'}), 64)
+	if into == nil {
+		// Size the record's map for its fields at once (each ':' outside
+		// a string is a key; inside strings they only make the hint
+		// generous).
+		d.hint = min(bytes.Count(b, []byte{':'}), 64)
+	}
 	v, ok := d.value(0)
 	if !ok {
 		return nil, false
@@ -56,8 +60,9 @@ func decodeObjectKeys(b []byte, keys *keyIntern) (rec map[string]any, ok bool) {
 type fastDec struct {
 	b    []byte
 	i    int
-	hint int        // size of the top-level map
-	keys *keyIntern // top-level keys, nil: none
+	hint int            // size of the top-level map
+	keys *keyIntern     // top-level keys, nil: none
+	top  map[string]any // the top-level map to fill, nil: a new one
 }
 
 // keyIntern hands out one string per distinct key, and per key the
@@ -150,11 +155,15 @@ func (d *fastDec) value(depth int) (any, bool) {
 	switch c := d.b[d.i]; {
 	case c == '{':
 		d.i++
-		size := 8
-		if depth == 0 {
-			size = d.hint
+		var m map[string]any
+		switch {
+		case depth == 0 && d.top != nil:
+			m = d.top
+		case depth == 0:
+			m = make(map[string]any, d.hint)
+		default:
+			m = make(map[string]any, 8)
 		}
-		m := make(map[string]any, size)
 		d.ws()
 		if d.i < len(d.b) && d.b[d.i] == '}' {
 			d.i++

@@ -46,7 +46,10 @@ func goldenPayloads(t testing.TB) [][]byte {
 	return out
 }
 
-var testKeys keyIntern
+var (
+	testKeys keyIntern
+	testInto = map[string]any{}
+)
 
 // checkFastJSON: whenever the fast decoder answers, its value is the one
 // decodeRecord gives; whenever the fast encoder answers, its bytes are
@@ -65,9 +68,15 @@ func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 	}
 	// Through a key table (shared across calls, as in Apply): the same
 	// answer and value.
-	interned, iok := decodeObjectKeys(payload, &testKeys)
+	interned, iok := decodeObjectKeys(payload, &testKeys, nil)
 	if iok != ok || !reflect.DeepEqual(interned, fast) {
 		t.Fatalf("decode %q with interned keys: %v %#v, without %v %#v", payload, iok, interned, ok, fast)
+	}
+	// Into a reused map, as Apply does: the same answer and value.
+	clear(testInto)
+	into, intoOK := decodeObjectKeys(payload, &testKeys, testInto)
+	if intoOK != ok || ok && !reflect.DeepEqual(into, fast) {
+		t.Fatalf("decode %q into a reused map: %v %#v, fresh %v %#v", payload, intoOK, into, ok, fast)
 	}
 	if err != nil {
 		return ok
@@ -177,7 +186,7 @@ func TestKeyInternValues(t *testing.T) {
 	for i := 0; i < 5000; i++ {
 		payload := []byte(fmt.Sprintf(`{"status":"A","country":%q,"id":"%d","long":"%040d","esc":"a\u00e9","uni":"ü%d","n":%d,"nested":{"x":"A"}}`,
 			[]string{"DE", "AT", "CH"}[i%3], i, i%5, i%2, i))
-		got, ok := decodeObjectKeys(payload, &k)
+		got, ok := decodeObjectKeys(payload, &k, nil)
 		want, err := decodeRecord(payload)
 		if !ok || err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: %v %#v, decodeRecord %v %#v", payload, ok, got, err, want)

@@ -808,6 +808,7 @@ type applyState struct {
 	system, entity       string
 	systemBox, entityBox any
 	doc                  map[string]any // the document, cleared after each Apply
+	rec                  map[string]any // the decoded record, cleared after each Apply
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -889,11 +890,19 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		} else {
 			clear(st.doc)
 		}
+		if len(st.rec) > 128 {
+			st.rec = nil // nor a wide record's
+		} else {
+			clear(st.rec)
+		}
 		if cap(st.buf) <= 64<<10 {
 			statePool.Put(st)
 		}
 	}()
-	rec, ok := decodeObjectKeys(in.Payload, &st.keys)
+	if st.rec == nil {
+		st.rec = make(map[string]any, 32)
+	}
+	rec, ok := decodeObjectKeys(in.Payload, &st.keys, st.rec)
 	if !ok {
 		var err error
 		if rec, err = decodeRecord(in.Payload); err != nil {
