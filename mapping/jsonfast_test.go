@@ -47,8 +47,9 @@ func goldenPayloads(t testing.TB) [][]byte {
 }
 
 var (
-	testKeys keyIntern
-	testInto = map[string]any{}
+	testKeys   keyIntern
+	testInto   = map[string]any{}
+	testOrders keyOrders
 )
 
 // checkFastJSON: whenever the fast decoder answers, its value is the one
@@ -85,6 +86,11 @@ func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 	gotB, eok := appendJSON(nil, want)
 	if eok && (merr != nil || !bytes.Equal(gotB, wantB)) {
 		t.Fatalf("encode %q:\nfast %s\nstd  %s (%v)", payload, gotB, wantB, merr)
+	}
+	// With remembered key orders shared across calls, as in Apply.
+	oe := jsonEnc{orders: &testOrders}
+	if ook := oe.value(want); ook != eok || ook && !bytes.Equal(oe.b, gotB) {
+		t.Fatalf("encode %q with remembered key orders:\n%s\nwithout\n%s", payload, oe.b, gotB)
 	}
 	if !eok && merr == nil && !hasNonFinite(want) {
 		t.Fatalf("fast encoder gave up on %q, which encoding/json encodes", payload)
@@ -218,5 +224,36 @@ func TestKeyInternValues(t *testing.T) {
 	}
 	if k.values > maxCachedValues {
 		t.Errorf("%d values held, bound %d", k.values, maxCachedValues)
+	}
+}
+
+// TestKeyOrders: objects with the same number of keys but other keys, the
+// same keys in another map, and more shapes than are remembered, all
+// encode as marshal does.
+func TestKeyOrders(t *testing.T) {
+	var o keyOrders
+	docs := []map[string]any{
+		{"a": 1, "b": 2, "c": 3, "d": 4},
+		{"a": 1, "b": 2, "c": 3, "e": 4},
+		{"d": "x", "c": "y", "b": "z", "a": "w"},
+		{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5},
+	}
+	for i := 0; i < 40; i++ {
+		docs = append(docs, map[string]any{fmt.Sprint("k", i): 1, "b": 2, "c": 3, "d": 4, "nested": map[string]any{"z": 1, "y": 2, "x": 3, fmt.Sprint(i): 4}})
+	}
+	for round := 0; round < 2; round++ {
+		for _, d := range docs {
+			want, err := marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := jsonEnc{orders: &o}
+			if !e.value(d) || !bytes.Equal(e.b, want) {
+				t.Fatalf("%v: %s, marshal %s", d, e.b, want)
+			}
+		}
+	}
+	if len(o.lists) > maxKeyOrders {
+		t.Fatalf("%d key orders held, bound %d", len(o.lists), maxKeyOrders)
 	}
 }

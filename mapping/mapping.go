@@ -809,6 +809,7 @@ type applyState struct {
 	systemBox, entityBox any
 	doc                  map[string]any // the document, cleared after each Apply
 	rec                  map[string]any // the decoded record, cleared after each Apply
+	orders               keyOrders      // sorted keys of the documents encoded with this state
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -990,7 +991,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 	}
 	prune(doc)
-	enc := jsonEnc{b: st.buf[:0]}
+	enc := jsonEnc{b: st.buf[:0], orders: &st.orders}
 	ok = enc.value(doc)
 	data := enc.b
 	st.buf = data[:0]
