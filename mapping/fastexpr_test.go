@@ -66,6 +66,18 @@ func compareFast(t *testing.T, m *Mapping, in Input, rec map[string]any) int {
 		fv, ferr := p.fast.eval(st.env, st.args[:])
 		fdrops := append([]Dropped(nil), st.sink.drops...)
 		st.sink.drops = st.sink.drops[:0]
+		if !p.fast.needsEnv {
+			// As Apply runs it without the env map: names from the
+			// record and the state.
+			sc := st.scope
+			sc.env = nil
+			sv, serr := p.fast.evalScope(&sc, st.args[:])
+			if (serr == nil) != (ferr == nil) || (serr != nil && runMsg(serr) != runMsg(ferr)) || !reflect.DeepEqual(sv, fv) ||
+				!reflect.DeepEqual(st.sink.drops, fdrops) && (len(fdrops) > 0 || len(st.sink.drops) > 0) {
+				t.Fatalf("%s %s (%q) on %v: without the env map %#v %v %v, with it %#v %v %v", m.Name(), name, p.src, rec, sv, serr, st.sink.drops, fv, ferr, fdrops)
+			}
+			st.sink.drops = st.sink.drops[:0]
+		}
 		vv, verr := st.vm.Run(p.prog, st.env)
 		if (ferr == nil) != (verr == nil) || (ferr != nil && runMsg(ferr) != runMsg(verr)) {
 			t.Fatalf("%s %s (%q) on %v: error %v, VM %v", m.Name(), name, p.src, rec, ferr, verr)
@@ -154,6 +166,9 @@ fields:
   custom.s: upper(lower(name))
   custom.t: 'name ?? "none"'
   custom.u: -1
+  custom.v: meta.source_id
+  custom.w: golden_id
+  custom.x: 'record.meta ?? meta.system'
 `
 
 // TestFastShapes: which shapes are evaluated directly and that each gives
@@ -164,7 +179,7 @@ func TestFastShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFast := map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true, "f": true, "g": true, "h": true,
-		"i": true, "j": true, "k": true, "l": true, "m": true, "n": true, "o": true, "p": true, "q": true, "u": true}
+		"i": true, "j": true, "k": true, "l": true, "m": true, "n": true, "o": true, "p": true, "q": true, "s": true, "t": true, "u": true, "v": true, "w": true, "x": true}
 	for _, f := range m.fields {
 		if got := f.expr.fast != nil; got != wantFast[strings.TrimPrefix(f.target, "custom.")] {
 			t.Errorf("%s (%s): direct = %v, want %v", f.target, f.expr.src, got, wantFast[strings.TrimPrefix(f.target, "custom.")])
@@ -177,6 +192,7 @@ func TestFastShapes(t *testing.T) {
 		{"name": 12.0, "email": true, "tel": 123.0, "status": "Z", "type": []any{"a"}, "amount": "abc", "nested": "flat"},
 		{"name": map[string]any{}, "email": "not an email", "tel": "12", "status": 1.0, "amount": true, "nested": []any{1.0}},
 		{"name": "\xff", "email": "", "tel": "", "status": "", "nested": map[string]any{"city": 3.0}},
+		{"meta": "field", "record": "field", "golden_id": "g1", "$crmhub_sink": "x", "name": "a"},
 	}
 	for _, r := range recs {
 		for _, mr := range mutations(r) {
@@ -297,5 +313,26 @@ func BenchmarkFieldPrograms(b *testing.B) {
 				st.sink.drops = st.sink.drops[:0]
 			}
 		})
+	}
+}
+
+// TestFastReverseGoldenID: in a reverse mapping golden_id is the golden
+// customer's id (the input's SourceID), not a field, also without the
+// env map.
+func TestFastReverseGoldenID(t *testing.T) {
+	m, err := Parse("rev", []byte("mapping: rev\nversion: 1\nsource: {entity: customer}\ntarget: {system: erp, entity: customers}\n"+
+		"fields:\n  ref: golden_id\n  name: 'golden_id ?? family_name'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.needsEnv {
+		t.Fatal("every program is direct, yet Apply builds the env map")
+	}
+	for _, rec := range []map[string]any{{"family_name": "x"}, {"golden_id": "field", "family_name": "x"}} {
+		compareFast(t, m, Input{SourceID: "g-1"}, rec)
+	}
+	out, err := m.Apply(Input{SourceID: "g-1", Payload: []byte(`{"golden_id":"field","family_name":"x"}`)})
+	if err != nil || string(out.Data) != `{"name":"g-1","ref":"g-1"}` {
+		t.Fatalf("apply: %s %v", out.Data, err)
 	}
 }

@@ -77,8 +77,9 @@ type vnode struct {
 	items    *vnode
 	unique   bool
 	pattern  *regexp.Regexp
-	minLen   int // -1: none
-	maxLen   int // -1: none
+	match    func(string) bool // pattern's matcher: a hand-written one (patterns.go) or its MatchString
+	minLen   int               // -1: none
+	maxLen   int               // -1: none
 	minimum  *big.Rat
 	minInt   int64 // minimum when minIsInt
 	minIsInt bool
@@ -162,7 +163,7 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 		if n.maxLen >= 0 && utf8.RuneCountInString(x) > n.maxLen {
 			return vInvalid
 		}
-		if n.pattern != nil && !n.pattern.MatchString(x) {
+		if n.match != nil && !n.match(x) {
 			return vInvalid
 		}
 		if n.dateTime && !isDateTime(x) {
@@ -528,6 +529,9 @@ func (c *vcompiler) compile(n *vnode, file string, m map[string]any) error {
 				return fmt.Errorf("bad pattern")
 			}
 			n.pattern, err = regexp.Compile(s)
+			if n.match = fixedPatterns[s]; n.match == nil && err == nil {
+				n.match = n.pattern.MatchString
+			}
 		case "minLength":
 			num, ok := v.(json.Number)
 			i, e := num.Int64()

@@ -700,7 +700,11 @@ func parseTime(args ...any) (time.Time, bool, error) {
 	if s == "" {
 		return time.Time{}, false, nil
 	}
-	for _, l := range strings.Split(layout, "|") {
+	// The alternatives one by one, without strings.Split's slice (one
+	// allocation a value).
+	for rest, more := layout, true; more; {
+		var l string
+		l, rest, more = strings.Cut(rest, "|")
 		if t, err := time.ParseInLocation(goLayout(strings.TrimSpace(l)), s, loc); err == nil {
 			return t.In(loc), true, nil
 		}
@@ -904,8 +908,19 @@ func moneyFn(args ...any) (any, error) {
 	if cur == "" {
 		return nil, errors.New("money: no currency given or found in the amount")
 	}
-	if !currencyRe.MatchString(cur) {
+	if len(cur) != 3 || !allIn(cur, isUpper) { // currencyRe, by hand (patterns.go)
 		return nil, errors.New("money: currency is not an ISO 4217 code")
+	}
+	minor, known := minorUnits[cur]
+	if !known {
+		minor = 2
+	}
+	if s, ok := amount.(string); ok && (loc == "" || normLocale(loc) == "en") {
+		// A plain amount ("1234.50") in the default or English locale
+		// is formatted directly (plainMoney), without the decimal type.
+		if out, ok := plainMoney(s, minor); ok {
+			return map[string]any{"amount": out, "currency": cur}, nil
+		}
 	}
 	d, ok, err := parseDecimal(amount, loc)
 	if err != nil {
@@ -914,15 +929,52 @@ func moneyFn(args ...any) (any, error) {
 	if !ok {
 		return nil, nil
 	}
-	minor, known := minorUnits[cur]
-	if !known {
-		minor = 2
-	}
+	return map[string]any{"amount": moneyAmount(d, minor), "currency": cur}, nil
+}
+
+// moneyAmount is d as money() writes it: the scale the source wrote, at
+// least the currency's minor units.
+func moneyAmount(d decimal.Decimal, minor int32) string {
 	s := decString(d)
 	if -d.Exponent() < minor {
 		s = d.StringFixed(minor)
 	}
-	return map[string]any{"amount": s, "currency": cur}, nil
+	return s
+}
+
+// plainMoney is moneyAmount(parseDecimal(s, "")) for s of the form
+// -?(0|[1-9][0-9]*)(\.[0-9]+)? with at most 18 digits on either side and
+// not a negative zero; ok is false for anything else (TestPlainMoney,
+// FuzzPlainMoney hold it to the decimal path).
+func plainMoney(s string, minor int32) (string, bool) {
+	body := s
+	neg := len(body) > 0 && body[0] == '-'
+	if neg {
+		body = body[1:]
+	}
+	intPart, frac, hasDot := strings.Cut(body, ".")
+	if len(intPart) == 0 || len(intPart) > 18 || !allDigits(intPart) || (len(intPart) > 1 && intPart[0] == '0') {
+		return "", false
+	}
+	if hasDot && (len(frac) == 0 || len(frac) > 18 || !allDigits(frac)) {
+		return "", false
+	}
+	if neg && strings.Trim(intPart, "0") == "" && strings.Trim(frac, "0") == "" {
+		return "", false // -0.00: the decimal path drops the sign
+	}
+	if int32(len(frac)) >= minor {
+		return s, true
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 1 + int(minor))
+	b.WriteString(s)
+	if !hasDot {
+		b.WriteByte('.')
+	}
+	for i := int32(len(frac)); i < minor; i++ {
+		b.WriteByte('0')
+	}
+	return b.String(), true
 }
 
 var regions = phonenumbers.GetSupportedRegions()
@@ -1010,7 +1062,7 @@ func normEmail(s string) string {
 		}
 	}
 	s = strings.ToLower(strings.Trim(s, " .;,"))
-	if !emailRe.MatchString(s) || strings.Contains(s, "..") {
+	if !matchEmailAddress(s) || strings.Contains(s, "..") { // emailRe, by hand (TestEmailAddressMatcher)
 		return ""
 	}
 	return s

@@ -25,14 +25,26 @@ const maxFastDepth = 256
 // by white space into what decodeRecord returns. ok is false when the
 // caller must use decodeRecord instead.
 func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
-	d := fastDec{b: b}
+	return decodeObjectKeys(b, nil, nil)
+}
+
+// decodeObjectKeys is decodeObjectFast taking the top-level keys from
+// keys (nil: a new string each): a source sends the same field names in
+// every record, and a string per name and record was a sixth of the
+// engine's allocations. into, when not nil, is an empty map the record is
+// decoded into (reused by the caller); on failure it may hold some fields.
+func decodeObjectKeys(b []byte, keys *keyIntern, into map[string]any) (rec map[string]any, ok bool) {
+	d := fastDec{b: b, keys: keys, top: into}
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
 		return nil, false
 	}
-	// Size the record's map for its fields at once (each ':' outside a
-	// string is a key; inside strings they only make the hint generous).
-	d.hint = min(bytes.Count(b, []byte{':'}), 64)
+	if into == nil {
+		// Size the record's map for its fields at once (each ':' outside
+		// a string is a key; inside strings they only make the hint
+		// generous).
+		d.hint = min(bytes.Count(b, []byte{':'}), 64)
+	}
 	v, ok := d.value(0)
 	if !ok {
 		return nil, false
@@ -48,7 +60,81 @@ func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
 type fastDec struct {
 	b    []byte
 	i    int
-	hint int // size of the top-level map
+	hint int            // size of the top-level map
+	keys *keyIntern     // top-level keys, nil: none
+	top  map[string]any // the top-level map to fill, nil: a new one
+}
+
+// keyIntern hands out one string per distinct key, and per key the
+// string values seen under it, already boxed: most columns of a source
+// repeat a few values (a status, a country, a currency), and a string
+// and its interface box were the decoder's two allocations per value.
+// A key whose values rarely repeat stops being cached after a while. It
+// is not safe for concurrent use (each applyState has its own) and is
+// bounded: maxInternKeys keys, maxCachedValues values of at most
+// maxCachedValueLen bytes in all.
+type keyIntern struct {
+	m      map[string]*keyInfo
+	values int // values held, over all keys
+}
+
+type keyInfo struct {
+	name         string
+	vals         map[string]any // boxed values by text
+	hits, misses int
+	off          bool // values do not repeat enough: not looked up
+}
+
+const (
+	maxInternKeys     = 512
+	maxCachedValues   = 2048
+	maxCachedValueLen = 32
+	// a key's cache is turned off after this many misses when it had
+	// fewer hits than misses
+	cacheTrialMisses = 256
+)
+
+func (k *keyIntern) get(raw []byte) *keyInfo {
+	if ki, ok := k.m[string(raw)]; ok { // no allocation for the lookup
+		return ki
+	}
+	ki := &keyInfo{name: string(raw)}
+	if k.m == nil {
+		k.m = make(map[string]*keyInfo, 32)
+	}
+	if len(k.m) < maxInternKeys {
+		k.m[ki.name] = ki
+	} else {
+		ki.off = true
+	}
+	return ki
+}
+
+// value returns the boxed string raw (plain text: no escapes, valid
+// UTF-8) read under ki.
+func (k *keyIntern) value(ki *keyInfo, raw []byte) any {
+	if ki.off {
+		return string(raw)
+	}
+	if v, ok := ki.vals[string(raw)]; ok {
+		ki.hits++
+		return v
+	}
+	ki.misses++
+	var v any = string(raw)
+	switch {
+	case ki.misses >= cacheTrialMisses && ki.hits < ki.misses:
+		ki.off = true
+		k.values -= len(ki.vals)
+		ki.vals = nil
+	case len(raw) <= maxCachedValueLen && k.values < maxCachedValues:
+		if ki.vals == nil {
+			ki.vals = make(map[string]any, 8)
+		}
+		ki.vals[v.(string)] = v
+		k.values++
+	}
+	return v
 }
 
 func (d *fastDec) ws() {
@@ -69,11 +155,15 @@ func (d *fastDec) value(depth int) (any, bool) {
 	switch c := d.b[d.i]; {
 	case c == '{':
 		d.i++
-		size := 8
-		if depth == 0 {
-			size = d.hint
+		var m map[string]any
+		switch {
+		case depth == 0 && d.top != nil:
+			m = d.top
+		case depth == 0:
+			m = make(map[string]any, d.hint)
+		default:
+			m = make(map[string]any, 8)
 		}
-		m := make(map[string]any, size)
 		d.ws()
 		if d.i < len(d.b) && d.b[d.i] == '}' {
 			d.i++
@@ -84,7 +174,19 @@ func (d *fastDec) value(depth int) (any, bool) {
 			if d.i >= len(d.b) || d.b[d.i] != '"' {
 				return nil, false
 			}
-			k, ok := d.str()
+			var k string
+			var ki *keyInfo
+			var ok bool
+			if depth == 0 && d.keys != nil {
+				ki, ok = d.key()
+				if ki != nil {
+					k = ki.name
+				} else if ok {
+					k, ok = d.str()
+				}
+			} else {
+				k, ok = d.str()
+			}
 			if !ok {
 				return nil, false
 			}
@@ -94,7 +196,12 @@ func (d *fastDec) value(depth int) (any, bool) {
 			}
 			d.i++
 			d.ws()
-			v, ok := d.value(depth + 1)
+			var v any
+			if ki != nil && !ki.off && d.i < len(d.b) && d.b[d.i] == '"' {
+				v, ok = d.cachedStr(ki)
+			} else {
+				v, ok = d.value(depth + 1)
+			}
 			if !ok {
 				return nil, false
 			}
@@ -191,6 +298,38 @@ func (d *fastDec) str() (string, bool) {
 	return "", false
 }
 
+// key reads a top-level key through d.keys. It returns nil, true for
+// a key with escapes or non-ASCII bytes, which the caller reads with str.
+func (d *fastDec) key() (*keyInfo, bool) {
+	for j := d.i + 1; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			ki := d.keys.get(d.b[d.i+1 : j])
+			d.i = j + 1
+			return ki, true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return nil, true
+		}
+	}
+	return nil, false
+}
+
+// cachedStr reads a top-level string value through ki's cache when it is
+// plain ASCII text; anything else goes to value.
+func (d *fastDec) cachedStr(ki *keyInfo) (any, bool) {
+	for j := d.i + 1; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			v := d.keys.value(ki, d.b[d.i+1:j])
+			d.i = j + 1
+			return v, true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return d.value(1)
+		}
+	}
+	return nil, false
+}
+
 // strEscaped finds the end of a string with escapes and lets
 // encoding/json unquote it.
 func (d *fastDec) strEscaped(open int) (string, bool) {
@@ -269,6 +408,46 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 type jsonEnc struct {
 	b       []byte
 	badUTF8 bool
+	orders  *keyOrders // nil: sort every object's keys
+}
+
+// keyOrders remembers the sorted keys of objects an encoder met, so that
+// an object with the same keys (the next record's document, its address)
+// is written in that order without sorting again: sorting was a twelfth
+// of the engine's time. It holds at most maxKeyOrders lists of 4 to 64
+// keys, the oldest dropped first.
+type keyOrders struct {
+	lists [][]string
+}
+
+const maxKeyOrders = 16
+
+// find returns the remembered sorted keys of x, or nil. A list of as many
+// distinct keys as x has, each of them in x, is x's key set.
+func (o *keyOrders) find(x map[string]any) []string {
+	for _, l := range o.lists {
+		if len(l) != len(x) {
+			continue
+		}
+		all := true
+		for _, k := range l {
+			if _, ok := x[k]; !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return l
+		}
+	}
+	return nil
+}
+
+func (o *keyOrders) add(sorted []string) {
+	if len(o.lists) >= maxKeyOrders {
+		o.lists = append(o.lists[:0], o.lists[1:]...)
+	}
+	o.lists = append(o.lists, slices.Clone(sorted))
 }
 
 func (e *jsonEnc) value(v any) bool {
@@ -296,12 +475,22 @@ func (e *jsonEnc) value(v any) bool {
 			e.b = append(e.b, "{}"...)
 			return true
 		}
-		var arr [24]string
-		keys := arr[:0]
-		for k := range x {
-			keys = append(keys, k)
+		remember := e.orders != nil && len(x) >= 4 && len(x) <= 64
+		var keys []string
+		if remember {
+			keys = e.orders.find(x)
 		}
-		slices.Sort(keys)
+		if keys == nil {
+			var arr [24]string
+			keys = arr[:0]
+			for k := range x {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if remember {
+				e.orders.add(keys)
+			}
+		}
 		e.b = append(e.b, '{')
 		for i, k := range keys {
 			if i > 0 {

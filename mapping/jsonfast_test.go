@@ -3,11 +3,13 @@ package mapping
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // jsonCases are payloads that probe where the fast decoder must agree with
@@ -44,6 +46,12 @@ func goldenPayloads(t testing.TB) [][]byte {
 	return out
 }
 
+var (
+	testKeys   keyIntern
+	testInto   = map[string]any{}
+	testOrders keyOrders
+)
+
 // checkFastJSON: whenever the fast decoder answers, its value is the one
 // decodeRecord gives; whenever the fast encoder answers, its bytes are
 // marshal's.
@@ -59,6 +67,18 @@ func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 			t.Fatalf("decode %q:\nfast %#v\nstd  %#v", payload, fast, want)
 		}
 	}
+	// Through a key table (shared across calls, as in Apply): the same
+	// answer and value.
+	interned, iok := decodeObjectKeys(payload, &testKeys, nil)
+	if iok != ok || !reflect.DeepEqual(interned, fast) {
+		t.Fatalf("decode %q with interned keys: %v %#v, without %v %#v", payload, iok, interned, ok, fast)
+	}
+	// Into a reused map, as Apply does: the same answer and value.
+	clear(testInto)
+	into, intoOK := decodeObjectKeys(payload, &testKeys, testInto)
+	if intoOK != ok || ok && !reflect.DeepEqual(into, fast) {
+		t.Fatalf("decode %q into a reused map: %v %#v, fresh %v %#v", payload, intoOK, into, ok, fast)
+	}
 	if err != nil {
 		return ok
 	}
@@ -66,6 +86,11 @@ func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 	gotB, eok := appendJSON(nil, want)
 	if eok && (merr != nil || !bytes.Equal(gotB, wantB)) {
 		t.Fatalf("encode %q:\nfast %s\nstd  %s (%v)", payload, gotB, wantB, merr)
+	}
+	// With remembered key orders shared across calls, as in Apply.
+	oe := jsonEnc{orders: &testOrders}
+	if ook := oe.value(want); ook != eok || ook && !bytes.Equal(oe.b, gotB) {
+		t.Fatalf("encode %q with remembered key orders:\n%s\nwithout\n%s", payload, oe.b, gotB)
 	}
 	if !eok && merr == nil && !hasNonFinite(want) {
 		t.Fatalf("fast encoder gave up on %q, which encoding/json encodes", payload)
@@ -137,4 +162,98 @@ func FuzzFastJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		checkFastJSON(t, payload)
 	})
+}
+
+// TestKeyInternBounded: the key table stops growing at maxInternKeys and
+// still answers every key.
+func TestKeyInternBounded(t *testing.T) {
+	var k keyIntern
+	for i := 0; i < 3*maxInternKeys; i++ {
+		name := fmt.Sprintf("field%d", i)
+		if got := k.get([]byte(name)); got.name != name {
+			t.Fatalf("get(%q) = %q", name, got.name)
+		}
+	}
+	if len(k.m) != maxInternKeys {
+		t.Fatalf("%d keys held, want %d", len(k.m), maxInternKeys)
+	}
+	a, b := k.get([]byte("field1")), k.get([]byte("field1"))
+	if unsafe.StringData(a.name) != unsafe.StringData(b.name) {
+		t.Error("a held key is not shared")
+	}
+}
+
+// TestKeyInternValues: records decoded through one table equal
+// decodeRecord's; a repeating value is shared, a column of distinct
+// values stops being cached, and the cache stays within its bounds.
+func TestKeyInternValues(t *testing.T) {
+	var k keyIntern
+	var first, last map[string]any
+	for i := 0; i < 5000; i++ {
+		payload := []byte(fmt.Sprintf(`{"status":"A","country":%q,"id":"%d","long":"%040d","esc":"a\u00e9","uni":"ü%d","n":%d,"nested":{"x":"A"}}`,
+			[]string{"DE", "AT", "CH"}[i%3], i, i%5, i%2, i))
+		got, ok := decodeObjectKeys(payload, &k, nil)
+		want, err := decodeRecord(payload)
+		if !ok || err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %v %#v, decodeRecord %v %#v", payload, ok, got, err, want)
+		}
+		if i == 0 {
+			first = got
+		}
+		last = got
+	}
+	if unsafe.StringData(first["status"].(string)) != unsafe.StringData(last["status"].(string)) {
+		t.Error("a repeating value is not shared")
+	}
+	if id := k.m["id"]; !id.off || id.vals != nil {
+		t.Errorf("a column of distinct values is still cached (%d hits, %d misses)", id.hits, id.misses)
+	}
+	if long := k.m["long"]; len(long.vals) != 0 {
+		t.Errorf("%d values longer than %d bytes cached", len(long.vals), maxCachedValueLen)
+	}
+	n := 0
+	for _, ki := range k.m {
+		n += len(ki.vals)
+	}
+	if n != k.values || n > maxCachedValues {
+		t.Errorf("%d values held, counted %d (bound %d)", n, k.values, maxCachedValues)
+	}
+	// Many keys each with repeating values: the total stays bounded.
+	for i := 0; i < 20000; i++ {
+		k.value(k.get([]byte(fmt.Sprintf("k%d", i%400))), []byte(fmt.Sprint(i%7)))
+	}
+	if k.values > maxCachedValues {
+		t.Errorf("%d values held, bound %d", k.values, maxCachedValues)
+	}
+}
+
+// TestKeyOrders: objects with the same number of keys but other keys, the
+// same keys in another map, and more shapes than are remembered, all
+// encode as marshal does.
+func TestKeyOrders(t *testing.T) {
+	var o keyOrders
+	docs := []map[string]any{
+		{"a": 1, "b": 2, "c": 3, "d": 4},
+		{"a": 1, "b": 2, "c": 3, "e": 4},
+		{"d": "x", "c": "y", "b": "z", "a": "w"},
+		{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5},
+	}
+	for i := 0; i < 40; i++ {
+		docs = append(docs, map[string]any{fmt.Sprint("k", i): 1, "b": 2, "c": 3, "d": 4, "nested": map[string]any{"z": 1, "y": 2, "x": 3, fmt.Sprint(i): 4}})
+	}
+	for round := 0; round < 2; round++ {
+		for _, d := range docs {
+			want, err := marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := jsonEnc{orders: &o}
+			if !e.value(d) || !bytes.Equal(e.b, want) {
+				t.Fatalf("%v: %s, marshal %s", d, e.b, want)
+			}
+		}
+	}
+	if len(o.lists) > maxKeyOrders {
+		t.Fatalf("%d key orders held, bound %d", len(o.lists), maxKeyOrders)
+	}
 }

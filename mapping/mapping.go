@@ -122,6 +122,9 @@ type Mapping struct {
 	noValidate    bool // benchmarks only: measure the engine without gojsonschema
 	// funcs are the functions given to expr by name, for fastShape.
 	funcs map[string]func(args ...any) (any, error)
+	// needsEnv: a program runs on the VM or reads $env; without one,
+	// Apply does not copy the record into the env map (see fastScope).
+	needsEnv bool
 }
 
 type program struct {
@@ -181,7 +184,17 @@ func Parse(name string, data []byte) (*Mapping, error) {
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
+	l.m.needsEnv = l.m.dropIf.needsEnv() || l.m.deleteIf.needsEnv()
+	for _, f := range l.m.fields {
+		l.m.needsEnv = l.m.needsEnv || f.expr.needsEnv() || f.def.needsEnv()
+	}
 	return l.m, nil
+}
+
+// needsEnv: p (nil: no program) runs on the VM or reads the env map, so
+// Apply must build the env map for it.
+func (p *program) needsEnv() bool {
+	return p != nil && (p.fast == nil || p.fast.needsEnv)
 }
 
 type loader struct {
@@ -783,12 +796,20 @@ func run(p *program, env map[string]any) (any, error) {
 // encoding buffer. Nothing of it outlives Apply: the document is encoded
 // before Apply returns and Output holds only the encoded bytes.
 type applyState struct {
-	env  map[string]any
-	meta map[string]any
-	vm   vm.VM
-	buf  []byte
-	sink dropSink
-	args [maxFastArgs]any // argument buffer of fast programs
+	env   map[string]any
+	meta  map[string]any
+	vm    vm.VM
+	buf   []byte
+	sink  dropSink
+	args  [maxFastArgs]any // argument buffer of fast programs
+	keys  keyIntern        // the record keys seen, shared by the records decoded with this state
+	scope fastScope        // what direct programs read, set by fillScope
+	// system and entity of the last record, boxed for meta
+	system, entity       string
+	systemBox, entityBox any
+	doc                  map[string]any // the document, cleared after each Apply
+	rec                  map[string]any // the decoded record, cleared after each Apply
+	orders               keyOrders      // sorted keys of the documents encoded with this state
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -797,28 +818,54 @@ var statePool = sync.Pool{New: func() any {
 
 func (st *applyState) run(p *program) (any, error) {
 	if p.fast != nil {
-		return p.fast.eval(st.env, st.args[:])
+		return p.fast.evalScope(&st.scope, st.args[:])
 	}
 	return st.vm.Run(p.prog, st.env)
 }
 
 // fill sets the expression environment for record rec of in.
 func (st *applyState) fill(m *Mapping, in Input, rec map[string]any) {
-	env, meta := st.env, st.meta
-	for k, v := range rec {
-		env[k] = v
+	st.fillScope(m, in, rec, true)
+}
+
+// fillScope sets what the programs read for record rec of in. With env:
+// the env map the VM needs (the record's fields, then meta, record, the
+// sink and golden_id over them). Without: only meta and the sink, and
+// direct programs look names up in rec and the state (fastScope), which
+// answers as that map would, without copying every field into it.
+func (st *applyState) fillScope(m *Mapping, in Input, rec map[string]any, env bool) {
+	meta := st.meta
+	// A source's system and entity are the same in every record: box
+	// them once per state, not once per record.
+	if st.system != in.System || st.systemBox == nil {
+		st.system, st.systemBox = in.System, in.System
 	}
-	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = in.System, in.Entity, in.SourceID, nil
+	if st.entity != in.Entity || st.entityBox == nil {
+		st.entity, st.entityBox = in.Entity, in.Entity
+	}
+	meta["system"], meta["entity"], meta["source_id"], meta["updated_at"] = st.systemBox, st.entityBox, in.SourceID, nil
 	if !in.UpdatedAt.IsZero() {
 		meta["updated_at"] = in.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
-	env["record"], env["meta"] = rec, meta
 	st.sink = dropSink{drops: st.sink.drops[:0]}
-	env[sinkVar] = &st.sink
+	st.scope = fastScope{rec: rec, meta: meta, sink: &st.sink}
 	if m.targetSystem != "" {
 		// A reverse mapping reads a golden customer: SourceID is its id.
-		env["golden_id"] = in.SourceID
+		st.scope.goldenID, st.scope.hasGolden = in.SourceID, true
 	}
+	if !env {
+		return
+	}
+	e := st.env
+	for k, v := range rec {
+		e[k] = v
+	}
+	e["record"], e["meta"] = rec, meta
+	e[sinkVar] = &st.sink
+	if m.targetSystem != "" {
+		e["golden_id"] = in.SourceID
+	}
+	st.scope.env = e
 }
 
 // Apply maps one source record. It returns a *RecordError when the record
@@ -834,22 +881,36 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	if out.Op != hub.OpUpsert {
 		return out, m.recErr(in, "op", hub.ReasonMapping, fmt.Sprintf("unknown op %q", in.Op))
 	}
-	rec, ok := decodeObjectFast(in.Payload)
+	st := statePool.Get().(*applyState)
+	defer func() {
+		clear(st.env)
+		clear(st.meta)
+		st.scope = fastScope{} // do not keep the record alive in the pool
+		if len(st.doc) > 128 {
+			st.doc = nil // a rare wide document: do not keep its table
+		} else {
+			clear(st.doc)
+		}
+		if len(st.rec) > 128 {
+			st.rec = nil // nor a wide record's
+		} else {
+			clear(st.rec)
+		}
+		if cap(st.buf) <= 64<<10 {
+			statePool.Put(st)
+		}
+	}()
+	if st.rec == nil {
+		st.rec = make(map[string]any, 32)
+	}
+	rec, ok := decodeObjectKeys(in.Payload, &st.keys, st.rec)
 	if !ok {
 		var err error
 		if rec, err = decodeRecord(in.Payload); err != nil {
 			return out, m.recErr(in, "payload", hub.ReasonMapping, err.Error())
 		}
 	}
-	st := statePool.Get().(*applyState)
-	defer func() {
-		clear(st.env)
-		clear(st.meta)
-		if cap(st.buf) <= 64<<10 {
-			statePool.Put(st)
-		}
-	}()
-	st.fill(m, in, rec)
+	st.fillScope(m, in, rec, m.needsEnv)
 
 	if m.dropIf != nil {
 		st.sink.field = "drop_if"
@@ -875,7 +936,12 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 			return out, nil
 		}
 	}
-	doc := make(map[string]any, len(m.fields)+1)
+	// The document's top-level map is reused: nothing keeps it after
+	// Apply (Output holds the encoded bytes, errors hold text).
+	if st.doc == nil {
+		st.doc = make(map[string]any, len(m.fields)+1)
+	}
+	doc := st.doc
 	for _, f := range m.fields {
 		st.sink.field = f.target
 		v, err := st.run(f.expr)
@@ -925,7 +991,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 	}
 	prune(doc)
-	enc := jsonEnc{b: st.buf[:0]}
+	enc := jsonEnc{b: st.buf[:0], orders: &st.orders}
 	ok = enc.value(doc)
 	data := enc.b
 	st.buf = data[:0]

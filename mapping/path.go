@@ -76,17 +76,23 @@ func setPath(root map[string]any, segs []segment, v any) error {
 			if !ok && cur[s.key] != nil {
 				return fmt.Errorf("%s is already set and is not a list", s.key)
 			}
-			cur[s.key] = appendUnique(list, v)
+			// Boxing a slice for the map allocates: write back only a
+			// list that changed (appending changes at least its length).
+			if nl := appendUnique(list, v); len(nl) != len(list) || list == nil {
+				cur[s.key] = nl
+			}
 			return nil
 		case s.index >= 0:
 			list, ok := cur[s.key].([]any)
 			if !ok && cur[s.key] != nil {
 				return fmt.Errorf("%s is already set and is not a list", s.key)
 			}
-			for len(list) <= s.index {
-				list = append(list, nil)
+			if len(list) <= s.index || list == nil {
+				for len(list) <= s.index {
+					list = append(list, nil)
+				}
+				cur[s.key] = list
 			}
-			cur[s.key] = list
 			if last {
 				list[s.index] = v
 				return nil
@@ -150,6 +156,23 @@ func appendUnique(list []any, v any) []any {
 	return append(list, v)
 }
 
+// pruneList is prune of a list, in place.
+func pruneList(x []any) []any {
+	out := x[:0]
+	for _, e := range x {
+		if s, ok := e.(string); ok { // kept as it is, not boxed again
+			if s != "" {
+				out = append(out, e)
+			}
+			continue
+		}
+		if pe, empty := prune(e); !empty {
+			out = append(out, pe)
+		}
+	}
+	return out
+}
+
 // prune removes nil and "" values, empty objects and empty lists, so that
 // a missing source value never becomes null or "" in canonical data. It
 // reports whether v itself is empty.
@@ -172,6 +195,13 @@ func prune(v any) (any, bool) {
 					delete(x, k)
 				}
 				continue
+			case []any: // pruned in place; boxing it again would allocate
+				if pl := pruneList(ev); len(pl) == 0 {
+					delete(x, k)
+				} else if len(pl) != len(ev) {
+					x[k] = pl
+				}
+				continue
 			}
 			pe, empty := prune(e)
 			if empty {
@@ -182,12 +212,7 @@ func prune(v any) (any, bool) {
 		}
 		return x, len(x) == 0
 	case []any:
-		out := x[:0]
-		for _, e := range x {
-			if pe, empty := prune(e); !empty {
-				out = append(out, pe)
-			}
-		}
+		out := pruneList(x)
 		return out, len(out) == 0
 	case []string:
 		out := make([]any, 0, len(x))
