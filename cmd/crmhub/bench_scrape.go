@@ -89,7 +89,7 @@ func (s *scraper) scrape(ctx context.Context, client *http.Client) {
 // the hub's own metrics is a failed one.
 func takenOf(body []byte) (float64, error) {
 	var sum float64
-	found := bytes.Contains(body, []byte("\ncrmhub_"))
+	found := bytes.HasPrefix(body, []byte("crmhub_")) || bytes.Contains(body, []byte("\ncrmhub_"))
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for sc.Scan() {
