@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmhub/crmhub/mapping/internal/validate"
 	"github.com/crmhub/crmhub/schemas"
 )
 
@@ -173,12 +174,12 @@ func BenchmarkGojsonschemaAlone(b *testing.B) {
 // outputs.
 func BenchmarkCompiledCheckAlone(b *testing.B) {
 	docs, _ := benchDocs(b)
-	n := fastSchema("customer", "v1")
+	n := validate.For("customer", "v1")
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
-		if n.check(docs[i%len(docs)]) != vValid {
+		if n.Check(docs[i%len(docs)]) != validate.Valid {
 			b.Fatal("not valid")
 		}
 	}

@@ -908,7 +908,7 @@ func moneyFn(args ...any) (any, error) {
 	if cur == "" {
 		return nil, errors.New("money: no currency given or found in the amount")
 	}
-	if len(cur) != 3 || !allIn(cur, isUpper) { // currencyRe, by hand (patterns.go)
+	if !isCurrencyCode(cur) { // currencyRe, by hand (TestCurrencyCheckByHand)
 		return nil, errors.New("money: currency is not an ISO 4217 code")
 	}
 	minor, known := minorUnits[cur]
@@ -1191,4 +1191,40 @@ func titleASCII(s string) (string, bool) {
 		b[i] = c
 	}
 	return string(b), true
+}
+
+// isCurrencyCode is currencyRe (^[A-Z]{3}$) by hand.
+func isCurrencyCode(s string) bool {
+	return len(s) == 3 && isUpperASCII(s[0]) && isUpperASCII(s[1]) && isUpperASCII(s[2])
+}
+
+func isUpperASCII(c byte) bool { return 'A' <= c && c <= 'Z' }
+
+// matchEmailAddress is emailRe (what email() accepts after normalising):
+// ^[^@\s<>(),;:"\[\]]+@[^@\s<>(),;:"\[\]]+\.[a-z]{2,}$. The last part
+// has no dot, so it is what follows the domain's last dot.
+func matchEmailAddress(s string) bool {
+	at, lastDot := -1, -1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\n', '\f', '\r', '<', '>', '(', ')', ',', ';', ':', '"', '[', ']':
+			return false
+		case '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		case '.':
+			lastDot = i
+		}
+	}
+	if at <= 0 || lastDot < at+2 || len(s)-lastDot-1 < 2 {
+		return false
+	}
+	for i := lastDot + 1; i < len(s); i++ {
+		if c := s[i]; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
 }

@@ -22,6 +22,8 @@ type Layer struct {
 var Table = []Layer{
 	{"core", []string{"hub", "schemas", "deploy", "plugins/proto", "plugins/proto/...", "plugins/internal/...", "internal/retry", "internal/grace", "internal/placeholder", "internal/layers", "hub/testenv"},
 		"domain and wire types, interfaces, embedded data, the plugin protocol, small helpers", false},
+	{"parts", []string{"mapping/internal/...", "mapping/funcs"},
+		"what the mapping language is built from: its JSON codec, the compiled schema check, the function library", true},
 	{"domain", []string{"hub/identity", "hub/value", "mapping", "plugins/sdk", "hub/demo", "hub/console"},
 		"identity resolution, customer value figures, the mapping language, the connector SDK, the demo generator, the console's assets", false},
 	{"support", []string{"hub/config", "hub/quality", "hub/auth", "hub/store/sqldb", "plugins/sdk/sdktest", "connectors/internal/..."},
