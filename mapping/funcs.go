@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"sort"
 	"strconv"
@@ -15,8 +14,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/crmhub/crmhub/mapping/funcs"
 	"github.com/expr-lang/expr/ast"
-	"github.com/nyaruka/phonenumbers"
 	"github.com/shopspring/decimal"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
@@ -416,7 +415,7 @@ func init() {
 		types:    []any{anyFn1, anyFn2},
 		check: func(_ *Mapping, args []ast.Node) error {
 			if len(args) > 1 {
-				if r, ok := stringConst(args[1]); ok && phoneRegion(r) == "" {
+				if r, ok := stringConst(args[1]); ok && funcs.PhoneRegion(r) == "" {
 					return fmt.Errorf("phone: unknown region %q", r)
 				}
 			}
@@ -434,7 +433,7 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			if e := normEmail(s); e != "" {
+			if e := funcs.Email(s); e != "" {
 				return e, nil
 			}
 			return nil, drop("not an e-mail address")
@@ -453,7 +452,7 @@ func init() {
 			var out []any
 			bad := 0
 			for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) }) {
-				if e := normEmail(p); e != "" {
+				if e := funcs.Email(p); e != "" {
 					out = append(out, e)
 				} else {
 					bad++
@@ -484,7 +483,7 @@ func init() {
 			if strings.TrimSpace(s) == "" {
 				return nil, nil
 			}
-			if c := countryCode(s); c != "" {
+			if c := funcs.CountryCode(s); c != "" {
 				return c, nil
 			}
 			return nil, drop("not a known country")
@@ -977,22 +976,6 @@ func plainMoney(s string, minor int32) (string, bool) {
 	return b.String(), true
 }
 
-var regions = phonenumbers.GetSupportedRegions()
-
-func phoneRegion(r string) string {
-	r = strings.TrimSpace(r)
-	if r == "" {
-		return "ZZ"
-	}
-	if u := strings.ToUpper(r); regions[u] {
-		return u
-	}
-	if c := countryCode(r); c != "" && regions[c] {
-		return c
-	}
-	return ""
-}
-
 func phoneFn(args ...any) (any, error) {
 	s, ok, err := text(args[0])
 	if err != nil || !ok || strings.TrimSpace(s) == "" {
@@ -1004,32 +987,14 @@ func phoneFn(args ...any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("phone region: %w", err)
 		}
-		if region = phoneRegion(r); region == "" {
+		if region = funcs.PhoneRegion(r); region == "" {
 			// A region the data names but nobody knows (a typo, a
 			// country missing from the source) loses this value, not
 			// the record.
 			return nil, drop("unknown region")
 		}
 	}
-	if c, ok := compactPhone(s); ok {
-		s = c
-		// Most numbers are answered here, without libphonenumber's
-		// regular expressions (see fastPhone); the rest go on to it.
-		if e164, ok := fastPhone(s, region); ok {
-			return phoneResult(e164, region)
-		}
-	}
-	if phoneCacheOff.Load() {
-		return phoneResult(parsePhone(s, region), region)
-	}
-	var buf [64]byte
-	key := append(append(append(buf[:0], region...), 0), s...)
-	e164, ok := phoneCache.get(key)
-	if !ok {
-		e164 = parsePhone(s, region)
-		phoneCache.put(key, e164)
-	}
-	return phoneResult(e164, region)
+	return phoneResult(funcs.Phone(s, region), region)
 }
 
 func phoneResult(e164, region string) (any, error) {
@@ -1040,32 +1005,6 @@ func phoneResult(e164, region string) (any, error) {
 		return nil, drop("no country prefix and no region")
 	}
 	return nil, drop("not a valid number for the region")
-}
-
-// parsePhone is E.164 for a valid number, "" otherwise.
-func parsePhone(s, region string) string {
-	n, err := phonenumbers.Parse(s, region)
-	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return ""
-	}
-	return phonenumbers.Format(n, phonenumbers.E164)
-}
-
-var emailRe = regexp.MustCompile(`^[^@\s<>(),;:"\[\]]+@[^@\s<>(),;:"\[\]]+\.[a-z]{2,}$`)
-
-func normEmail(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "mailto:"), "MAILTO:")
-	if strings.ContainsAny(s, "<\"") {
-		if a, err := mail.ParseAddress(s); err == nil {
-			s = a.Address
-		}
-	}
-	s = strings.ToLower(strings.Trim(s, " .;,"))
-	if !matchEmailAddress(s) || strings.Contains(s, "..") { // emailRe, by hand (TestEmailAddressMatcher)
-		return ""
-	}
-	return s
 }
 
 var nameTitles = map[string]bool{"herr": true, "frau": true, "hr": true, "fr": true, "dr": true, "prof": true, "mr": true, "mrs": true, "ms": true,
@@ -1199,32 +1138,3 @@ func isCurrencyCode(s string) bool {
 }
 
 func isUpperASCII(c byte) bool { return 'A' <= c && c <= 'Z' }
-
-// matchEmailAddress is emailRe (what email() accepts after normalising):
-// ^[^@\s<>(),;:"\[\]]+@[^@\s<>(),;:"\[\]]+\.[a-z]{2,}$. The last part
-// has no dot, so it is what follows the domain's last dot.
-func matchEmailAddress(s string) bool {
-	at, lastDot := -1, -1
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ' ', '\t', '\n', '\f', '\r', '<', '>', '(', ')', ',', ';', ':', '"', '[', ']':
-			return false
-		case '@':
-			if at >= 0 {
-				return false
-			}
-			at = i
-		case '.':
-			lastDot = i
-		}
-	}
-	if at <= 0 || lastDot < at+2 || len(s)-lastDot-1 < 2 {
-		return false
-	}
-	for i := lastDot + 1; i < len(s); i++ {
-		if c := s[i]; c < 'a' || c > 'z' {
-			return false
-		}
-	}
-	return true
-}

@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/crmhub/crmhub/mapping/funcs"
 )
 
 // SuggestOptions say what Suggest proposes a mapping for.
@@ -163,7 +165,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 	countryCol := ""
 	for _, name := range order {
 		c := cols[name]
-		if t := hintFor(c.key); t == "addresses[0].country" || c.frac(func(v string) bool { return countryCode(v) != "" && len(v) > 1 }) >= 0.9 && t == "" {
+		if t := hintFor(c.key); t == "addresses[0].country" || c.frac(func(v string) bool { return funcs.CountryCode(v) != "" && len(v) > 1 }) >= 0.9 && t == "" {
 			countryCol = name
 			break
 		}
@@ -298,7 +300,7 @@ func hintFor(key string) string {
 func suggestColumn(c *column, countryCol string, taken map[string]bool, target string, sh *shape) (Suggestion, bool) {
 	id := ident(c.name)
 	hint := hintFor(c.key)
-	emailFrac := c.frac(func(v string) bool { return normEmail(v) != "" })
+	emailFrac := c.frac(func(v string) bool { return funcs.Email(v) != "" })
 	if emailFrac >= 0.8 || hint == "emails[]" && emailFrac >= 0.5 {
 		if target == "customer" {
 			return Suggestion{"emails[]", "email(" + id + ")", c.name, conf(hint == "emails[]", emailFrac), pct(emailFrac, len(c.values)) + " look like e-mail addresses"}, true
@@ -312,7 +314,7 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if hint == "birth_date" && target == "customer" && !taken[hint] {
 		// Before the date columns: a birth date has no time zone, may
 		// be partial, and is read by birth_date().
-		frac := c.frac(func(v string) bool { return parseBirthDate(v, "") != "" })
+		frac := c.frac(func(v string) bool { return funcs.BirthDate(v, "") != "" })
 		if frac >= 0.5 {
 			return Suggestion{hint, "birth_date(" + id + ")", c.name, conf(true, frac), pct(frac, len(c.values)) + " read as birth dates"}, true
 		}
@@ -339,7 +341,7 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 			return Suggestion{t, fmt.Sprintf("%s(%s, %q, \"Europe/Berlin\")", fn, id, layout), c.name, conf(hint != "", frac), pct(frac, len(c.values)) + " are " + label + " " + why + "s; check the source time zone"}, true
 		}
 	}
-	countryFrac := c.frac(func(v string) bool { return countryCode(v) != "" })
+	countryFrac := c.frac(func(v string) bool { return funcs.CountryCode(v) != "" })
 	if (hint == "addresses[0].country" && countryFrac >= 0.5 || countryFrac >= 0.9 && hint == "") && target == "customer" && !taken["addresses[0].country"] {
 		return Suggestion{"addresses[0].country", "country(" + id + ")", c.name, conf(hint != "", countryFrac), pct(countryFrac, len(c.values)) + " are country codes or names"}, true
 	}
@@ -441,10 +443,10 @@ func suggestPhone(c *column, id, hint, countryCol string) (Suggestion, bool) {
 		for i, v := range c.values {
 			cs, _, _ := text(c.recs[i][countryCol])
 			region := "ZZ"
-			if cc := countryCode(cs); cc != "" {
+			if cc := funcs.CountryCode(cs); cc != "" {
 				region = cc
 			}
-			if strings.IndexFunc(v, unicode.IsLetter) < 0 && parsePhone(v, region) != "" {
+			if strings.IndexFunc(v, unicode.IsLetter) < 0 && funcs.ParsePhone(v, region) != "" {
 				hit++
 			}
 		}
@@ -454,7 +456,9 @@ func suggestPhone(c *column, id, hint, countryCol string) (Suggestion, bool) {
 		}
 		return Suggestion{}, false
 	}
-	if frac := c.frac(func(v string) bool { return strings.IndexFunc(v, unicode.IsLetter) < 0 && parsePhone(v, "ZZ") != "" }); good(frac) {
+	if frac := c.frac(func(v string) bool {
+		return strings.IndexFunc(v, unicode.IsLetter) < 0 && funcs.ParsePhone(v, "ZZ") != ""
+	}); good(frac) {
 		return Suggestion{"phones[]", "phone(" + id + ")", c.name, conf(hint == "phones[]", frac), pct(frac, len(c.values)) + " are valid international phone numbers"}, true
 	}
 	if region, frac := phoneRegionGuess(c.values); good(frac) {
