@@ -12,13 +12,10 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/crmhub/crmhub/mapping/funcs"
 	"github.com/expr-lang/expr/ast"
 	"github.com/shopspring/decimal"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
 )
 
 // Func is one function of the mapping language: its spec (name, signature,
@@ -163,30 +160,6 @@ var (
 	anyVariadc = new(func(...any) any)
 )
 
-func collapse(s string) string {
-	if collapsed(s) {
-		return s // already clean: spare Fields and Join
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// collapsed tells whether collapse(s) == s: no white space at either end,
-// and every inner run of white space is a single ' '.
-func collapsed(s string) bool {
-	prevSpace := true // a space at the start is not clean
-	for _, r := range s {
-		if r == ' ' || (r >= utf8.RuneSelf || r < 0x20) && unicode.IsSpace(r) {
-			if r != ' ' || prevSpace {
-				return false
-			}
-			prevSpace = true
-			continue
-		}
-		prevSpace = false
-	}
-	return !prevSpace || s == ""
-}
-
 func init() {
 	register(&Func{Name: "trim", Signature: "trim(s) → string|nil",
 		Doc:      "Removes leading and trailing white space. nil in, nil out; an empty result is nil.",
@@ -203,11 +176,11 @@ func init() {
 	register(&Func{Name: "title", Signature: "title(s) → string|nil",
 		Doc:      "Title-cases each word (\"MÜLLER GMBH\" → \"Müller Gmbh\"), collapsing white space.",
 		Examples: []Example{{`title("hans  MÜLLER")`, `"Hans Müller"`}},
-		types:    []any{anyFn1}, fn: str1(func(s string) string { return titleCase(collapse(s)) })})
+		types:    []any{anyFn1}, fn: str1(func(s string) string { return funcs.TitleCase(funcs.Collapse(s)) })})
 	register(&Func{Name: "collapse", Signature: "collapse(s) → string|nil",
 		Doc:      "Trims and collapses inner runs of white space (including non-breaking spaces) to one space.",
 		Examples: []Example{{`collapse(" Müller \u00a0 GmbH ")`, `"Müller GmbH"`}},
-		types:    []any{anyFn1}, fn: str1(collapse)})
+		types:    []any{anyFn1}, fn: str1(funcs.Collapse)})
 	register(&Func{Name: "nospace", Signature: "nospace(s) → string|nil",
 		Doc:      "Removes all white space, e.g. from VAT ids and IBANs.",
 		Examples: []Example{{`nospace("DE 123 456 789")`, `"DE123456789"`}},
@@ -306,7 +279,7 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			g, f := splitName(s)
+			g, f := funcs.SplitName(s)
 			if g == "" && f == "" {
 				return nil, nil
 			}
@@ -323,12 +296,12 @@ func init() {
 		Doc:      "The given name(s) of split_name.",
 		Examples: []Example{{`given_name("Hans Peter Müller")`, `"Hans Peter"`}},
 		types:    []any{anyFn1},
-		fn:       str1(func(s string) string { g, _ := splitName(s); return g })})
+		fn:       str1(func(s string) string { g, _ := funcs.SplitName(s); return g })})
 	register(&Func{Name: "family_name", Signature: "family_name(full) → string|nil",
 		Doc:      "The family name of split_name.",
 		Examples: []Example{{`family_name("Müller, Hans")`, `"Müller"`}},
 		types:    []any{anyFn1},
-		fn:       str1(func(s string) string { _, f := splitName(s); return f })})
+		fn:       str1(func(s string) string { _, f := funcs.SplitName(s); return f })})
 	register(&Func{Name: "date", Signature: "date(s, layout[, tz]) → \"YYYY-MM-DD\"|nil",
 		Doc: "Parses a date or timestamp with an explicit layout and returns the calendar date in tz (an IANA zone, default UTC). " +
 			"Layouts are Go layouts (\"02.01.2006\") or YYYY/MM/DD/HH/mm/ss tokens (\"DD.MM.YYYY\"); several layouts may be given separated by |; " +
@@ -1007,47 +980,6 @@ func phoneResult(e164, region string) (any, error) {
 	return nil, drop("not a valid number for the region")
 }
 
-var nameTitles = map[string]bool{"herr": true, "frau": true, "hr": true, "fr": true, "dr": true, "prof": true, "mr": true, "mrs": true, "ms": true,
-	"miss": true, "mx": true, "sir": true, "dame": true, "dipl.-ing": true, "ing": true, "mag": true, "med": true, "rer": true, "nat": true, "phil": true, "h.c": true}
-var nameSuffixes = map[string]bool{"jr": true, "sr": true, "ii": true, "iii": true, "iv": true, "phd": true, "md": true}
-var nameParticles = map[string]bool{"von": true, "van": true, "de": true, "der": true, "den": true, "del": true, "della": true, "da": true, "di": true,
-	"du": true, "zu": true, "zum": true, "zur": true, "la": true, "le": true, "ten": true, "ter": true, "vom": true, "dos": true, "das": true, "af": true, "bin": true, "al": true}
-
-func titleKey(w string) string { return strings.ToLower(strings.TrimRight(w, ".")) }
-
-func splitName(s string) (given, family string) {
-	s = collapse(s)
-	if s == "" {
-		return "", ""
-	}
-	strip := func(ws []string) []string {
-		for len(ws) > 0 && nameTitles[titleKey(ws[0])] {
-			ws = ws[1:]
-		}
-		for len(ws) > 0 && nameSuffixes[titleKey(ws[len(ws)-1])] {
-			ws = ws[:len(ws)-1]
-		}
-		return ws
-	}
-	if i := strings.IndexByte(s, ','); i >= 0 {
-		fam := strip(strings.Fields(s[:i]))
-		giv := strip(strings.Fields(s[i+1:]))
-		return strings.Join(giv, " "), strings.Join(fam, " ")
-	}
-	ws := strip(strings.Fields(s))
-	if len(ws) == 0 {
-		return "", ""
-	}
-	if len(ws) == 1 {
-		return "", ws[0]
-	}
-	i := len(ws) - 1
-	for i > 1 && nameParticles[strings.ToLower(ws[i-1])] {
-		i--
-	}
-	return strings.Join(ws[:i], " "), strings.Join(ws[i:], " ")
-}
-
 // detectLocale guesses the number format when the mapping gives none: the
 // last of "." and "," is the decimal separator, an apostrophe is Swiss
 // grouping. "1,234" could be either, so it is refused rather than guessed.
@@ -1070,66 +1002,6 @@ func detectLocale(s string) (string, error) {
 		return "de", nil
 	}
 	return "en", nil
-}
-
-// titlers reuse title Casers: building one per call (cases.Title) was
-// most of title()'s cost, and a Caser keeps state, so it is not shared
-// between goroutines at once.
-var titlers = sync.Pool{New: func() any { c := cases.Title(language.Und); return &c }}
-
-// titleCase is cases.Title(language.Und).String(s). Text of ASCII letters
-// and spaces only (most names and cities) is cased here directly, a word
-// being a run of letters: TestTitleCaseEquivalence and FuzzTitleCase hold
-// it to x/text.
-func titleCase(s string) string {
-	if out, ok := titleASCII(s); ok {
-		return out
-	}
-	c := titlers.Get().(*cases.Caser)
-	out := c.String(s)
-	titlers.Put(c)
-	return out
-}
-
-func titleASCII(s string) (string, bool) {
-	changed := false
-	start := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ':
-			start = true
-			continue
-		case c >= 'a' && c <= 'z':
-			changed = changed || start
-		case c >= 'A' && c <= 'Z':
-			changed = changed || !start
-		default:
-			return "", false
-		}
-		start = false
-	}
-	if !changed {
-		return s, true
-	}
-	b := make([]byte, len(s))
-	start = true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ':
-			start = true
-		case start:
-			if c >= 'a' {
-				c -= 'a' - 'A'
-			}
-			start = false
-		case c <= 'Z':
-			c += 'a' - 'A'
-		}
-		b[i] = c
-	}
-	return string(b), true
 }
 
 // isCurrencyCode is currencyRe (^[A-Z]{3}$) by hand.

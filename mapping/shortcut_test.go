@@ -1,19 +1,13 @@
 package mapping
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 var shortcutStrings = []string{"", " ", "a", "a b", "a  b", " a", "a ", "a\tb", "a\u00a0b", "a\u0085b", "Müller GmbH", "x\ny", "a \xff b", "\xff",
 	"EUR 12,50", "12,50 EUR", "12,50 eur", "12,50", "EU", "USD", "1 USDX", "ABc", "\nEUR", "EUR\n", "12.00 CHF", "€ 5"}
 
-// The shortcuts in collapse and money must agree with what they spare.
+// The shortcut in money must agree (collapse's is tested in package funcs) with what they spare.
 func TestShortcutsAreExact(t *testing.T) {
 	for _, s := range shortcutStrings {
-		if got, want := collapsed(s), strings.Join(strings.Fields(s), " ") == s; got != want {
-			t.Errorf("collapsed(%q) = %v, want %v", s, got, want)
-		}
 		if !mayHaveCode(s) && codeInText.MatchString(s) {
 			t.Errorf("mayHaveCode(%q) = false but codeInText matches", s)
 		}
@@ -25,9 +19,6 @@ func FuzzShortcuts(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := collapsed(s), strings.Join(strings.Fields(s), " ") == s; got != want {
-			t.Errorf("collapsed(%q) = %v, want %v", s, got, want)
-		}
 		if !mayHaveCode(s) && codeInText.MatchString(s) {
 			t.Errorf("mayHaveCode(%q) = false but codeInText matches", s)
 		}
