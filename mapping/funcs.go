@@ -364,7 +364,7 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			return decString(d), nil
+			return funcs.DecimalString(d), nil
 		}})
 	register(&Func{Name: "money", Signature: "money(amount[, currency][, locale]) → {\"amount\", \"currency\"}|nil",
 		Doc: "A money value: amount as an exact decimal string, currency as ISO 4217. The currency may be given (a code, any case) or written in the amount " +
@@ -606,7 +606,7 @@ func checkLocale(i int) func(*Mapping, []ast.Node) error {
 	return func(_ *Mapping, args []ast.Node) error {
 		if len(args) > i {
 			if l, ok := stringConst(args[i]); ok {
-				if _, ok := locales[normLocale(l)]; !ok {
+				if !funcs.KnownLocale(l) {
 					return fmt.Errorf("unknown locale %q (known: en, de, fr, ch)", l)
 				}
 			}
@@ -684,42 +684,8 @@ func parseTime(args ...any) (time.Time, bool, error) {
 	return time.Time{}, false, fmt.Errorf("value does not match layout %q", layout)
 }
 
-type numLocale struct {
-	dec    rune
-	groups string
-}
-
-var locales = map[string]numLocale{
-	"en": {'.', ","},
-	"de": {',', "."},
-	"fr": {',', " \u00a0\u202f"},
-	"ch": {'.', "'’"},
-}
-
-func normLocale(l string) string {
-	l = strings.ToLower(strings.TrimSpace(l))
-	switch {
-	case l == "":
-		return "en"
-	case l == "de-ch" || l == "ch" || l == "fr-ch" || l == "it-ch":
-		return "ch"
-	}
-	if i := strings.IndexAny(l, "-_"); i > 0 {
-		l = l[:i]
-	}
-	switch l {
-	case "de", "es", "it", "nl", "pt", "da", "tr", "id":
-		return "de"
-	case "fr", "pl", "cs", "sv", "fi", "no", "nb", "ru", "sk", "hu":
-		return "fr"
-	case "en", "ja", "zh", "ko", "he", "th":
-		return "en"
-	}
-	return l
-}
-
-// parseDecimal reads a number in a locale without going through a float
-// for text; numbers from JSON pass through their shortest exact form.
+// parseDecimal reads a number: JSON numbers through their shortest exact
+// form, text in a locale (funcs.ParseDecimal).
 func parseDecimal(v any, locale string) (decimal.Decimal, bool, error) {
 	switch x := v.(type) {
 	case nil:
@@ -736,99 +702,7 @@ func parseDecimal(v any, locale string) (decimal.Decimal, bool, error) {
 	if err != nil {
 		return decimal.Decimal{}, false, err
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return decimal.Decimal{}, false, nil
-	}
-	if locale == "" {
-		var err error
-		if locale, err = detectLocale(s); err != nil {
-			return decimal.Decimal{}, false, err
-		}
-	}
-	loc, ok := locales[normLocale(locale)]
-	if !ok {
-		return decimal.Decimal{}, false, fmt.Errorf("unknown locale %q", locale)
-	}
-	neg := false
-	switch {
-	case strings.HasSuffix(s, "-"):
-		neg, s = true, strings.TrimSpace(strings.TrimSuffix(s, "-"))
-	case strings.HasPrefix(s, "-"):
-		neg, s = true, strings.TrimSpace(s[1:])
-	case strings.HasPrefix(s, "+"):
-		s = strings.TrimSpace(s[1:])
-	}
-	intPart, frac := s, ""
-	if i := strings.LastIndexByte(s, byte(loc.dec)); i >= 0 {
-		intPart, frac = s[:i], s[i+1:]
-		if frac == "" || !allDigits(frac) {
-			return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s", normLocale(locale))
-		}
-	}
-	var digits strings.Builder
-	if strings.ContainsAny(intPart, loc.groups) {
-		groups := strings.FieldsFunc(intPart, func(r rune) bool { return strings.ContainsRune(loc.groups, r) })
-		for i, g := range groups {
-			if !allDigits(g) || (i > 0 && len(g) != 3) || (i == 0 && (len(g) == 0 || len(g) > 3)) {
-				return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s (bad digit grouping)", normLocale(locale))
-			}
-			digits.WriteString(g)
-		}
-	} else {
-		if intPart == "" && frac == "" || !allDigits(intPart) {
-			return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s", normLocale(locale))
-		}
-		digits.WriteString(intPart)
-	}
-	num := digits.String()
-	if num == "" {
-		num = "0"
-	}
-	if frac != "" {
-		num += "." + frac
-	}
-	if neg {
-		num = "-" + num
-	}
-	d, err := decimal.NewFromString(num)
-	if err != nil {
-		return decimal.Decimal{}, false, fmt.Errorf("not a decimal number: %w", err)
-	}
-	return d, true, nil
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// decString keeps the scale the source wrote ("12.50" stays "12.50").
-func decString(d decimal.Decimal) string {
-	if e := d.Exponent(); e < 0 {
-		return d.StringFixed(-e)
-	}
-	return d.String()
-}
-
-var minorUnits = map[string]int32{"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
-
-var currencySymbols = []struct{ sym, code string }{{"€", "EUR"}, {"£", "GBP"}, {"US$", "USD"}, {"$", "USD"}, {"¥", "JPY"}, {"Fr.", "CHF"}, {"zł", "PLN"}, {"Kč", "CZK"}}
-
-var codeInText = regexp.MustCompile(`^([A-Z]{3})\s*(.*)$|^(.*?)\s*([A-Z]{3})$`)
-
-// mayHaveCode is false when codeInText cannot match (it needs three
-// capital letters at the start or at the end), which spares the regexp
-// for the usual plain amount.
-func mayHaveCode(s string) bool {
-	upper3 := func(t string) bool {
-		return len(t) == 3 && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' && t[2] >= 'A' && t[2] <= 'Z'
-	}
-	return len(s) >= 3 && (upper3(s[:3]) || upper3(s[len(s)-3:]))
+	return funcs.ParseDecimal(s, locale)
 }
 
 func moneyFn(args ...any) (any, error) {
@@ -853,22 +727,8 @@ func moneyFn(args ...any) (any, error) {
 		if s == "" {
 			return nil, nil
 		}
-		found := ""
-		for _, cs := range currencySymbols {
-			if strings.Contains(s, cs.sym) {
-				found, s = cs.code, strings.TrimSpace(strings.Replace(s, cs.sym, "", 1))
-				break
-			}
-		}
-		if found == "" && mayHaveCode(s) {
-			if m := codeInText.FindStringSubmatch(s); m != nil {
-				if m[1] != "" {
-					found, s = strings.ToUpper(m[1]), m[2]
-				} else {
-					found, s = strings.ToUpper(m[4]), m[3]
-				}
-			}
-		}
+		var found string
+		s, found = funcs.SplitCurrency(s)
 		if found != "" {
 			if cur != "" && cur != found {
 				return nil, fmt.Errorf("money: amount is in %s but currency %s was given", found, cur)
@@ -880,17 +740,14 @@ func moneyFn(args ...any) (any, error) {
 	if cur == "" {
 		return nil, errors.New("money: no currency given or found in the amount")
 	}
-	if !isCurrencyCode(cur) { // currencyRe, by hand (TestCurrencyCheckByHand)
+	if !funcs.IsCurrencyCode(cur) { // currencyRe, by hand (TestCurrencyCheckByHand)
 		return nil, errors.New("money: currency is not an ISO 4217 code")
 	}
-	minor, known := minorUnits[cur]
-	if !known {
-		minor = 2
-	}
-	if s, ok := amount.(string); ok && (loc == "" || normLocale(loc) == "en") {
+	minor := funcs.MinorUnits(cur)
+	if s, ok := amount.(string); ok && (loc == "" || funcs.NormLocale(loc) == "en") {
 		// A plain amount ("1234.50") in the default or English locale
 		// is formatted directly (plainMoney), without the decimal type.
-		if out, ok := plainMoney(s, minor); ok {
+		if out, ok := funcs.PlainMoney(s, minor); ok {
 			return map[string]any{"amount": out, "currency": cur}, nil
 		}
 	}
@@ -901,52 +758,7 @@ func moneyFn(args ...any) (any, error) {
 	if !ok {
 		return nil, nil
 	}
-	return map[string]any{"amount": moneyAmount(d, minor), "currency": cur}, nil
-}
-
-// moneyAmount is d as money() writes it: the scale the source wrote, at
-// least the currency's minor units.
-func moneyAmount(d decimal.Decimal, minor int32) string {
-	s := decString(d)
-	if -d.Exponent() < minor {
-		s = d.StringFixed(minor)
-	}
-	return s
-}
-
-// plainMoney is moneyAmount(parseDecimal(s, "")) for s of the form
-// -?(0|[1-9][0-9]*)(\.[0-9]+)? with at most 18 digits on either side and
-// not a negative zero; ok is false for anything else (TestPlainMoney,
-// FuzzPlainMoney hold it to the decimal path).
-func plainMoney(s string, minor int32) (string, bool) {
-	body := s
-	neg := len(body) > 0 && body[0] == '-'
-	if neg {
-		body = body[1:]
-	}
-	intPart, frac, hasDot := strings.Cut(body, ".")
-	if len(intPart) == 0 || len(intPart) > 18 || !allDigits(intPart) || (len(intPart) > 1 && intPart[0] == '0') {
-		return "", false
-	}
-	if hasDot && (len(frac) == 0 || len(frac) > 18 || !allDigits(frac)) {
-		return "", false
-	}
-	if neg && strings.Trim(intPart, "0") == "" && strings.Trim(frac, "0") == "" {
-		return "", false // -0.00: the decimal path drops the sign
-	}
-	if int32(len(frac)) >= minor {
-		return s, true
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 1 + int(minor))
-	b.WriteString(s)
-	if !hasDot {
-		b.WriteByte('.')
-	}
-	for i := int32(len(frac)); i < minor; i++ {
-		b.WriteByte('0')
-	}
-	return b.String(), true
+	return map[string]any{"amount": funcs.MoneyAmount(d, minor), "currency": cur}, nil
 }
 
 func phoneFn(args ...any) (any, error) {
@@ -979,34 +791,3 @@ func phoneResult(e164, region string) (any, error) {
 	}
 	return nil, drop("not a valid number for the region")
 }
-
-// detectLocale guesses the number format when the mapping gives none: the
-// last of "." and "," is the decimal separator, an apostrophe is Swiss
-// grouping. "1,234" could be either, so it is refused rather than guessed.
-func detectLocale(s string) (string, error) {
-	dot, comma := strings.LastIndexByte(s, '.'), strings.LastIndexByte(s, ',')
-	switch {
-	case strings.ContainsAny(s, "'’"):
-		return "ch", nil
-	case dot >= 0 && comma >= 0 && comma > dot:
-		return "de", nil
-	case dot >= 0:
-		return "en", nil
-	case comma >= 0:
-		if strings.Count(s, ",") == 1 && len(strings.TrimRight(s[comma+1:], "- ")) == 3 {
-			return "", errors.New("ambiguous number: is the comma a decimal or a thousands separator? give a locale")
-		}
-		if strings.Count(s, ",") > 1 {
-			return "en", nil
-		}
-		return "de", nil
-	}
-	return "en", nil
-}
-
-// isCurrencyCode is currencyRe (^[A-Z]{3}$) by hand.
-func isCurrencyCode(s string) bool {
-	return len(s) == 3 && isUpperASCII(s[0]) && isUpperASCII(s[1]) && isUpperASCII(s[2])
-}
-
-func isUpperASCII(c byte) bool { return 'A' <= c && c <= 'Z' }

@@ -541,7 +541,7 @@ func moneyGuess(values []string) (locale, currency string, frac float64) {
 			hit++
 			continue
 		}
-		if l, err := detectLocale(v); err == nil {
+		if l, err := funcs.DetectLocale(v); err == nil {
 			if _, ok, err := parseDecimal(v, l); ok && err == nil && strings.ContainsAny(v, ".,") {
 				votes[l]++
 				hit++
