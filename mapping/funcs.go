@@ -342,12 +342,12 @@ func init() {
 			loc := time.UTC
 			if len(args) > 2 {
 				tz, _ := args[2].(string)
-				if loc, err = location(tz); err != nil {
+				if loc, err = funcs.Location(tz); err != nil {
 					return nil, err
 				}
 			}
 			layout, _ := args[1].(string)
-			return t.In(loc).Format(goLayout(layout)), nil
+			return t.In(loc).Format(funcs.GoLayout(layout)), nil
 		}})
 	register(&Func{Name: "decimal", Signature: "decimal(s[, locale]) → decimal string|nil",
 		Doc: "Reads a decimal number exactly (never through a float). locale \"en\" reads 1,234.56, \"de\" reads 1.234,56, \"fr\" 1 234,56, \"ch\" 1'234.56; " +
@@ -558,7 +558,6 @@ func init() {
 
 var (
 	reCache    sync.Map // pattern -> *regexp.Regexp
-	locCache   sync.Map // tz name -> *time.Location
 	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
@@ -574,26 +573,11 @@ func cachedRegexp(p string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-func location(name string) (*time.Location, error) {
-	if name == "" || name == "UTC" {
-		return time.UTC, nil
-	}
-	if v, ok := locCache.Load(name); ok {
-		return v.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q", name)
-	}
-	locCache.Store(name, l)
-	return l, nil
-}
-
 func checkTZ(i int) func(*Mapping, []ast.Node) error {
 	return func(_ *Mapping, args []ast.Node) error {
 		if len(args) > i {
 			if tz, ok := stringConst(args[i]); ok {
-				if _, err := location(tz); err != nil {
+				if _, err := funcs.Location(tz); err != nil {
 					return err
 				}
 			}
@@ -615,23 +599,12 @@ func checkLocale(i int) func(*Mapping, []ast.Node) error {
 	}
 }
 
-var layoutTokens = strings.NewReplacer("YYYY", "2006", "YY", "06", "MM", "01", "DD", "02", "HH", "15", "mm", "04", "ss", "05")
-
-// goLayout accepts Go layouts and the YYYY/MM/DD token style users know
-// from other tools.
-func goLayout(l string) string {
-	if strings.Contains(l, "YY") || strings.Contains(l, "DD") {
-		return layoutTokens.Replace(l)
-	}
-	return l
-}
-
 func parseTime(args ...any) (time.Time, bool, error) {
 	layout, _ := args[1].(string)
 	loc := time.UTC
 	if len(args) > 2 {
 		tz, _ := args[2].(string)
-		l, err := location(tz)
+		l, err := funcs.Location(tz)
 		if err != nil {
 			return time.Time{}, false, err
 		}
@@ -668,20 +641,7 @@ func parseTime(args ...any) (time.Time, bool, error) {
 	if err != nil || !ok {
 		return time.Time{}, false, err
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, false, nil
-	}
-	// The alternatives one by one, without strings.Split's slice (one
-	// allocation a value).
-	for rest, more := layout, true; more; {
-		var l string
-		l, rest, more = strings.Cut(rest, "|")
-		if t, err := time.ParseInLocation(goLayout(strings.TrimSpace(l)), s, loc); err == nil {
-			return t.In(loc), true, nil
-		}
-	}
-	return time.Time{}, false, fmt.Errorf("value does not match layout %q", layout)
+	return funcs.ParseTime(s, layout, loc)
 }
 
 // parseDecimal reads a number: JSON numbers through their shortest exact

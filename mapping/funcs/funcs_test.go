@@ -2,6 +2,7 @@ package funcs
 
 import (
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -57,4 +58,30 @@ func mustDecimal(t *testing.T, s string) decimal.Decimal {
 		t.Fatal(s, err)
 	}
 	return d
+}
+
+func TestParseTime(t *testing.T) {
+	berlin, err := Location("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		s, layout string
+		want      string // RFC 3339 UTC; "" : not ok
+		wantErr   bool
+	}{
+		{"01.07.2024 14:30", "DD.MM.YYYY HH:mm", "2024-07-01T12:30:00Z", false},
+		{"2024-07-01", "DD.MM.YYYY|YYYY-MM-DD", "2024-06-30T22:00:00Z", false},
+		{"  ", "DD.MM.YYYY", "", false},
+		{"July 1", "DD.MM.YYYY", "", true},
+	}
+	for _, tc := range tests {
+		got, ok, err := ParseTime(tc.s, tc.layout, berlin)
+		if (err != nil) != tc.wantErr || ok != (tc.want != "") || ok && got.UTC().Format(time.RFC3339) != tc.want {
+			t.Errorf("ParseTime(%q, %q) = %v %v %v, want %q (error %v)", tc.s, tc.layout, got, ok, err, tc.want, tc.wantErr)
+		}
+	}
+	if _, err := Location("Mars/Olympus"); err == nil {
+		t.Error("an unknown zone loaded")
+	}
 }
