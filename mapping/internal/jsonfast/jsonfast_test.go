@@ -1,7 +1,6 @@
 package jsonfast
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -30,16 +29,15 @@ func goldenPayloads(t testing.TB) [][]byte {
 	files, _ := filepath.Glob("../../testdata/*/input.jsonl")
 	var out [][]byte
 	for _, f := range files {
-		fh, err := os.Open(f)
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			out = append(out, bytes.Clone(sc.Bytes()))
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				out = append(out, line)
+			}
 		}
-		fh.Close()
 	}
 	if len(out) == 0 {
 		t.Fatal("no golden payloads under mapping/testdata")
