@@ -23,6 +23,7 @@
 // value, and examples, from which `crmhub mapping docs` prints the
 // reference and whose examples the tests run, so the docs cannot drift.
 // The target shape of the compile-time path checks (schema.go) stays here:
-// it walks the language's path segments. RunTest, Suggest and Lint back
-// the data engineer's CLI.
+// it walks the language's path segments. RunTest and Lint back the data
+// engineer's CLI; mapping/suggest, a tool above the language, proposes a
+// first mapping through the hooks in hooks.go.
 package mapping

@@ -1,4 +1,4 @@
-package mapping
+package suggest
 
 import (
 	"fmt"
@@ -10,11 +10,12 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/crmhub/crmhub/mapping"
 	"github.com/crmhub/crmhub/mapping/funcs"
 )
 
-// SuggestOptions say what Suggest proposes a mapping for.
-type SuggestOptions struct {
+// Options say what Suggest proposes a mapping for.
+type Options struct {
 	Target string // canonical entity, e.g. "customer"
 	System string // source system name for the YAML; default "SYSTEM"
 	Entity string // source entity name; default "ENTITY"
@@ -111,14 +112,10 @@ var dateLayouts = []struct{ layout, label string }{
 	{"20060102", "compact"},
 }
 
-// DecodeSample decodes a sample record's JSON object as a mapping sees it
-// (whole numbers as int), for Suggest.
-func DecodeSample(payload []byte) (map[string]any, error) { return decodeRecord(payload) }
-
 // Suggest proposes a first mapping YAML from sample records: column names
 // (English and German) and values (e-mail, phone, dates, countries, money,
 // yes/no) decide the target, with a confidence per field as a comment.
-func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestion, error) {
+func Mapping(records []map[string]any, opts Options) ([]byte, []Suggestion, error) {
 	if opts.Target == "" {
 		opts.Target = "customer"
 	}
@@ -128,7 +125,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 	if opts.Entity == "" {
 		opts.Entity = "ENTITY"
 	}
-	sh, err := targetShape(opts.Target, "v1")
+	props, err := mapping.TargetFields(opts.Target, "v1")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -146,7 +143,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 				order = append(order, k)
 			}
 			c.n++
-			if s, ok, _ := text(v); ok && strings.TrimSpace(s) != "" && len(c.values) < 500 {
+			if s, ok, _ := mapping.Text(v); ok && strings.TrimSpace(s) != "" && len(c.values) < 500 {
 				c.values = append(c.values, strings.TrimSpace(s))
 				c.recs = append(c.recs, r)
 			}
@@ -175,7 +172,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 		if len(c.values) == 0 || idLike(c.key) {
 			continue // the record's own id travels as source_id
 		}
-		if s, ok := suggestColumn(c, countryCol, taken, opts.Target, sh); ok {
+		if s, ok := suggestColumn(c, countryCol, taken, opts.Target, props); ok {
 			add(s)
 		}
 	}
@@ -190,7 +187,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 					org = s.Column
 				}
 			}
-			add(Suggestion{Target: "kind", Expr: fmt.Sprintf(`%s != nil ? "organization" : "person"`, ident(org)), Confidence: 0.6, Why: "organization when a company name is present"})
+			add(Suggestion{Target: "kind", Expr: fmt.Sprintf(`%s != nil ? "organization" : "person"`, mapping.Ident(org)), Confidence: 0.6, Why: "organization when a company name is present"})
 		case hasOrg:
 			add(Suggestion{Target: "kind", Expr: `"organization"`, Confidence: 0.8, Why: "a company name column and no person name"})
 		default:
@@ -199,8 +196,8 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 		// Person name in one column: split it.
 		for i, s := range sugg {
 			if s.Target == "full_name" && !taken["family_name"] && !hasOrg {
-				sugg[i].Target, sugg[i].Expr = "family_name", "family_name("+ident(s.Column)+")"
-				sugg = append(sugg, Suggestion{Target: "given_name", Expr: "given_name(" + ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence * 0.9, Why: "person name split by split_name"})
+				sugg[i].Target, sugg[i].Expr = "family_name", "family_name("+mapping.Ident(s.Column)+")"
+				sugg = append(sugg, Suggestion{Target: "given_name", Expr: "given_name(" + mapping.Ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence * 0.9, Why: "person name split by split_name"})
 			}
 		}
 	}
@@ -270,15 +267,6 @@ func yamlName(s string) string {
 
 func yamlQuote(e string) string { return "'" + strings.ReplaceAll(e, "'", "''") + "'" }
 
-// ident is how an expression reads a column: its name, or record["…"]
-// when the name is not an identifier.
-func ident(col string) string {
-	if validKey(col) && col != "record" && col != "meta" && col != "nil" && col != "true" && col != "false" {
-		return col
-	}
-	return fmt.Sprintf("record[%q]", col)
-}
-
 func hintFor(key string) string {
 	for _, h := range nameHints {
 		for _, k := range h.keys {
@@ -297,8 +285,8 @@ func hintFor(key string) string {
 	return ""
 }
 
-func suggestColumn(c *column, countryCol string, taken map[string]bool, target string, sh *shape) (Suggestion, bool) {
-	id := ident(c.name)
+func suggestColumn(c *column, countryCol string, taken map[string]bool, target string, props map[string]bool) (Suggestion, bool) {
+	id := mapping.Ident(c.name)
 	hint := hintFor(c.key)
 	emailFrac := c.frac(func(v string) bool { return funcs.Email(v) != "" })
 	if emailFrac >= 0.8 || hint == "emails[]" && emailFrac >= 0.5 {
@@ -330,7 +318,7 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if layout, label, hasTime, frac := dateGuess(c.values); frac >= 0.9 {
 		t := hint
 		if t == "" || !strings.HasSuffix(t, "_at") {
-			t = dateTarget(c.key, sh)
+			t = dateTarget(c.key, props)
 		}
 		if t != "" && !taken[t] {
 			fn, why := "date", "date"
@@ -345,14 +333,14 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if (hint == "addresses[0].country" && countryFrac >= 0.5 || countryFrac >= 0.9 && hint == "") && target == "customer" && !taken["addresses[0].country"] {
 		return Suggestion{"addresses[0].country", "country(" + id + ")", c.name, conf(hint != "", countryFrac), pct(countryFrac, len(c.values)) + " are country codes or names"}, true
 	}
-	boolFrac := c.frac(func(v string) bool { _, err := registry["bool"].fn(v); return err == nil })
+	boolFrac := c.frac(func(v string) bool { _, err := mapping.Call("bool", v); return err == nil })
 	if hint == "consent.newsletter" && boolFrac >= 0.9 {
 		return Suggestion{hint, "bool(" + id + ")", c.name, conf(true, boolFrac), pct(boolFrac, len(c.values)) + " are yes/no values"}, true
 	}
 	if loc, cur, frac := moneyGuess(c.values); frac >= 0.9 && (hint == "credit_limit" || cur != "") {
 		t := hint
 		if t == "" {
-			t = moneyTarget(c.key, sh)
+			t = moneyTarget(c.key, props)
 		}
 		if t != "" && !taken[t] {
 			curArg := `"EUR"`
@@ -390,8 +378,8 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 		}
 		return Suggestion{hint, expr, c.name, 0.5, "column name contains a known word"}, true
 	}
-	if target != "customer" && sh != nil && sh.props != nil {
-		for prop := range sh.props {
+	if target != "customer" && props != nil {
+		for prop := range props {
 			if normCol(prop) == c.key && !taken[prop] {
 				return Suggestion{prop, "trim(" + id + ")", c.name, 0.6, "column name equals the canonical field"}, true
 			}
@@ -441,7 +429,7 @@ func suggestPhone(c *column, id, hint, countryCol string) (Suggestion, bool) {
 	if countryCol != "" {
 		hit := 0
 		for i, v := range c.values {
-			cs, _, _ := text(c.recs[i][countryCol])
+			cs, _, _ := mapping.Text(c.recs[i][countryCol])
 			region := "ZZ"
 			if cc := funcs.CountryCode(cs); cc != "" {
 				region = cc
@@ -451,7 +439,7 @@ func suggestPhone(c *column, id, hint, countryCol string) (Suggestion, bool) {
 			}
 		}
 		if frac := float64(hit) / float64(len(c.values)); good(frac) {
-			return Suggestion{"phones[]", "phone(" + id + ", country(" + ident(countryCol) + "))", c.name, conf(hint == "phones[]", frac),
+			return Suggestion{"phones[]", "phone(" + id + ", country(" + mapping.Ident(countryCol) + "))", c.name, conf(hint == "phones[]", frac),
 				pct(frac, len(c.values)) + " are valid phone numbers in their row's " + countryCol + "; the others are left out with a warning"}, true
 		}
 		return Suggestion{}, false
@@ -502,29 +490,29 @@ func dateGuess(values []string) (layout, label string, hasTime bool, frac float6
 	return
 }
 
-func dateTarget(key string, sh *shape) string {
-	if sh == nil || sh.props == nil {
+func dateTarget(key string, props map[string]bool) string {
+	if props == nil {
 		return ""
 	}
-	for prop := range sh.props {
+	for prop := range props {
 		if normCol(prop) == key {
 			return prop
 		}
 	}
 	for _, p := range []string{"order_date", "date", "due_date", "opened_at", "closed_at"} {
-		if _, ok := sh.props[p]; ok && strings.Contains(key, normCol(strings.TrimSuffix(strings.TrimSuffix(p, "_at"), "_date"))) {
+		if _, ok := props[p]; ok && strings.Contains(key, normCol(strings.TrimSuffix(strings.TrimSuffix(p, "_at"), "_date"))) {
 			return p
 		}
 	}
 	return ""
 }
 
-func moneyTarget(key string, sh *shape) string {
-	if sh == nil || sh.props == nil {
+func moneyTarget(key string, props map[string]bool) string {
+	if props == nil {
 		return ""
 	}
 	for _, p := range []string{"total", "amount", "credit_limit"} {
-		if _, ok := sh.props[p]; ok {
+		if _, ok := props[p]; ok {
 			return p
 		}
 	}
@@ -535,14 +523,14 @@ func moneyGuess(values []string) (locale, currency string, frac float64) {
 	votes := map[string]int{}
 	hit := 0
 	for _, v := range values {
-		m, err := moneyFn(v, nil)
+		m, err := mapping.Call("money", v, nil)
 		if err == nil && m != nil {
 			currency = m.(map[string]any)["currency"].(string)
 			hit++
 			continue
 		}
 		if l, err := funcs.DetectLocale(v); err == nil {
-			if _, ok, err := parseDecimal(v, l); ok && err == nil && strings.ContainsAny(v, ".,") {
+			if _, ok, err := funcs.ParseDecimal(v, l); ok && err == nil && strings.ContainsAny(v, ".,") {
 				votes[l]++
 				hit++
 			}
