@@ -15,7 +15,7 @@ import (
 // maps every sample record to a schema-valid customer, and finds the fields
 // a data engineer would map by hand.
 func TestSuggestGermanCSV(t *testing.T) {
-	ins, err := mapping.ReadInputs("testdata/kunden.csv", "erp", "kunden", "Kundennr")
+	ins, err := mapping.ReadInputs("../testdata/suggest/kunden.csv", "erp", "kunden", "Kundennr")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestSuggestGermanCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("suggested mapping does not load: %v", err)
 	}
-	rep, err := mapping.RunTest(context.Background(), m, "testdata/kunden.csv", mapping.TestOptions{IDField: "Kundennr"})
+	rep, err := mapping.RunTest(context.Background(), m, "../testdata/suggest/kunden.csv", mapping.TestOptions{IDField: "Kundennr"})
 	if err != nil {
 		t.Fatal(err)
 	}
