@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmhub/crmhub/mapping/funcs"
+	"github.com/crmhub/crmhub/mapping/internal/validate"
 	"github.com/crmhub/crmhub/schemas"
 )
 
@@ -36,7 +38,7 @@ func benchInputsFrom(from, n int, phones func(i int) (string, string)) []Input {
 // more of them than the phone cache holds, so cycling through them never
 // hits the cache (an initial load, not a re-sync).
 var distinctPhoneInputs = sync.OnceValue(func() []Input {
-	n := phoneCacheShards * phoneCacheShardSize // 2 numbers each: twice the cache
+	n := funcs.PhoneCacheSize // 2 numbers each: twice the cache
 	return benchInputsFrom(0, n, func(i int) (string, string) {
 		return fmt.Sprintf("030 %07d", 1000000+i), fmt.Sprintf("0171 %07d", 1000000+i)
 	})
@@ -119,8 +121,8 @@ func BenchmarkApplyCustomerDistinctPhones(b *testing.B) {
 // (see applyReference), on the same records, for before/after figures
 // from one run on one machine.
 func BenchmarkApplyCustomerReference(b *testing.B) {
-	phoneCacheOff.Store(true)
-	defer phoneCacheOff.Store(false)
+	funcs.SetPhoneCache(false)
+	defer funcs.SetPhoneCache(true)
 	benchApply(b, true, benchInputs(256), (*Mapping).applyReference)
 }
 
@@ -173,12 +175,12 @@ func BenchmarkGojsonschemaAlone(b *testing.B) {
 // outputs.
 func BenchmarkCompiledCheckAlone(b *testing.B) {
 	docs, _ := benchDocs(b)
-	n := fastSchema("customer", "v1")
+	n := validate.For("customer", "v1")
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
-		if n.check(docs[i%len(docs)]) != vValid {
+		if n.Check(docs[i%len(docs)]) != validate.Valid {
 			b.Fatal("not valid")
 		}
 	}

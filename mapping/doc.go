@@ -11,9 +11,19 @@
 // judges every other one and names the violations (PERF.md has the
 // figures and how the fast paths are held to the slow ones). A field that
 // compiles to a field, a constant or one function call on those is
-// evaluated without expr's VM (fastexpr.go); everything else runs on it. The function
-// library is a registry (Functions) from which `crmhub mapping docs` prints
-// the reference and whose examples are run by the tests, so the docs cannot
-// drift. RunTest, Suggest and Lint back the
-// data engineer's CLI.
+// evaluated without expr's VM (fastexpr.go); everything else runs on it.
+//
+// The package is the language: parsing, compiling, paths, Apply. What it is
+// built from lives below it: the value functions in mapping/funcs (plain Go,
+// no dependency on the language), the JSON codec in
+// mapping/internal/jsonfast and the compiled schema check in
+// mapping/internal/validate. funcs.go binds the library to the language: a
+// registry (Functions) of names, signatures, argument types, compile-time
+// checks that take the *Mapping or expr's AST, the warnings that drop a
+// value, and examples, from which `crmhub mapping docs` prints the
+// reference and whose examples the tests run, so the docs cannot drift.
+// The target shape of the compile-time path checks (schema.go) stays here:
+// it walks the language's path segments. RunTest and Lint back the data
+// engineer's CLI; mapping/suggest, a tool above the language, proposes a
+// first mapping through the hooks in hooks.go.
 package mapping

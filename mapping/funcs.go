@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"sort"
 	"strconv"
@@ -13,13 +12,10 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
+	"github.com/crmhub/crmhub/mapping/funcs"
 	"github.com/expr-lang/expr/ast"
-	"github.com/nyaruka/phonenumbers"
 	"github.com/shopspring/decimal"
-	"golang.org/x/text/cases"
-	"golang.org/x/text/language"
 )
 
 // Func is one function of the mapping language: its spec (name, signature,
@@ -164,30 +160,6 @@ var (
 	anyVariadc = new(func(...any) any)
 )
 
-func collapse(s string) string {
-	if collapsed(s) {
-		return s // already clean: spare Fields and Join
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// collapsed tells whether collapse(s) == s: no white space at either end,
-// and every inner run of white space is a single ' '.
-func collapsed(s string) bool {
-	prevSpace := true // a space at the start is not clean
-	for _, r := range s {
-		if r == ' ' || (r >= utf8.RuneSelf || r < 0x20) && unicode.IsSpace(r) {
-			if r != ' ' || prevSpace {
-				return false
-			}
-			prevSpace = true
-			continue
-		}
-		prevSpace = false
-	}
-	return !prevSpace || s == ""
-}
-
 func init() {
 	register(&Func{Name: "trim", Signature: "trim(s) → string|nil",
 		Doc:      "Removes leading and trailing white space. nil in, nil out; an empty result is nil.",
@@ -204,11 +176,11 @@ func init() {
 	register(&Func{Name: "title", Signature: "title(s) → string|nil",
 		Doc:      "Title-cases each word (\"MÜLLER GMBH\" → \"Müller Gmbh\"), collapsing white space.",
 		Examples: []Example{{`title("hans  MÜLLER")`, `"Hans Müller"`}},
-		types:    []any{anyFn1}, fn: str1(func(s string) string { return titleCase(collapse(s)) })})
+		types:    []any{anyFn1}, fn: str1(func(s string) string { return funcs.TitleCase(funcs.Collapse(s)) })})
 	register(&Func{Name: "collapse", Signature: "collapse(s) → string|nil",
 		Doc:      "Trims and collapses inner runs of white space (including non-breaking spaces) to one space.",
 		Examples: []Example{{`collapse(" Müller \u00a0 GmbH ")`, `"Müller GmbH"`}},
-		types:    []any{anyFn1}, fn: str1(collapse)})
+		types:    []any{anyFn1}, fn: str1(funcs.Collapse)})
 	register(&Func{Name: "nospace", Signature: "nospace(s) → string|nil",
 		Doc:      "Removes all white space, e.g. from VAT ids and IBANs.",
 		Examples: []Example{{`nospace("DE 123 456 789")`, `"DE123456789"`}},
@@ -307,7 +279,7 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			g, f := splitName(s)
+			g, f := funcs.SplitName(s)
 			if g == "" && f == "" {
 				return nil, nil
 			}
@@ -324,12 +296,12 @@ func init() {
 		Doc:      "The given name(s) of split_name.",
 		Examples: []Example{{`given_name("Hans Peter Müller")`, `"Hans Peter"`}},
 		types:    []any{anyFn1},
-		fn:       str1(func(s string) string { g, _ := splitName(s); return g })})
+		fn:       str1(func(s string) string { g, _ := funcs.SplitName(s); return g })})
 	register(&Func{Name: "family_name", Signature: "family_name(full) → string|nil",
 		Doc:      "The family name of split_name.",
 		Examples: []Example{{`family_name("Müller, Hans")`, `"Müller"`}},
 		types:    []any{anyFn1},
-		fn:       str1(func(s string) string { _, f := splitName(s); return f })})
+		fn:       str1(func(s string) string { _, f := funcs.SplitName(s); return f })})
 	register(&Func{Name: "date", Signature: "date(s, layout[, tz]) → \"YYYY-MM-DD\"|nil",
 		Doc: "Parses a date or timestamp with an explicit layout and returns the calendar date in tz (an IANA zone, default UTC). " +
 			"Layouts are Go layouts (\"02.01.2006\") or YYYY/MM/DD/HH/mm/ss tokens (\"DD.MM.YYYY\"); several layouts may be given separated by |; " +
@@ -370,12 +342,12 @@ func init() {
 			loc := time.UTC
 			if len(args) > 2 {
 				tz, _ := args[2].(string)
-				if loc, err = location(tz); err != nil {
+				if loc, err = funcs.Location(tz); err != nil {
 					return nil, err
 				}
 			}
 			layout, _ := args[1].(string)
-			return t.In(loc).Format(goLayout(layout)), nil
+			return t.In(loc).Format(funcs.GoLayout(layout)), nil
 		}})
 	register(&Func{Name: "decimal", Signature: "decimal(s[, locale]) → decimal string|nil",
 		Doc: "Reads a decimal number exactly (never through a float). locale \"en\" reads 1,234.56, \"de\" reads 1.234,56, \"fr\" 1 234,56, \"ch\" 1'234.56; " +
@@ -392,7 +364,7 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			return decString(d), nil
+			return funcs.DecimalString(d), nil
 		}})
 	register(&Func{Name: "money", Signature: "money(amount[, currency][, locale]) → {\"amount\", \"currency\"}|nil",
 		Doc: "A money value: amount as an exact decimal string, currency as ISO 4217. The currency may be given (a code, any case) or written in the amount " +
@@ -416,7 +388,7 @@ func init() {
 		types:    []any{anyFn1, anyFn2},
 		check: func(_ *Mapping, args []ast.Node) error {
 			if len(args) > 1 {
-				if r, ok := stringConst(args[1]); ok && phoneRegion(r) == "" {
+				if r, ok := stringConst(args[1]); ok && funcs.PhoneRegion(r) == "" {
 					return fmt.Errorf("phone: unknown region %q", r)
 				}
 			}
@@ -434,7 +406,7 @@ func init() {
 			if err != nil || !ok {
 				return nil, err
 			}
-			if e := normEmail(s); e != "" {
+			if e := funcs.Email(s); e != "" {
 				return e, nil
 			}
 			return nil, drop("not an e-mail address")
@@ -453,7 +425,7 @@ func init() {
 			var out []any
 			bad := 0
 			for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) }) {
-				if e := normEmail(p); e != "" {
+				if e := funcs.Email(p); e != "" {
 					out = append(out, e)
 				} else {
 					bad++
@@ -484,7 +456,7 @@ func init() {
 			if strings.TrimSpace(s) == "" {
 				return nil, nil
 			}
-			if c := countryCode(s); c != "" {
+			if c := funcs.CountryCode(s); c != "" {
 				return c, nil
 			}
 			return nil, drop("not a known country")
@@ -586,7 +558,6 @@ func init() {
 
 var (
 	reCache    sync.Map // pattern -> *regexp.Regexp
-	locCache   sync.Map // tz name -> *time.Location
 	currencyRe = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
@@ -602,26 +573,11 @@ func cachedRegexp(p string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-func location(name string) (*time.Location, error) {
-	if name == "" || name == "UTC" {
-		return time.UTC, nil
-	}
-	if v, ok := locCache.Load(name); ok {
-		return v.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q", name)
-	}
-	locCache.Store(name, l)
-	return l, nil
-}
-
 func checkTZ(i int) func(*Mapping, []ast.Node) error {
 	return func(_ *Mapping, args []ast.Node) error {
 		if len(args) > i {
 			if tz, ok := stringConst(args[i]); ok {
-				if _, err := location(tz); err != nil {
+				if _, err := funcs.Location(tz); err != nil {
 					return err
 				}
 			}
@@ -634,7 +590,7 @@ func checkLocale(i int) func(*Mapping, []ast.Node) error {
 	return func(_ *Mapping, args []ast.Node) error {
 		if len(args) > i {
 			if l, ok := stringConst(args[i]); ok {
-				if _, ok := locales[normLocale(l)]; !ok {
+				if !funcs.KnownLocale(l) {
 					return fmt.Errorf("unknown locale %q (known: en, de, fr, ch)", l)
 				}
 			}
@@ -643,23 +599,12 @@ func checkLocale(i int) func(*Mapping, []ast.Node) error {
 	}
 }
 
-var layoutTokens = strings.NewReplacer("YYYY", "2006", "YY", "06", "MM", "01", "DD", "02", "HH", "15", "mm", "04", "ss", "05")
-
-// goLayout accepts Go layouts and the YYYY/MM/DD token style users know
-// from other tools.
-func goLayout(l string) string {
-	if strings.Contains(l, "YY") || strings.Contains(l, "DD") {
-		return layoutTokens.Replace(l)
-	}
-	return l
-}
-
 func parseTime(args ...any) (time.Time, bool, error) {
 	layout, _ := args[1].(string)
 	loc := time.UTC
 	if len(args) > 2 {
 		tz, _ := args[2].(string)
-		l, err := location(tz)
+		l, err := funcs.Location(tz)
 		if err != nil {
 			return time.Time{}, false, err
 		}
@@ -696,58 +641,11 @@ func parseTime(args ...any) (time.Time, bool, error) {
 	if err != nil || !ok {
 		return time.Time{}, false, err
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, false, nil
-	}
-	// The alternatives one by one, without strings.Split's slice (one
-	// allocation a value).
-	for rest, more := layout, true; more; {
-		var l string
-		l, rest, more = strings.Cut(rest, "|")
-		if t, err := time.ParseInLocation(goLayout(strings.TrimSpace(l)), s, loc); err == nil {
-			return t.In(loc), true, nil
-		}
-	}
-	return time.Time{}, false, fmt.Errorf("value does not match layout %q", layout)
+	return funcs.ParseTime(s, layout, loc)
 }
 
-type numLocale struct {
-	dec    rune
-	groups string
-}
-
-var locales = map[string]numLocale{
-	"en": {'.', ","},
-	"de": {',', "."},
-	"fr": {',', " \u00a0\u202f"},
-	"ch": {'.', "'’"},
-}
-
-func normLocale(l string) string {
-	l = strings.ToLower(strings.TrimSpace(l))
-	switch {
-	case l == "":
-		return "en"
-	case l == "de-ch" || l == "ch" || l == "fr-ch" || l == "it-ch":
-		return "ch"
-	}
-	if i := strings.IndexAny(l, "-_"); i > 0 {
-		l = l[:i]
-	}
-	switch l {
-	case "de", "es", "it", "nl", "pt", "da", "tr", "id":
-		return "de"
-	case "fr", "pl", "cs", "sv", "fi", "no", "nb", "ru", "sk", "hu":
-		return "fr"
-	case "en", "ja", "zh", "ko", "he", "th":
-		return "en"
-	}
-	return l
-}
-
-// parseDecimal reads a number in a locale without going through a float
-// for text; numbers from JSON pass through their shortest exact form.
+// parseDecimal reads a number: JSON numbers through their shortest exact
+// form, text in a locale (funcs.ParseDecimal).
 func parseDecimal(v any, locale string) (decimal.Decimal, bool, error) {
 	switch x := v.(type) {
 	case nil:
@@ -764,99 +662,7 @@ func parseDecimal(v any, locale string) (decimal.Decimal, bool, error) {
 	if err != nil {
 		return decimal.Decimal{}, false, err
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return decimal.Decimal{}, false, nil
-	}
-	if locale == "" {
-		var err error
-		if locale, err = detectLocale(s); err != nil {
-			return decimal.Decimal{}, false, err
-		}
-	}
-	loc, ok := locales[normLocale(locale)]
-	if !ok {
-		return decimal.Decimal{}, false, fmt.Errorf("unknown locale %q", locale)
-	}
-	neg := false
-	switch {
-	case strings.HasSuffix(s, "-"):
-		neg, s = true, strings.TrimSpace(strings.TrimSuffix(s, "-"))
-	case strings.HasPrefix(s, "-"):
-		neg, s = true, strings.TrimSpace(s[1:])
-	case strings.HasPrefix(s, "+"):
-		s = strings.TrimSpace(s[1:])
-	}
-	intPart, frac := s, ""
-	if i := strings.LastIndexByte(s, byte(loc.dec)); i >= 0 {
-		intPart, frac = s[:i], s[i+1:]
-		if frac == "" || !allDigits(frac) {
-			return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s", normLocale(locale))
-		}
-	}
-	var digits strings.Builder
-	if strings.ContainsAny(intPart, loc.groups) {
-		groups := strings.FieldsFunc(intPart, func(r rune) bool { return strings.ContainsRune(loc.groups, r) })
-		for i, g := range groups {
-			if !allDigits(g) || (i > 0 && len(g) != 3) || (i == 0 && (len(g) == 0 || len(g) > 3)) {
-				return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s (bad digit grouping)", normLocale(locale))
-			}
-			digits.WriteString(g)
-		}
-	} else {
-		if intPart == "" && frac == "" || !allDigits(intPart) {
-			return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s", normLocale(locale))
-		}
-		digits.WriteString(intPart)
-	}
-	num := digits.String()
-	if num == "" {
-		num = "0"
-	}
-	if frac != "" {
-		num += "." + frac
-	}
-	if neg {
-		num = "-" + num
-	}
-	d, err := decimal.NewFromString(num)
-	if err != nil {
-		return decimal.Decimal{}, false, fmt.Errorf("not a decimal number: %w", err)
-	}
-	return d, true, nil
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// decString keeps the scale the source wrote ("12.50" stays "12.50").
-func decString(d decimal.Decimal) string {
-	if e := d.Exponent(); e < 0 {
-		return d.StringFixed(-e)
-	}
-	return d.String()
-}
-
-var minorUnits = map[string]int32{"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
-
-var currencySymbols = []struct{ sym, code string }{{"€", "EUR"}, {"£", "GBP"}, {"US$", "USD"}, {"$", "USD"}, {"¥", "JPY"}, {"Fr.", "CHF"}, {"zł", "PLN"}, {"Kč", "CZK"}}
-
-var codeInText = regexp.MustCompile(`^([A-Z]{3})\s*(.*)$|^(.*?)\s*([A-Z]{3})$`)
-
-// mayHaveCode is false when codeInText cannot match (it needs three
-// capital letters at the start or at the end), which spares the regexp
-// for the usual plain amount.
-func mayHaveCode(s string) bool {
-	upper3 := func(t string) bool {
-		return len(t) == 3 && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' && t[2] >= 'A' && t[2] <= 'Z'
-	}
-	return len(s) >= 3 && (upper3(s[:3]) || upper3(s[len(s)-3:]))
+	return funcs.ParseDecimal(s, locale)
 }
 
 func moneyFn(args ...any) (any, error) {
@@ -881,22 +687,8 @@ func moneyFn(args ...any) (any, error) {
 		if s == "" {
 			return nil, nil
 		}
-		found := ""
-		for _, cs := range currencySymbols {
-			if strings.Contains(s, cs.sym) {
-				found, s = cs.code, strings.TrimSpace(strings.Replace(s, cs.sym, "", 1))
-				break
-			}
-		}
-		if found == "" && mayHaveCode(s) {
-			if m := codeInText.FindStringSubmatch(s); m != nil {
-				if m[1] != "" {
-					found, s = strings.ToUpper(m[1]), m[2]
-				} else {
-					found, s = strings.ToUpper(m[4]), m[3]
-				}
-			}
-		}
+		var found string
+		s, found = funcs.SplitCurrency(s)
 		if found != "" {
 			if cur != "" && cur != found {
 				return nil, fmt.Errorf("money: amount is in %s but currency %s was given", found, cur)
@@ -908,17 +700,14 @@ func moneyFn(args ...any) (any, error) {
 	if cur == "" {
 		return nil, errors.New("money: no currency given or found in the amount")
 	}
-	if len(cur) != 3 || !allIn(cur, isUpper) { // currencyRe, by hand (patterns.go)
+	if !funcs.IsCurrencyCode(cur) { // currencyRe, by hand (TestCurrencyCheckByHand)
 		return nil, errors.New("money: currency is not an ISO 4217 code")
 	}
-	minor, known := minorUnits[cur]
-	if !known {
-		minor = 2
-	}
-	if s, ok := amount.(string); ok && (loc == "" || normLocale(loc) == "en") {
+	minor := funcs.MinorUnits(cur)
+	if s, ok := amount.(string); ok && (loc == "" || funcs.NormLocale(loc) == "en") {
 		// A plain amount ("1234.50") in the default or English locale
 		// is formatted directly (plainMoney), without the decimal type.
-		if out, ok := plainMoney(s, minor); ok {
+		if out, ok := funcs.PlainMoney(s, minor); ok {
 			return map[string]any{"amount": out, "currency": cur}, nil
 		}
 	}
@@ -929,68 +718,7 @@ func moneyFn(args ...any) (any, error) {
 	if !ok {
 		return nil, nil
 	}
-	return map[string]any{"amount": moneyAmount(d, minor), "currency": cur}, nil
-}
-
-// moneyAmount is d as money() writes it: the scale the source wrote, at
-// least the currency's minor units.
-func moneyAmount(d decimal.Decimal, minor int32) string {
-	s := decString(d)
-	if -d.Exponent() < minor {
-		s = d.StringFixed(minor)
-	}
-	return s
-}
-
-// plainMoney is moneyAmount(parseDecimal(s, "")) for s of the form
-// -?(0|[1-9][0-9]*)(\.[0-9]+)? with at most 18 digits on either side and
-// not a negative zero; ok is false for anything else (TestPlainMoney,
-// FuzzPlainMoney hold it to the decimal path).
-func plainMoney(s string, minor int32) (string, bool) {
-	body := s
-	neg := len(body) > 0 && body[0] == '-'
-	if neg {
-		body = body[1:]
-	}
-	intPart, frac, hasDot := strings.Cut(body, ".")
-	if len(intPart) == 0 || len(intPart) > 18 || !allDigits(intPart) || (len(intPart) > 1 && intPart[0] == '0') {
-		return "", false
-	}
-	if hasDot && (len(frac) == 0 || len(frac) > 18 || !allDigits(frac)) {
-		return "", false
-	}
-	if neg && strings.Trim(intPart, "0") == "" && strings.Trim(frac, "0") == "" {
-		return "", false // -0.00: the decimal path drops the sign
-	}
-	if int32(len(frac)) >= minor {
-		return s, true
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 1 + int(minor))
-	b.WriteString(s)
-	if !hasDot {
-		b.WriteByte('.')
-	}
-	for i := int32(len(frac)); i < minor; i++ {
-		b.WriteByte('0')
-	}
-	return b.String(), true
-}
-
-var regions = phonenumbers.GetSupportedRegions()
-
-func phoneRegion(r string) string {
-	r = strings.TrimSpace(r)
-	if r == "" {
-		return "ZZ"
-	}
-	if u := strings.ToUpper(r); regions[u] {
-		return u
-	}
-	if c := countryCode(r); c != "" && regions[c] {
-		return c
-	}
-	return ""
+	return map[string]any{"amount": funcs.MoneyAmount(d, minor), "currency": cur}, nil
 }
 
 func phoneFn(args ...any) (any, error) {
@@ -1004,32 +732,14 @@ func phoneFn(args ...any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("phone region: %w", err)
 		}
-		if region = phoneRegion(r); region == "" {
+		if region = funcs.PhoneRegion(r); region == "" {
 			// A region the data names but nobody knows (a typo, a
 			// country missing from the source) loses this value, not
 			// the record.
 			return nil, drop("unknown region")
 		}
 	}
-	if c, ok := compactPhone(s); ok {
-		s = c
-		// Most numbers are answered here, without libphonenumber's
-		// regular expressions (see fastPhone); the rest go on to it.
-		if e164, ok := fastPhone(s, region); ok {
-			return phoneResult(e164, region)
-		}
-	}
-	if phoneCacheOff.Load() {
-		return phoneResult(parsePhone(s, region), region)
-	}
-	var buf [64]byte
-	key := append(append(append(buf[:0], region...), 0), s...)
-	e164, ok := phoneCache.get(key)
-	if !ok {
-		e164 = parsePhone(s, region)
-		phoneCache.put(key, e164)
-	}
-	return phoneResult(e164, region)
+	return phoneResult(funcs.Phone(s, region), region)
 }
 
 func phoneResult(e164, region string) (any, error) {
@@ -1040,155 +750,4 @@ func phoneResult(e164, region string) (any, error) {
 		return nil, drop("no country prefix and no region")
 	}
 	return nil, drop("not a valid number for the region")
-}
-
-// parsePhone is E.164 for a valid number, "" otherwise.
-func parsePhone(s, region string) string {
-	n, err := phonenumbers.Parse(s, region)
-	if err != nil || !phonenumbers.IsValidNumber(n) {
-		return ""
-	}
-	return phonenumbers.Format(n, phonenumbers.E164)
-}
-
-var emailRe = regexp.MustCompile(`^[^@\s<>(),;:"\[\]]+@[^@\s<>(),;:"\[\]]+\.[a-z]{2,}$`)
-
-func normEmail(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "mailto:"), "MAILTO:")
-	if strings.ContainsAny(s, "<\"") {
-		if a, err := mail.ParseAddress(s); err == nil {
-			s = a.Address
-		}
-	}
-	s = strings.ToLower(strings.Trim(s, " .;,"))
-	if !matchEmailAddress(s) || strings.Contains(s, "..") { // emailRe, by hand (TestEmailAddressMatcher)
-		return ""
-	}
-	return s
-}
-
-var nameTitles = map[string]bool{"herr": true, "frau": true, "hr": true, "fr": true, "dr": true, "prof": true, "mr": true, "mrs": true, "ms": true,
-	"miss": true, "mx": true, "sir": true, "dame": true, "dipl.-ing": true, "ing": true, "mag": true, "med": true, "rer": true, "nat": true, "phil": true, "h.c": true}
-var nameSuffixes = map[string]bool{"jr": true, "sr": true, "ii": true, "iii": true, "iv": true, "phd": true, "md": true}
-var nameParticles = map[string]bool{"von": true, "van": true, "de": true, "der": true, "den": true, "del": true, "della": true, "da": true, "di": true,
-	"du": true, "zu": true, "zum": true, "zur": true, "la": true, "le": true, "ten": true, "ter": true, "vom": true, "dos": true, "das": true, "af": true, "bin": true, "al": true}
-
-func titleKey(w string) string { return strings.ToLower(strings.TrimRight(w, ".")) }
-
-func splitName(s string) (given, family string) {
-	s = collapse(s)
-	if s == "" {
-		return "", ""
-	}
-	strip := func(ws []string) []string {
-		for len(ws) > 0 && nameTitles[titleKey(ws[0])] {
-			ws = ws[1:]
-		}
-		for len(ws) > 0 && nameSuffixes[titleKey(ws[len(ws)-1])] {
-			ws = ws[:len(ws)-1]
-		}
-		return ws
-	}
-	if i := strings.IndexByte(s, ','); i >= 0 {
-		fam := strip(strings.Fields(s[:i]))
-		giv := strip(strings.Fields(s[i+1:]))
-		return strings.Join(giv, " "), strings.Join(fam, " ")
-	}
-	ws := strip(strings.Fields(s))
-	if len(ws) == 0 {
-		return "", ""
-	}
-	if len(ws) == 1 {
-		return "", ws[0]
-	}
-	i := len(ws) - 1
-	for i > 1 && nameParticles[strings.ToLower(ws[i-1])] {
-		i--
-	}
-	return strings.Join(ws[:i], " "), strings.Join(ws[i:], " ")
-}
-
-// detectLocale guesses the number format when the mapping gives none: the
-// last of "." and "," is the decimal separator, an apostrophe is Swiss
-// grouping. "1,234" could be either, so it is refused rather than guessed.
-func detectLocale(s string) (string, error) {
-	dot, comma := strings.LastIndexByte(s, '.'), strings.LastIndexByte(s, ',')
-	switch {
-	case strings.ContainsAny(s, "'’"):
-		return "ch", nil
-	case dot >= 0 && comma >= 0 && comma > dot:
-		return "de", nil
-	case dot >= 0:
-		return "en", nil
-	case comma >= 0:
-		if strings.Count(s, ",") == 1 && len(strings.TrimRight(s[comma+1:], "- ")) == 3 {
-			return "", errors.New("ambiguous number: is the comma a decimal or a thousands separator? give a locale")
-		}
-		if strings.Count(s, ",") > 1 {
-			return "en", nil
-		}
-		return "de", nil
-	}
-	return "en", nil
-}
-
-// titlers reuse title Casers: building one per call (cases.Title) was
-// most of title()'s cost, and a Caser keeps state, so it is not shared
-// between goroutines at once.
-var titlers = sync.Pool{New: func() any { c := cases.Title(language.Und); return &c }}
-
-// titleCase is cases.Title(language.Und).String(s). Text of ASCII letters
-// and spaces only (most names and cities) is cased here directly, a word
-// being a run of letters: TestTitleCaseEquivalence and FuzzTitleCase hold
-// it to x/text.
-func titleCase(s string) string {
-	if out, ok := titleASCII(s); ok {
-		return out
-	}
-	c := titlers.Get().(*cases.Caser)
-	out := c.String(s)
-	titlers.Put(c)
-	return out
-}
-
-func titleASCII(s string) (string, bool) {
-	changed := false
-	start := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ':
-			start = true
-			continue
-		case c >= 'a' && c <= 'z':
-			changed = changed || start
-		case c >= 'A' && c <= 'Z':
-			changed = changed || !start
-		default:
-			return "", false
-		}
-		start = false
-	}
-	if !changed {
-		return s, true
-	}
-	b := make([]byte, len(s))
-	start = true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ':
-			start = true
-		case start:
-			if c >= 'a' {
-				c -= 'a' - 'A'
-			}
-			start = false
-		case c <= 'Z':
-			c += 'a' - 'A'
-		}
-		b[i] = c
-	}
-	return string(b), true
 }

@@ -3,7 +3,6 @@ package mapping
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/mapping/internal/jsonfast"
+	"github.com/crmhub/crmhub/mapping/internal/validate"
 	"github.com/crmhub/crmhub/schemas"
 )
 
@@ -117,7 +118,7 @@ type Mapping struct {
 	tables        map[string]map[string]any
 	used          map[string]bool // source fields the expressions read
 	shape         *shape
-	fast          *vnode // compiled schema check, nil: gojsonschema only
+	fast          *validate.Schema // compiled schema check, nil: gojsonschema only
 	opts          []expr.Option
 	noValidate    bool // benchmarks only: measure the engine without gojsonschema
 	// funcs are the functions given to expr by name, for fastShape.
@@ -345,7 +346,7 @@ func (l *loader) load(data []byte) {
 				l.errorf(targetLine, "target", "%v", err)
 			}
 			m.shape = s
-			m.fast = fastSchema(m.target, m.schemaVersion)
+			m.fast = validate.For(m.target, m.schemaVersion)
 		}
 	}
 	if seen["target"] && m.target == "" {
@@ -802,14 +803,14 @@ type applyState struct {
 	buf   []byte
 	sink  dropSink
 	args  [maxFastArgs]any // argument buffer of fast programs
-	keys  keyIntern        // the record keys seen, shared by the records decoded with this state
+	keys  jsonfast.Keys    // the record keys seen, shared by the records decoded with this state
 	scope fastScope        // what direct programs read, set by fillScope
 	// system and entity of the last record, boxed for meta
 	system, entity       string
 	systemBox, entityBox any
-	doc                  map[string]any // the document, cleared after each Apply
-	rec                  map[string]any // the decoded record, cleared after each Apply
-	orders               keyOrders      // sorted keys of the documents encoded with this state
+	doc                  map[string]any     // the document, cleared after each Apply
+	rec                  map[string]any     // the decoded record, cleared after each Apply
+	orders               jsonfast.KeyOrders // sorted keys of the documents encoded with this state
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -903,7 +904,7 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 	if st.rec == nil {
 		st.rec = make(map[string]any, 32)
 	}
-	rec, ok := decodeObjectKeys(in.Payload, &st.keys, st.rec)
+	rec, ok := jsonfast.DecodeObject(in.Payload, &st.keys, st.rec)
 	if !ok {
 		var err error
 		if rec, err = decodeRecord(in.Payload); err != nil {
@@ -991,16 +992,14 @@ func (m *Mapping) Apply(in Input) (Output, error) {
 		}
 	}
 	prune(doc)
-	enc := jsonEnc{b: st.buf[:0], orders: &st.orders}
-	ok = enc.value(doc)
-	data := enc.b
+	data, utf8OK, ok := jsonfast.Append(st.buf[:0], doc, &st.orders)
 	st.buf = data[:0]
 	if !ok {
 		// A value the fast encoder does not handle (NaN, a Go type from
 		// an expr built-in): the reflective path decides, as before.
 		return m.finishSlow(in, out, doc)
 	}
-	if m.noValidate || (m.fast != nil && m.fast.checkUTF8(doc, !enc.badUTF8) == vValid) {
+	if m.noValidate || (m.fast != nil && m.fast.CheckUTF8(doc, utf8OK) == validate.Valid) {
 		out.Data = bytes.Clone(data)
 		return out, nil
 	}
@@ -1112,50 +1111,10 @@ func decodeRecord(b []byte) (map[string]any, error) {
 	return rec, nil
 }
 
-// decodeJSON decodes with integers as int (what expr computes with) and
-// other numbers as float64; money and decimals should arrive as text, and
-// decimal()/money() read floats through their shortest exact form.
-func decodeJSON(b []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	if d.More() {
-		return nil, errors.New("trailing data after the JSON value")
-	}
-	return numbers(v), nil
-}
+// decodeJSON is the decoder of record (jsonfast.Decode): integers as int,
+// other numbers as float64.
+func decodeJSON(b []byte) (any, error) { return jsonfast.Decode(b) }
 
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil && i == int64(int(i)) {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
-}
-
-// marshal is json.Marshal without HTML escaping: canonical data keeps
-// "&" and "<" as they are.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
+// marshal is the encoder of record (jsonfast.Marshal): json.Marshal
+// without HTML escaping.
+func marshal(v any) ([]byte, error) { return jsonfast.Marshal(v) }

@@ -1,9 +1,13 @@
 package mapping
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/expr-lang/expr"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/mapping/internal/jsonfast"
 	"github.com/crmhub/crmhub/schemas"
 )
 
@@ -253,4 +258,41 @@ func FuzzApplyEquivalence(f *testing.F) {
 func schemasValidateBytes(entity string, b []byte) bool {
 	v, err := schemas.Validate(entity, "v1", b)
 	return err == nil && len(v) == 0
+}
+
+// goldenPayloads are the payloads of the golden cases and the benchmark's
+// records: seeds for the fuzzers.
+func goldenPayloads(t testing.TB) [][]byte {
+	files, _ := filepath.Glob("testdata/*/input.jsonl")
+	var out [][]byte
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			out = append(out, bytes.Clone(sc.Bytes()))
+		}
+		fh.Close()
+	}
+	for _, in := range benchInputs(8) {
+		out = append(out, in.Payload)
+	}
+	return out
+}
+
+// TestFastDecodeGolden: the fast decoder (jsonfast) takes every golden and
+// benchmark payload, as decodeRecord decodes it; its other cases are
+// tested in its package.
+func TestFastDecodeGolden(t *testing.T) {
+	var keys jsonfast.Keys
+	for _, p := range goldenPayloads(t) {
+		got, ok := jsonfast.DecodeObject(p, &keys, nil)
+		want, err := decodeRecord(p)
+		if !ok || err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: fast %v %#v, decodeRecord %v %#v", p, ok, got, err, want)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	sqlconn "github.com/crmhub/crmhub/connectors/sql"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/mapping/suggest"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -214,7 +215,7 @@ which most values are valid), never a fallback guessed for values that did not p
 				}
 				recs = append(recs, r)
 			}
-			y, _, err := mapping.Suggest(recs, mapping.SuggestOptions{Target: target, System: system, Entity: entity, Input: from})
+			y, _, err := suggest.Mapping(recs, suggest.Options{Target: target, System: system, Entity: entity, Input: from})
 			if err != nil {
 				return err
 			}

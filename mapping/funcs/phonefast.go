@@ -1,4 +1,4 @@
-package mapping
+package funcs
 
 import (
 	"fmt"
@@ -73,7 +73,7 @@ func fastPhone(s, region string) (e164 string, ok bool) {
 		if len(digits) <= 2 {
 			return "", true // ErrTooShortAfterIDD
 		}
-		c, rest := md.countryCode(digits)
+		c, rest := md.CountryCode(digits)
 		if c == 0 {
 			// The library strips the '+' and tries again as a national
 			// number: rare enough to leave to it.
@@ -90,7 +90,7 @@ func fastPhone(s, region string) (e164 string, ok bool) {
 			if len(rest) <= 2 {
 				return "", true // ErrTooShortAfterIDD
 			}
-			c, nat := md.countryCode(rest)
+			c, nat := md.CountryCode(rest)
 			if c == 0 {
 				return "", true // ErrInvalidCountryCode, no '+' to retry without
 			}
@@ -355,7 +355,7 @@ var phoneMetadata = sync.OnceValue(func() *phoneMetadataSet {
 
 // countryCode is extractCountryCode: the first one to three digits that
 // are a calling code, and the rest; 0 when there is none.
-func (set *phoneMetadataSet) countryCode(digits string) (int, string) {
+func (set *phoneMetadataSet) CountryCode(digits string) (int, string) {
 	if digits[0] == '0' {
 		return 0, ""
 	}

@@ -1,4 +1,4 @@
-package mapping
+package funcs
 
 import "testing"
 

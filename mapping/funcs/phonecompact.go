@@ -1,4 +1,4 @@
-package mapping
+package funcs
 
 // compactPhone strips the formatting from a phone number written with
 // digits, spaces and the separators - . / ( ) only (a '+' allowed as the

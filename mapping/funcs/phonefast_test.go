@@ -1,4 +1,4 @@
-package mapping
+package funcs
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ func checkFastPhone(t *testing.T, raw, region string) bool {
 	if !ok {
 		return false
 	}
-	if want := parsePhone(s, region); got != want {
+	if want := ParsePhone(s, region); got != want {
 		t.Errorf("phone %q (%q) region %s: fast path %q, libphonenumber %q", raw, s, region, got, want)
 	}
 	return true

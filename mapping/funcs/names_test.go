@@ -1,7 +1,8 @@
-package mapping
+package funcs
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"golang.org/x/text/cases"
@@ -10,8 +11,8 @@ import (
 
 func checkTitleCase(t *testing.T, s string) {
 	t.Helper()
-	if got, want := titleCase(s), cases.Title(language.Und).String(s); got != want {
-		t.Errorf("titleCase(%q) = %q, x/text %q", s, got, want)
+	if got, want := TitleCase(s), cases.Title(language.Und).String(s); got != want {
+		t.Errorf("TitleCase(%q) = %q, x/text %q", s, got, want)
 	}
 }
 
@@ -55,7 +56,7 @@ func BenchmarkTitle(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			titleCase(words[i%len(words)])
+			TitleCase(words[i%len(words)])
 			i++
 		}
 	})
@@ -67,4 +68,27 @@ func BenchmarkTitle(b *testing.B) {
 			i++
 		}
 	})
+}
+
+var collapseStrings = []string{"", " ", "a", "a b", "a  b", " a", "a ", "a\tb", "a\u00a0b", "a\u0085b", "Müller GmbH", "x\ny", "a \xff b", "\xff", "€ 5"}
+
+func checkCollapsed(t *testing.T, s string) {
+	t.Helper()
+	if got, want := collapsed(s), strings.Join(strings.Fields(s), " ") == s; got != want {
+		t.Errorf("collapsed(%q) = %v, want %v", s, got, want)
+	}
+}
+
+// TestCollapsedIsExact: Collapse's shortcut agrees with what it spares.
+func TestCollapsedIsExact(t *testing.T) {
+	for _, s := range collapseStrings {
+		checkCollapsed(t, s)
+	}
+}
+
+func FuzzCollapsed(f *testing.F) {
+	for _, s := range collapseStrings {
+		f.Add(s)
+	}
+	f.Fuzz(checkCollapsed)
 }

@@ -1,8 +1,9 @@
-package mapping
+package jsonfast
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
@@ -22,18 +23,20 @@ import (
 const maxFastDepth = 256
 
 // decodeObjectFast decodes a payload that is one JSON object followed only
-// by white space into what decodeRecord returns. ok is false when the
-// caller must use decodeRecord instead.
+// by white space into what Decode returns. ok is false when the caller
+// must use Decode instead.
 func decodeObjectFast(b []byte) (rec map[string]any, ok bool) {
-	return decodeObjectKeys(b, nil, nil)
+	return DecodeObject(b, nil, nil)
 }
 
-// decodeObjectKeys is decodeObjectFast taking the top-level keys from
+// DecodeObject is decodeObjectFast taking the top-level keys from
 // keys (nil: a new string each): a source sends the same field names in
 // every record, and a string per name and record was a sixth of the
 // engine's allocations. into, when not nil, is an empty map the record is
 // decoded into (reused by the caller); on failure it may hold some fields.
-func decodeObjectKeys(b []byte, keys *keyIntern, into map[string]any) (rec map[string]any, ok bool) {
+// ok is false when the caller must use Decode, which decides the value or
+// the error.
+func DecodeObject(b []byte, keys *Keys, into map[string]any) (rec map[string]any, ok bool) {
 	d := fastDec{b: b, keys: keys, top: into}
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
@@ -61,11 +64,11 @@ type fastDec struct {
 	b    []byte
 	i    int
 	hint int            // size of the top-level map
-	keys *keyIntern     // top-level keys, nil: none
+	keys *Keys          // top-level keys, nil: none
 	top  map[string]any // the top-level map to fill, nil: a new one
 }
 
-// keyIntern hands out one string per distinct key, and per key the
+// Keys hands out one string per distinct key, and per key the
 // string values seen under it, already boxed: most columns of a source
 // repeat a few values (a status, a country, a currency), and a string
 // and its interface box were the decoder's two allocations per value.
@@ -73,7 +76,7 @@ type fastDec struct {
 // is not safe for concurrent use (each applyState has its own) and is
 // bounded: maxInternKeys keys, maxCachedValues values of at most
 // maxCachedValueLen bytes in all.
-type keyIntern struct {
+type Keys struct {
 	m      map[string]*keyInfo
 	values int // values held, over all keys
 }
@@ -94,7 +97,7 @@ const (
 	cacheTrialMisses = 256
 )
 
-func (k *keyIntern) get(raw []byte) *keyInfo {
+func (k *Keys) get(raw []byte) *keyInfo {
 	if ki, ok := k.m[string(raw)]; ok { // no allocation for the lookup
 		return ki
 	}
@@ -112,7 +115,7 @@ func (k *keyIntern) get(raw []byte) *keyInfo {
 
 // value returns the boxed string raw (plain text: no escapes, valid
 // UTF-8) read under ki.
-func (k *keyIntern) value(ki *keyInfo, raw []byte) any {
+func (k *Keys) value(ki *keyInfo, raw []byte) any {
 	if ki.off {
 		return string(raw)
 	}
@@ -394,13 +397,25 @@ func (d *fastDec) num() (any, bool) {
 	return numbers(json.Number(b[start:j])), true
 }
 
-// appendJSON appends v encoded as marshal would (sorted keys, no HTML
+// appendJSON appends v encoded as Marshal would (sorted keys, no HTML
 // escaping). ok is false for a value it does not handle: the caller then
-// uses marshal for the whole document.
+// uses Marshal for the whole document.
 func appendJSON(b []byte, v any) ([]byte, bool) {
 	e := jsonEnc{b: b}
 	ok := e.value(v)
 	return e.b, ok
+}
+
+// Append is appendJSON remembering the key orders of the objects it
+// writes in orders (nil: sort every object's keys). validUTF8 says every
+// string and key was valid UTF-8 as it stands (invalid bytes are written
+// as U+FFFD, as encoding/json does), so that the schema check need not
+// look again. ok is false for a value it does not handle: the caller then
+// uses Marshal for the whole document.
+func Append(b []byte, v any, orders *KeyOrders) (out []byte, validUTF8, ok bool) {
+	e := jsonEnc{b: b, orders: orders}
+	ok = e.value(v)
+	return e.b, !e.badUTF8, ok
 }
 
 // jsonEnc also notes whether it met invalid UTF-8 (written as U+FFFD), so
@@ -408,15 +423,15 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 type jsonEnc struct {
 	b       []byte
 	badUTF8 bool
-	orders  *keyOrders // nil: sort every object's keys
+	orders  *KeyOrders // nil: sort every object's keys
 }
 
-// keyOrders remembers the sorted keys of objects an encoder met, so that
+// KeyOrders remembers the sorted keys of objects an encoder met, so that
 // an object with the same keys (the next record's document, its address)
 // is written in that order without sorting again: sorting was a twelfth
 // of the engine's time. It holds at most maxKeyOrders lists of 4 to 64
 // keys, the oldest dropped first.
-type keyOrders struct {
+type KeyOrders struct {
 	lists [][]string
 }
 
@@ -424,7 +439,7 @@ const maxKeyOrders = 16
 
 // find returns the remembered sorted keys of x, or nil. A list of as many
 // distinct keys as x has, each of them in x, is x's key set.
-func (o *keyOrders) find(x map[string]any) []string {
+func (o *KeyOrders) find(x map[string]any) []string {
 	for _, l := range o.lists {
 		if len(l) != len(x) {
 			continue
@@ -443,7 +458,7 @@ func (o *keyOrders) find(x map[string]any) []string {
 	return nil
 }
 
-func (o *keyOrders) add(sorted []string) {
+func (o *KeyOrders) add(sorted []string) {
 	if len(o.lists) >= maxKeyOrders {
 		o.lists = append(o.lists[:0], o.lists[1:]...)
 	}
@@ -464,7 +479,7 @@ func (e *jsonEnc) value(v any) bool {
 		e.b = strconv.AppendInt(e.b, x, 10)
 	case float64:
 		var ok bool
-		e.b, ok = appendJSONFloat(e.b, x)
+		e.b, ok = AppendFloat(e.b, x)
 		return ok
 	case map[string]any:
 		if x == nil {
@@ -532,8 +547,8 @@ func (e *jsonEnc) str(s string) {
 	}
 }
 
-// appendJSONFloat is encoding/json's float64 encoding.
-func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+// AppendFloat is encoding/json's float64 encoding.
+func AppendFloat(b []byte, f float64) ([]byte, bool) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return b, false
 	}
@@ -610,4 +625,53 @@ func appendJSONString(b []byte, s string) (_ []byte, validUTF8 bool) {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), validUTF8
+}
+
+// Decode is the decoder of record (encoding/json): integers as int (what
+// expr computes with) and other numbers as float64; money and decimals
+// should arrive as text, and decimal()/money() read floats through their
+// shortest exact form.
+func Decode(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil && i == int64(int(i)) {
+			return int(i)
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
+}
+
+// Marshal is the encoder of record: json.Marshal without HTML escaping
+// (canonical data keeps "&" and "<" as they are).
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

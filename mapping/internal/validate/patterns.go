@@ -1,4 +1,4 @@
-package mapping
+package validate
 
 // Hand-written matchers for the fixed `pattern`s of the shipped schemas.
 // The compiled validator checks every string of every record against its
@@ -143,28 +143,4 @@ func matchTaxID(s string) bool {
 		return false
 	}
 	return allIn(s[1:], func(c byte) bool { return isUpper(c) || isDigit(c) || c == '.' || c == '-' || c == '/' || c == ' ' })
-}
-
-// matchEmailAddress is emailRe (what email() accepts after normalising):
-// ^[^@\s<>(),;:"\[\]]+@[^@\s<>(),;:"\[\]]+\.[a-z]{2,}$. The last part
-// has no dot, so it is what follows the domain's last dot.
-func matchEmailAddress(s string) bool {
-	at, lastDot := -1, -1
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ' ', '\t', '\n', '\f', '\r', '<', '>', '(', ')', ',', ';', ':', '"', '[', ']':
-			return false
-		case '@':
-			if at >= 0 {
-				return false
-			}
-			at = i
-		case '.':
-			lastDot = i
-		}
-	}
-	if at <= 0 || lastDot < at+2 || len(s)-lastDot-1 < 2 {
-		return false
-	}
-	return allIn(s[lastDot+1:], isLower)
 }

@@ -1,4 +1,4 @@
-package mapping
+package funcs
 
 import (
 	_ "embed"
@@ -121,7 +121,7 @@ func init() {
 	for _, c := range codes {
 		reg, err := language.ParseRegion(c)
 		if err != nil {
-			panic("mapping: country table: " + c + ": " + err.Error())
+			panic("funcs: country table: " + c + ": " + err.Error())
 		}
 		row := Country{Alpha2: c, Alpha3: reg.ISO3(),
 			English: display.English.Regions().Name(reg), German: display.German.Regions().Name(reg),
@@ -159,8 +159,8 @@ func countryKey(s string) string {
 	return strings.Join(strings.Fields(b.String()), " ")
 }
 
-// countryCode resolves a code or a name to ISO 3166-1 alpha-2, or "".
-func countryCode(s string) string {
+// CountryCode resolves a code or a name to ISO 3166-1 alpha-2, or "".
+func CountryCode(s string) string {
 	// Sources repeat a handful of spellings; folding them (NFD, replacer)
 	// costs more than a cache lookup.
 	if c, ok := countryCache.get([]byte(s)); ok {

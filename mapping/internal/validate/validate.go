@@ -1,4 +1,4 @@
-package mapping
+package validate
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/crmhub/crmhub/mapping/internal/jsonfast"
 	"github.com/crmhub/crmhub/schemas"
 )
 
@@ -32,22 +33,23 @@ import (
 // keyword gets no fast check. FuzzValidateEquivalence and
 // TestValidateEquivalence compare it with gojsonschema.
 
-type vres int8
+// Result is what the compiled check can say of a document.
+type Result int8
 
 const (
-	vValid vres = iota
-	vInvalid
-	vUnknown // cannot tell exactly: ask gojsonschema
+	Valid   Result = iota
+	Invalid        // gojsonschema would report violations: ask it which
+	Unknown        // cannot tell exactly: ask gojsonschema
 )
 
-func and(a, b vres) vres {
-	if a == vInvalid || b == vInvalid {
-		return vInvalid
+func and(a, b Result) Result {
+	if a == Invalid || b == Invalid {
+		return Invalid
 	}
-	if a == vUnknown || b == vUnknown {
-		return vUnknown
+	if a == Unknown || b == Unknown {
+		return Unknown
 	}
-	return vValid
+	return Valid
 }
 
 const (
@@ -62,19 +64,19 @@ const (
 
 var typeBits = map[string]uint8{"null": tNull, "boolean": tBool, "object": tObject, "array": tArray, "number": tNumber, "integer": tInteger, "string": tString}
 
-// vnode is one compiled (sub)schema.
-type vnode struct {
-	ref      *vnode
+// Schema is one compiled (sub)schema.
+type Schema struct {
+	ref      *Schema
 	types    uint8 // 0: untyped
 	enum     []string
 	hasEnum  bool
 	constS   string
 	hasConst bool
 	required []string
-	props    map[string]*vnode
+	props    map[string]*Schema
 	noAddl   bool
-	addl     *vnode
-	items    *vnode
+	addl     *Schema
+	items    *Schema
 	unique   bool
 	pattern  *regexp.Regexp
 	match    func(string) bool // pattern's matcher: a hand-written one (patterns.go) or its MatchString
@@ -84,20 +86,20 @@ type vnode struct {
 	minInt   int64 // minimum when minIsInt
 	minIsInt bool
 	dateTime bool
-	allOf    []*vnode
-	anyOf    []*vnode
-	ifS      *vnode
-	thenS    *vnode
-	elseS    *vnode
+	allOf    []*Schema
+	anyOf    []*Schema
+	ifS      *Schema
+	thenS    *Schema
+	elseS    *Schema
 }
 
 // check validates v (a decoded document: maps, []any, strings, bool, nil,
 // int, int64, float64).
-func (n *vnode) check(v any) vres { return n.checkUTF8(v, false) }
+func (n *Schema) Check(v any) Result { return n.CheckUTF8(v, false) }
 
-// checkUTF8 is check; utf8OK says every string and key in v is known to
+// CheckUTF8 is check; utf8OK says every string and key in v is known to
 // be valid UTF-8 (the encoder saw them all), which spares checking again.
-func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
+func (n *Schema) CheckUTF8(v any, utf8OK bool) Result {
 	for n.ref != nil {
 		n = n.ref
 	}
@@ -109,14 +111,14 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 		kind = tBool
 	case string:
 		if !utf8OK && !utf8.ValidString(x) {
-			return vUnknown // gojsonschema sees it with U+FFFD replacements
+			return Unknown // gojsonschema sees it with U+FFFD replacements
 		}
 		kind = tString
 	case int, int64:
 		kind = tNumber | tInteger
 	case float64:
 		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return vUnknown
+			return Unknown
 		}
 		kind = tNumber
 		if math.Trunc(x) == x {
@@ -127,12 +129,12 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 	case []any:
 		kind = tArray
 	default:
-		return vUnknown
+		return Unknown
 	}
 	if n.types != 0 && n.types&kind == 0 {
-		return vInvalid
+		return Invalid
 	}
-	res := vValid
+	res := Valid
 	// enum and const hold JSON strings only (see compile): only a string
 	// can equal one.
 	if n.hasEnum {
@@ -147,66 +149,66 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 			}
 		}
 		if !found {
-			return vInvalid
+			return Invalid
 		}
 	}
 	if n.hasConst {
 		if s, ok := v.(string); !ok || s != n.constS {
-			return vInvalid
+			return Invalid
 		}
 	}
 	switch x := v.(type) {
 	case string:
 		if n.minLen >= 0 && utf8.RuneCountInString(x) < n.minLen {
-			return vInvalid
+			return Invalid
 		}
 		if n.maxLen >= 0 && utf8.RuneCountInString(x) > n.maxLen {
-			return vInvalid
+			return Invalid
 		}
 		if n.match != nil && !n.match(x) {
-			return vInvalid
+			return Invalid
 		}
 		if n.dateTime && !isDateTime(x) {
-			return vInvalid
+			return Invalid
 		}
 	case int:
 		if n.minimum != nil && !n.atLeastMin(int64(x), 0, true) {
-			return vInvalid
+			return Invalid
 		}
 	case int64:
 		if n.minimum != nil && !n.atLeastMin(x, 0, true) {
-			return vInvalid
+			return Invalid
 		}
 	case float64:
 		if n.minimum != nil && !n.atLeastMin(0, x, false) {
-			return vInvalid
+			return Invalid
 		}
 	case map[string]any:
 		for _, r := range n.required {
 			if _, ok := x[r]; !ok {
-				return vInvalid
+				return Invalid
 			}
 		}
 		for k, e := range x {
 			if !utf8OK && !utf8.ValidString(k) {
-				res = and(res, vUnknown)
+				res = and(res, Unknown)
 				continue
 			}
 			if p, ok := n.props[k]; ok {
-				res = and(res, p.checkUTF8(e, utf8OK))
+				res = and(res, p.CheckUTF8(e, utf8OK))
 			} else if n.noAddl {
-				return vInvalid
+				return Invalid
 			} else if n.addl != nil {
-				res = and(res, n.addl.checkUTF8(e, utf8OK))
+				res = and(res, n.addl.CheckUTF8(e, utf8OK))
 			}
-			if res == vInvalid {
+			if res == Invalid {
 				return res
 			}
 		}
 	case []any:
 		if n.items != nil {
 			for _, e := range x {
-				if res = and(res, n.items.checkUTF8(e, utf8OK)); res == vInvalid {
+				if res = and(res, n.items.CheckUTF8(e, utf8OK)); res == Invalid {
 					return res
 				}
 			}
@@ -215,45 +217,45 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 			res = and(res, uniqueStrings(x))
 		}
 	}
-	if res == vInvalid {
+	if res == Invalid {
 		return res
 	}
 	for _, s := range n.allOf {
-		if res = and(res, s.checkUTF8(v, utf8OK)); res == vInvalid {
+		if res = and(res, s.CheckUTF8(v, utf8OK)); res == Invalid {
 			return res
 		}
 	}
 	if len(n.anyOf) > 0 {
-		any := vInvalid
+		any := Invalid
 		for _, s := range n.anyOf {
-			switch s.checkUTF8(v, utf8OK) {
-			case vValid:
-				any = vValid
-			case vUnknown:
-				if any == vInvalid {
-					any = vUnknown
+			switch s.CheckUTF8(v, utf8OK) {
+			case Valid:
+				any = Valid
+			case Unknown:
+				if any == Invalid {
+					any = Unknown
 				}
 			}
-			if any == vValid {
+			if any == Valid {
 				break
 			}
 		}
-		if res = and(res, any); res == vInvalid {
+		if res = and(res, any); res == Invalid {
 			return res
 		}
 	}
 	if n.ifS != nil {
-		switch n.ifS.checkUTF8(v, utf8OK) {
-		case vValid:
+		switch n.ifS.CheckUTF8(v, utf8OK) {
+		case Valid:
 			if n.thenS != nil {
-				res = and(res, n.thenS.checkUTF8(v, utf8OK))
+				res = and(res, n.thenS.CheckUTF8(v, utf8OK))
 			}
-		case vInvalid:
+		case Invalid:
 			if n.elseS != nil {
-				res = and(res, n.elseS.checkUTF8(v, utf8OK))
+				res = and(res, n.elseS.CheckUTF8(v, utf8OK))
 			}
 		default:
-			res = and(res, vUnknown)
+			res = and(res, Unknown)
 		}
 	}
 	return res
@@ -261,7 +263,7 @@ func (n *vnode) checkUTF8(v any, utf8OK bool) vres {
 
 // atLeastMin compares a number with minimum as gojsonschema does: the
 // number's JSON text as an exact rational.
-func (n *vnode) atLeastMin(i int64, f float64, isInt bool) bool {
+func (n *Schema) atLeastMin(i int64, f float64, isInt bool) bool {
 	if isInt && n.minIsInt {
 		return i >= n.minInt
 	}
@@ -269,7 +271,7 @@ func (n *vnode) atLeastMin(i int64, f float64, isInt bool) bool {
 	if isInt {
 		r = new(big.Rat).SetInt64(i)
 	} else {
-		b, _ := appendJSONFloat(nil, f)
+		b, _ := jsonfast.AppendFloat(nil, f)
 		var ok bool
 		if r, ok = new(big.Rat).SetString(string(b)); !ok {
 			return false
@@ -280,19 +282,19 @@ func (n *vnode) atLeastMin(i int64, f float64, isInt bool) bool {
 
 // uniqueStrings: gojsonschema compares the items' JSON texts; for valid
 // UTF-8 strings that is string equality. Other items: ask gojsonschema.
-func uniqueStrings(l []any) vres {
+func uniqueStrings(l []any) Result {
 	for i, a := range l {
 		s, ok := a.(string)
 		if !ok || !utf8.ValidString(s) {
-			return vUnknown
+			return Unknown
 		}
 		for _, b := range l[:i] {
 			if b.(string) == s {
-				return vInvalid
+				return Invalid
 			}
 		}
 	}
-	return vValid
+	return Valid
 }
 
 // dateTimeLayouts are gojsonschema's DateTimeFormatChecker layouts; the
@@ -308,11 +310,11 @@ func isDateTime(s string) bool {
 	return false
 }
 
-// fastSchemas compiles every canonical schema once; a schema the compiler
+// compiled compiles every canonical schema once; a schema the compiler
 // does not fully understand maps to nil (gojsonschema only).
-var fastSchemas = sync.OnceValue(func() map[string]*vnode {
-	out := map[string]*vnode{}
-	c := &vcompiler{docs: map[string]map[string]any{}, nodes: map[string]*vnode{}}
+var compiled = sync.OnceValue(func() map[string]*Schema {
+	out := map[string]*Schema{}
+	c := &vcompiler{docs: map[string]map[string]any{}, nodes: map[string]*Schema{}}
 	for _, name := range schemas.Names() {
 		n, err := c.root(name + ".json")
 		if err != nil {
@@ -324,14 +326,14 @@ var fastSchemas = sync.OnceValue(func() map[string]*vnode {
 	return out
 })
 
-// fastSchema is the compiled check for entity and version, or nil.
-func fastSchema(entity, version string) *vnode {
-	return fastSchemas()[entity+"."+version]
+// For is the compiled check for entity and version, or nil.
+func For(entity, version string) *Schema {
+	return compiled()[entity+"."+version]
 }
 
 type vcompiler struct {
 	docs  map[string]map[string]any // file -> decoded schema
-	nodes map[string]*vnode         // file#pointer -> node
+	nodes map[string]*Schema        // file#pointer -> node
 }
 
 const draft07 = "http://json-schema.org/draft-07/schema#"
@@ -357,12 +359,12 @@ func (c *vcompiler) doc(file string) (map[string]any, error) {
 	return d, nil
 }
 
-func (c *vcompiler) root(file string) (*vnode, error) {
+func (c *vcompiler) root(file string) (*Schema, error) {
 	return c.ref(file, "")
 }
 
 // ref resolves file#pointer (pointer "/definitions/money") to a node.
-func (c *vcompiler) ref(file, pointer string) (*vnode, error) {
+func (c *vcompiler) ref(file, pointer string) (*Schema, error) {
 	key := file + "#" + pointer
 	if n, ok := c.nodes[key]; ok {
 		return n, nil
@@ -390,7 +392,7 @@ func (c *vcompiler) ref(file, pointer string) (*vnode, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: not a schema object", key)
 	}
-	n := &vnode{}
+	n := &Schema{}
 	c.nodes[key] = n // before compiling: a recursive $ref finds it
 	if err := c.compile(n, file, sm); err != nil {
 		return nil, err
@@ -398,21 +400,21 @@ func (c *vcompiler) ref(file, pointer string) (*vnode, error) {
 	return n, nil
 }
 
-func (c *vcompiler) sub(file string, v any) (*vnode, error) {
+func (c *vcompiler) sub(file string, v any) (*Schema, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("boolean or non-object schemas are not compiled")
 	}
-	n := &vnode{}
+	n := &Schema{}
 	return n, c.compile(n, file, m)
 }
 
-func (c *vcompiler) subs(file string, v any) ([]*vnode, error) {
+func (c *vcompiler) subs(file string, v any) ([]*Schema, error) {
 	l, ok := v.([]any)
 	if !ok || len(l) == 0 {
 		return nil, fmt.Errorf("want a non-empty list of schemas")
 	}
-	out := make([]*vnode, 0, len(l))
+	out := make([]*Schema, 0, len(l))
 	for _, e := range l {
 		n, err := c.sub(file, e)
 		if err != nil {
@@ -423,7 +425,7 @@ func (c *vcompiler) subs(file string, v any) ([]*vnode, error) {
 	return out, nil
 }
 
-func (c *vcompiler) compile(n *vnode, file string, m map[string]any) error {
+func (c *vcompiler) compile(n *Schema, file string, m map[string]any) error {
 	n.minLen = -1
 	n.maxLen = -1
 	if r, ok := m["$ref"]; ok {
@@ -503,7 +505,7 @@ func (c *vcompiler) compile(n *vnode, file string, m map[string]any) error {
 			if !ok {
 				return fmt.Errorf("bad properties")
 			}
-			n.props = make(map[string]*vnode, len(pm))
+			n.props = make(map[string]*Schema, len(pm))
 			for p, ps := range pm {
 				if n.props[p], err = c.sub(file, ps); err != nil {
 					return err

@@ -1,8 +1,8 @@
-package mapping
+package jsonfast
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -26,35 +26,48 @@ var jsonCases = []string{
 }
 
 func goldenPayloads(t testing.TB) [][]byte {
-	files, _ := filepath.Glob("testdata/*/input.jsonl")
+	files, _ := filepath.Glob("../../testdata/*/input.jsonl")
 	var out [][]byte
 	for _, f := range files {
-		fh, err := os.Open(f)
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			out = append(out, bytes.Clone(sc.Bytes()))
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				out = append(out, line)
+			}
 		}
-		fh.Close()
 	}
-	for _, in := range benchInputs(8) {
-		out = append(out, in.Payload)
+	if len(out) == 0 {
+		t.Fatal("no golden payloads under mapping/testdata")
 	}
 	return out
 }
 
 var (
-	testKeys   keyIntern
+	testKeys   Keys
 	testInto   = map[string]any{}
-	testOrders keyOrders
+	testOrders KeyOrders
 )
+
+// decodeRecord is what the engine does with a payload: Decode, and an
+// object or an error.
+func decodeRecord(b []byte) (map[string]any, error) {
+	v, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("payload is not a JSON object")
+	}
+	return rec, nil
+}
 
 // checkFastJSON: whenever the fast decoder answers, its value is the one
 // decodeRecord gives; whenever the fast encoder answers, its bytes are
-// marshal's.
+// Marshal's.
 func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 	t.Helper()
 	fast, ok := decodeObjectFast(payload)
@@ -69,28 +82,28 @@ func checkFastJSON(t *testing.T, payload []byte) (fastDecoded bool) {
 	}
 	// Through a key table (shared across calls, as in Apply): the same
 	// answer and value.
-	interned, iok := decodeObjectKeys(payload, &testKeys, nil)
+	interned, iok := DecodeObject(payload, &testKeys, nil)
 	if iok != ok || !reflect.DeepEqual(interned, fast) {
 		t.Fatalf("decode %q with interned keys: %v %#v, without %v %#v", payload, iok, interned, ok, fast)
 	}
 	// Into a reused map, as Apply does: the same answer and value.
 	clear(testInto)
-	into, intoOK := decodeObjectKeys(payload, &testKeys, testInto)
+	into, intoOK := DecodeObject(payload, &testKeys, testInto)
 	if intoOK != ok || ok && !reflect.DeepEqual(into, fast) {
 		t.Fatalf("decode %q into a reused map: %v %#v, fresh %v %#v", payload, intoOK, into, ok, fast)
 	}
 	if err != nil {
 		return ok
 	}
-	wantB, merr := marshal(want)
+	wantB, merr := Marshal(want)
 	gotB, eok := appendJSON(nil, want)
 	if eok && (merr != nil || !bytes.Equal(gotB, wantB)) {
 		t.Fatalf("encode %q:\nfast %s\nstd  %s (%v)", payload, gotB, wantB, merr)
 	}
 	// With remembered key orders shared across calls, as in Apply.
-	oe := jsonEnc{orders: &testOrders}
-	if ook := oe.value(want); ook != eok || ook && !bytes.Equal(oe.b, gotB) {
-		t.Fatalf("encode %q with remembered key orders:\n%s\nwithout\n%s", payload, oe.b, gotB)
+	ob, _, ook := Append(nil, want, &testOrders)
+	if ook != eok || ook && !bytes.Equal(ob, gotB) {
+		t.Fatalf("encode %q with remembered key orders:\n%s\nwithout\n%s", payload, ob, gotB)
 	}
 	if !eok && merr == nil && !hasNonFinite(want) {
 		t.Fatalf("fast encoder gave up on %q, which encoding/json encodes", payload)
@@ -139,7 +152,7 @@ func TestFastJSONEquivalence(t *testing.T) {
 		map[string]any{"ctl": "\x00\x1f\u2029<>&", "bad": "a\xffb"},
 	} {
 		got, ok := appendJSON(nil, v)
-		want, err := marshal(v)
+		want, err := Marshal(v)
 		if !ok || err != nil || !bytes.Equal(got, want) {
 			t.Errorf("encode %#v:\nfast %s (%v)\nstd  %s (%v)", v, got, ok, want, err)
 		}
@@ -167,7 +180,7 @@ func FuzzFastJSON(f *testing.F) {
 // TestKeyInternBounded: the key table stops growing at maxInternKeys and
 // still answers every key.
 func TestKeyInternBounded(t *testing.T) {
-	var k keyIntern
+	var k Keys
 	for i := 0; i < 3*maxInternKeys; i++ {
 		name := fmt.Sprintf("field%d", i)
 		if got := k.get([]byte(name)); got.name != name {
@@ -187,12 +200,12 @@ func TestKeyInternBounded(t *testing.T) {
 // decodeRecord's; a repeating value is shared, a column of distinct
 // values stops being cached, and the cache stays within its bounds.
 func TestKeyInternValues(t *testing.T) {
-	var k keyIntern
+	var k Keys
 	var first, last map[string]any
 	for i := 0; i < 5000; i++ {
 		payload := []byte(fmt.Sprintf(`{"status":"A","country":%q,"id":"%d","long":"%040d","esc":"a\u00e9","uni":"ü%d","n":%d,"nested":{"x":"A"}}`,
 			[]string{"DE", "AT", "CH"}[i%3], i, i%5, i%2, i))
-		got, ok := decodeObjectKeys(payload, &k, nil)
+		got, ok := DecodeObject(payload, &k, nil)
 		want, err := decodeRecord(payload)
 		if !ok || err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: %v %#v, decodeRecord %v %#v", payload, ok, got, err, want)
@@ -229,9 +242,9 @@ func TestKeyInternValues(t *testing.T) {
 
 // TestKeyOrders: objects with the same number of keys but other keys, the
 // same keys in another map, and more shapes than are remembered, all
-// encode as marshal does.
+// encode as Marshal does.
 func TestKeyOrders(t *testing.T) {
-	var o keyOrders
+	var o KeyOrders
 	docs := []map[string]any{
 		{"a": 1, "b": 2, "c": 3, "d": 4},
 		{"a": 1, "b": 2, "c": 3, "e": 4},
@@ -243,13 +256,13 @@ func TestKeyOrders(t *testing.T) {
 	}
 	for round := 0; round < 2; round++ {
 		for _, d := range docs {
-			want, err := marshal(d)
+			want, err := Marshal(d)
 			if err != nil {
 				t.Fatal(err)
 			}
 			e := jsonEnc{orders: &o}
 			if !e.value(d) || !bytes.Equal(e.b, want) {
-				t.Fatalf("%v: %s, marshal %s", d, e.b, want)
+				t.Fatalf("%v: %s, Marshal %s", d, e.b, want)
 			}
 		}
 	}

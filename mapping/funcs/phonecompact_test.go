@@ -1,4 +1,4 @@
-package mapping
+package funcs
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ func checkCompactPhone(t *testing.T, raw, region string) {
 	if !ok {
 		return
 	}
-	if got, want := parsePhone(c, region), parsePhone(raw, region); got != want {
+	if got, want := ParsePhone(c, region), ParsePhone(raw, region); got != want {
 		t.Errorf("phone %q region %s: compacted to %q gives %q, the text as it is %q", raw, region, c, got, want)
 	}
 }
@@ -93,7 +93,7 @@ func BenchmarkPhoneParse(b *testing.B) {
 	b.Run("as-written", func(b *testing.B) {
 		i := 0
 		for b.Loop() {
-			parsePhone(nums[i%len(nums)], "DE")
+			ParsePhone(nums[i%len(nums)], "DE")
 			i++
 		}
 	})
@@ -104,7 +104,7 @@ func BenchmarkPhoneParse(b *testing.B) {
 			if c, ok := compactPhone(s); ok {
 				s = c
 			}
-			parsePhone(s, "DE")
+			ParsePhone(s, "DE")
 			i++
 		}
 	})

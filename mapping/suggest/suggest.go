@@ -1,4 +1,4 @@
-package mapping
+package suggest
 
 import (
 	"fmt"
@@ -9,10 +9,13 @@ import (
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/mapping/funcs"
 )
 
-// SuggestOptions say what Suggest proposes a mapping for.
-type SuggestOptions struct {
+// Options say what Suggest proposes a mapping for.
+type Options struct {
 	Target string // canonical entity, e.g. "customer"
 	System string // source system name for the YAML; default "SYSTEM"
 	Entity string // source entity name; default "ENTITY"
@@ -109,14 +112,10 @@ var dateLayouts = []struct{ layout, label string }{
 	{"20060102", "compact"},
 }
 
-// DecodeSample decodes a sample record's JSON object as a mapping sees it
-// (whole numbers as int), for Suggest.
-func DecodeSample(payload []byte) (map[string]any, error) { return decodeRecord(payload) }
-
 // Suggest proposes a first mapping YAML from sample records: column names
 // (English and German) and values (e-mail, phone, dates, countries, money,
 // yes/no) decide the target, with a confidence per field as a comment.
-func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestion, error) {
+func Mapping(records []map[string]any, opts Options) ([]byte, []Suggestion, error) {
 	if opts.Target == "" {
 		opts.Target = "customer"
 	}
@@ -126,7 +125,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 	if opts.Entity == "" {
 		opts.Entity = "ENTITY"
 	}
-	sh, err := targetShape(opts.Target, "v1")
+	props, err := mapping.TargetFields(opts.Target, "v1")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +143,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 				order = append(order, k)
 			}
 			c.n++
-			if s, ok, _ := text(v); ok && strings.TrimSpace(s) != "" && len(c.values) < 500 {
+			if s, ok, _ := mapping.Text(v); ok && strings.TrimSpace(s) != "" && len(c.values) < 500 {
 				c.values = append(c.values, strings.TrimSpace(s))
 				c.recs = append(c.recs, r)
 			}
@@ -163,7 +162,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 	countryCol := ""
 	for _, name := range order {
 		c := cols[name]
-		if t := hintFor(c.key); t == "addresses[0].country" || c.frac(func(v string) bool { return countryCode(v) != "" && len(v) > 1 }) >= 0.9 && t == "" {
+		if t := hintFor(c.key); t == "addresses[0].country" || c.frac(func(v string) bool { return funcs.CountryCode(v) != "" && len(v) > 1 }) >= 0.9 && t == "" {
 			countryCol = name
 			break
 		}
@@ -173,7 +172,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 		if len(c.values) == 0 || idLike(c.key) {
 			continue // the record's own id travels as source_id
 		}
-		if s, ok := suggestColumn(c, countryCol, taken, opts.Target, sh); ok {
+		if s, ok := suggestColumn(c, countryCol, taken, opts.Target, props); ok {
 			add(s)
 		}
 	}
@@ -188,7 +187,7 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 					org = s.Column
 				}
 			}
-			add(Suggestion{Target: "kind", Expr: fmt.Sprintf(`%s != nil ? "organization" : "person"`, ident(org)), Confidence: 0.6, Why: "organization when a company name is present"})
+			add(Suggestion{Target: "kind", Expr: fmt.Sprintf(`%s != nil ? "organization" : "person"`, mapping.Ident(org)), Confidence: 0.6, Why: "organization when a company name is present"})
 		case hasOrg:
 			add(Suggestion{Target: "kind", Expr: `"organization"`, Confidence: 0.8, Why: "a company name column and no person name"})
 		default:
@@ -197,8 +196,8 @@ func Suggest(records []map[string]any, opts SuggestOptions) ([]byte, []Suggestio
 		// Person name in one column: split it.
 		for i, s := range sugg {
 			if s.Target == "full_name" && !taken["family_name"] && !hasOrg {
-				sugg[i].Target, sugg[i].Expr = "family_name", "family_name("+ident(s.Column)+")"
-				sugg = append(sugg, Suggestion{Target: "given_name", Expr: "given_name(" + ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence * 0.9, Why: "person name split by split_name"})
+				sugg[i].Target, sugg[i].Expr = "family_name", "family_name("+mapping.Ident(s.Column)+")"
+				sugg = append(sugg, Suggestion{Target: "given_name", Expr: "given_name(" + mapping.Ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence * 0.9, Why: "person name split by split_name"})
 			}
 		}
 	}
@@ -268,15 +267,6 @@ func yamlName(s string) string {
 
 func yamlQuote(e string) string { return "'" + strings.ReplaceAll(e, "'", "''") + "'" }
 
-// ident is how an expression reads a column: its name, or record["…"]
-// when the name is not an identifier.
-func ident(col string) string {
-	if validKey(col) && col != "record" && col != "meta" && col != "nil" && col != "true" && col != "false" {
-		return col
-	}
-	return fmt.Sprintf("record[%q]", col)
-}
-
 func hintFor(key string) string {
 	for _, h := range nameHints {
 		for _, k := range h.keys {
@@ -295,10 +285,10 @@ func hintFor(key string) string {
 	return ""
 }
 
-func suggestColumn(c *column, countryCol string, taken map[string]bool, target string, sh *shape) (Suggestion, bool) {
-	id := ident(c.name)
+func suggestColumn(c *column, countryCol string, taken map[string]bool, target string, props map[string]bool) (Suggestion, bool) {
+	id := mapping.Ident(c.name)
 	hint := hintFor(c.key)
-	emailFrac := c.frac(func(v string) bool { return normEmail(v) != "" })
+	emailFrac := c.frac(func(v string) bool { return funcs.Email(v) != "" })
 	if emailFrac >= 0.8 || hint == "emails[]" && emailFrac >= 0.5 {
 		if target == "customer" {
 			return Suggestion{"emails[]", "email(" + id + ")", c.name, conf(hint == "emails[]", emailFrac), pct(emailFrac, len(c.values)) + " look like e-mail addresses"}, true
@@ -312,7 +302,7 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if hint == "birth_date" && target == "customer" && !taken[hint] {
 		// Before the date columns: a birth date has no time zone, may
 		// be partial, and is read by birth_date().
-		frac := c.frac(func(v string) bool { return parseBirthDate(v, "") != "" })
+		frac := c.frac(func(v string) bool { return funcs.BirthDate(v, "") != "" })
 		if frac >= 0.5 {
 			return Suggestion{hint, "birth_date(" + id + ")", c.name, conf(true, frac), pct(frac, len(c.values)) + " read as birth dates"}, true
 		}
@@ -328,7 +318,7 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if layout, label, hasTime, frac := dateGuess(c.values); frac >= 0.9 {
 		t := hint
 		if t == "" || !strings.HasSuffix(t, "_at") {
-			t = dateTarget(c.key, sh)
+			t = dateTarget(c.key, props)
 		}
 		if t != "" && !taken[t] {
 			fn, why := "date", "date"
@@ -339,18 +329,18 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 			return Suggestion{t, fmt.Sprintf("%s(%s, %q, \"Europe/Berlin\")", fn, id, layout), c.name, conf(hint != "", frac), pct(frac, len(c.values)) + " are " + label + " " + why + "s; check the source time zone"}, true
 		}
 	}
-	countryFrac := c.frac(func(v string) bool { return countryCode(v) != "" })
+	countryFrac := c.frac(func(v string) bool { return funcs.CountryCode(v) != "" })
 	if (hint == "addresses[0].country" && countryFrac >= 0.5 || countryFrac >= 0.9 && hint == "") && target == "customer" && !taken["addresses[0].country"] {
 		return Suggestion{"addresses[0].country", "country(" + id + ")", c.name, conf(hint != "", countryFrac), pct(countryFrac, len(c.values)) + " are country codes or names"}, true
 	}
-	boolFrac := c.frac(func(v string) bool { _, err := registry["bool"].fn(v); return err == nil })
+	boolFrac := c.frac(func(v string) bool { _, err := mapping.Call("bool", v); return err == nil })
 	if hint == "consent.newsletter" && boolFrac >= 0.9 {
 		return Suggestion{hint, "bool(" + id + ")", c.name, conf(true, boolFrac), pct(boolFrac, len(c.values)) + " are yes/no values"}, true
 	}
 	if loc, cur, frac := moneyGuess(c.values); frac >= 0.9 && (hint == "credit_limit" || cur != "") {
 		t := hint
 		if t == "" {
-			t = moneyTarget(c.key, sh)
+			t = moneyTarget(c.key, props)
 		}
 		if t != "" && !taken[t] {
 			curArg := `"EUR"`
@@ -388,8 +378,8 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 		}
 		return Suggestion{hint, expr, c.name, 0.5, "column name contains a known word"}, true
 	}
-	if target != "customer" && sh != nil && sh.props != nil {
-		for prop := range sh.props {
+	if target != "customer" && props != nil {
+		for prop := range props {
 			if normCol(prop) == c.key && !taken[prop] {
 				return Suggestion{prop, "trim(" + id + ")", c.name, 0.6, "column name equals the canonical field"}, true
 			}
@@ -439,22 +429,24 @@ func suggestPhone(c *column, id, hint, countryCol string) (Suggestion, bool) {
 	if countryCol != "" {
 		hit := 0
 		for i, v := range c.values {
-			cs, _, _ := text(c.recs[i][countryCol])
+			cs, _, _ := mapping.Text(c.recs[i][countryCol])
 			region := "ZZ"
-			if cc := countryCode(cs); cc != "" {
+			if cc := funcs.CountryCode(cs); cc != "" {
 				region = cc
 			}
-			if strings.IndexFunc(v, unicode.IsLetter) < 0 && parsePhone(v, region) != "" {
+			if strings.IndexFunc(v, unicode.IsLetter) < 0 && funcs.ParsePhone(v, region) != "" {
 				hit++
 			}
 		}
 		if frac := float64(hit) / float64(len(c.values)); good(frac) {
-			return Suggestion{"phones[]", "phone(" + id + ", country(" + ident(countryCol) + "))", c.name, conf(hint == "phones[]", frac),
+			return Suggestion{"phones[]", "phone(" + id + ", country(" + mapping.Ident(countryCol) + "))", c.name, conf(hint == "phones[]", frac),
 				pct(frac, len(c.values)) + " are valid phone numbers in their row's " + countryCol + "; the others are left out with a warning"}, true
 		}
 		return Suggestion{}, false
 	}
-	if frac := c.frac(func(v string) bool { return strings.IndexFunc(v, unicode.IsLetter) < 0 && parsePhone(v, "ZZ") != "" }); good(frac) {
+	if frac := c.frac(func(v string) bool {
+		return strings.IndexFunc(v, unicode.IsLetter) < 0 && funcs.ParsePhone(v, "ZZ") != ""
+	}); good(frac) {
 		return Suggestion{"phones[]", "phone(" + id + ")", c.name, conf(hint == "phones[]", frac), pct(frac, len(c.values)) + " are valid international phone numbers"}, true
 	}
 	if region, frac := phoneRegionGuess(c.values); good(frac) {
@@ -498,29 +490,29 @@ func dateGuess(values []string) (layout, label string, hasTime bool, frac float6
 	return
 }
 
-func dateTarget(key string, sh *shape) string {
-	if sh == nil || sh.props == nil {
+func dateTarget(key string, props map[string]bool) string {
+	if props == nil {
 		return ""
 	}
-	for prop := range sh.props {
+	for prop := range props {
 		if normCol(prop) == key {
 			return prop
 		}
 	}
 	for _, p := range []string{"order_date", "date", "due_date", "opened_at", "closed_at"} {
-		if _, ok := sh.props[p]; ok && strings.Contains(key, normCol(strings.TrimSuffix(strings.TrimSuffix(p, "_at"), "_date"))) {
+		if _, ok := props[p]; ok && strings.Contains(key, normCol(strings.TrimSuffix(strings.TrimSuffix(p, "_at"), "_date"))) {
 			return p
 		}
 	}
 	return ""
 }
 
-func moneyTarget(key string, sh *shape) string {
-	if sh == nil || sh.props == nil {
+func moneyTarget(key string, props map[string]bool) string {
+	if props == nil {
 		return ""
 	}
 	for _, p := range []string{"total", "amount", "credit_limit"} {
-		if _, ok := sh.props[p]; ok {
+		if _, ok := props[p]; ok {
 			return p
 		}
 	}
@@ -531,14 +523,14 @@ func moneyGuess(values []string) (locale, currency string, frac float64) {
 	votes := map[string]int{}
 	hit := 0
 	for _, v := range values {
-		m, err := moneyFn(v, nil)
+		m, err := mapping.Call("money", v, nil)
 		if err == nil && m != nil {
 			currency = m.(map[string]any)["currency"].(string)
 			hit++
 			continue
 		}
-		if l, err := detectLocale(v); err == nil {
-			if _, ok, err := parseDecimal(v, l); ok && err == nil && strings.ContainsAny(v, ".,") {
+		if l, err := funcs.DetectLocale(v); err == nil {
+			if _, ok, err := funcs.ParseDecimal(v, l); ok && err == nil && strings.ContainsAny(v, ".,") {
 				votes[l]++
 				hit++
 			}

@@ -1,4 +1,4 @@
-package mapping
+package suggest
 
 import (
 	"context"
@@ -7,25 +7,27 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/crmhub/crmhub/mapping"
 )
 
 // TestSuggestGermanCSV: an unfamiliar German CSV gets a mapping that loads,
 // maps every sample record to a schema-valid customer, and finds the fields
 // a data engineer would map by hand.
 func TestSuggestGermanCSV(t *testing.T) {
-	ins, err := ReadInputs("testdata/suggest/kunden.csv", "erp", "kunden", "Kundennr")
+	ins, err := mapping.ReadInputs("../testdata/suggest/kunden.csv", "erp", "kunden", "Kundennr")
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := make([]map[string]any, len(ins))
 	for i, in := range ins {
-		v, err := decodeJSON(in.Payload)
+		v, err := mapping.DecodeSample(in.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs[i] = v.(map[string]any)
+		recs[i] = v
 	}
-	y, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "erp", Entity: "kunden", Input: "kunden.csv"})
+	y, sugg, err := Mapping(recs, Options{Target: "customer", System: "erp", Entity: "kunden", Input: "kunden.csv"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +62,11 @@ func TestSuggestGermanCSV(t *testing.T) {
 	if err := os.WriteFile(mf, y, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := LoadFile(mf)
+	m, err := mapping.LoadFile(mf)
 	if err != nil {
 		t.Fatalf("suggested mapping does not load: %v", err)
 	}
-	rep, err := RunTest(context.Background(), m, "testdata/suggest/kunden.csv", TestOptions{IDField: "Kundennr"})
+	rep, err := mapping.RunTest(context.Background(), m, "../testdata/suggest/kunden.csv", mapping.TestOptions{IDField: "Kundennr"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestSuggestGermanCSV(t *testing.T) {
 
 func TestSuggestGender(t *testing.T) {
 	recs := []map[string]any{{"Kundennr": "1", "Anrede": "Herr", "Nachname": "Meier"}, {"Kundennr": "2", "Anrede": "Frau", "Nachname": "Schmitt"}}
-	_, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "erp", Entity: "kunden"})
+	_, sugg, err := Mapping(recs, Options{Target: "customer", System: "erp", Entity: "kunden"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestSuggestPhone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			y, sugg, err := Suggest(tt.recs, SuggestOptions{Target: "customer", System: "legacy", Entity: "parties"})
+			y, sugg, err := Mapping(tt.recs, Options{Target: "customer", System: "legacy", Entity: "parties"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +169,7 @@ func TestSuggestPersonColumns(t *testing.T) {
 		{"Vorname": "Hans", "Nachname": "Kurz", "Geburtsdatum": "1985", "SSN": "987-65-4321", "Passport_Number": "C02X11T48"},
 		{"Vorname": "Eva", "Nachname": "Lang", "Geburtsdatum": "1970-12-31", "SSN": "", "Passport_Number": ""},
 	}
-	_, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "hr", Entity: "people"})
+	_, sugg, err := Mapping(recs, Options{Target: "customer", System: "hr", Entity: "people"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,7 @@ func TestSuggestSecondAddressLine(t *testing.T) {
 			{"id": "1", cols[0]: "12 Stanley Street", cols[1]: "Miami Lodge", "postcode": "4223"},
 			{"id": "2", cols[0]: "Hauptstr. 5", cols[1]: "c/o Meier", "postcode": "10115"},
 		}
-		_, sugg, err := Suggest(recs, SuggestOptions{Target: "customer", System: "crm", Entity: "people"})
+		_, sugg, err := Mapping(recs, Options{Target: "customer", System: "crm", Entity: "people"})
 		if err != nil {
 			t.Fatal(err)
 		}
