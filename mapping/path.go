@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/crmhub/crmhub/mapping/funcs"
 )
 
 // segment is one step of a target path: a key, optionally indexed
@@ -35,12 +37,12 @@ func parsePath(p string) ([]segment, error) {
 			s.key = part[:j]
 			idx := part[j+1 : len(part)-1]
 			switch {
-			case idx == "" || (strings.HasPrefix(idx, "+") && allDigits(idx[1:]) && len(idx) > 1):
+			case idx == "" || (strings.HasPrefix(idx, "+") && funcs.AllDigits(idx[1:]) && len(idx) > 1):
 				if i != len(parts)-1 {
 					return nil, fmt.Errorf("%w %q: an append [] must be the last step", errPath, p)
 				}
 				s.append = true
-			case allDigits(idx) && len(idx) < 4:
+			case funcs.AllDigits(idx) && len(idx) < 4:
 				s.index, _ = strconv.Atoi(idx)
 			default:
 				return nil, fmt.Errorf("%w %q: index must be a number, [] or [+n]", errPath, p)
@@ -224,14 +226,4 @@ func prune(v any) (any, bool) {
 		return out, len(out) == 0
 	}
 	return v, false
-}
-
-// allDigits: s is ASCII digits only ("" included).
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

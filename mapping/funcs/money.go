@@ -39,7 +39,7 @@ func ParseDecimal(s, locale string) (decimal.Decimal, bool, error) {
 	intPart, frac := s, ""
 	if i := strings.LastIndexByte(s, byte(loc.dec)); i >= 0 {
 		intPart, frac = s[:i], s[i+1:]
-		if frac == "" || !allDigits(frac) {
+		if frac == "" || !AllDigits(frac) {
 			return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s", NormLocale(locale))
 		}
 	}
@@ -47,13 +47,13 @@ func ParseDecimal(s, locale string) (decimal.Decimal, bool, error) {
 	if strings.ContainsAny(intPart, loc.groups) {
 		groups := strings.FieldsFunc(intPart, func(r rune) bool { return strings.ContainsRune(loc.groups, r) })
 		for i, g := range groups {
-			if !allDigits(g) || (i > 0 && len(g) != 3) || (i == 0 && (len(g) == 0 || len(g) > 3)) {
+			if !AllDigits(g) || (i > 0 && len(g) != 3) || (i == 0 && (len(g) == 0 || len(g) > 3)) {
 				return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s (bad digit grouping)", NormLocale(locale))
 			}
 			digits.WriteString(g)
 		}
 	} else {
-		if intPart == "" && frac == "" || !allDigits(intPart) {
+		if intPart == "" && frac == "" || !AllDigits(intPart) {
 			return decimal.Decimal{}, false, fmt.Errorf("not a decimal number in locale %s", NormLocale(locale))
 		}
 		digits.WriteString(intPart)
@@ -165,10 +165,10 @@ func PlainMoney(s string, minor int32) (string, bool) {
 		body = body[1:]
 	}
 	intPart, frac, hasDot := strings.Cut(body, ".")
-	if len(intPart) == 0 || len(intPart) > 18 || !allDigits(intPart) || (len(intPart) > 1 && intPart[0] == '0') {
+	if len(intPart) == 0 || len(intPart) > 18 || !AllDigits(intPart) || (len(intPart) > 1 && intPart[0] == '0') {
 		return "", false
 	}
-	if hasDot && (len(frac) == 0 || len(frac) > 18 || !allDigits(frac)) {
+	if hasDot && (len(frac) == 0 || len(frac) > 18 || !AllDigits(frac)) {
 		return "", false
 	}
 	if neg && strings.Trim(intPart, "0") == "" && strings.Trim(frac, "0") == "" {

@@ -46,7 +46,7 @@ func fastPhone(s, region string) (e164 string, ok bool) {
 	if plus {
 		digits = s[1:]
 	}
-	if !allDigits(digits) || len(digits) < 2 {
+	if !AllDigits(digits) || len(digits) < 2 {
 		return "", false
 	}
 	var def *fastMeta
@@ -463,7 +463,7 @@ func compilePrefix(p string) ([]string, *digitDFA, error) {
 	alts := strings.Split(p, "|")
 	literal := true
 	for _, a := range alts {
-		literal = literal && a != "" && allDigits(a)
+		literal = literal && a != "" && AllDigits(a)
 	}
 	if literal {
 		return alts, nil, nil
