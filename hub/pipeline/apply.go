@@ -40,9 +40,16 @@ type Apply struct {
 	// grow by themselves while the store applies the previous one, so a
 	// wait only adds latency.
 	BatchWait time.Duration
-	Metrics   *Metrics
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// MaxBatchBytes bounds, in bytes of fetched messages, the backlog
+	// joined into one store transaction (MaxCoalesce fetches at most):
+	// the store holds several times a batch's bytes while it applies it
+	// (decoded records, rows, golden records), so a byte bound is what
+	// keeps the applier's memory flat when records are large. 0: no bound
+	// beyond MaxCoalesce. memory_mb sets it.
+	MaxBatchBytes int
+	Metrics       *Metrics
+	Logger        *slog.Logger
+	Now           func() time.Time
 	// OnApplied, when set, is told about every batch the store committed
 	// (the golden change stream and tests hook in here).
 	OnApplied func(events []hub.Envelope, stats hub.ApplyStats)
@@ -90,9 +97,10 @@ const MaxCoalesce = 8
 
 // fetched is one Fetch, decoded.
 type fetched struct {
-	msgs   []bus.Message
+	msgs   []bus.Message // offsets only once decoded: see decode
 	events []hub.Envelope
 	bad    []*hub.DeadLetter // not envelopes
+	bytes  int               // of the messages' values, as fetched
 }
 
 // Run applies until ctx is done. Offsets are committed only after the store
@@ -146,12 +154,13 @@ func (a *Apply) Run(ctx context.Context) error {
 		}
 		// Join what is already waiting, up to MaxCoalesce batches' worth.
 	join:
-		for len(f.msgs) < MaxCoalesce*max(a.BatchSize, 1) {
+		for len(f.msgs) < MaxCoalesce*max(a.BatchSize, 1) && (a.MaxBatchBytes <= 0 || f.bytes < a.MaxBatchBytes) {
 			select {
 			case g := <-in:
 				f.msgs = append(f.msgs, g.msgs...)
 				f.events = append(f.events, g.events...)
 				f.bad = append(f.bad, g.bad...)
+				f.bytes += g.bytes
 			default:
 				break join
 			}
@@ -250,6 +259,13 @@ func (a *Apply) decode(msgs []bus.Message) fetched {
 			continue
 		}
 		f.events = append(f.events, e)
+	}
+	// From here on the messages serve only to commit their offsets: their
+	// values are decoded (or held by a dead letter), and keeping them
+	// would hold every record twice until the commit.
+	for i := range msgs {
+		f.bytes += len(msgs[i].Value)
+		msgs[i].Key, msgs[i].Value, msgs[i].Headers = nil, nil, nil
 	}
 	return f
 }
