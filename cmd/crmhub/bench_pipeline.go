@@ -457,9 +457,9 @@ func writePipelineConfig(dir, broker, httpAddr, table string, o pipelineOpts) (s
 		"store": map[string]any{"driver": "sqlite", "sqlite_cache_mb": o.sqliteCacheMB,
 			"sqlite_mmap_mb": o.sqliteMmapMB},
 		"memory_mb": o.memoryMB,
-		"mappings": map[string]any{"dir": filepath.Join(dir, "mappings")},
-		"plugins":  map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
-		"log":      map[string]any{"level": o.logLevel},
+		"mappings":  map[string]any{"dir": filepath.Join(dir, "mappings")},
+		"plugins":   map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
+		"log":       map[string]any{"level": o.logLevel},
 		"connectors": []any{map[string]any{
 			"name": "bench", "plugin": "sql", "system": "bench", "poll_interval": "1s", "batch_size": o.batch,
 			"settings": map[string]any{"driver": "postgres", "dsn": o.dsn, "batch_size": o.batch, "timezone": "UTC",
