@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,10 +117,16 @@ func (a *Apply) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	in := make(chan fetched, MaxCoalesce)
+	// With a byte bound, what is fetched ahead is bounded in bytes too:
+	// one transaction's worth waits while the store applies another.
+	var gate *byteGate
+	if a.MaxBatchBytes > 0 {
+		gate = newByteGate(2 * a.MaxBatchBytes)
+	}
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
-		a.fetchLoop(ctx, in)
+		a.fetchLoop(ctx, in, gate)
 	}()
 	commits := make(chan []bus.Message, 2*MaxCoalesce)
 	committed := make(chan struct{})
@@ -171,6 +178,7 @@ func (a *Apply) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		gate.release(f.bytes)
 		select {
 		case commits <- f.msgs:
 		case <-ctx.Done():
@@ -185,8 +193,9 @@ func (a *Apply) Run(ctx context.Context) error {
 }
 
 // fetchLoop fetches and decodes batches until ctx ends; a full in channel
-// holds it back, so at most MaxCoalesce batches wait in memory.
-func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched) {
+// holds it back, so at most MaxCoalesce batches wait in memory, and so does
+// gate (nil: none) once its bytes are taken.
+func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched, gate *byteGate) {
 	for {
 		msgs, err := a.Consumer.Fetch(ctx, a.BatchSize, a.BatchWait)
 		if err != nil {
@@ -202,8 +211,12 @@ func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched) {
 		if len(msgs) == 0 {
 			continue
 		}
+		f := a.decode(msgs)
+		if !gate.acquire(ctx, f.bytes) {
+			return
+		}
 		select {
-		case in <- a.decode(msgs):
+		case in <- f:
 		case <-ctx.Done():
 			return
 		}
@@ -399,4 +412,52 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// byteGate bounds the bytes of fetched batches not yet applied. A batch
+// larger than the bound passes when nothing else is held, so one large
+// message never blocks the applier. A nil gate bounds nothing.
+type byteGate struct {
+	mu   sync.Mutex
+	used int
+	max  int
+	wake chan struct{} // closed and replaced on every release
+}
+
+func newByteGate(max int) *byteGate {
+	return &byteGate{max: max, wake: make(chan struct{})}
+}
+
+// acquire waits until n bytes fit (false when ctx ended first).
+func (g *byteGate) acquire(ctx context.Context, n int) bool {
+	if g == nil {
+		return true
+	}
+	for {
+		g.mu.Lock()
+		if g.used == 0 || g.used+n <= g.max {
+			g.used += n
+			g.mu.Unlock()
+			return true
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// release returns n bytes acquired before.
+func (g *byteGate) release(n int) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	g.used -= n
+	close(g.wake)
+	g.wake = make(chan struct{})
+	g.mu.Unlock()
 }

@@ -22,6 +22,7 @@ import (
 type backlogConsumer struct {
 	mu        sync.Mutex
 	backlog   []bus.Message
+	fetched   int
 	committed []bus.Message
 }
 
@@ -35,6 +36,7 @@ func (c *backlogConsumer) Fetch(ctx context.Context, max int, _ time.Duration) (
 	n := min(max, len(c.backlog))
 	out := append([]bus.Message(nil), c.backlog[:n]...)
 	c.backlog = c.backlog[n:]
+	c.fetched += n
 	c.mu.Unlock()
 	return out, nil
 }
@@ -75,9 +77,14 @@ func TestApplyBatchBoundedInBytes(t *testing.T) {
 		name     string
 		maxBytes int
 		wantMax  int // records in the largest transaction, at most
+		ahead    int // records fetched while the store holds the first batch, at most
 	}{
-		{"bounded", 25 * size, 30},                         // joins stop once 25 messages' bytes are in
-		{"unbounded", 0, pipeline.MaxCoalesce * batch * 2}, // MaxCoalesce fetches (plus the one in hand)
+		// Joins stop once 25 messages' bytes are in; twice that is fetched
+		// ahead, plus the fetch that waits for room.
+		{"bounded", 25 * size, 30, 50 + batch},
+		// MaxCoalesce fetches (plus the one in hand), fetched ahead
+		// whatever their bytes.
+		{"unbounded", 0, pipeline.MaxCoalesce * batch * 2, n},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +107,15 @@ func TestApplyBatchBoundedInBytes(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- a.Run(ctx) }()
 			time.Sleep(100 * time.Millisecond) // the fetch loop fills its queue meanwhile
+			c.mu.Lock()
+			ahead := c.fetched
+			c.mu.Unlock()
+			if ahead > tt.ahead {
+				t.Errorf("%d records fetched while the store held the first batch, want at most %d", ahead, tt.ahead)
+			}
+			if tt.maxBytes == 0 && ahead <= tt.ahead/4 {
+				t.Errorf("unbounded: only %d records fetched ahead: the test no longer shows the bound", ahead)
+			}
 			close(st.release)
 			deadline := time.Now().Add(20 * time.Second)
 			for {
