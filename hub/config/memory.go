@@ -37,8 +37,9 @@ const minMemoryMB = 128
 //   - Parsed-record cache (re-clustering reads neighbours from it): M/12
 //     (32 MB, ~60,000 records of 19 fields), inside Go's share.
 //   - Apply transaction: M/128 (3 MB) of fetched messages joined into one
-//     store transaction; the store holds several times that while it
-//     applies them. Inside Go's share.
+//     store transaction, and twice that fetched ahead; the store holds
+//     several times a transaction's bytes while it applies it. Inside
+//     Go's share.
 //   - Kafka fetch responses: M/48 (8 MB), at least kafka.max_message_bytes.
 //     Inside Go's share.
 type MemoryBudget struct {
