@@ -18,7 +18,8 @@ const minMemoryMB = 128
 // pipeline --role all` (README, "Memory"):
 //
 //   - Go's heap and runtime: M/2 (192 MB), as the Go runtime's soft memory
-//     limit (debug.SetMemoryLimit) unless GOMEMLIMIT is set. The collector
+//     limit (debug.SetMemoryLimit) under `crmhub run`, unless GOMEMLIMIT
+//     is set. The collector
 //     works harder only when the heap nears it: at 192 MB the applier's
 //     live heap (80-100 MB) leaves it room, and it cut the peak by ~25 MB
 //     for ~10% more CPU. Explicit SQLite settings larger than their shares

@@ -48,6 +48,11 @@ type Options struct {
 	// decisions); without it those routes answer 403.
 	Actor  func(*http.Request) (string, bool)
 	Logger *slog.Logger
+	// OwnProcess: the hub is the process's whole work (`crmhub run`), so
+	// Start sets the Go runtime's memory limit from memory_mb. Left off
+	// where the hub shares its process (tests, `crmhub bench` load
+	// generators, the demo), whose memory is not the hub's to bound.
+	OwnProcess bool
 }
 
 // Server is one running hub.
@@ -144,7 +149,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	mem := applyMemoryBudget(cfg, s.log)
+	mem := applyMemoryBudget(cfg, s.opts.OwnProcess, s.log)
 	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log,
 		SQLiteCacheMB: mem.SQLiteCacheMB, SQLiteMmapMB: mem.SQLiteMmapMB, SQLiteSoftHeapMB: mem.SQLiteSoftHeapMB,
 		RecordCacheBytes: mem.RecordCacheBytes, Value: valueOptions(cfg.Value)})
