@@ -74,6 +74,8 @@ meanwhile; each scrape that does not answer 200 with the hub's metrics is counte
 	f.DurationVar(&o.scrapeEvery, "scrape-every", time.Second, "with --role all: how often /metrics is scraped")
 	f.IntVar(&o.sqliteCacheMB, "sqlite-cache-mb", 0, "with --role all: the store's store.sqlite_cache_mb (0: the default)")
 	f.IntVar(&o.sqliteMmapMB, "sqlite-mmap-mb", 0, "with --role all: the store's store.sqlite_mmap_mb (0: the default, -1: none)")
+	f.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof on the hub's listener (http.pprof), to take heap profiles during the run")
+	f.IntVar(&o.memoryMB, "memory-mb", 0, "with --role all: the hub's memory_mb budget (0: the default, -1: none)")
 	return cmd
 }
 
@@ -91,6 +93,8 @@ type pipelineOpts struct {
 	scrapeEvery      time.Duration
 	sqliteCacheMB    int
 	sqliteMmapMB     int
+	memoryMB         int
+	pprof            bool
 }
 
 type pipelineResult struct {
@@ -447,14 +451,15 @@ func writePipelineConfig(dir, broker, httpAddr, table string, o pipelineOpts) (s
 	}
 	cfg := map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
-		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != ""},
+		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != "" || o.pprof},
 		"auth":     map[string]any{"enabled": false},
 		"kafka":    map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1},
 		"store": map[string]any{"driver": "sqlite", "sqlite_cache_mb": o.sqliteCacheMB,
 			"sqlite_mmap_mb": o.sqliteMmapMB},
-		"mappings": map[string]any{"dir": filepath.Join(dir, "mappings")},
-		"plugins":  map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
-		"log":      map[string]any{"level": o.logLevel},
+		"memory_mb": o.memoryMB,
+		"mappings":  map[string]any{"dir": filepath.Join(dir, "mappings")},
+		"plugins":   map[string]any{"dir": filepath.Join(dir, "plugins"), "in_process": o.inProcess},
+		"log":       map[string]any{"level": o.logLevel},
 		"connectors": []any{map[string]any{
 			"name": "bench", "plugin": "sql", "system": "bench", "poll_interval": "1s", "batch_size": o.batch,
 			"settings": map[string]any{"driver": "postgres", "dsn": o.dsn, "batch_size": o.batch, "timezone": "UTC",

@@ -49,7 +49,7 @@ api (the HTTP API); every instance serves /healthz, /readyz and /metrics. Defaul
 
 // runHub starts a server and serves until SIGINT/SIGTERM.
 func runHub(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: log})
+	srv := server.New(server.Options{Config: cfg, Builtins: connectors.Builtins(), Logger: log, OwnProcess: true})
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}

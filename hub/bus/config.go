@@ -23,6 +23,8 @@ const (
 	// DefaultHealthInterval is how often the bus asks the brokers whether
 	// they answer (crmhub_bus_up).
 	DefaultHealthInterval = 5 * time.Second
+	// DefaultFetchMaxBytes bounds one fetch response (Config.FetchMaxBytes).
+	DefaultFetchMaxBytes = 16 << 20
 )
 
 // Config says which Kafka the bus talks to and how.
@@ -51,6 +53,12 @@ type Config struct {
 	TLS *TLSConfig `yaml:"tls"`
 	// SASL to an external cluster; nil means no authentication.
 	SASL *SASLConfig `yaml:"sasl"`
+	// FetchMaxBytes is the most a consumer's fetch from one broker
+	// returns (kafka-go's MaxBytes); 0 is DefaultFetchMaxBytes. A fetch
+	// response is held in memory while it is read, so it is part of the
+	// hub's memory (memory_mb sets it). The broker truncates a message
+	// larger than it, so it must stay above the largest message.
+	FetchMaxBytes int `yaml:"fetch_max_bytes"`
 	// HealthInterval is how often a probe checks that the brokers answer
 	// and updates crmhub_bus_up; 0 is DefaultHealthInterval.
 	HealthInterval time.Duration `yaml:"health_interval"`
@@ -105,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HealthInterval <= 0 {
 		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = DefaultFetchMaxBytes
 	}
 	return c
 }

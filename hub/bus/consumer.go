@@ -74,7 +74,7 @@ func (b *Bus) NewConsumer(group string, topics []string) *Consumer {
 		// its store committed.
 		CommitInterval: 0,
 		MinBytes:       1,
-		MaxBytes:       16 << 20,
+		MaxBytes:       b.cfg.FetchMaxBytes,
 		// The broker holds an idle fetch for MaxWait minus kafka-go's RTT
 		// allowance (1s, or a quarter of MaxWait below that). At 500ms the
 		// margin was 125ms, which a loaded machine overran: the fetch timed

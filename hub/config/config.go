@@ -36,6 +36,11 @@ type Config struct {
 	// Roles this instance runs (RoleConnectors, RoleApply, RoleAPI);
 	// empty or "all" runs every one. `crmhub run --role` overrides it.
 	Roles []string `yaml:"roles"`
+	// MemoryMB is the hub process's memory budget in MB, split between
+	// SQLite's caches, the record cache, the applier's transactions, Kafka
+	// fetches and Go's heap (see MemoryBudget); 0 is DefaultMemoryMB, -1
+	// no budget.
+	MemoryMB int `yaml:"memory_mb"`
 
 	// lines gives the line of every key by path ("store.driver"), so the
 	// checks after decoding can point at it.
@@ -631,6 +636,9 @@ func (c *Config) check() error {
 		}
 	}
 	c.checkValue(bad)
+	if m := c.MemoryMB; m < -1 || (m > 0 && m < minMemoryMB) {
+		bad(0, "memory_mb", "%d: want a budget in MB of at least %d (0 for the default %d, -1 for none)", m, minMemoryMB, DefaultMemoryMB)
+	}
 	if c.Store.SQLiteCacheMB < 0 {
 		bad(0, "store.sqlite_cache_mb", "%d: want a size in MB (0 for the default 256)", c.Store.SQLiteCacheMB)
 	}

@@ -62,6 +62,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown role", "roles: [connectors, aply]\n", nil, []string{"roles", "aply"}},
 		{"tiny batch bytes", "connectors:\n  - name: a\n    plugin: sql\n    max_batch_bytes: 1000\n", nil, []string{"f.yaml:2", "connectors[0].max_batch_bytes", "below 65536"}},
 		{"negative batch bytes", "connectors:\n  - name: a\n    plugin: sql\n    max_batch_bytes: -1\n", nil, []string{"connectors[0].max_batch_bytes"}},
+		{"tiny memory budget", "data_dir: d\nmemory_mb: 64\n", nil, []string{"f.yaml:2: memory_mb: 64", "at least 128"}},
+		{"negative memory budget", "memory_mb: -5\n", nil, []string{"f.yaml:1: memory_mb: -5"}},
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
 		{"bad tax id veto", "identity:\n  tax_id_veto: persons\n", nil, []string{"identity.tax_id_veto", "persons"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},

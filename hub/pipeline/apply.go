@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,9 +41,16 @@ type Apply struct {
 	// grow by themselves while the store applies the previous one, so a
 	// wait only adds latency.
 	BatchWait time.Duration
-	Metrics   *Metrics
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// MaxBatchBytes bounds, in bytes of fetched messages, the backlog
+	// joined into one store transaction (MaxCoalesce fetches at most):
+	// the store holds several times a batch's bytes while it applies it
+	// (decoded records, rows, golden records), so a byte bound is what
+	// keeps the applier's memory flat when records are large. 0: no bound
+	// beyond MaxCoalesce. memory_mb sets it.
+	MaxBatchBytes int
+	Metrics       *Metrics
+	Logger        *slog.Logger
+	Now           func() time.Time
 	// OnApplied, when set, is told about every batch the store committed
 	// (the golden change stream and tests hook in here).
 	OnApplied func(events []hub.Envelope, stats hub.ApplyStats)
@@ -90,9 +98,10 @@ const MaxCoalesce = 8
 
 // fetched is one Fetch, decoded.
 type fetched struct {
-	msgs   []bus.Message
+	msgs   []bus.Message // offsets only once decoded: see decode
 	events []hub.Envelope
 	bad    []*hub.DeadLetter // not envelopes
+	bytes  int               // of the messages' values, as fetched
 }
 
 // Run applies until ctx is done. Offsets are committed only after the store
@@ -108,10 +117,16 @@ func (a *Apply) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	in := make(chan fetched, MaxCoalesce)
+	// With a byte bound, what is fetched ahead is bounded in bytes too:
+	// one transaction's worth waits while the store applies another.
+	var gate *byteGate
+	if a.MaxBatchBytes > 0 {
+		gate = newByteGate(2 * a.MaxBatchBytes)
+	}
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
-		a.fetchLoop(ctx, in)
+		a.fetchLoop(ctx, in, gate)
 	}()
 	commits := make(chan []bus.Message, 2*MaxCoalesce)
 	committed := make(chan struct{})
@@ -146,12 +161,13 @@ func (a *Apply) Run(ctx context.Context) error {
 		}
 		// Join what is already waiting, up to MaxCoalesce batches' worth.
 	join:
-		for len(f.msgs) < MaxCoalesce*max(a.BatchSize, 1) {
+		for len(f.msgs) < MaxCoalesce*max(a.BatchSize, 1) && (a.MaxBatchBytes <= 0 || f.bytes < a.MaxBatchBytes) {
 			select {
 			case g := <-in:
 				f.msgs = append(f.msgs, g.msgs...)
 				f.events = append(f.events, g.events...)
 				f.bad = append(f.bad, g.bad...)
+				f.bytes += g.bytes
 			default:
 				break join
 			}
@@ -162,6 +178,7 @@ func (a *Apply) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		gate.release(f.bytes)
 		select {
 		case commits <- f.msgs:
 		case <-ctx.Done():
@@ -176,8 +193,9 @@ func (a *Apply) Run(ctx context.Context) error {
 }
 
 // fetchLoop fetches and decodes batches until ctx ends; a full in channel
-// holds it back, so at most MaxCoalesce batches wait in memory.
-func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched) {
+// holds it back, so at most MaxCoalesce batches wait in memory, and so does
+// gate (nil: none) once its bytes are taken.
+func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched, gate *byteGate) {
 	for {
 		msgs, err := a.Consumer.Fetch(ctx, a.BatchSize, a.BatchWait)
 		if err != nil {
@@ -193,8 +211,12 @@ func (a *Apply) fetchLoop(ctx context.Context, in chan<- fetched) {
 		if len(msgs) == 0 {
 			continue
 		}
+		f := a.decode(msgs)
+		if !gate.acquire(ctx, f.bytes) {
+			return
+		}
 		select {
-		case in <- a.decode(msgs):
+		case in <- f:
 		case <-ctx.Done():
 			return
 		}
@@ -250,6 +272,13 @@ func (a *Apply) decode(msgs []bus.Message) fetched {
 			continue
 		}
 		f.events = append(f.events, e)
+	}
+	// From here on the messages serve only to commit their offsets: their
+	// values are decoded (or held by a dead letter), and keeping them
+	// would hold every record twice until the commit.
+	for i := range msgs {
+		f.bytes += len(msgs[i].Value)
+		msgs[i].Key, msgs[i].Value, msgs[i].Headers = nil, nil, nil
 	}
 	return f
 }
@@ -383,4 +412,52 @@ func (a *Apply) deadLetter(ctx context.Context, dls []*hub.DeadLetter) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// byteGate bounds the bytes of fetched batches not yet applied. A batch
+// larger than the bound passes when nothing else is held, so one large
+// message never blocks the applier. A nil gate bounds nothing.
+type byteGate struct {
+	mu   sync.Mutex
+	used int
+	max  int
+	wake chan struct{} // closed and replaced on every release
+}
+
+func newByteGate(max int) *byteGate {
+	return &byteGate{max: max, wake: make(chan struct{})}
+}
+
+// acquire waits until n bytes fit (false when ctx ended first).
+func (g *byteGate) acquire(ctx context.Context, n int) bool {
+	if g == nil {
+		return true
+	}
+	for {
+		g.mu.Lock()
+		if g.used == 0 || g.used+n <= g.max {
+			g.used += n
+			g.mu.Unlock()
+			return true
+		}
+		wake := g.wake
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// release returns n bytes acquired before.
+func (g *byteGate) release(n int) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	g.used -= n
+	close(g.wake)
+	g.wake = make(chan struct{})
+	g.mu.Unlock()
 }

@@ -3,12 +3,25 @@ package store
 import (
 	"container/list"
 	"sync"
+	"unsafe"
 
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
 )
 
-// DefaultRecordCache is the default size cap of the parsed-record cache.
+// DefaultRecordCache was the default entry cap of the parsed-record cache;
+// the cache is bounded in bytes now (DefaultRecordCacheBytes), because an
+// entry count said nothing about memory: 100,000 records of `crmhub bench
+// pipeline` were 52 MB of heap, records with many addresses or a large
+// custom object several times that. Options.RecordCache still caps entries
+// for a caller that sets it.
 const DefaultRecordCache = 100000
+
+// DefaultRecordCacheBytes bounds the parsed-record cache when neither the
+// caller nor a memory budget sizes it: about 60,000 records of the bench's
+// shape (recordBytes). A memory budget (Options.RecordCacheBytes, set from
+// memory_mb) replaces it.
+const DefaultRecordCacheBytes = 32 << 20
 
 // recordCache holds parsed customer records, keyed by record key and
 // valid only for the event id they were parsed from. Relinking and
@@ -20,10 +33,13 @@ const DefaultRecordCache = 100000
 // can at worst cause a miss. The records in it are shared: readers must
 // not modify them. Safe for concurrent use.
 type recordCache struct {
-	mu    sync.Mutex
-	max   int
-	lru   *list.List // front: most recently used; values *cacheEntry
-	byKey map[string]*list.Element
+	mu  sync.Mutex
+	max int // entries; 0: no cap on entries
+	// maxBytes bounds the estimated heap of the entries (recordBytes);
+	// bytes is their current sum.
+	maxBytes, bytes int64
+	lru             *list.List // front: most recently used; values *cacheEntry
+	byKey           map[string]*list.Element
 	// gen is the generation of trust: an entry stamped with the current
 	// one is known to be the record's current version without asking
 	// the database. See trusted.
@@ -35,16 +51,65 @@ type recordCache struct {
 type cacheEntry struct {
 	rkey, event string
 	gen         uint64
+	size        int64 // recordBytes when put
 	rec         identity.Record
 }
 
-func newRecordCache(max int) *recordCache {
-	return &recordCache{max: max, lru: list.New(), byKey: map[string]*list.Element{}}
+// newRecordCache bounds the cache at max entries (0: no entry cap) and
+// maxBytes of estimated heap (0: no byte cap).
+func newRecordCache(max int, maxBytes int64) *recordCache {
+	return &recordCache{max: max, maxBytes: maxBytes, lru: list.New(), byKey: map[string]*list.Element{}}
+}
+
+// Fixed heap cost of one entry beyond its strings and slices: the entry,
+// its list element, its map slot (key header, pointer, bucket overhead).
+const entryOverhead = int64(unsafe.Sizeof(cacheEntry{}) + unsafe.Sizeof(list.Element{}) + 48)
+
+// recordBytes estimates the heap an entry of rec holds: its fixed size
+// plus every string and slice it references. It undercounts shared
+// backing arrays only in our favour (strings decoded from JSON are not
+// shared), and takes a few hundred nanoseconds: no reflection.
+func recordBytes(rkey, event string, rec *identity.Record) int64 {
+	n := entryOverhead + int64(len(rkey)+len(event)+len(rec.System)+len(rec.SourceEntity)+len(rec.SourceID))
+	c := &rec.Customer
+	n += int64(len(c.Kind) + len(c.GivenName) + len(c.FamilyName) + len(c.FullName) + len(c.OrganizationName) +
+		len(c.TaxID) + len(c.BirthDate) + len(c.Gender) + len(c.Language) + len(c.Status) + len(c.Segment) +
+		len(c.AccountManager) + len(c.Custom))
+	for _, p := range c.Identifiers {
+		n += int64(unsafe.Sizeof(p)) + int64(len(p.Scheme)+len(p.Value)+len(p.Country))
+	}
+	for _, e := range c.Emails {
+		n += 16 + int64(len(e))
+	}
+	for _, p := range c.Phones {
+		n += 16 + int64(len(p))
+	}
+	for _, a := range c.Addresses {
+		n += int64(unsafe.Sizeof(a)) + int64(len(a.Type)+len(a.Street)+len(a.PostalCode)+len(a.City)+len(a.Region)+len(a.Country))
+	}
+	if m := c.CreditLimit; m != nil {
+		n += int64(unsafe.Sizeof(hub.Money{})) + int64(len(m.Amount)+len(m.Currency))
+	}
+	// A map of a few entries: its header and one bucket.
+	n += int64(len(c.Consent)) * 24
+	if c.Consent != nil {
+		n += 200
+	}
+	if c.CreatedAt != nil {
+		n += 24
+	}
+	if c.UpdatedAt != nil {
+		n += 24
+	}
+	for _, r := range c.ExternalIDs {
+		n += int64(unsafe.Sizeof(r)) + int64(len(r.System)+len(r.ID))
+	}
+	return n
 }
 
 // get returns the record parsed from event, if cached.
 func (c *recordCache) get(rkey, event string) (identity.Record, bool) {
-	if c == nil || c.max <= 0 {
+	if c == nil {
 		return identity.Record{}, false
 	}
 	c.mu.Lock()
@@ -67,7 +132,7 @@ func (c *recordCache) get(rkey, event string) (identity.Record, bool) {
 // commit), so such an entry is the current version, and a record absent
 // from the database (deleted, never written) is absent here too.
 func (c *recordCache) trusted(rkey string) (identity.Record, bool) {
-	if c == nil || c.max <= 0 {
+	if c == nil {
 		return identity.Record{}, false
 	}
 	c.mu.Lock()
@@ -95,23 +160,39 @@ func (c *recordCache) distrust() {
 
 // put records rec as the version of rkey written by event.
 func (c *recordCache) put(rkey, event string, rec identity.Record) {
-	if c == nil || c.max <= 0 {
+	if c == nil {
 		return
 	}
+	size := recordBytes(rkey, event, &rec)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.byKey[rkey]; ok {
-		e := el.Value.(*cacheEntry)
-		e.event, e.rec, e.gen = event, rec, c.gen
-		c.lru.MoveToFront(el)
+	if c.maxBytes > 0 && size > c.maxBytes {
+		// Larger than the whole cache: keeping it would evict everything.
+		if el, ok := c.byKey[rkey]; ok {
+			c.remove(el)
+		}
 		return
 	}
-	c.byKey[rkey] = c.lru.PushFront(&cacheEntry{rkey: rkey, event: event, gen: c.gen, rec: rec})
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.byKey, old.Value.(*cacheEntry).rkey)
+	if el, ok := c.byKey[rkey]; ok {
+		e := el.Value.(*cacheEntry)
+		c.bytes += size - e.size
+		e.event, e.rec, e.gen, e.size = event, rec, c.gen, size
+		c.lru.MoveToFront(el)
+	} else {
+		c.byKey[rkey] = c.lru.PushFront(&cacheEntry{rkey: rkey, event: event, gen: c.gen, size: size, rec: rec})
+		c.bytes += size
 	}
+	for (c.max > 0 && c.lru.Len() > c.max) || (c.maxBytes > 0 && c.bytes > c.maxBytes) {
+		c.remove(c.lru.Back())
+	}
+}
+
+// remove takes el out; c.mu is held.
+func (c *recordCache) remove(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.lru.Remove(el)
+	delete(c.byKey, e.rkey)
+	c.bytes -= e.size
 }
 
 // drop forgets the entries of keys (the versions a rolled-back transaction
@@ -125,8 +206,7 @@ func (c *recordCache) drop(keys []string) {
 	defer c.mu.Unlock()
 	for _, k := range keys {
 		if el, ok := c.byKey[k]; ok {
-			c.lru.Remove(el)
-			delete(c.byKey, k)
+			c.remove(el)
 		}
 	}
 }
@@ -135,6 +215,13 @@ func (c *recordCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len()
+}
+
+// size is the estimated heap of the entries (recordBytes).
+func (c *recordCache) size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
 }
 
 func (c *recordCache) stats() (hits, misses uint64) {

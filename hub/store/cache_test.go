@@ -12,7 +12,7 @@ import (
 )
 
 func TestRecordCacheEvictsAndValidates(t *testing.T) {
-	c := newRecordCache(2)
+	c := newRecordCache(2, 0)
 	rec := func(id string) identity.Record {
 		return identity.Record{System: "crm", SourceEntity: "customers", SourceID: id}
 	}
@@ -96,5 +96,60 @@ func TestRecordCacheSameResult(t *testing.T) {
 		if !reflect.DeepEqual(states[0], states[i]) {
 			t.Errorf("golden state with cache setting %d differs from without cache", i)
 		}
+	}
+}
+
+// The cache is bounded by the estimated heap of its entries: records of
+// any shape fill it to its byte cap, never past it, and a record larger
+// than the whole cache is not kept.
+func TestRecordCacheBoundedInBytes(t *testing.T) {
+	small := identity.Record{System: "crm", SourceEntity: "customers", Customer: hub.Customer{FullName: "Ada Lovelace"}}
+	large := small
+	large.Customer.Addresses = make([]hub.Address, 40)
+	for i := range large.Customer.Addresses {
+		large.Customer.Addresses[i] = hub.Address{Street: fmt.Sprintf("%d Long Street of the Village of Somewhere", i), City: "Somewhere"}
+	}
+	smallSize, largeSize := recordBytes("k", "e", &small), recordBytes("k", "e", &large)
+	if largeSize < 10*smallSize {
+		t.Fatalf("recordBytes: large record %d bytes, small %d: the estimate ignores slices", largeSize, smallSize)
+	}
+	tests := []struct {
+		name     string
+		rec      identity.Record
+		maxBytes int64
+		wantMin  int // entries at least kept
+	}{
+		{"small records", small, 100 * smallSize, 90},
+		{"large records", large, 5 * largeSize, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newRecordCache(0, tt.maxBytes)
+			for i := 0; i < 1000; i++ {
+				c.put(fmt.Sprintf("k%04d", i), "e", tt.rec)
+				if c.size() > tt.maxBytes {
+					t.Fatalf("after %d puts: %d bytes cached, cap %d", i+1, c.size(), tt.maxBytes)
+				}
+			}
+			if n := c.len(); n < tt.wantMin || n > 200 {
+				t.Errorf("%d entries kept, want %d to 200", n, tt.wantMin)
+			}
+			if _, ok := c.get("k0999", "e"); !ok {
+				t.Error("the most recent entry was evicted")
+			}
+			c.drop([]string{"k0999"})
+			var sum int64
+			for el := c.lru.Front(); el != nil; el = el.Next() {
+				sum += el.Value.(*cacheEntry).size
+			}
+			if sum != c.size() {
+				t.Errorf("accounted %d bytes, entries hold %d", c.size(), sum)
+			}
+		})
+	}
+	c := newRecordCache(0, smallSize*3)
+	c.put("big", "e", large)
+	if c.len() != 0 || c.size() != 0 {
+		t.Errorf("a record larger than the cache was kept: %d entries, %d bytes", c.len(), c.size())
 	}
 }

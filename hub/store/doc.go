@@ -34,8 +34,8 @@
 // transaction: a durable, ordered feed (Changes) for pollers and for the
 // publisher of the golden topic.
 //
-// Parsed customer records are kept in a bounded LRU cache
-// (Options.RecordCache), each entry valid only for the event id it was
+// Parsed customer records are kept in an LRU cache bounded by its
+// estimated heap (Options.RecordCacheBytes, from memory_mb), each entry valid only for the event id it was
 // parsed from, so relinking, re-clustering and GoldenStates (the golden
 // stream's batch read) decode a record's JSON once, not once per batch.
 // Every Apply increments a write epoch; while the epoch shows that no

@@ -49,9 +49,17 @@ type Options struct {
 	// info@ address) stops being followed beyond it. Default 10000.
 	MaxComponent int
 	// RecordCache caps how many parsed customer records the store keeps
-	// for re-clustering (each a few hundred bytes to a few KB); 0 means
-	// DefaultRecordCache, negative turns the cache off.
+	// for re-clustering (each a few hundred bytes to a few KB); 0 puts no
+	// cap on entries, negative turns the cache off.
 	RecordCache int
+	// RecordCacheBytes bounds the same cache by its estimated heap, in
+	// bytes; 0 means DefaultRecordCacheBytes unless RecordCache caps the
+	// entries instead, negative no byte bound. memory_mb sets it.
+	RecordCacheBytes int64
+	// SQLiteSoftHeapMB is SQLite's soft heap limit for the process, in MB
+	// (PRAGMA soft_heap_limit): past it SQLite frees cached pages before
+	// it allocates more. 0 sets none. memory_mb sets it.
+	SQLiteSoftHeapMB int
 	// SQLiteCacheMB is SQLite's page cache for the whole store, in MB:
 	// half for the writer, half shared by the read connections. 0 means
 	// DefaultSQLiteCacheMB. A cache_size pragma in the DSN still wins.
@@ -135,11 +143,12 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		s.maxCmp = 10000
 	}
 	s.countsCache = &countsCache{load: s.countsSnapshot, now: time.Now}
-	switch {
-	case opts.RecordCache == 0:
-		s.cache = newRecordCache(DefaultRecordCache)
-	case opts.RecordCache > 0:
-		s.cache = newRecordCache(opts.RecordCache)
+	if opts.RecordCache >= 0 {
+		maxBytes := opts.RecordCacheBytes
+		if maxBytes == 0 && opts.RecordCache == 0 {
+			maxBytes = DefaultRecordCacheBytes
+		}
+		s.cache = newRecordCache(opts.RecordCache, max(maxBytes, 0))
 	}
 	var dir string
 	if driver == driverPostgresAlias {
@@ -193,6 +202,13 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 	if err := s.db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store (%s): %w", driver, err)
+	}
+	if !s.pg && opts.SQLiteSoftHeapMB > 0 {
+		// Process-wide in SQLite: one connection sets it for all.
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("PRAGMA soft_heap_limit=%d", int64(opts.SQLiteSoftHeapMB)<<20)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store: soft heap limit: %w", err)
+		}
 	}
 	if err := s.migrate(ctx, dir); err != nil {
 		s.Close()

@@ -48,6 +48,11 @@ type Options struct {
 	// decisions); without it those routes answer 403.
 	Actor  func(*http.Request) (string, bool)
 	Logger *slog.Logger
+	// OwnProcess: the hub is the process's whole work (`crmhub run`), so
+	// Start sets the Go runtime's memory limit from memory_mb. Left off
+	// where the hub shares its process (tests, `crmhub bench` load
+	// generators, the demo), whose memory is not the hub's to bound.
+	OwnProcess bool
 }
 
 // Server is one running hub.
@@ -144,8 +149,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	mem := applyMemoryBudget(cfg, s.opts.OwnProcess, s.log)
 	s.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc, Registerer: s.registry, Logger: s.log,
-		SQLiteCacheMB: cfg.Store.SQLiteCacheMB, SQLiteMmapMB: cfg.Store.SQLiteMmapMB, Value: valueOptions(cfg.Value)})
+		SQLiteCacheMB: mem.SQLiteCacheMB, SQLiteMmapMB: mem.SQLiteMmapMB, SQLiteSoftHeapMB: mem.SQLiteSoftHeapMB,
+		RecordCacheBytes: mem.RecordCacheBytes, Value: valueOptions(cfg.Value)})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -210,7 +217,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		consumer := s.bus.NewConsumer(cfg.Hub.ConsumerGroup, topics.AllCanonical())
 		s.applier = &pipeline.Apply{
 			Consumer: consumer, Store: s.store, Publisher: s.bus, Topics: topics,
-			BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), Metrics: s.metrics, Logger: s.log,
+			BatchSize: cfg.Hub.BatchSize, BatchWait: cfg.Hub.BatchWait.D(), MaxBatchBytes: cfg.Memory().ApplyBatchBytes,
+			Metrics: s.metrics, Logger: s.log,
 		}
 		s.background(rctx, "applier", consumer.Close, s.applier.Run)
 		if cfg.Value.On() {
@@ -442,6 +450,7 @@ func busConfig(cfg *config.Config) bus.Config {
 		Partitions:      cfg.Kafka.Partitions,
 		ClientID:        cfg.Kafka.ClientID,
 		MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+		FetchMaxBytes:   cfg.Memory().FetchMaxBytes,
 	}
 	if t := cfg.Kafka.TLS; t != nil {
 		b.TLS = &bus.TLSConfig{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
