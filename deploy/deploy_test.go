@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -440,6 +441,19 @@ func TestHelmChart(t *testing.T) {
 	cfg := parseConfig(t, "helm configmap crmhub.yaml", []byte(cfgYAML), env)
 	if cfg.Store.Driver != "postgres" || !strings.HasSuffix(cfg.HTTP.Listen, ":8080") || len(cfg.Kafka.Brokers) == 0 {
 		t.Errorf("chart config: store %s, listen %s, brokers %v", cfg.Store.Driver, cfg.HTTP.Listen, cfg.Kafka.Brokers)
+	}
+	// The hub's memory budget stays inside the pod's limit, with room for
+	// what the budget does not bound (goroutine stacks, SQLite's slack).
+	if lim := fmt.Sprint(dig(c, "resources", "limits", "memory")); !strings.HasSuffix(lim, "Mi") && !strings.HasSuffix(lim, "Gi") {
+		t.Errorf("limits.memory %s: want Mi or Gi", lim)
+	} else {
+		n, _ := strconv.Atoi(lim[:len(lim)-2])
+		if strings.HasSuffix(lim, "Gi") {
+			n *= 1024
+		}
+		if cfg.MemoryMB <= 0 || cfg.MemoryMB*100 > n*80 {
+			t.Errorf("config memory_mb %d with a pod limit of %s: set memory_mb to at most 80%% of the limit", cfg.MemoryMB, lim)
+		}
 	}
 	if mount := dig(c, "volumeMounts", 0, "mountPath"); mount != "/etc/crmhub/crmhub.yaml" {
 		t.Errorf("config mounted at %v", mount)
