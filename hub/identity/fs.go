@@ -553,12 +553,13 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		gx, gy, gl, other = fa, fb, other, gl
 	}
 	personal := g[iIdent] == LevelClose || g[iIdent] == LevelExact || g[iEmail] == LevelExact
-	if !swapped && genderedForms(ga, gb) && !personal && g[iFamily] != LevelElse && !otherName(g[iFamily]) && house &&
-		!sameGender(a.Gender, b.Gender) {
+	if genderedForms(foldName(gx), foldName(gy)) && !personal &&
+		(house || g[iBirth] == LevelExact) && !sameGender(a.Gender, b.Gender) {
 		// Daniel and Daniela, Paul and Paula: one letter apart, they read
 		// as a typo, but with one family name and one house they are a
-		// brother and a sister (twins, where the birth date agrees),
-		// unless both records say the same gender.
+		// brother and a sister, and with one birth date twins, who need
+		// not live together (a twin's record after a move joined the
+		// brother before), unless both records say the same gender.
 		return "a masculine and a feminine form of one given name at one family name and address: a brother and a sister (twins, where the birth date agrees) are as likely as a typo"
 	}
 	if ga != "" && gb != "" && otherName(gl) && !oneGivenName(gx, gy) &&

@@ -24,6 +24,10 @@ type locale struct {
 	cities   []string
 	street   func(r *rand.Rand, name string) string
 	postcode func(r *rand.Rand) string
+	// otherForm is the other gender's form of a given name of the list,
+	// as parents of boy/girl twins may choose it (Johann and Johanna):
+	// pairs in use in that country, written from general knowledge.
+	otherForm map[string]string
 }
 
 func digits(r *rand.Rand, n int) string {
@@ -38,30 +42,35 @@ var locales = []locale{
 	{country: "DE", given: []string{"Johann", "Katharina", "Stefan", "Anna", "Jürgen", "Monika", "Thomas", "Sabine"},
 		family:  []string{"Meier", "Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann"},
 		streets: []string{"Haupt", "Bahnhof", "Garten", "Schul", "Linden"}, cities: []string{"Berlin", "Köln", "Hamburg", "Leipzig"},
-		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%sstr. %d", n, 1+r.Intn(120)) },
-		postcode: func(r *rand.Rand) string { return digits(r, 5) }},
+		street:    func(r *rand.Rand, n string) string { return fmt.Sprintf("%sstr. %d", n, 1+r.Intn(120)) },
+		postcode:  func(r *rand.Rand) string { return digits(r, 5) },
+		otherForm: map[string]string{"Johann": "Johanna", "Stefan": "Stefanie"}},
 	{country: "GB", given: []string{"Robert", "Margaret", "William", "Elizabeth", "James", "Catherine", "Richard", "Susan"},
 		family:  []string{"Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies"},
 		streets: []string{"Dock", "Church", "Station", "Mill", "Victoria"}, cities: []string{"London", "Leeds", "Bristol", "York"},
 		street: func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s Road", 1+r.Intn(200), n) },
 		postcode: func(r *rand.Rand) string {
 			return fmt.Sprintf("%c%c%d %d%c%c", 'A'+r.Intn(26), 'A'+r.Intn(26), 1+r.Intn(9), r.Intn(10), 'A'+r.Intn(26), 'A'+r.Intn(26))
-		}},
+		},
+		otherForm: map[string]string{"Robert": "Roberta"}},
 	{country: "US", given: []string{"Robert", "Margaret", "Michael", "Jennifer", "David", "Katherine", "Christopher", "Linda"},
 		family:  []string{"Miller", "Garcia", "Martinez", "Anderson", "Thompson", "White", "Harris", "Clark"},
 		streets: []string{"Oak", "Maple", "Pine", "Cedar", "Elm"}, cities: []string{"Springfield", "Austin", "Denver", "Portland"},
-		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s St", 100+r.Intn(9000), n) },
-		postcode: func(r *rand.Rand) string { return digits(r, 5) }},
+		street:    func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s St", 100+r.Intn(9000), n) },
+		postcode:  func(r *rand.Rand) string { return digits(r, 5) },
+		otherForm: map[string]string{"Michael": "Michelle", "Robert": "Roberta"}},
 	{country: "FR", given: []string{"Jean", "Marie", "Pierre", "Camille", "Nicolas", "Isabelle", "Philippe", "Nathalie"},
 		family:  []string{"Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand"},
 		streets: []string{"de la Paix", "Victor Hugo", "des Lilas", "du Moulin"}, cities: []string{"Paris", "Lyon", "Lille", "Nantes"},
-		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%d rue %s", 1+r.Intn(90), n) },
-		postcode: func(r *rand.Rand) string { return digits(r, 5) }},
+		street:    func(r *rand.Rand, n string) string { return fmt.Sprintf("%d rue %s", 1+r.Intn(90), n) },
+		postcode:  func(r *rand.Rand) string { return digits(r, 5) },
+		otherForm: map[string]string{"Jean": "Jeanne", "Nicolas": "Nicole", "Philippe": "Philippine", "Pierre": "Pierrette"}},
 	{country: "AU", given: []string{"Jack", "Olivia", "Liam", "Charlotte", "Noah", "Peggy", "Oliver", "Mia"},
 		family:  []string{"Nguyen", "Smith", "Kelly", "Ryan", "Walsh", "Murphy", "King", "Lee"},
 		streets: []string{"George", "King", "Queen", "Beach", "Park"}, cities: []string{"Sydney", "Perth", "Hobart", "Cairns"},
-		street:   func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s Street", 1+r.Intn(300), n) },
-		postcode: func(r *rand.Rand) string { return digits(r, 4) }},
+		street:    func(r *rand.Rand, n string) string { return fmt.Sprintf("%d %s Street", 1+r.Intn(300), n) },
+		postcode:  func(r *rand.Rand) string { return digits(r, 4) },
+		otherForm: map[string]string{"Olivia": "Oliver", "Oliver": "Olivia", "Charlotte": "Charles"}},
 }
 
 // Keyboard neighbours on a QWERTY layout: a slipped finger hits one of these.
@@ -161,14 +170,19 @@ func GenerateWith(n int, seed int64, opt Options) []Record {
 			}
 			if opt.Twins > 0 && r.Float64() < opt.Twins {
 				// Twins (triplets) get names of their parents'
-				// language, not two spellings of one (the lists hold
-				// none), and never one name twice.
+				// language, never one name twice, sometimes the other
+				// gender's form of their sibling's.
 				if twinNames == nil || household.BirthDate != birth && !twinNames[household.GivenName] {
 					twinNames = map[string]bool{household.GivenName: true}
 				}
 				birth = household.BirthDate
 				for given = loc.given[r.Intn(len(loc.given))]; twinNames[given]; {
 					given = loc.given[r.Intn(len(loc.given))]
+				}
+				// A boy and a girl are often given the two forms of one
+				// name: half the time where the name has one.
+				if f, ok := loc.otherForm[household.GivenName]; ok && !twinNames[f] && r.Float64() < 0.5 {
+					given = f
 				}
 				twinNames[given] = true
 			} else {

@@ -131,8 +131,12 @@ func TestTwinsStayApart(t *testing.T) {
 	}
 	// A few twins still meet through a record with its names swapped
 	// and a typo, or a married name that crosses the twin's given name
-	// (William Jones, James Williams): want under 3%.
-	if merged*100 > 3*twins {
+	// (William Jones, James Williams), or a typo in a sister's form of
+	// her brother's name (Robert and Rboerta, Philippe and Philipipne:
+	// no longer the pair of forms, one typo from his): want under 4%
+	// (under 3% before the generator gave twins the two forms of one
+	// name; 12% when it first did, before the hold covered those forms).
+	if merged*100 > 4*twins {
 		t.Errorf("%d of %d twin pairs merged (precision %.4f)", merged, twins, res.Score.Precision)
 	}
 	if res.Score.Recall < 0.99 {
