@@ -218,7 +218,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 			for i, l := range byRule[rule] {
 				gs[i], _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
 			}
-			m, lambda, its, post := emRule(gs, out, held, opt.Iterations)
+			m, lambda, its, post := emRule(gs, out, held, unidentified(gs, held), opt.Iterations)
 			st.Iterations = max(st.Iterations, its)
 			for i, l := range byRule[rule] {
 				s := shares[l]
@@ -245,7 +245,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 				continue
 			}
 			for level, mu := range out.Levels[c] {
-				mu.M = max(mAcc[i][level]/wAcc[i], 0.001)
+				mu.M = max(mAcc[i][level]/wAcc[i], mFloor(mu.U))
 				out.Levels[c][level] = mu
 			}
 		}
@@ -345,14 +345,86 @@ func heldComparisons(rule string) map[int]bool {
 	return held
 }
 
+// minWitnessShare is the share of a rule's pairs on which a free
+// comparison must have a value to count as a witness in unidentified.
+const minWitnessShare = 0.1
+
+// unidentified are the free comparisons (not held) whose m a rule's pairs
+// cannot identify: all of them when fewer than three free comparisons have
+// a value on at least minWitnessShare of the pairs.
+//
+// With u fixed, the level shares of a single free comparison C over the
+// pairs are lambda*m(C) + (1-lambda)*u(C): K-1 shares for K unknowns
+// (lambda and K-1 m), a line of solutions, and EM stops wherever its start
+// leads it. The rules "nm" and "gp" hold the names and the address, so on
+// records with no identifier, e-mail or phone only the birth date was free
+// there: EM traded the share of matches against m of a different birth
+// date and learnt 0.13 for it (the generator's truth is about 0: a copy
+// keeps the birth date, or has it one digit or a day/month swap apart).
+// Two free comparisons would do if u were the u of the rule's non-matches,
+// but it is the u of random pairs, and a rule's non-matches agree on the
+// rule's columns and on what goes with them (a household shares a street,
+// a family name and the language of its given names): with the given name
+// and birth date free on "sh", EM took relatives with similar given names
+// for matches and learnt 0.08. Without u, a mixture of two classes is
+// identified from three conditionally independent comparisons and not from
+// two (Allman, Matias and Rhodes 2009, after Kruskal), so a rule estimates
+// m only where three witnesses are free. This depends on which rules hold
+// which comparisons and on which values are present, never on the values
+// themselves. A comparison no rule can estimate keeps the starting model's
+// m; the unidentified comparisons still score the rule's pairs at their
+// current m, so the rule's share of matches and each pair's match
+// probability are still estimated.
+func unidentified(gs []gamma, held map[int]bool) map[int]bool {
+	if len(gs) == 0 {
+		return nil
+	}
+	seen := make([]int, len(Comparisons))
+	for _, g := range gs {
+		for i, l := range g {
+			if l != "" {
+				seen[i]++
+			}
+		}
+	}
+	free, witnesses := map[int]bool{}, 0
+	for i := range Comparisons {
+		if held[i] || seen[i] == 0 {
+			continue
+		}
+		free[i] = true
+		if float64(seen[i]) >= minWitnessShare*float64(len(gs)) {
+			witnesses++
+		}
+	}
+	if witnesses >= 3 {
+		return nil
+	}
+	return free
+}
+
+// mFloor is the least m an estimate takes for a level of the given u. The
+// floor of 0.001 keeps a level never seen among matches from weighing
+// minus infinity; but over a u far below it (a postal code shared with
+// another street by 5 in a million random pairs) it made a level that EM
+// saw neither among matches nor among strangers weigh +7.6 bits for a
+// match, evidence out of nothing. Never seen among the matches and rarely
+// among strangers says nothing either way: m is floored at u there, a
+// weight of 0, and a level seen among the matches keeps its estimate.
+func mFloor(u float64) float64 {
+	return min(0.001, u)
+}
+
 // emRule runs expectation-maximisation over one rule's pairs: u fixed,
-// the comparisons' m and the share of
-// matches estimated; the held comparisons are left out. It returns the estimated m per comparison (nil for
-// held ones), the share, and the iterations run.
-func emRule(gs []gamma, p *Params, held map[int]bool, iterations int) ([]map[string]float64, float64, int, []float64) {
+// the comparisons' m and the share of matches estimated; the held
+// comparisons are left out, the fixed ones score at p's m and are not
+// estimated. It returns the estimated m per comparison (nil for held and
+// fixed ones), the share, the iterations run and each pair's match
+// probability.
+func emRule(gs []gamma, p *Params, held, fixed map[int]bool, iterations int) ([]map[string]float64, float64, int, []float64) {
 	m := make([]map[string]float64, len(Comparisons))
 	for i, c := range Comparisons {
-		if held[i] {
+		if held[i] || fixed[i] {
 			continue
 		}
 		m[i] = map[string]float64{}
@@ -402,7 +474,7 @@ func emRule(gs []gamma, p *Params, held map[int]bool, iterations int) ([]map[str
 				continue
 			}
 			for level := range m[i] {
-				m[i][level] = max(sum[i][level]/den[i], 0.001)
+				m[i][level] = max(sum[i][level]/den[i], mFloor(p.Levels[Comparisons[i]][level].U))
 			}
 		}
 		next := min(max(total/float64(len(gs)), 1e-6), 1-1e-6)

@@ -134,3 +134,72 @@ func TestEstimatePriorNearTruth(t *testing.T) {
 		}
 	}
 }
+
+// The blocking rules "nm" and "gp" fix the names and the address, which
+// left the birth date the only comparison free on records without an
+// identifier, e-mail or phone: EM cannot tell the share of matches from m
+// there, and learnt 0.13 for a different birth date where the generator
+// never makes one (a copy keeps the birth date, or has it one digit or a
+// day/month swap apart). Where other comparisons are free beside it (the
+// records have e-mails and phones) the estimate must be near the truth,
+// counted from the labels; where nothing identifies it, m must stay at the
+// starting model's 0.03, not drift away from the truth. And a level EM
+// saw among neither matches nor strangers must not weigh for a match (the
+// floor of m at 0.001 over a u of 5e-6 made "same postal code, other
+// street" +7.6 bits).
+func TestEstimateBirthDateMNearTruth(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	start := identity.DefaultParams().Levels[identity.CompBirthDate][identity.LevelElse].M
+	for _, tc := range []struct {
+		seed    int64
+		contact bool
+	}{{1, false}, {2, false}, {3, true}, {4, true}} {
+		recs := quality.GenerateWith(3000, tc.seed, quality.Options{Households: 0.15, TwoErrors: 0.25, Contact: tc.contact})
+		p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(tc.seed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The truth: the share of one person's pairs of records with a
+		// birth date on both that are on the level "else".
+		byEntity := map[string][]hub.Customer{}
+		for _, r := range recs {
+			byEntity[r.EntityID] = append(byEntity[r.EntityID], r.Customer)
+		}
+		var pairs, differ float64
+		for _, cs := range byEntity {
+			for x := range cs {
+				for y := x + 1; y < len(cs); y++ {
+					for _, term := range p.MatchPeople(cs[x], cs[y], "DE", true).Terms {
+						if term.Comparison == identity.CompBirthDate {
+							pairs++
+							if term.Level == identity.LevelElse {
+								differ++
+							}
+						}
+					}
+				}
+			}
+		}
+		if pairs == 0 {
+			t.Fatal("no true pair with two birth dates")
+		}
+		truth := differ / pairs
+		got := p.Levels[identity.CompBirthDate][identity.LevelElse].M
+		want := truth + 0.02
+		if !tc.contact {
+			want = max(want, start)
+		}
+		if got > want {
+			t.Errorf("seed %d, contact %v: m of a different birth date %.3f, truth %.3f: want at most %.3f",
+				tc.seed, tc.contact, got, truth, want)
+		}
+		for c, levels := range p.Levels {
+			for l, mu := range levels {
+				if mu.M == 0.001 && mu.U < mu.M {
+					t.Errorf("seed %d: %s %s weighs %+.1f bits on m at the floor %.2g over u %.2g: evidence from a level seen nowhere",
+						tc.seed, c, l, mu.Weight(), mu.M, mu.U)
+				}
+			}
+		}
+	}
+}
