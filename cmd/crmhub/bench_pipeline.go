@@ -337,7 +337,8 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		go func() { profile <- fetchProfile(ctx, httpAddr, o.cpuProfile, o.profileSeconds) }()
 	}
 
-	ready := make(chan time.Time, 1)
+	// readyAt is written once, before isReady is closed.
+	var readyAt time.Time
 	isReady := make(chan struct{})
 	go func() {
 		for ctx.Err() == nil {
@@ -345,7 +346,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					ready <- time.Now()
+					readyAt = time.Now()
 					close(isReady)
 					return
 				}
@@ -403,8 +404,8 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	res.FirstRecordMS = float64(first.Sub(start).Microseconds()) / 1000
 	res.Messages, res.DeadLetters = counter.counts()
 	select {
-	case t := <-ready:
-		res.ReadyMS = float64(t.Sub(start).Microseconds()) / 1000
+	case <-isReady:
+		res.ReadyMS = float64(readyAt.Sub(start).Microseconds()) / 1000
 	default:
 	}
 	res.RowsPerSec = float64(o.rows) / res.Seconds
