@@ -142,8 +142,8 @@ type Store struct {
 	// 256: half the writer's, half shared by four read connections).
 	SQLiteCacheMB int `yaml:"sqlite_cache_mb"`
 	// SQLiteMmapMB is how much of the database file the writer maps into
-	// memory (default 256; -1 maps nothing). With sqlite_cache_mb it
-	// bounds the store's share of the hub's memory.
+	// memory (0: none under memory_mb, the store's 256 with memory_mb -1;
+	// -1 maps nothing). What it maps comes out of memory_mb's Go share.
 	SQLiteMmapMB int `yaml:"sqlite_mmap_mb"`
 }
 
@@ -643,7 +643,7 @@ func (c *Config) check() error {
 		bad(0, "store.sqlite_cache_mb", "%d: want a size in MB (0 for the default 256)", c.Store.SQLiteCacheMB)
 	}
 	if c.Store.SQLiteMmapMB < -1 {
-		bad(0, "store.sqlite_mmap_mb", "%d: want a size in MB (0 for the default 256, -1 for no memory map)", c.Store.SQLiteMmapMB)
+		bad(0, "store.sqlite_mmap_mb", "%d: want a size in MB (0 for the default, -1 for no memory map)", c.Store.SQLiteMmapMB)
 	}
 	if c.Store.Driver == "postgres" && c.Store.DSN == "" {
 		bad(0, "store.dsn", "required with the postgres driver")
