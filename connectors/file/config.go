@@ -72,7 +72,7 @@ var encodings = map[string]encoding.Encoding{
 
 func parseConfig(cfg sdk.Config) (Config, error) {
 	var c Config
-	if err := Connector.Spec.Decode(cfg, &c); err != nil {
+	if err := Connector.Spec.DecodeFor(sdk.KindSource, cfg, &c); err != nil {
 		return c, err
 	}
 	if c.ArchiveDir == "" {

@@ -55,7 +55,7 @@ type ExportFile struct {
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, error) {
 	var c DestConfig
-	if err := Connector.Spec.Decode(cfg, &c); err != nil {
+	if err := Connector.Spec.DecodeFor(sdk.KindDestination, cfg, &c); err != nil {
 		return c, err
 	}
 	var errs []error

@@ -70,7 +70,7 @@ type Pagination struct {
 
 func parseConfig(cfg sdk.Config) (Config, error) {
 	var c Config
-	if err := Connector.Spec.Decode(cfg, &c); err != nil {
+	if err := Connector.Spec.DecodeFor(sdk.KindSource, cfg, &c); err != nil {
 		return c, err
 	}
 	errs := c.checkCommon()

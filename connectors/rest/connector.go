@@ -13,7 +13,7 @@ var Connector = sdk.Connector{
 		// Declared once, by the tags of the structs source and destination
 		// decode into, as one list: the hub validates an instance's
 		// settings before it knows whether it is a source or a destination.
-		Params: sdk.ParamsOf(Config{}, sdk.WithKeysOf(DestConfig{})),
+		Params: sdk.ParamsOf(Config{}, sdk.WithKeysOf(DestConfig{}), sdk.WithRoles(sdk.KindSource, sdk.KindDestination)),
 	},
 	NewSource:      func() sdk.Source { return &Source{} },
 	NewDestination: func() sdk.Destination { return &Destination{} },

@@ -43,7 +43,7 @@ type DestEntity struct {
 
 func parseDestConfig(cfg sdk.Config) (DestConfig, error) {
 	var c DestConfig
-	if err := Connector.Spec.Decode(cfg, &c); err != nil {
+	if err := Connector.Spec.DecodeFor(sdk.KindDestination, cfg, &c); err != nil {
 		return c, err
 	}
 	errs := c.checkCommon()

@@ -79,7 +79,7 @@ const DefaultCursorOverlap = 2 * time.Minute
 // declaration cannot express, reporting every problem at once.
 func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 	var c Config
-	if err := Connector.Spec.Decode(cfg, &c); err != nil {
+	if err := Connector.Spec.DecodeFor(sdk.KindSource, cfg, &c); err != nil {
 		return c, nil, err
 	}
 	var errs []error

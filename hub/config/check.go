@@ -187,7 +187,7 @@ func CheckConnectors(c *Config, spec SpecFunc) ([]sdk.Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: connectors[%d].plugin: %w", c.File, k.Line, i, err))
 			continue
 		}
-		v, err := s.Validate(sdk.Config(k.Settings))
+		v, err := s.ValidateFor(sdk.KindSource, sdk.Config(k.Settings))
 		if err != nil {
 			errs = append(errs, k.settingErrors(c.File, err)...)
 			continue
@@ -205,7 +205,7 @@ func CheckConnectors(c *Config, spec SpecFunc) ([]sdk.Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: targets[%d].plugin: %w", c.File, t.Line, i, err))
 			continue
 		}
-		if _, err := s.Validate(sdk.Config(t.Settings)); err != nil {
+		if _, err := s.ValidateFor(sdk.KindDestination, sdk.Config(t.Settings)); err != nil {
 			for _, e := range unjoinErr(err) {
 				var pe *sdk.ParamError
 				if errors.As(e, &pe) {

@@ -32,7 +32,7 @@ type destination struct{ *instance }
 var _ sdk.Destination = (*destination)(nil)
 
 func (d *destination) Configure(ctx context.Context, cfg sdk.Config) error {
-	valid, err := d.e.spec.Validate(cfg)
+	valid, err := d.e.spec.ValidateFor(sdk.KindDestination, cfg)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", d.name, err)
 	}

@@ -42,7 +42,7 @@ var _ sdk.Source = (*source)(nil)
 // Configure validates cfg against the declaration (every problem at once)
 // before the connector sees it, and keeps it for restarts.
 func (s *source) Configure(ctx context.Context, cfg sdk.Config) error {
-	valid, err := s.e.spec.Validate(cfg)
+	valid, err := s.e.spec.ValidateFor(sdk.KindSource, cfg)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", s.name, err)
 	}

@@ -94,7 +94,7 @@ func (s *sourceServer) Configure(ctx context.Context, req *pluginv1.ConfigureReq
 	if s.conn.NewSource == nil {
 		return nil, status.Errorf(codes.Unimplemented, "%s: not a source", s.conn.Spec.Name)
 	}
-	cfg, err := decodeConfig(s.conn.Spec, req.GetConfigJson())
+	cfg, err := decodeConfig(s.conn.Spec, KindSource, req.GetConfigJson())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -238,7 +238,7 @@ func (s *destinationServer) Configure(ctx context.Context, req *pluginv1.Configu
 	if s.conn.NewDestination == nil {
 		return nil, status.Errorf(codes.Unimplemented, "%s: not a destination", s.conn.Spec.Name)
 	}
-	cfg, err := decodeConfig(s.conn.Spec, req.GetConfigJson())
+	cfg, err := decodeConfig(s.conn.Spec, KindDestination, req.GetConfigJson())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -299,14 +299,14 @@ func specResponse(s Spec) (*pluginv1.SpecResponse, error) {
 // decodeConfig turns the wire JSON back into a Config and re-applies the
 // declaration, so that the connector sees the same Go types (int, not
 // float64) in a plugin process as in-process.
-func decodeConfig(spec Spec, b []byte) (Config, error) {
+func decodeConfig(spec Spec, kind Kind, b []byte) (Config, error) {
 	cfg := Config{}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &cfg); err != nil {
 			return nil, fmt.Errorf("%s: decode config: %w", spec.Name, err)
 		}
 	}
-	return spec.Validate(cfg)
+	return spec.ValidateFor(kind, cfg)
 }
 
 // toStatus keeps ErrNotSupported recognisable across the wire; every other

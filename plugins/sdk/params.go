@@ -27,8 +27,16 @@ func (e *ParamError) Error() string { return e.Connector + ": " + e.Path + ": " 
 // *ParamError: unknown keys (nested ones too, where the declaration has
 // Fields), missing required parameters and values of the wrong type.
 func (s Spec) Validate(cfg Config) (Config, error) {
+	return s.ValidateFor("", cfg)
+}
+
+// ValidateFor is Validate for an instance used in one role: a key that
+// only the other role reads (Param.Only) is refused, so a source key in a
+// destination's settings is reported when the config loads, not when the
+// connector's strict decode meets it at start. An empty kind accepts both.
+func (s Spec) ValidateFor(kind Kind, cfg Config) (Config, error) {
 	var errs []error
-	out := validateFields(s.Name, "", s.Params, cfg, true, &errs)
+	out := validateFields(s.Name, kind, "", s.Params, cfg, true, &errs)
 	return out, errors.Join(errs...)
 }
 
@@ -36,7 +44,7 @@ func (s Spec) Validate(cfg Config) (Config, error) {
 // the mapping's path ("" at the top, "entities[0]." inside a list item).
 // Defaults are applied only at the top: nested defaults belong to the
 // connector, which may tell source and destination use apart.
-func validateFields(conn, prefix string, params []Param, cfg map[string]any, defaults bool, errs *[]error) map[string]any {
+func validateFields(conn string, kind Kind, prefix string, params []Param, cfg map[string]any, defaults bool, errs *[]error) map[string]any {
 	out := map[string]any{}
 	bad := func(key, format string, args ...any) {
 		*errs = append(*errs, &ParamError{Connector: conn, Path: prefix + key, Msg: fmt.Sprintf(format, args...)})
@@ -62,12 +70,16 @@ func validateFields(conn, prefix string, params []Param, cfg map[string]any, def
 			}
 			continue
 		}
+		if kind != "" && p.Only != "" && p.Only != kind {
+			bad(k, "a %s setting: a %s does not read it", p.Only, kind)
+			continue
+		}
 		v, err := coerce(p, cfg[k])
 		if err != nil {
 			bad(k, "%v", err)
 			continue
 		}
-		out[k] = checkNested(conn, prefix+k, p, v, errs)
+		out[k] = checkNested(conn, kind, prefix+k, p, v, errs)
 	}
 	for _, p := range params {
 		if _, ok := out[p.Name]; ok {
@@ -75,6 +87,9 @@ func validateFields(conn, prefix string, params []Param, cfg map[string]any, def
 		}
 		if _, given := cfg[p.Name]; given {
 			continue // already reported
+		}
+		if kind != "" && p.Only != "" && p.Only != kind {
+			continue // neither defaulted nor required in this role
 		}
 		if p.Default != "" && defaults {
 			v, err := coerce(p, p.Default)
@@ -94,13 +109,13 @@ func validateFields(conn, prefix string, params []Param, cfg map[string]any, def
 
 // checkNested validates the inside of an object or of a list's items
 // against p.Fields.
-func checkNested(conn, path string, p Param, v any, errs *[]error) any {
+func checkNested(conn string, kind Kind, path string, p Param, v any, errs *[]error) any {
 	if len(p.Fields) == 0 {
 		return v
 	}
 	switch x := v.(type) {
 	case map[string]any:
-		return validateFields(conn, path+".", p.Fields, x, false, errs)
+		return validateFields(conn, kind, path+".", p.Fields, x, false, errs)
 	case []any:
 		items := make([]any, len(x))
 		for i, it := range x {
@@ -109,7 +124,7 @@ func checkNested(conn, path string, p Param, v any, errs *[]error) any {
 				*errs = append(*errs, &ParamError{Connector: conn, Path: fmt.Sprintf("%s[%d]", path, i), Msg: fmt.Sprintf("want an object, got %s", typeName(it))})
 				continue
 			}
-			items[i] = validateFields(conn, fmt.Sprintf("%s[%d].", path, i), p.Fields, m, false, errs)
+			items[i] = validateFields(conn, kind, fmt.Sprintf("%s[%d].", path, i), p.Fields, m, false, errs)
 		}
 		return items
 	}
@@ -274,7 +289,13 @@ func oneOf(s string, values []string, fold bool) bool {
 // not silently ignored. Durations decode with the Duration type. Built-in
 // and external connectors use the same Decode.
 func (s Spec) Decode(cfg Config, v any) error {
-	full, err := s.Validate(cfg)
+	return s.DecodeFor("", cfg, v)
+}
+
+// DecodeFor is Decode for one role (ValidateFor): a key the other role
+// alone reads is reported by name instead of failing the strict decode.
+func (s Spec) DecodeFor(kind Kind, cfg Config, v any) error {
+	full, err := s.ValidateFor(kind, cfg)
 	if err != nil {
 		return err
 	}

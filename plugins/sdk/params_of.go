@@ -16,6 +16,28 @@ type paramsOf struct {
 	oneOf map[string][]string // by dotted path: "files.encoding"
 	used  map[string]bool
 	also  []reflect.Type // WithKeysOf
+	roles []Kind         // WithRoles: the primary struct's, then each also's
+}
+
+// WithRoles names the role each struct of ParamsOf is decoded for: the
+// primary struct's first, then each WithKeysOf struct's in order. A key
+// only one role's struct holds is then that role's alone (Param.Only), and
+// the hub refuses it in the other role's settings at load:
+//
+//	sdk.ParamsOf(Config{}, sdk.WithKeysOf(DestConfig{}),
+//		sdk.WithRoles(sdk.KindSource, sdk.KindDestination))
+func WithRoles(primary Kind, also ...Kind) ParamsOption {
+	return func(o *paramsOf) { o.roles = append([]Kind{primary}, also...) }
+}
+
+// only marks every parameter of ps, nested ones too, as read by kind alone.
+func only(ps []Param, kind Kind) []Param {
+	out := slices.Clone(ps)
+	for i := range out {
+		out[i].Only = kind
+		out[i].Fields = only(out[i].Fields, kind)
+	}
+	return out
 }
 
 // WithOneOf sets the accepted values of the parameter at path (names joined
@@ -80,9 +102,18 @@ func ParamsOf(v any, opts ...ParamsOption) []Param {
 	for _, opt := range opts {
 		opt(o)
 	}
-	params := o.fields(t, t.String(), "")
-	for _, at := range o.also {
-		params = mergeParams(t.String()+"+"+at.String(), params, o.fields(at, at.String(), ""))
+	if o.roles != nil && len(o.roles) != 1+len(o.also) {
+		panic(fmt.Sprintf("sdk.ParamsOf(%s): WithRoles names %d roles for %d structs", t, len(o.roles), 1+len(o.also)))
+	}
+	role := func(i int) Kind {
+		if o.roles == nil {
+			return ""
+		}
+		return o.roles[i]
+	}
+	params := only(o.fields(t, t.String(), ""), role(0))
+	for i, at := range o.also {
+		params = mergeParams(t.String()+"+"+at.String(), params, only(o.fields(at, at.String(), ""), role(i+1)))
 	}
 	for path := range o.oneOf {
 		if !o.used[path] {
@@ -215,6 +246,9 @@ func mergeParam(where string, a, b Param) Param {
 	a.FoldCase = a.FoldCase || b.FoldCase
 	if a.Default != "" && a.Required {
 		fail("requirement", "a default", "required")
+	}
+	if a.Only != b.Only {
+		a.Only = "" // both roles read it
 	}
 	a.Fields = mergeParams(where+"."+a.Name, a.Fields, b.Fields)
 	return a

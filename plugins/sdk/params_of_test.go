@@ -287,3 +287,82 @@ func TestParamsOfMergeConflictsPanic(t *testing.T) {
 		}()
 	}
 }
+
+// WithRoles marks the keys only one role's struct holds, nested ones too,
+// and ValidateFor refuses them in the other role's settings by name, where
+// the strict decode would fail with "unknown field" when the connector
+// starts.
+func TestParamsOfRoles(t *testing.T) {
+	type srcItem struct {
+		Name   string `json:"name" param:"required"`
+		Cursor string `json:"cursor"`
+	}
+	type dstItem struct {
+		Name    string   `json:"name"`
+		Columns []string `json:"columns"`
+	}
+	type src struct {
+		DSN      string    `json:"dsn" param:"required"`
+		StateDir string    `json:"state_dir"`
+		Page     int       `json:"page" default:"100"`
+		Items    []srcItem `json:"items"`
+	}
+	type dst struct {
+		DSN   string    `json:"dsn"`
+		Items []dstItem `json:"items"`
+	}
+	params := ParamsOf(src{}, WithKeysOf(dst{}), WithRoles(KindSource, KindDestination))
+	only := map[string]Kind{}
+	var walk func(prefix string, ps []Param)
+	walk = func(prefix string, ps []Param) {
+		for _, p := range ps {
+			only[prefix+p.Name] = p.Only
+			walk(prefix+p.Name+".", p.Fields)
+		}
+	}
+	walk("", params)
+	wantOnly := map[string]Kind{"dsn": "", "state_dir": KindSource, "page": KindSource, "items": "",
+		"items.name": "", "items.cursor": KindSource, "items.columns": KindDestination}
+	if !reflect.DeepEqual(only, wantOnly) {
+		t.Fatalf("Only = %v, want %v", only, wantOnly)
+	}
+	spec := Spec{Name: "x", Params: params}
+	tests := []struct {
+		kind    Kind
+		cfg     Config
+		wantErr []string
+		want    Config
+	}{
+		{KindDestination, Config{"dsn": "d", "state_dir": "/tmp/s"}, []string{"x: state_dir: a source setting: a destination does not read it"}, nil},
+		{KindDestination, Config{"dsn": "d", "items": []any{map[string]any{"name": "a", "cursor": "u", "columns": []any{"c"}}}},
+			[]string{"items[0].cursor: a source setting: a destination does not read it"}, nil},
+		{KindSource, Config{"dsn": "d", "items": []any{map[string]any{"name": "a", "columns": []any{"c"}}}},
+			[]string{"items[0].columns: a destination setting: a source does not read it"}, nil},
+		// A source-only default is not given to a destination, whose
+		// strict decode would refuse it.
+		{KindDestination, Config{"dsn": "d"}, nil, Config{"dsn": "d"}},
+		{KindSource, Config{"dsn": "d"}, nil, Config{"dsn": "d", "page": 100}},
+		// Without a role (Validate) both roles' keys pass, as before.
+		{"", Config{"dsn": "d", "state_dir": "/s", "items": []any{map[string]any{"name": "a", "columns": []any{"c"}}}}, nil, nil},
+	}
+	for i, tt := range tests {
+		got, err := spec.ValidateFor(tt.kind, tt.cfg)
+		if len(tt.wantErr) == 0 && err != nil {
+			t.Errorf("%d: %v", i, err)
+		}
+		for _, w := range tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%d: error %v, want %q", i, err, w)
+			}
+		}
+		if tt.want != nil && !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%d: got %v, want %v", i, got, tt.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("WithRoles with a role missing did not panic")
+		}
+	}()
+	ParamsOf(src{}, WithKeysOf(dst{}), WithRoles(KindSource))
+}

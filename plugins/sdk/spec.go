@@ -32,6 +32,10 @@ type Param struct {
 	// loaded rather than when the connector starts. Empty: the inner shape
 	// is left to the connector.
 	Fields []Param `json:",omitempty"`
+	// Only names the one role that reads the key (a source's state_dir, a
+	// destination's columns); empty: every role. Set by ParamsOf with
+	// WithRoles; the hub then refuses the key in the other role's settings.
+	Only Kind `json:",omitempty"`
 }
 
 // Kind says what a connector can do.

@@ -499,7 +499,7 @@ func (s *Server) startWriteback(ctx, rctx context.Context, set *mapping.Set, top
 			errs = append(errs, fmt.Errorf("%s.plugin: connector %s cannot write (not a destination)", where, t.Plugin))
 			continue
 		}
-		v, err := spec.Validate(sdk.Config(t.Settings))
+		v, err := spec.ValidateFor(sdk.KindDestination, sdk.Config(t.Settings))
 		if err != nil {
 			for _, e := range unjoin(err) {
 				errs = append(errs, fmt.Errorf("%s: %w", t.Where(cfg.File, paramName(e)), e))
