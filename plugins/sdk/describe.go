@@ -37,15 +37,12 @@ func DescribeText(spec Spec) string {
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tTYPE\tREQUIRED\tDEFAULT\tDESCRIPTION")
 	for _, p := range Flatten(spec.Params) {
-		req := "no"
-		if p.Required {
-			req = "yes"
-		}
+		req := p.requirement()
 		def := p.Default
 		if def == "" {
 			def = "-"
 		}
-		desc := p.Description
+		desc := p.Description + p.roleNote()
 		if p.Secret {
 			desc += " [secret]"
 		}

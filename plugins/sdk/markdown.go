@@ -11,11 +11,8 @@ func (s Spec) ParamsMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| name | type | required | default | description |\n|---|---|---|---|---|\n")
 	for _, p := range Flatten(s.Params) {
-		req := "no"
-		if p.Required {
-			req = "yes"
-		}
-		desc := p.Description
+		req := p.requirement()
+		desc := p.Description + p.roleNote()
 		if p.Secret {
 			desc += " (secret: never logged)"
 		}
@@ -29,6 +26,27 @@ func (s Spec) ParamsMarkdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", p.Name, p.Type, req, def, strings.ReplaceAll(desc, "|", "\\|"))
 	}
 	return b.String()
+}
+
+// requirement says when the key must be given: "yes", "no" or
+// "if type=oauth2".
+func (p Param) requirement() string {
+	switch {
+	case p.Required:
+		return "yes"
+	case p.RequiredIf != "":
+		return "if " + p.RequiredIf
+	}
+	return "no"
+}
+
+// roleNote marks a key only one role reads, as the hub refuses it in the
+// other role's settings.
+func (p Param) roleNote() string {
+	if p.Only == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (%s only)", p.Only)
 }
 
 // Flatten lists params with their nested Fields after each, named by path

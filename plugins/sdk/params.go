@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,6 +103,10 @@ func validateFields(conn string, kind Kind, prefix string, params []Param, cfg m
 		}
 		if p.Required {
 			bad(p.Name, "required")
+		} else if k, v, ok := strings.Cut(p.RequiredIf, "="); ok {
+			if got, _ := out[k].(string); got != "" && slices.Contains(strings.Split(v, "|"), got) {
+				bad(p.Name, "required when %s is %s", k, got)
+			}
 		}
 	}
 	return out

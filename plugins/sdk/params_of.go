@@ -229,6 +229,7 @@ func mergeParam(where string, a, b Param) Param {
 	}
 	a.Default = pick("defaults", a.Default, b.Default)
 	a.Example = pick("examples", a.Example, b.Example)
+	a.RequiredIf = pick("required_if conditions", a.RequiredIf, b.RequiredIf)
 	switch {
 	case a.Description == "":
 		a.Description = b.Description
@@ -281,6 +282,12 @@ func (o *paramsOf) param(f reflect.StructField, name, where, path string) Param 
 	}
 	if s, ok := f.Tag.Lookup("oneof"); ok && s != "" {
 		p.OneOf = strings.Split(s, "|")
+	}
+	if s, ok := f.Tag.Lookup("required_if"); ok && s != "" {
+		if k, v, ok := strings.Cut(s, "="); !ok || k == "" || v == "" {
+			fail("required_if tag %q: want key=value or key=a|b", s)
+		}
+		p.RequiredIf = s
 	}
 	if vals, ok := o.oneOf[path]; ok {
 		if p.OneOf != nil {

@@ -366,3 +366,42 @@ func TestParamsOfRoles(t *testing.T) {
 	}()
 	ParamsOf(src{}, WithKeysOf(dst{}), WithRoles(KindSource))
 }
+
+// required_if: a key required only where a sibling has one of some values
+// (an auth type's credentials) is refused at load when missing there, and
+// nowhere else.
+func TestParamsOfRequiredIf(t *testing.T) {
+	type auth struct {
+		Type  string `json:"type" oneof:"none|basic|bearer"`
+		User  string `json:"username" required_if:"type=basic"`
+		Token string `json:"token" required_if:"type=bearer|basic"`
+	}
+	type cfg struct {
+		Auth auth `json:"auth"`
+	}
+	spec := Spec{Name: "x", Params: ParamsOf(cfg{})}
+	tests := []struct {
+		auth map[string]any
+		want []string
+	}{
+		{map[string]any{"type": "none"}, nil},
+		{map[string]any{}, nil},
+		{map[string]any{"type": "bearer"}, []string{"x: auth.token: required when type is bearer"}},
+		{map[string]any{"type": "bearer", "token": "t"}, nil},
+		{map[string]any{"type": "basic"}, []string{"auth.username: required when type is basic", "auth.token: required when type is basic"}},
+	}
+	for i, tt := range tests {
+		_, err := spec.Validate(Config{"auth": tt.auth})
+		if len(tt.want) == 0 && err != nil {
+			t.Errorf("%d: %v", i, err)
+		}
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%d: error %v, want %q", i, err, w)
+			}
+		}
+	}
+	if got := Flatten(spec.Params)[3].requirement(); got != "if type=bearer|basic" {
+		t.Errorf("requirement = %q", got)
+	}
+}

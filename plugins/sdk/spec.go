@@ -36,6 +36,9 @@ type Param struct {
 	// destination's columns); empty: every role. Set by ParamsOf with
 	// WithRoles; the hub then refuses the key in the other role's settings.
 	Only Kind `json:",omitempty"`
+	// RequiredIf makes the key required where a sibling key has one of
+	// some values: "type=api_key" or "type=basic|bearer" (tag required_if).
+	RequiredIf string `json:",omitempty"`
 }
 
 // Kind says what a connector can do.

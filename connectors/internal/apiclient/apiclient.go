@@ -35,12 +35,12 @@ var ErrHTTP = errors.New("http request failed")
 type Auth struct {
 	Type         string   `json:"type" oneof:"none|api_key|basic|bearer|oauth2" doc:"Authentication kind (default none)."`
 	Header       string   "json:\"header\" doc:\"Header carrying the API key (api_key; default `X-API-Key`).\""
-	Key          string   `json:"key" param:"secret" doc:"The API key (api_key)."`
-	Username     string   `json:"username" doc:"User (basic)."`
+	Key          string   `json:"key" param:"secret" required_if:"type=api_key" doc:"The API key (api_key)."`
+	Username     string   `json:"username" required_if:"type=basic" doc:"User (basic)."`
 	Password     string   `json:"password" param:"secret" doc:"Password (basic)."`
-	Token        string   `json:"token" param:"secret" doc:"Bearer token (bearer)."`
-	TokenURL     string   `json:"token_url" doc:"Token endpoint (oauth2 client credentials)."`
-	ClientID     string   `json:"client_id" doc:"Client id (oauth2)."`
+	Token        string   `json:"token" param:"secret" required_if:"type=bearer" doc:"Bearer token (bearer)."`
+	TokenURL     string   `json:"token_url" required_if:"type=oauth2" doc:"Token endpoint (oauth2 client credentials)."`
+	ClientID     string   `json:"client_id" required_if:"type=oauth2" doc:"Client id (oauth2)."`
 	ClientSecret string   `json:"client_secret" param:"secret" doc:"Client secret (oauth2)."`
 	Scopes       []string `json:"scopes" doc:"Scopes requested (oauth2)."`
 }
