@@ -187,7 +187,11 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		age: prometheus.NewDesc("crmhub_hub_store_counts_age_seconds",
 			"Age of the store counts served (the golden, source, parked gauges): they are refreshed in the background; absent until the first count ends.", nil, nil),
 	}
-	for _, c := range []prometheus.Collector{m.applied, m.skipped, m.blocksSkipped, m.created, m.merged, m.duration, cc} {
+	cs := []prometheus.Collector{m.applied, m.skipped, m.blocksSkipped, m.created, m.merged, m.duration, cc}
+	if s.cache != nil {
+		cs = append(cs, newCacheCollector(s.cache))
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register store metrics: %w", err)
 		}

@@ -138,3 +138,45 @@ func TestSkippedBlocksCounted(t *testing.T) {
 		t.Errorf("skipped blocks by rule: %v, want nm counted", got)
 	}
 }
+
+// The record cache's gauges and counters follow the cache: entries and
+// bytes as applies fill it, hits as relinking reads the neighbours again,
+// the limit as configured.
+func TestRecordCacheMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := MustOpenSQLite(t, Options{Registerer: reg, RecordCacheBytes: 1 << 20,
+		Identity: identity.Config{Fuzzy: &identity.FuzzyConfig{}}})
+	for i, sys := range []string{"erp", "crm", "shop", "web"} {
+		mustApply(t, s, cust(sys, "1", i, hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Meier"}))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				got[mf.GetName()] = c.GetValue()
+			} else if g := m.GetGauge(); g != nil {
+				got[mf.GetName()] = g.GetValue()
+			}
+		}
+	}
+	hits, _ := s.cache.stats()
+	if got["crmhub_store_record_cache_entries"] != float64(s.cache.len()) || s.cache.len() == 0 {
+		t.Errorf("entries %v, cache holds %d", got["crmhub_store_record_cache_entries"], s.cache.len())
+	}
+	if got["crmhub_store_record_cache_bytes"] != float64(s.cache.size()) || s.cache.size() == 0 {
+		t.Errorf("bytes %v, cache %d", got["crmhub_store_record_cache_bytes"], s.cache.size())
+	}
+	if got["crmhub_store_record_cache_limit_bytes"] != 1<<20 {
+		t.Errorf("limit %v, want %d", got["crmhub_store_record_cache_limit_bytes"], 1<<20)
+	}
+	if got["crmhub_store_record_cache_hits_total"] != float64(hits) || hits == 0 {
+		t.Errorf("hits %v, cache counted %d", got["crmhub_store_record_cache_hits_total"], hits)
+	}
+	if _, ok := got["crmhub_store_record_cache_misses_total"]; !ok {
+		t.Error("no misses counter")
+	}
+}
