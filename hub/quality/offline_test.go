@@ -1,4 +1,4 @@
-package identity_test
+package quality_test
 
 import (
 	"database/sql"
@@ -24,7 +24,7 @@ import (
 // It lists the split pairs when CRMHUB_QUALITY_VERBOSE is set. Run:
 //
 //	crmhub bench sync --people 2000 --in-process --dir /tmp/q
-//	CRMHUB_QUALITY_DIR=/tmp/q go test ./hub/identity -run QualityOffline -v
+//	CRMHUB_QUALITY_DIR=/tmp/q go test ./hub/quality -run QualityOffline -v
 func TestQualityOffline(t *testing.T) {
 	dir := os.Getenv("CRMHUB_QUALITY_DIR")
 	if dir == "" {
