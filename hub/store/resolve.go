@@ -52,136 +52,14 @@ func scanState(rows *sql.Rows) (string, recState, error) {
 	return rkey, st, err
 }
 
-// component finds every customer record connected to the seeds through
-// shared match keys or a shared current golden customer, and the golden
-// ids seen on the way. It returns the state of each record it found, so
-// loading them needs no second look at the records table.
-func (s *Store) component(ctx context.Context, b *batch) (inComp map[string]bool, recs map[string]recState, goldens map[string]bool, err error) {
-	tx, seedR, seedG := b.tx, b.dirty, b.seedsG
-	// The batch's own records are not in the table yet (see batch.pending).
-	state := func(r string, st recState) recState {
-		if p, ok := b.pending[r]; ok {
-			return p.state
-		}
-		return st
-	}
-	recs, goldens = map[string]recState{}, map[string]bool{}
-	inComp = map[string]bool{}
-	keys := map[string]bool{}
-	frontR := map[string]bool{}
-	for r := range seedR {
-		inComp[r], frontR[r] = true, true
-	}
-	frontG := map[string]bool{}
-	for g := range seedG {
-		goldens[g], frontG[g] = true, true
-	}
-	for len(frontR)+len(frontG) > 0 {
-		nextR := map[string]bool{}
-		addR := func(r string) {
-			if !inComp[r] && len(inComp) < s.maxCmp {
-				inComp[r], nextR[r] = true, true
-			}
-		}
-		// Only customer records have a golden id; a filter on entity
-		// would make SQLite prefer the (entity, ...) index.
-		if err := s.eachChunk(ctx, tx, `SELECT `+stateCols+` FROM records WHERE golden_id IN (%s)`, sortedKeys(frontG), func(rows *sql.Rows) error {
-			r, st, err := scanState(rows)
-			if err != nil {
-				return err
-			}
-			addR(r)
-			if inComp[r] {
-				recs[r] = state(r, st)
-			}
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("golden members: %w", err)
-		}
-		frontG = map[string]bool{}
-		// The state of the frontier records not read above.
-		var unread []string
-		for r := range frontR {
-			if p, ok := b.pending[r]; ok {
-				recs[r] = p.state
-			} else if _, ok := recs[r]; !ok {
-				unread = append(unread, r)
-			}
-		}
-		sort.Strings(unread)
-		if err := s.eachChunk(ctx, tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unread, func(rows *sql.Rows) error {
-			r, st, err := scanState(rows)
-			if err != nil || !st.customer {
-				return err
-			}
-			recs[r] = st
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("record goldens: %w", err)
-		}
-		fr := sortedKeys(frontR)
-		for _, r := range fr {
-			if g := recs[r].golden; g != "" && !goldens[g] {
-				goldens[g], frontG[g] = true, true
-			}
-		}
-		newK := map[string]bool{}
-		for _, r := range fr {
-			st, ok := recs[r]
-			if !ok || st.deleted {
-				continue
-			}
-			ks, err := decodeList[string](st.mkeys)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("record %s: match keys: %w", r, err)
-			}
-			for _, k := range ks {
-				if isBlockKey(k) {
-					continue // compared through fuzzy_links, never followed
-				}
-				if !keys[k] {
-					keys[k], newK[k] = true, true
-				}
-			}
-		}
-		for _, q := range []string{
-			`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
-			`SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`,
-			`SELECT b FROM fuzzy_links WHERE auto = 1 AND a IN (%s)`,
-			`SELECT a FROM fuzzy_links WHERE auto = 1 AND b IN (%s)`,
-		} {
-			if err := s.eachChunk(ctx, tx, q, fr, func(rows *sql.Rows) error {
-				var r string
-				if err := rows.Scan(&r); err != nil {
-					return err
-				}
-				addR(r)
-				return nil
-			}); err != nil {
-				return nil, nil, nil, fmt.Errorf("rules: %w", err)
-			}
-		}
-		if err := s.eachChunk(ctx, tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, sortedKeys(newK), func(rows *sql.Rows) error {
-			var r string
-			if err := rows.Scan(&r); err != nil {
-				return err
-			}
-			addR(r)
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("key records: %w", err)
-		}
-		if len(inComp) >= s.maxCmp {
-			s.log.WarnContext(ctx, "identity component reached its cap; some shared keys were not followed", "cap", s.maxCmp)
-		}
-		frontR = nextR
-	}
-	return inComp, recs, goldens, nil
-}
-
-type loaded struct {
-	rec  identity.Record
-	prev string // golden id before this batch
+// resolution is one transaction as hub/identity sees it: it implements
+// identity.ResolveStore and identity.LinkStore over the batch's
+// transaction, its records not yet in the table (batch.pending) and the
+// record cache. It loads and writes what resolution asks; which records
+// are one customer, and what becomes of golden ids, identity decides.
+type resolution struct {
+	s *Store
+	b *batch
 }
 
 func nanos(t time.Time) int64 { return sqldb.Nanos(t) }
@@ -194,97 +72,225 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 	if len(b.dirty) == 0 {
 		return nil
 	}
-	tx := b.tx
-	recKeys, states, oldGoldens, err := s.component(ctx, b)
+	out, err := s.res.Recluster(ctx, resolution{s: s, b: b}, sortedKeys(b.dirty), sortedKeys(b.seedsG), s.maxCmp)
+	if out.Capped {
+		s.log.WarnContext(ctx, "identity component reached its cap; some shared keys were not followed", "cap", s.maxCmp)
+	}
 	if err != nil {
 		return fmt.Errorf("resolve: %w", err)
 	}
-	loadedRecs, err := s.loadStates(ctx, b, states)
-	if err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	live := make([]loaded, 0, len(loadedRecs))
-	for _, k := range sortedKeys(recKeys) {
-		if r, ok := loadedRecs[k]; ok {
-			live = append(live, loaded{rec: r, prev: states[k].golden})
-		}
-	}
+	return nil
+}
 
-	recs := make([]identity.Record, len(live))
-	prev := map[string]string{}
-	for i, l := range live {
-		recs[i] = l.rec
-		prev[l.rec.Key()] = l.prev
-	}
-	rules, err := s.rulesFor(ctx, tx, sortedKeys(recKeys))
-	if err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	links, err := s.linksFor(ctx, tx, sortedKeys(recKeys))
-	if err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	result := s.res.ResolveLinks(recs, rules, links)
-	clusters := result.Clusters
-	if err := s.writeReviews(ctx, tx, sortedKeys(recKeys), result.Reviews); err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	clusterOf := map[string]string{}
-	newIDs := map[string]bool{}
-	for _, c := range clusters {
-		newIDs[c.ID] = true
-		for _, r := range c.Records {
-			clusterOf[r.Key()] = c.ID
+// relink has identity recompute the fuzzy links of the customer records
+// just written (see identity.Resolver.Relink).
+func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
+	skipped, err := s.res.Relink(ctx, resolution{s: s, b: b}, rkeys, keysOf)
+	for rule, n := range skipped {
+		// Never silent: crmhub_identity_blocks_skipped_total.
+		if b.blocksSkipped == nil {
+			b.blocksSkipped = map[string]int{}
 		}
+		b.blocksSkipped[rule] += n
 	}
-	if err := s.writeGoldens(ctx, b, clusters, prev); err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
+	return err
+}
 
-	// Golden ids that no cluster carries any more: merged into the cluster
-	// that holds their smallest former member, or retired if none is left.
-	former := map[string]string{} // old golden -> smallest former live member
-	for _, l := range live {
-		k := l.rec.Key()
-		if f, ok := former[l.prev]; l.prev != "" && (!ok || k < f) {
-			former[l.prev] = k
+// state is what identity sees of a record's state. The batch's own
+// records are not in the table yet (see batch.pending): their state is
+// the pending one.
+func (r resolution) state(rkey string, st recState) (identity.State, error) {
+	if p, ok := r.b.pending[rkey]; ok {
+		st = p.state
+	}
+	out := identity.State{Golden: st.golden, Deleted: st.deleted, Version: st.event}
+	if st.deleted {
+		return out, nil
+	}
+	ks, err := decodeList[string](st.mkeys)
+	if err != nil {
+		return out, fmt.Errorf("record %s: match keys: %w", rkey, err)
+	}
+	out.Keys = ks
+	return out, nil
+}
+
+// States implements identity.ResolveStore.
+func (r resolution) States(ctx context.Context, rkeys []string) (map[string]identity.State, error) {
+	out := make(map[string]identity.State, len(rkeys))
+	var unread []string
+	for _, k := range rkeys {
+		if _, ok := r.b.pending[k]; !ok {
+			unread = append(unread, k)
+			continue
+		}
+		st, err := r.state(k, recState{})
+		if err != nil {
+			return nil, err
+		}
+		out[k] = st
+	}
+	if err := r.s.eachChunk(ctx, r.b.tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unread, func(rows *sql.Rows) error {
+		k, st, err := scanState(rows)
+		if err != nil || !st.customer {
+			return err
+		}
+		out[k], err = r.state(k, st)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Members implements identity.ResolveStore. Only customer records have a
+// golden id; a filter on entity would make SQLite prefer the (entity,
+// ...) index.
+func (r resolution) Members(ctx context.Context, goldens []string) ([]identity.Member, error) {
+	var out []identity.Member
+	if err := r.s.eachChunk(ctx, r.b.tx, `SELECT `+stateCols+` FROM records WHERE golden_id IN (%s)`, goldens, func(rows *sql.Rows) error {
+		k, st, err := scanState(rows)
+		if err != nil {
+			return err
+		}
+		m := identity.Member{Key: k}
+		m.State, err = r.state(k, st)
+		out = append(out, m)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Joined implements identity.ResolveStore: force-merge rules and
+// automatic fuzzy links, both ways.
+func (r resolution) Joined(ctx context.Context, rkeys []string) ([]string, error) {
+	var out []string
+	for _, q := range []string{
+		`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
+		`SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`,
+		`SELECT b FROM fuzzy_links WHERE auto = 1 AND a IN (%s)`,
+		`SELECT a FROM fuzzy_links WHERE auto = 1 AND b IN (%s)`,
+	} {
+		if err := r.s.eachChunk(ctx, r.b.tx, q, rkeys, appendColumn(&out)); err != nil {
+			return nil, err
 		}
 	}
-	if err := s.retireGoldens(ctx, b, sortedKeys(oldGoldens), newIDs, former, clusterOf); err != nil {
-		return fmt.Errorf("resolve: %w", err)
+	return out, nil
+}
+
+// Holders implements identity.ResolveStore.
+func (r resolution) Holders(ctx context.Context, keys []string) ([]string, error) {
+	var out []string
+	if err := r.s.eachChunk(ctx, r.b.tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, keys, appendColumn(&out)); err != nil {
+		return nil, err
 	}
-	// Deleted records belong to no golden customer.
+	return out, nil
+}
+
+// appendColumn scans a one-column result into *out.
+func appendColumn(out *[]string) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		*out = append(*out, v)
+		return nil
+	}
+}
+
+// Load implements identity.ResolveStore.
+func (r resolution) Load(ctx context.Context, states map[string]identity.State) (map[string]identity.Record, error) {
+	return r.s.loadStates(ctx, r.b, states)
+}
+
+// Rules implements identity.ResolveStore.
+func (r resolution) Rules(ctx context.Context, rkeys []string) ([]identity.Rule, error) {
+	return r.s.rulesFor(ctx, r.b.tx, rkeys)
+}
+
+// Links implements identity.ResolveStore.
+func (r resolution) Links(ctx context.Context, rkeys []string) ([]identity.Link, error) {
+	return r.s.linksFor(ctx, r.b.tx, rkeys)
+}
+
+// WriteReviews implements identity.ResolveStore.
+func (r resolution) WriteReviews(ctx context.Context, rkeys []string, reviews []identity.Candidate) error {
+	return r.s.writeReviews(ctx, r.b.tx, rkeys, reviews)
+}
+
+// WriteGoldens implements identity.ResolveStore.
+func (r resolution) WriteGoldens(ctx context.Context, goldens []identity.Golden, prev map[string]string) error {
+	return r.s.writeGoldens(ctx, r.b, goldens, prev)
+}
+
+// Retire implements identity.ResolveStore.
+func (r resolution) Retire(ctx context.Context, gone []identity.Retirement) error {
+	return r.s.retireGoldens(ctx, r.b, gone)
+}
+
+// Assign implements identity.ResolveStore: deleted stored records are
+// detached from their golden customer, and the batch's records written
+// with theirs.
+func (r resolution) Assign(ctx context.Context, clusterOf map[string]string) error {
 	var stored []string
-	for r := range b.dirty {
-		if _, ok := b.pending[r]; !ok {
-			stored = append(stored, r)
+	for k := range r.b.dirty {
+		if _, ok := r.b.pending[k]; !ok {
+			stored = append(stored, k)
 		}
 	}
 	sort.Strings(stored)
-	if err := s.execChunk(ctx, tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, stored); err != nil {
-		return fmt.Errorf("resolve: detach deleted: %w", err)
+	if err := r.s.execChunk(ctx, r.b.tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, stored); err != nil {
+		return fmt.Errorf("detach deleted: %w", err)
 	}
-	return s.writePending(ctx, b, clusterOf)
+	return r.s.writePending(ctx, r.b, clusterOf)
+}
+
+// BlockMembers implements identity.LinkStore.
+func (r resolution) BlockMembers(ctx context.Context, keys []string, limit int) (map[string][]string, error) {
+	return r.s.blockMembers(ctx, r.b.tx, keys, limit)
+}
+
+// Live implements identity.LinkStore.
+func (r resolution) Live(ctx context.Context, rkeys []string) (map[string]identity.Record, error) {
+	return r.s.loadLive(ctx, r.b, rkeys)
+}
+
+// ReplaceLinks implements identity.LinkStore.
+func (r resolution) ReplaceLinks(ctx context.Context, rkeys []string, links []identity.Link) error {
+	for _, q := range []string{`DELETE FROM fuzzy_links WHERE a IN (%s)`, `DELETE FROM fuzzy_links WHERE b IN (%s)`} {
+		if err := r.s.execChunk(ctx, r.b.tx, q, rkeys); err != nil {
+			return fmt.Errorf("clear fuzzy links: %w", err)
+		}
+	}
+	rows := make([][]any, len(links))
+	for i, l := range links {
+		rows[i] = []any{l.A, l.B, l.Score, b2i(l.Auto)}
+	}
+	if err := r.s.insertRows(ctx, r.b.tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
+		return fmt.Errorf("write fuzzy links: %w", err)
+	}
+	return nil
 }
 
 // retireGoldens merges or retires the old golden ids that no cluster
-// carries any more, in a few set-based statements: during a sync most
-// batches merge goldens, and one statement per merge cost more than the
-// rest of the batch.
-func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newIDs map[string]bool, former, clusterOf map[string]string) error {
+// carries any more, as identity decided, in a few set-based statements:
+// during a sync most batches merge goldens, and one statement per merge
+// cost more than the rest of the batch. Only active goldens change.
+func (s *Store) retireGoldens(ctx context.Context, b *batch, gone []identity.Retirement) error {
 	tx := b.tx
-	var gone []string
-	for _, g := range old {
-		if !newIDs[g] {
-			gone = append(gone, g)
-		}
-	}
 	if len(gone) == 0 {
 		return nil
 	}
+	ids := make([]string, len(gone))
+	for i, g := range gone {
+		ids[i] = g.ID
+	}
 	active := map[string]bool{}
 	var dropAttrs [][]any
-	if err := s.eachChunk(ctx, tx, `SELECT id, COALESCE(attrs, '') FROM goldens WHERE status = 'active' AND id IN (%s)`, gone, func(rows *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, `SELECT id, COALESCE(attrs, '') FROM goldens WHERE status = 'active' AND id IN (%s)`, ids, func(rows *sql.Rows) error {
 		var id, attrs string
 		if err := rows.Scan(&id, &attrs); err != nil {
 			return err
@@ -308,19 +314,18 @@ func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newID
 	var mergeRows, mergeLog, changeRows [][]any
 	var retired []string
 	for _, g := range gone {
-		if !active[g] {
+		if !active[g.ID] {
 			continue
 		}
-		if f, ok := former[g]; ok {
-			surv := clusterOf[f]
+		if g.Survivor != "" {
 			b.stats.GoldenMerged++
-			mergeRows = append(mergeRows, []any{g, surv})
-			mergeLog = append(mergeLog, []any{g, surv, now})
-			changeRows = append(changeRows, []any{g, hub.ChangeMerged, surv, now})
+			mergeRows = append(mergeRows, []any{g.ID, g.Survivor})
+			mergeLog = append(mergeLog, []any{g.ID, g.Survivor, now})
+			changeRows = append(changeRows, []any{g.ID, hub.ChangeMerged, g.Survivor, now})
 			continue
 		}
-		retired = append(retired, g)
-		changeRows = append(changeRows, []any{g, hub.ChangeRetired, nil, now})
+		retired = append(retired, g.ID)
+		changeRows = append(changeRows, []any{g.ID, hub.ChangeRetired, nil, now})
 	}
 	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2, attrs = NULL FROM (`, "text,text",
 		`) AS v WHERE goldens.id = v.column1`, mergeRows); err != nil {
@@ -346,9 +351,10 @@ type storedGolden struct {
 	attrs                 string // search values in golden_attrs (JSON), "" if none
 }
 
-// writeGoldens stores the golden customers of clusters that changed, and
-// points records at their cluster, in a few multi-row statements.
-func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.Cluster, prev map[string]string) error {
+// writeGoldens stores the golden customers of clusters that changed (as
+// identity survived them), and points records at their cluster, in a few
+// multi-row statements.
+func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.Golden, prev map[string]string) error {
 	tx := b.tx
 	ids := make([]string, len(clusters))
 	for i, c := range clusters {
@@ -376,7 +382,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 	var goldenRows, updRows, attrRows, dropAttrs, moveRows, summaries [][]any
 	var changed, disagree []string
 	for _, c := range clusters {
-		cust, lin := s.res.Survive(c.Records)
+		cust, lin := c.Customer, c.Lineage
 		data, err := json.Marshal(cust)
 		if err != nil {
 			return err
@@ -418,7 +424,7 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			}
 			attrs = encodeList(want)
 		}
-		if !valueChanged && s.disagrees(b, c, data) {
+		if !valueChanged && s.disagrees(b, c.Cluster, data) {
 			disagree = append(disagree, c.ID)
 		}
 		if valueChanged || old.lineage != string(linJSON) {
@@ -657,16 +663,8 @@ WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	return out, rows.Err()
 }
 
-func isBlockKey(k string) bool {
-	_, rest, _ := strings.Cut(k, "|")
-	return strings.HasPrefix(rest, identity.ClassBlock+":")
-}
-
 // linksFor loads the fuzzy links touching any of the records.
 func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]identity.Link, error) {
-	if s.res.MaxBlock() == 0 {
-		return []identity.Link{}, nil
-	}
 	seen := map[[2]string]bool{}
 	out := []identity.Link{}
 	for _, q := range []string{`SELECT a, b, score, auto FROM fuzzy_links WHERE a IN (%s)`, `SELECT a, b, score, auto FROM fuzzy_links WHERE b IN (%s)`} {
@@ -689,95 +687,6 @@ func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]ide
 		}
 	}
 	return out, nil
-}
-
-// relink recomputes the fuzzy links of the customer records just written:
-// each is scored against the records sharing one of its blocking keys
-// (blocks over the size cap are skipped). A link depends on both records,
-// and is rewritten whenever either changes, so the links are a function of
-// the records, whatever their arrival order.
-func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
-	tx := b.tx
-	max := s.res.MaxBlock()
-	if max == 0 || len(rkeys) == 0 {
-		return nil
-	}
-	for _, q := range []string{`DELETE FROM fuzzy_links WHERE a IN (%s)`, `DELETE FROM fuzzy_links WHERE b IN (%s)`} {
-		if err := s.execChunk(ctx, tx, q, rkeys); err != nil {
-			return fmt.Errorf("clear fuzzy links: %w", err)
-		}
-	}
-	// The blocking keys of the written records, and the members of those
-	// blocks, at most max+1 each: a larger block is skipped anyway, and
-	// reading all of a common name's members cost a batch time in
-	// proportion to the store's size.
-	blocksOf := map[string][]string{}
-	blockKeys := map[string]bool{}
-	for _, r := range rkeys {
-		for _, k := range keysOf[r] {
-			if isBlockKey(k) {
-				blocksOf[r] = append(blocksOf[r], k)
-				blockKeys[k] = true
-			}
-		}
-	}
-	members, err := s.blockMembers(ctx, tx, sortedKeys(blockKeys), max+1)
-	if err != nil {
-		return err
-	}
-	need := map[string]bool{}
-	for _, r := range rkeys {
-		for _, k := range blocksOf[r] {
-			if len(members[k]) > max {
-				// Never silent: a skipped block is a pair the scorer
-				// did not see (crmhub_identity_blocks_skipped_total).
-				if b.blocksSkipped == nil {
-					b.blocksSkipped = map[string]int{}
-				}
-				b.blocksSkipped[identity.BlockRule(k)]++
-				continue
-			}
-			for _, m := range members[k] {
-				need[m] = true
-			}
-		}
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	recs, err := s.loadLive(ctx, b, sortedKeys(need))
-	if err != nil {
-		return err
-	}
-	seen := map[[2]string]bool{}
-	var rows [][]any
-	for _, r := range rkeys {
-		a, ok := recs[r]
-		if !ok {
-			continue
-		}
-		for _, k := range blocksOf[r] {
-			if len(members[k]) > max {
-				continue
-			}
-			for _, m := range members[k] {
-				b, ok := recs[m]
-				if !ok || m == r {
-					continue
-				}
-				l, ok := s.res.ScorePair(a, b)
-				if !ok || seen[[2]string{l.A, l.B}] {
-					continue
-				}
-				seen[[2]string{l.A, l.B}] = true
-				rows = append(rows, []any{l.A, l.B, l.Score, b2i(l.Auto)})
-			}
-		}
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
-		return fmt.Errorf("write fuzzy links: %w", err)
-	}
-	return nil
 }
 
 // blockChunk is how many blocks one statement reads: each is a sub-select
@@ -828,18 +737,18 @@ CROSS JOIN LATERAL (SELECT rkey FROM match_keys WHERE mkey = k.mkey LIMIT %d) AS
 // loadStates reads the live ones of the customer records whose states
 // component found, parsing only those the cache does not hold in their
 // current version.
-func (s *Store) loadStates(ctx context.Context, b *batch, states map[string]recState) (map[string]identity.Record, error) {
+func (s *Store) loadStates(ctx context.Context, b *batch, states map[string]identity.State) (map[string]identity.Record, error) {
 	out := make(map[string]identity.Record, len(states))
 	var miss []string
 	for rkey, st := range states {
-		if st.deleted {
+		if st.Deleted {
 			continue
 		}
 		if p, ok := b.pending[rkey]; ok {
 			out[rkey] = p.rec
 			continue
 		}
-		if r, ok := s.cache.get(rkey, st.event); ok {
+		if r, ok := s.cache.get(rkey, st.Version); ok {
 			out[rkey] = r
 		} else {
 			miss = append(miss, rkey)
@@ -895,11 +804,12 @@ func (s *Store) loadLive(ctx context.Context, b *batch, rkeys []string) (map[str
 			unsure = append(unsure, rkey)
 		}
 	}
-	states := map[string]recState{}
+	states := map[string]identity.State{}
 	if err := s.eachChunk(ctx, b.tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unsure, func(rows *sql.Rows) error {
 		r, st, err := scanState(rows)
 		if err == nil && st.customer {
-			states[r] = st
+			// Only the version and whether it is deleted are read.
+			states[r] = identity.State{Deleted: st.deleted, Version: st.event}
 		}
 		return err
 	}); err != nil {
@@ -914,3 +824,9 @@ func (s *Store) loadLive(ctx context.Context, b *batch, rkeys []string) (map[str
 	}
 	return out, nil
 }
+
+// The store is resolution's storage, nothing more.
+var (
+	_ identity.ResolveStore = resolution{}
+	_ identity.LinkStore    = resolution{}
+)
