@@ -3,6 +3,8 @@ package identity
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -117,7 +119,7 @@ func (r *Resolver) Recluster(ctx context.Context, st ResolveStore, records, gold
 	if err != nil {
 		return out, err
 	}
-	keys := sortedKeys(comp)
+	keys := slices.Sorted(maps.Keys(comp))
 	recs := make([]Record, 0, len(loadedRecs))
 	prev := make(map[string]string, len(loadedRecs))
 	for _, k := range keys {
@@ -154,7 +156,7 @@ func (r *Resolver) Recluster(ctx context.Context, st ResolveStore, records, gold
 	if err := st.WriteGoldens(ctx, gs, prev); err != nil {
 		return out, err
 	}
-	if err := st.Retire(ctx, retirements(sortedKeys(oldGoldens), recs, prev, newIDs, clusterOf)); err != nil {
+	if err := st.Retire(ctx, retirements(slices.Sorted(maps.Keys(oldGoldens)), recs, prev, newIDs, clusterOf)); err != nil {
 		return out, err
 	}
 	return out, st.Assign(ctx, clusterOf)
@@ -209,7 +211,7 @@ func component(ctx context.Context, st ResolveStore, seedR, seedG []string, limi
 				inComp[r], nextR[r] = true, true
 			}
 		}
-		members, err := st.Members(ctx, sortedKeys(frontG))
+		members, err := st.Members(ctx, slices.Sorted(maps.Keys(frontG)))
 		if err != nil {
 			return nil, nil, nil, false, fmt.Errorf("golden members: %w", err)
 		}
@@ -235,7 +237,7 @@ func component(ctx context.Context, st ResolveStore, seedR, seedG []string, limi
 		for r, s := range read {
 			states[r] = s
 		}
-		fr := sortedKeys(frontR)
+		fr := slices.Sorted(maps.Keys(frontR))
 		newK := map[string]bool{}
 		for _, r := range fr {
 			s, ok := states[r]
@@ -264,7 +266,7 @@ func component(ctx context.Context, st ResolveStore, seedR, seedG []string, limi
 		for _, r := range joined {
 			addR(r)
 		}
-		holders, err := st.Holders(ctx, sortedKeys(newK))
+		holders, err := st.Holders(ctx, slices.Sorted(maps.Keys(newK)))
 		if err != nil {
 			return nil, nil, nil, false, fmt.Errorf("key records: %w", err)
 		}
@@ -303,7 +305,7 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 			}
 		}
 	}
-	members, err := st.BlockMembers(ctx, sortedKeys(blockKeys), limit+1)
+	members, err := st.BlockMembers(ctx, slices.Sorted(maps.Keys(blockKeys)), limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +327,7 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 	if len(need) == 0 {
 		return skipped, st.ReplaceLinks(ctx, rkeys, nil)
 	}
-	recs, err := st.Live(ctx, sortedKeys(need))
+	recs, err := st.Live(ctx, slices.Sorted(maps.Keys(need)))
 	if err != nil {
 		return skipped, err
 	}
@@ -362,13 +364,4 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 func IsBlockKey(k string) bool {
 	_, rest, _ := strings.Cut(k, "|")
 	return strings.HasPrefix(rest, ClassBlock+":")
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
