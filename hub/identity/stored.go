@@ -100,8 +100,9 @@ type Reclustered struct {
 
 // Recluster re-clusters everything connected to the records and golden
 // ids given (the records a batch touched, the goldens they belonged to)
-// and has st write the golden customers that result: the links and
-// reviews, survivorship, and which old golden ids merge or retire. The
+// and has st write what results: the review candidates, the golden
+// customers as survivorship makes them, and which old golden ids merge or
+// retire. The
 // component follows shared match keys (blocking keys are compared through
 // the fuzzy links, never followed), force-merge rules, automatic fuzzy
 // links and shared golden ids, up to maxComponent records.
