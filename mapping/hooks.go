@@ -2,11 +2,15 @@ package mapping
 
 import (
 	"fmt"
+	"sort"
+
+	"github.com/expr-lang/expr/builtin"
 )
 
-// What tools built on the language (mapping/suggest) need of it: the
-// target's fields, a registered function by name, how an expression names
-// a column, and a record decoded as Apply decodes it.
+// What tools built on the language (mapping/suggest, mapping/mappingtest)
+// need of it: the target's fields, a registered function by name, how an
+// expression names a column, a record decoded as Apply decodes it, and the
+// source fields a mapping reads.
 
 // DecodeSample decodes a sample record's JSON object as a mapping sees it
 // (whole numbers as int), for Suggest.
@@ -51,3 +55,23 @@ func Ident(col string) string {
 // Text is a scalar as the mapping functions read it (numbers in their
 // shortest form); ok is false for nil, and an object or list is an error.
 func Text(v any) (string, bool, error) { return text(v) }
+
+// Reads lists, sorted, the source fields the mapping's expressions read:
+// the names they use that are no function, builtin or constant. A test
+// run names those no sample record has (usually a typo, or a literal
+// written without quotes).
+func (m *Mapping) Reads() []string {
+	var out []string
+	for name := range m.used {
+		if registry[name] == nil && !builtinNames[name] && name != "record" && name != "meta" && !isBuiltinConst(name) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func isBuiltinConst(name string) bool {
+	_, ok := builtin.Index[name]
+	return ok || name == "true" || name == "false" || name == "nil"
+}

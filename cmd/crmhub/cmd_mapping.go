@@ -16,6 +16,7 @@ import (
 	sqlconn "github.com/crmhub/crmhub/connectors/sql"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/mapping/mappingtest"
 	"github.com/crmhub/crmhub/mapping/suggest"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
@@ -54,7 +55,7 @@ func newMappingTestCmd() *cobra.Command {
 				return err
 			}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			rep, err := mapping.RunTest(cmd.Context(), m, input, mapping.TestOptions{
+			rep, err := mappingtest.Run(cmd.Context(), m, input, mappingtest.Options{
 				IDField: idField, Expect: expect, Update: update,
 				Progress: progressBar(stderr),
 			})

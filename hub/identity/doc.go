@@ -37,4 +37,10 @@
 // priority or else the most recent non-empty value; e-mails, phones,
 // addresses and external ids are unioned. Lineage records which source
 // record and rule produced each golden field.
+//
+// Over a store (stored.go), Recluster decides what a batch changes: the
+// component of stored records connected to it, the clusters, survivorship
+// and which old golden ids merge or retire; Relink scores the records just
+// written against their blocks. The store answers and persists through
+// ResolveStore and LinkStore, declared here, and decides nothing.
 package identity

@@ -73,7 +73,7 @@
 // are crmhub's own write-back coming back.
 //
 // The golden change feed stays here too: every golden write appends to it
-// in the same transaction (resolve.go, analytics.go, value.go), so the
+// in the same transaction (goldens.go, analytics.go, value.go), so the
 // table's writers are the store's, and its reading side is one query
 // (Changes); a package for that query alone would split one table's
 // knowledge in two (writers here, reader there) for nothing: whoever reads

@@ -106,7 +106,7 @@ func benchFloor(b *testing.B, s *Store, people int) {
 				b.Fatal(err)
 			}
 			for _, k := range res.MatchKeys(identity.Record{System: ev.System, SourceEntity: ev.SourceEntity, SourceID: ev.SourceID, Customer: c}) {
-				if isBlockKey(k) {
+				if identity.IsBlockKey(k) {
 					blocks = append(blocks, k)
 				} else {
 					keys = append(keys, k)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,136 +51,14 @@ func scanState(rows *sql.Rows) (string, recState, error) {
 	return rkey, st, err
 }
 
-// component finds every customer record connected to the seeds through
-// shared match keys or a shared current golden customer, and the golden
-// ids seen on the way. It returns the state of each record it found, so
-// loading them needs no second look at the records table.
-func (s *Store) component(ctx context.Context, b *batch) (inComp map[string]bool, recs map[string]recState, goldens map[string]bool, err error) {
-	tx, seedR, seedG := b.tx, b.dirty, b.seedsG
-	// The batch's own records are not in the table yet (see batch.pending).
-	state := func(r string, st recState) recState {
-		if p, ok := b.pending[r]; ok {
-			return p.state
-		}
-		return st
-	}
-	recs, goldens = map[string]recState{}, map[string]bool{}
-	inComp = map[string]bool{}
-	keys := map[string]bool{}
-	frontR := map[string]bool{}
-	for r := range seedR {
-		inComp[r], frontR[r] = true, true
-	}
-	frontG := map[string]bool{}
-	for g := range seedG {
-		goldens[g], frontG[g] = true, true
-	}
-	for len(frontR)+len(frontG) > 0 {
-		nextR := map[string]bool{}
-		addR := func(r string) {
-			if !inComp[r] && len(inComp) < s.maxCmp {
-				inComp[r], nextR[r] = true, true
-			}
-		}
-		// Only customer records have a golden id; a filter on entity
-		// would make SQLite prefer the (entity, ...) index.
-		if err := s.eachChunk(ctx, tx, `SELECT `+stateCols+` FROM records WHERE golden_id IN (%s)`, sortedKeys(frontG), func(rows *sql.Rows) error {
-			r, st, err := scanState(rows)
-			if err != nil {
-				return err
-			}
-			addR(r)
-			if inComp[r] {
-				recs[r] = state(r, st)
-			}
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("golden members: %w", err)
-		}
-		frontG = map[string]bool{}
-		// The state of the frontier records not read above.
-		var unread []string
-		for r := range frontR {
-			if p, ok := b.pending[r]; ok {
-				recs[r] = p.state
-			} else if _, ok := recs[r]; !ok {
-				unread = append(unread, r)
-			}
-		}
-		sort.Strings(unread)
-		if err := s.eachChunk(ctx, tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unread, func(rows *sql.Rows) error {
-			r, st, err := scanState(rows)
-			if err != nil || !st.customer {
-				return err
-			}
-			recs[r] = st
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("record goldens: %w", err)
-		}
-		fr := sortedKeys(frontR)
-		for _, r := range fr {
-			if g := recs[r].golden; g != "" && !goldens[g] {
-				goldens[g], frontG[g] = true, true
-			}
-		}
-		newK := map[string]bool{}
-		for _, r := range fr {
-			st, ok := recs[r]
-			if !ok || st.deleted {
-				continue
-			}
-			ks, err := decodeList[string](st.mkeys)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("record %s: match keys: %w", r, err)
-			}
-			for _, k := range ks {
-				if isBlockKey(k) {
-					continue // compared through fuzzy_links, never followed
-				}
-				if !keys[k] {
-					keys[k], newK[k] = true, true
-				}
-			}
-		}
-		for _, q := range []string{
-			`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
-			`SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`,
-			`SELECT b FROM fuzzy_links WHERE auto = 1 AND a IN (%s)`,
-			`SELECT a FROM fuzzy_links WHERE auto = 1 AND b IN (%s)`,
-		} {
-			if err := s.eachChunk(ctx, tx, q, fr, func(rows *sql.Rows) error {
-				var r string
-				if err := rows.Scan(&r); err != nil {
-					return err
-				}
-				addR(r)
-				return nil
-			}); err != nil {
-				return nil, nil, nil, fmt.Errorf("rules: %w", err)
-			}
-		}
-		if err := s.eachChunk(ctx, tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, sortedKeys(newK), func(rows *sql.Rows) error {
-			var r string
-			if err := rows.Scan(&r); err != nil {
-				return err
-			}
-			addR(r)
-			return nil
-		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("key records: %w", err)
-		}
-		if len(inComp) >= s.maxCmp {
-			s.log.WarnContext(ctx, "identity component reached its cap; some shared keys were not followed", "cap", s.maxCmp)
-		}
-		frontR = nextR
-	}
-	return inComp, recs, goldens, nil
-}
-
-type loaded struct {
-	rec  identity.Record
-	prev string // golden id before this batch
+// resolution is one transaction as hub/identity sees it: it implements
+// identity.ResolveStore and identity.LinkStore over the batch's
+// transaction, its records not yet in the table (batch.pending) and the
+// record cache. It loads and writes what resolution asks; which records
+// are one customer, and what becomes of golden ids, identity decides.
+type resolution struct {
+	s *Store
+	b *batch
 }
 
 func nanos(t time.Time) int64 { return sqldb.Nanos(t) }
@@ -194,384 +71,207 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 	if len(b.dirty) == 0 {
 		return nil
 	}
-	tx := b.tx
-	recKeys, states, oldGoldens, err := s.component(ctx, b)
+	out, err := s.res.Recluster(ctx, resolution{s: s, b: b}, sortedKeys(b.dirty), sortedKeys(b.seedsG), s.maxCmp)
+	if out.Capped {
+		s.log.WarnContext(ctx, "identity component reached its cap; some shared keys were not followed", "cap", s.maxCmp)
+	}
 	if err != nil {
 		return fmt.Errorf("resolve: %w", err)
 	}
-	loadedRecs, err := s.loadStates(ctx, b, states)
-	if err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	live := make([]loaded, 0, len(loadedRecs))
-	for _, k := range sortedKeys(recKeys) {
-		if r, ok := loadedRecs[k]; ok {
-			live = append(live, loaded{rec: r, prev: states[k].golden})
-		}
-	}
+	return nil
+}
 
-	recs := make([]identity.Record, len(live))
-	prev := map[string]string{}
-	for i, l := range live {
-		recs[i] = l.rec
-		prev[l.rec.Key()] = l.prev
-	}
-	rules, err := s.rulesFor(ctx, tx, sortedKeys(recKeys))
-	if err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	links, err := s.linksFor(ctx, tx, sortedKeys(recKeys))
-	if err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	result := s.res.ResolveLinks(recs, rules, links)
-	clusters := result.Clusters
-	if err := s.writeReviews(ctx, tx, sortedKeys(recKeys), result.Reviews); err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
-	clusterOf := map[string]string{}
-	newIDs := map[string]bool{}
-	for _, c := range clusters {
-		newIDs[c.ID] = true
-		for _, r := range c.Records {
-			clusterOf[r.Key()] = c.ID
+// relink has identity recompute the fuzzy links of the customer records
+// just written (see identity.Resolver.Relink).
+func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
+	skipped, err := s.res.Relink(ctx, resolution{s: s, b: b}, rkeys, keysOf)
+	for rule, n := range skipped {
+		// Never silent: crmhub_identity_blocks_skipped_total.
+		if b.blocksSkipped == nil {
+			b.blocksSkipped = map[string]int{}
 		}
+		b.blocksSkipped[rule] += n
 	}
-	if err := s.writeGoldens(ctx, b, clusters, prev); err != nil {
-		return fmt.Errorf("resolve: %w", err)
-	}
+	return err
+}
 
-	// Golden ids that no cluster carries any more: merged into the cluster
-	// that holds their smallest former member, or retired if none is left.
-	former := map[string]string{} // old golden -> smallest former live member
-	for _, l := range live {
-		k := l.rec.Key()
-		if f, ok := former[l.prev]; l.prev != "" && (!ok || k < f) {
-			former[l.prev] = k
+// state is what identity sees of a record's state. The batch's own
+// records are not in the table yet (see batch.pending): their state is
+// the pending one.
+func (r resolution) state(rkey string, st recState) (identity.State, error) {
+	if p, ok := r.b.pending[rkey]; ok {
+		st = p.state
+	}
+	out := identity.State{Golden: st.golden, Deleted: st.deleted, Version: st.event}
+	if st.deleted {
+		return out, nil
+	}
+	ks, err := decodeList[string](st.mkeys)
+	if err != nil {
+		return out, fmt.Errorf("record %s: match keys: %w", rkey, err)
+	}
+	out.Keys = ks
+	return out, nil
+}
+
+// States implements identity.ResolveStore.
+func (r resolution) States(ctx context.Context, rkeys []string) (map[string]identity.State, error) {
+	out := make(map[string]identity.State, len(rkeys))
+	var unread []string
+	for _, k := range rkeys {
+		if _, ok := r.b.pending[k]; !ok {
+			unread = append(unread, k)
+			continue
+		}
+		st, err := r.state(k, recState{})
+		if err != nil {
+			return nil, err
+		}
+		out[k] = st
+	}
+	if err := r.s.eachChunk(ctx, r.b.tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unread, func(rows *sql.Rows) error {
+		k, st, err := scanState(rows)
+		if err != nil || !st.customer {
+			return err
+		}
+		out[k], err = r.state(k, st)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Members implements identity.ResolveStore. Only customer records have a
+// golden id; a filter on entity would make SQLite prefer the (entity,
+// ...) index.
+func (r resolution) Members(ctx context.Context, goldens []string) ([]identity.Member, error) {
+	var out []identity.Member
+	if err := r.s.eachChunk(ctx, r.b.tx, `SELECT `+stateCols+` FROM records WHERE golden_id IN (%s)`, goldens, func(rows *sql.Rows) error {
+		k, st, err := scanState(rows)
+		if err != nil {
+			return err
+		}
+		m := identity.Member{Key: k}
+		m.State, err = r.state(k, st)
+		out = append(out, m)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Joined implements identity.ResolveStore: force-merge rules and
+// automatic fuzzy links, both ways.
+func (r resolution) Joined(ctx context.Context, rkeys []string) ([]string, error) {
+	var out []string
+	for _, q := range []string{
+		`SELECT b FROM identity_rules WHERE kind = 'force_merge' AND a IN (%s)`,
+		`SELECT a FROM identity_rules WHERE kind = 'force_merge' AND b IN (%s)`,
+		`SELECT b FROM fuzzy_links WHERE auto = 1 AND a IN (%s)`,
+		`SELECT a FROM fuzzy_links WHERE auto = 1 AND b IN (%s)`,
+	} {
+		if err := r.s.eachChunk(ctx, r.b.tx, q, rkeys, appendColumn(&out)); err != nil {
+			return nil, err
 		}
 	}
-	if err := s.retireGoldens(ctx, b, sortedKeys(oldGoldens), newIDs, former, clusterOf); err != nil {
-		return fmt.Errorf("resolve: %w", err)
+	return out, nil
+}
+
+// Holders implements identity.ResolveStore.
+func (r resolution) Holders(ctx context.Context, keys []string) ([]string, error) {
+	var out []string
+	if err := r.s.eachChunk(ctx, r.b.tx, `SELECT rkey FROM match_keys WHERE mkey IN (%s)`, keys, appendColumn(&out)); err != nil {
+		return nil, err
 	}
-	// Deleted records belong to no golden customer.
+	return out, nil
+}
+
+// appendColumn scans a one-column result into *out.
+func appendColumn(out *[]string) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		*out = append(*out, v)
+		return nil
+	}
+}
+
+// Load implements identity.ResolveStore.
+func (r resolution) Load(ctx context.Context, states map[string]identity.State) (map[string]identity.Record, error) {
+	return r.s.loadStates(ctx, r.b, states)
+}
+
+// Rules implements identity.ResolveStore.
+func (r resolution) Rules(ctx context.Context, rkeys []string) ([]identity.Rule, error) {
+	return r.s.rulesFor(ctx, r.b.tx, rkeys)
+}
+
+// Links implements identity.ResolveStore.
+func (r resolution) Links(ctx context.Context, rkeys []string) ([]identity.Link, error) {
+	return r.s.linksFor(ctx, r.b.tx, rkeys)
+}
+
+// WriteReviews implements identity.ResolveStore.
+func (r resolution) WriteReviews(ctx context.Context, rkeys []string, reviews []identity.Candidate) error {
+	return r.s.writeReviews(ctx, r.b.tx, rkeys, reviews)
+}
+
+// WriteGoldens implements identity.ResolveStore.
+func (r resolution) WriteGoldens(ctx context.Context, goldens []identity.Golden, prev map[string]string) error {
+	return r.s.writeGoldens(ctx, r.b, goldens, prev)
+}
+
+// Retire implements identity.ResolveStore.
+func (r resolution) Retire(ctx context.Context, gone []identity.Retirement) error {
+	return r.s.retireGoldens(ctx, r.b, gone)
+}
+
+// Assign implements identity.ResolveStore: deleted stored records are
+// detached from their golden customer, and the batch's records written
+// with theirs.
+func (r resolution) Assign(ctx context.Context, clusterOf map[string]string) error {
 	var stored []string
-	for r := range b.dirty {
-		if _, ok := b.pending[r]; !ok {
-			stored = append(stored, r)
+	for k := range r.b.dirty {
+		if _, ok := r.b.pending[k]; !ok {
+			stored = append(stored, k)
 		}
 	}
 	sort.Strings(stored)
-	if err := s.execChunk(ctx, tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, stored); err != nil {
-		return fmt.Errorf("resolve: detach deleted: %w", err)
+	if err := r.s.execChunk(ctx, r.b.tx, `UPDATE records SET golden_id = NULL WHERE deleted = 1 AND rkey IN (%s)`, stored); err != nil {
+		return fmt.Errorf("detach deleted: %w", err)
 	}
-	return s.writePending(ctx, b, clusterOf)
+	return r.s.writePending(ctx, r.b, clusterOf)
 }
 
-// retireGoldens merges or retires the old golden ids that no cluster
-// carries any more, in a few set-based statements: during a sync most
-// batches merge goldens, and one statement per merge cost more than the
-// rest of the batch.
-func (s *Store) retireGoldens(ctx context.Context, b *batch, old []string, newIDs map[string]bool, former, clusterOf map[string]string) error {
-	tx := b.tx
-	var gone []string
-	for _, g := range old {
-		if !newIDs[g] {
-			gone = append(gone, g)
+// BlockMembers implements identity.LinkStore.
+func (r resolution) BlockMembers(ctx context.Context, keys []string, limit int) (map[string][]string, error) {
+	return r.s.blockMembers(ctx, r.b.tx, keys, limit)
+}
+
+// Live implements identity.LinkStore.
+func (r resolution) Live(ctx context.Context, rkeys []string) (map[string]identity.Record, error) {
+	return r.s.loadLive(ctx, r.b, rkeys)
+}
+
+// ReplaceLinks implements identity.LinkStore.
+func (r resolution) ReplaceLinks(ctx context.Context, rkeys []string, links []identity.Link) error {
+	for _, q := range []string{`DELETE FROM fuzzy_links WHERE a IN (%s)`, `DELETE FROM fuzzy_links WHERE b IN (%s)`} {
+		if err := r.s.execChunk(ctx, r.b.tx, q, rkeys); err != nil {
+			return fmt.Errorf("clear fuzzy links: %w", err)
 		}
 	}
-	if len(gone) == 0 {
-		return nil
+	rows := make([][]any, len(links))
+	for i, l := range links {
+		rows[i] = []any{l.A, l.B, l.Score, b2i(l.Auto)}
 	}
-	active := map[string]bool{}
-	var dropAttrs [][]any
-	if err := s.eachChunk(ctx, tx, `SELECT id, COALESCE(attrs, '') FROM goldens WHERE status = 'active' AND id IN (%s)`, gone, func(rows *sql.Rows) error {
-		var id, attrs string
-		if err := rows.Scan(&id, &attrs); err != nil {
-			return err
-		}
-		active[id] = true
-		have, err := decodeList[[2]string](attrs)
-		if err != nil {
-			return fmt.Errorf("golden %s: search values: %w", id, err)
-		}
-		for _, a := range have {
-			dropAttrs = append(dropAttrs, []any{a[0], a[1], id})
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("read goldens: %w", err)
-	}
-	if err := s.deleteRows(ctx, tx, dropSearchValues, dropAttrs); err != nil {
-		return fmt.Errorf("clear search values: %w", err)
-	}
-	now := time.Now().UnixNano()
-	var mergeRows, mergeLog, changeRows [][]any
-	var retired []string
-	for _, g := range gone {
-		if !active[g] {
-			continue
-		}
-		if f, ok := former[g]; ok {
-			surv := clusterOf[f]
-			b.stats.GoldenMerged++
-			mergeRows = append(mergeRows, []any{g, surv})
-			mergeLog = append(mergeLog, []any{g, surv, now})
-			changeRows = append(changeRows, []any{g, hub.ChangeMerged, surv, now})
-			continue
-		}
-		retired = append(retired, g)
-		changeRows = append(changeRows, []any{g, hub.ChangeRetired, nil, now})
-	}
-	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'merged', merged_into = v.column2, attrs = NULL FROM (`, "text,text",
-		`) AS v WHERE goldens.id = v.column1`, mergeRows); err != nil {
-		return fmt.Errorf("merge goldens: %w", err)
-	}
-	if err := s.execChunk(ctx, tx, `UPDATE goldens SET status = 'retired', merged_into = NULL, attrs = NULL WHERE id IN (%s)`, retired); err != nil {
-		return fmt.Errorf("retire goldens: %w", err)
-	}
-	if err := s.dropSummaries(ctx, tx, append(retired, firstColumn(mergeRows)...)); err != nil {
-		return err
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) `, "text,text,text,bigint", ``, changeRows); err != nil {
-		return fmt.Errorf("record golden changes: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO merges (loser, survivor, at) `, "text,text,bigint", ``, mergeLog); err != nil {
-		return fmt.Errorf("record merges: %w", err)
+	if err := r.s.insertRows(ctx, r.b.tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
+		return fmt.Errorf("write fuzzy links: %w", err)
 	}
 	return nil
-}
-
-type storedGolden struct {
-	status, data, lineage string
-	attrs                 string // search values in golden_attrs (JSON), "" if none
-}
-
-// writeGoldens stores the golden customers of clusters that changed, and
-// points records at their cluster, in a few multi-row statements.
-func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.Cluster, prev map[string]string) error {
-	tx := b.tx
-	ids := make([]string, len(clusters))
-	for i, c := range clusters {
-		ids[i] = c.ID
-	}
-	stored := map[string]storedGolden{}
-	if err := s.eachChunk(ctx, tx, `SELECT id, status, data, lineage, attrs FROM goldens WHERE id IN (%s)`, ids, func(rows *sql.Rows) error {
-		var (
-			id                  string
-			g                   storedGolden
-			data, lineag, attrs sql.NullString
-		)
-		if err := rows.Scan(&id, &g.status, &data, &lineag, &attrs); err != nil {
-			return err
-		}
-		g.data, g.lineage, g.attrs = data.String, lineag.String, attrs.String
-		if g.status != "active" {
-			g.attrs = "" // none are in golden_attrs
-		}
-		stored[id] = g
-		return nil
-	}); err != nil {
-		return fmt.Errorf("read goldens: %w", err)
-	}
-	var goldenRows, updRows, attrRows, dropAttrs, moveRows, summaries [][]any
-	var changed, disagree []string
-	for _, c := range clusters {
-		cust, lin := s.res.Survive(c.Records)
-		data, err := json.Marshal(cust)
-		if err != nil {
-			return err
-		}
-		linJSON, err := json.Marshal(lin)
-		if err != nil {
-			return err
-		}
-		var created, updated int64
-		for i, r := range c.Records {
-			at := nanos(r.UpdatedAt)
-			if i == 0 || at < created {
-				created = at
-			}
-			updated = max(updated, at)
-		}
-		old, ok := stored[c.ID]
-		if !ok || old.status != "active" {
-			b.stats.GoldenCreated++
-		}
-		valueChanged := !ok || old.status != "active" || old.data != string(data)
-		attrs := old.attrs
-		// Only a change of the golden customer's values is a change for
-		// the feed: a source reporting values the golden already has (a
-		// system echoing a write-back) moves lineage, not the customer.
-		if valueChanged {
-			changed = append(changed, c.ID)
-			have, err := decodeList[[2]string](old.attrs)
-			if err != nil {
-				return fmt.Errorf("golden %s: search values: %w", c.ID, err)
-			}
-			want := uniqAttrs(searchAttrs(cust, s.res.Config().DefaultRegion))
-			add, drop := diffSets(have, want)
-			for _, a := range add {
-				attrRows = append(attrRows, []any{a[0], a[1], c.ID})
-			}
-			for _, a := range drop {
-				dropAttrs = append(dropAttrs, []any{a[0], a[1], c.ID})
-			}
-			attrs = encodeList(want)
-		}
-		if !valueChanged && s.disagrees(b, c, data) {
-			disagree = append(disagree, c.ID)
-		}
-		if valueChanged || old.lineage != string(linJSON) {
-			if ok && !s.pg {
-				updRows = append(updRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
-			} else {
-				goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
-			}
-			summaries = append(summaries, summaryRow(c.ID, &cust, created, updated))
-		}
-		for _, r := range c.Records {
-			if _, ok := b.pending[r.Key()]; ok {
-				continue // written with its golden id by writePending
-			}
-			if prev[r.Key()] != c.ID {
-				moveRows = append(moveRows, []any{r.Key(), c.ID})
-			}
-		}
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO goldens (id, kind, data, lineage, created_at, updated_at, attrs, status) `, "text,text,text,text,bigint,bigint,text,text",
-		s.pgOnly(`ON CONFLICT (id) DO UPDATE SET status = 'active', merged_into = NULL, kind = excluded.kind, data = excluded.data,
-  lineage = excluded.lineage, created_at = excluded.created_at, updated_at = excluded.updated_at, attrs = excluded.attrs`), withActive(goldenRows)); err != nil {
-		return fmt.Errorf("write goldens: %w", err)
-	}
-	// SQLite: stored goldens get a plain UPDATE (see insertRows).
-	if err := s.insertRows(ctx, tx, `UPDATE goldens SET status = 'active', merged_into = NULL, kind = v.column2, data = v.column3,
-  lineage = v.column4, created_at = v.column5, updated_at = v.column6, attrs = v.column7 FROM (`, "text,text,text,text,bigint,bigint,text",
-		`) AS v WHERE goldens.id = v.column1`, updRows); err != nil {
-		return fmt.Errorf("write goldens: %w", err)
-	}
-	if err := s.putSummaries(ctx, tx, summaries); err != nil {
-		return err
-	}
-	if err := s.recordChanges(ctx, tx, changed, hub.ChangeUpsert, ""); err != nil {
-		return err
-	}
-	if err := s.recordChanges(ctx, tx, disagree, hub.ChangeSources, ""); err != nil {
-		return err
-	}
-	// Only the search values that differ are written: a golden gaining a
-	// member keeps most of its values, and each is an index entry.
-	if err := s.deleteRows(ctx, tx, dropSearchValues, dropAttrs); err != nil {
-		return fmt.Errorf("clear search values: %w", err)
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_attrs (attr, value, golden_id) `, "text,text,text", ` ON CONFLICT DO NOTHING`, attrRows); err != nil {
-		return fmt.Errorf("write search values: %w", err)
-	}
-	// UPDATE ... FROM (VALUES ...): the VALUES columns are column1,
-	// column2 in both SQLite and PostgreSQL.
-	if err := s.insertRows(ctx, tx, `UPDATE records SET golden_id = v.column2 FROM (`, "text,text",
-		`) AS v WHERE records.rkey = v.column1`, moveRows); err != nil {
-		return fmt.Errorf("link records: %w", err)
-	}
-	return nil
-}
-
-// disagrees says whether a record of the cluster applied in this batch
-// holds a value the golden customer (data, unchanged by the batch) does not:
-// the system now shows something else than the hub decided, and
-// write-back must hear of it although no golden value changed. crmhub's
-// own write read back (an echo) is not asked: the fields it did not write
-// may differ from the golden ones for good (another spelling of a name
-// that lost), and that is no news.
-func (s *Store) disagrees(b *batch, c identity.Cluster, golden []byte) bool {
-	var gold map[string]any
-	for _, r := range c.Records {
-		if p, ok := b.pending[r.Key()]; !ok || p.echo {
-			continue
-		}
-		if gold == nil && json.Unmarshal(golden, &gold) != nil {
-			return false
-		}
-		rec, err := json.Marshal(r.Customer)
-		if err != nil {
-			continue
-		}
-		var cur map[string]any
-		if json.Unmarshal(rec, &cur) != nil {
-			continue
-		}
-		for f, v := range cur {
-			g, ok := gold[f]
-			if !ok || f == "updated_at" || f == "created_at" || f == "external_ids" || f == "custom" || f == "consent" {
-				continue // not a survived value the system could be brought back to
-			}
-			if sameJSON(v, g) {
-				continue
-			}
-			list, isList := v.([]any)
-			if !isList {
-				return true
-			}
-			for _, e := range list {
-				if !inList(e, g) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// withActive appends the status placeholder value: insertRows gives every
-// column a parameter.
-func withActive(rows [][]any) [][]any {
-	for i := range rows {
-		rows[i] = append(rows[i], "active")
-	}
-	return rows
-}
-
-// uniqAttrs sorts the pairs and drops repeated ones: goldens.attrs is
-// then the same list whatever order the values were found in.
-func uniqAttrs(attrs [][2]string) [][2]string {
-	out := slices.Clone(attrs)
-	slices.SortFunc(out, func(a, b [2]string) int {
-		if c := strings.Compare(a[0], b[0]); c != 0 {
-			return c
-		}
-		return strings.Compare(a[1], b[1])
-	})
-	return slices.Compact(out)
-}
-
-// searchAttrs lists the (attr, value) pairs a golden customer is found by.
-func searchAttrs(c hub.Customer, region string) [][2]string {
-	var out [][2]string
-	for _, e := range c.Emails {
-		out = append(out, [2]string{"email", identity.NormalizeEmail(e)})
-	}
-	for _, p := range c.Phones {
-		if n, err := identity.NormalizePhone(p, region); err == nil && n != "" {
-			out = append(out, [2]string{"phone", n})
-		}
-	}
-	if t := identity.NormalizeTaxID(c.TaxID); t != "" {
-		out = append(out, [2]string{"tax", t})
-	}
-	for _, n := range searchNames(c) {
-		out = append(out, [2]string{"name", n})
-	}
-	return out
-}
-
-// searchNames are the normalized names a customer is found by.
-func searchNames(c hub.Customer) []string {
-	var out []string
-	for _, n := range []string{c.FullName, c.GivenName + " " + c.FamilyName, c.FamilyName, c.GivenName, c.OrganizationName} {
-		if n := identity.NormalizeName(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // rulesFor loads the steward rules touching any of the records.
@@ -614,59 +314,8 @@ func (s *Store) writeReviews(ctx context.Context, tx *sql.Tx, rkeys []string, re
 	return nil
 }
 
-// recordChanges appends to the golden change feed.
-func (s *Store) recordChanges(ctx context.Context, tx *sql.Tx, ids []string, op, survivor string) error {
-	now := time.Now().UnixNano()
-	var surv any
-	if survivor != "" {
-		surv = survivor
-	}
-	rows := make([][]any, len(ids))
-	for i, id := range ids {
-		rows[i] = []any{id, op, surv, now}
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_changes (golden_id, op, survivor, at) `, "text,text,text,bigint", ``, rows); err != nil {
-		return fmt.Errorf("record golden changes: %w", err)
-	}
-	return nil
-}
-
-// Changes returns up to limit golden changes with seq > after, in order.
-func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]hub.GoldenChange, error) {
-	if limit <= 0 || limit > MaxLimit {
-		limit = DefaultLimit
-	}
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT seq, golden_id, op, COALESCE(survivor, ''), at FROM golden_changes
-WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("golden changes: %w", err)
-	}
-	defer rows.Close()
-	var out []hub.GoldenChange
-	for rows.Next() {
-		var (
-			c  hub.GoldenChange
-			at int64
-		)
-		if err := rows.Scan(&c.Seq, &c.GoldenID, &c.Op, &c.Survivor, &at); err != nil {
-			return nil, fmt.Errorf("golden changes: %w", err)
-		}
-		c.At = fromNanos(at)
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-func isBlockKey(k string) bool {
-	_, rest, _ := strings.Cut(k, "|")
-	return strings.HasPrefix(rest, identity.ClassBlock+":")
-}
-
 // linksFor loads the fuzzy links touching any of the records.
 func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]identity.Link, error) {
-	if s.res.MaxBlock() == 0 {
-		return []identity.Link{}, nil
-	}
 	seen := map[[2]string]bool{}
 	out := []identity.Link{}
 	for _, q := range []string{`SELECT a, b, score, auto FROM fuzzy_links WHERE a IN (%s)`, `SELECT a, b, score, auto FROM fuzzy_links WHERE b IN (%s)`} {
@@ -689,95 +338,6 @@ func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]ide
 		}
 	}
 	return out, nil
-}
-
-// relink recomputes the fuzzy links of the customer records just written:
-// each is scored against the records sharing one of its blocking keys
-// (blocks over the size cap are skipped). A link depends on both records,
-// and is rewritten whenever either changes, so the links are a function of
-// the records, whatever their arrival order.
-func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
-	tx := b.tx
-	max := s.res.MaxBlock()
-	if max == 0 || len(rkeys) == 0 {
-		return nil
-	}
-	for _, q := range []string{`DELETE FROM fuzzy_links WHERE a IN (%s)`, `DELETE FROM fuzzy_links WHERE b IN (%s)`} {
-		if err := s.execChunk(ctx, tx, q, rkeys); err != nil {
-			return fmt.Errorf("clear fuzzy links: %w", err)
-		}
-	}
-	// The blocking keys of the written records, and the members of those
-	// blocks, at most max+1 each: a larger block is skipped anyway, and
-	// reading all of a common name's members cost a batch time in
-	// proportion to the store's size.
-	blocksOf := map[string][]string{}
-	blockKeys := map[string]bool{}
-	for _, r := range rkeys {
-		for _, k := range keysOf[r] {
-			if isBlockKey(k) {
-				blocksOf[r] = append(blocksOf[r], k)
-				blockKeys[k] = true
-			}
-		}
-	}
-	members, err := s.blockMembers(ctx, tx, sortedKeys(blockKeys), max+1)
-	if err != nil {
-		return err
-	}
-	need := map[string]bool{}
-	for _, r := range rkeys {
-		for _, k := range blocksOf[r] {
-			if len(members[k]) > max {
-				// Never silent: a skipped block is a pair the scorer
-				// did not see (crmhub_identity_blocks_skipped_total).
-				if b.blocksSkipped == nil {
-					b.blocksSkipped = map[string]int{}
-				}
-				b.blocksSkipped[identity.BlockRule(k)]++
-				continue
-			}
-			for _, m := range members[k] {
-				need[m] = true
-			}
-		}
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	recs, err := s.loadLive(ctx, b, sortedKeys(need))
-	if err != nil {
-		return err
-	}
-	seen := map[[2]string]bool{}
-	var rows [][]any
-	for _, r := range rkeys {
-		a, ok := recs[r]
-		if !ok {
-			continue
-		}
-		for _, k := range blocksOf[r] {
-			if len(members[k]) > max {
-				continue
-			}
-			for _, m := range members[k] {
-				b, ok := recs[m]
-				if !ok || m == r {
-					continue
-				}
-				l, ok := s.res.ScorePair(a, b)
-				if !ok || seen[[2]string{l.A, l.B}] {
-					continue
-				}
-				seen[[2]string{l.A, l.B}] = true
-				rows = append(rows, []any{l.A, l.B, l.Score, b2i(l.Auto)})
-			}
-		}
-	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
-		return fmt.Errorf("write fuzzy links: %w", err)
-	}
-	return nil
 }
 
 // blockChunk is how many blocks one statement reads: each is a sub-select
@@ -828,18 +388,18 @@ CROSS JOIN LATERAL (SELECT rkey FROM match_keys WHERE mkey = k.mkey LIMIT %d) AS
 // loadStates reads the live ones of the customer records whose states
 // component found, parsing only those the cache does not hold in their
 // current version.
-func (s *Store) loadStates(ctx context.Context, b *batch, states map[string]recState) (map[string]identity.Record, error) {
+func (s *Store) loadStates(ctx context.Context, b *batch, states map[string]identity.State) (map[string]identity.Record, error) {
 	out := make(map[string]identity.Record, len(states))
 	var miss []string
 	for rkey, st := range states {
-		if st.deleted {
+		if st.Deleted {
 			continue
 		}
 		if p, ok := b.pending[rkey]; ok {
 			out[rkey] = p.rec
 			continue
 		}
-		if r, ok := s.cache.get(rkey, st.event); ok {
+		if r, ok := s.cache.get(rkey, st.Version); ok {
 			out[rkey] = r
 		} else {
 			miss = append(miss, rkey)
@@ -895,11 +455,12 @@ func (s *Store) loadLive(ctx context.Context, b *batch, rkeys []string) (map[str
 			unsure = append(unsure, rkey)
 		}
 	}
-	states := map[string]recState{}
+	states := map[string]identity.State{}
 	if err := s.eachChunk(ctx, b.tx, `SELECT `+stateCols+` FROM records WHERE rkey IN (%s)`, unsure, func(rows *sql.Rows) error {
 		r, st, err := scanState(rows)
 		if err == nil && st.customer {
-			states[r] = st
+			// Only the version and whether it is deleted are read.
+			states[r] = identity.State{Deleted: st.deleted, Version: st.event}
 		}
 		return err
 	}); err != nil {
@@ -914,3 +475,9 @@ func (s *Store) loadLive(ctx context.Context, b *batch, rkeys []string) (map[str
 	}
 	return out, nil
 }
+
+// The store is resolution's storage, nothing more.
+var (
+	_ identity.ResolveStore = resolution{}
+	_ identity.LinkStore    = resolution{}
+)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/mapping/mappingtest"
 )
 
 // TestSuggestGermanCSV: an unfamiliar German CSV gets a mapping that loads,
@@ -66,7 +67,7 @@ func TestSuggestGermanCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("suggested mapping does not load: %v", err)
 	}
-	rep, err := mapping.RunTest(context.Background(), m, "../testdata/suggest/kunden.csv", mapping.TestOptions{IDField: "Kundennr"})
+	rep, err := mappingtest.Run(context.Background(), m, "../testdata/suggest/kunden.csv", mappingtest.Options{IDField: "Kundennr"})
 	if err != nil {
 		t.Fatal(err)
 	}

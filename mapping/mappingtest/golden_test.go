@@ -1,4 +1,4 @@
-package mapping
+package mappingtest
 
 import (
 	"context"
@@ -8,16 +8,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/crmhub/crmhub/mapping"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected files of testdata/*")
+var update = flag.Bool("update", false, "rewrite the expected files of mapping/testdata/*")
 
-// TestGolden walks testdata/<case>/{mapping.yaml,input.jsonl,expected.jsonl}
+// TestGolden walks mapping/testdata/<case>/{mapping.yaml,input.jsonl,expected.jsonl}
 // (or expected.err for a mapping that must not load), the same format
 // `crmhub mapping test` runs for users.
 func TestGolden(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/*/mapping.yaml")
-	more, _ := filepath.Glob("testdata/*/mapping.path")
+	dirs, err := filepath.Glob("../testdata/*/mapping.yaml")
+	more, _ := filepath.Glob("../testdata/*/mapping.path")
 	dirs = append(dirs, more...)
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases: %v", err)
@@ -39,12 +41,12 @@ func runGolden(t *testing.T, dir string) {
 	if p, err := os.ReadFile(filepath.Join(dir, "mapping.path")); err == nil {
 		mf = filepath.Join(dir, strings.TrimSpace(string(p)))
 	}
-	m, err := LoadFile(mf)
+	m, err := mapping.LoadFile(mf)
 	if _, statErr := os.Stat(errFile); statErr == nil || (err != nil && *update) {
 		if err == nil {
 			t.Fatalf("mapping loaded, %s expects it to fail", errFile)
 		}
-		if !errors.Is(err, ErrLoad) {
+		if !errors.Is(err, mapping.ErrLoad) {
 			t.Errorf("error is not an ErrLoad: %v", err)
 		}
 		got := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "") + "\n"
@@ -63,7 +65,7 @@ func runGolden(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := RunTest(context.Background(), m, filepath.Join(dir, "input.jsonl"), TestOptions{Expect: filepath.Join(dir, "expected.jsonl"), Update: *update})
+	rep, err := Run(context.Background(), m, filepath.Join(dir, "input.jsonl"), Options{Expect: filepath.Join(dir, "expected.jsonl"), Update: *update})
 	if err != nil {
 		t.Fatal(err)
 	}
