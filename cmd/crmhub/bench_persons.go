@@ -22,7 +22,7 @@ type personFlags struct {
 	truth, id, delimiter string
 	columns, mappingFile string
 	drop                 []string
-	region               string
+	region, encoding     string
 }
 
 func (p personFlags) set() bool { return p.truth != "" }
@@ -68,7 +68,7 @@ func (p personFlags) personMapping(first string, delim rune) (*mapping.Mapping, 
 		}
 		return m, "mapping from --columns", y, nil
 	}
-	sample, err := sampleRows(first, delim, 500, p.truth, p.id)
+	sample, err := sampleRows(first, p.encoding, delim, 500, p.truth, p.id)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -85,12 +85,14 @@ func (p personFlags) personMapping(first string, delim rune) (*mapping.Mapping, 
 
 // sampleRows reads up to n rows of a delimited file as suggest takes
 // them, without the columns in skip.
-func sampleRows(path string, delim rune, n int, skip ...string) ([]map[string]any, error) {
+func sampleRows(path, encoding string, delim rune, n int, skip ...string) ([]map[string]any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("bench quality: %w", err)
 	}
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if data, err = quality.Decode(data, encoding); err != nil {
+		return nil, fmt.Errorf("bench quality: %s: %w", path, err)
+	}
 	if delim == 0 {
 		if delim, err = quality.SniffDelimiter(data); err != nil {
 			return nil, fmt.Errorf("bench quality: %s: %w", path, err)
@@ -148,7 +150,7 @@ func runPersons(out io.Writer, f febrlFlags, p personFlags) error {
 	var recs []quality.Record
 	for i, path := range files {
 		rs, st, err := quality.ReadDelimitedFile(path, quality.DelimitedOptions{System: string(rune('a' + i)), Truth: p.truth,
-			ID: p.id, Delimiter: delim, Mapping: m, Drop: drop})
+			ID: p.id, Delimiter: delim, Mapping: m, Drop: drop, Encoding: p.encoding})
 		if err != nil {
 			return fmt.Errorf("bench quality: %w", err)
 		}

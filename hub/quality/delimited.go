@@ -13,6 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/mapping"
@@ -48,7 +52,18 @@ type DelimitedOptions struct {
 	// Drop lists canonical attributes removed after mapping (see Drop),
 	// to measure the same people with less evidence.
 	Drop []string
+	// Encoding is the file's character set: "" or utf-8, windows-1252,
+	// iso-8859-1 (latin1), iso-8859-15. A file that is not UTF-8 without
+	// one is an error, not names garbled in silence.
+	Encoding string
 }
+
+// encodings are the character sets older person exports come in, by the
+// names the file connector takes too.
+var encodings = map[string]encoding.Encoding{"": nil, "utf-8": nil, "utf8": nil,
+	"windows-1252": charmap.Windows1252, "cp1252": charmap.Windows1252,
+	"iso-8859-1": charmap.ISO8859_1, "latin-1": charmap.ISO8859_1, "latin1": charmap.ISO8859_1,
+	"iso-8859-15": charmap.ISO8859_15}
 
 // DelimitedStats count the rows that did not become records, as the
 // pipeline would: skipped on purpose (drop_if) or dead-lettered (a
@@ -77,7 +92,9 @@ func ReadDelimited(r io.Reader, name string, opt DelimitedOptions) ([]Record, De
 	if err != nil {
 		return nil, st, fmt.Errorf("read %s: %w", name, err)
 	}
-	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a BOM is not part of the first column's name
+	if data, err = Decode(data, opt.Encoding); err != nil {
+		return nil, st, fmt.Errorf("read %s: %w", name, err)
+	}
 	delim := opt.Delimiter
 	if delim == 0 {
 		if delim, err = SniffDelimiter(data); err != nil {
@@ -219,6 +236,25 @@ func MarkCopies(recs []Record) {
 		recs[i].Corruption = ""
 	}
 	markCopies(recs)
+}
+
+// Decode returns a file's bytes as UTF-8 without a byte order mark,
+// decoded from the named encoding ("" for UTF-8, which is checked).
+func Decode(data []byte, encodingName string) ([]byte, error) {
+	enc, ok := encodings[strings.ToLower(encodingName)]
+	if !ok {
+		return nil, fmt.Errorf("unknown encoding %q (utf-8, windows-1252, iso-8859-1, iso-8859-15)", encodingName)
+	}
+	if enc != nil {
+		out, err := enc.NewDecoder().Bytes(data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", encodingName, err)
+		}
+		data = out
+	} else if !utf8.Valid(data) {
+		return nil, fmt.Errorf("not UTF-8: give the encoding (windows-1252, iso-8859-1, ...): %w", ErrDelimited)
+	}
+	return bytes.TrimPrefix(data, []byte("\ufeff")), nil // a BOM is not part of the first column's name
 }
 
 // SniffDelimiter tells the delimiter of a file from its header line: the
