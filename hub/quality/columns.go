@@ -39,7 +39,8 @@ var columnAlias = map[string]string{"first_name": "given_name", "last_name": "fa
 // ColumnsMapping writes the mapping YAML a --columns map stands for:
 // "given_name=first_name,birth_date=dob,identifier:ssn=ssn_col", each pair
 // a canonical attribute (or a full target path such as addresses[0].street)
-// and the file's column. region (ISO alpha-2, may be empty) reads phone
+// and the file's column; with a given and a family name it writes the full
+// name too. region (ISO alpha-2, may be empty) reads phone
 // numbers without a country prefix and is the address country when no
 // column gives one. The result is the mapping a user would write for the
 // file, and is printed so they can start from it.
@@ -104,6 +105,23 @@ func ColumnsMapping(spec, region string) ([]byte, error) {
 	}
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("columns: no attribute=column pair")
+	}
+	given, family, full := "", "", false
+	for _, f := range fields {
+		switch f.path {
+		case "given_name":
+			given = f.expr
+		case "family_name":
+			family = f.expr
+		case "full_name":
+			full = true
+		}
+	}
+	if given != "" && family != "" && !full {
+		// The schema wants a person's family name or full name: the full
+		// name keeps a row whose family name is missing from being
+		// dead-lettered, as a careful mapping would.
+		fields = append(fields, field{"full_name", fmt.Sprintf(`join(" ", %s, %s)`, given, family)})
 	}
 	if hasAddress {
 		fields = append(fields, field{"addresses[0].type", `"home"`})
