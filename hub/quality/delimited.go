@@ -112,6 +112,11 @@ func ReadDelimited(r io.Reader, name string, opt DelimitedOptions) ([]Record, De
 	}
 	for i := range head {
 		head[i] = strings.TrimSpace(head[i])
+		if slices.Contains(head[:i], head[i]) {
+			// A row is a map from column to value: the second column of
+			// a name would hide the first.
+			return nil, st, fmt.Errorf("read %s header: column %q appears twice: %w", name, head[i], ErrDelimited)
+		}
 	}
 	col := func(what, c string) (int, error) {
 		if c == "" {

@@ -119,6 +119,7 @@ func TestReadDelimitedDropAndErrors(t *testing.T) {
 		{"no id column", DelimitedOptions{Truth: "person", ID: "key", Mapping: m}, file},
 		{"id twice", DelimitedOptions{Truth: "person", ID: "first_name", Mapping: m}, file},
 		{"no delimiter", DelimitedOptions{Truth: "person", Mapping: m}, "person\np1\n"},
+		{"a column twice", DelimitedOptions{Truth: "person", Mapping: m}, "first_name;last_name;last_name;person\nAnn;Lee;Li;p1\n"},
 		{"unknown drop", DelimitedOptions{Truth: "person", Mapping: m, Drop: []string{"shoe_size"}}, file},
 		{"latin1 without an encoding", DelimitedOptions{Truth: "person", Mapping: m}, "first_name;last_name;person\nJ\xfcrgen;M\xfcller;p1\n"},
 	}
