@@ -83,26 +83,36 @@ func runFEBRL(out io.Writer, f febrlFlags) error {
 			}
 			recs = append(recs, rs...)
 		}
-		cfg := identity.Config{DefaultRegion: "AU", Fuzzy: &identity.FuzzyConfig{Method: f.method}}
-		model := "default"
-		if f.method == identity.MethodWeighted {
-			model = "weighted"
+		if err := scoreSet(out, f, "febrl", set.name, ids, "AU", recs); err != nil {
+			return err
 		}
-		if f.estimate && f.method != identity.MethodWeighted {
-			p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(f.seed)})
-			if err != nil {
-				return fmt.Errorf("bench quality: estimate on %s: %w", set.name, err)
-			}
-			cfg.Fuzzy.People = p
-			model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+	}
+	return nil
+}
+
+// scoreSet resolves recs under the default model (or the one estimated
+// from them with --estimate) and prints the score, the review queue and,
+// with -v, sample mistakes. what names the data ("febrl", "persons").
+func scoreSet(out io.Writer, f febrlFlags, what, name, ids, region string, recs []quality.Record) error {
+	cfg := identity.Config{DefaultRegion: region, Fuzzy: &identity.FuzzyConfig{Method: f.method}}
+	model := "default"
+	if f.method == identity.MethodWeighted {
+		model = "weighted"
+	}
+	if f.estimate && f.method != identity.MethodWeighted {
+		p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(f.seed)})
+		if err != nil {
+			return fmt.Errorf("bench quality: estimate on %s: %w", name, err)
 		}
-		res := quality.Run(cfg, recs)
-		fmt.Fprintf(out, "febrl %-18s %-10s records %5d precision %.4f recall %.4f F1 %.4f (true pairs %d, found %d) model %s\n",
-			set.name, ids, len(recs), res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, res.Score.FoundPairs, model)
-		printReview(out, res.Review)
-		if f.sample > 0 {
-			printMistakes(out, identity.New(cfg), recs, quality.Sample(recs, res.Assign, f.sample))
-		}
+		cfg.Fuzzy.People = p
+		model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+	}
+	res := quality.Run(cfg, recs)
+	fmt.Fprintf(out, "%s %-18s %-10s records %5d precision %.4f recall %.4f F1 %.4f (true pairs %d, found %d) model %s\n",
+		what, name, ids, len(recs), res.Score.Precision, res.Score.Recall, res.Score.F1, res.Score.TruePairs, res.Score.FoundPairs, model)
+	printReview(out, res.Review)
+	if f.sample > 0 {
+		printMistakes(out, identity.New(cfg), recs, quality.Sample(recs, res.Assign, f.sample))
 	}
 	return nil
 }

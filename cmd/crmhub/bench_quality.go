@@ -18,12 +18,21 @@ func newBenchQualityCmd() *cobra.Command {
 	var estimate bool
 	var households, twoErrors, twins float64
 	var fb febrlFlags
+	var pf personFlags
 	cmd := &cobra.Command{
 		Use:   "quality",
 		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if fb.set() {
+			if pf.set() || fb.set() {
 				fb.estimate, fb.method, fb.seed = estimate, method, seed
+			}
+			if pf.set() {
+				if fb.dir != "" {
+					return fmt.Errorf("bench quality: --truth reads --input-a/--input-b, not --febrl")
+				}
+				return runPersons(cmd.OutOrStdout(), fb, pf)
+			}
+			if fb.set() {
 				return runFEBRL(cmd.OutOrStdout(), fb)
 			}
 			variants := []struct {
@@ -87,9 +96,17 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")
 	cmd.Flags().BoolVar(&estimate, "estimate", false, "estimate the Fellegi-Sunter model from the generated records first (no labels), as crmhub identity train does")
 	cmd.Flags().StringVar(&fb.dir, "febrl", "", "score on FEBRL files in this folder instead (dataset4a.csv+dataset4b.csv as two systems, dataset1-3.csv each as one system)")
-	cmd.Flags().StringVar(&fb.inputA, "input-a", "", "score on this file in FEBRL's CSV layout (one system, or the first of two with --input-b)")
-	cmd.Flags().StringVar(&fb.inputB, "input-b", "", "the second system's file in FEBRL's CSV layout")
-	cmd.Flags().BoolVar(&fb.withoutID, "without-id", false, "FEBRL: drop the social security number (names, address and birth date only)")
+	cmd.Flags().StringVar(&fb.inputA, "input-a", "", "score on this delimited person file (one system, or the first of two with --input-b); in FEBRL's CSV layout unless --truth is given")
+	cmd.Flags().StringVar(&fb.inputB, "input-b", "", "the second system's file")
+	cmd.Flags().BoolVar(&fb.withoutID, "without-id", false, "drop the person identifiers (FEBRL's social security number): names, address and birth date only")
+	cmd.Flags().StringVar(&pf.truth, "truth", "", "the column whose equal values are one person: reads --input-a/--input-b as any delimited file, mapped by --mapping, --columns or a suggested mapping")
+	cmd.Flags().StringVar(&pf.id, "id", "", "the column holding each row's id (default: the row's line number)")
+	cmd.Flags().StringVar(&pf.delimiter, "delimiter", "", "the field delimiter (one character or tab; default: sniffed from the header: , ; tab |)")
+	cmd.Flags().StringVar(&pf.mappingFile, "mapping", "", "a mapping YAML (crmhub's mapping language, target customer) that maps a row onto the canonical person")
+	cmd.Flags().StringVar(&pf.columns, "columns", "", "a column map instead of --mapping: given_name=first_name,family_name=last_name,birth_date=dob,street=...,postal_code=...,city=...,email=...,phone=...,identifier:ssn=...")
+	cmd.Flags().StringSliceVar(&pf.drop, "drop", nil, "canonical attributes removed after mapping: email, phone, birth_date, gender, identifiers, address, given_name, family_name")
+	cmd.Flags().StringVar(&pf.encoding, "encoding", "", "the files' character set: utf-8 (default), windows-1252, iso-8859-1, iso-8859-15")
+	cmd.Flags().StringVar(&pf.region, "region", "", "ISO country of the data: the region of phone numbers without a country prefix and, with --columns, the address country")
 	cmd.Flags().IntVarP(&fb.sample, "verbose", "v", 0, "print this many missed and wrongly merged pairs with their evidence")
 	return cmd
 }

@@ -13,8 +13,55 @@ type StreetLine struct {
 	Street, Number, Unit string
 }
 
+// unitWords name a unit inside a building before its number or letter
+// ("Apt 3", "Suite 100", "Unit B", "Flat 2a", "Whg. 3", "Bât. B"): the
+// secondary unit designators of USPS Publication 28 and the usual UK,
+// Australian, German and French ones.
 var unitWords = map[string]bool{"unit": true, "apt": true, "apartment": true, "flat": true, "suite": true, "ste": true,
-	"wohnung": true, "whg": true, "app": true, "appt": true, "appartement": true, "#": true}
+	"wohnung": true, "whg": true, "app": true, "appt": true, "appartement": true, "#": true,
+	"bldg": true, "building": true, "rm": true, "room": true, "dept": true, "ofc": true, "office": true, "spc": true,
+	"space": true, "trlr": true, "lot": true, "shop": true, "bat": true, "batiment": true, "haus": true}
+
+// floorWords name a floor, before its number ("Floor 3", "Level 2", "Fl
+// 3") or after it ("3rd Floor", "2. OG", "2e étage"). A floor holds many
+// flats and one system writes it where another does not, so it is left
+// out of the street and is no unit.
+var floorWords = map[string]bool{"floor": true, "fl": true, "level": true, "lvl": true, "og": true, "eg": true,
+	"ug": true, "dg": true, "stock": true, "etage": true}
+
+// isUnitValue reports whether a word can follow a unit word as the unit:
+// a number ("3", "2b", "4/12") or a short code with a letter ("B", "A1").
+func isUnitValue(w string) bool {
+	if isNumWord(w) {
+		return true
+	}
+	if len(w) == 0 || len(w) > 3 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if !(w[i] >= 'a' && w[i] <= 'z' || isDigit(w[i])) {
+			return false
+		}
+	}
+	return len(w) == 1 || strings.IndexFunc(w, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+}
+
+// isFloorNumber reports whether a word can be a floor's number before a
+// floor word: "2", "3rd", "2e" (French), "1er".
+func isFloorNumber(w string) bool {
+	if w == "" || !isDigit(w[0]) {
+		return false
+	}
+	i := 0
+	for i < len(w) && isDigit(w[i]) {
+		i++
+	}
+	switch w[i:] {
+	case "", "st", "nd", "rd", "th", "e", "er", "eme":
+		return true
+	}
+	return false
+}
 
 // ParseStreetLine reads a street line of DE, UK, US, AU or FR style: the
 // house number before ("40 Dock Road", "12 bis rue de la Paix") or after
@@ -91,13 +138,27 @@ func parseOneLine(line string) StreetLine {
 	line = lineSeparators.Replace(line)
 	f := strings.Fields(normStreet(line))
 	var out StreetLine
-	// Units first: "unit 2" / "apt 3" anywhere, or "2/15" as the number.
+	// Units and floors first: "unit 2" / "apt B" / "level 3" anywhere,
+	// "3rd floor" after its number, or "2/15" as the number.
 	var rest []string
 	for i := 0; i < len(f); i++ {
 		w := f[i]
-		if unitWords[w] && i+1 < len(f) && isNumWord(f[i+1]) {
+		switch {
+		case unitWords[w] && i+1 < len(f) && isUnitValue(f[i+1]):
 			out.Unit = f[i+1]
+			// "Unit 4/12 Oak St": unit 4 of number 12.
+			if u, n, ok := strings.Cut(out.Unit, "/"); ok && u != "" && isNumWord(n) {
+				out.Unit = u
+				f[i+1] = n
+				continue
+			}
 			i++
+			continue
+		case floorWords[w] && i+1 < len(f) && isFloorNumber(f[i+1]) && (len(rest) > 0 || i+2 < len(f)):
+			i++
+			continue
+		case floorWords[w] && len(rest) > 1 && isFloorNumber(rest[len(rest)-1]):
+			rest = rest[:len(rest)-1]
 			continue
 		}
 		rest = append(rest, w)
@@ -110,6 +171,14 @@ func parseOneLine(line string) StreetLine {
 		out.Number = w
 	}
 	switch {
+	case len(rest) > 2 && isNum(rest[0]) && isNum(rest[1]):
+		// A range of house numbers ("12-14 Oak St"): the house is the
+		// first, as a system that keeps one number writes it.
+		take(rest[0])
+		rest = rest[2:]
+	case len(rest) > 2 && isNum(rest[len(rest)-1]) && isNum(rest[len(rest)-2]):
+		take(rest[len(rest)-2]) // "Hauptstr. 12-14"
+		rest = rest[:len(rest)-2]
 	case len(rest) > 1 && isNum(rest[0]):
 		take(rest[0])
 		rest = rest[1:]
@@ -142,13 +211,20 @@ func isNumWord(w string) bool {
 
 // NormalizePostcode reduces a postal code to what tells places apart: upper
 // case without spaces ("sw1a 1aa" = "SW1A1AA"), a US ZIP+4 to its ZIP
-// ("94105-1804" = "94105"), an old country prefix dropped ("D-10115").
+// ("94105-1804", "94105 1804", "941051804" = "94105"), an old country
+// prefix dropped ("D-10115").
 func NormalizePostcode(p string) string {
 	p = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(p), " ", ""))
 	if len(p) > 2 && p[1] == '-' && p[0] >= 'A' && p[0] <= 'Z' && p[2] >= '0' && p[2] <= '9' {
 		p = p[2:]
 	}
 	if len(p) == 10 && p[5] == '-' && allDigits(p[:5]) && allDigits(p[6:]) {
+		p = p[:5]
+	}
+	// ZIP+4 written with a space (gone above) or without a separator, as
+	// databases that keep the ZIP9 as one number do: no other country's
+	// postal codes have nine digits.
+	if len(p) == 9 && allDigits(p) {
 		p = p[:5]
 	}
 	return p

@@ -28,6 +28,27 @@ func TestParseStreetLine(t *testing.T) {
 		{"Rose Cottage\n40 Dock Road", StreetLine{"dock rd", "40", ""}},
 		{"92 mcintyre street\napt 27", StreetLine{"mcintyre st", "92", "27"}},
 		{"Rose Cottage\nDock Road", StreetLine{"rose cottage", "", ""}},
+		// Units with a letter, and the designators of USPS Publication 28
+		// and of other countries.
+		{"93722 Hermina Stream Apt. 244", StreetLine{"hermina stream", "93722", "244"}}, // US
+		{"12 Oak Street Apt B", StreetLine{"oak st", "12", "b"}},                        // US
+		{"12 Oak St Ste. 100", StreetLine{"oak st", "12", "100"}},                       // US
+		{"12 Oak St Bldg 4", StreetLine{"oak st", "12", "4"}},                           // US
+		{"12 Oak St, Unit C", StreetLine{"oak st", "12", "c"}},                          // US
+		{"Flat A, 12 Oak Road", StreetLine{"oak rd", "12", "a"}},                        // UK
+		{"Shop 4, 12 Oak St", StreetLine{"oak st", "12", "4"}},                          // AU
+		{"Unit 4/12 Oak St", StreetLine{"oak st", "12", "4"}},                           // AU
+		{"3 rue de la Paix, Bât. B", StreetLine{"r de la paix", "3", "b"}},              // FR
+		{"12 Flat Rock Rd", StreetLine{"flat rock rd", "12", ""}},                       // a street named like a unit
+		// Floors are left out: one system writes them, another not.
+		{"12 Oak St Fl 3", StreetLine{"oak st", "12", ""}},
+		{"Level 2, 12 Oak St", StreetLine{"oak st", "12", ""}},              // AU
+		{"12 Oak St, 3rd Floor", StreetLine{"oak st", "12", ""}},            // US, UK
+		{"Hauptstraße 5, 2. OG", StreetLine{"hauptstr", "5", ""}},           // DE
+		{"5 rue de la Paix, 2e étage", StreetLine{"r de la paix", "5", ""}}, // FR
+		// A range of house numbers is its first.
+		{"12-14 Oak St", StreetLine{"oak st", "12", ""}},
+		{"Hauptstr. 12-14", StreetLine{"hauptstr", "12", ""}},
 	} {
 		if got := ParseStreetLine(tc.in); got != tc.want {
 			t.Errorf("%q: got %+v, want %+v", tc.in, got, tc.want)
@@ -45,6 +66,9 @@ func TestNormalizePostcode(t *testing.T) {
 		{"2000", "2000"},        // AU
 		{"75008", "75008"},      // FR
 		{"F-75008", "75008"},    // FR, old style
+		{"94105 1804", "94105"}, // US ZIP+4 with a space
+		{"941051804", "94105"},  // US ZIP9 kept as one number
+		{"1234567", "1234567"},  // seven digits are no ZIP+4
 	} {
 		if got := NormalizePostcode(tc.in); got != tc.want {
 			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
@@ -98,5 +122,35 @@ func TestStreet2(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("block keys %v: want the street and house number of street2", personBlockKeys(c))
+	}
+}
+
+// A postal code a spreadsheet read as a number lost its leading zero; it
+// is the same code, while a code that differs otherwise stays another.
+func TestPostcodeLeadingZero(t *testing.T) {
+	for _, tc := range []struct{ x, y, want string }{
+		{"06419", "6419", LevelExact},      // US, New England
+		{"06419-6160", "6419", LevelExact}, // US, ZIP+4 on one side
+		{"01067", "1067", LevelExact},      // DE, Dresden
+		{"0800", "800", LevelExact},        // AU, Darwin
+		{"06419", "064196160", LevelExact}, // ZIP9 without its dash
+		{"06419", "6418", LevelElse},       // another code
+		{"10115", "1015", LevelElse},       // a digit lost in the middle is no lost zero
+		{"007", "7", LevelElse},            // too short to tell
+	} {
+		if got := postcodeLevel(tc.x, tc.y); got != tc.want {
+			t.Errorf("postcodeLevel(%q, %q) = %q, want %q", tc.x, tc.y, got, tc.want)
+		}
+	}
+}
+
+// Accents one system keeps and another drops fold alike, in names and
+// streets of French, Spanish, Portuguese and Nordic data.
+func TestFoldAccents(t *testing.T) {
+	for _, tc := range [][2]string{{"Jérôme", "jerome"}, {"Noël", "noel"}, {"Anaïs", "anais"}, {"João", "joao"},
+		{"Bjørn", "bjorn"}, {"Ångström", "angstroem"}, {"Rue de la Fenêtre", "rue de la fenetre"}, {"Müller", "mueller"}} {
+		if got := foldName(tc[0]); got != tc[1] {
+			t.Errorf("foldName(%q) = %q, want %q", tc[0], got, tc[1])
+		}
 	}
 }

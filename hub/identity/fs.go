@@ -414,6 +414,12 @@ func postcodeLevel(x, y string) string {
 		return ""
 	case x == y:
 		return LevelExact
+	case len(x) != len(y) && min(len(x), len(y)) >= 3 && allDigits(x) && allDigits(y) &&
+		strings.TrimLeft(x, "0") == strings.TrimLeft(y, "0"):
+		// A spreadsheet read the postal code as a number and dropped its
+		// leading zero (06419 -> 6419 in New England, 01067 -> 1067 in
+		// Dresden, 0800 -> 800 in Darwin): the same code.
+		return LevelExact
 	case len(x) == len(y):
 		var diff []int
 		for i := range len(x) {

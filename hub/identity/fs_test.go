@@ -323,3 +323,33 @@ func TestGenderPairsFollowRule(t *testing.T) {
 		}
 	}
 }
+
+// The family name read from a full name: the last word, except where the
+// full name is the given name alone (a mapping joined given and family
+// name and the family name was missing), which tells no family name.
+func TestFamilyNameFromFullName(t *testing.T) {
+	tests := []struct {
+		c    hub.Customer
+		want string
+	}{
+		{hub.Customer{FamilyName: "Lee", FullName: "Ann Lee"}, "lee"},
+		{hub.Customer{FullName: "Ann Lee"}, "lee"},
+		{hub.Customer{FullName: "Lee"}, "lee"},
+		{hub.Customer{GivenName: "Jeana", FullName: "Jeana"}, ""},
+		{hub.Customer{GivenName: "Jeana", FullName: "JEANA "}, ""},
+		{hub.Customer{GivenName: "Anna", FullName: "Schmidt"}, "schmidt"}, // a system's "name" field mapped to full_name
+		{hub.Customer{GivenName: "Anna"}, ""},
+	}
+	for _, tt := range tests {
+		if got := familyName(tt.c); got != tt.want {
+			t.Errorf("familyName(%+v) = %q, want %q", tt.c, got, tt.want)
+		}
+	}
+	// And so the comparison: a missing family name is no evidence, not
+	// "another family".
+	a := hub.Customer{Kind: "person", GivenName: "Jeana", FamilyName: "Jaskolski", FullName: "Jeana Jaskolski", BirthDate: "1983-11-16"}
+	b := hub.Customer{Kind: "person", GivenName: "Jeana", FullName: "Jeana", BirthDate: "1983-11-16"}
+	if g, _ := comparePeople(a, b, "US", false, DefaultParams()); g[iFamily] != "" {
+		t.Errorf("family level %q, want none (missing)", g[iFamily])
+	}
+}

@@ -103,7 +103,12 @@ func (f *FuzzyConfig) thresholds(kind string) (review, auto float64) {
 }
 
 var fold = strings.NewReplacer("ä", "ae", "ö", "oe", "ü", "ue", "ß", "ss", "é", "e", "è", "e", "á", "a", "à", "a",
-	"ó", "o", "ñ", "n", "ç", "c", "-", " ", ".", " ", ",", " ", "'", "", "&", " ")
+	"ó", "o", "ñ", "n", "ç", "c", "-", " ", ".", " ", ",", " ", "'", "", "&", " ",
+	// The other accents of French, Spanish, Portuguese and the Nordic
+	// languages, which one system keeps and another drops (Jérôme and
+	// Jerome, Bât. and Bat., Noël and Noel, Fenêtre and Fenetre).
+	"â", "a", "ê", "e", "î", "i", "ô", "o", "û", "u", "ë", "e", "ï", "i", "ÿ", "y", "í", "i", "ú", "u", "ì", "i",
+	"ò", "o", "ù", "u", "ã", "a", "õ", "o", "å", "a", "ø", "o", "æ", "ae", "œ", "oe")
 
 // foldName lower-cases, spells out umlauts and drops punctuation.
 func foldName(s string) string {
@@ -158,6 +163,13 @@ func familyName(c hub.Customer) string {
 	}
 	f := strings.Fields(foldName(c.FullName))
 	if len(f) == 0 {
+		return ""
+	}
+	// A full name that is the given name alone says nothing of the family
+	// name: a mapping that joins given and family name into full_name
+	// writes "Jeana" where the family name is missing, and reading that as
+	// the family name put a person against herself as "another family".
+	if len(f) == 1 && c.GivenName != "" && f[0] == foldName(c.GivenName) {
 		return ""
 	}
 	return f[len(f)-1]
