@@ -54,11 +54,15 @@ type valueState struct {
 	deferred bool
 	cfg      value.Config
 	now      func() time.Time
-	fill     factFill // the back-fill of value facts (fillFacts)
+	// wall stamps the deferred marks (value_dirty first_at, last_at) and
+	// is what DrainSettled measures quiet and lag against: wall time,
+	// not the figures' day (now), which a config may fix.
+	wall func() time.Time
+	fill factFill // the back-fill of value facts (fillFacts)
 }
 
 func newValueState(o ValueOptions) (*valueState, error) {
-	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now,
+	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now, wall: time.Now,
 		fill: factFill{window: 10000, perRun: 500000}}
 	if o.Config != nil {
 		v.cfg = *o.Config
@@ -111,14 +115,18 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 		return fmt.Errorf("value: goldens of the batch: %w", err)
 	}
 	if s.val.deferred {
+		// A mark keeps when it was first set and moves its last touch:
+		// DrainSettled takes it once the customer stopped changing.
+		at := s.val.wall().UnixMilli()
 		rows := make([][]any, 0, len(ids)+len(refs))
 		for _, id := range sortedKeys(ids) {
-			rows = append(rows, []any{"", id})
+			rows = append(rows, []any{"", id, at, at})
 		}
 		for r := range refs {
-			rows = append(rows, []any{r.System, r.ID})
+			rows = append(rows, []any{r.System, r.ID, at, at})
 		}
-		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey) `, "text,text", ` ON CONFLICT DO NOTHING`, rows); err != nil {
+		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey, first_at, last_at) `, "text,text,bigint,bigint",
+			` ON CONFLICT (system, dkey) DO UPDATE SET last_at = excluded.last_at`, rows); err != nil {
 			return fmt.Errorf("value: mark customers: %w", err)
 		}
 		return nil
@@ -166,7 +174,8 @@ func (s *Store) valueTargets(ctx context.Context, tx *sql.Tx, ids map[string]boo
 
 // DrainValue recomputes the customers deferred apply marked (value.mode
 // deferred), up to max marks at a time, and returns how many marks it
-// took; 0 when none wait.
+// took; 0 when none wait. DrainSettled (value_settle.go) is the pacing
+// the server uses.
 func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
 	n := 0
 	err := s.valueTx(ctx, func(tx *sql.Tx) error {

@@ -1,0 +1,193 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// The deferred recompute re-reads all facts of every customer it takes
+// (about 12 us per record of the customer on the bench stream), so
+// during a sync that keeps touching a customer, recomputing it once per
+// pass cost several recomputes of each customer (README, Benchmarks:
+// paced). DrainSettled takes a customer once it stopped changing: no
+// mark of it (its golden id, or a source customer record it holds) was
+// touched within quiet. A customer that keeps changing is taken anyway
+// once one of its marks is maxLag old, which bounds how stale its
+// figures get: maxLag plus the pause between passes.
+//
+// A customer's marks are of two kinds (value_dirty): its golden id,
+// marked when a batch resolved its customer records, and the source
+// customers its orders, payments and cases name, marked when those
+// apply. They settle separately: an order arriving after the customer
+// record leaves the golden-id mark settled and the customer's reference
+// not. So a settled mark is resolved to its goldens first, and a golden
+// holding any unsettled mark waits, its settled marks kept for the pass
+// that takes it.
+
+// markKey is one value_dirty row's key: system "" for a golden id.
+type markKey struct{ system, key string }
+
+// DrainSettled recomputes, in one pass over the marks in key order and a
+// transaction per max marks, the customers whose marks settled (last
+// touched at least quiet ago) and those with a mark at least maxLag old,
+// and returns how many marks it took.
+func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Duration) (int, error) {
+	now := s.val.wall()
+	lastBy, firstBy := now.Add(-quiet).UnixMilli(), now.Add(-maxLag).UnixMilli()
+	total := 0
+	var after markKey
+	for {
+		n, next, done := 0, markKey{}, false
+		err := s.valueTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			n, next, done, err = s.drainSettledChunk(ctx, tx, max, after, lastBy, firstBy)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("value drain: %w", err)
+		}
+		total += n
+		if done {
+			return total, nil
+		}
+		after = next
+	}
+}
+
+// drainSettledChunk takes up to max settled marks after the key after,
+// recomputes the goldens none of whose marks is still moving, and
+// deletes the marks it took of those; it returns how many marks it
+// deleted, the last key it read and whether none is left after it.
+func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, after markKey, lastBy, firstBy int64) (int, markKey, bool, error) {
+	var (
+		marks  []markKey
+		forced = map[markKey]bool{}
+		last   markKey
+	)
+	if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey, first_at FROM value_dirty
+WHERE (system > ? OR system = ? AND dkey > ?) AND (last_at <= ? OR first_at <= ?) ORDER BY system, dkey LIMIT ?`),
+		[]any{after.system, after.system, after.key, lastBy, firstBy, max}, func(r *sql.Rows) error {
+			var (
+				m     markKey
+				first int64
+			)
+			if err := r.Scan(&m.system, &m.key, &first); err != nil {
+				return err
+			}
+			marks = append(marks, m)
+			if first <= firstBy {
+				forced[m] = true
+			}
+			last = m
+			return nil
+		}); err != nil {
+		return 0, last, false, err
+	}
+	if len(marks) == 0 {
+		return 0, last, true, nil
+	}
+	// The goldens of each mark: a golden id names itself, a reference the
+	// goldens holding that source customer.
+	goldens := map[markKey][]string{}
+	bySystem := map[string][]string{}
+	for _, m := range marks {
+		if m.system == "" {
+			goldens[m] = []string{m.key}
+		} else {
+			bySystem[m.system] = append(bySystem[m.system], m.key)
+		}
+	}
+	for _, sys := range sortedKeys(boolSet(bySystem)) {
+		for _, part := range s.keyChunks(bySystem[sys]) {
+			q, args := s.inList(`SELECT source_id, golden_id FROM records WHERE entity = 'customer' AND system = ? AND deleted = 0 AND golden_id IS NOT NULL AND source_id IN (%s)`, part)
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
+				var id, g string
+				if err := r.Scan(&id, &g); err != nil {
+					return err
+				}
+				m := markKey{sys, id}
+				goldens[m] = append(goldens[m], g)
+				return nil
+			}); err != nil {
+				return 0, last, false, fmt.Errorf("value: customers of marks: %w", err)
+			}
+		}
+	}
+	all := map[string]bool{}
+	for _, gs := range goldens {
+		for _, g := range gs {
+			all[g] = true
+		}
+	}
+	// The goldens with a mark still moving: their own, or that of a
+	// source customer record they hold.
+	moving := map[string]bool{}
+	keys := sortedKeys(all)
+	if err := s.eachMarkQuery(ctx, tx, `SELECT dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanInto(moving)); err != nil {
+		return 0, last, false, fmt.Errorf("value: moving goldens: %w", err)
+	}
+	if err := s.eachMarkQuery(ctx, tx, `SELECT r.golden_id FROM records r JOIN value_dirty d ON d.system = r.system AND d.dkey = r.source_id
+WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last_at > ? AND d.first_at > ?`, keys, lastBy, firstBy, scanInto(moving)); err != nil {
+		return 0, last, false, fmt.Errorf("value: goldens of moving customers: %w", err)
+	}
+	// A forced mark (maxLag old) takes its goldens however they move.
+	for m := range forced {
+		for _, g := range goldens[m] {
+			delete(moving, g)
+		}
+	}
+	ids, refs := map[string]bool{}, map[hub.Ref]bool{}
+	var taken []markKey
+	for _, m := range marks {
+		waits := false
+		for _, g := range goldens[m] {
+			waits = waits || moving[g]
+		}
+		if waits {
+			continue // kept for the pass that takes its golden
+		}
+		taken = append(taken, m)
+		if m.system == "" {
+			ids[m.key] = true
+		} else {
+			refs[hub.Ref{System: m.system, ID: m.key}] = true
+		}
+	}
+	// valueTargets adds what DrainValue adds: goldens merged into these
+	// that still carry figures.
+	if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+		return 0, last, false, err
+	}
+	if err := s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now()); err != nil {
+		return 0, last, false, err
+	}
+	byTakenSystem := map[string][]string{}
+	for _, m := range taken {
+		byTakenSystem[m.system] = append(byTakenSystem[m.system], m.key)
+	}
+	for _, sys := range sortedKeys(boolSet(byTakenSystem)) {
+		for _, part := range s.keyChunks(byTakenSystem[sys]) {
+			q, args := s.inList(`DELETE FROM value_dirty WHERE system = ? AND dkey IN (%s)`, part)
+			if _, err := tx.ExecContext(ctx, s.q(q), append([]any{sys}, args...)...); err != nil {
+				return 0, last, false, fmt.Errorf("value: clear marks: %w", err)
+			}
+		}
+	}
+	return len(taken), last, len(marks) < max, nil
+}
+
+// eachMarkQuery runs query, whose "IN (%s)" is followed by the two
+// parameters lastBy and firstBy, over keys.
+func (s *Store) eachMarkQuery(ctx context.Context, tx *sql.Tx, query string, keys []string, lastBy, firstBy int64, scan func(*sql.Rows) error) error {
+	for _, part := range s.keyChunks(keys) {
+		q, args := s.inList(query, part)
+		if err := s.scanAll(ctx, tx, s.q(q), append(args, lastBy, firstBy), scan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
