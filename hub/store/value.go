@@ -116,7 +116,10 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 	}
 	if s.val.deferred {
 		// A mark keeps when it was first set and moves its last touch:
-		// DrainSettled takes it once the customer stopped changing.
+		// DrainSettled takes it once the customer stopped changing. A
+		// touch within markGrain of the last one kept rewrites nothing
+		// (a customer's records often arrive in consecutive batches):
+		// the quiet is measured to that grain.
 		at := s.val.wall().UnixMilli()
 		rows := make([][]any, 0, len(ids)+len(refs))
 		for _, id := range sortedKeys(ids) {
@@ -126,7 +129,7 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 			rows = append(rows, []any{r.System, r.ID, at, at})
 		}
 		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey, first_at, last_at) `, "text,text,bigint,bigint",
-			` ON CONFLICT (system, dkey) DO UPDATE SET last_at = excluded.last_at`, rows); err != nil {
+			fmt.Sprintf(` ON CONFLICT (system, dkey) DO UPDATE SET last_at = excluded.last_at WHERE value_dirty.last_at < excluded.last_at - %d`, markGrain.Milliseconds()), rows); err != nil {
 			return fmt.Errorf("value: mark customers: %w", err)
 		}
 		return nil

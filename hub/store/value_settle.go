@@ -28,6 +28,10 @@ import (
 // holding any unsettled mark waits, its settled marks kept for the pass
 // that takes it.
 
+// markGrain is how far apart two touches of a mark must be for the
+// later to be written (valueAfter).
+const markGrain = 100 * time.Millisecond
+
 // markKey is one value_dirty row's key: system "" for a golden id.
 type markKey struct{ system, key string }
 
@@ -68,9 +72,12 @@ func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, afte
 		forced = map[markKey]bool{}
 		last   markKey
 	)
+	// A row-value comparison, so each chunk seeks to the cursor in the
+	// primary key (an OR of the two columns scanned the system's marks
+	// from its first on SQLite).
 	if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey, first_at FROM value_dirty
-WHERE (system > ? OR system = ? AND dkey > ?) AND (last_at <= ? OR first_at <= ?) ORDER BY system, dkey LIMIT ?`),
-		[]any{after.system, after.system, after.key, lastBy, firstBy, max}, func(r *sql.Rows) error {
+WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY system, dkey LIMIT ?`),
+		[]any{after.system, after.key, lastBy, firstBy, max}, func(r *sql.Rows) error {
 			var (
 				m     markKey
 				first int64
