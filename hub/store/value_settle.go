@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
@@ -25,12 +27,17 @@ import (
 // apply. They settle separately: an order arriving after the customer
 // record leaves the golden-id mark settled and the customer's reference
 // not. So a settled mark is resolved to its goldens first, and a golden
-// holding any unsettled mark waits, its settled marks kept for the pass
-// that takes it.
+// holding any unsettled mark waits: its settled marks are handed to the
+// moving ones (drainSettledChunk), which take it once they settle.
 
 // markGrain is how far apart two touches of a mark must be for the
 // later to be written (valueAfter).
 const markGrain = 100 * time.Millisecond
+
+// movingCustomers reads which of a list of goldens hold a source
+// customer record whose mark is still moving.
+const movingCustomers = `SELECT r.golden_id, d.system, d.dkey FROM records r` + byGoldenHint + ` JOIN value_dirty d ON d.system = r.system AND d.dkey = r.source_id
+WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last_at > ? AND d.first_at > ?`
 
 // markKey is one value_dirty row's key: system "" for a golden id.
 type markKey struct{ system, key string }
@@ -68,9 +75,9 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 // deleted, the last key it read and whether none is left after it.
 func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, after markKey, lastBy, firstBy int64) (int, markKey, bool, error) {
 	var (
-		marks  []markKey
-		forced = map[markKey]bool{}
-		last   markKey
+		marks []markKey
+		first = map[markKey]int64{} // when each mark was first set
+		last  markKey
 	)
 	// A row-value comparison, so each chunk seeks to the cursor in the
 	// primary key (an OR of the two columns scanned the system's marks
@@ -79,16 +86,14 @@ func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, afte
 WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY system, dkey LIMIT ?`),
 		[]any{after.system, after.key, lastBy, firstBy, max}, func(r *sql.Rows) error {
 			var (
-				m     markKey
-				first int64
+				m  markKey
+				at int64
 			)
-			if err := r.Scan(&m.system, &m.key, &first); err != nil {
+			if err := r.Scan(&m.system, &m.key, &at); err != nil {
 				return err
 			}
 			marks = append(marks, m)
-			if first <= firstBy {
-				forced[m] = true
-			}
+			first[m] = at
 			last = m
 			return nil
 		}); err != nil {
@@ -130,38 +135,69 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 			all[g] = true
 		}
 	}
-	// The goldens with a mark still moving: their own, or that of a
-	// source customer record they hold.
-	moving := map[string]bool{}
+	// The goldens with a mark still moving, and those marks: their own,
+	// or that of a source customer record they hold.
+	moving := map[string][]markKey{}
+	scanMoving := func(r *sql.Rows) error {
+		var (
+			g string
+			m markKey
+		)
+		if err := r.Scan(&g, &m.system, &m.key); err != nil {
+			return err
+		}
+		moving[g] = append(moving[g], m)
+		return nil
+	}
 	keys := sortedKeys(all)
-	if err := s.eachMarkQuery(ctx, tx, `SELECT dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanInto(moving)); err != nil {
+	if err := s.eachMarkQuery(ctx, tx, `SELECT dkey, system, dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanMoving); err != nil {
 		return 0, last, false, fmt.Errorf("value: moving goldens: %w", err)
 	}
-	if err := s.eachMarkQuery(ctx, tx, `SELECT r.golden_id FROM records r JOIN value_dirty d ON d.system = r.system AND d.dkey = r.source_id
-WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last_at > ? AND d.first_at > ?`, keys, lastBy, firstBy, scanInto(moving)); err != nil {
+	if err := s.eachMarkQuery(ctx, tx, s.byGolden(movingCustomers), keys, lastBy, firstBy, scanMoving); err != nil {
 		return 0, last, false, fmt.Errorf("value: goldens of moving customers: %w", err)
 	}
 	// A forced mark (maxLag old) takes its goldens however they move.
-	for m := range forced {
-		for _, g := range goldens[m] {
-			delete(moving, g)
+	for _, m := range marks {
+		if first[m] <= firstBy {
+			for _, g := range goldens[m] {
+				delete(moving, g)
+			}
 		}
 	}
+	// A settled mark of goldens that all still move is handed to their
+	// moving marks, which recompute them once they settle: it is
+	// deleted, and a moving mark first set after it takes its first_at,
+	// so the bound on staleness still counts from the older change. A
+	// pass thus reads it once, not in every pass until they settle. A
+	// mark of goldens of which only some move (a source customer in two
+	// goldens, mid-resolution) stays for a later pass.
 	ids, refs := map[string]bool{}, map[hub.Ref]bool{}
-	var taken []markKey
+	var taken, handed []markKey
+	inherit := map[markKey]int64{} // moving mark -> the first_at it takes
 	for _, m := range marks {
-		waits := false
+		n := 0
 		for _, g := range goldens[m] {
-			waits = waits || moving[g]
+			if len(moving[g]) > 0 {
+				n++
+			}
 		}
-		if waits {
-			continue // kept for the pass that takes its golden
-		}
-		taken = append(taken, m)
-		if m.system == "" {
-			ids[m.key] = true
-		} else {
-			refs[hub.Ref{System: m.system, ID: m.key}] = true
+		switch {
+		case n == 0:
+			taken = append(taken, m)
+			if m.system == "" {
+				ids[m.key] = true
+			} else {
+				refs[hub.Ref{System: m.system, ID: m.key}] = true
+			}
+		case n == len(goldens[m]):
+			handed = append(handed, m)
+			for _, g := range goldens[m] {
+				for _, mm := range moving[g] {
+					if at, ok := inherit[mm]; !ok || first[m] < at {
+						inherit[mm] = first[m]
+					}
+				}
+			}
 		}
 	}
 	// valueTargets adds what DrainValue adds: goldens merged into these
@@ -173,7 +209,7 @@ WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last
 		return 0, last, false, err
 	}
 	byTakenSystem := map[string][]string{}
-	for _, m := range taken {
+	for _, m := range append(taken, handed...) {
 		byTakenSystem[m.system] = append(byTakenSystem[m.system], m.key)
 	}
 	for _, sys := range sortedKeys(boolSet(byTakenSystem)) {
@@ -183,6 +219,17 @@ WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last
 				return 0, last, false, fmt.Errorf("value: clear marks: %w", err)
 			}
 		}
+	}
+	rows := make([][]any, 0, len(inherit))
+	for m, at := range inherit {
+		rows = append(rows, []any{m.system, m.key, at})
+	}
+	slices.SortFunc(rows, func(a, b []any) int {
+		return cmp.Or(cmp.Compare(a[0].(string), b[0].(string)), cmp.Compare(a[1].(string), b[1].(string)))
+	})
+	if err := s.insertRows(ctx, tx, `UPDATE value_dirty SET first_at = v.column3 FROM (`, "text,text,bigint",
+		`) AS v WHERE value_dirty.system = v.column1 AND value_dirty.dkey = v.column2 AND value_dirty.first_at > v.column3`, rows); err != nil {
+		return 0, last, false, fmt.Errorf("value: hand marks on: %w", err)
 	}
 	return len(taken), last, len(marks) < max, nil
 }
