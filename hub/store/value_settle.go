@@ -69,10 +69,11 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 	}
 }
 
-// drainSettledChunk takes up to max settled marks after the key after,
-// recomputes the goldens none of whose marks is still moving, and
-// deletes the marks it took of those; it returns how many marks it
-// deleted, the last key it read and whether none is left after it.
+// drainSettledChunk reads up to max settled marks after the key after,
+// recomputes the goldens none of whose marks is still moving and deletes
+// those marks, and hands the others on (below); it returns how many
+// marks it recomputed, the last key it read and whether none is left
+// after it.
 func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, after markKey, lastBy, firstBy int64) (int, markKey, bool, error) {
 	var (
 		marks []markKey
