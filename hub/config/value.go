@@ -19,8 +19,13 @@ type Value struct {
 	// sync recomputes them in every batch's transaction (figures never
 	// lag, apply is several times slower: README, Benchmarks).
 	Mode string `yaml:"mode"`
-	// Delay is how often deferred figures are recomputed (default 1s).
+	// Delay is how often deferred figures are recomputed (default 1s),
+	// and how long a customer must stay untouched to be recomputed.
 	Delay Duration `yaml:"delay"`
+	// MaxLag bounds how stale deferred figures get while a sync keeps
+	// touching a customer (default 30s): it is recomputed once its
+	// oldest pending change is that old, even though it still changes.
+	MaxLag Duration `yaml:"max_lag"`
 	// AsOf (YYYY-MM-DD) computes the figures as of that day instead of
 	// today: for demos on generated data and reproducible reports.
 	AsOf string `yaml:"as_of"`
@@ -64,6 +69,14 @@ func (v Value) DrainEvery() time.Duration {
 		return time.Second
 	}
 	return time.Duration(v.Delay)
+}
+
+// Lag is MaxLag or its default.
+func (v Value) Lag() time.Duration {
+	if v.MaxLag <= 0 {
+		return 30 * time.Second
+	}
+	return time.Duration(v.MaxLag)
 }
 
 // Interval is RefreshInterval or its default.
@@ -134,6 +147,9 @@ func (c *Config) checkValue(bad func(line int, key, format string, args ...any))
 	}
 	if m := c.Value.Mode; m != "" && m != "sync" && m != "deferred" {
 		bad(0, "value.mode", "want sync or deferred, got %q", m)
+	}
+	if c.Value.MaxLag != 0 && time.Duration(c.Value.MaxLag) < c.Value.DrainEvery() {
+		bad(0, "value.max_lag", "%s: want at least value.delay (%s)", time.Duration(c.Value.MaxLag), c.Value.DrainEvery())
 	}
 	if c.Value.RefreshMax < 0 {
 		bad(0, "value.refresh_max", "%d: want a number of customers (0 for the default 50000)", c.Value.RefreshMax)

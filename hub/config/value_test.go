@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValueConfig(t *testing.T) {
@@ -21,6 +22,9 @@ func TestValueConfig(t *testing.T) {
 		{name: "as of", v: Value{AsOf: "2025-06-30"}},
 		{name: "bad as of", v: Value{AsOf: "30.06.2025"}, err: "value.as_of"},
 		{name: "bad mode", v: Value{Mode: "lazy"}, err: "value.mode"},
+		{name: "max lag", v: Value{Delay: Duration(2 * time.Second), MaxLag: Duration(time.Minute)}},
+		{name: "max lag below the delay", v: Value{Delay: Duration(2 * time.Second), MaxLag: Duration(time.Second)}, err: "value.max_lag"},
+		{name: "max lag below the default delay", v: Value{MaxLag: Duration(time.Second / 2)}, err: "value.max_lag"},
 		{name: "bad share", v: Value{ABCShareA: "0.99", ABCShareB: "0.9"}, err: "value.abc_share_a"},
 	}
 	for _, tt := range tests {
@@ -33,6 +37,9 @@ func TestValueConfig(t *testing.T) {
 				t.Errorf("error %v, want one naming %q", err, tt.err)
 			}
 		})
+	}
+	if (Value{}).Lag() != 30*time.Second || (Value{MaxLag: Duration(time.Minute)}).Lag() != time.Minute {
+		t.Error("max_lag defaults to 30s and follows the setting")
 	}
 	if (Value{}).On() != true || (Value{Enabled: &off}).On() {
 		t.Error("enabled defaults to true and follows the setting")

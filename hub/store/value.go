@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -54,11 +55,15 @@ type valueState struct {
 	deferred bool
 	cfg      value.Config
 	now      func() time.Time
-	fill     factFill // the back-fill of value facts (fillFacts)
+	// wall stamps the deferred marks (value_dirty first_at, last_at) and
+	// is what DrainSettled measures quiet and lag against: wall time,
+	// not the figures' day (now), which a config may fix.
+	wall func() time.Time
+	fill factFill // the back-fill of value facts (fillFacts)
 }
 
 func newValueState(o ValueOptions) (*valueState, error) {
-	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now,
+	v := &valueState{off: o.Off, deferred: o.Deferred, cfg: value.DefaultConfig(), now: time.Now, wall: time.Now,
 		fill: factFill{window: 10000, perRun: 500000}}
 	if o.Config != nil {
 		v.cfg = *o.Config
@@ -111,14 +116,21 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 		return fmt.Errorf("value: goldens of the batch: %w", err)
 	}
 	if s.val.deferred {
+		// A mark keeps when it was first set and moves its last touch:
+		// DrainSettled takes it once the customer stopped changing. A
+		// touch within markGrain of the last one kept rewrites nothing
+		// (a customer's records often arrive in consecutive batches):
+		// the quiet is measured to that grain.
+		at := s.val.wall().UnixMilli()
 		rows := make([][]any, 0, len(ids)+len(refs))
 		for _, id := range sortedKeys(ids) {
-			rows = append(rows, []any{"", id})
+			rows = append(rows, []any{"", id, at, at})
 		}
 		for r := range refs {
-			rows = append(rows, []any{r.System, r.ID})
+			rows = append(rows, []any{r.System, r.ID, at, at})
 		}
-		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey) `, "text,text", ` ON CONFLICT DO NOTHING`, rows); err != nil {
+		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey, first_at, last_at) `, "text,text,bigint,bigint",
+			fmt.Sprintf(` ON CONFLICT (system, dkey) DO UPDATE SET last_at = excluded.last_at WHERE value_dirty.last_at < excluded.last_at - %d`, markGrain.Milliseconds()), rows); err != nil {
 			return fmt.Errorf("value: mark customers: %w", err)
 		}
 		return nil
@@ -166,7 +178,8 @@ func (s *Store) valueTargets(ctx context.Context, tx *sql.Tx, ids map[string]boo
 
 // DrainValue recomputes the customers deferred apply marked (value.mode
 // deferred), up to max marks at a time, and returns how many marks it
-// took; 0 when none wait.
+// took; 0 when none wait. DrainSettled (value_settle.go) is the pacing
+// the server uses.
 func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
 	n := 0
 	err := s.valueTx(ctx, func(tx *sql.Tx) error {
@@ -375,7 +388,7 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 	// naming them (a record names a customer by system and source id).
 	owner := map[linkedRef][]string{}
 	bySystem := map[string][]string{}
-	if err := s.eachChunk(ctx, tx, `SELECT golden_id, system, source_id FROM records WHERE entity = 'customer' AND deleted = 0 AND golden_id IN (%s)`, sortedKeys(boolSet(inputs)), func(r *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, s.byGolden(customersOfGoldens), sortedKeys(boolSet(inputs)), func(r *sql.Rows) error {
 		var (
 			id  string
 			ref linkedRef
@@ -516,6 +529,24 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 	// The golden change stream hears of a customer whose class moved,
 	// not of every recompute (docs/value.md).
 	return s.recordChanges(ctx, tx, moved, hub.ChangeValue, "")
+}
+
+// customersOfGoldens reads the customer records of a list of goldens.
+const customersOfGoldens = `SELECT golden_id, system, source_id FROM records` + byGoldenHint + ` WHERE entity = 'customer' AND deleted = 0 AND golden_id IN (%s)`
+
+// byGoldenHint marks where byGolden names the index.
+const byGoldenHint = "/*by golden*/"
+
+// byGolden makes query, a read of the records of a list of goldens, use
+// records_golden on SQLite, which without statistics takes "entity =
+// 'customer'" on records_lookup over "golden_id IN (...)" and steps
+// through every customer record of the store for each chunk of goldens.
+// PostgreSQL plans from its statistics and has no such clause.
+func (s *Store) byGolden(query string) string {
+	if s.pg {
+		return strings.Replace(query, byGoldenHint, "", 1)
+	}
+	return strings.Replace(query, byGoldenHint, " INDEXED BY records_golden", 1)
 }
 
 // valueClass is what moves a customer on the golden change stream: its

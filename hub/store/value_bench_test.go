@@ -78,9 +78,12 @@ func BenchmarkApplyValue(b *testing.B) {
 	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_DRAIN_EVERY")); err == nil && n > 0 {
 		drainEvery = n
 	}
-	// paced: as drained, but the next recompute waits for 1s of apply or
-	// for 4 times the last one's duration, whichever is longer, as the
-	// server paces it (internal/app/server drainPace).
+	// paced: as the server paces it (internal/app/server runValueDrain):
+	// a pass after 1s of apply or 4 times the last pass's duration,
+	// whichever is longer, taking the customers that settled
+	// (DrainSettled: untouched for 1s, or a change pending for 30s). At
+	// the end of the run the sync stops, every customer settles, and the
+	// rest is recomputed (counted in).
 	for _, tc := range []struct {
 		name                      string
 		off, dfrd, drained, paced bool
@@ -100,6 +103,13 @@ func BenchmarkApplyValue(b *testing.B) {
 				drainAll(b, s, 2000)
 				drained, took = time.Now(), time.Since(t)
 			}
+			settle := func() {
+				t := time.Now()
+				if _, err := s.DrainSettled(ctx, 2000, time.Second, 30*time.Second); err != nil {
+					b.Fatal(err)
+				}
+				drained, took = time.Now(), time.Since(t)
+			}
 			b.ResetTimer()
 			start, cpu := time.Now(), cpuTime()
 			drained = start
@@ -111,7 +121,11 @@ func BenchmarkApplyValue(b *testing.B) {
 				if tc.paced {
 					due = time.Since(drained) >= max(time.Second, 4*took)
 				}
-				if tc.drained && (due || i+batch >= len(evs)) {
+				last := i+batch >= len(evs)
+				switch {
+				case tc.paced && due && !last:
+					settle()
+				case tc.drained && (due || last):
 					drain()
 					next += drainEvery
 				}

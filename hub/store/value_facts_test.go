@@ -24,9 +24,9 @@ func TestValueFactsPropertyPostgresIntegration(t *testing.T) {
 
 func runValueFactsSuite(t *testing.T, open opener, seeds int) {
 	for seed := range seeds {
-		for _, deferred := range []bool{false, true} {
-			t.Run(fmt.Sprintf("seed%d/deferred=%v", seed, deferred), func(t *testing.T) {
-				testValueFactsProperty(t, open, uint64(seed), deferred)
+		for _, mode := range []string{"sync", "deferred", "settled"} {
+			t.Run(fmt.Sprintf("seed%d/%s", seed, mode), func(t *testing.T) {
+				testValueFactsProperty(t, open, uint64(seed), mode)
 			})
 		}
 	}
@@ -148,11 +148,30 @@ func (w *factsWorld) want(t *testing.T, s *Store) map[string]string {
 
 // Figures kept from facts equal a full recomputation from the raw
 // records after any sequence of upserts, re-pointings, deletes,
-// re-deliveries, merges and unmerges, applied at once or deferred.
-func testValueFactsProperty(t *testing.T, open opener, seed uint64, deferred bool) {
+// re-deliveries, merges and unmerges, applied at once (sync), deferred
+// and drained whole, or deferred and taken as they settle (settled:
+// DrainSettled passes at random moments between the steps, each taking
+// what settled and keeping the marks of customers still moving; once
+// every mark is quiet, one pass takes all of them).
+func testValueFactsProperty(t *testing.T, open opener, seed uint64, mode string) {
 	ctx := context.Background()
+	deferred := mode != "sync"
 	s := openValue(t, open, Options{Value: ValueOptions{Deferred: deferred}})
 	w := &factsWorld{r: rand.New(rand.NewPCG(seed, 19)), live: map[string]factsRec{}}
+	const quiet, maxLag = time.Second, 3 * time.Second
+	wall := time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
+	s.val.wall = func() time.Time { return wall }
+	// pass is a settled pass a random moment after a step.
+	pass := func() {
+		t.Helper()
+		if mode != "settled" {
+			return
+		}
+		wall = wall.Add(time.Duration(w.r.IntN(700)) * time.Millisecond)
+		if _, err := s.DrainSettled(ctx, 1+w.r.IntN(20), quiet, maxLag); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var custs []hub.Envelope
 	for c := range factsCustomers {
 		id := fmt.Sprintf("C%d", c)
@@ -162,8 +181,17 @@ func testValueFactsProperty(t *testing.T, open opener, seed uint64, deferred boo
 	mustApply(t, s, custs...)
 	check := func(round int, what string) {
 		t.Helper()
-		if deferred {
+		switch mode {
+		case "deferred":
 			drainAll(t, s, 1+w.r.IntN(20))
+		case "settled":
+			wall = wall.Add(quiet)
+			if _, err := s.DrainSettled(ctx, 1+w.r.IntN(20), quiet, maxLag); err != nil {
+				t.Fatal(err)
+			}
+			if n := drainAll(t, s, 100); n != 0 {
+				t.Fatalf("round %d, after %s: %d marks left after every customer settled", round, what, n)
+			}
 		}
 		for g, want := range w.want(t, s) {
 			if got := storedJSON(t, s, g); got != want {
@@ -181,6 +209,7 @@ func testValueFactsProperty(t *testing.T, open opener, seed uint64, deferred boo
 			if _, err := s.ForceMerge(ctx, a, b, "steward@x", "property"); err != nil {
 				t.Fatal(err)
 			}
+			pass()
 			check(round, "merge")
 		case op == 1: // unmerge a customer record from a shared golden
 			c := fmt.Sprintf("C%d", w.r.IntN(factsCustomers))
@@ -197,14 +226,22 @@ func testValueFactsProperty(t *testing.T, open opener, seed uint64, deferred boo
 			if _, err := s.Unmerge(ctx, g, "crm/customers/"+c, "steward@x", "property"); err != nil {
 				t.Fatal(err)
 			}
+			pass()
 			check(round, "unmerge")
 		default:
-			var batch []hub.Envelope
-			for range 1 + w.r.IntN(12) {
-				batch = append(batch, w.step())
+			// A few batches, a settled pass a random moment after each:
+			// some of the customers they touch settle between them.
+			n := 0
+			for range 1 + w.r.IntN(3) {
+				var batch []hub.Envelope
+				for range 1 + w.r.IntN(12) {
+					batch = append(batch, w.step())
+				}
+				mustApply(t, s, batch...)
+				n += len(batch)
+				pass()
 			}
-			mustApply(t, s, batch...)
-			check(round, fmt.Sprintf("a batch of %d", len(batch)))
+			check(round, fmt.Sprintf("batches of %d records", n))
 		}
 	}
 }

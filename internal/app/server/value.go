@@ -114,32 +114,26 @@ func (s *Server) runValueRefresh(ctx context.Context) error {
 
 // drainPace bounds the deferred recompute's share of the applier's time:
 // after a pass that took d, the next starts no sooner than drainPace x d
-// later (and never sooner than value.delay). A pass recomputes every
-// customer touched since the last, reading all of its records, so during
-// a sync that keeps touching the same customers longer pauses mean fewer
-// recomputes of each (README, Benchmarks: drained against paced).
+// later (and never sooner than value.delay).
 const drainPace = 4
 
 // runValueDrain recomputes, every value.delay (or drainPace times the
 // last pass's duration, when longer), the figures of the customers
-// deferred apply marked, until ctx ends. A failure is logged and retried:
-// the marks stay until a drain succeeds.
+// deferred apply marked and that stopped changing: untouched for
+// value.delay, or with a change pending for value.max_lag (store
+// DrainSettled). A pass re-reads every record of each customer it takes,
+// so during a sync that keeps touching the same customers, taking each
+// once it settles rather than in every pass saves recomputes; a customer
+// that never settles lags by at most max_lag plus one pause (README,
+// Benchmarks: paced). A failure is logged and retried: the marks stay
+// until a drain succeeds.
 func (s *Server) runValueDrain(ctx context.Context) error {
-	every := s.cfg.Value.DrainEvery()
+	every, maxLag := s.cfg.Value.DrainEvery(), s.cfg.Value.Lag()
 	log := s.log.With("component", "value-drain")
 	for {
 		start := time.Now()
-		for {
-			n, err := s.store.DrainValue(ctx, 2000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Error("value recompute failed", "err", err)
-				}
-				break
-			}
-			if n == 0 {
-				break
-			}
+		if _, err := s.store.DrainSettled(ctx, 2000, every, maxLag); err != nil && ctx.Err() == nil {
+			log.Error("value recompute failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,248 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+)
+
+// The deferred recompute re-reads all facts of every customer it takes
+// (about 12 us per record of the customer on the bench stream), so
+// during a sync that keeps touching a customer, recomputing it once per
+// pass cost several recomputes of each customer (README, Benchmarks:
+// paced). DrainSettled takes a customer once it stopped changing: no
+// mark of it (its golden id, or a source customer record it holds) was
+// touched within quiet. A customer that keeps changing is taken anyway
+// once one of its marks is maxLag old, which bounds how stale its
+// figures get: maxLag plus the pause between passes.
+//
+// A customer's marks are of two kinds (value_dirty): its golden id,
+// marked when a batch resolved its customer records, and the source
+// customers its orders, payments and cases name, marked when those
+// apply. They settle separately: an order arriving after the customer
+// record leaves the golden-id mark settled and the customer's reference
+// not. So a settled mark is resolved to its goldens first, and a golden
+// holding any unsettled mark waits: its settled marks are handed to the
+// moving ones (drainSettledChunk), which take it once they settle.
+
+// markGrain is how far apart two touches of a mark must be for the
+// later to be written (valueAfter).
+const markGrain = 100 * time.Millisecond
+
+// movingCustomers reads which of a list of goldens hold a source
+// customer record whose mark is still moving.
+const movingCustomers = `SELECT r.golden_id, d.system, d.dkey FROM records r` + byGoldenHint + ` JOIN value_dirty d ON d.system = r.system AND d.dkey = r.source_id
+WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last_at > ? AND d.first_at > ?`
+
+// markKey is one value_dirty row's key: system "" for a golden id.
+type markKey struct{ system, key string }
+
+// DrainSettled recomputes, in one pass over the marks in key order and a
+// transaction per max marks, the customers whose marks settled (last
+// touched at least quiet ago) and those with a mark at least maxLag old,
+// and returns how many marks it took.
+func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Duration) (int, error) {
+	now := s.val.wall()
+	lastBy, firstBy := now.Add(-quiet).UnixMilli(), now.Add(-maxLag).UnixMilli()
+	total := 0
+	var after markKey
+	for {
+		n, next, done := 0, markKey{}, false
+		err := s.valueTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			n, next, done, err = s.drainSettledChunk(ctx, tx, max, after, lastBy, firstBy)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("value drain: %w", err)
+		}
+		total += n
+		if done {
+			return total, nil
+		}
+		after = next
+	}
+}
+
+// drainSettledChunk reads up to max settled marks after the key after,
+// recomputes the goldens none of whose marks is still moving and deletes
+// those marks, and hands the others on (below); it returns how many
+// marks it recomputed, the last key it read and whether none is left
+// after it.
+func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, after markKey, lastBy, firstBy int64) (int, markKey, bool, error) {
+	var (
+		marks []markKey
+		first = map[markKey]int64{} // when each mark was first set
+		last  markKey
+	)
+	// A row-value comparison, so each chunk seeks to the cursor in the
+	// primary key (an OR of the two columns scanned the system's marks
+	// from its first on SQLite).
+	if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey, first_at FROM value_dirty
+WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY system, dkey LIMIT ?`),
+		[]any{after.system, after.key, lastBy, firstBy, max}, func(r *sql.Rows) error {
+			var (
+				m  markKey
+				at int64
+			)
+			if err := r.Scan(&m.system, &m.key, &at); err != nil {
+				return err
+			}
+			marks = append(marks, m)
+			first[m] = at
+			last = m
+			return nil
+		}); err != nil {
+		return 0, last, false, err
+	}
+	if len(marks) == 0 {
+		return 0, last, true, nil
+	}
+	// The goldens of each mark: a golden id names itself, a reference the
+	// goldens holding that source customer.
+	goldens := map[markKey][]string{}
+	bySystem := map[string][]string{}
+	for _, m := range marks {
+		if m.system == "" {
+			goldens[m] = []string{m.key}
+		} else {
+			bySystem[m.system] = append(bySystem[m.system], m.key)
+		}
+	}
+	for _, sys := range sortedKeys(boolSet(bySystem)) {
+		for _, part := range s.keyChunks(bySystem[sys]) {
+			q, args := s.inList(`SELECT source_id, golden_id FROM records WHERE entity = 'customer' AND system = ? AND deleted = 0 AND golden_id IS NOT NULL AND source_id IN (%s)`, part)
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
+				var id, g string
+				if err := r.Scan(&id, &g); err != nil {
+					return err
+				}
+				m := markKey{sys, id}
+				goldens[m] = append(goldens[m], g)
+				return nil
+			}); err != nil {
+				return 0, last, false, fmt.Errorf("value: customers of marks: %w", err)
+			}
+		}
+	}
+	all := map[string]bool{}
+	for _, gs := range goldens {
+		for _, g := range gs {
+			all[g] = true
+		}
+	}
+	// The goldens with a mark still moving, and those marks: their own,
+	// or that of a source customer record they hold.
+	moving := map[string][]markKey{}
+	scanMoving := func(r *sql.Rows) error {
+		var (
+			g string
+			m markKey
+		)
+		if err := r.Scan(&g, &m.system, &m.key); err != nil {
+			return err
+		}
+		moving[g] = append(moving[g], m)
+		return nil
+	}
+	keys := sortedKeys(all)
+	if err := s.eachMarkQuery(ctx, tx, `SELECT dkey, system, dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanMoving); err != nil {
+		return 0, last, false, fmt.Errorf("value: moving goldens: %w", err)
+	}
+	if err := s.eachMarkQuery(ctx, tx, s.byGolden(movingCustomers), keys, lastBy, firstBy, scanMoving); err != nil {
+		return 0, last, false, fmt.Errorf("value: goldens of moving customers: %w", err)
+	}
+	// A forced mark (maxLag old) takes its goldens however they move.
+	for _, m := range marks {
+		if first[m] <= firstBy {
+			for _, g := range goldens[m] {
+				delete(moving, g)
+			}
+		}
+	}
+	// A settled mark of goldens that all still move is handed to their
+	// moving marks, which recompute them once they settle: it is
+	// deleted, and a moving mark first set after it takes its first_at,
+	// so the bound on staleness still counts from the older change. A
+	// pass thus reads it once, not in every pass until they settle. A
+	// mark of goldens of which only some move (a source customer in two
+	// goldens, mid-resolution) stays for a later pass.
+	ids, refs := map[string]bool{}, map[hub.Ref]bool{}
+	var taken, handed []markKey
+	inherit := map[markKey]int64{} // moving mark -> the first_at it takes
+	for _, m := range marks {
+		n := 0
+		for _, g := range goldens[m] {
+			if len(moving[g]) > 0 {
+				n++
+			}
+		}
+		switch {
+		case n == 0:
+			taken = append(taken, m)
+			if m.system == "" {
+				ids[m.key] = true
+			} else {
+				refs[hub.Ref{System: m.system, ID: m.key}] = true
+			}
+		case n == len(goldens[m]):
+			handed = append(handed, m)
+			for _, g := range goldens[m] {
+				for _, mm := range moving[g] {
+					if at, ok := inherit[mm]; !ok || first[m] < at {
+						inherit[mm] = first[m]
+					}
+				}
+			}
+		}
+	}
+	// valueTargets adds what DrainValue adds: goldens merged into these
+	// that still carry figures.
+	if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+		return 0, last, false, err
+	}
+	if err := s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now()); err != nil {
+		return 0, last, false, err
+	}
+	byTakenSystem := map[string][]string{}
+	for _, m := range append(taken, handed...) {
+		byTakenSystem[m.system] = append(byTakenSystem[m.system], m.key)
+	}
+	for _, sys := range sortedKeys(boolSet(byTakenSystem)) {
+		for _, part := range s.keyChunks(byTakenSystem[sys]) {
+			q, args := s.inList(`DELETE FROM value_dirty WHERE system = ? AND dkey IN (%s)`, part)
+			if _, err := tx.ExecContext(ctx, s.q(q), append([]any{sys}, args...)...); err != nil {
+				return 0, last, false, fmt.Errorf("value: clear marks: %w", err)
+			}
+		}
+	}
+	rows := make([][]any, 0, len(inherit))
+	for m, at := range inherit {
+		rows = append(rows, []any{m.system, m.key, at})
+	}
+	slices.SortFunc(rows, func(a, b []any) int {
+		return cmp.Or(cmp.Compare(a[0].(string), b[0].(string)), cmp.Compare(a[1].(string), b[1].(string)))
+	})
+	if err := s.insertRows(ctx, tx, `UPDATE value_dirty SET first_at = v.column3 FROM (`, "text,text,bigint",
+		`) AS v WHERE value_dirty.system = v.column1 AND value_dirty.dkey = v.column2 AND value_dirty.first_at > v.column3`, rows); err != nil {
+		return 0, last, false, fmt.Errorf("value: hand marks on: %w", err)
+	}
+	return len(taken), last, len(marks) < max, nil
+}
+
+// eachMarkQuery runs query, whose "IN (%s)" is followed by the two
+// parameters lastBy and firstBy, over keys.
+func (s *Store) eachMarkQuery(ctx context.Context, tx *sql.Tx, query string, keys []string, lastBy, firstBy int64, scan func(*sql.Rows) error) error {
+	for _, part := range s.keyChunks(keys) {
+		q, args := s.inList(query, part)
+		if err := s.scanAll(ctx, tx, s.q(q), append(args, lastBy, firstBy), scan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
