@@ -725,33 +725,16 @@ func newProcTree(root int) *procTree {
 	return &procTree{root: root, procs: map[int]*procStat{}}
 }
 
-// sample reads every process under root once.
+// sample reads every process under root once. It walks down from root
+// through /proc/PID/task/TID/children rather than reading every process
+// on the machine: on a busy host the full scan, ten times a second, cost
+// the bench process about as much CPU as a fifth of the broker's, taken
+// from the cores the measured job runs on.
 func (t *procTree) sample() {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, fields, ok := readStat(pid); ok {
-			ppid, _ := strconv.Atoi(fields[1])
-			parent[pid] = ppid
-		}
-	}
-	in := func(pid int) bool {
-		for i := 0; i < 64 && pid > 1; i++ {
-			if pid == t.root {
-				return true
-			}
-			pid = parent[pid]
-		}
-		return false
-	}
-	for pid := range parent {
-		if !in(pid) {
-			continue
-		}
+	queue := []int{t.root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
 		_, fields, ok := readStat(pid)
 		if !ok {
 			continue
@@ -767,7 +750,27 @@ func (t *procTree) sample() {
 		if kb := readHWM(pid); kb > p.hwmKB {
 			p.hwmKB = kb
 		}
+		queue = append(queue, childPIDs(pid)...)
 	}
+}
+
+// childPIDs lists pid's children from each of its threads' children file
+// (Linux 3.5+); a child is listed under the thread that started it.
+func childPIDs(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var kids []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, w := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(w); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
 }
 
 // cpuSeconds assumes USER_HZ of 100, what Linux reports on every common
