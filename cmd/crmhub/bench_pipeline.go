@@ -123,6 +123,15 @@ type pipelineResult struct {
 	ScrapeFailures int     `json:"scrape_failures,omitempty"`
 	ScrapeError    string  `json:"first_scrape_error,omitempty"`
 	ScrapeMaxMS    float64 `json:"slowest_scrape_ms,omitempty"`
+	// The rest of the job on the same cores, from the hub's start to the
+	// last record on the topic: this bench process (the kfake broker, the
+	// topic counter, the sampler) and the PostgreSQL backends serving the
+	// connector's queries (when PostgreSQL runs on this host; 0 if not).
+	// On a machine of N cores rows/s cannot exceed N divided by the sum of
+	// all of them per row.
+	BenchCPUSeconds float64 `json:"bench_process_cpu_seconds"`
+	PGCPUSeconds    float64 `json:"postgres_backend_cpu_seconds"`
+	AllCPUPerMRows  float64 `json:"all_cpu_seconds_per_million_rows"`
 }
 
 func (r pipelineResult) print(w io.Writer, asJSON bool) error {
@@ -135,6 +144,8 @@ func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 		r.Rows, r.Messages, r.DeadLetters, r.ReadBack, r.Keys, r.Mapping, r.Connector)
 	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms (hub ready at %.0f ms)\n",
 		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS, r.ReadyMS)
+	fmt.Fprintf(w, "the rest of the job on the same cores: this bench process (kfake broker, counter) %.1f CPU-s, PostgreSQL backends %.1f CPU-s; everything %.1f CPU-s per 1M rows\n",
+		r.BenchCPUSeconds, r.PGCPUSeconds, r.AllCPUPerMRows)
 	if r.Role == "all" {
 		fmt.Fprintf(w, "role all (CPU and RSS above include applying): every record applied at %.1f s; /metrics scraped %d times, %d failed (slowest %.0f ms)%s\n",
 			r.AppliedSeconds, r.Scrapes, r.ScrapeFailures, r.ScrapeMaxMS, firstScrapeError(r.ScrapeError))
@@ -301,6 +312,9 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	cmd := exec.CommandContext(ctx, o.bin, "run", "--config", cfgPath, "--role", o.role)
 	cmd.Stdout, cmd.Stderr = hubLog, hubLog
 	cmd.Env = os.Environ()
+	pg := newPGBackends(o.dsn, table)
+	defer pg.close()
+	benchTicks0 := procTicks(os.Getpid())
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench pipeline: start %s: %w", o.bin, err)
@@ -366,6 +380,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	sample := func() {
 		if ticks++; ticks%5 == 0 {
 			tree.sample()
+			pg.sample(ctx)
 		}
 	}
 	var sc *scraper
@@ -391,6 +406,9 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 		}
 	}
 	tree.sample()
+	pg.sample(ctx)
+	res.BenchCPUSeconds = float64(procTicks(os.Getpid())-benchTicks0) / 100
+	res.PGCPUSeconds = pg.cpuSeconds()
 	if sc != nil {
 		// The topic holds every record; wait until the applier has taken
 		// each (applied or skipped as already applied).
@@ -422,6 +440,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	res.RowsPerSec = float64(o.rows) / res.Seconds
 	res.CPUSeconds, res.HubCPUSeconds = tree.cpuSeconds()
 	res.CPUPerMRows = res.CPUSeconds * 1e6 / float64(o.rows)
+	res.AllCPUPerMRows = (res.CPUSeconds + res.BenchCPUSeconds + res.PGCPUSeconds) * 1e6 / float64(o.rows)
 	res.PeakRSSMB, res.HubPeakRSSMB = tree.peakRSSMB()
 	res.Processes = len(tree.procs)
 	if profile != nil {
@@ -841,4 +860,72 @@ func readHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// procTicks is a process's user and system CPU time in ticks of 1/100 s
+// (0 when it cannot be read).
+func procTicks(pid int) int64 {
+	_, fields, ok := readStat(pid)
+	if !ok {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return ut + st
+}
+
+// pgBackends follows the CPU time of the PostgreSQL backends whose last
+// query names the bench table (the connector's reads and its row count;
+// the name without its schema, which the connector quotes), read from /proc: it counts
+// only when PostgreSQL runs on this host (under another user the pids are
+// still readable; in a container or on another host they are not there).
+type pgBackends struct {
+	db    *sql.DB
+	table string
+	ticks map[int]int64
+}
+
+func newPGBackends(dsn, table string) *pgBackends {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		db = nil // CPU of the backends is then reported as 0
+	}
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		table = table[i+1:]
+	}
+	return &pgBackends{db: db, table: table, ticks: map[int]int64{}}
+}
+
+func (p *pgBackends) sample(ctx context.Context) {
+	if p.db == nil {
+		return
+	}
+	rows, err := p.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND position($1 in query) > 0`, p.table)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			if t := procTicks(pid); t > 0 {
+				p.ticks[pid] = t
+			}
+		}
+	}
+}
+
+func (p *pgBackends) cpuSeconds() float64 {
+	var n int64
+	for _, t := range p.ticks {
+		n += t
+	}
+	return float64(n) / 100
+}
+
+func (p *pgBackends) close() {
+	if p.db != nil {
+		p.db.Close()
+	}
 }
