@@ -75,6 +75,7 @@ meanwhile; each scrape that does not answer 200 with the hub's metrics is counte
 	f.IntVar(&o.sqliteCacheMB, "sqlite-cache-mb", 0, "with --role all: the store's store.sqlite_cache_mb (0: the default)")
 	f.IntVar(&o.sqliteMmapMB, "sqlite-mmap-mb", 0, "with --role all: the store's store.sqlite_mmap_mb (0: the default, -1: none)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof on the hub's listener (http.pprof), to take heap profiles during the run")
+	f.StringVar(&o.compression, "compression", "", "the hub's kafka.compression (none, gzip, snappy, lz4, zstd; empty: the hub's default)")
 	f.IntVar(&o.memoryMB, "memory-mb", 0, "with --role all: the hub's memory_mb budget (0: the default, -1: none)")
 	return cmd
 }
@@ -95,6 +96,7 @@ type pipelineOpts struct {
 	sqliteMmapMB     int
 	memoryMB         int
 	pprof            bool
+	compression      string
 }
 
 type pipelineResult struct {
@@ -480,11 +482,15 @@ func writePipelineConfig(dir, broker, httpAddr, table string, o pipelineOpts) (s
 	if o.logLevel == "" {
 		o.logLevel = "warn"
 	}
+	kafkaCfg := map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1}
+	if o.compression != "" {
+		kafkaCfg["compression"] = o.compression
+	}
 	cfg := map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != "" || o.pprof},
 		"auth":     map[string]any{"enabled": false},
-		"kafka":    map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1},
+		"kafka":    kafkaCfg,
 		"store": map[string]any{"driver": "sqlite", "sqlite_cache_mb": o.sqliteCacheMB,
 			"sqlite_mmap_mb": o.sqliteMmapMB},
 		"memory_mb": o.memoryMB,
