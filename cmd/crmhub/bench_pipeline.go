@@ -75,6 +75,7 @@ meanwhile; each scrape that does not answer 200 with the hub's metrics is counte
 	f.IntVar(&o.sqliteCacheMB, "sqlite-cache-mb", 0, "with --role all: the store's store.sqlite_cache_mb (0: the default)")
 	f.IntVar(&o.sqliteMmapMB, "sqlite-mmap-mb", 0, "with --role all: the store's store.sqlite_mmap_mb (0: the default, -1: none)")
 	f.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof on the hub's listener (http.pprof), to take heap profiles during the run")
+	f.StringVar(&o.compression, "compression", "", "the hub's kafka.compression (none, gzip, snappy, lz4, zstd; empty: the hub's default)")
 	f.IntVar(&o.memoryMB, "memory-mb", 0, "with --role all: the hub's memory_mb budget (0: the default, -1: none)")
 	return cmd
 }
@@ -95,6 +96,7 @@ type pipelineOpts struct {
 	sqliteMmapMB     int
 	memoryMB         int
 	pprof            bool
+	compression      string
 }
 
 type pipelineResult struct {
@@ -123,6 +125,15 @@ type pipelineResult struct {
 	ScrapeFailures int     `json:"scrape_failures,omitempty"`
 	ScrapeError    string  `json:"first_scrape_error,omitempty"`
 	ScrapeMaxMS    float64 `json:"slowest_scrape_ms,omitempty"`
+	// The rest of the job on the same cores, from the hub's start to the
+	// last record on the topic: this bench process (the kfake broker, the
+	// topic counter, the sampler) and the PostgreSQL backends serving the
+	// connector's queries (when PostgreSQL runs on this host; 0 if not).
+	// On a machine of N cores rows/s cannot exceed N divided by the sum of
+	// all of them per row.
+	BenchCPUSeconds float64 `json:"bench_process_cpu_seconds"`
+	PGCPUSeconds    float64 `json:"postgres_backend_cpu_seconds"`
+	AllCPUPerMRows  float64 `json:"all_cpu_seconds_per_million_rows"`
 }
 
 func (r pipelineResult) print(w io.Writer, asJSON bool) error {
@@ -135,6 +146,8 @@ func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 		r.Rows, r.Messages, r.DeadLetters, r.ReadBack, r.Keys, r.Mapping, r.Connector)
 	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms (hub ready at %.0f ms)\n",
 		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS, r.ReadyMS)
+	fmt.Fprintf(w, "the rest of the job on the same cores: this bench process (kfake broker, counter) %.1f CPU-s, PostgreSQL backends %.1f CPU-s; everything %.1f CPU-s per 1M rows\n",
+		r.BenchCPUSeconds, r.PGCPUSeconds, r.AllCPUPerMRows)
 	if r.Role == "all" {
 		fmt.Fprintf(w, "role all (CPU and RSS above include applying): every record applied at %.1f s; /metrics scraped %d times, %d failed (slowest %.0f ms)%s\n",
 			r.AppliedSeconds, r.Scrapes, r.ScrapeFailures, r.ScrapeMaxMS, firstScrapeError(r.ScrapeError))
@@ -301,6 +314,9 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	cmd := exec.CommandContext(ctx, o.bin, "run", "--config", cfgPath, "--role", o.role)
 	cmd.Stdout, cmd.Stderr = hubLog, hubLog
 	cmd.Env = os.Environ()
+	pg := newPGBackends(o.dsn, table)
+	defer pg.close()
+	benchTicks0 := procTicks(os.Getpid())
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("bench pipeline: start %s: %w", o.bin, err)
@@ -357,6 +373,18 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	tree := newProcTree(pid)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	// The tree is read every 500 ms, not on every tick: VmHWM is a high
+	// water mark and the CPU times are read once more at the end, so
+	// sampling more often only adds the bench's own CPU to the cores the
+	// job runs on (a process that exits early loses at most its last
+	// 500 ms of CPU).
+	ticks := 0
+	sample := func() {
+		if ticks++; ticks%5 == 0 {
+			tree.sample()
+			pg.sample(ctx)
+		}
+	}
 	var sc *scraper
 	if o.role == "all" {
 		sc = &scraper{url: "http://" + httpAddr + "/metrics"}
@@ -376,10 +404,13 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 			return nil, fmt.Errorf("bench pipeline: %d of %d records on the topic when giving up: %w; the hub's log:\n%s",
 				counter.total(), o.rows, ctx.Err(), hubTail())
 		case <-tick.C:
-			tree.sample()
+			sample()
 		}
 	}
 	tree.sample()
+	pg.sample(ctx)
+	res.BenchCPUSeconds = float64(procTicks(os.Getpid())-benchTicks0) / 100
+	res.PGCPUSeconds = pg.cpuSeconds()
 	if sc != nil {
 		// The topic holds every record; wait until the applier has taken
 		// each (applied or skipped as already applied).
@@ -392,7 +423,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 			case <-ctx.Done():
 				return nil, fmt.Errorf("bench pipeline: %.0f of %d records applied when giving up: %w", sc.processed(), want, ctx.Err())
 			case <-tick.C:
-				tree.sample()
+				sample()
 				applied = sc.processed() >= float64(want)
 			}
 		}
@@ -411,6 +442,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	res.RowsPerSec = float64(o.rows) / res.Seconds
 	res.CPUSeconds, res.HubCPUSeconds = tree.cpuSeconds()
 	res.CPUPerMRows = res.CPUSeconds * 1e6 / float64(o.rows)
+	res.AllCPUPerMRows = (res.CPUSeconds + res.BenchCPUSeconds + res.PGCPUSeconds) * 1e6 / float64(o.rows)
 	res.PeakRSSMB, res.HubPeakRSSMB = tree.peakRSSMB()
 	res.Processes = len(tree.procs)
 	if profile != nil {
@@ -450,11 +482,15 @@ func writePipelineConfig(dir, broker, httpAddr, table string, o pipelineOpts) (s
 	if o.logLevel == "" {
 		o.logLevel = "warn"
 	}
+	kafkaCfg := map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1}
+	if o.compression != "" {
+		kafkaCfg["compression"] = o.compression
+	}
 	cfg := map[string]any{
 		"data_dir": filepath.Join(dir, "data"),
 		"http":     map[string]any{"listen": httpAddr, "pprof": o.cpuProfile != "" || o.pprof},
 		"auth":     map[string]any{"enabled": false},
-		"kafka":    map[string]any{"brokers": []string{broker}, "topic_prefix": benchTopicPrefix, "partitions": 1},
+		"kafka":    kafkaCfg,
 		"store": map[string]any{"driver": "sqlite", "sqlite_cache_mb": o.sqliteCacheMB,
 			"sqlite_mmap_mb": o.sqliteMmapMB},
 		"memory_mb": o.memoryMB,
@@ -725,33 +761,16 @@ func newProcTree(root int) *procTree {
 	return &procTree{root: root, procs: map[int]*procStat{}}
 }
 
-// sample reads every process under root once.
+// sample reads every process under root once. It walks down from root
+// through /proc/PID/task/TID/children rather than reading every process
+// on the machine: on a busy host the full scan, ten times a second, cost
+// the bench process about as much CPU as a fifth of the broker's, taken
+// from the cores the measured job runs on.
 func (t *procTree) sample() {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, fields, ok := readStat(pid); ok {
-			ppid, _ := strconv.Atoi(fields[1])
-			parent[pid] = ppid
-		}
-	}
-	in := func(pid int) bool {
-		for i := 0; i < 64 && pid > 1; i++ {
-			if pid == t.root {
-				return true
-			}
-			pid = parent[pid]
-		}
-		return false
-	}
-	for pid := range parent {
-		if !in(pid) {
-			continue
-		}
+	queue := []int{t.root}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
 		_, fields, ok := readStat(pid)
 		if !ok {
 			continue
@@ -767,7 +786,27 @@ func (t *procTree) sample() {
 		if kb := readHWM(pid); kb > p.hwmKB {
 			p.hwmKB = kb
 		}
+		queue = append(queue, childPIDs(pid)...)
 	}
+}
+
+// childPIDs lists pid's children from each of its threads' children file
+// (Linux 3.5+); a child is listed under the thread that started it.
+func childPIDs(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var kids []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, w := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(w); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
 }
 
 // cpuSeconds assumes USER_HZ of 100, what Linux reports on every common
@@ -827,4 +866,72 @@ func readHWM(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// procTicks is a process's user and system CPU time in ticks of 1/100 s
+// (0 when it cannot be read).
+func procTicks(pid int) int64 {
+	_, fields, ok := readStat(pid)
+	if !ok {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return ut + st
+}
+
+// pgBackends follows the CPU time of the PostgreSQL backends whose last
+// query names the bench table (the connector's reads and its row count;
+// the name without its schema, which the connector quotes), read from /proc: it counts
+// only when PostgreSQL runs on this host (under another user the pids are
+// still readable; in a container or on another host they are not there).
+type pgBackends struct {
+	db    *sql.DB
+	table string
+	ticks map[int]int64
+}
+
+func newPGBackends(dsn, table string) *pgBackends {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		db = nil // CPU of the backends is then reported as 0
+	}
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		table = table[i+1:]
+	}
+	return &pgBackends{db: db, table: table, ticks: map[int]int64{}}
+}
+
+func (p *pgBackends) sample(ctx context.Context) {
+	if p.db == nil {
+		return
+	}
+	rows, err := p.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND position($1 in query) > 0`, p.table)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			if t := procTicks(pid); t > 0 {
+				p.ticks[pid] = t
+			}
+		}
+	}
+}
+
+func (p *pgBackends) cpuSeconds() float64 {
+	var n int64
+	for _, t := range p.ticks {
+		n += t
+	}
+	return float64(n) / 100
+}
+
+func (p *pgBackends) close() {
+	if p.db != nil {
+		p.db.Close()
+	}
 }

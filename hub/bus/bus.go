@@ -85,6 +85,10 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.
 	if err != nil {
 		return nil, err
 	}
+	codec, err := cfg.compression()
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("register bus metrics: %w", err)
@@ -134,6 +138,7 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.
 		// the batches formed while a produce request is in flight.
 		BatchTimeout: 200 * time.Microsecond,
 		BatchSize:    1000,
+		Compression:  codec,
 		ReadTimeout:  30 * time.Second,
 		WriteTimeout: 30 * time.Second,
 		Transport:    b.transport,

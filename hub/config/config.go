@@ -113,9 +113,12 @@ type Kafka struct {
 	// MaxMessageBytes caps one message crmhub publishes; 0 reads each
 	// topic's max.message.bytes from the brokers. A canonical record over
 	// it is dead-lettered as too_large instead of blocking its connector.
-	MaxMessageBytes int        `yaml:"max_message_bytes"`
-	TLS             *KafkaTLS  `yaml:"tls"`
-	SASL            *KafkaSASL `yaml:"sasl"`
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// Compression of the batches crmhub produces: none, gzip, snappy, lz4
+	// or zstd; empty is snappy (bus.DefaultCompression).
+	Compression string     `yaml:"compression"`
+	TLS         *KafkaTLS  `yaml:"tls"`
+	SASL        *KafkaSASL `yaml:"sasl"`
 }
 
 // KafkaTLS configures TLS to an external cluster.
@@ -659,6 +662,11 @@ func (c *Config) check() error {
 		if _, err := ParseRoles(r); err != nil || strings.Contains(r, ",") {
 			bad(0, "roles", "want a list of connectors, apply, api or all, got %q", r)
 		}
+	}
+	switch strings.ToLower(c.Kafka.Compression) {
+	case "", "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		bad(0, "kafka.compression", "want none, gzip, snappy, lz4 or zstd, got %q", c.Kafka.Compression)
 	}
 	if n := c.Kafka.MaxMessageBytes; n != 0 && n < 4096 {
 		bad(0, "kafka.max_message_bytes", "%d is below 4096: no canonical record would fit (0 reads the brokers' limit)", n)

@@ -65,6 +65,7 @@ func TestParseErrors(t *testing.T) {
 		{"tiny memory budget", "data_dir: d\nmemory_mb: 64\n", nil, []string{"f.yaml:2: memory_mb: 64", "at least 128"}},
 		{"negative memory budget", "memory_mb: -5\n", nil, []string{"f.yaml:1: memory_mb: -5"}},
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
+		{"unknown compression", "kafka:\n  compression: brotli\n", nil, []string{"kafka.compression", "brotli", "snappy"}},
 		{"bad tax id veto", "identity:\n  tax_id_veto: persons\n", nil, []string{"identity.tax_id_veto", "persons"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},
 	}

@@ -450,6 +450,7 @@ func busConfig(cfg *config.Config) bus.Config {
 		Partitions:      cfg.Kafka.Partitions,
 		ClientID:        cfg.Kafka.ClientID,
 		MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+		Compression:     cfg.Kafka.Compression,
 		FetchMaxBytes:   cfg.Memory().FetchMaxBytes,
 	}
 	if t := cfg.Kafka.TLS; t != nil {
