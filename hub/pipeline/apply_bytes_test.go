@@ -106,15 +106,21 @@ func TestApplyBatchBoundedInBytes(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- a.Run(ctx) }()
-			time.Sleep(100 * time.Millisecond) // the fetch loop fills its queue meanwhile
-			c.mu.Lock()
-			ahead := c.fetched
-			c.mu.Unlock()
+			// The fetch loop fills its queue while the store holds the first
+			// batch; read how far once it has stopped fetching (a fixed
+			// wait failed on a loaded machine, before the loop had run).
+			ahead := settled(t, func() int {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return c.fetched
+			})
 			if ahead > tt.ahead {
 				t.Errorf("%d records fetched while the store held the first batch, want at most %d", ahead, tt.ahead)
 			}
-			if tt.maxBytes == 0 && ahead <= tt.ahead/4 {
-				t.Errorf("unbounded: only %d records fetched ahead: the test no longer shows the bound", ahead)
+			if tt.maxBytes == 0 && ahead <= tests[0].ahead {
+				// Unbounded it settles at 100-170 here, by how the fetches
+				// fall; within the bounded case's limit it shows nothing.
+				t.Errorf("unbounded: only %d records fetched ahead, within the bounded case's %d: the test no longer shows the bound", ahead, tests[0].ahead)
 			}
 			close(st.release)
 			deadline := time.Now().Add(20 * time.Second)
@@ -156,4 +162,22 @@ func TestApplyBatchBoundedInBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// settled polls n until it is above zero and has not moved for 300 ms, and
+// returns it: how far a loop got once it blocked.
+func settled(t *testing.T, n func() int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last, since := n(), time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		if v := n(); v != last {
+			last, since = v, time.Now()
+		} else if v > 0 && time.Since(since) >= 300*time.Millisecond {
+			return v
+		}
+	}
+	t.Fatalf("still moving after 20 s: %d", last)
+	return 0
 }
