@@ -306,3 +306,14 @@ func (s *Store) modelSample(ctx context.Context, n int) ([]identity.Record, erro
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out, nil
 }
+
+// WriteEpoch is the store's write epoch: it grows with every Apply of any
+// hub instance sharing the database, so a reader that sees it unchanged
+// for a while knows nothing was applied meanwhile.
+func (s *Store) WriteEpoch(ctx context.Context) (int64, error) {
+	var e int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT epoch FROM write_epoch WHERE id = 1`).Scan(&e); err != nil {
+		return 0, fmt.Errorf("write epoch: %w", infra(err))
+	}
+	return e, nil
+}
