@@ -128,3 +128,34 @@ func roundSig(x float64, digits int) float64 {
 	}
 	return r
 }
+
+// ShrinkM pulls each comparison's m towards base's as a Dirichlet prior
+// worth alpha matched pairs would, the estimate counting as matches
+// matched pairs: m = (matches*m + alpha*m_base) / (matches + alpha). EM
+// learns m only from what the blocked pairs show, and a level the matches
+// among them never reach comes out at the floor although real data has
+// it: on the demo's systems, where nearly every duplicate shares an
+// address and an e-mail, EM learnt m 0 for an e-mail one typo apart and
+// 0.001 for another address, and the records a typo or a move set apart
+// (117 pairs of 2,000 people) no longer merged. The base model's m
+// (the defaults: what is known of person data in general) keeps such
+// levels possible; where the store has many matches, its own figures win.
+func ShrinkM(p, base *Params, matches, alpha float64) {
+	if alpha <= 0 || base == nil {
+		return
+	}
+	for c, lv := range p.Levels {
+		bl := base.Levels[c]
+		if bl == nil {
+			continue
+		}
+		for name, mu := range lv {
+			b, ok := bl[name]
+			if !ok {
+				continue
+			}
+			mu.M = (matches*mu.M + alpha*b.M) / (matches + alpha)
+			lv[name] = mu
+		}
+	}
+}
