@@ -232,6 +232,12 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 	if latest == nil || latest.Digest != digest {
 		base := s.res.withPeople(peopleOf(s.res.base))
 		p, st, err := base.Estimate(people, peopleOf(s.res.base), identity.EstimateOptions{Seed: estimateSeed, HashPairs: true})
+		if errors.Is(err, identity.ErrTooFewRecords) {
+			// Enough records but no pairs to learn from (no two share a
+			// blocking key): the configured model stays, as below the
+			// minimum.
+			return res, nil
+		}
 		if err != nil {
 			return res, fmt.Errorf("estimate the person model from %d records: %w", len(people), err)
 		}
