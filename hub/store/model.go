@@ -182,12 +182,16 @@ type EstimateResult struct {
 const estimateSeed = 1
 
 // shrinkPairs is how many matched pairs the configured model's m counts
-// as in an automatic estimate (identity.ShrinkM). On the demo's systems
-// (2,000 people, 3,532 person records, about 2,100 matched pairs by the
-// estimate) the m of EM alone cost F1 0.998 -> 0.966 (117 split pairs);
-// shrunk as 1,000 pairs 0.9963, as 3,000 pairs 0.9971. On FEBRL, where the
-// estimate's gain is its u, the prior and the name frequencies, F1 did not
-// move (0.959 two systems, 0.910 one system, without the id).
+// as in an automatic estimate (identity.ShrinkM), at least: never fewer
+// than the estimate's own matches, so the store's m never weighs more than
+// half. On the demo's systems (2,000 people, 3,532 person records, about
+// 2,100 matched pairs by the estimate) the m of EM alone cost F1 0.998 ->
+// 0.966 (117 split pairs); shrunk as 1,000 pairs 0.9963, as 3,000 pairs
+// 0.9971; at 20,000 people (about 20,000 matched pairs) shrunk as 3,000
+// pairs the estimate's m dominated again and F1 fell 0.9966 -> 0.9854. On
+// FEBRL, where the estimate's gain is its u, the prior and the name
+// frequencies, F1 did not move (0.959 two systems, 0.910 one system,
+// without the id).
 const shrinkPairs = 3000
 
 // autoSource is the Source of every automatic model: a constant, because
@@ -241,7 +245,8 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 		if err != nil {
 			return res, fmt.Errorf("estimate the person model from %d records: %w", len(people), err)
 		}
-		identity.ShrinkM(p, peopleOf(s.res.base), st.MatchShare*float64(st.BlockedPairs), shrinkPairs)
+		matches := st.MatchShare * float64(st.BlockedPairs)
+		identity.ShrinkM(p, peopleOf(s.res.base), matches, max(shrinkPairs, matches))
 		identity.RoundParams(p)
 		p.Source = autoSource
 		saved, err := s.SaveModel(ctx, Model{Records: len(people), Digest: digest, Origin: "auto", Params: p,
