@@ -45,6 +45,7 @@ identity resolution against the generator's ground truth.`,
 	sync.Flags().StringVar(&o.store, "store", "sqlite", "sqlite or postgres")
 	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres; default $CRMHUB_POSTGRES_DSN); use an empty database or schema, the figures count what it holds")
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	sync.Flags().BoolVar(&o.estimate, "estimate", false, "run the hub with identity.fuzzy.people.estimate: auto, and score the model it settles on")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced to this file (go tool pprof)")
 	cmd.AddCommand(sync, newBenchLatencyCmd(), newBenchAPICmd(), newBenchQualityCmd(), newBenchPipelineCmd())
@@ -57,6 +58,7 @@ type syncBenchOpts struct {
 	dir, store string
 	dsn        string
 	inProcess  bool
+	estimate   bool
 	json       bool
 	timeout    time.Duration
 	cpuProfile string
@@ -74,6 +76,16 @@ type syncBenchResult struct {
 	Reviews       reviewTally `json:"review_queue"`
 	Store         string      `json:"store"`
 	Plugins       string      `json:"plugins"`
+	Model         benchModel  `json:"identity_model"`
+}
+
+// benchModel is the person model the hub settled on after the sync
+// (identity.fuzzy.people.estimate: auto) and what settling took.
+type benchModel struct {
+	Version  int     `json:"version"` // 0: the defaults
+	Persons  int     `json:"person_records"`
+	Rescored bool    `json:"rescored"`
+	Seconds  float64 `json:"seconds"`
 }
 
 func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
@@ -85,6 +97,12 @@ func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(w, "people %d, source records %d (%d dead-lettered on purpose), store %s, connectors %s\n",
 		r.People, r.Records, r.DeadLetters, r.Store, r.Plugins)
 	fmt.Fprintf(w, "sync: %.1f s, %.0f records/s from source to golden store, %d golden customers\n", r.Seconds, r.RecordsPerSec, r.Golden)
+	if r.Model.Version == 0 {
+		fmt.Fprintf(w, "identity model: the defaults (%d person records in the estimate's sample, below the minimum)\n", r.Model.Persons)
+	} else {
+		fmt.Fprintf(w, "identity model: version %d, estimated on %d person records; settling after the sync (estimate, rescore %v) took %.1f s, not counted above\n",
+			r.Model.Version, r.Model.Persons, r.Model.Rescored, r.Model.Seconds)
+	}
 	fmt.Fprintf(w, "identity (all):           precision %.4f  recall %.4f  F1 %.4f  false merges %d  splits %d  tax-id conflicts %d\n",
 		r.Identity.Precision, r.Identity.Recall, r.Identity.F1, r.Identity.FalseMerges, r.Identity.Splits, r.Identity.TaxIDConflicts)
 	fmt.Fprintf(w, "identity (deterministic): precision %.4f  recall %.4f  F1 %.4f\n",
@@ -170,6 +188,9 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 			if o.store == "postgres" {
 				c.Store.Driver, c.Store.DSN = "postgres", o.dsn
 			}
+			if o.estimate {
+				c.Identity.Fuzzy.People.Estimate = config.EstimateAuto
+			}
 		}})
 	if err != nil {
 		return nil, err
@@ -180,9 +201,21 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	}
 	elapsed := time.Since(start)
 	stopProfile()
+	// The hub estimates its person model when idle; the figures below are
+	// those of the model it settles on, so settle now instead of waiting.
+	settleStart := time.Now()
+	settled, err := r.Server.SettleIdentityModel(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	model := benchModel{Persons: settled.Persons, Rescored: settled.Rescored, Seconds: time.Since(settleStart).Seconds()}
+	if settled.Model != nil {
+		model.Version = settled.Model.Version
+	}
 	total := man.Total()
 	res := &syncBenchResult{People: o.people, Records: total, DeadLetters: man.TotalDeadLetters(), Seconds: elapsed.Seconds(),
-		RecordsPerSec: float64(total) / elapsed.Seconds(), Store: r.Config.Store.Driver, Plugins: "plugin processes"}
+		RecordsPerSec: float64(total) / elapsed.Seconds(), Store: r.Config.Store.Driver, Plugins: "plugin processes",
+		Model: model}
 	if o.inProcess {
 		res.Plugins = "in-process"
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,8 +26,11 @@ func newIdentityCmd() *cobra.Command {
 		Long: `Persons are matched by a Fellegi-Sunter model: per comparison (given name, family name,
 birth date, address, identifier, e-mail, phone, gender) and level (exact, a typo apart, ...),
 m is how often two records of one person are at that level and u how often two random
-people are. "train" estimates the model from the store's own records without labels;
-"params" prints the model a config uses (the defaults until one is trained).`,
+people are. With identity.fuzzy.people.estimate: auto (the default) the hub estimates the
+model from its store's records itself, once it holds estimate_min_records person records and
+again when idle after they changed, and keeps each version in the store. "params" prints the
+model a config's hub uses (the defaults until one is estimated); "train" estimates one into a
+file, for a hub configured with estimate: off or to pin a model (identity.fuzzy.people.params).`,
 	}
 	c.PersistentFlags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
 	c.AddCommand(newIdentityTrainCmd(&path), newIdentityParamsCmd(&path))
@@ -92,7 +97,11 @@ func newIdentityParamsCmd(path *string) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "params [--file people.json]",
 		Short: "Print the person model: m, u and the match weight of every comparison level",
-		Args:  cobra.NoArgs,
+		Long: `Prints the person model the config's hub uses: the file --file or identity.fuzzy.people.params
+names; else, with identity.fuzzy.people.estimate: auto (the default), the newest model the hub
+estimated from its store's records (its version, when, on how many person records); else the
+defaults.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p := identity.DefaultParams()
 			switch {
@@ -102,22 +111,49 @@ func newIdentityParamsCmd(path *string) *cobra.Command {
 					return err
 				}
 			default:
-				if _, err := os.Stat(*path); err == nil {
-					_, idc, err := loadIdentity(*path)
+				if _, err := os.Stat(*path); err != nil {
+					break
+				}
+				cfg, idc, err := loadIdentity(*path)
+				if err != nil {
+					return err
+				}
+				if idc.Fuzzy != nil {
+					p = idc.Fuzzy.People
+				}
+				if people := cfg.Identity.Fuzzy.People; cfg.Identity.Fuzzy.Enabled && people.AutoEstimate() {
+					m, err := storeModel(cmd.Context(), cfg, idc)
 					if err != nil {
 						return err
 					}
-					if idc.Fuzzy != nil {
-						p = idc.Fuzzy.People
+					if m == nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "the store holds no estimated model yet: the hub estimates one once it holds %d person records and is idle\n\n",
+							people.EstimateMinRecords)
+						break
 					}
+					fmt.Fprintf(cmd.OutOrStdout(), "store model version %d, estimated %s (%s) on %d person records, record set %s, fingerprint %s\n",
+						m.Version, m.CreatedAt.Format(time.RFC3339), m.Origin, m.Records, m.Digest, m.Fingerprint)
+					// The thresholds are the config's, as the hub uses them.
+					m.Params.AutoMerge, m.Params.Review = p.AutoMerge, p.Review
+					p = m.Params
 				}
 			}
 			printParams(cmd.OutOrStdout(), p)
 			return nil
 		},
 	}
-	c.Flags().StringVar(&file, "file", "", "a model file written by train (default: the one the config names, else the defaults)")
+	c.Flags().StringVar(&file, "file", "", "a model file written by train (default: the one the config names, else the store's, else the defaults)")
 	return c
+}
+
+// storeModel reads the newest model the hub stored in the config's store.
+func storeModel(ctx context.Context, cfg *config.Config, idc identity.Config) (*store.Model, error) {
+	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN, store.Options{Identity: idc})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	return st.LatestModel(ctx)
 }
 
 func printParams(w io.Writer, p *identity.Params) {

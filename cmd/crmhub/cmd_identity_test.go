@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +80,52 @@ func TestIdentityTrainCLI(t *testing.T) {
 	}
 	if out, stderr, err := runCLI(t, "config", "check", cfgPath); err == nil || !strings.Contains(out+stderr+err.Error(), "identity.fuzzy.people.params") {
 		t.Errorf("config check with the model file gone: %v %s %s", err, out, stderr)
+	}
+}
+
+// identity params shows the model the hub estimated into its store:
+// nothing yet on a store the hub has not estimated from, then the stored
+// version with its record count.
+func TestIdentityParamsStoreModel(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "crmhub.yaml")
+	if err := os.WriteFile(cfgPath, []byte("data_dir: data\nidentity:\n  fuzzy:\n    enabled: true\n    people: {estimate: auto, estimate_min_records: 300, auto_merge: 0.995}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.DriverSQLite, filepath.Join(dir, "data", "crmhub.db"), store.Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var envs []hub.Envelope
+	for i, r := range quality.Generate(300, 4, false, false) {
+		data, _ := json.Marshal(r.Customer)
+		sys, _, _ := strings.Cut(r.Key, "/")
+		e := hub.Envelope{System: sys, SourceEntity: "customer", SourceID: r.Key, Entity: hub.EntityCustomer, Op: hub.OpUpsert,
+			SourceUpdatedAt: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), SchemaVersion: hub.SchemaVersion, Connector: sys, Data: data}
+		e.ComputeEventID()
+		envs = append(envs, e)
+	}
+	if _, err := st.Apply(ctx, envs); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "identity", "params", "--config", cfgPath)
+	if err != nil || !strings.Contains(out, "no estimated model yet") || !strings.Contains(out, "300 person records") ||
+		!strings.Contains(out, "model version 1: default") {
+		t.Fatalf("params before an estimate: %v\n%s", err, out)
+	}
+	res, err := st.Reestimate(ctx, store.EstimateOptions{MinRecords: 300})
+	if err != nil || res.Model == nil {
+		t.Fatalf("estimate: %+v %v", res, err)
+	}
+	out, _, err = runCLI(t, "identity", "params", "--config", cfgPath)
+	want := fmt.Sprintf("store model version 1, estimated %s (auto) on %d person records", res.Model.CreatedAt.Format(time.RFC3339), res.Persons)
+	if err != nil || !strings.Contains(out, want) || !strings.Contains(out, "auto-merge at probability 0.995") ||
+		!strings.Contains(out, "the store's person records") {
+		t.Fatalf("params after an estimate: %v, want %q in\n%s", err, want, out)
 	}
 }

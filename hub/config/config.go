@@ -213,7 +213,35 @@ type People struct {
 	Params    string  `yaml:"params"`
 	AutoMerge float64 `yaml:"auto_merge"`
 	Review    float64 `yaml:"review"`
+	// Estimate: auto (default) lets the hub estimate the model from the
+	// store's records once it holds EstimateMinRecords person records, and
+	// again whenever it has been idle for EstimateIdle after the records
+	// changed; off keeps the defaults. A Params file wins over both.
+	Estimate string `yaml:"estimate"`
+	// EstimateMinRecords: default 1,000 (fewer cannot outweigh the
+	// defaults' knowledge of people in general).
+	EstimateMinRecords int `yaml:"estimate_min_records"`
+	// EstimateIdle: how long no record was applied before the hub
+	// estimates (default 5s), so estimates follow quiet moments, not
+	// every batch.
+	EstimateIdle Duration `yaml:"estimate_idle"`
+	// EstimateSample caps the customer records an estimate reads, those of
+	// the smallest key hash (default 50,000).
+	EstimateSample int `yaml:"estimate_sample"`
 }
+
+// AutoEstimate reports whether the hub estimates the person model itself:
+// estimate is auto and no params file is named. Off by default: every
+// changed model rescores every link, which a growing store pays after most
+// quiet periods (minutes at 20,000 people), and on the demo's data the
+// estimate scores a little below the defaults (docs/identity-model.md).
+func (p People) AutoEstimate() bool { return p.Estimate == EstimateAuto && p.Params == "" }
+
+// Values of identity.fuzzy.people.estimate.
+const (
+	EstimateAuto = "auto"
+	EstimateOff  = "off"
+)
 
 // Log configures logging.
 type Log struct {
@@ -562,6 +590,18 @@ func (c *Config) defaults() {
 	if c.Identity.DefaultRegion == "" {
 		c.Identity.DefaultRegion = "DE"
 	}
+	if p := &c.Identity.Fuzzy.People; p.Estimate == "" {
+		p.Estimate = EstimateOff
+	}
+	if p := &c.Identity.Fuzzy.People; p.EstimateMinRecords == 0 {
+		p.EstimateMinRecords = 1000
+	}
+	if p := &c.Identity.Fuzzy.People; p.EstimateIdle == 0 {
+		p.EstimateIdle = Duration(5 * time.Second)
+	}
+	if p := &c.Identity.Fuzzy.People; p.EstimateSample == 0 {
+		p.EstimateSample = 50000
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -687,6 +727,16 @@ func (c *Config) check() error {
 	if p := c.Identity.Fuzzy.People; p.AutoMerge < 0 || p.AutoMerge >= 1 || p.Review < 0 || p.Review >= 1 ||
 		p.AutoMerge != 0 && p.Review != 0 && p.Review > p.AutoMerge {
 		bad(0, "identity.fuzzy.people", "review %v and auto_merge %v: want probabilities with review <= auto_merge < 1", p.Review, p.AutoMerge)
+	}
+	switch p := c.Identity.Fuzzy.People; {
+	case p.Estimate != EstimateAuto && p.Estimate != EstimateOff:
+		bad(0, "identity.fuzzy.people.estimate", "want auto or off, got %q", p.Estimate)
+	case p.EstimateMinRecords < 100:
+		bad(0, "identity.fuzzy.people.estimate_min_records", "%d: want 100 or more (an estimate needs pairs to learn from)", p.EstimateMinRecords)
+	case p.EstimateSample < p.EstimateMinRecords:
+		bad(0, "identity.fuzzy.people.estimate_sample", "%d is below estimate_min_records %d: no estimate could start", p.EstimateSample, p.EstimateMinRecords)
+	case p.EstimateIdle < 0:
+		bad(0, "identity.fuzzy.people.estimate_idle", "%v: want a duration of 0 or more", p.EstimateIdle.D())
 	}
 	switch c.Identity.TaxIDVeto {
 	case "", "organizations", "all", "none":

@@ -27,6 +27,9 @@ func TestParseGood(t *testing.T) {
 	if c.Kafka.Partitions != 6 {
 		t.Errorf("partitions %d: want 6 from ${PARTS}", c.Kafka.Partitions)
 	}
+	if p := c.Identity.Fuzzy.People; p.AutoEstimate() || p.Estimate != EstimateOff || p.EstimateMinRecords != 1000 || p.EstimateIdle.D() != 5*time.Second || p.EstimateSample != 50000 {
+		t.Errorf("person model estimation %+v: want off by default, from 1,000 records after 5s idle, sample 50,000 when on", p)
+	}
 	if c.Store.DSN != "/etc/crmhub/data/crmhub.db" {
 		t.Errorf("dsn %q", c.Store.DSN)
 	}
@@ -67,6 +70,9 @@ func TestParseErrors(t *testing.T) {
 		{"tiny message limit", "kafka:\n  max_message_bytes: 100\n", nil, []string{"kafka.max_message_bytes", "below 4096"}},
 		{"unknown compression", "kafka:\n  compression: brotli\n", nil, []string{"kafka.compression", "brotli", "snappy"}},
 		{"bad tax id veto", "identity:\n  tax_id_veto: persons\n", nil, []string{"identity.tax_id_veto", "persons"}},
+		{"bad estimate", "identity:\n  fuzzy:\n    people: {estimate: weekly}\n", nil, []string{"identity.fuzzy.people.estimate", "weekly"}},
+		{"tiny estimate minimum", "identity:\n  fuzzy:\n    people: {estimate_min_records: 10}\n", nil, []string{"identity.fuzzy.people.estimate_min_records", "100 or more"}},
+		{"sample below minimum", "identity:\n  fuzzy:\n    people: {estimate_min_records: 5000, estimate_sample: 2000}\n", nil, []string{"identity.fuzzy.people.estimate_sample", "below estimate_min_records 5000"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},
 	}
 	for _, tt := range tests {

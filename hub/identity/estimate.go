@@ -52,6 +52,10 @@ type EstimateOptions struct {
 	// seen twice or more, the most frequent first) per comparison;
 	// default 5,000.
 	TFMax int
+	// HashPairs draws the random pairs as each record with its next
+	// records in the order of KeyHash instead of from Seed: a few more
+	// records then change few pairs (the hub's automatic estimation).
+	HashPairs bool
 }
 
 // EstimateStats says what an estimation saw.
@@ -115,11 +119,21 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	n := len(people)
 	maxPairs := n * (n - 1) / 2
 	pairs := min(opt.RandomPairs, maxPairs)
+	var fixed [][2]int
+	if opt.HashPairs {
+		fixed = hashPairs(people, pairs)
+		pairs = len(fixed)
+	}
 	randomGs := make([]gamma, 0, pairs)
-	for range pairs {
-		a, b := rng.IntN(n), rng.IntN(n-1)
-		if b >= a {
-			b++
+	for k := range pairs {
+		var a, b int
+		if fixed != nil {
+			a, b = fixed[k][0], fixed[k][1]
+		} else {
+			a, b = rng.IntN(n), rng.IntN(n-1)
+			if b >= a {
+				b++
+			}
 		}
 		g, _ := comparePeople(people[a].Customer, people[b].Customer, region, taxEv, base)
 		randomGs = append(randomGs, g)

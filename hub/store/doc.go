@@ -28,6 +28,14 @@
 // retired. Search pages (FindCustomerSummaries) read only those small rows;
 // a page of 50 by name no longer reads and decodes 50 golden records.
 //
+// The person model can change while the store runs (model.go): Reestimate
+// estimates one from a key-hash sample of the store's own person records,
+// keeps each version in identity_models, swaps the resolver under the
+// applier's lock and rescores when the fingerprint changed, so at
+// quiescence the golden customers are what the records and their own
+// estimate give, whatever order the records came in
+// (docs/identity-model.md).
+//
 // A data steward's decisions (ForceMerge, Unmerge, DecideReview) are rules
 // on source records that every later resolution obeys, and are audited.
 // Every golden change is appended to golden_changes in the same

@@ -95,7 +95,7 @@ type Store struct {
 	rdb    *sql.DB   // reads
 	reads  readStmts // the API's read statements, prepared on rdb
 	pg     bool
-	res    *identity.Resolver
+	res    *resolverRef // swapped when the hub adopts an estimated model (model.go)
 	log    *slog.Logger
 	m      *metrics
 	maxCmp int
@@ -128,7 +128,7 @@ var _ hub.Store = (*Store)(nil)
 // immediate transactions are set here.
 func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error) {
 	s := &Store{
-		res:    identity.New(opts.Identity),
+		res:    newResolverRef(opts.Identity),
 		log:    opts.Logger,
 		maxCmp: opts.MaxComponent,
 	}

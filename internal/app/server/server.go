@@ -66,6 +66,9 @@ type Server struct {
 	reconciler *pipeline.Reconciler
 	// applier, when this instance applies: /readyz reports its pause.
 	applier *pipeline.Apply
+	// model estimates the person model from the store's records
+	// (identity.fuzzy.people.estimate: auto); nil when the hub does not.
+	model *modelEstimator
 
 	store *store.Store
 	// deadLetters: the dead_letters table of the store's database.
@@ -158,6 +161,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.deadLetters = deadletters.New(s.store.DB())
 	s.ledger = ledger.New(s.store.DB())
+	// Registered without estimation too: the metrics catalog is the same
+	// on every hub.
+	model := newModelEstimator(s.store, cfg.Identity.Fuzzy.People, s.registry, s.log.With("component", "identity-model"))
+	if autoModel(cfg) {
+		s.model = model
+		if err := s.model.load(ctx); err != nil {
+			return fmt.Errorf("identity model: %w", err)
+		}
+	}
 	if cfg.Runs(config.RoleApply) {
 		if err := s.rescoreIfModelChanged(ctx); err != nil {
 			return err
@@ -227,11 +239,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 				s.background(rctx, "value recompute", nil, s.runValueDrain)
 			}
 		}
+		if s.model != nil {
+			s.background(rctx, "identity model estimation", nil, func(ctx context.Context) error { return s.model.run(ctx, true) })
+		}
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
 		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.deadLetters,
 			Logger: s.log.With("component", "deadletter-indexer")}).Run)
+	}
+	if s.model != nil && !cfg.Runs(config.RoleApply) {
+		// The API explains links with the model the appliers use.
+		s.background(rctx, "identity model", nil, func(ctx context.Context) error { return s.model.run(ctx, false) })
 	}
 	if cfg.Runs(config.RoleConnectors) {
 		for i, c := range cfg.Connectors {
