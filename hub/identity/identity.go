@@ -253,9 +253,13 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 	}
 	never := map[int][]int{}
 	// apart holds the pairs sharing an e-mail address or phone number that
-	// the person model keeps apart (see contactVerdicts): no later join,
-	// by a key or a fuzzy link through a third record, puts them together.
-	apart := map[int][]int{}
+	// the person model scores below review (see contactVerdicts): no
+	// later join, by a key or a fuzzy link through a third record, puts
+	// them together. unsure holds those it sends to review: other records
+	// may still show them one person (two copies corrupted differently,
+	// each joined to the original), but a record with nothing to weigh
+	// (an e-mail alone) does not bridge them.
+	apart, unsure := map[int][]int{}, map[int][]int{}
 	var force [][2]int
 	for _, ru := range rules {
 		a, okA := index[ru.A]
@@ -280,10 +284,13 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		return i
 	}
 	// union joins the clusters of a and b unless a rule or a veto keeps
-	// them apart. forced is a steward's force-merge; weighed a join on
-	// evidence the model weighs (a shared e-mail or phone, a fuzzy link),
-	// which the pairs in apart refuse. A ref or tax key is not weighed.
-	union := func(a, b int, forced, weighed bool) bool {
+	// them apart. how says what joins them: a steward's force-merge, a
+	// ref or tax key, evidence the model weighed (a shared e-mail or
+	// phone, a fuzzy link), which the pairs in apart refuse, or a shared
+	// e-mail or phone with nothing to weigh, which those in unsure refuse
+	// too.
+	union := func(a, b int, how joinBy) bool {
+		forced := how == joinForced
 		ra, rb := find(a), find(b)
 		if ra == rb {
 			return true
@@ -301,10 +308,18 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 					return false
 				}
 			}
-			if !weighed {
+			if how < joinWeighed {
 				continue
 			}
 			for _, y := range apart[x] {
+				if find(y) == rb {
+					return false
+				}
+			}
+			if how < joinUnweighed {
+				continue
+			}
+			for _, y := range unsure[x] {
 				if find(y) == rb {
 					return false
 				}
@@ -338,7 +353,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		return force[i][0] < force[j][0] || force[i][0] == force[j][0] && force[i][1] < force[j][1]
 	})
 	for _, p := range force {
-		union(p[0], p[1], true, false)
+		union(p[0], p[1], joinForced)
 	}
 
 	keys := make([]string, 0, len(byKey))
@@ -356,13 +371,14 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 	})
 	verdicts := r.contactVerdicts(recs, keys, byKey)
 	for p, v := range verdicts {
-		if !v.join {
+		switch {
+		case v.review:
+			unsure[p[0]] = append(unsure[p[0]], p[1])
+			unsure[p[1]] = append(unsure[p[1]], p[0])
+		case !v.join:
 			apart[p[0]] = append(apart[p[0]], p[1])
 			apart[p[1]] = append(apart[p[1]], p[0])
 		}
-	}
-	for x := range apart {
-		slices.Sort(apart[x])
 	}
 	for _, k := range keys {
 		class := keyClass(k)
@@ -372,14 +388,30 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		idx := byKey[k]
 		if !r.weighsContact(class, recs[idx[0]].Customer.Kind) {
 			for _, j := range idx[1:] {
-				union(idx[0], j, false, false)
+				union(idx[0], j, joinKey)
 			}
 			continue
 		}
 		for x := 0; x < len(idx); x++ {
 			for y := x + 1; y < len(idx); y++ {
-				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.join {
-					union(idx[x], idx[y], false, true)
+				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.join && !v.unweighed {
+					union(idx[x], idx[y], joinWeighed)
+				}
+			}
+		}
+	}
+	// Joins with nothing to weigh come after the weighed ones, so that
+	// whether such a record bridges two people that the model doubts
+	// does not depend on which key came first.
+	for _, k := range keys {
+		idx := byKey[k]
+		if !r.weighsContact(keyClass(k), recs[idx[0]].Customer.Kind) {
+			continue
+		}
+		for x := 0; x < len(idx); x++ {
+			for y := x + 1; y < len(idx); y++ {
+				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.unweighed {
+					union(idx[x], idx[y], joinUnweighed)
 				}
 			}
 		}
@@ -414,7 +446,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 				held[[2]string{l.A, l.B}] = true
 				continue
 			}
-			union(a, b, false, true)
+			union(a, b, joinWeighed)
 		}
 		neverKeys := map[[2]string]bool{}
 		for _, ru := range rules {
@@ -469,10 +501,22 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 // contactVerdict is what the person model says of two records sharing an
 // e-mail address or phone number.
 type contactVerdict struct {
-	join   bool    // one person, or nothing speaks against it
-	review bool    // kept apart, a review candidate
-	score  float64 // the pair's match probability, for review
+	join      bool    // one person, or nothing speaks against it
+	unweighed bool    // joined as one record has no name and no birth date
+	review    bool    // kept apart, a review candidate
+	score     float64 // the pair's match probability, for review
 }
+
+// joinBy says what joins two clusters; each refuses more than the one
+// before it (see ResolveLinks' union).
+type joinBy int
+
+const (
+	joinForced    joinBy = iota // a steward's force-merge rule
+	joinKey                     // a ref or tax key
+	joinWeighed                 // a weighed e-mail or phone key, a fuzzy link
+	joinUnweighed               // an e-mail or phone key with nothing to weigh
+)
 
 // weighsContact reports whether a shared key of class between records of
 // kind is weighed by the person model rather than joining outright:
@@ -510,7 +554,7 @@ func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[strin
 				}
 				a, b := recs[p[0]], recs[p[1]]
 				if !hasPersonalAttributes(a.Customer) || !hasPersonalAttributes(b.Customer) {
-					out[p] = contactVerdict{join: true}
+					out[p] = contactVerdict{join: true, unweighed: true}
 					continue
 				}
 				l, ok := r.ScorePair(a, b)
