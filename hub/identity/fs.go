@@ -638,15 +638,23 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 	return ev, true
 }
 
+// matcherRevision counts changes of the code's decisions under one
+// configuration: a store keeps links and clusters made by the code of its
+// time, and only a changed fingerprint makes it score and re-cluster them.
+// 2: an exact e-mail no longer confirms a person whose given name differs
+// (the spouses of issue #15), and a shared e-mail or phone is weighed.
+const matcherRevision = 2
+
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
-// configuration (method, thresholds, weights, the person model) and the
-// tax id rule. A store whose links were scored under another fingerprint
+// configuration (method, thresholds, weights, the person model), the
+// tax id rule and the matcher's revision. A store whose links were scored under another fingerprint
 // scores them again (hub/store Rescore).
 func (r *Resolver) Fingerprint() string {
 	data, _ := json.Marshal(struct {
-		Fuzzy *FuzzyConfig
-		Veto  string
-	}{r.cfg.Fuzzy, r.cfg.TaxIDVeto})
+		Fuzzy    *FuzzyConfig
+		Veto     string
+		Revision int
+	}{r.cfg.Fuzzy, r.cfg.TaxIDVeto, matcherRevision})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:16])
 }
