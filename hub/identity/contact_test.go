@@ -65,6 +65,11 @@ func TestSharedContactIsEvidence(t *testing.T) {
 			rec("news", "1", 2, hub.Customer{Emails: byMail}),
 			rec("shop", "1", 3, with(peter, byMail, nil)),
 		}, [][]string{{"crm/customers/1", "news/customers/1"}, {"shop/customers/1"}}, [][2]string{{"crm/customers/1", "shop/customers/1"}}},
+		{"two copies with other typos in the given name join through the original", []Record{
+			rec("crm", "1", 1, with(hub.Customer{GivenName: "Camille", FamilyName: "Robert", BirthDate: "1991-08-07", Addresses: home}, byMail, byPhone)),
+			rec("erp", "1", 2, with(hub.Customer{GivenName: "Cmaille", FamilyName: "Robert", BirthDate: "1991-08-07", Addresses: home}, byMail, byPhone)),
+			rec("shop", "1", 3, with(hub.Customer{GivenName: "Camilel", FamilyName: "Robert", BirthDate: "1991-08-07", Addresses: home}, byMail, byPhone)),
+		}, [][]string{{"crm/customers/1", "erp/customers/1", "shop/customers/1"}}, nil},
 		{"an external id joins whatever the model says", []Record{
 			rec("crm", "1", 1, with(anna, byMail, nil)),
 			rec("shop", "1", 2, with(func() hub.Customer { c := peter; c.ExternalIDs = []hub.Ref{{System: "crm", ID: "1"}}; return c }(), byMail, nil)),
