@@ -10,7 +10,12 @@
 // processed in a fixed order, a person never joins an organization, and
 // organizations with different non-empty tax ids never join
 // (Config.TaxIDVeto) unless the ids are one typo apart (a character
-// changed or two swapped: one id mistyped). A person's identifiers (national id, passport, and
+// changed or two swapped: one id mistyped). Under the person model an
+// e-mail or phone shared by two persons is evidence, not a join: spouses
+// share a mailbox, a household its landline, employees a switchboard; the
+// model decides whether they are one person (join), doubtful (review) or
+// two (apart), and only a record with no name and no birth date joins on
+// the key alone (contactVerdicts). A person's identifiers (national id, passport, and
 // the tax id where it does not veto) are evidence in the fuzzy score: an
 // equal one for, one edit apart weakly against, clearly different
 // strongly against (the pair then reaches review, never auto-merges).

@@ -533,10 +533,10 @@ func (p *Params) tfValue(comp string, a hub.Customer, i int) (float64, bool) {
 // (hans.meier@ and hans.meyer@, a family's consecutive numbers). Such a
 // pair is held for review unless a birth date, an identifier, an exact
 // e-mail or phone, or the same house confirms it. Where the given names
-// differ, only what belongs to one person (an identifier, an e-mail
-// address) confirms it: twins share family name, birth date, address and
-// often the phone. swapped says g compared a's given name with b's family
-// name.
+// differ, only what belongs to one person (an identifier) confirms it:
+// twins share family name, birth date, address and often the phone, and
+// spouses and siblings a mailbox (issue #15: an exact e-mail joined
+// them). swapped says g compared a's given name with b's family name.
 func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	strong := g[iBirth] == LevelExact || g[iIdent] == LevelExact || g[iEmail] == LevelExact || g[iPhone] == LevelExact
 	house := g[iAddress] == LevelExact || g[iAddress] == LevelStreet
@@ -558,7 +558,7 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		// name, the two that differ are.
 		gx, gy, gl, other = fa, fb, other, gl
 	}
-	personal := g[iIdent] == LevelClose || g[iIdent] == LevelExact || g[iEmail] == LevelExact
+	personal := g[iIdent] == LevelClose || g[iIdent] == LevelExact
 	if genderedForms(foldName(gx), foldName(gy)) && !personal &&
 		(house || g[iBirth] == LevelExact) && !sameGender(a.Gender, b.Gender) {
 		// Daniel and Daniela, Paul and Paula: one letter apart, they read
@@ -570,7 +570,7 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	}
 	if ga != "" && gb != "" && otherName(gl) && !oneGivenName(gx, gy) &&
 		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
-		g[iIdent] != LevelClose && g[iIdent] != LevelExact && g[iEmail] != LevelExact { // a mistyped identifier is the person's, not a relative's
+		g[iIdent] != LevelClose && g[iIdent] != LevelExact { // a mistyped identifier is the person's, not a relative's
 		// Relatives share a family name and an address, twins a birth
 		// date too; only the given name tells them apart, and here it
 		// does not agree, nor is one a nickname, initial or part of the
@@ -638,15 +638,23 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 	return ev, true
 }
 
+// matcherRevision counts changes of the code's decisions under one
+// configuration: a store keeps links and clusters made by the code of its
+// time, and only a changed fingerprint makes it score and re-cluster them.
+// 2: an exact e-mail no longer confirms a person whose given name differs
+// (the spouses of issue #15), and a shared e-mail or phone is weighed.
+const matcherRevision = 2
+
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
-// configuration (method, thresholds, weights, the person model) and the
-// tax id rule. A store whose links were scored under another fingerprint
+// configuration (method, thresholds, weights, the person model), the
+// tax id rule and the matcher's revision. A store whose links were scored under another fingerprint
 // scores them again (hub/store Rescore).
 func (r *Resolver) Fingerprint() string {
 	data, _ := json.Marshal(struct {
-		Fuzzy *FuzzyConfig
-		Veto  string
-	}{r.cfg.Fuzzy, r.cfg.TaxIDVeto})
+		Fuzzy    *FuzzyConfig
+		Veto     string
+		Revision int
+	}{r.cfg.Fuzzy, r.cfg.TaxIDVeto, matcherRevision})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:16])
 }

@@ -26,7 +26,8 @@ const ClassBlock = "blk"
 // otherwise an e-mail address or phone number the two records nearly share:
 // one letter of the e-mail's local part or one digit of the number
 // dropped, added, changed or swapped with its neighbour, as people mistype
-// them (an exact one is a match key and merges by itself). A pair with
+// them (an exact one is a match key and merges by itself, but for persons
+// under the Fellegi-Sunter model, which weighs it). A pair with
 // nothing but a name scores NameWeight at most, below any sensible Review
 // threshold: namesakes are too common for a name to go on.
 type FuzzyConfig struct {

@@ -252,6 +252,14 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		}
 	}
 	never := map[int][]int{}
+	// apart holds the pairs sharing an e-mail address or phone number that
+	// the person model scores below review (see contactVerdicts): no
+	// later join, by a key or a fuzzy link through a third record, puts
+	// them together. unsure holds those it sends to review: other records
+	// may still show them one person (two copies corrupted differently,
+	// each joined to the original), but a record with nothing to weigh
+	// (an e-mail alone) does not bridge them.
+	apart, unsure := map[int][]int{}, map[int][]int{}
 	var force [][2]int
 	for _, ru := range rules {
 		a, okA := index[ru.A]
@@ -275,7 +283,14 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		}
 		return i
 	}
-	union := func(a, b int, forced bool) bool {
+	// union joins the clusters of a and b unless a rule or a veto keeps
+	// them apart. how says what joins them: a steward's force-merge, a
+	// ref or tax key, evidence the model weighed (a shared e-mail or
+	// phone, a fuzzy link), which the pairs in apart refuse, or a shared
+	// e-mail or phone with nothing to weigh, which those in unsure refuse
+	// too.
+	union := func(a, b int, how joinBy) bool {
+		forced := how == joinForced
 		ra, rb := find(a), find(b)
 		if ra == rb {
 			return true
@@ -289,6 +304,22 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		}
 		for _, x := range members[ra] {
 			for _, y := range never[x] {
+				if find(y) == rb {
+					return false
+				}
+			}
+			if how < joinWeighed {
+				continue
+			}
+			for _, y := range apart[x] {
+				if find(y) == rb {
+					return false
+				}
+			}
+			if how < joinUnweighed {
+				continue
+			}
+			for _, y := range unsure[x] {
 				if find(y) == rb {
 					return false
 				}
@@ -313,7 +344,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 	// records at one address; it never joins two customers who each have
 	// addresses and share no postal code: the link is then more likely a
 	// namesake's mistyped-looking e-mail than the same person twice.
-	apart := func(a, b int) bool {
+	postalApart := func(a, b int) bool {
 		ra, rb := find(a), find(b)
 		return ra != rb && len(postals[ra]) > 0 && len(postals[rb]) > 0 && !intersects(postals[ra], postals[rb])
 	}
@@ -322,7 +353,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		return force[i][0] < force[j][0] || force[i][0] == force[j][0] && force[i][1] < force[j][1]
 	})
 	for _, p := range force {
-		union(p[0], p[1], true)
+		union(p[0], p[1], joinForced)
 	}
 
 	keys := make([]string, 0, len(byKey))
@@ -338,13 +369,51 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		}
 		return keys[i] < keys[j]
 	})
+	verdicts := r.contactVerdicts(recs, keys, byKey)
+	for p, v := range verdicts {
+		switch {
+		case v.review:
+			unsure[p[0]] = append(unsure[p[0]], p[1])
+			unsure[p[1]] = append(unsure[p[1]], p[0])
+		case !v.join:
+			apart[p[0]] = append(apart[p[0]], p[1])
+			apart[p[1]] = append(apart[p[1]], p[0])
+		}
+	}
 	for _, k := range keys {
-		if keyClass(k) == ClassBlock {
+		class := keyClass(k)
+		if class == ClassBlock {
 			continue
 		}
 		idx := byKey[k]
-		for _, j := range idx[1:] {
-			union(idx[0], j, false)
+		if !r.weighsContact(class, recs[idx[0]].Customer.Kind) {
+			for _, j := range idx[1:] {
+				union(idx[0], j, joinKey)
+			}
+			continue
+		}
+		for x := 0; x < len(idx); x++ {
+			for y := x + 1; y < len(idx); y++ {
+				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.join && !v.unweighed {
+					union(idx[x], idx[y], joinWeighed)
+				}
+			}
+		}
+	}
+	// Joins with nothing to weigh come after the weighed ones, so that
+	// whether such a record bridges two people that the model doubts
+	// does not depend on which key came first.
+	for _, k := range keys {
+		idx := byKey[k]
+		if !r.weighsContact(keyClass(k), recs[idx[0]].Customer.Kind) {
+			continue
+		}
+		for x := 0; x < len(idx); x++ {
+			for y := x + 1; y < len(idx); y++ {
+				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.unweighed {
+					union(idx[x], idx[y], joinUnweighed)
+				}
+			}
 		}
 	}
 
@@ -373,11 +442,11 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 			// an address has not seen the addresses of the clusters it
 			// would join.
 			weighed := f.probabilistic(kind[a]) && len(recs[a].Customer.Addresses) > 0 && len(recs[b].Customer.Addresses) > 0
-			if apart(a, b) && !weighed {
+			if postalApart(a, b) && !weighed {
 				held[[2]string{l.A, l.B}] = true
 				continue
 			}
-			union(a, b, false)
+			union(a, b, joinWeighed)
 		}
 		neverKeys := map[[2]string]bool{}
 		for _, ru := range rules {
@@ -402,10 +471,18 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 				res.Reviews = append(res.Reviews, Candidate{A: l.A, B: l.B, Score: l.Score})
 			}
 		}
+		for p, v := range verdicts {
+			a, b := p[0], p[1]
+			if v.review && find(a) != find(b) && !slices.Contains(never[a], b) {
+				res.Reviews = append(res.Reviews, Candidate{A: recs[a].Key(), B: recs[b].Key(), Score: v.score})
+			}
+		}
 		sort.Slice(res.Reviews, func(i, j int) bool {
 			x, y := res.Reviews[i], res.Reviews[j]
 			return x.A < y.A || x.A == y.A && x.B < y.B
 		})
+		// A pair both linked and sharing a key is one candidate.
+		res.Reviews = slices.CompactFunc(res.Reviews, func(x, y Candidate) bool { return x.A == y.A && x.B == y.B })
 	}
 
 	groups := map[int][]Record{}
@@ -419,6 +496,81 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 	}
 	sort.Slice(res.Clusters, func(i, j int) bool { return res.Clusters[i].ID < res.Clusters[j].ID })
 	return res
+}
+
+// contactVerdict is what the person model says of two records sharing an
+// e-mail address or phone number.
+type contactVerdict struct {
+	join      bool    // one person, or nothing speaks against it
+	unweighed bool    // joined as one record has no name and no birth date
+	review    bool    // kept apart, a review candidate
+	score     float64 // the pair's match probability, for review
+}
+
+// joinBy says what joins two clusters; each refuses more than the one
+// before it (see ResolveLinks' union).
+type joinBy int
+
+const (
+	joinForced    joinBy = iota // a steward's force-merge rule
+	joinKey                     // a ref or tax key
+	joinWeighed                 // a weighed e-mail or phone key, a fuzzy link
+	joinUnweighed               // an e-mail or phone key with nothing to weigh
+)
+
+// weighsContact reports whether a shared key of class between records of
+// kind is weighed by the person model rather than joining outright:
+// e-mail addresses and phone numbers of persons under the Fellegi-Sunter
+// model. Spouses share a mailbox, a household its landline, a company's
+// employees the switchboard number; only the model, which counts the
+// exact agreement as strong evidence, can tell them from one person.
+func (r *Resolver) weighsContact(class, kind string) bool {
+	f := r.cfg.Fuzzy
+	return f != nil && f.probabilistic(kind) && (class == ClassEmail || class == ClassPhone)
+}
+
+// contactVerdicts scores every pair of records sharing a weighed e-mail
+// or phone key (see weighsContact), keyed by their indexes in recs
+// (ascending). A pair the model scores below the review threshold stays
+// apart; one between the thresholds or held goes to review; one above
+// auto-merge joins, as does a pair where one record has no name and no
+// birth date, as nothing there speaks against it. A key held by more than
+// MaxBlock records (a switchboard, a role mailbox) is not one person's:
+// it joins nothing by itself, and the fuzzy links, which count the exact
+// agreement, decide for the pairs that share a block. The verdicts depend
+// only on the pairs, never on the order of keys or records.
+func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[string][]int) map[[2]int]contactVerdict {
+	out := map[[2]int]contactVerdict{}
+	for _, k := range keys {
+		idx := byKey[k]
+		if !r.weighsContact(keyClass(k), recs[idx[0]].Customer.Kind) || len(idx) > r.cfg.Fuzzy.MaxBlock {
+			continue
+		}
+		for x := 0; x < len(idx); x++ {
+			for y := x + 1; y < len(idx); y++ {
+				p := [2]int{idx[x], idx[y]}
+				if _, ok := out[p]; ok {
+					continue // an e-mail and a phone shared: scored once
+				}
+				a, b := recs[p[0]], recs[p[1]]
+				if !hasPersonalAttributes(a.Customer) || !hasPersonalAttributes(b.Customer) {
+					out[p] = contactVerdict{join: true, unweighed: true}
+					continue
+				}
+				l, ok := r.ScorePair(a, b)
+				out[p] = contactVerdict{join: ok && l.Auto, review: ok && !l.Auto, score: l.Score}
+			}
+		}
+	}
+	return out
+}
+
+// hasPersonalAttributes reports whether a person's record says who the
+// person is (a name or a birth date), so that the model can weigh it
+// against another's: a newsletter subscriber known only by an e-mail
+// address has nothing that could disagree.
+func hasPersonalAttributes(c hub.Customer) bool {
+	return givenName(c) != "" || familyName(c) != "" || strings.TrimSpace(c.BirthDate) != ""
 }
 
 func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }

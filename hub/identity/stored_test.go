@@ -19,6 +19,7 @@ type memStore struct {
 	links []Link
 
 	written   []Golden
+	reviews   []Candidate
 	retired   []Retirement
 	clusterOf map[string]string
 }
@@ -136,7 +137,10 @@ func (m *memStore) Links(_ context.Context, rkeys []string) ([]Link, error) {
 	return out, nil
 }
 
-func (m *memStore) WriteReviews(context.Context, []string, []Candidate) error { return nil }
+func (m *memStore) WriteReviews(_ context.Context, _ []string, reviews []Candidate) error {
+	m.reviews = reviews
+	return nil
+}
 
 func (m *memStore) WriteGoldens(_ context.Context, gs []Golden, _ map[string]string) error {
 	m.written = append(m.written, gs...)
@@ -256,5 +260,28 @@ func TestReclusterCap(t *testing.T) {
 	}
 	if len(st.clusterOf) != 2 {
 		t.Errorf("%d records resolved, want the cap's 2", len(st.clusterOf))
+	}
+}
+
+// TestReclusterSplitsSharedMailbox: spouses an older matcher merged by
+// their shared e-mail address are split when their component is
+// re-clustered (as a store does after the fingerprint changed), and the
+// pair waits in review.
+func TestReclusterSplitsSharedMailbox(t *testing.T) {
+	res := New(Config{Fuzzy: DefaultFuzzy()})
+	home := []hub.Address{{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin", Country: "DE"}}
+	mail := []string{"familie.schmidt@example.de"}
+	a := rec("crm", "1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Schmidt", BirthDate: "1980-03-12", Addresses: home, Emails: mail})
+	b := rec("shop", "1", 2, hub.Customer{GivenName: "Peter", FamilyName: "Schmidt", BirthDate: "1977-07-01", Addresses: home, Emails: mail})
+	gA, gB := GoldenID(a.Key()), GoldenID(b.Key())
+	st := newMemStore(res, stored{rec: a, golden: gA}, stored{rec: b, golden: gA})
+	if _, err := res.Recluster(context.Background(), st, []string{a.Key()}, []string{gA}, 100); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{a.Key(): gA, b.Key(): gB}; !reflect.DeepEqual(st.clusterOf, want) {
+		t.Errorf("assigned = %v, want %v", st.clusterOf, want)
+	}
+	if len(st.reviews) != 1 || st.reviews[0].A != a.Key() || st.reviews[0].B != b.Key() {
+		t.Errorf("reviews = %v, want the pair %s, %s", st.reviews, a.Key(), b.Key())
 	}
 }
