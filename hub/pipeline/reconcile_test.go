@@ -40,7 +40,10 @@ func erpSQLite(t *testing.T, r *rig) (string, func(q string, args ...any)) {
 		t.Fatal(err)
 	}
 	dsn := "file:" + filepath.Join(t.TempDir(), "erp.db")
-	db, err := sql.Open("sqlite", dsn)
+	// The test writes as the ERP would, while the connector polls: a
+	// writer waits for the poll's read to end, as any writer of a live
+	// SQLite file must (without it an update met SQLITE_BUSY under -race).
+	db, err := sql.Open("sqlite", dsn+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
