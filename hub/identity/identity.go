@@ -369,51 +369,42 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 		}
 		return keys[i] < keys[j]
 	})
-	verdicts := r.contactVerdicts(recs, keys, byKey)
-	for p, v := range verdicts {
+	contacts := r.contactVerdicts(recs, keys, byKey)
+	for _, p := range contacts {
 		switch {
-		case v.review:
-			unsure[p[0]] = append(unsure[p[0]], p[1])
-			unsure[p[1]] = append(unsure[p[1]], p[0])
-		case !v.join:
-			apart[p[0]] = append(apart[p[0]], p[1])
-			apart[p[1]] = append(apart[p[1]], p[0])
+		case p.review:
+			unsure[p.a] = append(unsure[p.a], p.b)
+			unsure[p.b] = append(unsure[p.b], p.a)
+		case !p.join:
+			apart[p.a] = append(apart[p.a], p.b)
+			apart[p.b] = append(apart[p.b], p.a)
 		}
 	}
+	// Keys are ordered ref, tax, e-mail, phone, so the keys that join
+	// outright (ref and tax; every key of a kind the model does not weigh)
+	// come before the weighed ones of the same kind, as they would in one
+	// pass over the keys.
 	for _, k := range keys {
 		class := keyClass(k)
-		if class == ClassBlock {
-			continue
-		}
 		idx := byKey[k]
-		if !r.weighsContact(class, recs[idx[0]].Customer.Kind) {
-			for _, j := range idx[1:] {
-				union(idx[0], j, joinKey)
-			}
+		if class == ClassBlock || r.weighsContact(class, recs[idx[0]].Customer.Kind) {
 			continue
 		}
-		for x := 0; x < len(idx); x++ {
-			for y := x + 1; y < len(idx); y++ {
-				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.join && !v.unweighed {
-					union(idx[x], idx[y], joinWeighed)
-				}
-			}
+		for _, j := range idx[1:] {
+			union(idx[0], j, joinKey)
+		}
+	}
+	for _, p := range contacts {
+		if p.join && !p.unweighed {
+			union(p.a, p.b, joinWeighed)
 		}
 	}
 	// Joins with nothing to weigh come after the weighed ones, so that
 	// whether such a record bridges two people that the model doubts
 	// does not depend on which key came first.
-	for _, k := range keys {
-		idx := byKey[k]
-		if !r.weighsContact(keyClass(k), recs[idx[0]].Customer.Kind) {
-			continue
-		}
-		for x := 0; x < len(idx); x++ {
-			for y := x + 1; y < len(idx); y++ {
-				if v, ok := verdicts[[2]int{idx[x], idx[y]}]; ok && v.unweighed {
-					union(idx[x], idx[y], joinUnweighed)
-				}
-			}
+	for _, p := range contacts {
+		if p.unweighed {
+			union(p.a, p.b, joinUnweighed)
 		}
 	}
 
@@ -471,10 +462,9 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 				res.Reviews = append(res.Reviews, Candidate{A: l.A, B: l.B, Score: l.Score})
 			}
 		}
-		for p, v := range verdicts {
-			a, b := p[0], p[1]
-			if v.review && find(a) != find(b) && !slices.Contains(never[a], b) {
-				res.Reviews = append(res.Reviews, Candidate{A: recs[a].Key(), B: recs[b].Key(), Score: v.score})
+		for _, p := range contacts {
+			if p.review && find(p.a) != find(p.b) && !slices.Contains(never[p.a], p.b) {
+				res.Reviews = append(res.Reviews, Candidate{A: recs[p.a].Key(), B: recs[p.b].Key(), Score: p.score})
 			}
 		}
 		sort.Slice(res.Reviews, func(i, j int) bool {
@@ -529,9 +519,15 @@ func (r *Resolver) weighsContact(class, kind string) bool {
 	return f != nil && f.probabilistic(kind) && (class == ClassEmail || class == ClassPhone)
 }
 
+// contactPair is the verdict on records a and b (indexes in recs, a < b).
+type contactPair struct {
+	a, b int
+	contactVerdict
+}
+
 // contactVerdicts scores every pair of records sharing a weighed e-mail
-// or phone key (see weighsContact), keyed by their indexes in recs
-// (ascending). A pair the model scores below the review threshold stays
+// or phone key (see weighsContact), once, in the order of keys and then
+// of the records under a key. A pair the model scores below the review threshold stays
 // apart; one between the thresholds or held goes to review; one above
 // auto-merge joins, as does a pair where one record has no name and no
 // birth date, as nothing there speaks against it. A key held by more than
@@ -539,8 +535,9 @@ func (r *Resolver) weighsContact(class, kind string) bool {
 // it joins nothing by itself, and the fuzzy links, which count the exact
 // agreement, decide for the pairs that share a block. The verdicts depend
 // only on the pairs, never on the order of keys or records.
-func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[string][]int) map[[2]int]contactVerdict {
-	out := map[[2]int]contactVerdict{}
+func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[string][]int) []contactPair {
+	var out []contactPair
+	seen := map[[2]int]bool{}
 	for _, k := range keys {
 		idx := byKey[k]
 		if !r.weighsContact(keyClass(k), recs[idx[0]].Customer.Kind) || len(idx) > r.cfg.Fuzzy.MaxBlock {
@@ -549,16 +546,17 @@ func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[strin
 		for x := 0; x < len(idx); x++ {
 			for y := x + 1; y < len(idx); y++ {
 				p := [2]int{idx[x], idx[y]}
-				if _, ok := out[p]; ok {
+				if seen[p] {
 					continue // an e-mail and a phone shared: scored once
 				}
+				seen[p] = true
 				a, b := recs[p[0]], recs[p[1]]
 				if !hasPersonalAttributes(a.Customer) || !hasPersonalAttributes(b.Customer) {
-					out[p] = contactVerdict{join: true, unweighed: true}
+					out = append(out, contactPair{p[0], p[1], contactVerdict{join: true, unweighed: true}})
 					continue
 				}
 				l, ok := r.ScorePair(a, b)
-				out[p] = contactVerdict{join: ok && l.Auto, review: ok && !l.Auto, score: l.Score}
+				out = append(out, contactPair{p[0], p[1], contactVerdict{join: ok && l.Auto, review: ok && !l.Auto, score: l.Score}})
 			}
 		}
 	}
