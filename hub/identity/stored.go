@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/crmhub/crmhub/hub"
 )
@@ -362,7 +361,4 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 
 // IsBlockKey says whether a match key is a blocking key ("kind|block:..."):
 // the records sharing one are scored against each other, never joined by it.
-func IsBlockKey(k string) bool {
-	_, rest, _ := strings.Cut(k, "|")
-	return strings.HasPrefix(rest, ClassBlock+":")
-}
+func IsBlockKey(k string) bool { return keyClass(k) == ClassBlock }
