@@ -4,15 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/japanese"
-	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/crmhub/crmhub/internal/textenc"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -61,15 +58,6 @@ type Field struct {
 	Length int    `json:"length" param:"required" doc:"Width in characters."`
 }
 
-var encodings = map[string]encoding.Encoding{
-	"utf-8": nil, "utf8": nil,
-	"windows-1252": charmap.Windows1252, "cp1252": charmap.Windows1252,
-	"iso-8859-1": charmap.ISO8859_1, "latin-1": charmap.ISO8859_1, "latin1": charmap.ISO8859_1,
-	"iso-8859-15": charmap.ISO8859_15,
-	"gb18030":     simplifiedchinese.GB18030,
-	"shift-jis":   japanese.ShiftJIS, "shift_jis": japanese.ShiftJIS, "sjis": japanese.ShiftJIS,
-}
-
 func parseConfig(cfg sdk.Config) (Config, error) {
 	var c Config
 	if err := Connector.Spec.DecodeFor(sdk.KindSource, cfg, &c); err != nil {
@@ -108,7 +96,7 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 		if f.Encoding == "" {
 			f.Encoding = "utf-8"
 		}
-		enc, ok := encodings[strings.ToLower(f.Encoding)]
+		enc, ok := textenc.Lookup(f.Encoding)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: encoding %q: want utf-8, windows-1252, iso-8859-1, gb18030 or shift-jis", where, f.Encoding))
 		}
@@ -157,5 +145,5 @@ func parseConfig(cfg sdk.Config) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// encodingNames are the accepted `encoding` values (see encodings).
-var encodingNames = []string{"utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin-1", "latin1", "iso-8859-15", "gb18030", "shift-jis", "shift_jis", "sjis"}
+// encodingNames are the accepted `encoding` values.
+var encodingNames = textenc.Names()

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/text/encoding"
 
+	"github.com/crmhub/crmhub/internal/textenc"
 	"github.com/crmhub/crmhub/plugins/sdk"
 )
 
@@ -103,7 +104,7 @@ func parseDestConfig(cfg sdk.Config) (DestConfig, error) {
 		if f.Encoding == "" {
 			f.Encoding = "utf-8"
 		}
-		enc, ok := encodings[strings.ToLower(f.Encoding)]
+		enc, ok := textenc.Lookup(f.Encoding)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: encoding %q: want utf-8, windows-1252, iso-8859-1, gb18030 or shift-jis", where, f.Encoding))
 		}

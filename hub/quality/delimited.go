@@ -15,10 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/charmap"
-
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/internal/textenc"
 	"github.com/crmhub/crmhub/mapping"
 )
 
@@ -52,18 +50,12 @@ type DelimitedOptions struct {
 	// Drop lists canonical attributes removed after mapping (see Drop),
 	// to measure the same people with less evidence.
 	Drop []string
-	// Encoding is the file's character set: "" or utf-8, windows-1252,
-	// iso-8859-1 (latin1), iso-8859-15. A file that is not UTF-8 without
+	// Encoding is the file's character set: "" or a name the file
+	// connector takes (internal/textenc: utf-8, windows-1252, iso-8859-1,
+	// gb18030, ...). A file that is not UTF-8 without
 	// one is an error, not names garbled in silence.
 	Encoding string
 }
-
-// encodings are the character sets older person exports come in, by the
-// names the file connector takes too.
-var encodings = map[string]encoding.Encoding{"": nil, "utf-8": nil, "utf8": nil,
-	"windows-1252": charmap.Windows1252, "cp1252": charmap.Windows1252,
-	"iso-8859-1": charmap.ISO8859_1, "latin-1": charmap.ISO8859_1, "latin1": charmap.ISO8859_1,
-	"iso-8859-15": charmap.ISO8859_15}
 
 // DelimitedStats count the rows that did not become records, as the
 // pipeline would: skipped on purpose (drop_if) or dead-lettered (a
@@ -246,9 +238,9 @@ func MarkCopies(recs []Record) {
 // Decode returns a file's bytes as UTF-8 without a byte order mark,
 // decoded from the named encoding ("" for UTF-8, which is checked).
 func Decode(data []byte, encodingName string) ([]byte, error) {
-	enc, ok := encodings[strings.ToLower(encodingName)]
-	if !ok {
-		return nil, fmt.Errorf("unknown encoding %q (utf-8, windows-1252, iso-8859-1, iso-8859-15)", encodingName)
+	enc, ok := textenc.Lookup(encodingName)
+	if !ok && encodingName != "" {
+		return nil, fmt.Errorf("unknown encoding %q (%s)", encodingName, strings.Join(textenc.Names(), ", "))
 	}
 	if enc != nil {
 		out, err := enc.NewDecoder().Bytes(data)

@@ -20,7 +20,7 @@ type Layer struct {
 // lowest layer whose packages it does not need to import; if it fits
 // nowhere, the design needs a look before the table does.
 var Table = []Layer{
-	{"core", []string{"hub", "schemas", "deploy", "plugins/proto", "plugins/proto/...", "plugins/internal/...", "internal/retry", "internal/grace", "internal/placeholder", "internal/layers", "hub/testenv"},
+	{"core", []string{"hub", "schemas", "deploy", "plugins/proto", "plugins/proto/...", "plugins/internal/...", "internal/retry", "internal/grace", "internal/placeholder", "internal/textenc", "internal/layers", "hub/testenv"},
 		"domain and wire types, interfaces, embedded data, the plugin protocol, small helpers", false},
 	{"parts", []string{"mapping/internal/...", "mapping/funcs"},
 		"what the mapping language is built from: its JSON codec, the compiled schema check, the function library", true},
