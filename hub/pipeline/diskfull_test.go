@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
+	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
 )
 
@@ -103,15 +104,15 @@ func TestApplierPausesWhileSQLiteIsFull(t *testing.T) {
 	if err := b.Publish(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	metrics := NewMetrics(prometheus.NewRegistry())
-	a := &Apply{Consumer: b.NewConsumer("full-hub", topics.AllCanonical()), Store: s, Publisher: b, Topics: topics,
+	metrics := pipeline.NewMetrics(prometheus.NewRegistry())
+	a := &pipeline.Apply{Consumer: b.NewConsumer("full-hub", topics.AllCanonical()), Store: s, Publisher: b, Topics: topics,
 		BatchSize: 10, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(rctx) }()
 	defer func() { stop(); <-done }()
 
-	waitFull(t, "the applier to pause", func() bool { return a.Paused() != nil })
+	waitUntil(t, "the applier to pause", func() bool { return a.Paused() != nil })
 	why := a.Paused()
 	t.Logf("paused: %v", why)
 	if !strings.Contains(why.Error(), "full") {
@@ -121,40 +122,16 @@ func TestApplierPausesWhileSQLiteIsFull(t *testing.T) {
 		t.Errorf("crmhub_hub_applier_paused = %v while the database is full", g)
 	}
 	// Several retries while full, each must pause again, not dead-letter.
-	waitFull(t, "retries while full", func() bool {
+	waitUntil(t, "retries while full", func() bool {
 		return testutil.ToFloat64(metrics.ApplyError.WithLabelValues("store_unavailable")) >= 3
 	})
 	if c, err := s.Counts(ctx); err != nil || c.SourceRecords != 1 {
 		t.Fatalf("source records while full: %+v %v, want only the first", c, err)
 	}
 	raise()
-	waitFull(t, "every record applied", func() bool {
+	waitUntil(t, "every record applied", func() bool {
 		c, err := s.Counts(ctx)
 		return err == nil && c.SourceRecords == 31
 	})
-	waitFull(t, "the applier to resume", func() bool { return a.Paused() == nil })
-	if g := testutil.ToFloat64(metrics.ApplierPaused); g != 0 {
-		t.Errorf("crmhub_hub_applier_paused = %v after resuming", g)
-	}
-	if n := testutil.ToFloat64(metrics.ApplyError.WithLabelValues("refused")); n != 0 {
-		t.Errorf("%v records refused (dead-lettered) while the database was full", n)
-	}
-	dlq := b.NewConsumer("full-dlq", []string{topics.DeadLetter()})
-	defer dlq.Close()
-	fctx, fcancel := context.WithTimeout(ctx, 3*time.Second)
-	defer fcancel()
-	if got, _ := dlq.Fetch(fctx, 10, time.Second); len(got) != 0 {
-		t.Errorf("%d dead letters while the database was full, want none", len(got))
-	}
-}
-
-func waitFull(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	resumedRefusingNothing(ctx, t, a, metrics, b, "full-dlq", "while the database was full")
 }

@@ -89,19 +89,28 @@ func TestApplierPausesWhileStoreRefusesWrites(t *testing.T) {
 		c, err := st.Counts(ctx)
 		return err == nil && c.SourceRecords == 3
 	})
+	resumedRefusingNothing(ctx, t, a, metrics, b, "pause-dlq", "while the store was locked")
+}
+
+// resumedRefusingNothing waits for a paused applier to resume and checks
+// that the pause cost no record: the paused gauge is down again, nothing
+// was refused, and the dead-letter topic (read as group) is empty. while
+// names the fault in the errors.
+func resumedRefusingNothing(ctx context.Context, t *testing.T, a *pipeline.Apply, metrics *pipeline.Metrics, b *bus.Bus, group, while string) {
+	t.Helper()
 	waitUntil(t, "the applier to resume", func() bool { return a.Paused() == nil })
 	if g := testutil.ToFloat64(metrics.ApplierPaused); g != 0 {
 		t.Errorf("crmhub_hub_applier_paused = %v after resuming", g)
 	}
 	if n := testutil.ToFloat64(metrics.ApplyError.WithLabelValues("refused")); n != 0 {
-		t.Errorf("%v records refused (dead-lettered) while the store was locked", n)
+		t.Errorf("%v records refused (dead-lettered) %s", n, while)
 	}
-	dlq := b.NewConsumer("pause-dlq", []string{topics.DeadLetter()})
+	dlq := b.NewConsumer(group, []string{b.Topics().DeadLetter()})
 	defer dlq.Close()
 	fctx, fcancel := context.WithTimeout(ctx, 3*time.Second)
 	defer fcancel()
 	if got, _ := dlq.Fetch(fctx, 10, time.Second); len(got) != 0 {
-		t.Errorf("%d dead letters while the store was locked, want none", len(got))
+		t.Errorf("%d dead letters %s, want none", len(got), while)
 	}
 }
 
