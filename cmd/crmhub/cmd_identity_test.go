@@ -33,15 +33,7 @@ func TestIdentityTrainCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var envs []hub.Envelope
-	for i, r := range quality.Generate(400, 3, false, false) {
-		data, _ := json.Marshal(r.Customer)
-		sys, _, _ := strings.Cut(r.Key, "/")
-		e := hub.Envelope{System: sys, SourceEntity: "customer", SourceID: r.Key, Entity: hub.EntityCustomer, Op: hub.OpUpsert,
-			SourceUpdatedAt: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), SchemaVersion: hub.SchemaVersion, Connector: sys, Data: data}
-		e.ComputeEventID()
-		envs = append(envs, e)
-	}
+	envs := personEnvelopes(400, 3)
 	if _, err := st.Apply(ctx, envs); err != nil {
 		t.Fatal(err)
 	}
@@ -101,15 +93,7 @@ func TestIdentityParamsStoreModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var envs []hub.Envelope
-	for i, r := range quality.Generate(300, 4, false, false) {
-		data, _ := json.Marshal(r.Customer)
-		sys, _, _ := strings.Cut(r.Key, "/")
-		e := hub.Envelope{System: sys, SourceEntity: "customer", SourceID: r.Key, Entity: hub.EntityCustomer, Op: hub.OpUpsert,
-			SourceUpdatedAt: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), SchemaVersion: hub.SchemaVersion, Connector: sys, Data: data}
-		e.ComputeEventID()
-		envs = append(envs, e)
-	}
+	envs := personEnvelopes(300, 4)
 	if _, err := st.Apply(ctx, envs); err != nil {
 		t.Fatal(err)
 	}
@@ -128,4 +112,20 @@ func TestIdentityParamsStoreModel(t *testing.T) {
 		!strings.Contains(out, "the store's person records") {
 		t.Fatalf("params after an estimate: %v, want %q in\n%s", err, want, out)
 	}
+}
+
+// personEnvelopes are the customer events of hub/quality's generated
+// people (n people, seed), one per record, as their systems would send
+// them.
+func personEnvelopes(n int, seed int64) []hub.Envelope {
+	var envs []hub.Envelope
+	for i, r := range quality.Generate(n, seed, false, false) {
+		data, _ := json.Marshal(r.Customer)
+		sys, _, _ := strings.Cut(r.Key, "/")
+		e := hub.Envelope{System: sys, SourceEntity: "customer", SourceID: r.Key, Entity: hub.EntityCustomer, Op: hub.OpUpsert,
+			SourceUpdatedAt: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), SchemaVersion: hub.SchemaVersion, Connector: sys, Data: data}
+		e.ComputeEventID()
+		envs = append(envs, e)
+	}
+	return envs
 }
