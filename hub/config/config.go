@@ -213,10 +213,11 @@ type People struct {
 	Params    string  `yaml:"params"`
 	AutoMerge float64 `yaml:"auto_merge"`
 	Review    float64 `yaml:"review"`
-	// Estimate: auto (default) lets the hub estimate the model from the
-	// store's records once it holds EstimateMinRecords person records, and
-	// again whenever it has been idle for EstimateIdle after the records
-	// changed; off keeps the defaults. A Params file wins over both.
+	// Estimate: auto lets the hub estimate the model from the store's
+	// records once it holds EstimateMinRecords person records, and again
+	// whenever it has been idle for EstimateIdle after the records
+	// changed; off (the default) keeps the defaults. A Params file wins
+	// over both.
 	Estimate string `yaml:"estimate"`
 	// EstimateMinRecords: default 1,000 (fewer cannot outweigh the
 	// defaults' knowledge of people in general).
