@@ -26,11 +26,11 @@ func newIdentityCmd() *cobra.Command {
 		Long: `Persons are matched by a Fellegi-Sunter model: per comparison (given name, family name,
 birth date, address, identifier, e-mail, phone, gender) and level (exact, a typo apart, ...),
 m is how often two records of one person are at that level and u how often two random
-people are. With identity.fuzzy.people.estimate: auto (the default) the hub estimates the
+people are. With identity.fuzzy.people.estimate: auto (opt-in; off by default) the hub estimates the
 model from its store's records itself, once it holds estimate_min_records person records and
 again when idle after they changed, and keeps each version in the store. "params" prints the
 model a config's hub uses (the defaults until one is estimated); "train" estimates one into a
-file, for a hub configured with estimate: off or to pin a model (identity.fuzzy.people.params).`,
+file, for a hub on the default estimate: off or to pin a model (identity.fuzzy.people.params).`,
 	}
 	c.PersistentFlags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
 	c.AddCommand(newIdentityTrainCmd(&path), newIdentityParamsCmd(&path))
@@ -98,7 +98,7 @@ func newIdentityParamsCmd(path *string) *cobra.Command {
 		Use:   "params [--file people.json]",
 		Short: "Print the person model: m, u and the match weight of every comparison level",
 		Long: `Prints the person model the config's hub uses: the file --file or identity.fuzzy.people.params
-names; else, with identity.fuzzy.people.estimate: auto (the default), the newest model the hub
+names; else, with identity.fuzzy.people.estimate: auto (opt-in), the newest model the hub
 estimated from its store's records (its version, when, on how many person records); else the
 defaults.`,
 		Args: cobra.NoArgs,
