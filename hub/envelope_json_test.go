@@ -62,6 +62,16 @@ func TestEnvelopeAppendJSONMatchesMarshal(t *testing.T) {
 			if err == nil && !bytes.Equal(got, append([]byte("prefix"), want...)) {
 				t.Errorf("got  %s\nwant prefix%s", got, want)
 			}
+			if !encoderWrote(e.Data) {
+				return // AppendJSONEncoded promises nothing for such Data
+			}
+			got, err = e.AppendJSONEncoded([]byte("prefix"))
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("AppendJSONEncoded: error %v, json.Marshal's %v", err, wantErr)
+			}
+			if err == nil && !bytes.Equal(got, append([]byte("prefix"), want...)) {
+				t.Errorf("AppendJSONEncoded: got  %s\nwant prefix%s", got, want)
+			}
 		})
 	}
 }
@@ -82,15 +92,35 @@ func TestEnvelopeAppendJSONRandom(t *testing.T) {
 		e := sampleEnvelope()
 		e.SourceID, e.Connector, e.Mapping = str(), str(), str()
 		if i%2 == 0 {
-			d, _ := json.Marshal(map[string]any{str(): str(), "n": []any{str(), 1, nil}})
-			e.Data = d
+			// written as the mapping engine writes: no HTML escaping
+			var w bytes.Buffer
+			enc := json.NewEncoder(&w)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(map[string]any{str(): str(), "n": []any{str(), 1, nil}}); err != nil {
+				t.Fatal(err)
+			}
+			e.Data = bytes.TrimSuffix(w.Bytes(), []byte("\n"))
 		}
 		want, wantErr := json.Marshal(e)
 		got, err := e.AppendJSON(nil)
 		if (err != nil) != (wantErr != nil) || err == nil && !bytes.Equal(got, want) {
 			t.Fatalf("envelope %+v:\ngot  %s (%v)\nwant %s (%v)", e, got, err, want, wantErr)
 		}
+		got, err = e.AppendJSONEncoded(nil)
+		if (err != nil) != (wantErr != nil) || err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("AppendJSONEncoded, envelope %+v:\ngot  %s (%v)\nwant %s (%v)", e, got, err, want, wantErr)
+		}
 	}
+}
+
+// encoderWrote reports whether d is what a JSON encoder could have
+// written: valid and compact.
+func encoderWrote(d []byte) bool {
+	if len(d) == 0 {
+		return true
+	}
+	var c bytes.Buffer
+	return json.Valid(d) && json.Compact(&c, d) == nil && bytes.Equal(c.Bytes(), d)
 }
 
 func BenchmarkEnvelopeEncode(b *testing.B) {
@@ -107,6 +137,14 @@ func BenchmarkEnvelopeEncode(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := e.AppendJSON(nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendJSONEncoded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.AppendJSONEncoded(nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -275,7 +275,7 @@ func (s *Source) mapOne(r *sdk.Record, now time.Time) mapped {
 	if env == nil {
 		return mapped{}
 	}
-	b, err := env.AppendJSON(nil)
+	b, err := env.AppendJSONEncoded(nil) // Data is the mapping engine's encoding
 	if err != nil {
 		return mapped{err: fmt.Errorf("encode envelope: %w", err)}
 	}
