@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	kcompress "github.com/segmentio/kafka-go/compress"
+	ksnappy "github.com/segmentio/kafka-go/compress/snappy"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
@@ -193,6 +195,15 @@ func (s *SASLConfig) mechanism() (sasl.Mechanism, error) {
 	default:
 		return nil, fmt.Errorf("%w: sasl.mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", ErrConfig, s.Mechanism)
 	}
+}
+
+// kafka-go's snappy codec is one table shared by every writer of the
+// process; its default is s2's "better" encoder, which took 4% of a
+// connector's CPU to save a few bytes per batch. The fast encoder is the
+// one franz-go (and so Redpanda Connect) uses, and its output is plain
+// snappy that every consumer reads.
+func init() {
+	kcompress.SnappyCodec.Compression = ksnappy.FasterCompression
 }
 
 // compression is c.Compression as kafka-go's codec.
