@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
@@ -212,14 +213,25 @@ func (s *Source) mapBatch(f *flight) error {
 	if workers == 1 {
 		s.mapRange(f, out, 0, len(f.recs))
 	} else {
+		// The goroutines take chunks of minMapChunk records as they go
+		// rather than a share each: the plugin, the publisher and the
+		// broker run on the same cores, and a goroutine that lost its core
+		// for a while left the batch waiting for its share while the
+		// others idled.
 		var wg sync.WaitGroup
-		per := (len(f.recs) + workers - 1) / workers
-		for lo := 0; lo < len(f.recs); lo += per {
-			hi := min(lo+per, len(f.recs))
+		var next atomic.Int64
+		for range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.mapRange(f, out, lo, hi)
+				for {
+					hi := int(next.Add(minMapChunk))
+					lo := hi - minMapChunk
+					if lo >= len(f.recs) {
+						return
+					}
+					s.mapRange(f, out, lo, min(hi, len(f.recs)))
+				}
 			}()
 		}
 		wg.Wait()
