@@ -238,8 +238,17 @@ func (s *Source) mapBatch(f *flight) error {
 	}
 	f.msgs = make([]bus.Message, 0, len(out))
 	f.published, f.dead, f.newest = map[string]int{}, map[string]int{}, map[string]time.Time{}
+	// Counted once per entity and batch: a counter looked up by its
+	// labels for every record was 1.6% of a connector's CPU.
+	reads := map[string]int{}
+	defer func() {
+		for e, n := range reads {
+			s.Metrics.Read.WithLabelValues(s.Name, e).Add(float64(n))
+		}
+	}()
 	for i := range f.recs {
 		r := &f.recs[i]
+		reads[r.Entity]++
 		if r.Position != nil {
 			f.last = r.Position
 		}
@@ -272,7 +281,6 @@ func (s *Source) mapRange(f *flight, out []mapped, lo, hi int) {
 
 // mapOne turns a record into its canonical message or its dead letter.
 func (s *Source) mapOne(r *sdk.Record, now time.Time) mapped {
-	s.Metrics.Read.WithLabelValues(s.Name, r.Entity).Inc()
 	dead := func(dl *hub.DeadLetter) mapped {
 		m, err := bus.DeadLetterMessage(s.Topics, dl)
 		if err != nil {
