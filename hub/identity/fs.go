@@ -648,7 +648,10 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	given := g[iGiven] == LevelExact
 	if ga == "" || gb == "" {
 		given = ga == "" && emailsSpellName(a.Emails, gb, familyName(b)) || gb == "" && emailsSpellName(b.Emails, ga, familyName(a))
-		if !given && !strong {
+		// An identifier one typo apart (two digits swapped) is the
+		// person's, as for the given names below: relatives' numbers are
+		// not one typo apart.
+		if !given && !strong && g[iIdent] != LevelClose {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
@@ -708,7 +711,8 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // 3: a space typed into or lost from a name is a typo; a street field
 // holding only a house number names no street; a property's name that
 // agrees where one street is missing, and a house number missing with the
-// postal code one typo off, are the same street.
+// postal code one typo off, are the same street; an identifier one typo
+// apart confirms a person whose given name is missing.
 const matcherRevision = 3
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
