@@ -190,6 +190,11 @@ func parseOneLine(line string) StreetLine {
 	case len(rest) > 1 && isNum(rest[len(rest)-1]):
 		take(rest[len(rest)-1])
 		rest = rest[:len(rest)-1]
+	case len(rest) == 1 && isNum(rest[0]):
+		// A house number whose street was left out ("15" in the street
+		// field, the property's name below it) names no street.
+		take(rest[0])
+		rest = nil
 	}
 	out.Street = strings.Join(rest, " ")
 	return out

@@ -23,6 +23,9 @@ func TestParseStreetLine(t *testing.T) {
 		{"12 bis rue de la Paix", StreetLine{"r de la paix", "12bis", ""}}, // FR
 		{"8 Avenue des Champs", StreetLine{"ave des champs", "8", ""}},     // FR
 		{"Dock Road", StreetLine{"dock rd", "", ""}},
+		{"15", StreetLine{"", "15", ""}},          // the street left out
+		{"2/15", StreetLine{"", "15", "2"}},       // a unit of a number, the street left out
+		{"15\nJodayne", StreetLine{"", "15", ""}}, // the property's name below
 		// Second lines: a building's or property's name, a unit.
 		{"40 Dock Road\nRose Cottage", StreetLine{"dock rd", "40", ""}},
 		{"Rose Cottage\n40 Dock Road", StreetLine{"dock rd", "40", ""}},

@@ -250,13 +250,24 @@ func nameLevel(x, y string) string {
 	if sx, sy := sortWords(x), sortWords(y); sx != x || sy != y {
 		s = max(s, strutil.Similarity(sx, sy, jw))
 	}
+	// A space typed into a name or lost from it ("hayd en", "Maryann" and
+	// "Mary Ann", "van der Berg" and "Vanderberg") is a typo: the names
+	// compare without their spaces too.
+	jx, jy := x, y
+	if nx, ny := strings.ReplaceAll(x, " ", ""), strings.ReplaceAll(y, " ", ""); nx != x || ny != y {
+		if nx == ny {
+			return LevelClose
+		}
+		jx, jy = nx, ny
+		s = max(s, strutil.Similarity(nx, ny, jw))
+	}
 	switch {
 	case s >= 0.92:
 		return LevelClose
 	case s >= 0.7 && soundsAlike(x, y): // names that sound alike are never far apart in spelling
 		return LevelPhonetic
-	case s >= 0.7 && (len(x) >= 5 && len(y) >= 5 && oneEditApart(x, y, func(byte) bool { return true }) ||
-		ocrFold.Replace(x) == ocrFold.Replace(y)):
+	case s >= 0.7 && (len(jx) >= 5 && len(jy) >= 5 && oneEditApart(jx, jy, func(byte) bool { return true }) ||
+		ocrFold.Replace(jx) == ocrFold.Replace(jy)):
 		// One letter changed, dropped or two swapped in a name long enough
 		// that Jaro-Winkler undervalues it (Walsh/Waksh), or letters a
 		// scanner reads one for the other (Smith/Srnith).
@@ -343,6 +354,9 @@ func addressPair(x, y hub.Address) string {
 		// where a postal code is missing): parsing it is the costly part.
 		switch {
 		case city == LevelExact:
+			// Not the same house even where street and number agree: a
+			// city's districts repeat street names (Berlin has more than
+			// one Hauptstraße), each under its own postal code.
 			return LevelCity
 		case pc == "" && city == "":
 			if strings.TrimSpace(x.Street+x.Street2) == "" || strings.TrimSpace(y.Street+y.Street2) == "" {
@@ -351,9 +365,37 @@ func addressPair(x, y hub.Address) string {
 		}
 		return LevelElse
 	}
+	sameStreet, sameHouse, noNumber := compareStreets(x, y)
+	switch {
+	case sameHouse && pc == LevelExact:
+		return LevelExact
+	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
+		noNumber && pc == LevelClose && city != LevelElse:
+		// A house number missing on one side with the postal code one
+		// typo off in a city that does not disagree: the same street as
+		// far as both records tell, as with the postal code exact.
+		return LevelStreet
+	case sameStreet && pc == LevelExact:
+		return LevelOtherNumber
+	case pc == LevelExact:
+		return LevelPostcode
+	case city == LevelExact:
+		return LevelCity
+	}
+	return LevelElse
+}
+
+// compareStreets reads two addresses' street lines: the same street, the
+// same house (street, number and unit), and the same street with a house
+// number missing on one side. A street missing on one side where the
+// building or property line agrees (a farm's or a home's name, as
+// Australian and British rural addresses give it) counts as the same
+// street with the number missing unless the numbers differ: the same place
+// as far as both records tell, never more than that.
+func compareStreets(x, y hub.Address) (sameStreet, sameHouse, noNumber bool) {
 	xs, ys := streetLines(x), streetLines(y)
 	px, py := ParseStreetLine(xs), ParseStreetLine(ys)
-	sameStreet := similarStreet(px.Street, py.Street)
+	sameStreet = similarStreet(px.Street, py.Street)
 	if !sameStreet && (strings.Contains(xs, "\n") || strings.Contains(ys, "\n")) {
 		// The lines in another order: the street one system keeps on
 		// its first line, the other below a building's name.
@@ -368,24 +410,44 @@ func addressPair(x, y hub.Address) string {
 			}
 		}
 	}
-	sameHouse := sameStreet && px.Number != "" && px.Number == py.Number &&
+	sameHouse = sameStreet && px.Number != "" && px.Number == py.Number &&
 		(px.Unit == "" || py.Unit == "" || px.Unit == py.Unit)
 	// A house number missing on one side is no evidence of another
 	// house: the street agrees as far as both records tell.
-	noNumber := sameStreet && (px.Number == "" || py.Number == "")
-	switch {
-	case sameHouse && pc == LevelExact:
-		return LevelExact
-	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact), noNumber && pc == LevelExact:
-		return LevelStreet
-	case sameStreet && pc == LevelExact:
-		return LevelOtherNumber
-	case pc == LevelExact:
-		return LevelPostcode
-	case city == LevelExact:
-		return LevelCity
+	noNumber = sameStreet && (px.Number == "" || py.Number == "")
+	if !sameStreet && (px.Street == "" || py.Street == "") &&
+		(px.Number == "" || py.Number == "" || px.Number == py.Number) && sameBuilding(xs, ys) {
+		noNumber = true
 	}
-	return LevelElse
+	return sameStreet, sameHouse, noNumber
+}
+
+// sameBuilding reports whether two street fields share a line without a
+// house number that names the same building or property ("Rose Cottage",
+// "busbey's flat" and "busbeys flat"), also with a space lost or added.
+func sameBuilding(xs, ys string) bool {
+	for _, lx := range strings.Split(xs, "\n") {
+		bx := buildingName(lx)
+		if bx == "" {
+			continue
+		}
+		for _, ly := range strings.Split(ys, "\n") {
+			if by := buildingName(ly); by != "" && similarStreet(bx, by) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// buildingName is a street line's normalized text where the line has no
+// house number and no unit (a unit alone, "Apt 4", names no building).
+func buildingName(line string) string {
+	p := parseOneLine(line)
+	if p.Number != "" || p.Unit != "" || p.Street == "" {
+		return ""
+	}
+	return p.Street
 }
 
 // similarStreet compares two normalized street names, also without their
@@ -586,7 +648,10 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	given := g[iGiven] == LevelExact
 	if ga == "" || gb == "" {
 		given = ga == "" && emailsSpellName(a.Emails, gb, familyName(b)) || gb == "" && emailsSpellName(b.Emails, ga, familyName(a))
-		if !given && !strong {
+		// An identifier one typo apart (two digits swapped) is the
+		// person's, as for the given names below: relatives' numbers are
+		// not one typo apart.
+		if !given && !strong && g[iIdent] != LevelClose {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
@@ -643,7 +708,12 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // time, and only a changed fingerprint makes it score and re-cluster them.
 // 2: an exact e-mail no longer confirms a person whose given name differs
 // (the spouses of issue #15), and a shared e-mail or phone is weighed.
-const matcherRevision = 2
+// 3: a space typed into or lost from a name is a typo; a street field
+// holding only a house number names no street; a property's name that
+// agrees where one street is missing, and a house number missing with the
+// postal code one typo off, are the same street; an identifier one typo
+// apart confirms a person whose given name is missing.
+const matcherRevision = 3
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the
