@@ -178,7 +178,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_apply_duration_seconds",
 			Help: "Duration of one Apply batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		statsTables: prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_sqlite_analyzed_tables_total",
-			Help: "Tables whose SQLite query planner statistics were refreshed (ANALYZE, bounded by analysis_limit) because they had none or their size moved 25-fold."}),
+			Help: "Tables whose SQLite query planner statistics were refreshed (ANALYZE, bounded by analysis_limit) because they had none or their size moved about tenfold."}),
 		statsDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_sqlite_analyze_duration_seconds",
 			Help: "Duration of one refresh of SQLite's query planner statistics that changed them, holding the write lock.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}

@@ -205,7 +205,7 @@ func TestSQLiteStatsPlans(t *testing.T) {
 
 // The checks run as records are applied: the statistics exist for the
 // tables the store fills, are bounded by analysis_limit, and are not
-// rewritten while the store's size stays within SQLite's 25-fold margin.
+// rewritten while the store's size stays within SQLite's margin (about tenfold).
 func TestSQLiteStatsFollowApply(t *testing.T) {
 	s := skewedStore(t, 1000)
 	ctx := context.Background()
