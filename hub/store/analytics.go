@@ -70,39 +70,10 @@ func segmentOf(rfm, abc, name string) value.Segment {
 // ValueCustomers lists active customers by revenue_12m (an index range
 // per filter: customer_value_stage, _segment, _revenue).
 func (s *Store) ValueCustomers(ctx context.Context, f value.ListFilter) ([]value.ListItem, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(col, v string) {
-		if v != "" {
-			where = append(where, "v."+col+" = ?")
-			args = append(args, v)
-		}
+	q, args, err := valueListQuery(f)
+	if err != nil {
+		return nil, err
 	}
-	add("segment", f.Segment)
-	add("stage", f.Stage)
-	add("abc", f.ABC)
-	cmp, dir := ">", "ASC"
-	if f.Desc {
-		cmp, dir = "<", "DESC"
-	}
-	if f.After != "" {
-		c, id, ok := strings.Cut(f.After, ":")
-		n, err := strconv.ParseInt(c, 10, 64)
-		if !ok || err != nil || id == "" {
-			return nil, fmt.Errorf("%w: %q", value.ErrBadCursor, f.After)
-		}
-		where = append(where, "(v.revenue_12m "+cmp+" ? OR v.revenue_12m = ? AND v.golden_id "+cmp+" ?)")
-		args = append(args, n, n, id)
-	}
-	q := `SELECT v.golden_id, g.data, v.stage, v.segment, v.rfm, v.abc, v.revenue_12m FROM customer_value v
-JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY v.revenue_12m " + dir + ", v.golden_id " + dir + " LIMIT ?"
-	args = append(args, pageLimit(f.Limit))
 	rows, err := s.readQuery(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("value list: %w", err)
@@ -125,6 +96,49 @@ JOIN goldens g ON g.id = v.golden_id AND g.status = 'active'`
 		out = append(out, it)
 	}
 	return out, rows.Err()
+}
+
+// valueListQuery is ValueCustomers' query. A page reads an index range
+// of customer_value in the page's order and stops at the limit, whatever
+// the number of customers, with or without SQLite's statistics
+// (TestSQLiteStatsPlans):
+//   - the cursor is one row-value comparison, a range of the index's
+//     (revenue_12m, golden_id); as "revenue < ? OR revenue = ? AND id < ?"
+//     it was no range, and SQLite read every active golden customer and
+//     sorted them all for each page after the first;
+//   - CROSS JOIN keeps customer_value the outer table on SQLite (for
+//     PostgreSQL it is an inner join like any other): without statistics
+//     SQLite scanned goldens first, and sorted, for the first page too.
+func valueListQuery(f value.ListFilter) (string, []any, error) {
+	var (
+		where = []string{"g.id = v.golden_id", "g.status = 'active'"}
+		args  []any
+	)
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, "v."+col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("segment", f.Segment)
+	add("stage", f.Stage)
+	add("abc", f.ABC)
+	cmp, dir := ">", "ASC"
+	if f.Desc {
+		cmp, dir = "<", "DESC"
+	}
+	if f.After != "" {
+		c, id, ok := strings.Cut(f.After, ":")
+		n, err := strconv.ParseInt(c, 10, 64)
+		if !ok || err != nil || id == "" {
+			return "", nil, fmt.Errorf("%w: %q", value.ErrBadCursor, f.After)
+		}
+		where = append(where, "(v.revenue_12m, v.golden_id) "+cmp+" (?, ?)")
+		args = append(args, n, id)
+	}
+	q := `SELECT v.golden_id, g.data, v.stage, v.segment, v.rfm, v.abc, v.revenue_12m FROM customer_value v CROSS JOIN goldens g
+WHERE ` + strings.Join(where, " AND ") + ` ORDER BY v.revenue_12m ` + dir + `, v.golden_id ` + dir + ` LIMIT ?`
+	return q, append(args, pageLimit(f.Limit)), nil
 }
 
 // Segments counts customers and sums their revenue_12m by segment, stage

@@ -108,6 +108,7 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 	s.epoch = epoch
 	s.m.observe(b, time.Since(start))
 	s.countsCache.wrote()
+	s.appliedForStats(ctx, len(events))
 	return b.stats, nil
 }
 

@@ -16,6 +16,9 @@ type metrics struct {
 	blocksSkipped    *prometheus.CounterVec
 	created, merged  prometheus.Counter
 	duration         prometheus.Histogram
+	// SQLite statistics refreshes (stats.go).
+	statsTables   prometheus.Counter
+	statsDuration prometheus.Histogram
 }
 
 // countsCollector serves the store's size gauges from a cached snapshot.
@@ -174,6 +177,10 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 			Help: "Golden customers merged into another."}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_apply_duration_seconds",
 			Help: "Duration of one Apply batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		statsTables: prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_sqlite_analyzed_tables_total",
+			Help: "Tables whose SQLite query planner statistics were refreshed (ANALYZE, bounded by analysis_limit) because they had none or their size moved about tenfold."}),
+		statsDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_sqlite_analyze_duration_seconds",
+			Help: "Duration of one refresh of SQLite's query planner statistics that changed them, holding the write lock.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
 	if reg == nil {
 		return m, nil
@@ -188,6 +195,9 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 			"Age of the store counts served (the golden, source, parked gauges): they are refreshed in the background; absent until the first count ends.", nil, nil),
 	}
 	cs := []prometheus.Collector{m.applied, m.skipped, m.blocksSkipped, m.created, m.merged, m.duration, cc}
+	if !s.pg {
+		cs = append(cs, m.statsTables, m.statsDuration)
+	}
 	if s.cache != nil {
 		cs = append(cs, newCacheCollector(s.cache))
 	}

@@ -119,6 +119,9 @@ type Store struct {
 	stmts *stmtCache
 	// val: the customer value figures' settings (value.go).
 	val *valueState
+	// statsEvery: applied events between two SQLite statistics checks
+	// (stats.go); sinceStats counts them, under applyMu.
+	statsEvery, sinceStats int
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -128,9 +131,10 @@ var _ hub.Store = (*Store)(nil)
 // immediate transactions are set here.
 func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error) {
 	s := &Store{
-		res:    newResolverRef(opts.Identity),
-		log:    opts.Logger,
-		maxCmp: opts.MaxComponent,
+		res:        newResolverRef(opts.Identity),
+		log:        opts.Logger,
+		maxCmp:     opts.MaxComponent,
+		statsEvery: defaultStatsEvery,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -239,6 +243,13 @@ WHERE c.table_schema = current_schema() AND c.table_name = 'records' AND c.colum
 		return nil, err
 	}
 	s.m = m
+	// Statistics for what the store holds now (a store restarted after
+	// growing, or one an older version never analyzed); an empty store
+	// gets its first as it fills (appliedForStats). Opening does not
+	// depend on them.
+	if _, err := s.refreshStats(ctx); err != nil {
+		s.log.Warn("sqlite statistics not refreshed", "err", err)
+	}
 	return s, nil
 }
 
@@ -272,6 +283,10 @@ func sqliteDSN(dsn string, writer bool, mmapMB, cacheKiB int) string {
 	mmap := fmt.Sprintf("mmap_size(%d)", int64(mmapMB)<<20)
 	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)",
 		fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), mmap, "temp_store(MEMORY)", "wal_autocheckpoint(10000)"}
+	if writer {
+		// The writer runs ANALYZE (stats.go): bounded per index.
+		pragmas = append(pragmas, fmt.Sprintf("analysis_limit(%d)", sqliteAnalysisLimit))
+	}
 	for _, p := range pragmas {
 		name, _, _ := strings.Cut(p, "(")
 		if !strings.Contains(dsn, "_pragma="+name+"(") {

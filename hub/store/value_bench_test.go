@@ -180,10 +180,27 @@ func BenchmarkValueReads(b *testing.B) {
 	if err != nil || len(some) == 0 {
 		b.Fatal("no customer with figures", err)
 	}
+	// The cursor of the second page of all customers by revenue.
+	var (
+		rev   int64
+		gid   string
+		after string
+	)
+	if err := s.db.QueryRowContext(ctx, `SELECT revenue_12m, golden_id FROM customer_value ORDER BY revenue_12m DESC, golden_id DESC LIMIT 1 OFFSET 49`).Scan(&rev, &gid); err == nil {
+		after = fmt.Sprintf("%d:%s", rev, gid)
+	}
 	reads := []struct {
 		name string
 		fn   func() error
 	}{
+		{"all_by_revenue", func() error {
+			_, err := s.ValueCustomers(ctx, value.ListFilter{Desc: true, Limit: 50})
+			return err
+		}},
+		{"all_by_revenue_page2", func() error {
+			_, err := s.ValueCustomers(ctx, value.ListFilter{Desc: true, Limit: 50, After: after})
+			return err
+		}},
 		{"revenue_by_month", func() error { _, err := s.RevenueBy(ctx, "month"); return err }},
 		{"revenue_by_channel", func() error { _, err := s.RevenueBy(ctx, "channel"); return err }},
 		{"segments", func() error { _, err := s.Segments(ctx); return err }},
