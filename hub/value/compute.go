@@ -23,12 +23,58 @@ type Input struct {
 const day = 24 * time.Hour
 
 // dayOf reads a YYYY-MM-DD date (a longer timestamp is cut to its date).
+// A date of eight digits is read by hand, checked as time.Parse checks it
+// (month 1-12, day within the month): Compute reads each record's dates
+// several times, and time.Parse was a tenth of it. Anything else (a
+// signed year, a typo) goes to time.Parse, which decides.
 func dayOf(s string) (time.Time, bool) {
 	if len(s) < 10 {
 		return time.Time{}, false
 	}
+	if y, m, d, ok := digitsDate(s); ok {
+		if m < 1 || m > 12 || d < 1 || d > daysIn(time.Month(m), y) {
+			return time.Time{}, false
+		}
+		return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+	}
 	t, err := time.Parse(time.DateOnly, s[:10])
 	return t, err == nil
+}
+
+// digitsDate splits a "dddd-dd-dd" prefix of s into its numbers.
+func digitsDate(s string) (y, m, d int, ok bool) {
+	if s[4] != '-' || s[7] != '-' {
+		return 0, 0, 0, false
+	}
+	n := 0
+	for i := range 10 {
+		if i == 4 || i == 7 {
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, 0, 0, false
+		}
+		n = n*10 + int(c-'0')
+		switch i {
+		case 3:
+			y, n = n, 0
+		case 6:
+			m, n = n, 0
+		}
+	}
+	return y, m, n, true
+}
+
+// daysIn is the number of days of month m in year y.
+func daysIn(m time.Month, y int) int {
+	if m == time.February {
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - int(m-1)%7%2
 }
 
 // monthOf is the YYYY-MM of a date, "" if it is none.

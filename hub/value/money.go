@@ -124,15 +124,17 @@ func (d dimSums) lists() map[string][]hub.Money {
 	if len(d) == 0 {
 		return nil
 	}
-	sorted := slices.Clone(d)
-	slices.SortStableFunc(sorted, func(a, b dimSum) int {
+	// Sorted in place (the sums are not read after), unstably: add keeps
+	// one entry per value and currency, so no two compare equal.
+	sorted := d
+	slices.SortFunc(sorted, func(a, b dimSum) int {
 		if c := strings.Compare(a.key, b.key); c != 0 {
 			return c
 		}
 		return strings.Compare(a.cur, b.cur)
 	})
 	buf := make([]hub.Money, len(sorted))
-	out := map[string][]hub.Money{}
+	out := make(map[string][]hub.Money, len(sorted))
 	from := 0
 	for i, x := range sorted {
 		buf[i] = hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur}
