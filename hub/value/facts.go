@@ -103,11 +103,38 @@ func exactString(d decimal.Decimal) string {
 
 // AddFact appends the record fact describes to in.
 func (in *Input) AddFact(fact string) error {
-	if fact == "" {
+	r := factReader{s: fact}
+	if err := in.addFact(&r); err != nil {
+		return err
+	}
+	if r.s != "" {
+		return fmt.Errorf("value fact %q: trailing bytes", fact[0])
+	}
+	return nil
+}
+
+// AddFacts appends the records of facts, a concatenation of facts (as
+// the store's recompute reads a customer's facts, in one string per
+// customer), to in. A fact is self-delimiting: its kind fixes its
+// fields, and an order's fields say how many lines follow.
+func (in *Input) AddFacts(facts string) error {
+	r := factReader{s: facts}
+	for r.s != "" {
+		if err := in.addFact(&r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFact appends the record of the fact r is at, leaving r after it.
+func (in *Input) addFact(r *factReader) error {
+	if r.s == "" {
 		return errors.New("value fact: empty")
 	}
-	r := factReader{s: fact[1:]}
-	switch fact[0] {
+	kind := r.s[0]
+	r.s = r.s[1:]
+	switch kind {
 	case 'o':
 		o := hub.Order{OrderNumber: r.str(), Status: r.str(), OrderDate: r.str(), Channel: r.str(), Region: r.str()}
 		amt, cur := r.str(), r.str()
@@ -150,13 +177,10 @@ func (in *Input) AddFact(fact string) error {
 		c := hub.ServiceCase{Status: r.str(), OpenedAt: r.time(), ClosedAt: r.time()}
 		in.Cases = append(in.Cases, c)
 	default:
-		return fmt.Errorf("value fact: unknown kind %q", fact[0])
-	}
-	if r.err == nil && r.s != "" {
-		r.err = errors.New("trailing bytes")
+		return fmt.Errorf("value fact: unknown kind %q", kind)
 	}
 	if r.err != nil {
-		return fmt.Errorf("value fact %q: %w", fact[0], r.err)
+		return fmt.Errorf("value fact %q: %w", kind, r.err)
 	}
 	return nil
 }
