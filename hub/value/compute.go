@@ -1,6 +1,7 @@
 package value
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -327,8 +328,11 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		amt, _ := parseMoney(&inv.Amount)
 		amt = amt.abs()
 		ss := settles[invoiceKey{inv.DocumentNumber, inv.Amount.Currency}]
-		sort.Slice(ss, func(i, j int) bool {
-			return ss[i].date < ss[j].date || ss[i].date == ss[j].date && ss[i].doc < ss[j].doc
+		slices.SortFunc(ss, func(a, b settlement) int {
+			if c := strings.Compare(a.date, b.date); c != 0 {
+				return c
+			}
+			return strings.Compare(a.doc, b.doc)
 		})
 		settled, paidOn := amount{}, ""
 		for _, s := range ss {
@@ -412,7 +416,6 @@ func computeService(s *Service, cases []hub.ServiceCase, today time.Time) {
 
 // orderDays are the distinct days of the counted orders, ascending.
 func orderDays(orders []hub.Order) []time.Time {
-	seen := map[time.Time]bool{}
 	var out []time.Time
 	for i := range orders {
 		o := &orders[i]
@@ -423,13 +426,14 @@ func orderDays(orders []hub.Order) []time.Time {
 		if amt, _, ok := orderAmount(o); ok && amt.sign() < 0 {
 			continue
 		}
-		if t, ok := dayOf(o.OrderDate); ok && !seen[t] {
-			seen[t] = true
+		if t, ok := dayOf(o.OrderDate); ok {
 			out = append(out, t)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
-	return out
+	// Each day once, in order: sorted, then the repeats dropped (no set
+	// to allocate; the days are UTC midnights, equal as values).
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(out, time.Time.Equal)
 }
 
 // medianGap is the median gap in days between consecutive days (the
@@ -453,12 +457,31 @@ func (c Config) Thresholds(interval int) (atRisk, lapsed int) {
 	if interval <= 0 {
 		interval = c.DefaultIntervalDays
 	}
-	iv := decimal.NewFromInt(int64(interval))
-	atRisk = int(c.AtRiskFactor.Mul(iv).Ceil().IntPart())
-	lapsed = int(c.LapsedFactor.Mul(iv).Ceil().IntPart())
+	atRisk, lapsed = ceilTimes(c.AtRiskFactor, interval), ceilTimes(c.LapsedFactor, interval)
 	lapsed = min(lapsed, c.LapsedDays)
 	atRisk = min(atRisk, lapsed)
 	return atRisk, lapsed
+}
+
+// ceilTimes is the ceiling of f x n. Factors are small decimals ("2",
+// "1.5"): their product is done in int64 where it cannot overflow, without
+// the decimal allocations (Thresholds runs twice per recompute); the
+// decimal product is the fallback and the definition.
+func ceilTimes(f decimal.Decimal, n int) int {
+	if c := f.Coefficient(); c.IsInt64() && n >= 0 && n < 1<<20 {
+		if x, e := c.Int64(), f.Exponent(); x >= -(1<<40) && x <= 1<<40 && e >= -9 && e <= 0 {
+			p, div := x*int64(n), int64(1)
+			for range -e {
+				div *= 10
+			}
+			q := p / div
+			if p%div != 0 && p > 0 {
+				q++ // the ceiling of a positive fraction
+			}
+			return int(q)
+		}
+	}
+	return int(f.Mul(decimal.NewFromInt(int64(n))).Ceil().IntPart())
 }
 
 func computeLoyalty(l *Loyalty, orders []hub.Order, today time.Time, cfg Config) {

@@ -308,3 +308,17 @@ func TestDayOfAsTimeParse(t *testing.T) {
 		}
 	}
 }
+
+// TestCeilTimes checks the int64 product of Thresholds against the
+// decimal one it stands for.
+func TestCeilTimes(t *testing.T) {
+	for _, f := range []string{"2", "4", "1.5", "1.25", "0.333", "2.0000001", "3.1415926535", "1E1", "1000000000000", "-1.5"} {
+		d := decimal.RequireFromString(f)
+		for _, n := range []int{0, 1, 2, 3, 7, 30, 45, 365, 999, 1 << 20, 1<<20 + 1} {
+			want := int(d.Mul(decimal.NewFromInt(int64(n))).Ceil().IntPart())
+			if got := ceilTimes(d, n); got != want {
+				t.Errorf("ceilTimes(%s, %d) = %d, want %d", f, n, got, want)
+			}
+		}
+	}
+}
