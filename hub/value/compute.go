@@ -246,8 +246,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 	r.AOV = make([]hub.Money, 0, len(r.Lifetime))
 	for _, m := range r.Lifetime {
 		if n := aovN[m.Currency]; n > 0 {
-			d := life.get(m.Currency).dec().Div(decimal.NewFromInt(int64(n)))
-			r.AOV = append(r.AOV, hub.Money{Amount: d.StringFixed(2), Currency: m.Currency})
+			r.AOV = append(r.AOV, hub.Money{Amount: quoFixed(life.get(m.Currency), amount{m: int64(n)}, 1, 2), Currency: m.Currency})
 		}
 	}
 	r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = cats.lists(), chans.lists(), regions.lists(), months.lists()
@@ -259,11 +258,11 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 			margin.add(cur, x.d)
 			margin.add(cur, mCost.get(cur).neg())
 			if x.d.sign() != 0 {
-				m.Percent[cur] = margin.get(cur).dec().Div(x.d.dec()).Mul(decimal.NewFromInt(100)).StringFixed(1)
+				m.Percent[cur] = quoFixed(margin.get(cur), x.d, 100, 1)
 			}
 		}
 		m.Margin = margin.list()
-		m.Coverage = decimal.NewFromInt(int64(costed)).Div(decimal.NewFromInt(int64(lines))).StringFixed(2)
+		m.Coverage = quoFixed(amount{m: int64(costed)}, amount{m: int64(lines)}, 1, 2)
 		m.ByCategory, m.ByChannel, m.ByRegion, m.ByMonth = mCats.lists(), mChans.lists(), mRegions.lists(), mMonths.lists()
 		f.Margin = m
 	}
@@ -378,12 +377,16 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 	p.OverdueBalance = overdue.list()
 	p.PaidInvoices = paid
 	if paid > 0 {
-		avg := decimal.NewFromInt(int64(totalDays)).Div(decimal.NewFromInt(int64(paid))).StringFixed(1)
-		share := decimal.NewFromInt(int64(late)).Div(decimal.NewFromInt(int64(paid))).StringFixed(2)
+		avg := quoFixed(amount{m: int64(totalDays)}, amount{m: int64(paid)}, 1, 1)
+		share := quoFixed(amount{m: int64(late)}, amount{m: int64(paid)}, 1, 2)
 		p.AvgDaysToPay, p.WorstDaysToPay, p.ShareLate = &avg, &worst, &share
 	}
 	if l, ok := parseMoney(limit); ok && l.sign() > 0 {
-		use := decimal.Max(open.get(limit.Currency).dec(), decimal.Zero).Div(l.dec()).StringFixed(2)
+		o := open.get(limit.Currency)
+		if o.sign() < 0 {
+			o = amount{}
+		}
+		use := quoFixed(o, l, 1, 2)
 		p.CreditLimitUse = &use
 	}
 }
