@@ -150,9 +150,17 @@ func lineAmount(l *hub.OrderLine) (amount, string, bool) {
 func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, today time.Time, cfg Config) {
 	life, last12 := sums{}, sums{}
 	n := len(orders)
-	cats, chans, regions, months := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n+len(payments))
+	// The eight dimension lists are carved from one array (a list
+	// outgrowing its share, categories of many lines, moves out).
+	all := make(dimSums, 8*n+len(payments))
+	carve := func(size int) dimSums {
+		d := all[:0:size]
+		all = all[size:]
+		return d
+	}
+	cats, chans, regions, months := carve(n), carve(n), carve(n), carve(n+len(payments))
 	mRev, mCost := sums{}, sums{}
-	mCats, mChans, mRegions, mMonths := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n)
+	mCats, mChans, mRegions, mMonths := carve(n), carve(n), carve(n), carve(n)
 	var lines, costed int
 	excluded := map[string]bool{}
 	cutoff := today.AddDate(0, 0, -365)
@@ -249,7 +257,9 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 			r.AOV = append(r.AOV, hub.Money{Amount: quoFixed(life.get(m.Currency), amount{m: int64(n)}, 1, 2), Currency: m.Currency})
 		}
 	}
-	r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = cats.lists(), chans.lists(), regions.lists(), months.lists()
+	// The amounts of all dimensions' lists share one array too.
+	out := make([]hub.Money, 0, len(cats)+len(chans)+len(regions)+len(months)+len(mCats)+len(mChans)+len(mRegions)+len(mMonths))
+	r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = cats.lists(&out), chans.lists(&out), regions.lists(&out), months.lists(&out)
 	if costed > 0 {
 		m := &Margin{Revenue: mRev.list(), Cost: mCost.list(), Percent: map[string]string{}}
 		margin := sums{}
@@ -263,7 +273,7 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 		}
 		m.Margin = margin.list()
 		m.Coverage = quoFixed(amount{m: int64(costed)}, amount{m: int64(lines)}, 1, 2)
-		m.ByCategory, m.ByChannel, m.ByRegion, m.ByMonth = mCats.lists(), mChans.lists(), mRegions.lists(), mMonths.lists()
+		m.ByCategory, m.ByChannel, m.ByRegion, m.ByMonth = mCats.lists(&out), mChans.lists(&out), mRegions.lists(&out), mMonths.lists(&out)
 		f.Margin = m
 	}
 }

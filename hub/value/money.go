@@ -120,7 +120,7 @@ func (d *dimSums) add(key, cur string, v amount) {
 
 // lists are the sums by value, each sorted by currency, sharing one
 // backing array.
-func (d dimSums) lists() map[string][]hub.Money {
+func (d dimSums) lists(buf *[]hub.Money) map[string][]hub.Money {
 	if len(d) == 0 {
 		return nil
 	}
@@ -133,14 +133,14 @@ func (d dimSums) lists() map[string][]hub.Money {
 		}
 		return strings.Compare(a.cur, b.cur)
 	})
-	buf := make([]hub.Money, len(sorted))
 	out := make(map[string][]hub.Money, len(sorted))
-	from := 0
+	from := len(*buf)
 	for i, x := range sorted {
-		buf[i] = hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur}
+		*buf = append(*buf, hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur})
 		if i+1 == len(sorted) || sorted[i+1].key != x.key {
-			out[x.key] = buf[from : i+1 : i+1]
-			from = i + 1
+			n := len(*buf)
+			out[x.key] = (*buf)[from:n:n]
+			from = n
 		}
 	}
 	return out
