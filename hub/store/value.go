@@ -423,37 +423,59 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		sort.Strings(srcIDs)
 		for _, part := range s.keyChunks(srcIDs) {
 			// The facts of the linked records (value_facts.go), read
-			// from records_linked alone on SQLite (0024); the data only
-			// of a record without one, by key after the range.
-			// Per row one allocation, the fact (Compute keeps parts of
-			// it): the customer id is scanned into a reused buffer and
-			// the key only of a row without a fact.
+			// from records_linked alone on SQLite (0024), concatenated
+			// per customer in SQL (a fact is self-delimiting,
+			// value.AddFacts): a row per customer rather than per
+			// record spares the driver's per-row work and a string per
+			// fact (reading them a third less CPU on the bench stream).
+			// The keys of records without a fact are read after, for
+			// the customers that have one.
 			owners := make(map[string][]string, len(part))
 			for _, id := range part {
 				owners[id] = owner[linkedRef{sys, id}]
 			}
 			var refID sql.RawBytes
-			q, args := s.inList(`SELECT ref_id, value_fact, CASE WHEN value_fact IS NULL THEN rkey END FROM records
-WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'`, part)
+			var lacking []string // customers with records without a fact
+			q, args := s.inList(s.factsQuery(), part)
 			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
-				var fact, rkey sql.NullString
-				if err := r.Scan(&refID, &fact, &rkey); err != nil {
+				var (
+					facts sql.NullString
+					nulls int64
+				)
+				if err := r.Scan(&refID, &facts, &nulls); err != nil {
 					return err
 				}
-				if !fact.Valid {
-					missing[rkey.String] = linkedRef{sys, string(refID)}
+				if nulls > 0 {
+					lacking = append(lacking, string(refID))
+				}
+				if facts.String == "" {
 					return nil
 				}
 				// A record counts once per golden holding the customer
 				// it names (one golden, unless mid-resolution).
 				for _, id := range owners[string(refID)] {
-					if err := inputs[id].AddFact(fact.String); err != nil {
-						return fmt.Errorf("stored fact of a record of customer %s/%s: %w", sys, refID, err)
+					if err := inputs[id].AddFacts(facts.String); err != nil {
+						return fmt.Errorf("stored facts of the records of customer %s/%s: %w", sys, refID, err)
 					}
 				}
 				return nil
 			}); err != nil {
 				return fmt.Errorf("value: read linked facts: %w", err)
+			}
+			if len(lacking) == 0 {
+				continue
+			}
+			q, args = s.inList(`SELECT ref_id, rkey FROM records
+WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer' AND value_fact IS NULL`, lacking)
+			if err := s.scanAll(ctx, tx, s.q(q), append([]any{sys}, args...), func(r *sql.Rows) error {
+				var ref, rkey string
+				if err := r.Scan(&ref, &rkey); err != nil {
+					return err
+				}
+				missing[rkey] = linkedRef{sys, ref}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("value: read records without a fact: %w", err)
 			}
 		}
 	}
@@ -529,6 +551,18 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 	// The golden change stream hears of a customer whose class moved,
 	// not of every recompute (docs/value.md).
 	return s.recordChanges(ctx, tx, moved, hub.ChangeValue, "")
+}
+
+// factsQuery reads, per source customer of one system, the facts of its
+// live linked records concatenated (in no particular order: Compute's
+// result does not depend on it) and how many of them have none.
+func (s *Store) factsQuery() string {
+	agg := `group_concat(value_fact, '')`
+	if s.pg {
+		agg = `string_agg(value_fact, '')`
+	}
+	return `SELECT ref_id, ` + agg + `, sum(CASE WHEN value_fact IS NULL THEN 1 ELSE 0 END) FROM records
+WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer' GROUP BY ref_id`
 }
 
 // customersOfGoldens reads the customer records of a list of goldens.

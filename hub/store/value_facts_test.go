@@ -296,6 +296,21 @@ func testValueFactsRebuild(t *testing.T, open opener) {
 	if got := storedFacts(t, s); !reflect.DeepEqual(got, want) {
 		t.Errorf("back-filled facts differ from apply's:\n got %v\nwant %v", got, want)
 	}
+	// Customers with some records with a fact and some without: the
+	// recompute reads the facts concatenated and the others' data.
+	for _, q := range []string{`UPDATE records SET value_fact = NULL WHERE entity = 'payment'`, `DELETE FROM customer_value`, `DELETE FROM value_totals`} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RefreshValue(ctx, valueNow, 100); err != nil {
+		t.Fatal(err)
+	}
+	checkAll("payments without facts")
+	checkTotals(t, s, d)
+	if got := storedFacts(t, s); !reflect.DeepEqual(got, want) {
+		t.Errorf("back-filled payment facts differ from apply's:\n got %v\nwant %v", got, want)
+	}
 }
 
 // testValueFactsFill: records without a fact whose customers no

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -167,15 +168,52 @@ func benchInput() []string {
 //
 //	go test -run '^$' -bench Compute -benchmem ./hub/value
 func BenchmarkCompute(b *testing.B) {
-	facts, cfg := benchInput(), DefaultConfig()
+	// The store reads a customer's facts concatenated (AddFacts).
+	facts, cfg := strings.Join(benchInput(), ""), DefaultConfig()
 	b.ReportAllocs()
 	for range b.N {
 		in := Input{CreditLimit: eur("5000.00")}
-		for _, f := range facts {
-			if err := in.AddFact(f); err != nil {
-				b.Fatal(err)
-			}
+		if err := in.AddFacts(facts); err != nil {
+			b.Fatal(err)
 		}
 		Compute(in, now, cfg)
+	}
+}
+
+// TestQuoFixedAsDecimal checks the int64 quotients against the decimal
+// expression each replaced, on random operands (ties, signs, scales, and
+// operands too large for int64, which take the decimal form).
+func TestQuoFixedAsDecimal(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	ops := func() amount {
+		switch r.IntN(6) {
+		case 0:
+			return amount{m: int64(r.IntN(17) - 8), s: int32(r.IntN(3))}
+		case 1:
+			return amount{m: r.Int64N(2_000_000_000) - 1_000_000_000, s: int32(r.IntN(5))}
+		case 2:
+			return amount{m: r.Int64N(1 << 62), s: int32(r.IntN(19))}
+		case 3:
+			return bigAmount(decimal.New(r.Int64N(1e6)-5e5, -int32(r.IntN(4))))
+		}
+		return amount{m: int64(r.IntN(20001) - 10000), s: int32(r.IntN(3))}
+	}
+	for i := range 200000 {
+		a, b := ops(), ops()
+		if b.sign() == 0 {
+			continue
+		}
+		mul, places := []int64{1, 100}[r.IntN(2)], int32(1+r.IntN(2))
+		want := a.dec().Div(b.dec()).Mul(decimal.NewFromInt(mul)).StringFixed(places)
+		if got := quoFixed(a, b, mul, places); got != want {
+			t.Fatalf("case %d: %s / %s x %d to %d places = %s, want %s", i, a.dec(), b.dec(), mul, places, got, want)
+		}
+	}
+	for _, c := range [][3]int64{{1, 8, 2}, {-1, 8, 2}, {5, 2, 0}, {-5, 2, 0}, {1, 3, 2}, {2, 3, 2}, {-2, 3, 2}, {0, 7, 2}, {-1, 1000, 2}} {
+		a, b, places := amount{m: c[0]}, amount{m: c[1]}, int32(c[2])
+		want := a.dec().Div(b.dec()).StringFixed(places)
+		if got := quoFixed(a, b, 1, places); got != want {
+			t.Errorf("%d / %d to %d places = %s, want %s", c[0], c[1], places, got, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package value
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,12 +24,58 @@ type Input struct {
 const day = 24 * time.Hour
 
 // dayOf reads a YYYY-MM-DD date (a longer timestamp is cut to its date).
+// A date of eight digits is read by hand, checked as time.Parse checks it
+// (month 1-12, day within the month): Compute reads each record's dates
+// several times, and time.Parse was a tenth of it. Anything else (a
+// signed year, a typo) goes to time.Parse, which decides.
 func dayOf(s string) (time.Time, bool) {
 	if len(s) < 10 {
 		return time.Time{}, false
 	}
+	if y, m, d, ok := digitsDate(s); ok {
+		if m < 1 || m > 12 || d < 1 || d > daysIn(time.Month(m), y) {
+			return time.Time{}, false
+		}
+		return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+	}
 	t, err := time.Parse(time.DateOnly, s[:10])
 	return t, err == nil
+}
+
+// digitsDate splits a "dddd-dd-dd" prefix of s into its numbers.
+func digitsDate(s string) (y, m, d int, ok bool) {
+	if s[4] != '-' || s[7] != '-' {
+		return 0, 0, 0, false
+	}
+	n := 0
+	for i := range 10 {
+		if i == 4 || i == 7 {
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, 0, 0, false
+		}
+		n = n*10 + int(c-'0')
+		switch i {
+		case 3:
+			y, n = n, 0
+		case 6:
+			m, n = n, 0
+		}
+	}
+	return y, m, n, true
+}
+
+// daysIn is the number of days of month m in year y.
+func daysIn(m time.Month, y int) int {
+	if m == time.February {
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - int(m-1)%7%2
 }
 
 // monthOf is the YYYY-MM of a date, "" if it is none.
@@ -103,9 +150,17 @@ func lineAmount(l *hub.OrderLine) (amount, string, bool) {
 func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, today time.Time, cfg Config) {
 	life, last12 := sums{}, sums{}
 	n := len(orders)
-	cats, chans, regions, months := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n+len(payments))
+	// The eight dimension lists are carved from one array (a list
+	// outgrowing its share, categories of many lines, moves out).
+	all := make(dimSums, 8*n+len(payments))
+	carve := func(size int) dimSums {
+		d := all[:0:size]
+		all = all[size:]
+		return d
+	}
+	cats, chans, regions, months := carve(n), carve(n), carve(n), carve(n+len(payments))
 	mRev, mCost := sums{}, sums{}
-	mCats, mChans, mRegions, mMonths := make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n), make(dimSums, 0, n)
+	mCats, mChans, mRegions, mMonths := carve(n), carve(n), carve(n), carve(n)
 	var lines, costed int
 	excluded := map[string]bool{}
 	cutoff := today.AddDate(0, 0, -365)
@@ -199,11 +254,12 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 	r.AOV = make([]hub.Money, 0, len(r.Lifetime))
 	for _, m := range r.Lifetime {
 		if n := aovN[m.Currency]; n > 0 {
-			d := life.get(m.Currency).dec().Div(decimal.NewFromInt(int64(n)))
-			r.AOV = append(r.AOV, hub.Money{Amount: d.StringFixed(2), Currency: m.Currency})
+			r.AOV = append(r.AOV, hub.Money{Amount: quoFixed(life.get(m.Currency), amount{m: int64(n)}, 1, 2), Currency: m.Currency})
 		}
 	}
-	r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = cats.lists(), chans.lists(), regions.lists(), months.lists()
+	// The amounts of all dimensions' lists share one array too.
+	out := make([]hub.Money, 0, len(cats)+len(chans)+len(regions)+len(months)+len(mCats)+len(mChans)+len(mRegions)+len(mMonths))
+	r.ByCategory, r.ByChannel, r.ByRegion, r.ByMonth = cats.lists(&out), chans.lists(&out), regions.lists(&out), months.lists(&out)
 	if costed > 0 {
 		m := &Margin{Revenue: mRev.list(), Cost: mCost.list(), Percent: map[string]string{}}
 		margin := sums{}
@@ -212,12 +268,12 @@ func computeRevenue(f *Figures, orders []hub.Order, payments []hub.Payment, toda
 			margin.add(cur, x.d)
 			margin.add(cur, mCost.get(cur).neg())
 			if x.d.sign() != 0 {
-				m.Percent[cur] = margin.get(cur).dec().Div(x.d.dec()).Mul(decimal.NewFromInt(100)).StringFixed(1)
+				m.Percent[cur] = quoFixed(margin.get(cur), x.d, 100, 1)
 			}
 		}
 		m.Margin = margin.list()
-		m.Coverage = decimal.NewFromInt(int64(costed)).Div(decimal.NewFromInt(int64(lines))).StringFixed(2)
-		m.ByCategory, m.ByChannel, m.ByRegion, m.ByMonth = mCats.lists(), mChans.lists(), mRegions.lists(), mMonths.lists()
+		m.Coverage = quoFixed(amount{m: int64(costed)}, amount{m: int64(lines)}, 1, 2)
+		m.ByCategory, m.ByChannel, m.ByRegion, m.ByMonth = mCats.lists(&out), mChans.lists(&out), mRegions.lists(&out), mMonths.lists(&out)
 		f.Margin = m
 	}
 }
@@ -281,8 +337,11 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 		amt, _ := parseMoney(&inv.Amount)
 		amt = amt.abs()
 		ss := settles[invoiceKey{inv.DocumentNumber, inv.Amount.Currency}]
-		sort.Slice(ss, func(i, j int) bool {
-			return ss[i].date < ss[j].date || ss[i].date == ss[j].date && ss[i].doc < ss[j].doc
+		slices.SortFunc(ss, func(a, b settlement) int {
+			if c := strings.Compare(a.date, b.date); c != 0 {
+				return c
+			}
+			return strings.Compare(a.doc, b.doc)
 		})
 		settled, paidOn := amount{}, ""
 		for _, s := range ss {
@@ -328,12 +387,16 @@ func computePayments(p *Payments, docs []hub.Payment, limit *hub.Money, today ti
 	p.OverdueBalance = overdue.list()
 	p.PaidInvoices = paid
 	if paid > 0 {
-		avg := decimal.NewFromInt(int64(totalDays)).Div(decimal.NewFromInt(int64(paid))).StringFixed(1)
-		share := decimal.NewFromInt(int64(late)).Div(decimal.NewFromInt(int64(paid))).StringFixed(2)
+		avg := quoFixed(amount{m: int64(totalDays)}, amount{m: int64(paid)}, 1, 1)
+		share := quoFixed(amount{m: int64(late)}, amount{m: int64(paid)}, 1, 2)
 		p.AvgDaysToPay, p.WorstDaysToPay, p.ShareLate = &avg, &worst, &share
 	}
 	if l, ok := parseMoney(limit); ok && l.sign() > 0 {
-		use := decimal.Max(open.get(limit.Currency).dec(), decimal.Zero).Div(l.dec()).StringFixed(2)
+		o := open.get(limit.Currency)
+		if o.sign() < 0 {
+			o = amount{}
+		}
+		use := quoFixed(o, l, 1, 2)
 		p.CreditLimitUse = &use
 	}
 }
@@ -366,7 +429,6 @@ func computeService(s *Service, cases []hub.ServiceCase, today time.Time) {
 
 // orderDays are the distinct days of the counted orders, ascending.
 func orderDays(orders []hub.Order) []time.Time {
-	seen := map[time.Time]bool{}
 	var out []time.Time
 	for i := range orders {
 		o := &orders[i]
@@ -377,13 +439,14 @@ func orderDays(orders []hub.Order) []time.Time {
 		if amt, _, ok := orderAmount(o); ok && amt.sign() < 0 {
 			continue
 		}
-		if t, ok := dayOf(o.OrderDate); ok && !seen[t] {
-			seen[t] = true
+		if t, ok := dayOf(o.OrderDate); ok {
 			out = append(out, t)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
-	return out
+	// Each day once, in order: sorted, then the repeats dropped (no set
+	// to allocate; the days are UTC midnights, equal as values).
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(out, time.Time.Equal)
 }
 
 // medianGap is the median gap in days between consecutive days (the
@@ -407,12 +470,31 @@ func (c Config) Thresholds(interval int) (atRisk, lapsed int) {
 	if interval <= 0 {
 		interval = c.DefaultIntervalDays
 	}
-	iv := decimal.NewFromInt(int64(interval))
-	atRisk = int(c.AtRiskFactor.Mul(iv).Ceil().IntPart())
-	lapsed = int(c.LapsedFactor.Mul(iv).Ceil().IntPart())
+	atRisk, lapsed = ceilTimes(c.AtRiskFactor, interval), ceilTimes(c.LapsedFactor, interval)
 	lapsed = min(lapsed, c.LapsedDays)
 	atRisk = min(atRisk, lapsed)
 	return atRisk, lapsed
+}
+
+// ceilTimes is the ceiling of f x n. Factors are small decimals ("2",
+// "1.5"): their product is done in int64 where it cannot overflow, without
+// the decimal allocations (Thresholds runs twice per recompute); the
+// decimal product is the fallback and the definition.
+func ceilTimes(f decimal.Decimal, n int) int {
+	if c := f.Coefficient(); c.IsInt64() && n >= 0 && n < 1<<20 {
+		if x, e := c.Int64(), f.Exponent(); x >= -(1<<40) && x <= 1<<40 && e >= -9 && e <= 0 {
+			p, div := x*int64(n), int64(1)
+			for range -e {
+				div *= 10
+			}
+			q := p / div
+			if p%div != 0 && p > 0 {
+				q++ // the ceiling of a positive fraction
+			}
+			return int(q)
+		}
+	}
+	return int(f.Mul(decimal.NewFromInt(int64(n))).Ceil().IntPart())
 }
 
 func computeLoyalty(l *Loyalty, orders []hub.Order, today time.Time, cfg Config) {

@@ -2,6 +2,7 @@ package value
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -281,6 +282,43 @@ func TestOrderIndependent(t *testing.T) {
 		got, _ := json.Marshal(Compute(sh, now, DefaultConfig()))
 		if string(got) != string(want) {
 			t.Fatalf("shuffled input changed the figures:\n%s\n%s", got, want)
+		}
+	}
+}
+
+// TestDayOfAsTimeParse checks the hand-read dates against time.Parse,
+// which dayOf used for all of them: every day of four years (two leap,
+// 1900 not), impossible days and months, and forms only time.Parse reads.
+func TestDayOfAsTimeParse(t *testing.T) {
+	var inputs []string
+	for _, y := range []int{1900, 2000, 2023, 2024} {
+		for m := 0; m <= 13; m++ {
+			for d := 0; d <= 32; d++ {
+				inputs = append(inputs, fmt.Sprintf("%04d-%02d-%02d", y, m, d))
+			}
+		}
+	}
+	inputs = append(inputs, "0000-02-29", "9999-12-31", "2024-02-29T10:00:00Z", "2024-1-05xx", "2024/01/05",
+		"+024-01-05", "-024-01-05", "2024-0a-05", "20240105xx", "2024-01-5 ", "2024-13-01", "abcd-ef-gh")
+	for _, s := range inputs {
+		got, ok := dayOf(s)
+		want, err := time.Parse(time.DateOnly, s[:10])
+		if ok != (err == nil) || ok && !got.Equal(want) || ok && got.Location() != want.Location() {
+			t.Errorf("dayOf(%q) = %v, %v; time.Parse: %v, %v", s, got, ok, want, err)
+		}
+	}
+}
+
+// TestCeilTimes checks the int64 product of Thresholds against the
+// decimal one it stands for.
+func TestCeilTimes(t *testing.T) {
+	for _, f := range []string{"2", "4", "1.5", "1.25", "0.333", "2.0000001", "3.1415926535", "1E1", "1000000000000", "-1.5"} {
+		d := decimal.RequireFromString(f)
+		for _, n := range []int{0, 1, 2, 3, 7, 30, 45, 365, 999, 1 << 20, 1<<20 + 1} {
+			want := int(d.Mul(decimal.NewFromInt(int64(n))).Ceil().IntPart())
+			if got := ceilTimes(d, n); got != want {
+				t.Errorf("ceilTimes(%s, %d) = %d, want %d", f, n, got, want)
+			}
 		}
 	}
 }

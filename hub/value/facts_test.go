@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,10 +109,20 @@ func TestFactsComputeAsRecords(t *testing.T) {
 				t.Fatalf("case %d: %v", i, err)
 			}
 		}
+		// The same facts in one string, in another order, as the
+		// store reads a customer's facts.
+		joined := Input{CreditLimit: in.CreditLimit}
+		r.Shuffle(len(all), func(a, b int) { all[a], all[b] = all[b], all[a] })
+		if err := joined.AddFacts(strings.Join(all, "")); err != nil {
+			t.Fatalf("case %d: joined: %v", i, err)
+		}
 		want, _ := json.Marshal(Compute(in, now, cfg))
 		got, _ := json.Marshal(Compute(facts, now, cfg))
 		if string(got) != string(want) {
 			t.Fatalf("case %d: from facts\n%s\nfrom records\n%s", i, got, want)
+		}
+		if got, _ := json.Marshal(Compute(joined, now, cfg)); string(got) != string(want) {
+			t.Fatalf("case %d: from joined facts\n%s\nfrom records\n%s", i, got, want)
 		}
 	}
 }
@@ -127,5 +138,15 @@ func TestAddFactRejectsDamage(t *testing.T) {
 	var in Input
 	if err := in.AddFact(good); err != nil || len(in.Orders) != 1 || in.Orders[0].Total.Amount != "1.00" {
 		t.Errorf("AddFact(good) = %v, %+v", err, in.Orders)
+	}
+	for _, f := range []string{good + "1:z", good + good[:len(good)-1], good + "p1:a"} {
+		var in Input
+		if err := in.AddFacts(f); err == nil {
+			t.Errorf("AddFacts(%q) accepted", f)
+		}
+	}
+	var two Input
+	if err := two.AddFacts(good + good); err != nil || len(two.Orders) != 2 {
+		t.Errorf("AddFacts(good good) = %v, %+v", err, two.Orders)
 	}
 }

@@ -120,25 +120,27 @@ func (d *dimSums) add(key, cur string, v amount) {
 
 // lists are the sums by value, each sorted by currency, sharing one
 // backing array.
-func (d dimSums) lists() map[string][]hub.Money {
+func (d dimSums) lists(buf *[]hub.Money) map[string][]hub.Money {
 	if len(d) == 0 {
 		return nil
 	}
-	sorted := slices.Clone(d)
-	slices.SortStableFunc(sorted, func(a, b dimSum) int {
+	// Sorted in place (the sums are not read after), unstably: add keeps
+	// one entry per value and currency, so no two compare equal.
+	sorted := d
+	slices.SortFunc(sorted, func(a, b dimSum) int {
 		if c := strings.Compare(a.key, b.key); c != 0 {
 			return c
 		}
 		return strings.Compare(a.cur, b.cur)
 	})
-	buf := make([]hub.Money, len(sorted))
-	out := map[string][]hub.Money{}
-	from := 0
+	out := make(map[string][]hub.Money, len(sorted))
+	from := len(*buf)
 	for i, x := range sorted {
-		buf[i] = hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur}
+		*buf = append(*buf, hub.Money{Amount: x.d.fixed(x.scale), Currency: x.cur})
 		if i+1 == len(sorted) || sorted[i+1].key != x.key {
-			out[x.key] = buf[from : i+1 : i+1]
-			from = i + 1
+			n := len(*buf)
+			out[x.key] = (*buf)[from:n:n]
+			from = n
 		}
 	}
 	return out
