@@ -125,21 +125,7 @@ func TestOwnedRowDeletesSeekThePrimaryKey(t *testing.T) {
 		{dropSearchValues, "golden_attrs", []any{"a", "v", "g"}},
 	} {
 		sts := s.rowStatements(c.d.head, c.d.types, c.d.tail, [][]any{c.row, c.row})
-		rows, err := s.db.Query(`EXPLAIN QUERY PLAN `+sts[0].query, sts[0].args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		p := strings.Join(plan, "; ")
+		p := queryPlan(t, s.db, sts[0].query, sts[0].args...)
 		if !strings.Contains(p, "SEARCH "+c.table+" USING PRIMARY KEY") || strings.Contains(p, "SCAN "+c.table) {
 			t.Errorf("%s: the delete does not seek the primary key: %s", c.table, p)
 		}

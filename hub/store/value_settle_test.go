@@ -125,21 +125,8 @@ func TestValueByGoldenPlan(t *testing.T) {
 				if hinted {
 					q = s.byGolden(tt.query)
 				}
-				rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+fmt.Sprintf(q, "?, ?, ?"), append([]any{"a", "b", "c"}, tt.args...)...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan []string
-				for rows.Next() {
-					var id, parent, unused int
-					var detail string
-					if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-						t.Fatal(err)
-					}
-					plan = append(plan, detail)
-				}
-				rows.Close()
-				uses := strings.Contains(strings.Join(plan, "; "), "records_golden")
+				plan := queryPlan(t, s.db, fmt.Sprintf(q, "?, ?, ?"), append([]any{"a", "b", "c"}, tt.args...)...)
+				uses := strings.Contains(plan, "records_golden")
 				if hinted && !uses {
 					t.Errorf("hinted, the plan does not seek records_golden: %v", plan)
 				}
