@@ -254,8 +254,13 @@ func (a amount) fixed(places int32) string {
 		}
 		s = places
 	}
-	// u x 10^-s with places digits after the point, built from the end
-	// of a buffer: one allocation, the string.
+	return fixedString(u, s, places, neg)
+}
+
+// fixedString prints u x 10^-s (s <= places) with places digits after the
+// point, negative if neg and not a rounded zero. It is built from the end
+// of a buffer: one allocation, the string.
+func fixedString(u uint64, s, places int32, neg bool) string {
 	var buf [48]byte
 	i := len(buf)
 	for range places - s {
@@ -391,28 +396,5 @@ func quoFixedInt(a, b amount, mul int64, places int32) (string, bool) {
 	if neg {
 		u = uint64(-q)
 	}
-	var buf [32]byte
-	i := len(buf)
-	for k := int32(0); k < places; k++ {
-		i--
-		buf[i] = byte('0' + u%10)
-		u /= 10
-	}
-	if places > 0 {
-		i--
-		buf[i] = '.'
-	}
-	for {
-		i--
-		buf[i] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return string(buf[i:]), true
+	return fixedString(u, places, places, neg), true
 }
