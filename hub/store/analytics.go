@@ -284,18 +284,14 @@ func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute in
 		return st, nil
 	}
 	today := now.UTC().Format(time.DateOnly)
+	var missing, stale refreshBranch
+	missing.query = s.q(`SELECT g.id FROM goldens g WHERE g.id > ? AND g.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM customer_value v WHERE v.golden_id = g.id) ORDER BY g.id LIMIT ?`)
+	stale.query = s.q(`SELECT golden_id FROM customer_value WHERE golden_id > ? AND as_of < ? ORDER BY golden_id LIMIT ?`)
+	stale.args = []any{today}
 	for st.Recomputed < maxRecompute {
-		n := min(500, maxRecompute-st.Recomputed)
-		var ids []string
-		err := s.scanAll(ctx, s.rdb, s.q(`SELECT id FROM (
-  SELECT g.id FROM goldens g WHERE g.status = 'active' AND NOT EXISTS (SELECT 1 FROM customer_value v WHERE v.golden_id = g.id)
-  UNION ALL
-  SELECT golden_id FROM customer_value WHERE as_of < ?) AS x ORDER BY id LIMIT ?`), []any{today, n}, func(r *sql.Rows) error {
-			var id string
-			err := r.Scan(&id)
-			ids = append(ids, id)
-			return err
-		})
+		n := min(refreshPage, maxRecompute-st.Recomputed)
+		ids, err := s.nextRefresh(ctx, &missing, &stale, n)
 		if err != nil {
 			return st, fmt.Errorf("value refresh: %w", err)
 		}
@@ -316,6 +312,71 @@ func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute in
 		return st, fmt.Errorf("value refresh: %w", err)
 	}
 	return st, s.valueTx(ctx, func(tx *sql.Tx) error { return s.rescore(ctx, tx, now, &st) })
+}
+
+// refreshPage is how many customers RefreshValue recomputes per
+// transaction.
+var refreshPage = 500
+
+// refreshBranch is one of RefreshValue's two sources of customers to
+// recompute (without figures, figures of an earlier day), read in id order
+// from a cursor. Each page went through both sets from their start, so a
+// refresh after midnight, when every customer is of an earlier day, read
+// the whole store once per 500 customers: 0.3-0.7 s a page at 100,000.
+type refreshBranch struct {
+	query  string
+	args   []any // between the cursor and the limit
+	cursor string
+	done   bool // read to its end in this run
+	buf    []string
+}
+
+// fill reads up to n ids after b's cursor, unless b is done or holds
+// ids still.
+func (s *Store) fill(ctx context.Context, b *refreshBranch, n int) error {
+	if b.done || len(b.buf) > 0 {
+		return nil
+	}
+	args := append(append([]any{b.cursor}, b.args...), n)
+	err := s.scanAll(ctx, s.rdb, b.query, args, func(r *sql.Rows) error {
+		var id string
+		err := r.Scan(&id)
+		b.buf = append(b.buf, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	b.done = len(b.buf) < n
+	return nil
+}
+
+// nextRefresh is the next n customers to recompute, the two branches'
+// ids merged in id order, as one ORDER BY id over both would give them.
+// An id read but not taken stays buffered for the next page.
+func (s *Store) nextRefresh(ctx context.Context, a, b *refreshBranch, n int) ([]string, error) {
+	if err := s.fill(ctx, a, n); err != nil {
+		return nil, err
+	}
+	if err := s.fill(ctx, b, n); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for len(ids) < n && (len(a.buf) > 0 || len(b.buf) > 0) {
+		from := a
+		if len(a.buf) == 0 || len(b.buf) > 0 && b.buf[0] < a.buf[0] {
+			from = b
+		}
+		ids = append(ids, from.buf[0])
+		from.cursor, from.buf = from.buf[0], from.buf[1:]
+		if len(from.buf) == 0 && !from.done {
+			// Its next ids may come before the other's: read on first.
+			if err := s.fill(ctx, from, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
 }
 
 // valueTx runs fn in a write transaction that no Apply interleaves with.

@@ -23,6 +23,7 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("Delivery", func(t *testing.T) { testValueDelivery(t, open) })
 	t.Run("MergeUnmerge", func(t *testing.T) { testValueMerge(t, open) })
 	t.Run("Refresh", func(t *testing.T) { testValueRefresh(t, open) })
+	t.Run("RefreshPages", func(t *testing.T) { testValueRefreshPages(t, open) })
 	t.Run("Off", func(t *testing.T) { testValueOff(t, open) })
 	t.Run("Deferred", func(t *testing.T) { testValueDeferred(t, open) })
 	t.Run("CutStale", func(t *testing.T) { testValueCutStale(t, open) })
@@ -292,6 +293,67 @@ func testValueMerge(t *testing.T, open opener) {
 		t.Fatal(err)
 	}
 	checkSegmentCount(t, s, 6)
+}
+
+// A refresh recomputes every customer without figures or with figures of
+// an earlier day, page by page, the two kinds interleaved in id order, and
+// each once: the figures come back as a recomputation from the records.
+func testValueRefreshPages(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(5, 23)
+	s := openValue(t, open, Options{})
+	applyChunked(t, s, d.events)
+	want := map[string]string{}
+	var goldens []string
+	for id := range d.raw {
+		g := goldenOf(t, s, "crm", id)
+		want[g] = storedJSON(t, s, g)
+		goldens = append(goldens, g)
+	}
+	sort.Strings(goldens)
+	// Every third customer loses its figures, every other one's are of
+	// an earlier day: the two sets alternate in id order.
+	var missing, stale int
+	for i, g := range goldens {
+		switch {
+		case i%3 == 0:
+			if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM customer_value WHERE golden_id = ?`), g); err != nil {
+				t.Fatal(err)
+			}
+			missing++
+		case i%2 == 0:
+			if _, err := s.db.ExecContext(ctx, s.q(`UPDATE customer_value SET as_of = '2001-01-01',
+  figures = replace(figures, '"as_of":"2026-06-30"', '"as_of":"2001-01-01"') WHERE golden_id = ?`), g); err != nil {
+				t.Fatal(err)
+			}
+			stale++
+		}
+	}
+	old := refreshPage
+	refreshPage = 2
+	t.Cleanup(func() { refreshPage = old })
+	st, err := s.RefreshValue(ctx, valueNow, 5) // a bound below the work: pages stop at it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Recomputed != 5 {
+		t.Fatalf("bounded refresh recomputed %d customers, want 5", st.Recomputed)
+	}
+	st, err = s.RefreshValue(ctx, valueNow, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Recomputed != missing+stale-5 {
+		t.Errorf("refresh recomputed %d customers, want the %d left of %d without figures and %d stale", st.Recomputed, missing+stale-5, missing, stale)
+	}
+	for _, g := range goldens {
+		if got := storedJSON(t, s, g); got != want[g] {
+			t.Errorf("%s after the refresh:\n got %s\nwant %s", g, got, want[g])
+		}
+	}
+	if st, err = s.RefreshValue(ctx, valueNow, 1000); err != nil || st.Recomputed != 0 {
+		t.Errorf("a second refresh recomputed %d customers (%v), want none", st.Recomputed, err)
+	}
 }
 
 // Refresh scores every customer against all, and the lists follow.
