@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/bus"
-	"github.com/crmhub/crmhub/hub/pipeline"
 	"github.com/crmhub/crmhub/hub/store"
 )
 
@@ -92,25 +89,11 @@ func TestApplierPausesWhileSQLiteIsFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	topics := b.Topics()
 
 	raise := fillUp(t, s)
 	evs := bigCustomers(30)
-	var msgs []bus.Message
-	for _, e := range evs {
-		v, _ := json.Marshal(e)
-		msgs = append(msgs, bus.Message{Topic: topics.Canonical(hub.EntityCustomer), Key: []byte(e.SourceID), Value: v})
-	}
-	if err := b.Publish(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	metrics := pipeline.NewMetrics(prometheus.NewRegistry())
-	a := &pipeline.Apply{Consumer: b.NewConsumer("full-hub", topics.AllCanonical()), Store: s, Publisher: b, Topics: topics,
-		BatchSize: 10, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	a, metrics, stop := runApplier(ctx, t, b, s, "full-hub", evs)
+	defer stop()
 
 	waitUntil(t, "the applier to pause", func() bool { return a.Paused() != nil })
 	why := a.Paused()

@@ -39,7 +39,6 @@ func TestApplierPausesWhileStoreRefusesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	topics := b.Topics()
 
 	// Another session holds the records table.
 	admin, err := sql.Open("pgx", dsn)
@@ -56,25 +55,16 @@ func TestApplierPausesWhileStoreRefusesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var msgs []bus.Message
+	var evs []hub.Envelope
 	for i := range 3 {
 		e := hub.Envelope{System: "erp", SourceEntity: "customers", SourceID: fmt.Sprintf("K%d", i), Entity: hub.EntityCustomer,
 			Op: hub.OpUpsert, SourceUpdatedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), SchemaVersion: hub.SchemaVersion,
 			Connector: "erp", Data: json.RawMessage(fmt.Sprintf(`{"kind":"person","family_name":"N%d","emails":["p%d@example.de"]}`, i, i))}
 		e.ComputeEventID()
-		v, _ := json.Marshal(e)
-		msgs = append(msgs, bus.Message{Topic: topics.Canonical(hub.EntityCustomer), Key: []byte(e.SourceID), Value: v})
+		evs = append(evs, e)
 	}
-	if err := b.Publish(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	metrics := pipeline.NewMetrics(prometheus.NewRegistry())
-	a := &pipeline.Apply{Consumer: b.NewConsumer("pause-hub", topics.AllCanonical()), Store: st, Publisher: b, Topics: topics,
-		BatchSize: 10, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	a, metrics, stop := runApplier(ctx, t, b, st, "pause-hub", evs)
+	defer stop()
 
 	waitUntil(t, "the applier to pause", func() bool { return a.Paused() != nil })
 	if g := testutil.ToFloat64(metrics.ApplierPaused); g != 1 {
@@ -90,6 +80,32 @@ func TestApplierPausesWhileStoreRefusesWrites(t *testing.T) {
 		return err == nil && c.SourceRecords == 3
 	})
 	resumedRefusingNothing(ctx, t, a, metrics, b, "pause-dlq", "while the store was locked")
+}
+
+// runApplier publishes evs as canonical customer messages and runs an
+// applier of consumer group group over them into st until stop, which
+// waits for it to end (deferred before the bus closes).
+func runApplier(ctx context.Context, t *testing.T, b *bus.Bus, st *store.Store, group string, evs []hub.Envelope) (a *pipeline.Apply, metrics *pipeline.Metrics, stop func()) {
+	t.Helper()
+	topics := b.Topics()
+	var msgs []bus.Message
+	for _, e := range evs {
+		v, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, bus.Message{Topic: topics.Canonical(hub.EntityCustomer), Key: []byte(e.SourceID), Value: v})
+	}
+	if err := b.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	metrics = pipeline.NewMetrics(prometheus.NewRegistry())
+	a = &pipeline.Apply{Consumer: b.NewConsumer(group, topics.AllCanonical()), Store: st, Publisher: b, Topics: topics,
+		BatchSize: 10, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(rctx) }()
+	return a, metrics, func() { cancel(); <-done }
 }
 
 // resumedRefusingNothing waits for a paused applier to resume and checks
