@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/quality"
+	"github.com/crmhub/crmhub/internal/textenc"
 )
 
 // newBenchQualityCmd scores the identity resolver on hub/quality's
@@ -105,7 +107,7 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().StringVar(&pf.mappingFile, "mapping", "", "a mapping YAML (crmhub's mapping language, target customer) that maps a row onto the canonical person")
 	cmd.Flags().StringVar(&pf.columns, "columns", "", "a column map instead of --mapping: given_name=first_name,family_name=last_name,birth_date=dob,street=...,postal_code=...,city=...,email=...,phone=...,identifier:ssn=...")
 	cmd.Flags().StringSliceVar(&pf.drop, "drop", nil, "canonical attributes removed after mapping: email, phone, birth_date, gender, identifiers, address, given_name, family_name")
-	cmd.Flags().StringVar(&pf.encoding, "encoding", "", "the files' character set: utf-8 (default), windows-1252, iso-8859-1, iso-8859-15")
+	cmd.Flags().StringVar(&pf.encoding, "encoding", "", "the files' character set (default utf-8): "+strings.Join(textenc.Names(), ", "))
 	cmd.Flags().StringVar(&pf.region, "region", "", "ISO country of the data: the region of phone numbers without a country prefix and, with --columns, the address country")
 	cmd.Flags().IntVarP(&fb.sample, "verbose", "v", 0, "print this many missed and wrongly merged pairs with their evidence")
 	return cmd
