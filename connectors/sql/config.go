@@ -75,6 +75,38 @@ const DefaultRescanInterval = 5 * time.Minute
 // DefaultCursorOverlap is the re-read window of a timestamp cursor.
 const DefaultCursorOverlap = 2 * time.Minute
 
+// checkShared checks what a source's and a destination's configuration
+// declare alike: the driver, the timezone and the entities' names, which
+// must be there and unique. wheres names each entity for its errors (by
+// name, or by index where it has none).
+func checkShared(driver, timezone string, names []string) (loc *time.Location, wheres []string, errs []error) {
+	if _, ok := dialects[driver]; !ok {
+		errs = append(errs, fmt.Errorf("sql: driver %q: want postgres, mysql or sqlite", driver))
+	}
+	loc, err := time.LoadLocation(timezone)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("sql: timezone %q: %w", timezone, err))
+	}
+	if len(names) == 0 {
+		errs = append(errs, errors.New("sql: entities: at least one entity is required"))
+	}
+	seen := map[string]bool{}
+	for i, name := range names {
+		where := fmt.Sprintf("sql: entities[%d]", i)
+		if name == "" {
+			errs = append(errs, fmt.Errorf("%s: name is required", where))
+		} else {
+			where = fmt.Sprintf("sql: entity %q", name)
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate name", where))
+		}
+		seen[name] = true
+		wheres = append(wheres, where)
+	}
+	return loc, wheres, errs
+}
+
 // parseConfig validates cfg against the declaration and checks what the
 // declaration cannot express, reporting every problem at once.
 func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
@@ -82,32 +114,16 @@ func parseConfig(cfg sdk.Config) (Config, *time.Location, error) {
 	if err := Connector.Spec.DecodeFor(sdk.KindSource, cfg, &c); err != nil {
 		return c, nil, err
 	}
-	var errs []error
-	if _, ok := dialects[c.Driver]; !ok {
-		errs = append(errs, fmt.Errorf("sql: driver %q: want postgres, mysql or sqlite", c.Driver))
+	names := make([]string, len(c.Entities))
+	for i, e := range c.Entities {
+		names[i] = e.Name
 	}
+	loc, wheres, errs := checkShared(c.Driver, c.Timezone, names)
 	if c.BatchSize <= 0 {
 		errs = append(errs, fmt.Errorf("sql: batch_size must be positive, got %d", c.BatchSize))
 	}
-	loc, err := time.LoadLocation(c.Timezone)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("sql: timezone %q: %w", c.Timezone, err))
-	}
-	if len(c.Entities) == 0 {
-		errs = append(errs, errors.New("sql: entities: at least one entity is required"))
-	}
-	seen := map[string]bool{}
 	for i, e := range c.Entities {
-		where := fmt.Sprintf("sql: entities[%d]", i)
-		if e.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is required", where))
-		} else {
-			where = fmt.Sprintf("sql: entity %q", e.Name)
-		}
-		if seen[e.Name] {
-			errs = append(errs, fmt.Errorf("%s: duplicate name", where))
-		}
-		seen[e.Name] = true
+		where := wheres[i]
 		if (e.Table == "") == (e.Query == "") {
 			errs = append(errs, fmt.Errorf("%s: set exactly one of table or query", where))
 		}

@@ -48,29 +48,13 @@ func parseDestConfig(cfg sdk.Config) (DestConfig, *time.Location, error) {
 	if err := Connector.Spec.DecodeFor(sdk.KindDestination, cfg, &c); err != nil {
 		return c, nil, err
 	}
-	var errs []error
-	if _, ok := dialects[c.Driver]; !ok {
-		errs = append(errs, fmt.Errorf("sql: driver %q: want postgres, mysql or sqlite", c.Driver))
-	}
-	loc, err := time.LoadLocation(c.Timezone)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("sql: timezone %q: %w", c.Timezone, err))
-	}
-	if len(c.Entities) == 0 {
-		errs = append(errs, errors.New("sql: entities: at least one entity is required"))
-	}
-	seen := map[string]bool{}
+	names := make([]string, len(c.Entities))
 	for i, e := range c.Entities {
-		where := fmt.Sprintf("sql: entities[%d]", i)
-		if e.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is required", where))
-		} else {
-			where = fmt.Sprintf("sql: entity %q", e.Name)
-		}
-		if seen[e.Name] {
-			errs = append(errs, fmt.Errorf("%s: duplicate name", where))
-		}
-		seen[e.Name] = true
+		names[i] = e.Name
+	}
+	loc, wheres, errs := checkShared(c.Driver, c.Timezone, names)
+	for i, e := range c.Entities {
+		where := wheres[i]
 		if e.Table == "" || e.Key == "" {
 			errs = append(errs, fmt.Errorf("%s: a destination needs table and key", where))
 		}
