@@ -81,24 +81,7 @@ WHERE golden_id IN (%s) AND deleted = 0 ORDER BY golden_id, rkey`, active, func(
 	}); err != nil {
 		return nil, fmt.Errorf("golden states: sources: %w", err)
 	}
-	if err := s.eachChunk(ctx, tx, `SELECT rkey, system, source_entity, source_id, updated_at, data, event_id
-FROM records WHERE rkey IN (%s)`, uniq(miss), func(rows *sql.Rows) error {
-		var (
-			rkey, data, event string
-			at                int64
-			r                 identity.Record
-		)
-		if err := rows.Scan(&rkey, &r.System, &r.SourceEntity, &r.SourceID, &at, &data, &event); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(data), &r.Customer); err != nil {
-			return fmt.Errorf("source %s: %w", rkey, err)
-		}
-		r.UpdatedAt = fromNanos(at)
-		recs[rkey] = r
-		s.cache.put(rkey, event, r)
-		return nil
-	}); err != nil {
+	if err := s.parseRecords(ctx, tx, uniq(miss), recs); err != nil {
 		return nil, fmt.Errorf("golden states: sources: %w", err)
 	}
 	for _, x := range order {
