@@ -679,25 +679,7 @@ func leaves(c hub.Customer) map[string]bool {
 	b, _ := json.Marshal(c)
 	var v any
 	_ = json.Unmarshal(b, &v)
-	out := map[string]bool{}
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for _, e := range x {
-				walk(e)
-			}
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		case nil:
-		default:
-			out[leafKey(x)] = true
-		}
-	}
-	walk(v)
-	return out
+	return leavesOf(v)
 }
 
 // writtenFields names the golden customer's top-level fields that hold a
@@ -736,6 +718,8 @@ func writtenFields(c hub.Customer, payload []byte) []string {
 	return out
 }
 
+// leavesOf lists the string and number values in a decoded JSON value,
+// folded.
 func leavesOf(v any) map[string]bool {
 	out := map[string]bool{}
 	var walk func(any)
