@@ -288,6 +288,18 @@ func (s *destinationServer) Teardown(ctx context.Context, _ *pluginv1.TeardownRe
 	return &pluginv1.TeardownResponse{}, toStatus(s.dst.Teardown(ctx))
 }
 
+// specOf decodes a plugin's answer to Spec, the reverse of specResponse.
+func specOf(ctx context.Context, resp *pluginv1.SpecResponse, err error) (Spec, error) {
+	if err != nil {
+		return Spec{}, fromStatus(ctx, "spec", err)
+	}
+	var spec Spec
+	if err := json.Unmarshal(resp.GetSpecJson(), &spec); err != nil {
+		return Spec{}, fmt.Errorf("plugin spec: decode: %w", err)
+	}
+	return spec, nil
+}
+
 func specResponse(s Spec) (*pluginv1.SpecResponse, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -375,14 +387,7 @@ var (
 
 func (s *sourceClient) Spec(ctx context.Context) (Spec, error) {
 	resp, err := s.c.Spec(ctx, &pluginv1.SpecRequest{})
-	if err != nil {
-		return Spec{}, fromStatus(ctx, "spec", err)
-	}
-	var spec Spec
-	if err := json.Unmarshal(resp.GetSpecJson(), &spec); err != nil {
-		return Spec{}, fmt.Errorf("plugin spec: decode: %w", err)
-	}
-	return spec, nil
+	return specOf(ctx, resp, err)
 }
 
 func (s *sourceClient) Configure(ctx context.Context, cfg Config) error {
@@ -513,14 +518,7 @@ var (
 
 func (d *destinationClient) Spec(ctx context.Context) (Spec, error) {
 	resp, err := d.c.Spec(ctx, &pluginv1.SpecRequest{})
-	if err != nil {
-		return Spec{}, fromStatus(ctx, "spec", err)
-	}
-	var spec Spec
-	if err := json.Unmarshal(resp.GetSpecJson(), &spec); err != nil {
-		return Spec{}, fmt.Errorf("plugin spec: decode: %w", err)
-	}
-	return spec, nil
+	return specOf(ctx, resp, err)
 }
 
 func (d *destinationClient) Configure(ctx context.Context, cfg Config) error {
