@@ -376,7 +376,7 @@ func twinShare(people []Record, byRule map[string][][2]int, p *Params, region st
 			switch {
 			case sameDayHouse(g, swapped):
 				sameDay++
-			case !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose) &&
+			case !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
 				(g[iAddress] == LevelExact || g[iAddress] == LevelStreet) &&
 				(g[iBirth] == LevelElse || g[iBirth] == LevelSimilar):
 				otherDay++

@@ -688,11 +688,11 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 const holdGivenNames = "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
 
 // sameDayHouse reports whether a pair agrees on everything twins share:
-// the family name (a typo apart at most, names not swapped), the birth
-// date and the house.
+// the family name (a typo apart at most, or missing on a side, where it
+// cannot disagree; names not swapped), the birth date and the house.
 func sameDayHouse(g gamma, swapped bool) bool {
-	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose) && g[iBirth] == LevelExact &&
-		(g[iAddress] == LevelExact || g[iAddress] == LevelStreet)
+	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
+		g[iBirth] == LevelExact && (g[iAddress] == LevelExact || g[iAddress] == LevelStreet)
 }
 
 // copiesNotTwins reports whether the model's twin share leaves a pair

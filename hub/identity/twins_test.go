@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/quality"
 )
@@ -98,6 +99,53 @@ func TestTwinHoldFromHouseholds(t *testing.T) {
 				if res := quality.Run(cfg, recs); res.Score.Precision < 1 {
 					t.Errorf("precision %.4f with the hold lifted: want 1", res.Score.Precision)
 				}
+			}
+		})
+	}
+}
+
+// An estimated twin share lifts the hold only from pairs that agree on all
+// twins share: family name (or none to disagree), birth date and house.
+// Another house, another birth date or another family name keeps the
+// hold, and the defaults, which know no share, hold them all.
+func TestTwinShareLiftsOnlySameDayHouse(t *testing.T) {
+	home := []hub.Address{{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin", Country: "DE"}}
+	other := []hub.Address{{Street: "Lindenweg 12", PostalCode: "80331", City: "München", Country: "DE"}}
+	base := hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Schmidt", BirthDate: "1980-04-12", Addresses: home}
+	low := identity.DefaultParams()
+	share := 0.001
+	low.TwinShare = &share
+	high := identity.DefaultParams()
+	many := 0.2
+	high.TwinShare = &many
+	for _, tc := range []struct {
+		name   string
+		b      func(c hub.Customer) hub.Customer
+		lifted bool // under a low twin share
+	}{
+		{"same day and house", func(c hub.Customer) hub.Customer { return c }, true},
+		{"family name a typo apart", func(c hub.Customer) hub.Customer { c.FamilyName = "Schmdit"; return c }, true},
+		{"family name missing", func(c hub.Customer) hub.Customer { c.FamilyName = ""; return c }, true},
+		{"another family name", func(c hub.Customer) hub.Customer { c.FamilyName = "Weber"; return c }, false},
+		{"another birth date", func(c hub.Customer) hub.Customer { c.BirthDate = "1983-09-30"; return c }, false},
+		{"birth date missing", func(c hub.Customer) hub.Customer { c.BirthDate = ""; return c }, false},
+		{"another house", func(c hub.Customer) hub.Customer { c.Addresses = other; return c }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.b(base)
+			b.GivenName = "Maria"
+			if m := identity.DefaultParams().MatchPeople(base, b, "DE", false); m.Hold == "" {
+				t.Fatalf("the defaults do not hold Anna and Maria (p %.4f)", m.Probability)
+			}
+			if m := high.MatchPeople(base, b, "DE", false); m.Hold == "" {
+				t.Errorf("lifted under a twin share of %.2f", many)
+			}
+			m := low.MatchPeople(base, b, "DE", false)
+			if tc.lifted && m.Hold != "" {
+				t.Errorf("held under a twin share of %g: %s", share, m.Hold)
+			}
+			if !tc.lifted && m.Hold == "" {
+				t.Errorf("lifted under a twin share of %g, though twins share what differs here", share)
 			}
 		})
 	}
