@@ -106,6 +106,9 @@ func scoreSet(out io.Writer, f febrlFlags, what, name, ids, region string, recs 
 		}
 		cfg.Fuzzy.People = p
 		model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+		if p.TwinShare != nil {
+			model += fmt.Sprintf(", twin share %.2g", *p.TwinShare)
+		}
 	}
 	res := quality.Run(cfg, recs)
 	fmt.Fprintf(out, "%s %-18s %-10s records %5d precision %.4f recall %.4f F1 %.4f (true pairs %d, found %d) model %s\n",

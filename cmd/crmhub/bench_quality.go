@@ -68,6 +68,9 @@ func newBenchQualityCmd() *cobra.Command {
 					}
 					cfg.Fuzzy.People = p
 					model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+					if p.TwinShare != nil {
+						model += fmt.Sprintf(", twin share %.2g", *p.TwinShare)
+					}
 				}
 				res := quality.Run(cfg, recs)
 				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d) model %s\n",

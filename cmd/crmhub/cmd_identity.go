@@ -159,6 +159,11 @@ func storeModel(ctx context.Context, cfg *config.Config, idc identity.Config) (*
 func printParams(w io.Writer, p *identity.Params) {
 	fmt.Fprintf(w, "model version %d: %s\nprior %.3g, auto-merge at probability %.3f, review from %.3f\n\n",
 		p.Version, p.Source, p.Prior, p.AutoMerge, p.Review)
+	if p.TwinShare != nil {
+		fmt.Fprintf(w, "twin share %.2g: pairs that differ only in the given name are held for review unless 1 - twin share reaches auto-merge\n\n", *p.TwinShare)
+	} else {
+		fmt.Fprintf(w, "twin share not estimated: pairs that differ only in the given name are held for review\n\n")
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "comparison\tlevel\tm\tu\tweight (bits)")
 	for _, c := range identity.Comparisons {

@@ -324,12 +324,69 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	st.MatchShare = lambda
 	// The prior over all pairs: the matching blocked pairs among all.
 	out.Prior = min(max(lambda*float64(distinct)/float64(maxPairs), 1e-9), 0.5)
+	share := twinShare(people, byRule, out, region, taxEv)
+	out.TwinShare = &share
 	out.Source = fmt.Sprintf("estimated from %d person records: u from %d random pairs, m by EM over %d blocked pairs (%d iterations)",
 		st.Records, st.RandomPairs, st.BlockedPairs, st.Iterations)
 	if err := out.Validate(); err != nil {
 		return nil, st, fmt.Errorf("estimated model: %w", err)
 	}
 	return out, st, nil
+}
+
+// twinsPerRelatives is the share of twins among the pairs of relatives who
+// share a family name and a home: a few in a hundred. About one birth in
+// 60-80 is a twin birth in Europe, the US and Australia, so among the
+// sibling pairs of a family of two to four children a few are twins, and
+// spouses and parents with their children dilute that further; 0.04 errs
+// on the side of twins.
+const twinsPerRelatives = 0.04
+
+// twinShare estimates the share of twins among the blocked pairs that
+// agree on family name, birth date and house and differ only in the given
+// name (sameDayHouse, held as holdGivenNames), from the store's own
+// households: the pairs that agree on family name and house and differ in
+// the given name and the birth date are relatives (a spouse, a parent, a
+// sibling), and twins come at twinsPerRelatives of them. Where the store
+// holds many pairs of the first kind and few of the second, they are
+// copies of one person with another given name (a data entry that
+// replaced it), not twins: a store with no households has no twins living
+// together either. One relative pair more than seen keeps a small store
+// from claiming certainty; with no pair of the first kind the share is 1,
+// and the hold stays.
+//
+// Twins and such copies cannot be told apart pair by pair (they agree on
+// everything but the given name), nor by EM, which sees one class; only
+// how many there are against the households around them says which they
+// are.
+func twinShare(people []Record, byRule map[string][][2]int, p *Params, region string, taxEv bool) float64 {
+	seen := map[[2]int]bool{}
+	var sameDay, otherDay float64
+	for _, ps := range byRule {
+		for _, l := range ps {
+			if seen[l] {
+				continue
+			}
+			seen[l] = true
+			a, b := people[l[0]].Customer, people[l[1]].Customer
+			g, swapped := comparePeople(a, b, region, taxEv, p)
+			if hold(a, b, g, swapped) != holdGivenNames {
+				continue
+			}
+			switch {
+			case sameDayHouse(g, swapped):
+				sameDay++
+			case !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
+				(g[iAddress] == LevelExact || g[iAddress] == LevelStreet) &&
+				(g[iBirth] == LevelElse || g[iBirth] == LevelSimilar):
+				otherDay++
+			}
+		}
+	}
+	if sameDay == 0 {
+		return 1
+	}
+	return min(twinsPerRelatives*(otherDay+1)/sameDay, 1)
 }
 
 // ruleComparisons are the comparisons each blocking rule's pairs agree on

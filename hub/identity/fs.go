@@ -98,6 +98,13 @@ type Params struct {
 	// AutoMerge and Review are thresholds on the match probability.
 	AutoMerge float64 `json:"auto_merge"`
 	Review    float64 `json:"review"`
+	// TwinShare is the share of relatives among the pairs that agree on
+	// family name, birth date and house and differ only in the given name
+	// (twins, or one person whose given name was replaced), as the store's
+	// own records show it (see twinShare in estimate.go). nil where not
+	// estimated: every such pair is held for review, as relatives are
+	// then as likely as one person.
+	TwinShare *float64 `json:"twin_share,omitempty"`
 }
 
 // DefaultParams are the parameters used until a model is estimated from
@@ -132,6 +139,9 @@ func (p *Params) Validate() error {
 	}
 	if !(p.Review > 0 && p.Review <= p.AutoMerge && p.AutoMerge < 1) {
 		return fmt.Errorf("review %v and auto_merge %v: want 0 < review <= auto_merge < 1", p.Review, p.AutoMerge)
+	}
+	if t := p.TwinShare; t != nil && !(*t >= 0 && *t <= 1) {
+		return fmt.Errorf("twin_share %v: want a share between 0 and 1", *t)
 	}
 	for _, c := range Comparisons {
 		lv, ok := p.Levels[c]
@@ -569,6 +579,12 @@ func (p *Params) MatchPeople(a, b hub.Customer, region string, taxIsEvidence boo
 	}
 	m.Probability = 1 / (1 + math.Exp2(-m.Weight))
 	m.Hold = hold(a, b, g, swapped)
+	if m.Hold == holdGivenNames && p.copiesNotTwins() && sameDayHouse(g, swapped) {
+		// The store's own records say that pairs like this one are
+		// copies far more often than twins: the hold is lifted and the
+		// probability decides, as for any pair.
+		m.Hold = ""
+	}
 	m.Weight = math.Round(m.Weight*100) / 100
 	m.PriorWeight = math.Round(m.PriorWeight*100) / 100
 	return m
@@ -641,7 +657,7 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		// twins share too. Names that sound alike or begin alike are other names
 		// only where both are known given names (Anna and Johann,
 		// Christopher and Christine).
-		return "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
+		return holdGivenNames
 	}
 	// A missing given name that an e-mail address spells counts as the
 	// same given name.
@@ -665,6 +681,25 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		return "phone numbers one digit apart confirm only the same given name and a family name a typo apart"
 	}
 	return ""
+}
+
+// holdGivenNames is hold's reason where only the given names tell two
+// records apart.
+const holdGivenNames = "the given names differ and nothing that belongs to one person confirms the person: a relative (a twin, where the birth date agrees) is as likely"
+
+// sameDayHouse reports whether a pair agrees on everything twins share:
+// the family name (a typo apart at most, or missing on a side, where it
+// cannot disagree; names not swapped), the birth date and the house.
+func sameDayHouse(g gamma, swapped bool) bool {
+	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
+		g[iBirth] == LevelExact && (g[iAddress] == LevelExact || g[iAddress] == LevelStreet)
+}
+
+// copiesNotTwins reports whether the model's twin share leaves a pair
+// that only the given name tells apart at least AutoMerge likely to be
+// one person.
+func (p *Params) copiesNotTwins() bool {
+	return p.TwinShare != nil && 1-*p.TwinShare >= p.AutoMerge
 }
 
 // sameGender reports whether both records state one gender.

@@ -109,6 +109,10 @@ func RoundParams(p *Params) {
 			lv[name] = MU{M: roundSig(mu.M, 2), U: roundSig(mu.U, 2)}
 		}
 	}
+	if p.TwinShare != nil {
+		t := roundSig(*p.TwinShare, 2)
+		p.TwinShare = &t
+	}
 	for _, tf := range p.TF {
 		for name, f := range tf {
 			tf[name] = math.Exp2(math.Round(2*math.Log2(f)) / 2)

@@ -1,0 +1,152 @@
+package identity_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/identity"
+	"github.com/crmhub/crmhub/hub/quality"
+)
+
+// withReplacedGivenNames adds to every eighth person a copy of their first
+// record under another person's given name, as FEBRL's corruption makes
+// them: family name, birth date and house agree, the given name does not.
+// It returns the records and the pairs (original, copy).
+func withReplacedGivenNames(t *testing.T, recs []quality.Record) ([]quality.Record, [][2]quality.Record) {
+	t.Helper()
+	def := identity.DefaultParams()
+	var pairs [][2]quality.Record
+	out := append([]quality.Record(nil), recs...)
+	seen := map[string]bool{}
+	for i, r := range recs {
+		if seen[r.EntityID] || r.Corruption != "" {
+			continue
+		}
+		seen[r.EntityID] = true
+		if len(seen)%8 != 0 {
+			continue
+		}
+		c := r
+		c.Customer.Addresses = append(c.Customer.Addresses[:0:0], r.Customer.Addresses...)
+		c.Key = fmt.Sprintf("sys9/customer/%d", i)
+		c.Customer.GivenName = recs[(i+37)%len(recs)].Customer.GivenName
+		// Only pairs the defaults hold as possible twins.
+		if def.MatchPeople(r.Customer, c.Customer, "DE", false).Hold == "" {
+			continue
+		}
+		out = append(out, c)
+		pairs = append(pairs, [2]quality.Record{r, c})
+	}
+	if len(pairs) < 50 {
+		t.Fatalf("%d pairs with a replaced given name: want 50 or more to measure", len(pairs))
+	}
+	return out, pairs
+}
+
+// Twins and a copy whose given name was replaced agree on everything but
+// the given name; pair by pair they cannot be told apart. The store's
+// own records can: where such pairs far outnumber the relatives who live
+// together under one family name with another birth date, they are
+// copies (twins come at a few per hundred of those relatives), and the
+// estimated model lifts the hold; where the store has households, it keeps
+// holding them.
+func TestTwinHoldFromHouseholds(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	if identity.DefaultParams().TwinShare != nil {
+		t.Fatal("the defaults claim to know the share of twins")
+	}
+	for _, tc := range []struct {
+		name  string
+		recs  []quality.Record
+		twins bool // the model must keep holding such pairs
+	}{
+		{"no households", quality.Generate(1000, 3, false, false), false},
+		{"households with twins", quality.GenerateWith(1500, 3, quality.Options{Households: 0.15, Twins: 0.3}), true},
+		{"households without twins", quality.GenerateWith(1500, 3, quality.Options{Households: 0.3}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, pairs := withReplacedGivenNames(t, tc.recs)
+			p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.TwinShare == nil {
+				t.Fatal("no twin share estimated")
+			}
+			held := 0
+			for _, pr := range pairs {
+				m := p.MatchPeople(pr[0].Customer, pr[1].Customer, "DE", false)
+				if m.Hold != "" {
+					held++
+				}
+			}
+			t.Logf("twin share %.3g, %d of %d pairs held", *p.TwinShare, held, len(pairs))
+			if tc.twins && held < len(pairs) {
+				t.Errorf("%d of %d possible twins no longer held in a store with households (twin share %.3g)",
+					len(pairs)-held, len(pairs), *p.TwinShare)
+			}
+			if !tc.twins && held > len(pairs)/10 {
+				t.Errorf("%d of %d copies with a replaced given name still held in a store without households (twin share %.3g)",
+					held, len(pairs), *p.TwinShare)
+			}
+			if !tc.twins {
+				// Lifted, the model's probability decides: the copies merge
+				// and the store's people stay apart.
+				cfg := cfg
+				cfg.Fuzzy = identity.DefaultFuzzy()
+				cfg.Fuzzy.People = p
+				if res := quality.Run(cfg, recs); res.Score.Precision < 1 {
+					t.Errorf("precision %.4f with the hold lifted: want 1", res.Score.Precision)
+				}
+			}
+		})
+	}
+}
+
+// An estimated twin share lifts the hold only from pairs that agree on all
+// twins share: family name (or none to disagree), birth date and house.
+// Another house, another birth date or another family name keeps the
+// hold, and the defaults, which know no share, hold them all.
+func TestTwinShareLiftsOnlySameDayHouse(t *testing.T) {
+	home := []hub.Address{{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin", Country: "DE"}}
+	other := []hub.Address{{Street: "Lindenweg 12", PostalCode: "80331", City: "München", Country: "DE"}}
+	base := hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Schmidt", BirthDate: "1980-04-12", Addresses: home}
+	low := identity.DefaultParams()
+	share := 0.001
+	low.TwinShare = &share
+	high := identity.DefaultParams()
+	many := 0.2
+	high.TwinShare = &many
+	for _, tc := range []struct {
+		name   string
+		b      func(c hub.Customer) hub.Customer
+		lifted bool // under a low twin share
+	}{
+		{"same day and house", func(c hub.Customer) hub.Customer { return c }, true},
+		{"family name a typo apart", func(c hub.Customer) hub.Customer { c.FamilyName = "Schmdit"; return c }, true},
+		{"family name missing", func(c hub.Customer) hub.Customer { c.FamilyName = ""; return c }, true},
+		{"another family name", func(c hub.Customer) hub.Customer { c.FamilyName = "Weber"; return c }, false},
+		{"another birth date", func(c hub.Customer) hub.Customer { c.BirthDate = "1983-09-30"; return c }, false},
+		{"birth date missing", func(c hub.Customer) hub.Customer { c.BirthDate = ""; return c }, false},
+		{"another house", func(c hub.Customer) hub.Customer { c.Addresses = other; return c }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.b(base)
+			b.GivenName = "Maria"
+			if m := identity.DefaultParams().MatchPeople(base, b, "DE", false); m.Hold == "" {
+				t.Fatalf("the defaults do not hold Anna and Maria (p %.4f)", m.Probability)
+			}
+			if m := high.MatchPeople(base, b, "DE", false); m.Hold == "" {
+				t.Errorf("lifted under a twin share of %.2f", many)
+			}
+			m := low.MatchPeople(base, b, "DE", false)
+			if tc.lifted && m.Hold != "" {
+				t.Errorf("held under a twin share of %g: %s", share, m.Hold)
+			}
+			if !tc.lifted && m.Hold == "" {
+				t.Errorf("lifted under a twin share of %g, though twins share what differs here", share)
+			}
+		})
+	}
+}
