@@ -112,6 +112,12 @@ type pipelineResult struct {
 	HubCPUSeconds float64 `json:"hub_cpu_seconds"`
 	PeakRSSMB     float64 `json:"peak_rss_mb"`
 	HubPeakRSSMB  float64 `json:"hub_peak_rss_mb"`
+	// PeakPSSMB is the highest sum of the processes' proportional set
+	// sizes seen by the sampler: pages two processes share (the crmhub
+	// binary's, mapped by the hub and by each built-in plugin it
+	// re-executes) counted once, which PeakRSSMB counts in each. Sampled
+	// every 500 ms, so a shorter spike can be missed.
+	PeakPSSMB     float64 `json:"peak_pss_mb,omitempty"`
 	FirstRecordMS float64 `json:"first_record_ms"`
 	ReadyMS       float64 `json:"ready_ms"`
 	Processes     int     `json:"processes"`
@@ -136,6 +142,14 @@ type pipelineResult struct {
 	AllCPUPerMRows  float64 `json:"all_cpu_seconds_per_million_rows"`
 }
 
+// pssNote is the together-figure of several processes, where sampled.
+func (r pipelineResult) pssNote() string {
+	if r.Processes < 2 || r.PeakPSSMB == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; together %.0f MB PSS, shared pages once", r.PeakPSSMB)
+}
+
 func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -144,8 +158,8 @@ func (r pipelineResult) print(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "rows %d -> %d messages (%d dead letters; %d read back, %d distinct keys), mapping %s, connector %s\n",
 		r.Rows, r.Messages, r.DeadLetters, r.ReadBack, r.Keys, r.Mapping, r.Connector)
-	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes), first record %.0f ms (hub ready at %.0f ms)\n",
-		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.FirstRecordMS, r.ReadyMS)
+	fmt.Fprintf(w, "%.0f rows/s (%.1f s), %.1f CPU-s (%.1f per 1M rows; hub process %.1f), peak RSS %.0f MB (hub %.0f MB, %d processes%s), first record %.0f ms (hub ready at %.0f ms)\n",
+		r.RowsPerSec, r.Seconds, r.CPUSeconds, r.CPUPerMRows, r.HubCPUSeconds, r.PeakRSSMB, r.HubPeakRSSMB, r.Processes, r.pssNote(), r.FirstRecordMS, r.ReadyMS)
 	fmt.Fprintf(w, "the rest of the job on the same cores: this bench process (kfake broker, counter) %.1f CPU-s, PostgreSQL backends %.1f CPU-s; everything %.1f CPU-s per 1M rows\n",
 		r.BenchCPUSeconds, r.PGCPUSeconds, r.AllCPUPerMRows)
 	if r.Role == "all" {
@@ -444,6 +458,7 @@ func runPipelineBench(ctx context.Context, o pipelineOpts, logw io.Writer) (*pip
 	res.CPUPerMRows = res.CPUSeconds * 1e6 / float64(o.rows)
 	res.AllCPUPerMRows = (res.CPUSeconds + res.BenchCPUSeconds + res.PGCPUSeconds) * 1e6 / float64(o.rows)
 	res.PeakRSSMB, res.HubPeakRSSMB = tree.peakRSSMB()
+	res.PeakPSSMB = float64(tree.peakPSSKB) / 1024
 	res.Processes = len(tree.procs)
 	if profile != nil {
 		if err := <-profile; err != nil {
@@ -750,6 +765,8 @@ func (c *topicCounter) readBack(ctx context.Context) (msgs, keys int, err error)
 type procTree struct {
 	root  int
 	procs map[int]*procStat
+	// peakPSSKB is the highest sum of the tree's PSS in one sample.
+	peakPSSKB int64
 }
 
 type procStat struct {
@@ -768,6 +785,8 @@ func newProcTree(root int) *procTree {
 // from the cores the measured job runs on.
 func (t *procTree) sample() {
 	queue := []int{t.root}
+	var pss int64
+	defer func() { t.peakPSSKB = max(t.peakPSSKB, pss) }()
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
@@ -786,6 +805,7 @@ func (t *procTree) sample() {
 		if kb := readHWM(pid); kb > p.hwmKB {
 			p.hwmKB = kb
 		}
+		pss += readStatusKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
 		queue = append(queue, childPIDs(pid)...)
 	}
 }
@@ -853,14 +873,20 @@ func readStat(pid int) (string, []string, bool) {
 }
 
 func readHWM(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	return readStatusKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM:")
+}
+
+// readStatusKB reads the "key: N kB" line of a /proc file (0 when it
+// cannot be read).
+func readStatusKB(path, key string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
 			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return n
 		}

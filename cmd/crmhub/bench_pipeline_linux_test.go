@@ -32,7 +32,13 @@ func TestProcTreeFindsDescendants(t *testing.T) {
 	if len(tree.procs) != 2 {
 		t.Fatalf("sampled %d processes (%v), want the shell and its sleep", len(tree.procs), tree.procs)
 	}
-	if _, hwm := tree.peakRSSMB(); hwm <= 0 {
+	sum, hwm := tree.peakRSSMB()
+	if hwm <= 0 {
 		t.Errorf("root's peak RSS %v MB, want > 0", hwm)
+	}
+	// The shell and the sleep share libc's pages: PSS counts them once,
+	// so together they are more than nothing and less than their RSS.
+	if pss := float64(tree.peakPSSKB) / 1024; pss <= 0 || pss >= sum {
+		t.Errorf("peak PSS %v MB with a summed peak RSS of %v MB, want 0 < PSS < RSS", pss, sum)
 	}
 }
