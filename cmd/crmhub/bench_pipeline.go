@@ -40,8 +40,10 @@ e-mail, phones, dates, amounts) in schema --schema, start an embedded Kafka-prot
 one partition), then run this crmhub binary as ` + "`crmhub run --role connectors`" + ` with the sql connector
 and a mapping onto customer.v1 (validation included) and count every message back on the topic with
 a Kafka client. Prints rows/s (from the hub's start to the last message), the CPU seconds of the hub
-process and its plugin processes (from /proc), their peak RSS (VmHWM) and the time from the hub's
-start to the first record on the topic. Linux only (/proc).
+process and its plugin processes (from /proc), their peak RSS (VmHWM; summed over the processes it
+counts the pages they share, the crmhub binary's among them, once in each), the peak of their summed
+PSS (shared pages counted once, sampled every 500 ms) and the time from the hub's start to the first
+record on the topic. Linux only (/proc).
 
 --no-mapping maps only the key fields (a near pass-through), to show the mapping's share.
 
