@@ -90,7 +90,10 @@ func (s *Server) runValueRefresh(ctx context.Context) error {
 			next = time.Now().Add(interval)
 			continue
 		}
-		stale, err := s.store.ValueCutStale(ctx)
+		// Apply busy within the last check: a sync runs, re-cut by the
+		// doubling (ValueCutStale says why).
+		busy := time.Since(s.store.LastApply()) < s.cfg.Value.DrainEvery()
+		stale, err := s.store.ValueCutStale(ctx, busy)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("value cut check failed", "err", err)
