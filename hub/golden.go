@@ -136,3 +136,11 @@ const BoundedSources = "sources"
 type GoldenStateReader interface {
 	GoldenStates(ctx context.Context, ids []string) (map[string]*GoldenCustomer, error)
 }
+
+// GoldenSurvivorReader follows a golden id's merges to the active golden
+// customer holding it now (ErrNotFound: retired or unknown). The golden
+// change stream asks it where an id that is no longer active went,
+// instead of reading the survivor's whole customer 360.
+type GoldenSurvivorReader interface {
+	GoldenSurvivor(ctx context.Context, id string) (string, error)
+}

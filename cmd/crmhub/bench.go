@@ -29,7 +29,9 @@ func newBenchCmd() *cobra.Command {
 		Long: `Generate the demo's sample systems with --people real customers, run the whole hub on them
 (plugin processes, embedded Kafka, the store) until every record is applied or dead-lettered, then
 print the throughput from source to golden store and the pairwise precision, recall and F1 of
-identity resolution against the generator's ground truth.`,
+identity resolution against the generator's ground truth. With --value deferred (the default, as
+crmhub run) it also waits until the customer value figures have settled (every deferred mark
+recomputed) and prints that time too; --value off runs the hub without them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := runSyncBench(cmd.Context(), o)
 			if err != nil {
@@ -47,7 +49,8 @@ identity resolution against the generator's ground truth.`,
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	sync.Flags().BoolVar(&o.estimate, "estimate", false, "run the hub with identity.fuzzy.people.estimate: auto, and score the model it settles on")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
-	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced to this file (go tool pprof)")
+	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced (and, with value figures on, settled) to this file (go tool pprof)")
+	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
 	cmd.AddCommand(sync, newBenchLatencyCmd(), newBenchAPICmd(), newBenchQualityCmd(), newBenchPipelineCmd())
 	return cmd
 }
@@ -62,6 +65,7 @@ type syncBenchOpts struct {
 	json       bool
 	timeout    time.Duration
 	cpuProfile string
+	value      string // deferred, sync or off
 }
 
 type syncBenchResult struct {
@@ -77,6 +81,15 @@ type syncBenchResult struct {
 	Store         string      `json:"store"`
 	Plugins       string      `json:"plugins"`
 	Model         benchModel  `json:"identity_model"`
+	// Value is the value.mode the hub ran with (or off); CPUSeconds the
+	// hub process's CPU from start to all applied. With the figures
+	// deferred, Settled* is to the last deferred mark recomputed.
+	Value             string  `json:"value"`
+	CPUSeconds        float64 `json:"cpu_seconds"`
+	SettledSeconds    float64 `json:"settled_seconds,omitempty"`
+	SettledPerSec     float64 `json:"settled_records_per_second,omitempty"`
+	SettledCPUSeconds float64 `json:"settled_cpu_seconds,omitempty"`
+	PendingAtSynced   int     `json:"value_marks_pending_at_synced"`
 }
 
 // benchModel is the person model the hub settled on after the sync
@@ -96,7 +109,17 @@ func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(w, "people %d, source records %d (%d dead-lettered on purpose), store %s, connectors %s\n",
 		r.People, r.Records, r.DeadLetters, r.Store, r.Plugins)
-	fmt.Fprintf(w, "sync: %.1f s, %.0f records/s from source to golden store, %d golden customers\n", r.Seconds, r.RecordsPerSec, r.Golden)
+	fmt.Fprintf(w, "sync: %.1f s, %.0f records/s from source to golden store, %d golden customers; hub process %.1f CPU-s, %.1f µs per record\n",
+		r.Seconds, r.RecordsPerSec, r.Golden, r.CPUSeconds, r.CPUSeconds*1e6/float64(r.Records))
+	switch {
+	case r.Value == "off":
+		fmt.Fprintf(w, "value figures: off\n")
+	case r.SettledSeconds > 0:
+		fmt.Fprintf(w, "value figures: %s, %d customer marks pending when all records were applied; settled at %.1f s, %.0f records/s, hub process %.1f CPU-s, %.1f µs per record\n",
+			r.Value, r.PendingAtSynced, r.SettledSeconds, r.SettledPerSec, r.SettledCPUSeconds, r.SettledCPUSeconds*1e6/float64(r.Records))
+	default:
+		fmt.Fprintf(w, "value figures: %s, settled when all records were applied\n", r.Value)
+	}
 	if r.Model.Version == 0 {
 		fmt.Fprintf(w, "identity model: the defaults (%d person records in the estimate's sample, below the minimum)\n", r.Model.Persons)
 	} else {
@@ -172,6 +195,11 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	default:
 		return nil, fmt.Errorf("bench: --store %q: want sqlite or postgres", o.store)
 	}
+	switch o.value {
+	case "deferred", "sync", "off":
+	default:
+		return nil, fmt.Errorf("bench: --value %q: want deferred, sync or off", o.value)
+	}
 	man, err := demo.Generate(ctx, demo.Options{Dir: dir, Seed: o.seed, People: o.people})
 	if err != nil {
 		return nil, err
@@ -181,7 +209,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		return nil, err
 	}
 	defer stopProfile()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	r, err := demohub.Start(ctx, demohub.RunOptions{Dir: dir, InProcess: o.inProcess,
 		Logger: newLogger(config.Log{Level: "warn"}),
 		Configure: func(c *config.Config) {
@@ -191,6 +219,13 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 			if o.estimate {
 				c.Identity.Fuzzy.People.Estimate = config.EstimateAuto
 			}
+			switch o.value {
+			case "off":
+				off := false
+				c.Value.Enabled = &off
+			default:
+				c.Value.Mode = o.value
+			}
 		}})
 	if err != nil {
 		return nil, err
@@ -199,23 +234,52 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	if err := r.WaitSynced(ctx); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
+	var settled struct {
+		pending int
+		at, cpu time.Duration
+	}
+	if o.value != "off" {
+		if settled.pending, err = r.Server.Store().ValuePending(ctx); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		// The deferred recompute runs every value.delay on the customers
+		// that stopped changing: all of them now. Polled on the read pool,
+		// so the poll does not queue behind the writer.
+		for n := settled.pending; n > 0; {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("bench: %d value marks still pending: %w", n, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+			if n, err = r.Server.Store().ValuePending(ctx); err != nil {
+				return nil, fmt.Errorf("bench: %w", err)
+			}
+		}
+		if settled.pending > 0 {
+			settled.at, settled.cpu = time.Since(start), processCPU()-cpu0
+		}
+	}
 	stopProfile()
 	// The hub estimates its person model when idle; the figures below are
 	// those of the model it settles on, so settle now instead of waiting.
 	settleStart := time.Now()
-	settled, err := r.Server.SettleIdentityModel(ctx)
+	sm, err := r.Server.SettleIdentityModel(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	model := benchModel{Persons: settled.Persons, Rescored: settled.Rescored, Seconds: time.Since(settleStart).Seconds()}
-	if settled.Model != nil {
-		model.Version = settled.Model.Version
+	model := benchModel{Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds()}
+	if sm.Model != nil {
+		model.Version = sm.Model.Version
 	}
 	total := man.Total()
 	res := &syncBenchResult{People: o.people, Records: total, DeadLetters: man.TotalDeadLetters(), Seconds: elapsed.Seconds(),
 		RecordsPerSec: float64(total) / elapsed.Seconds(), Store: r.Config.Store.Driver, Plugins: "plugin processes",
-		Model: model}
+		Model: model, Value: o.value, CPUSeconds: cpu.Seconds(), PendingAtSynced: settled.pending}
+	if settled.at > 0 {
+		res.SettledSeconds, res.SettledCPUSeconds = settled.at.Seconds(), settled.cpu.Seconds()
+		res.SettledPerSec = float64(total) / settled.at.Seconds()
+	}
 	if o.inProcess {
 		res.Plugins = "in-process"
 	}

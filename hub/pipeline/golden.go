@@ -133,7 +133,25 @@ func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) 
 		if v, ok := states[c.GoldenID]; ok {
 			st = hub.GoldenState{ID: v.ID, Customer: v.Customer, Sources: v.Sources, Merged: v.MergedFrom, UpdatedAt: v.UpdatedAt, Seq: c.Seq, Value: v.Value}
 		} else {
-			// Not active any more (or no batch reader): find where it went.
+			// Not active any more (or no batch reader): find where it went,
+			// by its merges alone when the store can (the survivor's
+			// customer 360, read to take its id, was most of this path's
+			// cost: a change of a golden merged since, common in a first
+			// sync with the value figures on).
+			if sr, ok := g.Customers.(hub.GoldenSurvivorReader); ok && states != nil {
+				to, err := sr.GoldenSurvivor(ctx, c.GoldenID)
+				if errors.Is(err, hub.ErrNotFound) {
+					continue // retired since: as below
+				}
+				if err != nil {
+					return fmt.Errorf("golden %s: %w", c.GoldenID, err)
+				}
+				if to != c.GoldenID {
+					msgs = append(msgs, bus.Message{Topic: topic, Key: key, Headers: map[string]string{"op": hub.ChangeMerged, "merged_into": to, "seq": seq}})
+					continue
+				}
+				// Active again since the batch read (an unmerge): read it whole.
+			}
 			v, err := g.Customers.FindCustomerByID(ctx, c.GoldenID)
 			if errors.Is(err, hub.ErrNotFound) {
 				// Retired since this change was written: its retirement,

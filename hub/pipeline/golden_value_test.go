@@ -102,3 +102,74 @@ func envelopeAt(system, srcEntity, id, entity string, at time.Time, data any) hu
 	e.ComputeEventID()
 	return e
 }
+
+// A change of a golden merged before the stream read it publishes the
+// merge (op merged, merged_into the survivor), found by following the
+// merges (store.GoldenSurvivor); an unknown id publishes nothing; an
+// active one its state.
+func TestGoldenStreamChangeOfMergedGolden(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, st := goldenBed(ctx, t, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "mrg", Partitions: 1})
+	at := time.Now().UTC()
+	if _, err := st.Apply(ctx, []hub.Envelope{
+		envelopeAt("crm", "customers", "C-1", hub.EntityCustomer, at, hub.Customer{Kind: "person", FullName: "Ada Muster", Emails: []string{"ada@example.com"}}),
+		envelopeAt("crm", "customers", "C-2", hub.EntityCustomer, at, hub.Customer{Kind: "person", FullName: "Bert Brecht", Emails: []string{"bert@example.com"}}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := st.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, c := range feed {
+		ids[c.GoldenID] = true
+	}
+	if len(ids) != 2 {
+		t.Fatalf("feed %+v: want two goldens", feed)
+	}
+	var a, c string
+	for id := range ids {
+		if a == "" {
+			a = id
+		} else {
+			c = id
+		}
+	}
+	survivor, err := st.ForceMerge(ctx, a, c, "steward@example.com", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := a
+	if survivor == a {
+		merged = c
+	}
+	topics := hub.Topics{Prefix: "mrg"}
+	gs := &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Logger: slog.New(slog.DiscardHandler)}
+	// Changes as the stream could read them before the merge's own entry:
+	// an upsert of each and of an id the store never had.
+	if err := gs.publish(ctx, []hub.GoldenChange{{Seq: 1, GoldenID: merged, Op: hub.ChangeUpsert},
+		{Seq: 2, GoldenID: "g-unknown", Op: hub.ChangeValue}, {Seq: 3, GoldenID: survivor, Op: hub.ChangeValue}}); err != nil {
+		t.Fatal(err)
+	}
+	cons := b.NewConsumer("t-golden", []string{topics.GoldenChanges()})
+	defer cons.Close()
+	msgs, err := cons.Fetch(ctx, 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]string{}
+	for _, m := range msgs {
+		got[string(m.Key)] = m.Headers
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages %v, want 2 (the merged id and the survivor)", len(msgs), got)
+	}
+	if h := got[merged]; h["op"] != hub.ChangeMerged || h["merged_into"] != survivor {
+		t.Errorf("merged id published with %v, want op merged into %s", h, survivor)
+	}
+	if h := got[survivor]; h["op"] != hub.ChangeValue {
+		t.Errorf("survivor published with %v, want its state under op value", h)
+	}
+}

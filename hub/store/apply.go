@@ -52,6 +52,16 @@ type pendingRec struct {
 	echo   bool            // crmhub's own write-back read back
 }
 
+// LastApply is when the last Apply returned (zero before any): the
+// deferred value recompute paces itself against apply only while apply
+// runs.
+func (s *Store) LastApply() time.Time {
+	if n := s.lastApply.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Apply applies events in one transaction. See hub.Store.
 func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStats, error) {
 	// One Apply at a time in this process (they serialize on the
@@ -59,6 +69,7 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 	// cache move with the commits, never between one and its bookkeeping.
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
+	defer func() { s.lastApply.Store(time.Now().UnixNano()) }()
 	start := time.Now()
 	b := &batch{dirty: map[string]bool{}, seedsG: map[string]bool{}, applied: map[string]int{}, skipped: map[string]int{},
 		pending: map[string]*pendingRec{}}

@@ -74,6 +74,13 @@ func (s *Store) goldenRow(ctx context.Context, q readQueryer, id string) (*golde
 	return &r, nil
 }
 
+// GoldenSurvivor follows id's merges to the active golden customer
+// holding it (hub.GoldenSurvivorReader).
+func (s *Store) GoldenSurvivor(ctx context.Context, id string) (string, error) {
+	cur, _, err := s.survivor(ctx, s.rdb, id)
+	return cur, err
+}
+
 // survivor follows id's merges to the active golden customer and returns
 // its id and row, so the caller need not read the row again.
 func (s *Store) survivor(ctx context.Context, q readQueryer, id string) (string, *goldenRow, error) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -107,6 +108,9 @@ type Store struct {
 	// commit (see nextEpoch).
 	applyMu sync.Mutex
 	epoch   int64
+	// lastApply: when the last Apply returned (unix ns), so background
+	// work that yields to apply can tell an idle applier (LastApply).
+	lastApply atomic.Int64
 	// legacyEvents: applied_events holds events recorded before they were
 	// keyed by record (rkey ''), which must be looked up by event id.
 	legacyEvents bool

@@ -224,6 +224,16 @@ func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
+// ValuePending counts the deferred marks not yet recomputed: 0 once
+// every change applied so far is in the figures (a bench's "settled").
+func (s *Store) ValuePending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM value_dirty`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("value pending: %w", err)
+	}
+	return n, nil
+}
+
 // totalsView is the part of stored figures addTotals reads; the old
 // figures of a recompute are decoded only so far (decoding them whole was
 // a sixth of a recompute).

@@ -500,7 +500,7 @@ func testValueCutStale(t *testing.T, open opener) {
 	s := openValue(t, open, Options{})
 	stale := func(want bool, when string) {
 		t.Helper()
-		got, err := s.ValueCutStale(ctx)
+		got, err := s.ValueCutStale(ctx, false)
 		if err != nil {
 			t.Fatal(err)
 		}
