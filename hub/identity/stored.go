@@ -362,3 +362,32 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 // IsBlockKey says whether a match key is a blocking key ("kind|block:..."):
 // the records sharing one are scored against each other, never joined by it.
 func IsBlockKey(k string) bool { return keyClass(k) == ClassBlock }
+
+// IsContactKey says whether a match key is an e-mail or phone key, one the
+// person model may weigh (see ResolveLinks) rather than join by.
+func IsContactKey(k string) bool {
+	c := keyClass(k)
+	return c == ClassEmail || c == ClassPhone
+}
+
+// ContactVerdictChanged reports whether r and old say something different
+// of two records sharing an e-mail or phone key: whether they join, go to
+// review, stay apart, or the score a review shows. A store that changed
+// its model re-clusters only the records where this or a fuzzy link
+// changed (see hub/store Rescore): elsewhere ResolveLinks gives what it
+// gave.
+func (r *Resolver) ContactVerdictChanged(old *Resolver, a, b Record) bool {
+	kind := a.Customer.Kind
+	if kind != b.Customer.Kind {
+		return false
+	}
+	if r.weighsContact(ClassEmail, kind) != old.weighsContact(ClassEmail, kind) {
+		return true
+	}
+	if !r.weighsContact(ClassEmail, kind) || !hasPersonalAttributes(a.Customer) || !hasPersonalAttributes(b.Customer) {
+		return false // joined or not by the key alone, whatever the model
+	}
+	ln, okN := r.ScorePair(a, b)
+	lo, okO := old.ScorePair(a, b)
+	return okN != okO || ln.Auto != lo.Auto || ln.Score != lo.Score
+}

@@ -84,7 +84,12 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 // relink has identity recompute the fuzzy links of the customer records
 // just written (see identity.Resolver.Relink).
 func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
-	skipped, err := s.res.Relink(ctx, resolution{s: s, b: b}, rkeys, keysOf)
+	return s.relinkWith(ctx, b, resolution{s: s, b: b}, rkeys, keysOf)
+}
+
+// relinkWith is relink writing through st.
+func (s *Store) relinkWith(ctx context.Context, b *batch, st identity.LinkStore, rkeys []string, keysOf map[string][]string) error {
+	skipped, err := s.res.Relink(ctx, st, rkeys, keysOf)
 	for rule, n := range skipped {
 		// Never silent: crmhub_identity_blocks_skipped_total.
 		if b.blocksSkipped == nil {
