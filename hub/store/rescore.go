@@ -114,9 +114,9 @@ func (s *Store) rescoreFrom(ctx context.Context, old *identity.Resolver, progres
 		err := s.exclusive(ctx, func(tx *sql.Tx) error {
 			b := stewardBatch(tx)
 			if dirty == nil {
-				return s.relinkWith(ctx, b, resolution{s: s, b: b}, chunk, keysOf)
+				return s.relinkOwn(ctx, b, resolution{s: s, b: b}, chunk, keysOf)
 			}
-			if err := s.relinkWith(ctx, b, changedLinks{resolution{s: s, b: b}, dirty}, chunk, keysOf); err != nil {
+			if err := s.relinkOwn(ctx, b, changedLinks{resolution{s: s, b: b}, dirty}, chunk, keysOf); err != nil {
 				return err
 			}
 			return s.contactsChanged(ctx, b, old, chunk, keysOf, dirty)
@@ -207,18 +207,38 @@ func (s *Store) scoredWith(ctx context.Context) (*identity.Resolver, error) {
 }
 
 // changedLinks is the link store of an incremental rescore: before it
-// replaces the links of some records it notes the records at either end
+// replaces the links of some records (their own: those whose smaller key
+// they are, see identity.Resolver.RelinkOwn) it notes the records at either end
 // of every link that appears, disappears or changes score or join.
 type changedLinks struct {
 	resolution
 	dirty map[string]bool
 }
 
-func (c changedLinks) ReplaceLinks(ctx context.Context, rkeys []string, links []identity.Link) error {
-	before, err := c.s.linksFor(ctx, c.b.tx, rkeys)
-	if err != nil {
-		return err
+// ReplaceOwnLinks implements identity.OwnLinkStore.
+func (c changedLinks) ReplaceOwnLinks(ctx context.Context, rkeys []string, links []identity.Link) error {
+	var before []identity.Link
+	if err := c.s.eachChunk(ctx, c.b.tx, `SELECT a, b, score, auto FROM fuzzy_links WHERE a IN (%s)`, rkeys, func(rows *sql.Rows) error {
+		var (
+			l    identity.Link
+			auto int
+		)
+		if err := rows.Scan(&l.A, &l.B, &l.Score, &auto); err != nil {
+			return err
+		}
+		l.Auto = auto == 1
+		before = append(before, l)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load fuzzy links: %w", err)
 	}
+	c.noteChanged(before, links)
+	return c.resolution.ReplaceOwnLinks(ctx, rkeys, links)
+}
+
+// noteChanged marks the ends of every link in one list and not the
+// other, or in both with another score or join.
+func (c changedLinks) noteChanged(before, links []identity.Link) {
 	was := make(map[[2]string]identity.Link, len(before))
 	for _, l := range before {
 		was[[2]string{l.A, l.B}] = l
@@ -233,7 +253,6 @@ func (c changedLinks) ReplaceLinks(ctx context.Context, rkeys []string, links []
 	for _, l := range was {
 		c.dirty[l.A], c.dirty[l.B] = true, true
 	}
-	return c.resolution.ReplaceLinks(ctx, rkeys, links)
 }
 
 // contactsChanged notes the records of rkeys, and those sharing an e-mail
@@ -286,7 +305,8 @@ func (s *Store) contactsChanged(ctx context.Context, b *batch, old *identity.Res
 		for _, k := range contactsOf[rk] {
 			if ms := members[k]; len(ms) <= limit {
 				for _, m := range ms {
-					if o, ok := recs[m]; ok && m != rk && cur.ContactVerdictChanged(old, a, o) {
+					// Each pair once: from its smaller key.
+					if o, ok := recs[m]; ok && m > rk && cur.ContactVerdictChanged(old, a, o) {
 						dirty[rk], dirty[m] = true, true
 					}
 				}
