@@ -59,9 +59,10 @@ func (s *Store) recordModel(ctx context.Context) error {
 // re-clusters only the records whose fuzzy links (set, score or automatic
 // join) or e-mail and phone verdicts the new model changed, with the
 // golden customers they belong to: everywhere else ResolveLinks gets what
-// it got and gives what it gave. A full pass cost most of a rescore
-// (20,000 people: about 34,600 customer records re-clustered where a few
-// thousand had changed). Otherwise every customer is re-clustered.
+// it got and gives what it gave (the demo at 20,000 people: 4,270 of
+// 47,371 customer records changed from the defaults to the estimate,
+// customers pass 10.5 s -> 0.9 s). Otherwise every customer is
+// re-clustered.
 func (s *Store) Rescore(ctx context.Context, progress func(pass string, done, total int)) (hub.ApplyStats, error) {
 	old, err := s.scoredWith(ctx)
 	if err != nil {
