@@ -226,19 +226,11 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 			n   int
 		}
 		shares := map[[2]int]*pairShare{}
-		// A pair most rules find (a match) is compared once per pass:
-		// out changes only after the rules, so its comparison does not.
-		compared := map[[2]int]gamma{}
 		for _, rule := range rules {
 			held := heldComparisons(rule)
 			gs := make([]gamma, len(byRule[rule]))
 			for i, l := range byRule[rule] {
-				g, ok := compared[l]
-				if !ok {
-					g, _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
-					compared[l] = g
-				}
-				gs[i] = g
+				gs[i], _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
 			}
 			m, lambda, its, post := emRule(gs, out, held, unidentified(gs, held), opt.Iterations)
 			st.Iterations = max(st.Iterations, its)
