@@ -51,21 +51,23 @@ recomputed) and prints that time too; --value off runs the hub without them.`,
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced (and, with value figures on, settled) to this file (go tool pprof)")
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
+	sync.Flags().StringVar(&o.settleProfile, "settle-cpuprofile", "", "write a CPU profile of settling the identity model after the sync (--estimate) to this file")
 	cmd.AddCommand(sync, newBenchLatencyCmd(), newBenchAPICmd(), newBenchQualityCmd(), newBenchPipelineCmd())
 	return cmd
 }
 
 type syncBenchOpts struct {
-	people     int
-	seed       int64
-	dir, store string
-	dsn        string
-	inProcess  bool
-	estimate   bool
-	json       bool
-	timeout    time.Duration
-	cpuProfile string
-	value      string // deferred, sync or off
+	people        int
+	seed          int64
+	dir, store    string
+	dsn           string
+	inProcess     bool
+	estimate      bool
+	json          bool
+	timeout       time.Duration
+	cpuProfile    string
+	settleProfile string
+	value         string // deferred, sync or off
 }
 
 type syncBenchResult struct {
@@ -99,6 +101,13 @@ type benchModel struct {
 	Persons  int     `json:"person_records"`
 	Rescored bool    `json:"rescored"`
 	Seconds  float64 `json:"seconds"`
+	// Where settling's time went: the estimate, the rescore's links pass
+	// (every customer record) and its customers pass (those re-clustered).
+	EstimateSeconds  float64 `json:"estimate_seconds"`
+	LinksSeconds     float64 `json:"links_seconds"`
+	CustomersSeconds float64 `json:"customers_seconds"`
+	Relinked         int     `json:"relinked"`
+	Reclustered      int     `json:"reclustered"`
 }
 
 func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
@@ -125,6 +134,8 @@ func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
 	} else {
 		fmt.Fprintf(w, "identity model: version %d, estimated on %d person records; settling after the sync (estimate, rescore %v) took %.1f s, not counted above\n",
 			r.Model.Version, r.Model.Persons, r.Model.Rescored, r.Model.Seconds)
+		fmt.Fprintf(w, "  estimate %.1f s, links pass %.1f s (%d records), customers pass %.1f s (%d records re-clustered)\n",
+			r.Model.EstimateSeconds, r.Model.LinksSeconds, r.Model.Relinked, r.Model.CustomersSeconds, r.Model.Reclustered)
 	}
 	fmt.Fprintf(w, "identity (all):           precision %.4f  recall %.4f  F1 %.4f  false merges %d  splits %d  tax-id conflicts %d\n",
 		r.Identity.Precision, r.Identity.Recall, r.Identity.F1, r.Identity.FalseMerges, r.Identity.Splits, r.Identity.TaxIDConflicts)
@@ -263,12 +274,19 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	stopProfile()
 	// The hub estimates its person model when idle; the figures below are
 	// those of the model it settles on, so settle now instead of waiting.
-	settleStart := time.Now()
-	sm, err := r.Server.SettleIdentityModel(ctx)
+	stopSettleProfile, err := startCPUProfile(o.settleProfile)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	model := benchModel{Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds()}
+	settleStart := time.Now()
+	sm, err := r.Server.SettleIdentityModel(ctx)
+	stopSettleProfile()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	model := benchModel{Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds(),
+		EstimateSeconds: sm.Took.Estimate.Seconds(), LinksSeconds: sm.Took.Links.Seconds(),
+		CustomersSeconds: sm.Took.Customers.Seconds(), Relinked: sm.Took.Relinked, Reclustered: sm.Took.Reclustered}
 	if sm.Model != nil {
 		model.Version = sm.Model.Version
 	}

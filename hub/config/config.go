@@ -226,6 +226,13 @@ type People struct {
 	// estimates (default 5s), so estimates follow quiet moments, not
 	// every batch.
 	EstimateIdle Duration `yaml:"estimate_idle"`
+	// EstimateInterval: the least time from the end of one estimate to
+	// the start of the next (default 1m; the hub also waits nine times
+	// as long as the last one took, so estimating and rescoring take at
+	// most a tenth of its time while records keep coming). A quiet store
+	// still estimates once it has passed: at quiescence the model is the
+	// estimate of the current records.
+	EstimateInterval Duration `yaml:"estimate_interval"`
 	// EstimateSample caps the customer records an estimate reads, those of
 	// the smallest key hash (default 50,000).
 	EstimateSample int `yaml:"estimate_sample"`
@@ -600,6 +607,9 @@ func (c *Config) defaults() {
 	if p := &c.Identity.Fuzzy.People; p.EstimateIdle == 0 {
 		p.EstimateIdle = Duration(5 * time.Second)
 	}
+	if p := &c.Identity.Fuzzy.People; p.EstimateInterval == 0 {
+		p.EstimateInterval = Duration(time.Minute)
+	}
 	if p := &c.Identity.Fuzzy.People; p.EstimateSample == 0 {
 		p.EstimateSample = 50000
 	}
@@ -738,6 +748,8 @@ func (c *Config) check() error {
 		bad(0, "identity.fuzzy.people.estimate_sample", "%d is below estimate_min_records %d: no estimate could start", p.EstimateSample, p.EstimateMinRecords)
 	case p.EstimateIdle < 0:
 		bad(0, "identity.fuzzy.people.estimate_idle", "%v: want a duration of 0 or more", p.EstimateIdle.D())
+	case p.EstimateInterval < 0:
+		bad(0, "identity.fuzzy.people.estimate_interval", "%v: want a duration of 0 or more", p.EstimateInterval.D())
 	}
 	switch c.Identity.TaxIDVeto {
 	case "", "organizations", "all", "none":

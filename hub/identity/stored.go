@@ -287,6 +287,31 @@ func component(ctx context.Context, st ResolveStore, seedR, seedG []string, limi
 // rewritten whenever either changes, so the links are a function of the
 // records, whatever their arrival order.
 func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, keysOf map[string][]string) (skipped map[string]int, err error) {
+	return r.relink(ctx, st, rkeys, keysOf, false)
+}
+
+// OwnLinkStore is the storage of RelinkOwn.
+type OwnLinkStore interface {
+	LinkStore
+	// ReplaceOwnLinks replaces every fuzzy link whose smaller key (A)
+	// is among rkeys with links.
+	ReplaceOwnLinks(ctx context.Context, rkeys []string, links []Link) error
+}
+
+// RelinkOwn is Relink for a pass over every stored record: it scores
+// only the pairs whose smaller key is among rkeys and replaces only the
+// links whose A is, so that each pair is scored once in the pass, not
+// once from each end (a rescore's links pass spent most of its time
+// scoring and loading records).
+func (r *Resolver) RelinkOwn(ctx context.Context, st OwnLinkStore, rkeys []string, keysOf map[string][]string) (skipped map[string]int, err error) {
+	return r.relink(ctx, st, rkeys, keysOf, true)
+}
+
+func (r *Resolver) relink(ctx context.Context, st LinkStore, rkeys []string, keysOf map[string][]string, own bool) (skipped map[string]int, err error) {
+	replace := st.ReplaceLinks
+	if own {
+		replace = st.(OwnLinkStore).ReplaceOwnLinks
+	}
 	limit := r.MaxBlock()
 	if limit == 0 || len(rkeys) == 0 {
 		return nil, nil
@@ -320,12 +345,14 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 				continue
 			}
 			for _, m := range members[k] {
-				need[m] = true
+				if !own || m >= rk {
+					need[m] = true
+				}
 			}
 		}
 	}
 	if len(need) == 0 {
-		return skipped, st.ReplaceLinks(ctx, rkeys, nil)
+		return skipped, replace(ctx, rkeys, nil)
 	}
 	recs, err := st.Live(ctx, slices.Sorted(maps.Keys(need)))
 	if err != nil {
@@ -344,7 +371,7 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 			}
 			for _, m := range members[k] {
 				b, ok := recs[m]
-				if !ok || m == rk {
+				if !ok || m == rk || own && m < rk {
 					continue
 				}
 				l, ok := r.ScorePair(a, b)
@@ -356,9 +383,38 @@ func (r *Resolver) Relink(ctx context.Context, st LinkStore, rkeys []string, key
 			}
 		}
 	}
-	return skipped, st.ReplaceLinks(ctx, rkeys, links)
+	return skipped, replace(ctx, rkeys, links)
 }
 
 // IsBlockKey says whether a match key is a blocking key ("kind|block:..."):
 // the records sharing one are scored against each other, never joined by it.
 func IsBlockKey(k string) bool { return keyClass(k) == ClassBlock }
+
+// IsContactKey says whether a match key is an e-mail or phone key, one the
+// person model may weigh (see ResolveLinks) rather than join by.
+func IsContactKey(k string) bool {
+	c := keyClass(k)
+	return c == ClassEmail || c == ClassPhone
+}
+
+// ContactVerdictChanged reports whether r and old say something different
+// of two records sharing an e-mail or phone key: whether they join, go to
+// review, stay apart, or the score a review shows. A store that changed
+// its model re-clusters only the records where this or a fuzzy link
+// changed (see hub/store Rescore): elsewhere ResolveLinks gives what it
+// gave.
+func (r *Resolver) ContactVerdictChanged(old *Resolver, a, b Record) bool {
+	kind := a.Customer.Kind
+	if kind != b.Customer.Kind {
+		return false
+	}
+	if r.weighsContact(ClassEmail, kind) != old.weighsContact(ClassEmail, kind) {
+		return true
+	}
+	if !r.weighsContact(ClassEmail, kind) || !hasPersonalAttributes(a.Customer) || !hasPersonalAttributes(b.Customer) {
+		return false // joined or not by the key alone, whatever the model
+	}
+	ln, okN := r.ScorePair(a, b)
+	lo, okO := old.ScorePair(a, b)
+	return okN != okO || ln.Auto != lo.Auto || ln.Score != lo.Score
+}

@@ -97,17 +97,24 @@ FROM identity_models ORDER BY version DESC LIMIT 1`).Scan(&m.Version, &at, &m.Re
 		return nil, fmt.Errorf("latest identity model: %w", infra(err))
 	}
 	m.CreatedAt = time.Unix(0, at).UTC()
+	if m.Params, err = storedParams(m.Version, params); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// storedParams parses the params column of an identity_models row.
+func storedParams(version int, params string) (*identity.Params, error) {
 	p := identity.DefaultParams()
 	// A stored model says every level and name frequency it knows.
 	p.Levels, p.TF = nil, nil
 	if err := json.Unmarshal([]byte(params), p); err != nil {
-		return nil, fmt.Errorf("identity model version %d: %w", m.Version, err)
+		return nil, fmt.Errorf("identity model version %d: %w", version, err)
 	}
 	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("identity model version %d: %w", m.Version, err)
+		return nil, fmt.Errorf("identity model version %d: %w", version, err)
 	}
-	m.Params = p
-	return &m, nil
+	return p, nil
 }
 
 // SaveModel stores m as the next version and returns it with its version
@@ -175,6 +182,16 @@ type EstimateResult struct {
 	// are the re-clustering's figures.
 	Rescored bool
 	Rescore  hub.ApplyStats
+	// Took is where the time went.
+	Took EstimateTimes
+}
+
+// EstimateTimes is how long each step of Reestimate took, and how many
+// customer records the rescore's second pass re-clustered of those its
+// first pass relinked.
+type EstimateTimes struct {
+	Estimate, Links, Customers time.Duration
+	Relinked, Reclustered      int
 }
 
 // The fixed seed and the hash-ordered pairs make an estimate a function of
@@ -213,6 +230,7 @@ const autoSource = "estimated from the store's person records"
 // same.
 func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateResult, error) {
 	var res EstimateResult
+	start := time.Now()
 	if opt.MinRecords <= 0 {
 		opt.MinRecords = 1000
 	}
@@ -257,6 +275,7 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 		m, res.Estimated = &saved, true
 	}
 	res.Model = m
+	res.Took.Estimate = time.Since(start)
 	if s.res.withPeople(m.Params).Fingerprint() != s.res.Fingerprint() {
 		s.UseModel(m.Params)
 	}
@@ -265,7 +284,22 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 		return res, err
 	}
 	if changed {
-		if res.Rescore, err = s.Rescore(ctx, opt.Progress); err != nil {
+		passStart := time.Now()
+		progress := func(pass string, done, total int) {
+			if done == total {
+				switch pass {
+				case "links":
+					res.Took.Links, res.Took.Relinked = time.Since(passStart), total
+				case "customers":
+					res.Took.Customers, res.Took.Reclustered = time.Since(passStart), total
+				}
+				passStart = time.Now()
+			}
+			if opt.Progress != nil {
+				opt.Progress(pass, done, total)
+			}
+		}
+		if res.Rescore, err = s.Rescore(ctx, progress); err != nil {
 			return res, err
 		}
 		res.Rescored = true

@@ -84,7 +84,25 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 // relink has identity recompute the fuzzy links of the customer records
 // just written (see identity.Resolver.Relink).
 func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
-	skipped, err := s.res.Relink(ctx, resolution{s: s, b: b}, rkeys, keysOf)
+	return s.relinkWith(ctx, b, resolution{s: s, b: b}, rkeys, keysOf)
+}
+
+// relinkOwn is relink for a pass over every record in key order
+// (identity.Resolver.RelinkOwn), writing through st.
+func (s *Store) relinkOwn(ctx context.Context, b *batch, st identity.OwnLinkStore, rkeys []string, keysOf map[string][]string) error {
+	skipped, err := s.res.get().RelinkOwn(ctx, st, rkeys, keysOf)
+	s.countSkipped(b, skipped)
+	return err
+}
+
+// relinkWith is relink writing through st.
+func (s *Store) relinkWith(ctx context.Context, b *batch, st identity.LinkStore, rkeys []string, keysOf map[string][]string) error {
+	skipped, err := s.res.Relink(ctx, st, rkeys, keysOf)
+	s.countSkipped(b, skipped)
+	return err
+}
+
+func (s *Store) countSkipped(b *batch, skipped map[string]int) {
 	for rule, n := range skipped {
 		// Never silent: crmhub_identity_blocks_skipped_total.
 		if b.blocksSkipped == nil {
@@ -92,7 +110,6 @@ func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map
 		}
 		b.blocksSkipped[rule] += n
 	}
-	return err
 }
 
 // state is what identity sees of a record's state. The batch's own
@@ -264,11 +281,23 @@ func (r resolution) ReplaceLinks(ctx context.Context, rkeys []string, links []id
 			return fmt.Errorf("clear fuzzy links: %w", err)
 		}
 	}
+	return r.s.insertLinks(ctx, r.b.tx, links)
+}
+
+// ReplaceOwnLinks implements identity.OwnLinkStore.
+func (r resolution) ReplaceOwnLinks(ctx context.Context, rkeys []string, links []identity.Link) error {
+	if err := r.s.execChunk(ctx, r.b.tx, `DELETE FROM fuzzy_links WHERE a IN (%s)`, rkeys); err != nil {
+		return fmt.Errorf("clear fuzzy links: %w", err)
+	}
+	return r.s.insertLinks(ctx, r.b.tx, links)
+}
+
+func (s *Store) insertLinks(ctx context.Context, tx *sql.Tx, links []identity.Link) error {
 	rows := make([][]any, len(links))
 	for i, l := range links {
 		rows[i] = []any{l.A, l.B, l.Score, b2i(l.Auto)}
 	}
-	if err := r.s.insertRows(ctx, r.b.tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO fuzzy_links (a, b, score, auto) `, "text,text,float8,integer", ``, rows); err != nil {
 		return fmt.Errorf("write fuzzy links: %w", err)
 	}
 	return nil
@@ -480,4 +509,5 @@ func (s *Store) loadLive(ctx context.Context, b *batch, rkeys []string) (map[str
 var (
 	_ identity.ResolveStore = resolution{}
 	_ identity.LinkStore    = resolution{}
+	_ identity.OwnLinkStore = resolution{}
 )

@@ -26,13 +26,18 @@ type modelEstimator struct {
 	store *store.Store
 	opt   store.EstimateOptions
 	idle  time.Duration
-	log   *slog.Logger
+	// interval: the least time between one estimate's end and the next's
+	// start (see nextEstimate).
+	interval time.Duration
+	log      *slog.Logger
 
 	// mu: one estimation at a time (the loop, Settle).
 	mu sync.Mutex
 	// inUse is the stored version the store uses, 0 for the configured
 	// model.
 	inUse int
+	// next: the loop estimates no sooner (nextEstimate).
+	next time.Time
 
 	version   prometheus.Gauge
 	estimated prometheus.Gauge
@@ -52,7 +57,7 @@ const (
 func newModelEstimator(st *store.Store, p config.People, reg prometheus.Registerer, log *slog.Logger) *modelEstimator {
 	e := &modelEstimator{store: st, log: log,
 		opt:  store.EstimateOptions{MinRecords: p.EstimateMinRecords, Sample: p.EstimateSample},
-		idle: p.EstimateIdle.D(),
+		idle: p.EstimateIdle.D(), interval: p.EstimateInterval.D(),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{Name: "crmhub_identity_model_version",
 			Help: "Version of the stored person model in use; 0 while the configured one (the defaults) is."}),
 		estimated: prometheus.NewGauge(prometheus.GaugeOpts{Name: "crmhub_identity_model_estimated_timestamp_seconds",
@@ -141,7 +146,7 @@ func (e *modelEstimator) run(ctx context.Context, apply bool) error {
 			seen, seenAt = epoch, time.Now()
 			continue
 		}
-		if epoch == done || time.Since(seenAt) < e.idle {
+		if epoch == done || time.Since(seenAt) < e.idle || time.Now().Before(e.nextAt()) {
 			continue
 		}
 		if _, err := e.Settle(ctx); err != nil {
@@ -154,6 +159,26 @@ func (e *modelEstimator) run(ctx context.Context, apply bool) error {
 		}
 		done = epoch
 	}
+}
+
+// settleShare: the loop waits settleShare times as long as the last
+// estimate took before the next, so that while records keep arriving,
+// with quiet moments between them, estimating and rescoring take at most
+// 1/(settleShare+1) of the hub's time. A growing store's name frequencies
+// move with every record, so nearly every quiet moment changes the model.
+const settleShare = 9
+
+// nextEstimate is when the loop may estimate again after an estimate that
+// ended at end and took took: not before interval, nor before settleShare
+// times took. It only delays: a store that stays quiet estimates then.
+func nextEstimate(end time.Time, took, interval time.Duration) time.Time {
+	return end.Add(max(interval, settleShare*took))
+}
+
+func (e *modelEstimator) nextAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.next
 }
 
 // follow adopts a newer version another instance stored. The instance
@@ -184,6 +209,7 @@ func (e *modelEstimator) Settle(ctx context.Context) (store.EstimateResult, erro
 		}
 	}
 	res, err := e.store.Reestimate(ctx, opt)
+	e.next = nextEstimate(time.Now(), time.Since(start), e.interval)
 	switch {
 	case err != nil:
 		e.runs.WithLabelValues(estimateFailed).Inc()
