@@ -29,7 +29,11 @@ type batch struct {
 	// blocksSkipped counts, per blocking rule, the oversized blocks relink
 	// skipped for one written record, for metrics.
 	blocksSkipped map[string]int
-	cached        []string // record keys this transaction put in the cache
+	// blocks holds the members of the blocks whose membership the batch
+	// changed, read once its match keys were written (crossingMembers),
+	// for relinking to reuse.
+	blocks map[string]blockRead
+	cached []string // record keys this transaction put in the cache
 	// oldRefs are the customers the batch's linked records named before
 	// it, read with their versions: a delete or a re-pointed record
 	// leaves its old customer, whose value figures move (withValue).
@@ -284,6 +288,7 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 	var recRows, updRows, keyRows, dropKeys [][]any
 	var custKeys []string
 	keysOf := map[string][]string{}
+	entered, left := map[string]int{}, map[string]int{} // records entering and leaving each block
 	for _, rkey := range sortedVersionKeys(cur) {
 		v := cur[rkey]
 		it := v.item
@@ -341,9 +346,15 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 		add, drop := diffSets(oldKeys, newKeys)
 		for _, k := range add {
 			keyRows = append(keyRows, []any{k, rkey})
+			if identity.IsBlockKey(k) {
+				entered[k]++
+			}
 		}
 		for _, k := range drop {
 			dropKeys = append(dropKeys, []any{k, rkey})
+			if identity.IsBlockKey(k) {
+				left[k]++
+			}
 		}
 	}
 	if err := s.insertRows(ctx, tx, `INSERT INTO records
@@ -367,7 +378,11 @@ func (s *Store) write(ctx context.Context, b *batch, items []item) error {
 	if err := s.insertRows(ctx, tx, `INSERT INTO match_keys (mkey, rkey) `, "text,text", ` ON CONFLICT DO NOTHING`, keyRows); err != nil {
 		return fmt.Errorf("write match keys: %w", err)
 	}
-	return s.relink(ctx, b, custKeys, keysOf)
+	extra, err := s.crossingMembers(ctx, b, entered, left, keysOf)
+	if err != nil {
+		return err
+	}
+	return s.relink(ctx, b, append(custKeys, extra...), keysOf)
 }
 
 // writePending writes the batch's customer records with the golden ids

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +87,84 @@ func (s *Store) resolve(ctx context.Context, b *batch) error {
 // just written (see identity.Resolver.Relink).
 func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map[string][]string) error {
 	return s.relinkWith(ctx, b, resolution{s: s, b: b}, rkeys, keysOf)
+}
+
+// crossingMembers returns the records of the blocks whose size this
+// batch moved across max_block, in either direction, that the batch did
+// not write itself, with their match keys in keysOf and marked for
+// re-resolution. A fuzzy link stands for the blocks two records share now:
+// links made while a block was small must go when it grows past the cap,
+// and its pairs must be scored when it shrinks below it again, or whether
+// two records that share only such a block are linked would depend on
+// which came first (README, "A known exception" before this). A block
+// crosses at most once per batch and write, and then has at most
+// max_block plus the batch's entries as members to relink.
+func (s *Store) crossingMembers(ctx context.Context, b *batch, entered, left map[string]int, keysOf map[string][]string) ([]string, error) {
+	limit := s.res.MaxBlock()
+	if limit == 0 || len(entered)+len(left) == 0 {
+		return nil, nil
+	}
+	keys := slices.Sorted(maps.Keys(entered))
+	for k := range left {
+		if _, ok := entered[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	// Read one more than a block that crossed can hold: a block at that
+	// cap was over max_block before the batch as well, whatever it held.
+	// Relinking reads the same blocks right after (at most max_block+1
+	// members each): it takes them from b.blocks.
+	capOf := func(k string) int { return limit + 1 + entered[k] }
+	members, err := s.blockMembersUpTo(ctx, b.tx, keys, capOf)
+	if err != nil {
+		return nil, fmt.Errorf("block sizes: %w", err)
+	}
+	if b.blocks == nil {
+		b.blocks = map[string]blockRead{}
+	}
+	for _, k := range keys {
+		b.blocks[k] = blockRead{members: members[k], upTo: capOf(k)}
+	}
+	extra := map[string]bool{}
+	for _, k := range keys {
+		after := len(members[k])
+		before := after - entered[k] + left[k]
+		if (before > limit) == (after > limit) {
+			continue
+		}
+		for _, m := range members[k] {
+			if b.pending[m] == nil {
+				extra[m] = true
+			}
+		}
+	}
+	if len(extra) == 0 {
+		return nil, nil
+	}
+	var out []string
+	if err := s.eachChunk(ctx, b.tx, `SELECT rkey, COALESCE(golden_id, ''), COALESCE(mkeys, '') FROM records WHERE rkey IN (%s) AND deleted = 0`, slices.Sorted(maps.Keys(extra)),
+		func(rows *sql.Rows) error {
+			var rkey, golden, mkeys string
+			if err := rows.Scan(&rkey, &golden, &mkeys); err != nil {
+				return err
+			}
+			ks, err := decodeList[string](mkeys)
+			if err != nil {
+				return fmt.Errorf("stored record %s: match keys: %w", rkey, err)
+			}
+			keysOf[rkey] = ks
+			out = append(out, rkey)
+			b.dirty[rkey] = true
+			if golden != "" {
+				b.seedsG[golden] = true
+			}
+			return nil
+		}); err != nil {
+		return nil, fmt.Errorf("members of blocks crossing max_block: %w", err)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // relinkOwn is relink for a pass over every record in key order
@@ -266,7 +346,33 @@ func (r resolution) Assign(ctx context.Context, clusterOf map[string]string) err
 
 // BlockMembers implements identity.LinkStore.
 func (r resolution) BlockMembers(ctx context.Context, keys []string, limit int) (map[string][]string, error) {
-	return r.s.blockMembers(ctx, r.b.tx, keys, limit)
+	out := make(map[string][]string, len(keys))
+	var read []string
+	for _, k := range keys {
+		if c, ok := r.b.blocks[k]; ok && c.upTo >= limit {
+			out[k] = c.members[:min(len(c.members), limit)]
+		} else {
+			read = append(read, k)
+		}
+	}
+	if len(read) == 0 {
+		return out, nil
+	}
+	got, err := r.s.blockMembers(ctx, r.b.tx, read, limit)
+	if err != nil {
+		return nil, err
+	}
+	for k, m := range got {
+		out[k] = m
+	}
+	return out, nil
+}
+
+// blockRead is a block's members as a batch read them after writing its
+// match keys: the first upTo, or all where fewer.
+type blockRead struct {
+	members []string
+	upTo    int
 }
 
 // Live implements identity.LinkStore.
@@ -378,27 +484,36 @@ const blockChunk = 256
 // LIMIT sub-select per key, joined by UNION ALL on SQLite, a LATERAL join
 // over the key array on PostgreSQL.
 func (s *Store) blockMembers(ctx context.Context, tx *sql.Tx, keys []string, limit int) (map[string][]string, error) {
+	return s.blockMembersUpTo(ctx, tx, keys, func(string) int { return limit })
+}
+
+// blockMembersUpTo is blockMembers with a limit per block.
+func (s *Store) blockMembersUpTo(ctx context.Context, tx *sql.Tx, keys []string, limitOf func(string) int) (map[string][]string, error) {
 	members := make(map[string][]string, len(keys))
 	for i := 0; i < len(keys); {
 		var q strings.Builder
 		var args []any
 		if s.pg {
-			fmt.Fprintf(&q, `SELECT k.mkey, m.rkey FROM unnest($1::text[]) AS k(mkey)
-CROSS JOIN LATERAL (SELECT rkey FROM match_keys WHERE mkey = k.mkey LIMIT %d) AS m`, limit)
-			args, i = []any{keys}, len(keys)
+			limits := make([]int, len(keys))
+			for j, k := range keys {
+				limits[j] = limitOf(k)
+			}
+			q.WriteString(`SELECT k.mkey, m.rkey FROM unnest($1::text[], $2::int[]) AS k(mkey, lim)
+CROSS JOIN LATERAL (SELECT rkey FROM match_keys WHERE mkey = k.mkey LIMIT k.lim) AS m`)
+			args, i = []any{keys, limits}, len(keys)
 		} else {
 			part := keys[i:min(i+blockChunk, len(keys))]
 			i += len(part)
 			// Padded with the empty key, which no record has: a
 			// repeated block would be read again.
 			part = padWith(part, "")
-			for j := range part {
+			for j, k := range part {
 				if j > 0 {
 					q.WriteString(" UNION ALL ")
 				}
-				fmt.Fprintf(&q, "SELECT mkey, rkey FROM (SELECT mkey, rkey FROM match_keys WHERE mkey = ? LIMIT %d) AS b%d", limit, j)
+				fmt.Fprintf(&q, "SELECT mkey, rkey FROM (SELECT mkey, rkey FROM match_keys WHERE mkey = ? LIMIT ?) AS b%d", j)
+				args = append(args, k, limitOf(k))
 			}
-			args = anys(part)
 		}
 		if err := s.scanAll(ctx, tx, q.String(), args, func(rows *sql.Rows) error {
 			var k, r string
