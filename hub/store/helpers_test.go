@@ -6,10 +6,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
+	"github.com/crmhub/crmhub/hub/quality"
 	"github.com/crmhub/crmhub/hub/testenv"
 )
 
@@ -68,6 +70,19 @@ func cust(system, id string, minute int, c hub.Customer) hub.Envelope {
 
 func del(entity, system, srcEntity, id string, minute int) hub.Envelope {
 	return ev(entity, system, srcEntity, id, minute, nil)
+}
+
+// qualityPeople is hub/quality's n people (names, address, birth date; no
+// contact data or ids) with their copies, as customer records of the
+// systems their keys name. The version time belongs to the record, not to
+// its place in a stream: each order of them carries the same records.
+func qualityPeople(n int, seed int64) []hub.Envelope {
+	var out []hub.Envelope
+	for i, r := range quality.Generate(n, seed, false, false) {
+		sys, _, _ := strings.Cut(r.Key, "/")
+		out = append(out, cust(sys, r.Key, i%50, r.Customer))
+	}
+	return out
 }
 
 func mustApply(tb testing.TB, s *Store, evs ...hub.Envelope) hub.ApplyStats {

@@ -30,13 +30,7 @@ func TestReestimateOrderIndependentPostgresIntegration(t *testing.T) {
 
 func reestimateScenario(t *testing.T, driver string, dsn func(name string) string) {
 	ctx := context.Background()
-	var events []hub.Envelope
-	for i, r := range quality.Generate(400, 11, false, false) {
-		sys, _, _ := strings.Cut(r.Key, "/")
-		// The version time belongs to the record, not to its place in
-		// the stream: each order carries the same records.
-		events = append(events, cust(sys, r.Key, i%50, r.Customer))
-	}
+	events := qualityPeople(400, 11)
 	const minRecords = 300
 	if len(events) < 2*minRecords {
 		t.Fatalf("%d generated records: want twice the minimum %d", len(events), minRecords)

@@ -220,14 +220,10 @@ type changedLinks struct {
 func (c changedLinks) ReplaceOwnLinks(ctx context.Context, rkeys []string, links []identity.Link) error {
 	var before []identity.Link
 	if err := c.s.eachChunk(ctx, c.b.tx, `SELECT a, b, score, auto FROM fuzzy_links WHERE a IN (%s)`, rkeys, func(rows *sql.Rows) error {
-		var (
-			l    identity.Link
-			auto int
-		)
-		if err := rows.Scan(&l.A, &l.B, &l.Score, &auto); err != nil {
+		l, err := scanLink(rows)
+		if err != nil {
 			return err
 		}
-		l.Auto = auto == 1
 		before = append(before, l)
 		return nil
 	}); err != nil {

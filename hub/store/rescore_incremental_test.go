@@ -5,12 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
-	"github.com/crmhub/crmhub/hub/quality"
 	"github.com/crmhub/crmhub/hub/testenv"
 )
 
@@ -29,11 +26,7 @@ func TestRescoreIncrementalMatchesFullPostgresIntegration(t *testing.T) {
 
 func rescoreIncrementalScenario(t *testing.T, driver, incDSN, fullDSN string) {
 	ctx := context.Background()
-	var events []hub.Envelope
-	for i, r := range quality.Generate(400, 11, false, false) {
-		sys, _, _ := strings.Cut(r.Key, "/")
-		events = append(events, cust(sys, r.Key, i%50, r.Customer))
-	}
+	events := qualityPeople(400, 11)
 	opts := Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}}
 	inc := mustOpen(t, driver, incDSN, opts)
 	full := mustOpen(t, driver, fullDSN, opts)

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
-	"github.com/crmhub/crmhub/hub/quality"
 	"github.com/crmhub/crmhub/hub/testenv"
 )
 
@@ -29,11 +27,7 @@ func TestRescoreAfterModelChangePostgresIntegration(t *testing.T) {
 
 func rescoreScenario(t *testing.T, driver, dsn, freshDSN string) {
 	ctx := context.Background()
-	var events []hub.Envelope
-	for i, r := range quality.Generate(150, 5, false, false) {
-		sys, _, _ := strings.Cut(r.Key, "/")
-		events = append(events, cust(sys, r.Key, i%50, r.Customer))
-	}
+	events := qualityPeople(150, 5)
 	weighted := identity.DefaultFuzzy()
 	weighted.Method = identity.MethodWeighted
 	old := mustOpen(t, driver, dsn, Options{Identity: identity.Config{Fuzzy: weighted}})

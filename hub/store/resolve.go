@@ -449,20 +449,27 @@ func (s *Store) writeReviews(ctx context.Context, tx *sql.Tx, rkeys []string, re
 	return nil
 }
 
+// scanLink reads a fuzzy_links row selected as a, b, score, auto.
+func scanLink(rows *sql.Rows) (identity.Link, error) {
+	var (
+		l    identity.Link
+		auto int
+	)
+	err := rows.Scan(&l.A, &l.B, &l.Score, &auto)
+	l.Auto = auto == 1
+	return l, err
+}
+
 // linksFor loads the fuzzy links touching any of the records.
 func (s *Store) linksFor(ctx context.Context, tx *sql.Tx, rkeys []string) ([]identity.Link, error) {
 	seen := map[[2]string]bool{}
 	out := []identity.Link{}
 	for _, q := range []string{`SELECT a, b, score, auto FROM fuzzy_links WHERE a IN (%s)`, `SELECT a, b, score, auto FROM fuzzy_links WHERE b IN (%s)`} {
 		if err := s.eachChunk(ctx, tx, q, rkeys, func(rows *sql.Rows) error {
-			var (
-				l    identity.Link
-				auto int
-			)
-			if err := rows.Scan(&l.A, &l.B, &l.Score, &auto); err != nil {
+			l, err := scanLink(rows)
+			if err != nil {
 				return err
 			}
-			l.Auto = auto == 1
 			if !seen[[2]string{l.A, l.B}] {
 				seen[[2]string{l.A, l.B}] = true
 				out = append(out, l)
