@@ -436,7 +436,9 @@ func TestConsole(t *testing.T) {
 				t.Fatalf("no review_defer note in the audit of %s: %+v", goldenA, audit.Items)
 			}
 		}
-		tb.wait("the same pair again", fmt.Sprintf(`(() => { const p = document.querySelector('#review-pair'); return p && p.dataset.a === %s; })()`, jsString(a)))
+		// The note is stored before the browser has the answer: wait until
+		// the page is no longer busy with it, or the key below is ignored.
+		tb.wait("the same pair again", fmt.Sprintf(`(() => { const p = document.querySelector('#review-pair'); return p && p.dataset.a === %s && p.getAttribute('aria-busy') !== 'true'; })()`, jsString(a)))
 		eval[bool](tb, `(() => { document.querySelector('#review-comment').value = ''; document.activeElement.blur(); return true })()`)
 
 		tb.do(chromedp.KeyEvent("a")) // accept, from the keyboard

@@ -20,7 +20,13 @@ import (
 // order, invoice or case lands on a customer that holds records already,
 // as in a running sync.
 func valueBenchEvents(n int) []hub.Envelope {
-	customers := max(n/18, 1)
+	return valueBenchStream(max((n+17)/18, 1), 6)[:n]
+}
+
+// valueBenchStream is valueBenchEvents' stream for so many customers with
+// so many orders each (6: 18 records a customer; 10: 28).
+func valueBenchStream(customers, orders int) []hub.Envelope {
+	n := 0
 	per := make([][]hub.Envelope, customers)
 	cats, chans := []string{"tools", "paint", "garden", "wood"}, []string{"web", "store", "phone"}
 	for c := range customers {
@@ -28,7 +34,7 @@ func valueBenchEvents(n int) []hub.Envelope {
 		ref := hub.Ref{System: "erp", ID: id}
 		evs := []hub.Envelope{cust("erp", id, 1, hub.Customer{FamilyName: fmt.Sprintf("Value%d", c), GivenName: "G",
 			Emails: []string{fmt.Sprintf("v%d@example.de", c)}, CreditLimit: &hub.Money{Amount: "5000.00", Currency: "EUR"}})}
-		for o := range 6 {
+		for o := range orders {
 			no := fmt.Sprintf("%s-%d", id, o)
 			date := time.Date(2025, time.Month(1+(c+o*2)%12), 1+c%28, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
 			amt := &hub.Money{Amount: fmt.Sprintf("%d.%02d", 20+c%200, o), Currency: "EUR"}
@@ -38,7 +44,7 @@ func valueBenchEvents(n int) []hub.Envelope {
 						Category: cats[(c+o)%4], Cost: &hub.Money{Amount: "10.00", Currency: "EUR"}}}}),
 				ev(hub.EntityPayment, "erp", "documents", "I"+no, 1, hub.Payment{DocumentNumber: "I" + no, Type: "invoice", CustomerRef: ref,
 					Date: date, DueDate: date, Amount: *amt}))
-			if o < 4 {
+			if o < orders*2/3 {
 				evs = append(evs, ev(hub.EntityPayment, "erp", "documents", "P"+no, 1, hub.Payment{DocumentNumber: "P" + no, Type: "payment",
 					CustomerRef: ref, Date: date, Amount: *amt, Reference: "I" + no}))
 			}
@@ -47,6 +53,7 @@ func valueBenchEvents(n int) []hub.Envelope {
 		evs = append(evs, ev(hub.EntityServiceCase, "desk", "cases", "S"+id, 1, hub.ServiceCase{CaseNumber: "S" + id, CustomerRef: ref,
 			Status: "open", OpenedAt: &opened}))
 		per[c] = evs
+		n += len(evs)
 	}
 	out := make([]hub.Envelope, 0, n)
 	for r := 0; len(out) < n; r++ {
@@ -146,7 +153,8 @@ func BenchmarkApplyValue(b *testing.B) {
 // BenchmarkValueReads is the latency of the value reads the API serves
 // (revenue by month and by channel, segments, the at-risk list by
 // revenue, one customer's figures) on a store of CRMHUB_BENCH_VALUE_CUSTOMERS
-// customers with 6 orders each (default 5000), reporting p50 and p99:
+// customers with 6 orders each (default 5000; CRMHUB_BENCH_VALUE_ORDERS
+// sets the orders), reporting p50 and p99:
 //
 //	CRMHUB_BENCH_VALUE_CUSTOMERS=20000 go test -run '^$' -bench 'ValueReads' -benchtime 200x -timeout 1h ./hub/store
 //
@@ -154,6 +162,8 @@ func BenchmarkApplyValue(b *testing.B) {
 // (cloneCustomers), for a store of a million customers:
 //
 //	CRMHUB_BENCH_VALUE_CUSTOMERS=10000 CRMHUB_BENCH_VALUE_COPIES=99 go test -run '^$' -bench 'ValueReads' -benchtime 200x -timeout 2h ./hub/store
+//
+// and with CRMHUB_BENCH_VALUE_ORDERS=10, of ten million orders.
 func BenchmarkValueReads(b *testing.B) {
 	customers := 5000
 	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_VALUE_CUSTOMERS")); err == nil && n > 0 {
@@ -161,7 +171,7 @@ func BenchmarkValueReads(b *testing.B) {
 	}
 	s := MustOpenSQLite(b, Options{Value: ValueOptions{Deferred: true}})
 	ctx := context.Background()
-	evs := valueBenchEvents(customers * 18)
+	evs := valueBenchStream(customers, scaleOrders())
 	for i := 0; i < len(evs); i += 2000 {
 		if _, err := s.Apply(ctx, evs[i:min(i+2000, len(evs))]); err != nil {
 			b.Fatal(err)
@@ -176,6 +186,11 @@ func BenchmarkValueReads(b *testing.B) {
 		cloneCustomers(b, s, k)
 		b.Logf("copied the %d customers %d times by SQL in %s", customers, k, time.Since(t0).Round(time.Second))
 	}
+	var golden, orders int
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM customer_value), (SELECT count(*) FROM records WHERE entity = ?)`, hub.EntityOrder).Scan(&golden, &orders); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("the store holds %d customers with figures and %d orders", golden, orders)
 	some, err := s.ValueCustomers(ctx, value.ListFilter{Desc: true, Limit: 1})
 	if err != nil || len(some) == 0 {
 		b.Fatal("no customer with figures", err)

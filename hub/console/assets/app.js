@@ -523,9 +523,17 @@
     showReview();
   }
 
+  // A decision in flight marks the pair aria-busy: keys pressed meanwhile are
+  // ignored, and a screen reader (or a test) can tell when it may go on.
+  function reviewBusy(on) {
+    rq.busy = on;
+    const card = document.getElementById('review-pair');
+    if (card) card.setAttribute('aria-busy', on ? 'true' : 'false');
+  }
+
   async function decide(accept) {
     if (rq.busy || !rq.items[rq.idx]) return;
-    rq.busy = true;
+    reviewBusy(true);
     const it = rq.items[rq.idx];
     const c = document.getElementById('review-comment');
     try {
@@ -537,7 +545,7 @@
       rq.cache.delete(it.golden_b);
       toast(accept ? 'Accepted: merged' : 'Rejected: kept apart');
     } finally {
-      rq.busy = false;
+      reviewBusy(false);
     }
     showReview();
   }
@@ -549,13 +557,13 @@
     const c = document.getElementById('review-comment');
     const note = c && c.value.trim();
     if (it && note && !rq.busy) {
-      rq.busy = true;
+      reviewBusy(true);
       try {
         const r = await api('POST', '/v1/reviews/decision', { a: it.a, b: it.b, decision: 'defer', reason: note });
         if (!r.ok) { main.append(apiError(r, 'this note')); return; }
         toast('Noted; the pair stays in the queue');
       } finally {
-        rq.busy = false;
+        reviewBusy(false);
       }
     }
     move(1);
