@@ -99,6 +99,14 @@ func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map
 // which came first (README, "A known exception" before this). A block
 // crosses at most once per batch and write, and then has at most
 // max_block plus the batch's entries as members to relink.
+//
+// left holds the other keys records left too: an e-mail or phone held by
+// more than max_block records joins nothing by itself (identity's
+// contactVerdicts), so when one falls back to the cap its holders must be
+// resolved again; the records that left it are not connected to them any
+// more, and in the other order the holders would have joined. A key that
+// grows past the cap needs nothing here: resolution follows the keys of
+// the records that took it to every holder.
 func (s *Store) crossingMembers(ctx context.Context, b *batch, entered, left map[string]int, keysOf map[string][]string) ([]string, error) {
 	limit := s.res.MaxBlock()
 	if limit == 0 || len(entered)+len(left) == 0 {
