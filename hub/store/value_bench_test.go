@@ -163,13 +163,18 @@ func BenchmarkApplyValue(b *testing.B) {
 //
 //	CRMHUB_BENCH_VALUE_CUSTOMERS=10000 CRMHUB_BENCH_VALUE_COPIES=99 go test -run '^$' -bench 'ValueReads' -benchtime 200x -timeout 2h ./hub/store
 //
-// and with CRMHUB_BENCH_VALUE_ORDERS=10, of ten million orders.
+// and with CRMHUB_BENCH_VALUE_ORDERS=10, of ten million orders;
+// CRMHUB_BENCH_VALUE_STORE=postgres reads a PostgreSQL store.
 func BenchmarkValueReads(b *testing.B) {
 	customers := 5000
 	if n, err := strconv.Atoi(os.Getenv("CRMHUB_BENCH_VALUE_CUSTOMERS")); err == nil && n > 0 {
 		customers = n
 	}
-	s := MustOpenSQLite(b, Options{Value: ValueOptions{Deferred: true}})
+	open := MustOpenSQLite
+	if os.Getenv("CRMHUB_BENCH_VALUE_STORE") == "postgres" {
+		open = MustOpenPostgres
+	}
+	s := open(b, Options{Value: ValueOptions{Deferred: true}})
 	ctx := context.Background()
 	evs := valueBenchStream(customers, scaleOrders())
 	for i := 0; i < len(evs); i += 2000 {
@@ -187,7 +192,7 @@ func BenchmarkValueReads(b *testing.B) {
 		b.Logf("copied the %d customers %d times by SQL in %s", customers, k, time.Since(t0).Round(time.Second))
 	}
 	var golden, orders int
-	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM customer_value), (SELECT count(*) FROM records WHERE entity = ?)`, hub.EntityOrder).Scan(&golden, &orders); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT (SELECT count(*) FROM customer_value), (SELECT count(*) FROM records WHERE entity = ?)`), hub.EntityOrder).Scan(&golden, &orders); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("the store holds %d customers with figures and %d orders", golden, orders)
