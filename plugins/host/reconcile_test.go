@@ -104,7 +104,10 @@ func TestReconcilerDuringPluginCrash(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// How soon the host sees the process gone depends on the machine's
+	// load (once over 5 s in a full -race run); the bound is only there
+	// so that a count that never fails ends the test with a message.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		_, err := sdk.CountOf(ctx, src, "customers")
 		if err != nil {
