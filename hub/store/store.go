@@ -278,6 +278,12 @@ func sqliteDSN(dsn string, writer bool, mmapMB, cacheKiB int) string {
 	// The driver applies the pragmas in the order of their text, not as
 	// written: one the DSN sets is not added again (a second cache_size
 	// won or lost by its digits).
+	// temp_store FILE: a sort bigger than the page cache (an index built
+	// by a migration, a GROUP BY over millions of orders) spills to a
+	// temporary file in TMPDIR instead of growing the heap without bound;
+	// under MEMORY, building one index over 3M rows took 500 MB of RSS
+	// against 260 MB, and 1.5x the time (TestSQLiteSortsOnDisk). Small
+	// sorts stay in the page cache either way.
 	// Readers (the API) read through the page cache, not mmap: SQLite
 	// keeps no parsed page for an mmapped one and parses it again on every
 	// access, which took 24-41% of the CPU of a name search
@@ -286,7 +292,7 @@ func sqliteDSN(dsn string, writer bool, mmapMB, cacheKiB int) string {
 	// by id at 1,193-1,453 against 1,003-1,011.
 	mmap := fmt.Sprintf("mmap_size(%d)", int64(mmapMB)<<20)
 	pragmas := []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)",
-		fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), mmap, "temp_store(MEMORY)", "wal_autocheckpoint(10000)"}
+		fmt.Sprintf("cache_size(-%d)", max(cacheKiB, 1024)), mmap, "temp_store(FILE)", "wal_autocheckpoint(10000)"}
 	if writer {
 		// The writer runs ANALYZE (stats.go): bounded per index.
 		pragmas = append(pragmas, fmt.Sprintf("analysis_limit(%d)", sqliteAnalysisLimit))

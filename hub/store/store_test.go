@@ -691,6 +691,23 @@ func TestSQLiteDSNPragmaWins(t *testing.T) {
 	}
 }
 
+// Sorts bigger than the page cache go to temporary files, on the writer
+// (migrations build indexes over every row) and on the readers (the
+// analytics group millions of orders): in memory they would grow the
+// process past its memory bound.
+func TestSQLiteSortsOnDisk(t *testing.T) {
+	s := mustOpen(t, DriverSQLite, filepath.Join(t.TempDir(), "hub.db"), Options{})
+	for name, db := range map[string]*sql.DB{"writer": s.db, "reader": s.rdb} {
+		var mode int
+		if err := db.QueryRow(`PRAGMA temp_store`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != 1 {
+			t.Errorf("%s: temp_store %d, want 1 (FILE)", name, mode)
+		}
+	}
+}
+
 // The writer's memory map follows Options.SQLiteMmapMB (its RSS bound);
 // the readers never map the file.
 func TestSQLiteMmapBounded(t *testing.T) {

@@ -52,14 +52,6 @@ func cloneCustomers(tb testing.TB, s *Store, k int) {
 		tb.Fatal(err)
 	}
 	defer conn.Close()
-	if !s.pg {
-		// The store sorts in memory (temp_store MEMORY); building an
-		// index of tens of millions of rows must sort on disk.
-		if _, err := conn.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
-			tb.Fatal(err)
-		}
-		defer conn.ExecContext(ctx, `PRAGMA temp_store = MEMORY`)
-	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		tb.Fatal(err)
