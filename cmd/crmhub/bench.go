@@ -15,6 +15,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
@@ -37,7 +38,13 @@ recomputed) and prints that time too; --value off runs the hub without them.`,
 			if err != nil {
 				return err
 			}
-			return r.print(cmd.OutOrStdout(), o.json)
+			if err := r.print(cmd.OutOrStdout(), o.json); err != nil {
+				return err
+			}
+			if !o.json {
+				printSplits(cmd.OutOrStdout(), r.Splits)
+			}
+			return nil
 		},
 	}
 	sync.Flags().IntVar(&o.people, "people", 2000, "real customers to generate")
@@ -51,6 +58,7 @@ recomputed) and prints that time too; --value off runs the hub without them.`,
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced (and, with value figures on, settled) to this file (go tool pprof)")
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
+	sync.Flags().IntVarP(&o.verbose, "verbose", "v", 0, "print this many pairs of one person's records left in two golden customers, with the evidence of the settled and the configured model")
 	sync.Flags().StringVar(&o.settleProfile, "settle-cpuprofile", "", "write a CPU profile of settling the identity model after the sync (--estimate) to this file")
 	cmd.AddCommand(sync, newBenchLatencyCmd(), newBenchAPICmd(), newBenchQualityCmd(), newBenchPipelineCmd())
 	return cmd
@@ -68,6 +76,7 @@ type syncBenchOpts struct {
 	cpuProfile    string
 	settleProfile string
 	value         string // deferred, sync or off
+	verbose       int
 }
 
 type syncBenchResult struct {
@@ -92,6 +101,8 @@ type syncBenchResult struct {
 	SettledPerSec     float64 `json:"settled_records_per_second,omitempty"`
 	SettledCPUSeconds float64 `json:"settled_cpu_seconds,omitempty"`
 	PendingAtSynced   int     `json:"value_marks_pending_at_synced"`
+	// Splits are sample split pairs (-v).
+	Splits []splitSample `json:"split_samples,omitempty"`
 }
 
 // benchModel is the person model the hub settled on after the sync
@@ -318,6 +329,19 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	res.Deterministic = tr.Deterministic().Score(assign)
 	if res.Reviews, err = tallyReviews(ctx, r.Server.Store(), tr); err != nil {
 		return nil, err
+	}
+	if o.verbose > 0 {
+		idc, err := r.Config.Identity.Resolver()
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		var settled *identity.Params
+		if sm.Model != nil {
+			settled = sm.Model.Params
+		}
+		if res.Splits, err = splitSamples(ctx, r.Server.Store(), idc, settled, tr, assign, o.verbose); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 	return res, nil
 }
