@@ -100,7 +100,7 @@ func scoreSet(out io.Writer, f febrlFlags, what, name, ids, region string, recs 
 		model = "weighted"
 	}
 	if f.estimate && f.method != identity.MethodWeighted {
-		p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(f.seed)})
+		p, st, err := identity.New(cfg).AutoEstimate(quality.Records(recs), identity.DefaultParams())
 		if err != nil {
 			return fmt.Errorf("bench quality: estimate on %s: %w", name, err)
 		}

@@ -61,8 +61,8 @@ func newBenchQualityCmd() *cobra.Command {
 				}
 				if estimate && method != identity.MethodWeighted && !v.firms {
 					// Without the ground truth: the model is estimated
-					// from the records alone, as crmhub identity train does.
-					p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(seed)})
+					// from the records alone, as the hub does.
+					p, st, err := identity.New(cfg).AutoEstimate(quality.Records(recs), identity.DefaultParams())
 					if err != nil {
 						return fmt.Errorf("bench quality: estimate: %w", err)
 					}
