@@ -54,7 +54,7 @@ recomputed) and prints that time too; --value off runs the hub without them.`,
 	sync.Flags().StringVar(&o.store, "store", "sqlite", "sqlite or postgres")
 	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres; default $CRMHUB_POSTGRES_DSN); use an empty database or schema, the figures count what it holds")
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
-	sync.Flags().BoolVar(&o.estimate, "estimate", false, "run the hub with identity.fuzzy.people.estimate: auto, and score the model it settles on")
+	sync.Flags().BoolVar(&o.estimate, "estimate", true, "run the hub with identity.fuzzy.people.estimate: auto (the default config), and score the model it settles on; --estimate=false runs it with estimate: off (the fixed defaults)")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced (and, with value figures on, settled) to this file (go tool pprof)")
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
@@ -238,6 +238,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 			if o.store == "postgres" {
 				c.Store.Driver, c.Store.DSN = "postgres", o.dsn
 			}
+			c.Identity.Fuzzy.People.Estimate = config.EstimateOff
 			if o.estimate {
 				c.Identity.Fuzzy.People.Estimate = config.EstimateAuto
 			}
