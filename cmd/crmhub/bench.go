@@ -108,7 +108,8 @@ type syncBenchResult struct {
 // benchModel is the person model the hub settled on after the sync
 // (identity.fuzzy.people.estimate: auto) and what settling took.
 type benchModel struct {
-	Version  int     `json:"version"` // 0: the defaults
+	Version  int     `json:"version"`                // 0: the defaults
+	Off      bool    `json:"estimate_off,omitempty"` // --estimate=false: estimate: off
 	Persons  int     `json:"person_records"`
 	Rescored bool    `json:"rescored"`
 	Seconds  float64 `json:"seconds"`
@@ -140,7 +141,9 @@ func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
 	default:
 		fmt.Fprintf(w, "value figures: %s, settled when all records were applied\n", r.Value)
 	}
-	if r.Model.Version == 0 {
+	if r.Model.Off {
+		fmt.Fprintf(w, "identity model: the defaults (estimate: off)\n")
+	} else if r.Model.Version == 0 {
 		fmt.Fprintf(w, "identity model: the defaults (%d person records in the estimate's sample, below the minimum)\n", r.Model.Persons)
 	} else {
 		fmt.Fprintf(w, "identity model: version %d, estimated on %d person records; settling after the sync (estimate, rescore %v) took %.1f s, not counted above\n",
@@ -296,7 +299,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	model := benchModel{Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds(),
+	model := benchModel{Off: !o.estimate, Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds(),
 		EstimateSeconds: sm.Took.Estimate.Seconds(), LinksSeconds: sm.Took.Links.Seconds(),
 		CustomersSeconds: sm.Took.Customers.Seconds(), Relinked: sm.Took.Relinked, Reclustered: sm.Took.Reclustered}
 	if sm.Model != nil {
