@@ -15,6 +15,7 @@ import (
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/demo"
+	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/internal/app/demohub"
 )
 
@@ -37,7 +38,13 @@ recomputed) and prints that time too; --value off runs the hub without them.`,
 			if err != nil {
 				return err
 			}
-			return r.print(cmd.OutOrStdout(), o.json)
+			if err := r.print(cmd.OutOrStdout(), o.json); err != nil {
+				return err
+			}
+			if !o.json {
+				printSplits(cmd.OutOrStdout(), r.Splits)
+			}
+			return nil
 		},
 	}
 	sync.Flags().IntVar(&o.people, "people", 2000, "real customers to generate")
@@ -47,10 +54,11 @@ recomputed) and prints that time too; --value off runs the hub without them.`,
 	sync.Flags().StringVar(&o.store, "store", "sqlite", "sqlite or postgres")
 	sync.Flags().StringVar(&o.dsn, "dsn", "", "store DSN (postgres; default $CRMHUB_POSTGRES_DSN); use an empty database or schema, the figures count what it holds")
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
-	sync.Flags().BoolVar(&o.estimate, "estimate", false, "run the hub with identity.fuzzy.people.estimate: auto, and score the model it settles on")
+	sync.Flags().BoolVar(&o.estimate, "estimate", true, "run the hub with identity.fuzzy.people.estimate: auto (the default config), and score the model it settles on; --estimate=false runs it with estimate: off (the fixed defaults)")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced (and, with value figures on, settled) to this file (go tool pprof)")
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
+	sync.Flags().IntVarP(&o.verbose, "verbose", "v", 0, "print this many pairs of one person's records left in two golden customers, with the evidence of the settled and the configured model")
 	sync.Flags().StringVar(&o.settleProfile, "settle-cpuprofile", "", "write a CPU profile of settling the identity model after the sync (--estimate) to this file")
 	cmd.AddCommand(sync, newBenchLatencyCmd(), newBenchAPICmd(), newBenchQualityCmd(), newBenchPipelineCmd())
 	return cmd
@@ -68,6 +76,7 @@ type syncBenchOpts struct {
 	cpuProfile    string
 	settleProfile string
 	value         string // deferred, sync or off
+	verbose       int
 }
 
 type syncBenchResult struct {
@@ -92,12 +101,15 @@ type syncBenchResult struct {
 	SettledPerSec     float64 `json:"settled_records_per_second,omitempty"`
 	SettledCPUSeconds float64 `json:"settled_cpu_seconds,omitempty"`
 	PendingAtSynced   int     `json:"value_marks_pending_at_synced"`
+	// Splits are sample split pairs (-v).
+	Splits []splitSample `json:"split_samples,omitempty"`
 }
 
 // benchModel is the person model the hub settled on after the sync
 // (identity.fuzzy.people.estimate: auto) and what settling took.
 type benchModel struct {
-	Version  int     `json:"version"` // 0: the defaults
+	Version  int     `json:"version"`                // 0: the defaults
+	Off      bool    `json:"estimate_off,omitempty"` // --estimate=false: estimate: off
 	Persons  int     `json:"person_records"`
 	Rescored bool    `json:"rescored"`
 	Seconds  float64 `json:"seconds"`
@@ -129,7 +141,9 @@ func (r syncBenchResult) print(w io.Writer, asJSON bool) error {
 	default:
 		fmt.Fprintf(w, "value figures: %s, settled when all records were applied\n", r.Value)
 	}
-	if r.Model.Version == 0 {
+	if r.Model.Off {
+		fmt.Fprintf(w, "identity model: the defaults (estimate: off)\n")
+	} else if r.Model.Version == 0 {
 		fmt.Fprintf(w, "identity model: the defaults (%d person records in the estimate's sample, below the minimum)\n", r.Model.Persons)
 	} else {
 		fmt.Fprintf(w, "identity model: version %d, estimated on %d person records; settling after the sync (estimate, rescore %v) took %.1f s, not counted above\n",
@@ -227,6 +241,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 			if o.store == "postgres" {
 				c.Store.Driver, c.Store.DSN = "postgres", o.dsn
 			}
+			c.Identity.Fuzzy.People.Estimate = config.EstimateOff
 			if o.estimate {
 				c.Identity.Fuzzy.People.Estimate = config.EstimateAuto
 			}
@@ -284,7 +299,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	model := benchModel{Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds(),
+	model := benchModel{Off: !o.estimate, Persons: sm.Persons, Rescored: sm.Rescored, Seconds: time.Since(settleStart).Seconds(),
 		EstimateSeconds: sm.Took.Estimate.Seconds(), LinksSeconds: sm.Took.Links.Seconds(),
 		CustomersSeconds: sm.Took.Customers.Seconds(), Relinked: sm.Took.Relinked, Reclustered: sm.Took.Reclustered}
 	if sm.Model != nil {
@@ -318,6 +333,19 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	res.Deterministic = tr.Deterministic().Score(assign)
 	if res.Reviews, err = tallyReviews(ctx, r.Server.Store(), tr); err != nil {
 		return nil, err
+	}
+	if o.verbose > 0 {
+		idc, err := r.Config.Identity.Resolver()
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		var settled *identity.Params
+		if sm.Model != nil {
+			settled = sm.Model.Params
+		}
+		if res.Splits, err = splitSamples(ctx, r.Server.Store(), idc, settled, tr, assign, o.verbose); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 	}
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/crmhub/crmhub/hub/config"
 	"github.com/crmhub/crmhub/hub/identity"
 	"github.com/crmhub/crmhub/hub/quality"
 )
@@ -16,7 +17,8 @@ import (
 // febrlFlags are bench quality's flags for outside data in FEBRL's layout.
 type febrlFlags struct {
 	dir, inputA, inputB string
-	withoutID, estimate bool
+	withoutID           bool
+	model               string // auto, estimated or defaults (qualityModel)
 	method              string
 	sample              int
 	seed                int64
@@ -90,25 +92,21 @@ func runFEBRL(out io.Writer, f febrlFlags) error {
 	return nil
 }
 
-// scoreSet resolves recs under the default model (or the one estimated
-// from them with --estimate) and prints the score, the review queue and,
-// with -v, sample mistakes. what names the data ("febrl", "persons").
+// scoreSet resolves recs under the model --model names (by default what
+// the default config would use: estimated from them once they hold
+// estimate_min_records persons) and prints the score, the review queue
+// and, with -v, sample mistakes. what names the data ("febrl", "persons").
 func scoreSet(out io.Writer, f febrlFlags, what, name, ids, region string, recs []quality.Record) error {
 	cfg := identity.Config{DefaultRegion: region, Fuzzy: &identity.FuzzyConfig{Method: f.method}}
 	model := "default"
 	if f.method == identity.MethodWeighted {
 		model = "weighted"
-	}
-	if f.estimate && f.method != identity.MethodWeighted {
-		p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(f.seed)})
+	} else {
+		p, desc, err := qualityModel(cfg, quality.Records(recs), f.model)
 		if err != nil {
-			return fmt.Errorf("bench quality: estimate on %s: %w", name, err)
+			return fmt.Errorf("bench quality: %s: %w", name, err)
 		}
-		cfg.Fuzzy.People = p
-		model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
-		if p.TwinShare != nil {
-			model += fmt.Sprintf(", twin share %.2g", *p.TwinShare)
-		}
+		cfg.Fuzzy.People, model = p, desc
 	}
 	res := quality.Run(cfg, recs)
 	fmt.Fprintf(out, "%s %-18s %-10s records %5d precision %.4f recall %.4f F1 %.4f (true pairs %d, found %d) model %s\n",
@@ -165,4 +163,46 @@ func printMistakes(out io.Writer, r *identity.Resolver, recs []quality.Record, m
 	}
 	show("missed", m.Missed)
 	show("merged", m.Merged)
+}
+
+// Values of bench quality --model.
+const (
+	modelAuto      = "auto"
+	modelEstimated = "estimated"
+	modelDefaults  = "defaults"
+)
+
+// qualityModel is the person model bench quality scores with: with mode
+// auto what a hub on the default config settles on (estimate: auto: the
+// model estimated from the records, identity.AutoEstimate, once they hold
+// estimate_min_records persons, else the defaults), with estimated that
+// estimate whatever the number of records, with defaults the defaults. A
+// nil model is the defaults.
+func qualityModel(cfg identity.Config, recs []identity.Record, mode string) (*identity.Params, string, error) {
+	persons := 0
+	for _, r := range recs {
+		if r.Customer.Kind != "organization" {
+			persons++
+		}
+	}
+	switch mode {
+	case modelDefaults:
+		return nil, "defaults", nil
+	case modelAuto:
+		if persons < config.DefaultEstimateMinRecords {
+			return nil, fmt.Sprintf("defaults (%d persons, below estimate_min_records %d)", persons, config.DefaultEstimateMinRecords), nil
+		}
+	case modelEstimated:
+	default:
+		return nil, "", fmt.Errorf("--model %q: want auto, estimated or defaults", mode)
+	}
+	p, st, err := identity.New(cfg).AutoEstimate(recs, identity.DefaultParams())
+	if err != nil {
+		return nil, "", fmt.Errorf("estimate: %w", err)
+	}
+	desc := fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
+	if p.TwinShare != nil {
+		desc += fmt.Sprintf(", twin share %.2g", *p.TwinShare)
+	}
+	return p, desc, nil
 }

@@ -18,6 +18,7 @@ func newBenchQualityCmd() *cobra.Command {
 	var seed int64
 	var variant, method string
 	var estimate bool
+	var modelMode string
 	var households, twoErrors, twins float64
 	var fb febrlFlags
 	var pf personFlags
@@ -25,8 +26,11 @@ func newBenchQualityCmd() *cobra.Command {
 		Use:   "quality",
 		Short: "Score identity resolution on an independent generator (precision, recall, F1, recall per corruption)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if estimate {
+				modelMode = modelEstimated
+			}
 			if pf.set() || fb.set() {
-				fb.estimate, fb.method, fb.seed = estimate, method, seed
+				fb.model, fb.method, fb.seed = modelMode, method, seed
 			}
 			if pf.set() {
 				if fb.dir != "" {
@@ -59,18 +63,14 @@ func newBenchQualityCmd() *cobra.Command {
 					// as often as --households puts relatives together.
 					recs, model, kinds = quality.GenerateFirms(people, seed, households), "organizations: name and address weights", quality.FirmCorruptions
 				}
-				if estimate && method != identity.MethodWeighted && !v.firms {
+				if method != identity.MethodWeighted && !v.firms {
 					// Without the ground truth: the model is estimated
-					// from the records alone, as crmhub identity train does.
-					p, st, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(seed)})
+					// from the records alone, as the hub does.
+					p, desc, err := qualityModel(cfg, quality.Records(recs), modelMode)
 					if err != nil {
-						return fmt.Errorf("bench quality: estimate: %w", err)
+						return fmt.Errorf("bench quality: %w", err)
 					}
-					cfg.Fuzzy.People = p
-					model = fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
-					if p.TwinShare != nil {
-						model += fmt.Sprintf(", twin share %.2g", *p.TwinShare)
-					}
+					cfg.Fuzzy.People, model = p, desc
 				}
 				res := quality.Run(cfg, recs)
 				fmt.Fprintf(out, "%-12s precision %.4f recall %.4f F1 %.4f (true pairs %d) model %s\n",
@@ -99,7 +99,8 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&households, "households", 0, "share of people living with a relative (same family name and address, another given name and birth date)")
 	cmd.Flags().Float64Var(&twins, "twins", 0, "share of those relatives born the same day (twins: only the given name differs)")
 	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")
-	cmd.Flags().BoolVar(&estimate, "estimate", false, "estimate the Fellegi-Sunter model from the generated records first (no labels), as crmhub identity train does")
+	cmd.Flags().StringVar(&modelMode, "model", modelAuto, "the person model: auto (what the default config gives: estimated from the records, no labels, once they hold 1,000 persons, else the defaults), estimated (whatever their number) or defaults (estimate: off)")
+	cmd.Flags().BoolVar(&estimate, "estimate", false, "the same as --model estimated")
 	cmd.Flags().StringVar(&fb.dir, "febrl", "", "score on FEBRL files in this folder instead (dataset4a.csv+dataset4b.csv as two systems, dataset1-3.csv each as one system)")
 	cmd.Flags().StringVar(&fb.inputA, "input-a", "", "score on this delimited person file (one system, or the first of two with --input-b); in FEBRL's CSV layout unless --truth is given")
 	cmd.Flags().StringVar(&fb.inputB, "input-b", "", "the second system's file")

@@ -26,11 +26,12 @@ func newIdentityCmd() *cobra.Command {
 		Long: `Persons are matched by a Fellegi-Sunter model: per comparison (given name, family name,
 birth date, address, identifier, e-mail, phone, gender) and level (exact, a typo apart, ...),
 m is how often two records of one person are at that level and u how often two random
-people are. With identity.fuzzy.people.estimate: auto (opt-in; off by default) the hub estimates the
-model from its store's records itself, once it holds estimate_min_records person records and
-again when idle after they changed, and keeps each version in the store. "params" prints the
-model a config's hub uses (the defaults until one is estimated); "train" estimates one into a
-file, for a hub on the default estimate: off or to pin a model (identity.fuzzy.people.params).`,
+people are. With identity.fuzzy.people.estimate: auto (the default) the hub estimates u, the
+prior, name frequencies and the twin share from its store's records itself (m stays the
+configured model's), once it holds estimate_min_records person records and again when idle
+after they changed, and keeps each version in the store. "params" prints the model a config's
+hub uses (the defaults until one is estimated); "train" estimates one into a file, for a hub
+on estimate: off or to pin a model (identity.fuzzy.people.params).`,
 	}
 	c.PersistentFlags().StringVarP(&path, "config", "c", "crmhub.yaml", "config file")
 	c.AddCommand(newIdentityTrainCmd(&path), newIdentityParamsCmd(&path))
@@ -45,8 +46,9 @@ func newIdentityTrainCmd(path *string) *cobra.Command {
 		Use:   "train --out people.json",
 		Short: "Estimate the person model from the store's customer records (no labels needed)",
 		Long: `Reads the live customer records of the config's store (up to --sample, in key order),
-estimates u from random pairs, name frequencies, and m and the prior by expectation-
-maximisation over the pairs the blocking rules bring together, and writes the model to
+estimates as the hub does (estimate: auto) u from random pairs (at least 50 per record),
+name frequencies, the twin share and the prior by expectation-maximisation over the pairs
+the blocking rules bring together, m staying the configured model's, and writes the model to
 --out. Point identity.fuzzy.people.params at the file and restart the hub: seeing another
 model than the store's links were scored with, it scores them all again and re-clusters
 every customer before it applies anything (logged as "identity rescore"), so golden
@@ -72,7 +74,10 @@ customers are what the records and the model give, whenever the model changed.`,
 			if err != nil {
 				return err
 			}
-			p, stats, err := identity.New(idc).Estimate(recs, idc.Fuzzy.People, identity.EstimateOptions{Seed: seed})
+			// m stays the configured model's, as in the hub's own
+			// estimate (identity.AutoEstimate says why).
+			p, stats, err := identity.New(idc).Estimate(recs, idc.Fuzzy.People, identity.EstimateOptions{Seed: seed,
+				FixedM: true, PairsPerRecord: identity.AutoPairsPerRecord})
 			if err != nil {
 				return fmt.Errorf("estimate from %d records: %w", len(recs), err)
 			}
@@ -98,7 +103,7 @@ func newIdentityParamsCmd(path *string) *cobra.Command {
 		Use:   "params [--file people.json]",
 		Short: "Print the person model: m, u and the match weight of every comparison level",
 		Long: `Prints the person model the config's hub uses: the file --file or identity.fuzzy.people.params
-names; else, with identity.fuzzy.people.estimate: auto (opt-in), the newest model the hub
+names; else, with identity.fuzzy.people.estimate: auto (the default), the newest model the hub
 estimated from its store's records (its version, when, on how many person records); else the
 defaults.`,
 		Args: cobra.NoArgs,

@@ -27,9 +27,9 @@ func TestParseGood(t *testing.T) {
 	if c.Kafka.Partitions != 6 {
 		t.Errorf("partitions %d: want 6 from ${PARTS}", c.Kafka.Partitions)
 	}
-	if p := c.Identity.Fuzzy.People; p.AutoEstimate() || p.Estimate != EstimateOff || p.EstimateMinRecords != 1000 || p.EstimateIdle.D() != 5*time.Second || p.EstimateSample != 50000 ||
+	if p := c.Identity.Fuzzy.People; !p.AutoEstimate() || p.Estimate != EstimateAuto || p.EstimateMinRecords != 1000 || p.EstimateIdle.D() != 5*time.Second || p.EstimateSample != 50000 ||
 		p.EstimateInterval.D() != time.Minute {
-		t.Errorf("person model estimation %+v: want off by default, from 1,000 records after 5s idle, at least 1m apart, sample 50,000 when on", p)
+		t.Errorf("person model estimation %+v: want auto by default, from 1,000 records after 5s idle, at least 1m apart, sample 50,000", p)
 	}
 	if c.Store.DSN != "/etc/crmhub/data/crmhub.db" {
 		t.Errorf("dsn %q", c.Store.DSN)

@@ -43,6 +43,9 @@ func SaveParams(path string, p *Params) error {
 type EstimateOptions struct {
 	// RandomPairs is how many random pairs estimate u (default 200,000).
 	RandomPairs int
+	// PairsPerRecord raises RandomPairs to this many per record (see
+	// AutoPairsPerRecord).
+	PairsPerRecord int
 	// Iterations of expectation-maximisation for m (default 25).
 	Iterations int
 	// Seed makes the random pairs repeatable; the same records and seed
@@ -56,6 +59,10 @@ type EstimateOptions struct {
 	// records in the order of KeyHash instead of from Seed: a few more
 	// records then change few pairs (the hub's automatic estimation).
 	HashPairs bool
+	// FixedM keeps every comparison's m at base's: EM estimates the
+	// share of matches (and each pair's match probability, which weighs
+	// the random pairs for u) but no m (see AutoEstimate).
+	FixedM bool
 }
 
 // EstimateStats says what an estimation saw.
@@ -118,13 +125,15 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	}
 	n := len(people)
 	maxPairs := n * (n - 1) / 2
-	pairs := min(opt.RandomPairs, maxPairs)
+	pairs := min(max(opt.RandomPairs, opt.PairsPerRecord*n), maxPairs)
 	var fixed [][2]int
 	if opt.HashPairs {
 		fixed = hashPairs(people, pairs)
 		pairs = len(fixed)
 	}
-	randomGs := make([]gamma, 0, pairs)
+	// The random pairs' comparison vectors, counted by pattern: a few
+	// hundred distinct patterns stand for millions of pairs.
+	randomGs := map[gamma]float64{}
 	for k := range pairs {
 		var a, b int
 		if fixed != nil {
@@ -136,7 +145,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 			}
 		}
 		g, _ := comparePeople(people[a].Customer, people[b].Customer, region, taxEv, base)
-		randomGs = append(randomGs, g)
+		randomGs[g]++
 		for i, l := range g {
 			if l != "" {
 				counts[i][l]++
@@ -232,7 +241,11 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 			for i, l := range byRule[rule] {
 				gs[i], _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
 			}
-			m, lambda, its, post := emRule(gs, out, held, unidentified(gs, held), opt.Iterations)
+			fixed := unidentified(gs, held)
+			if opt.FixedM {
+				fixed = allComparisons
+			}
+			m, lambda, its, post := emRule(gs, out, held, fixed, opt.Iterations)
 			st.Iterations = max(st.Iterations, its)
 			for i, l := range byRule[rule] {
 				s := shares[l]
@@ -297,7 +310,14 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	for i := range ucounts {
 		ucounts[i] = map[string]float64{}
 	}
-	for _, g := range randomGs {
+	patterns := make([]gamma, 0, len(randomGs))
+	for g := range randomGs {
+		patterns = append(patterns, g)
+	}
+	// Summed in one order: the model must not depend on map order.
+	sort.Slice(patterns, func(i, j int) bool { return lessGamma(patterns[i], patterns[j]) })
+	for _, g := range patterns {
+		n := randomGs[g]
 		w := math.Log2(prior / (1 - prior))
 		for i, l := range g {
 			w += levelWeight(out, Comparisons[i], l)
@@ -305,8 +325,8 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 		stranger := 1 - 1/(1+math.Exp2(-w))
 		for i, l := range g {
 			if l != "" {
-				ucounts[i][l] += stranger
-				utotals[i] += stranger
+				ucounts[i][l] += stranger * n
+				utotals[i] += stranger * n
 			}
 		}
 	}
@@ -473,6 +493,26 @@ func unidentified(gs []gamma, held map[int]bool) map[int]bool {
 	}
 	return free
 }
+
+// lessGamma orders comparison vectors level by level.
+func lessGamma(a, b gamma) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+// allComparisons marks every comparison: with EstimateOptions.FixedM, EM
+// holds all of them at base's m and estimates the share of matches only.
+var allComparisons = func() map[int]bool {
+	all := make(map[int]bool, len(Comparisons))
+	for i := range Comparisons {
+		all[i] = true
+	}
+	return all
+}()
 
 // mFloor is the least m an estimate takes for a level of the given u. The
 // floor of 0.001 keeps a level never seen among matches from weighing

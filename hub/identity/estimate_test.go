@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -201,5 +202,70 @@ func TestEstimateBirthDateMNearTruth(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The automatic estimate keeps the configured model's m at every level
+// and estimates the rest from the records; it draws at least
+// AutoPairsPerRecord random pairs per record, so that u keeps its
+// resolution as the store grows, and is a function of the records.
+func TestAutoEstimate(t *testing.T) {
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	// 2,500 people have more than 4,000 records: more than the first
+	// 200,000 random pairs at AutoPairsPerRecord each.
+	recs := quality.Records(quality.GenerateWith(2500, 3, quality.Options{Households: 0.15}))
+	bent := identity.DefaultParams()
+	bent.Levels[identity.CompEmail][identity.LevelClose] = identity.MU{M: 0.2, U: 1e-5}
+	for _, c := range []struct {
+		name string
+		base *identity.Params
+	}{
+		{"defaults", identity.DefaultParams()},
+		{"a hand-set m", bent},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, st, err := identity.New(cfg).AutoEstimate(recs, c.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The configured m, rounded as every automatic model is.
+			data, err := json.Marshal(c.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want identity.Params
+			if err := json.Unmarshal(data, &want); err != nil {
+				t.Fatal(err)
+			}
+			identity.RoundParams(&want)
+			for comp, levels := range want.Levels {
+				for level, mu := range levels {
+					if got := p.Levels[comp][level].M; got != mu.M {
+						t.Errorf("m of %s %s: %v, want the configured %v", comp, level, got, mu.M)
+					}
+				}
+			}
+			if p.Prior == c.base.Prior || p.TwinShare == nil || len(p.TF[identity.CompFamily]) == 0 {
+				t.Errorf("prior %v, twin share %v, %d family names: want them estimated", p.Prior, p.TwinShare, len(p.TF[identity.CompFamily]))
+			}
+			if u := p.Levels[identity.CompBirthDate][identity.LevelExact].U; u == c.base.Levels[identity.CompBirthDate][identity.LevelExact].U {
+				t.Errorf("u of an equal birth date %v: want it estimated", u)
+			}
+			if want := identity.AutoPairsPerRecord * st.Records; st.RandomPairs < want {
+				t.Errorf("%d random pairs for %d records: want at least %d", st.RandomPairs, st.Records, want)
+			}
+			if p.Source != identity.AutoSource {
+				t.Errorf("source %q", p.Source)
+			}
+			shuffled := append([]identity.Record(nil), recs...)
+			rand.New(rand.NewPCG(3, 4)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			q, _, err := identity.New(cfg).AutoEstimate(shuffled, c.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p, q) {
+				t.Error("the model depends on the order of the records")
+			}
+		})
 	}
 }

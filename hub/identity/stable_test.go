@@ -100,26 +100,3 @@ func TestRoundParams(t *testing.T) {
 		t.Errorf("rounded model: %v", err)
 	}
 }
-
-func TestShrinkM(t *testing.T) {
-	base := DefaultParams()
-	for _, c := range []struct {
-		name           string
-		matches, alpha float64
-		want           float64 // m of an e-mail one typo apart, estimated 0
-	}{
-		{"no prior", 2000, 0, 0},
-		{"prior as many as the matches", 3000, 3000, 0.015},
-		{"few matches", 0, 3000, 0.03},
-	} {
-		p := DefaultParams()
-		p.Levels[CompEmail][LevelClose] = MU{M: 0, U: 1e-5}
-		ShrinkM(p, base, c.matches, c.alpha)
-		if got := p.Levels[CompEmail][LevelClose].M; math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("%s: m %v, want %v", c.name, got, c.want)
-		}
-		if u := p.Levels[CompEmail][LevelClose].U; u != 1e-5 {
-			t.Errorf("%s: u moved to %v", c.name, u)
-		}
-	}
-}

@@ -194,33 +194,11 @@ type EstimateTimes struct {
 	Relinked, Reclustered      int
 }
 
-// The fixed seed and the hash-ordered pairs make an estimate a function of
-// the sampled records alone.
-const estimateSeed = 1
-
-// shrinkPairs is how many matched pairs the configured model's m counts
-// as in an automatic estimate (identity.ShrinkM), at least: never fewer
-// than the estimate's own matches, so the store's m never weighs more than
-// half. On the demo's systems (2,000 people, 3,532 person records, about
-// 2,100 matched pairs by the estimate) the m of EM alone cost F1 0.998 ->
-// 0.966 (117 split pairs); shrunk as 1,000 pairs 0.9963, as 3,000 pairs
-// 0.9971; at 20,000 people (about 20,000 matched pairs) shrunk as 3,000
-// pairs the estimate's m dominated again and F1 fell 0.9966 -> 0.9854. On
-// FEBRL, where the estimate's gain is its u, the prior and the name
-// frequencies, F1 did not move (0.959 two systems, 0.910 one system,
-// without the id).
-const shrinkPairs = 3000
-
-// autoSource is the Source of every automatic model: a constant, because
-// the fingerprint includes it, and a count in it would change the
-// fingerprint with every record. The store's table has version, time and
-// record count.
-const autoSource = "estimated from the store's person records"
-
 // Reestimate brings the person model up to date with the store's records:
 // it samples them (EstimateOptions.Sample), and unless the latest stored
 // model was estimated on the same record set, estimates a model from them
-// (identity.Resolver.Estimate, rounded by identity.RoundParams) and stores
+// (identity.Resolver.AutoEstimate: m from the configured model, u, the
+// prior, name frequencies and twin share from the records) and stores
 // it as a new version; then it uses that model and, when its fingerprint
 // differs from the one the links were scored with, rescores every link
 // and re-clusters every customer (Rescore). Estimating reads through the
@@ -253,7 +231,7 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 	m := latest
 	if latest == nil || latest.Digest != digest {
 		base := s.res.withPeople(peopleOf(s.res.base))
-		p, st, err := base.Estimate(people, peopleOf(s.res.base), identity.EstimateOptions{Seed: estimateSeed, HashPairs: true})
+		p, _, err := base.AutoEstimate(people, peopleOf(s.res.base))
 		if errors.Is(err, identity.ErrTooFewRecords) {
 			// Enough records but no pairs to learn from (no two share a
 			// blocking key): the configured model stays, as below the
@@ -263,10 +241,6 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 		if err != nil {
 			return res, fmt.Errorf("estimate the person model from %d records: %w", len(people), err)
 		}
-		matches := st.MatchShare * float64(st.BlockedPairs)
-		identity.ShrinkM(p, peopleOf(s.res.base), matches, max(shrinkPairs, matches))
-		identity.RoundParams(p)
-		p.Source = autoSource
 		saved, err := s.SaveModel(ctx, Model{Records: len(people), Digest: digest, Origin: "auto", Params: p,
 			Fingerprint: s.res.withPeople(p).Fingerprint()})
 		if err != nil {
