@@ -172,4 +172,25 @@ func TestGoldenStreamChangeOfMergedGolden(t *testing.T) {
 	if h := got[survivor]; h["op"] != hub.ChangeValue {
 		t.Errorf("survivor published with %v, want its state under op value", h)
 	}
+	// A value change of the merged id publishes nothing (its merge says
+	// where it went): the next message is the survivor's.
+	if err := gs.publish(ctx, []hub.GoldenChange{{Seq: 4, GoldenID: merged, Op: hub.ChangeValue}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gs.publish(ctx, []hub.GoldenChange{{Seq: 5, GoldenID: survivor, Op: hub.ChangeUpsert}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msgs, err := cons.Fetch(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if k := string(msgs[0].Key); k != survivor || msgs[0].Headers["op"] != hub.ChangeUpsert {
+			t.Fatalf("after a value change of the merged id, got %s %v, want the survivor's upsert", k, msgs[0].Headers)
+		}
+		break
+	}
 }

@@ -360,7 +360,7 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 	// The stored rows: their JSON is decoded (in part, totalsView) only
 	// for a customer whose figures changed, to take its old totals out.
 	olds := map[string]*storedValue{}
-	if err := s.eachChunk(ctx, tx, `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
+	if err := s.eachChunk(ctx, tx, s.byValueID(valueRowsOf), ids, func(r *sql.Rows) error {
 		var (
 			id string
 			v  storedValue
@@ -386,8 +386,14 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		if err := r.Scan(&id, &data); err != nil {
 			return err
 		}
-		if err := json.Unmarshal([]byte(data.String), &c); err != nil {
-			return fmt.Errorf("customer %s: stored golden record: %w", id, err)
+		// The store encodes golden records itself (encoding/json, the
+		// field's tag), so one without the key has no credit limit:
+		// decoding the whole record to find none was a seventh of
+		// reading a recompute's inputs.
+		if strings.Contains(data.String, `"credit_limit"`) {
+			if err := json.Unmarshal([]byte(data.String), &c); err != nil {
+				return fmt.Errorf("customer %s: stored golden record: %w", id, err)
+			}
 		}
 		inputs[id] = &value.Input{CreditLimit: c.CreditLimit}
 		return nil
@@ -511,8 +517,9 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 	}
 	var (
 		moved         []string
-		added, stored [][]any // rows to insert, rows to update
-		buf           []byte  // the JSON of one customer's figures
+		dropped       []string // rows of customers no longer active
+		added, stored [][]any  // rows to insert, rows to update
+		buf           []byte   // the JSON of one customer's figures
 	)
 	for _, id := range ids {
 		old, in := olds[id], inputs[id]
@@ -523,9 +530,7 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 					return err
 				}
 				addTotals(deltas, f, -1)
-				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM customer_value WHERE golden_id = ?`), id); err != nil {
-					return fmt.Errorf("value: drop %s: %w", id, err)
-				}
+				dropped = append(dropped, id)
 			}
 			continue
 		}
@@ -555,6 +560,12 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 			moved = append(moved, id)
 		}
 	}
+	// A statement per chunk, not per customer: a first sync merges
+	// thousands of goldens whose rows go (a statement each was a tenth of
+	// a recompute).
+	if err := s.execChunk(ctx, tx, s.byValueID(`DELETE FROM customer_value`+byValueIDHint+` WHERE golden_id IN (%s)`), dropped); err != nil {
+		return fmt.Errorf("value: drop figures of inactive customers: %w", err)
+	}
 	if err := s.putValues(ctx, tx, added, stored); err != nil {
 		return err
 	}
@@ -577,6 +588,27 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 
 // customersOfGoldens reads the customer records of a list of goldens.
 const customersOfGoldens = `SELECT golden_id, system, source_id FROM records` + byGoldenHint + ` WHERE entity = 'customer' AND deleted = 0 AND golden_id IN (%s)`
+
+// valueRowsOf reads the stored figures of a list of customers.
+const valueRowsOf = `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value` + byValueIDHint + ` WHERE golden_id IN (%s)`
+
+// byValueIDHint marks where byValueID names the index.
+const byValueIDHint = "/*by value id*/"
+
+// byValueID makes query, a read or delete of the customer_value rows of
+// a list of customers, seek its primary key on SQLite. Statistics taken
+// while the table was small (PRAGMA optimize, early in a first sync) made
+// the planner scan the whole table for each chunk of 512 ids instead,
+// once it had grown: two thirds of reading the old rows in a recompute,
+// and of the golden change stream's reading of the value block (a CPU
+// profile of bench sync --people 20000, 2026-12-06). PostgreSQL plans
+// from its statistics and has no such clause.
+func (s *Store) byValueID(query string) string {
+	if s.pg {
+		return strings.Replace(query, byValueIDHint, "", 1)
+	}
+	return strings.Replace(query, byValueIDHint, " INDEXED BY sqlite_autoindex_customer_value_1", 1)
+}
 
 // byGoldenHint marks where byGolden names the index.
 const byGoldenHint = "/*by golden*/"
@@ -668,7 +700,10 @@ func (s *Store) putValues(ctx context.Context, tx *sql.Tx, added, stored [][]any
 }
 
 // applyTotals adds the deltas to value_totals, dropping rows no customer
-// contributes to any more.
+// contributes to any more. It reads the rows it moves in one statement
+// and writes them in two (a read and a write per row was a tenth of a
+// recompute pass: a chunk of customers moves a few hundred rows, one per
+// dimension key, month and currency).
 func (s *Store) applyTotals(ctx context.Context, tx *sql.Tx, deltas map[totalsKey]*totalsDelta) error {
 	keys := make([]totalsKey, 0, len(deltas))
 	for k, d := range deltas {
@@ -676,37 +711,59 @@ func (s *Store) applyTotals(ctx context.Context, tx *sql.Tx, deltas map[totalsKe
 			keys = append(keys, k)
 		}
 	}
+	if len(keys) == 0 {
+		return nil
+	}
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
 		return a.dim < b.dim || a.dim == b.dim && (a.key < b.key || a.key == b.key && a.cur < b.cur)
 	})
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{k.dim, k.key, k.cur}
+	}
+	type stored struct {
+		rev string
+		n   int64
+	}
+	old := make(map[totalsKey]stored, len(keys))
+	if err := s.queryRows(ctx, tx, `SELECT t.dim, t.dkey, t.currency, t.revenue, t.customers FROM (`, "text,text,text",
+		`) AS v JOIN value_totals t ON t.dim = v.column1 AND t.dkey = v.column2 AND t.currency = v.column3`, rows, func(r *sql.Rows) error {
+			var (
+				k  totalsKey
+				st stored
+			)
+			if err := r.Scan(&k.dim, &k.key, &k.cur, &st.rev, &st.n); err != nil {
+				return err
+			}
+			old[k] = st
+			return nil
+		}); err != nil {
+		return fmt.Errorf("value: read totals: %w", err)
+	}
+	var drop, put [][]any
 	for _, k := range keys {
-		d := deltas[k]
-		var (
-			rev string
-			n   int64
-		)
-		err := tx.QueryRowContext(ctx, s.q(`SELECT revenue, customers FROM value_totals WHERE dim = ? AND dkey = ? AND currency = ?`), k.dim, k.key, k.cur).Scan(&rev, &n)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			rev = "0"
-		case err != nil:
-			return fmt.Errorf("value: read totals: %w", err)
+		d, st := deltas[k], old[k]
+		if st.rev == "" {
+			st.rev = "0"
 		}
-		sum, err := decimal.NewFromString(rev)
+		sum, err := decimal.NewFromString(st.rev)
 		if err != nil {
 			return fmt.Errorf("value: stored total %s/%s/%s: %w", k.dim, k.key, k.cur, err)
 		}
-		sum, n = sum.Add(d.rev.Decimal()), n+d.customers
+		sum, n := sum.Add(d.rev.Decimal()), st.n+d.customers
 		if n <= 0 {
-			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM value_totals WHERE dim = ? AND dkey = ? AND currency = ?`), k.dim, k.key, k.cur)
+			drop = append(drop, []any{k.dim, k.key, k.cur})
 		} else {
-			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO value_totals (dim, dkey, currency, revenue, customers) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (dim, dkey, currency) DO UPDATE SET revenue = excluded.revenue, customers = excluded.customers`), k.dim, k.key, k.cur, sum.String(), n)
+			put = append(put, []any{k.dim, k.key, k.cur, sum.String(), n})
 		}
-		if err != nil {
-			return fmt.Errorf("value: write totals: %w", err)
-		}
+	}
+	if err := s.insertRows(ctx, tx, `DELETE FROM value_totals WHERE (dim, dkey, currency) IN (`, "text,text,text", `)`, drop); err != nil {
+		return fmt.Errorf("value: drop totals: %w", err)
+	}
+	if err := s.insertRows(ctx, tx, `INSERT INTO value_totals (dim, dkey, currency, revenue, customers) `, "text,text,text,text,bigint",
+		` ON CONFLICT (dim, dkey, currency) DO UPDATE SET revenue = excluded.revenue, customers = excluded.customers`, put); err != nil {
+		return fmt.Errorf("value: write totals: %w", err)
 	}
 	return nil
 }
@@ -742,7 +799,7 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 	if s.val.off {
 		return nil
 	}
-	return s.eachChunk(ctx, tx, `SELECT golden_id, stage, segment, rfm, abc, revenue_12m, figures FROM customer_value WHERE golden_id IN (%s)`, ids, func(r *sql.Rows) error {
+	return s.eachChunk(ctx, tx, s.byValueID(`SELECT golden_id, stage, segment, rfm, abc, revenue_12m, figures FROM customer_value`+byValueIDHint+` WHERE golden_id IN (%s)`), ids, func(r *sql.Rows) error {
 		var (
 			id, data string
 			cents    int64

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -51,15 +52,25 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 	lastBy, firstBy := now.Add(-quiet).UnixMilli(), now.Add(-maxLag).UnixMilli()
 	total := 0
 	var after markKey
+	// The goldens this pass recomputed, in chunks committed: a golden
+	// often has marks in several chunks (its golden id, and the source
+	// customer of each system its orders, invoices and cases name, which
+	// sort apart), and recomputing it for each cost a seventh more
+	// recomputes in a first sync's last pass.
+	recomputed := map[string]bool{}
 	for {
 		n, next, done := 0, markKey{}, false
+		var ids []string
 		err := s.valueTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			n, next, done, err = s.drainSettledChunk(ctx, tx, max, after, lastBy, firstBy)
+			n, next, done, ids, err = s.drainSettledChunk(ctx, tx, max, after, lastBy, firstBy, quiet > markGrain, recomputed)
 			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("value drain: %w", err)
+		}
+		for _, id := range ids {
+			recomputed[id] = true
 		}
 		total += n
 		if done {
@@ -72,36 +83,47 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 // drainSettledChunk reads up to max settled marks after the key after,
 // recomputes the goldens none of whose marks is still moving and deletes
 // those marks, and hands the others on (below); it returns how many
-// marks it recomputed, the last key it read and whether none is left
-// after it.
-func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, after markKey, lastBy, firstBy int64) (int, markKey, bool, error) {
+// marks it took, the last key it read, whether none is left after it
+// and the goldens it recomputed.
+//
+// A settled mark all of whose goldens an earlier chunk of the pass
+// recomputed (recomputed) is deleted without recomputing them again when
+// skip is set: its last touch is older than the pass, so that recompute
+// read what the touch wrote (the batch that touched it committed before
+// the pass began: SQLite has one writer, and a batch stamps its marks
+// inside its transaction). A touch since would have moved the mark's
+// last_at past lastBy, out of the settled ones, which skip requires
+// quiet longer than markGrain for (a touch within markGrain of the last
+// keeps the old last_at). A forced mark still moving is recomputed.
+func (s *Store) drainSettledChunk(ctx context.Context, tx *sql.Tx, max int, after markKey, lastBy, firstBy int64, skip bool, recomputed map[string]bool) (int, markKey, bool, []string, error) {
 	var (
-		marks []markKey
-		first = map[markKey]int64{} // when each mark was first set
-		last  markKey
+		marks  []markKey
+		first  = map[markKey]int64{} // when each mark was first set
+		lastAt = map[markKey]int64{} // when each was last touched
+		last   markKey
 	)
 	// A row-value comparison, so each chunk seeks to the cursor in the
 	// primary key (an OR of the two columns scanned the system's marks
 	// from its first on SQLite).
-	if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey, first_at FROM value_dirty
+	if err := s.scanAll(ctx, tx, s.q(`SELECT system, dkey, first_at, last_at FROM value_dirty
 WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY system, dkey LIMIT ?`),
 		[]any{after.system, after.key, lastBy, firstBy, max}, func(r *sql.Rows) error {
 			var (
-				m  markKey
-				at int64
+				m         markKey
+				at, touch int64
 			)
-			if err := r.Scan(&m.system, &m.key, &at); err != nil {
+			if err := r.Scan(&m.system, &m.key, &at, &touch); err != nil {
 				return err
 			}
 			marks = append(marks, m)
-			first[m] = at
+			first[m], lastAt[m] = at, touch
 			last = m
 			return nil
 		}); err != nil {
-		return 0, last, false, err
+		return 0, last, false, nil, err
 	}
 	if len(marks) == 0 {
-		return 0, last, true, nil
+		return 0, last, true, nil, nil
 	}
 	// The goldens of each mark: a golden id names itself, a reference the
 	// goldens holding that source customer.
@@ -126,13 +148,28 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 				goldens[m] = append(goldens[m], g)
 				return nil
 			}); err != nil {
-				return 0, last, false, fmt.Errorf("value: customers of marks: %w", err)
+				return 0, last, false, nil, fmt.Errorf("value: customers of marks: %w", err)
 			}
 		}
 	}
+	// The marks an earlier chunk's recompute covered (above) go now,
+	// and take no part in what follows.
+	var covered []markKey
+	if skip {
+		kept := marks[:0:0]
+		for _, m := range marks {
+			gs := goldens[m]
+			if lastAt[m] <= lastBy && len(gs) > 0 && !slices.ContainsFunc(gs, func(g string) bool { return !recomputed[g] }) {
+				covered = append(covered, m)
+				continue
+			}
+			kept = append(kept, m)
+		}
+		marks = kept
+	}
 	all := map[string]bool{}
-	for _, gs := range goldens {
-		for _, g := range gs {
+	for _, m := range marks {
+		for _, g := range goldens[m] {
 			all[g] = true
 		}
 	}
@@ -150,12 +187,25 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 		moving[g] = append(moving[g], m)
 		return nil
 	}
-	keys := sortedKeys(all)
-	if err := s.eachMarkQuery(ctx, tx, `SELECT dkey, system, dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanMoving); err != nil {
-		return 0, last, false, fmt.Errorf("value: moving goldens: %w", err)
+	// None moves once a sync has ended, in its last pass, which takes
+	// most of a first sync's customers: one look at the marks then spares
+	// reading the customer records of every golden to find none (a sixth
+	// of that pass).
+	anyMoving := true
+	switch err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM value_dirty WHERE last_at > ? AND first_at > ? LIMIT 1`), lastBy, firstBy).Scan(new(int)); {
+	case errors.Is(err, sql.ErrNoRows):
+		anyMoving = false
+	case err != nil:
+		return 0, last, false, nil, fmt.Errorf("value: any mark moving: %w", err)
 	}
-	if err := s.eachMarkQuery(ctx, tx, s.byGolden(movingCustomers), keys, lastBy, firstBy, scanMoving); err != nil {
-		return 0, last, false, fmt.Errorf("value: goldens of moving customers: %w", err)
+	if anyMoving {
+		keys := sortedKeys(all)
+		if err := s.eachMarkQuery(ctx, tx, `SELECT dkey, system, dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanMoving); err != nil {
+			return 0, last, false, nil, fmt.Errorf("value: moving goldens: %w", err)
+		}
+		if err := s.eachMarkQuery(ctx, tx, s.byGolden(movingCustomers), keys, lastBy, firstBy, scanMoving); err != nil {
+			return 0, last, false, nil, fmt.Errorf("value: goldens of moving customers: %w", err)
+		}
 	}
 	// A forced mark (maxLag old) takes its goldens however they move.
 	for _, m := range marks {
@@ -204,20 +254,21 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 	// valueTargets adds what DrainValue adds: goldens merged into these
 	// that still carry figures.
 	if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
-		return 0, last, false, err
+		return 0, last, false, nil, err
 	}
-	if err := s.refreshValues(ctx, tx, sortedKeys(ids), s.val.now()); err != nil {
-		return 0, last, false, err
+	recompute := sortedKeys(ids)
+	if err := s.refreshValues(ctx, tx, recompute, s.val.now()); err != nil {
+		return 0, last, false, nil, err
 	}
 	byTakenSystem := map[string][]string{}
-	for _, m := range append(taken, handed...) {
+	for _, m := range slices.Concat(taken, handed, covered) {
 		byTakenSystem[m.system] = append(byTakenSystem[m.system], m.key)
 	}
 	for _, sys := range sortedKeys(boolSet(byTakenSystem)) {
 		for _, part := range s.keyChunks(byTakenSystem[sys]) {
 			q, args := s.inList(`DELETE FROM value_dirty WHERE system = ? AND dkey IN (%s)`, part)
 			if _, err := tx.ExecContext(ctx, s.q(q), append([]any{sys}, args...)...); err != nil {
-				return 0, last, false, fmt.Errorf("value: clear marks: %w", err)
+				return 0, last, false, nil, fmt.Errorf("value: clear marks: %w", err)
 			}
 		}
 	}
@@ -230,9 +281,9 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 	})
 	if err := s.insertRows(ctx, tx, `UPDATE value_dirty SET first_at = v.column3 FROM (`, "text,text,bigint",
 		`) AS v WHERE value_dirty.system = v.column1 AND value_dirty.dkey = v.column2 AND value_dirty.first_at > v.column3`, rows); err != nil {
-		return 0, last, false, fmt.Errorf("value: hand marks on: %w", err)
+		return 0, last, false, nil, fmt.Errorf("value: hand marks on: %w", err)
 	}
-	return len(taken), last, len(marks) < max, nil
+	return len(taken) + len(covered), last, len(marks)+len(covered) < max, recompute, nil
 }
 
 // eachMarkQuery runs query, whose "IN (%s)" is followed by the two

@@ -137,3 +137,43 @@ func TestValueByGoldenPlan(t *testing.T) {
 		})
 	}
 }
+
+// The reads of customer_value by a list of ids seek its primary key even
+// under statistics taken while the table was small, with which SQLite
+// scanned the whole table for each list (byValueID).
+func TestValueByIDPlan(t *testing.T) {
+	s := MustOpenSQLite(t, Options{})
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sqlite_stat1 WHERE tbl = 'customer_value'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+  ('customer_value', 'sqlite_autoindex_customer_value_1', '10 1'), ('customer_value', 'customer_value_stage', '10 5 2 1')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `ANALYZE sqlite_schema`); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, chunk)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("g%d", i)
+	}
+	for _, hinted := range []bool{false, true} {
+		q := strings.Replace(valueRowsOf, byValueIDHint, "", 1)
+		if hinted {
+			q = s.byValueID(valueRowsOf)
+		}
+		q, args := s.inList(q, ids)
+		plan := queryPlan(t, s.db, q, args...)
+		seeks := strings.Contains(plan, "sqlite_autoindex_customer_value_1")
+		if hinted && !seeks {
+			t.Errorf("hinted, the plan does not seek the primary key: %v", plan)
+		}
+		if !hinted {
+			t.Logf("without the hint: %v", plan)
+		}
+	}
+}

@@ -27,6 +27,7 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("Off", func(t *testing.T) { testValueOff(t, open) })
 	t.Run("Deferred", func(t *testing.T) { testValueDeferred(t, open) })
 	t.Run("CutStale", func(t *testing.T) { testValueCutStale(t, open) })
+	t.Run("CutStalePending", func(t *testing.T) { testValueCutStalePending(t, open) })
 	t.Run("GoldenChanges", func(t *testing.T) { testValueGoldenChanges(t, open, false) })
 	t.Run("GoldenChangesDeferred", func(t *testing.T) { testValueGoldenChanges(t, open, true) })
 }
@@ -658,4 +659,73 @@ func TestCustomerValuePrepared(t *testing.T) {
 	if s.reads.m[query] == nil {
 		t.Fatalf("CustomerValue's query is not in the read statement cache: %d statements", len(s.reads.m))
 	}
+}
+
+// With deferred marks pending (a sync's customers about to move), the
+// cut waits for twice the customers, as while apply is busy; once they
+// are recomputed, the quarter applies again.
+func testValueCutStalePending(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(6, 20)
+	s := openValue(t, open, Options{Value: ValueOptions{Deferred: true}})
+	stale := func(want bool, when string) {
+		t.Helper()
+		got, err := s.ValueCutStale(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: stale %v, want %v", when, got, want)
+		}
+	}
+	// Customers C0-C9 with their orders, recomputed and cut.
+	half := 0
+	for i, e := range d.events {
+		if e.Entity == hub.EntityCustomer && e.SourceID == "C10" {
+			half = i
+			break
+		}
+	}
+	applyChunked(t, s, d.events[:half])
+	drainAll(t, s, 100)
+	if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
+		t.Fatal(err)
+	}
+	stale(false, "just cut")
+	// The rest, recomputed in part: more customers with orders than a
+	// quarter over the cut, fewer than twice, and marks pending.
+	applyChunked(t, s, d.events[half:])
+	b, err := s.valueBreaks(ctx, s.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := segmentCustomers(t, s)
+	for 4*n <= 5*int64(b.Customers) {
+		if k, err := s.DrainValue(ctx, 1); err != nil || k == 0 {
+			t.Fatalf("setup: drained %d (%v) with %d customers with orders against a cut from %d", k, err, n, b.Customers)
+		}
+		n = segmentCustomers(t, s)
+	}
+	if pending, err := s.ValuePending(ctx); err != nil || pending == 0 || 4*n <= 5*int64(b.Customers) || n >= 2*int64(b.Customers) {
+		t.Fatalf("setup: %d marks pending (%v), %d customers with orders against a cut from %d: want some pending, between 125%% and 200%%", pending, err, n, b.Customers)
+	}
+	stale(false, "marks pending, fewer than twice the customers")
+	drainAll(t, s, 100)
+	stale(true, "marks recomputed, more than a quarter over the cut")
+}
+
+// segmentCustomers counts the customers with orders, as ValueCutStale does.
+func segmentCustomers(t *testing.T, s *Store) int64 {
+	t.Helper()
+	groups, err := s.Segments(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, g := range groups {
+		if g.Stage != string(value.StageNone) {
+			n += g.Customers
+		}
+	}
+	return n
 }

@@ -150,7 +150,13 @@ func (s *Server) runValueDrain(ctx context.Context) error {
 // Without that, the last pass of a sync waited drainPace times the
 // previous pass (which, run while apply held the writer, took seconds)
 // after the last record applied: at 130,000 records 20 s of a 52 s
-// sync-and-settle (README, Benchmarks). It reports false when ctx ends.
+// sync-and-settle (README, Benchmarks). Once apply has paused (nothing
+// applied for a quarter of every, where a sync applies every few
+// milliseconds), the pause lasts until every after the last apply, when
+// the marks of its last batches have settled: a pass run before then
+// left them to the next one, a pause and a pass later, which was 0 to 1 s
+// more between a sync's last record and its settled figures. It reports
+// false when ctx ends.
 func drainPause(ctx context.Context, every, paced time.Duration, lastApply func() time.Time) bool {
 	end := time.Now().Add(max(every, paced))
 	wait := every
@@ -160,8 +166,16 @@ func drainPause(ctx context.Context, every, paced time.Duration, lastApply func(
 			return false
 		case <-time.After(wait):
 		}
+		idle := time.Since(lastApply())
+		if idle >= every {
+			return true
+		}
+		if idle >= every/4 {
+			wait = every - idle
+			continue
+		}
 		left := time.Until(end)
-		if left <= 0 || time.Since(lastApply()) >= every {
+		if left <= 0 {
 			return true
 		}
 		wait = min(left, every/4)

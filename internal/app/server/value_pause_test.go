@@ -38,3 +38,24 @@ func TestDrainPause(t *testing.T) {
 		})
 	}
 }
+
+// Once apply has paused, the pause ends no sooner than every after the
+// last apply, when the marks of the last batches have settled, however
+// short the pace.
+func TestDrainPauseWaitsForTheLastBatch(t *testing.T) {
+	every := 40 * time.Millisecond
+	// Apply runs for most of the pause's first every, then stops.
+	last := time.Now().Add(every * 7 / 10)
+	lastApply := func() time.Time {
+		if now := time.Now(); now.Before(last) {
+			return now
+		}
+		return last
+	}
+	if !drainPause(context.Background(), every, 0, lastApply) {
+		t.Fatal("drainPause = false, want true")
+	}
+	if idle := time.Since(last); idle < every {
+		t.Fatalf("the pause ended %v after the last apply, before its marks settled (%v)", idle, every)
+	}
+}
