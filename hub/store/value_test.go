@@ -493,15 +493,24 @@ func checkSegmentCount(t *testing.T, s *Store, want int64) {
 	}
 }
 
-// The cut is stale while customers with orders exist and none was cut
-// from them, and again once their number grew by more than a quarter.
-func testValueCutStale(t *testing.T, open opener) {
-	ctx := context.Background()
-	d := genValue(6, 20)
-	s := openValue(t, open, Options{})
-	stale := func(want bool, when string) {
+// customerAt is the index of the customer record id among events (its
+// orders follow it): the events before are customers C0 to id's
+// predecessor with all of theirs.
+func customerAt(events []hub.Envelope, id string) int {
+	for i, e := range events {
+		if e.Entity == hub.EntityCustomer && e.SourceID == id {
+			return i
+		}
+	}
+	return len(events)
+}
+
+// staleCheck returns a check that the RFM/ABC cut is stale, or not, at a
+// named moment of a test.
+func staleCheck(t *testing.T, s *Store) func(want bool, when string) {
+	return func(want bool, when string) {
 		t.Helper()
-		got, err := s.ValueCutStale(ctx, false)
+		got, err := s.ValueCutStale(context.Background(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -509,6 +518,15 @@ func testValueCutStale(t *testing.T, open opener) {
 			t.Errorf("%s: stale %v, want %v", when, got, want)
 		}
 	}
+}
+
+// The cut is stale while customers with orders exist and none was cut
+// from them, and again once their number grew by more than a quarter.
+func testValueCutStale(t *testing.T, open opener) {
+	ctx := context.Background()
+	d := genValue(6, 20)
+	s := openValue(t, open, Options{})
+	stale := staleCheck(t, s)
 	refresh := func() {
 		t.Helper()
 		if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
@@ -517,13 +535,7 @@ func testValueCutStale(t *testing.T, open opener) {
 	}
 	refresh()
 	stale(false, "empty store, cut from no customer")
-	half := 0
-	for i, e := range d.events {
-		if e.Entity == hub.EntityCustomer && e.SourceID == "C10" {
-			half = i
-			break
-		}
-	}
+	half := customerAt(d.events, "C10")
 	applyChunked(t, s, d.events[:half])
 	stale(true, "customers with orders, cut from none")
 	refresh()
@@ -668,24 +680,9 @@ func testValueCutStalePending(t *testing.T, open opener) {
 	ctx := context.Background()
 	d := genValue(6, 20)
 	s := openValue(t, open, Options{Value: ValueOptions{Deferred: true}})
-	stale := func(want bool, when string) {
-		t.Helper()
-		got, err := s.ValueCutStale(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Errorf("%s: stale %v, want %v", when, got, want)
-		}
-	}
+	stale := staleCheck(t, s)
 	// Customers C0-C9 with their orders, recomputed and cut.
-	half := 0
-	for i, e := range d.events {
-		if e.Entity == hub.EntityCustomer && e.SourceID == "C10" {
-			half = i
-			break
-		}
-	}
+	half := customerAt(d.events, "C10")
 	applyChunked(t, s, d.events[:half])
 	drainAll(t, s, 100)
 	if _, err := s.RefreshValue(ctx, valueNow, 0); err != nil {
