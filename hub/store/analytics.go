@@ -256,14 +256,11 @@ func (s *Store) ValueCutStale(ctx context.Context, busy bool) (bool, error) {
 		return false, nil
 	}
 	if !busy && s.val.deferred {
-		// One index entry, not a count of the marks.
-		err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM value_dirty LIMIT 1`).Scan(new(int))
-		switch {
-		case err == nil:
-			busy = true
-		case !errors.Is(err, sql.ErrNoRows):
+		pending, err := anyRow(ctx, s.rdb, `SELECT 1 FROM value_dirty`)
+		if err != nil {
 			return false, fmt.Errorf("value marks pending: %w", err)
 		}
+		busy = pending
 	}
 	b, err := s.valueBreaks(ctx, s.rdb)
 	if err != nil {

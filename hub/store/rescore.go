@@ -27,11 +27,11 @@ func (s *Store) ModelChanged(ctx context.Context) (bool, error) {
 	err := s.rdb.QueryRowContext(ctx, `SELECT fingerprint FROM identity_model WHERE id = 1`).Scan(&fp)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		var n int
-		if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE entity = 'customer' LIMIT 1) x`).Scan(&n); err != nil {
+		found, err := anyRow(ctx, s.rdb, `SELECT 1 FROM records WHERE entity = 'customer'`)
+		if err != nil {
 			return false, infra(err)
 		}
-		if n == 0 {
+		if !found {
 			return false, s.recordModel(ctx)
 		}
 		return true, nil

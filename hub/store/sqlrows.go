@@ -38,6 +38,16 @@ func anys(ss []string) []any {
 	return out
 }
 
+// anyRow reports whether query, a SELECT, finds a row: it reads one at
+// most, an index entry where query's WHERE has one.
+func anyRow(ctx context.Context, q readQueryer, query string, args ...any) (bool, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+query+` LIMIT 1) AS l`, args...).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
 // queryer is a transaction or a connection pool.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

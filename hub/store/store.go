@@ -222,12 +222,12 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*Store, error)
 		s.Close()
 		return nil, err
 	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM applied_events WHERE rkey = '' LIMIT 1) AS l`).Scan(&n); err != nil {
+	legacy, err := anyRow(ctx, s.db, `SELECT 1 FROM applied_events WHERE rkey = ''`)
+	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: applied events: %w", err)
 	}
-	s.legacyEvents = n > 0
+	s.legacyEvents = legacy
 	s.byteKeys = !s.pg
 	if s.pg {
 		var coll string

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -191,11 +190,8 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 	// most of a first sync's customers: one look at the marks then spares
 	// reading the customer records of every golden to find none (a sixth
 	// of that pass).
-	anyMoving := true
-	switch err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM value_dirty WHERE last_at > ? AND first_at > ? LIMIT 1`), lastBy, firstBy).Scan(new(int)); {
-	case errors.Is(err, sql.ErrNoRows):
-		anyMoving = false
-	case err != nil:
+	anyMoving, err := anyRow(ctx, tx, s.q(`SELECT 1 FROM value_dirty WHERE last_at > ? AND first_at > ?`), lastBy, firstBy)
+	if err != nil {
 		return 0, last, false, nil, fmt.Errorf("value: any mark moving: %w", err)
 	}
 	if anyMoving {
