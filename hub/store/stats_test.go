@@ -257,3 +257,60 @@ func TestSQLiteStatsAtOpen(t *testing.T) {
 		t.Errorf("records statistics after Open: %d rows (%v), want some", n, err)
 	}
 }
+
+// The figures' table fills in the settle pass, after the batches whose
+// applies check the statistics: a first sync's settle pass checks them
+// itself, or the planner keeps the size it saw while the table was small
+// until the next sync.
+func TestSettleRefreshesStats(t *testing.T) {
+	ctx := context.Background()
+	s := openValue(t, MustOpenSQLite, Options{Value: ValueOptions{Deferred: true}})
+	s.statsEvery = 1000
+	people := func(from, to int) []hub.Envelope {
+		var evs []hub.Envelope
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("P%d", i)
+			evs = append(evs, cust("crm", id, 1, hub.Customer{GivenName: "Given", FamilyName: fmt.Sprintf("Family%d", i),
+				Emails: []string{fmt.Sprintf("p%d@example.com", i)}}),
+				ev(hub.EntityOrder, "erp", "orders", "O"+id, 2, hub.Order{OrderNumber: "O" + id,
+					CustomerRef: hub.Ref{System: "crm", ID: id}, Total: &hub.Money{Amount: "10.00", Currency: "EUR"}}))
+		}
+		return evs
+	}
+	drain := func() {
+		t.Helper()
+		if _, err := s.DrainSettled(ctx, 500, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applyChunked(t, s, people(0, 50))
+	drain()
+	if _, err := s.refreshStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := valueStatRows(t, s); n != 50 {
+		t.Fatalf("customer_value analyzed at %d rows, want 50", n)
+	}
+	// Five applies' checks see customer_value at 50 rows.
+	applyChunked(t, s, people(50, 3000))
+	drain()
+	if n := valueStatRows(t, s); n < 500 {
+		t.Errorf("after the settle pass filled customer_value with 3,000 rows its statistics say %d", n)
+	}
+}
+
+// valueStatRows is the row count sqlite_stat1 holds for customer_value's
+// primary key.
+func valueStatRows(t *testing.T, s *Store) int {
+	t.Helper()
+	var stat string
+	if err := s.db.QueryRowContext(context.Background(),
+		`SELECT stat FROM sqlite_stat1 WHERE tbl = 'customer_value' AND idx = 'sqlite_autoindex_customer_value_1'`).Scan(&stat); err != nil {
+		t.Fatalf("customer_value statistics: %v", err)
+	}
+	var n int
+	if _, err := fmt.Sscan(stat, &n); err != nil {
+		t.Fatalf("customer_value statistics %q: %v", stat, err)
+	}
+	return n
+}

@@ -72,6 +72,13 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 			recomputed[id] = true
 		}
 		total += n
+		// customer_value fills here, not in Apply: in a first sync most of
+		// it after the last batch, when no apply would check the
+		// statistics again until the next sync. Statistics from while it
+		// was small have the planner scan it where an index serves.
+		s.applyMu.Lock()
+		s.appliedForStats(ctx, n)
+		s.applyMu.Unlock()
 		if done {
 			return total, nil
 		}
