@@ -666,8 +666,13 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		given = ga == "" && emailsSpellName(a.Emails, gb, familyName(b)) || gb == "" && emailsSpellName(b.Emails, ga, familyName(a))
 		// An identifier one typo apart (two digits swapped) is the
 		// person's, as for the given names below: relatives' numbers are
-		// not one typo apart.
-		if !given && !strong && g[iIdent] != LevelClose {
+		// not one typo apart. So is a birth date one typo apart (a digit
+		// changed, two swapped, day and month swapped): relatives share a
+		// birth date only as twins, which an exact one already admits,
+		// and one typo apart only by chance (the same day and month in
+		// years a digit apart: a few in a thousand pairs of relatives),
+		// far less often than a copy's date is mistyped.
+		if !given && !strong && g[iIdent] != LevelClose && g[iBirth] != LevelClose {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
