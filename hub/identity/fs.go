@@ -694,10 +694,23 @@ const holdGivenNames = "the given names differ and nothing that belongs to one p
 
 // sameDayHouse reports whether a pair agrees on everything twins share:
 // the family name (a typo apart at most, or missing on a side, where it
-// cannot disagree; names not swapped), the birth date and the house.
+// cannot disagree; names not swapped), the birth date and the street
+// (sameStreetFamily).
 func sameDayHouse(g gamma, swapped bool) bool {
+	return sameStreetFamily(g, swapped) && g[iBirth] == LevelExact
+}
+
+// sameStreetFamily reports whether a pair agrees on the family name (as
+// sameDayHouse) and lives in one street: the same house, or another
+// number in the same street and postal code. Relatives live next door or
+// down the street as well as under one roof, and twins come at the same
+// few in a hundred of them wherever they live (twinShare). A copy whose
+// given name and house number were both mistyped looks like a twin next
+// door, as one with only the given name replaced looks like a twin under
+// one roof: twinShare weighs both against the relatives around them.
+func sameStreetFamily(g gamma, swapped bool) bool {
 	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
-		g[iBirth] == LevelExact && (g[iAddress] == LevelExact || g[iAddress] == LevelStreet)
+		(g[iAddress] == LevelExact || g[iAddress] == LevelStreet || g[iAddress] == LevelOtherNumber)
 }
 
 // copiesNotTwins reports whether the model's twin share leaves a pair
