@@ -363,11 +363,13 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 const twinsPerRelatives = 0.04
 
 // twinShare estimates the share of twins among the blocked pairs that
-// agree on family name, birth date and house and differ only in the given
-// name (sameDayHouse, held as holdGivenNames), from the store's own
-// households: the pairs that agree on family name and house and differ in
-// the given name and the birth date are relatives (a spouse, a parent, a
-// sibling), and twins come at twinsPerRelatives of them. Where the store
+// agree on family name, birth date and street (one house, or another
+// number in the street: sameDayHouse) and differ only in the given name
+// (held as holdGivenNames), from the store's own households and
+// neighbours: the pairs that agree on family name and street and differ
+// in the given name and the birth date are relatives (a spouse, a parent,
+// a sibling, next door as under one roof), and twins come at
+// twinsPerRelatives of them. Where the store
 // holds many pairs of the first kind and few of the second, they are
 // copies of one person with another given name (a data entry that
 // replaced it), not twins: a store with no households has no twins living
@@ -396,9 +398,7 @@ func twinShare(people []Record, byRule map[string][][2]int, p *Params, region st
 			switch {
 			case sameDayHouse(g, swapped):
 				sameDay++
-			case !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
-				(g[iAddress] == LevelExact || g[iAddress] == LevelStreet) &&
-				(g[iBirth] == LevelElse || g[iBirth] == LevelSimilar):
+			case sameStreetFamily(g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar):
 				otherDay++
 			}
 		}

@@ -666,8 +666,13 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		given = ga == "" && emailsSpellName(a.Emails, gb, familyName(b)) || gb == "" && emailsSpellName(b.Emails, ga, familyName(a))
 		// An identifier one typo apart (two digits swapped) is the
 		// person's, as for the given names below: relatives' numbers are
-		// not one typo apart.
-		if !given && !strong && g[iIdent] != LevelClose {
+		// not one typo apart. So is a birth date one typo apart (a digit
+		// changed, two swapped, day and month swapped): relatives share a
+		// birth date only as twins, which an exact one already admits,
+		// and one typo apart only by chance (the same day and month in
+		// years a digit apart: a few in a thousand pairs of relatives),
+		// far less often than a copy's date is mistyped.
+		if !given && !strong && g[iIdent] != LevelClose && g[iBirth] != LevelClose {
 			return "a given name is missing and only the family name confirms the person: a relative is as likely"
 		}
 	}
@@ -689,10 +694,23 @@ const holdGivenNames = "the given names differ and nothing that belongs to one p
 
 // sameDayHouse reports whether a pair agrees on everything twins share:
 // the family name (a typo apart at most, or missing on a side, where it
-// cannot disagree; names not swapped), the birth date and the house.
+// cannot disagree; names not swapped), the birth date and the street
+// (sameStreetFamily).
 func sameDayHouse(g gamma, swapped bool) bool {
+	return sameStreetFamily(g, swapped) && g[iBirth] == LevelExact
+}
+
+// sameStreetFamily reports whether a pair agrees on the family name (as
+// sameDayHouse) and lives in one street: the same house, or another
+// number in the same street and postal code. Relatives live next door or
+// down the street as well as under one roof, and twins come at the same
+// few in a hundred of them wherever they live (twinShare). A copy whose
+// given name and house number were both mistyped looks like a twin next
+// door, as one with only the given name replaced looks like a twin under
+// one roof: twinShare weighs both against the relatives around them.
+func sameStreetFamily(g gamma, swapped bool) bool {
 	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
-		g[iBirth] == LevelExact && (g[iAddress] == LevelExact || g[iAddress] == LevelStreet)
+		(g[iAddress] == LevelExact || g[iAddress] == LevelStreet || g[iAddress] == LevelOtherNumber)
 }
 
 // copiesNotTwins reports whether the model's twin share leaves a pair

@@ -105,8 +105,10 @@ func TestTwinHoldFromHouseholds(t *testing.T) {
 }
 
 // An estimated twin share lifts the hold only from pairs that agree on all
-// twins share: family name (or none to disagree), birth date and house.
-// Another house, another birth date or another family name keeps the
+// twins share: family name (or none to disagree), birth date and street
+// (the house, or another number in it, where relatives live as well as
+// under one roof). Another street, another birth date or another family
+// name keeps the
 // hold, and the defaults, which know no share, hold them all.
 func TestTwinShareLiftsOnlySameDayHouse(t *testing.T) {
 	home := []hub.Address{{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin", Country: "DE"}}
@@ -129,6 +131,10 @@ func TestTwinShareLiftsOnlySameDayHouse(t *testing.T) {
 		{"another family name", func(c hub.Customer) hub.Customer { c.FamilyName = "Weber"; return c }, false},
 		{"another birth date", func(c hub.Customer) hub.Customer { c.BirthDate = "1983-09-30"; return c }, false},
 		{"birth date missing", func(c hub.Customer) hub.Customer { c.BirthDate = ""; return c }, false},
+		{"another number in the street", func(c hub.Customer) hub.Customer {
+			c.Addresses = []hub.Address{{Street: "Hauptstraße 17", PostalCode: "10115", City: "Berlin", Country: "DE"}}
+			return c
+		}, true},
 		{"another house", func(c hub.Customer) hub.Customer { c.Addresses = other; return c }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
