@@ -113,6 +113,12 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	}
 	region := r.cfg.DefaultRegion
 	taxEv := r.taxIsEvidence("person")
+	// Each record is compared with PairsPerRecord random others and its
+	// blocks' members, several times over: prepared once.
+	prepared := make([]*person, len(people))
+	for i, p := range people {
+		prepared[i] = preparePerson(p.Customer, region, taxEv)
+	}
 	out := &Params{Version: base.Version + 1, Prior: base.Prior, AutoMerge: base.AutoMerge, Review: base.Review,
 		Levels: map[string]map[string]MU{}}
 
@@ -144,7 +150,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 				b++
 			}
 		}
-		g, _ := comparePeople(people[a].Customer, people[b].Customer, region, taxEv, base)
+		g, _ := comparePrepared(prepared[a], prepared[b], base)
 		randomGs[g]++
 		for i, l := range g {
 			if l != "" {
@@ -172,10 +178,10 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	for _, comp := range []string{CompGiven, CompFamily} {
 		freq := map[string]int{}
 		total := 0
-		for _, p := range people {
-			v := givenName(p.Customer)
+		for _, p := range prepared {
+			v := p.given.s
 			if comp == CompFamily {
-				v = familyName(p.Customer)
+				v = p.family.s
 			}
 			if v != "" {
 				freq[v]++
@@ -239,7 +245,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 			held := heldComparisons(rule)
 			gs := make([]gamma, len(byRule[rule]))
 			for i, l := range byRule[rule] {
-				gs[i], _ = comparePeople(people[l[0]].Customer, people[l[1]].Customer, region, taxEv, out)
+				gs[i], _ = comparePrepared(prepared[l[0]], prepared[l[1]], out)
 			}
 			fixed := unidentified(gs, held)
 			if opt.FixedM {
@@ -344,7 +350,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	st.MatchShare = lambda
 	// The prior over all pairs: the matching blocked pairs among all.
 	out.Prior = min(max(lambda*float64(distinct)/float64(maxPairs), 1e-9), 0.5)
-	share := twinShare(people, byRule, out, region, taxEv)
+	share := twinShare(prepared, byRule, out)
 	out.TwinShare = &share
 	out.Source = fmt.Sprintf("estimated from %d person records: u from %d random pairs, m by EM over %d blocked pairs (%d iterations)",
 		st.Records, st.RandomPairs, st.BlockedPairs, st.Iterations)
@@ -381,7 +387,7 @@ const twinsPerRelatives = 0.04
 // everything but the given name), nor by EM, which sees one class; only
 // how many there are against the households around them says which they
 // are.
-func twinShare(people []Record, byRule map[string][][2]int, p *Params, region string, taxEv bool) float64 {
+func twinShare(people []*person, byRule map[string][][2]int, p *Params) float64 {
 	seen := map[[2]int]bool{}
 	var sameDay, otherDay float64
 	for _, ps := range byRule {
@@ -390,8 +396,8 @@ func twinShare(people []Record, byRule map[string][][2]int, p *Params, region st
 				continue
 			}
 			seen[l] = true
-			a, b := people[l[0]].Customer, people[l[1]].Customer
-			g, swapped := comparePeople(a, b, region, taxEv, p)
+			a, b := people[l[0]], people[l[1]]
+			g, swapped := comparePrepared(a, b, p)
 			if hold(a, b, g, swapped) != holdGivenNames {
 				continue
 			}

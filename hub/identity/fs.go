@@ -199,20 +199,26 @@ const (
 // swapped says the names matched better with one record's given and
 // family name exchanged (entered into the wrong fields).
 func comparePeople(a, b hub.Customer, region string, taxIsEvidence bool, p *Params) (g gamma, swapped bool) {
-	ga, fa, gb, fb := givenName(a), familyName(a), givenName(b), familyName(b)
-	straight := [2]string{givenLevel(ga, gb), nameLevel(fa, fb)}
+	return comparePrepared(preparePerson(a, region, taxIsEvidence), preparePerson(b, region, taxIsEvidence), p)
+}
+
+// comparePrepared is comparePeople on records prepared by preparePerson
+// (under one region and tax id rule).
+func comparePrepared(a, b *person, p *Params) (g gamma, swapped bool) {
+	ga, fa, gb, fb := &a.given, &a.family, &b.given, &b.family
+	straight := [2]string{givenLevel(ga, gb), nameLevelOf(fa, fb)}
 	nameWeight := func(l [2]string) float64 {
 		return levelWeight(p, CompGiven, l[0]) + levelWeight(p, CompFamily, l[1])
 	}
 	g[iGiven], g[iFamily] = straight[0], straight[1]
-	if ga != "" && gb != "" && fa != "" && fb != "" && (straight[0] != LevelExact || straight[1] != LevelExact) {
-		if crossed := [2]string{nameLevel(ga, fb), nameLevel(fa, gb)}; nameWeight(crossed) > nameWeight(straight)+1 {
+	if ga.s != "" && gb.s != "" && fa.s != "" && fb.s != "" && (straight[0] != LevelExact || straight[1] != LevelExact) {
+		if crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}; nameWeight(crossed) > nameWeight(straight)+1 {
 			g[iGiven], g[iFamily], swapped = crossed[0], crossed[1], true
 		}
 	}
-	g[iBirth] = dateLevel(strings.TrimSpace(a.BirthDate), strings.TrimSpace(b.BirthDate))
-	g[iAddress] = addressLevel(a.Addresses, b.Addresses, p)
-	switch compareIDs(a, b, taxIsEvidence) {
+	g[iBirth] = dateLevel(a.birth, b.birth)
+	g[iAddress] = addressLevel(a.addrs, b.addrs, p)
+	switch compareIDSets(a.ids, b.ids) {
 	case IDEqual:
 		g[iIdent] = LevelExact
 	case IDNear:
@@ -220,15 +226,9 @@ func comparePeople(a, b hub.Customer, region string, taxIsEvidence bool, p *Para
 	case IDDiffer:
 		g[iIdent] = LevelElse
 	}
-	g[iEmail] = setLevel(a.Emails, b.Emails, func(x string) string { return NormalizeEmail(x) }, func() bool { return nearEmail(a.Emails, b.Emails) })
-	g[iPhone] = setLevel(a.Phones, b.Phones, func(x string) string {
-		n, err := NormalizePhone(x, region)
-		if err != nil {
-			return ""
-		}
-		return n
-	}, func() bool { return nearPhone(a.Phones, b.Phones, region) })
-	if x, y := strings.ToLower(strings.TrimSpace(a.Gender)), strings.ToLower(strings.TrimSpace(b.Gender)); x != "" && y != "" && x != "unknown" && y != "unknown" {
+	g[iEmail] = setLevel(a.emails, b.emails, func() bool { return nearMailboxes(a.mailboxes, b.mailboxes) })
+	g[iPhone] = setLevel(a.phones, b.phones, func() bool { return nearPhones(a.phones, b.phones) })
+	if x, y := a.gender, b.gender; x != "" && y != "" && x != "unknown" && y != "unknown" {
 		g[iGender] = LevelElse
 		if x == y {
 			g[iGender] = LevelExact
@@ -250,6 +250,13 @@ func levelWeight(p *Params, comp, level string) float64 {
 
 // nameLevel compares two folded names.
 func nameLevel(x, y string) string {
+	nx, ny := newName(x), newName(y)
+	return nameLevelOf(&nx, &ny)
+}
+
+// nameLevelOf is nameLevel of two prepared names.
+func nameLevelOf(px, py *name) string {
+	x, y := px.s, py.s
 	switch {
 	case x == "" || y == "":
 		return ""
@@ -257,14 +264,14 @@ func nameLevel(x, y string) string {
 		return LevelExact
 	}
 	s := strutil.Similarity(x, y, jw)
-	if sx, sy := sortWords(x), sortWords(y); sx != x || sy != y {
+	if sx, sy := px.sorted, py.sorted; sx != x || sy != y {
 		s = max(s, strutil.Similarity(sx, sy, jw))
 	}
 	// A space typed into a name or lost from it ("hayd en", "Maryann" and
 	// "Mary Ann", "van der Berg" and "Vanderberg") is a typo: the names
 	// compare without their spaces too.
 	jx, jy := x, y
-	if nx, ny := strings.ReplaceAll(x, " ", ""), strings.ReplaceAll(y, " ", ""); nx != x || ny != y {
+	if nx, ny := px.joined, py.joined; nx != x || ny != y {
 		if nx == ny {
 			return LevelClose
 		}
@@ -274,7 +281,7 @@ func nameLevel(x, y string) string {
 	switch {
 	case s >= 0.92:
 		return LevelClose
-	case s >= 0.7 && soundsAlike(x, y): // names that sound alike are never far apart in spelling
+	case s >= 0.7 && soundsAlike(px.joined, py.joined): // names that sound alike are never far apart in spelling
 		return LevelPhonetic
 	case s >= 0.7 && (len(jx) >= 5 && len(jy) >= 5 && oneEditApart(jx, jy, func(byte) bool { return true }) ||
 		ocrFold.Replace(jx) == ocrFold.Replace(jy)):
@@ -294,9 +301,9 @@ func nameLevel(x, y string) string {
 // two known given names that are not forms of one name are other names
 // however they sound or begin (Anna and Johann share a Double Metaphone
 // code, Christopher and Christine one too).
-func givenLevel(x, y string) string {
-	l := nameLevel(x, y)
-	if (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
+func givenLevel(px, py *name) string {
+	l := nameLevelOf(px, py)
+	if x, y := px.s, py.s; (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
 		return LevelElse
 	}
 	return l
@@ -306,9 +313,9 @@ func givenLevel(x, y string) string {
 // to one spelling.
 var ocrFold = strings.NewReplacer("rn", "m", "vv", "w", "cl", "d", "0", "o", "1", "l")
 
-// soundsAlike reports whether two folded names share a phonetic code.
+// soundsAlike reports whether two folded names, without their spaces,
+// share a phonetic code.
 func soundsAlike(x, y string) bool {
-	x, y = strings.ReplaceAll(x, " ", ""), strings.ReplaceAll(y, " ", "")
 	if c := ColognePhonetic(x); c != "" && c == ColognePhonetic(y) {
 		return true
 	}
@@ -344,11 +351,11 @@ func dateLevel(x, y string) string {
 }
 
 // addressLevel compares the best-agreeing pair of addresses.
-func addressLevel(as, bs []hub.Address, p *Params) string {
+func addressLevel(as, bs []place, p *Params) string {
 	best, level := math.Inf(-1), ""
-	for _, x := range as {
-		for _, y := range bs {
-			l := addressPair(x, y)
+	for i := range as {
+		for j := range bs {
+			l := placePair(&as[i], &bs[j])
 			if w := levelWeight(p, CompAddress, l); l != "" && w > best {
 				best, level = w, l
 			}
@@ -358,7 +365,13 @@ func addressLevel(as, bs []hub.Address, p *Params) string {
 }
 
 func addressPair(x, y hub.Address) string {
-	pc, city := postcodeLevel(x.PostalCode, y.PostalCode), cityLevel(x.City, y.City)
+	px, py := newPlace(x), newPlace(y)
+	return placePair(&px, &py)
+}
+
+// placePair is addressPair of two prepared addresses.
+func placePair(x, y *place) string {
+	pc, city := postcodeLevelOf(x.postcode, y.postcode), cityLevel(x.city, y.city)
 	if pc != LevelExact && pc != LevelClose && (pc != "" || city != LevelExact) {
 		// The street counts only within one postal code (or one city
 		// where a postal code is missing): parsing it is the costly part.
@@ -369,7 +382,7 @@ func addressPair(x, y hub.Address) string {
 			// one Hauptstraße), each under its own postal code.
 			return LevelCity
 		case pc == "" && city == "":
-			if strings.TrimSpace(x.Street+x.Street2) == "" || strings.TrimSpace(y.Street+y.Street2) == "" {
+			if x.noStreet || y.noStreet {
 				return ""
 			}
 		}
@@ -402,19 +415,18 @@ func addressPair(x, y hub.Address) string {
 // Australian and British rural addresses give it) counts as the same
 // street with the number missing unless the numbers differ: the same place
 // as far as both records tell, never more than that.
-func compareStreets(x, y hub.Address) (sameStreet, sameHouse, noNumber bool) {
-	xs, ys := streetLines(x), streetLines(y)
-	px, py := ParseStreetLine(xs), ParseStreetLine(ys)
+func compareStreets(x, y *place) (sameStreet, sameHouse, noNumber bool) {
+	px, py := x.parsed, y.parsed
 	sameStreet = similarStreet(px.Street, py.Street)
-	if !sameStreet && (strings.Contains(xs, "\n") || strings.Contains(ys, "\n")) {
+	if !sameStreet && (x.multi || y.multi) {
 		// The lines in another order: the street one system keeps on
 		// its first line, the other below a building's name.
-		for _, s := range streetNames(xs) {
+		for _, s := range x.names {
 			if similarStreet(s, py.Street) {
 				sameStreet = true
 			}
 		}
-		for _, s := range streetNames(ys) {
+		for _, s := range y.names {
 			if similarStreet(px.Street, s) {
 				sameStreet = true
 			}
@@ -426,7 +438,7 @@ func compareStreets(x, y hub.Address) (sameStreet, sameHouse, noNumber bool) {
 	// house: the street agrees as far as both records tell.
 	noNumber = sameStreet && (px.Number == "" || py.Number == "")
 	if !sameStreet && (px.Street == "" || py.Street == "") &&
-		(px.Number == "" || py.Number == "" || px.Number == py.Number) && sameBuilding(xs, ys) {
+		(px.Number == "" || py.Number == "" || px.Number == py.Number) && sameBuilding(x.buildings, y.buildings) {
 		noNumber = true
 	}
 	return sameStreet, sameHouse, noNumber
@@ -434,15 +446,12 @@ func compareStreets(x, y hub.Address) (sameStreet, sameHouse, noNumber bool) {
 
 // sameBuilding reports whether two street fields share a line without a
 // house number that names the same building or property ("Rose Cottage",
-// "busbey's flat" and "busbeys flat"), also with a space lost or added.
-func sameBuilding(xs, ys string) bool {
-	for _, lx := range strings.Split(xs, "\n") {
-		bx := buildingName(lx)
-		if bx == "" {
-			continue
-		}
-		for _, ly := range strings.Split(ys, "\n") {
-			if by := buildingName(ly); by != "" && similarStreet(bx, by) {
+// "busbey's flat" and "busbeys flat"), also with a space lost or added;
+// xs and ys are the fields' building names (see place).
+func sameBuilding(xs, ys []string) bool {
+	for _, bx := range xs {
+		for _, by := range ys {
+			if similarStreet(bx, by) {
 				return true
 			}
 		}
@@ -480,7 +489,11 @@ func similarStreet(x, y string) bool {
 }
 
 func postcodeLevel(x, y string) string {
-	x, y = NormalizePostcode(x), NormalizePostcode(y)
+	return postcodeLevelOf(NormalizePostcode(x), NormalizePostcode(y))
+}
+
+// postcodeLevelOf is postcodeLevel of two normalized postal codes.
+func postcodeLevelOf(x, y string) string {
 	switch {
 	case x == "" || y == "":
 		return ""
@@ -508,8 +521,8 @@ func postcodeLevel(x, y string) string {
 	return LevelElse
 }
 
+// cityLevel compares two folded city names.
 func cityLevel(x, y string) string {
-	x, y = foldName(x), foldName(y)
 	switch {
 	case x == "" || y == "":
 		return ""
@@ -519,21 +532,10 @@ func cityLevel(x, y string) string {
 	return LevelElse
 }
 
-// setLevel compares two sets of contact values: exact when they share
-// one, close when one is a typo of the other, else when both have values.
-func setLevel(a, b []string, norm func(string) string, near func() bool) string {
-	var xs []string
-	for _, x := range a {
-		if n := norm(x); n != "" {
-			xs = append(xs, n)
-		}
-	}
-	var ys []string
-	for _, y := range b {
-		if n := norm(y); n != "" {
-			ys = append(ys, n)
-		}
-	}
+// setLevel compares two sets of normalized contact values, the empty
+// ones left out: exact when they share one, close when one is a typo of
+// the other, else when both have values.
+func setLevel(xs, ys []string, near func() bool) string {
 	if len(xs) == 0 || len(ys) == 0 {
 		return ""
 	}
@@ -552,7 +554,12 @@ func setLevel(a, b []string, norm func(string) string, near func() bool) string 
 
 // MatchPeople scores two people's records with p.
 func (p *Params) MatchPeople(a, b hub.Customer, region string, taxIsEvidence bool) Match {
-	g, swapped := comparePeople(a, b, region, taxIsEvidence, p)
+	return p.matchPrepared(preparePerson(a, region, taxIsEvidence), preparePerson(b, region, taxIsEvidence))
+}
+
+// matchPrepared is MatchPeople of records prepared by preparePerson.
+func (p *Params) matchPrepared(a, b *person) Match {
+	g, swapped := comparePrepared(a, b, p)
 	m := Match{PriorWeight: math.Log2(p.Prior / (1 - p.Prior))}
 	m.Weight = m.PriorWeight
 	for i, c := range Comparisons {
@@ -592,14 +599,14 @@ func (p *Params) MatchPeople(a, b hub.Customer, region string, taxIsEvidence boo
 
 // tfValue is the frequency of the exactly shared name of comparison i
 // (a's value: the level is exact, so b's is the same, folded).
-func (p *Params) tfValue(comp string, a hub.Customer, i int) (float64, bool) {
+func (p *Params) tfValue(comp string, a *person, i int) (float64, bool) {
 	tf := p.TF[comp]
 	if len(tf) == 0 {
 		return 0, false
 	}
-	v := givenName(a)
+	v := a.given.s
 	if i == iFamily {
-		v = familyName(a)
+		v = a.family.s
 	}
 	f, ok := tf[v]
 	return f, ok
@@ -615,30 +622,30 @@ func (p *Params) tfValue(comp string, a hub.Customer, i int) (float64, bool) {
 // twins share family name, birth date, address and often the phone, and
 // spouses and siblings a mailbox (issue #15: an exact e-mail joined
 // them). swapped says g compared a's given name with b's family name.
-func hold(a, b hub.Customer, g gamma, swapped bool) string {
+func hold(a, b *person, g gamma, swapped bool) string {
 	strong := g[iBirth] == LevelExact || g[iIdent] == LevelExact || g[iEmail] == LevelExact || g[iPhone] == LevelExact
 	house := g[iAddress] == LevelExact || g[iAddress] == LevelStreet
-	ga, gb := givenName(a), givenName(b)
+	ga, gb := a.given.s, b.given.s
 	// The given names as compared, their level and the other name's:
 	// where one record's names were swapped, which crossed pair holds the
 	// given names is not known: the one that differs, where both its
 	// names are known given names (else it may as well be a married
 	// name).
-	gx, gy, gl, other := ga, gb, g[iGiven], g[iFamily]
+	gx, gy, gl, other := &a.given, &b.given, g[iGiven], g[iFamily]
 	if swapped && otherName(g[iFamily]) {
-		gx, gy, gl, other = familyName(a), gb, g[iFamily], g[iGiven]
+		gx, gy, gl, other = &a.family, &b.given, g[iFamily], g[iGiven]
 	} else if swapped {
-		gy = familyName(b)
-	} else if fa, fb := familyName(a), familyName(b); otherName(other) && !otherName(gl) && !knownGivenName(ga) &&
-		knownGivenName(fa) && knownGivenName(fb) {
+		gy = &b.family
+	} else if fa, fb := &a.family, &b.family; otherName(other) && !otherName(gl) && !knownGivenName(ga) &&
+		knownGivenName(fa.s) && knownGivenName(fb.s) {
 		// Both records with their names the other way round (King
 		// Jack, King Liam): the names that agree are no known given
 		// name, the two that differ are.
 		gx, gy, gl, other = fa, fb, other, gl
 	}
 	personal := g[iIdent] == LevelClose || g[iIdent] == LevelExact
-	if genderedForms(foldName(gx), foldName(gy)) && !personal &&
-		(house || g[iBirth] == LevelExact) && !sameGender(a.Gender, b.Gender) {
+	if genderedForms(gx.refold, gy.refold) && !personal &&
+		(house || g[iBirth] == LevelExact) && !sameGender(a.gender, b.gender) {
 		// Daniel and Daniela, Paul and Paula: one letter apart, they read
 		// as a typo, but with one family name and one house they are a
 		// brother and a sister, and with one birth date twins, who need
@@ -646,8 +653,8 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 		// brother before), unless both records say the same gender.
 		return "a masculine and a feminine form of one given name at one family name and address: a brother and a sister (twins, where the birth date agrees) are as likely as a typo"
 	}
-	if ga != "" && gb != "" && otherName(gl) && !oneGivenName(gx, gy) &&
-		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx) && knownGivenName(gy)) &&
+	if ga != "" && gb != "" && otherName(gl) && !oneGivenName(gx.s, gy.s) &&
+		(!swapped && (gl == LevelSimilar || gl == LevelElse) || knownGivenName(gx.s) && knownGivenName(gy.s)) &&
 		g[iIdent] != LevelClose && g[iIdent] != LevelExact { // a mistyped identifier is the person's, not a relative's
 		// Relatives share a family name and an address, twins a birth
 		// date too; only the given name tells them apart, and here it
@@ -663,7 +670,7 @@ func hold(a, b hub.Customer, g gamma, swapped bool) string {
 	// same given name.
 	given := g[iGiven] == LevelExact
 	if ga == "" || gb == "" {
-		given = ga == "" && emailsSpellName(a.Emails, gb, familyName(b)) || gb == "" && emailsSpellName(b.Emails, ga, familyName(a))
+		given = ga == "" && emailsSpellName(a.c.Emails, gb, b.family.s) || gb == "" && emailsSpellName(b.c.Emails, ga, a.family.s)
 		// An identifier one typo apart (two digits swapped) is the
 		// person's, as for the given names below: relatives' numbers are
 		// not one typo apart. So is a birth date one typo apart (a digit
@@ -720,9 +727,9 @@ func (p *Params) copiesNotTwins() bool {
 	return p.TwinShare != nil && 1-*p.TwinShare >= p.AutoMerge
 }
 
-// sameGender reports whether both records state one gender.
+// sameGender reports whether both records state one gender (trimmed,
+// lower-case).
 func sameGender(x, y string) bool {
-	x, y = strings.ToLower(strings.TrimSpace(x)), strings.ToLower(strings.TrimSpace(y))
 	return x != "" && x != "unknown" && x == y
 }
 

@@ -310,8 +310,15 @@ func (f *FuzzyConfig) Score(a, b hub.Customer) (score float64, mergeable bool) {
 // score applies the identifier evidence to the name-and-corroboration
 // score (scoreNames).
 func (f *FuzzyConfig) score(a, b hub.Customer, region string, taxIsEvidence bool) (score float64, mergeable bool) {
+	return f.scorePrepared(f.prepare(a, region, taxIsEvidence), f.prepare(b, region, taxIsEvidence))
+}
+
+// scorePrepared is score of records prepared by f.prepare under one region
+// and tax id rule.
+func (f *FuzzyConfig) scorePrepared(pa, pb *person) (score float64, mergeable bool) {
+	a, b, region, taxIsEvidence := pa.c, pb.c, pa.region, pa.taxIsEvidence
 	if f.probabilistic(a.Kind) {
-		m := f.People.MatchPeople(a, b, region, taxIsEvidence)
+		m := f.People.matchPrepared(pa, pb)
 		return m.Probability, m.Hold == ""
 	}
 	s, ok := f.scoreNames(a, b, region)
@@ -432,14 +439,15 @@ func sameName(a, b hub.Customer) bool {
 // must agree: hans.mueller@…, hansmueller@… and hans.mueller2@… are how
 // namesakes' addresses differ, not typos.
 func nearEmail(a, b []string) bool {
+	return nearMailboxes(mailboxes(a), mailboxes(b))
+}
+
+// nearMailboxes is nearEmail of the addresses' local parts and domains
+// (mailboxes).
+func nearMailboxes(a, b [][2]string) bool {
 	for _, x := range a {
-		lx, dx, ok := strings.Cut(NormalizeEmail(x), "@")
-		if !ok {
-			continue
-		}
 		for _, y := range b {
-			ly, dy, ok := strings.Cut(NormalizeEmail(y), "@")
-			if ok && dx == dy && oneEditApart(lx, ly, isLetter) {
+			if x[1] == y[1] && oneEditApart(x[0], y[0], isLetter) {
 				return true
 			}
 		}
@@ -450,14 +458,14 @@ func nearEmail(a, b []string) bool {
 // nearPhone reports whether a number of a and one of b, in E.164, differ
 // by one mistyped digit: one changed, or two neighbours swapped.
 func nearPhone(a, b []string, region string) bool {
-	for _, x := range a {
-		nx, err := NormalizePhone(x, region)
-		if err != nil || nx == "" {
-			continue
-		}
-		for _, y := range b {
-			ny, err := NormalizePhone(y, region)
-			if err == nil && len(nx) == len(ny) && oneEditApart(nx, ny, isDigit) {
+	return nearPhones(normPhones(a, region), normPhones(b, region))
+}
+
+// nearPhones is nearPhone of numbers in E.164 (normPhones).
+func nearPhones(a, b []string) bool {
+	for _, nx := range a {
+		for _, ny := range b {
+			if len(nx) == len(ny) && oneEditApart(nx, ny, isDigit) {
 				return true
 			}
 		}
@@ -655,14 +663,20 @@ type Link struct {
 // ScorePair scores two records; ok is false when fuzzy matching is off,
 // the kinds differ, or the score is below the review threshold.
 func (r *Resolver) ScorePair(a, b Record) (Link, bool) {
+	return r.scorePrepared(a, b, r.prepare(a), r.prepare(b))
+}
+
+// scorePrepared is ScorePair of records prepared by r.prepare: a batch
+// that compares a record with many others prepares it once.
+func (r *Resolver) scorePrepared(a, b Record, pa, pb *person) (Link, bool) {
 	f := r.cfg.Fuzzy
 	if f == nil || a.Customer.Kind != b.Customer.Kind || a.Key() == b.Key() {
 		return Link{}, false
 	}
 	if b.Key() < a.Key() {
-		a, b = b, a
+		a, b, pa, pb = b, a, pb, pa
 	}
-	s, mergeable := f.score(a.Customer, b.Customer, r.cfg.DefaultRegion, r.taxIsEvidence(a.Customer.Kind))
+	s, mergeable := f.scorePrepared(pa, pb)
 	review, auto := f.thresholds(a.Customer.Kind)
 	if s < review {
 		return Link{}, false
@@ -719,10 +733,11 @@ func (r *Resolver) Links(recs []Record) []Link {
 	}
 	seen := map[[2]string]bool{}
 	var out []Link
+	prepared := r.preparedSet(recs)
 	for _, idx := range r.blocks(recs) {
 		for x := 0; x < len(idx); x++ {
 			for y := x + 1; y < len(idx); y++ {
-				l, ok := r.ScorePair(recs[idx[x]], recs[idx[y]])
+				l, ok := r.scorePrepared(recs[idx[x]], recs[idx[y]], prepared(idx[x]), prepared(idx[y]))
 				if ok && !seen[[2]string{l.A, l.B}] {
 					seen[[2]string{l.A, l.B}] = true
 					out = append(out, l)

@@ -538,6 +538,7 @@ type contactPair struct {
 func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[string][]int) []contactPair {
 	var out []contactPair
 	seen := map[[2]int]bool{}
+	prepared := r.preparedSet(recs)
 	for _, k := range keys {
 		idx := byKey[k]
 		if !r.weighsContact(keyClass(k), recs[idx[0]].Customer.Kind) || len(idx) > r.cfg.Fuzzy.MaxBlock {
@@ -555,7 +556,7 @@ func (r *Resolver) contactVerdicts(recs []Record, keys []string, byKey map[strin
 					out = append(out, contactPair{p[0], p[1], contactVerdict{join: true, unweighed: true}})
 					continue
 				}
-				l, ok := r.ScorePair(a, b)
+				l, ok := r.scorePrepared(a, b, prepared(p[0]), prepared(p[1]))
 				out = append(out, contactPair{p[0], p[1], contactVerdict{join: ok && l.Auto, review: ok && !l.Auto, score: l.Score}})
 			}
 		}

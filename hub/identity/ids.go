@@ -86,7 +86,11 @@ func personIDs(c hub.Customer, taxIsEvidence bool) map[string][]string {
 // otherwise the weakest disagreement found is reported: one edit apart
 // before clearly different, as a typo is the likelier story.
 func compareIDs(a, b hub.Customer, taxIsEvidence bool) IDEvidence {
-	ia, ib := personIDs(a, taxIsEvidence), personIDs(b, taxIsEvidence)
+	return compareIDSets(personIDs(a, taxIsEvidence), personIDs(b, taxIsEvidence))
+}
+
+// compareIDSets is compareIDs of two persons' identifiers (personIDs).
+func compareIDSets(ia, ib map[string][]string) IDEvidence {
 	ev := IDNone
 	for s, xs := range ia {
 		ys, ok := ib[s]

@@ -360,6 +360,17 @@ func (r *Resolver) relink(ctx context.Context, st LinkStore, rkeys []string, key
 	}
 	seen := map[[2]string]bool{}
 	var links []Link
+	// A record is a member of several blocks, and each written record is
+	// scored against all of its blocks' members: prepared once each.
+	prepared := map[string]*person{}
+	prepare := func(k string, rec Record) *person {
+		p, ok := prepared[k]
+		if !ok {
+			p = r.prepare(rec)
+			prepared[k] = p
+		}
+		return p
+	}
 	for _, rk := range rkeys {
 		a, ok := recs[rk]
 		if !ok {
@@ -374,7 +385,7 @@ func (r *Resolver) relink(ctx context.Context, st LinkStore, rkeys []string, key
 				if !ok || m == rk || own && m < rk {
 					continue
 				}
-				l, ok := r.ScorePair(a, b)
+				l, ok := r.scorePrepared(a, b, prepare(rk, a), prepare(m, b))
 				if !ok || seen[[2]string{l.A, l.B}] {
 					continue
 				}
