@@ -263,9 +263,11 @@ func nameLevelOf(px, py *name) string {
 	case x == y:
 		return LevelExact
 	}
-	s := strutil.Similarity(x, y, jw)
+	// Only similarities of 0.7 and more decide a level below.
+	const floor = 0.7
+	s := jwFrom(x, y, &px.counts, &py.counts, floor)
 	if sx, sy := px.sorted, py.sorted; sx != x || sy != y {
-		s = max(s, strutil.Similarity(sx, sy, jw))
+		s = max(s, jwFrom(sx, sy, &px.counts, &py.counts, floor))
 	}
 	// A space typed into a name or lost from it ("hayd en", "Maryann" and
 	// "Mary Ann", "van der Berg" and "Vanderberg") is a typo: the names
@@ -276,7 +278,7 @@ func nameLevelOf(px, py *name) string {
 			return LevelClose
 		}
 		jx, jy = nx, ny
-		s = max(s, strutil.Similarity(nx, ny, jw))
+		s = max(s, jwFrom(nx, ny, &px.joinedCounts, &py.joinedCounts, floor))
 	}
 	switch {
 	case s >= 0.92:
@@ -371,7 +373,7 @@ func addressPair(x, y hub.Address) string {
 
 // placePair is addressPair of two prepared addresses.
 func placePair(x, y *place) string {
-	pc, city := postcodeLevelOf(x.postcode, y.postcode), cityLevel(x.city, y.city)
+	pc, city := postcodeLevelOf(x.postcode, y.postcode), cityLevel(x, y)
 	if pc != LevelExact && pc != LevelClose && (pc != "" || city != LevelExact) {
 		// The street counts only within one postal code (or one city
 		// where a postal code is missing): parsing it is the costly part.
@@ -521,12 +523,12 @@ func postcodeLevelOf(x, y string) string {
 	return LevelElse
 }
 
-// cityLevel compares two folded city names.
-func cityLevel(x, y string) string {
-	switch {
+// cityLevel compares two addresses' folded city names.
+func cityLevel(px, py *place) string {
+	switch x, y := px.city, py.city; {
 	case x == "" || y == "":
 		return ""
-	case x == y || strutil.Similarity(x, y, jw) >= 0.92:
+	case x == y || jwFrom(x, y, &px.cityRunes, &py.cityRunes, 0.92) >= 0.92:
 		return LevelExact
 	}
 	return LevelElse

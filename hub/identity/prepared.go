@@ -2,6 +2,9 @@ package identity
 
 import (
 	"strings"
+	"unicode/utf8"
+
+	"github.com/adrg/strutil"
 
 	"github.com/crmhub/crmhub/hub"
 )
@@ -78,20 +81,26 @@ type name struct {
 	sorted string // its words in order (sortWords)
 	joined string // without spaces
 	refold string // folded once more, as the gendered forms are looked up
+	// counts are s's runeCounts (sorted's too: the same runes),
+	// joinedCounts joined's.
+	counts, joinedCounts runeCounts
 }
 
 func newName(folded string) name {
-	return name{s: folded, sorted: sortWords(folded), joined: strings.ReplaceAll(folded, " ", ""), refold: foldName(folded)}
+	n := name{s: folded, sorted: sortWords(folded), joined: strings.ReplaceAll(folded, " ", ""), refold: foldName(folded)}
+	n.counts, n.joinedCounts = countRunes(n.s), countRunes(n.joined)
+	return n
 }
 
 // place is an address with its parts as addressPair compares them.
 type place struct {
-	postcode string // NormalizePostcode
-	city     string // foldName
-	noStreet bool   // neither street line has text
-	lines    string // streetLines
-	multi    bool   // lines has more than one line
-	parsed   StreetLine
+	postcode  string // NormalizePostcode
+	city      string // foldName
+	cityRunes runeCounts
+	noStreet  bool   // neither street line has text
+	lines     string // streetLines
+	multi     bool   // lines has more than one line
+	parsed    StreetLine
 	// names are the street names of every line (streetNames), buildings
 	// the building or property names of the lines without a house number
 	// (buildingName).
@@ -101,6 +110,7 @@ type place struct {
 func newPlace(a hub.Address) place {
 	p := place{postcode: NormalizePostcode(a.PostalCode), city: foldName(a.City),
 		noStreet: strings.TrimSpace(a.Street+a.Street2) == "", lines: streetLines(a)}
+	p.cityRunes = countRunes(p.city)
 	p.multi = strings.Contains(p.lines, "\n")
 	p.parsed = ParseStreetLine(p.lines)
 	if !p.multi {
@@ -156,4 +166,75 @@ func normPhones(phones []string, region string) []string {
 		}
 	}
 	return out
+}
+
+// runeCounts are a string's runes as Jaro-Winkler compares them (lower
+// case), counted: a-z, the space, and every other rune together. Two
+// strings match no more runes than they have in common, which bounds
+// their similarity from above (jwAtMost) without comparing them.
+type runeCounts struct {
+	n int // runes
+	c [28]int32
+	// plain says the string is valid UTF-8 and lower case, as Jaro-Winkler
+	// reads it: its common prefix with another is then its bytes'.
+	plain bool
+}
+
+func countRunes(s string) runeCounts {
+	low := strings.ToLower(s)
+	rc := runeCounts{plain: low == s && utf8.ValidString(s)}
+	for _, r := range low {
+		rc.n++
+		switch {
+		case r >= 'a' && r <= 'z':
+			rc.c[r-'a']++
+		case r == ' ':
+			rc.c[26]++
+		default:
+			rc.c[27]++
+		}
+	}
+	return rc
+}
+
+// jwAtMost bounds strutil.Similarity(x, y, jw) from above, cx and cy
+// being x's and y's runeCounts. Jaro is the mean of m/|x|, m/|y| and the
+// share of the m matched runes in order, m the matched runes, at most the
+// runes x and y have in common; Winkler adds a tenth of the rest per
+// rune of the common prefix, up to four.
+func jwAtMost(x, y string, cx, cy *runeCounts) float64 {
+	if cx.n == 0 || cy.n == 0 {
+		return 1
+	}
+	var common int32
+	for i := range cx.c {
+		common += min(cx.c[i], cy.c[i])
+	}
+	j := 0.0
+	if common > 0 {
+		j = (float64(common)/float64(cx.n) + float64(common)/float64(cy.n) + 1) / 3
+	}
+	prefix := 4
+	if cx.plain && cy.plain {
+		k := 0
+		for k < len(x) && k < len(y) && x[k] == y[k] {
+			k++
+		}
+		// A prefix ending inside a rune counts that rune's bytes as
+		// runes: more, never fewer.
+		prefix = min(utf8.RuneCountInString(x[:k]), 4)
+	}
+	// The margin covers the rounding of the library's own arithmetic.
+	return j + 0.1*float64(prefix)*(1-j) + 1e-9
+}
+
+// jwFrom is strutil.Similarity(x, y, jw) where it may reach floor, and a
+// value below floor where it cannot (jwAtMost): most names and cities
+// compared are strangers', far apart, and Jaro-Winkler was the largest
+// cost of comparing them.
+func jwFrom(x, y string, cx, cy *runeCounts, floor float64) float64 {
+	if b := jwAtMost(x, y, cx, cy); b < floor {
+		return b
+	}
+	return strutil.Similarity(x, y, jw)
 }
