@@ -272,21 +272,21 @@ func nameLevelOf(px, py *name) string {
 	// A space typed into a name or lost from it ("hayd en", "Maryann" and
 	// "Mary Ann", "van der Berg" and "Vanderberg") is a typo: the names
 	// compare without their spaces too.
-	jx, jy := x, y
+	jx, jy, ox, oy := x, y, px.ocr, py.ocr
 	if nx, ny := px.joined, py.joined; nx != x || ny != y {
 		if nx == ny {
 			return LevelClose
 		}
-		jx, jy = nx, ny
+		jx, jy, ox, oy = nx, ny, px.joinedOCR, py.joinedOCR
 		s = max(s, jwFrom(nx, ny, &px.joinedCounts, &py.joinedCounts, floor))
 	}
 	switch {
 	case s >= 0.92:
 		return LevelClose
-	case s >= 0.7 && soundsAlike(px.joined, py.joined): // names that sound alike are never far apart in spelling
+	case s >= 0.7 && px.sounds.alike(&py.sounds): // names that sound alike are never far apart in spelling
 		return LevelPhonetic
 	case s >= 0.7 && (len(jx) >= 5 && len(jy) >= 5 && oneEditApart(jx, jy, func(byte) bool { return true }) ||
-		ocrFold.Replace(jx) == ocrFold.Replace(jy)):
+		ox == oy):
 		// One letter changed, dropped or two swapped in a name long enough
 		// that Jaro-Winkler undervalues it (Walsh/Waksh), or letters a
 		// scanner reads one for the other (Smith/Srnith).
@@ -315,14 +315,22 @@ func givenLevel(px, py *name) string {
 // to one spelling.
 var ocrFold = strings.NewReplacer("rn", "m", "vv", "w", "cl", "d", "0", "o", "1", "l")
 
-// soundsAlike reports whether two folded names, without their spaces,
-// share a phonetic code.
-func soundsAlike(x, y string) bool {
-	if c := ColognePhonetic(x); c != "" && c == ColognePhonetic(y) {
+// sounds are a folded name's phonetic codes, its spaces left out: the
+// Kölner Phonetik and the Double Metaphone's primary and secondary.
+type sounds struct{ cologne, primary, secondary string }
+
+func soundsOf(joined string) sounds {
+	s := sounds{cologne: ColognePhonetic(joined)}
+	s.primary, s.secondary = matchr.DoubleMetaphone(joined)
+	return s
+}
+
+// alike reports whether two names share a phonetic code.
+func (x *sounds) alike(y *sounds) bool {
+	if x.cologne != "" && x.cologne == y.cologne {
 		return true
 	}
-	px, sx := matchr.DoubleMetaphone(x)
-	py, sy := matchr.DoubleMetaphone(y)
+	px, sx, py, sy := x.primary, x.secondary, y.primary, y.secondary
 	return px != "" && (px == py || px == sy) || sx != "" && (sx == py || sx == sy)
 }
 

@@ -27,7 +27,7 @@ type person struct {
 	mailboxes     [][2]string // local part and domain of the e-mails with an @
 	phones        []string    // E.164, the unreadable ones left out
 	gender        string      // lower-case, trimmed
-	ids           map[string][]string
+	ids           []idSet
 }
 
 // preparePerson prepares c's comparisons of the person model; region reads
@@ -38,7 +38,7 @@ func preparePerson(c hub.Customer, region string, taxIsEvidence bool) *person {
 		given: newName(givenName(c)), family: newName(familyName(c)),
 		birth: strings.TrimSpace(c.BirthDate), gender: strings.ToLower(strings.TrimSpace(c.Gender)),
 		emails: normEmails(c.Emails), mailboxes: mailboxes(c.Emails), phones: normPhones(c.Phones, region),
-		ids: personIDs(c, taxIsEvidence)}
+		ids: idSets(personIDs(c, taxIsEvidence))}
 	if len(c.Addresses) > 0 {
 		p.addrs = make([]place, len(c.Addresses))
 		for i, a := range c.Addresses {
@@ -84,11 +84,20 @@ type name struct {
 	// counts are s's runeCounts (sorted's too: the same runes),
 	// joinedCounts joined's.
 	counts, joinedCounts runeCounts
+	ocr, joinedOCR       string // s and joined with ocrFold
+	sounds               sounds // joined's
 }
 
 func newName(folded string) name {
 	n := name{s: folded, sorted: sortWords(folded), joined: strings.ReplaceAll(folded, " ", ""), refold: foldName(folded)}
 	n.counts, n.joinedCounts = countRunes(n.s), countRunes(n.joined)
+	n.ocr, n.joinedOCR = ocrFold.Replace(n.s), n.ocr
+	if n.joined != n.s {
+		n.joinedOCR = ocrFold.Replace(n.joined)
+	}
+	if n.s != "" {
+		n.sounds = soundsOf(n.joined)
+	}
 	return n
 }
 
