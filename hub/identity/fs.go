@@ -283,7 +283,7 @@ func nameLevelOf(px, py *name) string {
 	switch {
 	case s >= 0.92:
 		return LevelClose
-	case s >= 0.7 && px.sounds.alike(&py.sounds): // names that sound alike are never far apart in spelling
+	case s >= 0.7 && px.phonetic().alike(py.phonetic()): // names that sound alike are never far apart in spelling
 		return LevelPhonetic
 	case s >= 0.7 && (len(jx) >= 5 && len(jy) >= 5 && oneEditApart(jx, jy, func(byte) bool { return true }) ||
 		ox == oy):

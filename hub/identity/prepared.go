@@ -85,7 +85,21 @@ type name struct {
 	// joinedCounts joined's.
 	counts, joinedCounts runeCounts
 	ocr, joinedOCR       string // s and joined with ocrFold
-	sounds               sounds // joined's
+	// sounds are joined's phonetic codes once phonetic has computed them:
+	// only names already alike in spelling need them, and computing them
+	// for every record cost apply and rescore, which compare a record
+	// with a few others, more than it saved. A person is prepared and
+	// compared within one call, never shared between goroutines.
+	sounds      sounds
+	soundsKnown bool
+}
+
+// phonetic returns the name's phonetic codes, computed on first use.
+func (n *name) phonetic() *sounds {
+	if !n.soundsKnown {
+		n.sounds, n.soundsKnown = soundsOf(n.joined), true
+	}
+	return &n.sounds
 }
 
 func newName(folded string) name {
@@ -94,9 +108,6 @@ func newName(folded string) name {
 	n.ocr, n.joinedOCR = ocrFold.Replace(n.s), n.ocr
 	if n.joined != n.s {
 		n.joinedOCR = ocrFold.Replace(n.joined)
-	}
-	if n.s != "" {
-		n.sounds = soundsOf(n.joined)
 	}
 	return n
 }
