@@ -235,3 +235,26 @@ func TestCompareGolden(t *testing.T) {
 		t.Errorf("%d of %d pairs differ", bad, len(lines))
 	}
 }
+
+// Links, which prepares each record once for all its blocks' pairs, scores
+// every pair as ScorePair does on the two records alone.
+func TestLinksPreparedOnce(t *testing.T) {
+	people := goldenPeople()
+	recs := make([]identity.Record, len(people))
+	byKey := map[string]identity.Record{}
+	for i, c := range people {
+		recs[i] = identity.Record{System: "sys", SourceEntity: "customer", SourceID: fmt.Sprint(i), Customer: c}
+		byKey[recs[i].Key()] = recs[i]
+	}
+	r := identity.New(identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()})
+	links := r.Links(recs)
+	if len(links) < 1000 {
+		t.Fatalf("%d links: want the generated copies linked", len(links))
+	}
+	for _, l := range links {
+		want, ok := r.ScorePair(byKey[l.A], byKey[l.B])
+		if !ok || want != l {
+			t.Fatalf("Links gave %+v, ScorePair %+v (ok %v)", l, want, ok)
+		}
+	}
+}
