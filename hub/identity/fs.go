@@ -384,7 +384,7 @@ func placePair(x, y *place) string {
 	pc, city := postcodeLevelOf(x.postcode, y.postcode), cityLevel(x, y)
 	if pc != LevelExact && pc != LevelClose && (pc != "" || city != LevelExact) {
 		// The street counts only within one postal code (or one city
-		// where a postal code is missing): parsing it is the costly part.
+		// where a postal code is missing): comparing it is the costly part.
 		switch {
 		case city == LevelExact:
 			// Not the same house even where street and number agree: a
