@@ -567,13 +567,26 @@ func emRule(gs []gamma, p *Params, held, fixed map[int]bool, iterations int) ([]
 			sum[i] = map[string]float64{}
 		}
 		var total float64
+		// m changes only after the pass over the pairs: each level's
+		// weight (a logarithm, a fifth of the estimate when taken per
+		// pair) once per iteration.
+		prior := math.Log2(lambda / (1 - lambda))
+		weights := make([]map[string]float64, len(Comparisons))
 		for k, g := range gs {
-			w := math.Log2(lambda / (1 - lambda))
+			w := prior
 			for i, l := range g {
 				// The held comparisons agree by construction of the
 				// rule: they say nothing of which pairs match here.
 				if l != "" && !held[i] {
-					w += weight(i, l)
+					lw, ok := weights[i][l]
+					if !ok {
+						if weights[i] == nil {
+							weights[i] = map[string]float64{}
+						}
+						lw = weight(i, l)
+						weights[i][l] = lw
+					}
+					w += lw
 				}
 			}
 			pr := 1 / (1 + math.Exp2(-w))

@@ -212,7 +212,8 @@ func comparePrepared(a, b *person, p *Params) (g gamma, swapped bool) {
 	}
 	g[iGiven], g[iFamily] = straight[0], straight[1]
 	if ga.s != "" && gb.s != "" && fa.s != "" && fb.s != "" && (straight[0] != LevelExact || straight[1] != LevelExact) {
-		if crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}; nameWeight(crossed) > nameWeight(straight)+1 {
+		// The same levels crossed weigh the same: no logarithms needed.
+		if crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}; crossed != straight && nameWeight(crossed) > nameWeight(straight)+1 {
 			g[iGiven], g[iFamily], swapped = crossed[0], crossed[1], true
 		}
 	}
