@@ -34,6 +34,7 @@ identity resolution against the generator's ground truth. With --value deferred 
 crmhub run) it also waits until the customer value figures have settled (every deferred mark
 recomputed) and prints that time too; --value off runs the hub without them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.progress = cmd.ErrOrStderr()
 			r, err := runSyncBench(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -77,6 +78,20 @@ type syncBenchOpts struct {
 	settleProfile string
 	value         string // deferred, sync or off
 	verbose       int
+	// progress, when set, hears the timings as soon as they are taken:
+	// what follows (counts, identity scoring) can take minutes, on a
+	// PostgreSQL server without statistics far longer, and a run cut
+	// short there kept none of them.
+	progress io.Writer
+}
+
+// timingsLine is the progress line of a sync bench's timings.
+func timingsLine(synced, syncedCPU, settled, settledCPU time.Duration) string {
+	line := fmt.Sprintf("bench: synced %.1f s (%.1f CPU-s)", synced.Seconds(), syncedCPU.Seconds())
+	if settled > 0 {
+		line += fmt.Sprintf(", value figures settled %.1f s (%.1f CPU-s)", settled.Seconds(), settledCPU.Seconds())
+	}
+	return line + "\n"
 }
 
 type syncBenchResult struct {
@@ -287,6 +302,9 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		}
 	}
 	stopProfile()
+	if o.progress != nil {
+		fmt.Fprint(o.progress, timingsLine(elapsed, cpu, settled.at, settled.cpu))
+	}
 	// The hub estimates its person model when idle; the figures below are
 	// those of the model it settles on, so settle now instead of waiting.
 	stopSettleProfile, err := startCPUProfile(o.settleProfile)

@@ -170,6 +170,13 @@ func (s *Store) valueTargets(ctx context.Context, tx *sql.Tx, ids map[string]boo
 			}
 		}
 	}
+	return s.mergedWithFigures(ctx, tx, ids)
+}
+
+// mergedWithFigures adds to ids the goldens merged into one of them that
+// still carry figures: their rows go, and the totals with them, when
+// they are recomputed as inactive.
+func (s *Store) mergedWithFigures(ctx context.Context, tx *sql.Tx, ids map[string]bool) error {
 	if err := s.eachChunk(ctx, tx, `SELECT g.id FROM goldens g JOIN customer_value v ON v.golden_id = g.id WHERE g.merged_into IN (%s)`, sortedKeys(ids), scanInto(ids)); err != nil {
 		return fmt.Errorf("value: merged goldens: %w", err)
 	}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/crmhub/crmhub/hub"
 )
 
 // The deferred recompute re-reads all facts of every customer it takes
@@ -225,7 +223,7 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 	// pass thus reads it once, not in every pass until they settle. A
 	// mark of goldens of which only some move (a source customer in two
 	// goldens, mid-resolution) stays for a later pass.
-	ids, refs := map[string]bool{}, map[hub.Ref]bool{}
+	ids := map[string]bool{}
 	var taken, handed []markKey
 	inherit := map[markKey]int64{} // moving mark -> the first_at it takes
 	for _, m := range marks {
@@ -238,10 +236,11 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 		switch {
 		case n == 0:
 			taken = append(taken, m)
-			if m.system == "" {
-				ids[m.key] = true
-			} else {
-				refs[hub.Ref{System: m.system, ID: m.key}] = true
+			// The goldens read above, in this transaction: resolving a
+			// reference again (valueTargets, as DrainValue does) read
+			// the same customer records a second time.
+			for _, g := range goldens[m] {
+				ids[g] = true
 			}
 		case n == len(goldens[m]):
 			handed = append(handed, m)
@@ -254,9 +253,9 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 			}
 		}
 	}
-	// valueTargets adds what DrainValue adds: goldens merged into these
-	// that still carry figures.
-	if err := s.valueTargets(ctx, tx, ids, refs); err != nil {
+	// What valueTargets adds beyond the goldens of the marks, as in
+	// DrainValue: goldens merged into these that still carry figures.
+	if err := s.mergedWithFigures(ctx, tx, ids); err != nil {
 		return 0, last, false, nil, err
 	}
 	recompute := sortedKeys(ids)
