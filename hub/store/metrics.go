@@ -177,10 +177,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 			Help: "Golden customers merged into another."}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_apply_duration_seconds",
 			Help: "Duration of one Apply batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		statsTables: prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_sqlite_analyzed_tables_total",
-			Help: "Tables whose SQLite query planner statistics were refreshed (ANALYZE, bounded by analysis_limit) because they had none or their size moved about tenfold."}),
-		statsDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_sqlite_analyze_duration_seconds",
-			Help: "Duration of one refresh of SQLite's query planner statistics that changed them, holding the write lock.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		statsTables:   statsTablesCounter(s.pg),
+		statsDuration: statsDurationHistogram(s.pg),
 	}
 	if reg == nil {
 		return m, nil
@@ -194,10 +192,10 @@ func newMetrics(reg prometheus.Registerer, s *Store) (*metrics, error) {
 		age: prometheus.NewDesc("crmhub_hub_store_counts_age_seconds",
 			"Age of the store counts served (the golden, source, parked gauges): they are refreshed in the background; absent until the first count ends.", nil, nil),
 	}
-	cs := []prometheus.Collector{m.applied, m.skipped, m.blocksSkipped, m.created, m.merged, m.duration, cc}
-	if !s.pg {
-		cs = append(cs, m.statsTables, m.statsDuration)
-	}
+	// The other database's pair is registered too, at zero: one catalog
+	// of metric families whatever the store.
+	cs := []prometheus.Collector{m.applied, m.skipped, m.blocksSkipped, m.created, m.merged, m.duration, cc,
+		m.statsTables, m.statsDuration, statsTablesCounter(!s.pg), statsDurationHistogram(!s.pg)}
 	if s.cache != nil {
 		cs = append(cs, newCacheCollector(s.cache))
 	}
@@ -222,4 +220,25 @@ func (m *metrics) observe(b *batch, d time.Duration) {
 	m.created.Add(float64(b.stats.GoldenCreated))
 	m.merged.Add(float64(b.stats.GoldenMerged))
 	m.duration.Observe(d.Seconds())
+}
+
+// statsTablesCounter and statsDurationHistogram count the store's own
+// refreshes of the query planner's statistics (stats.go), named by the
+// database: the two differ in what triggers one and what it holds.
+func statsTablesCounter(pg bool) prometheus.Counter {
+	if pg {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_postgres_analyzed_tables_total",
+			Help: "Tables the store analyzed on PostgreSQL because they changed by more than 1,000 rows plus the rows they held at their last ANALYZE (its own or autovacuum's): about each time one doubles."})
+	}
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "crmhub_hub_sqlite_analyzed_tables_total",
+		Help: "Tables whose SQLite query planner statistics were refreshed (ANALYZE, bounded by analysis_limit) because they had none or their size moved about tenfold."})
+}
+
+func statsDurationHistogram(pg bool) prometheus.Histogram {
+	if pg {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_postgres_analyze_duration_seconds",
+			Help: "Duration of one PostgreSQL statistics refresh by the store that analyzed a table (Apply waits for it).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
+	}
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: "crmhub_hub_sqlite_analyze_duration_seconds",
+		Help: "Duration of one refresh of SQLite's query planner statistics that changed them, holding the write lock.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/value"
@@ -313,4 +314,53 @@ func valueStatRows(t *testing.T, s *Store) int {
 		t.Fatalf("customer_value statistics %q: %v", stat, err)
 	}
 	return n
+}
+
+// On PostgreSQL the store analyzes a table once it changed by more than
+// pgAnalyzeRows plus the rows it held at its last ANALYZE: a server with
+// autovacuum off (this project's CI machine) would otherwise plan every
+// query of the store's life from no statistics.
+func TestPostgresStatsRefreshIntegration(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenPostgres(t, Options{})
+	var evs []hub.Envelope
+	for i := 0; i < 1500; i++ {
+		evs = benchPerson(evs, i)
+	}
+	for i := 0; i < len(evs); i += 500 {
+		mustApply(t, s, evs[i:min(i+500, len(evs))]...)
+	}
+	analyzed := func() (bool, float64) {
+		t.Helper()
+		var manual bool
+		var tuples float64
+		if err := s.db.QueryRowContext(ctx, `SELECT st.last_analyze IS NOT NULL, c.reltuples FROM pg_stat_user_tables st
+JOIN pg_class c ON c.oid = st.relid WHERE st.schemaname = current_schema() AND st.relname = 'records'`).Scan(&manual, &tuples); err != nil {
+			t.Fatalf("records' statistics: %v", err)
+		}
+		return manual, tuples
+	}
+	// The server counts a transaction's changes when its backend reports
+	// them, up to a second after the commit: the check is repeated
+	// until it sees them, as the next Apply's would.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := s.refreshStats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := analyzed(); ok || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ok, tuples := analyzed()
+	if !ok {
+		t.Fatal("records was never analyzed by the store")
+	}
+	if tuples < 3000 {
+		t.Errorf("records analyzed at %.0f rows, want the %d applied", tuples, len(evs))
+	}
+	if n, err := s.refreshStats(ctx); err != nil || n != 0 {
+		t.Errorf("a check right after the refresh analyzed %d tables (%v), want 0", n, err)
+	}
 }

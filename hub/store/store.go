@@ -252,7 +252,7 @@ WHERE c.table_schema = current_schema() AND c.table_name = 'records' AND c.colum
 	// gets its first as it fills (appliedForStats). Opening does not
 	// depend on them.
 	if _, err := s.refreshStats(ctx); err != nil {
-		s.log.Warn("sqlite statistics not refreshed", "err", err)
+		s.log.Warn("store statistics not refreshed", "err", err)
 	}
 	return s, nil
 }
