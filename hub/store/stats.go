@@ -78,25 +78,17 @@ func (s *Store) refreshStats(ctx context.Context) (int, error) {
 		return s.refreshPGStats(ctx)
 	}
 	start := time.Now()
-	var stmts []string
-	rows, err := s.db.QueryContext(ctx, `PRAGMA optimize=0x10003`)
+	listed, err := s.strings(ctx, s.db, `PRAGMA optimize=0x10003`)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite statistics: check: %w", err)
 	}
-	for rows.Next() {
-		var st string
-		if err := rows.Scan(&st); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("sqlite statistics: check: %w", err)
-		}
+	var stmts []string
+	for _, st := range listed {
 		// Only ANALYZE: another optimization a later SQLite lists is
 		// not run unread.
 		if strings.HasPrefix(st, "ANALYZE ") {
 			stmts = append(stmts, st)
 		}
-	}
-	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("sqlite statistics: check: %w", err)
 	}
 	if len(stmts) == 0 {
 		return 0, nil
@@ -153,21 +145,9 @@ func (s *Store) refreshStats(ctx context.Context) (int, error) {
 // pgAnalyzeLockTimeout without holding up the others.
 func (s *Store) refreshPGStats(ctx context.Context) (int, error) {
 	start := time.Now()
-	var tables []string
-	rows, err := s.db.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
-WHERE schemaname = current_schema() AND n_mod_since_analyze > $1 + (n_live_tup - n_mod_since_analyze) ORDER BY relname`, pgAnalyzeRows)
+	tables, err := s.strings(ctx, s.db, `SELECT relname FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - n_mod_since_analyze) ORDER BY relname`, pgAnalyzeRows)
 	if err != nil {
-		return 0, fmt.Errorf("postgres statistics: check: %w", err)
-	}
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("postgres statistics: check: %w", err)
-		}
-		tables = append(tables, t)
-	}
-	if err := rows.Close(); err != nil {
 		return 0, fmt.Errorf("postgres statistics: check: %w", err)
 	}
 	n := 0
