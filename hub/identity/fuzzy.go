@@ -439,7 +439,7 @@ func sameName(a, b hub.Customer) bool {
 // must agree: hans.mueller@…, hansmueller@… and hans.mueller2@… are how
 // namesakes' addresses differ, not typos.
 func nearEmail(a, b []string) bool {
-	return nearMailboxes(mailboxes(a), mailboxes(b))
+	return nearMailboxes(mailboxes(normEmails(a)), mailboxes(normEmails(b)))
 }
 
 // nearMailboxes is nearEmail of the addresses' local parts and domains

@@ -37,8 +37,8 @@ func preparePerson(c hub.Customer, region string, taxIsEvidence bool) *person {
 	p := &person{c: c, region: region, taxIsEvidence: taxIsEvidence,
 		given: newName(givenName(c)), family: newName(familyName(c)),
 		birth: strings.TrimSpace(c.BirthDate), gender: strings.ToLower(strings.TrimSpace(c.Gender)),
-		emails: normEmails(c.Emails), mailboxes: mailboxes(c.Emails), phones: normPhones(c.Phones, region),
-		ids: idSets(personIDs(c, taxIsEvidence))}
+		emails: normEmails(c.Emails), phones: normPhones(c.Phones, region), ids: idSets(personIDs(c, taxIsEvidence))}
+	p.mailboxes = mailboxes(p.emails)
 	if len(c.Addresses) > 0 {
 		p.addrs = make([]place, len(c.Addresses))
 		for i, a := range c.Addresses {
@@ -165,11 +165,11 @@ func normEmails(emails []string) []string {
 }
 
 // mailboxes are the local part and domain of each normalized e-mail
-// address with an @.
-func mailboxes(emails []string) [][2]string {
+// address (normEmails) with an @.
+func mailboxes(normalized []string) [][2]string {
 	var out [][2]string
-	for _, e := range emails {
-		if l, d, ok := strings.Cut(NormalizeEmail(e), "@"); ok {
+	for _, e := range normalized {
+		if l, d, ok := strings.Cut(e, "@"); ok {
 			out = append(out, [2]string{l, d})
 		}
 	}

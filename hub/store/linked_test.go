@@ -33,7 +33,7 @@ func goldenOf(t *testing.T, s *Store, system, id string) string {
 	return vs[0].ID
 }
 
-func applyChunked(t *testing.T, s *Store, evs []hub.Envelope) {
+func applyChunked(t testing.TB, s *Store, evs []hub.Envelope) {
 	t.Helper()
 	for len(evs) > 0 {
 		n := min(len(evs), 500)

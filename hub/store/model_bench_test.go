@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/identity"
 )
 
@@ -40,14 +39,7 @@ func BenchmarkGrowingStore(b *testing.B) {
 	first := len(evs) * people / (people + steps*grow)
 	for range b.N {
 		s := MustOpenSQLite(b, Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}})
-		feed := func(evs []hub.Envelope) {
-			for len(evs) > 0 {
-				n := min(len(evs), 500)
-				mustApply(b, s, evs[:n]...)
-				evs = evs[n:]
-			}
-		}
-		feed(evs[:first])
+		applyChunked(b, s, evs[:first])
 		if r, err := s.Reestimate(ctx, EstimateOptions{}); err != nil || r.Model == nil {
 			b.Fatalf("first estimate on %d persons: %v", r.Persons, err)
 		}
@@ -66,7 +58,7 @@ func BenchmarkGrowingStore(b *testing.B) {
 				b.Fatal(err)
 			}
 			start := time.Now()
-			feed(batch)
+			applyChunked(b, s, batch)
 			took := time.Since(start)
 			apply += took
 			r, err := s.Reestimate(ctx, EstimateOptions{})

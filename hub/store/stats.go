@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // SQLite plans a query from the statistics ANALYZE keeps in sqlite_stat1;
@@ -126,12 +128,7 @@ func (s *Store) refreshStats(ctx context.Context) (int, error) {
 	if !changed {
 		return 0, nil
 	}
-	took := time.Since(start)
-	if s.m != nil {
-		s.m.statsTables.Add(float64(len(stmts)))
-		s.m.statsDuration.Observe(took.Seconds())
-	}
-	s.log.Info("sqlite statistics refreshed", "tables", len(stmts), "took", took.Round(time.Millisecond))
+	s.statsRefreshed("sqlite", len(stmts), start)
 	return len(stmts), nil
 }
 
@@ -140,9 +137,9 @@ func (s *Store) refreshStats(ctx context.Context) (int, error) {
 // last ANALYZE (n_mod_since_analyze, which the server's activity
 // statistics keep with track_counts, on by default; the rows held then
 // are about the live rows less those changes, exactly so while a table
-// only grows), one transaction each
-// so that a table busy under another ANALYZE is skipped after
-// pgAnalyzeLockTimeout without holding up the others.
+// only grows), one transaction each so that a table busy under another
+// ANALYZE is skipped after pgAnalyzeLockTimeout without holding up the
+// others.
 func (s *Store) refreshPGStats(ctx context.Context) (int, error) {
 	start := time.Now()
 	tables, err := s.strings(ctx, s.db, `SELECT relname FROM pg_stat_user_tables
@@ -156,7 +153,7 @@ WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - 
 			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '`+pgAnalyzeLockTimeout+`'`); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `ANALYZE `+pgIdent(t))
+			_, err := tx.ExecContext(ctx, `ANALYZE `+pgx.Identifier{t}.Sanitize())
 			return err
 		})
 		if err != nil {
@@ -173,18 +170,19 @@ WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - 
 	if n == 0 {
 		return 0, nil
 	}
-	took := time.Since(start)
-	if s.m != nil {
-		s.m.statsTables.Add(float64(n))
-		s.m.statsDuration.Observe(took.Seconds())
-	}
-	s.log.Info("postgres statistics refreshed", "tables", n, "took", took.Round(time.Millisecond))
+	s.statsRefreshed("postgres", n, start)
 	return n, nil
 }
 
-// pgIdent quotes a table name as a PostgreSQL identifier.
-func pgIdent(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+// statsRefreshed counts and logs a refresh begun at start that analyzed
+// tables tables of database db.
+func (s *Store) statsRefreshed(db string, tables int, start time.Time) {
+	took := time.Since(start)
+	if s.m != nil {
+		s.m.statsTables.Add(float64(tables))
+		s.m.statsDuration.Observe(took.Seconds())
+	}
+	s.log.Info(db+" statistics refreshed", "tables", tables, "took", took.Round(time.Millisecond))
 }
 
 // statsDigest is the content of sqlite_stat1, which exists once the store
