@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // SQLite plans a query from the statistics ANALYZE keeps in sqlite_stat1;
@@ -161,8 +163,15 @@ WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - 
 				return n, fmt.Errorf("postgres statistics: analyze %s: %w", t, err)
 			}
 			// Another ANALYZE or a VACUUM holds it: it gets statistics
-			// from that one, and the next check sees whether not.
-			s.log.Debug("postgres statistics: table skipped", "table", t, "err", err)
+			// from that one, and the next check sees whether not. Any
+			// other failure (a permission, a dropped table, the server)
+			// leaves the planner without statistics until someone looks,
+			// so it is a warning.
+			if lockBusy(err) {
+				s.log.Debug("postgres statistics: table busy, skipped", "table", t)
+			} else {
+				s.log.Warn("postgres statistics: analyze failed, table skipped", "table", t, "err", err)
+			}
 			continue
 		}
 		n++
@@ -172,6 +181,12 @@ WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - 
 	}
 	s.statsRefreshed("postgres", n, start)
 	return n, nil
+}
+
+// lockBusy tells a lock_timeout (SQLSTATE 55P03) from other errors.
+func lockBusy(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // statsRefreshed counts and logs a refresh begun at start that analyzed
