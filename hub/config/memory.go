@@ -2,7 +2,7 @@ package config
 
 // DefaultMemoryMB is the hub's memory budget when memory_mb is not set: a
 // whole hub (`crmhub run --role all`) applying a million-row load stays
-// near it in peak RSS (README, "Memory"). Raise it for stores of many
+// near it in peak RSS (docs/benchmarks.md, "Memory"). Raise it for stores of many
 // millions of customers (a larger SQLite page cache keeps more index pages
 // hot) or lower it on a small container; -1 turns the budget off.
 const DefaultMemoryMB = 384
@@ -15,7 +15,7 @@ const minMemoryMB = 128
 // MemoryBudget is memory_mb split between the parts of the hub that hold
 // memory in proportion to the data, so a user sets one figure. The shares
 // of a budget of M MB (M = 384 by default), measured with `crmhub bench
-// pipeline --role all` (README, "Memory"):
+// pipeline --role all` (docs/benchmarks.md, "Memory"):
 //
 //   - Go's heap and runtime: M/2 (192 MB), as the Go runtime's soft memory
 //     limit (debug.SetMemoryLimit) under `crmhub run`, unless GOMEMLIMIT

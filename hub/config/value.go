@@ -17,7 +17,7 @@ type Value struct {
 	// Mode: deferred (default) marks the customers a batch touched and
 	// recomputes each once every Delay, however many batches touched it;
 	// sync recomputes them in every batch's transaction (figures never
-	// lag, apply is several times slower: README, Benchmarks).
+	// lag, apply is several times slower: docs/benchmarks.md).
 	Mode string `yaml:"mode"`
 	// Delay is how often deferred figures are recomputed (default 1s),
 	// and how long a customer must stay untouched to be recomputed.
