@@ -70,12 +70,35 @@ func TestComparisonLevels(t *testing.T) {
 			hub.Address{Street: "Gartenweg 19", PostalCode: "10115"}), LevelPostcode},
 		{"address same city", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Gartenweg 19", PostalCode: "12049", City: "Berlin"}), LevelCity},
+		{"address city only, same city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "leeds "}), LevelTown},
+		{"address city only, against a full address there", addressPair(hub.Address{City: "Leeds"},
+			hub.Address{Street: "5 Park Lane", PostalCode: "LS1 4AP", City: "Leeds"}), LevelTown},
+		{"address city only, another city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "York"}), LevelElse},
+		{"address street without postcode, same city", addressPair(hub.Address{Street: "5 Park Lane", City: "Leeds"},
+			hub.Address{Street: "9 Kirkgate", City: "Leeds"}), LevelCity},
 		{"address elsewhere", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Hauptstr. 5", PostalCode: "80331", City: "München"}), LevelElse},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: level %q, want %q", tc.name, tc.got, tc.want)
 		}
+	}
+}
+
+// A city agreeing where one record gives nothing else is evidence for
+// the person (the same town as far as both tell), not the "same city,
+// another home" of two full addresses, which is evidence against.
+func TestTownWeighsFor(t *testing.T) {
+	p := DefaultParams()
+	if w := p.Levels[CompAddress][LevelTown].Weight(); w <= 1 {
+		t.Errorf("town weighs %.2f, want clearly for", w)
+	}
+	a := hub.Customer{Kind: "person", GivenName: "Julia", FamilyName: "Taylor", Addresses: []hub.Address{{City: "London"}}}
+	b := hub.Customer{Kind: "person", GivenName: "Julia", FamilyName: "Taylor", Addresses: []hub.Address{{City: "London"}}}
+	noCity := a
+	noCity.Addresses = nil
+	if with, without := p.MatchPeople(a, b, "GB", true), p.MatchPeople(noCity, b, "GB", true); with.Weight <= without.Weight {
+		t.Errorf("the same city weighs %.2f, no city %.2f: want more", with.Weight, without.Weight)
 	}
 }
 

@@ -127,6 +127,10 @@ type place struct {
 	names, buildings []string
 }
 
+// cityOnly reports whether the address gives neither a street nor a
+// postal code: its city is all it can agree on.
+func (p *place) cityOnly() bool { return p.noStreet && p.postcode == "" }
+
 func newPlace(a hub.Address) place {
 	p := place{postcode: NormalizePostcode(a.PostalCode), city: foldName(a.City),
 		noStreet: strings.TrimSpace(a.Street+a.Street2) == "", lines: streetLines(a)}
