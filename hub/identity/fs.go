@@ -220,9 +220,30 @@ func comparePrepared(a, b *person, p *Params) (g gamma, swapped bool) {
 		return levelWeight(p, CompGiven, l[0]) + levelWeight(p, CompFamily, l[1])
 	}
 	g[iGiven], g[iFamily] = straight[0], straight[1]
-	if ga.s != "" && gb.s != "" && fa.s != "" && fb.s != "" && (straight[0] != LevelExact || straight[1] != LevelExact) {
+	known := 0
+	for _, n := range []*name{ga, fa, gb, fb} {
+		if n.s != "" {
+			known++
+		}
+	}
+	// Names entered into each other's fields are compared crossed, also
+	// where one of the four is missing (Watson, Noah against Noah with no
+	// family name). The record lacking a name is taken to hold its other
+	// in the right field and the other record's names to be swapped, so
+	// the one name compared is a given name where that record has only a
+	// given name and a family name where it has only a family name,
+	// whichever record comes first.
+	if known >= 3 && (straight[0] != LevelExact || straight[1] != LevelExact) {
+		crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}
+		if known == 3 {
+			if l := crossed[0] + crossed[1]; fa.s == "" || fb.s == "" {
+				crossed = [2]string{l, ""}
+			} else {
+				crossed = [2]string{"", l}
+			}
+		}
 		// The same levels crossed weigh the same: no logarithms needed.
-		if crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}; crossed != straight && nameWeight(crossed) > nameWeight(straight)+1 {
+		if crossed != straight && crossed != [2]string{} && nameWeight(crossed) > nameWeight(straight)+1 {
 			g[iGiven], g[iFamily], swapped = crossed[0], crossed[1], true
 		}
 	}
@@ -797,7 +818,8 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // postal code one typo off, are the same street; an identifier one typo
 // apart confirms a person whose given name is missing.
 // 4: a city that agrees where one record gives no street and no postal
-// code is the town level, no longer "the same city, another home".
+// code is the town level, no longer "the same city, another home"; the
+// names are compared crossed also where a record lacks one of them.
 const matcherRevision = 4
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy

@@ -185,6 +185,49 @@ func TestHold(t *testing.T) {
 	}
 }
 
+// Names entered into each other's fields are found also where a record
+// lacks one of its names, in either order of the records; a family name
+// alone compared confirms the person no more than where the given name is
+// missing in its own field.
+func TestSwappedNamesOneMissing(t *testing.T) {
+	p := DefaultParams()
+	for _, tc := range []struct {
+		name        string
+		a, b        hub.Customer
+		given, fam  string
+		swapped     bool
+		held        bool
+		probability float64 // at least
+	}{
+		{"family name missing, given name in the other's family field",
+			hub.Customer{GivenName: "Watson", FamilyName: "Noah", BirthDate: "2008-03-23"},
+			hub.Customer{GivenName: "Noah", BirthDate: "2008-03-23"}, LevelExact, "", true, false, 0.99},
+		{"given name missing, family name in the other's given field, same birth date",
+			hub.Customer{FamilyName: "Thomas", BirthDate: "2011-07-30"},
+			hub.Customer{GivenName: "Thomas", FamilyName: "Harry", BirthDate: "2011-07-30"}, "", LevelExact, true, false, 0.99},
+		{"given name missing, family name in the other's given field, another birth date",
+			hub.Customer{FamilyName: "Thomas", BirthDate: "2011-09-02"},
+			hub.Customer{GivenName: "Thomas", FamilyName: "Harry", BirthDate: "1971-07-30"}, "", LevelExact, true, true, 0},
+		{"family name missing, the given names agree: not crossed",
+			hub.Customer{GivenName: "Julia", BirthDate: "2015-10-29"},
+			hub.Customer{GivenName: "Julia", FamilyName: "Taylor", BirthDate: "2015-10-29"}, LevelExact, "", false, false, 0.99},
+		{"each with one name, in other fields: nothing to cross",
+			hub.Customer{GivenName: "Smith"}, hub.Customer{FamilyName: "Smith"}, "", "", false, true, 0},
+	} {
+		tc.a.Kind, tc.b.Kind = "person", "person"
+		for _, pair := range [][2]hub.Customer{{tc.a, tc.b}, {tc.b, tc.a}} {
+			g, swapped := comparePeople(pair[0], pair[1], "GB", true, p)
+			if g[iGiven] != tc.given || g[iFamily] != tc.fam || swapped != tc.swapped {
+				t.Errorf("%s: names %q %q swapped %v, want %q %q %v", tc.name, g[iGiven], g[iFamily], swapped, tc.given, tc.fam, tc.swapped)
+			}
+			m := p.MatchPeople(pair[0], pair[1], "GB", true)
+			if (m.Hold != "") != tc.held || m.Probability < tc.probability {
+				t.Errorf("%s: hold %q probability %.4f, want held %v and at least %.2f", tc.name, m.Hold, m.Probability, tc.held, tc.probability)
+			}
+		}
+	}
+}
+
 func TestParamsValidate(t *testing.T) {
 	if err := DefaultParams().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
