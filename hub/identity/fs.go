@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/adrg/strutil"
 	"github.com/antzucaro/matchr"
@@ -54,8 +55,13 @@ const (
 	// LevelPrefix: one name begins the other (Alex/Alexander, Anna/Anna
 	// Maria): short forms and dropped second names.
 	LevelPrefix = "prefix"
-	// LevelSimilar: Jaro-Winkler >= 0.80 for names; the same year for
-	// birth dates; the same street with no house number on one side.
+	// LevelMonth: birth dates at most 31 days apart and not one typo
+	// apart (a date entered from memory, or another event's day: Splink's
+	// DateOfBirthComparison has such a level too).
+	LevelMonth = "month"
+	// LevelSimilar: Jaro-Winkler >= 0.80 for names; at most a year apart
+	// for birth dates (the same year where one is partial); the same
+	// street with no house number on one side.
 	LevelSimilar = "similar"
 	// Address levels: the parts of an address are not independent (a
 	// street in another postal code is another street), so the address
@@ -129,8 +135,8 @@ func DefaultParams() *Params {
 				LevelPrefix: {0.04, 0.003}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
 			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
 				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
-			CompBirthDate: {LevelExact: {0.90, 0.00007}, LevelClose: {0.05, 0.003}, LevelSimilar: {0.02, 0.025},
-				LevelElse: {0.03, 0.974}},
+			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023},
+				LevelSimilar: {0.02, 0.0227}, LevelElse: {0.03, 0.974}},
 			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
 				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
 			CompIdentifier: {LevelExact: {0.965, 1e-6}, LevelClose: {0.03, 1e-5}, LevelElse: {0.005, 0.999989}},
@@ -366,7 +372,10 @@ func (x *sounds) alike(y *sounds) bool {
 }
 
 // dateLevel compares two birth dates, YYYY-MM-DD or partial (YYYY,
-// YYYY-MM): a partial date agrees at most as "the same year".
+// YYYY-MM): a partial date agrees at most as "the same year". Full dates
+// that are no typo apart are compared by the days between them, not by
+// their digits: 1999-12-28 and 2000-01-03 are six days apart, a copy's
+// date remembered a few days off, not two people born years apart.
 func dateLevel(x, y string) string {
 	if x == "" || y == "" {
 		return ""
@@ -380,7 +389,17 @@ func dateLevel(x, y string) string {
 		case oneEditApart(strings.ReplaceAll(x, "-", ""), strings.ReplaceAll(y, "-", ""), isDigit) &&
 			len(strings.ReplaceAll(x, "-", "")) == len(strings.ReplaceAll(y, "-", "")):
 			return LevelClose
-		case x[:4] == y[:4]:
+		}
+		dx, okx := dayNumber(x)
+		dy, oky := dayNumber(y)
+		switch d := dx - dy; {
+		case !okx || !oky:
+			if x[:4] == y[:4] {
+				return LevelSimilar
+			}
+		case d >= -31 && d <= 31:
+			return LevelMonth
+		case d >= -366 && d <= 366:
 			return LevelSimilar
 		}
 		return LevelElse
@@ -389,6 +408,16 @@ func dateLevel(x, y string) string {
 		return LevelSimilar
 	}
 	return LevelElse
+}
+
+// dayNumber is a YYYY-MM-DD date's day count since 1970-01-01; ok is
+// false where the text is no such date.
+func dayNumber(s string) (int, bool) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return 0, false
+	}
+	return int(t.Unix() / 86400), true
 }
 
 // addressLevel compares the best-agreeing pair of addresses.
@@ -819,7 +848,9 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // apart confirms a person whose given name is missing.
 // 4: a city that agrees where one record gives no street and no postal
 // code is the town level, no longer "the same city, another home"; the
-// names are compared crossed also where a record lacks one of them.
+// names are compared crossed also where a record lacks one of them; birth
+// dates at most 31 days apart are the month level, and similar is at most
+// a year apart, no longer the same calendar year.
 const matcherRevision = 4
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
