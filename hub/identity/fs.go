@@ -253,7 +253,7 @@ func comparePrepared(a, b *person, p *Params) (g gamma, swapped bool) {
 			g[iGiven], g[iFamily], swapped = crossed[0], crossed[1], true
 		}
 	}
-	g[iBirth] = dateLevel(a.birth, b.birth)
+	g[iBirth] = dateLevelOf(&a.birth, &b.birth)
 	g[iAddress] = addressLevel(a.addrs, b.addrs, p)
 	switch compareIDSets(a.ids, b.ids) {
 	case IDEqual:
@@ -377,6 +377,32 @@ func (x *sounds) alike(y *sounds) bool {
 // their digits: 1999-12-28 and 2000-01-03 are six days apart, a copy's
 // date remembered a few days off, not two people born years apart.
 func dateLevel(x, y string) string {
+	bx, by := newBirthDate(x), newBirthDate(y)
+	return dateLevelOf(&bx, &by)
+}
+
+// birthDate is a trimmed birth date with its day number (days since
+// 1970-01-01) where it is a calendar date, read once per record: parsing
+// it for every pair cost a third of the comparisons' time.
+type birthDate struct {
+	s   string
+	day int
+	ok  bool // s is a YYYY-MM-DD calendar date
+}
+
+func newBirthDate(s string) birthDate {
+	b := birthDate{s: s}
+	if len(s) == len(time.DateOnly) {
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			b.day, b.ok = int(t.Unix()/86400), true
+		}
+	}
+	return b
+}
+
+// dateLevelOf is dateLevel of two prepared birth dates.
+func dateLevelOf(bx, by *birthDate) string {
+	x, y := bx.s, by.s
 	if x == "" || y == "" {
 		return ""
 	}
@@ -390,10 +416,8 @@ func dateLevel(x, y string) string {
 			len(strings.ReplaceAll(x, "-", "")) == len(strings.ReplaceAll(y, "-", "")):
 			return LevelClose
 		}
-		dx, okx := dayNumber(x)
-		dy, oky := dayNumber(y)
-		switch d := dx - dy; {
-		case !okx || !oky:
+		switch d := bx.day - by.day; {
+		case !bx.ok || !by.ok:
 			if x[:4] == y[:4] {
 				return LevelSimilar
 			}
@@ -408,16 +432,6 @@ func dateLevel(x, y string) string {
 		return LevelSimilar
 	}
 	return LevelElse
-}
-
-// dayNumber is a YYYY-MM-DD date's day count since 1970-01-01; ok is
-// false where the text is no such date.
-func dayNumber(s string) (int, bool) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return 0, false
-	}
-	return int(t.Unix() / 86400), true
 }
 
 // addressLevel compares the best-agreeing pair of addresses.
