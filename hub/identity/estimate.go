@@ -404,7 +404,7 @@ func twinShare(people []*person, byRule map[string][][2]int, p *Params) float64 
 			switch {
 			case sameDayHouse(g, swapped):
 				sameDay++
-			case sameStreetFamily(g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar):
+			case sameStreetFamily(g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth):
 				otherDay++
 			}
 		}

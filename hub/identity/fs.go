@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/adrg/strutil"
 	"github.com/antzucaro/matchr"
@@ -54,8 +55,13 @@ const (
 	// LevelPrefix: one name begins the other (Alex/Alexander, Anna/Anna
 	// Maria): short forms and dropped second names.
 	LevelPrefix = "prefix"
-	// LevelSimilar: Jaro-Winkler >= 0.80 for names; the same year for
-	// birth dates; the same street with no house number on one side.
+	// LevelMonth: birth dates at most 31 days apart and not one typo
+	// apart (a date entered from memory, or another event's day: Splink's
+	// DateOfBirthComparison has such a level too).
+	LevelMonth = "month"
+	// LevelSimilar: Jaro-Winkler >= 0.80 for names; at most a year apart
+	// for birth dates (the same year where one is partial); the same
+	// street with no house number on one side.
 	LevelSimilar = "similar"
 	// Address levels: the parts of an address are not independent (a
 	// street in another postal code is another street), so the address
@@ -64,11 +70,16 @@ const (
 	// same street and postal code with a house number missing;
 	// LevelOtherNumber: the same street and postal code, another house
 	// number; LevelPostcode: the same postal code, another street;
-	// LevelCity: only the city agrees.
+	// LevelCity: only the city agrees; LevelTown: the city agrees and one
+	// record gives no street and no postal code, so the city is all the
+	// address can say (a city agreeing where the streets are known and
+	// differ says "another home", where one is unknown it says "the same
+	// town as far as both tell").
 	LevelStreet      = "street"
 	LevelOtherNumber = "other_number"
 	LevelPostcode    = "postcode"
 	LevelCity        = "city"
+	LevelTown        = "town"
 	LevelElse        = "else"
 )
 
@@ -112,7 +123,11 @@ type Params struct {
 // data in general, not from any one data set: u from how often random
 // people share a value (a first name about 1 in 100, a family name 1 in
 // 500, a full birth date 1 in 15,000), m from how often one person's two
-// records differ (moves, typos, married names, data entry).
+// records differ (moves, typos, married names, data entry). The town's m
+// is of its own pairs, those where one record gives only a city: there no
+// other address level but else can occur, and one person's records name
+// the same city unless she moved away (about one pair in seven, as the
+// full addresses' else).
 func DefaultParams() *Params {
 	return &Params{Version: 1, Source: "default", Prior: 1e-4, AutoMerge: 0.99, Review: 0.8,
 		Levels: map[string]map[string]MU{
@@ -120,10 +135,10 @@ func DefaultParams() *Params {
 				LevelPrefix: {0.04, 0.003}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
 			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
 				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
-			CompBirthDate: {LevelExact: {0.90, 0.00007}, LevelClose: {0.05, 0.003}, LevelSimilar: {0.02, 0.025},
-				LevelElse: {0.03, 0.974}},
+			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023},
+				LevelSimilar: {0.02, 0.0227}, LevelElse: {0.03, 0.974}},
 			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
-				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelElse: {0.13, 0.9435}},
+				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
 			CompIdentifier: {LevelExact: {0.965, 1e-6}, LevelClose: {0.03, 1e-5}, LevelElse: {0.005, 0.999989}},
 			CompEmail:      {LevelExact: {0.50, 1e-5}, LevelClose: {0.03, 1e-5}, LevelElse: {0.47, 0.99998}},
 			CompPhone:      {LevelExact: {0.50, 1e-5}, LevelClose: {0.03, 1e-5}, LevelElse: {0.47, 0.99998}},
@@ -211,13 +226,34 @@ func comparePrepared(a, b *person, p *Params) (g gamma, swapped bool) {
 		return levelWeight(p, CompGiven, l[0]) + levelWeight(p, CompFamily, l[1])
 	}
 	g[iGiven], g[iFamily] = straight[0], straight[1]
-	if ga.s != "" && gb.s != "" && fa.s != "" && fb.s != "" && (straight[0] != LevelExact || straight[1] != LevelExact) {
+	known := 0
+	for _, n := range []*name{ga, fa, gb, fb} {
+		if n.s != "" {
+			known++
+		}
+	}
+	// Names entered into each other's fields are compared crossed, also
+	// where one of the four is missing (Watson, Noah against Noah with no
+	// family name). The record lacking a name is taken to hold its other
+	// in the right field and the other record's names to be swapped, so
+	// the one name compared is a given name where that record has only a
+	// given name and a family name where it has only a family name,
+	// whichever record comes first.
+	if known >= 3 && (straight[0] != LevelExact || straight[1] != LevelExact) {
+		crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}
+		if known == 3 {
+			if l := crossed[0] + crossed[1]; fa.s == "" || fb.s == "" {
+				crossed = [2]string{l, ""}
+			} else {
+				crossed = [2]string{"", l}
+			}
+		}
 		// The same levels crossed weigh the same: no logarithms needed.
-		if crossed := [2]string{nameLevelOf(ga, fb), nameLevelOf(fa, gb)}; crossed != straight && nameWeight(crossed) > nameWeight(straight)+1 {
+		if crossed != straight && crossed != [2]string{} && nameWeight(crossed) > nameWeight(straight)+1 {
 			g[iGiven], g[iFamily], swapped = crossed[0], crossed[1], true
 		}
 	}
-	g[iBirth] = dateLevel(a.birth, b.birth)
+	g[iBirth] = dateLevelOf(&a.birth, &b.birth)
 	g[iAddress] = addressLevel(a.addrs, b.addrs, p)
 	switch compareIDSets(a.ids, b.ids) {
 	case IDEqual:
@@ -336,8 +372,37 @@ func (x *sounds) alike(y *sounds) bool {
 }
 
 // dateLevel compares two birth dates, YYYY-MM-DD or partial (YYYY,
-// YYYY-MM): a partial date agrees at most as "the same year".
+// YYYY-MM): a partial date agrees at most as "the same year". Full dates
+// that are no typo apart are compared by the days between them, not by
+// their digits: 1999-12-28 and 2000-01-03 are six days apart, a copy's
+// date remembered a few days off, not two people born years apart.
 func dateLevel(x, y string) string {
+	bx, by := newBirthDate(x), newBirthDate(y)
+	return dateLevelOf(&bx, &by)
+}
+
+// birthDate is a trimmed birth date with its day number (days since
+// 1970-01-01) where it is a calendar date, read once per record: parsing
+// it for every pair cost a third of the comparisons' time.
+type birthDate struct {
+	s   string
+	day int
+	ok  bool // s is a YYYY-MM-DD calendar date
+}
+
+func newBirthDate(s string) birthDate {
+	b := birthDate{s: s}
+	if len(s) == len(time.DateOnly) {
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			b.day, b.ok = int(t.Unix()/86400), true
+		}
+	}
+	return b
+}
+
+// dateLevelOf is dateLevel of two prepared birth dates.
+func dateLevelOf(bx, by *birthDate) string {
+	x, y := bx.s, by.s
 	if x == "" || y == "" {
 		return ""
 	}
@@ -350,7 +415,15 @@ func dateLevel(x, y string) string {
 		case oneEditApart(strings.ReplaceAll(x, "-", ""), strings.ReplaceAll(y, "-", ""), isDigit) &&
 			len(strings.ReplaceAll(x, "-", "")) == len(strings.ReplaceAll(y, "-", "")):
 			return LevelClose
-		case x[:4] == y[:4]:
+		}
+		switch d := bx.day - by.day; {
+		case !bx.ok || !by.ok:
+			if x[:4] == y[:4] {
+				return LevelSimilar
+			}
+		case d >= -31 && d <= 31:
+			return LevelMonth
+		case d >= -366 && d <= 366:
 			return LevelSimilar
 		}
 		return LevelElse
@@ -383,6 +456,9 @@ func addressPair(x, y hub.Address) string {
 // placePair is addressPair of two prepared addresses.
 func placePair(x, y *place) string {
 	pc, city := postcodeLevelOf(x.postcode, y.postcode), cityLevel(x, y)
+	if city == LevelExact && (x.cityOnly() || y.cityOnly()) {
+		return LevelTown
+	}
 	if pc != LevelExact && pc != LevelClose && (pc != "" || city != LevelExact) {
 		// The street counts only within one postal code (or one city
 		// where a postal code is missing): comparing it is the costly part.
@@ -784,7 +860,12 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // agrees where one street is missing, and a house number missing with the
 // postal code one typo off, are the same street; an identifier one typo
 // apart confirms a person whose given name is missing.
-const matcherRevision = 3
+// 4: a city that agrees where one record gives no street and no postal
+// code is the town level, no longer "the same city, another home"; the
+// names are compared crossed also where a record lacks one of them; birth
+// dates at most 31 days apart are the month level, and similar is at most
+// a year apart, no longer the same calendar year.
+const matcherRevision = 4
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

@@ -30,6 +30,11 @@ func TestComparisonLevels(t *testing.T) {
 		{"date one digit", dateLevel("1980-04-12", "1980-04-13"), LevelClose},
 		{"date digits swapped", dateLevel("1980-04-12", "1980-04-21"), LevelClose},
 		{"date same year", dateLevel("1980-04-12", "1980-09-30"), LevelSimilar},
+		{"date days apart", dateLevel("1980-04-12", "1980-04-30"), LevelMonth},
+		{"date days apart across a year's end", dateLevel("1999-12-28", "2000-01-03"), LevelMonth},
+		{"date months apart across a year's end", dateLevel("2015-10-29", "2016-01-27"), LevelSimilar},
+		{"date over a year apart", dateLevel("1980-04-12", "1981-06-30"), LevelElse},
+		{"date no calendar day, same year", dateLevel("1980-02-30", "1980-07-15"), LevelSimilar},
 		{"date year only", dateLevel("1980", "1980-09-30"), LevelSimilar},
 		{"date other", dateLevel("1980-04-12", "1975-09-30"), LevelElse},
 		{"address exact", addressPair(hub.Address{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin"},
@@ -70,12 +75,35 @@ func TestComparisonLevels(t *testing.T) {
 			hub.Address{Street: "Gartenweg 19", PostalCode: "10115"}), LevelPostcode},
 		{"address same city", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Gartenweg 19", PostalCode: "12049", City: "Berlin"}), LevelCity},
+		{"address city only, same city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "leeds "}), LevelTown},
+		{"address city only, against a full address there", addressPair(hub.Address{City: "Leeds"},
+			hub.Address{Street: "5 Park Lane", PostalCode: "LS1 4AP", City: "Leeds"}), LevelTown},
+		{"address city only, another city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "York"}), LevelElse},
+		{"address street without postcode, same city", addressPair(hub.Address{Street: "5 Park Lane", City: "Leeds"},
+			hub.Address{Street: "9 Kirkgate", City: "Leeds"}), LevelCity},
 		{"address elsewhere", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Hauptstr. 5", PostalCode: "80331", City: "München"}), LevelElse},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: level %q, want %q", tc.name, tc.got, tc.want)
 		}
+	}
+}
+
+// A city agreeing where one record gives nothing else is evidence for
+// the person (the same town as far as both tell), not the "same city,
+// another home" of two full addresses, which is evidence against.
+func TestTownWeighsFor(t *testing.T) {
+	p := DefaultParams()
+	if w := p.Levels[CompAddress][LevelTown].Weight(); w <= 1 {
+		t.Errorf("town weighs %.2f, want clearly for", w)
+	}
+	a := hub.Customer{Kind: "person", GivenName: "Julia", FamilyName: "Taylor", Addresses: []hub.Address{{City: "London"}}}
+	b := hub.Customer{Kind: "person", GivenName: "Julia", FamilyName: "Taylor", Addresses: []hub.Address{{City: "London"}}}
+	noCity := a
+	noCity.Addresses = nil
+	if with, without := p.MatchPeople(a, b, "GB", true), p.MatchPeople(noCity, b, "GB", true); with.Weight <= without.Weight {
+		t.Errorf("the same city weighs %.2f, no city %.2f: want more", with.Weight, without.Weight)
 	}
 }
 
@@ -158,6 +186,49 @@ func TestHold(t *testing.T) {
 		tc.a.Kind, tc.b.Kind = "person", "person"
 		if m := p.MatchPeople(tc.a, tc.b, "DE", true); (m.Hold != "") != tc.held {
 			t.Errorf("%s: hold %q, want held %v", tc.name, m.Hold, tc.held)
+		}
+	}
+}
+
+// Names entered into each other's fields are found also where a record
+// lacks one of its names, in either order of the records; a family name
+// alone compared confirms the person no more than where the given name is
+// missing in its own field.
+func TestSwappedNamesOneMissing(t *testing.T) {
+	p := DefaultParams()
+	for _, tc := range []struct {
+		name        string
+		a, b        hub.Customer
+		given, fam  string
+		swapped     bool
+		held        bool
+		probability float64 // at least
+	}{
+		{"family name missing, given name in the other's family field",
+			hub.Customer{GivenName: "Watson", FamilyName: "Noah", BirthDate: "2008-03-23"},
+			hub.Customer{GivenName: "Noah", BirthDate: "2008-03-23"}, LevelExact, "", true, false, 0.99},
+		{"given name missing, family name in the other's given field, same birth date",
+			hub.Customer{FamilyName: "Thomas", BirthDate: "2011-07-30"},
+			hub.Customer{GivenName: "Thomas", FamilyName: "Harry", BirthDate: "2011-07-30"}, "", LevelExact, true, false, 0.99},
+		{"given name missing, family name in the other's given field, another birth date",
+			hub.Customer{FamilyName: "Thomas", BirthDate: "2011-09-02"},
+			hub.Customer{GivenName: "Thomas", FamilyName: "Harry", BirthDate: "1971-07-30"}, "", LevelExact, true, true, 0},
+		{"family name missing, the given names agree: not crossed",
+			hub.Customer{GivenName: "Julia", BirthDate: "2015-10-29"},
+			hub.Customer{GivenName: "Julia", FamilyName: "Taylor", BirthDate: "2015-10-29"}, LevelExact, "", false, false, 0.99},
+		{"each with one name, in other fields: nothing to cross",
+			hub.Customer{GivenName: "Smith"}, hub.Customer{FamilyName: "Smith"}, "", "", false, true, 0},
+	} {
+		tc.a.Kind, tc.b.Kind = "person", "person"
+		for _, pair := range [][2]hub.Customer{{tc.a, tc.b}, {tc.b, tc.a}} {
+			g, swapped := comparePeople(pair[0], pair[1], "GB", true, p)
+			if g[iGiven] != tc.given || g[iFamily] != tc.fam || swapped != tc.swapped {
+				t.Errorf("%s: names %q %q swapped %v, want %q %q %v", tc.name, g[iGiven], g[iFamily], swapped, tc.given, tc.fam, tc.swapped)
+			}
+			m := p.MatchPeople(pair[0], pair[1], "GB", true)
+			if (m.Hold != "") != tc.held || m.Probability < tc.probability {
+				t.Errorf("%s: hold %q probability %.4f, want held %v and at least %.2f", tc.name, m.Hold, m.Probability, tc.held, tc.probability)
+			}
 		}
 	}
 }

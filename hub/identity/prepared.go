@@ -21,7 +21,7 @@ type person struct {
 	region        string
 	taxIsEvidence bool
 	given, family name
-	birth         string // trimmed
+	birth         birthDate
 	addrs         []place
 	emails        []string    // normalized, the empty ones left out
 	mailboxes     [][2]string // local part and domain of the e-mails with an @
@@ -36,7 +36,7 @@ type person struct {
 func preparePerson(c hub.Customer, region string, taxIsEvidence bool) *person {
 	p := &person{c: c, region: region, taxIsEvidence: taxIsEvidence,
 		given: newName(givenName(c)), family: newName(familyName(c)),
-		birth: strings.TrimSpace(c.BirthDate), gender: strings.ToLower(strings.TrimSpace(c.Gender)),
+		birth: newBirthDate(strings.TrimSpace(c.BirthDate)), gender: strings.ToLower(strings.TrimSpace(c.Gender)),
 		emails: normEmails(c.Emails), phones: normPhones(c.Phones, region), ids: idSets(personIDs(c, taxIsEvidence))}
 	p.mailboxes = mailboxes(p.emails)
 	if len(c.Addresses) > 0 {
@@ -126,6 +126,10 @@ type place struct {
 	// (buildingName).
 	names, buildings []string
 }
+
+// cityOnly reports whether the address gives neither a street nor a
+// postal code: its city is all it can agree on.
+func (p *place) cityOnly() bool { return p.noStreet && p.postcode == "" }
 
 func newPlace(a hub.Address) place {
 	p := place{postcode: NormalizePostcode(a.PostalCode), city: foldName(a.City),
