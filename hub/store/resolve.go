@@ -96,7 +96,7 @@ func (s *Store) relink(ctx context.Context, b *batch, rkeys []string, keysOf map
 // links made while a block was small must go when it grows past the cap,
 // and its pairs must be scored when it shrinks below it again, or whether
 // two records that share only such a block are linked would depend on
-// which came first (README, "A known exception" before this). A block
+// which came first (as it did before 128a4d6). A block
 // crosses at most once per batch and write, and then has at most
 // max_block plus the batch's entries as members to relink.
 //
