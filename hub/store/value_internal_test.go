@@ -2,8 +2,8 @@ package store
 
 import "testing"
 
-// The cut is stale by the quarter while apply is idle and by the doubling
-// while it is busy; never without customers, always without a cut.
+// The cut is stale by the quarter while apply is idle and by a factor of
+// four while it is busy; never without customers, always without a cut.
 func TestCutStale(t *testing.T) {
 	tests := []struct {
 		n, cut int64
@@ -17,12 +17,14 @@ func TestCutStale(t *testing.T) {
 		{125, 100, false, false},
 		{126, 100, false, true},
 		{126, 100, true, false},
-		{199, 100, true, false},
-		{200, 100, true, true},
+		{200, 100, true, false},
+		{399, 100, true, false},
+		{400, 100, true, true},
 		{80, 100, false, false},
 		{79, 100, false, true},
 		{79, 100, true, false},
-		{50, 100, true, true},
+		{26, 100, true, false},
+		{25, 100, true, true},
 	}
 	for _, tt := range tests {
 		if got := cutStale(tt.n, tt.cut, tt.busy); got != tt.want {

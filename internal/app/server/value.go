@@ -90,8 +90,8 @@ func (s *Server) runValueRefresh(ctx context.Context) error {
 			next = time.Now().Add(interval)
 			continue
 		}
-		// Apply busy within the last check: a sync runs, re-cut by the
-		// doubling (ValueCutStale says why).
+		// Apply busy within the last check: a sync runs, re-cut by a
+		// factor of four (ValueCutStale says why).
 		busy := time.Since(s.store.LastApply()) < s.cfg.Value.DrainEvery()
 		stale, err := s.store.ValueCutStale(ctx, busy)
 		if err != nil {
