@@ -12,7 +12,7 @@ import (
 // The deferred recompute re-reads all facts of every customer it takes
 // (about 12 us per record of the customer on the bench stream), so
 // during a sync that keeps touching a customer, recomputing it once per
-// pass cost several recomputes of each customer (README, Benchmarks:
+// pass cost several recomputes of each customer (docs/benchmarks.md:
 // paced). DrainSettled takes a customer once it stopped changing: no
 // mark of it (its golden id, or a source customer record it holds) was
 // touched within quiet. A customer that keeps changing is taken anyway

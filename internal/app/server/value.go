@@ -127,8 +127,8 @@ const drainPace = 4
 // DrainSettled). A pass re-reads every record of each customer it takes,
 // so during a sync that keeps touching the same customers, taking each
 // once it settles rather than in every pass saves recomputes; a customer
-// that never settles lags by at most max_lag plus one pause (README,
-// Benchmarks: paced). A failure is logged and retried: the marks stay
+// that never settles lags by at most max_lag plus one pause (docs/benchmarks.md:
+// paced). A failure is logged and retried: the marks stay
 // until a drain succeeds.
 func (s *Server) runValueDrain(ctx context.Context) error {
 	every, maxLag := s.cfg.Value.DrainEvery(), s.cfg.Value.Lag()
@@ -150,7 +150,7 @@ func (s *Server) runValueDrain(ctx context.Context) error {
 // Without that, the last pass of a sync waited drainPace times the
 // previous pass (which, run while apply held the writer, took seconds)
 // after the last record applied: at 130,000 records 20 s of a 52 s
-// sync-and-settle (README, Benchmarks). Once apply has paused (nothing
+// sync-and-settle (docs/benchmarks.md). Once apply has paused (nothing
 // applied for a quarter of every, where a sync applies every few
 // milliseconds), the pause lasts until every after the last apply, when
 // the marks of its last batches have settled: a pass run before then
