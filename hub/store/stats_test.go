@@ -396,6 +396,30 @@ WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&done); err !
 		}
 		return done
 	}
+	// A backend reports its changes only once out of a transaction: the
+	// hold below may take the pooled connection that applied, so the
+	// changes must be reported (records and another table over the
+	// threshold) before it begins, or none would be while it lasts.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var due int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = current_schema()
+AND n_mod_since_analyze > $1 + (n_live_tup - n_mod_since_analyze)`, pgAnalyzeRows).Scan(&due); err != nil {
+			t.Fatal(err)
+		}
+		var recordsDue bool
+		if err := s.db.QueryRowContext(ctx, `SELECT n_mod_since_analyze > $1 FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND relname = 'records'`, pgAnalyzeRows).Scan(&recordsDue); err != nil {
+			t.Fatal(err)
+		}
+		if recordsDue && due >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server never reported the applied changes (%d tables due, records %v)", due, recordsDue)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	hold, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -405,8 +429,6 @@ WHERE schemaname = current_schema() AND relname = $1`, table).Scan(&done); err !
 	if _, err := hold.ExecContext(ctx, `LOCK TABLE records IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
-	// The server reports a transaction's changes up to a second after
-	// its commit: the check repeats until it analyzed another table.
 	others := 0
 	for deadline := time.Now().Add(30 * time.Second); others == 0 && time.Now().Before(deadline); {
 		n, err := s.refreshStats(ctx)
