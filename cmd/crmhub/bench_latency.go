@@ -211,25 +211,39 @@ connectors:
 	return h, nil
 }
 
-// send posts one signed event; it returns when the webhook answered.
+// send posts one signed event and returns once the webhook took it. A 503
+// ("not yet durable, retry": the hub did not confirm within ack_timeout,
+// as on a loaded host before its first records are on Kafka) is retried
+// with the same event id, as the webhook's senders are told to; a retry
+// of an event made durable meanwhile is answered 200.
 func (h *latencyHub) send(ctx context.Context, eventID string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.hook, bytes.NewReader(body))
-	if err != nil {
-		return err
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.hook, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Crmhub-Signature", webhook.SignatureHeader(latencySecret, time.Now().Unix(), body))
+		req.Header.Set("X-Crmhub-Event-Id", eventID)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusAccepted, http.StatusOK:
+			return nil
+		case http.StatusServiceUnavailable:
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("webhook answered 503 to event %s until: %w", eventID, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		default:
+			return fmt.Errorf("webhook answered %d to event %s", resp.StatusCode, eventID)
+		}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Crmhub-Signature", webhook.SignatureHeader(latencySecret, time.Now().Unix(), body))
-	req.Header.Set("X-Crmhub-Event-Id", eventID)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("webhook answered %d to event %s", resp.StatusCode, eventID)
-	}
-	return nil
 }
 
 func (h *latencyHub) get(ctx context.Context, u string, v any) (bool, error) {

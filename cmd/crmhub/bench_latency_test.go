@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -31,5 +36,41 @@ func TestLatencyBenchSeesEveryChange(t *testing.T) {
 	// changes are of different populations: they may come in any order).
 	if r.ConfirmedEarly != 0 {
 		t.Errorf("%d changes confirmed before visible: %+v", r.ConfirmedEarly, r)
+	}
+}
+
+// A 503 from the webhook ("not yet durable, retry") is retried with the
+// same event id until it is taken; another status is an error at once.
+func TestLatencySendRetriesUnavailable(t *testing.T) {
+	var calls atomic.Int32
+	var ids sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids.Store(r.Header.Get("X-Crmhub-Event-Id"), true)
+		switch n := calls.Add(1); {
+		case r.Header.Get("X-Crmhub-Event-Id") == "bad":
+			w.WriteHeader(http.StatusBadRequest)
+		case n < 3:
+			http.Error(w, "not yet durable, retry", http.StatusServiceUnavailable)
+		default:
+			w.WriteHeader(http.StatusOK) // durable meanwhile: the retry is answered 200
+		}
+	}))
+	defer srv.Close()
+	h := &latencyHub{hook: srv.URL, client: srv.Client()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.send(ctx, "e-1", []byte(`{}`)); err != nil {
+		t.Fatalf("send after two 503s: %v", err)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d requests, want 3 (two 503s, then taken)", n)
+	}
+	if err := h.send(ctx, "bad", []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("a 400 gave %v, want an error naming it", err)
+	}
+	n := 0
+	ids.Range(func(any, any) bool { n++; return true })
+	if n != 2 {
+		t.Errorf("%d event ids seen, want 2: a retry keeps its event id", n)
 	}
 }
