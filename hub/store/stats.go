@@ -134,6 +134,11 @@ func (s *Store) refreshStats(ctx context.Context) (int, error) {
 	return len(stmts), nil
 }
 
+// pgTablesDue lists the tables refreshPGStats analyzes, given
+// pgAnalyzeRows.
+const pgTablesDue = `SELECT relname FROM pg_stat_user_tables
+WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - n_mod_since_analyze) ORDER BY relname`
+
 // refreshPGStats analyzes the store's tables in the current schema that
 // changed by more than pgAnalyzeRows plus the rows they held at their
 // last ANALYZE (n_mod_since_analyze, which the server's activity
@@ -144,8 +149,7 @@ func (s *Store) refreshStats(ctx context.Context) (int, error) {
 // others.
 func (s *Store) refreshPGStats(ctx context.Context) (int, error) {
 	start := time.Now()
-	tables, err := s.strings(ctx, s.db, `SELECT relname FROM pg_stat_user_tables
-WHERE schemaname = current_schema() AND n_mod_since_analyze > ? + (n_live_tup - n_mod_since_analyze) ORDER BY relname`, pgAnalyzeRows)
+	tables, err := s.strings(ctx, s.db, pgTablesDue, pgAnalyzeRows)
 	if err != nil {
 		return 0, fmt.Errorf("postgres statistics: check: %w", err)
 	}

@@ -127,9 +127,9 @@ const drainPace = 4
 // DrainSettled). A pass re-reads every record of each customer it takes,
 // so during a sync that keeps touching the same customers, taking each
 // once it settles rather than in every pass saves recomputes; a customer
-// that never settles lags by at most max_lag plus one pause (docs/benchmarks.md:
-// paced). A failure is logged and retried: the marks stay
-// until a drain succeeds.
+// that never settles lags by at most max_lag plus one pause
+// (docs/benchmarks.md: paced). A failure is logged and retried: the
+// marks stay until a drain succeeds.
 func (s *Server) runValueDrain(ctx context.Context) error {
 	every, maxLag := s.cfg.Value.DrainEvery(), s.cfg.Value.Lag()
 	log := s.log.With("component", "value-drain")
