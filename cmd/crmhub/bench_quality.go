@@ -99,7 +99,7 @@ func newBenchQualityCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&households, "households", 0, "share of people living with a relative (same family name and address, another given name and birth date)")
 	cmd.Flags().Float64Var(&twins, "twins", 0, "share of those relatives born the same day (twins: only the given name differs)")
 	cmd.Flags().Float64Var(&twoErrors, "two-errors", 0, "share of copies with a second corruption of another kind")
-	cmd.Flags().StringVar(&modelMode, "model", modelAuto, "the person model: auto (what the default config gives: estimated from the records, no labels, once they hold 1,000 persons, else the defaults), estimated (whatever their number) or defaults (estimate: off)")
+	cmd.Flags().StringVar(&modelMode, "model", modelAuto, "the person model: auto (what the default config gives: estimated from the records, no labels, once they hold estimate_min_records (250) persons, else the defaults), estimated (whatever their number) or defaults (estimate: off)")
 	cmd.Flags().BoolVar(&estimate, "estimate", false, "the same as --model estimated")
 	cmd.Flags().StringVar(&fb.dir, "febrl", "", "score on FEBRL files in this folder instead (dataset4a.csv+dataset4b.csv as two systems, dataset1-3.csv each as one system)")
 	cmd.Flags().StringVar(&fb.inputA, "input-a", "", "score on this delimited person file (one system, or the first of two with --input-b); in FEBRL's CSV layout unless --truth is given")

@@ -219,8 +219,10 @@ type People struct {
 	// records changed; off keeps the defaults. A Params file wins over
 	// both.
 	Estimate string `yaml:"estimate"`
-	// EstimateMinRecords: default 1,000 (fewer cannot outweigh the
-	// defaults' knowledge of people in general).
+	// EstimateMinRecords: default 250, where the estimate began to beat
+	// the defaults on every data set measured (below it, on some draws of
+	// 120-200 records, a few blocked pairs misled it; docs/identity-quality.md,
+	// "How many records an estimate needs").
 	EstimateMinRecords int `yaml:"estimate_min_records"`
 	// EstimateIdle: how long no record was applied before the hub
 	// estimates (default 5s), so estimates follow quiet moments, not
@@ -249,7 +251,7 @@ func (p People) AutoEstimate() bool { return p.Estimate == EstimateAuto && p.Par
 
 // DefaultEstimateMinRecords is identity.fuzzy.people.estimate_min_records'
 // default: below it the hub keeps the configured model.
-const DefaultEstimateMinRecords = 1000
+const DefaultEstimateMinRecords = 250
 
 // Values of identity.fuzzy.people.estimate.
 const (

@@ -27,9 +27,9 @@ func TestParseGood(t *testing.T) {
 	if c.Kafka.Partitions != 6 {
 		t.Errorf("partitions %d: want 6 from ${PARTS}", c.Kafka.Partitions)
 	}
-	if p := c.Identity.Fuzzy.People; !p.AutoEstimate() || p.Estimate != EstimateAuto || p.EstimateMinRecords != 1000 || p.EstimateIdle.D() != 5*time.Second || p.EstimateSample != 50000 ||
+	if p := c.Identity.Fuzzy.People; !p.AutoEstimate() || p.Estimate != EstimateAuto || p.EstimateMinRecords != 250 || p.EstimateIdle.D() != 5*time.Second || p.EstimateSample != 50000 ||
 		p.EstimateInterval.D() != time.Minute {
-		t.Errorf("person model estimation %+v: want auto by default, from 1,000 records after 5s idle, at least 1m apart, sample 50,000", p)
+		t.Errorf("person model estimation %+v: want auto by default, from 250 records after 5s idle, at least 1m apart, sample 50,000", p)
 	}
 	if c.Store.DSN != "/etc/crmhub/data/crmhub.db" {
 		t.Errorf("dsn %q", c.Store.DSN)
@@ -74,6 +74,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad estimate", "identity:\n  fuzzy:\n    people: {estimate: weekly}\n", nil, []string{"identity.fuzzy.people.estimate", "weekly"}},
 		{"tiny estimate minimum", "identity:\n  fuzzy:\n    people: {estimate_min_records: 10}\n", nil, []string{"identity.fuzzy.people.estimate_min_records", "100 or more"}},
 		{"sample below minimum", "identity:\n  fuzzy:\n    people: {estimate_min_records: 5000, estimate_sample: 2000}\n", nil, []string{"identity.fuzzy.people.estimate_sample", "below estimate_min_records 5000"}},
+		{"sample below the default minimum", "identity:\n  fuzzy:\n    people: {estimate_sample: 200}\n", nil, []string{"identity.fuzzy.people.estimate_sample", "below estimate_min_records 250"}},
 		{"two errors at once", "http:\n  x: 1\nkafka:\n  y: 2\n", nil, []string{"f.yaml:2: http.x: unknown key", "f.yaml:4: kafka.y: unknown key"}},
 	}
 	for _, tt := range tests {
