@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,10 +58,11 @@ const (
 	LevelPrefix = "prefix"
 	// LevelMonth: birth dates at most 31 days apart and not one typo
 	// apart (a date entered from memory, or another event's day: Splink's
-	// DateOfBirthComparison has such a level too).
+	// DateOfBirthComparison has such a level too), or the same year and
+	// month where one date gives no day.
 	LevelMonth = "month"
 	// LevelSimilar: Jaro-Winkler >= 0.80 for names; at most a year apart
-	// for birth dates (the same year where one is partial); the same
+	// for birth dates (the same year where one gives only a year); the same
 	// street with no house number on one side.
 	LevelSimilar = "similar"
 	// Address levels: the parts of an address are not independent (a
@@ -372,7 +374,8 @@ func (x *sounds) alike(y *sounds) bool {
 }
 
 // dateLevel compares two birth dates, YYYY-MM-DD or partial (YYYY,
-// YYYY-MM): a partial date agrees at most as "the same year". Full dates
+// YYYY-MM): a partial date is compared as far as both tell (see
+// partialDateLevel). Full dates
 // that are no typo apart are compared by the days between them, not by
 // their digits: 1999-12-28 and 2000-01-03 are six days apart, a copy's
 // date remembered a few days off, not two people born years apart.
@@ -418,12 +421,32 @@ func dateLevelOf(bx, by *birthDate) string {
 		}
 		switch d := bx.day - by.day; {
 		case !bx.ok || !by.ok:
-			if x[:4] == y[:4] {
-				return LevelSimilar
-			}
+			return partialDateLevel(x, y)
 		case d >= -31 && d <= 31:
 			return LevelMonth
 		case d >= -366 && d <= 366:
+			return LevelSimilar
+		}
+		return LevelElse
+	}
+	return partialDateLevel(x, y)
+}
+
+// partialDateLevel compares dates of which at least one is no calendar
+// date (a year alone, a year and month, or a day the calendar lacks such
+// as 02-30) by what both tell: agreeing on year and month they are at
+// most a month apart (the month level, as two full dates would be),
+// months apart within a year similar, and the same year alone similar.
+// Until matcher revision 5 two copies both giving only "1972-02" were
+// "similar" (-0.2 bits by default), as if they agreed on the year alone.
+func partialDateLevel(x, y string) string {
+	mx, okx := monthNumber(x)
+	my, oky := monthNumber(y)
+	if okx && oky {
+		switch d := mx - my; {
+		case d == 0:
+			return LevelMonth
+		case d >= -12 && d <= 12:
 			return LevelSimilar
 		}
 		return LevelElse
@@ -432,6 +455,23 @@ func dateLevelOf(bx, by *birthDate) string {
 		return LevelSimilar
 	}
 	return LevelElse
+}
+
+// monthNumber reads the year and month of a YYYY-MM[-...] date as months
+// since year 0.
+func monthNumber(s string) (int, bool) {
+	if len(s) < 7 || s[4] != '-' {
+		return 0, false
+	}
+	y, err := strconv.Atoi(s[:4])
+	if err != nil {
+		return 0, false
+	}
+	m, err := strconv.Atoi(s[5:7])
+	if err != nil || m < 1 || m > 12 {
+		return 0, false
+	}
+	return y*12 + m - 1, true
 }
 
 // addressLevel compares the best-agreeing pair of addresses.
@@ -865,7 +905,10 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // names are compared crossed also where a record lacks one of them; birth
 // dates at most 31 days apart are the month level, and similar is at most
 // a year apart, no longer the same calendar year.
-const matcherRevision = 4
+// 5: dates of which one is partial (YYYY-MM) or no calendar day agree as
+// far as both tell: the same year and month is the month level, no longer
+// "similar" as if only the year agreed.
+const matcherRevision = 5
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the
