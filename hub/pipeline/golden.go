@@ -85,6 +85,27 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 	}
 }
 
+// GoldenStreamCaughtUp reports whether the stream has published (or,
+// with the state it read later, superseded) every change in the feed: its
+// saved cursor is at the feed's last change. A bench waits on it.
+func GoldenStreamCaughtUp(ctx context.Context, feed hub.ChangeFeed, positions Positions) (bool, error) {
+	b, err := positions.Position(ctx, goldenStreamPosition)
+	if err != nil {
+		return false, fmt.Errorf("golden stream position: %w", err)
+	}
+	var after int64
+	if len(b) > 0 {
+		if after, err = strconv.ParseInt(string(b), 10, 64); err != nil {
+			return false, fmt.Errorf("golden stream position %q: %w", b, err)
+		}
+	}
+	rest, err := feed.Changes(ctx, after, 1)
+	if err != nil {
+		return false, fmt.Errorf("golden stream: %w", err)
+	}
+	return len(rest) == 0, nil
+}
+
 func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) error {
 	// Only the last change of an id in a batch matters: the value is the
 	// full current state anyway.
