@@ -33,7 +33,8 @@ func newBenchCmd() *cobra.Command {
 print the throughput from source to golden store and the pairwise precision, recall and F1 of
 identity resolution against the generator's ground truth. With --value deferred (the default, as
 crmhub run) it also waits until the customer value figures have settled (every deferred mark
-recomputed) and prints that time too; --value off runs the hub without them.`,
+recomputed) and prints that time too; --value off runs the hub without them. Last it waits until
+the golden change stream has published the whole feed and prints that time and CPU too.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.progress = cmd.ErrOrStderr()
 			r, err := runSyncBench(cmd.Context(), o)

@@ -218,3 +218,39 @@ func TestGoldenStreamHoldsValueChangesWhileBusy(t *testing.T) {
 		t.Fatalf("published %v, want %v", got, want)
 	}
 }
+
+// GoldenStreamCaughtUp is true only once the saved cursor is at the feed's
+// last change; a cursor kept before a held change is not caught up.
+func TestGoldenStreamCaughtUp(t *testing.T) {
+	ctx := context.Background()
+	feed := &memFeed{}
+	pos := &memPositions{m: map[string][]byte{}}
+	for _, step := range []struct {
+		add  *hub.GoldenChange
+		save string
+		want bool
+	}{
+		{want: true}, // nothing in the feed, nothing saved
+		{add: &hub.GoldenChange{Seq: 1, GoldenID: "a", Op: hub.ChangeUpsert}, want: false},
+		{save: "1", want: true},
+		{add: &hub.GoldenChange{Seq: 2, GoldenID: "b", Op: hub.ChangeValue}, want: false},
+		{add: &hub.GoldenChange{Seq: 3, GoldenID: "c", Op: hub.ChangeUpsert}, save: "1", want: false}, // b held
+		{save: "3", want: true},
+	} {
+		if step.add != nil {
+			feed.add(*step.add)
+		}
+		if step.save != "" {
+			if err := pos.SavePosition(ctx, goldenStreamPosition, []byte(step.save)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := GoldenStreamCaughtUp(ctx, feed, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != step.want {
+			t.Errorf("after %+v: caught up %v, want %v", step, got, step.want)
+		}
+	}
+}
