@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,6 +20,9 @@ import (
 type GoldenFinder interface {
 	FindCustomerByID(ctx context.Context, id string) (*hub.CustomerView, error)
 }
+
+// goldenBatch is how many changes the stream reads from the feed at a time.
+const goldenBatch = 500
 
 // goldenStreamPosition is the Positions key of the stream's outbox cursor.
 const goldenStreamPosition = "_golden_stream"
@@ -36,11 +41,31 @@ type GoldenStream struct {
 	Logger    *slog.Logger
 	// Metrics, when set, counts states bounded or skipped for their size.
 	Metrics *Metrics
+	// Hold, when set with Busy, is how long a value change (a class
+	// moved, no golden field) waits while Busy reports true before it is
+	// published; a later change of the same golden within that time
+	// publishes the state instead, value block included, and the value
+	// change adds no message of its own. During a first sync a customer's
+	// first figures come value.delay after its records, so they never
+	// met its upserts in one batch of the feed: each republished the
+	// whole state (docs/benchmarks.md, #19). Upserts, sources, merges and
+	// retirements are never held, and once Busy reports false the held
+	// changes go out at the next poll.
+	Hold time.Duration
+	Busy func() bool
+}
+
+// heldChange is a value change the stream holds (GoldenStream.Hold).
+type heldChange struct {
+	change hub.GoldenChange // the latest value change of the golden
+	first  int64            // the seq of the first one held: the cursor stays before it
+	since  time.Time        // when the first was held
 }
 
 // Run publishes until ctx is done. The outbox cursor is saved only after
-// Kafka acknowledged, so a restart republishes at most the last batch, which
-// a compacted topic absorbs (same key, same state).
+// Kafka acknowledged, and before any change held (Hold), so a restart
+// republishes at most the last batch and what came after the first change
+// held, which a compacted topic absorbs (same key, same state).
 func (g *GoldenStream) Run(ctx context.Context) error {
 	if g.Interval == 0 {
 		g.Interval = 200 * time.Millisecond
@@ -56,10 +81,19 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 		}
 	}
 	backoff := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
+	var held map[string]heldChange
+	saved := after
 	for {
-		changes, err := g.Feed.Changes(ctx, after, 500)
-		if err == nil && len(changes) > 0 {
-			err = g.publish(ctx, changes)
+		changes, err := g.Feed.Changes(ctx, after, goldenBatch)
+		var (
+			next map[string]heldChange
+			out  []hub.GoldenChange
+		)
+		if err == nil {
+			out, next = g.sift(changes, held, time.Now())
+			if len(out) > 0 {
+				err = g.publish(ctx, out)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -72,17 +106,113 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 			continue
 		}
 		backoff.Reset()
-		if len(changes) == 0 {
+		held = next
+		if len(changes) > 0 {
+			after = changes[len(changes)-1].Seq
+		}
+		// The saved cursor stays before every change held, so a restart
+		// reads them again: a held change is published or superseded,
+		// never lost.
+		pos := after
+		for _, h := range held {
+			pos = min(pos, h.first-1)
+		}
+		if pos != saved {
+			if err := g.Positions.SavePosition(ctx, goldenStreamPosition, []byte(strconv.FormatInt(pos, 10))); err != nil {
+				return fmt.Errorf("golden stream position: %w", err)
+			}
+			saved = pos
+		}
+		if len(changes) == 0 && len(out) == 0 {
 			if !retry.Sleep(ctx, g.Interval) {
 				return nil
 			}
-			continue
-		}
-		after = changes[len(changes)-1].Seq
-		if err := g.Positions.SavePosition(ctx, goldenStreamPosition, []byte(strconv.FormatInt(after, 10))); err != nil {
-			return fmt.Errorf("golden stream position: %w", err)
 		}
 	}
+}
+
+// sift splits the changes read (and those held before) into those to
+// publish now and those to hold (Hold); held is not modified, so a failed
+// publish retries from the same state.
+func (g *GoldenStream) sift(changes []hub.GoldenChange, held map[string]heldChange, now time.Time) ([]hub.GoldenChange, map[string]heldChange) {
+	holding := g.Hold > 0 && g.Busy != nil && (len(held) > 0 || slices.ContainsFunc(changes, func(c hub.GoldenChange) bool {
+		return c.Op == hub.ChangeValue
+	}))
+	if !holding {
+		return changes, nil
+	}
+	busy := g.Busy()
+	// The goldens with a change other than value in this batch: those
+	// publish their whole state (or a tombstone) whatever is held.
+	other := map[string]bool{}
+	for _, c := range changes {
+		if c.Op != hub.ChangeValue {
+			other[c.GoldenID] = true
+		}
+	}
+	next := make(map[string]heldChange, len(held))
+	for id, h := range held {
+		if other[id] {
+			continue // superseded by this batch's change of the golden
+		}
+		next[id] = h
+	}
+	var batch []hub.GoldenChange
+	for _, c := range changes {
+		if c.Op != hub.ChangeValue || other[c.GoldenID] || !busy {
+			batch = append(batch, c)
+			continue
+		}
+		h, ok := next[c.GoldenID]
+		if !ok {
+			h = heldChange{first: c.Seq, since: now}
+		}
+		h.change = c
+		next[c.GoldenID] = h
+	}
+	var due []heldChange
+	for _, h := range next {
+		if !busy || now.Sub(h.since) >= g.Hold {
+			due = append(due, h)
+		}
+	}
+	// Oldest first, at most a batch's worth a poll: at the end of a first
+	// sync tens of thousands are released at once.
+	slices.SortFunc(due, func(a, b heldChange) int { return cmp.Compare(a.first, b.first) })
+	var out []hub.GoldenChange
+	for _, h := range due[:min(len(due), goldenBatch)] {
+		out = append(out, h.change)
+		delete(next, h.change.GoldenID)
+	}
+	// In feed order: the released were read before the batch (when a
+	// golden is in both, publish takes its last).
+	slices.SortFunc(out, func(a, b hub.GoldenChange) int { return cmp.Compare(a.Seq, b.Seq) })
+	out = append(out, batch...)
+	if len(next) == 0 {
+		next = nil
+	}
+	return out, next
+}
+
+// GoldenStreamCaughtUp reports whether the stream has published (or,
+// with the state it read later, superseded) every change in the feed: its
+// saved cursor is at the feed's last change. A bench waits on it.
+func GoldenStreamCaughtUp(ctx context.Context, feed hub.ChangeFeed, positions Positions) (bool, error) {
+	b, err := positions.Position(ctx, goldenStreamPosition)
+	if err != nil {
+		return false, fmt.Errorf("golden stream position: %w", err)
+	}
+	var after int64
+	if len(b) > 0 {
+		if after, err = strconv.ParseInt(string(b), 10, 64); err != nil {
+			return false, fmt.Errorf("golden stream position %q: %w", b, err)
+		}
+	}
+	rest, err := feed.Changes(ctx, after, 1)
+	if err != nil {
+		return false, fmt.Errorf("golden stream: %w", err)
+	}
+	return len(rest) == 0, nil
 }
 
 func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) error {

@@ -241,6 +241,19 @@ func (s *Store) ValuePending(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// ValueMarksPending reports whether any deferred mark waits for its
+// recompute: one row read, where ValuePending counts them all.
+func (s *Store) ValueMarksPending(ctx context.Context) (bool, error) {
+	if s.val.off || !s.val.deferred {
+		return false, nil
+	}
+	ok, err := anyRow(ctx, s.rdb, `SELECT 1 FROM value_dirty`)
+	if err != nil {
+		return false, fmt.Errorf("value marks pending: %w", err)
+	}
+	return ok, nil
+}
+
 // totalsView is the part of stored figures addTotals reads; the old
 // figures of a recompute are decoded only so far (decoding them whole was
 // a sixth of a recompute).

@@ -242,8 +242,24 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if s.model != nil {
 			s.background(rctx, "identity model estimation", nil, func(ctx context.Context) error { return s.model.run(ctx, true) })
 		}
+		// While a sync applies or its figures are pending, a value change
+		// waits (up to value.max_lag) for a later change of its golden to
+		// carry the figures instead (docs/value.md, On the golden change
+		// stream).
+		var hold time.Duration
+		if cfg.Value.On() {
+			hold = cfg.Value.Lag()
+		}
+		busy := func() bool {
+			if time.Since(s.store.LastApply()) < cfg.Value.DrainEvery() {
+				return true
+			}
+			pending, err := s.store.ValueMarksPending(rctx)
+			return err == nil && pending
+		}
 		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
-			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream")}).Run)
+			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream"),
+			Hold: hold, Busy: busy}).Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
 		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.deadLetters,
 			Logger: s.log.With("component", "deadletter-indexer")}).Run)
