@@ -282,6 +282,12 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	elapsed, cpu := time.Since(start), processCPU()-cpu0
+	// From here the hub's idle estimate of the person model waits and the
+	// bench settles the model itself after the figures and the golden
+	// stream (a quiet moment while it waited for them let the loop
+	// estimate and rescore there, counted as their work).
+	resumeModel := r.Server.PauseIdentityModel()
+	defer resumeModel()
 	var settled struct {
 		pending int
 		at, cpu time.Duration
