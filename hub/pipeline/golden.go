@@ -70,15 +70,9 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 	if g.Interval == 0 {
 		g.Interval = 200 * time.Millisecond
 	}
-	b, err := g.Positions.Position(ctx, goldenStreamPosition)
+	after, err := goldenStreamSaved(ctx, g.Positions)
 	if err != nil {
-		return fmt.Errorf("golden stream position: %w", err)
-	}
-	var after int64
-	if len(b) > 0 {
-		if after, err = strconv.ParseInt(string(b), 10, 64); err != nil {
-			return fmt.Errorf("golden stream position %q: %w", b, err)
-		}
+		return err
 	}
 	backoff := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
 	var held map[string]heldChange
@@ -198,21 +192,32 @@ func (g *GoldenStream) sift(changes []hub.GoldenChange, held map[string]heldChan
 // with the state it read later, superseded) every change in the feed: its
 // saved cursor is at the feed's last change. A bench waits on it.
 func GoldenStreamCaughtUp(ctx context.Context, feed hub.ChangeFeed, positions Positions) (bool, error) {
-	b, err := positions.Position(ctx, goldenStreamPosition)
+	after, err := goldenStreamSaved(ctx, positions)
 	if err != nil {
-		return false, fmt.Errorf("golden stream position: %w", err)
-	}
-	var after int64
-	if len(b) > 0 {
-		if after, err = strconv.ParseInt(string(b), 10, 64); err != nil {
-			return false, fmt.Errorf("golden stream position %q: %w", b, err)
-		}
+		return false, err
 	}
 	rest, err := feed.Changes(ctx, after, 1)
 	if err != nil {
 		return false, fmt.Errorf("golden stream: %w", err)
 	}
 	return len(rest) == 0, nil
+}
+
+// goldenStreamSaved reads the stream's saved outbox cursor (0 before the
+// first save).
+func goldenStreamSaved(ctx context.Context, positions Positions) (int64, error) {
+	b, err := positions.Position(ctx, goldenStreamPosition)
+	if err != nil {
+		return 0, fmt.Errorf("golden stream position: %w", err)
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	after, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("golden stream position %q: %w", b, err)
+	}
+	return after, nil
 }
 
 func (g *GoldenStream) publish(ctx context.Context, changes []hub.GoldenChange) error {

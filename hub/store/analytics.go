@@ -259,10 +259,10 @@ func (s *Store) ValueCutStale(ctx context.Context, busy bool) (bool, error) {
 	if s.val.off {
 		return false, nil
 	}
-	if !busy && s.val.deferred {
-		pending, err := anyRow(ctx, s.rdb, `SELECT 1 FROM value_dirty`)
+	if !busy {
+		pending, err := s.ValueMarksPending(ctx)
 		if err != nil {
-			return false, fmt.Errorf("value marks pending: %w", err)
+			return false, err
 		}
 		busy = pending
 	}

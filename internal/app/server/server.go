@@ -251,7 +251,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			hold = cfg.Value.Lag()
 		}
 		busy := func() bool {
-			if time.Since(s.store.LastApply()) < cfg.Value.DrainEvery() {
+			if s.applyBusy() {
 				return true
 			}
 			pending, err := s.store.ValueMarksPending(rctx)

@@ -92,8 +92,7 @@ func (s *Server) runValueRefresh(ctx context.Context) error {
 		}
 		// Apply busy within the last check: a sync runs, re-cut by a
 		// factor of four (ValueCutStale says why).
-		busy := time.Since(s.store.LastApply()) < s.cfg.Value.DrainEvery()
-		stale, err := s.store.ValueCutStale(ctx, busy)
+		stale, err := s.store.ValueCutStale(ctx, s.applyBusy())
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("value cut check failed", "err", err)
@@ -113,6 +112,13 @@ func (s *Server) runValueRefresh(ctx context.Context) error {
 			log.Error("value gauges failed", "err", err)
 		}
 	}
+}
+
+// applyBusy reports whether apply ran within the last value.delay (a
+// sync running): the re-cut and the golden stream's hold both ask, each
+// also counting pending deferred marks as busy.
+func (s *Server) applyBusy() bool {
+	return time.Since(s.store.LastApply()) < s.cfg.Value.DrainEvery()
 }
 
 // drainPace bounds the deferred recompute's share of the applier's time:
