@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/crmhub/crmhub/hub/identity"
 )
 
 // Config is crmhub.yaml.
@@ -252,7 +254,7 @@ func (p People) AutoEstimate() bool { return p.Estimate == EstimateAuto && p.Par
 
 // DefaultEstimateMinRecords is identity.fuzzy.people.estimate_min_records'
 // default: below it the hub keeps the configured model.
-const DefaultEstimateMinRecords = 250
+const DefaultEstimateMinRecords = identity.DefaultEstimateMinRecords
 
 // Values of identity.fuzzy.people.estimate.
 const (

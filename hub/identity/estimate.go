@@ -76,6 +76,13 @@ type EstimateStats struct {
 
 // ErrTooFewRecords is returned when there are too few people to estimate
 // from.
+// DefaultEstimateMinRecords is how many person records a store holds
+// before the hub estimates its own model (estimate_min_records' default):
+// from about 250 the estimate scored at least as the fixed defaults on
+// every maker's data measured (docs/identity-quality.md, "How many records
+// an estimate needs"); below, the configured model stays.
+const DefaultEstimateMinRecords = 250
+
 var ErrTooFewRecords = errors.New("too few person records to estimate a model from (want 100 or more)")
 
 // Estimate learns a person model from records without labels, as Splink

@@ -158,8 +158,8 @@ func (s *Store) Fingerprint() string { return s.res.Fingerprint() }
 // EstimateOptions configure Reestimate.
 type EstimateOptions struct {
 	// MinRecords: with fewer person records nothing is estimated and the
-	// configured model stays (default 250, as config's
-	// identity.fuzzy.people.estimate_min_records; never below 100).
+	// configured model stays (default identity.DefaultEstimateMinRecords;
+	// never below 100).
 	MinRecords int
 	// Sample caps the customer records read: those with the smallest
 	// identity.KeyHash of their key (default 50,000), so the sample is a
@@ -211,7 +211,7 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 	var res EstimateResult
 	start := time.Now()
 	if opt.MinRecords <= 0 {
-		opt.MinRecords = 250
+		opt.MinRecords = identity.DefaultEstimateMinRecords
 	}
 	if opt.Sample <= 0 {
 		opt.Sample = 50000
