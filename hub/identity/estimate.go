@@ -440,7 +440,10 @@ func twinSharesOf(sameDayAt, otherDayAt map[string]float64) (float64, map[string
 	// same-day pairs there (one more than seen), so the most twins the
 	// store allows is the fewest of those bounds and of
 	// twinsPerRelatives of the relatives; each level's share is its
-	// twins at that most among its same-day pairs.
+	// twins at that most among its same-day pairs, and never below the
+	// share of a store with the same same-day pairs and no relatives
+	// (one same-day pair says too little to call it a copy, whatever
+	// the relatives around it).
 	rel := func(level string) float64 { return (otherDayAt[level] + sameDayAt[level]/sameDay) / (otherDay + 1) }
 	twins := twinsPerRelatives * (otherDay + 1)
 	for _, at := range []map[string]float64{sameDayAt, otherDayAt} {
@@ -450,7 +453,7 @@ func twinSharesOf(sameDayAt, otherDayAt map[string]float64) (float64, map[string
 	}
 	shares := map[string]float64{}
 	for level, n := range sameDayAt {
-		shares[level] = min(twins*rel(level)/n, 1)
+		shares[level] = min(max(twins*rel(level)/n, twinsPerRelatives/sameDay), 1)
 	}
 	return min(twinsPerRelatives*(otherDay+1)/sameDay, 1), shares
 }

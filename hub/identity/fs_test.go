@@ -485,6 +485,8 @@ func TestTwinSharesOf(t *testing.T) {
 			map[string]float64{LevelSimilar: 7400, LevelElse: 13487}, map[string]bool{}},
 		{"one household, many copies", map[string]float64{LevelSimilar: 3, LevelElse: 25},
 			map[string]float64{LevelElse: 1}, map[string]bool{LevelSimilar: true, LevelElse: true}},
+		{"one same-day pair among many relatives", map[string]float64{LevelSimilar: 1},
+			map[string]float64{LevelElse: 100}, map[string]bool{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, shares := twinSharesOf(tc.sameDay, tc.otherDay)
