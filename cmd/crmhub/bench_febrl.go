@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/crmhub/crmhub/hub/config"
@@ -202,7 +203,25 @@ func qualityModel(cfg identity.Config, recs []identity.Record, mode string) (*id
 	}
 	desc := fmt.Sprintf("estimated (%d blocked pairs, %.3f of them matches)", st.BlockedPairs, st.MatchShare)
 	if p.TwinShare != nil {
-		desc += fmt.Sprintf(", twin share %.2g", *p.TwinShare)
+		desc += fmt.Sprintf(", twin share %.2g%s", *p.TwinShare, twinSharesText(p))
 	}
 	return p, desc, nil
+}
+
+// twinSharesText lists the twin shares per given-name level, " (similar
+// 0.0042, else 1)", or nothing where the model has none.
+func twinSharesText(p *identity.Params) string {
+	if len(p.TwinShares) == 0 {
+		return ""
+	}
+	levels := make([]string, 0, len(p.TwinShares))
+	for l := range p.TwinShares {
+		levels = append(levels, l)
+	}
+	sort.Strings(levels)
+	parts := make([]string, len(levels))
+	for i, l := range levels {
+		parts[i] = fmt.Sprintf("%s %.2g", l, p.TwinShares[l])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -165,7 +165,7 @@ func printParams(w io.Writer, p *identity.Params) {
 	fmt.Fprintf(w, "model version %d: %s\nprior %.3g, auto-merge at probability %.3f, review from %.3f\n\n",
 		p.Version, p.Source, p.Prior, p.AutoMerge, p.Review)
 	if p.TwinShare != nil {
-		fmt.Fprintf(w, "twin share %.2g: pairs that differ only in the given name are held for review unless 1 - twin share reaches auto-merge\n\n", *p.TwinShare)
+		fmt.Fprintf(w, "twin share %.2g%s: pairs that differ only in the given name are held for review unless 1 - twin share (at their given names' level, where given) reaches auto-merge\n\n", *p.TwinShare, twinSharesText(p))
 	} else {
 		fmt.Fprintf(w, "twin share not estimated: pairs that differ only in the given name are held for review\n\n")
 	}

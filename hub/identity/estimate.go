@@ -357,8 +357,8 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	st.MatchShare = lambda
 	// The prior over all pairs: the matching blocked pairs among all.
 	out.Prior = min(max(lambda*float64(distinct)/float64(maxPairs), 1e-9), 0.5)
-	share := twinShare(prepared, byRule, out)
-	out.TwinShare = &share
+	share, shares := twinShare(prepared, byRule, out)
+	out.TwinShare, out.TwinShares = &share, shares
 	out.Source = fmt.Sprintf("estimated from %d person records: u from %d random pairs, m by EM over %d blocked pairs (%d iterations)",
 		st.Records, st.RandomPairs, st.BlockedPairs, st.Iterations)
 	if err := out.Validate(); err != nil {
@@ -393,10 +393,16 @@ const twinsPerRelatives = 0.04
 // Twins and such copies cannot be told apart pair by pair (they agree on
 // everything but the given name), nor by EM, which sees one class; only
 // how many there are against the households around them says which they
-// are.
-func twinShare(people []*person, byRule map[string][][2]int, p *Params) float64 {
+// are, and how their given names differ: a copy's replaced letters leave
+// a similar name more often than a family gives two (MOHAMMED and
+// HOHAHHED), where twins' names differ as their relatives' do. The
+// second result is the share per level of the given-name comparison
+// (Params.TwinShares): where the relatives rarely have similar names and
+// the same-day pairs mostly do, the similar ones are copies, while the
+// same-day pairs at else stay held.
+func twinShare(people []*person, byRule map[string][][2]int, p *Params) (float64, map[string]float64) {
 	seen := map[[2]int]bool{}
-	var sameDay, otherDay float64
+	sameDayAt, otherDayAt := map[string]float64{}, map[string]float64{}
 	for _, ps := range byRule {
 		for _, l := range ps {
 			if seen[l] {
@@ -409,17 +415,54 @@ func twinShare(people []*person, byRule map[string][][2]int, p *Params) float64 
 				continue
 			}
 			switch {
-			case sameDayHouse(g, swapped):
-				sameDay++
-			case sameStreetFamily(g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth):
-				otherDay++
+			case sameDayHouse(a, b, g, swapped):
+				sameDayAt[g[iGiven]]++
+			case sameStreetFamily(a, b, g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth):
+				otherDayAt[g[iGiven]]++
 			}
 		}
 	}
-	if sameDay == 0 {
-		return 1
+	return twinSharesOf(sameDayAt, otherDayAt)
+}
+
+// twinSharesOf is twinShare's pooled and per-level shares from the
+// same-day pairs and the relatives (other birth date) at each given-name
+// level.
+func twinSharesOf(sameDayAt, otherDayAt map[string]float64) (float64, map[string]float64) {
+	var sameDay, otherDay float64
+	for _, n := range sameDayAt {
+		sameDay += n
 	}
-	return min(twinsPerRelatives*(otherDay+1)/sameDay, 1)
+	for _, n := range otherDayAt {
+		otherDay += n
+	}
+	if sameDay == 0 {
+		return 1, nil
+	}
+	// The twins' given names are two names of one family, as the other
+	// relatives' are: their levels come at the relatives' shares, where
+	// the one relative pair more than seen is spread over the levels as
+	// the same-day pairs are (with no relatives seen, each level's share
+	// is then the pooled one). At no level can the twins outnumber the
+	// same-day pairs there (one more than seen), so the most twins the
+	// store allows is the fewest of those bounds and of
+	// twinsPerRelatives of the relatives; each level's share is its
+	// twins at that most among its same-day pairs, and never below the
+	// share of a store with the same same-day pairs and no relatives
+	// (one same-day pair says too little to call it a copy, whatever
+	// the relatives around it).
+	rel := func(level string) float64 { return (otherDayAt[level] + sameDayAt[level]/sameDay) / (otherDay + 1) }
+	twins := twinsPerRelatives * (otherDay + 1)
+	for _, at := range []map[string]float64{sameDayAt, otherDayAt} {
+		for level := range at {
+			twins = min(twins, (sameDayAt[level]+1)/rel(level))
+		}
+	}
+	shares := map[string]float64{}
+	for level, n := range sameDayAt {
+		shares[level] = min(max(twins*rel(level)/n, twinsPerRelatives/sameDay), 1)
+	}
+	return min(twinsPerRelatives*(otherDay+1)/sameDay, 1), shares
 }
 
 // ruleComparisons are the comparisons each blocking rule's pairs agree on

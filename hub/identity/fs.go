@@ -118,6 +118,11 @@ type Params struct {
 	// estimated: every such pair is held for review, as relatives are
 	// then as likely as one person.
 	TwinShare *float64 `json:"twin_share,omitempty"`
+	// TwinShares is TwinShare per level of the given-name comparison
+	// (see twinShare): a pair is weighed by its own level's share, and a
+	// level missing here keeps the hold. nil where not estimated per
+	// level: TwinShare decides.
+	TwinShares map[string]float64 `json:"twin_shares,omitempty"`
 }
 
 // DefaultParams are the parameters used until a model is estimated from
@@ -159,6 +164,11 @@ func (p *Params) Validate() error {
 	}
 	if t := p.TwinShare; t != nil && !(*t >= 0 && *t <= 1) {
 		return fmt.Errorf("twin_share %v: want a share between 0 and 1", *t)
+	}
+	for level, t := range p.TwinShares {
+		if !(t >= 0 && t <= 1) {
+			return fmt.Errorf("twin_shares %s %v: want a share between 0 and 1", level, t)
+		}
 	}
 	for _, c := range Comparisons {
 		lv, ok := p.Levels[c]
@@ -713,7 +723,7 @@ func (p *Params) matchPrepared(a, b *person) Match {
 	}
 	m.Probability = 1 / (1 + math.Exp2(-m.Weight))
 	m.Hold = hold(a, b, g, swapped)
-	if m.Hold == holdGivenNames && p.copiesNotTwins() && sameDayHouse(g, swapped) {
+	if m.Hold == holdGivenNames && sameDayHouse(a, b, g, swapped) && p.copiesNotTwins(g[iGiven]) {
 		// The store's own records say that pairs like this one are
 		// copies far more often than twins: the hold is lifted and the
 		// probability decides, as for any pair.
@@ -830,8 +840,8 @@ const holdGivenNames = "the given names differ and nothing that belongs to one p
 // the family name (a typo apart at most, or missing on a side, where it
 // cannot disagree; names not swapped), the birth date and the street
 // (sameStreetFamily).
-func sameDayHouse(g gamma, swapped bool) bool {
-	return sameStreetFamily(g, swapped) && g[iBirth] == LevelExact
+func sameDayHouse(a, b *person, g gamma, swapped bool) bool {
+	return sameStreetFamily(a, b, g, swapped) && g[iBirth] == LevelExact
 }
 
 // sameStreetFamily reports whether a pair agrees on the family name (as
@@ -842,15 +852,40 @@ func sameDayHouse(g gamma, swapped bool) bool {
 // given name and house number were both mistyped looks like a twin next
 // door, as one with only the given name replaced looks like a twin under
 // one roof: twinShare weighs both against the relatives around them.
-func sameStreetFamily(g gamma, swapped bool) bool {
+func sameStreetFamily(a, b *person, g gamma, swapped bool) bool {
 	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
-		(g[iAddress] == LevelExact || g[iAddress] == LevelStreet || g[iAddress] == LevelOtherNumber)
+		(g[iAddress] == LevelExact || g[iAddress] == LevelStreet || g[iAddress] == LevelOtherNumber ||
+			g[iAddress] == LevelPostcode && postcodesOnly(a, b))
 }
 
-// copiesNotTwins reports whether the model's twin share leaves a pair
-// that only the given name tells apart at least AutoMerge likely to be
-// one person.
-func (p *Params) copiesNotTwins() bool {
+// postcodesOnly reports whether neither record names a street: a postal
+// code that agrees is then all their addresses can say (a British
+// postcode's dozen or so doors, a street's stretch). twinShare counts the
+// relatives at the same grain, so a coarser code (a German Postleitzahl's
+// thousands of doors, where namesakes born on other days count as
+// relatives too) only keeps the hold.
+func postcodesOnly(a, b *person) bool {
+	for _, p := range [2]*person{a, b} {
+		if len(p.addrs) == 0 {
+			return false
+		}
+		for i := range p.addrs {
+			if !p.addrs[i].noStreet || p.addrs[i].postcode == "" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// copiesNotTwins reports whether the model's twin share at a given-name
+// level leaves a pair that only the given name tells apart at least
+// AutoMerge likely to be one person.
+func (p *Params) copiesNotTwins(level string) bool {
+	if p.TwinShares != nil {
+		t, ok := p.TwinShares[level]
+		return ok && 1-t >= p.AutoMerge
+	}
 	return p.TwinShare != nil && 1-*p.TwinShare >= p.AutoMerge
 }
 
@@ -908,7 +943,10 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // 5: dates of which one is partial (YYYY-MM) or no calendar day agree as
 // far as both tell: the same year and month is the month level, no longer
 // "similar" as if only the year agreed.
-const matcherRevision = 5
+// 6: the twin hold is lifted per level of the given names (TwinShares),
+// and a postal code that agrees where neither record names a street is
+// one street to it, as far as both tell.
+const matcherRevision = 6
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

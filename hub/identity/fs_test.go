@@ -460,3 +460,51 @@ func TestFamilyNameFromFullName(t *testing.T) {
 		t.Errorf("family level %q, want none (missing)", g[iFamily])
 	}
 }
+
+// twinSharesOf on the counts the estimate saw on the bench's stores: where
+// the relatives' given names rarely come at a level that most same-day
+// pairs reach, that level's pairs are copies (the ESSnet census files:
+// similar names lifted, names that differ outright held), while a store
+// whose twins are many (the generator's --twins 0.5, a share near the
+// relatives' own) or whose relatives are as similar keeps every hold;
+// with no relatives seen each level gets the pooled share.
+func TestTwinSharesOf(t *testing.T) {
+	const auto = 0.99
+	for _, tc := range []struct {
+		name              string
+		sameDay, otherDay map[string]float64
+		lifted            map[string]bool
+	}{
+		{"census files: similar names are copies", map[string]float64{LevelSimilar: 40, LevelElse: 29},
+			map[string]float64{LevelSimilar: 74, LevelElse: 13487}, map[string]bool{LevelSimilar: true}},
+		{"half the relatives twins", map[string]float64{LevelSimilar: 13, LevelElse: 791},
+			map[string]float64{LevelSimilar: 9, LevelElse: 1212}, map[string]bool{}},
+		{"households, few same-day pairs", map[string]float64{LevelSimilar: 2, LevelElse: 7},
+			map[string]float64{LevelSimilar: 10, LevelElse: 1953}, map[string]bool{}},
+		{"relatives as similar as the same-day pairs", map[string]float64{LevelSimilar: 40, LevelElse: 29},
+			map[string]float64{LevelSimilar: 7400, LevelElse: 13487}, map[string]bool{}},
+		{"one household, many copies", map[string]float64{LevelSimilar: 3, LevelElse: 25},
+			map[string]float64{LevelElse: 1}, map[string]bool{LevelSimilar: true, LevelElse: true}},
+		{"one same-day pair among many relatives", map[string]float64{LevelSimilar: 1},
+			map[string]float64{LevelElse: 100}, map[string]bool{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, shares := twinSharesOf(tc.sameDay, tc.otherDay)
+			for level := range tc.sameDay {
+				if got := 1-shares[level] >= auto; got != tc.lifted[level] {
+					t.Errorf("%s: share %.4g, lifted %v, want %v", level, shares[level], got, tc.lifted[level])
+				}
+			}
+		})
+	}
+	// No relatives: each level's share is the pooled one.
+	pooled, shares := twinSharesOf(map[string]float64{LevelSimilar: 3, LevelElse: 9}, nil)
+	for level, s := range shares {
+		if math.Abs(s-pooled) > 1e-12 {
+			t.Errorf("%s: share %g, pooled %g: want them equal without relatives", level, s, pooled)
+		}
+	}
+	if s, shares := twinSharesOf(nil, map[string]float64{LevelElse: 5}); s != 1 || shares != nil {
+		t.Errorf("no same-day pair: share %g, %v: want 1 and none per level", s, shares)
+	}
+}

@@ -113,6 +113,9 @@ func RoundParams(p *Params) {
 		t := roundSig(*p.TwinShare, 2)
 		p.TwinShare = &t
 	}
+	for level, t := range p.TwinShares {
+		p.TwinShares[level] = roundSig(t, 2)
+	}
 	for _, tf := range p.TF {
 		for name, f := range tf {
 			tf[name] = math.Exp2(math.Round(2*math.Log2(f)) / 2)

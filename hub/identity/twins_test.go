@@ -136,6 +136,10 @@ func TestTwinShareLiftsOnlySameDayHouse(t *testing.T) {
 			return c
 		}, true},
 		{"another house", func(c hub.Customer) hub.Customer { c.Addresses = other; return c }, false},
+		{"the postcode alone, the street missing on one side", func(c hub.Customer) hub.Customer {
+			c.Addresses = []hub.Address{{PostalCode: "10115", City: "Berlin", Country: "DE"}}
+			return c
+		}, false}, // another street in the code is as likely: only both sides without one count it (TestTwinShareLiftsPostcodeOnly)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.b(base)
@@ -152,6 +156,79 @@ func TestTwinShareLiftsOnlySameDayHouse(t *testing.T) {
 			}
 			if !tc.lifted && m.Hold == "" {
 				t.Errorf("lifted under a twin share of %g, though twins share what differs here", share)
+			}
+		})
+	}
+}
+
+// Where both records give a postal code and no street, the code is all
+// their addresses say: an agreeing one counts as the street for the twin
+// hold (twinShare counts the relatives at the same grain). Another code,
+// or a street on one side, keeps the hold.
+func TestTwinShareLiftsPostcodeOnly(t *testing.T) {
+	pc := func(code string) []hub.Address { return []hub.Address{{PostalCode: code, Country: "GB"}} }
+	a := hub.Customer{Kind: "person", GivenName: "Anna", FamilyName: "Smith", BirthDate: "1980-04-12", Addresses: pc("SW122AB")}
+	low := identity.DefaultParams()
+	share := 0.001
+	low.TwinShare = &share
+	for _, tc := range []struct {
+		name   string
+		addrs  []hub.Address
+		lifted bool
+	}{
+		{"the same postcode", pc("SW122AB"), true},
+		{"another postcode", pc("SW988AF"), false},
+		{"a street on one side", []hub.Address{{Street: "1 High Street", PostalCode: "SW122AB", Country: "GB"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := a
+			b.GivenName, b.Addresses = "Maria", tc.addrs
+			if m := identity.DefaultParams().MatchPeople(a, b, "GB", false); m.Hold == "" {
+				t.Fatalf("the defaults do not hold Anna and Maria (p %.4f)", m.Probability)
+			}
+			m := low.MatchPeople(a, b, "GB", false)
+			if tc.lifted != (m.Hold == "") {
+				t.Errorf("hold %q, want lifted %v", m.Hold, tc.lifted)
+			}
+		})
+	}
+}
+
+// TwinShares weighs a pair by the share at its own given-name level: a
+// store whose same-day pairs with similar given names are copies lifts
+// those and keeps holding the ones whose names differ outright, and a
+// level the model has no share for stays held.
+func TestTwinSharesPerLevel(t *testing.T) {
+	home := []hub.Address{{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin", Country: "DE"}}
+	a := hub.Customer{Kind: "person", GivenName: "Evie", FamilyName: "Harvey", BirthDate: "1989-02-21", Addresses: home}
+	p := identity.DefaultParams()
+	share := 0.5 // the pooled share, which per-level shares override
+	p.TwinShare = &share
+	for _, tc := range []struct {
+		name, given, level string
+		shares             map[string]float64
+		lifted             bool
+	}{
+		{"similar, copies there", "Erie", identity.LevelSimilar, map[string]float64{identity.LevelSimilar: 0.004, identity.LevelElse: 1}, true},
+		{"else, twins there", "Oliver", identity.LevelElse, map[string]float64{identity.LevelSimilar: 0.004, identity.LevelElse: 1}, false},
+		{"else, copies there", "Oliver", identity.LevelElse, map[string]float64{identity.LevelElse: 0.001}, true},
+		{"similar, no share for it", "Erie", identity.LevelSimilar, map[string]float64{identity.LevelElse: 0.001}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := a
+			b.GivenName = tc.given
+			p.TwinShares = tc.shares
+			m := p.MatchPeople(a, b, "DE", false)
+			for _, term := range m.Terms {
+				if term.Comparison == identity.CompGiven && term.Level != tc.level {
+					t.Fatalf("%s and %s compare at %s, want %s", a.GivenName, b.GivenName, term.Level, tc.level)
+				}
+			}
+			if d := identity.DefaultParams().MatchPeople(a, b, "DE", false); d.Hold == "" {
+				t.Fatalf("the defaults do not hold %s and %s", a.GivenName, b.GivenName)
+			}
+			if tc.lifted != (m.Hold == "") {
+				t.Errorf("hold %q, want lifted %v", m.Hold, tc.lifted)
 			}
 		})
 	}
