@@ -141,19 +141,7 @@ func (s *Server) runValueDrain(ctx context.Context) error {
 	log := s.log.With("component", "value-drain")
 	for {
 		start := time.Now()
-		// While a sync applies, a customer waits for value.max_lag of
-		// quiet (or since its first change) rather than value.delay: its
-		// records from each source system arrive seconds apart, and
-		// taking it at each pause recomputed a third of a first sync's
-		// customers twice or more (49,819 recomputes of 35,873 goldens,
-		// 20,000 people), each republished on the golden stream when its
-		// class moved. The bound on staleness is unchanged; once apply is
-		// idle the pass takes what settled within value.delay, as before.
-		quiet := every
-		if s.applyBusy() {
-			quiet = maxLag
-		}
-		if _, err := s.store.DrainSettled(ctx, 2000, quiet, maxLag); err != nil && ctx.Err() == nil {
+		if _, err := s.store.DrainSettled(ctx, 2000, every, maxLag); err != nil && ctx.Err() == nil {
 			log.Error("value recompute failed", "err", err)
 		}
 		if !drainPause(ctx, every, drainPace*time.Since(start), s.store.LastApply) {
