@@ -29,18 +29,16 @@ func (s *Store) GoldenStates(ctx context.Context, ids []string) (map[string]*hub
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
 	ids = uniq(ids)
-	// One buffer for every golden record, decoded in place: a []byte
-	// copy of each was garbage the golden stream made per customer.
-	var data sql.RawBytes
 	if err := s.eachChunk(ctx, tx, `SELECT id, data, updated_at FROM goldens WHERE status = 'active' AND id IN (%s)`, ids, func(rows *sql.Rows) error {
 		var (
-			g  hub.GoldenCustomer
-			at int64
+			g    hub.GoldenCustomer
+			data string
+			at   int64
 		)
 		if err := rows.Scan(&g.ID, &data, &at); err != nil {
 			return err
 		}
-		if err := json.Unmarshal(data, &g.Customer); err != nil {
+		if err := json.Unmarshal([]byte(data), &g.Customer); err != nil {
 			return fmt.Errorf("customer %s: stored golden record: %w", g.ID, err)
 		}
 		g.UpdatedAt = fromNanos(at)

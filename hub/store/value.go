@@ -819,14 +819,11 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 	if s.val.off {
 		return nil
 	}
-	// One buffer for every row's figures, decoded in place: a []byte
-	// copy of each was garbage the golden stream made per customer.
-	var data sql.RawBytes
 	return s.eachChunk(ctx, tx, s.byValueID(`SELECT golden_id, stage, segment, rfm, abc, revenue_12m, figures FROM customer_value`+byValueIDHint+` WHERE golden_id IN (%s)`), ids, func(r *sql.Rows) error {
 		var (
-			id    string
-			cents int64
-			v     hub.ValueSummary
+			id, data string
+			cents    int64
+			v        hub.ValueSummary
 			// Only the parts the block shows are decoded.
 			f struct {
 				AsOf    string `json:"as_of"`
@@ -842,7 +839,7 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 		if err := r.Scan(&id, &v.Stage, &v.Segment, &v.RFM, &v.ABC, &cents, &data); err != nil {
 			return err
 		}
-		if err := json.Unmarshal(data, &f); err != nil {
+		if err := json.Unmarshal([]byte(data), &f); err != nil {
 			return fmt.Errorf("stored figures of %s: %w", id, err)
 		}
 		v.AsOf, v.Revenue12mByCurrency, v.OpenBalance, v.OverdueBalance = f.AsOf, f.Revenue.Last12m, f.Payments.Open, f.Payments.Overdue
