@@ -582,6 +582,14 @@ func compareStreets(x, y *place) (sameStreet, sameHouse, noNumber bool) {
 		(px.Number == "" || py.Number == "" || px.Number == py.Number) && sameBuilding(x.buildings, y.buildings) {
 		noNumber = true
 	}
+	if !sameStreet && (px.Street == "") != (py.Street == "") && px.Number != "" && px.Number == py.Number &&
+		(len(x.buildings) == 0 || len(y.buildings) == 0) {
+		// The street line lost on one side, the house number agreeing
+		// and no property line on both sides to disagree: the same street
+		// as far as both tell, as a number lost from an agreeing street is
+		// (one street in a postal code is about as rare as one number).
+		noNumber = true
+	}
 	return sameStreet, sameHouse, noNumber
 }
 
@@ -966,7 +974,9 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // 7: the same street with another house number and two neighbouring
 // digits of the postal code swapped, in a city that does not disagree, is
 // other_number, no longer "the same city" (or nothing where no city is
-// given).
+// given); a street missing on one side with the house number agreeing and
+// no property lines to disagree is the same street with the number missing,
+// no longer only the postal code.
 const matcherRevision = 7
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
