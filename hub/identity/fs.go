@@ -535,7 +535,11 @@ func placePair(x, y *place) string {
 		// typo off in a city that does not disagree: the same street as
 		// far as both records tell, as with the postal code exact.
 		return LevelStreet
-	case sameStreet && pc == LevelExact:
+	case sameStreet && pc == LevelExact, sameStreet && city != LevelElse && swappedNeighbours(x.postcode, y.postcode):
+		// Another house number with two neighbouring digits of the postal
+		// code swapped, in a city that does not disagree: a keying slip. One
+		// digit changed is not enough here: it is as often the next
+		// district's code, and a city's districts repeat street names.
 		return LevelOtherNumber
 	case pc == LevelExact:
 		return LevelPostcode
@@ -576,6 +580,14 @@ func compareStreets(x, y *place) (sameStreet, sameHouse, noNumber bool) {
 	noNumber = sameStreet && (px.Number == "" || py.Number == "")
 	if !sameStreet && (px.Street == "" || py.Street == "") &&
 		(px.Number == "" || py.Number == "" || px.Number == py.Number) && sameBuilding(x.buildings, y.buildings) {
+		noNumber = true
+	}
+	if !sameStreet && (px.Street == "") != (py.Street == "") && px.Number != "" && px.Number == py.Number &&
+		(len(x.buildings) == 0 || len(y.buildings) == 0) {
+		// The street line lost on one side, the house number agreeing
+		// and no property line on both sides to disagree: the same street
+		// as far as both tell, as a number lost from an agreeing street is
+		// (one street in a postal code is about as rare as one number).
 		noNumber = true
 	}
 	return sameStreet, sameHouse, noNumber
@@ -656,6 +668,19 @@ func postcodeLevelOf(x, y string) string {
 		}
 	}
 	return LevelElse
+}
+
+// swappedNeighbours says whether two postal codes differ only by two
+// neighbouring characters swapped (3782 for 3728).
+func swappedNeighbours(x, y string) bool {
+	if len(x) != len(y) || x == y {
+		return false
+	}
+	i := 0
+	for i < len(x) && x[i] == y[i] {
+		i++
+	}
+	return i+1 < len(x) && x[i] == y[i+1] && x[i+1] == y[i] && x[i+2:] == y[i+2:]
 }
 
 // cityLevel compares two addresses' folded city names.
@@ -946,7 +971,13 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // 6: the twin hold is lifted per level of the given names (TwinShares),
 // and a postal code that agrees where neither record names a street is
 // one street to it, as far as both tell.
-const matcherRevision = 6
+// 7: the same street with another house number and two neighbouring
+// digits of the postal code swapped, in a city that does not disagree, is
+// other_number, no longer "the same city" (or nothing where no city is
+// given); a street missing on one side with the house number agreeing and
+// no property lines to disagree is the same street with the number missing,
+// no longer only the postal code.
+const matcherRevision = 7
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the
