@@ -19,6 +19,7 @@ func TestHubEstimatesModelWhenIdle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: skipped with -short")
 	}
+	t.Parallel() // CPU-bound under -race (the estimate, about 20x slower there): runs beside TestWritebackTwoWay, which mostly waits
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

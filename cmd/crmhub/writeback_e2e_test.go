@@ -441,6 +441,7 @@ func TestWritebackTwoWay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: skipped with -short")
 	}
+	t.Parallel() // its own processes, directory and ports: runs beside TestHubEstimatesModelWhenIdle
 	dir := t.TempDir()
 	tw := startTwoWay(t, dir)
 	waitFor(t, "the hub to answer", time.Minute, func() bool {

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 // set, and resolves another sample of the same population as well as the
 // defaults do.
 func TestEstimateWithoutLabels(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
 	train := quality.Generate(1500, 7, false, false)
 	recs := quality.Records(train)
@@ -79,6 +81,7 @@ func TestEstimateTooFew(t *testing.T) {
 // name and birth date, and the records that agree on both and moved lose
 // their merge.
 func TestEstimateNotFooledByHouseholds(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
 	recs := quality.GenerateWith(3000, 11, quality.Options{Households: 0.3})
 	p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: 11})
@@ -107,6 +110,7 @@ func TestEstimateNotFooledByHouseholds(t *testing.T) {
 // three times the truth), and the matches among the random pairs that
 // estimate u do not make a shared birth date or address look common.
 func TestEstimatePriorNearTruth(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
 	for _, seed := range []int64{3, 4} {
 		recs := quality.GenerateWith(3000, seed, quality.Options{Households: 0.15, TwoErrors: 0.25})
@@ -149,57 +153,65 @@ func TestEstimatePriorNearTruth(t *testing.T) {
 // floor of m at 0.001 over a u of 5e-6 made "same postal code, other
 // street" +7.6 bits).
 func TestEstimateBirthDateMNearTruth(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
 	start := identity.DefaultParams().Levels[identity.CompBirthDate][identity.LevelElse].M
 	for _, tc := range []struct {
 		seed    int64
 		contact bool
 	}{{1, false}, {2, false}, {3, true}, {4, true}} {
-		recs := quality.GenerateWith(3000, tc.seed, quality.Options{Households: 0.15, TwoErrors: 0.25, Contact: tc.contact})
-		p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(tc.seed)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The truth: the share of one person's pairs of records with a
-		// birth date on both that are on the level "else".
-		byEntity := map[string][]hub.Customer{}
-		for _, r := range recs {
-			byEntity[r.EntityID] = append(byEntity[r.EntityID], r.Customer)
-		}
-		var pairs, differ float64
-		for _, cs := range byEntity {
-			for x := range cs {
-				for y := x + 1; y < len(cs); y++ {
-					for _, term := range p.MatchPeople(cs[x], cs[y], "DE", true).Terms {
-						if term.Comparison == identity.CompBirthDate {
-							pairs++
-							if term.Level == identity.LevelElse {
-								differ++
-							}
+		t.Run(fmt.Sprintf("seed%d", tc.seed), func(t *testing.T) {
+			t.Parallel()
+			birthDateMNearTruth(t, cfg, start, tc.seed, tc.contact)
+		})
+	}
+}
+
+func birthDateMNearTruth(t *testing.T, cfg identity.Config, start float64, seed int64, contact bool) {
+	recs := quality.GenerateWith(3000, seed, quality.Options{Households: 0.15, TwoErrors: 0.25, Contact: contact})
+	p, _, err := identity.New(cfg).Estimate(quality.Records(recs), nil, identity.EstimateOptions{Seed: uint64(seed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The truth: the share of one person's pairs of records with a
+	// birth date on both that are on the level "else".
+	byEntity := map[string][]hub.Customer{}
+	for _, r := range recs {
+		byEntity[r.EntityID] = append(byEntity[r.EntityID], r.Customer)
+	}
+	var pairs, differ float64
+	for _, cs := range byEntity {
+		for x := range cs {
+			for y := x + 1; y < len(cs); y++ {
+				for _, term := range p.MatchPeople(cs[x], cs[y], "DE", true).Terms {
+					if term.Comparison == identity.CompBirthDate {
+						pairs++
+						if term.Level == identity.LevelElse {
+							differ++
 						}
 					}
 				}
 			}
 		}
-		if pairs == 0 {
-			t.Fatal("no true pair with two birth dates")
-		}
-		truth := differ / pairs
-		got := p.Levels[identity.CompBirthDate][identity.LevelElse].M
-		want := truth + 0.02
-		if !tc.contact {
-			want = max(want, start)
-		}
-		if got > want {
-			t.Errorf("seed %d, contact %v: m of a different birth date %.3f, truth %.3f: want at most %.3f",
-				tc.seed, tc.contact, got, truth, want)
-		}
-		for c, levels := range p.Levels {
-			for l, mu := range levels {
-				if mu.M == 0.001 && mu.U < mu.M {
-					t.Errorf("seed %d: %s %s weighs %+.1f bits on m at the floor %.2g over u %.2g: evidence from a level seen nowhere",
-						tc.seed, c, l, mu.Weight(), mu.M, mu.U)
-				}
+	}
+	if pairs == 0 {
+		t.Fatal("no true pair with two birth dates")
+	}
+	truth := differ / pairs
+	got := p.Levels[identity.CompBirthDate][identity.LevelElse].M
+	want := truth + 0.02
+	if !contact {
+		want = max(want, start)
+	}
+	if got > want {
+		t.Errorf("seed %d, contact %v: m of a different birth date %.3f, truth %.3f: want at most %.3f",
+			seed, contact, got, truth, want)
+	}
+	for c, levels := range p.Levels {
+		for l, mu := range levels {
+			if mu.M == 0.001 && mu.U < mu.M {
+				t.Errorf("seed %d: %s %s weighs %+.1f bits on m at the floor %.2g over u %.2g: evidence from a level seen nowhere",
+					seed, c, l, mu.Weight(), mu.M, mu.U)
 			}
 		}
 	}
@@ -210,6 +222,7 @@ func TestEstimateBirthDateMNearTruth(t *testing.T) {
 // AutoPairsPerRecord random pairs per record, so that u keeps its
 // resolution as the store grows, and is a function of the records.
 func TestAutoEstimate(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
 	// 2,500 people have more than 4,000 records: more than the first
 	// 200,000 random pairs at AutoPairsPerRecord each.

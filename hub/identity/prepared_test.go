@@ -187,6 +187,7 @@ func goldenLines(t testing.TB) []string {
 // prepared once (recorded in testdata/compare_golden.txt.gz; -update
 // rewrites it).
 func TestCompareGolden(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	path := filepath.Join("testdata", "compare_golden.txt.gz")
 	lines := goldenLines(t)
 	if *update {

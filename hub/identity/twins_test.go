@@ -52,6 +52,7 @@ func withReplacedGivenNames(t *testing.T, recs []quality.Record) ([]quality.Reco
 // estimated model lifts the hold; where the store has households, it keeps
 // holding them.
 func TestTwinHoldFromHouseholds(t *testing.T) {
+	t.Parallel() // long and self-contained (an estimate on thousands of records): runs beside the others
 	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
 	if identity.DefaultParams().TwinShare != nil {
 		t.Fatal("the defaults claim to know the share of twins")

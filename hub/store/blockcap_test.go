@@ -9,9 +9,11 @@ import (
 )
 
 func TestBlockCapOrderIndependentSQLite(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	testBlockCapOrderIndependent(t, MustOpenSQLite)
 }
 func TestBlockCapOrderIndependentPostgresIntegration(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	testBlockCapOrderIndependent(t, MustOpenPostgres)
 }
 

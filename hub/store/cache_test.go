@@ -67,6 +67,7 @@ func TestRecordCacheSeesOtherWriter(t *testing.T) {
 
 // With and without the cache, the same events end in the same golden state.
 func TestRecordCacheSameResult(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	evs := benchEvents(600)
 	// Second versions of some records, so cached entries go stale.
 	for i := 0; i < 600; i += 7 {

@@ -31,6 +31,13 @@ func MustOpenPostgres(tb testing.TB, opts Options) *Store {
 	return mustOpen(tb, DriverPostgres, testenv.Postgres(tb), opts)
 }
 
+// Parallel tests: the package's long property and order-independence runs
+// call t.Parallel. Each opens its own SQLite files or PostgreSQL schema and
+// changes no package variable, so after the package's other tests they run
+// two at a time on two cores; serial, they made hub/store the last package
+// of `go test -race ./...` by minutes. A test that changes package state
+// (refreshPage) stays serial: Go runs it before any parallel test starts.
+
 // mustOpen opens a store on dsn, closed when the test ends; tests opening
 // a second instance on the same database call it again.
 func mustOpen(tb testing.TB, driver, dsn string, opts Options) *Store {

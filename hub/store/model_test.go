@@ -20,11 +20,13 @@ import (
 // estimating half-way through and one seeing a replay of records it
 // already has, end with the same model and the same golden customers.
 func TestReestimateOrderIndependentSQLite(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	dir := t.TempDir()
 	reestimateScenario(t, DriverSQLite, func(name string) string { return filepath.Join(dir, name+".db") })
 }
 
 func TestReestimateOrderIndependentPostgresIntegration(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	reestimateScenario(t, DriverPostgres, func(string) string { return testenv.Postgres(t) })
 }
 

@@ -16,11 +16,13 @@ import (
 // record: the same golden customers and ids, the same review queue with
 // the same scores, the same links.
 func TestRescoreIncrementalMatchesFullSQLite(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	dir := t.TempDir()
 	rescoreIncrementalScenario(t, DriverSQLite, filepath.Join(dir, "inc.db"), filepath.Join(dir, "full.db"))
 }
 
 func TestRescoreIncrementalMatchesFullPostgresIntegration(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	rescoreIncrementalScenario(t, DriverPostgres, testenv.Postgres(t), testenv.Postgres(t))
 }
 

@@ -21,10 +21,16 @@ import (
 // on PostgreSQL.
 type opener func(tb testing.TB, opts Options) *Store
 
-func TestStoreSQLite(t *testing.T) { runStoreSuite(t, MustOpenSQLite, 6) }
+func TestStoreSQLite(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
+	runStoreSuite(t, MustOpenSQLite, 6)
+}
 
 // PostgreSQL runs fewer shuffled rounds: each costs a schema and many round trips.
-func TestStorePostgresIntegration(t *testing.T) { runStoreSuite(t, MustOpenPostgres, 2) }
+func TestStorePostgresIntegration(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
+	runStoreSuite(t, MustOpenPostgres, 2)
+}
 
 func runStoreSuite(t *testing.T, open opener, rounds int) {
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })

@@ -16,9 +16,13 @@ import (
 	"github.com/crmhub/crmhub/hub/value"
 )
 
-func TestValueFactsPropertySQLite(t *testing.T) { runValueFactsSuite(t, MustOpenSQLite, 4) }
+func TestValueFactsPropertySQLite(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
+	runValueFactsSuite(t, MustOpenSQLite, 4)
+}
 
 func TestValueFactsPropertyPostgresIntegration(t *testing.T) {
+	t.Parallel() // long and self-contained: see "Parallel tests" in helpers_test.go
 	runValueFactsSuite(t, MustOpenPostgres, 1)
 }
 
