@@ -655,15 +655,15 @@ func postcodeLevelOf(x, y string) string {
 		// Dresden, 0800 -> 800 in Darwin): the same code.
 		return LevelExact
 	case len(x) == len(y):
-		var diff []int
+		diff := 0
 		for i := range len(x) {
 			if x[i] != y[i] {
-				diff = append(diff, i)
+				diff++
 			}
 		}
 		// One character changed, or two neighbours swapped (2617 for
 		// 2167): a single slip of the keyboard either way.
-		if len(diff) == 1 || len(diff) == 2 && diff[1] == diff[0]+1 && x[diff[0]] == y[diff[1]] && x[diff[1]] == y[diff[0]] {
+		if diff == 1 || swappedNeighbours(x, y) {
 			return LevelClose
 		}
 	}
