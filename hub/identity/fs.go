@@ -56,6 +56,12 @@ const (
 	// LevelPrefix: one name begins the other (Alex/Alexander, Anna/Anna
 	// Maria): short forms and dropped second names.
 	LevelPrefix = "prefix"
+	// LevelNickname: given names that neither look nor sound alike but
+	// one is a form of the other (Bob/Robert, Peggy/Margaret, Hans/Johann:
+	// nicknames.txt), or a form of it one typo off. Until matcher revision
+	// 8 they were "else", as for two other names, and only kept out of the
+	// relatives hold.
+	LevelNickname = "nickname"
 	// LevelMonth: birth dates at most 31 days apart and not one typo
 	// apart (a date entered from memory, or another event's day: Splink's
 	// DateOfBirthComparison has such a level too), or the same year and
@@ -139,7 +145,7 @@ func DefaultParams() *Params {
 	return &Params{Version: 1, Source: "default", Prior: 1e-4, AutoMerge: 0.99, Review: 0.8,
 		Levels: map[string]map[string]MU{
 			CompGiven: {LevelExact: {0.80, 0.01}, LevelClose: {0.06, 0.004}, LevelPhonetic: {0.03, 0.003},
-				LevelPrefix: {0.04, 0.003}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
+				LevelPrefix: {0.04, 0.003}, LevelNickname: {0.02, 0.001}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
 			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
 				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
 			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023},
@@ -354,8 +360,16 @@ func nameLevelOf(px, py *name) string {
 // code, Christopher and Christine one too).
 func givenLevel(px, py *name) string {
 	l := nameLevelOf(px, py)
-	if x, y := px.s, py.s; (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
+	x, y := px.s, py.s
+	if (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
 		return LevelElse
+	}
+	if (l == LevelSimilar || l == LevelElse) && (shortFormOf(x, y) || shortFormOf(y, x)) {
+		// A name and its short form are one person's name far more often
+		// than two strangers' (or two relatives', who are given other
+		// names): weighed as "else" they cost a copy with a nickname 4-5
+		// bits, as much as two other names.
+		return LevelNickname
 	}
 	return l
 }
@@ -529,11 +543,16 @@ func placePair(x, y *place) string {
 	switch {
 	case sameHouse && pc == LevelExact:
 		return LevelExact
-	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
+	case sameHouse && (pc == LevelClose && city != LevelElse || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
 		noNumber && pc == LevelClose && city != LevelElse:
 		// A house number missing on one side with the postal code one
 		// typo off in a city that does not disagree: the same street as
-		// far as both records tell, as with the postal code exact.
+		// far as both records tell, as with the postal code exact. A
+		// postal code one typo off is a slip only where the city does not
+		// disagree: two cities' codes are often a digit apart (48490 in
+		// Paris's place and 46490 in Nantes'), and their street names
+		// repeat (until matcher revision 8 that was the street level
+		// whatever the cities).
 		return LevelStreet
 	case sameStreet && pc == LevelExact, sameStreet && city != LevelElse && swappedNeighbours(x.postcode, y.postcode):
 		// Another house number with two neighbouring digits of the postal
@@ -977,7 +996,11 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // given); a street missing on one side with the house number agreeing and
 // no property lines to disagree is the same street with the number missing,
 // no longer only the postal code.
-const matcherRevision = 7
+// 8: a short form of a given name that is no name of its own (Bob for
+// Robert, Peggy for Margaret) is the nickname level, no longer "else"; the
+// same house with the postal code one typo off is the street level only
+// where the city does not disagree, no longer whatever the cities.
+const matcherRevision = 8
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

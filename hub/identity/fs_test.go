@@ -106,11 +106,45 @@ func TestComparisonLevels(t *testing.T) {
 		{"address city only, another city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "York"}), LevelElse},
 		{"address street without postcode, same city", addressPair(hub.Address{Street: "5 Park Lane", City: "Leeds"},
 			hub.Address{Street: "9 Kirkgate", City: "Leeds"}), LevelCity},
+		{"address same house, postcode digit, another city", addressPair(hub.Address{Street: "11 rue Victor Hugo", PostalCode: "48490", City: "Paris"},
+			hub.Address{Street: "11 rue Victor Hugo", PostalCode: "46490", City: "Nantes"}), LevelElse},
+		{"address same house, postcode digit, city missing on one side", addressPair(hub.Address{Street: "11 rue Victor Hugo", PostalCode: "48490", City: "Paris"},
+			hub.Address{Street: "11 rue Victor Hugo", PostalCode: "46490"}), LevelStreet},
+		{"address same house, postcode digit, city mistyped", addressPair(hub.Address{Street: "11 rue Victor Hugo", PostalCode: "48490", City: "Montpellier"},
+			hub.Address{Street: "11 rue Victor Hugo", PostalCode: "46490", City: "Montpelleir"}), LevelStreet},
 		{"address elsewhere", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Hauptstr. 5", PostalCode: "80331", City: "München"}), LevelElse},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: level %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// A short form of a given name (Bob for Robert) is the nickname level, not
+// "else": a copy with a nickname lost 4-5 bits as if the name were another.
+// Two forms of one name (Bob and Rob) and two names each a given name of
+// its own that one list gives as forms of a third (Jack and Jean, both
+// John's) stay where their spelling puts them.
+func TestGivenNameNicknameLevel(t *testing.T) {
+	for _, tc := range []struct{ x, y, want string }{
+		{"bob", "robert", LevelNickname},
+		{"robert", "bob", LevelNickname},
+		{"peggy", "margaret", LevelNickname},
+		{"hans", "johann", LevelNickname},
+		{"liz", "elizabeth", LevelNickname},
+		{"bbo", "robert", LevelNickname}, // a short form mistyped
+		{"bob", "rob", LevelElse},
+		{"jack", "jean", LevelElse},
+		{"jack", "john", LevelElse},
+		{"anna", "klaus", LevelElse},
+		{"chris", "christopher", LevelPrefix},
+		{"robert", "robert", LevelExact},
+		{"roberto", "robert", LevelClose},
+	} {
+		x, y := newName(tc.x), newName(tc.y)
+		if got := givenLevel(&x, &y); got != tc.want {
+			t.Errorf("%s/%s: level %q, want %q", tc.x, tc.y, got, tc.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	_ "embed"
+	"slices"
 	"strings"
 )
 
@@ -85,6 +86,30 @@ func nicknameOf(x, y string) bool {
 		}
 	}
 	return mistypedForm(x, y) || mistypedForm(y, x)
+}
+
+// shortFormOf reports whether x is a short form of the formal name y that
+// is no given name of its own (Bob of Robert, Peggy of Margaret, Hans of
+// Johann), or such a form one typo off (Bbo). Two forms of one name (Bob
+// and Rob) and a name listed as a form that is a given name in its own
+// right (Jack and Jean, both John's) are not: nicknameOf keeps them out of
+// the relatives hold, but a household gives a Jack and a Jean.
+func shortFormOf(x, y string) bool {
+	if !slices.Contains(nicknames[y], y) || slices.Contains(nicknames[x], x) {
+		return false
+	}
+	if slices.Contains(nicknames[x], y) {
+		return true
+	}
+	if len(x) < 3 || nicknames[x] != nil {
+		return false
+	}
+	for _, f := range formsOf[y] {
+		if len(f) >= 3 && !slices.Contains(nicknames[f], f) && oneEditApart(x, f, func(byte) bool { return true }) {
+			return true
+		}
+	}
+	return false
 }
 
 // mistypedForm reports whether x is one typo (a letter changed, dropped,
