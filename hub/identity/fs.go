@@ -71,6 +71,13 @@ const (
 	// for birth dates (the same year where one gives only a year); the same
 	// street with no house number on one side.
 	LevelSimilar = "similar"
+	// LevelOnePart: birth dates of which two parts agree and one is
+	// another, further off than the month level: the day and month with
+	// another year (1960-07-11 and 1958-07-11), or the year and day with
+	// another month (1967-12-26 and 1967-08-26). One part of a date keyed
+	// or remembered wrong; two strangers' dates agree so on about one pair
+	// in 300.
+	LevelOnePart = "one_part"
 	// Address levels: the parts of an address are not independent (a
 	// street in another postal code is another street), so the address
 	// is one comparison. LevelStreet: the same street and house number,
@@ -148,7 +155,7 @@ func DefaultParams() *Params {
 				LevelPrefix: {0.04, 0.003}, LevelNickname: {0.02, 0.001}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
 			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
 				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
-			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023},
+			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023}, LevelOnePart: {0.02, 0.003},
 				LevelSimilar: {0.02, 0.0227}, LevelElse: {0.03, 0.974}},
 			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
 				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
@@ -448,6 +455,8 @@ func dateLevelOf(bx, by *birthDate) string {
 			return partialDateLevel(x, y)
 		case d >= -31 && d <= 31:
 			return LevelMonth
+		case x[5:] == y[5:] || x[:4] == y[:4] && x[8:] == y[8:]:
+			return LevelOnePart
 		case d >= -366 && d <= 366:
 			return LevelSimilar
 		}
@@ -999,7 +1008,10 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // 8: a short form of a given name that is no name of its own (Bob for
 // Robert, Peggy for Margaret) is the nickname level, no longer "else"; the
 // same house with the postal code one typo off is the street level only
-// where the city does not disagree, no longer whatever the cities.
+// where the city does not disagree, no longer whatever the cities; birth
+// dates of which two parts agree and the third is further off than a month
+// (1960-07-11 and 1958-07-11) are the one_part level, no longer "similar"
+// or "else".
 const matcherRevision = 8
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
