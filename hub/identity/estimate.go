@@ -417,7 +417,7 @@ func twinShare(people []*person, byRule map[string][][2]int, p *Params) (float64
 			switch {
 			case sameDayHouse(a, b, g, swapped):
 				sameDayAt[g[iGiven]]++
-			case sameStreetFamily(a, b, g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth):
+			case sameStreetFamily(a, b, g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth || g[iBirth] == LevelOnePart):
 				otherDayAt[g[iGiven]]++
 			}
 		}
