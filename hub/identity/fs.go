@@ -1011,7 +1011,8 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // where the city does not disagree, no longer whatever the cities; birth
 // dates of which two parts agree and the third is further off than a month
 // (1960-07-11 and 1958-07-11) are the one_part level, no longer "similar"
-// or "else".
+// or "else"; a name similarity exactly on a level's threshold reaches it
+// (Jaro-Winkler of "ara" and "ava" is 4/5, computed 0.79999999999999993).
 const matcherRevision = 8
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy

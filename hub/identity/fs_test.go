@@ -20,6 +20,7 @@ func TestComparisonLevels(t *testing.T) {
 		{"name one letter in a short name", nameLevel("walsh", "waksh"), LevelClose},
 		{"name letters read by a scanner", nameLevel("smith", "srnith"), LevelClose},
 		{"name one letter in a four-letter name", nameLevel("jane", "jake"), LevelSimilar},
+		{"name one letter in a three-letter name", nameLevel("ara", "ava"), LevelSimilar}, // Jaro-Winkler 4/5 exactly
 		{"name missing", nameLevel("", "klaus"), ""},
 		{"name with a space typed into it", nameLevel("hayd en", "hayden"), LevelClose},
 		{"name written as two words and one", nameLevel("mary ann", "maryann"), LevelClose},
