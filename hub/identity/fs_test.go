@@ -143,6 +143,9 @@ func TestGivenNameNicknameLevel(t *testing.T) {
 		{"bob", "rob", LevelElse},
 		{"jack", "jean", LevelElse},
 		{"jack", "john", LevelElse},
+		{"sandy", "alexander", LevelElse}, // a form of Alexandra too: a sister's name
+		{"sandy", "alexandra", LevelElse},
+		{"sanyd", "alexander", LevelElse},
 		{"anna", "klaus", LevelElse},
 		{"chris", "christopher", LevelPrefix},
 		{"robert", "robert", LevelExact},
