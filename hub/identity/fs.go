@@ -78,6 +78,16 @@ const (
 	// or remembered wrong; two strangers' dates agree so on about one pair
 	// in 300.
 	LevelOnePart = "one_part"
+	// LevelPartial: the same year and month where a date gives no day (or
+	// no calendar day: 1980-02-30): they agree as far as both tell. Its
+	// own level because its weight is not the month level's: two full
+	// dates days apart are rare among one person's records, while a
+	// partial date agrees with its copy to the month almost always. Its m
+	// is the share of pairs with a partial date times how often one
+	// person's full dates agree to the month; the estimate reads that share
+	// from the store's random pairs (partialShare), as the partial dates a
+	// store holds are its own.
+	LevelPartial = "partial"
 	// Address levels: the parts of an address are not independent (a
 	// street in another postal code is another street), so the address
 	// is one comparison. LevelStreet: the same street and house number,
@@ -155,7 +165,7 @@ func DefaultParams() *Params {
 				LevelPrefix: {0.04, 0.003}, LevelNickname: {0.02, 0.001}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
 			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
 				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
-			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023}, LevelOnePart: {0.02, 0.003},
+			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023}, LevelOnePart: {0.02, 0.003}, LevelPartial: {0.01, 0.00001},
 				LevelSimilar: {0.02, 0.0227}, LevelElse: {0.03, 0.974}},
 			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
 				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
@@ -471,14 +481,16 @@ func dateLevelOf(bx, by *birthDate) string {
 // most a month apart (the month level, as two full dates would be),
 // months apart within a year similar, and the same year alone similar.
 // Until matcher revision 5 two copies both giving only "1972-02" were
-// "similar" (-0.2 bits by default), as if they agreed on the year alone.
+// "similar" (-0.2 bits by default), as if they agreed on the year alone;
+// until revision 8 they were the month level, weighed as two full dates
+// days apart are (see LevelPartial).
 func partialDateLevel(x, y string) string {
 	mx, okx := monthNumber(x)
 	my, oky := monthNumber(y)
 	if okx && oky {
 		switch d := mx - my; {
 		case d == 0:
-			return LevelMonth
+			return LevelPartial
 		case d >= -12 && d <= 12:
 			return LevelSimilar
 		}
@@ -1012,7 +1024,10 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // dates of which two parts agree and the third is further off than a month
 // (1960-07-11 and 1958-07-11) are the one_part level, no longer "similar"
 // or "else"; a name similarity exactly on a level's threshold reaches it
-// (Jaro-Winkler of "ara" and "ava" is 4/5, computed 0.79999999999999993).
+// (Jaro-Winkler of "ara" and "ava" is 4/5, computed 0.79999999999999993);
+// the same year and month where a date is partial is the partial level,
+// whose m the estimate takes from the store's share of partial dates, no
+// longer the month level.
 const matcherRevision = 8
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
