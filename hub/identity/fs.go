@@ -207,6 +207,21 @@ func (p *Params) Validate() error {
 	return nil
 }
 
+// LacksLevelsOf reports whether base has a comparison level p has not: p
+// was estimated by a matcher of an older revision, before that level
+// existed (nickname, one_part and partial came with revision 8), and
+// weighs it 0 where base would weigh it.
+func (p *Params) LacksLevelsOf(base *Params) bool {
+	for c, levels := range base.Levels {
+		for l := range levels {
+			if _, ok := p.Levels[c][l]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Term is one comparison's part of a match weight: the waterfall of a
 // decision is its terms in order.
 type Term struct {

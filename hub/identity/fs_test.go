@@ -127,6 +127,22 @@ func TestComparisonLevels(t *testing.T) {
 	}
 }
 
+// A model estimated before a level existed lacks it; the defaults and a
+// model estimated from them do not.
+func TestLacksLevelsOf(t *testing.T) {
+	old := DefaultParams()
+	delete(old.Levels[CompGiven], LevelNickname)
+	if !old.LacksLevelsOf(DefaultParams()) {
+		t.Error("a model without the nickname level: want it lacking a level of the defaults")
+	}
+	if DefaultParams().LacksLevelsOf(DefaultParams()) {
+		t.Error("the defaults lack none of their own levels")
+	}
+	if DefaultParams().LacksLevelsOf(old) {
+		t.Error("a level more than the base is no lack")
+	}
+}
+
 // A short form of a given name (Bob for Robert) is the nickname level, not
 // "else": a copy with a nickname lost 4-5 bits as if the name were another.
 // Two forms of one name (Bob and Rob) and two names each a given name of
