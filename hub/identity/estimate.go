@@ -147,6 +147,7 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 	// The random pairs' comparison vectors, counted by pattern: a few
 	// hundred distinct patterns stand for millions of pairs.
 	randomGs := map[gamma]float64{}
+	var partialPairs float64 // random pairs with two birth dates, one or both partial
 	for k := range pairs {
 		var a, b int
 		if fixed != nil {
@@ -159,6 +160,9 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 		}
 		g, _ := comparePrepared(prepared[a], prepared[b], base)
 		randomGs[g]++
+		if g[iBirth] != "" && (!prepared[a].birth.ok || !prepared[b].birth.ok) {
+			partialPairs++
+		}
 		for i, l := range g {
 			if l != "" {
 				counts[i][l]++
@@ -178,6 +182,9 @@ func (r *Resolver) Estimate(recs []Record, base *Params, opt EstimateOptions) (*
 			}
 			out.Levels[c][level] = MU{M: mu.M, U: u}
 		}
+	}
+	if mu, ok := out.Levels[CompBirthDate][LevelPartial]; ok && totals[iBirth] > 0 {
+		out.Levels[CompBirthDate][LevelPartial] = MU{M: partialM(base, partialPairs/totals[iBirth], mu.U), U: mu.U}
 	}
 
 	// Term frequencies of names: the u of an exact match on that name.
@@ -417,7 +424,7 @@ func twinShare(people []*person, byRule map[string][][2]int, p *Params) (float64
 			switch {
 			case sameDayHouse(a, b, g, swapped):
 				sameDayAt[g[iGiven]]++
-			case sameStreetFamily(a, b, g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth):
+			case sameStreetFamily(a, b, g, swapped) && (g[iBirth] == LevelElse || g[iBirth] == LevelSimilar || g[iBirth] == LevelMonth || g[iBirth] == LevelOnePart):
 				otherDayAt[g[iGiven]]++
 			}
 		}
@@ -569,6 +576,19 @@ var allComparisons = func() map[int]bool {
 	}
 	return all
 }()
+
+// partialM is the partial level's m in a store where share of the pairs
+// with two birth dates have a partial one: one person's records agree to
+// the month where a date is partial as often as their full dates do
+// (base's exact, close and month levels), so m is that times the share.
+// A fixed m would say how many partial dates a store holds, which only
+// the store knows; its u is the store's already. At least mFloor(u): with
+// no partial date seen the level says nothing.
+func partialM(base *Params, share, u float64) float64 {
+	lv := base.Levels[CompBirthDate]
+	agree := lv[LevelExact].M + lv[LevelClose].M + lv[LevelMonth].M
+	return min(max(share*agree, mFloor(u)), 1)
+}
 
 // mFloor is the least m an estimate takes for a level of the given u. The
 // floor of 0.001 keeps a level never seen among matches from weighing

@@ -253,6 +253,15 @@ func TestAutoEstimate(t *testing.T) {
 			identity.RoundParams(&want)
 			for comp, levels := range want.Levels {
 				for level, mu := range levels {
+					if comp == identity.CompBirthDate && level == identity.LevelPartial {
+						// The store's share of partial dates times the
+						// configured m (TestPartialLevelMFromStore): this
+						// store has none, so no evidence.
+						if got := p.Levels[comp][level]; got.M > got.U {
+							t.Errorf("m of %s %s: %v over u %v, want no evidence", comp, level, got.M, got.U)
+						}
+						continue
+					}
 					if got := p.Levels[comp][level].M; got != mu.M {
 						t.Errorf("m of %s %s: %v, want the configured %v", comp, level, got, mu.M)
 					}
@@ -280,5 +289,44 @@ func TestAutoEstimate(t *testing.T) {
 				t.Error("the model depends on the order of the records")
 			}
 		})
+	}
+}
+
+// The partial level's m is the store's: the share of its pairs with a
+// partial birth date times how often one person's dates agree to the month.
+// A store without partial dates gets no evidence from the level (m at most
+// u); one where a tenth of the records give only year and month weighs an
+// agreement as the rare thing it is among strangers.
+func TestPartialLevelMFromStore(t *testing.T) {
+	t.Parallel() // an estimate on a few thousand records: runs beside the others
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	gen := quality.Generate(800, 3, false, false)
+	full := quality.Records(gen)
+	partial := make([]identity.Record, len(full))
+	copy(partial, full)
+	cut := 0
+	for i := range partial {
+		if b := partial[i].Customer.BirthDate; i%10 == 0 && len(b) == 10 {
+			partial[i].Customer.BirthDate = b[:7]
+			cut++
+		}
+	}
+	opt := identity.EstimateOptions{Seed: 1, FixedM: true}
+	pf, _, err := identity.New(cfg).Estimate(full, nil, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, _, err := identity.New(cfg).Estimate(partial, nil, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := func(p *identity.Params) identity.MU { return p.Levels[identity.CompBirthDate][identity.LevelPartial] }
+	if mu := level(pf); mu.M > mu.U {
+		t.Errorf("no partial date in the store: partial level m %g u %g, want no evidence (m <= u)", mu.M, mu.U)
+	}
+	// About one pair in five has a partial date on a side (1 - 0.9^2).
+	if mu := level(pp); mu.M < 0.1 || mu.M > 0.3 || mu.Weight() < 5 {
+		t.Errorf("%d of %d dates partial: partial level m %g u %g (%.1f bits), want m about 0.18 and a strong weight",
+			cut, len(partial), mu.M, mu.U, mu.Weight())
 	}
 }

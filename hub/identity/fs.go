@@ -56,6 +56,12 @@ const (
 	// LevelPrefix: one name begins the other (Alex/Alexander, Anna/Anna
 	// Maria): short forms and dropped second names.
 	LevelPrefix = "prefix"
+	// LevelNickname: given names that neither look nor sound alike but
+	// one is a form of the other (Bob/Robert, Peggy/Margaret, Hans/Johann:
+	// nicknames.txt), or a form of it one typo off. Until matcher revision
+	// 8 they were "else", as for two other names, and only kept out of the
+	// relatives hold.
+	LevelNickname = "nickname"
 	// LevelMonth: birth dates at most 31 days apart and not one typo
 	// apart (a date entered from memory, or another event's day: Splink's
 	// DateOfBirthComparison has such a level too), or the same year and
@@ -65,6 +71,23 @@ const (
 	// for birth dates (the same year where one gives only a year); the same
 	// street with no house number on one side.
 	LevelSimilar = "similar"
+	// LevelOnePart: birth dates of which two parts agree and one is
+	// another, further off than the month level: the day and month with
+	// another year (1960-07-11 and 1958-07-11), or the year and day with
+	// another month (1967-12-26 and 1967-08-26). One part of a date keyed
+	// or remembered wrong; two strangers' dates agree so on about one pair
+	// in 300.
+	LevelOnePart = "one_part"
+	// LevelPartial: the same year and month where a date gives no day (or
+	// no calendar day: 1980-02-30): they agree as far as both tell. Its
+	// own level because its weight is not the month level's: two full
+	// dates days apart are rare among one person's records, while a
+	// partial date agrees with its copy to the month almost always. Its m
+	// is the share of pairs with a partial date times how often one
+	// person's full dates agree to the month; the estimate reads that share
+	// from the store's random pairs (partialShare), as the partial dates a
+	// store holds are its own.
+	LevelPartial = "partial"
 	// Address levels: the parts of an address are not independent (a
 	// street in another postal code is another street), so the address
 	// is one comparison. LevelStreet: the same street and house number,
@@ -139,10 +162,10 @@ func DefaultParams() *Params {
 	return &Params{Version: 1, Source: "default", Prior: 1e-4, AutoMerge: 0.99, Review: 0.8,
 		Levels: map[string]map[string]MU{
 			CompGiven: {LevelExact: {0.80, 0.01}, LevelClose: {0.06, 0.004}, LevelPhonetic: {0.03, 0.003},
-				LevelPrefix: {0.04, 0.003}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
+				LevelPrefix: {0.04, 0.003}, LevelNickname: {0.02, 0.001}, LevelSimilar: {0.03, 0.03}, LevelElse: {0.04, 0.95}},
 			CompFamily: {LevelExact: {0.82, 0.002}, LevelClose: {0.05, 0.002}, LevelPhonetic: {0.03, 0.002},
 				LevelPrefix: {0.02, 0.001}, LevelSimilar: {0.02, 0.01}, LevelElse: {0.06, 0.983}},
-			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023},
+			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023}, LevelOnePart: {0.02, 0.003}, LevelPartial: {0.01, 0.00001},
 				LevelSimilar: {0.02, 0.0227}, LevelElse: {0.03, 0.974}},
 			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
 				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
@@ -182,6 +205,21 @@ func (p *Params) Validate() error {
 		}
 	}
 	return nil
+}
+
+// LacksLevelsOf reports whether base has a comparison level p has not: p
+// was estimated by a matcher of an older revision, before that level
+// existed (nickname, one_part and partial came with revision 8), and
+// weighs it 0 where base would weigh it.
+func (p *Params) LacksLevelsOf(base *Params) bool {
+	for c, levels := range base.Levels {
+		for l := range levels {
+			if _, ok := p.Levels[c][l]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Term is one comparison's part of a match weight: the waterfall of a
@@ -354,8 +392,16 @@ func nameLevelOf(px, py *name) string {
 // code, Christopher and Christine one too).
 func givenLevel(px, py *name) string {
 	l := nameLevelOf(px, py)
-	if x, y := px.s, py.s; (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
+	x, y := px.s, py.s
+	if (l == LevelPhonetic || l == LevelPrefix) && knownGivenName(x) && knownGivenName(y) && !oneGivenName(x, y) {
 		return LevelElse
+	}
+	if (l == LevelSimilar || l == LevelElse) && (shortFormOf(x, y) || shortFormOf(y, x)) {
+		// A name and its short form are one person's name far more often
+		// than two strangers' (or two relatives', who are given other
+		// names): weighed as "else" they cost a copy with a nickname 4-5
+		// bits, as much as two other names.
+		return LevelNickname
 	}
 	return l
 }
@@ -434,6 +480,8 @@ func dateLevelOf(bx, by *birthDate) string {
 			return partialDateLevel(x, y)
 		case d >= -31 && d <= 31:
 			return LevelMonth
+		case x[5:] == y[5:] || x[:4] == y[:4] && x[8:] == y[8:]:
+			return LevelOnePart
 		case d >= -366 && d <= 366:
 			return LevelSimilar
 		}
@@ -448,14 +496,16 @@ func dateLevelOf(bx, by *birthDate) string {
 // most a month apart (the month level, as two full dates would be),
 // months apart within a year similar, and the same year alone similar.
 // Until matcher revision 5 two copies both giving only "1972-02" were
-// "similar" (-0.2 bits by default), as if they agreed on the year alone.
+// "similar" (-0.2 bits by default), as if they agreed on the year alone;
+// until revision 8 they were the month level, weighed as two full dates
+// days apart are (see LevelPartial).
 func partialDateLevel(x, y string) string {
 	mx, okx := monthNumber(x)
 	my, oky := monthNumber(y)
 	if okx && oky {
 		switch d := mx - my; {
 		case d == 0:
-			return LevelMonth
+			return LevelPartial
 		case d >= -12 && d <= 12:
 			return LevelSimilar
 		}
@@ -529,11 +579,16 @@ func placePair(x, y *place) string {
 	switch {
 	case sameHouse && pc == LevelExact:
 		return LevelExact
-	case sameHouse && (pc == LevelClose || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
+	case sameHouse && (pc == LevelClose && city != LevelElse || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
 		noNumber && pc == LevelClose && city != LevelElse:
 		// A house number missing on one side with the postal code one
 		// typo off in a city that does not disagree: the same street as
-		// far as both records tell, as with the postal code exact.
+		// far as both records tell, as with the postal code exact. A
+		// postal code one typo off is a slip only where the city does not
+		// disagree: two cities' codes are often a digit apart (48490 in
+		// Paris's place and 46490 in Nantes'), and their street names
+		// repeat (until matcher revision 8 that was the street level
+		// whatever the cities).
 		return LevelStreet
 	case sameStreet && pc == LevelExact, sameStreet && city != LevelElse && swappedNeighbours(x.postcode, y.postcode):
 		// Another house number with two neighbouring digits of the postal
@@ -977,7 +1032,18 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // given); a street missing on one side with the house number agreeing and
 // no property lines to disagree is the same street with the number missing,
 // no longer only the postal code.
-const matcherRevision = 7
+// 8: a short form of a given name that is no name of its own (Bob for
+// Robert, Peggy for Margaret) is the nickname level, no longer "else"; the
+// same house with the postal code one typo off is the street level only
+// where the city does not disagree, no longer whatever the cities; birth
+// dates of which two parts agree and the third is further off than a month
+// (1960-07-11 and 1958-07-11) are the one_part level, no longer "similar"
+// or "else"; a name similarity exactly on a level's threshold reaches it
+// (Jaro-Winkler of "ara" and "ava" is 4/5, computed 0.79999999999999993);
+// the same year and month where a date is partial is the partial level,
+// whose m the estimate takes from the store's share of partial dates, no
+// longer the month level.
+const matcherRevision = 8
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

@@ -20,6 +20,7 @@ func TestComparisonLevels(t *testing.T) {
 		{"name one letter in a short name", nameLevel("walsh", "waksh"), LevelClose},
 		{"name letters read by a scanner", nameLevel("smith", "srnith"), LevelClose},
 		{"name one letter in a four-letter name", nameLevel("jane", "jake"), LevelSimilar},
+		{"name one letter in a three-letter name", nameLevel("ara", "ava"), LevelSimilar}, // Jaro-Winkler 4/5 exactly
 		{"name missing", nameLevel("", "klaus"), ""},
 		{"name with a space typed into it", nameLevel("hayd en", "hayden"), LevelClose},
 		{"name written as two words and one", nameLevel("mary ann", "maryann"), LevelClose},
@@ -37,13 +38,18 @@ func TestComparisonLevels(t *testing.T) {
 		{"date no calendar day, same year", dateLevel("1980-02-30", "1980-07-15"), LevelSimilar},
 		{"date year only", dateLevel("1980", "1980-09-30"), LevelSimilar},
 		{"date year only, another year", dateLevel("1980", "1981-01-02"), LevelElse},
-		{"date year and month on both", dateLevel("1972-02", "1972-02"), LevelMonth},
-		{"date year and month against a day of that month", dateLevel("1972-02", "1972-02-17"), LevelMonth},
-		{"date no calendar day, same month", dateLevel("1980-02-30", "1980-02-12"), LevelMonth},
+		{"date year and month on both", dateLevel("1972-02", "1972-02"), LevelPartial},
+		{"date year and month against a day of that month", dateLevel("1972-02", "1972-02-17"), LevelPartial},
+		{"date no calendar day, same month", dateLevel("1980-02-30", "1980-02-12"), LevelPartial},
 		{"date year and month, months apart", dateLevel("1972-02", "1972-11-03"), LevelSimilar},
 		{"date year and month across a year's end", dateLevel("1999-12", "2000-01"), LevelSimilar},
 		{"date year and month, over a year apart", dateLevel("1972-02", "1973-06"), LevelElse},
 		{"date other", dateLevel("1980-04-12", "1975-09-30"), LevelElse},
+		{"date day and month, another year", dateLevel("1960-07-11", "1958-07-11"), LevelOnePart},
+		{"date year and day, another month", dateLevel("1967-12-26", "1967-08-26"), LevelOnePart},
+		{"date year and day, the next month", dateLevel("1967-09-26", "1967-10-26"), LevelMonth},
+		{"date year and month, days apart", dateLevel("1967-08-02", "1967-08-26"), LevelMonth},
+		{"date the day alone agrees", dateLevel("2008-10-22", "2007-09-22"), LevelElse},
 		{"address exact", addressPair(hub.Address{Street: "Hauptstraße 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"}), LevelExact},
 		{"address number first", addressPair(hub.Address{Street: "40 Dock Road", PostalCode: "E16 1AG"},
@@ -106,11 +112,64 @@ func TestComparisonLevels(t *testing.T) {
 		{"address city only, another city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "York"}), LevelElse},
 		{"address street without postcode, same city", addressPair(hub.Address{Street: "5 Park Lane", City: "Leeds"},
 			hub.Address{Street: "9 Kirkgate", City: "Leeds"}), LevelCity},
+		{"address same house, postcode digit, another city", addressPair(hub.Address{Street: "11 rue Victor Hugo", PostalCode: "48490", City: "Paris"},
+			hub.Address{Street: "11 rue Victor Hugo", PostalCode: "46490", City: "Nantes"}), LevelElse},
+		{"address same house, postcode digit, city missing on one side", addressPair(hub.Address{Street: "11 rue Victor Hugo", PostalCode: "48490", City: "Paris"},
+			hub.Address{Street: "11 rue Victor Hugo", PostalCode: "46490"}), LevelStreet},
+		{"address same house, postcode digit, city mistyped", addressPair(hub.Address{Street: "11 rue Victor Hugo", PostalCode: "48490", City: "Montpellier"},
+			hub.Address{Street: "11 rue Victor Hugo", PostalCode: "46490", City: "Montpelleir"}), LevelStreet},
 		{"address elsewhere", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Hauptstr. 5", PostalCode: "80331", City: "München"}), LevelElse},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: level %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// A model estimated before a level existed lacks it; the defaults and a
+// model estimated from them do not.
+func TestLacksLevelsOf(t *testing.T) {
+	old := DefaultParams()
+	delete(old.Levels[CompGiven], LevelNickname)
+	if !old.LacksLevelsOf(DefaultParams()) {
+		t.Error("a model without the nickname level: want it lacking a level of the defaults")
+	}
+	if DefaultParams().LacksLevelsOf(DefaultParams()) {
+		t.Error("the defaults lack none of their own levels")
+	}
+	if DefaultParams().LacksLevelsOf(old) {
+		t.Error("a level more than the base is no lack")
+	}
+}
+
+// A short form of a given name (Bob for Robert) is the nickname level, not
+// "else": a copy with a nickname lost 4-5 bits as if the name were another.
+// Two forms of one name (Bob and Rob) and two names each a given name of
+// its own that one list gives as forms of a third (Jack and Jean, both
+// John's) stay where their spelling puts them.
+func TestGivenNameNicknameLevel(t *testing.T) {
+	for _, tc := range []struct{ x, y, want string }{
+		{"bob", "robert", LevelNickname},
+		{"robert", "bob", LevelNickname},
+		{"peggy", "margaret", LevelNickname},
+		{"hans", "johann", LevelNickname},
+		{"liz", "elizabeth", LevelNickname},
+		{"bbo", "robert", LevelNickname}, // a short form mistyped
+		{"bob", "rob", LevelElse},
+		{"jack", "jean", LevelElse},
+		{"jack", "john", LevelElse},
+		{"sandy", "alexander", LevelElse}, // a form of Alexandra too: a sister's name
+		{"sandy", "alexandra", LevelElse},
+		{"sanyd", "alexander", LevelElse},
+		{"anna", "klaus", LevelElse},
+		{"chris", "christopher", LevelPrefix},
+		{"robert", "robert", LevelExact},
+		{"roberto", "robert", LevelClose},
+	} {
+		x, y := newName(tc.x), newName(tc.y)
+		if got := givenLevel(&x, &y); got != tc.want {
+			t.Errorf("%s/%s: level %q, want %q", tc.x, tc.y, got, tc.want)
 		}
 	}
 }

@@ -230,7 +230,10 @@ func (s *Store) Reestimate(ctx context.Context, opt EstimateOptions) (EstimateRe
 		return res, err
 	}
 	m := latest
-	if latest == nil || latest.Digest != digest {
+	// A model of the same records is estimated again where it lacks a
+	// level the configured model has: it was estimated before the level
+	// existed (an older matcher revision), and would weigh it 0.
+	if latest == nil || latest.Digest != digest || latest.Params.LacksLevelsOf(peopleOf(s.res.base)) {
 		base := s.res.withPeople(peopleOf(s.res.base))
 		p, _, err := base.AutoEstimate(people, peopleOf(s.res.base))
 		if errors.Is(err, identity.ErrTooFewRecords) {

@@ -159,3 +159,42 @@ func TestReestimateTooFew(t *testing.T) {
 		t.Errorf("%d persons under the minimum: model %v estimated %v persons %d", len(evs), r.Model, r.Estimated, r.Persons)
 	}
 }
+
+// A model stored by an older matcher, before a level existed, is estimated
+// again on the same records: it would weigh the new level 0 (the nickname
+// level came with matcher revision 8).
+func TestReestimateModelLackingALevel(t *testing.T) {
+	t.Parallel() // an estimate on a few hundred records: see "Parallel tests" in helpers_test.go
+	ctx := context.Background()
+	s := MustOpenSQLite(t, Options{Identity: identity.Config{Fuzzy: identity.DefaultFuzzy()}})
+	mustApply(t, s, qualityPeople(400, 11)...)
+	opt := EstimateOptions{MinRecords: 300}
+	first, err := s.Reestimate(ctx, opt)
+	if err != nil || first.Model == nil || !first.Estimated {
+		t.Fatalf("first estimate: %+v %v", first, err)
+	}
+	old := first.Model.Params
+	data, _ := json.Marshal(old)
+	var stale identity.Params
+	if err := json.Unmarshal(data, &stale); err != nil {
+		t.Fatal(err)
+	}
+	delete(stale.Levels[identity.CompGiven], identity.LevelNickname)
+	if _, err := s.SaveModel(ctx, Model{Records: first.Model.Records, Digest: first.Model.Digest, Origin: "auto",
+		Params: &stale, Fingerprint: first.Model.Fingerprint}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Reestimate(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Estimated || again.Model == nil {
+		t.Fatalf("the same records, the stored model without the nickname level: estimated %v", again.Estimated)
+	}
+	if _, ok := again.Model.Params.Levels[identity.CompGiven][identity.LevelNickname]; !ok {
+		t.Error("the new estimate lacks the nickname level too")
+	}
+	if still, err := s.Reestimate(ctx, opt); err != nil || still.Estimated {
+		t.Errorf("nothing new after that: estimated %v %v", still.Estimated, err)
+	}
+}
