@@ -26,7 +26,9 @@
 // kind, names, first e-mail, phone and address, times), written with the
 // golden record in the same transaction and deleted when it is merged or
 // retired. Search pages (FindCustomerSummaries) read only those small rows;
-// a page of 50 by name no longer reads and decodes 50 golden records.
+// a page of 50 by name no longer reads and decodes 50 golden records. The
+// row also holds the credit limit (0028), the one field of the golden
+// record the value recompute reads.
 //
 // The person model can change while the store runs (model.go): Reestimate
 // estimates one from a key-hash sample of the store's own person records,

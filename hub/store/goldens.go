@@ -175,7 +175,11 @@ func (s *Store) writeGoldens(ctx context.Context, b *batch, clusters []identity.
 			} else {
 				goldenRows = append(goldenRows, []any{c.ID, cust.Kind, string(data), string(linJSON), created, updated, attrs})
 			}
-			summaries = append(summaries, summaryRow(c.ID, &cust, created, updated))
+			credit, err := creditLimitText(cust.CreditLimit)
+			if err != nil {
+				return fmt.Errorf("golden %s: %w", c.ID, err)
+			}
+			summaries = append(summaries, append(summaryRow(c.ID, &cust, created, updated), credit))
 		}
 		for _, r := range c.Records {
 			if _, ok := b.pending[r.Key()]; ok {

@@ -122,12 +122,9 @@ func statsPlanCases(t *testing.T) []statsPlanCase {
 		// sqliteAnalysisLimit rows, however many the store has) can
 		// come out below 512 goldens' records, so byGolden names the
 		// index.
-		{name: "customers of goldens, unhinted", query: fmt.Sprintf(strings.Replace(customersOfGoldens, byGoldenHint, "", 1), in8), args: args8,
+		{name: "inputs of goldens, unhinted", query: fmt.Sprintf(strings.Replace(inputsOfGoldens, byGoldenHint, "", 1), in8), args: args8,
 			want: "records_golden", needsStats: true},
-		{name: "customers of goldens", query: fmt.Sprintf(s0.byGolden(customersOfGoldens), in), args: args, want: "records_golden"},
-		{name: "moving customers, unhinted", query: fmt.Sprintf(strings.Replace(movingCustomers, byGoldenHint, "", 1), in8), args: append(args8, 1, 2),
-			want: "records_golden", needsStats: true},
-		{name: "moving customers", query: fmt.Sprintf(s0.byGolden(movingCustomers), in), args: append(append([]any{}, args...), 1, 2), want: "records_golden"},
+		{name: "inputs of goldens", query: fmt.Sprintf(s0.byGolden(inputsOfGoldens), in), args: args, want: "records_golden"},
 		{name: "sources of goldens", query: fmt.Sprintf(`SELECT golden_id, rkey, event_id FROM records WHERE golden_id IN (%s) AND deleted = 0 ORDER BY golden_id, rkey`, in), args: args,
 			want: "records_golden"},
 		{name: "customers by source id", query: fmt.Sprintf(`SELECT golden_id FROM records WHERE entity = 'customer' AND system = ? AND deleted = 0 AND golden_id IS NOT NULL AND source_id IN (%s)`, in),

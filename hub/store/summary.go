@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -44,9 +45,24 @@ func summaryRow(id string, c *hub.Customer, created, updated int64) []any {
 		first(c.Emails), first(c.Phones), a.PostalCode, a.City, a.Country, created, updated}
 }
 
+// creditLimitText is the golden_summaries credit_limit of a customer:
+// the JSON of its credit limit, "" without one (migration 0028). The
+// value recompute reads it (goldenInputs) rather than the golden record.
+func creditLimitText(m *hub.Money) (string, error) {
+	if m == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("credit limit: %w", err)
+	}
+	return string(b), nil
+}
+
 // putSummaries replaces the summaries of the golden customers in rows
-// (from summaryRow). Delete and insert, the same statements on both
-// databases: the rows are small and few per batch.
+// (from summaryRow, and the credit limit after them, creditLimitText).
+// Delete and insert, the same statements on both databases: the rows are
+// small and few per batch.
 func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
@@ -54,7 +70,7 @@ func (s *Store) putSummaries(ctx context.Context, tx *sql.Tx, rows [][]any) erro
 	if err := s.dropSummaries(ctx, tx, firstColumn(rows)); err != nil {
 		return err
 	}
-	if err := s.insertRows(ctx, tx, `INSERT INTO golden_summaries (`+summaryCols+`) `, summaryTypes, ``, rows); err != nil {
+	if err := s.insertRows(ctx, tx, `INSERT INTO golden_summaries (`+summaryCols+`, credit_limit) `, summaryTypes+",text", ``, rows); err != nil {
 		return fmt.Errorf("write summaries: %w", err)
 	}
 	return nil

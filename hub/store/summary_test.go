@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -43,7 +44,8 @@ func testSummariesFollowGoldens(t *testing.T, open func(testing.TB) *Store) {
 	mustApply(t, s,
 		cust("crm", "c1", 1, hub.Customer{GivenName: "Anna", FamilyName: "Müller", Emails: []string{"anna@example.de", "a2@example.de"}, Addresses: addr}),
 		cust("erp", "K1", 1, hub.Customer{FamilyName: "Weber", Phones: []string{"+49301234567"}}),
-		cust("erp", "K9", 1, hub.Customer{Kind: "organization", OrganizationName: "Weber \"&\" Söhne GmbH", Emails: []string{"info@weber.example"}}),
+		cust("erp", "K9", 1, hub.Customer{Kind: "organization", OrganizationName: "Weber \"&\" Söhne GmbH", Emails: []string{"info@weber.example"},
+			CreditLimit: &hub.Money{Amount: "5000.00", Currency: "EUR"}}),
 		cust("svc", "s1", 1, hub.Customer{FullName: "B. Schulz", Emails: []string{"bs@example.de"}}))
 	check("apply")
 
@@ -76,10 +78,10 @@ func testSummariesFollowGoldens(t *testing.T, open func(testing.TB) *Store) {
 	check("steward unmerge")
 
 	// A store from before 0022: no summaries, the migration not applied.
-	// Opening it again runs 0022, whose back-fill must give the rows the
-	// applier writes.
+	// Opening it again runs 0022 and 0028, whose back-fills must give the
+	// rows the applier writes (0028: the credit limit).
 	want := storedSummaries(t, s)
-	for _, q := range []string{`DROP TABLE golden_summaries`, `DELETE FROM schema_migrations WHERE version = 22`} {
+	for _, q := range []string{`DROP TABLE golden_summaries`, `DELETE FROM schema_migrations WHERE version IN (22, 28)`} {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -96,17 +98,27 @@ func testSummariesFollowGoldens(t *testing.T, open func(testing.TB) *Store) {
 func storedSummaries(tb testing.TB, s *Store) map[string][]any {
 	tb.Helper()
 	out := map[string][]any{}
-	err := s.scanAll(context.Background(), s.db, `SELECT `+summaryCols+` FROM golden_summaries`, nil, func(r *sql.Rows) error {
+	err := s.scanAll(context.Background(), s.db, `SELECT `+summaryCols+`, credit_limit FROM golden_summaries`, nil, func(r *sql.Rows) error {
 		var (
-			row  [11]string
-			c, u int64
+			row    [11]string
+			c, u   int64
+			credit string
 		)
 		dest := []any{}
 		for i := range row {
 			dest = append(dest, &row[i])
 		}
-		if err := r.Scan(append(dest, &c, &u)...); err != nil {
+		if err := r.Scan(append(dest, &c, &u, &credit)...); err != nil {
 			return err
+		}
+		// The credit limit as the recompute decodes it: the back-fill
+		// on PostgreSQL writes jsonb's text, not encoding/json's.
+		var limit *hub.Money
+		if credit != "" {
+			limit = new(hub.Money)
+			if err := json.Unmarshal([]byte(credit), limit); err != nil {
+				return fmt.Errorf("credit limit of %s: %w", row[0], err)
+			}
 		}
 		if _, dup := out[row[0]]; dup {
 			return fmt.Errorf("two summaries of %s", row[0])
@@ -115,7 +127,7 @@ func storedSummaries(tb testing.TB, s *Store) map[string][]any {
 		for _, v := range row {
 			vals = append(vals, v)
 		}
-		out[row[0]] = append(vals, c, u)
+		out[row[0]] = append(vals, c, u, limit)
 		return nil
 	})
 	if err != nil {
@@ -138,7 +150,7 @@ func goldenSummaries(tb testing.TB, s *Store) map[string][]any {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		out[id] = summaryRow(id, &v.Customer, nanos(v.CreatedAt), nanos(v.UpdatedAt))
+		out[id] = append(summaryRow(id, &v.Customer, nanos(v.CreatedAt), nanos(v.UpdatedAt)), v.Customer.CreditLimit)
 	}
 	return out
 }

@@ -360,6 +360,13 @@ func cents(m hub.Money) int64 {
 // by the difference. It reads set-wise (a few statements per chunk of
 // customers, not per customer): a batch touches hundreds.
 func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
+	return s.refreshValuesOf(ctx, tx, ids, now, nil)
+}
+
+// refreshValuesOf is refreshValues with the inputs of some goldens read
+// already (readGoldenInputs into known, in this transaction); it reads
+// those of the others into known.
+func (s *Store) refreshValuesOf(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, known map[string]*goldenInputs) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -369,14 +376,14 @@ func (s *Store) refreshValues(ctx context.Context, tx *sql.Tx, ids []string, now
 	}
 	deltas := map[totalsKey]*totalsDelta{}
 	for _, part := range s.keyChunks(ids) {
-		if err := s.refreshChunk(ctx, tx, part, now, breaks, deltas); err != nil {
+		if err := s.refreshChunk(ctx, tx, part, now, breaks, deltas, known); err != nil {
 			return err
 		}
 	}
 	return s.applyTotals(ctx, tx, deltas)
 }
 
-func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta) error {
+func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now time.Time, breaks value.Breaks, deltas map[totalsKey]*totalsDelta, known map[string]*goldenInputs) error {
 	// The stored rows: their JSON is decoded (in part, totalsView) only
 	// for a customer whose figures changed, to take its old totals out.
 	olds := map[string]*storedValue{}
@@ -393,54 +400,40 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 	}); err != nil {
 		return fmt.Errorf("value: read figures: %w", err)
 	}
-	inputs := map[string]*value.Input{} // active goldens
-	if err := s.eachChunk(ctx, tx, `SELECT id, data FROM goldens WHERE status = 'active' AND id IN (%s)`, ids, func(r *sql.Rows) error {
-		var (
-			id   string
-			data sql.NullString
-			// Only the credit limit is read of the golden record.
-			c struct {
-				CreditLimit *hub.Money `json:"credit_limit"`
-			}
-		)
-		if err := r.Scan(&id, &data); err != nil {
-			return err
-		}
-		// The store encodes golden records itself (encoding/json, the
-		// field's tag), so one without the key has no credit limit:
-		// decoding the whole record to find none was a seventh of
-		// reading a recompute's inputs.
-		if strings.Contains(data.String, `"credit_limit"`) {
-			if err := json.Unmarshal([]byte(data.String), &c); err != nil {
-				return fmt.Errorf("customer %s: stored golden record: %w", id, err)
-			}
-		}
-		inputs[id] = &value.Input{CreditLimit: c.CreditLimit}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("value: read goldens: %w", err)
+	// The active goldens (those with a summary row), their credit limits
+	// and their customer source records, in one statement per chunk
+	// (goldenInputs); the drain has read those of its goldens already.
+	if known == nil {
+		known = map[string]*goldenInputs{}
 	}
-	// The customer source records of each golden, and the linked records
-	// naming them (a record names a customer by system and source id).
+	var need []string
+	for _, id := range ids {
+		if _, ok := known[id]; !ok {
+			need = append(need, id)
+		}
+	}
+	if err := s.readGoldenInputs(ctx, tx, need, known); err != nil {
+		return err
+	}
+	inputs := map[string]*value.Input{} // active goldens
+	// The linked records naming the customer records (a record names a
+	// customer by system and source id).
 	owner := map[linkedRef][]string{}
 	bySystem := map[string][]string{}
-	if err := s.eachChunk(ctx, tx, s.byGolden(customersOfGoldens), sortedKeys(boolSet(inputs)), func(r *sql.Rows) error {
-		var (
-			id  string
-			ref linkedRef
-		)
-		if err := r.Scan(&id, &ref.system, &ref.id); err != nil {
-			return err
+	for _, id := range ids {
+		gi := known[id]
+		if gi == nil {
+			continue
 		}
-		if !slices.Contains(owner[ref], id) {
-			if len(owner[ref]) == 0 {
-				bySystem[ref.system] = append(bySystem[ref.system], ref.id)
+		inputs[id] = &value.Input{CreditLimit: gi.credit}
+		for _, ref := range gi.customers {
+			if !slices.Contains(owner[ref], id) {
+				if len(owner[ref]) == 0 {
+					bySystem[ref.system] = append(bySystem[ref.system], ref.id)
+				}
+				owner[ref] = append(owner[ref], id)
 			}
-			owner[ref] = append(owner[ref], id)
 		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("value: read customer records: %w", err)
 	}
 	var backfill [][]any
 	missing := map[string]linkedRef{} // records without a fact: rkey -> the customer it names
@@ -606,8 +599,58 @@ func (s *Store) factsQuery() string {
 WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer' GROUP BY ref_id`
 }
 
-// customersOfGoldens reads the customer records of a list of goldens.
-const customersOfGoldens = `SELECT golden_id, system, source_id FROM records` + byGoldenHint + ` WHERE entity = 'customer' AND deleted = 0 AND golden_id IN (%s)`
+// goldenInputs is what a recompute reads of an active golden customer
+// besides the facts of its linked records: its credit limit and its
+// customer source records.
+type goldenInputs struct {
+	credit    *hub.Money
+	customers []linkedRef
+}
+
+// inputsOfGoldens reads the active goldens of a list (only those have a
+// summary row), each with its credit limit and its customer records, a
+// row per record (one with NULLs for a golden holding none). Read from
+// the golden record and apart from the customer records, it was two
+// statements per chunk of goldens and a JSON decoding of every record
+// holding a credit limit: a third of reading a recompute's inputs
+// (docs/value.md).
+const inputsOfGoldens = `SELECT s.id, s.credit_limit, r.system, r.source_id FROM golden_summaries s
+LEFT JOIN records r` + byGoldenHint + ` ON r.golden_id = s.id AND r.entity = 'customer' AND r.deleted = 0 WHERE s.id IN (%s)`
+
+// readGoldenInputs reads the inputs of ids into into: an entry for each,
+// nil for a golden not active.
+func (s *Store) readGoldenInputs(ctx context.Context, tx *sql.Tx, ids []string, into map[string]*goldenInputs) error {
+	for _, id := range ids {
+		into[id] = nil
+	}
+	if err := s.eachChunk(ctx, tx, s.byGolden(inputsOfGoldens), ids, func(r *sql.Rows) error {
+		var (
+			id, credit  string
+			system, src sql.NullString
+		)
+		if err := r.Scan(&id, &credit, &system, &src); err != nil {
+			return err
+		}
+		gi := into[id]
+		if gi == nil {
+			gi = &goldenInputs{}
+			if credit != "" {
+				gi.credit = new(hub.Money)
+				if err := json.Unmarshal([]byte(credit), gi.credit); err != nil {
+					return fmt.Errorf("customer %s: stored credit limit: %w", id, err)
+				}
+			}
+			into[id] = gi
+		}
+		if system.Valid {
+			gi.customers = append(gi.customers, linkedRef{system.String, src.String})
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("value: read goldens: %w", err)
+	}
+	return nil
+}
 
 // valueRowsOf reads the stored figures of a list of customers.
 const valueRowsOf = `SELECT golden_id, figures, stage, segment, rfm, abc FROM customer_value` + byValueIDHint + ` WHERE golden_id IN (%s)`

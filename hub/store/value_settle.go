@@ -32,11 +32,6 @@ import (
 // later to be written (valueAfter).
 const markGrain = 100 * time.Millisecond
 
-// movingCustomers reads which of a list of goldens hold a source
-// customer record whose mark is still moving.
-const movingCustomers = `SELECT r.golden_id, d.system, d.dkey FROM records r` + byGoldenHint + ` JOIN value_dirty d ON d.system = r.system AND d.dkey = r.source_id
-WHERE r.entity = 'customer' AND r.deleted = 0 AND r.golden_id IN (%s) AND d.last_at > ? AND d.first_at > ?`
-
 // markKey is one value_dirty row's key: system "" for a golden id.
 type markKey struct{ system, key string }
 
@@ -177,35 +172,59 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 			all[g] = true
 		}
 	}
+	// The inputs of these goldens (their customer records, credit
+	// limits), read once: they say which source customer marks to look
+	// at below, and the recompute takes them as they are (this
+	// transaction). Finding the moving marks joined the customer records
+	// of each golden to the marks, a read of them the recompute then did
+	// again.
+	keys := sortedKeys(all)
+	known := make(map[string]*goldenInputs, len(keys))
+	if err := s.readGoldenInputs(ctx, tx, keys, known); err != nil {
+		return 0, last, false, nil, err
+	}
 	// The goldens with a mark still moving, and those marks: their own,
 	// or that of a source customer record they hold.
 	moving := map[string][]markKey{}
-	scanMoving := func(r *sql.Rows) error {
-		var (
-			g string
-			m markKey
-		)
-		if err := r.Scan(&g, &m.system, &m.key); err != nil {
-			return err
-		}
-		moving[g] = append(moving[g], m)
-		return nil
-	}
 	// None moves once a sync has ended, in its last pass, which takes
 	// most of a first sync's customers: one look at the marks then spares
-	// reading the customer records of every golden to find none (a sixth
-	// of that pass).
+	// looking up the marks of every golden to find none.
 	anyMoving, err := anyRow(ctx, tx, s.q(`SELECT 1 FROM value_dirty WHERE last_at > ? AND first_at > ?`), lastBy, firstBy)
 	if err != nil {
 		return 0, last, false, nil, fmt.Errorf("value: any mark moving: %w", err)
 	}
 	if anyMoving {
-		keys := sortedKeys(all)
-		if err := s.eachMarkQuery(ctx, tx, `SELECT dkey, system, dkey FROM value_dirty WHERE system = '' AND dkey IN (%s) AND last_at > ? AND first_at > ?`, keys, lastBy, firstBy, scanMoving); err != nil {
-			return 0, last, false, nil, fmt.Errorf("value: moving goldens: %w", err)
+		// Every mark that could hold a golden back, looked up by its key.
+		held := map[markKey][]string{}
+		bySys := map[string][]string{}
+		for _, g := range keys {
+			held[markKey{"", g}] = append(held[markKey{"", g}], g)
+			if gi := known[g]; gi != nil {
+				for _, c := range gi.customers {
+					m := markKey{c.system, c.id}
+					if len(held[m]) == 0 {
+						bySys[c.system] = append(bySys[c.system], c.id)
+					}
+					held[m] = append(held[m], g)
+				}
+			}
 		}
-		if err := s.eachMarkQuery(ctx, tx, s.byGolden(movingCustomers), keys, lastBy, firstBy, scanMoving); err != nil {
-			return 0, last, false, nil, fmt.Errorf("value: goldens of moving customers: %w", err)
+		bySys[""] = keys
+		for _, sys := range sortedKeys(boolSet(bySys)) {
+			srcIDs := bySys[sys]
+			slices.Sort(srcIDs)
+			if err := s.eachMarkQuery(ctx, tx, `SELECT dkey FROM value_dirty WHERE system = ? AND dkey IN (%s) AND last_at > ? AND first_at > ?`, sys, srcIDs, lastBy, firstBy, func(r *sql.Rows) error {
+				m := markKey{system: sys}
+				if err := r.Scan(&m.key); err != nil {
+					return err
+				}
+				for _, g := range held[m] {
+					moving[g] = append(moving[g], m)
+				}
+				return nil
+			}); err != nil {
+				return 0, last, false, nil, fmt.Errorf("value: moving marks: %w", err)
+			}
 		}
 	}
 	// A forced mark (maxLag old) takes its goldens however they move.
@@ -259,7 +278,7 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 		return 0, last, false, nil, err
 	}
 	recompute := sortedKeys(ids)
-	if err := s.refreshValues(ctx, tx, recompute, s.val.now()); err != nil {
+	if err := s.refreshValuesOf(ctx, tx, recompute, s.val.now(), known); err != nil {
 		return 0, last, false, nil, err
 	}
 	byTakenSystem := map[string][]string{}
@@ -288,12 +307,12 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 	return len(taken) + len(covered), last, len(marks)+len(covered) < max, recompute, nil
 }
 
-// eachMarkQuery runs query, whose "IN (%s)" is followed by the two
-// parameters lastBy and firstBy, over keys.
-func (s *Store) eachMarkQuery(ctx context.Context, tx *sql.Tx, query string, keys []string, lastBy, firstBy int64, scan func(*sql.Rows) error) error {
+// eachMarkQuery runs query, whose parameters are the system, the keys
+// ("IN (%s)"), lastBy and firstBy, over keys.
+func (s *Store) eachMarkQuery(ctx context.Context, tx *sql.Tx, query, system string, keys []string, lastBy, firstBy int64, scan func(*sql.Rows) error) error {
 	for _, part := range s.keyChunks(keys) {
 		q, args := s.inList(query, part)
-		if err := s.scanAll(ctx, tx, s.q(q), append(args, lastBy, firstBy), scan); err != nil {
+		if err := s.scanAll(ctx, tx, s.q(q), append(append([]any{system}, args...), lastBy, firstBy), scan); err != nil {
 			return err
 		}
 	}

@@ -116,8 +116,7 @@ func TestValueByGoldenPlan(t *testing.T) {
 		name, query string
 		args        []any
 	}{
-		{"customers of goldens", customersOfGoldens, nil},
-		{"moving customers", movingCustomers, []any{int64(1), int64(2)}},
+		{"inputs of goldens", inputsOfGoldens, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, hinted := range []bool{false, true} {
