@@ -350,3 +350,35 @@ func TestNCVRMapping(t *testing.T) {
 		}
 	}
 }
+
+// The RLdata mapping the README measures with reads rows of that layout
+// (invented values): a second given or family name in its own column joins
+// the first, the text NA is no value, and the unpadded birth date columns
+// make one date.
+func TestRLdataMapping(t *testing.T) {
+	m, err := mapping.LoadFile("testdata/rldata_people.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "fname_c1,fname_c2,lname_c1,lname_c2,by,bm,bd,rec_id,ent_id\n" +
+		"ANNA,NA,MUSTER,NA,1949,7,2,1,34\n" +
+		"ANNA,MARIA,MUSTER,BEISPIEL,1949,12,22,2,34\n"
+	recs, st, err := ReadDelimited(strings.NewReader(file), "RLdata500.csv", DelimitedOptions{Truth: "ent_id", ID: "rec_id", Mapping: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || st.DeadLettered != 0 {
+		t.Fatalf("%d records, %+v", len(recs), st)
+	}
+	tests := []struct{ given, family, full, birth string }{
+		{"ANNA", "MUSTER", "ANNA MUSTER", "1949-07-02"},
+		{"ANNA MARIA", "MUSTER BEISPIEL", "ANNA MARIA MUSTER BEISPIEL", "1949-12-22"},
+	}
+	for i, want := range tests {
+		c := recs[i].Customer
+		if c.GivenName != want.given || c.FamilyName != want.family || c.FullName != want.full || c.BirthDate != want.birth ||
+			recs[i].EntityID != "34" {
+			t.Errorf("row %d: %q %q %q %q entity %q, want %+v", i+1, c.GivenName, c.FamilyName, c.FullName, c.BirthDate, recs[i].EntityID, want)
+		}
+	}
+}
