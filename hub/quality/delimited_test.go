@@ -309,3 +309,76 @@ func TestESSnetMapping(t *testing.T) {
 		t.Errorf("entities %q %q", recs[2].EntityID, recs[3].EntityID)
 	}
 }
+
+// The NCVR mapping the README measures with reads rows of that layout
+// (invented here: the files hold real voters' names): the town is the city,
+// the ZIP code the postal code as written (a look-alike letter in it stays:
+// the mapping does not repair the data), the registration number with its
+// leading zeros is the person, and a person without a given name keeps the
+// family name.
+func TestNCVRMapping(t *testing.T) {
+	m, err := mapping.LoadFile("testdata/ncvr_people.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "recid,givenname,surname,suburb,postcode\n" +
+		"00012345,ann,example,winston salem,27101\n" +
+		"00012345,ann,examp1e,winston  salem,271o1\n" +
+		"00067890,,sample,raleigh,27609\n"
+	recs, st, err := ReadDelimited(strings.NewReader(file), "myp0.csv", DelimitedOptions{Truth: "recid", Mapping: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 || st.DeadLettered != 0 {
+		t.Fatalf("%d records, %+v", len(recs), st)
+	}
+	tests := []struct {
+		entity, given, family, full, city, postal string
+	}{
+		{"00012345", "ann", "example", "ann example", "winston salem", "27101"},
+		{"00012345", "ann", "examp1e", "ann examp1e", "winston salem", "271o1"},
+		{"00067890", "", "sample", "sample", "raleigh", "27609"},
+	}
+	for i, want := range tests {
+		c := recs[i].Customer
+		if recs[i].EntityID != want.entity || c.GivenName != want.given || c.FamilyName != want.family || c.FullName != want.full {
+			t.Errorf("row %d: entity %q given %q family %q full %q, want %+v", i+1, recs[i].EntityID, c.GivenName, c.FamilyName, c.FullName, want)
+		}
+		if len(c.Addresses) != 1 || c.Addresses[0].City != want.city || c.Addresses[0].PostalCode != want.postal ||
+			c.Addresses[0].Country != "US" || c.Addresses[0].Street != "" || c.BirthDate != "" {
+			t.Errorf("row %d: address %+v birth %q, want %+v", i+1, c.Addresses, c.BirthDate, want)
+		}
+	}
+}
+
+// The RLdata mapping the README measures with reads rows of that layout
+// (invented values): a second given or family name in its own column joins
+// the first, the text NA is no value, and the unpadded birth date columns
+// make one date.
+func TestRLdataMapping(t *testing.T) {
+	m, err := mapping.LoadFile("testdata/rldata_people.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "fname_c1,fname_c2,lname_c1,lname_c2,by,bm,bd,rec_id,ent_id\n" +
+		"ANNA,NA,MUSTER,NA,1949,7,2,1,34\n" +
+		"ANNA,MARIA,MUSTER,BEISPIEL,1949,12,22,2,34\n"
+	recs, st, err := ReadDelimited(strings.NewReader(file), "RLdata500.csv", DelimitedOptions{Truth: "ent_id", ID: "rec_id", Mapping: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || st.DeadLettered != 0 {
+		t.Fatalf("%d records, %+v", len(recs), st)
+	}
+	tests := []struct{ given, family, full, birth string }{
+		{"ANNA", "MUSTER", "ANNA MUSTER", "1949-07-02"},
+		{"ANNA MARIA", "MUSTER BEISPIEL", "ANNA MARIA MUSTER BEISPIEL", "1949-12-22"},
+	}
+	for i, want := range tests {
+		c := recs[i].Customer
+		if c.GivenName != want.given || c.FamilyName != want.family || c.FullName != want.full || c.BirthDate != want.birth ||
+			recs[i].EntityID != "34" {
+			t.Errorf("row %d: %q %q %q %q entity %q, want %+v", i+1, c.GivenName, c.FamilyName, c.FullName, c.BirthDate, recs[i].EntityID, want)
+		}
+	}
+}
