@@ -350,6 +350,32 @@ func nameLevelOf(px, py *name) string {
 	case x == y:
 		return LevelExact
 	}
+	if px.digits || py.digits {
+		// A digit inside a name is a scanner's (or a keyer's) reading of
+		// the letter it looks like (li5a, 8ob, l1sa): the names compare
+		// with each digit read as that letter, the slip itself one typo,
+		// so never more than close (until matcher revision 9 the digit was
+		// a letter of its own, and li5a only "similar" to lisa).
+		if rx, ry := readLookAlikes(x, y), readLookAlikes(y, x); rx != x || ry != y {
+			nx, ny := newName(rx), newName(ry)
+			if l := nameLevelPlain(&nx, &ny); l != LevelExact {
+				return l
+			}
+			return LevelClose
+		}
+	}
+	return nameLevelPlain(px, py)
+}
+
+// nameLevelPlain is nameLevelOf without reading digits as letters.
+func nameLevelPlain(px, py *name) string {
+	x, y := px.s, py.s
+	switch {
+	case x == "" || y == "":
+		return ""
+	case x == y:
+		return LevelExact
+	}
 	// Only similarities of 0.7 and more decide a level below.
 	const floor = 0.7
 	s := jwFrom(x, y, &px.counts, &py.counts, floor)
@@ -404,6 +430,75 @@ func givenLevel(px, py *name) string {
 		return LevelNickname
 	}
 	return l
+}
+
+// lookAlikes are the letters (lower case, and '|' for a stroke) that a
+// digit is read as, or read for, on a scanned or badly keyed form: 0/o,
+// 1/l/i, 2/z, 4/a, 5/s, 6/b/g, 7/t, 8/b, 9/g/q. A digit inside a name and
+// a letter inside a numeric postal code are such slips far more often
+// than anything else.
+var lookAlikes = [10]string{"o", "li|", "z", "", "a", "s", "bg", "t", "b", "gq"}
+
+// lookAlike reports whether d is a digit and c one of the letters it is
+// confused with (either case).
+func lookAlike(d, c byte) bool {
+	if d < '0' || d > '9' {
+		return false
+	}
+	if c >= 'A' && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return strings.IndexByte(lookAlikes[d-'0'], c) >= 0
+}
+
+// readLookAlikes returns name x with each digit replaced by the letter it
+// looks like, choosing among several (1 is l or i) the one the other name
+// y has at that place, counted from the start or, where a letter was lost
+// or added before it, from the end; a digit without a look-alike stays.
+func readLookAlikes(x, y string) string {
+	if strings.IndexFunc(x, isDigitRune) < 0 {
+		return x
+	}
+	b := []byte(x)
+	for i, c := range b {
+		if c < '0' || c > '9' || lookAlikes[c-'0'] == "" {
+			continue
+		}
+		b[i] = lookAlikes[c-'0'][0]
+		if i < len(y) && lookAlike(c, y[i]) && y[i] != '|' {
+			b[i] = y[i]
+		} else if j := len(y) - (len(x) - i); j >= 0 && j < len(y) && lookAlike(c, y[j]) && y[j] != '|' {
+			b[i] = y[j]
+		}
+	}
+	return string(b)
+}
+
+func isDigitRune(r rune) bool { return r >= '0' && r <= '9' }
+
+// lookAlikeSlip reports whether two normalized postal codes differ in one
+// character only, a digit in one and a letter that looks like it in the
+// other (2812O for 28120, 276L4 for 27614), with the code of the digit all
+// digits: in a numeric postal code system the letter is no code of its
+// own but a misreading of the digit, unlike a digit changed, which is as
+// often the neighbouring district's code.
+func lookAlikeSlip(x, y string) bool {
+	if len(x) != len(y) || x == y {
+		return false
+	}
+	at := -1
+	for i := range len(x) {
+		if x[i] != y[i] {
+			if at >= 0 {
+				return false
+			}
+			at = i
+		}
+	}
+	if allDigits(y) {
+		x, y = y, x
+	}
+	return allDigits(x) && lookAlike(x[at], y[at])
 }
 
 // ocrFold maps letter groups that optical character recognition confuses
@@ -575,11 +670,18 @@ func placePair(x, y *place) string {
 		}
 		return LevelElse
 	}
+	// A postal code one look-alike character off in a numeric system
+	// (2812O, 28120) is that code misread, so where the city does not
+	// disagree it counts as the code agreeing for the street and postcode
+	// levels below (until matcher revision 9 it was one typo like any
+	// other: the city level where neither record names a street, or
+	// "else" where neither names a city either).
+	samePC := pc == LevelExact || pc == LevelClose && city != LevelElse && lookAlikeSlip(x.postcode, y.postcode)
 	sameStreet, sameHouse, noNumber := compareStreets(x, y)
 	switch {
 	case sameHouse && pc == LevelExact:
 		return LevelExact
-	case sameHouse && (pc == LevelClose && city != LevelElse || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
+	case sameHouse && (pc == LevelClose && city != LevelElse || pc == "" && city == LevelExact), noNumber && samePC,
 		noNumber && pc == LevelClose && city != LevelElse:
 		// A house number missing on one side with the postal code one
 		// typo off in a city that does not disagree: the same street as
@@ -590,13 +692,13 @@ func placePair(x, y *place) string {
 		// repeat (until matcher revision 8 that was the street level
 		// whatever the cities).
 		return LevelStreet
-	case sameStreet && pc == LevelExact, sameStreet && city != LevelElse && swappedNeighbours(x.postcode, y.postcode):
+	case sameStreet && samePC, sameStreet && city != LevelElse && swappedNeighbours(x.postcode, y.postcode):
 		// Another house number with two neighbouring digits of the postal
 		// code swapped, in a city that does not disagree: a keying slip. One
 		// digit changed is not enough here: it is as often the next
 		// district's code, and a city's districts repeat street names.
 		return LevelOtherNumber
-	case pc == LevelExact:
+	case samePC:
 		return LevelPostcode
 	case city == LevelExact:
 		return LevelCity
@@ -1043,7 +1145,12 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // the same year and month where a date is partial is the partial level,
 // whose m the estimate takes from the store's share of partial dates, no
 // longer the month level.
-const matcherRevision = 8
+// 9: a digit inside a name is read as the letter it looks like (li5a is
+// lisa one typo off: close, no longer "similar"), and a postal code one
+// look-alike character off in a numeric system (2812O and 28120) counts as
+// the code agreeing where the city does not disagree: the postcode level
+// where neither record names a street, no longer the city level or "else".
+const matcherRevision = 9
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

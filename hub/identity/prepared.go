@@ -86,6 +86,7 @@ type name struct {
 	// joinedCounts joined's.
 	counts, joinedCounts runeCounts
 	ocr, joinedOCR       string // s and joined with ocrFold
+	digits               bool   // s has a digit (see readLookAlikes)
 	// sounds are joined's phonetic codes once phonetic has computed them:
 	// only names already alike in spelling need them, and computing them
 	// for every record cost apply and rescore, which compare a record
@@ -107,6 +108,7 @@ func newName(folded string) name {
 	n := name{s: folded, sorted: sortWords(folded), joined: strings.ReplaceAll(folded, " ", ""), refold: foldName(folded)}
 	n.counts, n.joinedCounts = countRunes(n.s), countRunes(n.joined)
 	n.ocr, n.joinedOCR = ocrFold.Replace(n.s), n.ocr
+	n.digits = strings.IndexFunc(n.s, isDigitRune) >= 0
 	if n.joined != n.s {
 		n.joinedOCR = ocrFold.Replace(n.joined)
 	}
