@@ -344,13 +344,7 @@ func nameLevel(x, y string) string {
 // nameLevelOf is nameLevel of two prepared names.
 func nameLevelOf(px, py *name) string {
 	x, y := px.s, py.s
-	switch {
-	case x == "" || y == "":
-		return ""
-	case x == y:
-		return LevelExact
-	}
-	if px.digits || py.digits {
+	if (px.digits || py.digits) && x != "" && y != "" && x != y {
 		// A digit inside a name is a scanner's (or a keyer's) reading of
 		// the letter it looks like (li5a, 8ob, l1sa): the names compare
 		// with each digit read as that letter, the slip itself one typo,
