@@ -416,25 +416,14 @@ func (s *Store) refreshChunk(ctx context.Context, tx *sql.Tx, ids []string, now 
 		return err
 	}
 	inputs := map[string]*value.Input{} // active goldens
-	// The linked records naming the customer records (a record names a
-	// customer by system and source id).
-	owner := map[linkedRef][]string{}
-	bySystem := map[string][]string{}
 	for _, id := range ids {
-		gi := known[id]
-		if gi == nil {
-			continue
-		}
-		inputs[id] = &value.Input{CreditLimit: gi.credit}
-		for _, ref := range gi.customers {
-			if !slices.Contains(owner[ref], id) {
-				if len(owner[ref]) == 0 {
-					bySystem[ref.system] = append(bySystem[ref.system], ref.id)
-				}
-				owner[ref] = append(owner[ref], id)
-			}
+		if gi := known[id]; gi != nil {
+			inputs[id] = &value.Input{CreditLimit: gi.credit}
 		}
 	}
+	// The linked records naming the customer records (a record names a
+	// customer by system and source id).
+	owner, bySystem := ownersOfCustomers(ids, known)
 	var backfill [][]any
 	missing := map[string]linkedRef{} // records without a fact: rkey -> the customer it names
 	addFact := func(ref linkedRef, rkey, fact string) error {
@@ -616,6 +605,29 @@ type goldenInputs struct {
 // (docs/value.md).
 const inputsOfGoldens = `SELECT s.id, s.credit_limit, r.system, r.source_id FROM golden_summaries s
 LEFT JOIN records r` + byGoldenHint + ` ON r.golden_id = s.id AND r.entity = 'customer' AND r.deleted = 0 WHERE s.id IN (%s)`
+
+// ownersOfCustomers indexes the customer records of the goldens ids (their
+// inputs in known; nil for one not active) by record: the goldens holding
+// each (one, unless mid-resolution), and each system's source ids.
+func ownersOfCustomers(ids []string, known map[string]*goldenInputs) (map[linkedRef][]string, map[string][]string) {
+	owner := map[linkedRef][]string{}
+	bySystem := map[string][]string{}
+	for _, id := range ids {
+		gi := known[id]
+		if gi == nil {
+			continue
+		}
+		for _, ref := range gi.customers {
+			if !slices.Contains(owner[ref], id) {
+				if len(owner[ref]) == 0 {
+					bySystem[ref.system] = append(bySystem[ref.system], ref.id)
+				}
+				owner[ref] = append(owner[ref], id)
+			}
+		}
+	}
+	return owner, bySystem
+}
 
 // readGoldenInputs reads the inputs of ids into into: an entry for each,
 // nil for a golden not active.

@@ -194,20 +194,11 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 		return 0, last, false, nil, fmt.Errorf("value: any mark moving: %w", err)
 	}
 	if anyMoving {
-		// Every mark that could hold a golden back, looked up by its key.
-		held := map[markKey][]string{}
-		bySys := map[string][]string{}
+		// Every mark that could hold a golden back, looked up by its key:
+		// the golden's own (system "") and its customer records'.
+		held, bySys := ownersOfCustomers(keys, known)
 		for _, g := range keys {
-			held[markKey{"", g}] = append(held[markKey{"", g}], g)
-			if gi := known[g]; gi != nil {
-				for _, c := range gi.customers {
-					m := markKey{c.system, c.id}
-					if len(held[m]) == 0 {
-						bySys[c.system] = append(bySys[c.system], c.id)
-					}
-					held[m] = append(held[m], g)
-				}
-			}
+			held[linkedRef{"", g}] = []string{g}
 		}
 		bySys[""] = keys
 		for _, sys := range sortedKeys(boolSet(bySys)) {
@@ -218,7 +209,7 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 				if err := r.Scan(&m.key); err != nil {
 					return err
 				}
-				for _, g := range held[m] {
+				for _, g := range held[linkedRef{m.system, m.key}] {
 					moving[g] = append(moving[g], m)
 				}
 				return nil
