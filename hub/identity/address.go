@@ -43,7 +43,7 @@ func isUnitValue(w string) bool {
 			return false
 		}
 	}
-	return len(w) == 1 || strings.IndexFunc(w, func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+	return len(w) == 1 || strings.ContainsAny(w, digitChars)
 }
 
 // isFloorNumber reports whether a word can be a floor's number before a

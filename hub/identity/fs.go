@@ -436,7 +436,7 @@ var lookAlikes = [10]string{"o", "li|", "z", "", "a", "s", "bg", "t", "b", "gq"}
 // lookAlike reports whether d is a digit and c one of the letters it is
 // confused with (either case).
 func lookAlike(d, c byte) bool {
-	if d < '0' || d > '9' {
+	if !isDigit(d) {
 		return false
 	}
 	if c >= 'A' && c <= 'Z' {
@@ -450,12 +450,12 @@ func lookAlike(d, c byte) bool {
 // y has at that place, counted from the start or, where a letter was lost
 // or added before it, from the end; a digit without a look-alike stays.
 func readLookAlikes(x, y string) string {
-	if strings.IndexFunc(x, isDigitRune) < 0 {
+	if !strings.ContainsAny(x, digitChars) {
 		return x
 	}
 	b := []byte(x)
 	for i, c := range b {
-		if c < '0' || c > '9' || lookAlikes[c-'0'] == "" {
+		if !isDigit(c) || lookAlikes[c-'0'] == "" {
 			continue
 		}
 		b[i] = lookAlikes[c-'0'][0]
@@ -468,7 +468,8 @@ func readLookAlikes(x, y string) string {
 	return string(b)
 }
 
-func isDigitRune(r rune) bool { return r >= '0' && r <= '9' }
+// digitChars are the digits a name or postal code may hold.
+const digitChars = "0123456789"
 
 // lookAlikeSlip reports whether two normalized postal codes differ in one
 // character only, a digit in one and a letter that looks like it in the
@@ -666,8 +667,9 @@ func placePair(x, y *place) string {
 	}
 	// A postal code one look-alike character off in a numeric system
 	// (2812O, 28120) is that code misread, so where the city does not
-	// disagree it counts as the code agreeing for the street and postcode
-	// levels below (until matcher revision 9 it was one typo like any
+	// disagree it counts as the code agreeing for the other_number and
+	// postcode levels below (the street level takes any code one typo off
+	// there already; until matcher revision 9 it was one typo like any
 	// other: the city level where neither record names a street, or
 	// "else" where neither names a city either).
 	samePC := pc == LevelExact || pc == LevelClose && city != LevelElse && lookAlikeSlip(x.postcode, y.postcode)
@@ -675,7 +677,7 @@ func placePair(x, y *place) string {
 	switch {
 	case sameHouse && pc == LevelExact:
 		return LevelExact
-	case sameHouse && (pc == LevelClose && city != LevelElse || pc == "" && city == LevelExact), noNumber && samePC,
+	case sameHouse && (pc == LevelClose && city != LevelElse || pc == "" && city == LevelExact), noNumber && pc == LevelExact,
 		noNumber && pc == LevelClose && city != LevelElse:
 		// A house number missing on one side with the postal code one
 		// typo off in a city that does not disagree: the same street as

@@ -108,7 +108,7 @@ func newName(folded string) name {
 	n := name{s: folded, sorted: sortWords(folded), joined: strings.ReplaceAll(folded, " ", ""), refold: foldName(folded)}
 	n.counts, n.joinedCounts = countRunes(n.s), countRunes(n.joined)
 	n.ocr, n.joinedOCR = ocrFold.Replace(n.s), n.ocr
-	n.digits = strings.IndexFunc(n.s, isDigitRune) >= 0
+	n.digits = strings.ContainsAny(n.s, digitChars)
 	if n.joined != n.s {
 		n.joinedOCR = ocrFold.Replace(n.joined)
 	}
