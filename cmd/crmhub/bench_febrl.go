@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/crmhub/crmhub/hub/config"
@@ -214,11 +215,7 @@ func twinSharesText(p *identity.Params) string {
 	if len(p.TwinShares) == 0 {
 		return ""
 	}
-	levels := make([]string, 0, len(p.TwinShares))
-	for l := range p.TwinShares {
-		levels = append(levels, l)
-	}
-	sort.Strings(levels)
+	levels := slices.Sorted(maps.Keys(p.TwinShares))
 	parts := make([]string, len(levels))
 	for i, l := range levels {
 		parts[i] = fmt.Sprintf("%s %.2g", l, p.TwinShares[l])

@@ -74,8 +74,6 @@ type EstimateStats struct {
 	MatchShare   float64 `json:"match_share"` // the estimated share of blocked pairs that match
 }
 
-// ErrTooFewRecords is returned when there are too few people to estimate
-// from.
 // DefaultEstimateMinRecords is how many person records a store holds
 // before the hub estimates its own model (estimate_min_records' default):
 // from about 250 the estimate scored at least as the fixed defaults on
@@ -83,6 +81,8 @@ type EstimateStats struct {
 // an estimate needs"); below, the configured model stays.
 const DefaultEstimateMinRecords = 250
 
+// ErrTooFewRecords is returned when there are too few people to estimate
+// from.
 var ErrTooFewRecords = errors.New("too few person records to estimate a model from (want 100 or more)")
 
 // Estimate learns a person model from records without labels, as Splink
