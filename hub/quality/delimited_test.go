@@ -24,6 +24,26 @@ func columnsMapping(t *testing.T, spec, region string) *mapping.Mapping {
 
 const personCols = "given_name=first_name,last_name=last_name,birth_date=dob,sex=sex,email=mail,phone=tel,street=street,postcode=zip,city=city,identifier:ssn=ssn"
 
+// readMapped reads file (as the file name) through the mapping file
+// mappingFile with opt, and fails the test unless that gives records
+// records and deadLettered dead letters.
+func readMapped(t *testing.T, mappingFile, name, file string, opt DelimitedOptions, records, deadLettered int) []Record {
+	t.Helper()
+	m, err := mapping.LoadFile(mappingFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Mapping = m
+	recs, st, err := ReadDelimited(strings.NewReader(file), name, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != records || st.DeadLettered != deadLettered {
+		t.Fatalf("%d records, %+v", len(recs), st)
+	}
+	return recs
+}
+
 func TestReadDelimited(t *testing.T) {
 	tests := []struct {
 		name, file string
@@ -197,20 +217,10 @@ func TestColumnsMapping(t *testing.T) {
 // family name keeps a full name instead of being dead-lettered, the sex
 // column is a gender, a number with an extension is still a phone.
 func TestCensusMapping(t *testing.T) {
-	m, err := mapping.LoadFile("testdata/census_people.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := "record_id;birthdate;city;email;first_name;job;last_name;phone_number;postcode;sex;street_address;entity_id\n" +
 		"1;1975-05-18;Oakville;ann.lee@example.org;Ann;Teacher;Lee;(202) 555-0143x12;06419-6160;F;4937 Elm Knolls Apt. 244;7\n" +
 		"2;1975-05-18;Oakville;;Ann;Teacher;;;06419;F;4937 Elm Knolls;7\n"
-	recs, st, err := ReadDelimited(strings.NewReader(file), "A.csv", DelimitedOptions{Truth: "entity_id", ID: "record_id", Mapping: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 2 || st.DeadLettered != 0 {
-		t.Fatalf("%d records, %+v", len(recs), st)
-	}
+	recs := readMapped(t, "testdata/census_people.yaml", "A.csv", file, DelimitedOptions{Truth: "entity_id", ID: "record_id"}, 2, 0)
 	c := recs[0].Customer
 	if c.Gender != "female" || len(c.Phones) != 1 || c.Addresses[0].Country != "US" || c.FullName != "Ann Lee" {
 		t.Errorf("first row %+v", c)
@@ -241,21 +251,11 @@ func TestReadDelimitedEncoding(t *testing.T) {
 // person without a family name keeps a full name, a row without any name
 // is dead-lettered, an unreadable e-mail is left out.
 func TestSplinkMapping(t *testing.T) {
-	m, err := mapping.LoadFile("testdata/splink_people.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := "unique_id,first_name,surname,dob,city,email,group\n" +
 		"0,Ann ,Lee,1975-05-18,Leeds,ann.lee@example.org,7\n" +
 		"1,Ann ,,1975-05-18,,annlee@exampleorg,7\n" +
 		"2,,,1975-05-18,Leeds,,7\n"
-	recs, st, err := ReadDelimited(strings.NewReader(file), "fake.csv", DelimitedOptions{Truth: "group", ID: "unique_id", Mapping: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 2 || st.DeadLettered != 1 {
-		t.Fatalf("%d records, %+v", len(recs), st)
-	}
+	recs := readMapped(t, "testdata/splink_people.yaml", "fake.csv", file, DelimitedOptions{Truth: "group", ID: "unique_id"}, 2, 1)
 	c := recs[0].Customer
 	if c.GivenName != "Ann" || len(c.Addresses) != 1 || c.Addresses[0].City != "Leeds" || c.Addresses[0].Street != "" ||
 		c.Addresses[0].Country != "GB" || len(c.Emails) != 1 {
@@ -272,22 +272,12 @@ func TestSplinkMapping(t *testing.T) {
 // missing year leaves the date out; sex 1 is female and 2 male; the text NA
 // is no value; a person without a given name keeps her family name.
 func TestESSnetMapping(t *testing.T) {
-	m, err := mapping.LoadFile("testdata/essnet_people.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := "\"id\",\"firstname\",\"lastname\",\"sex\",\"dobday\",\"dobmon\",\"dobyear\",\"postcode\"\n" +
 		"1,\"AMELIE\",\"ADAMS\",1,7,3,1926,\"SW988AH\"\n" +
 		"2,\"BRANDON\",\"ADAMS\",2,NA,3,2005,\"SW500HZ\"\n" +
 		"3,\"\",\"ADAMS\",NA,30,2,1973,\"SW75TQ\"\n" +
 		"3,\"CLAUDIA\",\"ADAMS\",1,6,5,NA,\"SW75TQ\"\n"
-	recs, st, err := ReadDelimited(strings.NewReader(file), "example1.csv", DelimitedOptions{Truth: "id", Mapping: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 4 || st.DeadLettered != 0 {
-		t.Fatalf("%d records, %+v", len(recs), st)
-	}
+	recs := readMapped(t, "testdata/essnet_people.yaml", "example1.csv", file, DelimitedOptions{Truth: "id"}, 4, 0)
 	tests := []struct {
 		birth, gender, given, full string
 	}{
@@ -317,21 +307,11 @@ func TestESSnetMapping(t *testing.T) {
 // leading zeros is the person, and a person without a given name keeps the
 // family name.
 func TestNCVRMapping(t *testing.T) {
-	m, err := mapping.LoadFile("testdata/ncvr_people.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := "recid,givenname,surname,suburb,postcode\n" +
 		"00012345,ann,example,winston salem,27101\n" +
 		"00012345,ann,examp1e,winston  salem,271o1\n" +
 		"00067890,,sample,raleigh,27609\n"
-	recs, st, err := ReadDelimited(strings.NewReader(file), "myp0.csv", DelimitedOptions{Truth: "recid", Mapping: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 3 || st.DeadLettered != 0 {
-		t.Fatalf("%d records, %+v", len(recs), st)
-	}
+	recs := readMapped(t, "testdata/ncvr_people.yaml", "myp0.csv", file, DelimitedOptions{Truth: "recid"}, 3, 0)
 	tests := []struct {
 		entity, given, family, full, city, postal string
 	}{
@@ -356,20 +336,10 @@ func TestNCVRMapping(t *testing.T) {
 // the first, the text NA is no value, and the unpadded birth date columns
 // make one date.
 func TestRLdataMapping(t *testing.T) {
-	m, err := mapping.LoadFile("testdata/rldata_people.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := "fname_c1,fname_c2,lname_c1,lname_c2,by,bm,bd,rec_id,ent_id\n" +
 		"ANNA,NA,MUSTER,NA,1949,7,2,1,34\n" +
 		"ANNA,MARIA,MUSTER,BEISPIEL,1949,12,22,2,34\n"
-	recs, st, err := ReadDelimited(strings.NewReader(file), "RLdata500.csv", DelimitedOptions{Truth: "ent_id", ID: "rec_id", Mapping: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 2 || st.DeadLettered != 0 {
-		t.Fatalf("%d records, %+v", len(recs), st)
-	}
+	recs := readMapped(t, "testdata/rldata_people.yaml", "RLdata500.csv", file, DelimitedOptions{Truth: "ent_id", ID: "rec_id"}, 2, 0)
 	tests := []struct{ given, family, full, birth string }{
 		{"ANNA", "MUSTER", "ANNA MUSTER", "1949-07-02"},
 		{"ANNA MARIA", "MUSTER BEISPIEL", "ANNA MARIA MUSTER BEISPIEL", "1949-12-22"},
