@@ -99,10 +99,13 @@ const (
 	// record gives no street and no postal code, so the city is all the
 	// address can say (a city agreeing where the streets are known and
 	// differ says "another home", where one is unknown it says "the same
-	// town as far as both tell").
+	// town as far as both tell"); LevelArea: the postal code agrees and
+	// one record gives no street, so the code is all the address can say,
+	// the postal code's counterpart of LevelTown.
 	LevelStreet      = "street"
 	LevelOtherNumber = "other_number"
 	LevelPostcode    = "postcode"
+	LevelArea        = "area"
 	LevelCity        = "city"
 	LevelTown        = "town"
 	LevelElse        = "else"
@@ -168,7 +171,7 @@ func DefaultParams() *Params {
 			CompBirthDate: {LevelExact: {0.885, 0.00007}, LevelClose: {0.05, 0.003}, LevelMonth: {0.015, 0.0023}, LevelOnePart: {0.02, 0.003}, LevelPartial: {0.01, 0.00001},
 				LevelSimilar: {0.02, 0.0227}, LevelElse: {0.03, 0.974}},
 			CompAddress: {LevelExact: {0.70, 0.0002}, LevelStreet: {0.06, 0.0003}, LevelOtherNumber: {0.02, 0.001},
-				LevelPostcode: {0.05, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
+				LevelPostcode: {0.05, 0.005}, LevelArea: {0.85, 0.005}, LevelCity: {0.04, 0.05}, LevelTown: {0.85, 0.05}, LevelElse: {0.13, 0.9435}},
 			CompIdentifier: {LevelExact: {0.965, 1e-6}, LevelClose: {0.03, 1e-5}, LevelElse: {0.005, 0.999989}},
 			CompEmail:      {LevelExact: {0.50, 1e-5}, LevelClose: {0.03, 1e-5}, LevelElse: {0.47, 0.99998}},
 			CompPhone:      {LevelExact: {0.50, 1e-5}, LevelClose: {0.03, 1e-5}, LevelElse: {0.47, 0.99998}},
@@ -328,11 +331,22 @@ func levelWeight(p *Params, comp, level string) float64 {
 	if level == "" {
 		return 0
 	}
-	mu, ok := p.Levels[comp][level]
+	mu, ok := p.levelMU(comp, level)
 	if !ok {
 		return 0
 	}
 	return mu.Weight()
+}
+
+// levelMU is the m and u of a level. A model written before matcher
+// revision 10 (a hand-set params file) has no area level: there an agreeing
+// postal code weighs as it did then, as the postcode level.
+func (p *Params) levelMU(comp, level string) (MU, bool) {
+	mu, ok := p.Levels[comp][level]
+	if !ok && comp == CompAddress && level == LevelArea {
+		mu, ok = p.Levels[comp][LevelPostcode]
+	}
+	return mu, ok
 }
 
 // nameLevel compares two folded names.
@@ -694,6 +708,8 @@ func placePair(x, y *place) string {
 		// digit changed is not enough here: it is as often the next
 		// district's code, and a city's districts repeat street names.
 		return LevelOtherNumber
+	case samePC && (x.noStreet || y.noStreet):
+		return LevelArea
 	case samePC:
 		return LevelPostcode
 	case city == LevelExact:
@@ -881,7 +897,7 @@ func (p *Params) matchPrepared(a, b *person) Match {
 		if g[i] == "" {
 			continue
 		}
-		mu, ok := p.Levels[c][g[i]]
+		mu, ok := p.levelMU(c, g[i])
 		if !ok {
 			continue
 		}
@@ -1033,7 +1049,7 @@ func sameDayHouse(a, b *person, g gamma, swapped bool) bool {
 func sameStreetFamily(a, b *person, g gamma, swapped bool) bool {
 	return !swapped && (g[iFamily] == LevelExact || g[iFamily] == LevelClose || g[iFamily] == "") &&
 		(g[iAddress] == LevelExact || g[iAddress] == LevelStreet || g[iAddress] == LevelOtherNumber ||
-			g[iAddress] == LevelPostcode && postcodesOnly(a, b))
+			(g[iAddress] == LevelArea || g[iAddress] == LevelPostcode) && postcodesOnly(a, b))
 }
 
 // postcodesOnly reports whether neither record names a street: a postal
@@ -1146,7 +1162,7 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // look-alike character off in a numeric system (2812O and 28120) counts as
 // the code agreeing where the city does not disagree: the postcode level
 // where neither record names a street, no longer the city level or "else".
-const matcherRevision = 9
+const matcherRevision = 10
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

@@ -64,9 +64,9 @@ func TestComparisonLevels(t *testing.T) {
 		{"address postcode digit", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Hauptstr. 5", PostalCode: "10116", City: "Berlin"}), LevelStreet},
 		{"address postcode with a look-alike letter, no street", addressPair(hub.Address{PostalCode: "2812o", City: "Hickory"},
-			hub.Address{PostalCode: "28120", City: "Hickory"}), LevelPostcode},
+			hub.Address{PostalCode: "28120", City: "Hickory"}), LevelArea},
 		{"address postcode with a stroke for 1, no street and no city", addressPair(hub.Address{PostalCode: "276|4"},
-			hub.Address{PostalCode: "27614"}), LevelPostcode},
+			hub.Address{PostalCode: "27614"}), LevelArea},
 		{"address postcode with a look-alike letter, another city", addressPair(hub.Address{PostalCode: "2812o", City: "Hickory"},
 			hub.Address{PostalCode: "28120", City: "Murphy"}), LevelElse},
 		{"address postcode digit changed, no street", addressPair(hub.Address{PostalCode: "28121", City: "Hickory"},
@@ -126,6 +126,14 @@ func TestComparisonLevels(t *testing.T) {
 			hub.Address{Street: "3/15 Smith Street", PostalCode: "2000"}), LevelOtherNumber},
 		{"address same postcode", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115"},
 			hub.Address{Street: "Gartenweg 19", PostalCode: "10115"}), LevelPostcode},
+		{"address postcode only, same postcode", addressPair(hub.Address{PostalCode: "SW29 3NE"},
+			hub.Address{PostalCode: "sw293ne"}), LevelArea},
+		{"address postcode only, against a street there", addressPair(hub.Address{PostalCode: "28120", City: "Raleigh"},
+			hub.Address{Street: "5 Oak Lane", PostalCode: "28120", City: "Raleigh"}), LevelArea},
+		{"address postcode only, another postcode in the city", addressPair(hub.Address{PostalCode: "28120", City: "Raleigh"},
+			hub.Address{PostalCode: "28127", City: "Raleigh"}), LevelCity},
+		{"address postcode only, another postcode", addressPair(hub.Address{PostalCode: "SW29 3NE"},
+			hub.Address{PostalCode: "SW50 0HY"}), LevelElse},
 		{"address same city", addressPair(hub.Address{Street: "Hauptstr. 5", PostalCode: "10115", City: "Berlin"},
 			hub.Address{Street: "Gartenweg 19", PostalCode: "12049", City: "Berlin"}), LevelCity},
 		{"address city only, same city", addressPair(hub.Address{City: "Leeds"}, hub.Address{City: "leeds "}), LevelTown},
@@ -193,6 +201,37 @@ func TestGivenNameNicknameLevel(t *testing.T) {
 		if got := givenLevel(&x, &y); got != tc.want {
 			t.Errorf("%s/%s: level %q, want %q", tc.x, tc.y, got, tc.want)
 		}
+	}
+}
+
+// A postal code agreeing where one record gives no street is evidence for
+// the person as the town is (the same area as far as both tell), not the
+// "same postal code, another street" of two full addresses; a model
+// without the level (a params file from before matcher revision 10) weighs
+// it as that postcode level, as it did then.
+func TestAreaWeighsFor(t *testing.T) {
+	p := DefaultParams()
+	if area, pc := p.Levels[CompAddress][LevelArea].Weight(), p.Levels[CompAddress][LevelPostcode].Weight(); area < pc+3 {
+		t.Errorf("area weighs %.2f, the postcode level %.2f: want clearly more", area, pc)
+	}
+	a := hub.Customer{Kind: "person", GivenName: "Keira", FamilyName: "Hunt", BirthDate: "1980-06-20", Addresses: []hub.Address{{PostalCode: "SW29 3NG"}}}
+	b := a
+	b.Addresses = []hub.Address{{Street: "12 Lark Rise", PostalCode: "SW29 3NG"}}
+	elsewhere := a
+	elsewhere.Addresses = []hub.Address{{Street: "9 Mill Lane", PostalCode: "SW29 3NG"}}
+	m := p.MatchPeople(a, b, "GB", true)
+	if lv := levelOf(m, CompAddress); lv != LevelArea {
+		t.Fatalf("address level %q, want area", lv)
+	}
+	if other := p.MatchPeople(b, elsewhere, "GB", true); m.Weight <= other.Weight {
+		t.Errorf("no street against one weighs %.2f, two streets in the code %.2f: want more", m.Weight, other.Weight)
+	}
+	old := DefaultParams()
+	delete(old.Levels[CompAddress], LevelArea)
+	om := old.MatchPeople(a, b, "GB", true)
+	want := m.Weight - p.Levels[CompAddress][LevelArea].Weight() + p.Levels[CompAddress][LevelPostcode].Weight()
+	if math.Abs(om.Weight-want) > 0.02 {
+		t.Errorf("a model without the area level weighs %.2f, want %.2f (the postcode level's)", om.Weight, want)
 	}
 }
 
@@ -606,4 +645,14 @@ func TestTwinSharesOf(t *testing.T) {
 	if s, shares := twinSharesOf(nil, map[string]float64{LevelElse: 5}); s != 1 || shares != nil {
 		t.Errorf("no same-day pair: share %g, %v: want 1 and none per level", s, shares)
 	}
+}
+
+// levelOf is the level m's terms give comparison c ("" where it has none).
+func levelOf(m Match, c string) string {
+	for _, t := range m.Terms {
+		if t.Comparison == c {
+			return t.Level
+		}
+	}
+	return ""
 }
