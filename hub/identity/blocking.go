@@ -28,6 +28,7 @@ import (
 // initial ("nm:SMT|"), and meets the records with one through birth date
 // or street.
 func personBlockKeys(c hub.Customer) []string {
+	c.Addresses = matchAddresses(c)
 	var keys []string
 	if bd := strings.TrimSpace(c.BirthDate); len(bd) == len("2006-01-02") {
 		keys = append(keys, "bd:"+bd)

@@ -1162,7 +1162,14 @@ func (r *Resolver) Explain(a, b Record) (ev hub.MatchEvidence, ok bool) {
 // look-alike character off in a numeric system (2812O and 28120) counts as
 // the code agreeing where the city does not disagree: the postcode level
 // where neither record names a street, no longer the city level or "else".
-const matcherRevision = 10
+// 10: a postal code that agrees where a record gives no street is the area
+// level (m as the town level's), no longer "the same postal code, another
+// street".
+// 11: an address kept in one field ("8 Stanley St, Winston Hills NSW
+// 2153") with no postal code or city of its own is read into its parts
+// (splitOneLine) for blocking and comparing, no longer one street line
+// that compared as "else" with every other.
+const matcherRevision = 11
 
 // Fingerprint identifies what fuzzy links depend on: the fuzzy
 // configuration (method, thresholds, weights, the person model), the

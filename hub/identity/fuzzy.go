@@ -182,6 +182,7 @@ func familyName(c hub.Customer) string {
 // same postal code, the same e-mail domain or the same phone number prefix,
 // each with the (phonetic) name.
 func blockKeys(c hub.Customer, region string, taxIsEvidence bool) []string {
+	c.Addresses = matchAddresses(c)
 	var keys []string
 	postals := map[string]bool{}
 	for _, a := range c.Addresses {
@@ -345,6 +346,7 @@ func (f *FuzzyConfig) scorePrepared(pa, pb *person) (score float64, mergeable bo
 }
 
 func (f *FuzzyConfig) scoreNames(a, b hub.Customer, region string) (score float64, mergeable bool) {
+	a.Addresses, b.Addresses = matchAddresses(a), matchAddresses(b)
 	var name float64
 	nameOK := true
 	if a.Kind == "organization" {

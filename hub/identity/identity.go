@@ -242,7 +242,7 @@ func (r *Resolver) ResolveLinks(recs []Record, rules []Rule, links []Link) Resul
 			taxes[i][t] = true
 		}
 		postals[i] = map[string]bool{}
-		for _, a := range rec.Customer.Addresses {
+		for _, a := range matchAddresses(rec.Customer) {
 			if p := normPostal(a.PostalCode); p != "" {
 				postals[i][p] = true
 			}

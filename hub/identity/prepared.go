@@ -40,9 +40,9 @@ func preparePerson(c hub.Customer, region string, taxIsEvidence bool) *person {
 		birth: newBirthDate(strings.TrimSpace(c.BirthDate)), gender: strings.ToLower(strings.TrimSpace(c.Gender)),
 		emails: normEmails(c.Emails), phones: normPhones(c.Phones, region), ids: idSets(personIDs(c, taxIsEvidence))}
 	p.mailboxes = mailboxes(p.emails)
-	if len(c.Addresses) > 0 {
-		p.addrs = make([]place, len(c.Addresses))
-		for i, a := range c.Addresses {
+	if addrs := matchAddresses(c); len(addrs) > 0 {
+		p.addrs = make([]place, len(addrs))
+		for i, a := range addrs {
 			p.addrs[i] = newPlace(a)
 		}
 	}
