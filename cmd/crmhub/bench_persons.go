@@ -58,7 +58,19 @@ func (p personFlags) personMapping(first string, delim rune) (*mapping.Mapping, 
 		}
 		return m, "mapping " + p.mappingFile, nil, nil
 	case p.columns != "":
-		y, err := quality.ColumnsMapping(p.columns, p.region)
+		sample, err := sampleRows(first, p.encoding, delim, 500, p.truth, p.id)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		y, err := quality.ColumnsMapping(p.columns, p.region, func(col string) []string {
+			var vs []string
+			for _, row := range sample {
+				if v, ok := row[col]; ok && v != nil {
+					vs = append(vs, fmt.Sprint(v))
+				}
+			}
+			return vs
+		})
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("bench quality: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/crmhub/crmhub/mapping"
+	"github.com/crmhub/crmhub/mapping/funcs"
 )
 
 // columnTargets say, per short canonical name a user gives in a column
@@ -43,8 +44,10 @@ var columnAlias = map[string]string{"first_name": "given_name", "last_name": "fa
 // name too. region (ISO alpha-2, may be empty) reads phone
 // numbers without a country prefix and is the address country when no
 // column gives one. The result is the mapping a user would write for the
-// file, and is printed so they can start from it.
-func ColumnsMapping(spec, region string) ([]byte, error) {
+// file, and is printed so they can start from it. values, when not nil,
+// gives a sample of a column's values: a birth-date column's slashed dates
+// are then read in the order they show (funcs.SlashOrder).
+func ColumnsMapping(spec, region string, values func(col string) []string) ([]byte, error) {
 	type field struct{ path, expr string }
 	var fields []field
 	appends := map[string]int{}
@@ -79,6 +82,13 @@ func ColumnsMapping(spec, region string) ([]byte, error) {
 				f.expr = fmt.Sprintf(t.expr, id, regionArg)
 			case "identifier":
 				f.expr = fmt.Sprintf(t.expr, scheme, id, regionArg)
+			case "birth_date":
+				f.expr = fmt.Sprintf(t.expr, id)
+				if values != nil {
+					if o := funcs.SlashOrder(values(col)); o != "" {
+						f.expr = fmt.Sprintf("birth_date(%s, %q)", id, o)
+					}
+				}
 			default:
 				f.expr = fmt.Sprintf(t.expr, id)
 			}

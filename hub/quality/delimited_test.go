@@ -11,7 +11,7 @@ import (
 
 func columnsMapping(t *testing.T, spec, region string) *mapping.Mapping {
 	t.Helper()
-	y, err := ColumnsMapping(spec, region)
+	y, err := ColumnsMapping(spec, region, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestColumnsMapping(t *testing.T) {
 		{"", "", nil, true},
 	}
 	for _, tt := range tests {
-		y, err := ColumnsMapping(tt.spec, tt.region)
+		y, err := ColumnsMapping(tt.spec, tt.region, nil)
 		if (err != nil) != tt.err {
 			t.Errorf("ColumnsMapping(%q) error %v, want error %v", tt.spec, err, tt.err)
 			continue
@@ -350,5 +350,30 @@ func TestRLdataMapping(t *testing.T) {
 			recs[i].EntityID != "34" {
 			t.Errorf("row %d: %q %q %q %q entity %q, want %+v", i+1, c.GivenName, c.FamilyName, c.FullName, c.BirthDate, recs[i].EntityID, want)
 		}
+	}
+}
+
+// With a sample of the file's values, a birth-date column of slashed dates
+// is read in the order they show.
+func TestColumnsMappingDateOrder(t *testing.T) {
+	values := func(col string) []string {
+		if col == "dob" {
+			return []string{"12/31/1990", "1/2/1985"}
+		}
+		return nil
+	}
+	y, err := ColumnsMapping("given_name=first,family_name=last,birth_date=dob", "US", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(y), `birth_date(dob, \"mdy\")`) && !strings.Contains(string(y), `birth_date(dob, "mdy")`) {
+		t.Errorf("no mdy order:\n%s", y)
+	}
+	y, err = ColumnsMapping("given_name=first,family_name=last,birth_date=dob", "US", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(y), "mdy") {
+		t.Errorf("an order without values:\n%s", y)
 	}
 }

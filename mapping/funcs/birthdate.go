@@ -70,3 +70,34 @@ func BirthDate(s, order string) string {
 	}
 	return ""
 }
+
+// SlashOrder tells from a column's values which order its slashed dates
+// are written in: "dmy" where some value's first part exceeds 12 and none's
+// second does (31/12/1990), "mdy" for the reverse (12/31/1990), "" where no
+// value tells or the values disagree. A file keeps one order, so the values
+// that tell read the ambiguous ones (1/2/1990) too: BirthDate without an
+// order leaves those out, which in a US file is about a third of them.
+func SlashOrder(values []string) string {
+	dmy, mdy := 0, 0
+	for _, v := range values {
+		m := reSlashed.FindStringSubmatch(strings.TrimSpace(v))
+		if m == nil {
+			continue
+		}
+		a, _ := strconv.Atoi(m[1])
+		b, _ := strconv.Atoi(m[2])
+		switch {
+		case a > 12 && b <= 12:
+			dmy++
+		case b > 12 && a <= 12:
+			mdy++
+		}
+	}
+	switch {
+	case dmy > 0 && mdy == 0:
+		return "dmy"
+	case mdy > 0 && dmy == 0:
+		return "mdy"
+	}
+	return ""
+}

@@ -193,6 +193,23 @@ func Mapping(records []map[string]any, opts Options) ([]byte, []Suggestion, erro
 		default:
 			add(Suggestion{Target: "kind", Expr: `"person"`, Confidence: 0.7, Why: "no company name column"})
 		}
+		// Given and family name in two columns: the full name too, so
+		// that a person whose family name is blank (a CRM contact known
+		// by a first name) is kept, not dead-lettered by the schema,
+		// which wants a family name or a full name.
+		if taken["given_name"] && taken["family_name"] && !taken["full_name"] {
+			var given, family Suggestion
+			for _, s := range sugg {
+				switch s.Target {
+				case "given_name":
+					given = s
+				case "family_name":
+					family = s
+				}
+			}
+			add(Suggestion{Target: "full_name", Expr: fmt.Sprintf(`join(" ", %s, %s)`, given.Expr, family.Expr), Column: family.Column,
+				Confidence: min(given.Confidence, family.Confidence), Why: "the two names joined: keeps a person whose family name is blank"})
+		}
 		// Person name in one column: split it.
 		for i, s := range sugg {
 			if s.Target == "full_name" && !taken["family_name"] && !hasOrg {
@@ -302,9 +319,16 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if hint == "birth_date" && target == "customer" && !taken[hint] {
 		// Before the date columns: a birth date has no time zone, may
 		// be partial, and is read by birth_date().
-		frac := c.frac(func(v string) bool { return funcs.BirthDate(v, "") != "" })
+		// Slashed dates in the order the column's own values show, so
+		// that 1/2/1990 is read too (funcs.SlashOrder).
+		order := funcs.SlashOrder(c.values)
+		frac := c.frac(func(v string) bool { return funcs.BirthDate(v, order) != "" })
 		if frac >= 0.5 {
-			return Suggestion{hint, "birth_date(" + id + ")", c.name, conf(true, frac), pct(frac, len(c.values)) + " read as birth dates"}, true
+			expr, why := "birth_date("+id+")", " read as birth dates"
+			if order != "" {
+				expr, why = fmt.Sprintf("birth_date(%s, %q)", id, order), " read as birth dates, slashed ones "+order+" as the column's own show"
+			}
+			return Suggestion{hint, expr, c.name, conf(true, frac), pct(frac, len(c.values)) + why}, true
 		}
 	}
 	// A column named for something else (an SSN, a postcode) is not taken

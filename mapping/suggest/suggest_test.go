@@ -2,6 +2,7 @@ package suggest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -206,6 +207,61 @@ func TestSuggestSecondAddressLine(t *testing.T) {
 		}
 		if got["addresses[0].street"] != cols[0] || got["addresses[0].street2"] != cols[1] {
 			t.Errorf("%v: street from %q, street2 from %q", cols, got["addresses[0].street"], got["addresses[0].street2"])
+		}
+	}
+}
+
+// A column of slashed birth dates is read in the order its own values
+// show (12/31/1990 says mdy), so the ambiguous ones (1/2/1990) are read
+// too; given and family name in two columns get the full name as well, so
+// a person without a family name is kept.
+func TestSuggestDateOrderAndFullName(t *testing.T) {
+	for _, tc := range []struct {
+		dates [3]string
+		want  string
+	}{
+		{[3]string{"12/31/1990", "1/2/1985", "03/04/1970"}, `birth_date(dob, "mdy")`},
+		{[3]string{"31/12/1990", "1/2/1985", "03/04/1970"}, `birth_date(dob, "dmy")`},
+		{[3]string{"1990-12-31", "1/2/1985", "13/04/1970"}, `birth_date(dob, "dmy")`},
+		{[3]string{"31/12/1990", "12/31/1985", "1990-01-02"}, `birth_date(dob)`}, // the values disagree
+	} {
+		recs := []map[string]any{
+			{"first_name": "Anna", "last_name": "Berg", "dob": tc.dates[0]},
+			{"first_name": "Hans", "last_name": "", "dob": tc.dates[1]},
+			{"first_name": "Eva", "last_name": "Lang", "dob": tc.dates[2]},
+		}
+		y, sugg, err := Mapping(recs, Options{Target: "customer", System: "crm", Entity: "people"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, s := range sugg {
+			got[s.Target] = s.Expr
+		}
+		if got["birth_date"] != tc.want {
+			t.Errorf("%v: birth_date %q, want %q", tc.dates, got["birth_date"], tc.want)
+		}
+		if want := `join(" ", collapse(first_name), collapse(last_name))`; got["full_name"] != want {
+			t.Errorf("full_name %q, want %q", got["full_name"], want)
+		}
+		m, err := mapping.Parse("suggested", y)
+		if err != nil {
+			t.Fatalf("the suggestion does not load: %v\n%s", err, y)
+		}
+		payload, _ := json.Marshal(recs[1])
+		out, err := m.Apply(mapping.Input{System: "crm", Entity: "people", SourceID: "2", Payload: payload})
+		if err != nil {
+			t.Fatalf("Hans without a family name: %v", err)
+		}
+		var c struct {
+			FullName  string `json:"full_name"`
+			BirthDate string `json:"birth_date"`
+		}
+		if err := json.Unmarshal(out.Data, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.FullName != "Hans" || tc.want != "birth_date(dob)" && c.BirthDate != "1985-01-02" && c.BirthDate != "1985-02-01" {
+			t.Errorf("Hans: %+v, want the full name Hans and 1/2/1985 read", c)
 		}
 	}
 }
