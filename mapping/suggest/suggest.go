@@ -214,7 +214,11 @@ func Mapping(records []map[string]any, opts Options) ([]byte, []Suggestion, erro
 		for i, s := range sugg {
 			if s.Target == "full_name" && !taken["family_name"] && !hasOrg {
 				sugg[i].Target, sugg[i].Expr = "family_name", "family_name("+mapping.Ident(s.Column)+")"
-				sugg = append(sugg, Suggestion{Target: "given_name", Expr: "given_name(" + mapping.Ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence * 0.9, Why: "person name split by split_name"})
+				sugg = append(sugg, Suggestion{Target: "given_name", Expr: "given_name(" + mapping.Ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence * 0.9, Why: "person name split by split_name"},
+					// The whole name stays too: a name of one word ("Anna")
+					// gives no family name, and the schema wants one or a
+					// full name.
+					Suggestion{Target: "full_name", Expr: "collapse(" + mapping.Ident(s.Column) + ")", Column: s.Column, Confidence: s.Confidence, Why: "the name as written: keeps a person with one name"})
 			}
 		}
 	}

@@ -265,3 +265,37 @@ func TestSuggestDateOrderAndFullName(t *testing.T) {
 		}
 	}
 }
+
+// A person's name in one column is split, and kept whole as the full
+// name: a name of one word gives no family name, and the schema wants one
+// or a full name.
+func TestSuggestOneNameColumnKeepsFullName(t *testing.T) {
+	recs := []map[string]any{
+		{"name": "Mr. John Smith", "city": "Leeds"},
+		{"name": "SMITH, Anna", "city": "York"},
+		{"name": "Courtney", "city": "Hull"},
+	}
+	y, sugg, err := Mapping(recs, Options{Target: "customer", System: "crm", Entity: "people"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range sugg {
+		got[s.Target] = s.Expr
+	}
+	if got["full_name"] != "collapse(name)" || got["family_name"] != "family_name(name)" || got["given_name"] != "given_name(name)" {
+		t.Errorf("suggested %v, want the name split and kept whole", got)
+	}
+	m, err := mapping.Parse("suggested", y)
+	if err != nil {
+		t.Fatalf("the suggestion does not load: %v\n%s", err, y)
+	}
+	payload, _ := json.Marshal(recs[2])
+	out, err := m.Apply(mapping.Input{System: "crm", Entity: "people", SourceID: "3", Payload: payload})
+	if err != nil {
+		t.Fatalf("a person of one name: %v", err)
+	}
+	if !strings.Contains(string(out.Data), `"full_name":"Courtney"`) {
+		t.Errorf("a person of one name: %s", out.Data)
+	}
+}
