@@ -253,10 +253,13 @@ func TestAutoEstimate(t *testing.T) {
 			identity.RoundParams(&want)
 			for comp, levels := range want.Levels {
 				for level, mu := range levels {
-					if comp == identity.CompBirthDate && level == identity.LevelPartial {
-						// The store's share of partial dates times the
-						// configured m (TestPartialLevelMFromStore): this
-						// store has none, so no evidence.
+					if comp == identity.CompBirthDate && level == identity.LevelPartial ||
+						comp == identity.CompAddress && (level == identity.LevelArea || level == identity.LevelTown) {
+						// The store's share of partial dates (of
+						// addresses without a street, of a city alone)
+						// times the configured m (TestPartialLevelMFromStore,
+						// TestAreaLevelMFromStore): this store has none,
+						// so no evidence.
 						if got := p.Levels[comp][level]; got.M > got.U {
 							t.Errorf("m of %s %s: %v over u %v, want no evidence", comp, level, got.M, got.U)
 						}
@@ -328,5 +331,57 @@ func TestPartialLevelMFromStore(t *testing.T) {
 	if mu := level(pp); mu.M < 0.1 || mu.M > 0.3 || mu.Weight() < 5 {
 		t.Errorf("%d of %d dates partial: partial level m %g u %g (%.1f bits), want m about 0.18 and a strong weight",
 			cut, len(partial), mu.M, mu.U, mu.Weight())
+	}
+}
+
+// The area and town levels' m is of their own pairs (one record without a
+// street, or with a city alone): an estimate takes the store's share of
+// random pairs that can reach them times the configured m, as for partial
+// dates. A store whose records all lack a street keeps the configured m; one
+// where every tenth does weighs an agreeing postal code by that share, not
+// log2(1/share) bits more.
+func TestAreaLevelMFromStore(t *testing.T) {
+	t.Parallel() // estimates on a few thousand records: runs beside the others
+	cfg := identity.Config{DefaultRegion: "DE", Fuzzy: identity.DefaultFuzzy()}
+	full := quality.Records(quality.Generate(800, 3, false, false))
+	strip := func(every int) []identity.Record {
+		out := make([]identity.Record, len(full))
+		copy(out, full)
+		for i := range out {
+			if i%every != 0 {
+				continue
+			}
+			c := out[i].Customer
+			c.Addresses = append([]hub.Address(nil), c.Addresses...)
+			for j := range c.Addresses {
+				c.Addresses[j].Street, c.Addresses[j].Street2 = "", ""
+			}
+			out[i].Customer = c
+		}
+		return out
+	}
+	opt := identity.EstimateOptions{Seed: 1, FixedM: true}
+	area := func(recs []identity.Record) identity.MU {
+		p, _, err := identity.New(cfg).Estimate(recs, nil, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Levels[identity.CompAddress][identity.LevelArea]
+	}
+	if mu := area(full); mu.M > mu.U {
+		t.Errorf("every record with a street: area m %g u %g, want no evidence (m <= u)", mu.M, mu.U)
+	}
+	// About one pair in five has a record without a street (1 - 0.9^2).
+	tenth := area(strip(10))
+	if tenth.M < 0.1 || tenth.M > 0.25 {
+		t.Errorf("every tenth record without a street: area m %g, want about 0.16 (0.19 x 0.85)", tenth.M)
+	}
+	all := area(strip(1))
+	if all.M < 0.8 || all.M > 0.9 {
+		t.Errorf("no record with a street: area m %g, want the configured 0.85", all.M)
+	}
+	t.Logf("area m / u / bits: a tenth without a street %.3g / %.3g / %.1f; all %.3g / %.3g / %.1f", tenth.M, tenth.U, tenth.Weight(), all.M, all.U, all.Weight())
+	if tenth.Weight() >= all.Weight()+1 {
+		t.Errorf("area weighs %.1f bits where a tenth lack a street, %.1f where all do: want no more", tenth.Weight(), all.Weight())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"sort"
 )
@@ -17,9 +18,17 @@ import (
 // rounded (RoundParams) so that what moved a little does not change the
 // fingerprint.
 
+// estimatorRevision counts changes of what an estimate makes of the same
+// records; it is part of ModelDigest, so a store whose newest model an
+// older estimator made estimates again. 2: the area and town levels' m is
+// the share of random pairs that can reach them times the configured m
+// (ownPairsM).
+const estimatorRevision = 2
+
 // ModelDigest identifies a set of person records: the same records, in any
 // order, give the same digest. It hashes each record's key and canonical
-// JSON, sorted by key; a record read twice counts once.
+// JSON, sorted by key; a record read twice counts once. The estimator's
+// revision is hashed first (estimatorRevision).
 func ModelDigest(recs []Record) string {
 	type kv struct{ key, sum string }
 	list := make([]kv, 0, len(recs))
@@ -36,6 +45,7 @@ func ModelDigest(recs []Record) string {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].key < list[j].key })
 	h := sha256.New()
+	fmt.Fprintf(h, "estimator %d\x00", estimatorRevision)
 	for _, x := range list {
 		h.Write([]byte(x.key))
 		h.Write([]byte{0})
