@@ -234,30 +234,18 @@ func TestSuggestDateOrderAndFullName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]string{}
-		for _, s := range sugg {
-			got[s.Target] = s.Expr
-		}
+		got := exprsOf(sugg)
 		if got["birth_date"] != tc.want {
 			t.Errorf("%v: birth_date %q, want %q", tc.dates, got["birth_date"], tc.want)
 		}
 		if want := `join(" ", collapse(first_name), collapse(last_name))`; got["full_name"] != want {
 			t.Errorf("full_name %q, want %q", got["full_name"], want)
 		}
-		m, err := mapping.Parse("suggested", y)
-		if err != nil {
-			t.Fatalf("the suggestion does not load: %v\n%s", err, y)
-		}
-		payload, _ := json.Marshal(recs[1])
-		out, err := m.Apply(mapping.Input{System: "crm", Entity: "people", SourceID: "2", Payload: payload})
-		if err != nil {
-			t.Fatalf("Hans without a family name: %v", err)
-		}
 		var c struct {
 			FullName  string `json:"full_name"`
 			BirthDate string `json:"birth_date"`
 		}
-		if err := json.Unmarshal(out.Data, &c); err != nil {
+		if err := json.Unmarshal(applySuggested(t, y, recs[1]), &c); err != nil {
 			t.Fatal(err)
 		}
 		if c.FullName != "Hans" || tc.want != "birth_date(dob)" && c.BirthDate != "1985-01-02" && c.BirthDate != "1985-02-01" {
@@ -279,23 +267,40 @@ func TestSuggestOneNameColumnKeepsFullName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := exprsOf(sugg)
+	if got["full_name"] != "collapse(name)" || got["family_name"] != "family_name(name)" || got["given_name"] != "given_name(name)" {
+		t.Errorf("suggested %v, want the name split and kept whole", got)
+	}
+	if data := applySuggested(t, y, recs[2]); !strings.Contains(string(data), `"full_name":"Courtney"`) {
+		t.Errorf("a person of one name: %s", data)
+	}
+}
+
+// exprsOf is each suggested target's expression.
+func exprsOf(sugg []Suggestion) map[string]string {
 	got := map[string]string{}
 	for _, s := range sugg {
 		got[s.Target] = s.Expr
 	}
-	if got["full_name"] != "collapse(name)" || got["family_name"] != "family_name(name)" || got["given_name"] != "given_name(name)" {
-		t.Errorf("suggested %v, want the name split and kept whole", got)
-	}
+	return got
+}
+
+// applySuggested loads a suggested mapping and maps one record with it:
+// the canonical JSON, or the test fails where the mapping does not load or
+// the record is rejected.
+func applySuggested(t *testing.T, y []byte, rec map[string]any) []byte {
+	t.Helper()
 	m, err := mapping.Parse("suggested", y)
 	if err != nil {
 		t.Fatalf("the suggestion does not load: %v\n%s", err, y)
 	}
-	payload, _ := json.Marshal(recs[2])
-	out, err := m.Apply(mapping.Input{System: "crm", Entity: "people", SourceID: "3", Payload: payload})
+	payload, err := json.Marshal(rec)
 	if err != nil {
-		t.Fatalf("a person of one name: %v", err)
+		t.Fatal(err)
 	}
-	if !strings.Contains(string(out.Data), `"full_name":"Courtney"`) {
-		t.Errorf("a person of one name: %s", out.Data)
+	out, err := m.Apply(mapping.Input{System: "crm", Entity: "people", SourceID: "1", Payload: payload})
+	if err != nil {
+		t.Fatalf("%v rejected: %v", rec, err)
 	}
+	return out.Data
 }
