@@ -63,7 +63,9 @@ func splitOneLine(a hub.Address) hub.Address {
 	}
 	for i := len(parts) - 1; i >= 1; i-- {
 		code, rest, ok := postcodeIn(parts[i])
-		if !ok {
+		if !ok || streetLike(rest) {
+			// "1234 Main Road" is a house number and its street, not a
+			// postal code and its city.
 			continue
 		}
 		region := ""
@@ -154,4 +156,30 @@ func matchAddresses(c hub.Customer) []hub.Address {
 		return c.Addresses
 	}
 	return out
+}
+
+// streetLike reports whether words name a street: a street-type word after
+// a name ("Main Road", "rue Victor Hugo") or a German street's ending
+// ("Hauptstraße", "Gartenweg").
+func streetLike(words []string) bool {
+	for _, w := range words {
+		w = strings.TrimSuffix(foldName(w), ".")
+		// A type word names a street only after a name: "St" alone
+		// beside a code is a state's abbreviation or a slip.
+		if _, ok := streetWords[w]; ok && len(words) > 1 {
+			return true
+		}
+		switch w {
+		case "st", "rd", "ave", "dr", "ln", "ct", "pl", "cres", "tce", "hwy", "str", "way", "circuit", "cct":
+			if len(words) > 1 {
+				return true
+			}
+		}
+		for _, suf := range []string{"strasse", "straße", "str", "weg", "gasse", "allee", "platz"} {
+			if len(w) > len(suf)+2 && strings.HasSuffix(w, suf) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -31,6 +31,14 @@ func TestSplitOneLine(t *testing.T) {
 		{"a box number is no code", "PO Box 1234, Springfield", hub.Address{Street: "PO Box 1234", City: "Springfield"}},
 		{"no number anywhere: kept", "Rose Cottage, Mill Lane", hub.Address{Street: "Rose Cottage, Mill Lane"}},
 		{"one part: kept", "Hauptstr. 5", hub.Address{Street: "Hauptstr. 5"}},
+		{"a long house number is no code", "Unit 5, 1234 Main Road, Springfield",
+			hub.Address{Street: "Unit 5", Street2: "1234 Main Road", City: "Springfield"}},
+		{"a long house number, then the code", "1234 Main Road, Springfield, IL 62704",
+			hub.Address{Street: "1234 Main Road", PostalCode: "62704", City: "Springfield", Region: "IL"}},
+		{"a type word alone beside the code is no street (a mistyped state: read as the city)", "2 Quiros Street, Arana Hills, St 2250",
+			hub.Address{Street: "2 Quiros Street", Street2: "Arana Hills", PostalCode: "2250", City: "St"}},
+		{"a German street with a long number is no code", "c/o Meier, 10115 Gartenweg, Berlin",
+			hub.Address{Street: "c/o Meier", Street2: "10115 Gartenweg", City: "Berlin"}},
 		{"the street and a code, no city: kept", "Hauptstr. 5, 10115", hub.Address{Street: "Hauptstr. 5, 10115"}},
 	} {
 		if got := splitOneLine(hub.Address{Street: tc.line}); got != tc.want {
