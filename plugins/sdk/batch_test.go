@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pluginv1 "github.com/crmhub/crmhub/plugins/proto/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestPackedBatchRoundTrip(t *testing.T) {
@@ -199,6 +201,39 @@ func TestSourceClientReadsAhead(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A Read whose caller has gone reads nothing: the host cancels the Read its
+// read-ahead had in flight before it re-opens, and that Read's handler may
+// run here only after the Open. Reading then, it took the first batch at the
+// new position for a caller that was gone, and the host's next Read began a
+// batch later (TestSourceClientReadsAhead failed now and then: after a
+// re-open at 5 it read 15).
+func TestSourceServerReadAfterCallerGone(t *testing.T) {
+	cs := &numberSource{total: 25}
+	s := newSourceServer(Connector{Spec: Spec{Name: "count"}, NewSource: func() Source { return cs }}, nil)
+	ctx := context.Background()
+	if _, err := s.Configure(ctx, &pluginv1.ConfigureRequest{ConfigJson: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(ctx, &pluginv1.OpenRequest{Position: []byte("5")}); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Read(gone, &pluginv1.ReadRequest{Max: 10}); status.Code(err) != codes.Canceled {
+		t.Errorf("a Read whose caller has gone: %v, want Canceled", err)
+	}
+	resp, err := s.Read(ctx, &pluginv1.ReadRequest{Max: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs := resp.GetRecords(); len(recs) != 3 || recs[0].GetId() != "5" {
+		t.Fatalf("after a Read whose caller had gone: %v, want 5, 6, 7", recs)
+	}
+	if _, err := s.Teardown(ctx, &pluginv1.TeardownRequest{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

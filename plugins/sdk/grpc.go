@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -78,6 +79,17 @@ type sourceServer struct {
 	conn  Connector
 	src   Source
 	ahead readAhead
+	// mu orders Read against Configure, Open and Teardown. A host that
+	// re-opens cancels the Read its own read-ahead had in flight, but that
+	// Read's handler may still run here beside the Open: reading after the
+	// new position was set, it took the first batch from there and sent it
+	// to a caller that was gone, and the host's next Read began a batch
+	// later (records lost until a restart re-read them from the last ack;
+	// TestSourceClientReadsAhead failed now and then). Under mu a Read
+	// whose caller has gone reads nothing, and an Open waits for a Read
+	// still running. The host has one Read in flight at a time, so mu
+	// costs no concurrency.
+	mu sync.Mutex
 	// bulk is the channel the host handed this process, nil without one.
 	bulk *bulkWriter
 }
@@ -98,6 +110,8 @@ func (s *sourceServer) Configure(ctx context.Context, req *pluginv1.ConfigureReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.ahead.stop()
 	if s.src == nil {
 		s.src = s.conn.NewSource()
@@ -116,6 +130,8 @@ func (s *sourceServer) Open(ctx context.Context, req *pluginv1.OpenRequest) (*pl
 	if err := s.configured(); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	// Records read ahead belong to the old position.
 	s.ahead.stop()
 	return &pluginv1.OpenResponse{}, toStatus(s.src.Open(ctx, Position(req.GetPosition())))
@@ -124,6 +140,13 @@ func (s *sourceServer) Open(ctx context.Context, req *pluginv1.OpenRequest) (*pl
 func (s *sourceServer) Read(ctx context.Context, req *pluginv1.ReadRequest) (*pluginv1.ReadResponse, error) {
 	if err := s.configured(); err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		// The host gave up on this Read (it re-opens or stops): what it
+		// would read belongs to nobody.
+		return nil, status.FromContextError(err).Err()
 	}
 	// The plugin reads its next batch while this one is packed, sent and
 	// decoded: with the host's own read-ahead the two processes then work
@@ -165,6 +188,8 @@ func (s *sourceServer) Ack(ctx context.Context, req *pluginv1.AckRequest) (*plug
 }
 
 func (s *sourceServer) Teardown(ctx context.Context, _ *pluginv1.TeardownRequest) (*pluginv1.TeardownResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.src == nil {
 		return &pluginv1.TeardownResponse{}, nil
 	}
