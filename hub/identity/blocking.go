@@ -24,11 +24,12 @@ import (
 //   - "sh:" street name and house number, so a record without a family
 //     name, or with a wrong postal code, meets its neighbours' records.
 //
+// c's addresses are as blockKeys read them (matchAddresses).
+//
 // A record without a given name takes the family-name keys without an
 // initial ("nm:SMT|"), and meets the records with one through birth date
 // or street.
 func personBlockKeys(c hub.Customer) []string {
-	c.Addresses = matchAddresses(c)
 	var keys []string
 	if bd := strings.TrimSpace(c.BirthDate); len(bd) == len("2006-01-02") {
 		keys = append(keys, "bd:"+bd)

@@ -61,55 +61,53 @@ func splitOneLine(a hub.Address) hub.Address {
 			parts = append(parts, p)
 		}
 	}
-	for i := len(parts) - 1; i >= 1; i-- {
-		code, rest, ok := postcodeIn(parts[i])
-		if !ok || streetLike(rest) {
-			// "1234 Main Road" is a house number and its street, not a
-			// postal code and its city.
-			continue
+	i, code, rest := codePart(parts)
+	if i < 0 {
+		// No postal code (missing in that record, as a copy's often is):
+		// the last part is the city where it holds no digit and a part
+		// before it does (a house number, checked below), so that the
+		// line still meets a copy that gives the code ("Rose Cottage,
+		// Mill Lane" has no number: kept).
+		i = len(parts) - 1
+		if i < 1 || strings.ContainsAny(parts[i], digitChars) {
+			return a
 		}
-		region := ""
-		if n := len(rest); n > 0 && regionCodes[strings.ToUpper(rest[n-1])] && (n > 1 || i >= 2) {
-			region, rest = rest[n-1], rest[:n-1]
-		}
-		city, lines := strings.Join(rest, " "), parts[:i]
-		if city == "" {
-			if i < 2 {
-				return a // the street and a code: no city to read
-			}
-			city, lines = parts[i-1], parts[:i-1]
-		}
-		out := a
-		out.Street, out.Street2, out.City, out.PostalCode = lines[0], strings.Join(lines[1:], ", "), city, code
-		if out.Region == "" {
-			out.Region = region
-		}
-		return out
+		rest = strings.Fields(parts[i])
 	}
-	// No postal code (missing in that record, as a copy's often is): the
-	// last part is the city where it holds no digit and a part before it
-	// does (a house number), so that the line still meets a copy that
-	// gives the code ("Rose Cottage, Mill Lane" has no number: kept).
-	n := len(parts)
-	if n < 2 || strings.ContainsAny(parts[n-1], "0123456789") {
-		return a
+	region := ""
+	if n := len(rest); n > 0 && regionCodes[strings.ToUpper(rest[n-1])] && (n > 1 || i >= 2) {
+		region, rest = rest[n-1], rest[:n-1]
 	}
-	city, region := parts[n-1], ""
-	if w := strings.Fields(city); len(w) > 1 && regionCodes[strings.ToUpper(w[len(w)-1])] {
-		city, region = strings.Join(w[:len(w)-1], " "), w[len(w)-1]
-	} else if len(w) == 1 && regionCodes[strings.ToUpper(w[0])] && n >= 3 {
-		city, region, n = parts[n-2], w[0], n-1
+	city, lines := strings.Join(rest, " "), parts[:i]
+	if city == "" {
+		if i < 2 {
+			return a // the street and a code: no city to read
+		}
+		city, lines = parts[i-1], parts[:i-1]
 	}
-	lines := parts[:n-1]
-	if !strings.ContainsAny(strings.Join(lines, " "), "0123456789") {
+	if code == "" && !strings.ContainsAny(strings.Join(lines, " "), digitChars) {
 		return a
 	}
 	out := a
-	out.Street, out.Street2, out.City = lines[0], strings.Join(lines[1:], ", "), city
+	out.Street, out.Street2, out.City, out.PostalCode = lines[0], strings.Join(lines[1:], ", "), city, code
 	if out.Region == "" {
 		out.Region = region
 	}
 	return out
+}
+
+// codePart finds the last part after the first that holds a postal code,
+// with the code and the part's other words; i is -1 where none does.
+func codePart(parts []string) (i int, code string, rest []string) {
+	for i := len(parts) - 1; i >= 1; i-- {
+		code, rest, ok := postcodeIn(parts[i])
+		if ok && !streetLike(rest) {
+			// ("1234 Main Road" is a house number and its street, not a
+			// postal code and its city.)
+			return i, code, rest
+		}
+	}
+	return -1, "", nil
 }
 
 // postcodeIn finds a postal code in one part of a one-line address and
