@@ -606,8 +606,14 @@ var allComparisons = func() map[int]bool {
 // no partial date seen the level says nothing.
 func partialM(base *Params, share, u float64) float64 {
 	lv := base.Levels[CompBirthDate]
-	agree := lv[LevelExact].M + lv[LevelClose].M + lv[LevelMonth].M
-	return min(max(share*agree, mFloor(u)), 1)
+	return shareM(share, lv[LevelExact].M+lv[LevelClose].M+lv[LevelMonth].M, u)
+}
+
+// shareM is the m of a level whose configured m is of its own pairs only
+// (partial dates, an address without a street): that m times the store's
+// share of pairs that can reach the level, at least mFloor(u), at most 1.
+func shareM(share, m, u float64) float64 {
+	return min(max(share*m, mFloor(u)), 1)
 }
 
 // mFloor is the least m an estimate takes for a level of the given u. The
@@ -767,5 +773,5 @@ func ownPairsOf(a, b *person) (area, town bool) {
 // where none does, +15.8 bits for a pair that never occurs). At least
 // mFloor(u): with no such pair seen the level says nothing.
 func ownPairsM(base *Params, level string, share, u float64) float64 {
-	return min(max(share*base.Levels[CompAddress][level].M, mFloor(u)), 1)
+	return shareM(share, base.Levels[CompAddress][level].M, u)
 }
