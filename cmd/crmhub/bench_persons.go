@@ -57,11 +57,12 @@ func (p personFlags) personMapping(first string, delim rune) (*mapping.Mapping, 
 			return nil, "", nil, fmt.Errorf("bench quality: %w", err)
 		}
 		return m, "mapping " + p.mappingFile, nil, nil
-	case p.columns != "":
-		sample, err := sampleRows(first, p.encoding, delim, 500, p.truth, p.id)
-		if err != nil {
-			return nil, "", nil, err
-		}
+	}
+	sample, err := sampleRows(first, p.encoding, delim, 500, p.truth, p.id)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if p.columns != "" {
 		y, err := quality.ColumnsMapping(p.columns, p.region, func(col string) []string {
 			var vs []string
 			for _, row := range sample {
@@ -79,10 +80,6 @@ func (p personFlags) personMapping(first string, delim rune) (*mapping.Mapping, 
 			return nil, "", nil, fmt.Errorf("bench quality: the mapping written from --columns: %w", err)
 		}
 		return m, "mapping from --columns", y, nil
-	}
-	sample, err := sampleRows(first, p.encoding, delim, 500, p.truth, p.id)
-	if err != nil {
-		return nil, "", nil, err
 	}
 	y, _, err := suggest.Mapping(sample, suggest.Options{Target: "customer", System: "file", Entity: "person", Input: first})
 	if err != nil {

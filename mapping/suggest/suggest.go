@@ -323,14 +323,12 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if hint == "birth_date" && target == "customer" && !taken[hint] {
 		// Before the date columns: a birth date has no time zone, may
 		// be partial, and is read by birth_date().
-		// Slashed dates in the order the column's own values show, so
-		// that 1/2/1990 is read too (funcs.SlashOrder).
-		order := funcs.SlashOrder(c.values)
+		expr, order := BirthDateExpr(id, c.values)
 		frac := c.frac(func(v string) bool { return funcs.BirthDate(v, order) != "" })
 		if frac >= 0.5 {
-			expr, why := "birth_date("+id+")", " read as birth dates"
+			why := " read as birth dates"
 			if order != "" {
-				expr, why = fmt.Sprintf("birth_date(%s, %q)", id, order), " read as birth dates, slashed ones "+order+" as the column's own show"
+				why += ", slashed ones " + order + " as the column's own show"
 			}
 			return Suggestion{hint, expr, c.name, conf(true, frac), pct(frac, len(c.values)) + why}, true
 		}
@@ -594,4 +592,15 @@ func exactHint(key string) bool {
 		}
 	}
 	return false
+}
+
+// BirthDateExpr is the expression that reads column id as a birth date,
+// with its slashed dates in the order the column's own values show
+// (funcs.SlashOrder), so that 1/2/1990 is read too; order is that order,
+// "" where the values do not tell.
+func BirthDateExpr(id string, values []string) (expr, order string) {
+	if order = funcs.SlashOrder(values); order != "" {
+		return fmt.Sprintf("birth_date(%s, %q)", id, order), order
+	}
+	return "birth_date(" + id + ")", ""
 }
