@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/crmhub/crmhub/mapping/funcs"
@@ -33,4 +34,15 @@ func init() {
 			}
 			return nilIfEmpty(funcs.BirthDate(s, order)), nil
 		}})
+}
+
+// BirthDateExpr is the expression that reads column id as a birth date,
+// with its slashed dates in the order the column's own values show
+// (funcs.SlashOrder), so that 1/2/1990 is read too; order is that order,
+// "" where the values do not tell.
+func BirthDateExpr(id string, values []string) (expr, order string) {
+	if order = funcs.SlashOrder(values); order != "" {
+		return fmt.Sprintf("birth_date(%s, %q)", id, order), order
+	}
+	return "birth_date(" + id + ")", ""
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/crmhub/crmhub/mapping"
-	"github.com/crmhub/crmhub/mapping/suggest"
 )
 
 // columnTargets say, per short canonical name a user gives in a column
@@ -46,7 +45,7 @@ var columnAlias = map[string]string{"first_name": "given_name", "last_name": "fa
 // column gives one. The result is the mapping a user would write for the
 // file, and is printed so they can start from it. values, when not nil,
 // gives a sample of a column's values: a birth-date column's slashed dates
-// are then read in the order they show (suggest.BirthDateExpr).
+// are then read in the order they show (mapping.BirthDateExpr).
 func ColumnsMapping(spec, region string, values func(col string) []string) ([]byte, error) {
 	type field struct{ path, expr string }
 	var fields []field
@@ -85,7 +84,7 @@ func ColumnsMapping(spec, region string, values func(col string) []string) ([]by
 			case "birth_date":
 				f.expr = fmt.Sprintf(t.expr, id)
 				if values != nil {
-					f.expr, _ = suggest.BirthDateExpr(id, values(col))
+					f.expr, _ = mapping.BirthDateExpr(id, values(col))
 				}
 			default:
 				f.expr = fmt.Sprintf(t.expr, id)

@@ -323,7 +323,7 @@ func suggestColumn(c *column, countryCol string, taken map[string]bool, target s
 	if hint == "birth_date" && target == "customer" && !taken[hint] {
 		// Before the date columns: a birth date has no time zone, may
 		// be partial, and is read by birth_date().
-		expr, order := BirthDateExpr(id, c.values)
+		expr, order := mapping.BirthDateExpr(id, c.values)
 		frac := c.frac(func(v string) bool { return funcs.BirthDate(v, order) != "" })
 		if frac >= 0.5 {
 			why := " read as birth dates"
@@ -592,15 +592,4 @@ func exactHint(key string) bool {
 		}
 	}
 	return false
-}
-
-// BirthDateExpr is the expression that reads column id as a birth date,
-// with its slashed dates in the order the column's own values show
-// (funcs.SlashOrder), so that 1/2/1990 is read too; order is that order,
-// "" where the values do not tell.
-func BirthDateExpr(id string, values []string) (expr, order string) {
-	if order = funcs.SlashOrder(values); order != "" {
-		return fmt.Sprintf("birth_date(%s, %q)", id, order), order
-	}
-	return "birth_date(" + id + ")", ""
 }
