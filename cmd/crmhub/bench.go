@@ -59,7 +59,7 @@ the golden change stream has published the whole feed and prints that time and C
 	sync.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	sync.Flags().BoolVar(&o.estimate, "estimate", true, "run the hub with identity.fuzzy.people.estimate: auto (the default config), and score the model it settles on; --estimate=false runs it with estimate: off (the fixed defaults)")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
-	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to synced (and, with value figures on, settled) to this file (go tool pprof)")
+	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to the golden change stream caught up to this file (go tool pprof)")
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
 	sync.Flags().IntVarP(&o.verbose, "verbose", "v", 0, "print this many pairs of one person's records left in two golden customers, with the evidence of the settled and the configured model")
 	sync.Flags().StringVar(&o.settleProfile, "settle-cpuprofile", "", "write a CPU profile of settling the identity model after the sync (--estimate) to this file")
@@ -313,7 +313,6 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 			settled.at, settled.cpu = time.Since(start), processCPU()-cpu0
 		}
 	}
-	stopProfile()
 	if o.progress != nil {
 		fmt.Fprint(o.progress, timingsLine(elapsed, cpu, settled.at, settled.cpu))
 	}
@@ -335,6 +334,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		}
 	}
 	published, publishedCPU := time.Since(start), processCPU()-cpu0
+	stopProfile()
 	if o.progress != nil {
 		fmt.Fprintf(o.progress, "golden stream caught up at %.1f s (%.1f CPU-s)\n", published.Seconds(), publishedCPU.Seconds())
 	}

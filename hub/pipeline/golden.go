@@ -1,14 +1,13 @@
 package pipeline
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/crmhub/crmhub/hub"
@@ -41,25 +40,22 @@ type GoldenStream struct {
 	Logger    *slog.Logger
 	// Metrics, when set, counts states bounded or skipped for their size.
 	Metrics *Metrics
-	// Hold, when set with Busy, is how long a value change (a class
-	// moved, no golden field) waits while Busy reports true before it is
-	// published; a later change of the same golden within that time
-	// publishes the state instead, value block included, and the value
-	// change adds no message of its own. During a first sync a customer's
-	// first figures come value.delay after its records, so they never
-	// met its upserts in one batch of the feed: each republished the
-	// whole state (docs/benchmarks.md, #19). Upserts, sources, merges and
-	// retirements are never held, and once Busy reports false the held
-	// changes go out at the next poll.
+	// Hold, when set with Busy, is how long a change waits while Busy
+	// reports true before it is published: a value change (a class moved,
+	// no golden field) always, an upsert or sources change when
+	// HoldUpserts is set (golden_hold.go says which and why). A later
+	// change of the same golden within that time publishes the state
+	// instead, value block included, and the held change adds no message
+	// of its own. Merges and retirements are never held, and once Busy
+	// reports false the held changes go out at the next polls.
 	Hold time.Duration
 	Busy func() bool
-}
+	// HoldUpserts holds an upsert or sources change until the deferred
+	// recompute has taken its golden (Recomputed), at most Hold.
+	HoldUpserts bool
 
-// heldChange is a value change the stream holds (GoldenStream.Hold).
-type heldChange struct {
-	change hub.GoldenChange // the latest value change of the golden
-	first  int64            // the seq of the first one held: the cursor stays before it
-	since  time.Time        // when the first was held
+	mu       sync.Mutex
+	notified map[string]int64 // Recomputed since the last poll: golden -> feed seq
 }
 
 // Run publishes until ctx is done. The outbox cursor is saved only after
@@ -75,18 +71,28 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 		return err
 	}
 	backoff := retry.NewBackoff(200*time.Millisecond, 10*time.Second)
-	var held map[string]heldChange
+	h := newHolder()
 	saved := after
 	for {
 		changes, err := g.Feed.Changes(ctx, after, goldenBatch)
-		var (
-			next map[string]heldChange
-			out  []hub.GoldenChange
-		)
+		var out []hub.GoldenChange
 		if err == nil {
-			out, next = g.sift(changes, held, time.Now())
+			read := after
+			if len(changes) > 0 {
+				read = changes[len(changes)-1].Seq
+			}
+			out = g.sift(h, changes, read, time.Now())
 			if len(out) > 0 {
 				err = g.publish(ctx, out)
+			}
+			if err != nil {
+				// sift moved changes into and out of the holder: start
+				// again from the saved cursor, which is before every
+				// change held, and hold them afresh.
+				h.reset()
+				after = saved
+			} else {
+				h.published()
 			}
 		}
 		if err != nil {
@@ -100,7 +106,6 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 			continue
 		}
 		backoff.Reset()
-		held = next
 		if len(changes) > 0 {
 			after = changes[len(changes)-1].Seq
 		}
@@ -108,8 +113,8 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 		// reads them again: a held change is published or superseded,
 		// never lost.
 		pos := after
-		for _, h := range held {
-			pos = min(pos, h.first-1)
+		if first, ok := h.floor(); ok {
+			pos = min(pos, first-1)
 		}
 		if pos != saved {
 			if err := g.Positions.SavePosition(ctx, goldenStreamPosition, []byte(strconv.FormatInt(pos, 10))); err != nil {
@@ -125,67 +130,31 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 	}
 }
 
-// sift splits the changes read (and those held before) into those to
-// publish now and those to hold (Hold); held is not modified, so a failed
-// publish retries from the same state.
-func (g *GoldenStream) sift(changes []hub.GoldenChange, held map[string]heldChange, now time.Time) ([]hub.GoldenChange, map[string]heldChange) {
-	holding := g.Hold > 0 && g.Busy != nil && (len(held) > 0 || slices.ContainsFunc(changes, func(c hub.GoldenChange) bool {
-		return c.Op == hub.ChangeValue
-	}))
-	if !holding {
-		return changes, nil
+// Recomputed tells the stream that the deferred recompute took these
+// goldens in a transaction that committed with the feed at seq: an upsert
+// held for them up to seq has its figures and goes out (HoldUpserts).
+// Safe to call from any goroutine.
+func (g *GoldenStream) Recomputed(ids []string, seq int64) {
+	if !g.HoldUpserts || len(ids) == 0 {
+		return
 	}
-	busy := g.Busy()
-	// The goldens with a change other than value in this batch: those
-	// publish their whole state (or a tombstone) whatever is held.
-	other := map[string]bool{}
-	for _, c := range changes {
-		if c.Op != hub.ChangeValue {
-			other[c.GoldenID] = true
-		}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.notified == nil {
+		g.notified = make(map[string]int64, len(ids))
 	}
-	next := make(map[string]heldChange, len(held))
-	for id, h := range held {
-		if other[id] {
-			continue // superseded by this batch's change of the golden
-		}
-		next[id] = h
+	for _, id := range ids {
+		g.notified[id] = max(g.notified[id], seq)
 	}
-	var batch []hub.GoldenChange
-	for _, c := range changes {
-		if c.Op != hub.ChangeValue || other[c.GoldenID] || !busy {
-			batch = append(batch, c)
-			continue
-		}
-		h, ok := next[c.GoldenID]
-		if !ok {
-			h = heldChange{first: c.Seq, since: now}
-		}
-		h.change = c
-		next[c.GoldenID] = h
-	}
-	var due []heldChange
-	for _, h := range next {
-		if !busy || now.Sub(h.since) >= g.Hold {
-			due = append(due, h)
-		}
-	}
-	// Oldest first, at most a batch's worth a poll: at the end of a first
-	// sync tens of thousands are released at once.
-	slices.SortFunc(due, func(a, b heldChange) int { return cmp.Compare(a.first, b.first) })
-	var out []hub.GoldenChange
-	for _, h := range due[:min(len(due), goldenBatch)] {
-		out = append(out, h.change)
-		delete(next, h.change.GoldenID)
-	}
-	// In feed order: the released were read before the batch (when a
-	// golden is in both, publish takes its last).
-	slices.SortFunc(out, func(a, b hub.GoldenChange) int { return cmp.Compare(a.Seq, b.Seq) })
-	out = append(out, batch...)
-	if len(next) == 0 {
-		next = nil
-	}
-	return out, next
+}
+
+// takeNotified returns the recomputes notified since the last call.
+func (g *GoldenStream) takeNotified() map[string]int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := g.notified
+	g.notified = nil
+	return n
 }
 
 // GoldenStreamCaughtUp reports whether the stream has published (or,

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,88 +27,195 @@ func seqs(cs []hub.GoldenChange) []int64 {
 	return out
 }
 
-// sift holds a value change while apply is busy, lets a later change of
-// the same golden (any op but value) supersede it, and releases it once
-// Hold has passed or apply is idle; nothing else is ever held.
+// sift holds a value change while apply is busy and, with HoldUpserts,
+// an upsert or sources change until the recompute took its golden; a
+// later change of the golden folds in (under the upsert's op) or, a merge
+// or retirement, supersedes it; a held change goes once its golden's
+// recompute has been read up to, once Hold has passed, or once apply is
+// idle.
 func TestGoldenStreamSift(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
-	held := func(first int64, since time.Time, c hub.GoldenChange) heldChange {
-		return heldChange{change: c, first: first, since: since}
+	type heldWant struct {
+		first int64
+		seq   int64  // of the latest change held
+		op    string // to publish under
+	}
+	type poll struct {
+		notify  map[string]int64 // Recomputed before the poll: golden -> seq
+		changes []hub.GoldenChange
+		read    int64 // 0: the last change's seq
+		busy    bool
+		at      time.Duration // after t0
+		wantOut []string      // id/op/seq
 	}
 	tests := []struct {
 		name     string
 		hold     time.Duration
-		busy     bool
-		held     map[string]heldChange
-		changes  []hub.GoldenChange
-		now      time.Time
-		wantOut  []int64
-		wantHeld map[string]heldChange
+		upserts  bool
+		polls    []poll
+		wantHeld map[string]heldWant
 	}{
-		{name: "no hold: everything goes", hold: 0, busy: true,
-			changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeValue)},
-			now:     t0, wantOut: []int64{1, 2}},
-		{name: "busy: a value change alone is held, an upsert goes", hold: time.Second, busy: true,
-			changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeValue)},
-			now:     t0, wantOut: []int64{1},
-			wantHeld: map[string]heldChange{"b": held(2, t0, change(2, "b", hub.ChangeValue))}},
-		{name: "busy: a value change beside an upsert of its golden goes with it", hold: time.Second, busy: true,
-			changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "a", hub.ChangeValue)},
-			now:     t0, wantOut: []int64{1, 2}},
-		{name: "idle: a value change goes", hold: time.Second, busy: false,
-			changes: []hub.GoldenChange{change(2, "b", hub.ChangeValue)},
-			now:     t0, wantOut: []int64{2}},
-		{name: "a later upsert supersedes the held change", hold: time.Second, busy: true,
-			held:    map[string]heldChange{"b": held(2, t0, change(2, "b", hub.ChangeValue))},
-			changes: []hub.GoldenChange{change(5, "b", hub.ChangeUpsert)},
-			now:     t0.Add(100 * time.Millisecond), wantOut: []int64{5}},
-		{name: "a later merge supersedes the held change", hold: time.Second, busy: true,
-			held:    map[string]heldChange{"b": held(2, t0, change(2, "b", hub.ChangeValue))},
-			changes: []hub.GoldenChange{{Seq: 6, GoldenID: "b", Op: hub.ChangeMerged, Survivor: "a"}},
-			now:     t0.Add(100 * time.Millisecond), wantOut: []int64{6}},
-		{name: "a later value change replaces the held one, keeping its first seq and time", hold: time.Second, busy: true,
-			held:     map[string]heldChange{"b": held(2, t0, change(2, "b", hub.ChangeValue))},
-			changes:  []hub.GoldenChange{change(7, "b", hub.ChangeValue)},
-			now:      t0.Add(500 * time.Millisecond),
-			wantHeld: map[string]heldChange{"b": held(2, t0, change(7, "b", hub.ChangeValue))}},
-		{name: "held for Hold: released before the batch, in feed order", hold: time.Second, busy: true,
-			held: map[string]heldChange{
-				"c": held(3, t0, change(4, "c", hub.ChangeValue)),
-				"b": held(2, t0, change(2, "b", hub.ChangeValue)),
-				"d": held(8, t0.Add(900*time.Millisecond), change(8, "d", hub.ChangeValue)),
+		{name: "no hold: everything goes", hold: 0, upserts: true,
+			polls: []poll{{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeValue)},
+				wantOut: []string{"a/upsert/1", "b/value/2"}}}},
+		{name: "busy, upserts not held: a value change alone is held, an upsert goes", hold: time.Second,
+			polls: []poll{{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeValue)},
+				wantOut: []string{"a/upsert/1"}}},
+			wantHeld: map[string]heldWant{"b": {2, 2, hub.ChangeValue}}},
+		{name: "busy, upserts not held: a value change beside an upsert of its golden goes with it", hold: time.Second,
+			polls: []poll{{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "a", hub.ChangeValue)},
+				wantOut: []string{"a/upsert/1", "a/value/2"}}}},
+		{name: "busy: a held upsert's change beside a merge of its golden goes with it", hold: time.Second, upserts: true,
+			polls: []poll{{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "a", hub.ChangeMerged)},
+				wantOut: []string{"a/upsert/1", "a/merged/2"}}}},
+		{name: "idle: nothing is held", hold: time.Second, upserts: true,
+			polls: []poll{{busy: false, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeValue)},
+				wantOut: []string{"a/upsert/1", "b/value/2"}}}},
+		{name: "an upsert waits for its recompute; the value change it wrote folds in, under the upsert's op", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeUpsert)}},
+				{busy: true, notify: map[string]int64{"a": 3}, changes: []hub.GoldenChange{change(3, "a", hub.ChangeValue)},
+					wantOut: []string{"a/upsert/3"}},
 			},
-			changes:  []hub.GoldenChange{change(9, "a", hub.ChangeUpsert)},
-			now:      t0.Add(time.Second),
-			wantOut:  []int64{2, 4, 9},
-			wantHeld: map[string]heldChange{"d": held(8, t0.Add(900*time.Millisecond), change(8, "d", hub.ChangeValue))}},
-		{name: "apply idle: all held go, the golden's last change once", hold: time.Hour, busy: false,
-			held:    map[string]heldChange{"b": held(2, t0, change(2, "b", hub.ChangeValue)), "c": held(3, t0, change(3, "c", hub.ChangeValue))},
-			changes: []hub.GoldenChange{change(10, "c", hub.ChangeValue)},
-			now:     t0, wantOut: []int64{2, 3, 10}},
+			wantHeld: map[string]heldWant{"b": {2, 2, hub.ChangeUpsert}}},
+		{name: "a recompute is acted on only once the stream has read up to its seq", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert)}},
+				{busy: true, notify: map[string]int64{"a": 5}, changes: []hub.GoldenChange{change(2, "b", hub.ChangeUpsert)}, read: 4},
+				{busy: true, changes: []hub.GoldenChange{change(5, "a", hub.ChangeValue)}, wantOut: []string{"a/upsert/5"}},
+			},
+			wantHeld: map[string]heldWant{"b": {2, 2, hub.ChangeUpsert}}},
+		{name: "a recompute before the golden's latest change does not release it", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(3, "a", hub.ChangeSources)}},
+				{busy: true, notify: map[string]int64{"a": 2}, read: 3},
+			},
+			wantHeld: map[string]heldWant{"a": {1, 3, hub.ChangeSources}}},
+		{name: "an upsert the recompute already covered when read is not held", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, notify: map[string]int64{"a": 7}, changes: []hub.GoldenChange{change(4, "a", hub.ChangeUpsert), change(5, "b", hub.ChangeUpsert)},
+					wantOut: []string{"a/upsert/4"}},
+			},
+			wantHeld: map[string]heldWant{"b": {5, 5, hub.ChangeUpsert}}},
+		{name: "a merge supersedes what is held and goes at once", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "a", hub.ChangeValue)}},
+				{busy: true, changes: []hub.GoldenChange{{Seq: 6, GoldenID: "a", Op: hub.ChangeMerged, Survivor: "b"}},
+					wantOut: []string{"a/merged/6"}},
+			}},
+		{name: "a value change held, then an upsert: held under op upsert", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeValue)}},
+				{busy: true, changes: []hub.GoldenChange{change(5, "b", hub.ChangeUpsert)}, at: 100 * time.Millisecond},
+			},
+			wantHeld: map[string]heldWant{"b": {2, 5, hub.ChangeUpsert}}},
+		{name: "a value change alone is not released by a recompute (only by time or idleness)", hold: time.Minute, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeValue)}},
+				{busy: true, notify: map[string]int64{"b": 2}, read: 2},
+			},
+			wantHeld: map[string]heldWant{"b": {2, 2, hub.ChangeValue}}},
+		{name: "held for Hold: released before the batch, in feed order", hold: time.Second, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeValue), change(3, "c", hub.ChangeUpsert), change(4, "c", hub.ChangeValue)}},
+				{busy: true, changes: []hub.GoldenChange{change(8, "d", hub.ChangeValue)}, at: 900 * time.Millisecond},
+				{busy: true, changes: []hub.GoldenChange{change(9, "a", hub.ChangeMerged)}, at: time.Second,
+					wantOut: []string{"b/value/2", "c/upsert/4", "a/merged/9"}},
+			},
+			wantHeld: map[string]heldWant{"d": {8, 8, hub.ChangeValue}}},
+		{name: "apply idle: all held go, the golden's last change once", hold: time.Hour, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeUpsert), change(3, "c", hub.ChangeValue)}},
+				{busy: false, changes: []hub.GoldenChange{change(10, "c", hub.ChangeValue)},
+					wantOut: []string{"b/upsert/2", "c/value/10"}},
+			}},
+		{name: "apply idle: a held upsert's golden changing again goes under the upsert's op", hold: time.Hour, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeUpsert)}},
+				{busy: false, changes: []hub.GoldenChange{change(10, "b", hub.ChangeValue)},
+					wantOut: []string{"b/upsert/10"}},
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := &GoldenStream{Hold: tt.hold, Busy: func() bool { return tt.busy }}
-			before := map[string]heldChange{}
-			for k, v := range tt.held {
-				before[k] = v
-			}
-			out, next := g.sift(tt.changes, tt.held, tt.now)
-			if got := seqs(out); !slices.Equal(got, tt.wantOut) {
-				t.Errorf("published %v, want %v", got, tt.wantOut)
-			}
-			if len(next) != len(tt.wantHeld) {
-				t.Errorf("held %+v, want %+v", next, tt.wantHeld)
-			}
-			for id, w := range tt.wantHeld {
-				if h, ok := next[id]; !ok || h.first != w.first || !h.since.Equal(w.since) || h.change != w.change {
-					t.Errorf("held %s = %+v, want %+v", id, h, w)
+			g := &GoldenStream{Hold: tt.hold, HoldUpserts: tt.upserts}
+			h := newHolder()
+			for i, p := range tt.polls {
+				g.Busy = func() bool { return p.busy }
+				for id, seq := range p.notify {
+					g.Recomputed([]string{id}, seq)
+				}
+				read := p.read
+				if read == 0 && len(p.changes) > 0 {
+					read = p.changes[len(p.changes)-1].Seq
+				}
+				var got []string
+				for _, c := range g.sift(h, p.changes, read, t0.Add(p.at)) {
+					got = append(got, c.GoldenID+"/"+c.Op+"/"+strconv.FormatInt(c.Seq, 10))
+				}
+				if !slices.Equal(got, p.wantOut) {
+					t.Errorf("poll %d published %v, want %v", i, got, p.wantOut)
 				}
 			}
-			if len(before) != len(tt.held) {
-				t.Errorf("sift changed the held map it was given")
+			if len(h.held) != len(tt.wantHeld) {
+				t.Errorf("held %d goldens, want %d", len(h.held), len(tt.wantHeld))
+			}
+			for id, w := range tt.wantHeld {
+				hc, ok := h.held[id]
+				if !ok || hc.first != w.first || hc.change.Seq != w.seq || hc.op != w.op {
+					t.Errorf("held %s = %+v, want %+v", id, hc, w)
+				}
+			}
+			if first, ok := h.floor(); len(tt.wantHeld) > 0 {
+				want := int64(-1)
+				for _, w := range tt.wantHeld {
+					if want < 0 || w.first < want {
+						want = w.first
+					}
+				}
+				if !ok || first != want {
+					t.Errorf("floor %d (%v), want %d", first, ok, want)
+				}
+			} else if ok {
+				t.Errorf("floor %d with nothing held", first)
 			}
 		})
+	}
+}
+
+// At most a batch's worth of held changes goes a poll, oldest first, the
+// ones whose recompute came first.
+func TestGoldenStreamSiftReleasesABatchAPoll(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	g := &GoldenStream{Hold: time.Hour, HoldUpserts: true, Busy: func() bool { return true }}
+	h := newHolder()
+	var changes []hub.GoldenChange
+	n := goldenBatch + goldenBatch/2
+	for i := range n {
+		changes = append(changes, change(int64(i+1), "g"+strconv.Itoa(i), hub.ChangeUpsert))
+	}
+	if out := g.sift(h, changes, int64(n), t0); len(out) != 0 {
+		t.Fatalf("published %d while busy, want all held", len(out))
+	}
+	// The last one's recompute, then every golden's idle.
+	g.Recomputed([]string{"g" + strconv.Itoa(n-1)}, int64(n))
+	out := g.sift(h, nil, int64(n), t0)
+	if len(out) != 1 || out[0].Seq != int64(n) {
+		t.Fatalf("after the recompute published %v, want the recomputed golden's upsert alone", seqs(out))
+	}
+	g.Busy = func() bool { return false }
+	out = g.sift(h, nil, int64(n), t0)
+	if len(out) != goldenBatch || out[0].Seq != 1 || out[len(out)-1].Seq != goldenBatch {
+		t.Fatalf("idle: published %d (first %d), want the oldest %d", len(out), out[0].Seq, goldenBatch)
+	}
+	if first, ok := h.floor(); !ok || first != goldenBatch+1 {
+		t.Fatalf("floor %d, want %d", first, goldenBatch+1)
+	}
+	if out = g.sift(h, nil, int64(n), t0); len(out) != n-goldenBatch-1 {
+		t.Fatalf("second idle poll published %d, want %d", len(out), n-goldenBatch-1)
+	}
+	if _, ok := h.floor(); ok || len(h.held) != 0 {
+		t.Fatalf("%d still held", len(h.held))
 	}
 }
 
@@ -252,5 +361,61 @@ func TestGoldenStreamCaughtUp(t *testing.T) {
 		if got != step.want {
 			t.Errorf("after %+v: caught up %v, want %v", step, got, step.want)
 		}
+	}
+}
+
+// failingOnce fails its first Publish.
+type failingOnce struct {
+	recordingPublisher
+	failed atomic.Bool
+}
+
+func (p *failingOnce) Publish(ctx context.Context, msgs ...bus.Message) error {
+	if !p.failed.Swap(true) {
+		return errors.New("broker away")
+	}
+	return p.recordingPublisher.Publish(ctx, msgs...)
+}
+
+// A publish that fails after changes were released from the holder loses
+// none: the stream reads again from its saved cursor, before every change
+// held, and publishes each golden's last change.
+func TestGoldenStreamHeldSurvivesAFailedPublish(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	feed := &memFeed{}
+	pos := &memPositions{m: map[string][]byte{}}
+	pub := &failingOnce{}
+	gs := &GoldenStream{Feed: feed, Customers: anyGolden{}, Positions: pos, Publisher: pub,
+		Topics: hub.Topics{Prefix: "fail"}, Interval: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		Hold: time.Hour, HoldUpserts: true, Busy: func() bool { return true }}
+	feed.add(change(1, "a", hub.ChangeUpsert))
+	feed.add(change(2, "b", hub.ChangeUpsert))
+	feed.add(change(3, "a", hub.ChangeValue))
+	runGoldenStream(ctx, t, gs)
+	time.Sleep(50 * time.Millisecond)
+	if got := pub.published(); len(got) != 0 {
+		t.Fatalf("published %v while both are held", got)
+	}
+	gs.Recomputed([]string{"a", "b"}, 3)
+	for len(pub.published()) < 2 {
+		if ctx.Err() != nil {
+			t.Fatalf("published %v", pub.published())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := pub.published()
+	slices.Sort(got)
+	if want := []string{"a/upsert/3", "b/upsert/2"}; !slices.Equal(got, want) {
+		t.Fatalf("published %v after a failed publish, want %v", got, want)
+	}
+	if !pub.failed.Load() {
+		t.Fatal("the publisher never failed")
+	}
+	for b, _ := pos.Position(ctx, goldenStreamPosition); string(b) != "3"; b, _ = pos.Position(ctx, goldenStreamPosition) {
+		if ctx.Err() != nil {
+			t.Fatalf("position %q, want 3", b)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -194,3 +194,97 @@ func TestGoldenStreamChangeOfMergedGolden(t *testing.T) {
 		break
 	}
 }
+
+// With the figures deferred, a customer's upsert waits for its figures:
+// nothing is published while its mark is pending, and once the recompute
+// takes it (and tells the stream), one message goes, under op upsert, with
+// the value block of the order the batch brought; the value change the
+// recompute wrote adds none. Before, the upsert went at once without
+// figures and the value change republished the whole state.
+func TestGoldenStreamHoldsUpsertForItsFigures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "hold", Partitions: 1}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{Value: store.ValueOptions{Deferred: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Now().UTC()
+	if _, err := st.Apply(ctx, []hub.Envelope{
+		envelopeAt("crm", "customers", "C-1", hub.EntityCustomer, at, hub.Customer{Kind: "person", FullName: "Ada Muster", Emails: []string{"ada@example.com"}}),
+		envelopeAt("crm", "orders", "O-1", hub.EntityOrder, at, hub.Order{OrderNumber: "O-1", CustomerRef: hub.Ref{System: "crm", ID: "C-1"},
+			OrderDate: at.AddDate(0, 0, -3).Format(time.DateOnly), Status: "delivered", Total: &hub.Money{Amount: "42.00", Currency: "EUR"}}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	topics := hub.Topics{Prefix: "hold"}
+	gs := &GoldenStream{Feed: st, Customers: st, Positions: st, Publisher: b, Topics: topics, Interval: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler), Hold: time.Minute, HoldUpserts: true,
+		Busy: func() bool { p, err := st.ValueMarksPending(ctx); return err == nil && p }}
+	runGoldenStream(ctx, t, gs)
+	cons := b.NewConsumer("t-golden", []string{topics.GoldenChanges()})
+	defer cons.Close()
+	if msgs := fetchWithin(ctx, t, cons, 500*time.Millisecond); len(msgs) != 0 {
+		t.Fatalf("before the recompute: %d messages, want the upsert held", len(msgs))
+	}
+	if caught, err := GoldenStreamCaughtUp(ctx, st, st); err != nil || caught {
+		t.Fatalf("caught up %v (%v) with the upsert held, want the cursor before it", caught, err)
+	}
+	var recomputed []string
+	if _, err := st.DrainSettled(ctx, 100, 0, 0, func(ids []string, seq int64) {
+		recomputed = append(recomputed, ids...)
+		gs.Recomputed(ids, seq)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recomputed) != 1 {
+		t.Fatalf("recomputed %v, want the one customer", recomputed)
+	}
+	var msgs []bus.Message
+	for len(msgs) == 0 {
+		if msgs, err = cons.Fetch(ctx, 10, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if more := fetchWithin(ctx, t, cons, 300*time.Millisecond); len(msgs)+len(more) != 1 {
+		t.Fatalf("%d messages after the recompute, want one", len(msgs)+len(more))
+	}
+	var s hub.GoldenState
+	if err := json.Unmarshal(msgs[0].Value, &s); err != nil {
+		t.Fatal(err)
+	}
+	if op := msgs[0].Headers["op"]; op != hub.ChangeUpsert || s.ID != recomputed[0] {
+		t.Errorf("published %s under op %q, want %s under upsert", s.ID, op, recomputed[0])
+	}
+	if v := s.Value; v == nil || v.Stage != "new" || v.Revenue12m != (hub.Money{Amount: "42.00", Currency: "EUR"}) {
+		t.Errorf("value block %+v, want stage new and revenue_12m 42.00 EUR", v)
+	}
+	for {
+		caught, err := GoldenStreamCaughtUp(ctx, st, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if caught {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fetchWithin returns what the consumer fetches within d (Fetch waits
+// for a first message until its context ends).
+func fetchWithin(ctx context.Context, t *testing.T, c *bus.Consumer, d time.Duration) []bus.Message {
+	t.Helper()
+	fctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	msgs, err := c.Fetch(fctx, 10, d/4)
+	if err != nil && fctx.Err() == nil {
+		t.Fatal(err)
+	}
+	return msgs
+}

@@ -280,7 +280,7 @@ func TestSettleRefreshesStats(t *testing.T) {
 	}
 	drain := func() {
 		t.Helper()
-		if _, err := s.DrainSettled(ctx, 500, 0, 0); err != nil {
+		if _, err := s.DrainSettled(ctx, 500, 0, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -112,7 +112,7 @@ func BenchmarkApplyValue(b *testing.B) {
 			}
 			settle := func() {
 				t := time.Now()
-				if _, err := s.DrainSettled(ctx, 2000, time.Second, 30*time.Second); err != nil {
+				if _, err := s.DrainSettled(ctx, 2000, time.Second, 30*time.Second, nil); err != nil {
 					b.Fatal(err)
 				}
 				drained, took = time.Now(), time.Since(t)

@@ -172,7 +172,7 @@ func testValueFactsProperty(t *testing.T, open opener, seed uint64, mode string)
 			return
 		}
 		wall = wall.Add(time.Duration(w.r.IntN(700)) * time.Millisecond)
-		if _, err := s.DrainSettled(ctx, 1+w.r.IntN(20), quiet, maxLag); err != nil {
+		if _, err := s.DrainSettled(ctx, 1+w.r.IntN(20), quiet, maxLag, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,7 +190,7 @@ func testValueFactsProperty(t *testing.T, open opener, seed uint64, mode string)
 			drainAll(t, s, 1+w.r.IntN(20))
 		case "settled":
 			wall = wall.Add(quiet)
-			if _, err := s.DrainSettled(ctx, 1+w.r.IntN(20), quiet, maxLag); err != nil {
+			if _, err := s.DrainSettled(ctx, 1+w.r.IntN(20), quiet, maxLag, nil); err != nil {
 				t.Fatal(err)
 			}
 			if n := drainAll(t, s, 100); n != 0 {

@@ -38,8 +38,11 @@ type markKey struct{ system, key string }
 // DrainSettled recomputes, in one pass over the marks in key order and a
 // transaction per max marks, the customers whose marks settled (last
 // touched at least quiet ago) and those with a mark at least maxLag old,
-// and returns how many marks it took.
-func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Duration) (int, error) {
+// and returns how many marks it took. After each transaction commits,
+// took, when set, gets the goldens it recomputed and the change feed's
+// last seq at its commit: every change of them up to that seq has its
+// figures (the golden change stream holds upserts for them).
+func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Duration, took func(ids []string, seq int64)) (int, error) {
 	now := s.val.wall()
 	lastBy, firstBy := now.Add(-quiet).UnixMilli(), now.Add(-maxLag).UnixMilli()
 	total := 0
@@ -52,14 +55,23 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 	recomputed := map[string]bool{}
 	for {
 		n, next, done := 0, markKey{}, false
-		var ids []string
+		var (
+			ids []string
+			seq int64
+		)
 		err := s.valueTx(ctx, func(tx *sql.Tx) error {
 			var err error
 			n, next, done, ids, err = s.drainSettledChunk(ctx, tx, max, after, lastBy, firstBy, quiet > markGrain, recomputed)
+			if err == nil && took != nil && len(ids) > 0 {
+				err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM golden_changes`).Scan(&seq)
+			}
 			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("value drain: %w", err)
+		}
+		if took != nil && len(ids) > 0 {
+			took(ids, seq)
 		}
 		for _, id := range ids {
 			recomputed[id] = true

@@ -41,7 +41,7 @@ func testValueSettled(t *testing.T, open opener) {
 	}
 	drain := func(want int, when string) {
 		t.Helper()
-		n, err := s.DrainSettled(ctx, 3, quiet, maxLag)
+		n, err := s.DrainSettled(ctx, 3, quiet, maxLag, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -233,19 +233,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			Metrics: s.metrics, Logger: s.log,
 		}
 		s.background(rctx, "applier", consumer.Close, s.applier.Run)
-		if cfg.Value.On() {
-			s.background(rctx, "value refresh", nil, s.runValueRefresh)
-			if cfg.Value.Deferred() {
-				s.background(rctx, "value recompute", nil, s.runValueDrain)
-			}
-		}
-		if s.model != nil {
-			s.background(rctx, "identity model estimation", nil, func(ctx context.Context) error { return s.model.run(ctx, true) })
-		}
 		// While a sync applies or its figures are pending, a value change
 		// waits (up to value.max_lag) for a later change of its golden to
-		// carry the figures instead (docs/value.md, On the golden change
-		// stream).
+		// carry the figures instead, and with the figures deferred an
+		// upsert waits for its golden's recompute (docs/value.md, On the
+		// golden change stream).
 		var hold time.Duration
 		if cfg.Value.On() {
 			hold = cfg.Value.Lag()
@@ -257,9 +249,19 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			pending, err := s.store.ValueMarksPending(rctx)
 			return err == nil && pending
 		}
-		s.background(rctx, "golden change stream", nil, (&pipeline.GoldenStream{Feed: s.store, Customers: s.store,
+		stream := &pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream"),
-			Hold: hold, Busy: busy}).Run)
+			Hold: hold, Busy: busy, HoldUpserts: cfg.Value.On() && cfg.Value.Deferred()}
+		if cfg.Value.On() {
+			s.background(rctx, "value refresh", nil, s.runValueRefresh)
+			if cfg.Value.Deferred() {
+				s.background(rctx, "value recompute", nil, func(ctx context.Context) error { return s.runValueDrain(ctx, stream.Recomputed) })
+			}
+		}
+		if s.model != nil {
+			s.background(rctx, "identity model estimation", nil, func(ctx context.Context) error { return s.model.run(ctx, true) })
+		}
+		s.background(rctx, "golden change stream", nil, stream.Run)
 		dlq := s.bus.NewConsumer(cfg.Hub.ConsumerGroup+"-deadletters", []string{topics.DeadLetter()})
 		s.background(rctx, "dead-letter indexer", dlq.Close, (&pipeline.DeadLetterIndexer{Consumer: dlq, Store: s.deadLetters,
 			Logger: s.log.With("component", "deadletter-indexer")}).Run)

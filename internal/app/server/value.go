@@ -135,13 +135,14 @@ const drainPace = 4
 // once it settles rather than in every pass saves recomputes; a customer
 // that never settles lags by at most max_lag plus one pause
 // (docs/benchmarks.md: paced). A failure is logged and retried: the
-// marks stay until a drain succeeds.
-func (s *Server) runValueDrain(ctx context.Context) error {
+// marks stay until a drain succeeds. took hears of each transaction's
+// recomputed goldens (the golden stream releases upserts held for them).
+func (s *Server) runValueDrain(ctx context.Context, took func(ids []string, seq int64)) error {
 	every, maxLag := s.cfg.Value.DrainEvery(), s.cfg.Value.Lag()
 	log := s.log.With("component", "value-drain")
 	for {
 		start := time.Now()
-		if _, err := s.store.DrainSettled(ctx, 2000, every, maxLag); err != nil && ctx.Err() == nil {
+		if _, err := s.store.DrainSettled(ctx, 2000, every, maxLag, took); err != nil && ctx.Err() == nil {
 			log.Error("value recompute failed", "err", err)
 		}
 		if !drainPause(ctx, every, drainPace*time.Since(start), s.store.LastApply) {
