@@ -553,10 +553,14 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 			was = valueClassOf(old.stage, old.segment, old.abc)
 		}
 		addTotals(deltas, &f, 1)
+		row, err := valueRow(id, &f, data)
+		if err != nil {
+			return err
+		}
 		if old != nil {
-			stored = append(stored, valueRow(id, &f, data))
+			stored = append(stored, row)
 		} else {
-			added = append(added, valueRow(id, &f, data))
+			added = append(added, row)
 		}
 		if was != valueClassOf(string(f.Loyalty.Stage), f.Segment.Name, f.Segment.ABC) {
 			moved = append(moved, id)
@@ -748,14 +752,28 @@ func (v *storedValue) figures(id string) (*value.Figures, error) {
 // valueColumns are the columns of customer_value in the order of
 // valueRow, and valueTypes their PostgreSQL types.
 const (
-	valueColumns = `golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders, first_order, last_order, interval_days, gap_before, lapsed_before, figures`
-	valueTypes   = "text,text,text,text,text,text,bigint,integer,text,text,integer,integer,integer,text"
+	valueColumns = `golden_id, as_of, stage, segment, rfm, abc, revenue_12m, orders, first_order, last_order, interval_days, gap_before, lapsed_before, figures, block`
+	valueTypes   = "text,text,text,text,text,text,bigint,integer,text,text,integer,integer,integer,text,text"
 )
 
-func valueRow(id string, f *value.Figures, data []byte) []any {
+func valueRow(id string, f *value.Figures, data []byte) ([]any, error) {
 	l := f.Loyalty
+	block, err := json.Marshal(valueBlock{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.OpenBalance, Overdue: f.Payments.OverdueBalance})
+	if err != nil {
+		return nil, fmt.Errorf("value: block of %s: %w", id, err)
+	}
 	return []any{id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
-		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data)}
+		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data), string(block)}, nil
+}
+
+// valueBlock is the customer_value.block column (migration 0029): the
+// parts of the figures a golden state's value block shows that are not
+// columns of their own, read by valueSummaries without the figures.
+type valueBlock struct {
+	AsOf       string      `json:"as_of"`
+	Revenue12m []hub.Money `json:"revenue_12m,omitempty"`
+	Open       []hub.Money `json:"open,omitempty"`
+	Overdue    []hub.Money `json:"overdue,omitempty"`
 }
 
 // putValues writes the rows of customers without figures (added) and
@@ -767,7 +785,7 @@ func (s *Store) putValues(ctx context.Context, tx *sql.Tx, added, stored [][]any
 	}
 	if err := s.insertRows(ctx, tx, `UPDATE customer_value SET as_of = v.column2, stage = v.column3, segment = v.column4, rfm = v.column5,
   abc = v.column6, revenue_12m = v.column7, orders = v.column8, first_order = v.column9, last_order = v.column10,
-  interval_days = v.column11, gap_before = v.column12, lapsed_before = v.column13, figures = v.column14 FROM (`, valueTypes,
+  interval_days = v.column11, gap_before = v.column12, lapsed_before = v.column13, figures = v.column14, block = v.column15 FROM (`, valueTypes,
 		`) AS v WHERE customer_value.golden_id = v.column1`, stored); err != nil {
 		return fmt.Errorf("value: rewrite figures: %w", err)
 	}
@@ -874,13 +892,25 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 	if s.val.off {
 		return nil
 	}
-	return s.eachChunk(ctx, tx, s.byValueID(`SELECT golden_id, stage, segment, rfm, abc, revenue_12m, figures FROM customer_value`+byValueIDHint+` WHERE golden_id IN (%s)`), ids, func(r *sql.Rows) error {
+	// The figures only of rows without a block (written before 0029).
+	return s.eachChunk(ctx, tx, s.byValueID(`SELECT golden_id, stage, segment, rfm, abc, revenue_12m, block, CASE WHEN block IS NULL THEN figures END FROM customer_value`+byValueIDHint+` WHERE golden_id IN (%s)`), ids, func(r *sql.Rows) error {
 		var (
-			id, data string
-			cents    int64
-			v        hub.ValueSummary
+			id          string
+			block, data sql.NullString
+			cents       int64
+			v           hub.ValueSummary
+			b           valueBlock
+		)
+		if err := r.Scan(&id, &v.Stage, &v.Segment, &v.RFM, &v.ABC, &cents, &block, &data); err != nil {
+			return err
+		}
+		if block.Valid {
+			if err := json.Unmarshal([]byte(block.String), &b); err != nil {
+				return fmt.Errorf("stored value block of %s: %w", id, err)
+			}
+		} else {
 			// Only the parts the block shows are decoded.
-			f struct {
+			var f struct {
 				AsOf    string `json:"as_of"`
 				Revenue struct {
 					Last12m []hub.Money `json:"last_12m"`
@@ -890,14 +920,12 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 					Overdue []hub.Money `json:"overdue_balance"`
 				} `json:"payments"`
 			}
-		)
-		if err := r.Scan(&id, &v.Stage, &v.Segment, &v.RFM, &v.ABC, &cents, &data); err != nil {
-			return err
+			if err := json.Unmarshal([]byte(data.String), &f); err != nil {
+				return fmt.Errorf("stored figures of %s: %w", id, err)
+			}
+			b = valueBlock{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.Open, Overdue: f.Payments.Overdue}
 		}
-		if err := json.Unmarshal([]byte(data), &f); err != nil {
-			return fmt.Errorf("stored figures of %s: %w", id, err)
-		}
-		v.AsOf, v.Revenue12mByCurrency, v.OpenBalance, v.OverdueBalance = f.AsOf, f.Revenue.Last12m, f.Payments.Open, f.Payments.Overdue
+		v.AsOf, v.Revenue12mByCurrency, v.OpenBalance, v.OverdueBalance = b.AsOf, b.Revenue12m, b.Open, b.Overdue
 		v.Revenue12m = hub.Money{Amount: decimal.New(cents, -2).StringFixed(2), Currency: s.val.cfg.BaseCurrency}
 		if g := out[id]; g != nil {
 			g.Value = &v

@@ -30,6 +30,57 @@ func runValueSuite(t *testing.T, open opener) {
 	t.Run("CutStalePending", func(t *testing.T) { testValueCutStalePending(t, open) })
 	t.Run("GoldenChanges", func(t *testing.T) { testValueGoldenChanges(t, open, false) })
 	t.Run("GoldenChangesDeferred", func(t *testing.T) { testValueGoldenChanges(t, open, true) })
+	t.Run("BlockOfOldRows", func(t *testing.T) { testValueBlockOfOldRows(t, open) })
+}
+
+// A golden state's value block reads the block column (0029); a row
+// written before it (block NULL) gives the same block from its figures.
+func testValueBlockOfOldRows(t *testing.T, open opener) {
+	ctx := context.Background()
+	s := openValue(t, open, Options{})
+	d := genValue(11, 12)
+	mustApply(t, s, d.events...)
+	blocks := func() map[string]string {
+		var ids []string
+		for _, v := range snapshot(t, s) {
+			ids = append(ids, v.ID)
+		}
+		states, err := s.GoldenStates(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for id, g := range states {
+			out[id] = string(mustJSON(t, g.Value))
+		}
+		return out
+	}
+	want := blocks()
+	var open_, revenue int
+	for _, b := range want {
+		var v hub.ValueSummary
+		if err := json.Unmarshal([]byte(b), &v); err != nil {
+			t.Fatal(err)
+		}
+		if len(v.OpenBalance) > 0 {
+			open_++
+		}
+		if len(v.Revenue12mByCurrency) > 0 && v.AsOf != "" {
+			revenue++
+		}
+	}
+	if len(want) != 12 || open_ == 0 || revenue == 0 {
+		t.Fatalf("%d blocks, %d with an open balance, %d with revenue: want 12 and some of each", len(want), open_, revenue)
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE customer_value SET block = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	got := blocks()
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: block from the figures %s, from the column %s", id, got[id], w)
+		}
+	}
 }
 
 var valueNow = time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
