@@ -521,7 +521,7 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 		moved         []string
 		dropped       []string // rows of customers no longer active
 		added, stored [][]any  // rows to insert, rows to update
-		buf           []byte   // the JSON of one customer's figures
+		buf, block    []byte   // the JSON of one customer's figures, and of its block
 	)
 	for _, id := range ids {
 		old, in := olds[id], inputs[id]
@@ -553,10 +553,8 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 			was = valueClassOf(old.stage, old.segment, old.abc)
 		}
 		addTotals(deltas, &f, 1)
-		row, err := valueRow(id, &f, data)
-		if err != nil {
-			return err
-		}
+		block = f.AppendBlockJSON(block[:0])
+		row := valueRow(id, &f, data, block)
 		if old != nil {
 			stored = append(stored, row)
 		} else {
@@ -756,19 +754,17 @@ const (
 	valueTypes   = "text,text,text,text,text,text,bigint,integer,text,text,integer,integer,integer,text,text"
 )
 
-func valueRow(id string, f *value.Figures, data []byte) ([]any, error) {
+// valueRow is a customer_value row; block is f.AppendBlockJSON.
+func valueRow(id string, f *value.Figures, data, block []byte) []any {
 	l := f.Loyalty
-	block, err := json.Marshal(valueBlock{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.OpenBalance, Overdue: f.Payments.OverdueBalance})
-	if err != nil {
-		return nil, fmt.Errorf("value: block of %s: %w", id, err)
-	}
 	return []any{id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
-		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data), string(block)}, nil
+		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data), string(block)}
 }
 
-// valueBlock is the customer_value.block column (migration 0029): the
-// parts of the figures a golden state's value block shows that are not
-// columns of their own, read by valueSummaries without the figures.
+// valueBlock decodes the customer_value.block column (migration 0029,
+// value.Figures.AppendBlockJSON): the parts of the figures a golden
+// state's value block shows that are not columns of their own, read by
+// valueSummaries without the figures.
 type valueBlock struct {
 	AsOf       string      `json:"as_of"`
 	Revenue12m []hub.Money `json:"revenue_12m,omitempty"`

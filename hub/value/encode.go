@@ -234,3 +234,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// AppendBlockJSON appends the part of the figures a golden state's value
+// block shows beside the stage and class columns (the store keeps it in a
+// column of its own, so a state is read without decoding the figures):
+// {"as_of", "revenue_12m" (the last 12 months by currency), "open",
+// "overdue"}, lists omitted when empty.
+func (f *Figures) AppendBlockJSON(b []byte) []byte {
+	b = append(b, `{"as_of":`...)
+	b = appendString(b, f.AsOf)
+	for _, part := range []struct {
+		field string
+		ms    []hub.Money
+	}{{`,"revenue_12m":`, f.Revenue.Last12m}, {`,"open":`, f.Payments.OpenBalance}, {`,"overdue":`, f.Payments.OverdueBalance}} {
+		if len(part.ms) > 0 {
+			b = appendMoneys(append(b, part.field...), part.ms)
+		}
+	}
+	return append(b, '}')
+}
