@@ -72,12 +72,18 @@ func TestGoldenStreamValueChangeAfterUpsert(t *testing.T) {
 // test; both close when the test ends.
 func goldenBed(ctx context.Context, t *testing.T, cfg bus.Config) (*bus.Bus, *store.Store) {
 	t.Helper()
+	return goldenBedWith(ctx, t, cfg, store.Options{})
+}
+
+// goldenBedWith is goldenBed with the store's options.
+func goldenBedWith(ctx context.Context, t *testing.T, cfg bus.Config, opts store.Options) (*bus.Bus, *store.Store) {
+	t.Helper()
 	b, err := bus.Open(ctx, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{})
+	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,16 +210,8 @@ func TestGoldenStreamChangeOfMergedGolden(t *testing.T) {
 func TestGoldenStreamHoldsUpsertForItsFigures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := bus.Open(ctx, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "hold", Partitions: 1}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := store.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "hub.db"), store.Options{Value: store.ValueOptions{Deferred: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	b, st := goldenBedWith(ctx, t, bus.Config{EmbeddedListen: "127.0.0.1:0", TopicPrefix: "hold", Partitions: 1},
+		store.Options{Value: store.ValueOptions{Deferred: true}})
 	at := time.Now().UTC()
 	if _, err := st.Apply(ctx, []hub.Envelope{
 		envelopeAt("crm", "customers", "C-1", hub.EntityCustomer, at, hub.Customer{Kind: "person", FullName: "Ada Muster", Emails: []string{"ada@example.com"}}),
@@ -245,11 +243,9 @@ func TestGoldenStreamHoldsUpsertForItsFigures(t *testing.T) {
 	if len(recomputed) != 1 {
 		t.Fatalf("recomputed %v, want the one customer", recomputed)
 	}
-	var msgs []bus.Message
-	for len(msgs) == 0 {
-		if msgs, err = cons.Fetch(ctx, 10, time.Second); err != nil {
-			t.Fatal(err)
-		}
+	msgs, err := cons.Fetch(ctx, 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if more := fetchWithin(ctx, t, cons, 300*time.Millisecond); len(msgs)+len(more) != 1 {
 		t.Fatalf("%d messages after the recompute, want one", len(msgs)+len(more))
