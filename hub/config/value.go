@@ -25,6 +25,8 @@ type Value struct {
 	// MaxLag bounds how stale deferred figures get while a sync keeps
 	// touching a customer (default 30s): it is recomputed once its
 	// oldest pending change is that old, even though it still changes.
+	// It also bounds how long the golden change stream holds a
+	// customer's upsert for its figures (docs/value.md).
 	MaxLag Duration `yaml:"max_lag"`
 	// AsOf (YYYY-MM-DD) computes the figures as of that day instead of
 	// today: for demos on generated data and reproducible reports.
