@@ -56,10 +56,18 @@ type pendingRec struct {
 	echo   bool            // crmhub's own write-back read back
 }
 
-// LastApply is when the last Apply returned (zero before any): the
-// deferred value recompute paces itself against apply only while apply
-// runs.
+// LastApply is when the last Apply returned (zero before any), or now
+// while one is in progress: the deferred value recompute paces itself
+// against apply only while apply runs. An Apply waiting for the writer
+// counts: a sync's batches took 0.3-3 s each, most of it behind the
+// recompute's transactions, and an applier judged by its last return
+// looked idle a second into one, so the recompute started pass after
+// pass throughout a first sync (46,006 recomputes for 26,639 customers,
+// docs/benchmarks.md).
 func (s *Store) LastApply() time.Time {
+	if s.applying.Load() > 0 {
+		return time.Now()
+	}
 	if n := s.lastApply.Load(); n != 0 {
 		return time.Unix(0, n)
 	}
@@ -71,6 +79,8 @@ func (s *Store) Apply(ctx context.Context, events []hub.Envelope) (hub.ApplyStat
 	// One Apply at a time in this process (they serialize on the
 	// database's write lock anyway), so the write epoch and the record
 	// cache move with the commits, never between one and its bookkeeping.
+	s.applying.Add(1)
+	defer s.applying.Add(-1)
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	defer func() { s.lastApply.Store(time.Now().UnixNano()) }()

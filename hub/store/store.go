@@ -109,8 +109,11 @@ type Store struct {
 	applyMu sync.Mutex
 	epoch   int64
 	// lastApply: when the last Apply returned (unix ns), so background
-	// work that yields to apply can tell an idle applier (LastApply).
+	// work that yields to apply can tell an idle applier (LastApply);
+	// applying: the Apply calls in progress, waiting for the writer
+	// included.
 	lastApply atomic.Int64
+	applying  atomic.Int32
 	// legacyEvents: applied_events holds events recorded before they were
 	// keyed by record (rkey ''), which must be looked up by event id.
 	legacyEvents bool

@@ -1,6 +1,12 @@
 package store
 
-import "testing"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/crmhub/crmhub/hub"
+)
 
 // The cut is stale by the quarter while apply is idle and by a factor of
 // four while it is busy; never without customers, always without a cut.
@@ -30,5 +36,36 @@ func TestCutStale(t *testing.T) {
 		if got := cutStale(tt.n, tt.cut, tt.busy); got != tt.want {
 			t.Errorf("cutStale(%d, %d, busy %v) = %v, want %v", tt.n, tt.cut, tt.busy, got, tt.want)
 		}
+	}
+}
+
+// An Apply in progress counts as apply running, waiting for the writer
+// included: LastApply is now while one waits, and its return once done.
+func TestLastApplyWhileWaiting(t *testing.T) {
+	s := MustOpenSQLite(t, Options{})
+	if !s.LastApply().IsZero() {
+		t.Fatalf("LastApply %v before any apply, want zero", s.LastApply())
+	}
+	s.applyMu.Lock() // the writer held, as a recompute's transaction holds it
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Apply(context.Background(), []hub.Envelope{cust("crm", "C1", 1, hub.Customer{FullName: "Ada Muster"})})
+		done <- err
+	}()
+	for s.applying.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if idle := time.Since(s.LastApply()); idle > 10*time.Millisecond {
+		t.Errorf("apply waiting for the writer: idle %v, want none", idle)
+	}
+	s.applyMu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ret := s.LastApply()
+	time.Sleep(50 * time.Millisecond)
+	if idle := time.Since(s.LastApply()); idle < 50*time.Millisecond || !s.LastApply().Equal(ret) {
+		t.Errorf("after the apply returned: idle %v, want its return time", idle)
 	}
 }
