@@ -754,22 +754,12 @@ const (
 	valueTypes   = "text,text,text,text,text,text,bigint,integer,text,text,integer,integer,integer,text,text"
 )
 
-// valueRow is a customer_value row; block is f.AppendBlockJSON.
+// valueRow is a customer_value row; block is f.AppendBlockJSON (the
+// column valueSummaries reads into a value.Block, migration 0029).
 func valueRow(id string, f *value.Figures, data, block []byte) []any {
 	l := f.Loyalty
 	return []any{id, f.AsOf, string(l.Stage), f.Segment.Name, f.Segment.RFM, f.Segment.ABC, cents(f.Revenue.Base12m), f.Revenue.Orders,
 		l.FirstOrder, l.LastOrder, l.IntervalDays, l.GapBeforeLast, l.LapsedBeforeLast, string(data), string(block)}
-}
-
-// valueBlock decodes the customer_value.block column (migration 0029,
-// value.Figures.AppendBlockJSON): the parts of the figures a golden
-// state's value block shows that are not columns of their own, read by
-// valueSummaries without the figures.
-type valueBlock struct {
-	AsOf       string      `json:"as_of"`
-	Revenue12m []hub.Money `json:"revenue_12m,omitempty"`
-	Open       []hub.Money `json:"open,omitempty"`
-	Overdue    []hub.Money `json:"overdue,omitempty"`
 }
 
 // putValues writes the rows of customers without figures (added) and
@@ -895,7 +885,7 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 			block, data sql.NullString
 			cents       int64
 			v           hub.ValueSummary
-			b           valueBlock
+			b           value.Block
 		)
 		if err := r.Scan(&id, &v.Stage, &v.Segment, &v.RFM, &v.ABC, &cents, &block, &data); err != nil {
 			return err
@@ -919,7 +909,7 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 			if err := json.Unmarshal([]byte(data.String), &f); err != nil {
 				return fmt.Errorf("stored figures of %s: %w", id, err)
 			}
-			b = valueBlock{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.Open, Overdue: f.Payments.Overdue}
+			b = value.Block{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.Open, Overdue: f.Payments.Overdue}
 		}
 		v.AsOf, v.Revenue12mByCurrency, v.OpenBalance, v.OverdueBalance = b.AsOf, b.Revenue12m, b.Open, b.Overdue
 		v.Revenue12m = hub.Money{Amount: decimal.New(cents, -2).StringFixed(2), Currency: s.val.cfg.BaseCurrency}

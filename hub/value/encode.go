@@ -235,11 +235,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// AppendBlockJSON appends the part of the figures a golden state's value
-// block shows beside the stage and class columns (the store keeps it in a
-// column of its own, so a state is read without decoding the figures):
-// {"as_of", "revenue_12m" (the last 12 months by currency), "open",
-// "overdue"}, lists omitted when empty.
+// Block is the part of the figures a golden state's value block shows
+// beside the stage and class columns; the store keeps it in a column of
+// its own (AppendBlockJSON), so a state is read without decoding the
+// figures.
+type Block struct {
+	AsOf       string      `json:"as_of"`
+	Revenue12m []hub.Money `json:"revenue_12m,omitempty"` // the last 12 months by currency
+	Open       []hub.Money `json:"open,omitempty"`
+	Overdue    []hub.Money `json:"overdue,omitempty"`
+}
+
+// Block returns the figures' block.
+func (f *Figures) Block() Block {
+	return Block{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.OpenBalance, Overdue: f.Payments.OverdueBalance}
+}
+
+// AppendBlockJSON appends what json.Marshal(f.Block()) writes, without
+// its reflection (once per customer recomputed).
 func (f *Figures) AppendBlockJSON(b []byte) []byte {
 	b = append(b, `{"as_of":`...)
 	b = appendString(b, f.AsOf)

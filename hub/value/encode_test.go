@@ -10,7 +10,8 @@ import (
 	"github.com/crmhub/crmhub/hub"
 )
 
-// TestAppendJSONAsMarshal: AppendJSON writes what json.Marshal writes, on
+// TestAppendJSONAsMarshal: AppendJSON (and AppendBlockJSON, of Block)
+// writes what json.Marshal writes, on
 // computed figures (odd bytes and HTML characters in dimension values),
 // the zero figures and figures with every optional part set or unset.
 func TestAppendJSONAsMarshal(t *testing.T) {
@@ -25,6 +26,13 @@ func TestAppendJSONAsMarshal(t *testing.T) {
 		}
 		if got := f.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("case %d:\n got %s\nwant %s", i, got, want)
+		}
+		block, err := json.Marshal(f.Block())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.AppendBlockJSON(nil); string(got) != string(block) {
+			t.Fatalf("case %d, block:\n got %s\nwant %s", i, got, block)
 		}
 	}
 	check(-1, &Figures{})
