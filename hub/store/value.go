@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -126,7 +128,12 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 		for _, id := range sortedKeys(ids) {
 			rows = append(rows, []any{"", id, at, at})
 		}
-		for r := range refs {
+		// In key order, as the drain deletes them: PostgreSQL locks each
+		// conflicting mark in the order given, and an upsert walking the
+		// primary key in order touches each index page once.
+		for _, r := range slices.SortedFunc(maps.Keys(refs), func(a, b hub.Ref) int {
+			return cmp.Or(cmp.Compare(a.System, b.System), cmp.Compare(a.ID, b.ID))
+		}) {
 			rows = append(rows, []any{r.System, r.ID, at, at})
 		}
 		if err := s.insertRows(ctx, tx, `INSERT INTO value_dirty (system, dkey, first_at, last_at) `, "text,text,bigint,bigint",
