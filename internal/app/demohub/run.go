@@ -113,11 +113,12 @@ func or(a, b string) string {
 
 // Synced counts the records that reached their end: consumed by the hub
 // (applied, or recognised as applied already) or dead-lettered with a reason.
+// It reads those two counters alone: polled every 50 ms, gathering the
+// whole registry had the store count its tables for the size gauges every
+// few seconds, work a hub scraped by Prometheus does far less often.
 func (r *Running) Synced() (float64, error) {
-	// A collector that cannot answer in time (the store's gauges during a
-	// long write) fails Gather but still returns the other families.
-	mfs, err := r.Server.Registry().Gather()
-	if err != nil && len(mfs) == 0 {
+	mfs, err := r.Server.SyncCounters()
+	if err != nil {
 		return 0, err
 	}
 	var n float64

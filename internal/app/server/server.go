@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/crmhub/crmhub/hub"
 	"github.com/crmhub/crmhub/hub/auth"
@@ -62,6 +63,10 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	metrics  *pipeline.Metrics
+	// syncReg holds the counters SyncCounters gathers, apart from the
+	// registry and its store gauges.
+	syncRegOnce sync.Once
+	syncReg     *prometheus.Registry
 	// reconciler compares each source's counts with the hub's (issue 8).
 	reconciler *pipeline.Reconciler
 	// applier, when this instance applies: /readyz reports its pause.
@@ -449,6 +454,21 @@ func (s *Server) Bus() *bus.Bus { return s.bus }
 
 // Registry is the server's metrics registry.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// SyncCounters gathers the two counters that say how far a sync got:
+// records consumed by the hub and records dead-lettered. Gathering the
+// whole registry for them refreshed the store's size gauges, which count
+// whole tables, as often as their cache allows: polled every 50 ms that
+// was every 2-5 s, 5-6% of the hub's CPU in bench sync, where Prometheus
+// (deploy/prometheus, every 15 s) refreshes them a third as often.
+func (s *Server) SyncCounters() ([]*dto.MetricFamily, error) {
+	s.syncRegOnce.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(s.metrics.Consumed, s.metrics.DeadLetters)
+		s.syncReg = reg
+	})
+	return s.syncReg.Gather()
+}
 
 // Close stops the runners (which checkpoint what is durable), the API, the
 // plugins, the bus and the store, in that order.
