@@ -902,21 +902,13 @@ func (s *Store) valueSummaries(ctx context.Context, tx *sql.Tx, ids []string, ou
 				return fmt.Errorf("stored value block of %s: %w", id, err)
 			}
 		} else {
-			// Only the parts the block shows are decoded.
-			var f struct {
-				AsOf    string `json:"as_of"`
-				Revenue struct {
-					Last12m []hub.Money `json:"last_12m"`
-				} `json:"revenue"`
-				Payments struct {
-					Open    []hub.Money `json:"open_balance"`
-					Overdue []hub.Money `json:"overdue_balance"`
-				} `json:"payments"`
-			}
+			// A row from before 0029, until its next recompute: the block
+			// of its whole figures, as the recompute would write it.
+			var f value.Figures
 			if err := json.Unmarshal([]byte(data.String), &f); err != nil {
 				return fmt.Errorf("stored figures of %s: %w", id, err)
 			}
-			b = value.Block{AsOf: f.AsOf, Revenue12m: f.Revenue.Last12m, Open: f.Payments.Open, Overdue: f.Payments.Overdue}
+			b = f.Block()
 		}
 		v.AsOf, v.Revenue12mByCurrency, v.OpenBalance, v.OverdueBalance = b.AsOf, b.Revenue12m, b.Open, b.Overdue
 		v.Revenue12m = hub.Money{Amount: decimal.New(cents, -2).StringFixed(2), Currency: s.val.cfg.BaseCurrency}
