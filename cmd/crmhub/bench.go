@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/crmhub/crmhub/hub"
@@ -315,7 +314,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 	// Scraped as deploy/prometheus scrapes a hub, so that the store's size
 	// gauges cost what they cost in production: the bench's own polls
 	// read only the counters they need (demohub.Synced).
-	stopScrape := scrapeEvery(ctx, r.Server.Registry(), promScrapeInterval)
+	stopScrape := scrapeMetrics(ctx, "http://"+r.Server.HTTPAddr()+"/metrics", promScrapeInterval)
 	defer stopScrape()
 	if err := r.WaitSynced(ctx); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -503,23 +502,15 @@ func assignments(ctx context.Context, st customerFinder, tr *demo.Truth) (map[st
 // promScrapeInterval is deploy/prometheus/prometheus.yml's scrape_interval.
 const promScrapeInterval = 15 * time.Second
 
-// scrapeEvery gathers reg every interval, as Prometheus scrapes /metrics,
-// until the returned func is called (more than once is fine) or ctx ends.
-func scrapeEvery(ctx context.Context, reg prometheus.Gatherer, interval time.Duration) (stop func()) {
+// scrapeMetrics scrapes url every interval from now (scraper), until the
+// returned func is called (more than once is fine) or ctx ends.
+func scrapeMetrics(ctx context.Context, url string, interval time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
+	done, ready := make(chan struct{}), make(chan struct{})
+	close(ready) // the hub is up: Start returned
 	go func() {
 		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				reg.Gather() //nolint:errcheck // a failed gauge is Prometheus's to see, not the bench's
-			}
-		}
+		(&scraper{url: url}).run(ctx, interval, ready)
 	}()
 	return func() { cancel(); <-done }
 }

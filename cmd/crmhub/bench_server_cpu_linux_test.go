@@ -59,15 +59,12 @@ func TestServerCPU(t *testing.T) {
 	}
 	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
 	var child int
-	for deadline := time.Now().Add(10 * time.Second); child == 0; {
+	waitFor(t, "the burning child to start", 10*time.Second, func() bool {
 		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
 			child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the burning child did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return child != 0
+	})
 	a, err := serverCPU(server.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +81,10 @@ func TestServerCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reaped: gone from /proc, its times in the server's cutime.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, _, err := procTimes(child, false); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the child was not reaped")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the killed child to be reaped", 10*time.Second, func() bool {
+		_, _, err := procTimes(child, false)
+		return err != nil
+	})
 	c, err := serverCPU(server.Process.Pid)
 	if err != nil {
 		t.Fatal(err)

@@ -65,8 +65,7 @@ type Server struct {
 	metrics  *pipeline.Metrics
 	// syncReg holds the counters SyncCounters gathers, apart from the
 	// registry and its store gauges.
-	syncRegOnce sync.Once
-	syncReg     *prometheus.Registry
+	syncReg *prometheus.Registry
 	// reconciler compares each source's counts with the hub's (issue 8).
 	reconciler *pipeline.Reconciler
 	// applier, when this instance applies: /readyz reports its pause.
@@ -128,6 +127,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = pipeline.NewMetrics(s.registry)
+	s.syncReg = prometheus.NewRegistry()
+	s.syncReg.MustRegister(s.metrics.Consumed, s.metrics.DeadLetters)
 	s.metrics.Progress.Interval = cfg.Log.ProgressInterval.D()
 
 	s.host, err = host.New(host.Options{
@@ -462,11 +463,6 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // was every 2-5 s, 5-6% of the hub's CPU in bench sync, where Prometheus
 // (deploy/prometheus, every 15 s) refreshes them a third as often.
 func (s *Server) SyncCounters() ([]*dto.MetricFamily, error) {
-	s.syncRegOnce.Do(func() {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(s.metrics.Consumed, s.metrics.DeadLetters)
-		s.syncReg = reg
-	})
 	return s.syncReg.Gather()
 }
 
