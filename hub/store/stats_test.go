@@ -113,6 +113,7 @@ func statsPlanCases(t *testing.T) []statsPlanCase {
 	next, nextArgs := page(value.ListFilter{Desc: true, Limit: 50, After: "1000:g"})
 	seg, segArgs := page(value.ListFilter{Segment: "champions", Limit: 50, After: "1000:g"})
 	sortAll := "USE TEMP B-TREE"
+	blocks, blocksArgs := sqliteBlocksQuery([]string{"email:a@example.de", "name:shared"}, func(string) int { return 101 })
 	return []statsPlanCase{
 		// The value figures' reads of a chunk of golden customers: on
 		// records_lookup (entity = 'customer') they stepped through every
@@ -146,6 +147,9 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 		// customer sorted (valueListQuery).
 		{name: "value list, first page", query: first, args: firstArgs, want: "customer_value_revenue", avoid: []string{sortAll, "SCAN g"}},
 		{name: "value list, next page", query: next, args: nextArgs, want: "customer_value_revenue ((revenue_12m,golden_id)<(?,?))", avoid: []string{sortAll, "SCAN g"}},
+		// Blocks of match keys: each sub-select a search of one key,
+		// with its placeholders cast (stmtCache).
+		{name: "block members", query: blocks, args: blocksArgs, want: "SEARCH match_keys USING PRIMARY KEY (mkey=?)", avoid: []string{"SCAN match_keys"}},
 		{name: "value list by segment", query: seg, args: segArgs, want: "customer_value_segment (segment=? AND (revenue_12m,golden_id)>(?,?))", avoid: []string{sortAll, "SCAN g"}},
 	}
 }

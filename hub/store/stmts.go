@@ -16,6 +16,15 @@ import (
 // rowPieces). PostgreSQL needs none of this: pgx caches statements per
 // connection itself, and the statements there take arrays.
 //
+// A statement whose plan looked at a bound value is planned again at
+// its next use with another value: with STAT4, which modernc's SQLite is
+// built with, a placeholder compared to an indexed column or giving a
+// LIMIT marks the statement so, and the driver clears the bindings after
+// each use, which counts as a change. Where that planning is costly (a
+// compound SELECT of many sub-selects: blockMembersUpTo) the placeholder
+// is cast, CAST(? AS TEXT), which the planner does not look through: the
+// plan is made once, for any value, as PostgreSQL's generic plans are.
+//
 // The writer pool has one connection, held by the transaction while a
 // statement runs, so a statement cannot be prepared on the pool then: one
 // seen for the first time runs unprepared and is prepared when its
