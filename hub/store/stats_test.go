@@ -150,6 +150,9 @@ WHERE ref_system = ? AND deleted = 0 AND ref_id IN (%s) AND entity <> 'customer'
 		// Blocks of match keys: each sub-select a search of one key,
 		// with its placeholders cast (stmtCache).
 		{name: "block members", query: blocks, args: blocksArgs, want: "SEARCH match_keys USING PRIMARY KEY (mkey=?)", avoid: []string{"SCAN match_keys"}},
+		{name: "names in a range", query: namesFrom, args: []any{"mue", "mue\U0010FFFF", "", "", 51},
+			want: "SEARCH a USING PRIMARY KEY (attr=? AND value>? AND value<?)", avoid: []string{sortAll}},
+		{name: "changes after", query: feedPage, args: []any{100, 200}, want: "SEARCH golden_changes USING INTEGER PRIMARY KEY (rowid>?)", avoid: []string{sortAll}},
 		{name: "value list by segment", query: seg, args: segArgs, want: "customer_value_segment (segment=? AND (revenue_12m,golden_id)>(?,?))", avoid: []string{sortAll, "SCAN g"}},
 	}
 }

@@ -167,6 +167,13 @@ func (s *Store) FindCustomerSummaries(ctx context.Context, f hub.CustomerFilter)
 	return out, nil
 }
 
+// namesFrom reads a page of the customers with a name in a range, after a
+// (name, id).
+var namesFrom = `SELECT a.value, s.` + strings.ReplaceAll(summaryCols, ", ", ", s.") + `
+FROM golden_attrs a JOIN golden_summaries s ON s.id = a.golden_id
+WHERE a.attr = 'name' AND a.value >= CAST(? AS TEXT) AND a.value < CAST(? AS TEXT) AND (a.value, a.golden_id) > (CAST(? AS TEXT), CAST(? AS TEXT))
+ORDER BY a.value, a.golden_id LIMIT CAST(? AS BIGINT)`
+
 // findByName lists the active customers with a name starting with
 // f.Name, in the order of that name, then id: the walk follows the
 // (attr, value, golden_id) key of golden_attrs and stops after the page,
@@ -185,11 +192,10 @@ func (s *Store) findByName(ctx context.Context, q readQueryer, f hub.CustomerFil
 		g     *hub.GoldenCustomer
 	}
 	// Search values exist for active customers only, and so do summaries:
-	// the join needs no status.
-	query := s.q(`SELECT a.value, s.` + strings.ReplaceAll(summaryCols, ", ", ", s.") + `
-FROM golden_attrs a JOIN golden_summaries s ON s.id = a.golden_id
-WHERE a.attr = 'name' AND a.value >= ? AND a.value < ? AND (a.value, a.golden_id) > (?, ?)
-ORDER BY a.value, a.golden_id LIMIT ?`)
+	// the join needs no status. The placeholders are cast (stmtCache says
+	// why): bare, SQLite planned the query again at every call, 8% of the
+	// CPU of a name search.
+	query := s.q(namesFrom)
 	afterName, afterID := f.AfterName, f.After
 	out := make([]hub.GoldenCustomer, 0, limit)
 	for len(out) < limit {
