@@ -343,11 +343,11 @@ func (s *Store) recordChanges(ctx context.Context, tx *sql.Tx, ids []string, op,
 	return nil
 }
 
-// Changes returns up to limit golden changes with seq > after, in order.
 // feedPage reads a page of the change feed.
 const feedPage = `SELECT seq, golden_id, op, COALESCE(survivor, ''), at FROM golden_changes
 WHERE seq > CAST(? AS BIGINT) ORDER BY seq LIMIT CAST(? AS BIGINT)`
 
+// Changes returns up to limit golden changes with seq > after, in order.
 func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]hub.GoldenChange, error) {
 	if limit <= 0 || limit > MaxLimit {
 		limit = DefaultLimit

@@ -21,9 +21,11 @@ import (
 // built with, a placeholder compared to an indexed column or giving a
 // LIMIT marks the statement so, and the driver clears the bindings after
 // each use, which counts as a change. Where that planning is costly (a
-// compound SELECT of many sub-selects: blockMembersUpTo) the placeholder
-// is cast, CAST(? AS TEXT), which the planner does not look through: the
-// plan is made once, for any value, as PostgreSQL's generic plans are.
+// compound SELECT of many sub-selects: blockMembersUpTo) or frequent (the
+// change feed's page, the name search: feedPage, namesFrom) the
+// placeholder is cast, CAST(? AS TEXT), which the planner does not look
+// through: the plan is made once, for any value, as PostgreSQL's generic
+// plans are.
 //
 // The writer pool has one connection, held by the transaction while a
 // statement runs, so a statement cannot be prepared on the pool then: one
