@@ -74,6 +74,13 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 	h := newHolder()
 	saved := after
 	for {
+		// With something held, Busy is asked before the read as well:
+		// asked only after it, a recompute committing in between (its
+		// marks cleared, its value change past what was read) reads as
+		// idle and the held upsert goes alone, its figures in a second
+		// message. Idle before the read means every recompute that
+		// cleared marks is in it.
+		busyBefore := len(h.held) > 0 && g.Busy != nil && g.Hold > 0 && g.Busy()
 		changes, err := g.Feed.Changes(ctx, after, goldenBatch)
 		var out []hub.GoldenChange
 		if err == nil {
@@ -81,7 +88,7 @@ func (g *GoldenStream) Run(ctx context.Context) error {
 			if len(changes) > 0 {
 				read = changes[len(changes)-1].Seq
 			}
-			out = g.sift(h, changes, read, time.Now())
+			out = g.sift(h, changes, read, busyBefore, time.Now())
 			if len(out) > 0 {
 				err = g.publish(ctx, out)
 			}

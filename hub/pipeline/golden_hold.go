@@ -143,8 +143,9 @@ func (h *holder) release(id string) (hub.GoldenChange, bool) {
 }
 
 // sift splits the changes read (up to seq read) and those held before
-// into those to publish now, in feed order, and those to hold.
-func (g *GoldenStream) sift(h *holder, changes []hub.GoldenChange, read int64, now time.Time) []hub.GoldenChange {
+// into those to publish now, in feed order, and those to hold. busyBefore
+// is Busy asked before the read (Run): busy then or now, the stream holds.
+func (g *GoldenStream) sift(h *holder, changes []hub.GoldenChange, read int64, busyBefore bool, now time.Time) []hub.GoldenChange {
 	for id, seq := range g.takeNotified() {
 		h.done[id] = max(h.done[id], seq)
 	}
@@ -162,7 +163,7 @@ func (g *GoldenStream) sift(h *holder, changes []hub.GoldenChange, read int64, n
 		h.spend(read, nil)
 		return changes
 	}
-	busy := g.Busy()
+	busy := busyBefore || g.Busy()
 	// The goldens with a change in this batch that goes now (a merge, a
 	// retirement, an upsert not held): their other changes go with it,
 	// as one message (publish takes a golden's last change).

@@ -45,8 +45,11 @@ func TestGoldenStreamSift(t *testing.T) {
 		changes []hub.GoldenChange
 		read    int64 // 0: the last change's seq
 		busy    bool
-		at      time.Duration // after t0
-		wantOut []string      // id/op/seq
+		// busyBefore: Busy before the read (a recompute committed
+		// between the read and sift's own asking)
+		busyBefore bool
+		at         time.Duration // after t0
+		wantOut    []string      // id/op/seq
 	}
 	tests := []struct {
 		name     string
@@ -129,6 +132,13 @@ func TestGoldenStreamSift(t *testing.T) {
 				{busy: false, changes: []hub.GoldenChange{change(10, "c", hub.ChangeValue)},
 					wantOut: []string{"b/upsert/2", "c/value/10"}},
 			}},
+		{name: "busy before the read, idle after: what is held stays, the recompute's value change may be past the read", hold: time.Hour, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeUpsert)}},
+				{busy: false, busyBefore: true},
+				{busy: false, changes: []hub.GoldenChange{change(3, "b", hub.ChangeValue)},
+					wantOut: []string{"b/upsert/3"}},
+			}},
 		{name: "apply idle: a held upsert's golden changing again goes under the upsert's op", hold: time.Hour, upserts: true,
 			polls: []poll{
 				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeUpsert)}},
@@ -150,7 +160,7 @@ func TestGoldenStreamSift(t *testing.T) {
 					read = p.changes[len(p.changes)-1].Seq
 				}
 				var got []string
-				for _, c := range g.sift(h, p.changes, read, t0.Add(p.at)) {
+				for _, c := range g.sift(h, p.changes, read, p.busyBefore, t0.Add(p.at)) {
 					got = append(got, c.GoldenID+"/"+c.Op+"/"+strconv.FormatInt(c.Seq, 10))
 				}
 				if !slices.Equal(got, p.wantOut) {
@@ -194,24 +204,24 @@ func TestGoldenStreamSiftReleasesABatchAPoll(t *testing.T) {
 	for i := range n {
 		changes = append(changes, change(int64(i+1), "g"+strconv.Itoa(i), hub.ChangeUpsert))
 	}
-	if out := g.sift(h, changes, int64(n), t0); len(out) != 0 {
+	if out := g.sift(h, changes, int64(n), false, t0); len(out) != 0 {
 		t.Fatalf("published %d while busy, want all held", len(out))
 	}
 	// The last one's recompute, then every golden's idle.
 	g.Recomputed([]string{"g" + strconv.Itoa(n-1)}, int64(n))
-	out := g.sift(h, nil, int64(n), t0)
+	out := g.sift(h, nil, int64(n), false, t0)
 	if len(out) != 1 || out[0].Seq != int64(n) {
 		t.Fatalf("after the recompute published %v, want the recomputed golden's upsert alone", seqs(out))
 	}
 	g.Busy = func() bool { return false }
-	out = g.sift(h, nil, int64(n), t0)
+	out = g.sift(h, nil, int64(n), false, t0)
 	if len(out) != goldenBatch || out[0].Seq != 1 || out[len(out)-1].Seq != goldenBatch {
 		t.Fatalf("idle: published %d (first %d), want the oldest %d", len(out), out[0].Seq, goldenBatch)
 	}
 	if first, ok := h.floor(); !ok || first != goldenBatch+1 {
 		t.Fatalf("floor %d, want %d", first, goldenBatch+1)
 	}
-	if out = g.sift(h, nil, int64(n), t0); len(out) != n-goldenBatch-1 {
+	if out = g.sift(h, nil, int64(n), false, t0); len(out) != n-goldenBatch-1 {
 		t.Fatalf("second idle poll published %d, want %d", len(out), n-goldenBatch-1)
 	}
 	if _, ok := h.floor(); ok || len(h.held) != 0 {
