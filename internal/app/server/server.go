@@ -248,12 +248,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if cfg.Value.On() {
 			hold = cfg.Value.Lag()
 		}
+		marks := &pendingMarks{ask: s.store.ValueMarksPending, now: time.Now}
 		busy := func() bool {
-			if s.applyBusy() {
-				return true
-			}
-			pending, err := s.store.ValueMarksPending(rctx)
-			return err == nil && pending
+			return s.applyBusy() || marks.pending(rctx)
 		}
 		stream := &pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream"),

@@ -121,6 +121,43 @@ func (s *Server) applyBusy() bool {
 	return time.Since(s.store.LastApply()) < s.cfg.Value.DrainEvery()
 }
 
+// pendingMarks answers the golden stream's "are figures pending?" from
+// the store, trusting a yes for pendingTrust. While it holds changes the
+// stream asks before and after every read of the feed, and on SQLite
+// each ask is a read transaction that first empties the read
+// connection's page cache (the writer committed since), about 6 ms with
+// that cache full: 0.40 CPU-s of a deferred first sync of 20,000 people
+// (docs/benchmarks.md). In one such sync 48 of 102 asks were answered
+// from a yes. A no is asked again every time: the stream releases what
+// it holds on it, and a stale one could release an upsert ahead of the
+// value change its recompute just wrote.
+type pendingMarks struct {
+	ask func(ctx context.Context) (bool, error)
+	now func() time.Time
+
+	mu  sync.Mutex
+	yes time.Time // when the store last said yes
+}
+
+// pendingTrust is how long a yes stands: a held change goes out at most
+// this much later than it could.
+const pendingTrust = 250 * time.Millisecond
+
+func (p *pendingMarks) pending(ctx context.Context) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now := p.now(); !p.yes.IsZero() && now.Sub(p.yes) < pendingTrust {
+		return true
+	}
+	ok, err := p.ask(ctx)
+	if err != nil || !ok {
+		p.yes = time.Time{}
+		return false
+	}
+	p.yes = p.now()
+	return true
+}
+
 // drainPace bounds the deferred recompute's share of the applier's time:
 // after a pass that took d, the next starts no sooner than drainPace x d
 // later (and never sooner than value.delay).
