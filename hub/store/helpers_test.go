@@ -101,6 +101,15 @@ func mustApply(tb testing.TB, s *Store, evs ...hub.Envelope) hub.ApplyStats {
 	return st
 }
 
+// mustApplyBatches applies evs in batches of n, as a sync's consumer
+// hands them over, rather than as one transaction.
+func mustApplyBatches(tb testing.TB, s *Store, n int, evs []hub.Envelope) {
+	tb.Helper()
+	for i := 0; i < len(evs); i += n {
+		mustApply(tb, s, evs[i:min(i+n, len(evs))]...)
+	}
+}
+
 // snapshot is the store's final golden state: every active golden customer
 // with its sources and linked records. Merge history (merged_from) is left
 // out: which intermediate ids existed depends on arrival order.

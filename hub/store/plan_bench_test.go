@@ -17,9 +17,7 @@ func BenchmarkBlocksQuery(b *testing.B) {
 	s := MustOpenSQLite(b, Options{})
 	ctx := context.Background()
 	evs := benchEvents(8000)
-	for i := 0; i < len(evs); i += 500 {
-		mustApply(b, s, evs[i:min(i+500, len(evs))]...)
-	}
+	mustApplyBatches(b, s, 500, evs)
 	keys, err := s.strings(ctx, s.rdb, `SELECT DISTINCT mkey FROM match_keys ORDER BY mkey`)
 	if err != nil {
 		b.Fatal(err)

@@ -77,9 +77,7 @@ func testGoldenStates(t *testing.T, s *Store) {
 func BenchmarkGoldenStates(b *testing.B) {
 	s := MustOpenSQLite(b, Options{})
 	evs := benchEvents(4000)
-	for i := 0; i < len(evs); i += 500 {
-		mustApply(b, s, evs[i:min(i+500, len(evs))]...)
-	}
+	mustApplyBatches(b, s, 500, evs)
 	ctx := context.Background()
 	var ids []string
 	for f := (hub.CustomerFilter{Limit: MaxLimit}); ; {

@@ -39,9 +39,7 @@ func skewedStore(t *testing.T, statsEvery int) *Store {
 		evs = append(evs, ev(hub.EntityOrder, "erp", "orders", fmt.Sprintf("M%d", i), 1, hub.Order{OrderNumber: fmt.Sprintf("M%d", i),
 			CustomerRef: hub.Ref{System: "erp", ID: "K1"}, Total: &hub.Money{Amount: "10.00", Currency: "EUR"}}))
 	}
-	for i := 0; i < len(evs); i += 500 {
-		mustApply(t, s, evs[i:min(i+500, len(evs))]...)
-	}
+	mustApplyBatches(t, s, 500, evs)
 	var bridges []hub.Envelope
 	for i := 2; i < 402; i += 2 {
 		bridges = append(bridges, cust("web", fmt.Sprintf("b%d", i), 1, hub.Customer{FamilyName: "Bridge",
@@ -334,9 +332,7 @@ func TestPostgresStatsRefreshIntegration(t *testing.T) {
 	for i := 0; i < 1500; i++ {
 		evs = benchPerson(evs, i)
 	}
-	for i := 0; i < len(evs); i += 500 {
-		mustApply(t, s, evs[i:min(i+500, len(evs))]...)
-	}
+	mustApplyBatches(t, s, 500, evs)
 	analyzed := func() (bool, float64) {
 		t.Helper()
 		var manual bool
@@ -389,9 +385,7 @@ func TestPostgresStatsSkipBusyTable(t *testing.T) {
 	for i := 0; i < 1500; i++ {
 		evs = benchPerson(evs, i)
 	}
-	for i := 0; i < len(evs); i += 500 {
-		mustApply(t, s, evs[i:min(i+500, len(evs))]...)
-	}
+	mustApplyBatches(t, s, 500, evs)
 	lastAnalyze := func(table string) bool {
 		t.Helper()
 		var done bool
