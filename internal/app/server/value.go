@@ -146,7 +146,8 @@ const pendingTrust = 250 * time.Millisecond
 func (p *pendingMarks) pending(ctx context.Context) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if now := p.now(); !p.yes.IsZero() && now.Sub(p.yes) < pendingTrust {
+	now := p.now()
+	if !p.yes.IsZero() && now.Sub(p.yes) < pendingTrust {
 		return true
 	}
 	ok, err := p.ask(ctx)
@@ -154,7 +155,7 @@ func (p *pendingMarks) pending(ctx context.Context) bool {
 		p.yes = time.Time{}
 		return false
 	}
-	p.yes = p.now()
+	p.yes = now // from before the ask: the window never outlasts the answer
 	return true
 }
 
