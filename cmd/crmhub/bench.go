@@ -63,6 +63,8 @@ the golden change stream has published the whole feed and prints that time and C
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
 	sync.Flags().IntVarP(&o.verbose, "verbose", "v", 0, "print this many pairs of one person's records left in two golden customers, with the evidence of the settled and the configured model")
 	sync.Flags().IntVar(&o.serverPID, "server-pid", 0, "also count the CPU of the database server on this machine: this process (PostgreSQL's postmaster: pgrep -o -x postgres) and its children, read from /proc (Linux); the hub's own CPU leaves out the statements it hands the server")
+	sync.Flags().IntVar(&o.memoryMB, "memory-mb", 0, "the hub's memory_mb budget (0: the default, -1: none)")
+	sync.Flags().IntVar(&o.sqliteCacheMB, "sqlite-cache-mb", 0, "store.sqlite_cache_mb: SQLite's page caches, half the writer's (0: memory_mb's share)")
 	sync.Flags().StringVar(&o.settleProfile, "settle-cpuprofile", "", "write a CPU profile of settling the identity model after the sync (--estimate) to this file")
 	cmd.AddCommand(sync, newBenchLatencyCmd(), newBenchAPICmd(), newBenchQualityCmd(), newBenchPipelineCmd())
 	return cmd
@@ -73,6 +75,8 @@ type syncBenchOpts struct {
 	seed          int64
 	dir, store    string
 	dsn           string
+	memoryMB      int
+	sqliteCacheMB int
 	inProcess     bool
 	estimate      bool
 	json          bool
@@ -295,6 +299,7 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 			if o.store == "postgres" {
 				c.Store.Driver, c.Store.DSN = "postgres", o.dsn
 			}
+			c.MemoryMB, c.Store.SQLiteCacheMB = o.memoryMB, o.sqliteCacheMB
 			c.Identity.Fuzzy.People.Estimate = config.EstimateOff
 			if o.estimate {
 				c.Identity.Fuzzy.People.Estimate = config.EstimateAuto

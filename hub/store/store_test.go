@@ -790,3 +790,23 @@ func TestOpenPostgresDriverNamesIntegration(t *testing.T) {
 		})
 	}
 }
+
+// TestParkedCountPlan: the parked count walks records_linked, never every
+// row of records, with statistics taken while the store held no linked
+// record at all as with none.
+func TestParkedCountPlan(t *testing.T) {
+	ctx := context.Background()
+	for _, analyzed := range []bool{false, true} {
+		s := MustOpenSQLite(t, Options{})
+		mustApply(t, s, cust("erp", "K1", 1, hub.Customer{FamilyName: "Schmidt"}))
+		if analyzed {
+			if _, err := s.db.ExecContext(ctx, `ANALYZE`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan := queryPlan(t, s.db, s.byLinked(`SELECT COUNT(*), MIN(l.updated_at) FROM records l`+byLinkedHint+` WHERE `+parkedWhere))
+		if !strings.Contains(plan, "SEARCH l USING INDEX records_linked") {
+			t.Errorf("analyzed %v: the parked count does not walk records_linked: %v", analyzed, plan)
+		}
+	}
+}

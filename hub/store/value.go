@@ -709,6 +709,20 @@ func (s *Store) byGolden(query string) string {
 	return strings.Replace(query, byGoldenHint, " INDEXED BY records_golden", 1)
 }
 
+// byLinkedHint marks where byLinked names the index.
+const byLinkedHint = "/*by linked*/"
+
+// byLinked makes query, a scan of the linked records (parkedWhere), walk
+// records_linked on SQLite whatever the statistics say: the index holds
+// every column the scan tests, so only a parked record's row is read.
+// PostgreSQL plans from its statistics and has no such clause.
+func (s *Store) byLinked(query string) string {
+	if s.pg {
+		return strings.Replace(query, byLinkedHint, "", 1)
+	}
+	return strings.Replace(query, byLinkedHint, " INDEXED BY records_linked", 1)
+}
+
 // valueClass is what moves a customer on the golden change stream: its
 // stage, segment and ABC class. The zero value is a customer without
 // figures, which is the same as one without orders or revenue.
