@@ -60,6 +60,7 @@ the golden change stream has published the whole feed and prints that time and C
 	sync.Flags().BoolVar(&o.estimate, "estimate", true, "run the hub with identity.fuzzy.people.estimate: auto (the default config), and score the model it settles on; --estimate=false runs it with estimate: off (the fixed defaults)")
 	sync.Flags().DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
 	sync.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the hub process from start to the golden change stream caught up to this file (go tool pprof)")
+	sync.Flags().StringVar(&o.memProfile, "memprofile", "", "write the allocation profile of the process, from its start (the sample systems generated included) to the golden change stream caught up, to this file (go tool pprof -sample_index=alloc_space)")
 	sync.Flags().StringVar(&o.value, "value", "deferred", "customer value figures: deferred (the default of crmhub run), sync, or off (value.enabled: false)")
 	sync.Flags().IntVarP(&o.verbose, "verbose", "v", 0, "print this many pairs of one person's records left in two golden customers, with the evidence of the settled and the configured model")
 	sync.Flags().IntVar(&o.serverPID, "server-pid", 0, "also count the CPU of the database server on this machine: this process (PostgreSQL's postmaster: pgrep -o -x postgres) and its children, read from /proc (Linux); the hub's own CPU leaves out the statements it hands the server")
@@ -82,6 +83,7 @@ type syncBenchOpts struct {
 	json          bool
 	timeout       time.Duration
 	cpuProfile    string
+	memProfile    string
 	settleProfile string
 	value         string // deferred, sync or off
 	verbose       int
@@ -384,6 +386,9 @@ func runSyncBench(ctx context.Context, o syncBenchOpts) (*syncBenchResult, error
 		return nil, srvErr
 	}
 	stopProfile()
+	if err := writeAllocProfile(o.memProfile); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
 	if o.progress != nil {
 		fmt.Fprintf(o.progress, "golden stream caught up at %.1f s (%.1f CPU-s)\n", published.Seconds(), publishedCPU.Seconds())
 	}
@@ -479,6 +484,25 @@ func startCPUProfile(path string) (func(), error) {
 			f.Close()
 		})
 	}, nil
+}
+
+// writeAllocProfile writes the heap profile to path (nothing with an
+// empty path): read with -sample_index=alloc_space, it holds what was
+// allocated since the process started, which the collector's share of a
+// run follows.
+func writeAllocProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("memory profile %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // customerFinder is the store's search, returning summaries: the bench
