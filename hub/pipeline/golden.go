@@ -53,6 +53,13 @@ type GoldenStream struct {
 	// HoldUpserts holds an upsert or sources change until the deferred
 	// recompute has taken its golden (Recomputed), at most Hold.
 	HoldUpserts bool
+	// Settling, when set, reports that apply is idle but the figures
+	// have not settled: recomputes still pending, or a re-cut of the
+	// segments due. What is held then waits, at most Hold, an upsert
+	// whose recompute came included, so that it goes out once with its
+	// final class instead of again as the re-cut's value change
+	// (golden_hold.go). Asked only with something held or to hold.
+	Settling func() bool
 
 	mu       sync.Mutex
 	notified map[string]int64 // Recomputed since the last poll: golden -> feed seq

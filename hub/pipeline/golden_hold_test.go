@@ -48,6 +48,7 @@ func TestGoldenStreamSift(t *testing.T) {
 		// busyBefore: Busy before the read (a recompute committed
 		// between the read and sift's own asking)
 		busyBefore bool
+		settling   bool          // apply idle, the figures not settled (Settling)
 		at         time.Duration // after t0
 		wantOut    []string      // id/op/seq
 	}
@@ -139,6 +140,23 @@ func TestGoldenStreamSift(t *testing.T) {
 				{busy: false, changes: []hub.GoldenChange{change(3, "b", hub.ChangeValue)},
 					wantOut: []string{"b/upsert/3"}},
 			}},
+		{name: "apply idle, figures settling: a recomputed upsert waits, and the re-cut's value change folds in", hold: time.Hour, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeValue)}},
+				// The last recompute pass: marks pending, apply idle.
+				{busy: true, settling: true, notify: map[string]int64{"a": 3}, changes: []hub.GoldenChange{change(3, "a", hub.ChangeValue), change(4, "c", hub.ChangeValue)}},
+				// Marks done, the re-cut due and then taken.
+				{settling: true, changes: []hub.GoldenChange{change(5, "a", hub.ChangeValue)}},
+				{changes: []hub.GoldenChange{change(6, "b", hub.ChangeValue)},
+					wantOut: []string{"c/value/4", "a/upsert/5", "b/value/6"}},
+			}},
+		{name: "settling holds no longer than Hold", hold: time.Second, upserts: true,
+			polls: []poll{
+				{busy: true, changes: []hub.GoldenChange{change(1, "a", hub.ChangeUpsert), change(2, "b", hub.ChangeUpsert)}, at: 0},
+				{settling: true, notify: map[string]int64{"b": 2}, changes: []hub.GoldenChange{change(3, "c", hub.ChangeValue)}, at: time.Second,
+					wantOut: []string{"a/upsert/1", "b/upsert/2"}},
+			},
+			wantHeld: map[string]heldWant{"c": {3, 3, hub.ChangeValue}}},
 		{name: "apply idle: a held upsert's golden changing again goes under the upsert's op", hold: time.Hour, upserts: true,
 			polls: []poll{
 				{busy: true, changes: []hub.GoldenChange{change(2, "b", hub.ChangeUpsert)}},
@@ -152,6 +170,7 @@ func TestGoldenStreamSift(t *testing.T) {
 			h := newHolder()
 			for i, p := range tt.polls {
 				g.Busy = func() bool { return p.busy }
+				g.Settling = func() bool { return p.settling }
 				for id, seq := range p.notify {
 					g.Recomputed([]string{id}, seq)
 				}

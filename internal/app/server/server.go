@@ -248,13 +248,23 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if cfg.Value.On() {
 			hold = cfg.Value.Lag()
 		}
-		marks := &pendingMarks{ask: s.store.ValueMarksPending, now: time.Now}
+		marks := &pendingProbe{ask: s.store.ValueMarksPending, now: time.Now}
 		busy := func() bool {
 			return s.applyBusy() || marks.pending(rctx)
 		}
+		// Apply idle, the figures not settled: the last recompute pass of
+		// a sync running, or the re-cut its growth made due (which
+		// runValueRefresh takes within value.delay).
+		cut := &pendingProbe{ask: func(ctx context.Context) (bool, error) {
+			return s.store.ValueCutStale(ctx, false)
+		}, now: time.Now}
+		settling := func() bool {
+			return !s.applyBusy() && (marks.pending(rctx) || cut.pending(rctx))
+		}
 		stream := &pipeline.GoldenStream{Feed: s.store, Customers: s.store,
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream"),
-			Hold: hold, Busy: busy, HoldUpserts: cfg.Value.On() && cfg.Value.Deferred()}
+			Hold: hold, Busy: busy, HoldUpserts: cfg.Value.On() && cfg.Value.Deferred(),
+			Settling: settling}
 		if cfg.Value.On() {
 			s.background(rctx, "value refresh", nil, s.runValueRefresh)
 			if cfg.Value.Deferred() {

@@ -121,9 +121,10 @@ func (s *Server) applyBusy() bool {
 	return time.Since(s.store.LastApply()) < s.cfg.Value.DrainEvery()
 }
 
-// pendingMarks answers the golden stream's "are figures pending?" from
-// the store, trusting a yes for pendingTrust. While it holds changes the
-// stream asks before and after every read of the feed, and on SQLite
+// pendingProbe answers one of the golden stream's questions of the store
+// ("are figures pending?", "is a re-cut due?"), trusting a yes for
+// pendingTrust. While it holds changes the stream asks the first before
+// and after every read of the feed, and on SQLite
 // each ask is a read transaction that first empties the read
 // connection's page cache (the writer committed since), about 6 ms with
 // that cache full: 0.40 CPU-s of a deferred first sync of 20,000 people
@@ -131,7 +132,7 @@ func (s *Server) applyBusy() bool {
 // from a yes. A no is asked again every time: the stream releases what
 // it holds on it, and a stale one could release an upsert ahead of the
 // value change its recompute just wrote.
-type pendingMarks struct {
+type pendingProbe struct {
 	ask func(ctx context.Context) (bool, error)
 	now func() time.Time
 
@@ -143,7 +144,7 @@ type pendingMarks struct {
 // this much later than it could.
 const pendingTrust = 250 * time.Millisecond
 
-func (p *pendingMarks) pending(ctx context.Context) bool {
+func (p *pendingProbe) pending(ctx context.Context) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()

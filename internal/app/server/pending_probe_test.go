@@ -9,7 +9,7 @@ import (
 
 // A yes from the store stands for pendingTrust; a no, or a failure, is
 // asked again at the next call.
-func TestPendingMarksTrustsOnlyAYes(t *testing.T) {
+func TestPendingProbeTrustsOnlyAYes(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
 	type call struct {
 		at      time.Duration // after t0
@@ -46,7 +46,7 @@ func TestPendingMarksTrustsOnlyAYes(t *testing.T) {
 				asked bool
 				next  call
 			)
-			p := &pendingMarks{now: func() time.Time { return now }, ask: func(context.Context) (bool, error) {
+			p := &pendingProbe{now: func() time.Time { return now }, ask: func(context.Context) (bool, error) {
 				asked = true
 				if next.fail {
 					return false, errors.New("store down")
