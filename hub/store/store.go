@@ -512,7 +512,7 @@ func (s *Store) counts(ctx context.Context) (hub.Counts, time.Time, error) {
 		return c, time.Time{}, fmt.Errorf("counts: records: %w", err)
 	}
 	var oldest sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, s.byLinked(`SELECT COUNT(*), MIN(l.updated_at) FROM records l`+byLinkedHint+` WHERE `+parkedWhere)).Scan(&c.Parked, &oldest); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.byLinked(`SELECT COUNT(*), MIN(l.updated_at) `+parkedFrom)).Scan(&c.Parked, &oldest); err != nil {
 		return c, time.Time{}, fmt.Errorf("counts: parked: %w", err)
 	}
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM applied_events`).Scan(&c.AppliedEvents); err != nil {
@@ -521,24 +521,24 @@ func (s *Store) counts(ctx context.Context) (hub.Counts, time.Time, error) {
 	return c, fromNanos(oldest.Int64), nil
 }
 
-// parkedWhere selects linked records whose customer has not arrived.
-// Every linked record names one (customer_ref is required by the order,
-// payment and service case schemas), so "ref_system IS NOT NULL" drops
-// none; it lets the count walk records_linked, a partial index of the
+// parkedFrom selects, as l, the linked records whose customer has not
+// arrived; it is marked for byLinked. Every linked record names one
+// (customer_ref is required by the order, payment and service case
+// schemas), so "ref_system IS NOT NULL" drops none; it lets the count walk records_linked, a partial index of the
 // linked records alone holding the columns tested here, instead of every
 // row of records with its JSON: the parked count of the size gauges read
 // 0.41 s against 0.09-0.15 s over the 129,619 records a first sync of
 // 20,000 people leaves (sqlite3 shell, 2026-12-07), and the value facts
 // in those rows made the scan dearer still (0.87 against 0.36 CPU-s of a
 // bench sync's gauges, `--value deferred` against `off`).
-const parkedWhere = `l.ref_system IS NOT NULL AND l.entity <> 'customer' AND l.deleted = 0 AND NOT EXISTS (
+const parkedFrom = `FROM records l` + byLinkedHint + ` WHERE l.ref_system IS NOT NULL AND l.entity <> 'customer' AND l.deleted = 0 AND NOT EXISTS (
   SELECT 1 FROM records c WHERE c.entity = 'customer' AND c.deleted = 0 AND c.system = l.ref_system AND c.source_id = l.ref_id)`
 
 // OldestParked returns the source timestamp of the oldest parked record,
 // zero if none is parked.
 func (s *Store) OldestParked(ctx context.Context) (time.Time, error) {
 	var n sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, s.byLinked(`SELECT MIN(l.updated_at) FROM records l`+byLinkedHint+` WHERE `+parkedWhere)).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.byLinked(`SELECT MIN(l.updated_at) `+parkedFrom)).Scan(&n); err != nil {
 		return time.Time{}, fmt.Errorf("oldest parked: %w", err)
 	}
 	return fromNanos(n.Int64), nil

@@ -688,10 +688,7 @@ const byValueIDHint = "/*by value id*/"
 // profile of bench sync --people 20000, 2026-12-06). PostgreSQL plans
 // from its statistics and has no such clause.
 func (s *Store) byValueID(query string) string {
-	if s.pg {
-		return strings.Replace(query, byValueIDHint, "", 1)
-	}
-	return strings.Replace(query, byValueIDHint, " INDEXED BY sqlite_autoindex_customer_value_1", 1)
+	return s.indexedBy(query, byValueIDHint, "sqlite_autoindex_customer_value_1")
 }
 
 // byGoldenHint marks where byGolden names the index.
@@ -703,24 +700,27 @@ const byGoldenHint = "/*by golden*/"
 // through every customer record of the store for each chunk of goldens.
 // PostgreSQL plans from its statistics and has no such clause.
 func (s *Store) byGolden(query string) string {
-	if s.pg {
-		return strings.Replace(query, byGoldenHint, "", 1)
-	}
-	return strings.Replace(query, byGoldenHint, " INDEXED BY records_golden", 1)
+	return s.indexedBy(query, byGoldenHint, "records_golden")
 }
 
 // byLinkedHint marks where byLinked names the index.
 const byLinkedHint = "/*by linked*/"
 
-// byLinked makes query, a scan of the linked records (parkedWhere), walk
+// byLinked makes query, a scan of the linked records (parkedFrom), walk
 // records_linked on SQLite whatever the statistics say: the index holds
 // every column the scan tests, so only a parked record's row is read.
 // PostgreSQL plans from its statistics and has no such clause.
 func (s *Store) byLinked(query string) string {
+	return s.indexedBy(query, byLinkedHint, "records_linked")
+}
+
+// indexedBy puts "INDEXED BY index" where hint marks query on SQLite, and
+// takes the mark out on PostgreSQL, which has no such clause.
+func (s *Store) indexedBy(query, hint, index string) string {
 	if s.pg {
-		return strings.Replace(query, byLinkedHint, "", 1)
+		return strings.Replace(query, hint, "", 1)
 	}
-	return strings.Replace(query, byLinkedHint, " INDEXED BY records_linked", 1)
+	return strings.Replace(query, hint, " INDEXED BY "+index, 1)
 }
 
 // valueClass is what moves a customer on the golden change stream: its

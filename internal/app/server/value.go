@@ -124,10 +124,9 @@ func (s *Server) applyBusy() bool {
 // pendingProbe answers one of the golden stream's questions of the store
 // ("are figures pending?", "is a re-cut due?"), trusting a yes for
 // pendingTrust. While it holds changes the stream asks the first before
-// and after every read of the feed, and on SQLite
-// each ask is a read transaction that first empties the read
-// connection's page cache (the writer committed since), about 6 ms with
-// that cache full: 0.40 CPU-s of a deferred first sync of 20,000 people
+// and after every read of the feed, and on SQLite each ask is a read
+// transaction that first empties the read connection's page cache (the
+// writer committed since), about 6 ms with that cache full: 0.40 CPU-s of a deferred first sync of 20,000 people
 // (docs/benchmarks.md). In one such sync 48 of 102 asks were answered
 // from a yes. A no is asked again every time: the stream releases what
 // it holds on it, and a stale one could release an upsert ahead of the
