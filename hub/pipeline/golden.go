@@ -60,6 +60,12 @@ type GoldenStream struct {
 	// final class instead of again as the re-cut's value change
 	// (golden_hold.go). Asked only with something held or to hold.
 	Settling func() bool
+	// Filling, when set, reports that the first fill of the figures may
+	// be to come (store ValueFilling): a store created empty computes
+	// them in one sweep once its first load pauses, so what is held waits
+	// for it rather than for Hold, up to fillHeld goldens held (the
+	// oldest go out beyond that), and goes out once with its figures.
+	Filling func() bool
 
 	mu       sync.Mutex
 	notified map[string]int64 // Recomputed since the last poll: golden -> feed seq

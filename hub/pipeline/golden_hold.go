@@ -38,9 +38,20 @@ import (
 // stream's read and its asking still leaves the same state twice, as
 // before, never a wrong one.
 //
+// A store created empty computes the figures of its first load in one
+// sweep once the load pauses (store value_sweep.go), not as each
+// customer settles: while that may be to come (Filling), what is held
+// waits for it, bounded by a count (fillHeld) instead of by Hold.
+//
 // A merge or retirement supersedes what is held of its golden and is
 // never held. An upsert that the recompute already covered when the
 // stream reads it (a stream behind the feed) is not held.
+
+// fillHeld bounds what the stream holds while the first fill of the
+// figures is to come (Filling), in goldens: about 25 MB of held changes.
+// A first load larger than that publishes its oldest states without
+// figures, and again once the sweep computes them.
+var fillHeld = 100000
 
 // heldChange is what the stream holds of one golden.
 type heldChange struct {
@@ -178,6 +189,7 @@ func (g *GoldenStream) sift(h *holder, changes []hub.GoldenChange, read int64, b
 	}
 	busy := busyBefore || g.Busy()
 	settling := g.Settling != nil && g.Settling()
+	filling := g.Filling != nil && g.Filling()
 	hold := busy || settling
 	// The goldens with a change in this batch that goes now (a merge, a
 	// retirement, an upsert not held): their other changes go with it,
@@ -223,7 +235,7 @@ func (g *GoldenStream) sift(h *holder, changes []hub.GoldenChange, read int64, b
 	for len(out) < goldenBatch && len(h.order) > 0 {
 		r := h.order[0]
 		hc, ok := h.live(r)
-		if ok && hold && now.Sub(hc.since) < g.Hold {
+		if ok && hold && (filling && len(h.held) <= fillHeld || !filling && now.Sub(hc.since) < g.Hold) {
 			break // the queue is in hold order: none after it is due
 		}
 		h.order = h.order[1:]

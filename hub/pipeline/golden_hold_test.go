@@ -448,3 +448,41 @@ func TestGoldenStreamHeldSurvivesAFailedPublish(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// While the first fill of the figures may be to come (Filling), what is
+// held waits past Hold for the sweep's recompute, up to fillHeld goldens:
+// beyond that the oldest go out.
+func TestGoldenStreamSiftFilling(t *testing.T) {
+	defer func(n int) { fillHeld = n }(fillHeld)
+	fillHeld = 3
+	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	filling := true
+	g := &GoldenStream{Hold: time.Second, HoldUpserts: true, Busy: func() bool { return true }, Filling: func() bool { return filling }}
+	h := newHolder()
+	var changes []hub.GoldenChange
+	for i := range 3 {
+		changes = append(changes, change(int64(i+1), "g"+strconv.Itoa(i), hub.ChangeUpsert))
+	}
+	if out := g.sift(h, changes, 3, true, t0); len(out) != 0 {
+		t.Fatalf("published %v while busy, want all held", seqs(out))
+	}
+	// An hour on, past Hold: still held for the sweep.
+	if out := g.sift(h, nil, 3, true, t0.Add(time.Hour)); len(out) != 0 {
+		t.Fatalf("filling: published %v past Hold, want all held for the sweep", seqs(out))
+	}
+	// Two more goldens: the holder is over its bound by two, the oldest two go.
+	out := g.sift(h, []hub.GoldenChange{change(4, "g3", hub.ChangeUpsert), change(5, "g4", hub.ChangeUpsert)}, 5, true, t0.Add(time.Hour))
+	if got := seqs(out); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("over the bound published %v, want [1 2]", got)
+	}
+	// The sweep recomputes g2: it goes as soon as the stream has read to its seq.
+	g.Recomputed([]string{"g2"}, 5)
+	if got := seqs(g.sift(h, nil, 5, true, t0.Add(time.Hour))); len(got) != 1 || got[0] != 3 {
+		t.Fatalf("after the sweep's recompute published %v, want [3]", got)
+	}
+	// Fill over: Hold bounds again, and the rest are held a Hold.
+	filling = false
+	if got := seqs(g.sift(h, nil, 5, true, t0.Add(time.Hour+time.Second))); len(got) != 2 {
+		t.Fatalf("after the fill published %v, want the two left", got)
+	}
+}

@@ -319,13 +319,23 @@ func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute in
 	if s.val.off {
 		return st, nil
 	}
+	// While the first fill's sweep waits or runs, it computes the
+	// customers without figures: recomputing them here was the same work
+	// twice, and on a store still loading.
+	sweeping := false
+	if !s.val.off && s.val.deferred {
+		var err error
+		if _, sweeping, err = s.sweepRow(ctx, s.rdb); err != nil {
+			return st, fmt.Errorf("value refresh: %w", err)
+		}
+	}
 	today := now.UTC().Format(time.DateOnly)
 	var missing, stale refreshBranch
 	missing.query = s.q(`SELECT g.id FROM goldens g WHERE g.id > ? AND g.status = 'active'
   AND NOT EXISTS (SELECT 1 FROM customer_value v WHERE v.golden_id = g.id) ORDER BY g.id LIMIT ?`)
 	stale.query = s.q(`SELECT golden_id FROM customer_value WHERE golden_id > ? AND as_of < ? ORDER BY golden_id LIMIT ?`)
 	stale.args = []any{today}
-	for st.Recomputed < maxRecompute {
+	for !sweeping && st.Recomputed < maxRecompute {
 		n := min(refreshPage, maxRecompute-st.Recomputed)
 		ids, err := s.nextRefresh(ctx, &missing, &stale, n)
 		if err != nil {

@@ -61,7 +61,8 @@ type valueState struct {
 	// is what DrainSettled measures quiet and lag against: wall time,
 	// not the figures' day (now), which a config may fix.
 	wall func() time.Time
-	fill factFill // the back-fill of value facts (fillFacts)
+	fill  factFill   // the back-fill of value facts (fillFacts)
+	sweep sweepState // the first fill (value_sweep.go)
 }
 
 func newValueState(o ValueOptions) (*valueState, error) {
@@ -110,6 +111,11 @@ func (s *Store) valueAfter(ctx context.Context, b *batch, refs map[hub.Ref]bool)
 		return nil
 	}
 	tx := b.tx
+	if s.val.deferred {
+		if defers, err := s.sweepDefers(ctx, tx); err != nil || defers {
+			return err
+		}
+	}
 	ids := map[string]bool{}
 	for g := range b.seedsG {
 		ids[g] = true
@@ -195,6 +201,9 @@ func (s *Store) mergedWithFigures(ctx context.Context, tx *sql.Tx, ids map[strin
 // took; 0 when none wait. DrainSettled (value_settle.go) is the pacing
 // the server uses.
 func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
+	if _, err := s.sweepValues(ctx, max, true, 0, 0, nil); err != nil {
+		return 0, err
+	}
 	n := 0
 	err := s.valueTx(ctx, func(tx *sql.Tx) error {
 		n = 0
@@ -238,21 +247,33 @@ func (s *Store) DrainValue(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
-// ValuePending counts the deferred marks not yet recomputed: 0 once
-// every change applied so far is in the figures (a bench's "settled").
+// ValuePending counts the deferred marks not yet recomputed, and the
+// goldens the first fill's sweep has still to pass: 0 once every change
+// applied so far is in the figures (a bench's "settled").
 func (s *Store) ValuePending(ctx context.Context) (int, error) {
 	var n int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM value_dirty`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("value pending: %w", err)
 	}
-	return n, nil
+	if s.val.off || !s.val.deferred {
+		return n, nil
+	}
+	left, err := s.sweepLeft(ctx, s.rdb)
+	if err != nil {
+		return 0, fmt.Errorf("value pending: %w", err)
+	}
+	return n + left, nil
 }
 
 // ValueMarksPending reports whether any deferred mark waits for its
-// recompute: one row read, where ValuePending counts them all.
+// recompute, or the first fill's sweep for its goldens: a row or two
+// read, where ValuePending counts them all.
 func (s *Store) ValueMarksPending(ctx context.Context) (bool, error) {
 	if s.val.off || !s.val.deferred {
 		return false, nil
+	}
+	if yes, err := s.sweepPending(ctx, s.rdb); err != nil || yes {
+		return yes, err
 	}
 	ok, err := anyRow(ctx, s.rdb, `SELECT 1 FROM value_dirty`)
 	if err != nil {

@@ -43,9 +43,14 @@ type markKey struct{ system, key string }
 // last seq at its commit: every change of them up to that seq has its
 // figures (the golden change stream holds upserts for them).
 func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Duration, took func(ids []string, seq int64)) (int, error) {
+	// A first fill's sweep goes first, when due (value_sweep.go): the
+	// marks then are those its changes wrote since it started.
+	total, err := s.sweepValues(ctx, max, false, quiet, maxLag, took)
+	if err != nil {
+		return total, err
+	}
 	now := s.val.wall()
 	lastBy, firstBy := now.Add(-quiet).UnixMilli(), now.Add(-maxLag).UnixMilli()
-	total := 0
 	var after markKey
 	// The goldens this pass recomputed, in chunks committed: a golden
 	// often has marks in several chunks (its golden id, and the source

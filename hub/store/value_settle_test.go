@@ -22,6 +22,7 @@ func testValueSettled(t *testing.T, open opener) {
 	ctx := context.Background()
 	d := genValue(9, 6)
 	s := openValue(t, open, Options{Value: ValueOptions{Deferred: true}})
+	firstFillDone(t, s)
 	t0 := time.Date(2026, 6, 30, 9, 0, 0, 0, time.UTC)
 	wall := t0
 	s.val.wall = func() time.Time { return wall }

@@ -265,6 +265,24 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			Positions: s.store, Publisher: s.bus, Topics: topics, Metrics: s.metrics, Logger: s.log.With("component", "golden-stream"),
 			Hold: hold, Busy: busy, HoldUpserts: cfg.Value.On() && cfg.Value.Deferred(),
 			Settling: settling}
+		if cfg.Value.On() && cfg.Value.Deferred() {
+			// Through the first fill's sweep, and then until the figures
+			// settle (the re-cut it makes due): what the load's upserts
+			// held were held since the load, far longer than Hold, and
+			// would go out before that re-cut, then again with it.
+			var filled atomic.Bool
+			stream.Filling = func() bool {
+				if s.store.ValueFilling() {
+					filled.Store(true)
+					return true
+				}
+				if filled.Load() && settling() {
+					return true
+				}
+				filled.Store(false)
+				return false
+			}
+		}
 		if cfg.Value.On() {
 			s.background(rctx, "value refresh", nil, s.runValueRefresh)
 			if cfg.Value.Deferred() {
