@@ -60,7 +60,7 @@ type valueState struct {
 	// wall stamps the deferred marks (value_dirty first_at, last_at) and
 	// is what DrainSettled measures quiet and lag against: wall time,
 	// not the figures' day (now), which a config may fix.
-	wall func() time.Time
+	wall  func() time.Time
 	fill  factFill   // the back-fill of value facts (fillFacts)
 	sweep sweepState // the first fill (value_sweep.go)
 }
