@@ -52,7 +52,7 @@ type sweepState struct {
 }
 
 // sweepRow reads the sweep's row: ok false once it is gone, after the
-// last golden swept (” before the sweep starts).
+// last golden swept (empty before the sweep starts).
 func (s *Store) sweepRow(ctx context.Context, q readQueryer) (after string, ok bool, err error) {
 	if s.val.sweep.gone.Load() {
 		return "", false, nil
