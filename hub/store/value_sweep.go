@@ -31,7 +31,9 @@ import (
 // sweep has passed gets its later changes from the marks, one it has not
 // yet reached is swept as it is then. The sweep commits a chunk at a time
 // with its cursor, so a restart resumes it; the row, and so the reading of
-// it on apply, goes once it has passed the last golden.
+// it on apply, goes once it has passed the last golden. Until it starts,
+// each batch applied without marks stamps the row with its time, which
+// says when the sweep is due.
 //
 // The row is read inside each transaction that depends on it (apply,
 // the sweep), not trusted from memory, because several hubs may share
@@ -46,9 +48,7 @@ const sweepWaitFactor = 10
 
 // sweepState is what this process knows of the sweep.
 type sweepState struct {
-	gone  atomic.Bool  // no value_sweep row: the first fill is done
-	since atomic.Int64 // wall time (unix ns) of the first batch applied without marks here
-	last  atomic.Int64 // wall time of the last such batch
+	gone atomic.Bool // no value_sweep row: the first fill is done
 }
 
 // sweepRow reads the sweep's row: ok false once it is gone, after the
@@ -69,16 +69,27 @@ func (s *Store) sweepRow(ctx context.Context, q readQueryer) (after string, ok b
 }
 
 // sweepDefers reports whether the batch of tx need write no marks: the
-// sweep has not started, so it will read what the batch wrote.
+// sweep has not started, so it will read what the batch wrote. Such a
+// batch stamps the row (first_at, last_at), one statement: the stamps,
+// not this process's memory, say when the sweep is due, to every hub on
+// the store and after a restart.
 func (s *Store) sweepDefers(ctx context.Context, tx *sql.Tx) (bool, error) {
-	after, ok, err := s.sweepRow(ctx, tx)
-	if err != nil || !ok || after != "" {
-		return false, err
+	if s.val.sweep.gone.Load() {
+		return false, nil
 	}
-	at := s.val.wall().UnixNano()
-	s.val.sweep.since.CompareAndSwap(0, at)
-	s.val.sweep.last.Store(at)
-	return true, nil
+	at := s.val.wall().UnixMilli()
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE value_sweep SET first_at = CASE WHEN first_at = 0 THEN ? ELSE first_at END, last_at = ?
+WHERE id = 1 AND after = ''`), at, at)
+	if err != nil {
+		return false, fmt.Errorf("value sweep: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 1 {
+		return n == 1, err
+	}
+	// Started, or gone (sweepRow notes that).
+	_, _, err = s.sweepRow(ctx, tx)
+	return false, err
 }
 
 // ValueFilling reports whether the first fill of the figures may still be
@@ -136,16 +147,24 @@ func (s *Store) sweepValues(ctx context.Context, max int, force bool, quiet, max
 		)
 		err := s.valueTx(ctx, func(tx *sql.Tx) error {
 			ids, idle, through = nil, false, false
-			after, ok, err := s.sweepRow(ctx, tx)
-			if err != nil || !ok {
+			var (
+				after         string
+				first, latest int64
+			)
+			err := tx.QueryRowContext(ctx, `SELECT after, first_at, last_at FROM value_sweep WHERE id = 1`).Scan(&after, &first, &latest)
+			if errors.Is(err, sql.ErrNoRows) {
+				s.val.sweep.gone.Store(true)
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			if after == "" && !force {
-				now := s.val.wall().UnixNano()
-				since, last := s.val.sweep.since.Load(), s.val.sweep.last.Load()
-				// Nothing applied without marks in this process (a restart
-				// after part of a load): no load to wait for here.
-				due := last == 0 || now-last >= int64(quiet) || now-since >= int64(sweepWaitFactor*maxLag)
+				// Quiet since the load's last batch, or the load's first
+				// batch long enough ago (no batch: goldens that came
+				// another way, nothing to wait for).
+				now := s.val.wall().UnixMilli()
+				due := now-latest >= quiet.Milliseconds() || now-first >= (sweepWaitFactor*maxLag).Milliseconds()
 				if due {
 					// An empty store waits for its first load.
 					if due, err = anyRow(ctx, tx, `SELECT 1 FROM goldens WHERE status = 'active'`); err != nil {
