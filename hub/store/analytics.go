@@ -259,6 +259,15 @@ func (s *Store) ValueCutStale(ctx context.Context, busy bool) (bool, error) {
 	if s.val.off {
 		return false, nil
 	}
+	// While the first fill's sweep runs, the customers it has computed
+	// grow from none to all: cutting as they grow (the first cut at its
+	// first transaction, then at four times) moved the same customers
+	// again and again before the cut its end makes due moved them all.
+	if s.val.deferred {
+		if sweeping, err := s.sweepPending(ctx, s.rdb); err != nil || sweeping {
+			return false, err
+		}
+	}
 	if !busy {
 		pending, err := s.ValueMarksPending(ctx)
 		if err != nil {

@@ -136,10 +136,24 @@ func TestValueFirstFillQuiet(t *testing.T) {
 		t.Fatalf("before quiet: drained %d (%v)", n, err)
 	}
 	wall = wall.Add(time.Millisecond)
+	// No re-cut while the sweep runs (took asks after each transaction),
+	// and one once it has passed the last golden.
 	var took []string
-	n, err := s.DrainSettled(ctx, 3, quiet, maxLag, func(ids []string, _ int64) { took = append(took, ids...) })
+	active := countActive(t, s)
+	n, err := s.DrainSettled(ctx, 3, quiet, maxLag, func(ids []string, _ int64) {
+		took = append(took, ids...)
+		if len(took) == active {
+			return // the last transaction: the sweep is over
+		}
+		if due, err := s.ValueCutStale(ctx, false); err != nil || due {
+			t.Errorf("a re-cut due mid-sweep (%v), after %d goldens", err, len(took))
+		}
+	})
 	if err != nil || n != countActive(t, s) || len(took) != n {
 		t.Fatalf("quiet: swept %d, heard of %d (%v), want every active golden (%d)", n, len(took), err, countActive(t, s))
+	}
+	if due, err := s.ValueCutStale(ctx, false); err != nil || !due {
+		t.Errorf("after the sweep: re-cut due %v (%v), want the first cut", due, err)
 	}
 	for id, in := range d.raw {
 		if got, want := storedJSON(t, s, goldenOf(t, s, "crm", id)), wantFigures(t, in); got != want {
