@@ -139,6 +139,7 @@ func (s *Store) sweepLeft(ctx context.Context, q readQueryer) (int, error) {
 // change feed's last seq at its commit, as in DrainSettled.
 func (s *Store) sweepValues(ctx context.Context, max int, force bool, quiet, maxLag time.Duration, took func(ids []string, seq int64)) (int, error) {
 	total := 0
+	var start time.Time
 	for !s.val.sweep.gone.Load() {
 		var (
 			ids           []string
@@ -204,8 +205,13 @@ func (s *Store) sweepValues(ctx context.Context, max int, force bool, quiet, max
 		if idle {
 			return total, nil
 		}
+		if start.IsZero() {
+			start = time.Now()
+			s.log.InfoContext(ctx, "value figures: first fill sweep running", "goldens", len(ids))
+		}
 		if through {
 			s.val.sweep.gone.Store(true)
+			s.log.InfoContext(ctx, "value figures: first fill sweep done", "goldens", total+len(ids), "took", time.Since(start).Round(time.Millisecond))
 		}
 		if took != nil && len(ids) > 0 {
 			took(ids, seq)
