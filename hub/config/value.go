@@ -26,7 +26,10 @@ type Value struct {
 	// touching a customer (default 30s): it is recomputed once its
 	// oldest pending change is that old, even though it still changes.
 	// It also bounds how long the golden change stream holds a
-	// customer's upsert for its figures (docs/value.md).
+	// customer's upsert for its figures (docs/value.md). The first load
+	// into a new store is the exception: its figures are computed in one
+	// sweep once it pauses, at the latest ten times MaxLag after its
+	// first batch (docs/value.md, The first fill).
 	MaxLag Duration `yaml:"max_lag"`
 	// AsOf (YYYY-MM-DD) computes the figures as of that day instead of
 	// today: for demos on generated data and reproducible reports.
