@@ -332,9 +332,9 @@ func (s *Store) RefreshValue(ctx context.Context, now time.Time, maxRecompute in
 	// customers without figures: recomputing them here was the same work
 	// twice, and on a store still loading.
 	sweeping := false
-	if !s.val.off && s.val.deferred {
+	if s.val.deferred {
 		var err error
-		if _, sweeping, err = s.sweepRow(ctx, s.rdb); err != nil {
+		if _, sweeping, err = s.readSweep(ctx, s.rdb); err != nil {
 			return st, fmt.Errorf("value refresh: %w", err)
 		}
 	}

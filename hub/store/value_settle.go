@@ -68,7 +68,7 @@ func (s *Store) DrainSettled(ctx context.Context, max int, quiet, maxLag time.Du
 			var err error
 			n, next, done, ids, err = s.drainSettledChunk(ctx, tx, max, after, lastBy, firstBy, quiet > markGrain, recomputed)
 			if err == nil && took != nil && len(ids) > 0 {
-				err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM golden_changes`).Scan(&seq)
+				seq, err = feedSeq(ctx, tx)
 			}
 			return err
 		})
@@ -313,6 +313,14 @@ WHERE (system, dkey) > (?, ?) AND (last_at <= ? OR first_at <= ?) ORDER BY syste
 		return 0, last, false, nil, fmt.Errorf("value: hand marks on: %w", err)
 	}
 	return len(taken) + len(covered), last, len(marks)+len(covered) < max, recompute, nil
+}
+
+// feedSeq is the change feed's last seq as tx sees it: what a recompute
+// committing with tx tells the golden stream (took) it has covered.
+func feedSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var seq int64
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM golden_changes`).Scan(&seq)
+	return seq, err
 }
 
 // eachMarkQuery runs query, whose parameters are the system, the keys

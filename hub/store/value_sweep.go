@@ -51,22 +51,32 @@ type sweepState struct {
 	gone atomic.Bool // no value_sweep row: the first fill is done
 }
 
-// sweepRow reads the sweep's row: ok false once it is gone, after the
-// last golden swept (empty before the sweep starts).
-func (s *Store) sweepRow(ctx context.Context, q readQueryer) (after string, ok bool, err error) {
+// sweepRow is the sweep's row: after, the last golden swept (empty
+// before the sweep starts), and the stamps of the first and the last
+// batch applied without marks (unix ms).
+type sweepRow struct {
+	after         string
+	first, latest int64
+}
+
+// readSweep reads the sweep's row: ok false once it is gone.
+func (s *Store) readSweep(ctx context.Context, q readQueryer) (row sweepRow, ok bool, err error) {
 	if s.val.sweep.gone.Load() {
-		return "", false, nil
+		return row, false, nil
 	}
-	err = q.QueryRowContext(ctx, `SELECT after FROM value_sweep WHERE id = 1`).Scan(&after)
+	err = q.QueryRowContext(ctx, `SELECT after, first_at, last_at FROM value_sweep WHERE id = 1`).Scan(&row.after, &row.first, &row.latest)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.val.sweep.gone.Store(true)
-		return "", false, nil
+		return row, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("value sweep: %w", err)
+		return row, false, fmt.Errorf("value sweep: %w", err)
 	}
-	return after, true, nil
+	return row, true, nil
 }
+
+// anyActiveGolden finds whether a store has a customer for the sweep.
+const anyActiveGolden = `SELECT 1 FROM goldens WHERE status = 'active'`
 
 // sweepDefers reports whether the batch of tx need write no marks: the
 // sweep has not started, so it will read what the batch wrote. Such a
@@ -87,8 +97,8 @@ WHERE id = 1 AND after = ''`), at, at)
 	if err != nil || n == 1 {
 		return n == 1, err
 	}
-	// Started, or gone (sweepRow notes that).
-	_, _, err = s.sweepRow(ctx, tx)
+	// Started, or gone (readSweep notes that).
+	_, _, err = s.readSweep(ctx, tx)
 	return false, err
 }
 
@@ -104,14 +114,14 @@ func (s *Store) ValueFilling() bool {
 // sweepPending reports whether the sweep has figures to compute: it has
 // started, or there is an active golden for it to start on.
 func (s *Store) sweepPending(ctx context.Context, q readQueryer) (bool, error) {
-	after, ok, err := s.sweepRow(ctx, q)
+	row, ok, err := s.readSweep(ctx, q)
 	if err != nil || !ok {
 		return false, err
 	}
-	if after != "" {
+	if row.after != "" {
 		return true, nil
 	}
-	yes, err := anyRow(ctx, q, `SELECT 1 FROM goldens WHERE status = 'active'`)
+	yes, err := anyRow(ctx, q, anyActiveGolden)
 	if err != nil {
 		return false, fmt.Errorf("value sweep: %w", err)
 	}
@@ -121,12 +131,12 @@ func (s *Store) sweepPending(ctx context.Context, q readQueryer) (bool, error) {
 // sweepLeft counts the active goldens the sweep has still to pass, 0 when
 // there is no sweep.
 func (s *Store) sweepLeft(ctx context.Context, q readQueryer) (int, error) {
-	after, ok, err := s.sweepRow(ctx, q)
+	row, ok, err := s.readSweep(ctx, q)
 	if err != nil || !ok {
 		return 0, err
 	}
 	var n int
-	if err := q.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM goldens WHERE status = 'active' AND id > ?`), after).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM goldens WHERE status = 'active' AND id > ?`), row.after).Scan(&n); err != nil {
 		return 0, fmt.Errorf("value sweep: %w", err)
 	}
 	return n, nil
@@ -148,27 +158,19 @@ func (s *Store) sweepValues(ctx context.Context, max int, force bool, quiet, max
 		)
 		err := s.valueTx(ctx, func(tx *sql.Tx) error {
 			ids, idle, through = nil, false, false
-			var (
-				after         string
-				first, latest int64
-			)
-			err := tx.QueryRowContext(ctx, `SELECT after, first_at, last_at FROM value_sweep WHERE id = 1`).Scan(&after, &first, &latest)
-			if errors.Is(err, sql.ErrNoRows) {
-				s.val.sweep.gone.Store(true)
-				return nil
-			}
-			if err != nil {
+			row, ok, err := s.readSweep(ctx, tx)
+			if err != nil || !ok {
 				return err
 			}
-			if after == "" && !force {
+			if row.after == "" && !force {
 				// Quiet since the load's last batch, or the load's first
 				// batch long enough ago (no batch: goldens that came
 				// another way, nothing to wait for).
 				now := s.val.wall().UnixMilli()
-				due := now-latest >= quiet.Milliseconds() || now-first >= (sweepWaitFactor*maxLag).Milliseconds()
+				due := now-row.latest >= quiet.Milliseconds() || now-row.first >= (sweepWaitFactor*maxLag).Milliseconds()
 				if due {
 					// An empty store waits for its first load.
-					if due, err = anyRow(ctx, tx, `SELECT 1 FROM goldens WHERE status = 'active'`); err != nil {
+					if due, err = anyRow(ctx, tx, anyActiveGolden); err != nil {
 						return err
 					}
 				}
@@ -177,7 +179,7 @@ func (s *Store) sweepValues(ctx context.Context, max int, force bool, quiet, max
 					return nil
 				}
 			}
-			if err := s.scanAll(ctx, tx, s.q(`SELECT id FROM goldens WHERE status = 'active' AND id > ? ORDER BY id LIMIT ?`), []any{after, max}, func(r *sql.Rows) error {
+			if err := s.scanAll(ctx, tx, s.q(`SELECT id FROM goldens WHERE status = 'active' AND id > ? ORDER BY id LIMIT ?`), []any{row.after, max}, func(r *sql.Rows) error {
 				var id string
 				err := r.Scan(&id)
 				ids = append(ids, id)
@@ -195,7 +197,7 @@ func (s *Store) sweepValues(ctx context.Context, max int, force bool, quiet, max
 				_, err = tx.ExecContext(ctx, s.q(`UPDATE value_sweep SET after = ? WHERE id = 1`), ids[len(ids)-1])
 			}
 			if err == nil && took != nil && len(ids) > 0 {
-				err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM golden_changes`).Scan(&seq)
+				seq, err = feedSeq(ctx, tx)
 			}
 			return err
 		})
